@@ -1,0 +1,7 @@
+"""phyff: train physical neural networks without backpropagation.
+
+The host side of phyff: a forward-forward (PhyLL) trainer that talks to a board
+(real or emulated) driving a physical medium, through one shared wire protocol.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,370 @@
+"""The host side of the wire protocol (``shared/include/phyff/wire.h``).
+
+Frames are encoded and decoded by the same C as the firmware, through
+``phyff._native``. Constants and enums are read from the compiled module,
+never typed in here. See the protocol essay at the top of ``wire.h``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields
+from typing import ClassVar, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from phyff._native import ffi, lib
+
+PROTOCOL_LEVEL: int = lib.PHYFF_PROTOCOL_LEVEL
+HEADER_SIZE: int = lib.PHYFF_HEADER_SIZE
+CRC_SIZE: int = lib.PHYFF_CRC_SIZE
+CRC_INIT: int = lib.PHYFF_CRC_INIT
+MAX_PAYLOAD_LIMIT: int = lib.PHYFF_MAX_PAYLOAD_LIMIT
+NAME_SIZE: int = lib.PHYFF_NAME_SIZE
+DELIMITER = b"\x00"
+
+
+def _enum_from_lib(name: str, prefix: str, extra: dict[str, int] | None = None) -> type:
+    members = {k[len(prefix):]: int(getattr(lib, k)) for k in dir(lib) if k.startswith(prefix)}
+    if extra:
+        members.update(extra)
+    return enum.IntEnum(name, dict(sorted(members.items(), key=lambda kv: kv[1])))
+
+
+Cmd = _enum_from_lib("Cmd", "PHYFF_CMD_")
+Flag = _enum_from_lib("Flag", "PHYFF_FLAG_")
+EventId = _enum_from_lib("EventId", "PHYFF_EVENT_")
+Feature = _enum_from_lib("Feature", "PHYFF_FEAT_")
+Status = _enum_from_lib("Status", "PHYFF_ERR_", {"OK": int(lib.PHYFF_OK)})
+
+
+def status_name(status: int) -> str:
+    """The C library's short description of a status code ("bad CRC"...)."""
+    return ffi.string(lib.phyff_status_name(int(status))).decode()
+
+
+def as_status(code: int) -> Status | int:
+    """A Status member when the code is known at this level, else the raw int."""
+    try:
+        return Status(code)
+    except ValueError:
+        return int(code)
+
+
+class WireError(Exception):
+    """A frame could not be encoded or decoded; ``status`` says why."""
+
+    def __init__(self, status: int, context: str = "") -> None:
+        self.status = as_status(status)
+        msg = status_name(status)
+        super().__init__(f"{msg}: {context}" if context else msg)
+
+
+def crc16(data: bytes, crc: int = CRC_INIT) -> int:
+    """CRC-16/CCITT-FALSE, the frame checksum (W2)."""
+    return int(lib.phyff_crc16(crc, ffi.from_buffer(data), len(data)))
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """COBS-encode (no delimiter appended)."""
+    cap = len(data) + len(data) // 254 + 1
+    out = ffi.new("uint8_t[]", cap)
+    n = ffi.new("size_t *")
+    st = lib.phyff_cobs_encode(ffi.from_buffer(data), len(data), out, cap, n)
+    if st != lib.PHYFF_OK:
+        raise WireError(st)
+    return bytes(ffi.buffer(out, n[0]))
+
+
+def cobs_decode(data: bytes) -> bytes:
+    """COBS-decode one frame body (delimiter excluded); raises WireError."""
+    cap = max(len(data), 1)
+    out = ffi.new("uint8_t[]", cap)
+    n = ffi.new("size_t *")
+    st = lib.phyff_cobs_decode(ffi.from_buffer(data), len(data), out, cap, n)
+    if st != lib.PHYFF_OK:
+        raise WireError(st)
+    return bytes(ffi.buffer(out, n[0]))
+
+
+@dataclass(frozen=True)
+class Header:
+    """A frame header (W4); ``length`` is implied by the payload."""
+
+    cmd: int
+    seq: int = 0
+    flags: int = 0
+    level: int = PROTOCOL_LEVEL
+    aux: int = 0
+
+    @property
+    def is_reply(self) -> bool:
+        return bool(self.flags & Flag.REPLY)
+
+    @property
+    def is_error(self) -> bool:
+        return bool(self.flags & Flag.ERROR)
+
+    @property
+    def is_event(self) -> bool:
+        return bool(self.flags & Flag.EVENT)
+
+
+def max_frame_size(payload_len: int) -> int:
+    """Largest wire size (delimiter included) of a frame with this payload."""
+    n = HEADER_SIZE + payload_len + CRC_SIZE
+    return n + n // 254 + 1 + 1
+
+
+def encode_frame(header: Header, payload: bytes = b"") -> bytes:
+    """Encode header + payload into wire bytes, delimiter included."""
+    for name, lo, hi in (("level", 0, 255), ("seq", 0, 255), ("cmd", 0, 255),
+                         ("flags", 0, 255), ("aux", 0, 65535)):
+        v = getattr(header, name)
+        if not lo <= v <= hi:
+            raise ValueError(f"header.{name}={v} is outside [{lo}, {hi}]")
+    if len(payload) > MAX_PAYLOAD_LIMIT:
+        raise WireError(lib.PHYFF_ERR_TOO_LONG, f"payload of {len(payload)} bytes")
+    h = ffi.new("struct phyff_header *", {
+        "level": header.level, "seq": header.seq, "cmd": header.cmd,
+        "flags": header.flags, "length": 0, "aux": header.aux,
+    })
+    cap = max_frame_size(len(payload))
+    out = ffi.new("uint8_t[]", cap)
+    n = ffi.new("size_t *")
+    src = ffi.from_buffer(payload) if payload else ffi.NULL
+    st = lib.phyff_frame_encode(h, src, len(payload), out, cap, n)
+    if st != lib.PHYFF_OK:
+        raise WireError(st)
+    return bytes(ffi.buffer(out, n[0]))
+
+
+def decode_frame(body: bytes, max_payload: int = MAX_PAYLOAD_LIMIT) -> tuple[Header, bytes]:
+    """Decode the bytes between two delimiters into (header, payload)."""
+    buf = ffi.new("uint8_t[]", max(len(body), 1))
+    ffi.memmove(buf, body, len(body))
+    h = ffi.new("struct phyff_header *")
+    payload = ffi.new("const uint8_t **")
+    plen = ffi.new("size_t *")
+    st = lib.phyff_frame_decode(buf, len(body), max_payload, h, payload, plen)
+    if st != lib.PHYFF_OK:
+        raise WireError(st)
+    header = Header(cmd=h.cmd, seq=h.seq, flags=h.flags, level=h.level, aux=h.aux)
+    return header, bytes(ffi.buffer(payload[0], plen[0]))
+
+
+class Deframer:
+    """Splits a byte stream into frame bodies on the 0x00 delimiter (W1).
+
+    Bytes that pile up beyond ``max_body`` without a delimiter are dropped
+    (counted in ``overflows``) and the reader waits for the next delimiter:
+    that is the resync rule, and it bounds memory whatever the line carries.
+    """
+
+    def __init__(self, max_body: int = max_frame_size(MAX_PAYLOAD_LIMIT)) -> None:
+        self.max_body = max_body
+        self._buf = bytearray()
+        self._discarding = False
+        self.overflows = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add bytes; return the complete non-empty bodies seen so far."""
+        bodies: list[bytes] = []
+        parts = data.split(DELIMITER)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if not self._discarding:
+                self._buf += part
+                if len(self._buf) > self.max_body:
+                    self.overflows += 1
+                    self._buf.clear()
+                    self._discarding = True
+            if last:
+                break
+            if not self._discarding and self._buf:
+                bodies.append(bytes(self._buf))
+            self._buf.clear()
+            self._discarding = False
+        return bodies
+
+    def clear(self) -> None:
+        self._buf.clear()
+        self._discarding = False
+
+
+# ---- records -----------------------------------------------------------------
+
+R = TypeVar("R", bound="_Record")
+
+
+class _Record:
+    """A fixed-size record packed/unpacked by the C codec (W3)."""
+
+    _ctype: ClassVar[str]
+    _size: ClassVar[int]
+    _pack: ClassVar[str]
+    _unpack: ClassVar[str]
+    _strings: ClassVar[tuple[str, ...]] = ()
+
+    def pack(self) -> bytes:
+        values = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if f.name in self._strings:
+                raw = v.encode("ascii")
+                if len(raw) > NAME_SIZE:
+                    raise ValueError(f"{f.name}={v!r} is longer than {NAME_SIZE} bytes")
+                v = raw.ljust(NAME_SIZE, b"\0")
+            values[f.name] = v
+        c = ffi.new(f"struct {self._ctype} *")
+        for k, v in values.items():
+            if k in self._strings:
+                ffi.memmove(getattr(c, k), v, NAME_SIZE)
+            else:
+                setattr(c, k, v)
+        out = ffi.new("uint8_t[]", self._size)
+        getattr(lib, self._pack)(c, out)
+        return bytes(ffi.buffer(out, self._size))
+
+    @classmethod
+    def unpack(cls: type[R], data: bytes) -> R:
+        if len(data) < cls._size:
+            raise WireError(lib.PHYFF_ERR_BAD_PAYLOAD,
+                            f"{cls.__name__} needs {cls._size} bytes, got {len(data)}")
+        c = ffi.new(f"struct {cls._ctype} *")
+        getattr(lib, cls._unpack)(ffi.from_buffer(data), c)
+        kwargs = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            v = getattr(c, f.name)
+            if f.name in cls._strings:
+                v = bytes(ffi.buffer(v, NAME_SIZE)).split(b"\0", 1)[0].decode("ascii", "replace")
+            kwargs[f.name] = v
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class ErrorRecord(_Record):
+    status: int
+    arg: int = 0
+    _ctype: ClassVar[str] = "phyff_error"
+    _size: ClassVar[int] = lib.PHYFF_ERROR_SIZE
+    _pack: ClassVar[str] = "phyff_error_pack"
+    _unpack: ClassVar[str] = "phyff_error_unpack"
+
+
+@dataclass(frozen=True)
+class Event(_Record):
+    event: int
+    arg: int = 0
+    _ctype: ClassVar[str] = "phyff_event"
+    _size: ClassVar[int] = lib.PHYFF_EVENT_SIZE
+    _pack: ClassVar[str] = "phyff_event_pack"
+    _unpack: ClassVar[str] = "phyff_event_unpack"
+
+
+@dataclass(frozen=True)
+class Caps(_Record):
+    """What a board says about itself in reply to HELLO."""
+
+    level: int
+    features: int
+    firmware_version: int
+    unit_id: int
+    max_batch: int
+    max_payload: int
+    n_drive: int
+    n_sense: int
+    dac_bits: int
+    adc_bits: int
+    max_oversample: int
+    board: str
+    medium: str
+    reserved0: int = 0
+    _ctype: ClassVar[str] = "phyff_caps"
+    _size: ClassVar[int] = lib.PHYFF_CAPS_SIZE
+    _pack: ClassVar[str] = "phyff_caps_pack"
+    _unpack: ClassVar[str] = "phyff_caps_unpack"
+    _strings: ClassVar[tuple[str, ...]] = ("board", "medium")
+
+    @property
+    def firmware_version_str(self) -> str:
+        v = self.firmware_version
+        return f"{v >> 16}.{(v >> 8) & 0xFF}.{v & 0xFF}"
+
+    def feature_names(self) -> list[str]:
+        return [f.name for f in Feature if self.features & f]
+
+    def as_dict(self) -> dict[str, object]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d.pop("reserved0")
+        d["firmware"] = self.firmware_version_str
+        d["feature_names"] = self.feature_names()
+        return d
+
+
+@dataclass(frozen=True)
+class Config(_Record):
+    settle_us: int
+    oversample: int
+    n_drive_active: int
+    n_sense_active: int
+    reserved: int = 0
+    _ctype: ClassVar[str] = "phyff_config"
+    _size: ClassVar[int] = lib.PHYFF_CONFIG_SIZE
+    _pack: ClassVar[str] = "phyff_config_pack"
+    _unpack: ClassVar[str] = "phyff_config_unpack"
+
+
+@dataclass(frozen=True)
+class QueryHead(_Record):
+    n_samples: int
+    n_channels: int
+    _ctype: ClassVar[str] = "phyff_query_head"
+    _size: ClassVar[int] = lib.PHYFF_QUERY_HEAD_SIZE
+    _pack: ClassVar[str] = "phyff_query_head_pack"
+    _unpack: ClassVar[str] = "phyff_query_head_unpack"
+
+
+@dataclass(frozen=True)
+class Stats(_Record):
+    frames_ok: int
+    crc_errors: int
+    framing_errors: int
+    bad_commands: int
+    overruns: int
+    samples_served: int
+    error_replies: int
+    uptime_ms: int
+    _ctype: ClassVar[str] = "phyff_stats"
+    _size: ClassVar[int] = lib.PHYFF_STATS_SIZE
+    _pack: ClassVar[str] = "phyff_stats_pack"
+    _unpack: ClassVar[str] = "phyff_stats_unpack"
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+ERROR_SIZE: int = lib.PHYFF_ERROR_SIZE
+EVENT_SIZE: int = lib.PHYFF_EVENT_SIZE
+CAPS_SIZE: int = lib.PHYFF_CAPS_SIZE
+CONFIG_SIZE: int = lib.PHYFF_CONFIG_SIZE
+QUERY_HEAD_SIZE: int = lib.PHYFF_QUERY_HEAD_SIZE
+STATS_SIZE: int = lib.PHYFF_STATS_SIZE
+
+
+def pack_samples(values: NDArray[np.int16]) -> bytes:
+    """Q15 values to little-endian bytes (W3), without a Python loop."""
+    arr = np.asarray(values)
+    if arr.dtype != np.int16:
+        raise TypeError(f"samples must be int16 (Q15), got {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype="<i2").tobytes()
+
+
+def unpack_samples(data: bytes, n_samples: int, n_channels: int) -> NDArray[np.int16]:
+    """Little-endian bytes to an (n_samples, n_channels) int16 array."""
+    need = 2 * n_samples * n_channels
+    if len(data) < need:
+        raise WireError(lib.PHYFF_ERR_BAD_PAYLOAD, f"need {need} sample bytes, got {len(data)}")
+    arr = np.frombuffer(data, dtype="<i2", count=n_samples * n_channels)
+    return arr.astype(np.int16).reshape(n_samples, n_channels)

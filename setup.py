@@ -1,0 +1,5 @@
+"""Build hook: setuptools only accepts cffi_modules here, not in pyproject.toml."""
+
+from setuptools import setup
+
+setup(cffi_modules=["host/phyff/_build_native.py:ffibuilder"])

@@ -1,0 +1,361 @@
+/*
+ * phyff/wire.h - the whole host <-> board protocol is defined in this header.
+ *
+ * ===========================================================================
+ * The protocol, in prose
+ * ===========================================================================
+ *
+ * A phyff board is a microcontroller that drives a physical medium (DAC or
+ * PWM outputs, "drive channels") and reads it back (ADC inputs, "sense
+ * channels"). The host sends requests; the board answers. Byte stream in
+ * both directions (UART, USB CDC, a pty, TCP).
+ *
+ * Framing
+ *   W1. Every message is a frame: HEADER (8 bytes) + PAYLOAD (0..65535 bytes)
+ *       + CRC (2 bytes), COBS-encoded, followed by one 0x00 delimiter. The
+ *       encoded frame never contains 0x00, so a reader that lost sync drops
+ *       bytes up to the next 0x00 and starts again ("resync on delimiter").
+ *   W2. CRC is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection,
+ *       no final xor; check value of "123456789" is 0x29B1), computed over
+ *       header + payload, stored little-endian.
+ *   W3. All multi-byte fields, in headers and payloads, are little-endian.
+ *       Encoders and decoders assemble them byte by byte, so the code is
+ *       correct on any host whatever its byte order or alignment rules.
+ *   W4. Header layout (struct phyff_header, offsets in bytes):
+ *         0 level   protocol level of the sender
+ *         1 seq     sequence number, chosen by the host, echoed by the reply
+ *         2 cmd     command id (PHYFF_CMD_*)
+ *         3 flags   PHYFF_FLAG_* bits
+ *         4 length  payload length, uint16
+ *         6 aux     uint16, command-specific (0 unless a command says otherwise)
+ *
+ * Conversation
+ *   C1. Exactly one reply per request, in order. A reply carries the
+ *       request's seq and cmd and has PHYFF_FLAG_REPLY set.
+ *   C2. A request the board cannot serve gets an ERROR reply: flags
+ *       REPLY|ERROR, payload = struct phyff_error (status code + one
+ *       argument, e.g. the batch limit for PHYFF_ERR_BATCH_TOO_LARGE).
+ *       A frame that fails CRC or COBS cannot be trusted to carry a seq: the
+ *       board answers it with an ERROR reply whose seq is 0 and cmd
+ *       PHYFF_CMD_NONE, and counts it in its statistics. The host treats such
+ *       a reply as "your request was damaged" and retries.
+ *   C3. The host may retry a request with the SAME seq after a timeout or a
+ *       damaged reply. Every command is idempotent at the board except
+ *       that QUERY measures again (a physical measurement is never cached).
+ *   C4. Unsolicited messages (the board speaks first) use the reserved
+ *       command id PHYFF_CMD_EVENT with flag PHYFF_FLAG_EVENT and seq 0; the
+ *       payload is struct phyff_event. The board sends PHYFF_EVENT_RESET once
+ *       after power-up or reset, so a host notices a board that rebooted under
+ *       it. Hosts never send PHYFF_CMD_EVENT.
+ *
+ * Protocol level
+ *   L1. PHYFF_PROTOCOL_LEVEL is one integer. Within one level nothing changes:
+ *       no field moves, no command changes meaning, no code is reused.
+ *   L2. Any change a host of the previous level could misread (a new field in
+ *       an existing record, a changed layout or meaning) bumps the level. New
+ *       commands, new status codes and new feature bits also bump it: a host
+ *       must be able to trust that a board of level N knows exactly level N.
+ *   L3. These never change, at any level, so that any host can talk to any
+ *       board well enough to tell the user what to do: the header fields
+ *       `level` and `seq` at offsets 0 and 1, the framing (W1, W2), the HELLO
+ *       command id, and the first byte of its reply record (the level).
+ *   L4. The board answers HELLO whatever the level in the request header.
+ *       Every other request whose header level differs from the board's gets
+ *       ERROR PHYFF_ERR_BAD_LEVEL with arg = the board's level. The host's
+ *       first request is HELLO; on a mismatch it refuses to go on and tells
+ *       the user which firmware to flash.
+ *
+ * Commands (request payload -> reply payload)
+ *   HELLO      (empty) -> struct phyff_caps: who the board is and what it can do.
+ *   CONFIGURE  struct phyff_config or empty -> struct phyff_config, the
+ *              configuration now in force. Empty payload = just read it.
+ *              Out-of-range values are refused with PHYFF_ERR_BAD_CONFIG
+ *              (arg = byte offset of the offending field); nothing changes.
+ *   QUERY      struct phyff_query_head + n_samples x n_drive int16 (Q15
+ *              drive values, sample-major) -> struct phyff_query_head
+ *              (n_samples, n_sense) + n_samples x n_sense int16 (Q15 sensed
+ *              values) + ceil(n_samples / 8) bytes saturation bitmap (bit
+ *              s % 8 of byte s / 8 set when sample s clipped: a drive value
+ *              below 0 was clamped, or an ADC channel read its top code).
+ *              n_drive must equal the configured active drive count;
+ *              more than caps.max_batch samples -> PHYFF_ERR_BATCH_TOO_LARGE
+ *              with arg = max_batch.
+ *   STATS      (empty) -> struct phyff_stats (counters since power-up/RESET).
+ *   RESET      (empty) -> (empty): configuration back to defaults, counters
+ *              cleared. The reply is sent before anything else happens.
+ *   0x10..0x1F reserved for on-device inference (weights upload, run) at a
+ *              later level.
+ *
+ * Value conventions
+ *   Drive values are Q15 in [0, 1): 0 = DAC off, 32767 = full scale. The
+ *   board quantises them to its DAC resolution by dropping low bits.
+ *   Sense values are Q15 in [0, 1): ADC code c of an N-bit converter is sent
+ *   as c << (15 - N).
+ * ===========================================================================
+ *
+ * Code contracts
+ *   P1. No function here allocates, keeps state between calls or reads or
+ *       writes outside the buffers and lengths it is given.
+ *   P2. Every failure returns its own phyff_status value; PHYFF_OK is 0.
+ *   P3. On failure, output lengths are set to 0 and output buffers may hold
+ *       partial data that must not be used.
+ *   P4. Input and output buffers must not overlap unless a function says so.
+ */
+#ifndef PHYFF_WIRE_H
+#define PHYFF_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Levels, sizes --------------------------------------------------- */
+
+#define PHYFF_PROTOCOL_LEVEL 1u
+
+#define PHYFF_HEADER_SIZE 8u
+#define PHYFF_CRC_SIZE 2u
+#define PHYFF_MAX_PAYLOAD_LIMIT 65535u /* what the length field can say */
+/* COBS adds one byte per 254 bytes of input, plus one. */
+#define PHYFF_COBS_MAX_ENCODED(n) ((n) + ((n) / 254u) + 1u)
+/* A whole frame on the wire for a payload of n bytes, delimiter included. */
+#define PHYFF_WIRE_MAX_FRAME(n) \
+    (PHYFF_COBS_MAX_ENCODED(PHYFF_HEADER_SIZE + (n) + PHYFF_CRC_SIZE) + 1u)
+#define PHYFF_NAME_SIZE 16u
+
+/* ---- Enumerations ----------------------------------------------------- */
+
+enum phyff_cmd {
+    PHYFF_CMD_NONE = 0x00, /* only in replies to frames too damaged to read */
+    PHYFF_CMD_HELLO = 0x01,
+    PHYFF_CMD_CONFIGURE = 0x02,
+    PHYFF_CMD_QUERY = 0x03,
+    PHYFF_CMD_STATS = 0x04,
+    PHYFF_CMD_RESET = 0x05,
+    PHYFF_CMD_INFER_FIRST = 0x10, /* reserved range for on-device inference */
+    PHYFF_CMD_INFER_LAST = 0x1F,
+    PHYFF_CMD_EVENT = 0x7F /* unsolicited, board -> host only */
+};
+
+enum phyff_flag {
+    PHYFF_FLAG_REPLY = 0x01,
+    PHYFF_FLAG_ERROR = 0x02,
+    PHYFF_FLAG_EVENT = 0x04
+};
+
+enum phyff_event_id {
+    PHYFF_EVENT_RESET = 0x01 /* the board (re)started; payload arg = level */
+};
+
+/* Status codes: the return value of every codec function and the code
+ * carried by ERROR replies. Values are part of the protocol level. */
+enum phyff_status {
+    PHYFF_OK = 0,
+    /* framing and frame codec */
+    PHYFF_ERR_BAD_CRC = 1,         /* CRC mismatch */
+    PHYFF_ERR_TRUNCATED = 2,       /* shorter than header + CRC, or than its length field says */
+    PHYFF_ERR_TOO_LONG = 3,        /* longer than the buffer, the limit or its length field says */
+    PHYFF_ERR_BAD_COBS = 4,        /* zero byte inside, or a code byte pointing past the end */
+    PHYFF_ERR_BAD_LEVEL = 5,       /* header level differs from ours (arg = our level) */
+    PHYFF_ERR_NO_SPACE = 6,        /* output buffer too small for the result */
+    PHYFF_ERR_EMPTY = 7,           /* zero-length frame (two delimiters in a row) */
+    /* commands */
+    PHYFF_ERR_UNKNOWN_COMMAND = 16, /* cmd id not served at this level */
+    PHYFF_ERR_BAD_PAYLOAD = 17,     /* payload length or content wrong for the command */
+    PHYFF_ERR_BATCH_TOO_LARGE = 18, /* arg = max samples per QUERY */
+    PHYFF_ERR_BAD_CHANNELS = 19,    /* channel count differs from config (arg = expected) */
+    PHYFF_ERR_BAD_CONFIG = 20,      /* arg = byte offset of the refused field */
+    PHYFF_ERR_OVERRUN = 21,         /* bytes were lost: the receive buffer overflowed */
+    PHYFF_ERR_MEDIUM = 22,          /* the port could not drive or read the medium */
+    PHYFF_ERR_NOT_A_REQUEST = 23    /* a frame with REPLY or EVENT flags sent to the board */
+};
+
+/* Feature bits in phyff_caps.features. */
+enum phyff_feature {
+    PHYFF_FEAT_SATURATION_FLAGS = 0x0001, /* QUERY replies carry the bitmap */
+    PHYFF_FEAT_SETTLE = 0x0002,           /* config.settle_us is honoured */
+    PHYFF_FEAT_OVERSAMPLE = 0x0004,       /* config.oversample is honoured */
+    PHYFF_FEAT_CHANNEL_SELECT = 0x0008,   /* active channel counts may be lowered */
+    PHYFF_FEAT_EMULATED = 0x0100          /* the medium is simulated, not physical */
+};
+
+/* ---- Records (all little-endian on the wire, no padding) ---------------- */
+
+struct phyff_header {
+    uint8_t level;
+    uint8_t seq;
+    uint8_t cmd;
+    uint8_t flags;
+    uint16_t length;
+    uint16_t aux;
+};
+
+struct phyff_error {
+    uint16_t status; /* enum phyff_status */
+    uint16_t arg;    /* command-specific detail: a limit, a level, an offset */
+};
+
+struct phyff_event {
+    uint16_t event; /* enum phyff_event_id */
+    uint16_t arg;
+};
+
+struct phyff_caps {
+    uint8_t level;            /* offset 0 forever (L3) */
+    uint8_t reserved0;
+    uint16_t features;        /* enum phyff_feature bits */
+    uint32_t firmware_version; /* major << 16 | minor << 8 | patch */
+    uint32_t unit_id;         /* serial number; the medium seed on emulators */
+    uint16_t max_batch;       /* samples per QUERY frame */
+    uint16_t max_payload;     /* largest payload the board accepts */
+    uint16_t n_drive;         /* drive channels wired */
+    uint16_t n_sense;         /* sense channels wired */
+    uint8_t dac_bits;
+    uint8_t adc_bits;
+    uint16_t max_oversample;
+    char board[PHYFF_NAME_SIZE];  /* e.g. "pico", "qemu-mps2-an385"; NUL-padded */
+    char medium[PHYFF_NAME_SIZE]; /* what is wired: "acoustic", "unknown"... */
+};
+
+struct phyff_config {
+    uint32_t settle_us;      /* wait between applying a drive and reading */
+    uint16_t oversample;     /* ADC reads averaged per sample, 1..max_oversample */
+    uint16_t n_drive_active; /* 1..caps.n_drive; drive values per sample */
+    uint16_t n_sense_active; /* 1..caps.n_sense; sense values per sample */
+    uint16_t reserved;       /* must be 0 */
+};
+
+struct phyff_query_head {
+    uint16_t n_samples;
+    uint16_t n_channels; /* n_drive in requests, n_sense in replies */
+};
+
+struct phyff_stats {
+    uint32_t frames_ok;      /* requests decoded and dispatched */
+    uint32_t crc_errors;     /* frames dropped for a bad CRC */
+    uint32_t framing_errors; /* bad COBS, truncated, too long, empty */
+    uint32_t bad_commands;   /* unknown command, bad payload, bad level */
+    uint32_t overruns;       /* receive-buffer overflows */
+    uint32_t samples_served; /* QUERY samples measured */
+    uint32_t error_replies;  /* ERROR replies sent */
+    uint32_t uptime_ms;      /* since power-up or RESET */
+};
+
+/* Byte sizes on the wire. Each equals sizeof on every supported target
+ * (checked below), but the codec never relies on that: see W3. */
+#define PHYFF_ERROR_SIZE 4u
+#define PHYFF_EVENT_SIZE 4u
+#define PHYFF_CAPS_SIZE 56u
+#define PHYFF_CONFIG_SIZE 12u
+#define PHYFF_QUERY_HEAD_SIZE 4u
+#define PHYFF_STATS_SIZE 32u
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define PHYFF_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#else
+#define PHYFF_STATIC_ASSERT(c, m) typedef char phyff_static_assert_##__LINE__[(c) ? 1 : -1]
+#endif
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_header) == PHYFF_HEADER_SIZE, "header layout");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_header, length) == 4, "header.length offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_header, aux) == 6, "header.aux offset");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_error) == PHYFF_ERROR_SIZE, "error layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_event) == PHYFF_EVENT_SIZE, "event layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_caps) == PHYFF_CAPS_SIZE, "caps layout");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, firmware_version) == 4, "caps.fw offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, unit_id) == 8, "caps.unit_id offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, max_batch) == 12, "caps.max_batch offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, n_drive) == 16, "caps.n_drive offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, dac_bits) == 20, "caps.dac_bits offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, max_oversample) == 22, "caps.max_oversample offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, board) == 24, "caps.board offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, medium) == 40, "caps.medium offset");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_config) == PHYFF_CONFIG_SIZE, "config layout");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, oversample) == 4, "config.oversample offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, n_sense_active) == 8, "config.n_sense offset");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_query_head) == PHYFF_QUERY_HEAD_SIZE, "query head layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_stats) == PHYFF_STATS_SIZE, "stats layout");
+
+/* ---- CRC and COBS ------------------------------------------------------ */
+
+/* CRC-16/CCITT-FALSE of data[0..n), continuing from crc (start with
+ * PHYFF_CRC_INIT). Table-free, so it costs no flash for a table. */
+#define PHYFF_CRC_INIT 0xFFFFu
+uint16_t phyff_crc16(uint16_t crc, const uint8_t *data, size_t n);
+
+/* COBS-encode src[0..n) into dst (capacity cap); no delimiter is written.
+ * *out_len = encoded length. Needs cap >= PHYFF_COBS_MAX_ENCODED(n), else
+ * PHYFF_ERR_NO_SPACE. n = 0 encodes to the single byte 0x01. */
+enum phyff_status phyff_cobs_encode(const uint8_t *src, size_t n, uint8_t *dst,
+                                    size_t cap, size_t *out_len);
+
+/* COBS-decode src[0..n) (without delimiter) into dst (capacity cap).
+ * Errors: PHYFF_ERR_EMPTY (n = 0), PHYFF_ERR_BAD_COBS (a 0x00 byte, or a code
+ * that runs past the end), PHYFF_ERR_NO_SPACE (dst too small).
+ * dst may equal src (in-place decoding is allowed: output never overtakes
+ * input). */
+enum phyff_status phyff_cobs_decode(const uint8_t *src, size_t n, uint8_t *dst,
+                                    size_t cap, size_t *out_len);
+
+/* ---- Frames ------------------------------------------------------------ */
+
+/* Build a whole wire frame: header + payload + CRC, COBS-encoded, then the
+ * 0x00 delimiter, into out (capacity cap). hdr->length is ignored and set
+ * from payload_len. Errors: PHYFF_ERR_TOO_LONG (payload_len > 65535),
+ * PHYFF_ERR_NO_SPACE (cap < PHYFF_WIRE_MAX_FRAME(payload_len)); payload may
+ * be NULL when payload_len is 0. Needs no scratch memory: the CRC and COBS
+ * run over the pieces in place. */
+enum phyff_status phyff_frame_encode(const struct phyff_header *hdr, const uint8_t *payload,
+                                     size_t payload_len, uint8_t *out, size_t cap,
+                                     size_t *out_len);
+
+/* Decode one frame body (the bytes between two delimiters, delimiter
+ * excluded) in place: buf[0..n) is COBS-decoded over itself, then checked.
+ * On success *hdr is filled, *payload points into buf and *payload_len is
+ * hdr->length. Checks, in order: EMPTY, BAD_COBS, TRUNCATED (decoded size <
+ * header + CRC), BAD_CRC, TRUNCATED/TOO_LONG (decoded size disagrees with the
+ * length field), TOO_LONG (length > max_payload). The level is NOT checked
+ * here (L4: HELLO must pass whatever its level); see phyff_check_level. */
+enum phyff_status phyff_frame_decode(uint8_t *buf, size_t n, size_t max_payload,
+                                     struct phyff_header *hdr, const uint8_t **payload,
+                                     size_t *payload_len);
+
+/* PHYFF_OK when a request with this header may be served at our level (L4). */
+enum phyff_status phyff_check_level(const struct phyff_header *hdr);
+
+/* ---- Record codecs (explicit little-endian, W3) ------------------------ */
+
+void phyff_put_u16(uint8_t *p, uint16_t v);
+void phyff_put_u32(uint8_t *p, uint32_t v);
+uint16_t phyff_get_u16(const uint8_t *p);
+uint32_t phyff_get_u32(const uint8_t *p);
+
+void phyff_header_pack(const struct phyff_header *h, uint8_t out[PHYFF_HEADER_SIZE]);
+void phyff_header_unpack(const uint8_t in[PHYFF_HEADER_SIZE], struct phyff_header *h);
+void phyff_error_pack(const struct phyff_error *e, uint8_t out[PHYFF_ERROR_SIZE]);
+void phyff_error_unpack(const uint8_t in[PHYFF_ERROR_SIZE], struct phyff_error *e);
+void phyff_event_pack(const struct phyff_event *e, uint8_t out[PHYFF_EVENT_SIZE]);
+void phyff_event_unpack(const uint8_t in[PHYFF_EVENT_SIZE], struct phyff_event *e);
+void phyff_caps_pack(const struct phyff_caps *c, uint8_t out[PHYFF_CAPS_SIZE]);
+void phyff_caps_unpack(const uint8_t in[PHYFF_CAPS_SIZE], struct phyff_caps *c);
+void phyff_config_pack(const struct phyff_config *c, uint8_t out[PHYFF_CONFIG_SIZE]);
+void phyff_config_unpack(const uint8_t in[PHYFF_CONFIG_SIZE], struct phyff_config *c);
+void phyff_query_head_pack(const struct phyff_query_head *q, uint8_t out[PHYFF_QUERY_HEAD_SIZE]);
+void phyff_query_head_unpack(const uint8_t in[PHYFF_QUERY_HEAD_SIZE], struct phyff_query_head *q);
+void phyff_stats_pack(const struct phyff_stats *s, uint8_t out[PHYFF_STATS_SIZE]);
+void phyff_stats_unpack(const uint8_t in[PHYFF_STATS_SIZE], struct phyff_stats *s);
+
+/* Q15 sample arrays <-> little-endian bytes (n values, 2n bytes). */
+void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out);
+void phyff_samples_unpack(const uint8_t *in, size_t n, int16_t *v);
+
+/* Short, stable, human-readable name of a status code ("bad CRC", ...);
+ * "unknown status" for values outside the enum. */
+const char *phyff_status_name(int status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PHYFF_WIRE_H */
