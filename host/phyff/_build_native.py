@@ -20,8 +20,22 @@ FIRMWARE = ROOT / "firmware"
 SOURCES = [
     SHARED / "src" / "fixed.c",
     SHARED / "src" / "wire.c",
+    FIRMWARE / "src" / "core" / "phyff_core.c",
+    FIRMWARE / "ports" / "host" / "host_port.c",
 ]
-INCLUDE_DIRS = [SHARED / "include"]
+INCLUDE_DIRS = [
+    SHARED / "include",
+    FIRMWARE / "src",
+    FIRMWARE / "src" / "core",
+    FIRMWARE / "ports" / "host",
+]
+# The emulated board is a roomy microcontroller: large frames (fewer round
+# trips in process) and media with many channels (optics).
+DEFINES = [
+    ("PHYFF_CORE_MAX_PAYLOAD", "16384u"),
+    ("PHYFF_CORE_MAX_CHANNELS", "1024u"),
+    ("PHYFF_CORE_MAX_DRIVE_STAGE", "1024u"),
+]
 
 CDEF = """
 // ---- fixed.h ----
@@ -129,11 +143,36 @@ void phyff_header_unpack(const uint8_t *in, struct phyff_header *h);
 void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out);
 void phyff_samples_unpack(const uint8_t *in, size_t n, int16_t *v);
 const char *phyff_status_name(int status);
+
+// ---- firmware core + host port (the emulated board) ----
+#define PHYFF_FIRMWARE_VERSION ...
+#define PHYFF_CORE_MAX_PAYLOAD ...
+#define PHYFF_CORE_MAX_CHANNELS ...
+struct phyff_board_desc {
+    const char *board; const char *medium; uint32_t unit_id; uint16_t features;
+    uint16_t n_drive; uint16_t n_sense; uint8_t dac_bits; uint8_t adc_bits;
+    uint16_t max_oversample;
+};
+struct phyff_core { struct phyff_caps caps; struct phyff_config config;
+                    struct phyff_stats stats; ...; };
+struct phyff_host_board { struct phyff_core core; size_t out_len; size_t out_dropped;
+                          uint64_t virtual_us; uint32_t us_per_sample; ...; };
+uint16_t phyff_core_max_batch(uint16_t n_drive, uint16_t n_sense);
+enum phyff_status phyff_host_init(struct phyff_host_board *b, void *handle, uint8_t *out,
+                                  size_t out_cap, int batch,
+                                  const struct phyff_board_desc *desc);
+void phyff_host_receive(struct phyff_host_board *b, const uint8_t *data, size_t n);
+void phyff_host_announce(struct phyff_host_board *b);
+extern "Python+C" int phyff_host_measure(void *handle, const uint16_t *dac,
+                                         uint16_t n_samples, uint16_t n_drive, uint16_t *adc,
+                                         uint16_t n_sense, uint16_t oversample);
 """
 
 SOURCE_PRELUDE = """
 #include "phyff/fixed.h"
 #include "phyff/wire.h"
+#include "phyff_core.h"
+#include "host_port.h"
 """
 
 ffibuilder = FFI()
@@ -143,6 +182,7 @@ ffibuilder.set_source(
     SOURCE_PRELUDE,
     sources=[str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in SOURCES],
     include_dirs=[str(p) for p in INCLUDE_DIRS],
+    define_macros=DEFINES,
     extra_compile_args=["-std=c11", "-O3", "-fno-semantic-interposition", "-Wall", "-Wextra"],
 )
 

@@ -38,7 +38,12 @@
  *       A frame that fails CRC or COBS cannot be trusted to carry a seq: the
  *       board answers it with an ERROR reply whose seq is 0 and cmd
  *       PHYFF_CMD_NONE, and counts it in its statistics. The host treats such
- *       a reply as "your request was damaged" and retries.
+ *       a reply as "your request was damaged" and retries. A frame longer
+ *       than the board's receive buffer gets PHYFF_ERR_TOO_LONG, arg = the
+ *       board's max_payload, after its delimiter arrives.
+ *   C2a. An empty frame (a lone delimiter, or two in a row) is ignored, not
+ *       answered: a host may send one 0x00 before a request to flush a
+ *       half-received frame out of the board's buffer.
  *   C3. The host may retry a request with the SAME seq after a timeout or a
  *       damaged reply. Every command is idempotent at the board except
  *       that QUERY measures again (a physical measurement is never cached).

@@ -1,0 +1,375 @@
+/*
+ * phyff_core.c - frame reassembly, dispatch and the five commands.
+ * Contracts are in phyff_core.h (K1-K5) and wire.h (C1-C4, L1-L4).
+ */
+#include "phyff_core.h"
+
+#include <string.h>
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static void copy_name(char dst[PHYFF_NAME_SIZE], const char *src) {
+    memset(dst, 0, PHYFF_NAME_SIZE);
+    if (src == NULL) return;
+    for (size_t i = 0; i < PHYFF_NAME_SIZE && src[i] != '\0'; ++i) dst[i] = src[i];
+}
+
+static void tick(struct phyff_core *core) {
+    const uint32_t now = core->port->micros(core->port->ctx);
+    const uint32_t elapsed = now - core->last_us; /* wraps correctly */
+    core->last_us = now;
+    core->uptime_us_frac += elapsed % 1000u;
+    core->stats.uptime_ms += elapsed / 1000u + core->uptime_us_frac / 1000u;
+    core->uptime_us_frac %= 1000u;
+}
+
+static void send_frame(struct phyff_core *core, uint8_t seq, uint8_t cmd, uint8_t flags,
+                       const uint8_t *payload, size_t len) {
+    struct phyff_header h = {PHYFF_PROTOCOL_LEVEL, seq, cmd, flags, 0, 0};
+    size_t n = 0;
+    if (phyff_frame_encode(&h, payload, len, core->tx, sizeof core->tx, &n) == PHYFF_OK) {
+        core->port->link_write(core->port->ctx, core->tx, n);
+    }
+}
+
+static void reply_ok(struct phyff_core *core, const struct phyff_header *req,
+                     const uint8_t *payload, size_t len) {
+    send_frame(core, req->seq, req->cmd, PHYFF_FLAG_REPLY, payload, len);
+}
+
+static void reply_error(struct phyff_core *core, uint8_t seq, uint8_t cmd,
+                        enum phyff_status status, uint16_t arg) {
+    struct phyff_error e = {(uint16_t)status, arg};
+    uint8_t buf[PHYFF_ERROR_SIZE];
+    phyff_error_pack(&e, buf);
+    core->stats.error_replies++;
+    send_frame(core, seq, cmd, PHYFF_FLAG_REPLY | PHYFF_FLAG_ERROR, buf, sizeof buf);
+}
+
+static void default_config(struct phyff_core *core) {
+    core->config.settle_us = 0;
+    core->config.oversample = 1;
+    core->config.n_drive_active = core->caps.n_drive;
+    core->config.n_sense_active = core->caps.n_sense;
+    core->config.reserved = 0;
+}
+
+uint16_t phyff_core_max_batch(uint16_t n_drive, uint16_t n_sense) {
+    const uint32_t room = PHYFF_CORE_MAX_PAYLOAD - PHYFF_QUERY_HEAD_SIZE;
+    uint32_t by_request = room / (2u * (uint32_t)n_drive);
+    /* reply: 2 * n * n_sense + ceil(n / 8) <= room */
+    uint32_t n = (room * 8u) / (16u * (uint32_t)n_sense + 1u);
+    while (n > 0 && 2u * n * n_sense + (n + 7u) / 8u > room) --n;
+    while (2u * (n + 1u) * n_sense + (n + 8u) / 8u <= room) ++n;
+    uint32_t best = by_request < n ? by_request : n;
+    return (uint16_t)(best > 0xFFFFu ? 0xFFFFu : best);
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static void cmd_hello(struct phyff_core *core, const struct phyff_header *req) {
+    phyff_caps_pack(&core->caps, core->reply.bytes);
+    reply_ok(core, req, core->reply.bytes, PHYFF_CAPS_SIZE);
+}
+
+/* Offset of the first refused field of a proposed config, or -1. */
+static int config_refusal(const struct phyff_core *core, const struct phyff_config *c) {
+    if (c->settle_us > PHYFF_CORE_MAX_SETTLE_US) return 0;
+    if (c->settle_us != 0 && !(core->caps.features & PHYFF_FEAT_SETTLE)) return 0;
+    if (c->oversample < 1 || c->oversample > core->caps.max_oversample) return 4;
+    if (c->n_drive_active < 1 || c->n_drive_active > core->caps.n_drive) return 6;
+    if (c->n_sense_active < 1 || c->n_sense_active > core->caps.n_sense) return 8;
+    const bool select = (core->caps.features & PHYFF_FEAT_CHANNEL_SELECT) != 0;
+    if (!select && c->n_drive_active != core->caps.n_drive) return 6;
+    if (!select && c->n_sense_active != core->caps.n_sense) return 8;
+    if (c->reserved != 0) return 10;
+    return -1;
+}
+
+static void cmd_configure(struct phyff_core *core, const struct phyff_header *req,
+                          const uint8_t *payload, size_t len) {
+    if (len != 0 && len != PHYFF_CONFIG_SIZE) {
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_PAYLOAD, PHYFF_CONFIG_SIZE);
+        core->stats.bad_commands++;
+        return;
+    }
+    if (len == PHYFF_CONFIG_SIZE) {
+        struct phyff_config c;
+        phyff_config_unpack(payload, &c);
+        const int refused = config_refusal(core, &c);
+        if (refused >= 0) {
+            reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_CONFIG, (uint16_t)refused);
+            core->stats.bad_commands++;
+            return;
+        }
+        core->config = c;
+    }
+    phyff_config_pack(&core->config, core->reply.bytes);
+    reply_ok(core, req, core->reply.bytes, PHYFF_CONFIG_SIZE);
+}
+
+/* Measure one sample through drive/settle/sense, averaging (K4). */
+static int measure_one(struct phyff_core *core, const uint16_t *dac, uint16_t *adc) {
+    const struct phyff_port *p = core->port;
+    const uint16_t ns = core->config.n_sense_active;
+    const uint16_t k = core->config.oversample;
+    if (p->drive(p->ctx, dac, core->caps.n_drive) != 0) return -1;
+    if (core->config.settle_us) p->delay_us(p->ctx, core->config.settle_us);
+    if (k == 1) return p->sense(p->ctx, adc, ns) != 0 ? -1 : 0;
+    memset(core->acc, 0, sizeof(uint32_t) * ns);
+    for (uint16_t r = 0; r < k; ++r) {
+        if (p->sense(p->ctx, adc, ns) != 0) return -1;
+        for (uint16_t j = 0; j < ns; ++j) core->acc[j] += adc[j];
+    }
+    for (uint16_t j = 0; j < ns; ++j) adc[j] = (uint16_t)((core->acc[j] + k / 2u) / k);
+    return 0;
+}
+
+static void cmd_query(struct phyff_core *core, const struct phyff_header *req,
+                      uint8_t *payload, size_t len) {
+    if (len < PHYFF_QUERY_HEAD_SIZE) {
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_PAYLOAD, PHYFF_QUERY_HEAD_SIZE);
+        core->stats.bad_commands++;
+        return;
+    }
+    struct phyff_query_head q;
+    phyff_query_head_unpack(payload, &q);
+    const uint16_t nd_active = core->config.n_drive_active;
+    const uint16_t nd = core->caps.n_drive;
+    const uint16_t ns = core->config.n_sense_active;
+    if (q.n_channels != nd_active) {
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_CHANNELS, nd_active);
+        core->stats.bad_commands++;
+        return;
+    }
+    if (q.n_samples > core->caps.max_batch) {
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BATCH_TOO_LARGE, core->caps.max_batch);
+        core->stats.bad_commands++;
+        return;
+    }
+    const size_t n = q.n_samples;
+    const size_t expect = PHYFF_QUERY_HEAD_SIZE + 2u * n * nd_active;
+    if (len != expect) {
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_PAYLOAD, (uint16_t)expect);
+        core->stats.bad_commands++;
+        return;
+    }
+
+    /* Reply layout: head | n x ns int16 | ceil(n/8) bitmap. */
+    uint8_t *out = core->reply.bytes;
+    uint8_t *bitmap = out + PHYFF_QUERY_HEAD_SIZE + 2u * n * ns;
+    const size_t bitmap_len = (n + 7u) / 8u;
+    memset(bitmap, 0, bitmap_len);
+
+    /* Drive codes, converted in place over the request's samples: each
+     * little-endian Q15 value becomes a native u16 DAC code at the same
+     * address (the rx buffer is aligned, the payload starts at offset 8,
+     * the samples at 12). With fewer active than wired drive channels the
+     * codes are first spread to full rows, walking backwards so nothing is
+     * overwritten before it is read; the payload was sized for that since
+     * max_batch is computed for the full channel count. */
+    uint8_t *raw = payload + PHYFF_QUERY_HEAD_SIZE;
+    uint16_t *dac = (uint16_t *)(void *)raw;
+    const unsigned dac_shift = 15u - core->caps.dac_bits;
+    for (size_t i = 0; i < n * nd_active; ++i) {
+        const int16_t v = (int16_t)phyff_get_u16(raw + 2u * i);
+        const size_t s = i / nd_active;
+        uint16_t code = 0;
+        if (v < 0) {
+            bitmap[s / 8u] |= (uint8_t)(1u << (s % 8u));
+        } else {
+            code = (uint16_t)((uint16_t)v >> dac_shift);
+        }
+        dac[i] = code;
+    }
+    if (nd_active != nd && n > 0) {
+        for (size_t s = n; s-- > 0;) {
+            for (size_t j = nd; j-- > 0;) {
+                dac[s * nd + j] = j < nd_active ? dac[s * nd_active + j] : 0u;
+            }
+        }
+    }
+
+    uint16_t *adc = (uint16_t *)(void *)(out + PHYFF_QUERY_HEAD_SIZE);
+    const struct phyff_port *p = core->port;
+    int fault = 0;
+    if (n > 0) {
+        if (p->measure_batch != NULL) {
+            fault = p->measure_batch(p->ctx, dac, (uint16_t)n, nd, adc, ns,
+                                     core->config.oversample, core->config.settle_us);
+        } else {
+            for (size_t s = 0; s < n && fault == 0; ++s) {
+                fault = measure_one(core, dac + s * nd, adc + s * ns);
+            }
+        }
+    }
+    if (fault != 0) {
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
+        return;
+    }
+
+    const uint16_t top = (uint16_t)((1u << core->caps.adc_bits) - 1u);
+    const unsigned adc_shift = 15u - core->caps.adc_bits;
+    for (size_t i = 0; i < n * ns; ++i) {
+        const uint16_t code = adc[i] > top ? top : adc[i];
+        if (code == top) {
+            const size_t s = i / ns;
+            bitmap[s / 8u] |= (uint8_t)(1u << (s % 8u));
+        }
+        phyff_put_u16((uint8_t *)&adc[i], (uint16_t)(code << adc_shift));
+    }
+    struct phyff_query_head rh = {(uint16_t)n, ns};
+    phyff_query_head_pack(&rh, out);
+    core->stats.samples_served += (uint32_t)n;
+    reply_ok(core, req, out, PHYFF_QUERY_HEAD_SIZE + 2u * n * ns + bitmap_len);
+}
+
+static void cmd_stats(struct phyff_core *core, const struct phyff_header *req) {
+    phyff_stats_pack(&core->stats, core->reply.bytes);
+    reply_ok(core, req, core->reply.bytes, PHYFF_STATS_SIZE);
+}
+
+static void cmd_reset(struct phyff_core *core, const struct phyff_header *req) {
+    reply_ok(core, req, NULL, 0);
+    default_config(core);
+    memset(&core->stats, 0, sizeof core->stats);
+}
+
+/* ---- frames ------------------------------------------------------------ */
+
+static void handle_frame(struct phyff_core *core) {
+    struct phyff_header h;
+    const uint8_t *payload = NULL;
+    size_t len = 0;
+    tick(core);
+    const enum phyff_status st = phyff_frame_decode(core->rx.bytes, core->rx_len,
+                                                    PHYFF_CORE_MAX_PAYLOAD, &h, &payload, &len);
+    if (st != PHYFF_OK) {
+        if (st == PHYFF_ERR_BAD_CRC) {
+            core->stats.crc_errors++;
+        } else {
+            core->stats.framing_errors++;
+        }
+        reply_error(core, 0, PHYFF_CMD_NONE, st,
+                    st == PHYFF_ERR_TOO_LONG ? (uint16_t)PHYFF_CORE_MAX_PAYLOAD : 0u);
+        return;
+    }
+    if (h.flags & (PHYFF_FLAG_REPLY | PHYFF_FLAG_EVENT)) {
+        core->stats.bad_commands++;
+        reply_error(core, h.seq, h.cmd, PHYFF_ERR_NOT_A_REQUEST, 0);
+        return;
+    }
+    if (phyff_check_level(&h) != PHYFF_OK) {
+        core->stats.bad_commands++;
+        reply_error(core, h.seq, h.cmd, PHYFF_ERR_BAD_LEVEL, PHYFF_PROTOCOL_LEVEL);
+        return;
+    }
+    /* The payload is inside rx and may be rewritten in place (QUERY). */
+    uint8_t *body = core->rx.bytes + PHYFF_HEADER_SIZE;
+    switch (h.cmd) {
+    case PHYFF_CMD_HELLO:
+        core->stats.frames_ok++;
+        cmd_hello(core, &h);
+        return;
+    case PHYFF_CMD_CONFIGURE:
+        core->stats.frames_ok++;
+        cmd_configure(core, &h, body, len);
+        return;
+    case PHYFF_CMD_QUERY:
+        core->stats.frames_ok++;
+        cmd_query(core, &h, body, len);
+        return;
+    case PHYFF_CMD_STATS:
+        core->stats.frames_ok++;
+        if (len != 0) {
+            core->stats.bad_commands++;
+            reply_error(core, h.seq, h.cmd, PHYFF_ERR_BAD_PAYLOAD, 0);
+            return;
+        }
+        cmd_stats(core, &h);
+        return;
+    case PHYFF_CMD_RESET:
+        core->stats.frames_ok++;
+        if (len != 0) {
+            core->stats.bad_commands++;
+            reply_error(core, h.seq, h.cmd, PHYFF_ERR_BAD_PAYLOAD, 0);
+            return;
+        }
+        cmd_reset(core, &h);
+        return;
+    default:
+        core->stats.bad_commands++;
+        reply_error(core, h.seq, h.cmd, PHYFF_ERR_UNKNOWN_COMMAND, 0);
+        return;
+    }
+}
+
+void phyff_core_receive(struct phyff_core *core, const uint8_t *data, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        const uint8_t b = data[i];
+        if (b != 0) {
+            if (core->rx_dropping) continue;
+            if (core->rx_len == sizeof core->rx.bytes) {
+                core->rx_dropping = true; /* K2: drop to the delimiter */
+                continue;
+            }
+            core->rx.bytes[core->rx_len++] = b;
+            continue;
+        }
+        /* delimiter */
+        if (core->rx_dropping) {
+            core->stats.framing_errors++;
+            reply_error(core, 0, PHYFF_CMD_NONE, PHYFF_ERR_TOO_LONG,
+                        (uint16_t)PHYFF_CORE_MAX_PAYLOAD);
+        } else if (core->rx_len != 0) {
+            handle_frame(core);
+        } /* else: empty frame, ignored (wire.h C2a) */
+        core->rx_len = 0;
+        core->rx_dropping = false;
+    }
+}
+
+void phyff_core_note_overrun(struct phyff_core *core) {
+    core->stats.overruns++;
+}
+
+void phyff_core_announce(struct phyff_core *core) {
+    struct phyff_event ev = {PHYFF_EVENT_RESET, PHYFF_PROTOCOL_LEVEL};
+    uint8_t buf[PHYFF_EVENT_SIZE];
+    phyff_event_pack(&ev, buf);
+    send_frame(core, 0, PHYFF_CMD_EVENT, PHYFF_FLAG_EVENT, buf, sizeof buf);
+}
+
+enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_port *port,
+                                  const struct phyff_board_desc *desc) {
+    memset(core, 0, sizeof *core);
+    if (port == NULL || desc == NULL || port->link_write == NULL || port->micros == NULL ||
+        port->delay_us == NULL ||
+        (port->measure_batch == NULL && (port->drive == NULL || port->sense == NULL))) {
+        return PHYFF_ERR_BAD_CONFIG;
+    }
+    if (desc->n_drive < 1 || desc->n_sense < 1 || desc->n_sense > PHYFF_CORE_MAX_CHANNELS ||
+        desc->dac_bits < 1 || desc->dac_bits > 15 || desc->adc_bits < 1 ||
+        desc->adc_bits > 15 || desc->max_oversample < 1) {
+        return PHYFF_ERR_BAD_CONFIG;
+    }
+    const uint16_t max_batch = phyff_core_max_batch(desc->n_drive, desc->n_sense);
+    if (max_batch < 1) return PHYFF_ERR_BAD_CONFIG; /* one sample must fit a frame */
+    core->port = port;
+    core->caps.level = PHYFF_PROTOCOL_LEVEL;
+    core->caps.features = (uint16_t)(desc->features | PHYFF_FEAT_SATURATION_FLAGS);
+    core->caps.firmware_version = PHYFF_FIRMWARE_VERSION;
+    core->caps.unit_id = desc->unit_id;
+    core->caps.max_batch = max_batch;
+    core->caps.max_payload = (uint16_t)PHYFF_CORE_MAX_PAYLOAD;
+    core->caps.n_drive = desc->n_drive;
+    core->caps.n_sense = desc->n_sense;
+    core->caps.dac_bits = desc->dac_bits;
+    core->caps.adc_bits = desc->adc_bits;
+    core->caps.max_oversample = desc->max_oversample;
+    copy_name(core->caps.board, desc->board);
+    copy_name(core->caps.medium, desc->medium);
+    default_config(core);
+    core->last_us = port->micros(port->ctx);
+    return PHYFF_OK;
+}

@@ -1,0 +1,113 @@
+/*
+ * phyff_core.h - the board's behaviour, once, for every target.
+ *
+ * The core turns received bytes into replies: it reassembles frames on the
+ * 0x00 delimiter, decodes them with the shared codec (shared/src/wire.c),
+ * dispatches HELLO, CONFIGURE, QUERY, STATS and RESET, and writes every reply
+ * through the port (port.h). It owns all its memory: one struct, sized at
+ * compile time by the macros below, allocated by the port (statically on a
+ * microcontroller). No malloc, no globals, no framework.
+ *
+ * Contracts
+ *   K1. phyff_core_receive accepts any bytes, in any split, including
+ *       garbage: every complete non-empty frame gets exactly one reply
+ *       (a result or an ERROR, wire.h C1-C2); nothing is read or written
+ *       outside the core struct and the given buffer.
+ *   K2. A frame longer than the receive buffer is dropped up to its
+ *       delimiter and answered with PHYFF_ERR_TOO_LONG (arg = max_payload).
+ *   K3. QUERY: drive values are Q15 >= 0; a negative one is driven as 0
+ *       and flags the sample. DAC code = q15 >> (15 - dac_bits). A sense
+ *       channel that reads its top code (2^adc_bits - 1) flags the sample.
+ *       Sense value = code << (15 - adc_bits).
+ *   K4. The per-sample path (no measure_batch) applies the drive, waits
+ *       settle_us, reads `oversample` times and averages with round half up
+ *       ((sum + k/2) / k): exactly what measure_batch must reproduce.
+ *   K5. Statistics count every frame once (see struct phyff_stats).
+ */
+#ifndef PHYFF_CORE_H
+#define PHYFF_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "phyff/wire.h"
+#include "port.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest payload the core accepts or sends. Sets the RAM use:
+ * about 3 x PHYFF_CORE_MAX_PAYLOAD bytes. */
+#ifndef PHYFF_CORE_MAX_PAYLOAD
+#define PHYFF_CORE_MAX_PAYLOAD 1024u
+#endif
+/* Most sense channels a port may declare (sizes the oversampling sums). */
+#ifndef PHYFF_CORE_MAX_CHANNELS
+#define PHYFF_CORE_MAX_CHANNELS 64u
+#endif
+/* Firmware version reported in HELLO (major << 16 | minor << 8 | patch). */
+#define PHYFF_FIRMWARE_VERSION 0x000100u
+/* Longest settle time CONFIGURE accepts, in microseconds. */
+#define PHYFF_CORE_MAX_SETTLE_US 1000000u
+
+#define PHYFF_CORE_RX_CAP PHYFF_COBS_MAX_ENCODED(PHYFF_HEADER_SIZE + PHYFF_CORE_MAX_PAYLOAD + PHYFF_CRC_SIZE)
+#define PHYFF_CORE_TX_CAP PHYFF_WIRE_MAX_FRAME(PHYFF_CORE_MAX_PAYLOAD)
+
+PHYFF_STATIC_ASSERT(PHYFF_CORE_MAX_PAYLOAD <= PHYFF_MAX_PAYLOAD_LIMIT, "payload fits u16 length");
+PHYFF_STATIC_ASSERT(PHYFF_CORE_MAX_PAYLOAD >= PHYFF_CAPS_SIZE, "HELLO reply must fit");
+
+/* What a port declares about its hardware; the core derives the rest of
+ * the capability record (level, version, max_batch, max_payload). */
+struct phyff_board_desc {
+    const char *board;   /* <= 16 chars, e.g. "uno", "qemu-mps2-an385" */
+    const char *medium;  /* <= 16 chars, what is wired: "acoustic", "unknown" */
+    uint32_t unit_id;
+    uint16_t features;   /* PHYFF_FEAT_* the port honours */
+    uint16_t n_drive;    /* 1..65535 */
+    uint16_t n_sense;    /* 1..PHYFF_CORE_MAX_CHANNELS */
+    uint8_t dac_bits;    /* 1..15 */
+    uint8_t adc_bits;    /* 1..15 */
+    uint16_t max_oversample; /* >= 1 */
+};
+
+struct phyff_core {
+    const struct phyff_port *port;
+    struct phyff_caps caps;
+    struct phyff_config config;
+    struct phyff_stats stats;
+    uint32_t last_us;
+    uint32_t uptime_us_frac;
+    size_t rx_len;
+    bool rx_dropping;
+    /* unions keep the sample areas 2-byte aligned for in-place u16 use */
+    union { uint8_t bytes[PHYFF_CORE_RX_CAP]; uint32_t align; } rx;
+    union { uint8_t bytes[PHYFF_CORE_MAX_PAYLOAD]; uint32_t align; } reply;
+    uint8_t tx[PHYFF_CORE_TX_CAP];
+    uint32_t acc[PHYFF_CORE_MAX_CHANNELS];
+};
+
+/* Set up the core for a port. Returns PHYFF_OK, or PHYFF_ERR_BAD_CONFIG when
+ * the description is out of range (then the core must not be used). Does
+ * not send anything: call phyff_core_announce once the link is up. */
+enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_port *port,
+                                  const struct phyff_board_desc *desc);
+
+/* Send the unsolicited PHYFF_EVENT_RESET frame (wire.h C4). */
+void phyff_core_announce(struct phyff_core *core);
+
+/* Feed bytes received from the host; replies go out through the port. */
+void phyff_core_receive(struct phyff_core *core, const uint8_t *data, size_t n);
+
+/* Count bytes the port lost (e.g. a UART overrun), for STATS. */
+void phyff_core_note_overrun(struct phyff_core *core);
+
+/* Largest QUERY batch for the full channel counts of a description. */
+uint16_t phyff_core_max_batch(uint16_t n_drive, uint16_t n_sense);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PHYFF_CORE_H */
