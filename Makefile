@@ -30,14 +30,23 @@ $(BUILD):
 $(BUILD)/test_vectors: tests/c/test_vectors.c tests/c/json_min.c $(SHARED_SRC) shared/include/phyff/*.h | $(BUILD)
 	$(CC) $(CSTD) $(SAN) $(SHARED_INC) -Itests/c tests/c/test_vectors.c tests/c/json_min.c $(SHARED_SRC) -o $@
 
-test-c: $(BUILD)/test_vectors
+CORE_SRC := firmware/src/core/phyff_core.c
+CORE_INC := -Ifirmware/src -Ifirmware/src/core
+
+$(BUILD)/test_core: tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) firmware/src/*.h firmware/src/core/*.h shared/include/phyff/*.h | $(BUILD)
+	$(CC) $(CSTD) $(SAN) $(SHARED_INC) $(CORE_INC) tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) -o $@
+
+# C tests under sanitizers: golden vectors, then the board core (unit tests +
+# 100,000 random and mutated frames).
+test-c: $(BUILD)/test_vectors $(BUILD)/test_core
 	$(BUILD)/test_vectors shared/vectors/fixed.json shared/vectors/wire.json
+	$(BUILD)/test_core 100000
 
 # The shared code must compile warning-free for a Cortex-M3 (freestanding-friendly).
 cross: | $(BUILD)
 	@command -v $(ARM_CC) >/dev/null || { echo "cross: $(ARM_CC) not found; install gcc-arm-none-eabi"; exit 1; }
-	for f in $(SHARED_SRC); do \
-	  $(ARM_CC) $(CSTD) -mcpu=cortex-m3 -mthumb -Os -ffreestanding $(SHARED_INC) -c $$f -o $(BUILD)/$$(basename $$f .c).arm.o || exit 1; \
+	for f in $(SHARED_SRC) $(CORE_SRC); do \
+	  $(ARM_CC) $(CSTD) -mcpu=cortex-m3 -mthumb -Os -ffreestanding $(SHARED_INC) $(CORE_INC) -c $$f -o $(BUILD)/$$(basename $$f .c).arm.o || exit 1; \
 	done
 	arm-none-eabi-size $(BUILD)/*.arm.o
 
