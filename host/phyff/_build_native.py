@@ -144,6 +144,20 @@ void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out);
 void phyff_samples_unpack(const uint8_t *in, size_t n, int16_t *v);
 const char *phyff_status_name(int status);
 
+// ---- medium_link.h ----
+#define PHYFF_MEDIUM_DESC_SIZE ...
+#define PHYFF_MEASURE_HEAD_SIZE ...
+enum phyff_medium_cmd { PHYFF_MEDIUM_DESCRIBE, PHYFF_MEDIUM_MEASURE, ... };
+struct phyff_medium_desc { uint16_t n_drive; uint16_t n_sense; uint8_t dac_bits;
+                           uint8_t adc_bits; uint16_t reserved; uint32_t unit_id;
+                           char medium[]; ...; };
+struct phyff_measure_head { uint16_t n_samples; uint16_t n_drive; uint16_t n_sense;
+                            uint16_t oversample; };
+void phyff_medium_desc_pack(const struct phyff_medium_desc *d, uint8_t *out);
+void phyff_medium_desc_unpack(const uint8_t *in, struct phyff_medium_desc *d);
+void phyff_measure_head_pack(const struct phyff_measure_head *m, uint8_t *out);
+void phyff_measure_head_unpack(const uint8_t *in, struct phyff_measure_head *m);
+
 // ---- firmware core + host port (the emulated board) ----
 #define PHYFF_FIRMWARE_VERSION ...
 #define PHYFF_CORE_MAX_PAYLOAD ...
@@ -171,6 +185,7 @@ extern "Python+C" int phyff_host_measure(void *handle, const uint16_t *dac,
 SOURCE_PRELUDE = """
 #include "phyff/fixed.h"
 #include "phyff/wire.h"
+#include "phyff/medium_link.h"
 #include "phyff_core.h"
 #include "host_port.h"
 """
