@@ -107,6 +107,8 @@ def _as_int16(name: str, a: ArrayLike, ndim: int) -> NDArray[np.int16]:
     ):
         return a  # the common case: pass the caller's buffer straight to C
     arr = np.asarray(a)
+    if arr.size == 0 and arr.dtype.kind == "f":
+        arr = arr.astype(np.int16)  # [] is a valid empty vector (F8)
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
     if arr.dtype != np.int16:

@@ -26,7 +26,8 @@ DELIMITER = b"\x00"
 
 
 def _enum_from_lib(name: str, prefix: str, extra: dict[str, int] | None = None) -> type:
-    members = {k[len(prefix):]: int(getattr(lib, k)) for k in dir(lib) if k.startswith(prefix)}
+    members = {k[len(prefix):]: int(getattr(lib, k)) for k in dir(lib)
+               if k.startswith(prefix) and not k.endswith("_SIZE")}
     if extra:
         members.update(extra)
     return enum.IntEnum(name, dict(sorted(members.items(), key=lambda kv: kv[1])))

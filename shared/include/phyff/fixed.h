@@ -120,14 +120,13 @@ static inline int16_t phyff_q15_from_double(double x) {
     if (x != x) return 0; /* NaN */
     if (x >= 1.0) return INT16_MAX;
     if (x <= -1.0) return INT16_MIN;
-    double scaled = x * 32768.0; /* exact: power-of-two scaling */
-    int32_t r;
-    if (scaled >= 0.0) {
-        r = (int32_t)(scaled + 0.5); /* truncation of a positive = floor */
-    } else {
-        r = -(int32_t)(-scaled + 0.5);
-    }
-    return phyff_sat_q15(r);
+    const double scaled = x * 32768.0; /* exact: power-of-two scaling */
+    const double mag = scaled >= 0.0 ? scaled : -scaled;
+    /* Not (int32_t)(mag + 0.5): for mag = 0.5 - 2^-54 that sum rounds up to
+     * 1.0 in double. Truncate, then compare the exact fractional part. */
+    int32_t r = (int32_t)mag;
+    if (mag - (double)r >= 0.5) r += 1;
+    return phyff_sat_q15(scaled < 0.0 ? -r : r);
 }
 
 /* Q15 -> double, exact (F6). */

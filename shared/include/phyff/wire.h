@@ -15,6 +15,10 @@
  *       + CRC (2 bytes), COBS-encoded, followed by one 0x00 delimiter. The
  *       encoded frame never contains 0x00, so a reader that lost sync drops
  *       bytes up to the next 0x00 and starts again ("resync on delimiter").
+ *       COBS is the canonical form: a block that reaches 254 data bytes is
+ *       closed with code 0xFF and a new block is opened only if input
+ *       remains (254 non-zero bytes encode as FF + data, no trailing 01);
+ *       decoders also accept a trailing empty block (01).
  *   W2. CRC is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection,
  *       no final xor; check value of "123456789" is 0x29B1), computed over
  *       header + payload, stored little-endian.
@@ -104,7 +108,9 @@
  *   P2. Every failure returns its own phyff_status value; PHYFF_OK is 0.
  *   P3. On failure, output lengths are set to 0 and output buffers may hold
  *       partial data that must not be used.
- *   P4. Input and output buffers must not overlap unless a function says so.
+ *   P4. When several failures apply, the first one met reading the input
+ *       from the start is returned.
+ *   P5. Input and output buffers must not overlap unless a function says so.
  */
 #ifndef PHYFF_WIRE_H
 #define PHYFF_WIRE_H
@@ -260,7 +266,9 @@ struct phyff_stats {
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define PHYFF_STATIC_ASSERT(c, m) _Static_assert(c, m)
 #else
-#define PHYFF_STATIC_ASSERT(c, m) typedef char phyff_static_assert_##__LINE__[(c) ? 1 : -1]
+#define PHYFF_SA_CAT2(a, b) a##b
+#define PHYFF_SA_CAT(a, b) PHYFF_SA_CAT2(a, b)
+#define PHYFF_STATIC_ASSERT(c, m) typedef char PHYFF_SA_CAT(phyff_static_assert_, __LINE__)[(c) ? 1 : -1]
 #endif
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_header) == PHYFF_HEADER_SIZE, "header layout");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_header, length) == 4, "header.length offset");

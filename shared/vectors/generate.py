@@ -1,0 +1,1273 @@
+#!/usr/bin/env python3
+"""Golden vectors for phyff's fixed-point kernels (fixed.h) and wire protocol (wire.h).
+
+This is an independent, exact reference: it uses only Python integers and
+fractions.Fraction, never the C code or the phyff package. Each function below
+implements one operation straight from the numbered contracts in
+shared/include/phyff/fixed.h (F1-F9) and shared/include/phyff/wire.h (W1-W4,
+L4, P2-P3), and the generator writes the results as JSON:
+
+    shared/vectors/fixed.json   fixed-point operations
+    shared/vectors/wire.json    CRC, COBS, frames, records, constants
+
+Usage:
+    python shared/vectors/generate.py           # (re)write both files
+    python shared/vectors/generate.py --check   # exit 1 if the files are stale
+
+File format (format 1): one top-level object with sorted keys: "format"
+(the version), "generator", "seed" and one list per operation. Each case is
+{"in": ..., "out": ...}. Integers are plain JSON integers (up to 64-bit);
+doubles are strings that C99 strtod and Python float.fromhex both read
+exactly: float.hex() output, "nan", "-nan", "inf" or "-inf"; byte strings are
+lowercase hex. Long payloads are given as a recipe:
+{"len": n, "mul": m, "add": a} stands for bytes (i * m + a) mod 256, i < n.
+Output is deterministic: a fixed seed per group, no time, no dict-order
+dependence, so regenerating gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import struct
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+SEED = 0x50485946  # "PHYF"
+HERE = Path(__file__).resolve().parent
+
+# =============================================================================
+# fixed.h reference
+# =============================================================================
+
+Q15_MIN, Q15_MAX = -(2**15), 2**15 - 1
+Q31_MIN, Q31_MAX = -(2**31), 2**31 - 1
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+HALF = Fraction(1, 2)
+
+
+def sat(v: int, lo: int, hi: int) -> int:
+    """F2: clamp to the nearest end of the range."""
+    return lo if v < lo else hi if v > hi else v
+
+
+def sat_q15(v: int) -> int:
+    return sat(v, Q15_MIN, Q15_MAX)
+
+
+def sat_q31(v: int) -> int:
+    return sat(v, Q31_MIN, Q31_MAX)
+
+
+def round_half_up(q: Fraction) -> int:
+    """F3: round to nearest, ties toward +infinity."""
+    return math.floor(q + HALF)
+
+
+def round_half_away(q: Fraction) -> int:
+    """F6: round to nearest, ties away from zero."""
+    if q >= 0:
+        return math.floor(q + HALF)
+    return -math.floor(-q + HALF)
+
+
+def round_shift_s64(x: int, s: int) -> int:
+    """x / 2^s rounded by F3 (phyff_round_shift_s64)."""
+    return round_half_up(Fraction(x, 2**s))
+
+
+def q15_add(a: int, b: int) -> int:
+    return sat_q15(a + b)
+
+
+def q15_sub(a: int, b: int) -> int:
+    return sat_q15(a - b)
+
+
+def q15_mul(a: int, b: int) -> int:
+    """F4: exact product, rounded once (F3), saturated (F2)."""
+    return sat_q15(round_half_up(Fraction(a * b, 2**15)))
+
+
+def q31_add(a: int, b: int) -> int:
+    return sat_q31(a + b)
+
+
+def q31_sub(a: int, b: int) -> int:
+    return sat_q31(a - b)
+
+
+def q31_mul(a: int, b: int) -> int:
+    return sat_q31(round_half_up(Fraction(a * b, 2**31)))
+
+
+def q15_to_q31(v: int) -> int:
+    """Exact: v / 2^15 == (v * 2^16) / 2^31."""
+    return v * 2**16
+
+
+def q31_to_q15(v: int) -> int:
+    return sat_q15(round_half_up(Fraction(v, 2**16)))
+
+
+def q15_from_float(x: float) -> int:
+    """F6: scale by 2^15 exactly, round ties away from zero, saturate."""
+    if math.isnan(x):
+        return 0
+    if x >= 1.0:
+        return Q15_MAX
+    if x <= -1.0:
+        return Q15_MIN
+    return sat_q15(round_half_away(Fraction(x) * 2**15))
+
+
+def q15_to_float(v: int) -> float:
+    """F6: exact (v / 32768 has at most 16 significant bits)."""
+    f = Fraction(v, 2**15)
+    out = float(f)
+    assert Fraction(out) == f
+    return out
+
+
+def isqrt(x: int) -> int:
+    """F7: floor(sqrt(x))."""
+    return math.isqrt(x)
+
+
+def dot_acc64(a: Sequence[int], b: Sequence[int]) -> int:
+    """F5: the exact sum of the exact products."""
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def dot_acc32(a: Sequence[int], b: Sequence[int]) -> int:
+    """F5: 32-bit accumulator saturating after every addition, j = 0..n-1."""
+    acc = 0
+    for x, y in zip(a, b, strict=True):
+        acc = sat_q31(acc + x * y)
+    return acc
+
+
+def dot_q15(a: Sequence[int], b: Sequence[int]) -> int:
+    """F5: exact sum, rounded once (F3), saturated once (F2)."""
+    return sat_q15(round_half_up(Fraction(dot_acc64(a, b), 2**15)))
+
+
+def matvec_acc64(w: Sequence[int], rows: int, cols: int, x: Sequence[int]) -> list[int]:
+    return [dot_acc64(w[i * cols : (i + 1) * cols], x) for i in range(rows)]
+
+
+def matvec_q15(w: Sequence[int], rows: int, cols: int, x: Sequence[int]) -> list[int]:
+    return [dot_q15(w[i * cols : (i + 1) * cols], x) for i in range(rows)]
+
+
+def matmul_q15(
+    w: Sequence[int], rows: int, cols: int, xs: Sequence[int], batch: int
+) -> list[int]:
+    """Y[b, i] = dot_q15(W[i, :], X[b, :]), Y row-major (batch, rows)."""
+    out: list[int] = []
+    for b in range(batch):
+        out.extend(matvec_q15(w, rows, cols, xs[b * cols : (b + 1) * cols]))
+    return out
+
+
+# =============================================================================
+# wire.h reference
+# =============================================================================
+
+PROTOCOL_LEVEL = 1
+HEADER_SIZE = 8
+CRC_SIZE = 2
+CRC_INIT = 0xFFFF
+MAX_PAYLOAD_LIMIT = 65535
+NAME_SIZE = 16
+ERROR_SIZE = 4
+EVENT_SIZE = 4
+CAPS_SIZE = 56
+CONFIG_SIZE = 12
+QUERY_HEAD_SIZE = 4
+STATS_SIZE = 32
+
+CMD = {
+    "NONE": 0x00,
+    "HELLO": 0x01,
+    "CONFIGURE": 0x02,
+    "QUERY": 0x03,
+    "STATS": 0x04,
+    "RESET": 0x05,
+    "INFER_FIRST": 0x10,
+    "INFER_LAST": 0x1F,
+    "EVENT": 0x7F,
+}
+FLAG = {"REPLY": 0x01, "ERROR": 0x02, "EVENT": 0x04}
+EVENT_ID = {"RESET": 0x01}
+STATUS = {
+    "OK": 0,
+    "BAD_CRC": 1,
+    "TRUNCATED": 2,
+    "TOO_LONG": 3,
+    "BAD_COBS": 4,
+    "BAD_LEVEL": 5,
+    "NO_SPACE": 6,
+    "EMPTY": 7,
+    "UNKNOWN_COMMAND": 16,
+    "BAD_PAYLOAD": 17,
+    "BATCH_TOO_LARGE": 18,
+    "BAD_CHANNELS": 19,
+    "BAD_CONFIG": 20,
+    "OVERRUN": 21,
+    "MEDIUM": 22,
+    "NOT_A_REQUEST": 23,
+}
+FEATURE = {
+    "SATURATION_FLAGS": 0x0001,
+    "SETTLE": 0x0002,
+    "OVERSAMPLE": 0x0004,
+    "CHANNEL_SELECT": 0x0008,
+    "EMULATED": 0x0100,
+}
+
+
+class RefWireError(Exception):
+    """A codec failure of the reference, carrying the status name (P2)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def crc16(data: bytes, crc: int = CRC_INIT) -> int:
+    """W2: CRC-16/CCITT-FALSE, poly 0x1021, MSB first, no reflection or final xor."""
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def cobs_max_encoded(n: int) -> int:
+    return n + n // 254 + 1
+
+
+def wire_max_frame(n: int) -> int:
+    return cobs_max_encoded(HEADER_SIZE + n + CRC_SIZE) + 1
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """Canonical (minimal) COBS, no delimiter.
+
+    A block is up to 254 non-zero bytes; its code byte is its length + 1 and
+    0xFF means "254 bytes, no zero follows". A final run of exactly 254 bytes
+    ends the encoding without an extra 0x01 code (the form of Cheshire and
+    Baker's examples); the empty input encodes to 0x01.
+    """
+    out = bytearray()
+    block = bytearray()
+    just_filled = False
+    for b in data:
+        just_filled = False
+        if b == 0:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+        else:
+            block.append(b)
+            if len(block) == 254:
+                out.append(0xFF)
+                out += block
+                block.clear()
+                just_filled = True
+    if not just_filled:
+        out.append(len(block) + 1)
+        out += block
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    """COBS decode of a frame body (delimiter excluded), per wire.h."""
+    if not data:
+        raise RefWireError("EMPTY")
+    if 0 in data:
+        raise RefWireError("BAD_COBS")
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        code = data[i]
+        i += 1
+        if i + code - 1 > n:
+            raise RefWireError("BAD_COBS")
+        out += data[i : i + code - 1]
+        i += code - 1
+        if code != 0xFF and i < n:
+            out.append(0)
+    return bytes(out)
+
+
+def u16le(v: int) -> bytes:
+    assert 0 <= v <= 0xFFFF
+    return bytes((v & 0xFF, v >> 8))
+
+
+def u32le(v: int) -> bytes:
+    assert 0 <= v <= 0xFFFFFFFF
+    return bytes((v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF, v >> 24))
+
+
+def get_u16(b: bytes, off: int) -> int:
+    return b[off] | (b[off + 1] << 8)
+
+
+def get_u32(b: bytes, off: int) -> int:
+    return get_u16(b, off) | (get_u16(b, off + 2) << 16)
+
+
+def header_pack(h: dict[str, int]) -> bytes:
+    """W4: level, seq, cmd, flags (u8 each), length, aux (u16 LE)."""
+    return (
+        bytes((h["level"], h["seq"], h["cmd"], h["flags"]))
+        + u16le(h["length"])
+        + u16le(h["aux"])
+    )
+
+
+def header_unpack(b: bytes) -> dict[str, int]:
+    return {
+        "level": b[0],
+        "seq": b[1],
+        "cmd": b[2],
+        "flags": b[3],
+        "length": get_u16(b, 4),
+        "aux": get_u16(b, 6),
+    }
+
+
+def frame_raw(h: dict[str, int], payload: bytes, length: int | None = None) -> bytes:
+    """Decoded frame bytes: header + payload + CRC (LE). length overrides the field."""
+    hd = dict(h, length=len(payload) if length is None else length)
+    body = header_pack(hd) + payload
+    return body + u16le(crc16(body))
+
+
+def frame_encode(h: dict[str, int], payload: bytes) -> bytes:
+    """W1: COBS(header + payload + CRC) + 0x00. h["length"] is ignored."""
+    if len(payload) > MAX_PAYLOAD_LIMIT:
+        raise RefWireError("TOO_LONG")
+    return cobs_encode(frame_raw(h, payload)) + b"\x00"
+
+
+def frame_decode(body: bytes, max_payload: int) -> tuple[dict[str, int], bytes]:
+    """Checks in the order wire.h gives for phyff_frame_decode."""
+    raw = cobs_decode(body)  # EMPTY, BAD_COBS
+    if len(raw) < HEADER_SIZE + CRC_SIZE:
+        raise RefWireError("TRUNCATED")
+    if crc16(raw[:-CRC_SIZE]) != get_u16(raw, len(raw) - CRC_SIZE):
+        raise RefWireError("BAD_CRC")
+    h = header_unpack(raw[:HEADER_SIZE])
+    actual = len(raw) - HEADER_SIZE - CRC_SIZE
+    if actual < h["length"]:
+        raise RefWireError("TRUNCATED")
+    if actual > h["length"]:
+        raise RefWireError("TOO_LONG")
+    if h["length"] > max_payload:
+        raise RefWireError("TOO_LONG")
+    return h, raw[HEADER_SIZE:-CRC_SIZE]
+
+
+def check_level(level: int, cmd: int) -> str:
+    """L4: HELLO is served at any level; everything else needs ours."""
+    if cmd == CMD["HELLO"] or level == PROTOCOL_LEVEL:
+        return "OK"
+    return "BAD_LEVEL"
+
+
+def name_bytes(s: str) -> bytes:
+    raw = s.encode("ascii")
+    assert len(raw) <= NAME_SIZE
+    return raw + bytes(NAME_SIZE - len(raw))
+
+
+CAPS_FIELDS: list[tuple[str, str]] = [
+    ("level", "u8"),
+    ("reserved0", "u8"),
+    ("features", "u16"),
+    ("firmware_version", "u32"),
+    ("unit_id", "u32"),
+    ("max_batch", "u16"),
+    ("max_payload", "u16"),
+    ("n_drive", "u16"),
+    ("n_sense", "u16"),
+    ("dac_bits", "u8"),
+    ("adc_bits", "u8"),
+    ("max_oversample", "u16"),
+    ("board", "name"),
+    ("medium", "name"),
+]
+CONFIG_FIELDS = [
+    ("settle_us", "u32"),
+    ("oversample", "u16"),
+    ("n_drive_active", "u16"),
+    ("n_sense_active", "u16"),
+    ("reserved", "u16"),
+]
+STATS_FIELDS = [
+    (name, "u32")
+    for name in (
+        "frames_ok",
+        "crc_errors",
+        "framing_errors",
+        "bad_commands",
+        "overruns",
+        "samples_served",
+        "error_replies",
+        "uptime_ms",
+    )
+]
+ERROR_FIELDS = [("status", "u16"), ("arg", "u16")]
+EVENT_FIELDS = [("event", "u16"), ("arg", "u16")]
+QUERY_HEAD_FIELDS = [("n_samples", "u16"), ("n_channels", "u16")]
+HEADER_FIELDS = [
+    ("level", "u8"),
+    ("seq", "u8"),
+    ("cmd", "u8"),
+    ("flags", "u8"),
+    ("length", "u16"),
+    ("aux", "u16"),
+]
+
+
+def record_pack(fields: list[tuple[str, str]], rec: dict[str, Any]) -> bytes:
+    out = bytearray()
+    for name, kind in fields:
+        v = rec[name]
+        if kind == "u8":
+            assert 0 <= v <= 0xFF
+            out.append(v)
+        elif kind == "u16":
+            out += u16le(v)
+        elif kind == "u32":
+            out += u32le(v)
+        else:
+            out += name_bytes(v)
+    return bytes(out)
+
+
+def samples_pack(v: Sequence[int]) -> bytes:
+    return b"".join(u16le(x & 0xFFFF) for x in v)
+
+
+# =============================================================================
+# Case generation
+# =============================================================================
+
+
+def rng_for(group: str) -> random.Random:
+    """One generator per group, so adding a group never shifts another's cases."""
+    digest = hashlib.sha256(f"{SEED}:{group}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "little"))
+
+
+def randint(rng: random.Random, lo: int, hi: int) -> int:
+    """Uniform in [lo, hi] from getrandbits only (stable across Python versions)."""
+    span = hi - lo + 1
+    bits = span.bit_length()
+    while True:
+        r = rng.getrandbits(bits)
+        if r < span:
+            return lo + r
+
+
+def rand_bytes(rng: random.Random, n: int, zero_every: int = 0) -> bytes:
+    """n random bytes; with zero_every = k, roughly one byte in k is 0x00."""
+    out = bytearray()
+    for _ in range(n):
+        if zero_every and randint(rng, 0, zero_every - 1) == 0:
+            out.append(0)
+        else:
+            out.append(randint(rng, 1, 255))
+    return bytes(out)
+
+
+def fhex(x: float) -> str:
+    """A double as a string that strtod and float.fromhex read exactly."""
+    if math.isnan(x):
+        return "-nan" if math.copysign(1.0, x) < 0 else "nan"
+    if math.isinf(x):
+        return "-inf" if x < 0 else "inf"
+    return float.hex(x)
+
+
+def f64_from_bits(bits: int) -> float:
+    return struct.unpack("<d", struct.pack("<Q", bits))[0]
+
+
+def uniq(items: Iterable[Any]) -> list[Any]:
+    """Stable de-duplication (by JSON form, so -0.0 and 0.0 stay distinct)."""
+    seen: set[str] = set()
+    out = []
+    for it in items:
+        key = json.dumps(it, sort_keys=True) if not isinstance(it, float) else fhex(it)
+        if key not in seen:
+            seen.add(key)
+            out.append(it)
+    return out
+
+
+Q15_CORNERS = [-32768, -32767, -16385, -16384, -16383, -2, -1, 0, 1, 2, 16383, 16384, 16385,
+               32766, 32767]
+Q31_CORNERS = [Q31_MIN, Q31_MIN + 1, -(2**30) - 1, -(2**30), -(2**30) + 1, -65536, -32768, -1, 0,
+               1, 32768, 65536, 2**30 - 1, 2**30, 2**30 + 1, Q31_MAX - 1, Q31_MAX]
+
+
+def scalar_binary(
+    group: str, corners: list[int], lo: int, hi: int, fn: Callable[[int, int], int],
+    extra: Iterable[tuple[int, int]] = (), n_random: int = 150,
+) -> list[dict[str, Any]]:
+    rng = rng_for(group)
+    pairs = [(a, b) for a in corners for b in corners]
+    pairs += list(extra)
+    pairs += [(randint(rng, lo, hi), randint(rng, lo, hi)) for _ in range(n_random)]
+    return [{"in": [a, b], "out": fn(a, b)} for a, b in uniq(pairs)]
+
+
+def tie_pairs(rng: random.Random, frac_bits: int, lo: int, hi: int, count: int
+              ) -> list[tuple[int, int]]:
+    """Operand pairs whose exact product lies exactly half-way (a*b mod 2^f == 2^(f-1)),
+    of both signs, plus the neighbours just below and above each tie."""
+    out: list[tuple[int, int]] = []
+    while len(out) < count:
+        k = randint(rng, 0, frac_bits - 1)
+        # a = odd * 2^k, b = odd * 2^(f-1-k): product = odd * 2^(f-1)
+        amax = hi >> k
+        bmax = hi >> (frac_bits - 1 - k)
+        if amax < 1 or bmax < 1:
+            continue
+        a = (randint(rng, 0, (amax - 1) // 2) * 2 + 1) << k
+        b = (randint(rng, 0, (bmax - 1) // 2) * 2 + 1) << (frac_bits - 1 - k)
+        if not (lo <= a <= hi and lo <= b <= hi):
+            continue
+        sa = -1 if randint(rng, 0, 1) else 1
+        sb = -1 if randint(rng, 0, 1) else 1
+        out.append((sa * a, sb * b))
+    return out
+
+
+def gen_fixed() -> dict[str, Any]:
+    g: dict[str, Any] = {}
+
+    # ---- saturation helpers ---------------------------------------------------
+    rng = rng_for("sat_q15")
+    xs = [Q31_MIN, Q31_MIN + 1, -65536, -32769, -32768, -32767, -1, 0, 1, 32766, 32767, 32768,
+          32769, 65535, Q31_MAX - 1, Q31_MAX]
+    xs += [randint(rng, Q31_MIN, Q31_MAX) for _ in range(40)]
+    xs += [randint(rng, -40000, 40000) for _ in range(40)]
+    g["sat_q15"] = [{"in": [x], "out": sat_q15(x)} for x in uniq(xs)]
+
+    rng = rng_for("sat_q31")
+    xs = [I64_MIN, I64_MIN + 1, Q31_MIN - 1, Q31_MIN, Q31_MIN + 1, -1, 0, 1, Q31_MAX - 1,
+          Q31_MAX, Q31_MAX + 1, 2**32, I64_MAX - 1, I64_MAX]
+    xs += [randint(rng, I64_MIN, I64_MAX) for _ in range(40)]
+    xs += [randint(rng, Q31_MIN - 2**20, Q31_MAX + 2**20) for _ in range(40)]
+    g["sat_q31"] = [{"in": [x], "out": sat_q31(x)} for x in uniq(xs)]
+
+    # ---- round_shift_s64: |x| <= 2^62, s in 1..62 ----------------------------
+    rng = rng_for("round_shift_s64")
+    rs: list[tuple[int, int]] = []
+    for s in (1, 2, 15, 16, 31, 32, 61, 62):
+        h = 2 ** (s - 1)
+        for k in (0, 1, 2, 3, -1, -2, -3):
+            t = k * 2**s + h  # a tie
+            rs += [(t, s), (t - 1, s), (t + 1, s)]
+        rs += [(0, s), (1, s), (-1, s), (2**62, s), (-(2**62), s), (2**62 - 1, s),
+               (-(2**62) + 1, s)]
+    for _ in range(120):
+        s = randint(rng, 1, 62)
+        rs.append((randint(rng, -(2**62), 2**62), s))
+    for _ in range(60):
+        s = randint(rng, 1, 40)
+        k = randint(rng, -(2 ** (61 - s)), 2 ** (61 - s))
+        rs.append((k * 2**s + 2 ** (s - 1), s))
+    rs = [(x, s) for x, s in uniq(rs) if abs(x) <= 2**62]
+    g["round_shift_s64"] = [{"in": [x, s], "out": round_shift_s64(x, s)} for x, s in rs]
+
+    # ---- Q15 scalar -----------------------------------------------------------
+    g["q15_add"] = scalar_binary("q15_add", Q15_CORNERS, Q15_MIN, Q15_MAX, q15_add)
+    g["q15_sub"] = scalar_binary("q15_sub", Q15_CORNERS, Q15_MIN, Q15_MAX, q15_sub)
+    rng = rng_for("q15_mul.ties")
+    mul_extra = [(1, 16384), (-1, 16384), (16384, -1), (3, 16384), (-3, 16384), (1, 16383),
+                 (1, 16385), (-1, 16383), (-1, 16385), (16383, 1), (-16383, 1), (-16384, 1),
+                 (-16385, 1), (-32768, -32768), (-32768, 32767), (32767, 32767),
+                 (-32768, 1), (-32768, -1), (181, 181), (-181, 181), (5, 9830), (-5, 9830)]
+    mul_extra += tie_pairs(rng, 15, Q15_MIN, Q15_MAX, 60)
+    g["q15_mul"] = scalar_binary("q15_mul", Q15_CORNERS, Q15_MIN, Q15_MAX, q15_mul,
+                                 extra=mul_extra, n_random=200)
+
+    # ---- Q31 scalar -----------------------------------------------------------
+    g["q31_add"] = scalar_binary("q31_add", Q31_CORNERS, Q31_MIN, Q31_MAX, q31_add)
+    g["q31_sub"] = scalar_binary("q31_sub", Q31_CORNERS, Q31_MIN, Q31_MAX, q31_sub)
+    rng = rng_for("q31_mul.ties")
+    m31_extra = [(1, 2**30), (-1, 2**30), (3, 2**30), (-3, 2**30), (1, 2**30 - 1),
+                 (1, 2**30 + 1), (-1, 2**30 - 1), (-1, 2**30 + 1), (Q31_MIN, Q31_MIN),
+                 (Q31_MIN, Q31_MAX), (Q31_MAX, Q31_MAX), (Q31_MIN, 1), (Q31_MIN, -1),
+                 (46341, 46341), (-46341, 46341)]
+    m31_extra += tie_pairs(rng, 31, Q31_MIN, Q31_MAX, 60)
+    g["q31_mul"] = scalar_binary("q31_mul", Q31_CORNERS, Q31_MIN, Q31_MAX, q31_mul,
+                                 extra=m31_extra, n_random=200)
+
+    # ---- conversions ----------------------------------------------------------
+    rng = rng_for("q15_to_q31")
+    vs = Q15_CORNERS + [randint(rng, Q15_MIN, Q15_MAX) for _ in range(50)]
+    g["q15_to_q31"] = [{"in": [v], "out": q15_to_q31(v)} for v in uniq(vs)]
+
+    rng = rng_for("q31_to_q15")
+    vs = list(Q31_CORNERS)
+    for k in (0, 1, 2, 100, 32766, 32767, -1, -2, -100, -32767, -32768):
+        t = k * 65536 + 32768  # ties
+        vs += [t - 1, t, t + 1]
+    vs += [0x7FFF7FFF, 0x7FFF8000, 0x7FFF8001, Q31_MIN + 32767, Q31_MIN + 32768,
+           Q31_MIN + 32769]
+    vs += [randint(rng, -32768, 32767) * 65536 + 32768 for _ in range(30)]
+    vs += [randint(rng, Q31_MIN, Q31_MAX) for _ in range(80)]
+    g["q31_to_q15"] = [{"in": [v], "out": q31_to_q15(v)} for v in uniq(vs) if
+                       Q31_MIN <= v <= Q31_MAX]
+
+    g["q15_from_double"] = gen_from_double()
+
+    rng = rng_for("q15_to_double")
+    vs = Q15_CORNERS + [randint(rng, Q15_MIN, Q15_MAX) for _ in range(60)]
+    g["q15_to_double"] = [{"in": [v], "out": fhex(q15_to_float(v))} for v in uniq(vs)]
+
+    # ---- integer square roots -------------------------------------------------
+    rng = rng_for("isqrt_u32")
+    xs = [0, 1, 2, 3, 4, 5, 8, 9, 10, 15, 16, 17, 2**16, 2**31 - 1, 2**31, 2**32 - 2, 2**32 - 1]
+    for k in (2, 3, 255, 256, 4095, 46340, 46341, 65534, 65535):
+        xs += [k * k - 1, k * k, k * k + 1]
+    for _ in range(60):
+        k = randint(rng, 1, 65535)
+        xs += [k * k - 1, k * k]
+    xs += [randint(rng, 0, 2**32 - 1) for _ in range(60)]
+    g["isqrt_u32"] = [{"in": [x], "out": isqrt(x)} for x in uniq(xs) if 0 <= x < 2**32]
+
+    rng = rng_for("isqrt_u64")
+    xs = [0, 1, 2, 3, 4, 2**32 - 1, 2**32, 2**62, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1]
+    for k in (2, 3, 65535, 65536, 2**31, 3037000499, 3037000500, 2**32 - 2, 2**32 - 1):
+        xs += [k * k - 1, k * k, k * k + 1]
+    for _ in range(60):
+        k = randint(rng, 1, 2**32 - 1)
+        xs += [k * k - 1, k * k]
+    xs += [randint(rng, 0, 2**64 - 1) for _ in range(60)]
+    xs += [randint(rng, 0, 2**40) for _ in range(20)]
+    g["isqrt_u64"] = [{"in": [x], "out": isqrt(x)} for x in uniq(xs) if 0 <= x < 2**64]
+
+    # ---- dot products -------------------------------------------------------------
+    dots = gen_dot_inputs()
+    g["dot_q15_acc64"] = [{"in": [a, b], "out": dot_acc64(a, b)} for a, b in dots]
+    g["dot_q15_acc32"] = [{"in": [a, b], "out": dot_acc32(a, b)} for a, b in dots]
+    g["dot_q15"] = [{"in": [a, b], "out": dot_q15(a, b)} for a, b in dots]
+
+    # ---- matvec / matmul --------------------------------------------------------
+    mvs = gen_matvec_inputs()
+    g["matvec_q15"] = [{"in": [r, c, w, x], "out": matvec_q15(w, r, c, x)} for r, c, w, x in mvs]
+    g["matvec_q15_acc64"] = [{"in": [r, c, w, x], "out": matvec_acc64(w, r, c, x)}
+                             for r, c, w, x in mvs]
+    g["matmul_q15"] = [{"in": [r, c, b, w, xs_], "out": matmul_q15(w, r, c, xs_, b)}
+                       for r, c, b, w, xs_ in gen_matmul_inputs()]
+    return g
+
+
+def gen_from_double() -> list[dict[str, Any]]:
+    rng = rng_for("q15_from_double")
+    inf, nan = math.inf, math.nan
+    tiny = f64_from_bits(1)  # smallest subnormal
+    xs: list[float] = [
+        nan, -nan, math.copysign(nan, -1.0), inf, -inf, 0.0, -0.0, 1.0, -1.0, 2.0, -2.0,
+        1.5, -1.5, 1e300, -1e300, 1.7976931348623157e308, -1.7976931348623157e308,
+        tiny, -tiny, f64_from_bits(0x000FFFFFFFFFFFFF), -f64_from_bits(0x000FFFFFFFFFFFFF),
+        2.2250738585072014e-308, -2.2250738585072014e-308, 0.5, -0.5, 0.25, -0.25,
+        math.nextafter(1.0, 0.0), math.nextafter(-1.0, 0.0), math.nextafter(1.0, 2.0),
+        math.nextafter(-1.0, -2.0), 1.0 - 2.0**-16, -(1.0 - 2.0**-16),
+        math.nextafter(1.0 - 2.0**-16, 0.0), math.nextafter(-(1.0 - 2.0**-16), 0.0),
+        math.nextafter(1.0 - 2.0**-16, 1.0), math.nextafter(-(1.0 - 2.0**-16), -1.0),
+        0.1, -0.1, 1.0 / 3.0, -1.0 / 3.0, 2.0**-15, -(2.0**-15), 2.0**-17, -(2.0**-17),
+        math.nextafter(0.5, 0.0), math.nextafter(-0.5, 0.0),
+    ]
+    # Ties (k + 1/2) / 2^15 of both signs and their immediate neighbours: the
+    # value just below a tie in magnitude must round toward zero, just above away.
+    for k in (0, 1, 2, 3, 100, 12345, 16383, 16384, 32765, 32766, 32767):
+        t = (k + 0.5) / 32768.0
+        for v in (t, -t):
+            xs += [v, math.nextafter(v, 0.0), math.nextafter(v, math.copysign(2.0, v))]
+    # exact grid points and random exact ties
+    for v in Q15_CORNERS:
+        xs.append(v / 32768.0)
+    for _ in range(40):
+        k = randint(rng, -32768, 32767)
+        xs.append((k + 0.5) / 32768.0)
+    # random doubles: uniform in (-1.25, 1.25) by value, and random bit patterns
+    for _ in range(120):
+        xs.append(randint(rng, -(2**53), 2**53) / 2.0**53 * 1.25)
+    for _ in range(60):
+        xs.append(f64_from_bits(randint(rng, 0, 2**64 - 1)))
+    for _ in range(40):  # small magnitudes around the first rounding step
+        xs.append(randint(rng, -(2**40), 2**40) / 2.0**55)
+    return [{"in": [fhex(x)], "out": q15_from_float(x)} for x in uniq(xs)]
+
+
+def gen_dot_inputs() -> list[tuple[list[int], list[int]]]:
+    rng = rng_for("dot")
+    m, mx = Q15_MIN, Q15_MAX
+    d: list[tuple[list[int], list[int]]] = [
+        ([], []),
+        ([0], [0]),
+        ([m], [m]),  # 2^30 -> 32768 -> saturates to 32767
+        ([m], [mx]),
+        ([mx], [mx]),
+        ([1], [16384]),  # +0.5 tie -> 1
+        ([-1], [16384]),  # -0.5 tie -> 0
+        ([3], [16384]),  # 1.5 -> 2
+        ([-3], [16384]),  # -1.5 -> -1
+        ([1, 1], [8192, 8192]),  # tie formed by the sum
+        ([-1, -1], [8192, 8192]),
+        ([1], [16383]),
+        ([1], [16385]),
+        ([-1], [16383]),
+        ([-1], [16385]),
+        ([m, m], [m, m]),  # acc32 saturates exactly at the second add
+        ([m, 1], [m, -1]),  # 2^30 - 1
+        ([m] * 3 + [mx] * 3, [m] * 3 + [m] * 3),  # acc32 saturates mid-sum, then falls
+        ([mx] * 3 + [m] * 3, [m] * 3 + [m] * 3),  # negative saturation mid-sum, then rises
+        ([m] * 4 + [mx] * 4, [m] * 4 + [m] * 4),
+        ([mx, mx, mx, m, m, m], [m, m, m, m, m, m]),
+        ([m] * 8, [m] * 8),  # acc64 = 2^33
+        ([m] * 1024, [m] * 1024),  # acc64 = 2^40
+        ([mx] * 1024, [m] * 1024),
+        ([m, mx] * 64, [m, m] * 64),  # acc32 alternates at the top
+        ([16384, -16384], [16384, 16384]),
+        ([m] * 2 + [1], [m] * 2 + [-1]),
+    ]
+    for n in (1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 64, 100):
+        for _ in range(3):
+            d.append(([randint(rng, m, mx) for _ in range(n)],
+                      [randint(rng, m, mx) for _ in range(n)]))
+    for n in (1, 2, 5, 20):  # small magnitudes: rounding dominates
+        for _ in range(6):
+            d.append(([randint(rng, -200, 200) for _ in range(n)],
+                      [randint(rng, -200, 200) for _ in range(n)]))
+    # exact ties of the sum, both signs: adjust the last element pair
+    for _ in range(30):
+        n = randint(rng, 1, 12)
+        a = [randint(rng, -3000, 3000) for _ in range(n)]
+        b = [randint(rng, -3000, 3000) for _ in range(n)]
+        rem = (dot_acc64(a, b) - 16384) % 32768  # subtract this many to make a tie
+        a.append(1)
+        b.append(-rem if rem <= 16384 else 32768 - rem)
+        if randint(rng, 0, 1):
+            a, b = [-x for x in a], b  # flips the tie's sign: k + 1/2 -> -(k + 1/2)
+        d.append((a, b))
+    # large products: saturating and near-saturating sums
+    for _ in range(20):
+        n = randint(rng, 2, 12)
+        a = [randint(rng, m, m + 2000) if randint(rng, 0, 1) else randint(rng, mx - 2000, mx)
+             for _ in range(n)]
+        b = [randint(rng, m, m + 2000) if randint(rng, 0, 1) else randint(rng, mx - 2000, mx)
+             for _ in range(n)]
+        d.append((a, b))
+    return d
+
+
+def gen_matvec_inputs() -> list[tuple[int, int, list[int], list[int]]]:
+    rng = rng_for("matvec")
+    m, mx = Q15_MIN, Q15_MAX
+    out: list[tuple[int, int, list[int], list[int]]] = [
+        (0, 0, [], []),
+        (0, 3, [], [1, 2, 3]),
+        (3, 0, [], []),  # empty rows: y = 0 (F8)
+        (1, 1, [m], [m]),
+        (2, 1, [1, -1], [16384]),  # ties +0.5 -> 1 and -0.5 -> 0
+        (2, 2, [m, m, mx, mx], [m, m]),  # saturate high and low
+        (3, 3, [m, 0, 0, 0, m, 0, 0, 0, m], [m, 1, -1]),
+        (4, 2, [1, 1, -1, -1, 3, 0, -3, 0], [8192, 8192]),
+    ]
+    for rows, cols in ((1, 5), (5, 1), (2, 3), (4, 4), (3, 17), (8, 8), (16, 20), (20, 16),
+                       (7, 64)):
+        for _ in range(2):
+            w = [randint(rng, m, mx) for _ in range(rows * cols)]
+            x = [randint(rng, m, mx) for _ in range(cols)]
+            out.append((rows, cols, w, x))
+    for rows, cols in ((3, 4), (6, 6)):  # small values: rounding dominates
+        w = [randint(rng, -300, 300) for _ in range(rows * cols)]
+        x = [randint(rng, -300, 300) for _ in range(cols)]
+        out.append((rows, cols, w, x))
+    return out
+
+
+def gen_matmul_inputs() -> list[tuple[int, int, int, list[int], list[int]]]:
+    rng = rng_for("matmul")
+    m, mx = Q15_MIN, Q15_MAX
+    out: list[tuple[int, int, int, list[int], list[int]]] = [
+        (2, 2, 0, [1, 2, 3, 4], []),
+        (0, 2, 3, [], [1, 2, 3, 4, 5, 6]),
+        (2, 0, 2, [], []),
+        (1, 1, 2, [16384], [1, -1]),
+        (2, 2, 2, [m, m, mx, mx], [m, m, mx, mx]),
+    ]
+    for rows, cols, batch in ((1, 3, 4), (3, 1, 4), (4, 5, 3), (8, 20, 4), (20, 8, 6), (5, 5, 1)):
+        w = [randint(rng, m, mx) for _ in range(rows * cols)]
+        xs = [randint(rng, m, mx) for _ in range(batch * cols)]
+        out.append((rows, cols, batch, w, xs))
+    w = [randint(rng, -200, 200) for _ in range(12)]
+    xs = [randint(rng, -200, 200) for _ in range(20)]
+    out.append((3, 4, 5, w, xs))
+    return out
+
+
+# ---- wire ------------------------------------------------------------------
+
+
+def hx(b: bytes) -> str:
+    return b.hex()
+
+
+def pattern(n: int, mul: int, add: int) -> bytes:
+    return bytes((i * mul + add) & 0xFF for i in range(n))
+
+
+def hdr(cmd: int, seq: int = 0, flags: int = 0, level: int = PROTOCOL_LEVEL, aux: int = 0,
+        length: int = 0) -> dict[str, int]:
+    return {"level": level, "seq": seq, "cmd": cmd, "flags": flags, "length": length, "aux": aux}
+
+
+def caps_example(**over: Any) -> dict[str, Any]:
+    c: dict[str, Any] = {
+        "level": PROTOCOL_LEVEL, "reserved0": 0, "features": 0x0107,
+        "firmware_version": (0 << 16) | (1 << 8) | 0, "unit_id": 0xC0FFEE01, "max_batch": 256,
+        "max_payload": 16384, "n_drive": 8, "n_sense": 20, "dac_bits": 12, "adc_bits": 12,
+        "max_oversample": 64, "board": "qemu-mps2-an385", "medium": "acoustic",
+    }
+    c.update(over)
+    return c
+
+
+def gen_wire() -> dict[str, Any]:
+    g: dict[str, Any] = {}
+
+    # ---- constants and enum values (the protocol's numbers, L1/L2) -----------------
+    consts = {
+        "PROTOCOL_LEVEL": PROTOCOL_LEVEL, "HEADER_SIZE": HEADER_SIZE, "CRC_SIZE": CRC_SIZE,
+        "CRC_INIT": CRC_INIT, "MAX_PAYLOAD_LIMIT": MAX_PAYLOAD_LIMIT, "NAME_SIZE": NAME_SIZE,
+        "ERROR_SIZE": ERROR_SIZE, "EVENT_SIZE": EVENT_SIZE, "CAPS_SIZE": CAPS_SIZE,
+        "CONFIG_SIZE": CONFIG_SIZE, "QUERY_HEAD_SIZE": QUERY_HEAD_SIZE, "STATS_SIZE": STATS_SIZE,
+    }
+    g["constants"] = [{"in": k, "out": v} for k, v in consts.items()]
+    enums: list[dict[str, Any]] = []
+    for ename, table in (("Cmd", CMD), ("Flag", FLAG), ("EventId", EVENT_ID), ("Status", STATUS),
+                         ("Feature", FEATURE)):
+        enums += [{"in": [ename, k], "out": v} for k, v in table.items()]
+    g["enums"] = enums
+    ns = [0, 1, 2, 253, 254, 255, 507, 508, 509, 1000, 65535, 65545]
+    g["cobs_max_encoded"] = [{"in": n, "out": cobs_max_encoded(n)} for n in ns]
+    g["wire_max_frame"] = [{"in": n, "out": wire_max_frame(n)} for n in ns[:-1]]
+
+    # ---- CRC ------------------------------------------------------------------------
+    rng = rng_for("crc16")
+    crc_in: list[tuple[int, bytes]] = [
+        (CRC_INIT, b""), (CRC_INIT, b"123456789"), (0, b""), (0x1234, b""), (CRC_INIT, b"\x00"),
+        (CRC_INIT, b"\xff"), (CRC_INIT, b"\x00" * 4), (CRC_INIT, b"\xff" * 32), (0, b"123456789"),
+        (crc16(b"1234"), b"56789"),  # continuation: == crc16("123456789")
+        (CRC_INIT, b"A"), (CRC_INIT, bytes(range(256))),
+    ]
+    for n in (1, 2, 3, 7, 8, 9, 16, 100, 255, 600):
+        crc_in.append((CRC_INIT, rand_bytes(rng, n, zero_every=5)))
+    for _ in range(6):
+        crc_in.append((randint(rng, 0, 0xFFFF), rand_bytes(rng, randint(rng, 0, 40), 4)))
+    g["crc16"] = [{"in": {"crc": c, "data": hx(d)}, "out": crc16(d, c)} for c, d in crc_in]
+
+    # ---- COBS -----------------------------------------------------------------------
+    rng = rng_for("cobs")
+    nz = lambda n: bytes((i % 255) + 1 for i in range(n))  # noqa: E731 - n non-zero bytes
+    cobs_data: list[bytes] = [
+        b"", b"\x00", b"\x00\x00", b"\x00" * 3, b"\x11", b"\x11\x00", b"\x00\x11",
+        b"\x11\x22\x00\x33", b"\x11\x22\x33\x44", b"\x11\x00\x00\x00", bytes(range(1, 256)),
+        bytes(range(256)), bytes(range(2, 256)) + b"\x00", bytes(range(3, 256)) + b"\x00\x01",
+        nz(1), nz(253), nz(254), nz(255), nz(507), nz(508), nz(509), nz(762),
+        nz(253) + b"\x00", nz(254) + b"\x00", nz(255) + b"\x00", b"\x00" + nz(254),
+        b"\x00" + nz(253), nz(254) + b"\x00" + nz(254), b"\x00" * 254, b"\x00" * 255,
+        nz(127) + b"\x00" + nz(127),
+    ]
+    for n in (2, 5, 30, 300, 1000):
+        cobs_data.append(rand_bytes(rng, n, zero_every=7))
+    for n in (10, 600):
+        cobs_data.append(rand_bytes(rng, n, zero_every=300))
+    enc_cases: list[dict[str, Any]] = []
+    for d in cobs_data:
+        enc_cases.append({"in": {"data": hx(d)}, "out": {"status": "OK",
+                                                          "data": hx(cobs_encode(d))}})
+    # NO_SPACE: the capacity rule is cap >= PHYFF_COBS_MAX_ENCODED(n), even when the
+    # actual encoding would fit (254 non-zero bytes encode to 255 < 256).
+    for d in (b"", b"\x11", nz(253), nz(254), nz(508), b"\x00" * 10):
+        mx = cobs_max_encoded(len(d))
+        enc_cases.append({"in": {"data": hx(d), "cap": mx - 1}, "out": {"status": "NO_SPACE"}})
+        enc_cases.append({"in": {"data": hx(d), "cap": mx},
+                          "out": {"status": "OK", "data": hx(cobs_encode(d))}})
+    enc_cases.append({"in": {"data": "", "cap": 0}, "out": {"status": "NO_SPACE"}})
+    g["cobs_encode"] = enc_cases
+
+    dec_cases: list[dict[str, Any]] = []
+    for d in cobs_data:
+        dec_cases.append({"in": {"data": hx(cobs_encode(d))}, "out": {"status": "OK",
+                                                                       "data": hx(d)}})
+    # Non-canonical but valid: a final 0x01 code after a full 0xFF block.
+    for d in (nz(254), nz(508), b"\x00" + nz(254)):
+        dec_cases.append({"in": {"data": hx(cobs_encode(d) + b"\x01")},
+                          "out": {"status": "OK", "data": hx(d)}})
+    bad: list[tuple[bytes, str]] = [
+        (b"", "EMPTY"),
+        (b"\x00", "BAD_COBS"),  # a zero as a code byte
+        (b"\x00\x00", "BAD_COBS"),
+        (b"\x01\x00", "BAD_COBS"),
+        (b"\x03\x11\x00", "BAD_COBS"),  # a zero inside a block
+        (b"\x05\x11\x22\x00\x33", "BAD_COBS"),
+        (b"\x02\x11\x00\x01", "BAD_COBS"),  # a zero where a code belongs
+        (b"\x02", "BAD_COBS"),  # the code runs past the end
+        (b"\x03\x11", "BAD_COBS"),
+        (b"\x01\x05\x11\x22", "BAD_COBS"),
+        (b"\xff" + nz(253), "BAD_COBS"),
+        (b"\xff", "BAD_COBS"),
+        (cobs_encode(nz(300))[:-1], "BAD_COBS"),
+        (b"\x03\x11\x22\x05\x33", "BAD_COBS"),
+    ]
+    for d, st in bad:
+        dec_cases.append({"in": {"data": hx(d)}, "out": {"status": st}})
+    # NO_SPACE: the result does not fit; exactly the result's size does.
+    for d in (b"\x11\x22", b"\x00", nz(254), b"\x11\x00\x22", b"\x00" * 5):
+        e = cobs_encode(d)
+        dec_cases.append({"in": {"data": hx(e), "cap": len(d) - 1},
+                          "out": {"status": "NO_SPACE"}})
+        dec_cases.append({"in": {"data": hx(e), "cap": len(d)},
+                          "out": {"status": "OK", "data": hx(d)}})
+    dec_cases.append({"in": {"data": "01", "cap": 0}, "out": {"status": "OK", "data": ""}})
+    g["cobs_decode"] = dec_cases
+
+    g["frame_encode"], g["frame_decode"] = gen_frames()
+    g["check_level"] = gen_check_level()
+    g.update(gen_records())
+    return g
+
+
+def frame_case(h: dict[str, int], payload: bytes, cap: int | None = None,
+               pattern_args: dict[str, int] | None = None) -> dict[str, Any]:
+    inp: dict[str, Any] = {"header": h}
+    if pattern_args is not None:
+        inp["payload_pattern"] = pattern_args
+    else:
+        inp["payload"] = hx(payload)
+    if cap is not None:
+        inp["cap"] = cap
+    out: dict[str, Any]
+    try:
+        if cap is not None and cap < wire_max_frame(len(payload)):
+            raise RefWireError("NO_SPACE")
+        wire = frame_encode(h, payload)
+    except RefWireError as e:
+        return {"in": inp, "out": {"status": e.status}}
+    out = {"status": "OK", "crc": crc16(header_pack(dict(h, length=len(payload))) + payload)}
+    if pattern_args is not None:
+        out["wire_len"] = len(wire)
+        out["wire_sha256"] = hashlib.sha256(wire).hexdigest()
+        out["wire_head"] = hx(wire[:32])
+        out["wire_tail"] = hx(wire[-32:])
+    else:
+        out["wire"] = hx(wire)
+    return {"in": inp, "out": out}
+
+
+def decode_case(body: bytes, max_payload: int = MAX_PAYLOAD_LIMIT) -> dict[str, Any]:
+    inp = {"body": hx(body), "max_payload": max_payload}
+    try:
+        h, payload = frame_decode(body, max_payload)
+    except RefWireError as e:
+        return {"in": inp, "out": {"status": e.status}}
+    return {"in": inp, "out": {"status": "OK", "header": h, "payload": hx(payload)}}
+
+
+def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rng = rng_for("frames")
+    c = CMD
+    caps = record_pack(CAPS_FIELDS, caps_example())
+    config = record_pack(CONFIG_FIELDS, {"settle_us": 250, "oversample": 4, "n_drive_active": 3,
+                                         "n_sense_active": 5, "reserved": 0})
+    qh_req = record_pack(QUERY_HEAD_FIELDS, {"n_samples": 4, "n_channels": 3})
+    drive = [0, 32767, 16384, 1, 100, 200, 300, 0, 0, 32767, 32767, 32767]
+    qh_rep = record_pack(QUERY_HEAD_FIELDS, {"n_samples": 4, "n_channels": 5})
+    sense = [randint(rng, 0, 4095) << 3 for _ in range(20)]
+    stats = record_pack(STATS_FIELDS, {n: i * 1000 + 7 for i, (n, _) in enumerate(STATS_FIELDS)})
+    err = record_pack(ERROR_FIELDS, {"status": STATUS["BAD_CRC"], "arg": 0})
+    err_batch = record_pack(ERROR_FIELDS, {"status": STATUS["BATCH_TOO_LARGE"], "arg": 256})
+    ev = record_pack(EVENT_FIELDS, {"event": EVENT_ID["RESET"], "arg": PROTOCOL_LEVEL})
+    R, E, V = FLAG["REPLY"], FLAG["ERROR"], FLAG["EVENT"]
+
+    frames: list[tuple[dict[str, int], bytes]] = [
+        (hdr(c["HELLO"]), b""),
+        (hdr(c["HELLO"], seq=1, level=0), b""),  # any level: HELLO from an older host
+        (hdr(c["HELLO"], seq=1, flags=R), caps),
+        (hdr(c["CONFIGURE"], seq=2), b""),
+        (hdr(c["CONFIGURE"], seq=3), config),
+        (hdr(c["CONFIGURE"], seq=3, flags=R), config),
+        (hdr(c["QUERY"], seq=4), qh_req + samples_pack(drive)),
+        (hdr(c["QUERY"], seq=4, flags=R), qh_rep + samples_pack(sense) + b"\x05"),
+        (hdr(c["STATS"], seq=5), b""),
+        (hdr(c["STATS"], seq=5, flags=R), stats),
+        (hdr(c["RESET"], seq=6), b""),
+        (hdr(c["RESET"], seq=6, flags=R), b""),
+        (hdr(c["NONE"], seq=0, flags=R | E), err),
+        (hdr(c["QUERY"], seq=9, flags=R | E), err_batch),
+        (hdr(c["EVENT"], flags=V), ev),
+        (hdr(c["QUERY"], seq=7, length=999), b"\x01\x02\x03"),  # length field is ignored
+        (hdr(0xFF, seq=0xFF, flags=0xFF, level=0xFF, aux=0xFFFF), b"\xff" * 3),
+        (hdr(c["QUERY"], seq=10, aux=0x1234), b"\x00" * 300),
+        (hdr(c["INFER_FIRST"], seq=11, aux=0x0100), bytes(range(256))),
+    ]
+    # a payload that makes the frame's CRC 0x0000 (both CRC bytes are zero)
+    h0 = hdr(c["QUERY"], seq=12)
+    x = b"\x10\x20\x30\x40"
+    full = header_pack(dict(h0, length=len(x) + 2)) + x
+    frames.append((h0, x + crc16(full).to_bytes(2, "big")))
+    # payload sizes around COBS block boundaries (decoded frame = payload + 10)
+    for n in (243, 244, 245, 246, 253, 254, 255, 498, 499, 500):
+        frames.append((hdr(c["QUERY"], seq=n & 0xFF, flags=R, aux=0x0101),
+                       bytes((i % 255) + 1 for i in range(n))))
+    for n in (1, 2, 9, 17, 40, 64, 129, 513, 1000):
+        frames.append((hdr(randint(rng, 0, 255), seq=randint(rng, 0, 255),
+                           flags=randint(rng, 0, 255), level=randint(rng, 0, 3),
+                           aux=randint(rng, 0, 0xFFFF)), rand_bytes(rng, n, zero_every=9)))
+
+    enc = [frame_case(h, p) for h, p in frames]
+    # capacity: PHYFF_WIRE_MAX_FRAME(n) is needed, one byte less is NO_SPACE
+    for h, p in (frames[0], frames[6], frames[-1]):
+        enc.append(frame_case(h, p, cap=wire_max_frame(len(p))))
+        enc.append(frame_case(h, p, cap=wire_max_frame(len(p)) - 1))
+    enc.append(frame_case(frames[0][0], b"", cap=0))
+    # the largest payload, and one byte more
+    big = {"len": 65535, "mul": 7, "add": 3}
+    enc.append(frame_case(hdr(c["QUERY"], seq=0x42, flags=R), pattern(65535, 7, 3),
+                          pattern_args=big))
+    enc.append(frame_case(hdr(c["QUERY"], seq=0x43), pattern(65535, 1, 0),
+                          pattern_args={"len": 65535, "mul": 1, "add": 0}))
+    enc.append(frame_case(hdr(c["QUERY"], seq=0x44), pattern(65536, 7, 3),
+                          pattern_args={"len": 65536, "mul": 7, "add": 3},
+                          cap=wire_max_frame(65536)))
+
+    # ---- decoding --------------------------------------------------------------------
+    dec: list[dict[str, Any]] = []
+    for h, p in frames:
+        dec.append(decode_case(frame_encode(h, p)[:-1]))
+    # max_payload: the limit itself passes, one byte over is TOO_LONG
+    h10, p10 = hdr(c["QUERY"], seq=20), bytes(range(1, 11))
+    body10 = frame_encode(h10, p10)[:-1]
+    dec += [decode_case(body10, 10), decode_case(body10, 9), decode_case(body10, 0),
+            decode_case(frame_encode(hdr(c["HELLO"]), b"")[:-1], 0)]
+    # non-canonical COBS that still decodes to a valid frame (final 0x01 after 0xFF)
+    hn = hdr(c["QUERY"], seq=21, flags=R)  # aux = 0: the last 254 bytes follow a zero
+    for t in range(1, 256):
+        pn = bytes(((i * 13 + t) % 255) + 1 for i in range(252))
+        raw = frame_raw(hn, pn)
+        if 0 not in raw[-254:]:
+            break
+    else:  # pragma: no cover - the search always succeeds
+        raise AssertionError("no zero-free CRC found")
+    canon = cobs_encode(raw)
+    assert canon[-255] == 0xFF
+    dec.append(decode_case(canon + b"\x01"))
+
+    # ---- decode errors, each check in wire.h's order --------------------------------
+    good = frame_encode(hdr(c["QUERY"], seq=30, aux=7), b"\x11\x22\x33\x44\x55")[:-1]
+    raw_good = cobs_decode(good)
+    errs: list[bytes] = [
+        b"",  # EMPTY
+        b"\x00",  # BAD_COBS
+        good[:3] + b"\x00" + good[3:],  # BAD_COBS: zero inside
+        good[:-1],  # BAD_COBS: the last code runs past the end
+        good + b"\x05",  # BAD_COBS
+        b"\x01",  # decodes to 0 bytes: TRUNCATED
+        cobs_encode(b"\x01" * 9),  # 9 bytes: TRUNCATED
+        cobs_encode(raw_good[:9]),
+        cobs_encode(header_pack(hdr(c["HELLO"]))),  # header without CRC: TRUNCATED
+        cobs_encode(b"\x00" * 10),  # BAD_CRC (crc16 of 8 zeros is not 0)
+        cobs_encode(bytes(10)[:8] + u16le(crc16(bytes(8)) ^ 1)),
+        cobs_encode(raw_good[:-1] + bytes((raw_good[-1] ^ 0x80,))),  # BAD_CRC: CRC byte
+        cobs_encode(bytes((raw_good[0] ^ 1,)) + raw_good[1:]),  # BAD_CRC: header bit
+        cobs_encode(raw_good[:10] + bytes((raw_good[10] ^ 4,)) + raw_good[11:]),  # payload bit
+        cobs_encode(raw_good[:-3] + raw_good[-2:]),  # a payload byte lost: BAD_CRC
+        # length field disagrees with the bytes, CRC correct: TRUNCATED / TOO_LONG
+        cobs_encode(frame_raw(hdr(c["QUERY"], seq=31), b"\x01\x02\x03", length=5)),
+        cobs_encode(frame_raw(hdr(c["QUERY"], seq=31), b"\x01\x02\x03", length=4)),
+        cobs_encode(frame_raw(hdr(c["QUERY"], seq=31), b"", length=1)),
+        cobs_encode(frame_raw(hdr(c["QUERY"], seq=31), b"", length=65535)),
+        cobs_encode(frame_raw(hdr(c["QUERY"], seq=32), b"\x01\x02\x03", length=2)),
+        cobs_encode(frame_raw(hdr(c["QUERY"], seq=32), b"\x01\x02\x03", length=0)),
+        # precedence: wrong length AND bad CRC -> BAD_CRC (CRC is checked first)
+        cobs_encode(frame_raw(hdr(c["QUERY"], seq=33), b"\x01\x02", length=9)[:-1] + b"\x00"),
+    ]
+    for body in errs:
+        dec.append(decode_case(body))
+    # too long for the limit, though consistent
+    dec.append(decode_case(frame_encode(hdr(c["QUERY"], seq=34), bytes(100))[:-1], 99))
+    dec.append(decode_case(frame_encode(hdr(c["QUERY"], seq=34), bytes(100))[:-1], 100))
+    # length disagreement is reported before the max_payload check
+    dec.append(decode_case(cobs_encode(frame_raw(hdr(c["QUERY"]), b"\x01" * 4, length=9)), 2))
+    # random single-byte corruptions of valid frames (re-encoded so COBS stays valid)
+    for _ in range(12):
+        h, p = frames[randint(rng, 0, len(frames) - 1)]
+        raw = bytearray(frame_raw(h, p))
+        pos = randint(rng, 0, len(raw) - 1)
+        raw[pos] ^= 1 << randint(rng, 0, 7)
+        dec.append(decode_case(cobs_encode(bytes(raw))))
+    return enc, dec
+
+
+def gen_check_level() -> list[dict[str, Any]]:
+    cases = []
+    for level in (0, 1, 2, 255):
+        for name in ("NONE", "HELLO", "CONFIGURE", "QUERY", "STATS", "RESET", "EVENT"):
+            cases.append({"in": {"level": level, "cmd": CMD[name]},
+                          "out": check_level(level, CMD[name])})
+    cases.append({"in": {"level": 2, "cmd": 0x10}, "out": check_level(2, 0x10)})
+    cases.append({"in": {"level": 1, "cmd": 0xEE}, "out": check_level(1, 0xEE)})
+    return cases
+
+
+def gen_records() -> dict[str, Any]:
+    rng = rng_for("records")
+    g: dict[str, Any] = {}
+
+    def packs(fields: list[tuple[str, str]], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"in": r, "out": hx(record_pack(fields, r))} for r in recs]
+
+    def maxed(fields: list[tuple[str, str]]) -> dict[str, Any]:
+        top = {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF}
+        return {n: ("x" * NAME_SIZE if k == "name" else top[k]) for n, k in fields}
+
+    def zeroed(fields: list[tuple[str, str]]) -> dict[str, Any]:
+        return {n: ("" if k == "name" else 0) for n, k in fields}
+
+    def distinct(fields: list[tuple[str, str]]) -> dict[str, Any]:
+        """Every byte different, to catch swapped bytes or fields."""
+        out: dict[str, Any] = {}
+        nxt = 1
+        for n, k in fields:
+            width = {"u8": 1, "u16": 2, "u32": 4, "name": 0}[k]
+            if k == "name":
+                out[n] = "".join(chr(0x41 + (nxt + i) % 26) for i in range(5))
+                nxt += 5
+                continue
+            out[n] = sum(((nxt + i) & 0xFF) << (8 * i) for i in range(width))
+            nxt += width
+        return out
+
+    def rand(fields: list[tuple[str, str]]) -> dict[str, Any]:
+        top = {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF}
+        return {n: ("" if k == "name" else randint(rng, 0, top[k])) for n, k in fields}
+
+    all_fields = {
+        "header_pack": HEADER_FIELDS, "error_pack": ERROR_FIELDS, "event_pack": EVENT_FIELDS,
+        "query_head_pack": QUERY_HEAD_FIELDS, "config_pack": CONFIG_FIELDS,
+        "stats_pack": STATS_FIELDS,
+    }
+    for gname, fields in all_fields.items():
+        recs = [zeroed(fields), maxed(fields), distinct(fields), rand(fields), rand(fields)]
+        g[gname] = packs(fields, recs)
+    g["header_pack"] += packs(HEADER_FIELDS, [hdr(CMD["QUERY"], seq=9, length=2564, aux=1)])
+    g["error_pack"] += packs(ERROR_FIELDS, [{"status": STATUS["BAD_LEVEL"], "arg": 1},
+                                            {"status": STATUS["BAD_CONFIG"], "arg": 6}])
+    g["event_pack"] += packs(EVENT_FIELDS, [{"event": EVENT_ID["RESET"], "arg": 1}])
+    g["query_head_pack"] += packs(QUERY_HEAD_FIELDS, [{"n_samples": 64, "n_channels": 20}])
+    g["config_pack"] += packs(CONFIG_FIELDS, [{"settle_us": 1000000, "oversample": 16,
+                                               "n_drive_active": 8, "n_sense_active": 20,
+                                               "reserved": 0}])
+    g["caps_pack"] = packs(CAPS_FIELDS, [
+        caps_example(),
+        caps_example(board="pico", medium="unknown", features=0, dac_bits=10, adc_bits=12),
+        caps_example(board="0123456789abcdef", medium="ABCDEFGHIJKLMNOP"),  # no NUL at all
+        caps_example(board="", medium=""),
+        zeroed(CAPS_FIELDS),
+        dict(maxed(CAPS_FIELDS), board="z" * 15, medium="y"),
+        dict(distinct(CAPS_FIELDS), board="b", medium="mediummedium"),
+    ])
+    samples = [[], [0], [1], [-1], [-32768], [32767], [0x1234, -0x1234],
+               [-32768, 32767, 0, -1, 1, 256, -256, 255]]
+    samples.append([randint(rng, Q15_MIN, Q15_MAX) for _ in range(40)])
+    g["samples_pack"] = [{"in": s, "out": hx(samples_pack(s))} for s in samples]
+    g["u16_le"] = [{"in": v, "out": hx(u16le(v))} for v in (0, 1, 0xFF, 0x100, 0x1234, 0xFFFF)]
+    g["u32_le"] = [{"in": v, "out": hx(u32le(v))}
+                   for v in (0, 1, 0xFF, 0x100, 0x12345678, 0x80000000, 0xFFFFFFFF)]
+    g["status_name_unknown"] = [{"in": v, "out": "unknown status"}
+                                for v in (-1, 8, 9, 15, 24, 100, 255, 256, 65536, -2147483648)]
+    return g
+
+
+# =============================================================================
+# Output
+# =============================================================================
+
+
+def render(groups: dict[str, Any]) -> str:
+    """Sorted keys, one case per line (readable diffs), ASCII only."""
+    doc = dict(groups)
+    doc["format"] = FORMAT
+    doc["seed"] = SEED
+    doc["generator"] = "shared/vectors/generate.py"
+    lines = ["{"]
+    keys = sorted(doc)
+    for i, key in enumerate(keys):
+        comma = "," if i + 1 < len(keys) else ""
+        val = doc[key]
+        if isinstance(val, list):
+            lines.append(f"{json.dumps(key)}: [")
+            for j, case in enumerate(val):
+                sep = "," if j + 1 < len(val) else ""
+                lines.append(json.dumps(case, sort_keys=True, separators=(",", ":"),
+                                        allow_nan=False) + sep)
+            lines.append("]" + comma)
+        else:
+            lines.append(f"{json.dumps(key)}: {json.dumps(val, sort_keys=True)}{comma}")
+    lines.append("}")
+    text = "\n".join(lines) + "\n"
+    json.loads(text)  # well-formed
+    return text
+
+
+def outputs() -> dict[Path, str]:
+    return {HERE / "fixed.json": render(gen_fixed()), HERE / "wire.json": render(gen_wire())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true",
+                    help="regenerate in memory and fail if the files on disk differ")
+    args = ap.parse_args(argv)
+    stale = 0
+    for path, text in outputs().items():
+        if args.check:
+            try:
+                on_disk = path.read_text(encoding="ascii")
+            except FileNotFoundError:
+                on_disk = None
+            if on_disk != text:
+                print(f"{path.name}: stale (run generate.py)", file=sys.stderr)
+                stale += 1
+            else:
+                print(f"{path.name}: up to date ({len(text)} bytes)")
+        else:
+            path.write_text(text, encoding="ascii", newline="\n")
+            print(f"wrote {path.name} ({len(text)} bytes)")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""Golden vectors (shared/vectors/*.json) through the Python wrappers.
+
+One test per operation group, not per case, so the report stays readable; a
+failing group lists its first failing cases with their index in the file.
+Groups whose operation the Python API does not expose are checked by the C
+test program (tests/c/test_vectors.c) only and are listed in C_ONLY.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from phyff import fixed, wire
+
+VECTORS = Path(__file__).resolve().parents[1] / "shared" / "vectors"
+FORMAT = 1
+
+
+def _load(name: str) -> dict[str, Any]:
+    doc = json.loads((VECTORS / name).read_text(encoding="ascii"))
+    assert doc["format"] == FORMAT, f"{name}: unsupported vector format {doc['format']}"
+    return doc
+
+
+DOCS = {"fixed": _load("fixed.json"), "wire": _load("wire.json")}
+META = {"format", "generator", "seed"}
+
+# Operations with no Python wrapper: the C test program covers them.
+C_ONLY = {
+    "fixed": {"sat_q15", "sat_q31", "round_shift_s64"},
+    "wire": {"cobs_max_encoded", "check_level", "u16_le", "u32_le"},
+}
+
+Case = dict[str, Any]
+Checker = Callable[[Case], None]
+
+
+def i16(values: list[int]) -> np.ndarray:
+    return np.array(values, dtype=np.int16)
+
+
+def fbits(x: float) -> str:
+    """A double's exact identity (sign of zero and NaN included)."""
+    return float.hex(x) if not math.isnan(x) else ("-nan" if math.copysign(1, x) < 0 else "nan")
+
+
+def status(name: str) -> wire.Status:
+    return wire.Status[name]
+
+
+# ---- fixed ------------------------------------------------------------------------
+
+
+def scalar(fn: Callable[..., int]) -> Checker:
+    def check(case: Case) -> None:
+        got = fn(*case["in"])
+        assert got == case["out"], f"{fn.__name__}{tuple(case['in'])} = {got}, want {case['out']}"
+
+    return check
+
+
+def check_from_double(case: Case) -> None:
+    x = float.fromhex(case["in"][0])
+    got = fixed.q15_from_float(x)
+    assert got == case["out"], f"q15_from_float({case['in'][0]}) = {got}, want {case['out']}"
+    arr = fixed.from_float(np.array([x, x], dtype=np.float64))
+    assert arr.dtype == np.int16 and arr.tolist() == [case["out"]] * 2, (
+        f"from_float([{case['in'][0]}]) = {arr.tolist()}, want {case['out']}"
+    )
+
+
+def check_to_double(case: Case) -> None:
+    v = case["in"][0]
+    want = float.fromhex(case["out"])
+    got = fixed.q15_to_float(v)
+    assert fbits(got) == fbits(want), f"q15_to_float({v}) = {got!r}, want {want!r}"
+    arr = fixed.to_float(i16([v]))
+    assert arr.dtype == np.float64 and fbits(float(arr[0])) == fbits(want)
+
+
+def dot(fn: Callable[[np.ndarray, np.ndarray], int]) -> Checker:
+    def check(case: Case) -> None:
+        a, b = case["in"]
+        got = fn(i16(a), i16(b))
+        assert got == case["out"], f"{fn.__name__}(n={len(a)}) = {got}, want {case['out']}"
+
+    return check
+
+
+def check_matvec(case: Case) -> None:
+    rows, cols, w, x = case["in"]
+    got = fixed.matvec_q15(i16(w).reshape(rows, cols), i16(x))
+    assert got.dtype == np.int16 and got.tolist() == case["out"], f"{rows}x{cols}: {got}"
+
+
+def check_matvec_acc64(case: Case) -> None:
+    rows, cols, w, x = case["in"]
+    got = fixed.matvec_q15_acc64(i16(w).reshape(rows, cols), i16(x))
+    assert got.dtype == np.int64 and got.tolist() == case["out"], f"{rows}x{cols}: {got}"
+
+
+def check_matmul(case: Case) -> None:
+    rows, cols, batch, w, xs = case["in"]
+    got = fixed.matmul_q15(i16(w).reshape(rows, cols), i16(xs).reshape(batch, cols))
+    want = np.array(case["out"], dtype=np.int16).reshape(batch, rows)
+    assert got.shape == (batch, rows) and np.array_equal(got, want), (
+        f"rows={rows} cols={cols} batch={batch}: {got.tolist()} != {want.tolist()}"
+    )
+
+
+FIXED_CHECKERS: dict[str, Checker] = {
+    "q15_add": scalar(fixed.q15_add),
+    "q15_sub": scalar(fixed.q15_sub),
+    "q15_mul": scalar(fixed.q15_mul),
+    "q31_add": scalar(fixed.q31_add),
+    "q31_sub": scalar(fixed.q31_sub),
+    "q31_mul": scalar(fixed.q31_mul),
+    "q15_to_q31": scalar(fixed.q15_to_q31),
+    "q31_to_q15": scalar(fixed.q31_to_q15),
+    "isqrt_u32": scalar(fixed.isqrt_u32),
+    "isqrt_u64": scalar(fixed.isqrt_u64),
+    "q15_from_double": check_from_double,
+    "q15_to_double": check_to_double,
+    "dot_q15": dot(fixed.dot_q15),
+    "dot_q15_acc32": dot(fixed.dot_q15_acc32),
+    "dot_q15_acc64": dot(fixed.dot_q15_acc64),
+    "matvec_q15": check_matvec,
+    "matvec_q15_acc64": check_matvec_acc64,
+    "matmul_q15": check_matmul,
+}
+
+# ---- wire -------------------------------------------------------------------------
+
+ENUMS = {"Cmd": wire.Cmd, "Flag": wire.Flag, "EventId": wire.EventId, "Status": wire.Status,
+         "Feature": wire.Feature}
+
+
+def check_constant(case: Case) -> None:
+    got = getattr(wire, case["in"])
+    assert got == case["out"], f"wire.{case['in']} = {got}, want {case['out']}"
+
+
+def check_enum(case: Case) -> None:
+    kind, name = case["in"]
+    member = ENUMS[kind][name]
+    assert int(member) == case["out"], f"{kind}.{name} = {int(member)}, want {case['out']}"
+
+
+def check_status_name_unknown(case: Case) -> None:
+    assert wire.status_name(case["in"]) == case["out"]
+
+
+def check_wire_max_frame(case: Case) -> None:
+    assert wire.max_frame_size(case["in"]) == case["out"]
+
+
+def check_crc(case: Case) -> None:
+    data = bytes.fromhex(case["in"]["data"])
+    got = wire.crc16(data, case["in"]["crc"])
+    assert got == case["out"], f"crc16({data[:16].hex()}...) = {got:#06x}, want {case['out']:#06x}"
+
+
+def expect_status(fn: Callable[[], object], name: str) -> None:
+    with pytest.raises(wire.WireError) as err:
+        fn()
+    assert err.value.status == status(name), f"status {err.value.status!r}, want {name}"
+    assert isinstance(err.value.status, wire.Status)
+
+
+def reachable(case: Case) -> bool:
+    """NO_SPACE needs a caller-chosen capacity, which the Python API never exposes."""
+    return case["out"]["status"] != "NO_SPACE"
+
+
+def check_cobs_encode(case: Case) -> None:
+    if not reachable(case):
+        return
+    data = bytes.fromhex(case["in"]["data"])
+    got = wire.cobs_encode(data)
+    assert got.hex() == case["out"]["data"], f"cobs_encode({len(data)} bytes) differs"
+
+
+def check_cobs_decode(case: Case) -> None:
+    if not reachable(case):
+        return
+    data = bytes.fromhex(case["in"]["data"])
+    if case["out"]["status"] != "OK":
+        expect_status(lambda: wire.cobs_decode(data), case["out"]["status"])
+        return
+    assert wire.cobs_decode(data).hex() == case["out"]["data"]
+
+
+def payload_of(inp: dict[str, Any]) -> bytes:
+    pat = inp.get("payload_pattern")
+    if pat is None:
+        return bytes.fromhex(inp["payload"])
+    return bytes((i * pat["mul"] + pat["add"]) & 0xFF for i in range(pat["len"]))
+
+
+def header_of(h: dict[str, int]) -> wire.Header:
+    return wire.Header(cmd=h["cmd"], seq=h["seq"], flags=h["flags"], level=h["level"],
+                       aux=h["aux"])
+
+
+def check_frame_encode(case: Case) -> None:
+    if not reachable(case):
+        return
+    inp, out = case["in"], case["out"]
+    header, payload = header_of(inp["header"]), payload_of(inp)
+    if out["status"] != "OK":
+        expect_status(lambda: wire.encode_frame(header, payload), out["status"])
+        return
+    got = wire.encode_frame(header, payload)
+    if "wire" in out:
+        assert got.hex() == out["wire"], "encoded frame differs"
+    else:
+        assert len(got) == out["wire_len"]
+        assert got[:32].hex() == out["wire_head"] and got[-32:].hex() == out["wire_tail"]
+        assert hashlib.sha256(got).hexdigest() == out["wire_sha256"]
+    raw = wire.cobs_decode(got[:-1])
+    assert int.from_bytes(raw[-2:], "little") == out["crc"]
+    assert wire.decode_frame(got[:-1]) == (header, payload)
+    if payload:
+        expect_status(lambda: wire.decode_frame(got[:-1], len(payload) - 1), "TOO_LONG")
+
+
+def check_frame_decode(case: Case) -> None:
+    inp, out = case["in"], case["out"]
+    body = bytes.fromhex(inp["body"])
+    if out["status"] != "OK":
+        expect_status(lambda: wire.decode_frame(body, inp["max_payload"]), out["status"])
+        return
+    header, payload = wire.decode_frame(body, inp["max_payload"])
+    assert header == header_of(out["header"])
+    assert len(payload) == out["header"]["length"]
+    assert payload.hex() == out["payload"]
+
+
+def check_header_pack(case: Case) -> None:
+    # Python has no header record; the header is the first 8 decoded bytes of a frame
+    # whose payload length equals the vector's length field.
+    h = case["in"]
+    frame = wire.encode_frame(header_of(h), bytes(h["length"]))
+    assert wire.cobs_decode(frame[:-1])[: wire.HEADER_SIZE].hex() == case["out"]
+
+
+def record(cls: type) -> Checker:
+    def check(case: Case) -> None:
+        rec = cls(**case["in"])
+        assert rec.pack().hex() == case["out"], f"{cls.__name__}.pack() differs"
+        assert cls.unpack(bytes.fromhex(case["out"])) == rec, f"{cls.__name__}.unpack differs"
+
+    return check
+
+
+def check_samples(case: Case) -> None:
+    values = i16(case["in"])
+    assert wire.pack_samples(values).hex() == case["out"]
+    back = wire.unpack_samples(bytes.fromhex(case["out"]), len(values), 1)
+    assert back.reshape(-1).tolist() == case["in"]
+
+
+WIRE_CHECKERS: dict[str, Checker] = {
+    "constants": check_constant,
+    "enums": check_enum,
+    "status_name_unknown": check_status_name_unknown,
+    "wire_max_frame": check_wire_max_frame,
+    "crc16": check_crc,
+    "cobs_encode": check_cobs_encode,
+    "cobs_decode": check_cobs_decode,
+    "frame_encode": check_frame_encode,
+    "frame_decode": check_frame_decode,
+    "header_pack": check_header_pack,
+    "error_pack": record(wire.ErrorRecord),
+    "event_pack": record(wire.Event),
+    "query_head_pack": record(wire.QueryHead),
+    "config_pack": record(wire.Config),
+    "stats_pack": record(wire.Stats),
+    "caps_pack": record(wire.Caps),
+    "samples_pack": check_samples,
+}
+
+CHECKERS = {"fixed": FIXED_CHECKERS, "wire": WIRE_CHECKERS}
+GROUPS = [(f, g) for f, table in CHECKERS.items() for g in table]
+
+
+@pytest.mark.parametrize(("file", "group"), GROUPS, ids=[f"{f}.{g}" for f, g in GROUPS])
+def test_group(file: str, group: str) -> None:
+    cases = DOCS[file].get(group)
+    assert cases, f"{file}.json has no cases for {group}"
+    check = CHECKERS[file][group]
+    failures = []
+    for i, case in enumerate(cases):
+        try:
+            check(case)
+        except (AssertionError, wire.WireError, ValueError, TypeError) as e:
+            failures.append(f"  [{i}] in={json.dumps(case['in'])[:160]}: {e}")
+    assert not failures, (
+        f"{file}.{group}: {len(failures)} of {len(cases)} cases failed\n"
+        + "\n".join(failures[:10])
+    )
+
+
+@pytest.mark.parametrize("file", sorted(DOCS))
+def test_every_group_is_checked(file: str) -> None:
+    """A new group in the vector files must get a checker here or be listed as C-only."""
+    groups = set(DOCS[file]) - META
+    unchecked = groups - set(CHECKERS[file]) - C_ONLY[file]
+    assert not unchecked, f"{file}.json groups with no checker: {sorted(unchecked)}"
+    assert not (C_ONLY[file] - groups), "C_ONLY names groups the file lacks"
+
+
+def test_enums_have_vectors() -> None:
+    """Every member the wrappers expose is pinned by a vector (protocol level, L1/L2)."""
+    pinned = {tuple(c["in"]) for c in DOCS["wire"]["enums"]}
+    exposed = {(kind, m.name) for kind, enum_cls in ENUMS.items() for m in enum_cls}
+    assert exposed == pinned, (
+        f"members that are not protocol values: {sorted(exposed - pinned)}; "
+        f"protocol values missing: {sorted(pinned - exposed)}"
+    )
