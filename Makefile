@@ -61,8 +61,15 @@ test-py:
 
 test: test-c cross lint test-py
 
+# The main job: scikit-learn's 8x8 digits (no download) on an emulated optical
+# medium (80 SLM pixels: 64 for the image, 10 label slots; 40 pooled camera
+# readings), two PhyLL blocks, in well under a minute.
+DEMO_BOARD ?= emu://optical?seed=1&n_in=80&n_out=40
 demo:
-	phyff train --board 'emu://optical?seed=1' --dataset digits --epochs 30 --run runs/demo
+	rm -rf runs/demo
+	phyff train --board '$(DEMO_BOARD)' --dataset digits --preset optical --skip \
+	  --lr 2e-3 --batch-size 128 --epochs 12 --eval-every 4 --run runs/demo
+	phyff report runs/demo
 
 bench:
 	$(PYTHON) -m phyff.benchmarks.native

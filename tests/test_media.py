@@ -355,11 +355,17 @@ def test_microwave_elements_are_binary() -> None:
     assert np.array_equal(medium.ideal(x), medium.ideal(snapped))
 
 
-def test_optical_phase_wraps() -> None:
-    """Drive 0 and drive 1 are the same phase pattern (0 and 2 pi)."""
+def test_optical_phase_range() -> None:
+    """With a full 2 pi range, drive 0 and drive 1 are the same phase pattern; the
+    default half range keeps them apart (a label slot at full scale stays visible)."""
+    wrapping = OpticalMedium(4, noise=0.0, phase_range=1.0)
+    x = (drives(wrapping, 6) > 0.5).astype(float)
+    np.testing.assert_allclose(wrapping.ideal(x), wrapping.ideal(np.zeros_like(x)), atol=1e-12)
     medium = OpticalMedium(4, noise=0.0)
-    x = (drives(medium, 6) > 0.5).astype(float)
-    np.testing.assert_allclose(medium.ideal(x), medium.ideal(np.zeros_like(x)), atol=1e-12)
+    assert medium.phase_range == 0.5
+    assert not np.allclose(medium.ideal(x), medium.ideal(np.zeros_like(x)))
+    with pytest.raises(ValueError, match="phase_range"):
+        OpticalMedium(4, phase_range=0.0)
     amplitude = OpticalMedium(4, noise=0.0, detect="amplitude", gain=1.0)
     intensity = OpticalMedium(4, noise=0.0, gain=1.0)
     z = drives(medium, 6)

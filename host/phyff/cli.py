@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -242,10 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("datasets", cmd_datasets, "list the datasets phyff can load")
     add("media", cmd_media, "list the simulated media of the emulated board")
 
+    from phyff import cli_train
+
+    cli_train.add_commands(add)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The trainer's matrices are small: one BLAS thread is faster and steadier
+    # than several fighting over two cores (set before numpy loads BLAS).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

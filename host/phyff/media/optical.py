@@ -7,13 +7,16 @@ average-pooled into n_out readings (a binned region of interest).
 
 Model:
 
-    phase_s   = 2 pi d_s (1 + delta_0)                 (d = drive in [0, 1])
+    phase_s   = 2 pi r d_s (1 + delta_0)               (d = drive in [0, 1])
     E_c       = sum_s T_cs exp(i phase_s)              T_cs ~ CN(0, 1 / n_in), seeded
     camera    = |E_c|**2   (detect="intensity")   or   |E_c|   (detect="amplitude")
     reading_j = gain * mean of camera pixels j*g .. (j+1)*g - 1,   g = n_cam / n_out
 
-The map is nonlinear in the drive twice over: through the phase encoding (d
-and d + 1 are the same pattern) and through the square-law detection.
+r = phase_range (in turns, default 0.5: the drive spans 0..pi). With r = 1
+the full-scale drive would wrap to the same phase as 0 and a label slot at
+full scale would vanish from the pattern, so a modulator is driven over half
+its range by default. The map is nonlinear in the drive twice over: through
+the phase encoding and through the square-law detection.
 
 Drift (two channels): delta_0 is a relative drift of the SLM's phase response
 (the liquid crystal's calibration moves with temperature); delta_1 rotates the
@@ -54,7 +57,8 @@ class OpticalMedium(BaseMedium):
     Options (besides seed/noise/drift/gain, see `BaseMedium`): n_in (SLM pixels,
     default 64; e.g. 80 for 8x8 images plus label rows), n_out (pooled readings,
     default 16), n_cam (camera pixels, default 4 n_out, a multiple of n_out),
-    detect ("intensity" or "amplitude").
+    detect ("intensity" or "amplitude"), phase_range (turns of phase at full
+    drive, default 0.5).
     """
 
     name = "optical"
@@ -68,6 +72,7 @@ class OpticalMedium(BaseMedium):
         n_out: int = 16,
         n_cam: int | None = None,
         detect: str = "intensity",
+        phase_range: float = 0.5,
         noise: float = 0.002,
         drift: float = 0.0,
         gain: float | None = None,
@@ -77,8 +82,12 @@ class OpticalMedium(BaseMedium):
         cam = 4 * int(n_out) if n_cam is None else int(n_cam)
         if int(n_out) < 1 or cam < 1 or cam % int(n_out):
             raise ValueError(f"n_cam ({cam}) must be a positive multiple of n_out ({n_out})")
+        if not 0.0 < float(phase_range) <= 1.0:
+            raise ValueError(f"phase_range must be in (0, 1] turns, got {phase_range}")
         self.n_cam = cam
         self.detect = detect
+        # A power of two keeps drive * range exact (batch-split invariance).
+        self.phase_range = float(phase_range)
         super().__init__(n_in, n_out, seed=seed, noise=noise, drift=drift, gain=gain)
 
     def _draw(self, rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -98,7 +107,9 @@ class OpticalMedium(BaseMedium):
         self._propagate = ExactMatmul(w, _FIELD_BITS, 0)
 
     def _physics(self, drive: np.ndarray, delta: np.ndarray | None) -> np.ndarray:
-        turns = drive if delta is None else drive * (1.0 + delta[:, 0:1])
+        turns = drive * self.phase_range
+        if delta is not None:
+            turns = turns * (1.0 + delta[:, 0:1])
         cos, sin = det_cos_sin_turns(turns)
         x = quantize(np.concatenate([cos, sin], axis=1), _FIELD_BITS)
         y = self._propagate(x)
