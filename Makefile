@@ -19,7 +19,9 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-po
 SHARED_SRC := shared/src/fixed.c shared/src/wire.c
 SHARED_INC := -Ishared/include
 
-.PHONY: install test test-c test-py cross lint demo bench vectors clean
+.PHONY: install test test-c test-py cross lint demo bench vectors clean ci \
+	firmware firmware-test hil bench-firmware
+HIL_TARGET ?= emu
 
 install:
 	$(PYTHON) -m pip install -q -e '.[test]'
@@ -60,6 +62,29 @@ test-py:
 	$(PYTHON) -m pytest -q
 
 test: test-c cross lint test-py
+
+# QEMU image via PlatformIO, offline (registers pip's SCons first)
+firmware:
+	firmware/tools/pio-offline.sh
+	cd firmware && pio run -e qemu
+
+# the core's unit tests through PlatformIO (same test source as test-c)
+firmware-test:
+	firmware/tools/pio-offline.sh
+	cd firmware && pio test -e native
+
+# hardware-in-the-loop suite: HIL_TARGET=emu|pty|qemu|/dev/ttyACM0
+hil:
+	$(PYTHON) -m pytest hil -s --target $(HIL_TARGET)
+
+# Everything CI runs: unit tests, the firmware through PlatformIO, and the HIL
+# suite against the emulator and the real firmware image in QEMU.
+ci: test firmware firmware-test
+	$(MAKE) hil HIL_TARGET=emu
+	$(MAKE) hil HIL_TARGET=qemu
+
+bench-firmware:
+	$(PYTHON) -m phyff.benchmarks.firmware
 
 # The main job: scikit-learn's 8x8 digits (no download) on an emulated optical
 # medium (80 SLM pixels: 64 for the image, 10 label slots; 40 pooled camera

@@ -1,0 +1,45 @@
+"""A short PhyLL training run through the target: the whole stack, end to end.
+
+Two blocks share the target's medium through phyff.physical.BoardLayer, on a
+small well-separated synthetic task that any working board and trainer
+learn in a few epochs. On a target that simulates its medium the run must
+also come out exactly like the same run on the in-process emulator: same
+replies, so the same weights and accuracies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from targets import Target
+
+from phyff.board import Board
+from phyff.emulator import parse_emu_url
+from phyff.physical import BoardLayer
+from phyff.train import TrainConfig, TrainResult, train
+from phyff.trainbench import synthetic_vowels
+
+TRAIN_SPEC = "emu://acoustic?seed=1"
+EPOCHS = 5
+
+
+def short_run(board: Board, run_dir: Path) -> TrainResult:
+    data = synthetic_vowels(0, n_train=42, n_test=21, spread=0.15)
+    config = TrainConfig.from_preset("acoustic", epochs=EPOCHS, lr=5e-3, eval_every=EPOCHS)
+    return train(config, [BoardLayer(board), BoardLayer(board)], data, run_dir, progress=False)
+
+
+def test_short_training_run_learns(target: Target, tmp_path: Path) -> None:
+    spec = parse_emu_url(TRAIN_SPEC)
+    with target.open(spec) as url, Board.open(url, timeout=3.0) as board:
+        result = short_run(board, tmp_path / "target")
+        errors = board.stats().error_replies
+    print(f"\n[{target.name}] {EPOCHS} epochs: train accuracy {result.train_acc:.3f}, "
+          f"test accuracy {result.test_acc:.3f}, {board.samples} samples")
+    assert errors == 0
+    assert result.test_acc >= 0.8 and result.train_acc >= 0.8  # chance is 1/7
+    if target.emulated:
+        with Board.open(spec.url()) as reference:
+            expected = short_run(reference, tmp_path / "emulator")
+        assert (result.train_acc, result.test_acc) == (expected.train_acc, expected.test_acc)
+        assert [r["loss"] for r in result.history] == [r["loss"] for r in expected.history]

@@ -1,0 +1,176 @@
+"""The firmware image itself, built for a Cortex-M3 and run in QEMU against the host.
+
+These run wherever qemu-system-arm and arm-none-eabi-gcc (with newlib) are
+installed, CI included, and skip with the install command otherwise. The
+image is built with PlatformIO when it works offline, else with the direct
+gcc fallback from the same definition; both are exercised when possible.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phyff import qemu, wire
+from phyff.board import Board
+from phyff.emulator import parse_emu_url
+from phyff.link import BoardError
+from phyff.wire import Cmd, Config, Feature, QueryHead, Status
+
+UNAVAILABLE = qemu.qemu_unavailable()
+pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"QEMU board: {UNAVAILABLE}")
+
+SPEC = "emu://acoustic?seed=11&n_in=6&n_out=4"
+FLASH_BUDGET = 16 * 1024
+RAM_BUDGET = 8 * 1024
+
+
+def section_sizes(elf: Path) -> tuple[int, int, int]:
+    """text, data, bss as arm-none-eabi-size reports them (Berkeley format)."""
+    out = subprocess.run(["arm-none-eabi-size", "-B", "-d", str(elf)], capture_output=True,
+                         text=True, check=True).stdout.splitlines()[1].split()
+    return int(out[0]), int(out[1]), int(out[2])
+
+
+@pytest.fixture(scope="module")
+def elf() -> Path:
+    return qemu.ensure_firmware()
+
+
+@pytest.fixture(scope="module")
+def qemu_board(elf: Path) -> Iterator[qemu.QemuBoard]:
+    with qemu.QemuBoard(SPEC, elf=elf) as board:
+        yield board
+
+
+def test_direct_gcc_build_fits_the_budget() -> None:
+    elf = qemu.build_with_gcc()
+    text, data, bss = section_sizes(elf)
+    assert text + data <= FLASH_BUDGET, f"flash {text + data} bytes"
+    assert data + bss <= RAM_BUDGET, f"RAM {data + bss} bytes (stack included)"
+
+
+@pytest.mark.skipif(not qemu.pio_ready(), reason="PlatformIO is not set up for offline use "
+                    "(pip install platformio scons && firmware/tools/pio-offline.sh)")
+def test_platformio_build_matches_the_direct_build() -> None:
+    elf = qemu.build_firmware(use_pio=True)
+    assert elf == qemu.pio_elf()
+    # one definition, two builders: the same code comes out
+    assert section_sizes(elf) == section_sizes(qemu.build_with_gcc())
+
+
+def test_hello_and_query_round_trip(qemu_board: qemu.QemuBoard) -> None:
+    with Board.open(qemu_board.url) as board:
+        caps = board.caps
+        assert (caps.board, caps.medium, caps.unit_id) == ("qemu-mps2-an385", "acoustic", 11)
+        assert (caps.n_drive, caps.n_sense, caps.dac_bits, caps.adc_bits) == (6, 4, 12, 12)
+        assert caps.features & Feature.EMULATED and caps.max_payload == 1024
+        result = board.query(np.full((3, 6), 16000, dtype=np.int16))
+        assert result.sense.shape == (3, 4) and not result.saturated.any()
+        with pytest.raises(BoardError) as info:
+            board.link.request(Cmd.QUERY, QueryHead(caps.max_batch + 1, 6).pack())
+        assert (info.value.status, info.value.arg) == (Status.BATCH_TOO_LARGE, caps.max_batch)
+
+
+def test_replies_are_byte_identical_to_the_emulator(elf: Path) -> None:
+    """Fresh QEMU board and fresh emulator, same seed, same frames: same reply bytes."""
+    spec = parse_emu_url("emu://acoustic?seed=23&n_in=5&n_out=3")
+    rng = np.random.default_rng(4)
+    with qemu.QemuBoard(spec, elf=elf) as qb, Board.open(qb.url) as board, \
+            Board.open(spec.url()) as emulator:
+        requests: list[tuple[int, bytes]] = [
+            (Cmd.CONFIGURE, Config(0, 3, 5, 3).pack()),
+            (Cmd.CONFIGURE, Config(0, 1, 4, 2).pack()),
+        ]
+        for n in (1, 8, 17, board.max_batch):
+            drive = rng.integers(-100, 32768, size=(n, 5), dtype=np.int16)
+            requests.insert(1, (Cmd.QUERY, QueryHead(n, 5).pack() + wire.pack_samples(drive)))
+            requests.append((Cmd.QUERY, QueryHead(n, 4).pack() + wire.pack_samples(drive[:, :4])))
+        for cmd, payload in requests:
+            got = board.link.request(cmd, payload)
+            want = emulator.link.request(cmd, payload)
+            assert got == want, f"{Cmd(cmd).name} of {len(payload)} bytes differs"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_an_idle_board_sleeps(qemu_board: qemu.QemuBoard) -> None:
+    with Board.open(qemu_board.url):
+        assert qemu_board.proc is not None
+        pid = qemu_board.proc.pid
+        before = _cpu_seconds(pid)
+        time.sleep(1.0)
+        used = _cpu_seconds(pid) - before
+    assert used < 0.5, f"QEMU used {used:.2f} s of CPU in 1 s while the board was idle"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_shutdown_leaves_nothing_behind(elf: Path) -> None:
+    board = qemu.QemuBoard(SPEC, elf=elf)
+    with pytest.raises(RuntimeError, match="boom"), board:
+        assert board.proc is not None and board.medium is not None
+        pid, medium_port = board.proc.pid, board.medium.port
+        with Board.open(board.url) as client:
+            client.query(np.zeros((2, 6), dtype=np.int16))
+        raise RuntimeError("boom")
+    assert board.proc is None and board.medium is None and _gone(pid)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", medium_port), timeout=1).close()
+    board.close()  # twice is fine
+
+
+def test_missing_firmware_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(qemu.QemuError, match="pio run -e qemu"):
+        qemu.QemuBoard(SPEC, elf=tmp_path / "nothing.elf").start()
+
+
+def test_phyff_emulate_qemu_serves_until_stopped(elf: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    stop = threading.Event()
+    rc: list[int] = []
+    thread = threading.Thread(
+        target=lambda: rc.append(qemu.run_qemu_board(parse_emu_url(SPEC), port=0, stop=stop,
+                                                     verbose=False)))
+    thread.start()
+    try:
+        url = ""
+        deadline = time.monotonic() + 20
+        while not url and time.monotonic() < deadline:
+            url = next((line for line in capsys.readouterr().out.splitlines()
+                        if line.startswith("socket://")), "")
+            time.sleep(0.05)
+        assert url, "run_qemu_board printed no URL"
+        with Board.open(url) as board:
+            assert board.caps.board == "qemu-mps2-an385"
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert rc == [0]
+
+
+def test_qemu_unavailable_names_the_missing_tool(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_which = shutil.which
+    monkeypatch.setattr(qemu.shutil, "which",
+                        lambda name: None if name == qemu.QEMU else real_which(name))
+    reason = qemu.qemu_unavailable()
+    assert reason is not None and "apt-get install" in reason and "qemu-system-arm" in reason
