@@ -1,0 +1,16 @@
+"""Shared test set-up.
+
+Child processes (``python -m phyff.cli ...``) must run the code under test,
+not whichever checkout the package was last installed from: put this
+checkout's ``host/`` first on their import path, as pytest's ``pythonpath``
+setting does for the tests themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOST = str(Path(__file__).resolve().parents[1] / "host")
+_paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != HOST]
+os.environ["PYTHONPATH"] = os.pathsep.join([HOST, *_paths])
