@@ -32,7 +32,7 @@ INCLUDE_DIRS = [
 # The emulated board is a roomy microcontroller: large frames (fewer round
 # trips in process) and media with many channels (optics).
 DEFINES = [
-    ("PHYFF_CORE_MAX_PAYLOAD", "16384u"),
+    ("PHYFF_CORE_MAX_PAYLOAD", "65535u"),
     ("PHYFF_CORE_MAX_CHANNELS", "1024u"),
     ("PHYFF_CORE_MAX_DRIVE_STAGE", "1024u"),
 ]

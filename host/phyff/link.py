@@ -26,6 +26,8 @@ from typing import Protocol
 from phyff import wire
 from phyff.wire import Cmd, Deframer, ErrorRecord, Event, EventId, Flag, Header, Status
 
+_DRAIN = 1 << 16  # bytes asked for when draining what has already arrived
+
 
 class Transport(Protocol):
     """The part of pyserial's Serial that the link uses."""
@@ -123,16 +125,24 @@ class Link:
         return self._seq
 
     def _read_some(self, deadline: float) -> bytes:
+        """Wait (until the deadline) for at least one byte, then take all that is there.
+
+        The drain uses a zero timeout: pyserial's ``in_waiting`` is only 0/1
+        for sockets, and reading byte by byte costs a system call per byte.
+        """
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return b""
-        self.transport.timeout = remaining
         waiting = self.transport.in_waiting
-        data = self.transport.read(waiting if waiting > 0 else 1)
-        if data and waiting == 0:
-            more = self.transport.in_waiting
-            if more:
-                data += self.transport.read(more)
+        if waiting == 0:
+            self.transport.timeout = remaining
+            data = self.transport.read(1)
+            if not data:
+                return b""
+        else:
+            data = b""
+        self.transport.timeout = 0
+        data += self.transport.read(max(waiting, _DRAIN))
         self.stats.bytes_in += len(data)
         return data
 
