@@ -56,7 +56,7 @@ vectors:
 	$(PYTHON) shared/vectors/generate.py
 
 lint:
-	$(PYTHON) -m ruff check host tests hil shared/vectors
+	$(PYTHON) -m ruff check host tests hil shared/vectors firmware/micropython firmware/platforms firmware/test
 
 test-py:
 	$(PYTHON) -m pytest -q
@@ -82,6 +82,8 @@ hil:
 ci: test firmware firmware-test
 	$(MAKE) hil HIL_TARGET=emu
 	$(MAKE) hil HIL_TARGET=qemu
+	$(MAKE) hil HIL_TARGET=micropython
+	$(MAKE) bench-firmware
 
 bench-firmware:
 	$(PYTHON) -m phyff.benchmarks.firmware
@@ -98,6 +100,10 @@ demo:
 
 bench:
 	$(PYTHON) -m phyff.benchmarks.native
+	$(PYTHON) -m phyff.benchmarks.board
+	$(PYTHON) -m phyff.media.bench
+	$(PYTHON) -m phyff.trainbench
+	$(PYTHON) -m phyff.benchmarks.micropython
 
 clean:
 	rm -rf $(BUILD) runs/demo

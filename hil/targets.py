@@ -65,10 +65,23 @@ def qemu_target(spec: EmulatorSpec) -> Iterator[str]:
         yield board.url
 
 
+@contextmanager
+def micropython_target(spec: EmulatorSpec) -> Iterator[str]:
+    """The MicroPython board program under the real MicroPython unix port."""
+    from phyff.micropython_deploy import micropython_board, micropython_unavailable
+
+    reason = micropython_unavailable()
+    if reason:
+        pytest.skip(f"micropython target: {reason}")
+    with micropython_board(spec) as url:
+        yield url
+
+
 TARGETS: dict[str, TargetFactory] = {
     "emu": emu_target,
     "pty": pty_target,
     "qemu": qemu_target,
+    "micropython": micropython_target,
 }
 
 

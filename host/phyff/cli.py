@@ -155,6 +155,19 @@ def _resolve_board(url: str | None) -> str:
     return url
 
 
+def cmd_install_micropython(args: argparse.Namespace) -> int:
+    from phyff.micropython_deploy import DeployError, install_to_board
+
+    try:
+        install_to_board(args.port, args.board)
+    except DeployError as exc:
+        print(f"phyff: {exc}", file=sys.stderr)
+        return EXIT_BOARD
+    print(f"installed the phyff MicroPython program on {args.port} ({args.board}); "
+          f"check it with: phyff info {args.port}")
+    return EXIT_OK
+
+
 # ---- listing ------------------------------------------------------------------
 
 
@@ -239,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="medium option, e.g. -o noise=0.01 (repeatable)")
     p.add_argument("--url", help="an emu:// URL instead of --medium/--seed/--option")
     p.add_argument("--verbose", "-v", action="store_true")
+
+    p = add("install-micropython", cmd_install_micropython,
+            "copy the MicroPython board program to a board running MicroPython (mpremote)")
+    p.add_argument("port", help="the board's serial port, e.g. /dev/ttyACM0")
+    p.add_argument("--board", required=True, choices=["pico", "esp32", "pyboard"],
+                   help="which pin map to use (firmware/micropython/boardcfg.py)")
 
     add("datasets", cmd_datasets, "list the datasets phyff can load")
     add("media", cmd_media, "list the simulated media of the emulated board")

@@ -101,7 +101,9 @@ def _read_diag(path: Path, seen: int, timeout: float = 5.0) -> tuple[Diag, int]:
     """The next diagnostics line after the first `seen` ones."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        lines = [ln for ln in path.read_text().splitlines() if ln.startswith("phyff-diag")]
+        # Only complete lines: QEMU may be half-way through writing the last one.
+        complete = path.read_text().split("\n")[:-1]
+        lines = [ln for ln in complete if ln.startswith("phyff-diag")]
         if len(lines) > seen:
             fields = dict(kv.split("=") for kv in lines[seen].split()[1:])
             return Diag(int(fields["busy"]), int(fields["medium"]), int(fields["wait"])), seen + 1

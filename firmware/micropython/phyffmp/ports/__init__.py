@@ -1,0 +1,1 @@
+"""Drive/sense hardware per MicroPython port (rp2, esp32, stm32)."""
