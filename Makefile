@@ -20,7 +20,7 @@ SHARED_SRC := shared/src/fixed.c shared/src/wire.c
 SHARED_INC := -Ishared/include
 
 .PHONY: install test test-c test-py cross lint demo bench vectors clean ci \
-	firmware firmware-test hil bench-firmware
+	firmware firmware-test hil bench-firmware benchmarks
 HIL_TARGET ?= emu
 
 install:
@@ -87,6 +87,14 @@ ci: test firmware firmware-test
 
 bench-firmware:
 	$(PYTHON) -m phyff.benchmarks.firmware
+
+# PhyLL vs physics-aware training, ideal backprop, an ELM and ablations on the
+# emulated boards, plus the trainer's figures; regenerates docs/benchmarks.md,
+# docs/benchmarks*.csv and docs/adaptability.png (~30 min on 2 cores).
+# Re-render without re-running:
+#   phyff bench --from-raw runs/benchmarks/raw.json --doc docs/benchmarks.md
+benchmarks:
+	phyff bench --full --doc docs/benchmarks.md --out runs/benchmarks
 
 # The main job: scikit-learn's 8x8 digits (no download) on an emulated optical
 # medium (80 SLM pixels: 64 for the image, 10 label slots; 40 pooled camera

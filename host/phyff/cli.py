@@ -262,9 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("datasets", cmd_datasets, "list the datasets phyff can load")
     add("media", cmd_media, "list the simulated media of the emulated board")
 
-    from phyff import cli_train
+    from phyff import cli_bench, cli_train
 
     cli_train.add_commands(add)
+    cli_bench.add_commands(add)
     return parser
 
 
