@@ -21,6 +21,7 @@ import numpy as np
 
 from phyff import wire
 from phyff.emulator.device import EmulatorSpec, parse_emu_url
+from phyff.emulator.server import pump_connection
 from phyff.media import make_medium
 from phyff.media.frontend import Frontend
 from phyff.medium_link import MEASURE_HEAD_SIZE, MeasureHead, MediumCmd, MediumDesc
@@ -130,20 +131,13 @@ class MediumServer:
 
     def _client(self, conn: socket.socket) -> None:
         deframer = Deframer()
+
+        def answer(data: bytes) -> None:
+            for body in deframer.feed(data):
+                conn.sendall(self.service.handle(body))
+
         with conn:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(0.2)
-            while not self._stop.is_set():
-                try:
-                    data = conn.recv(65536)
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                if not data:
-                    return
-                for body in deframer.feed(data):
-                    conn.sendall(self.service.handle(body))
+            pump_connection(conn, answer, self._stop.is_set)
 
     def close(self) -> None:
         self._stop.set()

@@ -60,6 +60,27 @@ class PtyServer:
                 pass
 
 
+def pump_connection(conn: socket.socket, on_data: Callable[[bytes], None],
+                    should_stop: Callable[[], bool], poll: float = 0.2) -> None:
+    """Feed everything a TCP client sends to on_data until it leaves or we stop.
+
+    TCP_NODELAY is set: replies are small and latency-bound. ``poll`` bounds
+    how long a stop request can go unnoticed.
+    """
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.settimeout(poll)
+    while not should_stop():
+        try:
+            data = conn.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return  # client went away
+        on_data(data)
+
+
 class TcpServer:
     """An emulated board behind a TCP port (one client at a time)."""
 
@@ -80,7 +101,6 @@ class TcpServer:
             except TimeoutError:
                 continue
             with conn:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._serve_client(conn, should_stop, poll)
 
     def _serve_client(self, conn: socket.socket, should_stop: Callable[[], bool],
@@ -88,20 +108,14 @@ class TcpServer:
         pending = self.device.read_all()
         if pending:
             conn.sendall(pending)
-        conn.settimeout(poll)
-        while not should_stop():
-            try:
-                data = conn.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not data:
-                return  # client went away; wait for the next one
+
+        def answer(data: bytes) -> None:
             self.device.write(data)
             out = self.device.read_all()
             if out:
                 conn.sendall(out)
+
+        pump_connection(conn, answer, should_stop, poll)
 
     def close(self) -> None:
         self.sock.close()
