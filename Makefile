@@ -86,7 +86,7 @@ ci: test firmware firmware-test
 	$(MAKE) bench-firmware
 
 bench-firmware:
-	$(PYTHON) -m phyff.benchmarks.firmware
+	$(PYTHON) -m phyff.perf.firmware
 
 # PhyLL vs physics-aware training, ideal backprop, an ELM and ablations on the
 # emulated boards, plus the trainer's figures; regenerates docs/benchmarks.md,
@@ -107,11 +107,11 @@ demo:
 	phyff report runs/demo
 
 bench:
-	$(PYTHON) -m phyff.benchmarks.native
-	$(PYTHON) -m phyff.benchmarks.board
-	$(PYTHON) -m phyff.media.bench
-	$(PYTHON) -m phyff.trainbench
-	$(PYTHON) -m phyff.benchmarks.micropython
+	$(PYTHON) -m phyff.perf.native
+	$(PYTHON) -m phyff.perf.board
+	$(PYTHON) -m phyff.perf.media
+	$(PYTHON) -m phyff.perf.trainer
+	$(PYTHON) -m phyff.perf.micropython
 
 clean:
 	rm -rf $(BUILD) runs/demo

@@ -2,4 +2,4 @@
 
 from setuptools import setup
 
-setup(cffi_modules=["host/phyff/_build_native.py:ffibuilder"])
+setup(cffi_modules=["host/phyff/protocol/_build_native.py:ffibuilder"])

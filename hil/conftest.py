@@ -18,9 +18,9 @@ import pytest
 from rawlink import RawLink
 from targets import Target, resolve
 
-from phyff.board import Board
+from phyff.board.client import Board
 from phyff.emulator import EmulatorSpec, parse_emu_url
-from phyff.wire import Caps, Cmd
+from phyff.protocol.wire import Caps, Cmd
 
 # A small medium keeps QEMU's byte-by-byte serial I/O quick; the conformance
 # rules do not depend on channel counts.

@@ -1,6 +1,6 @@
 """Raw frames to and from a board, for tests the Board class would hide.
 
-phyff.link.Link retries damaged requests and turns ERROR replies into
+phyff.board.link.Link retries damaged requests and turns ERROR replies into
 exceptions; conformance tests need to see exactly what the board sent back,
 to malformed input too. RawLink writes whatever bytes it is given and hands
 back every frame the board answers, decoded but not interpreted.
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 
-from phyff import wire
-from phyff.board import DirectTransport, open_transport
-from phyff.link import Transport
-from phyff.wire import Cmd, Deframer, ErrorRecord, Header
+from phyff.board.link import Transport
+from phyff.board.transports import open_transport
+from phyff.emulator.transport import DirectTransport
+from phyff.protocol import wire
+from phyff.protocol.wire import Cmd, Deframer, ErrorRecord, Header
 
 
 class RawLink:

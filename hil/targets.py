@@ -4,7 +4,7 @@ Every test in hil/ talks to "a board URL" and nothing else, so the same
 tests qualify the in-process emulator, a pty, the firmware in QEMU and a
 real board on a serial port. A target is a function from an EmulatorSpec
 (which simulated medium, which seed) to a context manager yielding a URL
-that :meth:`phyff.board.Board.open` accepts; leaving the context shuts the
+that :meth:`phyff.board.client.Board.open` accepts; leaving the context shuts the
 target down. Adding a target is one entry in TARGETS.
 
 Targets in TARGETS simulate their medium from the spec, so their replies can
@@ -56,7 +56,7 @@ def pty_target(spec: EmulatorSpec) -> Iterator[str]:
 @contextmanager
 def qemu_target(spec: EmulatorSpec) -> Iterator[str]:
     """The real Cortex-M firmware in QEMU, its medium served by the medium server."""
-    from phyff.qemu import QemuBoard, qemu_unavailable
+    from phyff.emulator.qemu import QemuBoard, qemu_unavailable
 
     reason = qemu_unavailable()
     if reason:
@@ -68,7 +68,7 @@ def qemu_target(spec: EmulatorSpec) -> Iterator[str]:
 @contextmanager
 def micropython_target(spec: EmulatorSpec) -> Iterator[str]:
     """The MicroPython board program under the real MicroPython unix port."""
-    from phyff.micropython_deploy import micropython_board, micropython_unavailable
+    from phyff.emulator.micropython import micropython_board, micropython_unavailable
 
     reason = micropython_unavailable()
     if reason:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from rawlink import RawLink
 
-from phyff import wire
-from phyff.wire import Caps, Cmd, Config, Feature, Flag, QueryHead, Stats, Status
+from phyff.protocol import wire
+from phyff.protocol.wire import Caps, Cmd, Config, Feature, Flag, QueryHead, Stats, Status
 
 
 def query_payload(n: int, n_drive: int, seed: int = 0) -> bytes:

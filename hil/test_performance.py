@@ -14,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 from targets import Target
 
-from phyff.board import Board
-from phyff.wire import Cmd
+from phyff.board.client import Board
+from phyff.protocol.wire import Cmd
 
 
 def timings(fn: Callable[[], object], repeats: int) -> list[float]:

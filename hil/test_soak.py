@@ -19,9 +19,9 @@ import pytest
 from rawlink import RawLink
 from targets import Target
 
-from phyff import wire
 from phyff.emulator import parse_emu_url
-from phyff.wire import Caps, Cmd, Config, QueryHead, Stats
+from phyff.protocol import wire
+from phyff.protocol.wire import Caps, Cmd, Config, QueryHead, Stats
 
 # One drive and one sense channel: the most samples per byte on slow links
 # (QEMU moves about 30 kB/s), still the full path through medium and core.

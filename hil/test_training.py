@@ -1,6 +1,6 @@
 """A short PhyLL training run through the target: the whole stack, end to end.
 
-Two blocks share the target's medium through phyff.physical.BoardLayer, on a
+Two blocks share the target's medium through phyff.board.layer.BoardLayer, on a
 small well-separated synthetic task that any working board and trainer
 learn in a few epochs. On a target that simulates its medium the run must
 also come out exactly like the same run on the in-process emulator: same
@@ -13,11 +13,11 @@ from pathlib import Path
 
 from targets import Target
 
-from phyff.board import Board
+from phyff.board.client import Board
+from phyff.board.layer import BoardLayer
 from phyff.emulator import parse_emu_url
-from phyff.physical import BoardLayer
-from phyff.train import TrainConfig, TrainResult, train
-from phyff.trainbench import synthetic_vowels
+from phyff.perf.trainer import synthetic_vowels
+from phyff.training.session import TrainConfig, TrainResult, train
 
 TRAIN_SPEC = "emu://acoustic?seed=1"
 EPOCHS = 5

@@ -1,6 +1,6 @@
 """Shared test set-up.
 
-Child processes (``python -m phyff.cli ...``) must run the code under test,
+Child processes (``python -m phyff.cli.main ...``) must run the code under test,
 not whichever checkout the package was last installed from: put this
 checkout's ``host/`` first on their import path, as pytest's ``pythonpath``
 setting does for the tests themselves.

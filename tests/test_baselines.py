@@ -8,19 +8,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from phyff.baselines.backprop import BackpropNet, BackpropSettings, train_backprop
-from phyff.baselines.common import BenchContext
-from phyff.baselines.elm import Elm, ElmSettings
-from phyff.baselines.encgrad import encoder_vjp
-from phyff.baselines.jacobian import ExactGradient, optical_jacobian
-from phyff.baselines.methods import Task, run_method
-from phyff.baselines.phyll import PhyllLoop, train_once
-from phyff.baselines.twin import Twin, TwinSettings, record_pairs
-from phyff.bench_adapt import before_change, recovery_epochs
-from phyff.encoders import encode
+from phyff.compare.adapt import before_change, recovery_epochs
+from phyff.compare.baselines.backprop import BackpropNet, BackpropSettings, train_backprop
+from phyff.compare.baselines.common import BenchContext
+from phyff.compare.baselines.elm import Elm, ElmSettings
+from phyff.compare.baselines.encgrad import encoder_vjp
+from phyff.compare.baselines.jacobian import ExactGradient, optical_jacobian
+from phyff.compare.baselines.methods import Task, run_method
+from phyff.compare.baselines.phyll import PhyllLoop, train_once
+from phyff.compare.baselines.twin import Twin, TwinSettings, record_pairs
 from phyff.media import make_medium
-from phyff.train import TrainConfig
-from phyff.trainbench import StandInLayer, synthetic_vowels
+from phyff.perf.trainer import StandInLayer, synthetic_vowels
+from phyff.phyll.encoders import encode
+from phyff.training.session import TrainConfig
 
 
 def numeric_vjp(f: Any, x: np.ndarray, g: np.ndarray, eps: float = 1e-6) -> np.ndarray:

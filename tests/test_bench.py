@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from phyff.baselines.methods import METHODS
-from phyff.bench import BenchOptions, EnergyModel, run_bench
-from phyff.bench_report import all_targets, write_doc, write_outputs
+from phyff.compare.baselines.methods import METHODS
+from phyff.compare.report import all_targets, write_doc, write_outputs
+from phyff.compare.runner import run_bench
+from phyff.compare.summary import BenchOptions, EnergyModel
 
 HAVE_VOWELS = bool(os.environ.get("PHYFF_DATA_DIR")) and (
     Path(os.environ.get("PHYFF_DATA_DIR", "")) / "vowels7").is_dir()
@@ -108,7 +109,7 @@ def test_quick_vowels_phyll_needs_far_less_digital_work_than_pat() -> None:
 
 def test_cli_registers_bench_and_runs_a_slice(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from phyff import cli_bench
+    from phyff.cli import bench as cli_bench
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true")
@@ -133,15 +134,15 @@ def test_cli_registers_bench_and_runs_a_slice(tmp_path: Path,
 
 
 def test_task_settings_survive_the_raw_file() -> None:
-    from phyff.bench_io import task_from_dict, task_to_dict
-    from phyff.bench_tasks import full_tasks
+    from phyff.compare.rawio import task_from_dict, task_to_dict
+    from phyff.compare.tasks import full_tasks
 
     for task in full_tasks().values():
         assert task_from_dict(json.loads(json.dumps(task_to_dict(task)))) == task
 
 
 def test_raw_measurements_re_render_the_same_report(quick_digits: Any, tmp_path: Path) -> None:
-    from phyff.bench_io import load_raw
+    from phyff.compare.rawio import load_raw
 
     paths = write_outputs(quick_digits, tmp_path / "a")
     again = load_raw(paths["raw"])

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 import serial
 
-from phyff import wire
-from phyff.board import Board, DirectTransport, DriveValueError, ProtocolMismatch
+from phyff.board.client import Board, DriveValueError, ProtocolMismatch
+from phyff.board.link import BoardError, Link, LinkTimeout
 from phyff.emulator import EmulatedDevice, parse_emu_url
 from phyff.emulator.server import PtyServer, TcpServer
-from phyff.link import BoardError, Link, LinkTimeout
-from phyff.wire import Cmd, Status
+from phyff.emulator.transport import DirectTransport
+from phyff.protocol import wire
+from phyff.protocol.wire import Cmd, Status
 
 QUIET = "emu://acoustic?seed=3&noise=0"
 
@@ -322,7 +323,7 @@ def test_tcp_server() -> None:
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a POSIX pty")
 def test_phyff_emulate_pty_subprocess() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "phyff.cli", "emulate", "--pty", "--medium", "circuit",
+        [sys.executable, "-m", "phyff.cli.main", "emulate", "--pty", "--medium", "circuit",
          "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

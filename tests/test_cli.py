@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phyff.cli import EXIT_BOARD, EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from phyff.model import load_model
+from phyff.cli.common import EXIT_BOARD, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from phyff.cli.main import main
+from phyff.phyll.model import load_model
 
 BOARD = "emu://optical?seed=1&n_in=80&n_out=40&noise=0"
 FAST = ["--preset", "optical", "--skip", "--lr", "2e-3", "--batch-size", "256",
@@ -23,7 +24,7 @@ FAST = ["--preset", "optical", "--skip", "--lr", "2e-3", "--batch-size", "256",
 
 def phyff(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> (
         subprocess.CompletedProcess[str]):
-    return subprocess.run([sys.executable, "-m", "phyff.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "phyff.cli.main", *args], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
@@ -129,7 +130,7 @@ def test_killed_then_resumed_equals_uninterrupted(tmp_path: Path) -> None:
     assert phyff("train", *args, "--run", str(full)).returncode == 0
 
     part = tmp_path / "part"
-    proc = subprocess.Popen([sys.executable, "-m", "phyff.cli", "train", *args, "--run",
+    proc = subprocess.Popen([sys.executable, "-m", "phyff.cli.main", "train", *args, "--run",
                              str(part)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (part / "checkpoint.npz").exists() and time.monotonic() < deadline:
@@ -150,7 +151,7 @@ def test_killed_then_resumed_equals_uninterrupted(tmp_path: Path) -> None:
 
 
 def test_emulate_tcp_subprocess() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "phyff.cli", "emulate", "--tcp",
+    proc = subprocess.Popen([sys.executable, "-m", "phyff.cli.main", "emulate", "--tcp",
                              "127.0.0.1:0", "--medium", "acoustic"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     try:

@@ -34,13 +34,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from phyff import wire
 from phyff._native import lib
-from phyff.board import Board
+from phyff.board.client import Board
 from phyff.emulator import EmulatedDevice, EmulatorSpec
-from phyff.media import make_medium
-from phyff.medium_link import MediumCmd
-from phyff.micropython_deploy import (
+from phyff.emulator.micropython import (
     MICROPYTHON_HINT,
     DeployError,
     board_files,
@@ -48,7 +45,10 @@ from phyff.micropython_deploy import (
     install_to_board,
     micropython_board,
 )
-from phyff.wire import Caps, Cmd, Config, Flag, Header, QueryHead, Stats, Status
+from phyff.media import make_medium
+from phyff.protocol import wire
+from phyff.protocol.medium_link import MediumCmd
+from phyff.protocol.wire import Caps, Cmd, Config, Flag, Header, QueryHead, Stats, Status
 
 ROOT = Path(__file__).resolve().parents[1]
 MPY_DIR = ROOT / "firmware" / "micropython"

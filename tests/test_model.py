@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from phyff.encoders import drive_width, encode, input_width
-from phyff.goodness import GoodnessSpec, LocalLoss, goodness
-from phyff.layout import hybrid_negatives, lay_out, overlay, resolve_offset, wrong_labels
-from phyff.model import Model, load_model, save_model
-from phyff.modelconfig import ModelConfig
-from phyff.optim import Adam
-from phyff.readout import fit_ridge, readout_scores
-from phyff.trainbench import StandInLayer
+from phyff.perf.trainer import StandInLayer
+from phyff.phyll.config import ModelConfig
+from phyff.phyll.encoders import drive_width, encode, input_width
+from phyff.phyll.goodness import GoodnessSpec, LocalLoss, goodness
+from phyff.phyll.layout import hybrid_negatives, lay_out, overlay, resolve_offset, wrong_labels
+from phyff.phyll.model import Model, load_model, save_model
+from phyff.phyll.optim import Adam
+from phyff.phyll.readout import fit_ridge, readout_scores
 
 
 class Counting:
@@ -227,7 +227,7 @@ def test_training_separates_positives_from_negatives() -> None:
 
 
 def test_inference_in_chunks_matches_one_call(monkeypatch: Any) -> None:
-    import phyff.model as model_module
+    import phyff.phyll.model as model_module
 
     model, layers = small_model(overlay="batch")
     features = np.random.default_rng(12).random((10, 5))
@@ -334,7 +334,7 @@ def test_load_reports_missing_corrupt_and_foreign_files(tmp_path: Path) -> None:
     truncated.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ValueError, match="corrupt"):
         load_model(truncated)
-    from phyff.npzio import write_npz_atomic
+    from phyff.phyll.npzio import write_npz_atomic
 
     write_npz_atomic(tmp_path / "new.npz", {}, {"format": "phyff-model", "format_version": 99})
     with pytest.raises(ValueError, match="version 99"):

@@ -1,4 +1,4 @@
-"""Property tests: phyff.fixed and phyff.wire against the exact reference.
+"""Property tests: phyff.protocol.fixed and phyff.protocol.wire against the exact reference.
 
 The reference is shared/vectors/generate.py (Python integers and fractions
 only, written from the contracts in fixed.h and wire.h), loaded by path. The
@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from phyff import fixed, wire
+from phyff.protocol import fixed, wire
 
 
 def _load_reference() -> ModuleType:

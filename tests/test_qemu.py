@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phyff import qemu, wire
-from phyff.board import Board
-from phyff.emulator import parse_emu_url
-from phyff.link import BoardError
-from phyff.wire import Cmd, Config, Feature, QueryHead, Status
+from phyff.board.client import Board
+from phyff.board.link import BoardError
+from phyff.emulator import parse_emu_url, qemu
+from phyff.protocol import wire
+from phyff.protocol.wire import Cmd, Config, Feature, QueryHead, Status
 
 UNAVAILABLE = qemu.qemu_unavailable()
 pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"QEMU board: {UNAVAILABLE}")

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-import phyff.train as train_module
-from phyff.checkpoint import load_checkpoint
-from phyff.goodnessfile import read_goodness_file
-from phyff.model import load_model
-from phyff.report import make_report
-from phyff.train import TrainConfig, TrainingInterrupted, train
-from phyff.trainbench import StandInLayer, SyntheticData, synthetic_vowels
+import phyff.training.session as train_module
+from phyff.perf.trainer import StandInLayer, SyntheticData, synthetic_vowels
+from phyff.phyll.model import load_model
+from phyff.training.checkpoint import load_checkpoint
+from phyff.training.goodnessfile import read_goodness_file
+from phyff.training.plots import make_report
+from phyff.training.session import TrainConfig, TrainingInterrupted, train
 
 N_TRAIN = 84
 

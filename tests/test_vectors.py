@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from phyff import fixed, wire
+from phyff.protocol import fixed, wire
 
 VECTORS = Path(__file__).resolve().parents[1] / "shared" / "vectors"
 FORMAT = 1

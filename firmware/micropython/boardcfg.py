@@ -95,7 +95,7 @@ class Unix(Common):
     NAME = "mpy-unix"
     MEDIUM = ""  # from the medium server's DESCRIBE
     FEATURES = Common.FEATURES | _FEAT_EMULATED
-    # Roomy like the emulated board; phyff.micropython_deploy passes the values the
+    # Roomy like the emulated board; phyff.emulator.micropython passes the values the
     # C core was compiled with (hostmain.py --max-payload/--max-channels).
     MAX_PAYLOAD = 16384
     MAX_CHANNELS = 1024

@@ -6,7 +6,7 @@
 
 The medium is a medium server (``phyff.emulator.medium_server``); the host
 link is stdin/stdout (``pty``: a non-blocking pty master handed over by the
-launcher, phyff.micropython_deploy; ``stdio``: a plain blocking stdin) or a
+launcher, phyff.emulator.micropython; ``stdio``: a plain blocking stdin) or a
 TCP port (``tcp:PORT``, served on 127.0.0.1). ``--max-payload`` and
 ``--max-channels`` size the board like the emulated one it stands beside
 (the launcher passes the C core's compiled values; defaults: boardcfg.Unix).

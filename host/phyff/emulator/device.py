@@ -19,7 +19,7 @@ import numpy as np
 from phyff._native import ffi, lib
 from phyff.media import make_medium
 from phyff.media.frontend import Frontend
-from phyff.wire import Feature
+from phyff.protocol.wire import Feature
 
 BOARD_NAME = "emulator"
 OUT_CAPACITY = 1 << 20  # bytes of replies buffered between two reads

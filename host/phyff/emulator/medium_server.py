@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from phyff import wire
 from phyff.emulator.device import EmulatorSpec, parse_emu_url
 from phyff.emulator.server import pump_connection
 from phyff.media import make_medium
 from phyff.media.frontend import Frontend
-from phyff.medium_link import MEASURE_HEAD_SIZE, MeasureHead, MediumCmd, MediumDesc
-from phyff.wire import Deframer, ErrorRecord, Flag, Header, Status
+from phyff.protocol import wire
+from phyff.protocol.medium_link import MEASURE_HEAD_SIZE, MeasureHead, MediumCmd, MediumDesc
+from phyff.protocol.wire import Deframer, ErrorRecord, Flag, Header, Status
 
 
 class MediumService:

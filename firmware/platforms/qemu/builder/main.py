@@ -32,7 +32,7 @@ env.Replace(
 )
 
 # The compiler and linker flags live in the board manifest (build.ccflags,
-# build.cflags, build.linkflags), where phyff.qemu's direct-gcc fallback
+# build.cflags, build.linkflags), where phyff.emulator.qemu's direct-gcc fallback
 # reads them too: one definition for both ways of building.
 cpu_flag = [f"-mcpu={cpu}"]
 env.Append(

@@ -1,0 +1,270 @@
+"""A phyff board, whatever it is: real, in a QEMU, or emulated in process.
+
+:class:`Board` is what the trainer talks to: it performs the handshake
+(HELLO first; a protocol-level mismatch is refused with the action to take),
+holds the capability record, configures, and turns ``query(batch)`` into as
+many QUERY frames as the board's batch limit requires, returning numpy
+arrays. It never sees a medium: the URL decides what is on the other end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from phyff import __version__
+from phyff.board.link import BoardResetDetected, Link, LinkError
+from phyff.board.transports import open_transport
+from phyff.protocol import fixed, wire
+from phyff.protocol.wire import Caps, Cmd, Config, QueryHead, Stats
+
+FLASH_HINT = (
+    "flash the firmware that ships with this phyff (cd firmware && pio run -e <board> -t upload), "
+    "or install the phyff release that speaks the board's level"
+)
+
+
+class ProtocolMismatch(LinkError):
+    """The board speaks another protocol level than this host."""
+
+
+class DriveValueError(ValueError):
+    """Drive values that no board can apply (NaN, out of range)."""
+
+
+@dataclass
+class QueryResult:
+    """Sensed values (Q15) and per-sample saturation flags of one query."""
+
+    sense: NDArray[np.int16]
+    saturated: NDArray[np.bool_]
+
+
+class Board:
+    """Handshake, configuration and batched queries over a :class:`Link`."""
+
+    def __init__(self, link: Link, *, url: str = "") -> None:
+        self.link = link
+        self.url = url
+        self.caps: Caps = self._handshake()
+        self.config: Config = self.read_config()
+        self._wanted: Config | None = None
+        self.board_seconds = 0.0  # time spent waiting for QUERY replies
+        self.samples = 0
+
+    # ---- opening ----------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 2.0,
+             retries: int = 3) -> Board:
+        transport = open_transport(url, baudrate=baudrate, timeout=timeout)
+        try:
+            return cls(Link(transport, timeout=timeout, retries=retries), url=url)
+        except BaseException:
+            transport.close()
+            raise
+
+    def close(self) -> None:
+        self.link.close()
+
+    def __enter__(self) -> Board:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _handshake(self) -> Caps:
+        for _ in range(3):
+            try:
+                payload = self.link.request(Cmd.HELLO)
+                break
+            except BoardResetDetected:
+                continue  # a board announcing its start-up; nothing configured yet
+        else:
+            raise LinkError("the board keeps restarting during the handshake: check its power")
+        if len(payload) < 1:
+            raise ProtocolMismatch("the board's HELLO reply is empty: this is not phyff firmware")
+        level = payload[0]  # offset 0 at every level (wire.h L3)
+        if level != wire.PROTOCOL_LEVEL:
+            raise ProtocolMismatch(
+                f"the board at {self.url or 'this port'} speaks phyff protocol level {level}, "
+                f"this phyff {__version__} speaks level {wire.PROTOCOL_LEVEL}: {FLASH_HINT}"
+            )
+        return Caps.unpack(payload)
+
+    # ---- commands -----------------------------------------------------------
+
+    def hello(self) -> Caps:
+        self.caps = self._handshake()
+        return self.caps
+
+    def read_config(self) -> Config:
+        return Config.unpack(self._request(Cmd.CONFIGURE))
+
+    def configure(self, *, settle_us: int | None = None, oversample: int | None = None,
+                  n_drive: int | None = None, n_sense: int | None = None) -> Config:
+        """Change some settings; the others keep their current values."""
+        cur = self.config
+        want = Config(
+            settle_us=cur.settle_us if settle_us is None else int(settle_us),
+            oversample=cur.oversample if oversample is None else int(oversample),
+            n_drive_active=cur.n_drive_active if n_drive is None else int(n_drive),
+            n_sense_active=cur.n_sense_active if n_sense is None else int(n_sense),
+        )
+        self._check_config(want)
+        self.config = Config.unpack(self._request(Cmd.CONFIGURE, want.pack()))
+        self._wanted = self.config
+        return self.config
+
+    def _check_config(self, c: Config) -> None:
+        caps = self.caps
+        problems = []
+        if not 0 <= c.settle_us <= 1_000_000:
+            problems.append(f"settle_us={c.settle_us} (0..1000000)")
+        if not 1 <= c.oversample <= caps.max_oversample:
+            problems.append(f"oversample={c.oversample} (1..{caps.max_oversample})")
+        if not 1 <= c.n_drive_active <= caps.n_drive:
+            problems.append(f"n_drive={c.n_drive_active} (1..{caps.n_drive})")
+        if not 1 <= c.n_sense_active <= caps.n_sense:
+            problems.append(f"n_sense={c.n_sense_active} (1..{caps.n_sense})")
+        if problems:
+            raise ValueError("configuration outside this board's limits: " + ", ".join(problems))
+
+    def stats(self) -> Stats:
+        return Stats.unpack(self._request(Cmd.STATS))
+
+    def reset(self) -> None:
+        """Defaults back, counters cleared (the RESET command, not a reboot)."""
+        self._request(Cmd.RESET)
+        self.config = self.read_config()
+        self._wanted = None
+
+    def _request(self, cmd: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
+        try:
+            return self.link.request(cmd, payload, timeout=timeout)
+        except BoardResetDetected:
+            # The board rebooted under us: handshake again, restore the
+            # configuration the caller asked for, then repeat the request.
+            self.caps = self._handshake()
+            if self._wanted is not None:
+                self.config = Config.unpack(self.link.request(Cmd.CONFIGURE, self._wanted.pack()))
+            else:
+                self.config = Config.unpack(self.link.request(Cmd.CONFIGURE))
+            return self.link.request(cmd, payload, timeout=timeout)
+
+    # ---- queries ------------------------------------------------------------
+
+    @property
+    def n_drive(self) -> int:
+        return self.config.n_drive_active
+
+    @property
+    def n_sense(self) -> int:
+        return self.config.n_sense_active
+
+    @property
+    def max_batch(self) -> int:
+        return self.caps.max_batch
+
+    def query(self, drive: ArrayLike) -> QueryResult:
+        """Measure a batch of Q15 drive vectors (N, n_drive) -> sensed Q15 (N, n_sense)."""
+        arr = np.asarray(drive)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != self.n_drive:
+            raise DriveValueError(
+                f"drive batch must have shape (N, {self.n_drive}) for this board "
+                f"(configured drive channels), got {np.shape(drive)}"
+            )
+        if arr.dtype != np.int16:
+            if arr.dtype.kind not in "iu":
+                raise DriveValueError(
+                    f"query() takes Q15 int16 codes, got {arr.dtype}; use query_float() for "
+                    f"values in [0, 1]"
+                )
+            if arr.size and (arr.min() < 0 or arr.max() > fixed.Q15_MAX):
+                raise DriveValueError("Q15 drive codes must lie in [0, 32767]")
+            arr = arr.astype(np.int16)
+        n = arr.shape[0]
+        sense = np.empty((n, self.n_sense), dtype=np.int16)
+        saturated = np.zeros(n, dtype=bool)
+        step = self.max_batch
+        t0 = time.perf_counter()
+        for start in range(0, n, step):
+            chunk = np.ascontiguousarray(arr[start:start + step])
+            s, sat = self._query_frame(chunk)
+            sense[start:start + len(chunk)] = s
+            saturated[start:start + len(chunk)] = sat
+        self.board_seconds += time.perf_counter() - t0
+        self.samples += n
+        return QueryResult(sense, saturated)
+
+    def _query_frame(self, chunk: NDArray[np.int16]) -> tuple[np.ndarray, np.ndarray]:
+        n = chunk.shape[0]
+        payload = QueryHead(n, self.n_drive).pack() + wire.pack_samples(chunk)
+        reply = self._request(Cmd.QUERY, payload, timeout=self._query_timeout(n))
+        head = QueryHead.unpack(reply)
+        bitmap_len = (n + 7) // 8
+        expect = wire.QUERY_HEAD_SIZE + 2 * n * self.n_sense + bitmap_len
+        if head.n_samples != n or head.n_channels != self.n_sense or len(reply) != expect:
+            raise LinkError(
+                f"QUERY reply does not match the request ({head.n_samples} x {head.n_channels} "
+                f"in {len(reply)} bytes, expected {n} x {self.n_sense} in {expect}): the "
+                f"board's configuration changed behind this host"
+            )
+        sense = wire.unpack_samples(reply[wire.QUERY_HEAD_SIZE:], n, self.n_sense)
+        bits = np.unpackbits(np.frombuffer(reply[-bitmap_len:], dtype=np.uint8),
+                             bitorder="little")[:n] if n else np.zeros(0, np.uint8)
+        return sense, bits.astype(bool)
+
+    def _query_timeout(self, n: int) -> float:
+        """The link deadline plus the board's own measuring time for n samples."""
+        c = self.config
+        return self.link.timeout + n * (c.settle_us * 1e-6 + c.oversample * 1e-4)
+
+    def query_float(self, drive: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Drive fractions in [0, 1] -> sensed fractions of full scale, saturation flags."""
+        arr = np.asarray(drive, dtype=np.float64)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if not np.all(np.isfinite(arr)):
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise DriveValueError(
+                f"drive values must be finite; found {arr[tuple(bad)]} at row {bad[0]}, "
+                f"column {bad[1]}: check the encoder's input for NaN/inf"
+            )
+        if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+            raise DriveValueError(
+                f"drive values must lie in [0, 1] (fractions of DAC full scale); got range "
+                f"[{arr.min():.4g}, {arr.max():.4g}]"
+            )
+        result = self.query(fixed.from_float(arr))
+        return fixed.to_float(result.sense), result.saturated
+
+    def identity(self) -> dict[str, Any]:
+        """What a saved model records about the board it was trained on."""
+        return {
+            "url": self.url,
+            "caps": self.caps.as_dict(),
+            "config": {
+                "settle_us": self.config.settle_us,
+                "oversample": self.config.oversample,
+                "n_drive_active": self.config.n_drive_active,
+                "n_sense_active": self.config.n_sense_active,
+            },
+        }
+
+
+@contextmanager
+def open_board(url: str, **kwargs: Any) -> Iterator[Board]:
+    board = Board.open(url, **kwargs)
+    try:
+        yield board
+    finally:
+        board.close()

@@ -1,0 +1,1 @@
+"""The phyff command: one module per command group, shared helpers in common."""

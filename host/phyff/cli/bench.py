@@ -1,0 +1,145 @@
+"""`phyff bench`: measure PhyLL against the baselines on your board, in one command.
+
+Kept apart from cli.py (like cli_train) so the board commands start fast.
+`add_commands(add)` registers the subcommand; the lead wires it into cli.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from phyff.cli.common import EXIT_OK, AddCommand, print_json
+
+if TYPE_CHECKING:
+    from phyff.compare.summary import BenchOptions
+
+
+DOC_COMMAND = "make benchmarks"
+
+
+def add_commands(add: AddCommand) -> None:
+    """Register `phyff bench`."""
+    from phyff.compare.baselines.methods import METHODS
+
+    p = add("bench", cmd_bench, "benchmark PhyLL against physics-aware training, ideal "
+            "backprop, an extreme learning machine and ablations on the same board and data")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="CI-sized run (about a minute): vowels7 + digits, a few epochs")
+    size.add_argument("--full", action="store_true",
+                      help="the full matrix of docs/benchmarks.md (default; tens of minutes)")
+    p.add_argument("--tasks", help="comma-separated task names (default: all of the preset: "
+                                   "vowels7/acoustic, digits/optical, hillenbrand12/acoustic, "
+                                   "fashion7/optical)")
+    p.add_argument("--methods", help=f"comma-separated methods (default: {','.join(METHODS)})")
+    p.add_argument("--seeds", type=int, help="seeds per cell (default 5 full, 2 quick)")
+    p.add_argument("--hard-seeds", type=int,
+                   help="seeds for the harder tasks (default: --seeds)")
+    p.add_argument("--twin-pairs", type=int, help="PAT: recorded pairs for the twin (10000)")
+    p.add_argument("--twin-epochs", type=int, help="PAT: twin fitting epochs (100)")
+    p.add_argument("--no-adapt", action="store_true", help="skip the perturbation scenario")
+    p.add_argument("--adapt-seeds", type=int, help="seeds of the scenario (default 3; quick 1)")
+    p.add_argument("--adapt-epochs", type=int, help="epochs of the scenario (default 200)")
+    p.add_argument("--adapt-strength",
+                   help="strengths of the step perturbation, comma-separated (default 1,3; "
+                        "quick: 1)")
+    p.add_argument("--adapt-drift", type=float, default=0.02,
+                   help="medium drift rate per 10,000 samples in the drift scenario")
+    p.add_argument("--no-speed", action="store_true", help="skip the trainer speed run")
+    p.add_argument("--pj-per-mac", type=float, default=10.0,
+                   help="energy per digital multiply-add in pJ (default 10)")
+    p.add_argument("--j-per-query", type=float, default=1e-5,
+                   help="energy per device query in J (default 1e-5)")
+    p.add_argument("--board-watts", type=float, default=0.0,
+                   help="board power while querying, W (default 0)")
+    p.add_argument("--out", type=Path,
+                   help="directory for bench.md, bench.csv, runs.csv, adaptability.png "
+                        "(default runs/bench-<time>)")
+    p.add_argument("--doc", type=Path,
+                   help="also write the generated document here (docs/benchmarks.md), with "
+                        "its CSVs and figure next to it")
+    p.add_argument("--data", type=Path,
+                   help="folder with the vowel files (default: $PHYFF_DATA_DIR)")
+    p.add_argument("--from-raw", type=Path, metavar="RAW_JSON",
+                   help="do not run anything: re-render the report (and --doc) from the "
+                        "raw.json a previous run wrote into its --out directory (the energy "
+                        "flags apply)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def options_from_args(args: argparse.Namespace) -> BenchOptions:
+    """BenchOptions from the parsed flags."""
+    from phyff.compare.baselines.methods import METHODS
+    from phyff.compare.summary import BenchOptions, EnergyModel
+
+    quick = bool(args.quick)
+    methods = tuple(m.strip() for m in args.methods.split(",")) if args.methods else METHODS
+    return BenchOptions(
+        preset="quick" if quick else "full",
+        tasks=[t.strip() for t in args.tasks.split(",")] if args.tasks else None,
+        methods=methods,
+        seeds=args.seeds or (2 if quick else 5),
+        hard_seeds=args.hard_seeds,
+        twin_pairs=args.twin_pairs,
+        twin_epochs=args.twin_epochs,
+        adapt=not args.no_adapt,
+        adapt_seeds=args.adapt_seeds or (1 if quick else 3),
+        adapt_epochs=args.adapt_epochs,
+        adapt_strengths=tuple(float(v) for v in args.adapt_strength.split(","))
+        if args.adapt_strength else ((1.0,) if quick else (1.0, 3.0)),
+        adapt_drift=args.adapt_drift,
+        speed=not args.no_speed,
+        energy=EnergyModel(args.pj_per_mac, args.j_per_query, args.board_watts),
+        data_dir=str(args.data) if args.data else None,
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark and write its report."""
+    from phyff.compare.report import all_targets, write_doc, write_outputs
+    from phyff.compare.runner import run_bench
+
+    options = options_from_args(args)
+    quiet = args.quiet or args.json
+
+    def progress(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    if args.from_raw:
+        from phyff.compare.rawio import load_raw
+
+        outcome = load_raw(args.from_raw, energy=options.energy)
+    else:
+        outcome = run_bench(options, progress)
+    out = args.out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+    paths = write_outputs(outcome, out)
+    if args.doc:
+        command = DOC_COMMAND if not args.quick else "phyff bench --quick --doc ..."
+        paths.update({f"doc_{k}": v for k, v in write_doc(outcome, args.doc, command).items()})
+    targets = all_targets(outcome)
+    if args.json:
+        print_json({
+            "seconds": round(outcome.seconds, 1),
+            "files": {k: str(v) for k, v in paths.items()},
+            "summary": [s.as_row() for s in outcome.summaries],
+            "targets": [{"target": t.name, "met": t.met, "measured": t.detail}
+                        for t in targets],
+            "speed": outcome.speed,
+        })
+        return EXIT_OK
+    from phyff.compare.report import markdown_table
+
+    for task in outcome.tasks:
+        print(f"\n{task.name}\n")
+        print(markdown_table(outcome.summaries, task.name))
+    print()
+    for t in targets:
+        verdict = "not run" if t.met is None else ("MET" if t.met else "NOT MET")
+        print(f"[{verdict}] {t.name}: {t.detail}")
+    print(f"\n{outcome.seconds:.0f} s; report: {paths['md']}")
+    return EXIT_OK

@@ -1,0 +1,156 @@
+"""Commands about boards: info, ports, emulate, install-micropython."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from phyff.cli.common import EXIT_BOARD, EXIT_OK, AddCommand, print_json, resolve_board
+
+# ---- info / ports / emulate ---------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from phyff.board.client import Board
+
+    with Board.open(resolve_board(args.board), baudrate=args.baud, timeout=args.timeout) as b:
+        stats = b.stats()
+        info = {"url": b.url, "caps": b.caps.as_dict(), "config": b.identity()["config"],
+                "stats": stats.as_dict()}
+    if args.json:
+        print_json(info)
+        return EXIT_OK
+    caps = info["caps"]
+    print(f"board      {caps['board']} at {info['url']}")
+    print(f"firmware   {caps['firmware']} (protocol level {caps['level']}), "
+          f"unit id {caps['unit_id']}")
+    print(f"medium     {caps['medium']}: {caps['n_drive']} drive ({caps['dac_bits']}-bit DAC) "
+          f"-> {caps['n_sense']} sense ({caps['adc_bits']}-bit ADC)")
+    print(f"frames     up to {caps['max_batch']} samples / {caps['max_payload']} bytes per frame;"
+          f" oversampling up to {caps['max_oversample']}")
+    print(f"features   {', '.join(caps['feature_names']) or '-'}")
+    cfg = info["config"]
+    print(f"config     settle {cfg['settle_us']} us, oversample {cfg['oversample']}, "
+          f"active {cfg['n_drive_active']} drive / {cfg['n_sense_active']} sense")
+    print("stats      " + ", ".join(f"{k} {v}" for k, v in info["stats"].items()))
+    return EXIT_OK
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    from phyff.board.discovery import find_boards
+
+    found = find_boards(timeout=args.timeout)
+    if args.json:
+        print_json([c.__dict__ for c in found])
+        return EXIT_OK
+    if not found:
+        print("no serial ports found. Without hardware, use --board 'emu://acoustic?seed=1'.")
+        return EXIT_OK
+    for c in found:
+        mark = "phyff" if c.board else "     "
+        extra = f"  ({c.problem})" if c.problem and not c.board else ""
+        print(f"{mark}  {c.url:20s} {c.description}{extra}")
+    return EXIT_OK
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from phyff.emulator import EmulatedDevice, EmulatorSpec, parse_emu_url
+
+    if args.url:
+        spec = parse_emu_url(args.url)
+    else:
+        spec = EmulatorSpec(medium=args.medium, seed=args.seed,
+                            options=dict(_parse_options(args.option)))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    if args.qemu:
+        from phyff.emulator.qemu import run_qemu_board
+
+        return run_qemu_board(spec, port=args.qemu_port, stop=stop, verbose=args.verbose)
+
+    device = EmulatedDevice(spec)
+    if args.tcp:
+        from phyff.emulator.server import TcpServer
+
+        host, _, port = args.tcp.rpartition(":")
+        server: Any = TcpServer(device, host or "127.0.0.1", int(port or 0))
+        print(server.url, flush=True)
+    else:
+        from phyff.emulator.server import PtyServer
+
+        server = PtyServer(device)
+        print(server.path, flush=True)
+    print(f"# emulated {spec.medium} board (seed {spec.seed}); Ctrl-C to stop",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve(should_stop=stop.is_set)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return EXIT_OK
+
+
+def _parse_options(items: Sequence[str] | None) -> list[tuple[str, Any]]:
+    from phyff.emulator.device import _parse_value
+
+    out = []
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--option takes KEY=VALUE, got {item!r}")
+        out.append((key, _parse_value(value)))
+    return out
+
+
+def cmd_install_micropython(args: argparse.Namespace) -> int:
+    from phyff.emulator.micropython import DeployError, install_to_board
+
+    try:
+        install_to_board(args.port, args.board)
+    except DeployError as exc:
+        print(f"phyff: {exc}", file=sys.stderr)
+        return EXIT_BOARD
+    print(f"installed the phyff MicroPython program on {args.port} ({args.board}); "
+          f"check it with: phyff info {args.port}")
+    return EXIT_OK
+
+
+def add_commands(add: AddCommand) -> None:
+    """Register info, ports, emulate and install-micropython."""
+    p = add("info", cmd_info, "show a board's capabilities, configuration and statistics",
+            board=True)
+    p.add_argument("board", nargs="?", default="auto", help="board URL (default: auto)")
+
+    p = add("ports", cmd_ports, "list serial ports and which of them are phyff boards")
+    p.add_argument("--timeout", type=float, default=0.6, help="seconds to wait per port")
+
+    p = add("emulate", cmd_emulate,
+            "serve an emulated board on a pty, a TCP port, or as firmware in QEMU")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal "
+                       "(default); prints its /dev/pts path")
+    where.add_argument("--tcp", metavar="HOST:PORT",
+                       help="serve on TCP; prints the socket:// URL")
+    where.add_argument("--qemu", action="store_true",
+                       help="run the real Cortex-M firmware in QEMU with this medium; "
+                            "prints the socket:// URL")
+    p.add_argument("--qemu-port", type=int, default=0, help="TCP port for QEMU's UART (0: any)")
+    p.add_argument("--medium", default="acoustic", help="medium name or pkg.module:factory")
+    p.add_argument("--seed", type=int, default=0, help="medium seed")
+    p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
+                   help="medium option, e.g. -o noise=0.01 (repeatable)")
+    p.add_argument("--url", help="an emu:// URL instead of --medium/--seed/--option")
+    p.add_argument("--verbose", "-v", action="store_true")
+
+    p = add("install-micropython", cmd_install_micropython,
+            "copy the MicroPython board program to a board running MicroPython (mpremote)")
+    p.add_argument("port", help="the board's serial port, e.g. /dev/ttyACM0")
+    p.add_argument("--board", required=True, choices=["pico", "esp32", "pyboard"],
+                   help="which pin map to use (firmware/micropython/boardcfg.py)")

@@ -1,0 +1,303 @@
+"""The training commands of ``phyff``: train, eval, report.
+
+Kept apart from cli.py so the board commands start fast and these own the
+trainer's options. Every option of :class:`~phyff.training.config.TrainConfig`
+that a user may want is a flag; the rest come from the preset, which
+defaults to the board's medium (acoustic, microwave, optical) when it has
+one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phyff.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    AddCommand,
+    print_json,
+    resolve_board,
+)
+
+# Compatibility between a saved model and a board: these must be equal.
+IDENTITY_KEYS = ("board", "medium", "unit_id", "n_drive", "n_sense", "dac_bits", "adc_bits",
+                 "level")
+
+
+def add_commands(add: AddCommand) -> None:
+    p = add("train", cmd_train, "train a physical network with forward-forward (PhyLL)",
+            board=True)
+    p.add_argument("--board", default="auto", help="board URL (default: the one connected)")
+    _dataset_args(p)
+    p.add_argument("--run", type=Path,
+                   help="run directory (default runs/<dataset>-<medium>-<time>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --run from its last completed epoch")
+    p.add_argument("--preset", choices=["acoustic", "microwave", "optical"],
+                   help="paper settings to start from (default: the board's medium)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--inner-steps", type=int, help="Adam steps per physical measurement (T)")
+    p.add_argument("--batch-size", type=int, help="samples per batch (default: full batch)")
+    p.add_argument("--blocks", type=int, help="number of physical blocks")
+    p.add_argument("--theta", type=float, help="loss scale of the goodness difference")
+    p.add_argument("--encoder", help="amplitude, binary2, binary2_uniform, phase, clip "
+                                     "(comma-separated for one per block)")
+    p.add_argument("--goodness", choices=["cosine", "ff_v1"])
+    p.add_argument("--overlay", choices=["sample", "batch"],
+                   help="label overlay value: per-sample max (default) or batch max")
+    p.add_argument("--skip", action=argparse.BooleanOptionalAction, default=None,
+                   help="skip path z = [p, h] (default: the preset's; --no-skip drops it)")
+    p.add_argument("--no-physical", action="store_true",
+                   help="ablation: digital blocks only (the board is still opened)")
+    p.add_argument("--unsupervised", action="store_true",
+                   help="label-free negatives, then a linear read-out")
+    p.add_argument("--hidden", type=int, help="output width of the last block")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int)
+    p.add_argument("--oversample", type=int, help="board: ADC reads averaged per sample")
+    p.add_argument("--settle-us", type=int, help="board: settle time after each drive")
+    p.add_argument("--drive-channels", type=int, help="board: active drive channels")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = add("eval", cmd_eval, "evaluate a saved model on a board", board=True)
+    p.add_argument("model", type=Path, help="model.npz (or a run directory)")
+    p.add_argument("--board", default="auto", help="board URL (default: the one connected)")
+    _dataset_args(p)
+    p.add_argument("--split", choices=["test", "train"], default="test")
+    p.add_argument("--min-accuracy", type=float,
+                   help="exit with status 1 when accuracy (0..1) is below this")
+    p.add_argument("--force", action="store_true",
+                   help="evaluate even on a board whose identity differs from the model's")
+
+    p = add("report", cmd_report, "plot a run: learning curves, confusion matrix, goodness")
+    p.add_argument("run", type=Path, help="run directory")
+
+
+def _dataset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True,
+                   help="vowels7, vowels7:speaker, hillenbrand12, digits, fashion-mnist[-14|-7]"
+                        "[:N], csv:PATH, npz:PATH, idx:IMAGES,LABELS (phyff datasets lists them)")
+    p.add_argument("--data", type=Path,
+                   help="folder with the vowel files (default: $PHYFF_DATA_DIR)")
+
+
+def _load_dataset(args: argparse.Namespace) -> Any:
+    from phyff.datasets import load_dataset
+
+    return load_dataset(args.dataset, data_dir=args.data, seed=0)
+
+
+def _open_board(args: argparse.Namespace) -> Any:
+    from phyff.board.client import Board
+
+    return Board.open(resolve_board(args.board), baudrate=args.baud, timeout=args.timeout)
+
+
+# ---- train --------------------------------------------------------------------
+
+_FLAG_TO_FIELD = {
+    "epochs": "epochs", "lr": "lr", "inner_steps": "inner_steps", "batch_size": "batch_size",
+    "blocks": "n_blocks", "theta": "theta", "goodness": "goodness", "overlay": "overlay",
+    "hidden": "hidden", "eval_every": "eval_every",
+}
+
+
+def build_config(args: argparse.Namespace, medium: str) -> Any:
+    from phyff.training.config import PRESETS, TrainConfig
+
+    preset = args.preset or (medium if medium in PRESETS else "acoustic")
+    overrides: dict[str, Any] = {"seed": args.seed}
+    for flag, field_name in _FLAG_TO_FIELD.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[field_name] = value
+    if args.encoder:
+        parts = [e.strip() for e in args.encoder.split(",")]
+        overrides["encoder"] = parts[0] if len(parts) == 1 else tuple(parts)
+    if args.skip is not None:
+        overrides["skip"] = args.skip
+    if args.no_physical:
+        overrides["physical"] = False
+    if args.unsupervised:
+        overrides["unsupervised"] = True
+    return TrainConfig.from_preset(preset, **overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from phyff.board.layer import BoardLayer
+    from phyff.training.session import TrainingInterrupted, train
+
+    data = _load_dataset(args)
+    with _open_board(args) as board:
+        if any(v is not None for v in (args.oversample, args.settle_us, args.drive_channels)):
+            board.configure(oversample=args.oversample, settle_us=args.settle_us,
+                            n_drive=args.drive_channels)
+        config = build_config(args, board.caps.medium)
+        if args.resume and args.run is None:
+            raise ValueError("--resume needs --run DIR (the run to continue)")
+        run = args.run or Path("runs") / (
+            f"{data.name.replace(':', '_').replace('/', '_')}-{board.caps.medium}-"
+            f"{time.strftime('%Y%m%d-%H%M%S')}")
+        layer = BoardLayer(board)
+        layers = [layer] * config.n_blocks
+        if not args.json:
+            print(f"training on {board.caps.board} ({board.caps.medium}, {board.n_drive} -> "
+                  f"{board.n_sense}) with {data.name}: {len(data.x_train)} train / "
+                  f"{len(data.x_test)} test, preset {config.preset}, {config.n_blocks} blocks, "
+                  f"{config.epochs} epochs -> {run}", file=sys.stderr)
+        t0 = time.perf_counter()
+        try:
+            result = train(config, layers, data, run, resume=args.resume,
+                           progress=not (args.no_progress or args.json))
+        except TrainingInterrupted as stop:
+            print(f"phyff: {stop} (phyff train --resume --run {stop.run_dir} ...)",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        wall = time.perf_counter() - t0
+        history = result.history
+        summary = {
+            "run": str(result.run_dir),
+            "model": str(result.model_path),
+            "dataset": data.name,
+            "board": board.caps.as_dict(),
+            "epochs": result.epochs,
+            "train_accuracy": result.train_acc,
+            "test_accuracy": result.test_acc,
+            "device_queries": history[-1].get("total_queries") if history else None,
+            "digital_macs": history[-1].get("total_macs") if history else None,
+            "wall_seconds": round(wall, 3),
+            "board_seconds": round(layer.seconds, 3),
+            "saturated_samples": layer.saturated,
+        }
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"test accuracy {100 * result.test_acc:.1f} % (train {100 * result.train_acc:.1f} %)"
+              f" after {result.epochs} epochs in {wall:.1f} s "
+              f"({layer.seconds:.1f} s on the board, {summary['device_queries']} device queries);"
+              f" model: {result.model_path}")
+        if layer.saturated:
+            print(f"note: {layer.saturated} samples saturated the board's converters; consider "
+                  f"a lower gain or fewer active channels", file=sys.stderr)
+    return EXIT_OK
+
+
+# ---- eval ---------------------------------------------------------------------
+
+
+def _model_path(path: Path) -> Path:
+    if path.is_dir():
+        path = path / "model.npz"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no model at {path}: pass a model.npz written by `phyff train` or its run directory")
+    return path
+
+
+def check_board_matches(model_meta: dict[str, Any], caps: dict[str, Any]) -> list[str]:
+    """Differences between the board a model was trained on and this one."""
+    layers = model_meta.get("layers") or []
+    if not layers or "caps" not in layers[0]:
+        return []  # trained without a board (e.g. a stand-in layer): nothing to compare
+    trained = layers[0]["caps"]
+    return [f"{k}: model {trained.get(k)!r}, board {caps.get(k)!r}"
+            for k in IDENTITY_KEYS if trained.get(k) != caps.get(k)]
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from phyff.board.layer import BoardLayer
+    from phyff.phyll.model import load_model
+
+    model = load_model(_model_path(args.model))
+    data = _load_dataset(args)
+    meta = model.metadata or {}
+    fp = (meta.get("dataset") or {}).get("fingerprint")
+    same_data = fp is None or fp == data.fingerprint()
+    with _open_board(args) as board:
+        diffs = check_board_matches(meta, board.caps.as_dict())
+        if diffs and not args.force:
+            raise ValueError(
+                "this model was trained on a different board/medium (" + "; ".join(diffs) +
+                "): its digital weights only fit that physical system. Evaluate on the "
+                "original board, retrain, or pass --force to measure anyway.")
+        cfg = ((meta.get("layers") or [{}])[0]).get("config")
+        if cfg:
+            board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
+                            n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
+        layers = [BoardLayer(board)] * model.n_blocks
+        x = data.x_test if args.split == "test" else data.x_train
+        y = data.y_test if args.split == "test" else data.y_train
+        t0 = time.perf_counter()
+        pred = model.predict(layers, x)
+        seconds = time.perf_counter() - t0
+    n = data.n_classes
+    confusion = np.zeros((n, n), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    accuracy = float(np.trace(confusion) / max(1, confusion.sum()))
+    per_class = []
+    for c in range(n):
+        support = int(confusion[c].sum())
+        predicted = int(confusion[:, c].sum())
+        tp = int(confusion[c, c])
+        per_class.append({
+            "class": data.class_names[c] if c < len(data.class_names) else str(c),
+            "support": support,
+            "recall": tp / support if support else None,
+            "precision": tp / predicted if predicted else None,
+        })
+    result = {"model": str(args.model), "dataset": data.name, "split": args.split,
+              "same_data_as_training": same_data, "accuracy": accuracy, "samples": len(y),
+              "seconds": round(seconds, 3), "confusion": confusion.tolist(),
+              "per_class": per_class}
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{data.name} {args.split}: accuracy {100 * accuracy:.2f} % on {len(y)} samples "
+              f"({seconds:.1f} s)")
+        if not same_data:
+            print("note: the dataset differs from the one the model was trained on",
+                  file=sys.stderr)
+        width = max(5, *(len(r["class"]) for r in per_class))
+        print(f"{'class':>{width}}  support  recall  precision")
+        for r in per_class:
+            rec = "-" if r["recall"] is None else f"{100 * r['recall']:.1f}"
+            prec = "-" if r["precision"] is None else f"{100 * r['precision']:.1f}"
+            print(f"{r['class']:>{width}}  {r['support']:7d}  {rec:>6}  {prec:>9}")
+        print("confusion (rows: true, columns: predicted)")
+        for row in confusion:
+            print("  " + " ".join(f"{v:4d}" for v in row))
+    if args.min_accuracy is not None and accuracy < args.min_accuracy:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# ---- report -------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from phyff.training.plots import make_report
+
+    paths = make_report(args.run)
+    if args.json:
+        print_json({"run": str(args.run), "figures": [str(p) for p in paths]})
+    else:
+        for p in paths:
+            print(p)
+    summary = args.run / "metrics.jsonl"
+    if summary.is_file() and not args.json:
+        lines = summary.read_text().strip().splitlines()
+        if lines:
+            last = json.loads(lines[-1])
+            acc = last.get("test_acc")
+            if acc is not None:
+                print(f"last epoch {last['epoch']}: test accuracy {100 * acc:.1f} %")
+    return EXIT_OK

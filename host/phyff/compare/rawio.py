@@ -1,0 +1,119 @@
+"""Raw benchmark measurements on disk, so a report can be re-rendered without re-running.
+
+A full benchmark takes tens of minutes; the document, the energy parameters or
+the wording of a table should not. `save_raw` writes everything measured (every
+run with its learning curve, the scenarios, the speed figures, the machine and
+date) as JSON; `load_raw` rebuilds a `BenchOutcome` from it, with datasets
+reduced to their sizes (all the report needs).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from phyff.compare.adapt import AdaptSettings, Scenario
+from phyff.compare.baselines.backprop import BackpropSettings
+from phyff.compare.baselines.common import RunResult
+from phyff.compare.baselines.elm import ElmSettings
+from phyff.compare.baselines.methods import Task
+from phyff.compare.baselines.twin import TwinSettings
+from phyff.compare.summary import BenchOptions, BenchOutcome, EnergyModel, summarise
+from phyff.compare.tasks import resolve_tasks
+from phyff.training.config import TrainConfig
+
+RAW_FORMAT = "phyff-bench-raw"
+RAW_VERSION = 1
+_RUN_FIELDS = {f.name for f in fields(RunResult)}
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """The sizes of a dataset, standing in for it when a report is re-rendered."""
+
+    name: str
+    n_train: int
+    n_test: int
+    n_classes: int
+
+
+def data_info(name: str, data: Any) -> DataInfo:
+    """Sizes of a loaded dataset (or of a DataInfo)."""
+    if isinstance(data, DataInfo):
+        return data
+    return DataInfo(name, len(data.y_train), len(data.y_test), int(data.n_classes))
+
+
+def _run(d: dict[str, Any]) -> RunResult:
+    r = RunResult(**{k: v for k, v in d.items() if k in _RUN_FIELDS})
+    r.curve = [(int(e), float(a)) for e, a in r.curve]
+    return r
+
+
+def task_to_dict(task: Task) -> dict[str, Any]:
+    """JSON-able settings of a task (so a re-rendered report states what was run)."""
+    return {
+        "name": task.name, "url": task.url, "dataset": task.dataset,
+        "phyll": task.phyll.to_dict(), "backprop": asdict(task.backprop),
+        "twin": asdict(task.twin), "elm": asdict(task.elm), "ffv1_lr": task.ffv1_lr,
+        "only": None if task.only is None else list(task.only),
+    }
+
+
+def task_from_dict(d: dict[str, Any]) -> Task:
+    """Inverse of task_to_dict."""
+    twin = dict(d["twin"], hidden=tuple(d["twin"]["hidden"]))
+    elm = dict(d["elm"], alphas=tuple(d["elm"]["alphas"]))
+    return Task(d["name"], d["url"], d["dataset"], TrainConfig.from_dict(d["phyll"]),
+                BackpropSettings(**d["backprop"]), TwinSettings(**twin), ElmSettings(**elm),
+                d.get("ffv1_lr"), None if d.get("only") is None else tuple(d["only"]))
+
+
+def save_raw(outcome: BenchOutcome, path: Path) -> Path:
+    """Write the outcome's measurements as JSON."""
+    opts = asdict(outcome.options)
+    opts["tasks"] = [t.name for t in outcome.tasks]
+    payload = {
+        "format": RAW_FORMAT,
+        "version": RAW_VERSION,
+        "options": opts,
+        "task_settings": [task_to_dict(t) for t in outcome.tasks],
+        "machine": outcome.machine,
+        "seconds": outcome.seconds,
+        "datasets": {k: asdict(data_info(k, v)) for k, v in outcome.datasets.items()},
+        "results": [r.as_dict() for r in outcome.results],
+        "scenarios": [{"kind": s.kind, "settings": asdict(s.settings),
+                       "runs": {m: [r.as_dict() for r in runs] for m, runs in s.runs.items()}}
+                      for s in outcome.scenarios],
+        "speed": outcome.speed,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1))
+    return path
+
+
+def load_raw(path: Path, energy: EnergyModel | None = None) -> BenchOutcome:
+    """Rebuild an outcome from save_raw's JSON; `energy` replaces the stored energy model."""
+    payload = json.loads(Path(path).read_text())
+    if payload.get("format") != RAW_FORMAT or payload.get("version") != RAW_VERSION:
+        raise ValueError(f"{path} is not a phyff bench raw file (format {RAW_FORMAT} "
+                         f"v{RAW_VERSION}); write one with `phyff bench --out DIR`")
+    opts = dict(payload["options"])
+    opts["energy"] = EnergyModel(**opts["energy"])
+    opts["methods"] = tuple(opts["methods"])
+    opts["adapt_strengths"] = tuple(opts["adapt_strengths"])
+    options = BenchOptions(**opts)
+    if energy is not None:
+        options = replace(options, energy=energy)
+    results = [_run(d) for d in payload["results"]]
+    scenarios = [Scenario(s["kind"], AdaptSettings(**s["settings"]),
+                          {m: [_run(d) for d in runs] for m, runs in s["runs"].items()})
+                 for s in payload["scenarios"]]
+    datasets = {k: DataInfo(**v) for k, v in payload["datasets"].items()}
+    stored = payload.get("task_settings")
+    tasks = [task_from_dict(t) for t in stored] if stored else resolve_tasks(options)
+    return BenchOutcome(options, tasks, datasets, results,
+                        summarise(results, options.energy), scenarios, payload["speed"],
+                        float(payload["seconds"]), payload["machine"])

@@ -1,0 +1,122 @@
+"""The benchmark's tasks: which board, which data, and every method's settings.
+
+A task is one cell of the matrix (a medium and a dataset). Its settings are
+chosen per method as a user of that method would choose them, not to favour
+PhyLL: PhyLL runs the paper's preset (acoustic vowels) or the project's demo
+settings (optical digits); the backpropagation baselines (PAT and ideal
+backprop) use minibatches of 32 with Adam, the usual setting for end-to-end
+training, and enough epochs for their training loss to level off; the twin is
+recorded and fitted as in the reference (10,000 pairs). PhyLL with the FF v1
+goodness keeps PhyLL's settings, except on the acoustic tasks where it gets a
+10x learning rate (5e-3): at 5e-4 its activations had not reached the
+goodness threshold after 200 epochs (21 % on a validation fifth of vowels7's
+training set, 94 % at 5e-3; on digits the demo's 2e-3 was best of 2e-3, 6e-3
+and 2e-2).
+
+``vowels7/acoustic-short`` asks how few device queries each method needs:
+PhyLL and PAT each run the shortest budget that matched their full budget on
+validation splits of vowels7's training set (three random fifths held out,
+two seeds each; never the test set): PhyLL lr 2e-3 for 25 epochs (98.8 %, as
+the paper's 5e-4 for 200 epochs; 2e-3 for 50 epochs also 98.8 %, 5e-3 for 25
+epochs 98.0 %), PAT 25 epochs (98.8 %; 100 epochs 97.6 %, 10 epochs 94.4 %).
+
+On digits PhyLL runs 20 epochs, the best of the demo's range (12, 15, 20
+epochs: 94.3, 94.5, 95.1 % on the same kind of validation splits).
+
+``full`` is what docs/benchmarks.md reports; ``quick`` is a CI-sized slice
+(a few epochs, tiny twin) that checks the machinery, not the numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from phyff.compare.baselines.backprop import BackpropSettings
+from phyff.compare.baselines.elm import ElmSettings
+from phyff.compare.baselines.methods import Task
+from phyff.compare.baselines.twin import TwinSettings
+from phyff.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from phyff.compare.summary import BenchOptions
+
+ACOUSTIC = "emu://acoustic?seed=1"
+# The project's demo board: 8x8 digits + 10 label slots + 6 spare on 80 SLM pixels.
+OPTICAL = "emu://optical?seed=1&n_in=80&n_out=40"
+# 12 vowels need 12 label slots + 12 formants: 24 loudspeakers.
+ACOUSTIC24 = "emu://acoustic?seed=1&n_in=24&n_out=24"
+# 7x7 Fashion-MNIST: 10 label slots + 49 pixels on 64 SLM pixels.
+OPTICAL64 = "emu://optical?seed=1&n_in=64&n_out=32"
+
+
+def _optical_phyll(epochs: int) -> TrainConfig:
+    """The demo's PhyLL settings (make demo): optical preset with the skip path."""
+    return TrainConfig.from_preset("optical", skip=True, lr=2e-3, batch_size=128, epochs=epochs)
+
+
+def full_tasks() -> dict[str, Task]:
+    """The tasks of the committed benchmark, by name."""
+    amp_bp = BackpropSettings(epochs=100, batch_size=32, lr=1e-2, encoder="amplitude")
+    phase_bp = BackpropSettings(epochs=20, batch_size=32, lr=5e-3, encoder="phase")
+    twin = TwinSettings(n_pairs=10_000, epochs=100)
+    amp_elm = ElmSettings(encoder="amplitude")
+    phase_elm = ElmSettings(encoder="phase")
+    return {
+        "vowels7/acoustic": Task("vowels7/acoustic", ACOUSTIC, "vowels7",
+                                 TrainConfig.from_preset("acoustic"), amp_bp, twin, amp_elm,
+                                 ffv1_lr=5e-3),
+        "vowels7/acoustic-short": Task(
+            "vowels7/acoustic-short", ACOUSTIC, "vowels7",
+            TrainConfig.from_preset("acoustic", lr=2e-3, epochs=25),
+            replace(amp_bp, epochs=25), twin, amp_elm, only=("phyll", "pat", "backprop")),
+        "digits/optical": Task("digits/optical", OPTICAL, "digits", _optical_phyll(20),
+                               phase_bp, twin, phase_elm),
+        "hillenbrand12/acoustic": Task("hillenbrand12/acoustic", ACOUSTIC24, "hillenbrand12",
+                                       TrainConfig.from_preset("acoustic"), amp_bp, twin,
+                                       amp_elm, ffv1_lr=5e-3),
+        "fashion7/optical": Task("fashion7/optical", OPTICAL64, "fashion-mnist-7:3000",
+                                 _optical_phyll(15), phase_bp, twin, phase_elm),
+    }
+
+
+def quick_tasks() -> dict[str, Task]:
+    """A CI-sized slice: vowels7 (acoustic) and digits (optical), a few epochs each."""
+    full = full_tasks()
+    small_twin = TwinSettings(n_pairs=3000, epochs=10)
+    vowels, digits = full["vowels7/acoustic"], full["digits/optical"]
+    return {
+        "vowels7/acoustic": replace(
+            vowels, phyll=vowels.phyll.with_changes(epochs=50),
+            backprop=replace(vowels.backprop, epochs=10), twin=small_twin),
+        "digits/optical": replace(
+            digits, phyll=_optical_phyll(1), backprop=replace(digits.backprop, epochs=1),
+            twin=small_twin),
+    }
+
+
+PRESETS = {"full": full_tasks, "quick": quick_tasks}
+HARD_TASKS = ("hillenbrand12/acoustic", "fashion7/optical")
+
+
+def resolve_tasks(options: BenchOptions) -> list[Task]:
+    """The preset's tasks, filtered by name and with the size flags applied."""
+    from dataclasses import replace
+
+    if options.preset not in PRESETS:
+        raise ValueError(f"unknown preset {options.preset!r}; expected {', '.join(PRESETS)}")
+    table = PRESETS[options.preset]()
+    names = list(options.tasks) if options.tasks else list(table)
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise ValueError(f"unknown tasks {missing}; this preset has: {', '.join(table)}")
+    tasks = []
+    for name in names:
+        task = table[name]
+        twin = task.twin
+        if options.twin_pairs is not None:
+            twin = replace(twin, n_pairs=options.twin_pairs)
+        if options.twin_epochs is not None:
+            twin = replace(twin, epochs=options.twin_epochs)
+        tasks.append(replace(task, twin=twin))
+    return tasks

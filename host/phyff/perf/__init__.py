@@ -1,0 +1,3 @@
+"""Speed figures: every benchmark that prints throughput or time (native kernels, boards,
+firmware, media, trainer).
+"""

@@ -1,0 +1,161 @@
+"""The firmware's budget: image size, and instructions per QUERY sample on a Cortex-M3.
+
+Run: ``python -m phyff.perf.firmware`` (needs qemu-system-arm and
+arm-none-eabi-gcc; builds the QEMU image first if needed).
+
+Size. ``arm-none-eabi-size`` of the QEMU image (board core + shared codec +
+QEMU port + startup code + the parts of newlib they use). Flash = text +
+data; RAM = data + bss, where bss includes the 1 KiB stack the linker script
+reserves. The budget is 16 KiB of flash and 8 KiB of RAM; the linker script
+already refuses to link anything larger, this prints the margin.
+
+Instructions per sample. QEMU does not model cycles, but with ``-icount
+shift=0`` every guest instruction advances virtual time by exactly 1 ns, so
+the firmware's own timer (TIMER0, 25 MHz) counts executed instructions in
+steps of 40. The QEMU port (ports/qemu/qemu_port.c) measures, for every
+reply, the ticks it spent executing from the first byte of the request to
+the last byte of the reply, minus the ticks spent waiting for a UART, and
+writes them to UART2. Waiting is excluded because it depends on how fast the
+host answers, not on the firmware; what remains is deterministic up to how
+the request's bytes happened to be split across receive calls (a few ticks).
+
+The benchmark sends QUERY frames of 1 and of N samples (N = 32, or the batch
+limit if smaller), 7 of each, and takes the slope between the medians: the
+per-sample cost, free of the per-frame overhead (which is the intercept).
+"medium link" is the part spent encoding MEASURE and decoding its reply, the
+QEMU port's stand-in for driving DACs and reading ADCs; "core" is the rest
+(frame decode and CRC, Q15 to DAC codes, ADC codes to Q15, saturation flags,
+reply encode and CRC, and writing it to the UART). A real Cortex-M3 runs
+these at roughly 1.2-1.5 cycles per instruction (flash wait states, taken
+branches), so cycles ~ 1.3 x instructions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from phyff.board.client import Board
+from phyff.emulator.qemu import QemuBoard, QemuError, ensure_firmware, qemu_unavailable
+from phyff.protocol import wire
+from phyff.protocol.wire import Cmd, QueryHead
+
+FLASH_BUDGET = 16 * 1024
+RAM_BUDGET = 8 * 1024
+INSTRUCTIONS_PER_TICK = 40  # 1 ns per instruction under icount shift=0, 25 MHz timer
+MEDIA = ("emu://acoustic?seed=1&n_in=6&n_out=4", "emu://acoustic?seed=1",
+         "emu://optical?seed=1")
+
+
+@dataclass
+class Diag:
+    busy: int  # timer ticks executing (waits excluded)
+    medium: int  # of which in the medium link
+    wait: int
+
+
+def sizes(elf: Path) -> dict[str, int]:
+    """Allocated sections of the ELF, by name (arm-none-eabi-size -A)."""
+    out = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True,
+                         text=True, check=True).stdout
+    result: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].startswith(".") and not parts[0].startswith(".debug"):
+            result[parts[0]] = int(parts[1])
+    return result
+
+
+def biggest_ram_symbols(elf: Path, count: int = 6) -> list[tuple[str, int]]:
+    out = subprocess.run(["arm-none-eabi-nm", "-S", "--size-sort", "-r", str(elf)],
+                         capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "bBdD":
+            found.append((parts[3], int(parts[1], 16)))
+    return found[:count]
+
+
+def report_size(elf: Path) -> bool:
+    s = sizes(elf)
+    flash = s.get(".text", 0) + s.get(".ARM.exidx", 0) + s.get(".data", 0)
+    ram = s.get(".data", 0) + s.get(".bss", 0) + s.get(".stack", 0)
+    subprocess.run(["arm-none-eabi-size", str(elf)], check=True)
+    ok = flash <= FLASH_BUDGET and ram <= RAM_BUDGET
+    print(f"flash {flash} B of {FLASH_BUDGET} ({100 * flash / FLASH_BUDGET:.0f} %), "
+          f"RAM {ram} B of {RAM_BUDGET} ({100 * ram / RAM_BUDGET:.0f} %, "
+          f"{s.get('.stack', 0)} B of it stack): {'within budget' if ok else 'OVER BUDGET'}")
+    print("largest RAM users: " + ", ".join(f"{n} {b} B" for n, b in biggest_ram_symbols(elf)))
+    return ok
+
+
+def _read_diag(path: Path, seen: int, timeout: float = 5.0) -> tuple[Diag, int]:
+    """The next diagnostics line after the first `seen` ones."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # Only complete lines: QEMU may be half-way through writing the last one.
+        complete = path.read_text().split("\n")[:-1]
+        lines = [ln for ln in complete if ln.startswith("phyff-diag")]
+        if len(lines) > seen:
+            fields = dict(kv.split("=") for kv in lines[seen].split()[1:])
+            return Diag(int(fields["busy"]), int(fields["medium"]), int(fields["wait"])), seen + 1
+        time.sleep(0.005)
+    raise QemuError("the firmware wrote no diagnostics line on UART2")
+
+
+def measure_cycles(url: str, elf: Path, repeats: int = 7) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        diag = Path(tmp) / "uart2.log"
+        with QemuBoard(url, elf=elf, icount=True, diag=diag) as qb, Board.open(qb.url) as board:
+            nd, ns = board.n_drive, board.n_sense
+            hi = min(32, board.max_batch)
+            seen = len(diag.read_text().splitlines())  # start-up lines (the announcement...)
+            rng = np.random.default_rng(0)
+            runs: dict[int, list[Diag]] = {1: [], hi: []}
+            for _ in range(repeats):
+                for n in (1, hi):
+                    drive = rng.integers(0, 32768, size=(n, nd), dtype=np.int16)
+                    payload = QueryHead(n, nd).pack() + wire.pack_samples(drive)
+                    board.link.request(Cmd.QUERY, payload)
+                    d, seen = _read_diag(diag, seen)
+                    runs[n].append(d)
+    med = {n: (statistics.median(d.busy for d in ds), statistics.median(d.medium for d in ds))
+           for n, ds in runs.items()}
+    spread = max(d.busy for d in runs[hi]) - min(d.busy for d in runs[hi])
+    per_sample = (med[hi][0] - med[1][0]) / (hi - 1) * INSTRUCTIONS_PER_TICK
+    per_sample_medium = (med[hi][1] - med[1][1]) / (hi - 1) * INSTRUCTIONS_PER_TICK
+    per_frame = med[1][0] * INSTRUCTIONS_PER_TICK - per_sample
+    return (f"{nd:2d} drive x {ns:2d} sense: {per_sample:7.0f} instructions/sample "
+            f"(core {per_sample - per_sample_medium:.0f}, medium link {per_sample_medium:.0f}); "
+            f"{per_frame:.0f} per frame; slope over 1 and {hi} samples, "
+            f"spread {spread * INSTRUCTIONS_PER_TICK} instr. at {hi}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--media", nargs="*", default=list(MEDIA),
+                        help="emu:// URLs of the simulated media to measure with")
+    args = parser.parse_args(argv)
+    reason = qemu_unavailable()
+    if reason:
+        print(f"firmware benchmark skipped: {reason}")
+        return 1
+    elf = ensure_firmware()
+    print(f"== size of {elf}")
+    ok = report_size(elf)
+    print("== QUERY cost on the Cortex-M3 (QEMU -icount shift=0: instructions executed)")
+    for url in args.media:
+        print(f"{url:45s} {measure_cycles(url, elf)}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

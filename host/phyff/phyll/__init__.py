@@ -1,0 +1,3 @@
+"""The PhyLL algorithm: blocks, encoders, goodness, local loss, optimiser, inference, work
+accounting. Knows nothing of boards or files.
+"""

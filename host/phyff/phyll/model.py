@@ -1,0 +1,397 @@
+"""A PhyLL network: physical layers used forwards only, trained digital maps after them.
+
+Block k: encode(h) -> drive -> p = measure(drive) -> z = [p, h] -> y = W z + b.
+Each block is trained by its own local loss (see `phyff.phyll.goodness`); no error
+signal crosses blocks and no derivative of the physics is ever needed, so a
+physical layer is just an object with a `measure()` method (`PhysicalLayer`).
+
+Device queries are the scarce resource: per batch, every block measures its
+positive and negative inputs together in ONE call (2N rows) and reuses them for
+all T inner Adam steps; at inference the C label overlays of a batch go
+through each block in ONE call (C*N rows).
+
+Every multiply is counted into `Model.meter` (see `phyff.phyll.accounting`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from phyff.phyll.accounting import Meter
+from phyff.phyll.config import BlockSpec, ModelConfig
+from phyff.phyll.encoders import encode, input_width
+from phyff.phyll.goodness import LocalLoss, goodness
+from phyff.phyll.layout import hybrid_negatives, lay_out, overlay, resolve_offset
+from phyff.phyll.npzio import read_npz, write_npz_atomic
+from phyff.phyll.optim import Adam
+from phyff.phyll.readout import fit_ridge, readout_scores
+
+MODEL_FORMAT = "phyff-model"
+MODEL_FORMAT_VERSION = 1
+INFERENCE_ROWS = 65_536  # largest measure() call at inference (C overlays x samples)
+
+
+class PhysicalLayer(Protocol):
+    """What the trainer needs from a physical layer: shapes, an identity, measure()."""
+
+    n_in: int
+    n_out: int
+    identity: dict[str, Any]
+
+    def measure(self, drive: np.ndarray) -> np.ndarray:
+        """drive: (N, n_in) in [0, 1] -> readings (N, n_out), roughly in [0, 1]."""
+        ...
+
+
+@dataclass
+class BatchStats:
+    """Per-block loss and goodness separation (mean G+ - G-), averaged over inner steps."""
+
+    loss: np.ndarray
+    separation: np.ndarray
+
+
+class Model:
+    """Weights, goodness directions and optimiser state of a PhyLL network."""
+
+    def __init__(self, config: ModelConfig, specs: Sequence[BlockSpec]) -> None:
+        if len(specs) != config.n_blocks:
+            raise ValueError(f"{len(specs)} block specs for {config.n_blocks} encoders")
+        self.config = config
+        self.specs = tuple(specs)
+        self.width = self.specs[0].d_in
+        self.offset = resolve_offset(
+            self.width, config.n_features, config.n_classes, config.feature_offset
+        )
+        self.dtype = np.dtype(config.dtype)
+        init = np.random.default_rng([config.seed, 0])
+        self.params: list[np.ndarray] = []
+        self.xis: list[np.ndarray] = []
+        for spec in self.specs:
+            fan_in = spec.z_width(config.physical, config.skip)
+            bound = 1.0 / np.sqrt(fan_in)
+            param = init.uniform(-bound, bound, size=(spec.d_out, fan_in + 1))
+            self.params.append(param.astype(self.dtype))
+            xi = init.standard_normal(spec.d_out)
+            self.xis.append(xi / np.linalg.norm(xi))
+        self.readout: np.ndarray | None = None
+        self.metadata: dict[str, Any] = {}
+        self.meter = Meter()
+        self._reset_training_state()
+
+    def _reset_training_state(self) -> None:
+        cfg = self.config
+        self.adams = [
+            Adam(p.shape, cfg.lr, cfg.betas, cfg.adam_eps, self.dtype) for p in self.params
+        ]
+        self.losses = [LocalLoss(cfg.goodness_spec(), xi) for xi in self.xis]
+        self._grads = [np.empty_like(p) for p in self.params]
+
+    @classmethod
+    def build(cls, config: ModelConfig, layers: Sequence[PhysicalLayer]) -> Model:
+        """A freshly initialised model whose block widths follow the physical layers."""
+        if len(layers) != config.n_blocks:
+            raise ValueError(
+                f"{len(layers)} physical layers for {config.n_blocks} blocks; pass one layer "
+                "per block (the same layer object may be repeated)"
+            )
+        pairs = list(zip(config.encoders, layers, strict=True))
+        d_in = [input_width(enc, int(lay.n_in)) for enc, lay in pairs]
+        d_out = [*d_in[1:], config.hidden or d_in[-1]]
+        specs = [
+            BlockSpec(enc, d_in[k], int(lay.n_in), int(lay.n_out), d_out[k])
+            for k, (enc, lay) in enumerate(pairs)
+        ]
+        return cls(config, specs)
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of blocks."""
+        return len(self.specs)
+
+    def weights(self, k: int) -> np.ndarray:
+        """W_k (d_out, z width), a view into the block's parameters."""
+        return self.params[k][:, :-1]
+
+    def bias(self, k: int) -> np.ndarray:
+        """b_k (d_out,), a view into the block's parameters."""
+        return self.params[k][:, -1]
+
+    # ----------------------------------------------------------------- inputs
+    def prepare(self, features: np.ndarray) -> np.ndarray:
+        """Validate raw features (N, n_features) and place them in the input layout."""
+        x = np.asarray(features, dtype=np.float64)
+        f = self.config.n_features
+        if x.ndim != 2 or x.shape[1] != f:
+            raise ValueError(
+                f"expected features of shape (samples, {f}) for this model's input layout, "
+                f"got shape {x.shape}; pass the same feature columns the model was built for"
+            )
+        bad = ~np.isfinite(x).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"features contain NaN or inf in {int(bad.sum())} samples (first: index "
+                f"{int(np.argmax(bad))}); clean or drop those samples before using them"
+            )
+        return lay_out(x, self.width, self.offset)
+
+    def check_labels(self, labels: np.ndarray, n: int) -> np.ndarray:
+        """Validate class labels for n samples; returns them as int64."""
+        y = np.asarray(labels)
+        c = self.config.n_classes
+        if y.shape != (n,) or (y.size and not np.issubdtype(y.dtype, np.integer)):
+            raise ValueError(
+                f"expected {n} integer labels (one per sample), got dtype {y.dtype} and "
+                f"shape {y.shape}"
+            )
+        if y.size and (y.min() < 0 or y.max() >= c):
+            raise ValueError(
+                f"labels must lie in [0, {c}) for {c} classes, found values {int(y.min())}.."
+                f"{int(y.max())}; remap the labels or set n_classes accordingly"
+            )
+        return y.astype(np.int64)
+
+    def check_layers(self, layers: Sequence[PhysicalLayer] | None) -> None:
+        """Check the physical layers match the block shapes (skipped when physical=False)."""
+        if not self.config.physical:
+            return
+        if layers is None or len(layers) != self.n_blocks:
+            got = "none" if layers is None else str(len(layers))
+            raise ValueError(f"this model needs {self.n_blocks} physical layers, got {got}")
+        for k, (spec, lay) in enumerate(zip(self.specs, layers, strict=True)):
+            if (lay.n_in, lay.n_out) != (spec.n_drive, spec.n_sense):
+                raise ValueError(
+                    f"physical layer {k} has {lay.n_in} drive / {lay.n_out} sense channels; "
+                    f"block {k} was built for {spec.n_drive} / {spec.n_sense}"
+                )
+
+    # ---------------------------------------------------------------- physics
+    def _measure(self, k: int, layer: PhysicalLayer, drive: np.ndarray) -> np.ndarray:
+        drive = np.ascontiguousarray(drive, dtype=np.float64)
+        start = time.perf_counter()
+        raw = layer.measure(drive)
+        self.meter.physical_s += time.perf_counter() - start
+        self.meter.queries += len(drive)
+        self.meter.measure_calls += 1
+        p = np.asarray(raw, dtype=np.float64)
+        expected = (len(drive), self.specs[k].n_sense)
+        if p.shape != expected:
+            raise ValueError(
+                f"physical layer {k} returned shape {p.shape}, expected {expected} "
+                "(one row of n_out readings per drive row); check the layer adapter"
+            )
+        if not np.isfinite(p).all():
+            raise ValueError(
+                f"physical layer {k} returned NaN or inf readings; check the device "
+                "connection and the adapter's scaling"
+            )
+        return p
+
+    def block_input(
+        self, k: int, layers: Sequence[PhysicalLayer] | None, h: np.ndarray
+    ) -> np.ndarray:
+        """za = [p, h, 1] (or [p, 1], [h, 1]) for block k, with ONE measure() call."""
+        spec, cfg = self.specs[k], self.config
+        za = np.empty((len(h), self.params[k].shape[1]), self.dtype)
+        col = 0
+        if cfg.physical:
+            if layers is None:
+                raise ValueError(f"block {k} needs its physical layer (physical=True)")
+            drive, macs = encode(spec.encoder, h)
+            self.meter.macs += macs
+            za[:, : spec.n_sense] = self._measure(k, layers[k], drive)
+            col = spec.n_sense
+        if cfg.skip or not cfg.physical:
+            za[:, col : col + spec.d_in] = h
+        za[:, -1] = 1.0
+        return za
+
+    # --------------------------------------------------------------- training
+    def train_batch(
+        self,
+        layers: Sequence[PhysicalLayer] | None,
+        x: np.ndarray,
+        labels: np.ndarray,
+        neg_labels: np.ndarray,
+    ) -> BatchStats:
+        """Supervised step on laid-out inputs x (N, width) from prepare().
+
+        The positives carry `labels`, the negatives (same samples) `neg_labels`.
+        """
+        self.check_layers(layers)
+        n, c, mode = len(x), self.config.n_classes, self.config.overlay
+        labels = self.check_labels(labels, n)
+        neg_labels = self.check_labels(neg_labels, n)
+        h = np.empty((2 * n, self.width), self.dtype)
+        overlay(x, labels, c, mode, out=h[:n])
+        overlay(x, neg_labels, c, mode, out=h[n:])
+        return self._train_pairs(layers, h)
+
+    def train_batch_unsupervised(
+        self, layers: Sequence[PhysicalLayer] | None, x: np.ndarray, rng: np.random.Generator
+    ) -> BatchStats:
+        """Label-free step on laid-out inputs x: real samples vs hybrid negatives from rng."""
+        self.check_layers(layers)
+        stop = self.offset + self.config.n_features
+        neg, macs = hybrid_negatives(x, self.offset, stop, rng, self.config.hybrid_blur)
+        self.meter.macs += macs
+        return self._train_pairs(layers, np.concatenate([x, neg], dtype=self.dtype))
+
+    def _train_pairs(self, layers: Sequence[PhysicalLayer] | None, h: np.ndarray) -> BatchStats:
+        """Train all blocks on rows [positives; negatives]; block k+1 sees block k's update."""
+        steps = self.config.inner_steps
+        loss = np.zeros(self.n_blocks)
+        sep = np.zeros(self.n_blocks)
+        for k in range(self.n_blocks):
+            za = self.block_input(k, layers, h)
+            param, grad = self.params[k], self._grads[k]
+            loss_fn, adam = self.losses[k], self.adams[k]
+            macs = 0
+            for _ in range(steps):
+                macs += loss_fn(za, param, grad) + adam.step(param, grad)
+            loss[k], sep[k] = loss_fn.take_stats()
+            if k + 1 < self.n_blocks:
+                h = za @ param.T
+                macs += h.size * za.shape[1]
+            self.meter.macs += macs
+        return BatchStats(loss, sep)
+
+    # -------------------------------------------------------------- inference
+    def run_blocks(
+        self, layers: Sequence[PhysicalLayer] | None, h: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Outputs y_k of every block and their goodness (K, rows) for laid-out rows h."""
+        spec = self.config.goodness_spec()
+        outputs: list[np.ndarray] = []
+        good = np.empty((self.n_blocks, len(h)))
+        for k in range(self.n_blocks):
+            za = self.block_input(k, layers, h)
+            h = za @ self.params[k].T
+            good[k], macs = goodness(spec, h, self.xis[k])
+            self.meter.macs += macs + h.size * za.shape[1]
+            outputs.append(h)
+        return outputs, good
+
+    def goodness_table(
+        self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray
+    ) -> np.ndarray:
+        """Goodness (K, N, C) of every sample under every candidate label overlay.
+
+        All C overlays of a chunk of samples go through each block in one
+        measure() call; chunks keep a call below INFERENCE_ROWS rows.
+        """
+        self.check_layers(layers)
+        x = self.prepare(features)
+        n, c = len(x), self.config.n_classes
+        batch_max = float(np.abs(x).max(initial=0.0)) if self.config.overlay == "batch" else None
+        table = np.empty((self.n_blocks, n, c))
+        step = max(1, INFERENCE_ROWS // c)
+        for start in range(0, n, step):
+            chunk = x[start : start + step]
+            m = len(chunk)
+            h = np.empty((c * m, self.width), self.dtype)
+            for label in range(c):
+                rows = h[label * m : (label + 1) * m]
+                overlay(chunk, np.full(m, label), c, self.config.overlay, rows, batch_max)
+            _, good = self.run_blocks(layers, h)
+            table[:, start : start + m] = good.reshape(self.n_blocks, c, m).transpose(0, 2, 1)
+        return table
+
+    def embed(self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray) -> np.ndarray:
+        """Concatenated block outputs (|y| or y) of unlabelled inputs, for the read-out."""
+        self.check_layers(layers)
+        x = self.prepare(features)
+        parts = []
+        for start in range(0, len(x), INFERENCE_ROWS):
+            outputs, _ = self.run_blocks(layers, x[start : start + INFERENCE_ROWS])
+            parts.append(np.concatenate(outputs, axis=1))
+        feats = np.concatenate(parts)
+        return np.abs(feats) if self.config.readout_features == "abs" else feats
+
+    def fit_readout(
+        self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray, labels: np.ndarray
+    ) -> np.ndarray:
+        """Fit the ridge read-out of an unsupervised model on labelled data.
+
+        Returns the fitted read-out's predictions on that same data, which
+        saves a second pass through the device when they are wanted anyway.
+        """
+        y = self.check_labels(labels, len(features))
+        feats = self.embed(layers, features)
+        self.readout, macs = fit_ridge(feats, y, self.config.n_classes, self.config.ridge)
+        scores, score_macs = readout_scores(self.readout, feats)
+        self.meter.macs += macs + score_macs
+        return scores.argmax(axis=1)
+
+    def predict(self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray) -> np.ndarray:
+        """Class predictions: argmax of summed goodness (or the read-out if unsupervised)."""
+        if self.config.unsupervised:
+            if self.readout is None:
+                raise ValueError("an unsupervised model needs fit_readout() before predict()")
+            scores, macs = readout_scores(self.readout, self.embed(layers, features))
+            self.meter.macs += macs
+            return scores.argmax(axis=1)
+        return self.goodness_table(layers, features).sum(axis=0).argmax(axis=1)
+
+    # ----------------------------------------------------------- persistence
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Learned and fixed arrays, by name (for model files and checkpoints)."""
+        out: dict[str, np.ndarray] = {}
+        for k in range(self.n_blocks):
+            out[f"W{k}"] = self.weights(k)
+            out[f"b{k}"] = self.bias(k)
+            out[f"xi{k}"] = self.xis[k]
+        if self.readout is not None:
+            out["readout"] = self.readout
+        return out
+
+    def header(self) -> dict[str, Any]:
+        """JSON-able description: hyperparameters and block shapes."""
+        return {
+            "config": self.config.to_dict(),
+            "blocks": [s.to_dict() for s in self.specs],
+        }
+
+    @classmethod
+    def from_parts(cls, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Model:
+        """Rebuild a model from header() and arrays() output."""
+        try:
+            config = ModelConfig.from_dict(header["config"])
+            model = cls(config, [BlockSpec(**b) for b in header["blocks"]])
+            for k in range(model.n_blocks):
+                model.params[k][:, :-1] = arrays[f"W{k}"]
+                model.params[k][:, -1] = arrays[f"b{k}"]
+                model.xis[k][:] = arrays[f"xi{k}"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"model data is incomplete or inconsistent: {err}") from err
+        model.readout = arrays.get("readout")
+        model._reset_training_state()
+        return model
+
+
+def save_model(
+    path: str | os.PathLike[str], model: Model, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Write the model and caller metadata (JSON-able) to one .npz file, atomically."""
+    header = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "model": model.header(),
+        "metadata": metadata or {},
+    }
+    return write_npz_atomic(path, model.arrays(), header)
+
+
+def load_model(path: str | os.PathLike[str]) -> Model:
+    """Load a model written by save_model; its metadata is in `model.metadata`."""
+    header, arrays = read_npz(path, MODEL_FORMAT, MODEL_FORMAT_VERSION)
+    model = Model.from_parts(header["model"], arrays)
+    model.metadata = header.get("metadata", {})
+    return model

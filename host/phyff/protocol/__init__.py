@@ -1,0 +1,3 @@
+"""The host/firmware boundary as Python sees it: the cffi module built from shared/, wire
+records and fixed-point arrays.
+"""
