@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import phyff.phyll.schedule as schedule_module
 import phyff.training.session as train_module
 from phyff.perf.trainer import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.phyll.model import load_model
@@ -71,14 +72,14 @@ def test_minibatches_and_eval_every(tmp_path: Path) -> None:
 
 def test_negatives_are_wrong_and_redrawn_every_epoch(tmp_path: Path, monkeypatch: Any) -> None:
     drawn: list[np.ndarray] = []
-    original = train_module.wrong_labels
+    original = schedule_module.wrong_labels
 
     def recording(labels: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray:
         out = original(labels, n_classes, rng)
         drawn.append(out)
         return out
 
-    monkeypatch.setattr(train_module, "wrong_labels", recording)
+    monkeypatch.setattr(schedule_module, "wrong_labels", recording)
     drives: list[np.ndarray] = []
     first = StandInLayer(20, 20, seed=1)
     measure = first.measure
@@ -214,7 +215,7 @@ def test_digital_only_training_makes_no_device_queries(tmp_path: Path) -> None:
 
 def test_microwave_preset_with_binary_drive(tmp_path: Path) -> None:
     config = TrainConfig.from_preset("microwave", epochs=2)
-    assert config.n_blocks == 3 and config.encoders() == ("binary2",) * 3
+    assert config.n_blocks == 3 and config.model.encoders == ("binary2",) * 3
     result = train(config, layers(3, n_in=40), easy_data(), tmp_path, progress=False)
     assert result.model.params[0].shape == (20, 20 + 20 + 1)
 
@@ -230,17 +231,28 @@ def test_unsupervised_training_beats_chance(tmp_path: Path) -> None:
 
 def test_config_json_and_presets() -> None:
     config = TrainConfig.from_preset("optical", encoder=["phase", "clip"])
-    assert config.to_dict()["encoder"] == ["phase", "clip"]
+    assert config.to_dict()["model"]["encoders"] == ["phase", "clip"]
     assert TrainConfig.from_json(config.to_json()) == config
-    assert (config.lr, config.inner_steps, config.theta, config.skip) == (5e-5, 20, 5.0, False)
+    m = config.model
+    assert (m.lr, m.inner_steps, m.theta, m.skip) == (5e-5, 20, 5.0, False)
     acoustic = TrainConfig()
-    assert (acoustic.lr, acoustic.inner_steps, acoustic.epochs, acoustic.batch_size) == (
-        5e-4, 10, 200, None)
-    assert TrainConfig.from_preset("microwave").lr == 2.5e-4
+    assert (acoustic.model.lr, acoustic.model.inner_steps, acoustic.epochs,
+            acoustic.batch_size) == (5e-4, 10, 200, None)
+    assert TrainConfig.from_preset("microwave").model.lr == 2.5e-4
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainConfig.from_dict({"learning_rate": 1.0})
-    with pytest.raises(ValueError, match="3 encoders given for 2 blocks"):
-        TrainConfig(encoder=("amplitude",) * 3)
+    with pytest.raises(ValueError, match="give one encoder per block"):
+        TrainConfig.from_preset("optical", encoder=["phase", "clip"], n_blocks=3)
+
+
+def test_config_reads_the_older_flat_form() -> None:
+    """config.json and checkpoints written before the model settings were nested."""
+    old = {"preset": "microwave", "n_blocks": 3, "encoder": "binary2", "lr": 2.5e-4,
+           "beta1": 0.8, "beta2": 0.99, "epochs": 100, "batch_size": None, "eval_every": 1,
+           "seed": 4}
+    config = TrainConfig.from_dict(old)
+    assert config.model.encoders == ("binary2",) * 3 and config.model.betas == (0.8, 0.99)
+    assert (config.seed, config.epochs) == (4, 100)
 
 
 def test_report_draws_pngs_and_rejects_non_runs(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from phyff import __version__
+from phyff._version import __version__
 from phyff.board.link import BoardResetDetected, Link, LinkError
 from phyff.board.transports import open_transport
 from phyff.protocol import fixed, wire
@@ -246,6 +246,16 @@ class Board:
             )
         result = self.query(fixed.from_float(arr))
         return fixed.to_float(result.sense), result.saturated
+
+    def oracle(self) -> Any:
+        """The simulated medium behind this board, or None (always None for real boards).
+
+        A transport of a simulated board may offer `oracle()`; baselines that need
+        the physics itself (ideal backpropagation, perturbation scenarios) ask here
+        instead of reaching into the transport.
+        """
+        offer = getattr(self.link.transport, "oracle", None)
+        return offer() if callable(offer) else None
 
     def identity(self) -> dict[str, Any]:
         """What a saved model records about the board it was trained on."""

@@ -13,7 +13,7 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from phyff import __version__
+from phyff._version import __version__
 from phyff.cli import bench as cli_bench
 from phyff.cli import boards as cli_boards
 from phyff.cli import listing as cli_listing

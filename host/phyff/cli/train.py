@@ -26,6 +26,7 @@ from phyff.cli.common import (
     print_json,
     resolve_board,
 )
+from phyff.cli.settings import add_setting_flags, build_config
 
 # Compatibility between a saved model and a board: these must be equal.
 IDENTITY_KEYS = ("board", "medium", "unit_id", "n_drive", "n_sense", "dac_bits", "adc_bits",
@@ -41,28 +42,7 @@ def add_commands(add: AddCommand) -> None:
                    help="run directory (default runs/<dataset>-<medium>-<time>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --run from its last completed epoch")
-    p.add_argument("--preset", choices=["acoustic", "microwave", "optical"],
-                   help="paper settings to start from (default: the board's medium)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float, help="Adam learning rate")
-    p.add_argument("--inner-steps", type=int, help="Adam steps per physical measurement (T)")
-    p.add_argument("--batch-size", type=int, help="samples per batch (default: full batch)")
-    p.add_argument("--blocks", type=int, help="number of physical blocks")
-    p.add_argument("--theta", type=float, help="loss scale of the goodness difference")
-    p.add_argument("--encoder", help="amplitude, binary2, binary2_uniform, phase, clip "
-                                     "(comma-separated for one per block)")
-    p.add_argument("--goodness", choices=["cosine", "ff_v1"])
-    p.add_argument("--overlay", choices=["sample", "batch"],
-                   help="label overlay value: per-sample max (default) or batch max")
-    p.add_argument("--skip", action=argparse.BooleanOptionalAction, default=None,
-                   help="skip path z = [p, h] (default: the preset's; --no-skip drops it)")
-    p.add_argument("--no-physical", action="store_true",
-                   help="ablation: digital blocks only (the board is still opened)")
-    p.add_argument("--unsupervised", action="store_true",
-                   help="label-free negatives, then a linear read-out")
-    p.add_argument("--hidden", type=int, help="output width of the last block")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every", type=int)
+    add_setting_flags(p)
     p.add_argument("--oversample", type=int, help="board: ADC reads averaged per sample")
     p.add_argument("--settle-us", type=int, help="board: settle time after each drive")
     p.add_argument("--drive-channels", type=int, help="board: active drive channels")
@@ -104,32 +84,12 @@ def _open_board(args: argparse.Namespace) -> Any:
 
 # ---- train --------------------------------------------------------------------
 
-_FLAG_TO_FIELD = {
-    "epochs": "epochs", "lr": "lr", "inner_steps": "inner_steps", "batch_size": "batch_size",
-    "blocks": "n_blocks", "theta": "theta", "goodness": "goodness", "overlay": "overlay",
-    "hidden": "hidden", "eval_every": "eval_every",
-}
+def _default_preset(medium: str) -> str:
+    """The preset the board's medium declares (`training_preset`), else the acoustic one."""
+    from phyff.media import MEDIA
 
-
-def build_config(args: argparse.Namespace, medium: str) -> Any:
-    from phyff.training.config import PRESETS, TrainConfig
-
-    preset = args.preset or (medium if medium in PRESETS else "acoustic")
-    overrides: dict[str, Any] = {"seed": args.seed}
-    for flag, field_name in _FLAG_TO_FIELD.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides[field_name] = value
-    if args.encoder:
-        parts = [e.strip() for e in args.encoder.split(",")]
-        overrides["encoder"] = parts[0] if len(parts) == 1 else tuple(parts)
-    if args.skip is not None:
-        overrides["skip"] = args.skip
-    if args.no_physical:
-        overrides["physical"] = False
-    if args.unsupervised:
-        overrides["unsupervised"] = True
-    return TrainConfig.from_preset(preset, **overrides)
+    factory = MEDIA.get(medium)
+    return str(getattr(factory, "training_preset", "acoustic"))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -141,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if any(v is not None for v in (args.oversample, args.settle_us, args.drive_channels)):
             board.configure(oversample=args.oversample, settle_us=args.settle_us,
                             n_drive=args.drive_channels)
-        config = build_config(args, board.caps.medium)
+        config = build_config(args, _default_preset(board.caps.medium))
         if args.resume and args.run is None:
             raise ValueError("--resume needs --run DIR (the run to continue)")
         run = args.run or Path("runs") / (

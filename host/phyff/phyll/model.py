@@ -97,6 +97,11 @@ class Model:
     @classmethod
     def build(cls, config: ModelConfig, layers: Sequence[PhysicalLayer]) -> Model:
         """A freshly initialised model whose block widths follow the physical layers."""
+        if not config.is_sized:
+            raise ValueError(
+                "the model configuration has no data dimensions yet: use "
+                "config.sized(n_classes, n_features)"
+            )
         if len(layers) != config.n_blocks:
             raise ValueError(
                 f"{len(layers)} physical layers for {config.n_blocks} blocks; pass one layer "

@@ -102,8 +102,7 @@ class BenchContext:
         self.url = url
         self.board = Board.open(url)
         self.layer = BoardLayer(self.board)
-        transport = getattr(self.board.link, "transport", None)
-        self.device = getattr(transport, "device", None)
+        self.device = self.board.oracle()
         self.wall_s = 0.0
         self.board_s = 0.0
         self.queries = 0
