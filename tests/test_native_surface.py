@@ -328,3 +328,63 @@ enum phyff_e { PHYFF_E_A = 1 };
     cdef = _cdefgen.generate_cdef([h])
     constants = set(re.findall(r"#define (\w+) \.\.\.", cdef))
     assert constants == {"PHYFF_INT", "PHYFF_CAST", "PHYFF_FROM_ENUM", "PHYFF_LIMIT"}
+
+
+_EDGE_HEADER = """
+#include <stdint.h>
+#include <stdbool.h>
+typedef uint16_t phyff_len_t;
+typedef struct { uint8_t a; phyff_len_t n[4]; } phyff_td_t;
+typedef enum { PHYFF_TE_A = 2, PHYFF_TE_B } phyff_te_t;
+enum { PHYFF_ANON_A = 7, PHYFF_ANON_B };
+struct phyff_fwd;
+struct phyff_bits { unsigned a : 3; unsigned b : 5; uint32_t c; };
+struct phyff_flex { uint16_t n; uint8_t data[]; };
+struct phyff_nest { int k; union { int i; float f; }; struct { uint8_t x[3]; } s; };
+typedef int (*phyff_cb)(void *ctx, int n);
+extern const char phyff_names[];
+extern int phyff_counter;
+#define PHYFF_LEN_CAST ((phyff_len_t)9)
+int phyff_variadic(int n, ...);
+bool phyff_flag(void);
+static inline int phyff_two(const int a[static 4], int b[const]) { return a[3] + b[0]; }
+"""
+
+_EDGE_SOURCE = """
+#include "edge.h"
+const char phyff_names[] = "abc";
+int phyff_counter = 5;
+int phyff_variadic(int n, ...) { return n; }
+bool phyff_flag(void) { return true; }
+"""
+
+
+def test_the_generator_covers_c_a_header_may_grow_into(tmp_path: Path) -> None:
+    """Typedefs, nameless enums, bit-fields, flexible and nested members,
+    globals, variadic and [static N] parameters: generated, compiled, used."""
+    (tmp_path / "edge.h").write_text(_EDGE_HEADER)
+    (tmp_path / "edge.c").write_text(_EDGE_SOURCE)
+    cdef = _cdefgen.generate_cdef([tmp_path / "edge.h"])
+    assert "/* not declared to cffi: a: bit-field */" in cdef
+    builder = FFI()
+    builder.cdef(cdef)
+    name = "_phyff_cdefgen_edge"
+    builder.set_source(name, '#include "edge.h"\n', sources=[str(tmp_path / "edge.c")],
+                       include_dirs=[str(tmp_path)], extra_compile_args=["-std=c11"])
+    so = builder.compile(tmpdir=str(tmp_path / "build"))
+    spec = importlib.util.spec_from_file_location(name, so)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    e_ffi, e_lib = module.ffi, module.lib
+    assert (e_lib.PHYFF_LEN_CAST, e_lib.PHYFF_TE_B, e_lib.PHYFF_ANON_B) == (9, 3, 8)
+    assert e_ffi.offsetof("struct phyff_bits", "c") == 4
+    assert e_ffi.typeof(e_ffi.new("struct phyff_flex *").data).cname == "uint8_t[]"
+    nest = e_ffi.new("struct phyff_nest *")
+    nest.i = 6
+    nest.s.x[2] = 1
+    assert (nest.i, nest.s.x[2], e_ffi.sizeof("phyff_td_t")) == (6, 1, 10)
+    four = e_ffi.new("int[4]", [1, 2, 3, 4])
+    assert e_lib.phyff_two(four, four) == 5
+    assert (e_lib.phyff_variadic(3), e_lib.phyff_flag(), e_lib.phyff_counter) == (3, True, 5)
+    assert e_ffi.string(e_lib.phyff_names) == b"abc"
