@@ -1,6 +1,6 @@
 """phyff._native exposes everything the C headers declare, with no second edit.
 
-The cffi cdef is generated from the headers at build time (phyff/_cdefgen.py).
+The cffi cdef is generated from the headers at build time (phyff/protocol/_cdefgen.py).
 These tests read the headers independently of the generator (plain text
 scanning, no pycparser) and check that every ``PHYFF_*`` constant, enum
 member, ``phyff_*`` function, struct and struct field they declare is present
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from cffi import FFI
 
-from phyff import _cdefgen
 from phyff._native import ffi, lib
+from phyff.protocol import _cdefgen
 
 ROOT = Path(__file__).resolve().parents[1]
 INCLUDE = ROOT / "shared" / "include"
@@ -161,9 +161,9 @@ def test_every_enum_and_member_reaches_python(headers: dict[Path, str]) -> None:
 
 
 def test_the_status_enum_in_python_is_the_header_enum(headers: dict[Path, str]) -> None:
-    """The reason this exists: phyff.wire.Status is built from the compiled
+    """The reason this exists: phyff.protocol.wire.Status is built from the compiled
     module, so it must hold exactly wire.h's status codes."""
-    from phyff.wire import Status
+    from phyff.protocol.wire import Status
 
     wire = _enums(headers[INCLUDE / "phyff" / "wire.h"])["phyff_status"]
     assert {f"PHYFF_ERR_{s.name}" if s.name != "OK" else "PHYFF_OK" for s in Status} == set(wire)
