@@ -176,7 +176,7 @@ def test_resume_guards(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(quick(), layers(), easy_data(), tmp_path, resume=True, progress=False)
     train(quick(epochs=2), layers(), easy_data(), tmp_path, progress=False)
-    with pytest.raises(ValueError, match="already holds a training run"):
+    with pytest.raises(ValueError, match="already holds run files"):
         train(quick(epochs=2), layers(), easy_data(), tmp_path, progress=False)
     with pytest.raises(ValueError, match=r"changed: \['lr'\]"):
         train(quick(epochs=3, lr=1e-3), layers(), easy_data(), tmp_path, resume=True,
@@ -275,3 +275,80 @@ def test_bad_data_is_rejected_before_training(tmp_path: Path) -> None:
     data.y_test = data.y_test + 7
     with pytest.raises(ValueError, match="labels must lie"):
         train(quick(), layers(), data, tmp_path / "b", progress=False)
+
+
+class Identified(StandInLayer):
+    """A stand-in layer that claims to be a particular board."""
+
+    def __init__(self, unit_id: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.identity = {"caps": {"board": "emu", "medium": "acoustic", "unit_id": unit_id,
+                                  "n_drive": 20, "n_sense": 20, "dac_bits": 12,
+                                  "adc_bits": 12, "level": 1}}
+
+
+def test_resume_refuses_another_board(tmp_path: Path) -> None:
+    board1 = [Identified(1, seed=1), Identified(1, seed=2)]
+    train(quick(epochs=2), board1, easy_data(), tmp_path, progress=False)
+    board2 = [Identified(2, seed=1), Identified(2, seed=2)]
+    with pytest.raises(ValueError, match="unit_id: model 1, board 2"):
+        train(quick(epochs=3), board2, easy_data(), tmp_path, resume=True, progress=False)
+    assert len(load_checkpoint(tmp_path / "checkpoint.npz").model.params) == 2
+
+
+def test_nothing_a_previous_run_left_is_overwritten(tmp_path: Path) -> None:
+    only_model = tmp_path / "kept"
+    only_model.mkdir()
+    (only_model / "model.npz").write_bytes(b"precious")
+    with pytest.raises(ValueError, match=r"model.npz.*--overwrite"):
+        train(quick(epochs=1), layers(), easy_data(), only_model, progress=False)
+    assert (only_model / "model.npz").read_bytes() == b"precious"
+    (only_model / "notes.txt").write_text("mine")
+    train(quick(epochs=1), layers(), easy_data(), only_model, overwrite=True, progress=False)
+    assert (only_model / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="choose one"):
+        train(quick(epochs=1), layers(), easy_data(), only_model, resume=True, overwrite=True)
+
+
+@pytest.mark.parametrize("bad", ["", "."])
+def test_an_empty_run_name_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="run directory name is empty"):
+        train(quick(epochs=1), layers(), easy_data(), bad, progress=False)
+
+
+def test_a_file_as_run_directory_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        train(quick(epochs=1), layers(), easy_data(), target, progress=False)
+
+
+def test_a_locked_run_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
+    from phyff.training.runfiles import RunInUse, run_lock
+
+    tmp_path.mkdir(exist_ok=True)
+    with run_lock(tmp_path), pytest.raises(RunInUse, match=f"pid {os.getpid()}"):
+        train(quick(epochs=1), layers(), easy_data(), tmp_path, progress=False)
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_resume_removes_temporaries_of_a_killed_save(tmp_path: Path) -> None:
+    train(quick(epochs=2), layers(), easy_data(), tmp_path, progress=False)
+    stale = tmp_path / ".checkpoint.npz.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    train(quick(epochs=3), layers(), easy_data(), tmp_path, resume=True, progress=False)
+    assert not stale.exists()
+
+
+def test_resume_after_metrics_were_deleted(tmp_path: Path) -> None:
+    train(quick(epochs=2), layers(), easy_data(), tmp_path, progress=False)
+    (tmp_path / "metrics.jsonl").unlink()
+    result = train(quick(epochs=2), layers(), easy_data(), tmp_path, resume=True, progress=False)
+    assert result.epochs == 2 and 0 <= result.test_acc <= 1
+
+
+def test_run_files_share_the_umask_permissions(tmp_path: Path) -> None:
+    train(quick(epochs=1), layers(), easy_data(), tmp_path, progress=False)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()
+             if not p.name.startswith(".")}
+    assert len(set(modes.values())) == 1, modes

@@ -7,7 +7,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from phyff.cli.common import EXIT_BOARD, EXIT_OK, AddCommand, print_json, resolve_board
+from phyff.cli.common import (
+    EXIT_BOARD,
+    EXIT_OK,
+    AddCommand,
+    positive_seconds,
+    print_json,
+    resolve_board,
+)
 
 # ---- info / ports / emulate ---------------------------------------------------
 
@@ -129,7 +136,7 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("board", nargs="?", default="auto", help="board URL (default: auto)")
 
     p = add("ports", cmd_ports, "list serial ports and which of them are phyff boards")
-    p.add_argument("--timeout", type=float, default=0.6, help="seconds to wait per port")
+    p.add_argument("--timeout", type=positive_seconds, default=0.6, help="seconds to wait per port")
 
     p = add("emulate", cmd_emulate,
             "serve an emulated board on a pty, a TCP port, or as firmware in QEMU")

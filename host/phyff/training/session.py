@@ -17,6 +17,7 @@ import hashlib
 import json
 import platform
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from phyff.phyll.model import Model, PhysicalLayer, save_model
 from phyff.training.checkpoint import load_checkpoint, save_checkpoint
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.goodnessfile import write_goodness_file
+from phyff.training.identity import board_mismatches
 from phyff.training.loop import Dataset, EpochLoop, Hook, check_data, new_model, prepare
 from phyff.training.runfiles import (
     CHECKPOINT_FILE,
@@ -37,7 +39,12 @@ from phyff.training.runfiles import (
     METRICS_FILE,
     MODEL_FILE,
     append_metrics,
+    check_run_path,
     defer_interrupt,
+    existing_run_files,
+    remove_run_files,
+    remove_stale_temporaries,
+    run_lock,
     truncate_metrics,
     write_text_atomic,
 )
@@ -68,6 +75,7 @@ class TrainResult:
     test_acc: float
     history: list[dict[str, Any]] = field(default_factory=list)
     model_path: Path | None = None
+    stop_reason: str | None = None  # why training ended before config.epochs (a hook said)
 
 
 def train(
@@ -77,29 +85,60 @@ def train(
     run_dir: str | Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    hooks: Sequence[Hook] = (),
 ) -> TrainResult:
     """Train a PhyLL model on `data` through `layers` (one per block), writing to run_dir.
 
+    The run directory is locked while training (a second writer gets RunInUse).
     Raises TrainingInterrupted on Ctrl-C (after the last completed epoch is safely
-    on disk), ValueError if run_dir already holds a run and resume is False, and
-    FileNotFoundError if resume is True but run_dir holds no checkpoint.
+    on disk); ValueError if run_dir already holds run files and neither resume nor
+    overwrite is set, or if resuming with other settings, data or board;
+    FileNotFoundError if resume is set but run_dir holds no checkpoint. `hooks`
+    run after the session's own per-epoch saving (see `phyff.training.loop`).
     """
     run = Path(run_dir)
+    check_run_path(run)
+    if resume and overwrite:
+        raise ValueError("--resume continues a run and --overwrite deletes it: choose one")
     x_tr, y_tr, x_te, y_te, _ = check_data(data)
     fingerprint = _dataset_fingerprint(data, (x_tr, y_tr, x_te, y_te))
-    if resume:
-        model, rng, start = _resume(run, config, fingerprint)
-    else:
-        _refuse_existing(run)
-        model, rng = new_model(config, layers, data)
-        start = 0
-    model.metadata = _metadata(config, layers, data, fingerprint)
-    prepared = prepare(model, layers, data)
-    loop = EpochLoop(config, model, layers, prepared, rng)
-    # Everything is validated: only now touch the run directory.
-    run.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as held:
+        if resume:
+            if not (run / CHECKPOINT_FILE).is_file():
+                raise FileNotFoundError(
+                    f"nothing to resume: {run / CHECKPOINT_FILE} does not exist; start the run "
+                    "without --resume"
+                )
+            held.enter_context(run_lock(run))
+            model, rng, start = _resume(run, config, fingerprint, layers)
+        else:
+            _refuse_existing(run, overwrite)
+            model, rng = new_model(config, layers, data)
+            start = 0
+        model.metadata = _metadata(config, layers, data, fingerprint)
+        prepared = prepare(model, layers, data)
+        loop = EpochLoop(config, model, layers, prepared, rng)
+        # Everything is validated: only now touch the run directory.
+        if not resume:
+            run.mkdir(parents=True, exist_ok=True)
+            held.enter_context(run_lock(run))
+            _refuse_existing(run, overwrite)  # again, now that no one else can write
+            if overwrite:
+                remove_run_files(run)
+        remove_stale_temporaries(run)
+        return _run_epochs(loop, config, run, start, resume, fingerprint, progress,
+                           [*hooks] if on_epoch is None else
+                           [*hooks, lambda epoch, model, record: on_epoch(record)])
+    raise AssertionError("unreachable")  # pragma: no cover  (ExitStack does not swallow)
+
+
+def _run_epochs(loop: EpochLoop, config: TrainConfig, run: Path, start: int, resume: bool,
+                fingerprint: str, progress: bool, extra_hooks: list[Hook]) -> TrainResult:
+    """The epochs of a validated, locked run: save each, then the model and goodness files."""
+    model, rng = loop.model, loop.rng
     history = truncate_metrics(run / METRICS_FILE, start) if resume else []
     write_text_atomic(run / CONFIG_FILE, config.to_json() + "\n")
     done = [start]
@@ -116,21 +155,19 @@ def train(
         bar.update(1)
         bar.set_postfix(_postfix(record), refresh=False)
 
-    hooks: list[Hook] = [save_epoch]
-    if on_epoch is not None:
-        hooks.append(lambda epoch, model, record: on_epoch(record))
     try:
-        loop.run(start, hooks)
+        loop.run(start, [save_epoch, *extra_hooks])
         bar.close()
-        train_acc, test_acc = _final_accuracies(loop, history[-1])
+        train_acc, test_acc = _final_accuracies(loop, history[-1] if history else {})
         model_path = save_model(run / MODEL_FILE, model, model.metadata)
-        write_goodness_file(run / GOODNESS_FILE, model, layers, prepared.x_test,
-                            prepared.y_test)
+        write_goodness_file(run / GOODNESS_FILE, model, loop.layers, loop.data.x_test,
+                            loop.data.y_test)
     except KeyboardInterrupt:
         raise TrainingInterrupted(done[0], run) from None
     finally:
         bar.close()
-    return TrainResult(run, model, done[0], train_acc, test_acc, history, model_path)
+    return TrainResult(run, model, done[0], train_acc, test_acc, history, model_path,
+                       stop_reason=loop.stop_reason)
 
 
 def _final_accuracies(loop: EpochLoop, last: dict[str, Any]) -> tuple[float, float]:
@@ -160,25 +197,21 @@ def _postfix(record: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _refuse_existing(run: Path) -> None:
-    """A fresh run must not overwrite an existing one."""
-    if (run / CHECKPOINT_FILE).exists() or (run / METRICS_FILE).exists():
+def _refuse_existing(run: Path, overwrite: bool) -> None:
+    """A fresh run must not overwrite what a previous run (or the user) left there."""
+    found = existing_run_files(run) if run.is_dir() else []
+    if found and not overwrite:
         raise ValueError(
-            f"{run} already holds a training run; resume it (resume=True / --resume) or "
-            "choose a new run directory"
+            f"{run} already holds run files ({', '.join(found)}); continue that run with "
+            "--resume, replace it with --overwrite, or choose a new --run"
         )
 
 
 def _resume(
-    run: Path, config: TrainConfig, fingerprint: str
+    run: Path, config: TrainConfig, fingerprint: str, layers: Sequence[PhysicalLayer]
 ) -> tuple[Model, np.random.Generator, int]:
-    """Load the checkpoint of run_dir and check it belongs to this config and data."""
-    path = run / CHECKPOINT_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"nothing to resume: {path} does not exist; start the run without resume"
-        )
-    ck = load_checkpoint(path)
+    """Load the checkpoint of run_dir and check it belongs to this config, data and board."""
+    ck = load_checkpoint(run / CHECKPOINT_FILE)
     if ck.epoch > config.epochs:
         raise ValueError(
             f"{run} is at epoch {ck.epoch}, beyond the requested epochs={config.epochs}; "
@@ -199,6 +232,13 @@ def _resume(
         raise ValueError(
             f"cannot resume {run}: the data differ from the data it was trained on "
             "(fingerprint mismatch). Load the same dataset or start a new run."
+        )
+    trained = ck.model.metadata.get("layers") or []
+    mismatch = board_mismatches(trained, [dict(getattr(x, "identity", {}) or {}) for x in layers])
+    if mismatch:
+        raise ValueError(
+            f"cannot resume {run} on this board: it differs from the board the run was trained "
+            f"on ({'; '.join(mismatch)}). Connect that board (same URL or unit) or start a new run."
         )
     return ck.model, ck.rng, ck.epoch
 
