@@ -19,6 +19,8 @@
  *       start-up announcement ("board reset" event) reaches it. Later hosts
  *       may connect after the previous one closed; bytes the firmware sends
  *       while no host is attached are dropped, as on an unplugged USB port.
+ *       Host bytes reach the UART only once the firmware enabled its
+ *       receiver (Serial.begin), so a request sent during boot is not lost.
  *   S2. One host at a time: a second connection while one is attached gets
  *       the text line "phyff-simavr: board busy: ..." and is closed at once.
  *   S3. A sense round starts when the firmware starts a conversion on A0
@@ -79,7 +81,7 @@
 enum {
     REG_PORTB = 0x25, REG_DDRB = 0x24, REG_PORTD = 0x2B, REG_DDRD = 0x2A,
     REG_TCCR1A = 0x80, REG_OCR1AL = 0x88, REG_OCR1BL = 0x8A,
-    REG_TCCR2A = 0xB0, REG_OCR2A = 0xB3, REG_OCR2B = 0xB4
+    REG_TCCR2A = 0xB0, REG_OCR2A = 0xB3, REG_OCR2B = 0xB4, REG_UCSR0B = 0xC1
 };
 
 struct drive_pin {
@@ -218,7 +220,11 @@ static void uart_xoff_hook(struct avr_irq_t *irq, uint32_t value, void *param) {
 
 static avr_irq_t *uart_in;
 
+/* Host bytes wait until the firmware has enabled the receiver (Serial.begin):
+ * simavr drops bytes that reach a disabled UART, and a host that connects
+ * while the board boots would lose its first request. */
 static void feed_uart(void) {
+    if (!(avr->data[REG_UCSR0B] & (1u << 4))) return; /* RXEN0 */
     while (uart_xon && rx_len > 0) {
         if (!req_open) {
             req_open = 1;
