@@ -42,9 +42,11 @@
  *       refused or unreachable, 3 medium failure while running, 4 the
  *       firmware crashed or stopped.
  *   S7. With --diag FILE, one line per reply frame the firmware sends:
- *       "reply start=<cycle> end=<cycle> rounds=<sense rounds>", where start
- *       is the cycle the request's first byte reached the UART and end the
- *       cycle the reply's delimiter left it.
+ *       "reply start=<cycle> end=<cycle> rounds=<n> first=<cycle> last=<cycle>",
+ *       where start is the cycle the request's first byte reached the UART,
+ *       end the cycle the reply's delimiter left it, n the sense rounds in
+ *       between and first/last the cycles the first and last of them began
+ *       (0 when there were none).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -118,6 +120,7 @@ static avr_cycle_count_t req_start; /* cycle of the first byte of the current re
 static int req_open;                /* bytes delivered since the last reply delimiter */
 static avr_cycle_count_t last_input_cycle;
 static unsigned long rounds;         /* sense rounds since the last reply */
+static avr_cycle_count_t first_round, last_round;
 static unsigned long long total_rounds, total_replies;
 
 static void die(int code, const char *fmt, ...) {
@@ -194,13 +197,15 @@ static void uart_out_hook(struct avr_irq_t *irq, uint32_t value, void *param) {
     }
     if (byte == 0x00 && req_open) { /* end of the reply to the open request */
         if (diag) {
-            fprintf(diag, "reply start=%llu end=%llu rounds=%lu\n",
-                    (unsigned long long)req_start, (unsigned long long)avr->cycle, rounds);
+            fprintf(diag, "reply start=%llu end=%llu rounds=%lu first=%llu last=%llu\n",
+                    (unsigned long long)req_start, (unsigned long long)avr->cycle, rounds,
+                    (unsigned long long)first_round, (unsigned long long)last_round);
             fflush(diag);
         }
         total_replies++;
         req_open = 0;
         rounds = 0;
+        first_round = last_round = 0;
     }
 }
 
@@ -356,6 +361,8 @@ static void adc_trigger_hook(struct avr_irq_t *irq, uint32_t value, void *param)
         if (code > (1u << ADC_BITS) - 1u) code = (uint16_t)((1u << ADC_BITS) - 1u);
         avr_raise_irq(adc_irq + ADC_IRQ_ADC0 + j, code_to_mv(code));
     }
+    if (rounds == 0) first_round = avr->cycle;
+    last_round = avr->cycle;
     rounds++;
     total_rounds++;
 }
@@ -494,7 +501,7 @@ int main(int argc, char **argv) {
     while (!stop_requested) {
         const int busy = rx_len > 0 || tx_len > 0 ||
                          (req_open && avr->cycle - last_input_cycle < busy_limit);
-        service_sockets(busy ? 0 : 5); /* S5 */
+        service_sockets(busy ? 0 : 20); /* S5 */
         feed_uart();
         const avr_cycle_count_t until = avr->cycle + (busy ? slice / 16u : slice);
         while (avr->cycle < until) {
