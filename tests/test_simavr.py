@@ -111,7 +111,7 @@ def test_wrong_images_are_refused_with_what_to_do(tmp_path: Path) -> None:
     src.write_text("int main(void) { return 0; }\n")
     mega = tmp_path / "mega.elf"
     subprocess.run(["avr-gcc", "-mmcu=atmega2560", str(src), "-o", str(mega)], check=True)
-    with pytest.raises(simavr.SimavrError, match="atmega2560.*-mmcu=atmega328p"):
+    with pytest.raises(simavr.SimavrError, match=r"atmega2560.*-mmcu=atmega328p"):
         simavr.SimavrBoard(SPEC, elf=mega).start()
 
 
@@ -119,7 +119,7 @@ def test_missing_simavr_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
     monkeypatch.setattr(simavr, "harness_path", lambda: tmp_path / "phyff-simavr")
     monkeypatch.setattr(simavr, "_simavr_dev_present", lambda: False)
-    with pytest.raises(simavr.SimavrError, match="apt-get install .*libsimavr-dev"):
+    with pytest.raises(simavr.SimavrError, match=r"apt-get install .*libsimavr-dev"):
         simavr.SimavrBoard(SPEC).start()
 
 
@@ -165,3 +165,19 @@ def test_arduino_library_layout_and_example_sketch(tmp_path: Path) -> None:
     assert simavr.elf_device(example) == "atmega328p"
     sizes = simavr.image_sizes(example)
     assert sizes["flash"] <= FLASH_LIMIT and sizes["ram"] <= simavr.RAM_SIZE - STACK_RESERVE
+
+
+@pytest.mark.skipif(shutil.which("arduino-builder") is None,
+                    reason="arduino-builder not installed (apt-get install arduino-builder)")
+def test_the_arduino_ides_builder_compiles_the_example_and_it_runs(tmp_path: Path) -> None:
+    lib = simavr.assemble_library(tmp_path / "libraries")
+    sketch = lib / "examples" / "phyff_board" / "phyff_board.ino"
+    elf = simavr.build_with_arduino_builder(sketch, lib.parent, tmp_path / "ide")
+    sizes = simavr.image_sizes(elf)
+    assert sizes["flash"] <= FLASH_LIMIT and sizes["ram"] <= simavr.RAM_SIZE - STACK_RESERVE
+    # what the IDE would upload is a working board
+    with simavr.SimavrBoard(SPEC, elf=elf) as uno, Board.open(uno.url) as board:
+        assert board.caps.board == "uno"
+        x = np.full((3, 4), 16000, dtype=np.int16)
+        with Board.open(uno.spec.url()) as reference:
+            assert np.array_equal(board.query(x).sense, reference.query(x).sense)

@@ -18,8 +18,10 @@ byte-identical to the in-process emulator configured like the Uno
   the board's host link as ``socket://127.0.0.1:PORT``.
 - :func:`run_simavr_board` serves one for ``phyff emulate --simavr``.
 - :func:`assemble_library` lays out the Arduino library (``library.properties``,
-  ``src/``, ``examples/``) and :func:`build_sketch` compiles a sketch against
-  it the way arduino-cli does, so CI proves an IDE user can build it.
+  ``src/``, ``examples/``); :func:`build_sketch` compiles a sketch against it
+  the way arduino-cli does (with -Werror on the library), and
+  :func:`build_with_arduino_builder` with the Arduino IDE's own builder when
+  Debian's arduino-builder is installed, so CI proves an IDE user can build it.
 
 ``python -m phyff.emulator.simavr build|harness|library|example|serve`` runs
 these from a shell (the Makefile's ``uno`` and ``arduino-example`` targets).
@@ -498,6 +500,37 @@ def build_sketch(sketch: Path, library: Path, out_dir: Path, *, verbose: bool = 
     return build.program(sources, flags, out_dir, out_dir / (sketch.stem + ".elf"))
 
 
+ARDUINO_BUILDER = "arduino-builder"
+
+
+def build_with_arduino_builder(sketch: Path, libraries: Path, out_dir: Path, *,
+                               fqbn: str = "arduino:avr:uno") -> Path:
+    """Compile a sketch with arduino-builder, the Arduino IDE's own sketch builder.
+
+    Debian's arduino-builder with Debian's Arduino AVR core: the IDE's
+    preprocessing (prototypes, library discovery from #include) and
+    platform.txt recipes, all warnings on. The one addition,
+    ``compiler.cpp.extra_flags=-DDECIMAL_DIG=9``, works around the core's
+    WString.cpp not compiling with avr-gcc 5.4 (unrelated to phyff).
+    Returns the ELF; raises SimavrError with the builder's messages.
+    """
+    builder = shutil.which(ARDUINO_BUILDER)
+    if builder is None:
+        raise SimavrError("arduino-builder not found (Debian/Ubuntu: apt-get install "
+                          "--no-install-recommends arduino-builder)")
+    hardware = arduino_avr_dir().parents[1]  # .../hardware (holding arduino/avr)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [builder, "-compile", "-hardware", str(hardware),
+           "-hardware", "/usr/share/arduino-builder", "-tools", "/usr/bin",
+           "-fqbn", fqbn, "-libraries", str(libraries), "-build-path", str(out_dir),
+           "-warnings", "all", "-prefs=compiler.cpp.extra_flags=-DDECIMAL_DIG=9", str(sketch)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    elf = out_dir / (Path(sketch).name + ".elf")
+    if proc.returncode != 0 or not elf.is_file():
+        raise SimavrError(f"arduino-builder failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return elf
+
+
 # ---- sizes -------------------------------------------------------------------
 
 
@@ -688,10 +721,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "example":
             libdir = assemble_library(args.out)
             sketch = libdir / "examples" / "phyff_board" / "phyff_board.ino"
-            elf = build_sketch(sketch, libdir, args.out / "example-uno", verbose=args.verbose)
-            s_ = image_sizes(elf)
-            print(f"{elf}: flash {s_['flash']} B of {FLASH_SIZE}, RAM {s_['ram']} B of "
-                  f"{RAM_SIZE}")
+            elfs = [build_sketch(sketch, libdir, args.out / "example-uno", verbose=args.verbose)]
+            if shutil.which(ARDUINO_BUILDER):
+                elfs.append(build_with_arduino_builder(sketch, libdir.parent,
+                                                       args.out / "example-uno-ide"))
+            else:
+                print("arduino-builder not installed: the IDE's own build was not tried")
+            for elf in elfs:
+                s_ = image_sizes(elf)
+                print(f"{elf}: flash {s_['flash']} B of {FLASH_SIZE}, RAM {s_['ram']} B of "
+                      f"{RAM_SIZE}")
         else:
             stop = threading.Event()
             return run_simavr_board(args.url, args.port, stop, args.verbose)
@@ -702,8 +741,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ["SimavrBoard", "SimavrError", "assemble_library", "build_firmware", "build_harness",
-           "build_sketch", "ensure_firmware", "run_simavr_board", "simavr_unavailable",
-           "uno_spec"]
+           "build_sketch", "build_with_arduino_builder", "ensure_firmware", "run_simavr_board",
+           "simavr_unavailable", "uno_spec"]
 
 if __name__ == "__main__":
     sys.exit(main())
