@@ -22,7 +22,10 @@
  *       Host bytes reach the UART only once the firmware enabled its
  *       receiver (Serial.begin), so a request sent during boot is not lost.
  *   S2. One host at a time: a second connection while one is attached gets
- *       the text line "phyff-simavr: board busy: ..." and is closed at once.
+ *       the text line "phyff-simavr: board busy: ..." and is then closed
+ *       (after the harness has read what it sent, so the line is not lost
+ *       to a connection reset); the harness says so on its stderr. The
+ *       attached host is not disturbed.
  *   S3. A sense round starts when the firmware starts a conversion on A0
  *       (ports/arduino reads A0..A(n-1) in order on every sense call). At
  *       that moment the harness reads the drive vector from the pins, sends
@@ -107,6 +110,8 @@ static const struct drive_pin drive_pins[N_DRIVE] = {
 static avr_t *avr;
 static volatile sig_atomic_t stop_requested;
 static int listen_fd = -1, host_fd = -1, medium_fd = -1;
+static int refused_fd = -1; /* a refused second host, drained until it closes */
+static unsigned refused_polls;
 static uint8_t medium_seq;
 static FILE *diag;
 
@@ -172,7 +177,13 @@ static void accept_host(void) {
             "phyff-simavr: board busy: another host is attached to this simulated Uno; "
             "close it first\n";
         (void)write_all(fd, (const uint8_t *)busy, sizeof busy - 1);
-        close(fd);
+        (void)shutdown(fd, SHUT_WR);
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        if (refused_fd >= 0) close(refused_fd);
+        refused_fd = fd;
+        refused_polls = 0;
+        fputs("phyff-simavr: refused a second host: board busy (one host at a time)\n", stderr);
+        fflush(stderr);
         return;
     }
     set_nodelay(fd);
@@ -400,8 +411,25 @@ static void usage(void) {
           stderr);
 }
 
+/* Read and drop what a refused host sends; close it once it closed its side
+ * (or after about 2000 polls, should it never do so). */
+static void drain_refused(void) {
+    uint8_t junk[256];
+    for (;;) {
+        ssize_t r = recv(refused_fd, junk, sizeof junk, 0);
+        if (r > 0) continue;
+        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
+            ++refused_polls > 2000u) {
+            close(refused_fd);
+            refused_fd = -1;
+        }
+        return;
+    }
+}
+
 /* Receive what the host sent, accept or refuse new hosts; wait up to timeout_ms. */
 static void service_sockets(int timeout_ms) {
+    if (refused_fd >= 0) drain_refused();
     struct pollfd p[2] = {{listen_fd, POLLIN, 0}, {host_fd, POLLIN, 0}};
     const nfds_t np = host_fd >= 0 ? 2 : 1;
     if (poll(p, np, timeout_ms) <= 0) return;

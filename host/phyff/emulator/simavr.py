@@ -385,6 +385,9 @@ def build_firmware(*, use_pio: bool | None = None, verbose: bool = False) -> Pat
         if verbose:
             sys.stderr.write(proc.stdout + proc.stderr)
         if proc.returncode == 0 and pio_elf().is_file():
+            # SCons relinks only when an input changed; a change that leaves the
+            # program alike (a comment, the build script) must not make it stale.
+            pio_elf().touch()
             return pio_elf()
         pio_log = (proc.stdout + proc.stderr)[-2000:]
     try:
@@ -567,17 +570,21 @@ class SimavrBoard:
 
     port 0 lets the harness choose a free port (no race: it reports the one
     it bound). diag, a path, receives one line per reply with its simulated
-    cycle stamps (see the harness's rule S7). Create it in a long-lived
-    thread: the harness is told to exit when the thread that started it ends.
+    cycle stamps (see the harness's rule S7). echo=True copies the harness's
+    messages (e.g. "refused a second host: board busy") to this process's
+    stderr as they come. Create it in a long-lived thread: the harness is
+    told to exit when the thread that started it ends.
     """
 
     def __init__(self, spec: EmulatorSpec | str, *, port: int = 0, elf: Path | None = None,
-                 diag: Path | None = None, start_timeout: float = 10.0) -> None:
+                 diag: Path | None = None, start_timeout: float = 10.0,
+                 echo: bool = False) -> None:
         self.spec = uno_spec(spec)
         self.requested_port = port
         self.elf = Path(elf) if elf is not None else None
         self.diag = diag
         self.start_timeout = start_timeout
+        self.echo = echo
         self.port = 0
         self.medium: MediumServer | None = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -620,8 +627,9 @@ class SimavrBoard:
             while not self._listening.wait(0.02):
                 if self.proc.poll() is not None:
                     self._reader.join(timeout=1)
+                    hint = f" ({INSTALL_SIMAVR})" if "libsimavr" in self.stderr else ""
                     raise SimavrError("the simavr harness did not start: "
-                                      f"{self.stderr.strip() or 'no message'}")
+                                      f"{self.stderr.strip() or 'no message'}{hint}")
                 if time.monotonic() > deadline:
                     raise SimavrError(f"the simavr harness did not listen within "
                                       f"{self.start_timeout:.0f} s: {self.stderr.strip()}")
@@ -634,6 +642,9 @@ class SimavrBoard:
         assert proc.stderr is not None
         for line in proc.stderr:
             self._stderr += line
+            if self.echo and line.startswith(b"phyff-simavr:"):
+                sys.stderr.write(line.decode(errors="replace"))
+                sys.stderr.flush()
             m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
@@ -674,7 +685,7 @@ def run_simavr_board(spec: EmulatorSpec | str, port: int, stop: threading.Event,
     """``phyff emulate --simavr``: print the board's URL, serve until stop or Ctrl-C."""
     try:
         elf = ensure_firmware(verbose=verbose)
-        with SimavrBoard(spec, port=port, elf=elf) as board:
+        with SimavrBoard(spec, port=port, elf=elf, echo=True) as board:
             print(board.url, flush=True)
             print(f"# Uno image {elf} in simavr ({MCU} at {F_CPU // 1_000_000} MHz), medium "
                   f"{board.spec.url()}; Ctrl-C to stop", file=sys.stderr, flush=True)

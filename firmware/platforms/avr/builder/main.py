@@ -90,10 +90,13 @@ AlwaysBuild(target_size)
 # Flash a real Uno with Debian's avrdude (the bootloader's protocol, 115200 baud).
 upload = env.Alias(
     "upload", target_hex,
-    env.VerboseAction(
-        f"avrdude -p {mcu} -c {board.get('upload.protocol', 'arduino')} "
-        f"-b {board.get('upload.speed', 115200)} -P $UPLOAD_PORT -D -U flash:w:$SOURCE:i",
-        "Uploading $SOURCE"))
+    [
+        env.VerboseAction(env.AutodetectUploadPort, "Looking for upload port..."),
+        env.VerboseAction(
+            f"avrdude -p {mcu} -c {board.get('upload.protocol', 'arduino')} "
+            f"-b {board.get('upload.speed', 115200)} -P $UPLOAD_PORT -D -U flash:w:$SOURCE:i",
+            "Uploading $SOURCE"),
+    ])
 AlwaysBuild(upload)
 
 Default([target_elf, target_hex])
