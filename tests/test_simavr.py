@@ -150,7 +150,7 @@ def test_arduino_library_layout_and_example_sketch(tmp_path: Path) -> None:
     props = dict(line.split("=", 1) for line in
                  (lib / "library.properties").read_text().splitlines() if "=" in line)
     for key in ("name", "version", "author", "maintainer", "sentence", "paragraph",
-                "category", "url", "architectures"):
+                "category", "architectures"):
         assert props.get(key), f"library.properties lacks {key}"
     assert props["category"] in ("Display", "Communication", "Signal Input/Output", "Sensors",
                                  "Device Control", "Timing", "Data Storage",
