@@ -152,8 +152,9 @@ def _simavr_dev_present() -> bool:
                for d in ("/usr/include", "/usr/local/include"))
 
 
-def simavr_unavailable() -> str | None:
-    """None when the harness and the Uno image are here or can be built, else why not."""
+def simavr_unavailable(*, need_image: bool = True) -> str | None:
+    """None when the harness and (if need_image) the Uno image are here or can be
+    built, else why not."""
     if not harness_path().is_file() or not _is_fresh(harness_path(), [harness_source()]):
         if not harness_source().is_file():
             return (f"no harness source at {harness_source()} (set PHYFF_REPO to a phyff "
@@ -162,7 +163,7 @@ def simavr_unavailable() -> str | None:
             return "gcc not found to build the simavr harness: install gcc"
         if not _simavr_dev_present():
             return f"simavr's headers not found: {INSTALL_SIMAVR}"
-    if find_elf() is not None:
+    if not need_image or find_elf() is not None:
         return None
     if shutil.which(AVR_GCC) is None:
         return f"no Uno image built and {AVR_GCC} not found to build one: {INSTALL_AVR}"
@@ -603,7 +604,7 @@ class SimavrBoard:
         return self._stderr.decode(errors="replace")
 
     def start(self) -> SimavrBoard:
-        reason = simavr_unavailable()
+        reason = simavr_unavailable(need_image=self.elf is None)
         if reason:
             raise SimavrError(f"cannot run the simavr board: {reason}")
         if self.elf is None:
