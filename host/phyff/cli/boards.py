@@ -80,6 +80,10 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         from phyff.emulator.qemu import run_qemu_board
 
         return run_qemu_board(spec, port=args.qemu_port, stop=stop, verbose=args.verbose)
+    if args.simavr:
+        from phyff.emulator.simavr import run_simavr_board
+
+        return run_simavr_board(spec, port=args.simavr_port, stop=stop, verbose=args.verbose)
 
     device = EmulatedDevice(spec)
     if args.tcp:
@@ -148,7 +152,12 @@ def add_commands(add: AddCommand) -> None:
     where.add_argument("--qemu", action="store_true",
                        help="run the real Cortex-M firmware in QEMU with this medium; "
                             "prints the socket:// URL")
+    where.add_argument("--simavr", action="store_true",
+                       help="run the real Arduino Uno firmware in simavr (ATmega328P) with this "
+                            "medium at the Uno's channel counts; prints the socket:// URL")
     p.add_argument("--qemu-port", type=int, default=0, help="TCP port for QEMU's UART (0: any)")
+    p.add_argument("--simavr-port", type=int, default=0,
+                   help="TCP port for the simulated Uno's UART (0: any)")
     p.add_argument("--medium", default="acoustic", help="medium name or pkg.module:factory")
     p.add_argument("--seed", type=int, default=0, help="medium seed")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
