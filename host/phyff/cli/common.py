@@ -111,35 +111,33 @@ def run(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> in
         return code
 
 
+def _number(text: str, kind: type, ok: Callable[[Any], bool], want: str) -> Any:
+    """Parse `text` as `kind` and check it, with argparse's error for a bad value."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {want}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: give {want}")
+    return value
+
+
 def positive_seconds(text: str) -> float:
     """argparse type: a finite, positive number of seconds (nan, inf, 0 refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds > 0")
-    return value
+    return float(_number(text, float, lambda v: math.isfinite(v) and v > 0,
+                         "a finite number of seconds > 0"))
 
 
 def positive_int(text: str) -> int:
     """argparse type: a whole number > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number > 0")
-    return value
+    return int(_number(text, int, lambda v: v > 0, "a whole number > 0"))
 
 
 def fraction(text: str) -> float:
     """argparse type: a finite number in [0, 1] (accuracies are fractions, not percent)."""
     try:
-        value = float(text)
+        hint = f" (did you mean {float(text) / 100:g}?)" if 1.0 < float(text) <= 100.0 else ""
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        hint = f" (did you mean {value / 100:g}?)" if 1.0 < value <= 100.0 else ""
-        raise argparse.ArgumentTypeError(f"{text!r}: give a fraction in [0, 1]{hint}")
-    return value
+        hint = ""
+    return float(_number(text, float, lambda v: 0.0 <= v <= 1.0,
+                         f"a fraction in [0, 1]{hint}"))

@@ -28,12 +28,13 @@ from typing import Any
 import numpy as np
 
 from phyff.compare.baselines.backprop import BackpropNet, BackpropSettings, train_backprop
-from phyff.compare.baselines.common import BenchContext, Dataset, RunResult, accuracy
+from phyff.compare.baselines.common import BenchContext, RunResult, accuracy
 from phyff.compare.baselines.elm import Elm, ElmSettings
 from phyff.compare.baselines.jacobian import ExactGradient, LayerGradient
 from phyff.compare.baselines.phyll import VARIANTS, epoch_loop, train_once, variant_config
 from phyff.compare.baselines.twin import Twin, TwinSettings, record_pairs
 from phyff.training.config import TrainConfig
+from phyff.training.loop import Dataset
 
 # Called after every epoch; returns True when it changed the medium, so the
 # accuracy right after the change (before any retraining) is measured too.
