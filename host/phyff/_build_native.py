@@ -106,7 +106,7 @@ struct phyff_caps { uint8_t level; uint8_t reserved0; uint16_t features;
                     uint32_t firmware_version; uint32_t unit_id; uint16_t max_batch;
                     uint16_t max_payload; uint16_t n_drive; uint16_t n_sense;
                     uint8_t dac_bits; uint8_t adc_bits; uint16_t max_oversample;
-                    char board[]; char medium[]; ...; };
+                    char board[]; char medium[]; uint32_t max_settle_us; ...; };
 struct phyff_config { uint32_t settle_us; uint16_t oversample; uint16_t n_drive_active;
                       uint16_t n_sense_active; uint16_t reserved; };
 struct phyff_query_head { uint16_t n_samples; uint16_t n_channels; };
