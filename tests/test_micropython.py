@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 
 from phyff import wire
-from phyff._native import lib
+from phyff._native import ffi, lib
 from phyff.board import Board
 from phyff.emulator import EmulatedDevice, EmulatorSpec
 from phyff.media import make_medium
@@ -105,6 +105,15 @@ def c_value(name: str) -> int:
     if name == "OK":
         return int(wire.Status.OK)
     raise AssertionError(f"phyffmp.wire.{name} has no C counterpart")
+
+
+def test_config_offsets_equal_the_c_offsetof() -> None:
+    """BAD_CONFIG's argument: the core's named offsets are C's offsetof."""
+    mp = consts(MPY_DIR / "phyffmp" / "core.py")
+    for name, field in (("CFG_SETTLE_US", "settle_us"), ("CFG_OVERSAMPLE", "oversample"),
+                        ("CFG_N_DRIVE_ACTIVE", "n_drive_active"),
+                        ("CFG_N_SENSE_ACTIVE", "n_sense_active"), ("CFG_RESERVED", "reserved")):
+        assert mp[name] == ffi.offsetof("struct phyff_config", field), name
 
 
 def test_wire_constants_equal_the_c_ones() -> None:

@@ -188,7 +188,7 @@ class EmulatedDevice:
 
     def restart(self) -> None:
         """A new start of the board: core state as at power-up, then the reset
-        event (wire.h E1). The medium is not part of the board and keeps its
+        event (wire.h E1) unless the spec says announce=0. The medium is not part of the board and keeps its
         state, as a physical one would across a reboot."""
         with self._lock:
             self._board.out_len = 0
@@ -204,7 +204,8 @@ class EmulatedDevice:
             lib.phyff_host_init(self._board, self._handle, self._out, OUT_CAPACITY,
                                 1 if self.spec.batch else 0, desc)
             self._board.virtual_us = virtual_us  # measuring time spent stays counted
-            lib.phyff_host_announce(self._board)
+            if self.spec.announce:
+                lib.phyff_host_announce(self._board)
 
     def power_cycle(self) -> None:
         """Simulate a board reset with its medium: medium reset, board restarted."""
