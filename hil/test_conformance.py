@@ -178,7 +178,7 @@ def test_a_new_connection_meets_a_board_just_started(board_url: str, target: Tar
     try:
         fresh.send(wire.encode_frame(Header(cmd=Cmd.CONFIGURE, seq=1)))
         header, payload = fresh.reply()
-        assert Config.unpack(payload).oversample == 1  # defaults again
+        assert header.seq == 1 and Config.unpack(payload).oversample == 1  # defaults again
         assert len(fresh.events) == 1 and fresh.events[0][0].cmd == Cmd.EVENT
     finally:
         fresh.close()

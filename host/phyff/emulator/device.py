@@ -188,8 +188,9 @@ class EmulatedDevice:
 
     def restart(self) -> None:
         """A new start of the board: core state as at power-up, then the reset
-        event (wire.h E1) unless the spec says announce=0. The medium is not part of the board and keeps its
-        state, as a physical one would across a reboot."""
+        event (wire.h E1) unless the spec says announce=0. The medium is not
+        part of the board and keeps its state, as a physical one would across
+        a reboot."""
         with self._lock:
             self._board.out_len = 0
             desc_caps = self._board.core.caps
