@@ -1,5 +1,6 @@
 /*
  * phyff/wire.h - the whole host <-> board protocol is defined in this header.
+ * docs/protocol.md says the same at length, with tables, for implementers.
  *
  * ===========================================================================
  * The protocol, in prose
@@ -79,8 +80,8 @@
  * Serving an intact frame (checks in this order; the first failure answers)
  *   S1. Flags REPLY or EVENT set -> NOT_A_REQUEST, arg 0.
  *   S2. Level differs and cmd is not HELLO -> BAD_LEVEL, arg = board level.
- *   S3. cmd not served at this level (NONE, 0x06.., the reserved 0x10..0x1F,
- *       EVENT) -> UNKNOWN_COMMAND, arg 0.
+ *   S3. cmd not served at this level (anything but 0x01..0x05: NONE, the
+ *       reserved 0x10..0x1F, EVENT...) -> UNKNOWN_COMMAND, arg 0.
  *   S4. The command's own checks (see Commands) -> BAD_PAYLOAD,
  *       BAD_CHANNELS, BATCH_TOO_LARGE or BAD_CONFIG.
  *   S5. A QUERY the port cannot measure -> MEDIUM, arg 0.
