@@ -32,7 +32,8 @@
  *         2 cmd     command id (PHYFF_CMD_*)
  *         3 flags   PHYFF_FLAG_* bits
  *         4 length  payload length, uint16
- *         6 aux     uint16, command-specific (0 unless a command says otherwise)
+ *         6 aux     uint16, no command uses it at this level: ignored in
+ *                   requests, 0 in replies and events
  *
  * Conversation
  *   C1. Exactly one reply per non-empty frame the board receives, in the
@@ -48,8 +49,8 @@
  *   C4. Hosts number their requests 1..255 and never use seq 0 nor cmd
  *       PHYFF_CMD_NONE: seq 0 with cmd NONE marks a framing-error notice
  *       (F3) and seq 0 with cmd EVENT an event (E1). A board serves a seq-0
- *       request like any other, but its host could not tell the reply from
- *       a notice.
+ *       request like any other; keeping seq 0 out of requests lets a host
+ *       tell by seq alone the frames that no request of its caused.
  *   C5. An empty frame (a lone delimiter, or two in a row) is ignored: no
  *       reply, no counter. A host may send one 0x00 before a request to end
  *       a half-received frame in the board's buffer; if the buffer held a
