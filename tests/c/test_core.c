@@ -507,8 +507,9 @@ static void test_fuzz(long iterations) {
     setup(1, 4, 3, PHYFF_FEAT_CHANNEL_SELECT | PHYFF_FEAT_OVERSAMPLE);
     static uint8_t frame[PHYFF_WIRE_MAX_FRAME(PHYFF_CORE_MAX_PAYLOAD + 64)];
     static uint8_t payload[PHYFF_CORE_MAX_PAYLOAD + 64];
-    long bad_replies = 0, unanswered = 0;
+    long bad_replies = 0, unanswered = 0, miscounted = 0;
     for (long it = 0; it < iterations; ++it) {
+        const struct phyff_stats st0 = core.stats;
         size_t n = 0;
         const uint32_t mode = rnd() % 4;
         if (mode == 0) { /* pure random bytes, no zero, then a delimiter */
@@ -568,6 +569,13 @@ static void test_fuzz(long iterations) {
             estart = i + 1;
         }
         if (replies - events != frames) unanswered++;
+        /* T1-T3: each non-empty frame counts in exactly one of three (unless a
+         * RESET among them cleared the counters) */
+        const struct phyff_stats *st1 = &core.stats;
+        if (events == 0 && (st1->frames_ok - st0.frames_ok) + (st1->crc_errors - st0.crc_errors) +
+                                   (st1->framing_errors - st0.framing_errors) != frames) {
+            miscounted++;
+        }
         /* every reply must itself be a valid frame */
         size_t start = 0;
         for (size_t i = 0; i < fk.out_len; ++i) {
@@ -584,6 +592,7 @@ static void test_fuzz(long iterations) {
     }
     CHECK(unanswered == 0, "fuzz: %ld frames without exactly one reply", unanswered);
     CHECK(bad_replies == 0, "fuzz: %ld invalid replies", bad_replies);
+    CHECK(miscounted == 0, "fuzz: %ld feeds whose frames were not counted once each", miscounted);
     printf("fuzz: %ld frames fed, every one answered by exactly one valid reply\n", iterations);
 }
 
