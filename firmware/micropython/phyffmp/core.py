@@ -89,7 +89,7 @@ if TYPE_CHECKING:
     ptr32 = array | memoryview
 
 # phyff_core.h
-FIRMWARE_VERSION = const(0x000100)  # PHYFF_FIRMWARE_VERSION: major << 16 | minor << 8 | patch
+FIRMWARE_VERSION = const(0x000200)  # PHYFF_FIRMWARE_VERSION: major << 16 | minor << 8 | patch
 CORE_MAX_SETTLE_US = const(1000000)  # PHYFF_CORE_MAX_SETTLE_US
 CORE_MAX_PAYLOAD = const(1024)  # PHYFF_CORE_MAX_PAYLOAD default (a board config may change it)
 CORE_MAX_CHANNELS = const(64)  # PHYFF_CORE_MAX_CHANNELS default

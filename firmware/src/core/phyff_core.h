@@ -58,7 +58,7 @@ extern "C" {
 #define PHYFF_CORE_MAX_CHANNELS 64u
 #endif
 /* Firmware version reported in HELLO (major << 16 | minor << 8 | patch). */
-#define PHYFF_FIRMWARE_VERSION 0x000100u
+#define PHYFF_FIRMWARE_VERSION 0x000200u
 /* Longest settle time CONFIGURE accepts, in microseconds, on a port with
  * PHYFF_FEAT_SETTLE (caps.max_settle_us; 0 without the feature). */
 #define PHYFF_CORE_MAX_SETTLE_US 1000000u
