@@ -125,8 +125,8 @@ class Board:
     def _check_config(self, c: Config) -> None:
         caps = self.caps
         problems = []
-        if not 0 <= c.settle_us <= 1_000_000:
-            problems.append(f"settle_us={c.settle_us} (0..1000000)")
+        if not 0 <= c.settle_us <= caps.max_settle_us:
+            problems.append(f"settle_us={c.settle_us} (0..{caps.max_settle_us})")
         if not 1 <= c.oversample <= caps.max_oversample:
             problems.append(f"oversample={c.oversample} (1..{caps.max_oversample})")
         if not 1 <= c.n_drive_active <= caps.n_drive:
@@ -140,10 +140,14 @@ class Board:
         return Stats.unpack(self._request(Cmd.STATS))
 
     def reset(self) -> None:
-        """Defaults back, counters cleared (the RESET command, not a reboot)."""
+        """Defaults back, counters cleared (the RESET command, not a reboot).
+
+        The link consumes the reset event that follows RESET's reply (wire.h
+        E1), so it is not mistaken for a reboot.
+        """
+        self._wanted = None
         self._request(Cmd.RESET)
         self.config = self.read_config()
-        self._wanted = None
 
     def _request(self, cmd: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
         try:

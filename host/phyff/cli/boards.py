@@ -36,7 +36,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"medium     {caps['medium']}: {caps['n_drive']} drive ({caps['dac_bits']}-bit DAC) "
           f"-> {caps['n_sense']} sense ({caps['adc_bits']}-bit ADC)")
     print(f"frames     up to {caps['max_batch']} samples / {caps['max_payload']} bytes per frame;"
-          f" oversampling up to {caps['max_oversample']}")
+          f" oversampling up to {caps['max_oversample']}, settle up to {caps['max_settle_us']} us")
     print(f"features   {', '.join(caps['feature_names']) or '-'}")
     cfg = info["config"]
     print(f"config     settle {cfg['settle_us']} us, oversample {cfg['oversample']}, "

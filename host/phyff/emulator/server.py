@@ -4,7 +4,11 @@
 (pyserial, miniterm, screen, a test in another language) can open;
 ``phyff emulate --tcp 127.0.0.1:PORT`` serves ``socket://127.0.0.1:PORT``.
 One loop, no threads: wait for bytes, feed them to the board's core, write
-its replies back.
+its replies back. Each new host connection meets a board that has just
+started (wire.h E3), like a USB-serial board that resets when its port is
+opened: the board's state goes back to power-up and the reset event is the
+connection's first frame (on a pty, just before the reply to the opener's
+first request, since the pty cannot tell an open from nothing until then).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import select
 import socket
 import termios
+import time
 import tty
 from collections.abc import Callable
 
@@ -24,40 +29,54 @@ class PtyServer:
 
     def __init__(self, device: EmulatedDevice) -> None:
         self.device = device
-        self.master, self._slave = os.openpty()
+        self.master, slave = os.openpty()
         # Raw mode: no echo, no line editing, no CR/LF translation; bytes are bytes.
-        tty.setraw(self._slave, termios.TCSANOW)
-        self.path = os.ttyname(self._slave)
+        # The setting belongs to the pty and outlives this descriptor.
+        tty.setraw(slave, termios.TCSANOW)
+        self.path = os.ttyname(slave)
+        # Not kept open: while nobody has the path open the master reports
+        # POLLHUP, which is how a new opener is told from the one before.
+        os.close(slave)
+        self.connections = 0
 
     def serve(self, should_stop: Callable[[], bool] = lambda: False, poll: float = 0.2) -> None:
-        """Pump bytes until should_stop() is true. The slave end stays open here
-        so a client may close and reopen the path without the pty vanishing."""
-        # The board announces its start to whoever opens the path first.
-        pending = self.device.read_all()
-        if pending:
-            os.write(self.master, pending)
+        """Pump bytes until should_stop() is true; the path may be closed and
+        reopened any number of times, each opener meeting a fresh board."""
+        poller = select.poll()
+        poller.register(self.master, select.POLLIN)
+        connected = False
         while not should_stop():
-            ready, _, _ = select.select([self.master], [], [], poll)
-            if not ready:
+            events = poller.poll(poll * 1000)
+            if not events:
+                continue
+            mask = events[0][1]
+            if mask & select.POLLHUP and not mask & select.POLLIN:
+                connected = False  # nobody has the path open
+                time.sleep(min(poll, 0.02))  # poll would return at once
                 continue
             try:
                 data = os.read(self.master, 65536)
-            except OSError:
+            except OSError:  # EIO: the opener closed it meanwhile
+                connected = False
                 continue
-            if data:
-                self.device.write(data)
-                out = self.device.read_all()
-                view = memoryview(out)
-                while view:
-                    n = os.write(self.master, view)
-                    view = view[n:]
+            if not data:
+                continue
+            if not connected:
+                connected = True
+                self.connections += 1
+                self.device.restart()  # E3: the event goes out before the reply
+            self.device.write(data)
+            out = self.device.read_all()
+            view = memoryview(out)
+            while view:
+                n = os.write(self.master, view)
+                view = view[n:]
 
     def close(self) -> None:
-        for fd in (self.master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
 
 
 def pump_connection(conn: socket.socket, on_data: Callable[[bytes], None],
@@ -105,6 +124,7 @@ class TcpServer:
 
     def _serve_client(self, conn: socket.socket, should_stop: Callable[[], bool],
                       poll: float) -> None:
+        self.device.restart()  # E3: every connection meets a board just started
         pending = self.device.read_all()
         if pending:
             conn.sendall(pending)

@@ -281,6 +281,7 @@ class Caps(_Record):
     max_oversample: int
     board: str
     medium: str
+    max_settle_us: int = 0  # largest config.settle_us the board accepts (level 2)
     reserved0: int = 0
     _ctype: ClassVar[str] = "phyff_caps"
     _size: ClassVar[int] = lib.PHYFF_CAPS_SIZE
