@@ -397,7 +397,8 @@ def test_csv_split_column_and_label_choice(tmp_path: Path) -> None:
         [0, "test", 0.5, 0.0, 9],
     ]
     _write_csv(path, ["target", "split", "u", "v", "label"], rows)
-    with pytest.warns(DatasetWarning, match=r"1 of 3 feature column\(s\) are constant.*'label' = 9"):
+    constant = r"1 of 3 feature column\(s\) are constant.*'label' = 9"
+    with pytest.warns(DatasetWarning, match=constant):
         ds = load_dataset(f"csv:{path}#label=target")
     assert ds.class_names == ("0", "1", "2")
     assert ds.feature_names == ("u", "v", "label")
