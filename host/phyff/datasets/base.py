@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -569,8 +570,23 @@ def robust_scale(x_train: Float) -> RobustFit:
     return RobustFit(scale=scale, bulk=bulk, dominated=dominated)
 
 
+def _warn(message: str) -> None:
+    """Issue a DatasetWarning attributed to the first caller outside this package.
+
+    Why: a warning is printed with its location, and the useful location is the
+    code that asked for the dataset, not the scaler deep inside this package.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == package:
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, DatasetWarning, stacklevel=level)
+
+
 def _column(feature_names: Sequence[str] | None, j: int) -> str:
-    return repr(feature_names[j]) if feature_names is not None else f"column {j}"
+    return shorten(feature_names[j], 40) if feature_names is not None else f"column {j}"
 
 
 def warn_constant(
@@ -584,20 +600,16 @@ def warn_constant(
     constant = np.flatnonzero(np.all(x_train == x_train[:1], axis=0))
     n_features = x_train.shape[1]
     if constant.size == n_features:
-        warnings.warn(
+        _warn(
             f"{where}: every feature is constant over the training split, so nothing can be "
-            "learned from these data; check that the file holds the intended columns",
-            DatasetWarning,
-            stacklevel=2,
+            "learned from these data; check that the file holds the intended columns"
         )
     elif per_column and constant.size:
         shown = [f"{_column(feature_names, j)} = {x_train[0, j]:g}" for j in constant[:5]]
-        warnings.warn(
+        _warn(
             f"{where}: {constant.size:,} of {n_features:,} feature column(s) are constant over "
             f"the training split and carry no information: "
-            f"{list_some(shown, total=constant.size)}. Drop them to save board channels",
-            DatasetWarning,
-            stacklevel=2,
+            f"{list_some(shown, total=constant.size)}. Drop them to save board channels"
         )
 
 
@@ -616,14 +628,12 @@ def warn_outliers(
             f"{_column(feature_names, j)} (largest |x| {t:.3g}, 99th percentile {fit.bulk[j]:.3g})"
             for j, t in zip(dominated[:5].tolist(), top.tolist(), strict=True)
         ]
-        warnings.warn(
+        _warn(
             f"{where}: {dominated.size:,} feature column(s) hold values more than "
-            f"{OUTLIER_RATIO:g} times the 99th percentile of the column's magnitudes: "
+            f"{OUTLIER_RATIO:g} times the 99th percentile of the column's non-zero magnitudes: "
             f"{list_some(shown, total=dominated.size)}. Those values are clipped so that "
             "they do not flatten the other rows; check the file for typos, unit errors or "
-            "sentinel values",
-            DatasetWarning,
-            stacklevel=2,
+            "sentinel values"
         )
     far = np.abs(x_test_scaled) > OUTLIER_RATIO
     if far.any():
@@ -632,11 +642,9 @@ def warn_outliers(
             f"test row {r} {_column(feature_names, c)}"
             for r, c in zip(rows[:5].tolist(), cols[:5].tolist(), strict=True)
         ]
-        warnings.warn(
+        _warn(
             f"{where}: {rows.size:,} test value(s) lie more than {OUTLIER_RATIO:g} times "
-            f"beyond the training range and are clipped: {list_some(shown, total=rows.size)}",
-            DatasetWarning,
-            stacklevel=2,
+            f"beyond the training range and are clipped: {list_some(shown, total=rows.size)}"
         )
 
 

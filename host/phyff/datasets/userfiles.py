@@ -22,9 +22,9 @@ traceback, a hang or an allocation that takes the machine down. So:
 from __future__ import annotations
 
 import csv
-import io
 import lzma
 import math
+import re
 import stat
 import struct
 import zipfile
@@ -219,20 +219,42 @@ def _user_dataset(
 # --------------------------------------------------------------------------- CSV
 
 
-def _csv_lines(handle: IO[str], path: Path) -> Iterator[str]:
-    """The file's lines, refusing one longer than MAX_CSV_LINE_CHARS before it is held whole."""
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
+def _csv_lines(binary: IO[bytes], path: Path) -> Iterator[str]:
+    """The file's lines as text, for the csv module, checked one line at a time.
+
+    Why by hand rather than a text wrapper: a line longer than MAX_CSV_LINE_CHARS is
+    refused before it is held whole, and a byte that is not UTF-8 is reported with
+    its line number (a wrapper decodes ahead in blocks). A leading byte-order mark is
+    dropped; lines ending in a lone carriage return (old Mac files) are split too.
+    """
     number = 0
     while True:
-        line = handle.readline(MAX_CSV_LINE_CHARS + 1)
-        if not line:
+        raw = binary.readline(MAX_CSV_LINE_CHARS + 1)
+        if not raw:
             return
-        number += 1
-        if len(line) > MAX_CSV_LINE_CHARS:
+        if len(raw) > MAX_CSV_LINE_CHARS:
             raise DatasetError(
-                f"{path.name} line {number}: longer than {MAX_CSV_LINE_CHARS:,} characters; "
+                f"{path.name} line {number + 1}: longer than {MAX_CSV_LINE_CHARS:,} bytes; "
                 f"this is not a table phyff can read as CSV (file {path})"
             )
-        yield line
+        if number == 0 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            byte = raw[exc.start : exc.start + 1].hex()
+            raise DatasetError(
+                f"{path.name} line {number + 1}: not UTF-8 text (byte 0x{byte} at column "
+                f"{exc.start + 1}); save the file as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet); "
+                f"file {path}"
+            ) from None
+        for piece in _LONE_CR.split(text) if "\r" in text else (text,):
+            if piece:
+                number += 1
+                yield piece
 
 
 def _parse_float(text: str) -> float | None:
@@ -251,9 +273,7 @@ def _read_csv_table(
 ) -> tuple[list[str], list[str], list[str] | None, npt.NDArray[np.float64], list[int], list[str]]:
     """Read header, labels, split column, features, line numbers and ignored columns."""
     with _open_binary(path) as binary:
-        # UTF-8 (a leading byte-order mark is dropped); newlines kept for the csv module
-        handle = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
-        reader = csv.reader(_csv_lines(handle, path))
+        reader = csv.reader(_csv_lines(binary, path))
         try:
             return _parse_csv(reader, path, label_col)
         except csv.Error as exc:
@@ -267,12 +287,8 @@ def _read_csv_table(
             raise DatasetError(
                 f"{path.name} line {reader.line_num}: not valid CSV: {detail}; file {path}"
             ) from exc
-        except UnicodeDecodeError as exc:
-            byte = exc.object[exc.start : exc.start + 1].hex()
-            raise DatasetError(
-                f"{path.name} near line {reader.line_num + 1}: not UTF-8 text (byte 0x{byte}); "
-                f"save the file as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet); file {path}"
-            ) from exc
+        except OSError as exc:
+            raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def _parse_csv(
