@@ -117,6 +117,7 @@ def test_package_keeps_its_public_names() -> None:
         ("x" * 10_000, "at most 4,096 characters"),
         ("csv:", "no file path given"),
         ("csv:a\x00b.csv", "cannot use path"),
+        ("npz:~\x00", "cannot use path"),
         ("npz:" + "d" * 300, "File name too long"),
         ("idx:only-one-path", "expected idx:IMAGES_PATH,LABELS_PATH"),
         ("csv:data.csv#label=", "empty column name"),

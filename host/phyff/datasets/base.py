@@ -499,7 +499,9 @@ def encode_labels(
                 f"{where}: {part} has non-integer labels: "
                 + list_some([f"row {i}: {arr[i]}" for i in bad[:5]], total=bad.size)
             )
-        values.append(arr.astype(np.int64) if arr.dtype.kind in "biu" else as_float)
+        # integers stay exact (uint64 too: converting it to int64 would wrap around)
+        values.append(arr.astype(np.int64) if arr.dtype.kind in "bi" else
+                      arr if arr.dtype.kind == "u" else as_float)  # fmt: skip
     if class_names is not None:
         names = tuple(str(c) for c in class_names)
         out = []

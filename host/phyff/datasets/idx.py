@@ -53,12 +53,11 @@ def read_idx(path: str | os.PathLike[str]) -> npt.NDArray[np.generic]:
             return _read_stream(raw, path, os.fstat(raw.fileno()).st_size)
     except DatasetError:
         raise
-    except (OSError, EOFError, zlib.error) as exc:
-        what = "broken gzip data" if isinstance(exc, EOFError | zlib.error) else "cannot read"
-        if isinstance(exc, gzip.BadGzipFile):
-            what = "broken gzip data"
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise DatasetError(f"{path.name}: {what} ({detail}); file {path}") from exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DatasetError(f"{path.name}: broken gzip data ({exc}); file {path}") from exc
+    except OSError as exc:
+        detail = exc.strerror or exc
+        raise DatasetError(f"{path.name}: cannot read ({detail}); file {path}") from exc
 
 
 def _read_stream(

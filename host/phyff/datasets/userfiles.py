@@ -100,7 +100,7 @@ def user_path(text: str, spec: str) -> Path:
         raise DatasetError(f"{shorten(spec)}: no file path given")
     try:
         path = Path(text).expanduser()
-    except RuntimeError:  # ~user for an unknown user: take the text literally
+    except (RuntimeError, ValueError):  # ~user unknown, or a NUL byte: checked below
         path = Path(text)
     try:
         info = path.stat()
