@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import lzma
 import math
+import operator
 import re
 import stat
 import struct
@@ -291,6 +292,29 @@ def _read_csv_table(
             raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
+def _parse_row(
+    cells: Sequence[str],
+    values: array[float],
+    text_count: list[int],
+    text_seen: dict[int, list[str]],
+    line_num: int,
+) -> None:
+    """Slow path for a row with empty or text cells: NaN for those, text counted per column."""
+    for k, raw in enumerate(cells):
+        cell = raw.strip()
+        if not cell:
+            values.append(math.nan)
+            continue
+        try:
+            values.append(float(cell))
+        except ValueError:
+            values.append(math.nan)
+            text_count[k] += 1
+            seen = text_seen.setdefault(k, [])
+            if len(seen) < 5:
+                seen.append(f"line {line_num}: {shorten(cell, 40)}")
+
+
 def _parse_csv(
     reader: Iterator[list[str]], path: Path, label_col: str
 ) -> tuple[list[str], list[str], list[str] | None, npt.NDArray[np.float64], list[int], list[str]]:
@@ -319,9 +343,16 @@ def _parse_csv(
     lines: list[int] = []
     text_count = [0] * n_feat
     text_seen: dict[int, list[str]] = {}
-    nan = math.nan
+    getter = operator.itemgetter(*feature_idx) if feature_idx else None
+
+    def pick(row: list[str]) -> Sequence[str]:
+        if getter is None:
+            return ()
+        picked = getter(row)
+        return (picked,) if n_feat == 1 else picked
+
     for row in reader:
-        if not any(cell.strip() for cell in row):
+        if not "".join(row).strip():  # a blank line (or only separators)
             continue
         if len(row) != len(header):
             raise DatasetError(
@@ -335,19 +366,11 @@ def _parse_csv(
                 "and use npz:PATH"
             )
         line_num = int(getattr(reader, "line_num", len(lines) + 2))
-        for k, i in enumerate(feature_idx):
-            cell = row[i].strip()
-            if not cell:
-                values.append(nan)
-                continue
-            try:
-                values.append(float(cell))
-            except ValueError:
-                values.append(nan)
-                text_count[k] += 1
-                seen_k = text_seen.setdefault(k, [])
-                if len(seen_k) < 5:
-                    seen_k.append(f"line {line_num}: {shorten(cell, 40)}")
+        cells = pick(row)
+        try:  # fast path: every cell a number (float() ignores surrounding spaces)
+            values.extend(list(map(float, cells)))
+        except ValueError:
+            _parse_row(cells, values, text_count, text_seen, line_num)
         labels.append(row[label_i].strip())
         if split_i is not None:
             splits.append(row[split_i].strip())
