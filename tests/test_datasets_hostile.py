@@ -249,10 +249,10 @@ def test_csv_directory_device_and_missing_paths(tmp_path: Path) -> None:
 
 
 def test_csv_line_and_size_caps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(userfiles, "MAX_CSV_LINE_CHARS", 100)
+    monkeypatch.setattr(userfiles, "MAX_CSV_LINE_BYTES", 100)
     path = _write_csv(tmp_path / "wide.csv", ["a", "label"], [["1" * 200, 0]])
     assert "wide.csv line 2: longer than 100 bytes" in _error(f"csv:{path}")
-    monkeypatch.setattr(userfiles, "MAX_CSV_LINE_CHARS", 10**6)
+    monkeypatch.setattr(userfiles, "MAX_CSV_LINE_BYTES", 10**6)
     monkeypatch.setattr(userfiles, "MAX_CSV_VALUES", 50)
     rows = [[i, i, i % 2] for i in range(30)]
     path = _write_csv(tmp_path / "many.csv", ["a", "b", "label"], rows)

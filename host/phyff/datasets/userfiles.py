@@ -58,10 +58,10 @@ from phyff.datasets.base import (
 from phyff.datasets.idx import read_idx
 from phyff.datasets.registry import DatasetRequest, register
 
-__all__ = ["MAX_CSV_LINE_CHARS", "MAX_CSV_VALUES", "load_csv", "load_idx_pair", "load_npz"]
+__all__ = ["MAX_CSV_LINE_BYTES", "MAX_CSV_VALUES", "load_csv", "load_idx_pair", "load_npz"]
 
-MAX_CSV_LINE_CHARS: Final = 32 * 1024 * 1024
-"""Longest CSV line read (characters); a longer one is not tabular data."""
+MAX_CSV_LINE_BYTES: Final = 32 * 1024 * 1024
+"""Longest CSV line read (bytes); a longer one is not a table, and is refused unread."""
 
 MAX_CSV_VALUES: Final = 100_000_000
 """Most feature values read from one CSV (800 MB as float64); convert larger data to NPZ."""
@@ -72,8 +72,9 @@ _NPZ_KEYS: Final = (
     "x_train", "y_train", "x_test", "y_test", "x", "y", "class_names", "feature_names",
 )  # fmt: skip
 
-# Everything reading a damaged zip/npy can raise (found by fuzzing mutated archives):
-# zip structure, decompression, header parsing, impossible sizes, encrypted entries.
+# Everything reading a damaged zip/npy can raise: zip structure, decompression, header
+# parsing, impossible sizes, unsupported or encrypted entries (the fuzz tests throw
+# mutated archives at it).
 _ARCHIVE_FAILURES: Final = (
     OSError,
     EOFError,
@@ -226,19 +227,19 @@ _LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 def _csv_lines(binary: IO[bytes], path: Path) -> Iterator[str]:
     """The file's lines as text, for the csv module, checked one line at a time.
 
-    Why by hand rather than a text wrapper: a line longer than MAX_CSV_LINE_CHARS is
+    Why by hand rather than a text wrapper: a line longer than MAX_CSV_LINE_BYTES is
     refused before it is held whole, and a byte that is not UTF-8 is reported with
     its line number (a wrapper decodes ahead in blocks). A leading byte-order mark is
     dropped; lines ending in a lone carriage return (old Mac files) are split too.
     """
     number = 0
     while True:
-        raw = binary.readline(MAX_CSV_LINE_CHARS + 1)
+        raw = binary.readline(MAX_CSV_LINE_BYTES + 1)
         if not raw:
             return
-        if len(raw) > MAX_CSV_LINE_CHARS:
+        if len(raw) > MAX_CSV_LINE_BYTES:
             raise DatasetError(
-                f"{path.name} line {number + 1}: longer than {MAX_CSV_LINE_CHARS:,} bytes; "
+                f"{path.name} line {number + 1}: longer than {MAX_CSV_LINE_BYTES:,} bytes; "
                 f"this is not a table phyff can read as CSV (file {path})"
             )
         if number == 0 and raw.startswith(b"\xef\xbb\xbf"):
