@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -101,6 +102,8 @@ def run(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> in
     No traceback reaches a user unless they ask with --debug (or PHYFF_DEBUG=1).
     """
     debug = bool(getattr(args, "debug", False)) or os.environ.get("PHYFF_DEBUG") == "1"
+    if not debug:
+        warnings.showwarning = _show_warning
     try:
         return fn(args)
     except (Exception, KeyboardInterrupt) as exc:
@@ -120,6 +123,12 @@ def _number(text: str, kind: type, ok: Callable[[Any], bool], want: str) -> Any:
     if not ok(value):
         raise argparse.ArgumentTypeError(f"{text!r}: give {want}")
     return value
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Warnings as one line a user can act on, without Python's source context."""
+    print(f"phyff: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def positive_seconds(text: str) -> float:
