@@ -282,8 +282,8 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
-                f"PhyLLClassifier needs samples of at least 2 classes, got only the class "
-                f"{classes[0]!r}"
+                f"PhyLLClassifier needs samples of at least 2 classes, got one class only "
+                f"({classes[0]}); forward-forward training contrasts right and wrong labels"
             )
         if len(X) < 2:
             raise ValueError(f"need at least 2 training samples, got {len(X)}")
@@ -401,6 +401,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels (in the training labels' type): the class of largest summed goodness."""
+        check_is_fitted(self, "model_")
         return self.classes_[np.argmax(self._scores(X), axis=1)]
 
     # --------------------------------------------------------- persistence
