@@ -50,7 +50,7 @@ def test_public_names() -> None:
 
 
 def test_fit_predict_score(blobs, fitted: PhyLLClassifier) -> None:
-    x, y, x_te, y_te = blobs
+    _, _, x_te, y_te = blobs
     assert fitted.classes_.tolist() == [0, 1, 2]
     assert fitted.n_features_in_ == 6
     assert fitted.score(x_te, y_te) >= 0.9
@@ -231,6 +231,41 @@ def test_robust_scaler_ignores_outliers() -> None:
     assert FeatureScaler.from_dict(robust.to_dict()) == robust
 
 
+def test_ctrl_c_keeps_the_last_completed_epoch(blobs, monkeypatch) -> None:
+    x, y, x_te, _ = blobs
+    reference = PhyLLClassifier(BOARD, epochs=2, eval_every=5).fit(x, y)
+    epoch = phyff.api._Loop.epoch
+
+    def interrupted(self, n: int):
+        if n == 3:
+            raise KeyboardInterrupt
+        return epoch(self, n)
+
+    monkeypatch.setattr(phyff.api._Loop, "epoch", interrupted)
+    clf = PhyLLClassifier(BOARD, epochs=10, eval_every=5)
+    with pytest.warns(UserWarning, match="interrupted after epoch 2 of 10"):
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(x, y)
+    assert clf.n_epochs_ == 2 and len(clf.history_) == 2
+    # the same weights as a 2-epoch run: training is seeded and the board deterministic
+    for name, value in reference.model_.arrays().items():
+        np.testing.assert_array_equal(clf.model_.arrays()[name], value)
+    np.testing.assert_array_equal(clf.predict(x_te), reference.predict(x_te))
+
+
+def test_ctrl_c_in_the_first_epoch_keeps_nothing(blobs, monkeypatch) -> None:
+    x, y, _, _ = blobs
+
+    def interrupted(self, n: int):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(phyff.api._Loop, "epoch", interrupted)
+    clf = PhyLLClassifier(BOARD, epochs=10)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(x, y)
+    assert not hasattr(clf, "model_")
+
+
 # -------------------------------------------------------------- persistence
 def test_save_load_round_trip(blobs, fitted: PhyLLClassifier, tmp_path: Path) -> None:
     _, _, x_te, _ = blobs
@@ -265,7 +300,7 @@ def test_pickle_round_trip(blobs, fitted: PhyLLClassifier) -> None:
 
 def test_load_refuses_a_model_not_saved_by_the_estimator(fitted, tmp_path: Path) -> None:
     path = save_model(tmp_path / "plain.npz", fitted.model_, {"train_config": {}})
-    with pytest.raises(ValueError, match="not saved by PhyLLClassifier.save"):
+    with pytest.raises(ValueError, match=r"not saved by PhyLLClassifier\.save"):
         PhyLLClassifier.load(path)
 
 

@@ -22,6 +22,9 @@ following scikit-learn's estimator rules, so ``clone``, ``GridSearchCV``,
 7. A fitted classifier only predicts through a board like the one it was
    trained on (same kind, medium, unit and channel counts); another one is
    refused, since the learned weights are specific to that physical system.
+8. Ctrl-C during ``fit`` (KeyboardInterrupt) still stops the program, but the
+   classifier first takes the model of the last completed epoch (a notebook
+   keeps what it trained); before the first epoch completes nothing is kept.
 
 Why no backpropagation shows here: the estimator is a thin shell; the training
 itself is `phyff.training.loop.EpochLoop`, the very loop `phyff train` runs.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import os
 import platform
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,6 +148,7 @@ class _Loop(EpochLoop):
             pred = model.fit_readout(self.layers, d.x_train, d.y_train)
         else:
             pred = model.predict(self.layers, d.x_train)
+        # test_acc None: the loop's records mark "not evaluated" that way
         return float(np.mean(pred == d.y_train)), None  # type: ignore[return-value]
 
 
@@ -303,24 +308,41 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
             loop = _Loop(config, model, layers, prepared, rng)
             loop.has_test = eval_set is not None
             history: list[dict[str, Any]] = []
+            kept: dict[str, np.ndarray] = {}  # weights after the last completed epoch
 
             def record(epoch: int, model: Model, rec: dict[str, Any]) -> None:
                 prev = history[-1] if history else {"total_queries": 0, "total_macs": 0}
                 rec["total_queries"] = prev["total_queries"] + rec["queries"] + rec["eval_queries"]
                 rec["total_macs"] = prev["total_macs"] + rec["macs"] + rec["eval_macs"]
                 history.append(rec)
+                kept.clear()
+                kept.update({k: v.copy() for k, v in model.arrays().items()})
                 if self.verbose:
                     print(_epoch_line(rec, config.epochs), flush=True)
 
-            done = loop.run(0, [record])
             identity = board.identity()
+            try:
+                loop.run(0, [record])
+            except KeyboardInterrupt:
+                # Rule 8: keep what the completed epochs learned, then stop as asked.
+                if history:
+                    self._set_fitted(Model.from_parts(model.header(), kept), config, classes,
+                                     scaler, history, identity)
+                    warnings.warn(
+                        f"training interrupted after epoch {len(history)} of {config.epochs}; "
+                        "the classifier holds the model of that epoch", stacklevel=2)
+                raise
+        return self._set_fitted(model, config, classes, scaler, history, identity)
 
+    def _set_fitted(self, model: Model, config: TrainConfig, classes: np.ndarray,
+                    scaler: FeatureScaler, history: list[dict[str, Any]],
+                    identity: dict[str, Any]) -> PhyLLClassifier:
         self.classes_ = classes
         self.model_ = model
         self.config_ = config
         self.scaler_ = scaler
         self.history_ = history
-        self.n_epochs_ = done
+        self.n_epochs_ = len(history)
         self.n_device_queries_ = int(history[-1]["total_queries"]) if history else 0
         self.n_digital_macs_ = int(history[-1]["total_macs"]) if history else 0
         self.board_identity_ = identity
