@@ -231,9 +231,10 @@ def test_robust_scaler_ignores_outliers() -> None:
     assert FeatureScaler.from_dict(robust.to_dict()) == robust
 
 
-def test_ctrl_c_keeps_the_last_completed_epoch(blobs, monkeypatch) -> None:
+@pytest.mark.parametrize("settings", [None, {"unsupervised": True}])
+def test_ctrl_c_keeps_the_last_completed_epoch(blobs, monkeypatch, settings) -> None:
     x, y, x_te, _ = blobs
-    reference = PhyLLClassifier(BOARD, epochs=2, eval_every=5).fit(x, y)
+    reference = PhyLLClassifier(BOARD, epochs=2, eval_every=5, settings=settings).fit(x, y)
     epoch = phyff.api._Loop.epoch
 
     def interrupted(self, n: int):
@@ -242,7 +243,7 @@ def test_ctrl_c_keeps_the_last_completed_epoch(blobs, monkeypatch) -> None:
         return epoch(self, n)
 
     monkeypatch.setattr(phyff.api._Loop, "epoch", interrupted)
-    clf = PhyLLClassifier(BOARD, epochs=10, eval_every=5)
+    clf = PhyLLClassifier(BOARD, epochs=10, eval_every=5, settings=settings)
     with pytest.warns(UserWarning, match="interrupted after epoch 2 of 10"):
         with pytest.raises(KeyboardInterrupt):
             clf.fit(x, y)
@@ -290,6 +291,20 @@ def test_save_load_keeps_settings(blobs, tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.predict(x_te), clf.predict(x_te))
     refit = clone(back).fit(x, y)  # a loaded estimator's params train the same network
     np.testing.assert_array_equal(refit.predict(x_te), clf.predict(x_te))
+
+
+def test_unsupervised_model_and_numpy_params(blobs, tmp_path: Path) -> None:
+    """Label-free training with a ridge read-out; numpy-typed params (as from a grid) save."""
+    x, y, x_te, y_te = blobs
+    clf = PhyLLClassifier(BOARD, epochs=np.int64(4), eval_every=4,
+                          settings={"unsupervised": True}).fit(x, y)
+    assert clf.model_.readout is not None
+    assert clf.score(x_te, y_te) >= 0.9
+    proba = clf.predict_proba(x_te)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    back = PhyLLClassifier.load(clf.save(tmp_path / "u.npz"))
+    assert back.epochs == 4
+    np.testing.assert_array_equal(back.predict_proba(x_te), proba)
 
 
 def test_pickle_round_trip(blobs, fitted: PhyLLClassifier) -> None:

@@ -245,7 +245,9 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"batch_size must be a positive int, 'full' or None, got {self.batch_size!r}"
             )
-        return {**given, **extra}
+        # numpy scalars (as a parameter grid yields) become plain numbers for the config files
+        return {k: v.item() if isinstance(v, np.generic) else v
+                for k, v in {**given, **extra}.items()}
 
     def _config(self, board: Board) -> TrainConfig:
         """The TrainConfig for this board: preset (rule 3) plus the overrides."""
@@ -326,13 +328,26 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
             except KeyboardInterrupt:
                 # Rule 8: keep what the completed epochs learned, then stop as asked.
                 if history:
-                    self._set_fitted(Model.from_parts(model.header(), kept), config, classes,
-                                     scaler, history, identity)
-                    warnings.warn(
-                        f"training interrupted after epoch {len(history)} of {config.epochs}; "
-                        "the classifier holds the model of that epoch", stacklevel=2)
+                    self._keep_interrupted(Model.from_parts(model.header(), kept), layers,
+                                           data, config, classes, scaler, history, identity)
                 raise
         return self._set_fitted(model, config, classes, scaler, history, identity)
+
+    def _keep_interrupted(self, model: Model, layers: list[BoardLayer], data: _Data,
+                          config: TrainConfig, classes: np.ndarray, scaler: FeatureScaler,
+                          history: list[dict[str, Any]], identity: dict[str, Any]) -> None:
+        """Take the model of the last completed epoch after Ctrl-C (rule 8)."""
+        done = f"training interrupted after epoch {len(history)} of {config.epochs}"
+        if config.model.unsupervised:
+            # its read-out must match these weights; the link may not survive the interrupt
+            try:
+                model.fit_readout(layers, data.x_train, data.y_train)
+            except Exception as err:  # the KeyboardInterrupt is what the caller gets
+                warnings.warn(f"{done}; the read-out could not be fitted ({err}), so "
+                              "nothing was kept", stacklevel=3)
+                return
+        self._set_fitted(model, config, classes, scaler, history, identity)
+        warnings.warn(f"{done}; the classifier holds the model of that epoch", stacklevel=3)
 
     def _set_fitted(self, model: Model, config: TrainConfig, classes: np.ndarray,
                     scaler: FeatureScaler, history: list[dict[str, Any]],
@@ -439,7 +454,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         estimator = {
             "format": ESTIMATOR_FORMAT,
             "format_version": ESTIMATOR_FORMAT_VERSION,
-            "params": {**params, "settings": _jsonable(params["settings"])},
+            "params": _jsonable(params),
             "classes": self.classes_.tolist(),
             "classes_dtype": self.classes_.dtype.str if self.classes_.dtype != object else "O",
             "n_features_in": int(self.n_features_in_),
@@ -456,7 +471,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
             "versions": {"phyff": __version__, "numpy": np.__version__,
                          "python": platform.python_version()},
         }
-        return save_model(path, self.model_, metadata)
+        return save_model(path, self.model_, _jsonable(metadata))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PhyLLClassifier:
@@ -480,28 +495,22 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         params = {k: v for k, v in params.items() if k in known}
         if isinstance(params.get("encoder"), list):
             params["encoder"] = tuple(params["encoder"])
-        self = cls(**params)
+        clf = cls(**params)
         dtype = est["classes_dtype"]
-        self.classes_ = np.asarray(est["classes"], dtype=object if dtype == "O" else dtype)
-        self.n_features_in_ = int(est["n_features_in"])
+        clf.classes_ = np.asarray(est["classes"], dtype=object if dtype == "O" else dtype)
+        clf.n_features_in_ = int(est["n_features_in"])
         if est.get("feature_names_in") is not None:
-            self.feature_names_in_ = np.asarray(est["feature_names_in"], dtype=object)
-        self.scaler_ = FeatureScaler.from_dict(est["scaler"])
-        self.model_ = model
-        self.config_ = TrainConfig.from_dict(model.metadata["train_config"])
-        self.history_ = list(est["history"])
-        self.n_epochs_ = int(est["n_epochs"])
-        last = self.history_[-1] if self.history_ else {}
-        self.n_device_queries_ = int(last.get("total_queries", 0))
-        self.n_digital_macs_ = int(last.get("total_macs", 0))
-        self.board_identity_ = dict(model.metadata["layers"][0])
-        return self
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.classifier_tags.multi_label = False
-        return tags
+            clf.feature_names_in_ = np.asarray(est["feature_names_in"], dtype=object)
+        clf.scaler_ = FeatureScaler.from_dict(est["scaler"])
+        clf.model_ = model
+        clf.config_ = TrainConfig.from_dict(model.metadata["train_config"])
+        clf.history_ = list(est["history"])
+        clf.n_epochs_ = int(est["n_epochs"])
+        last = clf.history_[-1] if clf.history_ else {}
+        clf.n_device_queries_ = int(last.get("total_queries", 0))
+        clf.n_digital_macs_ = int(last.get("total_macs", 0))
+        clf.board_identity_ = dict(model.metadata["layers"][0])
+        return clf
 
 
 def _logit_scale(config: ModelConfig) -> float:
