@@ -26,7 +26,7 @@ following scikit-learn's estimator rules, so ``clone``, ``GridSearchCV``,
    classifier first takes the model of the last completed epoch (a notebook
    keeps what it trained); before the first epoch completes nothing is kept.
 
-Why no backpropagation shows here: the estimator is a thin shell; the training
+The estimator is a thin shell, so there is one trainer to trust: the training
 itself is `phyff.training.loop.EpochLoop`, the very loop `phyff train` runs.
 """
 
@@ -161,7 +161,9 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
     preset: "acoustic", "microwave" or "optical"; None follows the board's medium.
     epochs, lr, inner_steps, batch_size, eval_every, n_blocks, encoder, skip,
     theta, goodness: the trainer's settings of the same names. ``batch_size``
-    also takes "full" (the whole training set per step).
+    also takes "full" (the whole training set per step). Each evaluation
+    (every ``eval_every`` epochs) measures C overlays of every sample per block,
+    so raise ``eval_every`` to save board time.
     seed: seeds weights, goodness directions, shuffling and negatives.
     scaling: how features are scaled for the board (`FeatureScaler`).
     settings: any other `TrainConfig` / `ModelConfig` field by name, e.g.
