@@ -49,7 +49,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from phyff._version import __version__
 from phyff.board import Board, BoardLayer
 from phyff.phyll.config import ModelConfig
-from phyff.phyll.encoders import input_width
+from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import Model, load_model, save_model
 from phyff.phyll.readout import readout_scores
 from phyff.training.config import PRESETS, TrainConfig
@@ -383,7 +383,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
     @staticmethod
     def _check_fits(config: TrainConfig, board: Board, n_classes: int, n_features: int) -> None:
         """The label slots and features must fit the first block's input (the board's drive)."""
-        width = input_width(config.model.encoders[0], board.n_drive)
+        width = get_encoder(config.model.encoders[0]).input_width(board.n_drive)
         if config.model.feature_offset is None and n_classes + n_features > width:
             raise ValueError(
                 f"{n_classes} classes + {n_features} features do not fit the board's input of "
