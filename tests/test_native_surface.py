@@ -388,3 +388,17 @@ def test_the_generator_covers_c_a_header_may_grow_into(tmp_path: Path) -> None:
     assert e_lib.phyff_two(four, four) == 5
     assert (e_lib.phyff_variadic(3), e_lib.phyff_flag(), e_lib.phyff_counter) == (3, True, 5)
     assert e_ffi.string(e_lib.phyff_names) == b"abc"
+
+
+def test_every_record_names_its_c_members() -> None:
+    """A record's dataclass fields are its C struct's members (derived metadata stays true)."""
+    from dataclasses import fields
+
+    from phyff.protocol import medium_link, wire
+
+    records = [obj for module in (wire, medium_link) for obj in vars(module).values()
+               if isinstance(obj, type) and issubclass(obj, wire.Record) and obj is not wire.Record]
+    assert len(records) >= 8
+    for record in records:
+        assert sorted(f.name for f in fields(record)) == sorted(record.c_members()), record
+        assert record.size() == len(record.unpack(bytes(record.size())).pack())
