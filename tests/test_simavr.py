@@ -32,13 +32,8 @@ STACK_RESERVE = 512  # RAM the QUERY path's stack and the Arduino core need beyo
 
 
 @pytest.fixture(scope="module")
-def elf() -> Path:
-    return simavr.ensure_firmware()
-
-
-@pytest.fixture(scope="module")
-def uno(elf: Path) -> Iterator[simavr.SimavrBoard]:
-    with simavr.SimavrBoard(SPEC, elf=elf) as board:
+def uno() -> Iterator[simavr.SimavrBoard]:
+    with simavr.SimavrBoard(SPEC) as board:  # finds the Uno image, or builds it
         yield board
 
 
@@ -123,8 +118,8 @@ def test_missing_simavr_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch,
         simavr.SimavrBoard(SPEC).start()
 
 
-def test_harness_refuses_a_medium_the_uno_is_not_wired_for(elf: Path) -> None:
-    harness = simavr.build_harness()
+def test_harness_refuses_a_medium_the_uno_is_not_wired_for() -> None:
+    elf, harness = simavr.ensure_firmware(), simavr.build_harness()
     server = MediumServer(MediumService("emu://acoustic?seed=1&n_in=6&n_out=4")).start()
     try:
         proc = subprocess.run([str(harness), "--elf", str(elf), "--medium", server.address],
@@ -133,16 +128,6 @@ def test_harness_refuses_a_medium_the_uno_is_not_wired_for(elf: Path) -> None:
         server.close()
     assert proc.returncode == 2
     assert "n_in=4&n_out=6&dac_bits=8&adc_bits=10" in proc.stderr
-
-
-def test_closing_stops_the_harness_and_frees_the_port(elf: Path) -> None:
-    board = simavr.SimavrBoard(SPEC, elf=elf).start()
-    proc, port = board.proc, board.port
-    assert proc is not None and board.running()
-    board.close()
-    assert proc.poll() is not None
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 def test_arduino_library_layout_and_example_sketch(tmp_path: Path) -> None:

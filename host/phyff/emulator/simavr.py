@@ -15,7 +15,9 @@ byte-identical to the in-process emulator configured like the Uno
   definition (``platformio.ini``'s uno env and the local avr platform's
   board manifest), against Debian's arduino-core-avr.
 - :class:`SimavrBoard` starts the medium server and the harness and gives
-  the board's host link as ``socket://127.0.0.1:PORT``.
+  the board's host link as ``socket://127.0.0.1:PORT``; the lifecycle is
+  :class:`~phyff.emulator.process_board.ProcessBoard`'s, the build
+  :class:`~phyff.emulator.image.FirmwareImage`'s.
 - :func:`run_simavr_board` serves one for ``phyff emulate --simavr``.
 - :func:`assemble_library` lays out the Arduino library (``library.properties``,
   ``src/``, ``examples/``); :func:`build_sketch` compiles a sketch against it
@@ -30,25 +32,21 @@ these from a shell (the Makefile's ``uno`` and ``arduino-example`` targets).
 from __future__ import annotations
 
 import argparse
-import configparser
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 
 from phyff.emulator.device import EmulatorSpec, parse_emu_url
-from phyff.emulator.medium_server import MediumServer, MediumService
+from phyff.emulator.image import FirmwareImage, firmware_dir, is_fresh, pio_ready, repo_root
+from phyff.emulator.process_board import ProcessBoard, serve_board
 
 MCU = "atmega328p"
 ENV = "uno_sim"  # platformio.ini environment of the offline Uno build
@@ -76,24 +74,6 @@ class SimavrError(RuntimeError):
 
 
 # ---- where things are --------------------------------------------------------
-
-
-def repo_root() -> Path:
-    """The checkout holding firmware/ (PHYFF_REPO overrides it for an installed package)."""
-    env = os.environ.get("PHYFF_REPO")
-    return Path(env).resolve() if env else Path(__file__).resolve().parents[3]
-
-
-def firmware_dir() -> Path:
-    return repo_root() / "firmware"
-
-
-def pio_elf() -> Path:
-    return firmware_dir() / ".pio" / "build" / ENV / "firmware.elf"
-
-
-def gcc_elf() -> Path:
-    return repo_root() / "build" / "uno" / "firmware.elf"
 
 
 def harness_path() -> Path:
@@ -125,28 +105,6 @@ def uno_spec(spec: EmulatorSpec | str) -> EmulatorSpec:
                    options={**spec.options, **UNO_CHANNELS})
 
 
-def _source_files() -> list[Path]:
-    root = repo_root()
-    globs = ("firmware/src/**/*.[ch]", "firmware/ports/arduino/*", "shared/src/*.c",
-             "shared/include/phyff/*.h", "firmware/platformio.ini",
-             "firmware/platforms/avr/**/*")
-    return [p for g in globs for p in root.glob(g) if p.is_file()]
-
-
-def _is_fresh(target: Path, sources: list[Path]) -> bool:
-    if not target.is_file():
-        return False
-    newest = max((p.stat().st_mtime for p in sources), default=0.0)
-    return target.stat().st_mtime >= newest
-
-
-def find_elf() -> Path | None:
-    """An up-to-date Uno ELF if one was built (by pio or the direct build), else None."""
-    sources = _source_files()
-    fresh = [p for p in (pio_elf(), gcc_elf()) if _is_fresh(p, sources)]
-    return max(fresh, key=lambda p: p.stat().st_mtime) if fresh else None
-
-
 def _simavr_dev_present() -> bool:
     return any(Path(d, "simavr", "sim_avr.h").is_file()
                for d in ("/usr/include", "/usr/local/include"))
@@ -155,7 +113,7 @@ def _simavr_dev_present() -> bool:
 def simavr_unavailable(*, need_image: bool = True) -> str | None:
     """None when the harness and (if need_image) the Uno image are here or can be
     built, else why not."""
-    if not harness_path().is_file() or not _is_fresh(harness_path(), [harness_source()]):
+    if not harness_path().is_file() or not is_fresh(harness_path(), [harness_source()]):
         if not harness_source().is_file():
             return (f"no harness source at {harness_source()} (set PHYFF_REPO to a phyff "
                     f"checkout)")
@@ -226,53 +184,6 @@ def check_elf(elf: Path) -> None:
 # ---- building ----------------------------------------------------------------
 
 
-def pio_ready() -> bool:
-    """PlatformIO installed and able to build offline (tool-scons registered)."""
-    if shutil.which("pio") is None:
-        return False
-    core = Path(os.environ.get("PLATFORMIO_CORE_DIR", Path.home() / ".platformio"))
-    return (core / "packages" / "tool-scons" / "package.json").is_file()
-
-
-def _pio_options(env: str) -> dict[str, str]:
-    """An environment's options from platformio.ini, ${section.option} resolved."""
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(firmware_dir() / "platformio.ini")
-    pattern = re.compile(r"\$\{([^.}]+)\.([^}]+)\}")
-
-    def resolve(text: str, depth: int = 0) -> str:
-        if depth > 10:
-            raise SimavrError("platformio.ini: ${...} references nest too deeply")
-        return pattern.sub(lambda m: resolve(cfg.get(m.group(1), m.group(2), fallback=""),
-                                             depth + 1), text)
-
-    out: dict[str, str] = {}
-    for key in ("build_src_filter", "build_flags", "build_src_flags"):
-        value = cfg.get(f"env:{env}", key, fallback=None)
-        out[key] = resolve(value if value is not None else cfg.get("env", key, fallback=""))
-    out["src_dir"] = cfg.get("platformio", "src_dir", fallback="src")
-    return out
-
-
-def _filter_sources(src_dir: Path, src_filter: str) -> list[Path]:
-    """PlatformIO's +<...>/-<...> source filter, for the patterns platformio.ini uses."""
-    chosen: list[Path] = []
-    for sign, pattern in re.findall(r"([+-])<([^>]*)>", src_filter):
-        if pattern in ("*", "*/", ""):
-            matched = list(src_dir.rglob("*"))
-        elif pattern.endswith("/"):
-            matched = list((src_dir / pattern).rglob("*"))
-        else:
-            matched = list(src_dir.glob(pattern))
-        matched = [p.resolve() for p in matched
-                   if p.is_file() and p.suffix in (".c", ".cpp", ".S")]
-        if sign == "+":
-            chosen += [p for p in matched if p not in chosen]
-        else:
-            chosen = [p for p in chosen if p not in matched]
-    return chosen
-
-
 class _AvrBuild:
     """avr-gcc with the avr platform's flags (board manifest): core archive, sources, link."""
 
@@ -338,7 +249,7 @@ class _AvrBuild:
         self.compile_all(jobs, self.out)
         archive = self.out / "libFrameworkArduino.a"
         objs = [str(obj) for _, obj, _ in jobs]
-        if not _is_fresh(archive, [Path(o) for o in objs]):
+        if not is_fresh(archive, [Path(o) for o in objs]):
             archive.unlink(missing_ok=True)
             subprocess.run(["avr-gcc-ar", "rcs", str(archive), *objs], check=True)
         return archive
@@ -363,45 +274,19 @@ class _AvrBuild:
 
 def build_with_avr_gcc(*, verbose: bool = False) -> Path:
     """The Uno image straight from platformio.ini's uno env and the avr board manifest."""
-    fw = firmware_dir()
-    opts = _pio_options(SOURCE_ENV)
-    sources = _filter_sources((fw / opts["src_dir"]).resolve(), opts["build_src_filter"])
-    if not sources:
-        raise SimavrError(f"no sources matched build_src_filter of env:{SOURCE_ENV}")
-    out = gcc_elf()
+    opts, sources = IMAGE.sources(SOURCE_ENV, (".c", ".cpp", ".S"))
+    out = IMAGE.gcc_elf()
     build = _AvrBuild(out.parent, verbose=verbose)
     flags = [*opts["build_flags"].split(), *opts["build_src_flags"].split()]
-    return build.program(sources, flags, fw, out)
+    return build.program(sources, flags, firmware_dir(), out)
 
 
-def build_firmware(*, use_pio: bool | None = None, verbose: bool = False) -> Path:
-    """Build the Uno image: ``pio run -e uno_sim`` when PlatformIO is ready offline,
-    else (or when it fails) the direct avr-gcc build from the same definition."""
-    if use_pio is None:
-        use_pio = pio_ready()
-    pio_log = ""
-    if use_pio:
-        proc = subprocess.run(["pio", "run", "-e", ENV, "-d", str(firmware_dir())],
-                              capture_output=True, text=True, check=False)
-        if verbose:
-            sys.stderr.write(proc.stdout + proc.stderr)
-        if proc.returncode == 0 and pio_elf().is_file():
-            # SCons relinks only when an input changed; a change that leaves the
-            # program alike (a comment, the build script) must not make it stale.
-            pio_elf().touch()
-            return pio_elf()
-        pio_log = (proc.stdout + proc.stderr)[-2000:]
-    try:
-        return build_with_avr_gcc(verbose=verbose)
-    except SimavrError as exc:
-        if pio_log:
-            raise SimavrError(f"{exc}\n(pio run -e {ENV} failed too:\n{pio_log})") from exc
-        raise
-
-
-def ensure_firmware(*, verbose: bool = False) -> Path:
-    """The up-to-date Uno ELF, built first if needed."""
-    return find_elf() or build_firmware(verbose=verbose)
+# The Uno image: pio's uno_sim env (pio's ELF is touched after a build, as SCons
+# does not relink for an edit that leaves the program alike), or the direct build's.
+IMAGE = FirmwareImage(env=ENV, build_dir="uno", port="arduino", platform="avr",
+                      error=SimavrError, direct=build_with_avr_gcc, touch_pio=True)
+pio_elf, find_elf = IMAGE.pio_elf, IMAGE.find_elf
+build_firmware, ensure_firmware = IMAGE.build, IMAGE.ensure
 
 
 def build_harness(*, verbose: bool = False) -> Path:
@@ -410,7 +295,7 @@ def build_harness(*, verbose: bool = False) -> Path:
     root = repo_root()
     sources = [harness_source(), root / "shared" / "src" / "wire.c",
                *(root / "shared" / "include" / "phyff").glob("*.h")]
-    if _is_fresh(out, sources):
+    if is_fresh(out, sources):
         return out
     if shutil.which("gcc") is None:
         raise SimavrError("gcc not found to build the simavr harness: install gcc")
@@ -550,156 +435,76 @@ def image_sizes(elf: Path) -> dict[str, int]:
 # ---- running -----------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the harness child: SIGTERM when this Python process dies without cleaning up."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class SimavrBoard:
+class SimavrBoard(ProcessBoard):
     """The Uno image in simavr with a simulated medium; ``.url`` is its host link.
 
-    A context manager: on exit (normal, exception or Ctrl-C) the harness and
-    the medium server are stopped. The spec is fitted to the Uno
-    (:func:`uno_spec`); ``.spec`` is what is actually served, so
-    ``board.spec.url()`` is the in-process emulator that answers alike.
-    One host at a time: a second connection while one is attached gets a
-    "board busy" line and is closed (the first keeps working).
+    A context manager (see :class:`~phyff.emulator.process_board.ProcessBoard`
+    for the lifecycle). The spec is fitted to the Uno (:func:`uno_spec`);
+    ``.spec`` is what is actually served, so ``board.spec.url()`` is the
+    in-process emulator that answers alike. One host at a time: a second
+    connection while one is attached gets a "board busy" line and is closed
+    (the first keeps working).
 
     port 0 lets the harness choose a free port (no race: it reports the one
     it bound). diag, a path, receives one line per reply with its simulated
     cycle stamps (see the harness's rule S7). echo=True copies the harness's
     messages (e.g. "refused a second host: board busy") to this process's
-    stderr as they come. Create it in a long-lived thread: the harness is
-    told to exit when the thread that started it ends.
+    stderr as they come.
     """
+
+    name = "simavr"
+    process = "the simavr harness"
+    error = SimavrError
 
     def __init__(self, spec: EmulatorSpec | str, *, port: int = 0, elf: Path | None = None,
                  diag: Path | None = None, start_timeout: float = 10.0,
                  echo: bool = False) -> None:
-        self.spec = uno_spec(spec)
-        self.requested_port = port
-        self.elf = Path(elf) if elf is not None else None
-        self.diag = diag
-        self.start_timeout = start_timeout
+        super().__init__(uno_spec(spec), port=port, elf=elf, diag=diag,
+                         start_timeout=start_timeout)
         self.echo = echo
-        self.port = 0
-        self.medium: MediumServer | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._stderr = bytearray()
-        self._listening = threading.Event()
-        self._reader: threading.Thread | None = None
+        self.harness: Path | None = None
 
-    @property
-    def url(self) -> str:
-        if not self.port:
-            raise SimavrError("the simavr board is not started (use it as a context manager)")
-        return f"socket://127.0.0.1:{self.port}"
-
-    @property
-    def stderr(self) -> str:
-        return self._stderr.decode(errors="replace")
-
-    def start(self) -> SimavrBoard:
+    def prepare(self) -> None:
         reason = simavr_unavailable(need_image=self.elf is None)
         if reason:
             raise SimavrError(f"cannot run the simavr board: {reason}")
         if self.elf is None:
             self.elf = ensure_firmware()
         check_elf(self.elf)
-        harness = build_harness()
-        try:
-            self.medium = MediumServer(MediumService(self.spec)).start()
-            cmd = [str(harness), "--elf", str(self.elf), "--medium", self.medium.address,
-                   "--port", str(self.requested_port)]
-            if self.diag is not None:
-                cmd += ["--diag", str(self.diag)]
-            self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-            self._reader = threading.Thread(target=self._read_stderr, args=(self.proc,),
-                                            name="phyff-simavr-stderr", daemon=True)
-            self._reader.start()
-            deadline = time.monotonic() + self.start_timeout
-            while not self._listening.wait(0.02):
-                if self.proc.poll() is not None:
-                    self._reader.join(timeout=1)
-                    hint = f" ({INSTALL_SIMAVR})" if "libsimavr" in self.stderr else ""
-                    raise SimavrError("the simavr harness did not start: "
-                                      f"{self.stderr.strip() or 'no message'}{hint}")
-                if time.monotonic() > deadline:
-                    raise SimavrError(f"the simavr harness did not listen within "
-                                      f"{self.start_timeout:.0f} s: {self.stderr.strip()}")
-            return self
-        except BaseException:
-            self.close()
-            raise
+        self.harness = build_harness()
 
-    def _read_stderr(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            self._stderr += line
-            if self.echo and line.startswith(b"phyff-simavr:"):
-                sys.stderr.write(line.decode(errors="replace"))
-                sys.stderr.flush()
-            m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                self._listening.set()
+    def pick_port(self) -> int:
+        """0: the harness binds a free port itself and reports it (no race)."""
+        return 0
 
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    def command(self, port: int) -> list[str]:
+        assert self.harness is not None and self.medium is not None
+        cmd = [str(self.harness), "--elf", str(self.elf), "--medium", self.medium.address,
+               "--port", str(port)]
+        if self.diag is not None:
+            cmd += ["--diag", str(self.diag)]
+        return cmd
 
-    def close(self) -> None:
-        """Stop the harness, then the medium server. Safe to call twice."""
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
-            if self._reader is not None:
-                self._reader.join(timeout=2)
-            if proc.stderr is not None:
-                proc.stderr.close()
-        if self.medium is not None:
-            self.medium.close()
-            self.medium = None
+    def listening_port(self, line: bytes, port: int) -> int | None:
+        if self.echo and line.startswith(b"phyff-simavr:"):
+            sys.stderr.write(line.decode(errors="replace"))
+            sys.stderr.flush()
+        m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", line)
+        return int(m.group(1)) if m else None
 
-    def __enter__(self) -> SimavrBoard:
-        return self.start()
+    def start_hint(self) -> str:
+        return f" ({INSTALL_SIMAVR})" if "libsimavr" in self.stderr else ""
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+    def banner(self) -> str:
+        return (f"Uno image {self.elf} in simavr ({MCU} at {F_CPU // 1_000_000} MHz), medium "
+                f"{self.spec.url()}")
 
 
 def run_simavr_board(spec: EmulatorSpec | str, port: int, stop: threading.Event,
                      verbose: bool) -> int:
     """``phyff emulate --simavr``: print the board's URL, serve until stop or Ctrl-C."""
-    try:
-        elf = ensure_firmware(verbose=verbose)
-        with SimavrBoard(spec, port=port, elf=elf, echo=True) as board:
-            print(board.url, flush=True)
-            print(f"# Uno image {elf} in simavr ({MCU} at {F_CPU // 1_000_000} MHz), medium "
-                  f"{board.spec.url()}; Ctrl-C to stop", file=sys.stderr, flush=True)
-            while not stop.wait(0.2):
-                if not board.running():
-                    print(f"simavr stopped: {board.stderr.strip()}", file=sys.stderr)
-                    return 1
-        return 0
-    except KeyboardInterrupt:
-        return 130
-    except SimavrError as exc:
-        print(f"phyff: {exc}", file=sys.stderr)
-        return 1
+    return serve_board(lambda: SimavrBoard(spec, port=port, elf=ensure_firmware(verbose=verbose),
+                                           echo=True), SimavrError, stop, verbose)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -753,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ["SimavrBoard", "SimavrError", "assemble_library", "build_firmware", "build_harness",
-           "build_sketch", "build_with_arduino_builder", "ensure_firmware", "run_simavr_board",
+           "build_sketch", "build_with_arduino_builder", "build_with_avr_gcc", "ensure_firmware",
+           "find_elf", "firmware_dir", "pio_ready", "repo_root", "run_simavr_board",
            "simavr_unavailable", "uno_spec"]
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -46,22 +45,12 @@ from phyff.emulator.simavr import (
     image_sizes,
     simavr_unavailable,
 )
+from phyff.perf.firmware import benchmark_image, biggest_ram_symbols, next_diag_line
 from phyff.protocol import wire
 from phyff.protocol.wire import Cmd, Config, QueryHead
 
 USABLE_FLASH = 32256  # 32 KiB less the Uno's 512-byte bootloader
 URL = "emu://acoustic?seed=1"
-
-
-def biggest_ram_symbols(elf: Path, count: int = 5) -> list[tuple[str, int]]:
-    out = subprocess.run(["avr-nm", "-S", "--size-sort", "-r", str(elf)], capture_output=True,
-                         text=True, check=True).stdout
-    syms = []
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[2] in "bBdD":
-            syms.append((parts[3], int(parts[1], 16)))
-    return syms[:count]
 
 
 def report_size(elf: Path) -> None:
@@ -71,18 +60,8 @@ def report_size(elf: Path) -> None:
           f"({USABLE_FLASH - s['flash']} B left beside the bootloader)")
     print(f"RAM   {s['ram']:6d} B = data {s['data']} + bss {s['bss']}: "
           f"{100 * s['ram'] / RAM_SIZE:.1f} % of 2 KiB ({RAM_SIZE - s['ram']} B for the stack)")
-    print("largest RAM users: " + ", ".join(f"{n} {b} B" for n, b in biggest_ram_symbols(elf)))
-
-
-def _diag_lines(path: Path, seen: int, timeout: float = 10.0) -> tuple[dict[str, int], int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        complete = path.read_text().split("\n")[:-1]
-        if len(complete) > seen:
-            fields = dict(kv.split("=") for kv in complete[seen].split()[1:])
-            return {k: int(v) for k, v in fields.items()}, seen + 1
-        time.sleep(0.005)
-    raise SimavrError("the simavr harness wrote no diagnostics line for a reply")
+    largest = biggest_ram_symbols(elf, count=5, nm="avr-nm")
+    print("largest RAM users: " + ", ".join(f"{n} {b} B" for n, b in largest))
 
 
 def measure(elf: Path, configs: list[Config | None], repeats: int = 3) -> None:
@@ -102,7 +81,8 @@ def measure(elf: Path, configs: list[Config | None], repeats: int = 3) -> None:
                     t0 = time.perf_counter()
                     board.link.request(Cmd.QUERY, payload)
                     wall.append(time.perf_counter() - t0)
-                    d, seen = _diag_lines(diag, seen)
+                    d, seen = next_diag_line(diag, seen, timeout=10.0, error=SimavrError(
+                        "the simavr harness wrote no diagnostics line for a reply"))
                     if d["rounds"] < 2:
                         raise SimavrError(f"a {n}-sample QUERY made {d['rounds']} sense rounds")
                     # sense rounds per sample: oversample of them
@@ -124,11 +104,9 @@ def measure(elf: Path, configs: list[Config | None], repeats: int = 3) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.parse_args(argv)
-    reason = simavr_unavailable()
-    if reason:
-        print(f"Uno benchmark skipped: {reason}")
+    elf = benchmark_image("Uno", simavr_unavailable, ensure_firmware)
+    if elf is None:
         return 1
-    elf = ensure_firmware()
     print(f"== size of {elf} (ATmega328P)")
     report_size(elf)
     print(f"== QUERY cost on the simulated ATmega328P at {F_CPU // 1_000_000} MHz "
