@@ -184,6 +184,26 @@ def check_elf(elf: Path) -> None:
 # ---- building ----------------------------------------------------------------
 
 
+def _object_fresh(obj: Path, src: Path, cwd: Path) -> bool:
+    """An object is fresh when it is newer than its source and every header it included.
+
+    The compiler's -MMD dependency file (obj with .d) lists those headers; without
+    one, the object is rebuilt (a header change must never leave a stale object).
+    """
+    deps_file = obj.with_suffix(".d")
+    if not obj.is_file() or not deps_file.is_file():
+        return False
+    text = deps_file.read_text(errors="replace").replace("\\\n", " ")
+    deps = text.split(":", 1)[1].split() if ":" in text else []
+    newest = src.stat().st_mtime
+    for dep in deps:
+        path = Path(dep) if Path(dep).is_absolute() else cwd / dep
+        if not path.exists():
+            return False
+        newest = max(newest, path.stat().st_mtime)
+    return obj.stat().st_mtime >= newest
+
+
 class _AvrBuild:
     """avr-gcc with the avr platform's flags (board manifest): core archive, sources, link."""
 
@@ -224,10 +244,10 @@ class _AvrBuild:
     def compile_all(self, jobs: list[tuple[Path, Path, list[str]]], cwd: Path) -> None:
         def one(job: tuple[Path, Path, list[str]]) -> None:
             src, obj, extra = job
-            if obj.is_file() and obj.stat().st_mtime >= src.stat().st_mtime:
+            if _object_fresh(obj, src, cwd):
                 return
             obj.parent.mkdir(parents=True, exist_ok=True)
-            cmd = self._compile_cmd(src, obj, extra)
+            cmd = [*self._compile_cmd(src, obj, extra), "-MMD"]
             if self.verbose:
                 print(" ".join(cmd), file=sys.stderr)
             proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
