@@ -89,7 +89,7 @@ def raw_from_args(args: argparse.Namespace) -> dict[str, Any]:
         else:
             try:
                 import tomllib
-            except ModuleNotFoundError:  # Python 3.10
+            except ModuleNotFoundError:  # Python 3.10 (load_spec said what to install)
                 import tomli as tomllib  # type: ignore[no-redef]
             raw = tomllib.loads(text)
     elif not (args.dataset and args.board):

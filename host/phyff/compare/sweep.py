@@ -216,7 +216,11 @@ def load_spec(path: Path) -> SweepSpec:
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+            try:
+                import tomli as tomllib  # type: ignore[no-redef]
+            except ModuleNotFoundError as exc:
+                raise ValueError("TOML sweep files on Python 3.10 need tomli: pip install "
+                                 "'phyff[sweep]' (or write the sweep as .json)") from exc
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
