@@ -232,7 +232,7 @@ def test_pool_board_that_does_not_answer_stops_before_running(tiny: str,
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster, \
             pytest.raises(ClusterError, match=r"no worker offers.*medium-optical"):
         run_jobs(sweep_jobs(spec), Execution(scheduler=cluster.scheduler_address),
-                 lambda job, result: None, bar=False)
+                 lambda job, result, seconds: None, bar=False)
 
 
 def test_unreachable_scheduler_is_a_clear_error(tiny: str, tmp_path: Path,

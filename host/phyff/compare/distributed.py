@@ -225,10 +225,13 @@ def _execute(job: Job) -> dict[str, Any]:
     raise ValueError(f"unknown job kind {job.kind!r}")
 
 
-def _execute_in_worker(job: Job) -> dict[str, Any]:
-    # Rule 4: the trainer's matrices are small; one BLAS thread per process.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    return execute(job)
+def _timed(job: Job) -> tuple[dict[str, Any], float]:
+    """execute(job) and its wall time where it ran (job durations for docs/scaling.md)."""
+    import time
+
+    t0 = time.perf_counter()
+    result = execute(job)
+    return result, time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------ the client side
@@ -265,14 +268,16 @@ class Failure:
     error: str
 
 
-OnResult = Callable[[Job, dict[str, Any]], None]
+# on_result(job, result, seconds the job took where it ran)
+OnResult = Callable[[Job, dict[str, Any], float], None]
 OnFailure = Callable[[Job, Failure], None]
 
 
 def run_jobs(jobs: Sequence[Job], execution: Execution, on_result: OnResult,
              on_failure: OnFailure | None = None, *, bar: bool = True,
              desc: str = "runs") -> list[Failure]:
-    """Run every job; `on_result(job, result)` as each completes. Returns the failures."""
+    """Run every job; `on_result(job, result, seconds)` as each completes. Returns the
+    failures."""
     failures: list[Failure] = []
 
     def failed(job: Job, error: str) -> None:
@@ -287,13 +292,13 @@ def run_jobs(jobs: Sequence[Job], execution: Execution, on_result: OnResult,
         if execution.serial:
             for job in jobs:
                 try:
-                    result = execute(job)
+                    result, seconds = _timed(job)
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except Exception as exc:
                     failed(job, _describe_error(exc))
                 else:
-                    on_result(job, result)
+                    on_result(job, result, seconds)
                 tick(len(failures))
             return failures
         with _client(execution) as client:
@@ -408,7 +413,7 @@ def _run_on_cluster(client: Any, jobs: Sequence[Job], on_result: OnResult,
     by_key: dict[str, Job] = {}
     futures = []
     for job in jobs:
-        fut = client.submit(_execute_in_worker, job, key=f"phyff-{job.key}", pure=False,
+        fut = client.submit(_timed, job, key=f"phyff-{job.key}", pure=False,
                             resources=job.resources() or None, priority=int(job.cost),
                             retries=0)
         by_key[fut.key] = job
@@ -418,11 +423,11 @@ def _run_on_cluster(client: Any, jobs: Sequence[Job], on_result: OnResult,
             job = by_key[fut.key]
             if fut.status == "finished":
                 try:
-                    result = fut.result()
+                    result, seconds = fut.result()
                 except Exception as exc:  # lost between completion and transfer
                     failed(job, _describe_error(exc))
                 else:
-                    on_result(job, result)
+                    on_result(job, result, seconds)
             else:
                 exc = fut.exception()
                 failed(job, _describe_error(exc) if exc is not None

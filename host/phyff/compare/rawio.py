@@ -131,7 +131,7 @@ class ResultStore:
     Rules:
 
     1. `results.jsonl` in the run directory holds one JSON line per completed
-       job: {"key", "label", "result"}; a line is written whole and flushed
+       job: {"key", "label", "result", "seconds"}; a line is written whole and flushed
        (and fsynced) before the next job's result is taken.
     2. A rerun reads it back and skips those keys (a job's key is a hash of
        its configuration and seed, so a changed configuration is a new job).
@@ -165,9 +165,13 @@ class ResultStore:
                 continue  # rule 3
         return done
 
-    def add(self, key: str, label: str, result: dict[str, Any]) -> None:
-        """Append one completed job (rule 1)."""
-        self._append(self.path, {"key": key, "label": label, "result": result})
+    def add(self, key: str, label: str, result: dict[str, Any],
+            seconds: float | None = None) -> None:
+        """Append one completed job (rule 1); `seconds`: its wall time where it ran."""
+        record: dict[str, Any] = {"key": key, "label": label, "result": result}
+        if seconds is not None:
+            record["seconds"] = round(seconds, 3)
+        self._append(self.path, record)
         self.done[key] = result
 
     def add_failure(self, key: str, label: str, error: str) -> None:

@@ -116,11 +116,11 @@ def run_jobs_stored(jobs: Sequence[Job], execution: Execution, store: ResultStor
     elif progress is not None and todo:
         progress(f"{len(todo)} runs {execution.describe()}")
 
-    def on_result(job: Job, result: dict[str, Any]) -> None:
+    def on_result(job: Job, result: dict[str, Any], seconds: float) -> None:
         result = json.loads(json.dumps(result, default=_json_default))
         done[job.key] = result
         if store is not None:
-            store.add(job.key, job.label, result)
+            store.add(job.key, job.label, result, seconds)
         if progress is not None and not bar and job.kind == "run":
             r = result
             progress(f"{job.label:44s}: test {100 * r['test_acc']:5.1f} %, "
