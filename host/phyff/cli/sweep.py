@@ -98,7 +98,7 @@ def raw_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for key, value in (("datasets", args.dataset), ("boards", args.board),
                        ("preset", args.preset), ("method", args.method),
                        ("seeds", args.seeds), ("validation", args.validation),
-                       ("data_dir", str(args.data) if args.data else None)):
+                       ("data_dir", str(args.data.resolve()) if args.data else None)):
         if value is not None:
             raw[key] = value
     if args.set:

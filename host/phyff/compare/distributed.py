@@ -412,7 +412,10 @@ def _run_on_cluster(client: Any, jobs: Sequence[Job], on_result: OnResult,
 
     by_key: dict[str, Job] = {}
     futures = []
-    for job in jobs:
+    # Longest first: idle workers take the first submissions at once, before later,
+    # higher-priority ones arrive, so the order of submission must already be right.
+    # (Order changes when a job runs, never its result: rule 1.)
+    for job in sorted(jobs, key=lambda j: -j.cost):
         fut = client.submit(_timed, job, key=f"phyff-{job.key}", pure=False,
                             resources=job.resources() or None, priority=int(job.cost),
                             retries=0)
