@@ -124,7 +124,8 @@ def test_cli_registers_bench_and_runs_a_slice(tmp_path: Path,
     assert set(registered) == {"bench"}
     args = parser.parse_args(["--quick", "--tasks", "digits/optical", "--methods",
                               "phyll,linear", "--no-adapt", "--no-speed", "--out",
-                              str(tmp_path), "--json", "--j-per-query", "1e-3"])
+                              str(tmp_path), "--json", "--j-per-query", "1e-3",
+                              "--workers", "1"])
     assert registered["bench"](args) == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in out["summary"]] == ["phyll", "linear"]

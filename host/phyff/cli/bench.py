@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from phyff.cli.common import EXIT_OK, AddCommand, print_json
+from phyff.cli.common import EXIT_FAILED, EXIT_OK, AddCommand, print_json
 
 if TYPE_CHECKING:
+    from phyff.compare.distributed import Execution
     from phyff.compare.summary import BenchOptions
 
 
@@ -57,8 +59,8 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--board-watts", type=float, default=0.0,
                    help="board power while querying, W (default 0)")
     p.add_argument("--out", type=Path,
-                   help="directory for bench.md, bench.csv, runs.csv, adaptability.png "
-                        "(default runs/bench-<time>)")
+                   help="directory for bench.md, bench.csv, runs.csv, adaptability.png and "
+                        "results.jsonl, written run by run (default runs/bench-<time>)")
     p.add_argument("--doc", type=Path,
                    help="also write the generated document here (docs/benchmarks.md), with "
                         "its CSVs and figure next to it")
@@ -68,7 +70,49 @@ def add_commands(add: AddCommand) -> None:
                    help="do not run anything: re-render the report (and --doc) from the "
                         "raw.json a previous run wrote into its --out directory (the energy "
                         "flags apply)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_execution_flags(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+
+
+def add_execution_flags(p: argparse.ArgumentParser) -> None:
+    """--workers/--scheduler/--resume, shared by `phyff bench` and `phyff sweep`."""
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes on this machine (default: one per core, on an "
+                        "embedded Dask LocalCluster); 1 runs serially without Dask, with "
+                        "identical results")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="run on an existing Dask cluster (`dask scheduler` + `dask worker`; "
+                        "boards as worker resources, see docs/scaling.md)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out: completed runs (results.jsonl) are "
+                        "skipped, failed and missing ones run")
+
+
+def execution_from_args(args: argparse.Namespace) -> Execution:
+    """Execution from --workers/--scheduler (bad values are usage errors)."""
+    from phyff.compare.distributed import Execution
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.scheduler and args.workers is not None:
+        raise ValueError("--workers sizes the embedded cluster; with --scheduler the "
+                         "cluster's own workers run the jobs: give one or the other")
+    if args.scheduler and "://" not in args.scheduler:
+        raise ValueError(f"--scheduler wants an address like tcp://HOST:8786, got "
+                         f"{args.scheduler!r}")
+    return Execution(workers=args.workers, scheduler=args.scheduler)
+
+
+def progress_printer(quiet: bool) -> Callable[[str], None]:
+    """Progress lines on stderr that do not break the progress bar."""
+
+    def progress(line: str) -> None:
+        if not quiet:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+
+    return progress
 
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
@@ -101,22 +145,28 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark and write its report."""
     from phyff.compare.report import all_targets, write_doc, write_outputs
-    from phyff.compare.runner import run_bench
+    from phyff.compare.runner import IncompleteRun, run_bench
 
     options = options_from_args(args)
     quiet = args.quiet or args.json
-
-    def progress(line: str) -> None:
-        if not quiet:
-            print(line, file=sys.stderr, flush=True)
-
+    progress = progress_printer(quiet)
+    if args.resume and not args.out:
+        raise ValueError("--resume continues a run directory: give it with --out DIR")
+    out = args.out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.from_raw:
         from phyff.compare.rawio import load_raw
 
         outcome = load_raw(args.from_raw, energy=options.energy)
     else:
-        outcome = run_bench(options, progress)
-    out = args.out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+        from phyff.compare.rawio import ResultStore
+
+        execution = execution_from_args(args)
+        store = ResultStore(out, resume=args.resume)
+        try:
+            outcome = run_bench(options, progress, execution, store, bar=not quiet)
+        except IncompleteRun as exc:
+            print(f"phyff: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     paths = write_outputs(outcome, out)
     if args.doc:
         command = DOC_COMMAND if not args.quick else "phyff bench --quick --doc ..."

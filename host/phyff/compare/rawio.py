@@ -117,3 +117,86 @@ def load_raw(path: Path, energy: EnergyModel | None = None) -> BenchOutcome:
     return BenchOutcome(options, tasks, datasets, results,
                         summarise(results, options.energy), scenarios, payload["speed"],
                         float(payload["seconds"]), payload["machine"])
+
+
+# ------------------------------------------------------------------ results as they complete
+RESULTS_FILE = "results.jsonl"
+FAILURES_FILE = "failures.jsonl"
+
+
+class ResultStore:
+    """Every finished run on disk the moment it completes, so nothing is lost and a rerun
+    continues where the last one stopped.
+
+    Rules:
+
+    1. `results.jsonl` in the run directory holds one JSON line per completed
+       job: {"key", "label", "result", "seconds"}; a line is written whole and flushed
+       (and fsynced) before the next job's result is taken.
+    2. A rerun reads it back and skips those keys (a job's key is a hash of
+       its configuration and seed, so a changed configuration is a new job).
+    3. A line cut short by a crash is ignored (that job runs again).
+    4. `failures.jsonl` lists this invocation's failed jobs with their errors;
+       it is rewritten by each invocation and never read for skipping, so
+       failed jobs run again on the next invocation.
+    """
+
+    def __init__(self, directory: Path, *, resume: bool) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / RESULTS_FILE
+        self.failures_path = self.directory / FAILURES_FILE
+        if self.path.exists() and self.path.stat().st_size > 0 and not resume:
+            raise ValueError(f"{self.directory} already holds results of an earlier run; pass "
+                             "--resume to continue it (completed runs are skipped) or choose "
+                             "another --out directory")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.done: dict[str, dict[str, Any]] = self._read() if resume else {}
+        self.failures_path.write_text("")
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        done: dict[str, dict[str, Any]] = {}
+        if not self.path.exists():
+            return done
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                done[str(record["key"])] = record["result"]
+            except (ValueError, KeyError, TypeError):
+                continue  # rule 3
+        return done
+
+    def add(self, key: str, label: str, result: dict[str, Any],
+            seconds: float | None = None) -> None:
+        """Append one completed job (rule 1); `seconds`: its wall time where it ran."""
+        record: dict[str, Any] = {"key": key, "label": label, "result": result}
+        if seconds is not None:
+            record["seconds"] = round(seconds, 3)
+        self._append(self.path, record)
+        self.done[key] = result
+
+    def add_failure(self, key: str, label: str, error: str) -> None:
+        """Record one failed job (rule 4)."""
+        self._append(self.failures_path, {"key": key, "label": label, "error": error})
+
+    @staticmethod
+    def _append(path: Path, record: dict[str, Any]) -> None:
+        import os
+
+        with path.open("a") as fh:
+            fh.write(json.dumps(record, default=_json_default) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and other number-likes in run records."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple | set):
+        return list(value)
+    return str(value)
+
+
+def run_from_dict(d: dict[str, Any]) -> RunResult:
+    """A RunResult from its as_dict() form (one line of results.jsonl)."""
+    return _run(d)

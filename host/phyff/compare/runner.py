@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from phyff.compare.baselines.common import RunResult
-from phyff.compare.baselines.methods import METHODS, Task, run_method
+from phyff.compare.baselines.methods import METHODS, Task
+from phyff.compare.distributed import Execution, Failure, Job, run_jobs
+from phyff.compare.rawio import ResultStore, run_from_dict
 from phyff.compare.summary import (
     BenchOptions,
     BenchOutcome,
@@ -30,35 +34,109 @@ from phyff.compare.summary import (
 from phyff.compare.tasks import resolve_tasks
 
 
-def run_matrix(tasks: Sequence[Task], methods: Sequence[str], seeds: Iterable[int],
-               load: Callable[[str], Any], progress: Progress | None = None) -> list[RunResult]:
-    """Every method on every task for every seed; `load(name)` returns a dataset."""
+def matrix_jobs(tasks: Sequence[Task], methods: Sequence[str], seeds: Iterable[int],
+                data_dir: str | None = None,
+                sizes: dict[str, int] | None = None) -> list[Job]:
+    """Every method on every task for every seed, as independent jobs (in report order).
+
+    `sizes` (dataset -> training samples) only weights the jobs' expected cost
+    so the longest start first; it never changes a result.
+    """
+    from phyff.compare.rawio import task_to_dict
+
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     seeds = list(seeds)
-    results: list[RunResult] = []
+    jobs = []
     for task in tasks:
-        data = load(task.dataset)
+        settings = task_to_dict(task)
+        n = (sizes or {}).get(task.dataset, 1000)
         for method in methods:
             for seed in seeds:
-                result = run_method(method, task, data, seed)
-                result.extra["task"] = task.name
-                result.extra["n_test"] = len(data.y_test)
-                results.append(result)
-                if progress is not None:
-                    progress(f"{task.name:24s} {method:13s} seed {seed}: test "
-                             f"{100 * result.test_acc:5.1f} %, {result.queries:>9,} queries, "
-                             f"{result.train_macs:.3g} MACs, {result.wall_s:.1f} s")
-    return results
+                jobs.append(Job("run", method, settings, task.dataset, seed, data_dir,
+                                cost=_cost(task, method, n)))
+    return jobs
 
 
+def _cost(task: Task, method: str, n_train: int) -> float:
+    """Rough relative run time (sample-epochs, PAT's twin fit counted): a priority only."""
+    if method in ("elm", "linear"):
+        return n_train / 100
+    if method in ("pat", "backprop"):
+        twin = task.twin.n_pairs * task.twin.epochs / 10 if method == "pat" else 0
+        return (task.backprop.epochs * n_train + twin) / 10
+    steps = task.phyll.inner_steps if method != "phyll-nophys" else task.phyll.inner_steps / 2
+    return task.phyll.epochs * n_train * steps / 100
 
 
+def run_matrix(tasks: Sequence[Task], methods: Sequence[str], seeds: Iterable[int],
+               load: Callable[[str], Any] | None = None, progress: Progress | None = None,
+               execution: Execution | None = None, data_dir: str | None = None,
+               store: ResultStore | None = None) -> list[RunResult]:
+    """Every method on every task for every seed, in that order, whatever ran them.
+
+    `load` is kept for callers of the serial API: the jobs load their dataset
+    where they run (by name and `data_dir`). Raises `IncompleteRun` after
+    every job has finished if some failed (the completed ones are in `store`).
+    """
+    del load
+    jobs = matrix_jobs(tasks, methods, seeds, data_dir)
+    done = run_jobs_stored(jobs, execution or Execution(workers=1), store, progress)
+    return [run_from_dict(done[job.key]) for job in jobs]
 
 
+class IncompleteRun(RuntimeError):
+    """Some jobs failed; the others completed and were kept. Rerun with --resume."""
+
+    def __init__(self, failures: Sequence[Failure], directory: Path | None) -> None:
+        self.failures = list(failures)
+        lines = "\n".join(f"  {f.label}: {f.error}" for f in self.failures[:20])
+        more = f"\n  ... and {len(self.failures) - 20} more" if len(self.failures) > 20 else ""
+        where = (f"; completed runs are kept in {directory}: fix the cause and rerun with "
+                 f"--resume --out {directory}") if directory is not None else ""
+        super().__init__(f"{len(self.failures)} run(s) failed{where}:\n{lines}{more}")
 
 
+def run_jobs_stored(jobs: Sequence[Job], execution: Execution, store: ResultStore | None,
+                    progress: Progress | None = None, *, bar: bool = False,
+                    desc: str = "runs") -> dict[str, dict[str, Any]]:
+    """Run the jobs `store` has not completed; every result by key (JSON round-tripped,
+    so a result read back from disk and one just computed are the same values)."""
+    import json
+
+    from phyff.compare.rawio import _json_default
+
+    done: dict[str, dict[str, Any]] = dict(store.done) if store is not None else {}
+    unique = {j.key: j for j in jobs}  # the same configuration twice runs once
+    todo = [j for k, j in unique.items() if k not in done]
+    if progress is not None and len(todo) < len(jobs):
+        progress(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already done, "
+                 f"{len(todo)} to run {execution.describe()}")
+    elif progress is not None and todo:
+        progress(f"{len(todo)} runs {execution.describe()}")
+
+    def on_result(job: Job, result: dict[str, Any], seconds: float) -> None:
+        result = json.loads(json.dumps(result, default=_json_default))
+        done[job.key] = result
+        if store is not None:
+            store.add(job.key, job.label, result, seconds)
+        if progress is not None and not bar and job.kind == "run":
+            r = result
+            progress(f"{job.label:44s}: test {100 * r['test_acc']:5.1f} %, "
+                     f"{r['train_queries'] + r['twin_queries']:>9,} queries, "
+                     f"{r['train_macs']:.3g} MACs, {r['wall_s']:.1f} s")
+
+    def on_failure(job: Job, failure: Failure) -> None:
+        if store is not None:
+            store.add_failure(job.key, job.label, failure.error)
+        if progress is not None:
+            progress(f"FAILED {job.label}: {failure.error}")
+
+    failures = run_jobs(todo, execution, on_result, on_failure, bar=bar, desc=desc)
+    if failures:
+        raise IncompleteRun(failures, store.directory if store is not None else None)
+    return done
 
 
 # ------------------------------------------------------------------ the trainer's speed
@@ -99,19 +177,32 @@ def trainer_speed(data: Any, url: str = "emu://acoustic?seed=1", epochs: int = 2
 # ------------------------------------------------------------------ the whole benchmark
 
 
+def run_bench(options: BenchOptions, progress: Progress | None = None,
+              execution: Execution | None = None, store: ResultStore | None = None,
+              bar: bool = False) -> BenchOutcome:
+    """Run the matrix and the adaptability scenarios as jobs, then the trainer's speed run.
 
-
-def run_bench(options: BenchOptions, progress: Progress | None = None) -> BenchOutcome:
-    """Run the matrix, the adaptability scenarios and the trainer's speed run."""
+    Every matrix cell and every seed of every scenario is one job (see
+    `phyff.compare.distributed`), run serially or on Dask by `execution`;
+    results are assembled in the report's order, so the outcome does not
+    depend on which worker ran what. The speed run is a timing: it runs alone,
+    in this process, after the cluster is gone.
+    """
     import time
 
-    from phyff.compare.adapt import AdaptSettings, run_drift, run_step
+    from phyff.compare.adapt import AdaptSettings, Scenario
+    from phyff.compare.rawio import task_to_dict
     from phyff.compare.report import machine
     from phyff.compare.tasks import HARD_TASKS
     from phyff.datasets import load_dataset
 
     t0 = time.perf_counter()
+    execution = execution or Execution(workers=1)
     started = machine()
+    if execution.scheduler:
+        started = {**started, "executor": "Dask cluster (--scheduler)"}
+    elif not execution.serial:
+        started = {**started, "executor": f"Dask LocalCluster, {execution.n_workers} workers"}
     tasks = resolve_tasks(options)
     datasets: dict[str, Any] = {}
 
@@ -120,27 +211,42 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> BenchO
             datasets[name] = load_dataset(name, data_dir=options.data_dir, seed=0)
         return datasets[name]
 
-    results: list[RunResult] = []
+    jobs: list[Job] = []
     for task in tasks:
         n = options.hard_seeds if task.name in HARD_TASKS and options.hard_seeds else options.seeds
         methods = [m for m in options.methods if task.only is None or m in task.only]
-        results += run_matrix([task], methods, range(n), load, progress)
-    summaries = summarise(results, options.energy)
-    scenarios: list[Any] = []
+        size = {task.dataset: len(load(task.dataset).y_train)}
+        jobs += matrix_jobs([task], methods, range(n), options.data_dir, size)
+    scenario_jobs: list[tuple[str, AdaptSettings, list[Job]]] = []
     adapt_task = next((t for t in tasks if t.name == "vowels7/acoustic"), None)
     adapt_task = adapt_task or (tasks[0] if tasks else None)
     if options.adapt and adapt_task is not None:
         quick = options.preset == "quick"
         epochs = options.adapt_epochs or (10 if quick else 200)
-        seeds = range(options.adapt_seeds)
-        data = load(adapt_task.dataset)
-        for strength in options.adapt_strengths:
-            settings = AdaptSettings(epochs=epochs, change=epochs // 2, strength=strength,
-                                     drift=options.adapt_drift)
-            scenarios.append(run_step(adapt_task, data, seeds, settings, progress))
+        kinds = [("step", AdaptSettings(epochs=epochs, change=epochs // 2, strength=strength,
+                                        drift=options.adapt_drift))
+                 for strength in options.adapt_strengths]
         if not quick and options.adapt_drift > 0:
-            settings = AdaptSettings(epochs=epochs, change=epochs // 2, drift=options.adapt_drift)
-            scenarios.append(run_drift(adapt_task, data, seeds, settings, progress))
+            kinds.append(("drift", AdaptSettings(epochs=epochs, change=epochs // 2,
+                                                 drift=options.adapt_drift)))
+        n_train = len(load(adapt_task.dataset).y_train)
+        for kind, settings in kinds:
+            cost = 2 * epochs * n_train * adapt_task.phyll.inner_steps / 100
+            sj = [Job(kind, "", task_to_dict(adapt_task), adapt_task.dataset, seed,
+                      options.data_dir, settings=asdict(settings), cost=cost)
+                  for seed in range(options.adapt_seeds)]
+            scenario_jobs.append((kind, settings, sj))
+            jobs += sj
+    done = run_jobs_stored(jobs, execution, store, progress, bar=bar, desc="bench")
+    results = [run_from_dict(done[j.key]) for j in jobs if j.kind == "run"]
+    summaries = summarise(results, options.energy)
+    scenarios: list[Any] = []
+    for kind, settings, sj in scenario_jobs:
+        scenario = Scenario(kind, settings)
+        for job in sj:  # seed order, as the serial scenario appends them
+            for method, runs in done[job.key]["runs"].items():
+                scenario.runs.setdefault(method, []).extend(run_from_dict(r) for r in runs)
+        scenarios.append(scenario)
     speed: dict[str, float] = {}
     if options.speed and any(t.dataset == "vowels7" for t in tasks):
         epochs = 200 if options.preset == "full" else 10

@@ -1,0 +1,427 @@
+"""`phyff sweep`: grid or random search over training settings x seeds x boards.
+
+Why: people tuning a physical network try many learning rates, epoch
+budgets and boards; each try is an independent run, so the sweep is a bag of
+`phyff.compare.distributed` jobs (every core, a cluster, a pool of boards),
+written as they complete and resumable.
+
+Rules:
+
+1. A sweep is scored on a validation split carved from each dataset's
+   training set (`validation`, default 0.2, stratified, seeded by
+   `split_seed`); the test set is never loaded into a run's scores.
+2. Fields of the sweep file are checked before anything runs: unknown keys
+   (top level or training settings), empty value lists, empty or reversed
+   ranges and settings the trainer rejects are errors that name the key.
+3. `seed` is not a sweep field: `seeds` lists the seeds of every
+   configuration (mean and spread over seeds pick the best).
+4. Random search draws `samples` configurations from a generator seeded by
+   `random_seed`: the same file always gives the same configurations.
+5. The best configuration of a dataset is the one with the highest mean
+   validation accuracy over seeds (ties: the first in the file's order).
+
+The file (TOML, or the same structure as JSON)::
+
+    datasets = ["digits"]
+    boards = ["emu://optical?seed=1&n_in=80&n_out=40"]  # or "pool://optical"
+    seeds = [0, 1]                 # or a count: seeds = 2
+    preset = "optical"             # TrainConfig preset the settings start from
+    method = "phyll"               # or an ablation: phyll-noskip, phyll-ffv1, ...
+    validation = 0.2
+
+    [base]                         # fixed training settings
+    epochs = 10
+
+    [grid]                         # every combination
+    lr = [1e-3, 2e-3, 5e-3]
+
+    [random]                       # `samples` draws, combined with every grid point
+    samples = 4
+    inner_steps = { int = [5, 20] }
+    batch_size = { choice = [64, 128] }
+    lr = { log = [1e-4, 1e-2] }    # or { uniform = [a, b] }
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phyff.compare.distributed import Job
+
+TOP_KEYS = ("datasets", "boards", "seeds", "preset", "method", "validation", "split_seed",
+            "base", "grid", "random", "random_seed", "data_dir")
+RANGE_KINDS = ("uniform", "log", "int", "choice")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep (see the module docstring for the file it comes from)."""
+
+    datasets: tuple[str, ...]
+    boards: tuple[str, ...]
+    seeds: tuple[int, ...]
+    preset: str | None = None
+    method: str = "phyll"
+    validation: float = 0.2
+    split_seed: int = 0
+    base: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    random: dict[str, tuple[str, tuple[Any, ...]]] = field(default_factory=dict)
+    samples: int = 0
+    random_seed: int = 0
+    data_dir: str | None = None
+
+    @property
+    def swept(self) -> tuple[str, ...]:
+        """The training settings that vary (grid first, then random)."""
+        return (*self.grid, *self.random)
+
+
+def _train_fields() -> set[str]:
+    from phyff.training.config import TrainConfig
+
+    return set(TrainConfig().to_dict())
+
+
+def _check_fields(where: str, names: Sequence[str]) -> None:
+    known = _train_fields()
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown training settings {unknown}; known: "
+                         f"{', '.join(sorted(known))}")
+    if "seed" in names:
+        raise ValueError(f"{where}: `seed` is not a sweep setting; list the seeds with "
+                         "`seeds = [0, 1, ...]` (or a count)")
+
+
+def _str_list(value: Any, key: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+        raise ValueError(f"`{key}` must be a list of non-empty strings, got {value!r}")
+    if not items:
+        raise ValueError(f"`{key}` is empty: give at least one")
+    return tuple(items)
+
+
+def parse_spec(raw: dict[str, Any], where: str = "sweep") -> SweepSpec:
+    """Validate a sweep file's content (rule 2) into a SweepSpec."""
+    from phyff.compare.baselines.phyll import VARIANTS
+
+    unknown = sorted(set(raw) - set(TOP_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; a sweep file has: "
+                         f"{', '.join(TOP_KEYS)}")
+    for key in ("datasets", "boards"):
+        if key not in raw:
+            raise ValueError(f"{where}: `{key}` is missing (e.g. {key} = "
+                             f"{['digits'] if key == 'datasets' else ['emu://optical?seed=1']})")
+    seeds_raw = raw.get("seeds", 1)
+    if isinstance(seeds_raw, bool) or not isinstance(seeds_raw, int | list):
+        raise ValueError(f"{where}: `seeds` is a count or a list of seeds, got {seeds_raw!r}")
+    seeds = tuple(range(seeds_raw)) if isinstance(seeds_raw, int) else tuple(seeds_raw)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                            for s in seeds):
+        raise ValueError(f"{where}: `seeds` must hold at least one non-negative integer, "
+                         f"got {seeds_raw!r}")
+    method = raw.get("method", "phyll")
+    if method not in VARIANTS:
+        raise ValueError(f"{where}: method {method!r} is not tuned by training settings; "
+                         f"choose one of {', '.join(VARIANTS)}")
+    validation = raw.get("validation", 0.2)
+    if not isinstance(validation, int | float) or not 0.0 < float(validation) < 1.0:
+        raise ValueError(f"{where}: `validation` is the fraction of the training data held "
+                         f"out for scoring, strictly between 0 and 1; got {validation!r}")
+    base = raw.get("base", {})
+    grid_raw = raw.get("grid", {})
+    random_raw = dict(raw.get("random", {}))
+    for key, value in (("base", base), ("grid", grid_raw), ("random", random_raw)):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: [{key}] must be a table of training settings")
+    _check_fields(f"{where} [base]", list(base))
+    _check_fields(f"{where} [grid]", list(grid_raw))
+    samples = random_raw.pop("samples", 0)
+    _check_fields(f"{where} [random]", list(random_raw))
+    grid: dict[str, tuple[Any, ...]] = {}
+    for name, values in grid_raw.items():
+        if not isinstance(values, list):
+            raise ValueError(f"{where} [grid] {name}: a list of values, got {values!r} "
+                             f"(a fixed value goes in [base])")
+        if not values:
+            raise ValueError(f"{where} [grid] {name} is empty: give at least one value")
+        grid[name] = tuple(values)
+    rand: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for name, spec in random_raw.items():
+        rand[name] = _parse_range(f"{where} [random] {name}", spec)
+    if rand and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 1):
+        raise ValueError(f"{where} [random]: `samples` (how many configurations to draw) must "
+                         f"be a positive integer, got {samples!r}")
+    both = sorted(set(grid) & set(rand) | (set(base) & (set(grid) | set(rand))))
+    if both:
+        raise ValueError(f"{where}: {both} set in more than one of [base], [grid], [random]")
+    spec = SweepSpec(
+        datasets=_str_list(raw["datasets"], "datasets"),
+        boards=_str_list(raw["boards"], "boards"),
+        seeds=seeds, preset=raw.get("preset"), method=method, validation=float(validation),
+        split_seed=int(raw.get("split_seed", 0)), base=dict(base), grid=grid, random=rand,
+        samples=int(samples) if rand else 0, random_seed=int(raw.get("random_seed", 0)),
+        data_dir=raw.get("data_dir"),
+    )
+    for params in configurations(spec):  # the trainer's own checks, before anything runs
+        train_config(spec, params)
+    return spec
+
+
+def _parse_range(where: str, spec: Any) -> tuple[str, tuple[Any, ...]]:
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise ValueError(f"{where}: one of {{ uniform = [lo, hi] }}, {{ log = [lo, hi] }}, "
+                         f"{{ int = [lo, hi] }}, {{ choice = [a, b, ...] }}; got {spec!r}")
+    kind, values = next(iter(spec.items()))
+    if kind not in RANGE_KINDS:
+        raise ValueError(f"{where}: unknown range kind {kind!r}; use {', '.join(RANGE_KINDS)}")
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{where}: {kind} range is empty: give its values")
+    if kind == "choice":
+        return kind, tuple(values)
+    if len(values) != 2 or not all(isinstance(v, int | float) for v in values):
+        raise ValueError(f"{where}: {kind} wants [low, high], got {values!r}")
+    lo, hi = values
+    if not lo < hi:
+        raise ValueError(f"{where}: {kind} range [{lo}, {hi}] is empty: low must be below high")
+    if kind == "log" and lo <= 0:
+        raise ValueError(f"{where}: log range needs positive bounds, got [{lo}, {hi}]")
+    if kind == "int" and not all(isinstance(v, int) for v in values):
+        raise ValueError(f"{where}: int range wants integer bounds, got {values!r}")
+    return kind, (lo, hi)
+
+
+def load_spec(path: Path) -> SweepSpec:
+    """Read a TOML (or JSON) sweep file; errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep file {path} not found")
+    text = path.read_text()
+    if path.suffix.lower() == ".json":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    else:
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            try:
+                import tomli as tomllib  # type: ignore[no-redef]
+            except ModuleNotFoundError as exc:
+                raise ValueError("TOML sweep files on Python 3.10 need tomli: pip install "
+                                 "'phyff[sweep]' (or write the sweep as .json)") from exc
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not valid TOML ({exc}); JSON files need a .json "
+                             "suffix") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a sweep file is a table of keys")
+    return parse_spec(raw, str(path.name))
+
+
+def configurations(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The swept settings of every configuration, in file order (rule 4 for random)."""
+    import numpy as np
+
+    grid = [dict(zip(spec.grid, combo, strict=True))
+            for combo in itertools.product(*spec.grid.values())] if spec.grid else [{}]
+    if not spec.random:
+        return grid
+    rng = np.random.default_rng(spec.random_seed)
+    draws = []
+    for _ in range(spec.samples):
+        draw: dict[str, Any] = {}
+        for name, (kind, values) in spec.random.items():
+            if kind == "choice":
+                draw[name] = values[int(rng.integers(len(values)))]
+            elif kind == "int":
+                draw[name] = int(rng.integers(values[0], values[1] + 1))
+            elif kind == "log":
+                draw[name] = float(math.exp(rng.uniform(math.log(values[0]),
+                                                        math.log(values[1]))))
+            else:
+                draw[name] = float(rng.uniform(values[0], values[1]))
+        draws.append(draw)
+    return [{**g, **d} for g in grid for d in draws]
+
+
+def train_config(spec: SweepSpec, params: dict[str, Any]) -> Any:
+    """The full TrainConfig of one configuration (preset, then [base], then params)."""
+    from phyff.training.config import TrainConfig
+
+    start = TrainConfig.from_preset(spec.preset) if spec.preset else TrainConfig()
+    merged = {**start.to_dict(), **spec.base, **params}
+    try:
+        return TrainConfig.from_dict(merged)
+    except (TypeError, ValueError) as exc:
+        shown = {**spec.base, **params}
+        raise ValueError(f"the trainer rejects the settings {shown}: {exc}") from exc
+
+
+def sweep_jobs(spec: SweepSpec) -> list[Job]:
+    """Every configuration x dataset x board x seed, as jobs (dataset-major order)."""
+    from phyff.compare.baselines.backprop import BackpropSettings
+    from phyff.compare.baselines.methods import Task
+    from phyff.compare.rawio import task_to_dict
+
+    jobs = []
+    configs = configurations(spec)
+    for dataset in spec.datasets:
+        for board in spec.boards:
+            for index, params in enumerate(configs):
+                config = train_config(spec, params)
+                task = Task(f"{dataset}@{board}", board, dataset, config, BackpropSettings())
+                settings = task_to_dict(task)
+                for seed in spec.seeds:
+                    jobs.append(Job("run", spec.method, settings, dataset, seed,
+                                    spec.data_dir, validation=spec.validation,
+                                    split_seed=spec.split_seed,
+                                    meta={"config": index, "params": params},
+                                    cost=config.epochs * config.inner_steps))
+    return jobs
+
+
+@dataclass
+class ConfigScore:
+    """One configuration on one dataset and board: validation accuracy over seeds."""
+
+    dataset: str
+    board: str
+    index: int
+    params: dict[str, Any]
+    accs: list[float]
+    train_accs: list[float]
+    wall_s: float
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.accs)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.accs) if len(self.accs) > 1 else 0.0
+
+    def as_row(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "board": self.board, "config": self.index,
+                **{f"param_{k}": v for k, v in self.params.items()},
+                "seeds": len(self.accs), "val_acc_mean": round(self.mean, 5),
+                "val_acc_std": round(self.std, 5),
+                "train_acc_mean": round(statistics.fmean(self.train_accs), 5)
+                if self.train_accs else "", "wall_s": round(self.wall_s, 2)}
+
+
+def score(jobs: Sequence[Job], done: dict[str, dict[str, Any]]) -> list[ConfigScore]:
+    """Validation accuracy per (dataset, board, configuration), in job order."""
+    groups: dict[tuple[str, str, int], ConfigScore] = {}
+    for job in jobs:
+        result = done.get(job.key)
+        if result is None:
+            continue
+        k = (job.dataset, job.board_url, int(job.meta["config"]))
+        s = groups.setdefault(k, ConfigScore(job.dataset, job.board_url, k[2],
+                                             dict(job.meta["params"]), [], [], 0.0))
+        s.accs.append(float(result["test_acc"]))  # the validation split's accuracy
+        if result.get("train_acc") is not None:
+            s.train_accs.append(float(result["train_acc"]))
+        s.wall_s += float(result.get("wall_s", 0.0))
+    return list(groups.values())
+
+
+def best_per_dataset(scores: Sequence[ConfigScore]) -> dict[str, ConfigScore]:
+    """Rule 5: highest mean validation accuracy per dataset; the first on ties."""
+    best: dict[str, ConfigScore] = {}
+    for s in scores:
+        if s.dataset not in best or s.mean > best[s.dataset].mean:
+            best[s.dataset] = s
+    return best
+
+
+def write_outputs(spec: SweepSpec, scores: Sequence[ConfigScore], out: Path) -> dict[str, Path]:
+    """sweep.csv (every configuration), best.json (full settings of each winner), sweep.png."""
+    import csv
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "sweep.csv", "best": out / "best.json", "plot": out / "sweep.png"}
+    rows = [s.as_row() for s in scores]
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    with paths["csv"].open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    best = best_per_dataset(scores)
+    paths["best"].write_text(json.dumps({
+        d: {"board": s.board, "params": s.params, "val_acc_mean": s.mean, "val_acc_std": s.std,
+            "seeds": len(s.accs), "validation": spec.validation, "method": spec.method,
+            "train_config": train_config(spec, s.params).to_dict()}
+        for d, s in best.items()}, indent=2, default=str))
+    plot(scores, paths["plot"], spec.swept)
+    return paths
+
+
+def _label(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items()) or "(base)"
+
+
+def plot(scores: Sequence[ConfigScore], path: Path, swept: Sequence[str]) -> Path:
+    """Validation accuracy of every configuration, per dataset: against the swept value
+    when one numeric setting varies (log axis for ranges over decades), else ranked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(s.dataset for s in scores))
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(8, 3.2 * max(1, len(datasets))),
+                             squeeze=False)
+    one = swept[0] if len(swept) == 1 else None
+    for ax, dataset in zip(axes[:, 0], datasets, strict=True):
+        mine = [s for s in scores if s.dataset == dataset]
+        numeric = one is not None and all(isinstance(s.params.get(one), int | float)
+                                          and not isinstance(s.params.get(one), bool)
+                                          for s in mine)
+        if numeric:
+            assert one is not None
+            for board in dict.fromkeys(s.board for s in mine):
+                pts = sorted((s.params[one], s.mean, s.std) for s in mine if s.board == board)
+                xs, ys, es = zip(*pts, strict=True)
+                ax.errorbar(xs, [100 * y for y in ys], yerr=[100 * e for e in es],
+                            marker="o", capsize=3, label=board)
+            xs_all = [s.params[one] for s in mine]
+            if min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 20:
+                ax.set_xscale("log")
+            ax.set_xlabel(one)
+            ax.legend(fontsize=7)
+        else:
+            ranked = sorted(mine, key=lambda s: -s.mean)[:25]
+            ys = range(len(ranked))
+            ax.barh(list(ys), [100 * s.mean for s in ranked],
+                    xerr=[100 * s.std for s in ranked], color="tab:blue", alpha=0.8)
+            ax.set_yticks(list(ys))
+            ax.set_yticklabels([_label(s.params) + ("" if len({x.board for x in mine}) == 1
+                                                    else f" @ {s.board}") for s in ranked],
+                               fontsize=7)
+            ax.invert_yaxis()
+            lo = min(100 * (s.mean - s.std) for s in ranked)
+            ax.set_xlim(max(0.0, lo - 5), 100)
+            ax.set_xlabel("validation accuracy (%)")
+        ax.set_title(f"{dataset}: validation accuracy, mean ± std over seeds", fontsize=9)
+        if numeric:
+            ax.set_ylabel("validation accuracy (%)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
