@@ -139,6 +139,7 @@ bench-firmware:
 # Re-render without re-running:
 #   phyff bench --from-raw runs/benchmarks/raw.json --doc docs/benchmarks.md
 benchmarks:
+	rm -rf runs/benchmarks
 	phyff bench --full --doc docs/benchmarks.md --out runs/benchmarks
 
 # The main job: scikit-learn's 8x8 digits (no download) on an emulated optical

@@ -66,7 +66,9 @@ def _cost(task: Task, method: str, n_train: int) -> float:
     if method in ("pat", "backprop"):
         twin = task.twin.n_pairs * task.twin.epochs / 10 if method == "pat" else 0
         return (task.backprop.epochs * n_train + twin) / 10
-    steps = task.phyll.inner_steps if method != "phyll-nophys" else task.phyll.inner_steps / 2
+    steps = task.phyll.model.inner_steps
+    if method == "phyll-nophys":
+        steps /= 2
     return task.phyll.epochs * n_train * steps / 100
 
 
@@ -231,7 +233,7 @@ def run_bench(options: BenchOptions, progress: Progress | None = None,
                                                  drift=options.adapt_drift)))
         n_train = len(load(adapt_task.dataset).y_train)
         for kind, settings in kinds:
-            cost = 2 * epochs * n_train * adapt_task.phyll.inner_steps / 100
+            cost = 2 * epochs * n_train * adapt_task.phyll.model.inner_steps / 100
             sj = [Job(kind, "", task_to_dict(adapt_task), adapt_task.dataset, seed,
                       options.data_dir, settings=asdict(settings), cost=cost)
                   for seed in range(options.adapt_seeds)]

@@ -87,7 +87,7 @@ class SweepSpec:
 def _train_fields() -> set[str]:
     from phyff.training.config import TrainConfig
 
-    return set(TrainConfig().to_dict())
+    return (set(TrainConfig().flat()) | {"n_blocks", "encoder"}) - {"n_classes", "n_features"}
 
 
 def _check_fields(where: str, names: Sequence[str]) -> None:
@@ -262,9 +262,8 @@ def train_config(spec: SweepSpec, params: dict[str, Any]) -> Any:
     from phyff.training.config import TrainConfig
 
     start = TrainConfig.from_preset(spec.preset) if spec.preset else TrainConfig()
-    merged = {**start.to_dict(), **spec.base, **params}
     try:
-        return TrainConfig.from_dict(merged)
+        return start.with_changes(**{**spec.base, **params})
     except (TypeError, ValueError) as exc:
         shown = {**spec.base, **params}
         raise ValueError(f"the trainer rejects the settings {shown}: {exc}") from exc
@@ -289,7 +288,7 @@ def sweep_jobs(spec: SweepSpec) -> list[Job]:
                                     spec.data_dir, validation=spec.validation,
                                     split_seed=spec.split_seed,
                                     meta={"config": index, "params": params},
-                                    cost=config.epochs * config.inner_steps))
+                                    cost=config.epochs * config.model.inner_steps))
     return jobs
 
 
