@@ -115,6 +115,10 @@ SOAK_SAMPLES: dict[str, int] = {"simavr": 4000}
 DEFAULT_SOAK_SAMPLES = 100_000
 
 
+# Targets whose board clock is a simulator's rather than wall time.
+SIMULATED_CLOCK = {"simavr"}
+
+
 @dataclass(frozen=True)
 class Target:
     """A resolved --target: its name, how to open it, and what it can do."""
@@ -135,6 +139,12 @@ class Target:
     @property
     def soak_samples(self) -> int:
         return SOAK_SAMPLES.get(self.name, DEFAULT_SOAK_SAMPLES)
+
+    @property
+    def simulated_clock(self) -> bool:
+        """The board's clock is a simulator's (instructions executed), not wall time:
+        simavr runs the ATmega328P slower than real time and idles between frames."""
+        return self.name in SIMULATED_CLOCK
 
 
 def serial_port_target(port: str) -> TargetFactory:
