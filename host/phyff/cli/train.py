@@ -28,6 +28,7 @@ from phyff.cli.common import (
 )
 from phyff.cli.settings import add_setting_flags, build_config
 from phyff.training.identity import board_mismatches
+from phyff.training.runfiles import check_run_path
 
 
 def add_commands(add: AddCommand) -> None:
@@ -105,6 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = build_config(args, _default_preset(board.caps.medium))
         if args.resume and args.run is None:
             raise ValueError("--resume needs --run DIR (the run to continue)")
+        if args.run is not None:
+            check_run_path(args.run)
         run = args.run or Path("runs") / (
             f"{data.name.replace(':', '_').replace('/', '_')}-{board.caps.medium}-"
             f"{time.strftime('%Y%m%d-%H%M%S')}")

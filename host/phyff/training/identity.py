@@ -22,12 +22,14 @@ def board_mismatches(trained: Sequence[dict[str, Any]], current: Sequence[dict[s
     Each identity is a physical layer's `identity` dict (a board's holds "caps").
     Layers without caps (stand-in layers in tests) are not compared.
     """
-    out = []
-    for k, (old, new) in enumerate(zip(trained, current, strict=False)):
+    out: list[str] = []
+    for old, new in zip(trained, current, strict=False):
         old_caps, new_caps = old.get("caps"), new.get("caps")
         if not isinstance(old_caps, dict) or not isinstance(new_caps, dict):
             continue
-        where = f"block {k + 1}: " if len(trained) > 1 and k else ""
-        out += [f"{where}{key}: model {old_caps.get(key)!r}, board {new_caps.get(key)!r}"
-                for key in IDENTITY_KEYS if old_caps.get(key) != new_caps.get(key)]
+        for key in IDENTITY_KEYS:
+            if old_caps.get(key) != new_caps.get(key):
+                line = f"{key}: model {old_caps.get(key)!r}, board {new_caps.get(key)!r}"
+                if line not in out:  # blocks usually share one board: say it once
+                    out.append(line)
     return out
