@@ -19,6 +19,7 @@ ignored and whose replies can only be checked for form.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -56,40 +57,60 @@ def pty_target(spec: EmulatorSpec) -> Iterator[str]:
         server.close()
 
 
-@contextmanager
-def qemu_target(spec: EmulatorSpec) -> Iterator[str]:
-    """The real Cortex-M firmware in QEMU, its medium served by the medium server."""
-    from phyff.emulator.qemu import QemuBoard, qemu_unavailable
+def _launched(name: str, board: Callable[[EmulatorSpec], AbstractContextManager[str]],
+              unavailable: Callable[[], str | None]) -> TargetFactory:
+    """A target that starts a board program in an emulator, or skips saying what is missing."""
 
-    reason = qemu_unavailable()
-    if reason:
-        pytest.skip(f"qemu target: {reason}")
+    @contextmanager
+    def factory(spec: EmulatorSpec) -> Iterator[str]:
+        reason = unavailable()
+        if reason:
+            pytest.skip(f"{name} target: {reason}")
+        with board(spec) as url:
+            yield url
+
+    return factory
+
+
+@contextmanager
+def _qemu_board(spec: EmulatorSpec) -> Iterator[str]:
+    """The real Cortex-M firmware in QEMU, its medium served by the medium server."""
+    from phyff.emulator.qemu import QemuBoard
+
     with QemuBoard(spec) as board:
         yield board.url
 
 
 @contextmanager
-def micropython_target(spec: EmulatorSpec) -> Iterator[str]:
-    """The MicroPython board program under the real MicroPython unix port."""
-    from phyff.emulator.micropython import micropython_board, micropython_unavailable
-
-    reason = micropython_unavailable()
-    if reason:
-        pytest.skip(f"micropython target: {reason}")
-    with micropython_board(spec) as url:
-        yield url
-
-
-@contextmanager
-def simavr_target(spec: EmulatorSpec) -> Iterator[str]:
+def _simavr_board(spec: EmulatorSpec) -> Iterator[str]:
     """The Arduino Uno image (Arduino core, ATmega328P) in simavr, medium from the server."""
-    from phyff.emulator.simavr import SimavrBoard, simavr_unavailable
+    from phyff.emulator.simavr import SimavrBoard
 
-    reason = simavr_unavailable()
-    if reason:
-        pytest.skip(f"simavr target: {reason}")
     with SimavrBoard(spec) as board:
         yield board.url
+
+
+def _micropython_board(spec: EmulatorSpec) -> AbstractContextManager[str]:
+    """The MicroPython board program under the real MicroPython unix port."""
+    from phyff.emulator.micropython import micropython_board
+
+    return micropython_board(spec)
+
+
+def _unavailable(module: str, check: str) -> Callable[[], str | None]:
+    def reason() -> str | None:
+        return getattr(importlib.import_module(module), check)()  # type: ignore[no-any-return]
+
+    return reason
+
+
+qemu_target = _launched("qemu", _qemu_board,
+                        _unavailable("phyff.emulator.qemu", "qemu_unavailable"))
+micropython_target = _launched("micropython", _micropython_board,
+                               _unavailable("phyff.emulator.micropython",
+                                            "micropython_unavailable"))
+simavr_target = _launched("simavr", _simavr_board,
+                          _unavailable("phyff.emulator.simavr", "simavr_unavailable"))
 
 
 def _uno_spec(spec: EmulatorSpec) -> EmulatorSpec:

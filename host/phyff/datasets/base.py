@@ -667,11 +667,29 @@ def scaled_dataset(
     if x_train.shape[0] == 0:
         raise DatasetError(f"{name}: the train split is empty")
     scale: float | Float = divisor if divisor is not None else maxabs_scale(x_train)
+    return frozen_dataset(name, x_train / scale, y_train, x_test / scale, y_test,
+                          class_names=class_names, feature_names=feature_names, source=source,
+                          image_shape=image_shape)
+
+
+def frozen_dataset(
+    name: str,
+    x_train: Float,
+    y_train: Int,
+    x_test: Float,
+    y_test: Int,
+    *,
+    class_names: Sequence[str],
+    feature_names: Sequence[str] | None,
+    source: str,
+    image_shape: tuple[int, int] | None,
+) -> Dataset:
+    """A Dataset owning read-only float64 features and int64 labels."""
     return Dataset(
         name=name,
-        x_train=readonly(np.ascontiguousarray(x_train / scale, dtype=np.float64)),
+        x_train=readonly(np.ascontiguousarray(x_train, dtype=np.float64)),
         y_train=readonly(np.ascontiguousarray(y_train, dtype=np.int64)),
-        x_test=readonly(np.ascontiguousarray(x_test / scale, dtype=np.float64)),
+        x_test=readonly(np.ascontiguousarray(x_test, dtype=np.float64)),
         y_test=readonly(np.ascontiguousarray(y_test, dtype=np.int64)),
         class_names=tuple(class_names),
         feature_names=None if feature_names is None else tuple(feature_names),
@@ -704,17 +722,8 @@ def robust_dataset(
     warn_outliers(fit, x_train, test, name, feature_names)
     np.clip(train, -1.0, 1.0, out=train)
     np.clip(test, -1.0, 1.0, out=test)
-    return Dataset(
-        name=name,
-        x_train=readonly(train),
-        y_train=readonly(np.ascontiguousarray(y_train, dtype=np.int64)),
-        x_test=readonly(test),
-        y_test=readonly(np.ascontiguousarray(y_test, dtype=np.int64)),
-        class_names=tuple(class_names),
-        feature_names=None if feature_names is None else tuple(feature_names),
-        source=source,
-        image_shape=image_shape,
-    )
+    return frozen_dataset(name, train, y_train, test, y_test, class_names=class_names,
+                          feature_names=feature_names, source=source, image_shape=image_shape)
 
 
 def readonly(arr: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
