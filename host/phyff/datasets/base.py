@@ -42,7 +42,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -672,18 +672,9 @@ def scaled_dataset(
                           image_shape=image_shape)
 
 
-def frozen_dataset(
-    name: str,
-    x_train: Float,
-    y_train: Int,
-    x_test: Float,
-    y_test: Int,
-    *,
-    class_names: Sequence[str],
-    feature_names: Sequence[str] | None,
-    source: str,
-    image_shape: tuple[int, int] | None,
-) -> Dataset:
+def frozen_dataset(name: str, x_train: Float, y_train: Int, x_test: Float, y_test: Int, *,
+                   class_names: Sequence[str], feature_names: Sequence[str] | None,
+                   **meta: Any) -> Dataset:
     """A Dataset owning read-only float64 features and int64 labels."""
     return Dataset(
         name=name,
@@ -693,8 +684,7 @@ def frozen_dataset(
         y_test=readonly(np.ascontiguousarray(y_test, dtype=np.int64)),
         class_names=tuple(class_names),
         feature_names=None if feature_names is None else tuple(feature_names),
-        source=source,
-        image_shape=image_shape,
+        **meta,
     )
 
 

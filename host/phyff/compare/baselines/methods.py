@@ -116,26 +116,34 @@ def _run_phyll(name: str, task: Task, data: Dataset, seed: int, ctx: BenchContex
         return
     loop = epoch_loop(config, layers, data)
     model = loop.model
-    eval_macs = [0]
-
-    def evaluate() -> float:
-        before = model.meter.copy()
-        acc = accuracy(model.predict(layers, data.x_test), data.y_test)
-        eval_macs[0] += model.meter.since(before).macs
-        return acc
+    probe = _TestProbe(model, layers, data)
 
     def after(epoch: int, model: Any, record: dict[str, Any]) -> None:
         with ctx.paused():
-            _after_epoch(epoch, ctx, result, curve, hook, evaluate)
+            _after_epoch(epoch, ctx, result, curve, hook, probe)
 
     with ctx.training():
         before = model.meter.copy()
         loop.run(0, [after])
-        result.train_macs = model.meter.since(before).macs - eval_macs[0]
+        result.train_macs = model.meter.since(before).macs - probe.macs
     result.train_queries = ctx.queries
     result.wall_s, result.board_s = ctx.wall_s, ctx.board_s
     result.test_acc = _test_cost(model, lambda: model.predict(layers, data.x_test), result,
                                  data.y_test)
+
+
+class _TestProbe:
+    """Test accuracy of a model between epochs, its MACs kept apart from training's."""
+
+    def __init__(self, model: Any, layers: list[Any], data: Dataset) -> None:
+        self.model, self.layers, self.data = model, layers, data
+        self.macs = 0
+
+    def __call__(self) -> float:
+        before = self.model.meter.copy()
+        acc = accuracy(self.model.predict(self.layers, self.data.x_test), self.data.y_test)
+        self.macs += self.model.meter.since(before).macs
+        return acc
 
 
 def _test_cost(model: Any, predict: Callable[[], np.ndarray], result: RunResult,
@@ -156,17 +164,11 @@ def _run_backprop(name: str, task: Task, data: Dataset, seed: int, ctx: BenchCon
     net = BackpropNet(data.n_classes, data.x_train.shape[1], [s.encoder] * s.n_blocks, layers,
                       skip=s.skip, hidden=s.hidden, lr=s.lr, seed=seed)
     rng = np.random.default_rng([seed, 1])
-    eval_macs = [0]
-
-    def evaluate() -> float:
-        before = net.meter.copy()
-        acc = accuracy(net.predict(layers, data.x_test), data.y_test)
-        eval_macs[0] += net.meter.since(before).macs
-        return acc
+    probe = _TestProbe(net, layers, data)
 
     def after(epoch: int) -> None:
         with ctx.paused():
-            _after_epoch(epoch, ctx, result, curve, hook, evaluate)
+            _after_epoch(epoch, ctx, result, curve, hook, probe)
 
     grad: LayerGradient
     with ctx.training():
@@ -183,7 +185,7 @@ def _run_backprop(name: str, task: Task, data: Dataset, seed: int, ctx: BenchCon
         stats = train_backprop(net, layers, data.x_train, data.y_train, s, grad, rng, after)
     result.epochs = s.epochs
     result.oracle_evals = int(stats["oracle_evals"])
-    result.train_macs = net.meter.macs - eval_macs[0] + result.twin_macs
+    result.train_macs = net.meter.macs - probe.macs + result.twin_macs
     result.train_queries = int(ctx.queries) - result.twin_queries
     result.wall_s, result.board_s = ctx.wall_s, ctx.board_s
     result.extra["final_loss"] = stats["loss"]
