@@ -16,6 +16,7 @@ import importlib.util
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cffi import FFI
@@ -265,17 +266,8 @@ def test_a_status_added_to_wire_h_reaches_a_compiled_module(extended_include: Pa
     """End to end, as the build does it: generate, compile with the real C
     (wire.c against the extended header), import, read the values from C."""
     cdef = _cdefgen.generate_cdef([extended_include / "phyff" / "wire.h"], [extended_include])
-    builder = FFI()
-    builder.cdef(cdef)
-    name = "_phyff_cdefgen_probe"
-    builder.set_source(name, '#include "phyff/wire.h"\n',
-                       sources=[str(ROOT / "shared" / "src" / "wire.c")],
-                       include_dirs=[str(extended_include)], extra_compile_args=["-std=c11"])
-    so = builder.compile(tmpdir=str(tmp_path / "build"))
-    spec = importlib.util.spec_from_file_location(name, so)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _compile(cdef, "_phyff_cdefgen_probe", '#include "phyff/wire.h"\n',
+                      ROOT / "shared" / "src" / "wire.c", extended_include, tmp_path)
     probe_ffi, probe_lib = module.ffi, module.lib
     assert probe_lib.PHYFF_ERR_CDEFGEN_PROBE == 99
     assert probe_lib.PHYFF_PROBE_RECORD_SIZE == 6
@@ -366,16 +358,8 @@ def test_the_generator_covers_c_a_header_may_grow_into(tmp_path: Path) -> None:
     (tmp_path / "edge.c").write_text(_EDGE_SOURCE)
     cdef = _cdefgen.generate_cdef([tmp_path / "edge.h"])
     assert "/* not declared to cffi: a: bit-field */" in cdef
-    builder = FFI()
-    builder.cdef(cdef)
-    name = "_phyff_cdefgen_edge"
-    builder.set_source(name, '#include "edge.h"\n', sources=[str(tmp_path / "edge.c")],
-                       include_dirs=[str(tmp_path)], extra_compile_args=["-std=c11"])
-    so = builder.compile(tmpdir=str(tmp_path / "build"))
-    spec = importlib.util.spec_from_file_location(name, so)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _compile(cdef, "_phyff_cdefgen_edge", '#include "edge.h"\n', tmp_path / "edge.c",
+                      tmp_path, tmp_path)
     e_ffi, e_lib = module.ffi, module.lib
     assert (e_lib.PHYFF_LEN_CAST, e_lib.PHYFF_TE_B, e_lib.PHYFF_ANON_B) == (9, 3, 8)
     assert e_ffi.offsetof("struct phyff_bits", "c") == 4
@@ -402,3 +386,18 @@ def test_every_record_names_its_c_members() -> None:
     for record in records:
         assert sorted(f.name for f in fields(record)) == sorted(record.c_members()), record
         assert record.size() == len(record.unpack(bytes(record.size())).pack())
+
+
+def _compile(cdef: str, name: str, prelude: str, source: Path, include: Path,
+             tmp_path: Path) -> Any:
+    """Build a throw-away cffi module from a generated cdef and import it."""
+    builder = FFI()
+    builder.cdef(cdef)
+    builder.set_source(name, prelude, sources=[str(source)], include_dirs=[str(include)],
+                       extra_compile_args=["-std=c11"])
+    so = builder.compile(tmpdir=str(tmp_path / "build"))
+    spec = importlib.util.spec_from_file_location(name, so)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
