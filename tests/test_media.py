@@ -17,8 +17,12 @@ from phyff.media import (
     MicrowaveMedium,
     OpticalMedium,
     SlowDrift,
+    available_media,
     check_medium,
+    load_factory,
     make_medium,
+    register_medium,
+    unregister_medium,
 )
 from phyff.media.numerics import (
     ExactMatmul,
@@ -523,6 +527,9 @@ def tiny_factory(seed: int = 0, **options: Any) -> TinyMedium:
     return TinyMedium(seed, **options)
 
 
+MEDIA_NAMES = ("not", "callable")
+
+
 class Incomplete:
     name = "incomplete"
     n_in = 2
@@ -536,29 +543,56 @@ def incomplete_factory(seed: int = 0) -> Incomplete:
     return Incomplete()
 
 
-def test_user_medium_by_import_path() -> None:
-    medium = make_medium(f"{__name__}:tiny_factory", seed=4, width=5, noise=0.0)
+def test_user_medium_by_factory_and_registration() -> None:
+    medium = make_medium(tiny_factory, seed=4, width=5, noise=0.0)
     assert isinstance(medium, TinyMedium)
     assert (medium.seed, medium.n_in, medium.n_out, medium.noise) == (4, 5, 2, 0.0)
     assert Frontend(medium).measure(np.full((2, 5), 100, dtype=np.uint16)).shape == (2, 2)
-    same = make_medium(f"{__name__}:TinyMedium", seed=4, width=5, noise=0.0)
+    # An import path is accepted from Python code: load_factory / register_medium.
+    same = make_medium(load_factory(f"{__name__}:TinyMedium"), seed=4, width=5, noise=0.0)
     x = drives(medium, 3)
     assert np.array_equal(medium.respond(x), same.respond(x))
+    register_medium("tiny-test", f"{__name__}:tiny_factory")
+    try:
+        assert "tiny-test" in available_media()
+        named = make_medium("tiny-test", seed=4, width=5, noise=0.0)
+        assert np.array_equal(named.respond(x), medium.respond(x))
+    finally:
+        unregister_medium("tiny-test")
+    assert "tiny-test" not in available_media()
     # The shared machinery (noise stream, counting) keeps a user's medium split-invariant.
-    a, b = (make_medium(f"{__name__}:tiny_factory", seed=1, noise=0.01) for _ in range(2))
+    a, b = (make_medium(tiny_factory, seed=1, noise=0.01) for _ in range(2))
     x = drives(a, 10)
     assert np.array_equal(a.respond(x), np.vstack([b.respond(x[:3]), b.respond(x[3:])]))
 
 
+def test_import_path_is_never_followed_from_a_name(tmp_path: Any, monkeypatch: Any) -> None:
+    """Issue 12 item 8: a medium *name* (what a URL carries) never imports code."""
+    marker = tmp_path / "imported"
+    (tmp_path / "evilmod.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\ndef f(**kw):\n    raise SystemExit(9)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec in ("evilmod:f", "this:x", f"{__name__}:tiny_factory"):
+        with pytest.raises(ValueError, match="import path in a URL is not followed"):
+            make_medium(spec)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="built-in medium and cannot be replaced"):
+        register_medium("acoustic", tiny_factory)
+    with pytest.raises(ValueError, match="medium name"):
+        register_medium("bad name!", tiny_factory)
+
+
 def test_user_medium_errors() -> None:
     with pytest.raises(TypeError, match=r"missing method\(s\) respond, reset.*'n_out'"):
-        make_medium(f"{__name__}:incomplete_factory")
-    with pytest.raises(ImportError, match="cannot import"):
-        make_medium("no_such_package_xyz.media:factory")
-    with pytest.raises(AttributeError, match="has no 'nope'"):
-        make_medium(f"{__name__}:nope")
+        make_medium(incomplete_factory)
+    with pytest.raises(ValueError, match="cannot import"):
+        load_factory("no_such_package_xyz.media:factory")
+    with pytest.raises(ValueError, match="has no 'nope'"):
+        load_factory(f"{__name__}:nope")
     with pytest.raises(ValueError, match=r"pkg\.module:factory"):
-        make_medium(":factory")
+        load_factory(":factory")
+    with pytest.raises(ValueError, match="not name a callable"):
+        load_factory(f"{__name__}:MEDIA_NAMES")
     with pytest.raises(TypeError, match="name"):
         check_medium(type("Long", (Incomplete,), {"name": "x" * 16, "n_out": 1})())
 
