@@ -12,8 +12,9 @@ server alive whatever a client does:
 1. One host at a time. A second TCP client gets, at once, the text
    :data:`~phyff.board.link.BUSY_NOTICE` ("phyff: board busy: another host
    is attached", between two 0x00 delimiters so it can never be mistaken for
-   a frame); phyff's Link turns it into ``BoardBusy`` ("board busy: another
-   host is attached"). The connection is then held open for ``busy_linger``
+   a frame), and again in answer to whatever it sends (a host may flush its
+   input while opening the port and miss the first); phyff's Link turns it
+   into ``BoardBusy`` ("board busy: another host is attached"). The connection is then held open for ``busy_linger``
    seconds, reading and discarding, so the notice is read before the close
    (a host that sees the close first may lose the text), then closed. At most
    :data:`MAX_TURNED_AWAY` such connections linger; beyond that they are
@@ -225,36 +226,52 @@ class TcpServer:
                         writable.append(client)
                 ready, can_write, _ = select.select(readable, writable, [], poll)
                 now = time.monotonic()
-                if self.sock in ready:
-                    client = self._accept(client, out, lingering, now)
                 for t in [t for t in lingering if t.conn in ready]:
                     if not self._discard(t.conn):
                         lingering.remove(t)
                 for t in [t for t in lingering if now >= t.until]:
                     t.conn.close()
                     lingering.remove(t)
-                if client is None:
-                    continue
-                if client in ready and not self._receive(client, out, now):
-                    client = self._drop(client, out, "disconnected")
-                    continue
-                if client in can_write:
-                    try:
-                        out.sent(client.send(out.data), now)
-                    except BlockingIOError:
-                        pass
-                    except OSError:
-                        client = self._drop(client, out, "vanished")
-                        continue
-                if out.stalled(now, self.write_deadline):
-                    self.dropped += 1
-                    client = self._drop(client, out, f"left replies unread for "
-                                                     f"{self.write_deadline:g} s: dropped")
+                # The attached host first: one that just left frees the board for
+                # a host connecting in the same round.
+                if client is not None:
+                    client = self._serve_client(client, out, client in ready,
+                                                client in can_write, now)
+                if self.sock in ready:
+                    client = self._accept(client, out, lingering, now)
         finally:
             if client is not None:
                 client.close()
             for t in lingering:
                 t.conn.close()
+
+    def _serve_client(self, client: socket.socket, out: _Backlog, readable: bool,
+                      writable: bool, now: float) -> socket.socket | None:
+        """One round for the attached host; None once it is gone or dropped."""
+        if readable and not self._receive(client, out, now):
+            return self._drop(client, out, "disconnected")
+        if writable:
+            try:
+                out.sent(client.send(out.data), now)
+            except BlockingIOError:
+                pass
+            except OSError:
+                return self._drop(client, out, "vanished")
+        if out.stalled(now, self.write_deadline):
+            self.dropped += 1
+            return self._drop(client, out, f"left replies unread for {self.write_deadline:g} s: "
+                                            f"dropped")
+        return client
+
+    @staticmethod
+    def _gone(client: socket.socket) -> bool:
+        """True when the attached host closed its end (checked before turning one away)."""
+        try:
+            return client.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
     def _accept(self, client: socket.socket | None, out: _Backlog, lingering: list[_Turned],
                 now: float) -> socket.socket | None:
@@ -263,6 +280,8 @@ class TcpServer:
         except OSError:  # the client gave up between select and accept
             return client
         conn.setblocking(False)
+        if client is not None and self._gone(client):
+            client = self._drop(client, out, "disconnected")
         if client is None:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # Replies nobody took belong to no one; the first host also gets the
@@ -283,9 +302,13 @@ class TcpServer:
 
     @staticmethod
     def _discard(conn: socket.socket) -> bool:
-        """Read and forget what a turned-away client sends; False once it has gone."""
+        """Answer what a turned-away client sends with the notice again (a host may
+        have discarded the first one while opening its port, as pyserial does);
+        False once the client has gone."""
         try:
             if conn.recv(65536):
+                with contextlib.suppress(OSError):
+                    conn.send(BUSY_NOTICE)
                 return True
         except BlockingIOError:
             return True
