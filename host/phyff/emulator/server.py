@@ -14,9 +14,10 @@ server alive whatever a client does:
    is attached", between two 0x00 delimiters so it can never be mistaken for
    a frame), and again in answer to whatever it sends (a host may flush its
    input while opening the port and miss the first); phyff's Link turns it
-   into ``BoardBusy`` ("board busy: another host is attached"). The connection is then held open for ``busy_linger``
-   seconds, reading and discarding, so the notice is read before the close
-   (a host that sees the close first may lose the text), then closed. At most
+   into ``BoardBusy`` ("board busy: another host is attached"). The
+   connection is then held open for ``busy_linger`` seconds, so the notice
+   is read before the close (a host that sees the close first may lose the
+   text), then closed. At most
    :data:`MAX_TURNED_AWAY` such connections linger; beyond that they are
    closed right after the notice. A pty cannot tell its openers apart; phyff
    hosts open it with an exclusive lock instead (see
