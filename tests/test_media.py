@@ -645,3 +645,27 @@ def test_slow_drift() -> None:
     assert np.all(whole[0] == 0)
     step = make().at(np.array([0, 10_000]))
     assert np.std(step[1] - step[0]) == pytest.approx(0.01, rel=0.1)
+
+
+def test_media_from_entry_points_and_the_python_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed plugins (group phyff.media) are selectable by name in a URL."""
+    from importlib.metadata import EntryPoint
+
+    from phyff.emulator import EmulatedDevice
+    from phyff.media import registry
+
+    plugin = EntryPoint(name="tinyplug", value=f"{__name__}:tiny_factory",
+                        group=registry.ENTRY_POINT_GROUP)
+    broken = EntryPoint(name="brokenplug", value="no_such_package_xyz:factory",
+                        group=registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "_entry_points",
+                        lambda: {"tinyplug": plugin, "brokenplug": broken})
+    assert {"tinyplug", "brokenplug", "acoustic"} <= set(available_media())
+    device = EmulatedDevice("emu://tinyplug?seed=3&width=4")
+    assert isinstance(device.medium, TinyMedium) and device.medium.n_in == 4
+    with pytest.raises(ValueError, match="plugin .* failed to load"):
+        make_medium("brokenplug")
+    # Python code may hand over a factory directly; the URL's name is then unused.
+    direct = EmulatedDevice("emu://anything?seed=3&width=4", medium_factory=tiny_factory)
+    x = drives(direct.medium, 2)
+    assert np.array_equal(direct.medium.respond(x), device.medium.respond(x))

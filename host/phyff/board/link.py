@@ -156,14 +156,16 @@ class Link:
         """Give a pyserial transport a write deadline; return the one in force.
 
         The deadline is the link timeout plus the time the largest frame
-        takes on the wire at the transport's baud rate (65 KB at 115200 baud
-        is 5.7 s), so a slow line is never mistaken for a stuck one.
+        takes on the wire at a serial port's baud rate (65 KB at 115200 baud
+        is 5.7 s), so a slow line is never mistaken for a stuck one; URL
+        transports (``socket://``) have no baud rate and get the link timeout.
         Transports without ``write_timeout`` (the in-process emulator) never
         block on a write.
         """
         baud = getattr(self.transport, "baudrate", None)
+        is_url = "://" in str(getattr(self.transport, "portstr", ""))  # socket://: no baud rate
         wire_time = 0.0
-        if isinstance(baud, int | float) and baud > 0:
+        if isinstance(baud, int | float) and baud > 0 and not is_url:
             wire_time = 10.0 * wire.max_frame_size(self.max_payload) / float(baud)
         deadline = self.timeout + wire_time
         if hasattr(self.transport, "write_timeout"):
