@@ -663,7 +663,7 @@ def test_media_from_entry_points_and_the_python_api(monkeypatch: pytest.MonkeyPa
     assert {"tinyplug", "brokenplug", "acoustic"} <= set(available_media())
     device = EmulatedDevice("emu://tinyplug?seed=3&width=4")
     assert isinstance(device.medium, TinyMedium) and device.medium.n_in == 4
-    with pytest.raises(ValueError, match="plugin .* failed to load"):
+    with pytest.raises(ValueError, match=r"plugin .* failed to load"):
         make_medium("brokenplug")
     # Python code may hand over a factory directly; the URL's name is then unused.
     direct = EmulatedDevice("emu://anything?seed=3&width=4", medium_factory=tiny_factory)
