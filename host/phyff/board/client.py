@@ -184,7 +184,7 @@ class Board:
         return self.caps
 
     def read_config(self) -> Config:
-        return _unpack(Config, self._request(Cmd.CONFIGURE), "CONFIGURE")  # type: ignore[no-any-return]
+        return _unpack(Config, self._request(Cmd.CONFIGURE), "CONFIGURE")
 
     def configure(self, *, settle_us: int | None = None, oversample: int | None = None,
                   n_drive: int | None = None, n_sense: int | None = None) -> Config:
@@ -216,7 +216,7 @@ class Board:
             raise ValueError("configuration outside this board's limits: " + ", ".join(problems))
 
     def stats(self) -> Stats:
-        return _unpack(Stats, self._request(Cmd.STATS), "STATS")  # type: ignore[no-any-return]
+        return _unpack(Stats, self._request(Cmd.STATS), "STATS")
 
     def reset(self) -> None:
         """Defaults back, counters cleared (the RESET command, not a reboot)."""

@@ -250,18 +250,20 @@ class TcpServer:
                       writable: bool, now: float) -> socket.socket | None:
         """One round for the attached host; None once it is gone or dropped."""
         if readable and not self._receive(client, out, now):
-            return self._drop(client, out, "disconnected")
+            self._drop(client, out, "disconnected")
+            return None
         if writable:
             try:
                 out.sent(client.send(out.data), now)
             except BlockingIOError:
                 pass
             except OSError:
-                return self._drop(client, out, "vanished")
+                self._drop(client, out, "vanished")
+                return None
         if out.stalled(now, self.write_deadline):
             self.dropped += 1
-            return self._drop(client, out, f"left replies unread for {self.write_deadline:g} s: "
-                                            f"dropped")
+            self._drop(client, out, f"left replies unread for {self.write_deadline:g} s: dropped")
+            return None
         return client
 
     @staticmethod
@@ -282,7 +284,8 @@ class TcpServer:
             return client
         conn.setblocking(False)
         if client is not None and self._gone(client):
-            client = self._drop(client, out, "disconnected")
+            self._drop(client, out, "disconnected")
+            client = None
         if client is None:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # Replies nobody took belong to no one; the first host also gets the
@@ -337,7 +340,6 @@ class TcpServer:
         out.data.clear()
         self.device.read_all()
         self.log(f"host {why}")
-        return None
 
     def close(self) -> None:
         self.sock.close()
