@@ -669,3 +669,8 @@ def test_media_from_entry_points_and_the_python_api(monkeypatch: pytest.MonkeyPa
     direct = EmulatedDevice("emu://anything?seed=3&width=4", medium_factory=tiny_factory)
     x = drives(direct.medium, 2)
     assert np.array_equal(direct.medium.respond(x), device.medium.respond(x))
+
+
+def test_unknown_medium_option_names_the_medium_and_keys() -> None:
+    with pytest.raises(ValueError, match=r"medium 'acoustic' refused its options \(bogus\)"):
+        make_medium("acoustic", seed=1, bogus=1)

@@ -152,6 +152,15 @@ def make_medium(spec: str | Factory, seed: int = 0, **options: object) -> Medium
         factory, origin = spec, getattr(spec, "__qualname__", repr(spec))
     else:
         factory, origin = factory_for(spec), spec
-    medium = factory(seed=seed, **options)
+    try:
+        medium = factory(seed=seed, **options)
+    except TypeError as exc:
+        if "argument" not in str(exc):
+            raise
+        given = ", ".join(sorted(options)) or "none"
+        raise ValueError(f"medium {origin!r} refused its options ({given}): {exc}. The keys "
+                         f"of an emu:// URL other than the board's go to the medium, so "
+                         f"check their spelling (the medium's class documents what it "
+                         f"takes)") from exc
     check_medium(medium, origin=f"medium {origin!r}")
     return medium
