@@ -63,8 +63,9 @@ def test_timeouts_are_validated_everywhere(bad: Any) -> None:
     link = Link(DirectTransport(EmulatedDevice("emu://circuit?seed=1")), timeout=0.5)
     with pytest.raises(ValueError, match="timeout"):
         link.request(Cmd.HELLO, timeout=bad)
-    with pytest.raises(ValueError, match="timeout"):
-        link.wait_event(bad)
+    if bad != 0:  # wait_event(0) returns at once: a deadline that has passed
+        with pytest.raises(ValueError, match="timeout"):
+            link.wait_event(bad)
 
 
 def test_timeout_argument_type() -> None:
@@ -378,3 +379,30 @@ def test_emulate_medium_import_path_from_the_command_line(tmp_path: Path) -> Non
     finally:
         proc.terminate()
         assert proc.wait(5) == 0
+
+
+def test_refusal_line_then_close_raises_board_busy() -> None:
+    """A server that writes its refusal as a plain line and closes (the simavr
+    harness does) is reported as busy, not as a lost link."""
+
+    class LineThenClose(FakeBoard):
+        def __init__(self) -> None:
+            super().__init__(b"")
+            self._out = (b"phyff-simavr: board busy: another host is attached to this "
+                         b"simulated Uno; close it first\n")
+
+        def write(self, data: bytes) -> int:
+            return len(data)
+
+        def read(self, size: int = 1) -> bytes:
+            if not self._out:
+                raise serial.SerialException("socket disconnected")
+            return super().read(size)
+
+    with pytest.raises(BoardBusy, match="simulated Uno"):
+        Board(Link(LineThenClose(), timeout=0.3))  # type: ignore[arg-type]
+
+
+def test_wait_event_zero_means_what_has_arrived() -> None:
+    link = Link(DirectTransport(EmulatedDevice("emu://circuit?seed=1")), timeout=0.5)
+    assert link.wait_event(0) is None  # returns at once, reads nothing

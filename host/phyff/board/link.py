@@ -43,6 +43,9 @@ MAX_TIMEOUT = 86_400.0  # one day: longer waits are mistakes, and overflow selec
 #: person at ``nc`` reads it too; it can never decode as a frame (no CRC).
 BUSY_TEXT = b"phyff: board busy: another host is attached"
 BUSY_NOTICE = wire.DELIMITER + BUSY_TEXT + b"\n" + wire.DELIMITER
+#: What every phyff board server's refusal contains (the simavr harness sends
+#: its own line with it, without delimiters, then closes).
+BUSY_PHRASE = b"board busy: another host is attached"
 
 
 def check_timeout(value: object, what: str = "timeout") -> float:
@@ -150,6 +153,7 @@ class Link:
         self._deframer = Deframer(max_body=wire.max_frame_size(max_payload))
         self._seq = 0
         self._need_flush = True
+        self._recent = b""  # the last bytes read, to explain a closed connection
         self.write_timeout = self._set_write_deadline()
 
     def _set_write_deadline(self) -> float:
@@ -202,11 +206,13 @@ class Link:
             data += self.transport.read(max(waiting, _DRAIN))
         except OSError as exc:  # pyserial's SerialException is an OSError
             self._need_flush = True
+            self._check_busy(self._recent)  # a server that refused us, then closed
             raise LinkError(
                 f"the link to the board failed while reading ({exc}): was it unplugged, or "
                 f"did the board server stop?"
             ) from exc
         self.stats.bytes_in += len(data)
+        self._recent = (self._recent + data)[-256:]
         return data
 
     def _write(self, cmd: int, data: bytes) -> None:
@@ -229,7 +235,10 @@ class Link:
 
     def wait_event(self, timeout: float) -> Event | None:
         """Wait for an unsolicited frame (e.g. the reset announcement)."""
-        deadline = time.monotonic() + check_timeout(timeout)
+        # 0 (a deadline already past, as callers computing one may pass) returns at
+        # once; anything else must be a real deadline.
+        wait = 0.0 if timeout == 0 and not isinstance(timeout, bool) else check_timeout(timeout)
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             for body in self._deframer.feed(self._read_some(deadline)):
                 try:
@@ -321,11 +330,16 @@ class Link:
                 return "damaged"
 
     @staticmethod
-    def _check_busy(body: bytes) -> None:
-        if body.rstrip(b"\r\n") == BUSY_TEXT:
+    def _check_busy(data: bytes) -> None:
+        """BoardBusy when a board server's refusal is in ``data`` (a frame body or
+        the last bytes before the connection closed)."""
+        if BUSY_PHRASE in data:
+            line = data[data.rfind(b"\0") + 1:] if data.endswith(b"\n") else data
+            said = line.decode("ascii", "replace").strip("\0\r\n ")
             raise BoardBusy(
-                "board busy: another host is attached to this board server; wait until it "
-                "disconnects, or start another emulator (phyff emulate --tcp 127.0.0.1:0)"
+                f"board busy: another host is attached to this board server ({said!r}); wait "
+                f"until it disconnects, or start another emulator (phyff emulate --tcp "
+                f"127.0.0.1:0)"
             )
 
     def _on_event(self, payload: bytes) -> None:
