@@ -14,13 +14,17 @@ BUILD ?= build
 PHYFF_DATA_DIR ?= $(abspath $(wildcard ../shared/data))
 export PHYFF_DATA_DIR
 
+# this checkout's Python package, whether or not it is the one installed
+PHYFF_PY := PYTHONPATH=$(CURDIR)/host$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON)
+
 CSTD := -std=c11 -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
 SHARED_SRC := shared/src/fixed.c shared/src/wire.c
 SHARED_INC := -Ishared/include
 
 .PHONY: install test test-c test-py cross lint demo bench vectors clean ci \
-	firmware firmware-test hil bench-firmware benchmarks
+	firmware firmware-test hil bench-firmware benchmarks uno uno-direct arduino-example \
+	hil-simavr bench-uno cross-boards
 HIL_TARGET ?= emu
 
 install:
@@ -52,6 +56,19 @@ cross: | $(BUILD)
 	done
 	arm-none-eabi-size $(BUILD)/*.arm.o
 
+# The core and shared code for the other boards' CPUs (no Arduino core for
+# them is packaged here, so their port is not compiled): RP2040 (Cortex-M0+)
+# and STM32L476 (Cortex-M4F). The ESP32's Xtensa LX6 compiler is not packaged.
+cross-boards: | $(BUILD)
+	@command -v $(ARM_CC) >/dev/null || { echo "cross-boards: $(ARM_CC) not found; install gcc-arm-none-eabi"; exit 1; }
+	for cpu in "cortex-m0plus" "cortex-m4 -mfloat-abi=hard -mfpu=fpv4-sp-d16"; do \
+	  for f in $(SHARED_SRC) $(CORE_SRC); do \
+	    $(ARM_CC) $(CSTD) -mcpu=$$cpu -mthumb -Os -ffreestanding $(SHARED_INC) $(CORE_INC) -c $$f \
+	      -o $(BUILD)/$$(basename $$f .c).$$(echo $$cpu | cut -d' ' -f1).o || exit 1; \
+	  done; \
+	done
+	arm-none-eabi-size $(BUILD)/*.cortex-m0plus.o $(BUILD)/*.cortex-m4.o
+
 vectors:
 	$(PYTHON) shared/vectors/generate.py
 
@@ -73,17 +90,45 @@ firmware-test:
 	firmware/tools/pio-offline.sh
 	cd firmware && pio test -e native
 
-# hardware-in-the-loop suite: HIL_TARGET=emu|pty|qemu|/dev/ttyACM0
+# hardware-in-the-loop suite: HIL_TARGET=emu|pty|qemu|micropython|simavr|/dev/ttyACM0
 hil:
 	$(PYTHON) -m pytest hil -s --target $(HIL_TARGET)
 
+# The Arduino Uno image, offline: PlatformIO's uno_sim env (the uno env's
+# sources and flags, Debian's Arduino AVR core and avr-gcc), and the simavr
+# harness that runs it (needs libsimavr-dev).
+uno:
+	firmware/tools/pio-offline.sh
+	cd firmware && pio run -e uno_sim
+	$(PHYFF_PY) -m phyff.emulator.simavr harness
+
+# the same image without PlatformIO (avr-gcc from the same definition)
+uno-direct:
+	$(PHYFF_PY) -m phyff.emulator.simavr build --direct
+
+# The Arduino library (build/arduino/phyff and phyff-arduino.zip) and its
+# example sketch compiled for the Uno, as arduino-cli would and, when
+# arduino-builder is installed, by the Arduino IDE's own builder.
+arduino-example:
+	$(PHYFF_PY) -m phyff.emulator.simavr example
+
+# the HIL suite against the Uno image in simavr
+hil-simavr: uno
+	$(MAKE) hil HIL_TARGET=simavr
+
+bench-uno:
+	$(PHYFF_PY) -m phyff.perf.uno
+
 # Everything CI runs: unit tests, the firmware through PlatformIO, and the HIL
-# suite against the emulator and the real firmware image in QEMU.
-ci: test firmware firmware-test
+# suite against the emulator, the real firmware image in QEMU, MicroPython and
+# the Uno image in simavr; the Arduino library's example; the other boards' CPUs.
+ci: test firmware firmware-test uno arduino-example cross-boards
 	$(MAKE) hil HIL_TARGET=emu
 	$(MAKE) hil HIL_TARGET=qemu
 	$(MAKE) hil HIL_TARGET=micropython
+	$(MAKE) hil HIL_TARGET=simavr
 	$(MAKE) bench-firmware
+	$(MAKE) bench-uno
 
 bench-firmware:
 	$(PYTHON) -m phyff.perf.firmware

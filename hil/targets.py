@@ -8,7 +8,10 @@ that :meth:`phyff.board.client.Board.open` accepts; leaving the context shuts th
 target down. Adding a target is one entry in TARGETS.
 
 Targets in TARGETS simulate their medium from the spec, so their replies can
-be compared byte for byte with the in-process emulator's. Any other target
+be compared byte for byte with the in-process emulator's. A target whose
+board is fixed (the simulated Uno: 4 drive, 6 sense channels, 8/10-bit
+converters) serves the spec fitted to it: ``Target.fit(spec)`` is what it
+actually serves, and the emulator to compare with. Any other target
 name is taken as a serial port (``/dev/ttyACM0``, ``COM3``,
 ``socket://host:port``): a real board with a real medium, whose spec is
 ignored and whose replies can only be checked for form.
@@ -77,12 +80,39 @@ def micropython_target(spec: EmulatorSpec) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def simavr_target(spec: EmulatorSpec) -> Iterator[str]:
+    """The Arduino Uno image (Arduino core, ATmega328P) in simavr, medium from the server."""
+    from phyff.emulator.simavr import SimavrBoard, simavr_unavailable
+
+    reason = simavr_unavailable()
+    if reason:
+        pytest.skip(f"simavr target: {reason}")
+    with SimavrBoard(spec) as board:
+        yield board.url
+
+
+def _uno_spec(spec: EmulatorSpec) -> EmulatorSpec:
+    from phyff.emulator.simavr import uno_spec
+
+    return uno_spec(spec)
+
+
 TARGETS: dict[str, TargetFactory] = {
     "emu": emu_target,
     "pty": pty_target,
     "qemu": qemu_target,
     "micropython": micropython_target,
+    "simavr": simavr_target,
 }
+
+# Targets with a fixed board: the spec they serve for a requested one.
+FITS: dict[str, Callable[[EmulatorSpec], EmulatorSpec]] = {"simavr": _uno_spec}
+
+# Default soak length per target (--soak-samples overrides): the simulated
+# Uno moves about 500 samples per simulated second over its 115,200-baud UART.
+SOAK_SAMPLES: dict[str, int] = {"simavr": 4000}
+DEFAULT_SOAK_SAMPLES = 100_000
 
 
 @dataclass(frozen=True)
@@ -95,6 +125,16 @@ class Target:
 
     def open(self, spec: EmulatorSpec) -> AbstractContextManager[str]:
         return self.factory(spec)
+
+    def fit(self, spec: EmulatorSpec) -> EmulatorSpec:
+        """The spec this target serves when asked for `spec` (the same one unless the
+        board is fixed): an in-process emulator of it answers byte for byte alike."""
+        fit = FITS.get(self.name)
+        return fit(spec) if fit is not None else spec
+
+    @property
+    def soak_samples(self) -> int:
+        return SOAK_SAMPLES.get(self.name, DEFAULT_SOAK_SAMPLES)
 
 
 def serial_port_target(port: str) -> TargetFactory:

@@ -1,19 +1,35 @@
 """Protocol conformance: every command, and every error the protocol defines that a
 host can provoke, checked on the wire (raw frames, so nothing is retried or hidden).
 
-The rules are those of shared/include/phyff/wire.h (C1-C4, L4, the command
-table); each test names the rule it checks. The expectations come from the
-board's own HELLO record, so a real board with other limits is held to the
-same rules.
+The rules are those of shared/include/phyff/wire.h and docs/protocol.md
+(C1-C5, F1-F3, S1-S5, T1-T8, E1-E3, L4, the command table); each test names
+the rule it checks. The expectations come from the board's own HELLO record,
+so a real board with other limits is held to the same rules.
 """
 
 from __future__ import annotations
 
+import struct
+import time
+
 import numpy as np
+import pytest
 from rawlink import RawLink
+from targets import Target
 
 from phyff.protocol import wire
-from phyff.protocol.wire import Caps, Cmd, Config, Feature, Flag, QueryHead, Stats, Status
+from phyff.protocol.wire import (
+    Caps,
+    Cmd,
+    Config,
+    EventId,
+    Feature,
+    Flag,
+    Header,
+    QueryHead,
+    Stats,
+    Status,
+)
 
 
 def query_payload(n: int, n_drive: int, seed: int = 0) -> bytes:
@@ -31,6 +47,15 @@ def expected_max_batch(max_payload: int, n_drive: int, n_sense: int) -> int:
     while by_reply > 0 and 2 * by_reply * n_sense + (by_reply + 7) // 8 > room:
         by_reply -= 1
     return min(by_request, by_reply, 0xFFFF)
+
+
+def _frame_with_length(length: int, payload: bytes, cmd: int = Cmd.STATS,
+                       seq: int = 66) -> bytes:
+    """A frame whose CRC is valid but whose length field says `length`."""
+    body = bytearray(struct.pack("<BBBBHH", wire.PROTOCOL_LEVEL, seq, cmd, 0, length, 0)
+                     + payload)
+    body += wire.crc16(bytes(body)).to_bytes(2, "little")
+    return wire.cobs_encode(bytes(body)) + wire.DELIMITER
 
 
 def stats(raw: RawLink) -> Stats:
@@ -91,11 +116,36 @@ def test_stats_count_frames_and_samples(raw: RawLink, caps: Caps) -> None:
     raw.request(Cmd.QUERY, query_payload(3, caps.n_drive))
     raw.error(0x33)
     after = stats(raw)
-    assert after.frames_ok == before.frames_ok + 2  # QUERY and STATS; an unknown command
-    # is not dispatched, it counts as a bad command
-    assert after.samples_served == before.samples_served + 3
-    assert after.bad_commands == before.bad_commands + 1
-    assert after.error_replies == before.error_replies + 1
+    # T1: every intact frame, served or refused: QUERY, the unknown command, STATS
+    assert after.frames_ok == before.frames_ok + 3
+    assert after.samples_served == before.samples_served + 3  # T6
+    assert after.bad_commands == before.bad_commands + 1  # T4
+    assert after.error_replies == before.error_replies + 1  # T7
+
+
+def test_every_refusal_of_an_intact_frame_is_a_bad_command(raw: RawLink, caps: Caps) -> None:
+    """T1, T4, T7: S1-S4 refusals count in frames_ok and bad_commands alike."""
+    before = stats(raw)
+    raw.error(Cmd.HELLO, flags=int(Flag.REPLY))  # NOT_A_REQUEST
+    raw.error(Cmd.STATS, level=wire.PROTOCOL_LEVEL + 1)  # BAD_LEVEL
+    raw.error(0x40)  # UNKNOWN_COMMAND
+    raw.error(Cmd.STATS, b"\x00")  # BAD_PAYLOAD
+    raw.error(Cmd.QUERY, QueryHead(1, caps.n_drive + 1).pack())  # BAD_CHANNELS
+    raw.error(Cmd.QUERY, QueryHead(caps.max_batch + 1, caps.n_drive).pack())  # BATCH_TOO_LARGE
+    raw.error(Cmd.CONFIGURE, Config(0, 0, caps.n_drive, caps.n_sense).pack())  # BAD_CONFIG
+    after = stats(raw)
+    assert after.frames_ok == before.frames_ok + 8  # the seven and this STATS
+    assert after.bad_commands == before.bad_commands + 7
+    assert after.error_replies == before.error_replies + 7
+    assert (after.crc_errors, after.framing_errors) == (before.crc_errors, before.framing_errors)
+
+
+def test_uptime_follows_the_clock_not_the_traffic(raw: RawLink) -> None:
+    """T8: uptime advances while no frame arrives."""
+    first = stats(raw).uptime_ms
+    time.sleep(1.2)
+    second = stats(raw).uptime_ms
+    assert 1000 <= second - first <= 5000, (first, second)
 
 
 def test_reset_restores_defaults_and_clears_counters(raw: RawLink, caps: Caps) -> None:
@@ -106,6 +156,43 @@ def test_reset_restores_defaults_and_clears_counters(raw: RawLink, caps: Caps) -
     assert Config.unpack(raw.request(Cmd.CONFIGURE)[1]).oversample == 1
     s = stats(raw)
     assert s.samples_served == 0 and s.frames_ok == 2  # CONFIGURE and STATS since RESET
+
+
+def test_reset_is_followed_by_the_reset_event(raw: RawLink) -> None:
+    """E1: after RESET's reply, the event (seq 0, arg = level); none after other commands."""
+    raw.frames(wait=0.2)
+    raw.events.clear()
+    raw.request(Cmd.STATS)
+    assert raw.frames(wait=0.2) == [] and raw.events == []
+    raw.request(Cmd.RESET)
+    deadline = time.monotonic() + 3.0
+    while not raw.events and time.monotonic() < deadline:
+        raw.frames(wait=0.05)
+    assert len(raw.events) == 1
+    header, payload = raw.events[0]
+    assert (header.seq, header.cmd, header.flags) == (0, Cmd.EVENT, Flag.EVENT)
+    event = wire.Event.unpack(payload)
+    assert (event.event, event.arg) == (EventId.RESET, wire.PROTOCOL_LEVEL)
+    raw.error(Cmd.RESET, b"\x00")  # a refused RESET changes nothing and sends no event
+    assert raw.frames(wait=0.2) == [] and len(raw.events) == 1
+
+
+def test_a_new_connection_meets_a_board_just_started(board_url: str, target: Target,
+                                                    caps: Caps, raw: RawLink) -> None:
+    """E3: emulator servers start the board afresh for every connection; the event comes
+    first (on a pty, just before the reply to the first request)."""
+    if target.name not in ("emu", "pty"):
+        pytest.skip(f"target {target.name}: a new connection reaches the running board (E3)")
+    raw.request(Cmd.CONFIGURE, Config(0, caps.max_oversample, caps.n_drive, caps.n_sense).pack())
+    raw.close()
+    fresh = RawLink(board_url)
+    try:
+        fresh.send(wire.encode_frame(Header(cmd=Cmd.CONFIGURE, seq=1)))
+        header, payload = fresh.reply()
+        assert header.seq == 1 and Config.unpack(payload).oversample == 1  # defaults again
+        assert len(fresh.events) == 1 and fresh.events[0][0].cmd == Cmd.EVENT
+    finally:
+        fresh.close()
 
 
 def test_sequence_numbers_are_echoed(raw: RawLink) -> None:
@@ -128,13 +215,121 @@ def test_bad_level_is_refused_except_for_hello(raw: RawLink) -> None:
 def test_unknown_and_reserved_commands(raw: RawLink) -> None:
     for cmd in (0x00, 0x06, 0x10, 0x1F, 0x40, 0xFF):
         header, err = raw.error(cmd, seq=cmd or 1)
-        assert header.cmd == cmd and err.status == Status.UNKNOWN_COMMAND
+        assert header.cmd == cmd and (err.status, err.arg) == (Status.UNKNOWN_COMMAND, 0)  # S3
+
+
+def test_order_of_request_checks(raw: RawLink, caps: Caps) -> None:
+    """S1 before S2 before S3 before the command's own checks."""
+    _, err = raw.error(0x40, level=wire.PROTOCOL_LEVEL + 1, flags=int(Flag.REPLY))
+    assert err.status == Status.NOT_A_REQUEST
+    _, err = raw.error(0x40, level=wire.PROTOCOL_LEVEL + 1)
+    assert (err.status, err.arg) == (Status.BAD_LEVEL, wire.PROTOCOL_LEVEL)
+    _, err = raw.error(Cmd.STATS, b"\x00", level=wire.PROTOCOL_LEVEL + 1)
+    assert err.status == Status.BAD_LEVEL
+    # QUERY: head, channels, batch limit, then length
+    _, err = raw.error(Cmd.QUERY, QueryHead(caps.max_batch + 1, caps.n_drive + 1).pack())
+    assert err.status == Status.BAD_CHANNELS
 
 
 def test_oversized_batch_reports_the_limit(raw: RawLink, caps: Caps) -> None:
+    # a head alone: the batch limit is checked before the payload length
     head = QueryHead(caps.max_batch + 1, caps.n_drive).pack()
     _, err = raw.error(Cmd.QUERY, head)
     assert (err.status, err.arg) == (Status.BATCH_TOO_LARGE, caps.max_batch)
+
+
+def test_a_whole_query_one_sample_too_big(raw: RawLink, caps: Caps) -> None:
+    """F2 and QUERY: max_batch + 1 full samples get TOO_LONG (seq 0, arg max_payload) when
+    the payload exceeds max_payload, else BATCH_TOO_LARGE with the request's seq."""
+    payload = query_payload(caps.max_batch + 1, caps.n_drive)
+    before = stats(raw)
+    if len(payload) <= wire.MAX_PAYLOAD_LIMIT:
+        raw.send(wire.encode_frame(Header(cmd=Cmd.QUERY, seq=33), payload))
+    else:  # more than the length field can say: the board's buffer overflows all the same
+        raw.send(_frame_with_length(0xFFFF, payload, cmd=Cmd.QUERY, seq=33))
+    header, body = raw.reply()
+    err = wire.ErrorRecord.unpack(body)
+    if len(payload) > caps.max_payload:
+        assert (header.seq, header.cmd) == (0, Cmd.NONE)
+        assert (err.status, err.arg) == (Status.TOO_LONG, caps.max_payload)
+        after = stats(raw)
+        assert after.framing_errors == before.framing_errors + 1
+        assert after.overruns == before.overruns  # T5: an over-long frame is no overrun
+    else:
+        assert (header.seq, header.cmd) == (33, Cmd.QUERY)
+        assert (err.status, err.arg) == (Status.BATCH_TOO_LARGE, caps.max_batch)
+    # and max_batch samples always fit, both ways
+    assert len(query_payload(caps.max_batch, caps.n_drive)) <= caps.max_payload
+    assert (wire.QUERY_HEAD_SIZE + 2 * caps.max_batch * caps.n_sense
+            + (caps.max_batch + 7) // 8) <= caps.max_payload
+
+
+def test_hello_ignores_its_payload(raw: RawLink) -> None:
+    header, payload = raw.request(Cmd.HELLO, b"\x02\x00future level payload")
+    assert not header.is_error and len(payload) == wire.CAPS_SIZE
+
+
+def test_a_query_of_zero_samples(raw: RawLink, caps: Caps) -> None:
+    before = stats(raw)
+    header, payload = raw.request(Cmd.QUERY, QueryHead(0, caps.n_drive).pack())
+    assert not header.is_error and payload == QueryHead(0, caps.n_sense).pack()
+    assert stats(raw).samples_served == before.samples_served
+
+
+def test_aux_is_ignored_in_requests_and_zero_in_replies(raw: RawLink) -> None:
+    raw.send(wire.encode_frame(Header(cmd=Cmd.STATS, seq=44, aux=0xBEEF)))
+    header, payload = raw.reply()
+    assert (header.seq, header.aux, header.is_error) == (44, 0, False)
+    assert len(payload) == wire.STATS_SIZE
+
+
+def test_settle_range_is_in_the_capability_record(raw: RawLink, caps: Caps) -> None:
+    if caps.features & Feature.SETTLE:
+        assert caps.max_settle_us == 1_000_000
+    else:
+        assert caps.max_settle_us == 0
+    top = Config(caps.max_settle_us, 1, caps.n_drive, caps.n_sense)
+    assert Config.unpack(raw.request(Cmd.CONFIGURE, top.pack())[1]) == top
+    _, err = raw.error(Cmd.CONFIGURE, Config(caps.max_settle_us + 1, 1, caps.n_drive,
+                                             caps.n_sense).pack())
+    assert (err.status, err.arg) == (Status.BAD_CONFIG, 0)
+
+
+def test_channel_select_keeps_the_first_channels_and_drives_the_rest_at_zero(
+        raw: RawLink, caps: Caps) -> None:
+    """QUERY: drive channels past n_drive_active get 0, sense channels 0..n_sense_active-1."""
+    if not caps.features & Feature.CHANNEL_SELECT or caps.n_drive < 2 or caps.n_sense < 2:
+        pytest.skip("the board has no channel select")
+    nda, nsa, n = caps.n_drive // 2, caps.n_sense - 1, 16
+    drive = np.random.default_rng(5).integers(8000, 32768, size=(n, caps.n_drive),
+                                              dtype=np.int16)
+    zeroed = drive.copy()
+    zeroed[:, nda:] = 0
+
+    def measure(rows: np.ndarray) -> np.ndarray:
+        _, payload = raw.request(Cmd.QUERY, QueryHead(n, rows.shape[1]).pack()
+                                 + wire.pack_samples(rows))
+        head = QueryHead.unpack(payload)
+        return wire.unpack_samples(payload[4:], n, head.n_channels).astype(float)
+
+    full_zeroed = measure(zeroed)
+    full_driven = measure(drive)
+    raw.request(Cmd.CONFIGURE, Config(0, 1, nda, nsa).pack())
+    selected = measure(np.ascontiguousarray(drive[:, :nda]))
+    assert selected.shape == (n, nsa)
+    near = np.abs(selected - full_zeroed[:, :nsa]).mean()
+    far = np.abs(selected - full_driven[:, :nsa]).mean()
+    assert near * 4 < far, (near, far)  # the same as zeros on the inactive channels
+
+
+def test_error_arguments(raw: RawLink, caps: Caps) -> None:
+    """The argument of every refusal (wire.h "Errors and their arguments")."""
+    assert raw.error(0x22)[1].arg == 0
+    assert raw.error(Cmd.HELLO, flags=int(Flag.EVENT))[1].arg == 0
+    for cmd in (Cmd.STATS, Cmd.RESET):
+        assert raw.error(cmd, b"\x00")[1].arg == 0
+    assert raw.error(Cmd.CONFIGURE, b"\x00")[1].arg == wire.CONFIG_SIZE
+    assert raw.error(Cmd.QUERY, b"")[1].arg == wire.QUERY_HEAD_SIZE
 
 
 def test_wrong_channel_count_reports_the_expected_one(raw: RawLink, caps: Caps) -> None:
@@ -193,16 +388,59 @@ def test_damaged_frames_get_a_seq_zero_error(raw: RawLink) -> None:
     header, payload = raw.reply()
     assert header.seq == 0 and wire.ErrorRecord.unpack(payload).status == Status.TRUNCATED
     after = stats(raw)
-    assert after.crc_errors == before.crc_errors + 1
-    assert after.framing_errors == before.framing_errors + 2
+    assert after.crc_errors == before.crc_errors + 1  # T2
+    assert after.framing_errors == before.framing_errors + 2  # T3
+    assert after.frames_ok == before.frames_ok + 1  # only this STATS (T1)
+    assert after.error_replies == before.error_replies + 3  # T7
+
+
+def test_length_mismatch_with_a_valid_crc_gets_a_seq_zero_notice(raw: RawLink,
+                                                                  caps: Caps) -> None:
+    """F2: the length field is only believed once it agrees with the frame."""
+    raw.send(_frame_with_length(5, b"\x01\x02"))
+    header, payload = raw.reply()
+    assert (header.seq, header.cmd) == (0, Cmd.NONE)
+    assert wire.ErrorRecord.unpack(payload).status == Status.TRUNCATED
+    raw.send(_frame_with_length(0, b"\x01\x02"))
+    header, payload = raw.reply()
+    err = wire.ErrorRecord.unpack(payload)
+    assert header.seq == 0 and (err.status, err.arg) == (Status.TOO_LONG, caps.max_payload)
+
+
+def test_a_flushed_half_frame_gets_a_notice_and_the_request_still_its_reply(
+        raw: RawLink) -> None:
+    """C5, F3: the notice for the fragment comes first, then the reply with its seq."""
+    frame = wire.encode_frame(Header(cmd=Cmd.STATS, seq=90))
+    raw.send(frame[: len(frame) // 2])  # interrupted mid-frame
+    raw.send(wire.DELIMITER + wire.encode_frame(Header(cmd=Cmd.HELLO, seq=91)))
+    notice, _ = raw.reply()
+    assert (notice.seq, notice.cmd, notice.is_error) == (0, Cmd.NONE, True)
+    reply, _ = raw.reply()
+    assert (reply.seq, reply.cmd, reply.is_error) == (91, Cmd.HELLO, False)
+
+
+def test_a_host_link_does_not_take_a_notice_for_its_reply(board_url: str) -> None:
+    """F3 from the host side: phyff's Link waits on for its reply after a notice."""
+    from phyff.board import Board
+
+    with Board.open(board_url, timeout=3.0) as board:
+        board.link.transport.write(b"\x05\x11\x22")  # a fragment left in the board's buffer
+        board.link._need_flush = True  # the next request starts with 0x00, ending it
+        assert board.stats().frames_ok >= 1
+        assert board.link.stats.damaged_requests == 1
+        assert board.link.stats.retries == 0
 
 
 def test_over_long_frame_is_too_long_with_the_limit(raw: RawLink, caps: Caps) -> None:
     # longer than any receive buffer for max_payload could be (K2)
+    before = stats(raw)
     raw.send(b"\x07" * (wire.max_frame_size(caps.max_payload) + 16) + b"\x00")
     header, payload = raw.reply()
     err = wire.ErrorRecord.unpack(payload)
     assert header.seq == 0 and (err.status, err.arg) == (Status.TOO_LONG, caps.max_payload)  # K2
+    after = stats(raw)
+    assert after.framing_errors == before.framing_errors + 1  # T3
+    assert after.overruns == before.overruns  # T5: not an overrun
     assert raw.request(Cmd.HELLO)[0].cmd == Cmd.HELLO  # and the board is in sync again
 
 
@@ -217,12 +455,13 @@ def test_replies_and_events_sent_to_the_board_are_refused(raw: RawLink) -> None:
 def test_empty_frames_are_ignored(raw: RawLink) -> None:
     before = stats(raw)
     raw.send(b"\x00\x00\x00")
-    assert raw.frames(wait=0.3) == []  # C2a: no reply at all
+    assert raw.frames(wait=0.3) == []  # C5: no reply at all
     raw.send(b"\x00" + wire.encode_frame(wire.Header(cmd=Cmd.HELLO, seq=3)))
     header, _ = raw.reply()
     assert header.seq == 3 and raw.frames(wait=0.2) == []
     after = stats(raw)
-    assert after.framing_errors == before.framing_errors
+    assert after.framing_errors == before.framing_errors  # C5: empty frames count nowhere
+    assert after.crc_errors == before.crc_errors and after.overruns == before.overruns
     assert after.frames_ok == before.frames_ok + 2  # HELLO and this STATS
 
 

@@ -12,14 +12,13 @@ from phyff.compare.adapt import before_change, recovery_epochs
 from phyff.compare.baselines.backprop import BackpropNet, BackpropSettings, train_backprop
 from phyff.compare.baselines.common import BenchContext
 from phyff.compare.baselines.elm import Elm, ElmSettings
-from phyff.compare.baselines.encgrad import encoder_vjp
-from phyff.compare.baselines.jacobian import ExactGradient, optical_jacobian
+from phyff.compare.baselines.jacobian import ExactGradient
 from phyff.compare.baselines.methods import Task, run_method
-from phyff.compare.baselines.phyll import PhyllLoop, train_once
+from phyff.compare.baselines.phyll import epoch_loop, train_once
 from phyff.compare.baselines.twin import Twin, TwinSettings, record_pairs
 from phyff.media import make_medium
 from phyff.perf.trainer import StandInLayer, synthetic_vowels
-from phyff.phyll.encoders import encode
+from phyff.phyll.encoders import get_encoder
 from phyff.training.session import TrainConfig
 
 
@@ -49,8 +48,8 @@ def test_encoder_backward_matches_finite_differences(encoder: str) -> None:
     rng = np.random.default_rng(0)
     h = rng.uniform(-1, 1, (4, 6)) if encoder != "clip" else rng.uniform(0.05, 0.95, (4, 6))
     g = rng.standard_normal((4, 6))
-    got, macs = encoder_vjp(encoder, h, g)
-    want = numeric_vjp(lambda v: encode(encoder, v)[0], h, g)
+    got, macs = get_encoder(encoder).vjp(h, g)
+    want = numeric_vjp(lambda v: get_encoder(encoder).encode(v)[0], h, g)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     assert macs >= 0
 
@@ -59,9 +58,9 @@ def test_binary_encoder_uses_a_straight_through_estimator() -> None:
     rng = np.random.default_rng(1)
     h = rng.uniform(-1, 1, (3, 5))
     g = rng.standard_normal((3, 10))
-    got, _ = encoder_vjp("binary2", h, g)
+    got, _ = get_encoder("binary2").vjp(h, g)
     # Both bits of an entry pass their gradient to the min-max scaled entry.
-    want, _ = encoder_vjp("phase", h, g[:, 0::2] + g[:, 1::2])
+    want, _ = get_encoder("phase").vjp(h, g[:, 0::2] + g[:, 1::2])
     np.testing.assert_allclose(got, want)
 
 
@@ -96,7 +95,7 @@ def test_optical_jacobian_is_analytic_and_matches_finite_differences() -> None:
 
     fd, _ = ExactGradient(Fd()).jacobian(drive)
     np.testing.assert_allclose(jac, fd, atol=2e-3 * np.abs(fd).max())
-    np.testing.assert_allclose(optical_jacobian(med, drive), jac)
+    np.testing.assert_allclose(med.jacobian(drive), jac)
 
 
 def test_backprop_gradients_match_finite_differences_of_the_loss() -> None:
@@ -172,12 +171,15 @@ def test_elm_uses_one_pass_per_block_and_beats_chance() -> None:
     assert linear.meter.queries == 0
 
 
-def test_phyll_loop_trains_exactly_like_the_product(tmp_path: Path) -> None:
+def test_bench_loop_is_the_product_loop(tmp_path: Path) -> None:
+    """The benchmark's hooked loop (no evaluation, no files) ends with train()'s weights."""
     data = synthetic_vowels(0, n_train=40, n_test=10)
     config = TrainConfig.from_preset("acoustic", epochs=3, lr=5e-3, batch_size=16)
     a = train_once(config, [StandInLayer(seed=1), StandInLayer(seed=2)], data)
-    loop = PhyllLoop(config, [StandInLayer(seed=1), StandInLayer(seed=2)], data)
-    loop.run(3)
+    loop = epoch_loop(config, [StandInLayer(seed=1), StandInLayer(seed=2)], data)
+    seen: list[int] = []
+    assert loop.run(0, [lambda epoch, model, record: seen.append(epoch)]) == 3
+    assert seen == [1, 2, 3]
     for p, q in zip(a.model.params, loop.model.params, strict=True):
         np.testing.assert_array_equal(p, q)
 

@@ -320,6 +320,38 @@ def test_tcp_server() -> None:
         server.close()
 
 
+def test_tcp_server_starts_the_board_afresh_for_each_connection() -> None:
+    """wire.h E3: each connection's first frame is the reset event, and the
+    configuration the previous client left is gone."""
+    import socket
+
+    server = TcpServer(EmulatedDevice(QUIET))
+    stop, thread = _serve_in_thread(server)
+    try:
+        for _ in range(2):
+            with socket.create_connection((server.host, server.port), timeout=2.0) as sock:
+                deframer = wire.Deframer()
+                bodies: list[bytes] = []
+                while not bodies:
+                    bodies = deframer.feed(sock.recv(4096))
+                header, payload = wire.decode_frame(bodies[0])
+                assert header.is_event and wire.Event.unpack(payload).arg == wire.PROTOCOL_LEVEL
+                want = wire.Config(0, 2, 20, 20)
+                sock.sendall(wire.encode_frame(wire.Header(cmd=Cmd.CONFIGURE, seq=1)))
+                while len(bodies) < 2:
+                    bodies += deframer.feed(sock.recv(4096))
+                assert wire.Config.unpack(wire.decode_frame(bodies[1])[1]).oversample == 1
+                sock.sendall(wire.encode_frame(wire.Header(cmd=Cmd.CONFIGURE, seq=2),
+                                               want.pack()))
+                while len(bodies) < 3:
+                    bodies += deframer.feed(sock.recv(4096))
+                assert wire.Config.unpack(wire.decode_frame(bodies[2])[1]) == want
+    finally:
+        stop.set()
+        thread.join(2)
+        server.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a POSIX pty")
 def test_phyff_emulate_pty_subprocess() -> None:
     proc = subprocess.Popen(

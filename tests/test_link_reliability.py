@@ -182,7 +182,8 @@ def _fake(hello: bytes, **kw: Any) -> Board:
     return Board(Link(FakeBoard(hello, **kw), timeout=0.2, retries=0), url="fake://")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("hello", [b"\x01", bytes([wire.PROTOCOL_LEVEL]) + bytes(20), b""])
+@pytest.mark.parametrize("hello", [bytes([wire.PROTOCOL_LEVEL]),
+                                   bytes([wire.PROTOCOL_LEVEL]) + bytes(20), b""])
 def test_short_hello_reply_is_a_protocol_mismatch(hello: bytes) -> None:
     with pytest.raises(ProtocolMismatch, match="not phyff firmware"):
         _fake(hello)

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from phyff._native import lib
-from phyff.board.client import Board
+from phyff._native import ffi, lib
+from phyff.board import Board
 from phyff.emulator import EmulatedDevice, EmulatorSpec
 from phyff.emulator.micropython import (
     MICROPYTHON_HINT,
@@ -105,6 +105,15 @@ def c_value(name: str) -> int:
     if name == "OK":
         return int(wire.Status.OK)
     raise AssertionError(f"phyffmp.wire.{name} has no C counterpart")
+
+
+def test_config_offsets_equal_the_c_offsetof() -> None:
+    """BAD_CONFIG's argument: the core's named offsets are C's offsetof."""
+    mp = consts(MPY_DIR / "phyffmp" / "core.py")
+    for name, field in (("CFG_SETTLE_US", "settle_us"), ("CFG_OVERSAMPLE", "oversample"),
+                        ("CFG_N_DRIVE_ACTIVE", "n_drive_active"),
+                        ("CFG_N_SENSE_ACTIVE", "n_sense_active"), ("CFG_RESERVED", "reserved")):
+        assert mp[name] == ffi.offsetof("struct phyff_config", field), name
 
 
 def test_wire_constants_equal_the_c_ones() -> None:
@@ -294,7 +303,8 @@ class Pair:
 
     def request(self, cmd: int, payload: bytes = b"", seq: int = 1, **kw: int) -> bytes:
         frames = self.send(wire.encode_frame(Header(cmd=cmd, seq=seq, **kw), payload))
-        assert len(frames) == 1
+        # one reply; a served RESET is followed by the reset event (wire.h E1)
+        assert len(frames) == 1 or (cmd == Cmd.RESET and not payload and len(frames) == 2)
         return frames[0]
 
 
@@ -362,7 +372,7 @@ def scripted_session(pair: Pair, spec: EmulatorSpec, rng: np.random.Generator,
     pair.request(Cmd.CONFIGURE, config()[:11])
     pair.request(Cmd.STATS, b"\x00")
     pair.request(Cmd.RESET, b"\x00")
-    pair.request(Cmd.STATS, level=2)
+    pair.request(Cmd.STATS, level=wire.PROTOCOL_LEVEL + 1)
     pair.request(Cmd.EVENT)
     pair.request(Cmd.STATS)
     pair.request(Cmd.RESET)
@@ -401,7 +411,7 @@ def test_per_sample_path_equals_the_emulators_per_sample_path(pair_for: Any) -> 
 
 
 @needs_mpy
-def test_tcp_link_equals_the_emulated_board_and_serves_a_second_client(pair_for: Any) -> None:
+def test_tcp_link_equals_the_emulated_board_and_restarts_for_a_second_client(pair_for: Any) -> None:
     spec = EmulatorSpec(medium="acoustic", seed=8)
     pair = pair_for(spec, link="tcp")
     rng = np.random.default_rng(0)
@@ -409,7 +419,10 @@ def test_tcp_link_equals_the_emulated_board_and_serves_a_second_client(pair_for:
     pair.request(Cmd.QUERY, query_payload(rng, 50, 20))
     url = f"socket://127.0.0.1:{pair.port.sock.getpeername()[1]}"  # type: ignore[union-attr]
     pair.port.close()
-    pair.port = RawPort(url)  # a new client: same board state, no second reset event
+    pair.port = RawPort(url)  # a new client meets a board just started (wire.h E3)
+    pair.emu.restart()
+    pair.start()  # the same reset event first on both
+    pair.request(Cmd.CONFIGURE)  # defaults again
     pair.request(Cmd.STATS)
     pair.request(Cmd.QUERY, query_payload(rng, 50, 20))
 

@@ -11,7 +11,7 @@ import pytest
 
 from phyff.perf.trainer import StandInLayer
 from phyff.phyll.config import ModelConfig
-from phyff.phyll.encoders import drive_width, encode, input_width
+from phyff.phyll.encoders import get_encoder
 from phyff.phyll.goodness import GoodnessSpec, LocalLoss, goodness
 from phyff.phyll.layout import hybrid_negatives, lay_out, overlay, resolve_offset, wrong_labels
 from phyff.phyll.model import Model, load_model, save_model
@@ -43,7 +43,7 @@ def small_model(**overrides: Any) -> tuple[Model, list[Any]]:
 # ---------------------------------------------------------------------------- encoders
 def test_amplitude_encoder_has_unit_norm_and_nonnegative_drive() -> None:
     h = np.array([[3.0, -4.0, 0.0], [-1.0, -1.0, -1.0]])
-    e, macs = encode("amplitude", h)
+    e, macs = get_encoder("amplitude").encode(h)
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(e[0], [0.6, 0.8, 0.0], atol=1e-6)
     assert (e >= 0).all() and macs == 2 * 2 * 3
@@ -52,27 +52,27 @@ def test_amplitude_encoder_has_unit_norm_and_nonnegative_drive() -> None:
 def test_binary2_writes_two_bits_per_entry_msb_first() -> None:
     # min-max scaled: 0, 0.2, 0.5, 1.0 -> levels 0 (00), 1 (01), 2 (10), 3 (11)
     h = np.array([[1.0, 2.0, 3.5, 6.0]])
-    e, _ = encode("binary2", h)
-    assert e.shape == (1, 8) and drive_width("binary2", 4) == 8
+    e, _ = get_encoder("binary2").encode(h)
+    assert e.shape == (1, 8) and get_encoder("binary2").drive_width(4) == 8
     assert e.tolist() == [[0, 0, 0, 1, 1, 0, 1, 1]]
     # the reference's thresholds: 0.25 is still level 1, 0.75 still level 2
-    e, _ = encode("binary2", np.array([[0.0, 0.25, 0.75, 1.0]]))
+    e, _ = get_encoder("binary2").encode(np.array([[0.0, 0.25, 0.75, 1.0]]))
     assert e.tolist() == [[0, 0, 0, 1, 1, 0, 1, 1]]
-    e, _ = encode("binary2_uniform", np.array([[0.0, 0.3, 0.6, 1.0]]))
+    e, _ = get_encoder("binary2_uniform").encode(np.array([[0.0, 0.3, 0.6, 1.0]]))
     assert e.tolist() == [[0, 0, 0, 1, 1, 0, 1, 1]]
-    assert input_width("binary2", 40) == 20
+    assert get_encoder("binary2").input_width(40) == 20
     with pytest.raises(ValueError, match="even"):
-        input_width("binary2", 39)
+        get_encoder("binary2").input_width(39)
 
 
 def test_phase_and_clip_encoders_map_into_unit_range() -> None:
     h = np.array([[-2.0, 0.0, 2.0], [5.0, 5.0, 5.0]])
-    e, _ = encode("phase", h)
+    e, _ = get_encoder("phase").encode(h)
     np.testing.assert_allclose(e, [[0.0, 0.5, 1.0], [0.0, 0.0, 0.0]])
-    e, macs = encode("clip", h)
+    e, macs = get_encoder("clip").encode(h)
     assert e.tolist() == [[0.0, 0.0, 1.0], [1.0, 1.0, 1.0]] and macs == 0
     with pytest.raises(ValueError, match="unknown encoder"):
-        encode("bogus", h)
+        get_encoder("bogus").encode(h)
 
 
 # ----------------------------------------------------------------- layout and overlay
@@ -80,9 +80,9 @@ def test_layout_places_features_after_label_slots() -> None:
     assert resolve_offset(20, 12, 7, None) == 8  # the paper's [8 zeros, 12 features]
     x = lay_out(np.arange(1.0, 4.0)[None, :], 8, 4)
     assert x.tolist() == [[0, 0, 0, 0, 1, 2, 3, 0]]
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="21 inputs, but the first block takes 20"):
         resolve_offset(20, 14, 7, None)
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match=r"feature_offset=10 does not fit.*from 7 to 8"):
         resolve_offset(20, 12, 7, 10)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import phyff.phyll.schedule as schedule_module
 import phyff.training.session as train_module
 from phyff.perf.trainer import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.phyll.model import load_model
@@ -71,14 +72,14 @@ def test_minibatches_and_eval_every(tmp_path: Path) -> None:
 
 def test_negatives_are_wrong_and_redrawn_every_epoch(tmp_path: Path, monkeypatch: Any) -> None:
     drawn: list[np.ndarray] = []
-    original = train_module.wrong_labels
+    original = schedule_module.wrong_labels
 
     def recording(labels: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray:
         out = original(labels, n_classes, rng)
         drawn.append(out)
         return out
 
-    monkeypatch.setattr(train_module, "wrong_labels", recording)
+    monkeypatch.setattr(schedule_module, "wrong_labels", recording)
     drives: list[np.ndarray] = []
     first = StandInLayer(20, 20, seed=1)
     measure = first.measure
@@ -175,7 +176,7 @@ def test_resume_guards(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(quick(), layers(), easy_data(), tmp_path, resume=True, progress=False)
     train(quick(epochs=2), layers(), easy_data(), tmp_path, progress=False)
-    with pytest.raises(ValueError, match="already holds a training run"):
+    with pytest.raises(ValueError, match="already holds run files"):
         train(quick(epochs=2), layers(), easy_data(), tmp_path, progress=False)
     with pytest.raises(ValueError, match=r"changed: \['lr'\]"):
         train(quick(epochs=3, lr=1e-3), layers(), easy_data(), tmp_path, resume=True,
@@ -214,7 +215,7 @@ def test_digital_only_training_makes_no_device_queries(tmp_path: Path) -> None:
 
 def test_microwave_preset_with_binary_drive(tmp_path: Path) -> None:
     config = TrainConfig.from_preset("microwave", epochs=2)
-    assert config.n_blocks == 3 and config.encoders() == ("binary2",) * 3
+    assert config.n_blocks == 3 and config.model.encoders == ("binary2",) * 3
     result = train(config, layers(3, n_in=40), easy_data(), tmp_path, progress=False)
     assert result.model.params[0].shape == (20, 20 + 20 + 1)
 
@@ -230,17 +231,28 @@ def test_unsupervised_training_beats_chance(tmp_path: Path) -> None:
 
 def test_config_json_and_presets() -> None:
     config = TrainConfig.from_preset("optical", encoder=["phase", "clip"])
-    assert config.to_dict()["encoder"] == ["phase", "clip"]
+    assert config.to_dict()["model"]["encoders"] == ["phase", "clip"]
     assert TrainConfig.from_json(config.to_json()) == config
-    assert (config.lr, config.inner_steps, config.theta, config.skip) == (5e-5, 20, 5.0, False)
+    m = config.model
+    assert (m.lr, m.inner_steps, m.theta, m.skip) == (5e-5, 20, 5.0, False)
     acoustic = TrainConfig()
-    assert (acoustic.lr, acoustic.inner_steps, acoustic.epochs, acoustic.batch_size) == (
-        5e-4, 10, 200, None)
-    assert TrainConfig.from_preset("microwave").lr == 2.5e-4
+    assert (acoustic.model.lr, acoustic.model.inner_steps, acoustic.epochs,
+            acoustic.batch_size) == (5e-4, 10, 200, None)
+    assert TrainConfig.from_preset("microwave").model.lr == 2.5e-4
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainConfig.from_dict({"learning_rate": 1.0})
-    with pytest.raises(ValueError, match="3 encoders given for 2 blocks"):
-        TrainConfig(encoder=("amplitude",) * 3)
+    with pytest.raises(ValueError, match="give one encoder per block"):
+        TrainConfig.from_preset("optical", encoder=["phase", "clip"], n_blocks=3)
+
+
+def test_config_reads_the_older_flat_form() -> None:
+    """config.json and checkpoints written before the model settings were nested."""
+    old = {"preset": "microwave", "n_blocks": 3, "encoder": "binary2", "lr": 2.5e-4,
+           "beta1": 0.8, "beta2": 0.99, "epochs": 100, "batch_size": None, "eval_every": 1,
+           "seed": 4}
+    config = TrainConfig.from_dict(old)
+    assert config.model.encoders == ("binary2",) * 3 and config.model.betas == (0.8, 0.99)
+    assert (config.seed, config.epochs) == (4, 100)
 
 
 def test_report_draws_pngs_and_rejects_non_runs(tmp_path: Path) -> None:
@@ -263,3 +275,80 @@ def test_bad_data_is_rejected_before_training(tmp_path: Path) -> None:
     data.y_test = data.y_test + 7
     with pytest.raises(ValueError, match="labels must lie"):
         train(quick(), layers(), data, tmp_path / "b", progress=False)
+
+
+class Identified(StandInLayer):
+    """A stand-in layer that claims to be a particular board."""
+
+    def __init__(self, unit_id: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.identity = {"caps": {"board": "emu", "medium": "acoustic", "unit_id": unit_id,
+                                  "n_drive": 20, "n_sense": 20, "dac_bits": 12,
+                                  "adc_bits": 12, "level": 1}}
+
+
+def test_resume_refuses_another_board(tmp_path: Path) -> None:
+    board1 = [Identified(1, seed=1), Identified(1, seed=2)]
+    train(quick(epochs=2), board1, easy_data(), tmp_path, progress=False)
+    board2 = [Identified(2, seed=1), Identified(2, seed=2)]
+    with pytest.raises(ValueError, match="unit_id: model 1, board 2"):
+        train(quick(epochs=3), board2, easy_data(), tmp_path, resume=True, progress=False)
+    assert len(load_checkpoint(tmp_path / "checkpoint.npz").model.params) == 2
+
+
+def test_nothing_a_previous_run_left_is_overwritten(tmp_path: Path) -> None:
+    only_model = tmp_path / "kept"
+    only_model.mkdir()
+    (only_model / "model.npz").write_bytes(b"precious")
+    with pytest.raises(ValueError, match=r"model.npz.*--overwrite"):
+        train(quick(epochs=1), layers(), easy_data(), only_model, progress=False)
+    assert (only_model / "model.npz").read_bytes() == b"precious"
+    (only_model / "notes.txt").write_text("mine")
+    train(quick(epochs=1), layers(), easy_data(), only_model, overwrite=True, progress=False)
+    assert (only_model / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="choose one"):
+        train(quick(epochs=1), layers(), easy_data(), only_model, resume=True, overwrite=True)
+
+
+@pytest.mark.parametrize("bad", ["", "."])
+def test_an_empty_run_name_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="run directory name is empty"):
+        train(quick(epochs=1), layers(), easy_data(), bad, progress=False)
+
+
+def test_a_file_as_run_directory_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        train(quick(epochs=1), layers(), easy_data(), target, progress=False)
+
+
+def test_a_locked_run_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
+    from phyff.training.runfiles import RunInUse, run_lock
+
+    tmp_path.mkdir(exist_ok=True)
+    with run_lock(tmp_path), pytest.raises(RunInUse, match=f"pid {os.getpid()}"):
+        train(quick(epochs=1), layers(), easy_data(), tmp_path, progress=False)
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_resume_removes_temporaries_of_a_killed_save(tmp_path: Path) -> None:
+    train(quick(epochs=2), layers(), easy_data(), tmp_path, progress=False)
+    stale = tmp_path / ".checkpoint.npz.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    train(quick(epochs=3), layers(), easy_data(), tmp_path, resume=True, progress=False)
+    assert not stale.exists()
+
+
+def test_resume_after_metrics_were_deleted(tmp_path: Path) -> None:
+    train(quick(epochs=2), layers(), easy_data(), tmp_path, progress=False)
+    (tmp_path / "metrics.jsonl").unlink()
+    result = train(quick(epochs=2), layers(), easy_data(), tmp_path, resume=True, progress=False)
+    assert result.epochs == 2 and 0 <= result.test_acc <= 1
+
+
+def test_run_files_share_the_umask_permissions(tmp_path: Path) -> None:
+    train(quick(epochs=1), layers(), easy_data(), tmp_path, progress=False)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()
+             if not p.name.startswith(".")}
+    assert len(set(modes.values())) == 1, modes

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from phyff._version import __version__
 
 __all__ = ["PhyLLClassifier", "__version__", "open_board"]
 

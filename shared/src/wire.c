@@ -192,6 +192,7 @@ void phyff_caps_pack(const struct phyff_caps *c, uint8_t out[PHYFF_CAPS_SIZE]) {
     phyff_put_u16(out + 22, c->max_oversample);
     memcpy(out + 24, c->board, PHYFF_NAME_SIZE);
     memcpy(out + 40, c->medium, PHYFF_NAME_SIZE);
+    phyff_put_u32(out + 56, c->max_settle_us);
 }
 
 void phyff_caps_unpack(const uint8_t in[PHYFF_CAPS_SIZE], struct phyff_caps *c) {
@@ -209,6 +210,7 @@ void phyff_caps_unpack(const uint8_t in[PHYFF_CAPS_SIZE], struct phyff_caps *c) 
     c->max_oversample = phyff_get_u16(in + 22);
     memcpy(c->board, in + 24, PHYFF_NAME_SIZE);
     memcpy(c->medium, in + 40, PHYFF_NAME_SIZE);
+    c->max_settle_us = phyff_get_u32(in + 56);
 }
 
 void phyff_config_pack(const struct phyff_config *c, uint8_t out[PHYFF_CONFIG_SIZE]) {

@@ -181,7 +181,7 @@ def matmul_q15(
 # wire.h reference
 # =============================================================================
 
-PROTOCOL_LEVEL = 1
+PROTOCOL_LEVEL = 2
 HEADER_SIZE = 8
 CRC_SIZE = 2
 CRC_INIT = 0xFFFF
@@ -189,7 +189,7 @@ MAX_PAYLOAD_LIMIT = 65535
 NAME_SIZE = 16
 ERROR_SIZE = 4
 EVENT_SIZE = 4
-CAPS_SIZE = 56
+CAPS_SIZE = 60
 CONFIG_SIZE = 12
 QUERY_HEAD_SIZE = 4
 STATS_SIZE = 32
@@ -408,6 +408,7 @@ CAPS_FIELDS: list[tuple[str, str]] = [
     ("max_oversample", "u16"),
     ("board", "name"),
     ("medium", "name"),
+    ("max_settle_us", "u32"),
 ]
 CONFIG_FIELDS = [
     ("settle_us", "u32"),
@@ -849,6 +850,7 @@ def caps_example(**over: Any) -> dict[str, Any]:
         "firmware_version": (0 << 16) | (1 << 8) | 0, "unit_id": 0xC0FFEE01, "max_batch": 256,
         "max_payload": 16384, "n_drive": 8, "n_sense": 20, "dac_bits": 12, "adc_bits": 12,
         "max_oversample": 64, "board": "qemu-mps2-an385", "medium": "acoustic",
+        "max_settle_us": 1000000,
     }
     c.update(over)
     return c

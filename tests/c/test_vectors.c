@@ -1102,7 +1102,7 @@ static const field_desc caps_fields[] = {
     F(struct phyff_caps, n_sense, 2),        F(struct phyff_caps, dac_bits, 1),
     F(struct phyff_caps, adc_bits, 1),       F(struct phyff_caps, max_oversample, 2),
     F(struct phyff_caps, board, 0),          F(struct phyff_caps, medium, 0),
-    {NULL, 0, 0}};
+    F(struct phyff_caps, max_settle_us, 4),  {NULL, 0, 0}};
 #undef F
 
 typedef void (*pack_fn)(const void *rec, uint8_t *out);

@@ -74,8 +74,10 @@ def main() -> None:
         _ready()
         while True:
             link.accept()
+            # wire.h E3: every new host connection meets a board that has just
+            # started (state at power-up defaults, the reset event first).
+            core.restart()
             app.serve(core, link, cfg.RX_CHUNK, announce)
-            announce = False  # the board did not restart: a new client, same state
     from phyffmp.link import StdioLink
 
     link = StdioLink(poll_ms=200, nonblocking=kind == "pty")

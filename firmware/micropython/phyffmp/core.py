@@ -1,8 +1,12 @@
 """The board's behaviour (firmware/src/core/phyff_core.c), in MicroPython.
 
-Same contracts as the C core (phyff_core.h K1-K5, wire.h C1-C4, L1-L4): the
-same replies, error codes and arguments, statistics, saturation bitmap, code
-conversions (K3) and oversampling (K4), byte for byte. All buffers are
+Same contracts as the C core (phyff_core.h K1-K7; wire.h C1-C5, F1-F3,
+S1-S5, T1-T8, E1-E3, L1-L4): the same replies, error codes and arguments,
+statistics, events, saturation bitmap, code conversions (K3) and
+oversampling (K4), byte for byte. The structure mirrors phyff_core.c, helper
+for helper (``_refuse``, ``_refuse_frame``, ``_reply_error``, the
+``_cmd_*`` functions, QUERY's ``_query_check``/``_query_drive``/
+``_query_measure``/``_query_sense`` steps), so the two are read side by side. All buffers are
 allocated once in ``Core.__init__``; receiving, dispatching and answering a
 frame allocate nothing (checked under ``micropython.heap_lock`` by the
 tests), so the garbage collector never runs in the middle of a QUERY.
@@ -85,10 +89,18 @@ if TYPE_CHECKING:
     ptr32 = array | memoryview
 
 # phyff_core.h
-FIRMWARE_VERSION = const(0x000100)  # PHYFF_FIRMWARE_VERSION: major << 16 | minor << 8 | patch
+FIRMWARE_VERSION = const(0x000200)  # PHYFF_FIRMWARE_VERSION: major << 16 | minor << 8 | patch
 CORE_MAX_SETTLE_US = const(1000000)  # PHYFF_CORE_MAX_SETTLE_US
 CORE_MAX_PAYLOAD = const(1024)  # PHYFF_CORE_MAX_PAYLOAD default (a board config may change it)
 CORE_MAX_CHANNELS = const(64)  # PHYFF_CORE_MAX_CHANNELS default
+
+# offsetof(struct phyff_config, field): BAD_CONFIG's argument (wire.h CONFIGURE);
+# tests/test_micropython.py checks them against the compiled C.
+CFG_SETTLE_US = const(0)
+CFG_OVERSAMPLE = const(4)
+CFG_N_DRIVE_ACTIVE = const(6)
+CFG_N_SENSE_ACTIVE = const(8)
+CFG_RESERVED = const(10)
 
 # Indices into Core.stats, in struct phyff_stats order.
 S_FRAMES_OK = const(0)
@@ -233,10 +245,11 @@ class Core:
         self.max_oversample = max_oversample
         self.features = (features | FEAT_SATURATION_FLAGS) & 0xFFFF
         self.max_batch = mb
+        self.max_settle_us = CORE_MAX_SETTLE_US if self.features & FEAT_SETTLE else 0
         self.caps = bytearray(CAPS_SIZE)
         put_caps(self.caps, 0, PROTOCOL_LEVEL, self.features, FIRMWARE_VERSION,
                  unit_id & 0xFFFFFFFF, mb, max_payload, n_drive, n_sense, dac_bits, adc_bits,
-                 max_oversample, board, medium)
+                 max_oversample, board, medium, self.max_settle_us)
         # The configuration in force (struct phyff_config).
         self.settle_us = 0
         self.oversample = 1
@@ -260,12 +273,21 @@ class Core:
     # ---- link side ------------------------------------------------------------
 
     def announce(self) -> None:
-        """The unsolicited reset event (C4), sent once after start-up."""
+        """phyff_core_announce: the reset event (E1), at start-up and after RESET."""
         put_pair(self.raw, _P, EVENT_RESET, PROTOCOL_LEVEL)
-        self._send(0, CMD_EVENT, FLAG_EVENT, EVENT_SIZE)
+        self._send_frame(0, CMD_EVENT, FLAG_EVENT, EVENT_SIZE)
+
+    def restart(self) -> None:
+        """The board's state as at power-up (a new start; the caller announces it)."""
+        self._default_config()
+        for k in range(8):
+            self.stats[k] = 0
+        self.last_ms = time.ticks_ms()
+        self.rx_state[1] = 0
+        self.rx_state[2] = 0
 
     def note_overrun(self) -> None:
-        """Bytes the link lost (a UART overrun), for STATS."""
+        """phyff_core_note_overrun: a loss the link detected (T5)."""
         self.stats[S_OVERRUNS] += 1
 
     @micropython.native
@@ -280,26 +302,45 @@ class Core:
                 return
             # a delimiter
             if st[2]:
-                self.stats[S_FRAMING_ERRORS] += 1
-                self._error(0, CMD_NONE, ERR_TOO_LONG, self.max_payload)
+                self._tick()
+                self._refuse_frame(ERR_TOO_LONG)  # K2
             elif st[1] != 0:
-                self._handle(st[1])
-            # else: an empty frame, ignored (C2a)
+                self._handle_frame(st[1])
+            # else: an empty frame, ignored (C5)
             st[1] = 0
             st[2] = 0
             st[0] = j + 1
 
     # ---- replies --------------------------------------------------------------
 
-    def _send(self, seq: int, cmd: int, flags: int, plen: int) -> None:
+    def _send_frame(self, seq: int, cmd: int, flags: int, plen: int) -> None:
         n = frame_encode(self.raw, plen, PROTOCOL_LEVEL, seq, cmd, flags, 0, self.tx)
         if n > 0:
             self.write(self.tx, n)
 
-    def _error(self, seq: int, cmd: int, status: int, arg: int) -> None:
+    def _reply_error(self, seq: int, cmd: int, status: int, arg: int) -> None:
         put_pair(self.raw, _P, status, arg & 0xFFFF)
         self.stats[S_ERROR_REPLIES] += 1
-        self._send(seq, cmd, FLAG_REPLY | FLAG_ERROR, ERROR_SIZE)
+        self._send_frame(seq, cmd, FLAG_REPLY | FLAG_ERROR, ERROR_SIZE)
+
+    def _refuse(self, seq: int, cmd: int, status: int, arg: int) -> None:
+        """refuse(): an intact request refused (S1-S4), counted as a bad command."""
+        self.stats[S_BAD_COMMANDS] += 1
+        self._reply_error(seq, cmd, status, arg)
+
+    def _refuse_frame(self, status: int) -> None:
+        """refuse_frame(): a frame that failed F1, answered by a seq-0 notice (F3)."""
+        if status == ERR_BAD_CRC:
+            self.stats[S_CRC_ERRORS] += 1
+        else:
+            self.stats[S_FRAMING_ERRORS] += 1
+        self._reply_error(0, CMD_NONE, status, self.max_payload if status == ERR_TOO_LONG else 0)
+
+    def _default_config(self) -> None:
+        self.settle_us = 0
+        self.oversample = 1
+        self.n_drive_active = self.n_drive
+        self.n_sense_active = self.n_sense
 
     def _tick(self) -> None:
         # Uptime from the millisecond tick; ticks_diff handles the port's wrap.
@@ -311,102 +352,87 @@ class Core:
 
     # ---- frames ---------------------------------------------------------------
 
-    def _handle(self, rx_len: int) -> None:
+    def _handle_frame(self, rx_len: int) -> None:
         self._tick()
         rx = self.rx
-        stats = self.stats
         length = frame_decode(rx, rx_len, self.max_payload)
         if length < 0:
-            st = -length
-            if st == ERR_BAD_CRC:
-                stats[S_CRC_ERRORS] += 1
-            else:
-                stats[S_FRAMING_ERRORS] += 1
-            self._error(0, CMD_NONE, st, self.max_payload if st == ERR_TOO_LONG else 0)
+            self._refuse_frame(-length)
             return
+        self.stats[S_FRAMES_OK] += 1  # intact: its reply carries its seq (T1)
         seq = rx[1]
         cmd = rx[2]
         if rx[3] & (FLAG_REPLY | FLAG_EVENT):
-            stats[S_BAD_COMMANDS] += 1
-            self._error(seq, cmd, ERR_NOT_A_REQUEST, 0)
+            self._refuse(seq, cmd, ERR_NOT_A_REQUEST, 0)
             return
         if cmd != CMD_HELLO and rx[0] != PROTOCOL_LEVEL:
-            stats[S_BAD_COMMANDS] += 1
-            self._error(seq, cmd, ERR_BAD_LEVEL, PROTOCOL_LEVEL)
+            self._refuse(seq, cmd, ERR_BAD_LEVEL, PROTOCOL_LEVEL)
             return
         if cmd == CMD_QUERY:
-            stats[S_FRAMES_OK] += 1
-            self._query(seq, length)
+            self._cmd_query(seq, length)
         elif cmd == CMD_HELLO:
-            stats[S_FRAMES_OK] += 1
-            copy(self.raw, _P, self.caps, CAPS_SIZE)
-            self._send(seq, cmd, FLAG_REPLY, CAPS_SIZE)
+            self._cmd_hello(seq)  # any payload is ignored
         elif cmd == CMD_CONFIGURE:
-            stats[S_FRAMES_OK] += 1
-            self._configure(seq, length)
+            self._cmd_configure(seq, length)
         elif cmd == CMD_STATS:
-            stats[S_FRAMES_OK] += 1
-            if length != 0:
-                stats[S_BAD_COMMANDS] += 1
-                self._error(seq, cmd, ERR_BAD_PAYLOAD, 0)
-                return
-            put_stats(self.raw, _P, stats)
-            self._send(seq, cmd, FLAG_REPLY, STATS_SIZE)
+            self._cmd_stats(seq, length)
         elif cmd == CMD_RESET:
-            stats[S_FRAMES_OK] += 1
-            if length != 0:
-                stats[S_BAD_COMMANDS] += 1
-                self._error(seq, cmd, ERR_BAD_PAYLOAD, 0)
-                return
-            self._send(seq, cmd, FLAG_REPLY, 0)  # the reply goes out first
-            self.settle_us = 0
-            self.oversample = 1
-            self.n_drive_active = self.n_drive
-            self.n_sense_active = self.n_sense
-            for k in range(8):
-                stats[k] = 0
+            self._cmd_reset(seq, length)
         else:
-            stats[S_BAD_COMMANDS] += 1
-            self._error(seq, cmd, ERR_UNKNOWN_COMMAND, 0)
+            self._refuse(seq, cmd, ERR_UNKNOWN_COMMAND, 0)
 
-    # ---- CONFIGURE ------------------------------------------------------------
+    # ---- commands -------------------------------------------------------------
 
-    def _refusal(self, settle: int, k: int, nd: int, ns: int, reserved: int) -> int:
-        """Offset of the first refused field of a proposed config, or -1 (C order)."""
-        if settle > CORE_MAX_SETTLE_US:
-            return 0
-        if settle != 0 and not self.features & FEAT_SETTLE:
-            return 0
-        if k < 1 or k > self.max_oversample:
-            return 4
-        if nd < 1 or nd > self.n_drive:
-            return 6
-        if ns < 1 or ns > self.n_sense:
-            return 8
+    def _cmd_hello(self, seq: int) -> None:
+        copy(self.raw, _P, self.caps, CAPS_SIZE)
+        self._send_frame(seq, CMD_HELLO, FLAG_REPLY, CAPS_SIZE)
+
+    def _cmd_stats(self, seq: int, length: int) -> None:
+        if length != 0:
+            self._refuse(seq, CMD_STATS, ERR_BAD_PAYLOAD, 0)
+            return
+        put_stats(self.raw, _P, self.stats)
+        self._send_frame(seq, CMD_STATS, FLAG_REPLY, STATS_SIZE)
+
+    def _cmd_reset(self, seq: int, length: int) -> None:
+        if length != 0:
+            self._refuse(seq, CMD_RESET, ERR_BAD_PAYLOAD, 0)
+            return
+        self._send_frame(seq, CMD_RESET, FLAG_REPLY, 0)  # the reply goes out first
+        self._default_config()
+        stats = self.stats
+        for k in range(8):
+            stats[k] = 0
+        self.announce()  # E1: state back to power-up defaults
+
+    def _config_refusal(self, settle: int, k: int, nd: int, ns: int, reserved: int) -> int:
+        """config_refusal(): offset of the first refused field, or -1 (record order)."""
         select = self.features & FEAT_CHANNEL_SELECT
-        if not select and nd != self.n_drive:
-            return 6
-        if not select and ns != self.n_sense:
-            return 8
+        if settle > self.max_settle_us:
+            return CFG_SETTLE_US
+        if k < 1 or k > self.max_oversample:
+            return CFG_OVERSAMPLE
+        if nd < 1 or nd > self.n_drive or (not select and nd != self.n_drive):
+            return CFG_N_DRIVE_ACTIVE
+        if ns < 1 or ns > self.n_sense or (not select and ns != self.n_sense):
+            return CFG_N_SENSE_ACTIVE
         if reserved != 0:
-            return 10
+            return CFG_RESERVED
         return -1
 
-    def _configure(self, seq: int, length: int) -> None:
+    def _cmd_configure(self, seq: int, length: int) -> None:
         if length != 0 and length != CONFIG_SIZE:
-            self._error(seq, CMD_CONFIGURE, ERR_BAD_PAYLOAD, CONFIG_SIZE)
-            self.stats[S_BAD_COMMANDS] += 1
+            self._refuse(seq, CMD_CONFIGURE, ERR_BAD_PAYLOAD, CONFIG_SIZE)
             return
         if length == CONFIG_SIZE:
             rx = self.rx
-            settle = get_u32(rx, _P)
-            k = get_u16(rx, _P + 4)
-            nd = get_u16(rx, _P + 6)
-            ns = get_u16(rx, _P + 8)
-            refused = self._refusal(settle, k, nd, ns, get_u16(rx, _P + 10))
+            settle = get_u32(rx, _P + CFG_SETTLE_US)
+            k = get_u16(rx, _P + CFG_OVERSAMPLE)
+            nd = get_u16(rx, _P + CFG_N_DRIVE_ACTIVE)
+            ns = get_u16(rx, _P + CFG_N_SENSE_ACTIVE)
+            refused = self._config_refusal(settle, k, nd, ns, get_u16(rx, _P + CFG_RESERVED))
             if refused >= 0:
-                self._error(seq, CMD_CONFIGURE, ERR_BAD_CONFIG, refused)
-                self.stats[S_BAD_COMMANDS] += 1
+                self._refuse(seq, CMD_CONFIGURE, ERR_BAD_CONFIG, refused)
                 return
             self.settle_us = settle
             self.oversample = k
@@ -414,76 +440,95 @@ class Core:
             self.n_sense_active = ns
         put_config(self.raw, _P, self.settle_us, self.oversample, self.n_drive_active,
                    self.n_sense_active, 0)
-        self._send(seq, CMD_CONFIGURE, FLAG_REPLY, CONFIG_SIZE)
+        self._send_frame(seq, CMD_CONFIGURE, FLAG_REPLY, CONFIG_SIZE)
 
     # ---- QUERY ------------------------------------------------------------------
 
     @micropython.native
-    def _query(self, seq: int, length: int) -> None:
+    def _query_check(self, seq: int, length: int) -> int:
+        """query_check(): the sample count, or -1 after refusing (wire.h QUERY order)."""
         rx = self.rx
-        stats = self.stats
         if length < QUERY_HEAD_SIZE:
-            self._error(seq, CMD_QUERY, ERR_BAD_PAYLOAD, QUERY_HEAD_SIZE)
-            stats[S_BAD_COMMANDS] += 1
-            return
+            self._refuse(seq, CMD_QUERY, ERR_BAD_PAYLOAD, QUERY_HEAD_SIZE)
+            return -1
         n = get_u16(rx, _P)
         nda = self.n_drive_active
-        nd = self.n_drive
-        ns = self.n_sense_active
         if get_u16(rx, _P + 2) != nda:
-            self._error(seq, CMD_QUERY, ERR_BAD_CHANNELS, nda)
-            stats[S_BAD_COMMANDS] += 1
-            return
+            self._refuse(seq, CMD_QUERY, ERR_BAD_CHANNELS, nda)
+            return -1
         if n > self.max_batch:
-            self._error(seq, CMD_QUERY, ERR_BATCH_TOO_LARGE, self.max_batch)
-            stats[S_BAD_COMMANDS] += 1
-            return
+            self._refuse(seq, CMD_QUERY, ERR_BATCH_TOO_LARGE, self.max_batch)
+            return -1
         expect = QUERY_HEAD_SIZE + 2 * n * nda
         if length != expect:
-            self._error(seq, CMD_QUERY, ERR_BAD_PAYLOAD, expect)
-            stats[S_BAD_COMMANDS] += 1
-            return
-        # Reply layout in raw: header | head | n x ns int16 | ceil(n/8) bitmap.
-        raw = self.raw
-        bitmap = _P + QUERY_HEAD_SIZE + 2 * n * ns
-        bitmap_len = (n + 7) >> 3
-        zero(raw, bitmap, bitmap_len)
-        dac = self.dac
-        adc = self.adc
+            self._refuse(seq, CMD_QUERY, ERR_BAD_PAYLOAD, expect)
+            return -1
+        return n
+
+    @micropython.native
+    def _query_drive(self, n: int, bitmap: int) -> None:
+        """query_drive(): Q15 drive values -> full rows of DAC codes in self.dac (K3)."""
         prm = self.prm
         prm[P_SRC] = _P + QUERY_HEAD_SIZE
-        prm[P_COUNT] = n * nda
-        prm[P_ACTIVE] = nda
-        prm[P_WIRED] = nd
+        prm[P_COUNT] = n * self.n_drive_active
+        prm[P_ACTIVE] = self.n_drive_active
+        prm[P_WIRED] = self.n_drive
         prm[P_SHIFT] = 15 - self.dac_bits
         prm[P_BITMAP] = bitmap
-        drive_codes(rx, dac, raw, prm)
-        fault = 0
-        if n > 0:
-            port = self.port
-            k = self.oversample
-            settle = self.settle_us
-            if port.measure_batch is not None:
-                fault = port.measure_batch(dac, n, nd, adc, ns, k, settle)
-            else:
-                fault = self._per_sample(port, dac, n, nd, adc, ns, k, settle)
-        if fault != 0:
-            self._error(seq, CMD_QUERY, ERR_MEDIUM, 0)
-            return
+        drive_codes(self.rx, self.dac, self.raw, prm)
+
+    @micropython.native
+    def _query_measure(self, n: int) -> int:
+        """query_measure(): DAC rows -> ADC rows; 0, or non-zero for a medium fault."""
+        if n == 0:
+            return 0
+        port = self.port
+        nd = self.n_drive
+        ns = self.n_sense_active
+        k = self.oversample
+        settle = self.settle_us
+        if port.measure_batch is not None:
+            return port.measure_batch(self.dac, n, nd, self.adc, ns, k, settle)
+        return self._measure_each(port, self.dac, n, nd, self.adc, ns, k, settle)
+
+    @micropython.native
+    def _query_sense(self, n: int, bitmap: int) -> None:
+        """query_sense(): ADC codes -> Q15 sense values in the reply (K3)."""
+        prm = self.prm
+        ns = self.n_sense_active
         prm[P_COUNT] = n * ns
         prm[P_ACTIVE] = ns
         prm[P_SHIFT] = 15 - self.adc_bits
         prm[P_TOP] = (1 << self.adc_bits) - 1
         prm[P_OUT] = _P + QUERY_HEAD_SIZE
-        sense_values(adc, raw, prm)
-        put_pair(raw, _P, n, ns)
-        stats[S_SAMPLES_SERVED] += n
-        self._send(seq, CMD_QUERY, FLAG_REPLY, QUERY_HEAD_SIZE + 2 * n * ns + bitmap_len)
+        prm[P_BITMAP] = bitmap
+        sense_values(self.adc, self.raw, prm)
 
     @micropython.native
-    def _per_sample(self, port: "Any", dac: "Any", n: int, nd: int, adc: "Any", ns: int,
-                    k: int, settle: int) -> int:
-        """K4: drive, settle, read k times, average with round half up."""
+    def _cmd_query(self, seq: int, length: int) -> None:
+        n = self._query_check(seq, length)
+        if n < 0:
+            return
+        ns = self.n_sense_active
+        # Reply layout in raw: header | head | n x ns int16 | ceil(n/8) bitmap.
+        raw = self.raw
+        bitmap = _P + QUERY_HEAD_SIZE + 2 * n * ns
+        bitmap_len = (n + 7) >> 3
+        zero(raw, bitmap, bitmap_len)
+        self._query_drive(n, bitmap)
+        if self._query_measure(n) != 0:
+            # Not the request's fault: an ERROR reply, but no bad command.
+            self._reply_error(seq, CMD_QUERY, ERR_MEDIUM, 0)
+            return
+        self._query_sense(n, bitmap)
+        put_pair(raw, _P, n, ns)
+        self.stats[S_SAMPLES_SERVED] += n
+        self._send_frame(seq, CMD_QUERY, FLAG_REPLY, QUERY_HEAD_SIZE + 2 * n * ns + bitmap_len)
+
+    @micropython.native
+    def _measure_each(self, port: "Any", dac: "Any", n: int, nd: int, adc: "Any", ns: int,
+                      k: int, settle: int) -> int:
+        """measure_one() for every sample (K4): drive, settle, read k times, round half up."""
         acc = self.acc
         half = k >> 1
         for s in range(n):

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     ptr32 = array | memoryview
 
 # ---- levels, sizes (wire.h) ---------------------------------------------------
-PROTOCOL_LEVEL = const(1)
+PROTOCOL_LEVEL = const(2)
 HEADER_SIZE = const(8)
 CRC_SIZE = const(2)
 CRC_INIT = const(0xFFFF)
@@ -86,7 +86,7 @@ FEAT_EMULATED = const(0x0100)
 # ---- record sizes -------------------------------------------------------------
 ERROR_SIZE = const(4)
 EVENT_SIZE = const(4)
-CAPS_SIZE = const(56)
+CAPS_SIZE = const(60)
 CONFIG_SIZE = const(12)
 QUERY_HEAD_SIZE = const(4)
 STATS_SIZE = const(32)
@@ -168,7 +168,7 @@ def put_name(b: bytearray, off: int, name: str) -> None:
 def put_caps(b: bytearray, off: int, level: int, features: int, firmware_version: int,
              unit_id: int, max_batch: int, max_payload: int, n_drive: int, n_sense: int,
              dac_bits: int, adc_bits: int, max_oversample: int, board: str,
-             medium: str) -> None:
+             medium: str, max_settle_us: int) -> None:
     """struct phyff_caps (reserved0 = 0)."""
     b[off] = level
     b[off + 1] = 0
@@ -184,6 +184,7 @@ def put_caps(b: bytearray, off: int, level: int, features: int, firmware_version
     put_u16(b, off + 22, max_oversample)
     put_name(b, off + 24, board)
     put_name(b, off + 40, medium)
+    put_u32(b, off + 56, max_settle_us)
 
 
 def check_level(level: int, cmd: int) -> int:

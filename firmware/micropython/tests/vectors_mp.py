@@ -239,7 +239,8 @@ def c_caps_pack(case: dict) -> "str | None":
     b = bytearray(wire.CAPS_SIZE)
     wire.put_caps(b, 0, c["level"], c["features"], c["firmware_version"], c["unit_id"],
                   c["max_batch"], c["max_payload"], c["n_drive"], c["n_sense"], c["dac_bits"],
-                  c["adc_bits"], c["max_oversample"], c["board"], c["medium"])
+                  c["adc_bits"], c["max_oversample"], c["board"], c["medium"],
+                  c["max_settle_us"])
     b[1] = c["reserved0"]  # the board always sends 0; the vector may not
     return None if hexb(b) == case["out"] else hexb(b)
 

@@ -5,18 +5,22 @@
  *
  * Everything board-specific is in pins.h; this file uses only the Arduino
  * API plus, on the Uno, two timer registers to move PWM out of the audio
- * band. It cannot be built without the PlatformIO registry (the frameworks
- * come from there), so it sticks to the plainest Arduino calls every core
- * provides.
+ * band. It sticks to the plainest Arduino calls every core provides. The
+ * sketch (main.cpp for PlatformIO, the library's example for the Arduino
+ * IDE) calls phyff_board_begin() from setup() and phyff_board_poll() from
+ * loop(); see phyff_arduino.h.
  *
  * The per-sample path of the core is used (no measure_batch): drive applies
  * a vector, the core waits settle_us through delay_us, then reads.
  */
 #include <Arduino.h>
 
+#include "phyff_config.h" /* before the core: its buffer limits (C3) */
+
 extern "C" {
 #include "phyff_core.h"
 }
+#include "phyff_arduino.h"
 #include "pins.h"
 
 static const uint8_t drive_pins[] = PHYFF_DRIVE_PINS;
@@ -92,7 +96,7 @@ static void setup_converters(void) {
     (void)port_drive(NULL, zeros, N_DRIVE);
 }
 
-void setup() {
+void phyff_board_begin() {
     Serial.begin(115200);
     setup_converters();
 
@@ -122,7 +126,7 @@ void setup() {
     phyff_core_announce(&core);
 }
 
-void loop() {
+void phyff_board_poll() {
     uint8_t chunk[RX_CHUNK];
     size_t n = 0;
     while (n < sizeof chunk && Serial.available() > 0) {

@@ -2,7 +2,8 @@
  * pins.h - which pins drive and which sense, per supported board.
  *
  * Selected by one build flag set in platformio.ini (PHYFF_BOARD_UNO,
- * PHYFF_BOARD_PICO, PHYFF_BOARD_NUCLEO_L476RG, PHYFF_BOARD_ESP32DEV). The
+ * PHYFF_BOARD_PICO, PHYFF_BOARD_NUCLEO_L476RG, PHYFF_BOARD_ESP32DEV) or, in
+ * the Arduino IDE, from the selected board (phyff_config.h). The
  * wiring each map implies (RC filters after PWM pins, what the DAC pins
  * share) is in docs/boards.md; keep the two in step.
  *
@@ -16,6 +17,8 @@
  */
 #ifndef PHYFF_ARDUINO_PINS_H
 #define PHYFF_ARDUINO_PINS_H
+
+#include "phyff_config.h"
 
 #if defined(PHYFF_BOARD_UNO)
 /* ATmega328P: no DAC. PWM on the Timer1 (D9, D10) and Timer2 (D3, D11)
@@ -59,7 +62,7 @@
 #define PHYFF_DRIVE_WITH_DAC 1
 
 #else
-#error "no board selected: build with -DPHYFF_BOARD_<NAME> (see platformio.ini)"
+#error "phyff: unsupported board. Select Arduino Uno, Raspberry Pi Pico, Nucleo-L476RG or ESP32 Dev Module, or build with -DPHYFF_BOARD_<NAME> and add the board to pins.h"
 #endif
 
 #endif /* PHYFF_ARDUINO_PINS_H */

@@ -13,9 +13,11 @@
  *       init. With batch != 0 the core's measure_batch path is used, else
  *       the per-sample drive/sense path (one callback per sense read); both
  *       give identical replies (phyff_core.h K4).
- *   H3. Time is virtual: micros advances by `us_per_sample` for every sample
- *       measured and delay_us adds its argument, so STATS uptime is
- *       deterministic and no call ever sleeps.
+ *   H3. micros is the host's monotonic clock (CLOCK_MONOTONIC), so STATS
+ *       uptime follows real time as on any board. Measuring time is
+ *       virtual: delay_us never sleeps; it and every sample measured
+ *       (`us_per_sample`) add to `virtual_us`, the board time a real medium
+ *       would have taken, which benchmarks read.
  */
 #ifndef PHYFF_HOST_PORT_H
 #define PHYFF_HOST_PORT_H

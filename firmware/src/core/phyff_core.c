@@ -1,6 +1,6 @@
 /*
  * phyff_core.c - frame reassembly, dispatch and the five commands.
- * Contracts are in phyff_core.h (K1-K5) and wire.h (C1-C4, L1-L4).
+ * Contracts are in phyff_core.h (K1-K7) and wire.h (C1-C5, F1-F3, S1-S5, T1-T8, E1-E3, L1-L4).
  */
 #include "phyff_core.h"
 
@@ -46,6 +46,26 @@ static void reply_error(struct phyff_core *core, uint8_t seq, uint8_t cmd,
     send_frame(core, seq, cmd, PHYFF_FLAG_REPLY | PHYFF_FLAG_ERROR, buf, sizeof buf);
 }
 
+/* Refuse an intact request (wire.h S5): an ERROR reply with the request's
+ * seq and cmd, counted as a bad command. */
+static void refuse(struct phyff_core *core, const struct phyff_header *req,
+                   enum phyff_status status, uint16_t arg) {
+    core->stats.bad_commands++;
+    reply_error(core, req->seq, req->cmd, status, arg);
+}
+
+/* Refuse a frame that failed the frame checks (wire.h F1-F3): seq 0, cmd
+ * NONE, counted as a CRC or a framing error. */
+static void refuse_frame(struct phyff_core *core, enum phyff_status status) {
+    if (status == PHYFF_ERR_BAD_CRC) {
+        core->stats.crc_errors++;
+    } else {
+        core->stats.framing_errors++;
+    }
+    reply_error(core, 0, PHYFF_CMD_NONE, status,
+                status == PHYFF_ERR_TOO_LONG ? (uint16_t)PHYFF_CORE_MAX_PAYLOAD : 0u);
+}
+
 static void default_config(struct phyff_core *core) {
     core->config.settle_us = 0;
     core->config.oversample = 1;
@@ -72,25 +92,32 @@ static void cmd_hello(struct phyff_core *core, const struct phyff_header *req) {
     reply_ok(core, req, core->reply.bytes, PHYFF_CAPS_SIZE);
 }
 
-/* Offset of the first refused field of a proposed config, or -1. */
+/* Offset of the first refused field of a proposed config, or -1 (wire.h
+ * CONFIGURE: fields are checked in record order). */
 static int config_refusal(const struct phyff_core *core, const struct phyff_config *c) {
-    if (c->settle_us > PHYFF_CORE_MAX_SETTLE_US) return 0;
-    if (c->settle_us != 0 && !(core->caps.features & PHYFF_FEAT_SETTLE)) return 0;
-    if (c->oversample < 1 || c->oversample > core->caps.max_oversample) return 4;
-    if (c->n_drive_active < 1 || c->n_drive_active > core->caps.n_drive) return 6;
-    if (c->n_sense_active < 1 || c->n_sense_active > core->caps.n_sense) return 8;
     const bool select = (core->caps.features & PHYFF_FEAT_CHANNEL_SELECT) != 0;
-    if (!select && c->n_drive_active != core->caps.n_drive) return 6;
-    if (!select && c->n_sense_active != core->caps.n_sense) return 8;
-    if (c->reserved != 0) return 10;
+    if (c->settle_us > core->caps.max_settle_us) {
+        return (int)offsetof(struct phyff_config, settle_us);
+    }
+    if (c->oversample < 1 || c->oversample > core->caps.max_oversample) {
+        return (int)offsetof(struct phyff_config, oversample);
+    }
+    if (c->n_drive_active < 1 || c->n_drive_active > core->caps.n_drive ||
+        (!select && c->n_drive_active != core->caps.n_drive)) {
+        return (int)offsetof(struct phyff_config, n_drive_active);
+    }
+    if (c->n_sense_active < 1 || c->n_sense_active > core->caps.n_sense ||
+        (!select && c->n_sense_active != core->caps.n_sense)) {
+        return (int)offsetof(struct phyff_config, n_sense_active);
+    }
+    if (c->reserved != 0) return (int)offsetof(struct phyff_config, reserved);
     return -1;
 }
 
 static void cmd_configure(struct phyff_core *core, const struct phyff_header *req,
                           const uint8_t *payload, size_t len) {
     if (len != 0 && len != PHYFF_CONFIG_SIZE) {
-        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_PAYLOAD, PHYFF_CONFIG_SIZE);
-        core->stats.bad_commands++;
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_CONFIG_SIZE);
         return;
     }
     if (len == PHYFF_CONFIG_SIZE) {
@@ -98,8 +125,7 @@ static void cmd_configure(struct phyff_core *core, const struct phyff_header *re
         phyff_config_unpack(payload, &c);
         const int refused = config_refusal(core, &c);
         if (refused >= 0) {
-            reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_CONFIG, (uint16_t)refused);
-            core->stats.bad_commands++;
+            refuse(core, req, PHYFF_ERR_BAD_CONFIG, (uint16_t)refused);
             return;
         }
         core->config = c;
@@ -108,71 +134,50 @@ static void cmd_configure(struct phyff_core *core, const struct phyff_header *re
     reply_ok(core, req, core->reply.bytes, PHYFF_CONFIG_SIZE);
 }
 
-/* Measure one sample through drive/settle/sense, averaging (K4). */
-static int measure_one(struct phyff_core *core, const uint16_t *dac, uint16_t *adc) {
-    const struct phyff_port *p = core->port;
-    const uint16_t ns = core->config.n_sense_active;
-    const uint16_t k = core->config.oversample;
-    if (p->drive(p->ctx, dac, core->caps.n_drive) != 0) return -1;
-    if (core->config.settle_us) p->delay_us(p->ctx, core->config.settle_us);
-    if (k == 1) return p->sense(p->ctx, adc, ns) != 0 ? -1 : 0;
-    memset(core->acc, 0, sizeof(uint32_t) * ns);
-    for (uint16_t r = 0; r < k; ++r) {
-        if (p->sense(p->ctx, adc, ns) != 0) return -1;
-        for (uint16_t j = 0; j < ns; ++j) core->acc[j] += adc[j];
-    }
-    for (uint16_t j = 0; j < ns; ++j) adc[j] = (uint16_t)((core->acc[j] + k / 2u) / k);
-    return 0;
-}
-
-static void cmd_query(struct phyff_core *core, const struct phyff_header *req,
-                      uint8_t *payload, size_t len) {
+/* QUERY checks, in order (wire.h QUERY): payload holds a head, channel
+ * count, batch limit, exact length. Returns the sample count, or -1 after
+ * refusing the request. */
+static long query_check(struct phyff_core *core, const struct phyff_header *req,
+                        const uint8_t *payload, size_t len) {
     if (len < PHYFF_QUERY_HEAD_SIZE) {
-        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_PAYLOAD, PHYFF_QUERY_HEAD_SIZE);
-        core->stats.bad_commands++;
-        return;
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_QUERY_HEAD_SIZE);
+        return -1;
     }
     struct phyff_query_head q;
     phyff_query_head_unpack(payload, &q);
     const uint16_t nd_active = core->config.n_drive_active;
-    const uint16_t nd = core->caps.n_drive;
-    const uint16_t ns = core->config.n_sense_active;
     if (q.n_channels != nd_active) {
-        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_CHANNELS, nd_active);
-        core->stats.bad_commands++;
-        return;
+        refuse(core, req, PHYFF_ERR_BAD_CHANNELS, nd_active);
+        return -1;
     }
     if (q.n_samples > core->caps.max_batch) {
-        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BATCH_TOO_LARGE, core->caps.max_batch);
-        core->stats.bad_commands++;
-        return;
+        refuse(core, req, PHYFF_ERR_BATCH_TOO_LARGE, core->caps.max_batch);
+        return -1;
     }
-    const size_t n = q.n_samples;
-    const size_t expect = PHYFF_QUERY_HEAD_SIZE + 2u * n * nd_active;
+    const size_t expect = PHYFF_QUERY_HEAD_SIZE + 2u * (size_t)q.n_samples * nd_active;
     if (len != expect) {
-        reply_error(core, req->seq, req->cmd, PHYFF_ERR_BAD_PAYLOAD, (uint16_t)expect);
-        core->stats.bad_commands++;
-        return;
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, (uint16_t)expect);
+        return -1;
     }
+    return (long)q.n_samples;
+}
 
-    /* Reply layout: head | n x ns int16 | ceil(n/8) bitmap. */
-    uint8_t *out = core->reply.bytes;
-    uint8_t *bitmap = out + PHYFF_QUERY_HEAD_SIZE + 2u * n * ns;
-    const size_t bitmap_len = (n + 7u) / 8u;
-    memset(bitmap, 0, bitmap_len);
-
-    /* Drive codes, converted in place over the request's samples: each
-     * little-endian Q15 value becomes a native u16 DAC code at the same
-     * address (the rx buffer is aligned, the payload starts at offset 8,
-     * the samples at 12). With fewer active than wired drive channels the
-     * codes are first spread to full rows, walking backwards so nothing is
-     * overwritten before it is read; the payload was sized for that since
-     * max_batch is computed for the full channel count. */
-    uint8_t *raw = payload + PHYFF_QUERY_HEAD_SIZE;
-    uint16_t *dac = (uint16_t *)(void *)raw;
+/* Drive step: the request's Q15 values become DAC codes, in place over the
+ * request's samples: each little-endian value becomes a native u16 code at
+ * the same address (the rx buffer is aligned, the payload starts at offset
+ * 8, the samples at 12). A negative value is driven as 0 and flags its
+ * sample (K3). With fewer active than wired drive channels the rows are then
+ * spread to full width, inactive channels at code 0, walking backwards so
+ * nothing is overwritten before it is read; the buffer has room since
+ * max_batch is computed for the full channel count. Returns the codes. */
+static uint16_t *query_drive(struct phyff_core *core, uint8_t *samples, size_t n,
+                             uint8_t *bitmap) {
+    const uint16_t nd_active = core->config.n_drive_active;
+    const uint16_t nd = core->caps.n_drive;
+    uint16_t *dac = (uint16_t *)(void *)samples;
     const unsigned dac_shift = 15u - core->caps.dac_bits;
     for (size_t i = 0; i < n * nd_active; ++i) {
-        const int16_t v = (int16_t)phyff_get_u16(raw + 2u * i);
+        const int16_t v = (int16_t)phyff_get_u16(samples + 2u * i);
         const size_t s = i / nd_active;
         uint16_t code = 0;
         if (v < 0) {
@@ -189,25 +194,48 @@ static void cmd_query(struct phyff_core *core, const struct phyff_header *req,
             }
         }
     }
+    return dac;
+}
 
-    uint16_t *adc = (uint16_t *)(void *)(out + PHYFF_QUERY_HEAD_SIZE);
+/* One sample through drive/settle/sense, averaging (K4). */
+static int measure_one(struct phyff_core *core, const uint16_t *dac, uint16_t *adc) {
     const struct phyff_port *p = core->port;
-    int fault = 0;
-    if (n > 0) {
-        if (p->measure_batch != NULL) {
-            fault = p->measure_batch(p->ctx, dac, (uint16_t)n, nd, adc, ns,
-                                     core->config.oversample, core->config.settle_us);
-        } else {
-            for (size_t s = 0; s < n && fault == 0; ++s) {
-                fault = measure_one(core, dac + s * nd, adc + s * ns);
-            }
-        }
+    const uint16_t ns = core->config.n_sense_active;
+    const uint16_t k = core->config.oversample;
+    if (p->drive(p->ctx, dac, core->caps.n_drive) != 0) return -1;
+    if (core->config.settle_us) p->delay_us(p->ctx, core->config.settle_us);
+    if (k == 1) return p->sense(p->ctx, adc, ns) != 0 ? -1 : 0;
+    memset(core->acc, 0, sizeof(uint32_t) * ns);
+    for (uint16_t r = 0; r < k; ++r) {
+        if (p->sense(p->ctx, adc, ns) != 0) return -1;
+        for (uint16_t j = 0; j < ns; ++j) core->acc[j] += adc[j];
     }
-    if (fault != 0) {
-        reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
-        return;
-    }
+    for (uint16_t j = 0; j < ns; ++j) adc[j] = (uint16_t)((core->acc[j] + k / 2u) / k);
+    return 0;
+}
 
+/* Measure step: n rows of DAC codes -> n rows of ADC codes, through the
+ * port's batch path or sample by sample. The port is not called for n = 0.
+ * Returns 0, or non-zero for a medium fault. */
+static int query_measure(struct phyff_core *core, const uint16_t *dac, size_t n, uint16_t *adc) {
+    const struct phyff_port *p = core->port;
+    const uint16_t nd = core->caps.n_drive;
+    const uint16_t ns = core->config.n_sense_active;
+    if (n == 0) return 0;
+    if (p->measure_batch != NULL) {
+        return p->measure_batch(p->ctx, dac, (uint16_t)n, nd, adc, ns, core->config.oversample,
+                                core->config.settle_us);
+    }
+    for (size_t s = 0; s < n; ++s) {
+        if (measure_one(core, dac + s * nd, adc + s * ns) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Sense step: ADC codes become little-endian Q15 values in place; a code at
+ * (or above) the top flags its sample (K3). */
+static void query_sense(struct phyff_core *core, uint16_t *adc, size_t n, uint8_t *bitmap) {
+    const uint16_t ns = core->config.n_sense_active;
     const uint16_t top = (uint16_t)((1u << core->caps.adc_bits) - 1u);
     const unsigned adc_shift = 15u - core->caps.adc_bits;
     for (size_t i = 0; i < n * ns; ++i) {
@@ -218,21 +246,54 @@ static void cmd_query(struct phyff_core *core, const struct phyff_header *req,
         }
         phyff_put_u16((uint8_t *)&adc[i], (uint16_t)(code << adc_shift));
     }
+}
+
+static void cmd_query(struct phyff_core *core, const struct phyff_header *req,
+                      uint8_t *payload, size_t len) {
+    const long checked = query_check(core, req, payload, len);
+    if (checked < 0) return;
+    const size_t n = (size_t)checked;
+    const uint16_t ns = core->config.n_sense_active;
+
+    /* Reply layout: head | n x ns int16 | ceil(n/8) bitmap. */
+    uint8_t *out = core->reply.bytes;
+    uint8_t *bitmap = out + PHYFF_QUERY_HEAD_SIZE + 2u * n * ns;
+    const size_t bitmap_len = (n + 7u) / 8u;
+    memset(bitmap, 0, bitmap_len);
+    uint16_t *adc = (uint16_t *)(void *)(out + PHYFF_QUERY_HEAD_SIZE);
+
+    const uint16_t *dac = query_drive(core, payload + PHYFF_QUERY_HEAD_SIZE, n, bitmap);
+    if (query_measure(core, dac, n, adc) != 0) {
+        /* Not the request's fault: an ERROR reply, but no bad command. */
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
+        return;
+    }
+    query_sense(core, adc, n, bitmap);
     struct phyff_query_head rh = {(uint16_t)n, ns};
     phyff_query_head_pack(&rh, out);
     core->stats.samples_served += (uint32_t)n;
     reply_ok(core, req, out, PHYFF_QUERY_HEAD_SIZE + 2u * n * ns + bitmap_len);
 }
 
-static void cmd_stats(struct phyff_core *core, const struct phyff_header *req) {
+static void cmd_stats(struct phyff_core *core, const struct phyff_header *req, size_t len) {
+    if (len != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
+        return;
+    }
     phyff_stats_pack(&core->stats, core->reply.bytes);
     reply_ok(core, req, core->reply.bytes, PHYFF_STATS_SIZE);
 }
 
-static void cmd_reset(struct phyff_core *core, const struct phyff_header *req) {
+static void cmd_reset(struct phyff_core *core, const struct phyff_header *req, size_t len) {
+    if (len != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
+        return;
+    }
     reply_ok(core, req, NULL, 0);
     default_config(core);
     memset(&core->stats, 0, sizeof core->stats);
+    core->uptime_us_frac = 0;
+    phyff_core_announce(core); /* wire.h E1: state is back to power-up defaults */
 }
 
 /* ---- frames ------------------------------------------------------------ */
@@ -245,61 +306,38 @@ static void handle_frame(struct phyff_core *core) {
     const enum phyff_status st = phyff_frame_decode(core->rx.bytes, core->rx_len,
                                                     PHYFF_CORE_MAX_PAYLOAD, &h, &payload, &len);
     if (st != PHYFF_OK) {
-        if (st == PHYFF_ERR_BAD_CRC) {
-            core->stats.crc_errors++;
-        } else {
-            core->stats.framing_errors++;
-        }
-        reply_error(core, 0, PHYFF_CMD_NONE, st,
-                    st == PHYFF_ERR_TOO_LONG ? (uint16_t)PHYFF_CORE_MAX_PAYLOAD : 0u);
+        refuse_frame(core, st);
         return;
     }
+    core->stats.frames_ok++; /* intact: its reply carries its seq (S1) */
     if (h.flags & (PHYFF_FLAG_REPLY | PHYFF_FLAG_EVENT)) {
-        core->stats.bad_commands++;
-        reply_error(core, h.seq, h.cmd, PHYFF_ERR_NOT_A_REQUEST, 0);
+        refuse(core, &h, PHYFF_ERR_NOT_A_REQUEST, 0);
         return;
     }
     if (phyff_check_level(&h) != PHYFF_OK) {
-        core->stats.bad_commands++;
-        reply_error(core, h.seq, h.cmd, PHYFF_ERR_BAD_LEVEL, PHYFF_PROTOCOL_LEVEL);
+        refuse(core, &h, PHYFF_ERR_BAD_LEVEL, PHYFF_PROTOCOL_LEVEL);
         return;
     }
     /* The payload is inside rx and may be rewritten in place (QUERY). */
     uint8_t *body = core->rx.bytes + PHYFF_HEADER_SIZE;
     switch (h.cmd) {
     case PHYFF_CMD_HELLO:
-        core->stats.frames_ok++;
-        cmd_hello(core, &h);
+        cmd_hello(core, &h); /* any payload is ignored (wire.h HELLO) */
         return;
     case PHYFF_CMD_CONFIGURE:
-        core->stats.frames_ok++;
         cmd_configure(core, &h, body, len);
         return;
     case PHYFF_CMD_QUERY:
-        core->stats.frames_ok++;
         cmd_query(core, &h, body, len);
         return;
     case PHYFF_CMD_STATS:
-        core->stats.frames_ok++;
-        if (len != 0) {
-            core->stats.bad_commands++;
-            reply_error(core, h.seq, h.cmd, PHYFF_ERR_BAD_PAYLOAD, 0);
-            return;
-        }
-        cmd_stats(core, &h);
+        cmd_stats(core, &h, len);
         return;
     case PHYFF_CMD_RESET:
-        core->stats.frames_ok++;
-        if (len != 0) {
-            core->stats.bad_commands++;
-            reply_error(core, h.seq, h.cmd, PHYFF_ERR_BAD_PAYLOAD, 0);
-            return;
-        }
-        cmd_reset(core, &h);
+        cmd_reset(core, &h, len);
         return;
     default:
-        core->stats.bad_commands++;
-        reply_error(core, h.seq, h.cmd, PHYFF_ERR_UNKNOWN_COMMAND, 0);
+        refuse(core, &h, PHYFF_ERR_UNKNOWN_COMMAND, 0);
         return;
     }
 }
@@ -318,12 +356,11 @@ void phyff_core_receive(struct phyff_core *core, const uint8_t *data, size_t n) 
         }
         /* delimiter */
         if (core->rx_dropping) {
-            core->stats.framing_errors++;
-            reply_error(core, 0, PHYFF_CMD_NONE, PHYFF_ERR_TOO_LONG,
-                        (uint16_t)PHYFF_CORE_MAX_PAYLOAD);
+            tick(core);
+            refuse_frame(core, PHYFF_ERR_TOO_LONG);
         } else if (core->rx_len != 0) {
             handle_frame(core);
-        } /* else: empty frame, ignored (wire.h C2a) */
+        } /* else: empty frame, ignored (wire.h C5) */
         core->rx_len = 0;
         core->rx_dropping = false;
     }
@@ -367,6 +404,7 @@ enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_po
     core->caps.dac_bits = desc->dac_bits;
     core->caps.adc_bits = desc->adc_bits;
     core->caps.max_oversample = desc->max_oversample;
+    core->caps.max_settle_us = (desc->features & PHYFF_FEAT_SETTLE) ? PHYFF_CORE_MAX_SETTLE_US : 0u;
     copy_name(core->caps.board, desc->board);
     copy_name(core->caps.medium, desc->medium);
     default_config(core);

@@ -11,18 +11,28 @@
  * Contracts
  *   K1. phyff_core_receive accepts any bytes, in any split, including
  *       garbage: every complete non-empty frame gets exactly one reply
- *       (a result or an ERROR, wire.h C1-C2); nothing is read or written
- *       outside the core struct and the given buffer.
+ *       (a result or an ERROR, wire.h C1, F1-F3, S1-S5); nothing is read or
+ *       written outside the core struct and the given buffer.
  *   K2. A frame longer than the receive buffer is dropped up to its
- *       delimiter and answered with PHYFF_ERR_TOO_LONG (arg = max_payload).
+ *       delimiter and answered with PHYFF_ERR_TOO_LONG (arg = max_payload,
+ *       seq 0), like any frame whose payload would exceed max_payload (F2).
  *   K3. QUERY: drive values are Q15 >= 0; a negative one is driven as 0
  *       and flags the sample. DAC code = q15 >> (15 - dac_bits). A sense
  *       channel that reads its top code (2^adc_bits - 1) flags the sample.
- *       Sense value = code << (15 - adc_bits).
+ *       Sense value = code << (15 - adc_bits). Drive channels past
+ *       n_drive_active get code 0; sense channels 0..n_sense_active-1 are
+ *       read and sent.
  *   K4. The per-sample path (no measure_batch) applies the drive, waits
  *       settle_us, reads `oversample` times and averages with round half up
  *       ((sum + k/2) / k): exactly what measure_batch must reproduce.
- *   K5. Statistics count every frame once (see struct phyff_stats).
+ *   K5. Statistics count what wire.h T1-T8 say, and nothing else: every
+ *       non-empty frame increments exactly one of frames_ok, crc_errors and
+ *       framing_errors.
+ *   K6. uptime_ms comes from the port's micros clock, read whenever a frame
+ *       ends; it is exact while frames come at least once per wrap of that
+ *       clock (about 71 minutes for a microsecond counter).
+ *   K7. The reset event (wire.h E1) goes out from phyff_core_announce, which
+ *       the port calls once its link is up, and from RESET after its reply.
  */
 #ifndef PHYFF_CORE_H
 #define PHYFF_CORE_H
@@ -48,8 +58,9 @@ extern "C" {
 #define PHYFF_CORE_MAX_CHANNELS 64u
 #endif
 /* Firmware version reported in HELLO (major << 16 | minor << 8 | patch). */
-#define PHYFF_FIRMWARE_VERSION 0x000100u
-/* Longest settle time CONFIGURE accepts, in microseconds. */
+#define PHYFF_FIRMWARE_VERSION 0x000200u
+/* Longest settle time CONFIGURE accepts, in microseconds, on a port with
+ * PHYFF_FEAT_SETTLE (caps.max_settle_us; 0 without the feature). */
 #define PHYFF_CORE_MAX_SETTLE_US 1000000u
 
 #define PHYFF_CORE_RX_CAP PHYFF_COBS_MAX_ENCODED(PHYFF_HEADER_SIZE + PHYFF_CORE_MAX_PAYLOAD + PHYFF_CRC_SIZE)
@@ -94,13 +105,14 @@ struct phyff_core {
 enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_port *port,
                                   const struct phyff_board_desc *desc);
 
-/* Send the unsolicited PHYFF_EVENT_RESET frame (wire.h C4). */
+/* Send the unsolicited PHYFF_EVENT_RESET frame (wire.h E1). */
 void phyff_core_announce(struct phyff_core *core);
 
 /* Feed bytes received from the host; replies go out through the port. */
 void phyff_core_receive(struct phyff_core *core, const uint8_t *data, size_t n);
 
-/* Count bytes the port lost (e.g. a UART overrun), for STATS. */
+/* Count a loss the port detected (a UART overrun, a full receive ring):
+ * STATS overruns (wire.h T5). */
 void phyff_core_note_overrun(struct phyff_core *core);
 
 /* Largest QUERY batch for the full channel counts of a description. */

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from phyff import __version__
+from phyff._version import __version__
 from phyff.board.link import MAX_TIMEOUT, BoardResetDetected, Link, LinkError, check_timeout
 from phyff.board.transports import open_transport
 from phyff.protocol import fixed, wire
@@ -204,8 +204,8 @@ class Board:
     def _check_config(self, c: Config) -> None:
         caps = self.caps
         problems = []
-        if not 0 <= c.settle_us <= 1_000_000:
-            problems.append(f"settle_us={c.settle_us} (0..1000000)")
+        if not 0 <= c.settle_us <= caps.max_settle_us:
+            problems.append(f"settle_us={c.settle_us} (0..{caps.max_settle_us})")
         if not 1 <= c.oversample <= caps.max_oversample:
             problems.append(f"oversample={c.oversample} (1..{caps.max_oversample})")
         if not 1 <= c.n_drive_active <= caps.n_drive:
@@ -219,10 +219,14 @@ class Board:
         return _unpack(Stats, self._request(Cmd.STATS), "STATS")
 
     def reset(self) -> None:
-        """Defaults back, counters cleared (the RESET command, not a reboot)."""
+        """Defaults back, counters cleared (the RESET command, not a reboot).
+
+        The link consumes the reset event that follows RESET's reply (wire.h
+        E1), so it is not mistaken for a reboot.
+        """
+        self._wanted = None
         self._request(Cmd.RESET)
         self.config = self.read_config()
-        self._wanted = None
 
     def _request(self, cmd: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
         try:
@@ -327,6 +331,16 @@ class Board:
             )
         result = self.query(fixed.from_float(arr))
         return fixed.to_float(result.sense), result.saturated
+
+    def oracle(self) -> Any:
+        """The simulated medium behind this board, or None (always None for real boards).
+
+        A transport of a simulated board may offer `oracle()`; baselines that need
+        the physics itself (ideal backpropagation, perturbation scenarios) ask here
+        instead of reaching into the transport.
+        """
+        offer = getattr(self.link.transport, "oracle", None)
+        return offer() if callable(offer) else None
 
     def identity(self) -> dict[str, Any]:
         """What a saved model records about the board it was trained on."""

@@ -2,7 +2,7 @@
 
 A :class:`Link` turns "send this command, get its reply" into bytes on any
 pyserial-like transport (a real port, ``socket://``, ``emu://``, a pty, or
-the in-process emulator). Rules it enforces (wire.h C1-C4):
+the in-process emulator). Rules it enforces (wire.h C1-C5, F3, E1-E2):
 
 - every read AND every write has a deadline; a request without a valid
   reply by then is sent again with the SAME sequence number, up to
@@ -16,12 +16,17 @@ the in-process emulator). Rules it enforces (wire.h C1-C4):
   :data:`BUSY_NOTICE` instead of frames; that raises :class:`BoardBusy`;
 - a reply counts only if its CRC is good and its seq and cmd match the
   request; anything else (stale replies, noise) is dropped and counted;
-- a damaged-request notice from the board (ERROR with seq 0) or a reply
-  that fails its CRC triggers an immediate retry instead of a wait;
-- the unsolicited "board reset" event raises :class:`BoardResetDetected`
-  so the caller can redo its handshake and configuration;
+- requests are numbered 1..255 (seq 0 marks the board's own frames, C4);
+- a framing-error notice from the board (ERROR, seq 0, cmd NONE) answers no
+  request: it may be about our request or about noise or a fragment our
+  flush ended, and replies come in order, so the link keeps reading for
+  its reply a little longer (``damage_grace``) and then retries with the
+  same seq (F3, C3). A reply that fails its own CRC is retried at once;
+- the reset event that follows a RESET reply (E1) is consumed with it;
+  any other "board reset" event raises :class:`BoardResetDetected` so the
+  caller can redo its handshake and configuration;
 - a lone 0x00 is sent before the first request and after any trouble, so a
-  half-received frame in the board's buffer is flushed (wire.h C2a).
+  half-received frame in the board's buffer is flushed (wire.h C5).
 """
 
 from __future__ import annotations
@@ -144,7 +149,9 @@ class Link:
     """Request/reply over a byte transport, with deadlines and retries."""
 
     def __init__(self, transport: Transport, *, timeout: float = 2.0, retries: int = 3,
-                 max_payload: int = wire.MAX_PAYLOAD_LIMIT) -> None:
+                 max_payload: int = wire.MAX_PAYLOAD_LIMIT, damage_grace: float = 0.25) -> None:
+        self.damage_grace = check_timeout(damage_grace, "damage_grace")
+        self._backlog: list[bytes] = []  # frames read past the reply they came with
         self.transport = transport
         self.timeout = check_timeout(timeout)
         self.retries = retries
@@ -233,6 +240,13 @@ class Link:
             ) from exc
         self.stats.bytes_out += len(data)
 
+    def _bodies(self, deadline: float) -> list[bytes]:
+        """Frame bodies kept from an earlier read, else those of a new read."""
+        if self._backlog:
+            bodies, self._backlog = self._backlog, []
+            return bodies
+        return self._deframer.feed(self._read_some(deadline))
+
     def wait_event(self, timeout: float) -> Event | None:
         """Wait for an unsolicited frame (e.g. the reset announcement)."""
         # 0 (a deadline already past, as callers computing one may pass) returns at
@@ -240,7 +254,8 @@ class Link:
         wait = 0.0 if timeout == 0 and not isinstance(timeout, bool) else check_timeout(timeout)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            for body in self._deframer.feed(self._read_some(deadline)):
+            bodies = self._bodies(deadline)
+            for i, body in enumerate(bodies):
                 try:
                     header, payload = wire.decode_frame(body, self.max_payload)
                 except wire.WireError:
@@ -254,6 +269,7 @@ class Link:
                         self.stats.bad_frames += 1
                         continue
                     self.stats.events.append(event.event)
+                    self._backlog = bodies[i + 1:] + self._backlog
                     return event
         return None
 
@@ -278,6 +294,8 @@ class Link:
             self._write(cmd, data)
             outcome = self._await_reply(cmd, seq, time.monotonic() + per_try)
             if isinstance(outcome, bytes):
+                if cmd == Cmd.RESET:
+                    self._take_reset_event(time.monotonic() + per_try)
                 return outcome
             self._need_flush = True
             if outcome == "timeout":
@@ -288,13 +306,24 @@ class Link:
             f"running phyff firmware at the right baud rate?"
         )
 
+    def _take_reset_event(self, deadline: float) -> None:
+        """Consume the event a board sends right after its RESET reply (E1).
+
+        A board of this level always sends it; if it does not come by the
+        deadline the link goes on (the next request would see a late one
+        as a reboot, which only costs a handshake).
+        """
+        event = self.wait_event(max(0.0, deadline - time.monotonic()))
+        if event is not None and event.event != EventId.RESET:
+            self._on_event(event.pack())
+
     def _await_reply(self, cmd: int, seq: int, deadline: float) -> bytes | str:
         while True:
-            data = self._read_some(deadline)
-            if not data and time.monotonic() >= deadline:
+            bodies = self._bodies(deadline)
+            if not bodies and time.monotonic() >= deadline:
                 return "timeout"
             damaged = False
-            for body in self._deframer.feed(data):
+            for i, body in enumerate(bodies):
                 try:
                     header, reply = wire.decode_frame(body, self.max_payload)
                 except wire.WireError:
@@ -303,18 +332,24 @@ class Link:
                     damaged = True  # possibly our reply, garbled: ask again
                     continue
                 if header.is_event:
-                    self._on_event(reply)
+                    try:
+                        self._on_event(reply)
+                    except BoardResetDetected:
+                        self._backlog = bodies[i + 1:] + self._backlog
+                        raise
                     continue
                 if not header.is_reply:
                     self.stats.stale_replies += 1
                     continue
-                if header.seq == 0 and header.is_error:
+                if header.seq == 0 and header.cmd == Cmd.NONE and header.is_error:
+                    # F3: a notice, not our reply; ours follows if our request was intact
                     self.stats.damaged_requests += 1
-                    damaged = True
+                    deadline = min(deadline, time.monotonic() + self.damage_grace)
                     continue
                 if header.seq != seq or header.cmd != cmd:
                     self.stats.stale_replies += 1
                     continue
+                self._backlog = bodies[i + 1:] + self._backlog
                 if header.flags & Flag.ERROR:
                     try:
                         err = ErrorRecord.unpack(reply)

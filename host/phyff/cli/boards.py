@@ -11,7 +11,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from phyff.cli.common import EXIT_BOARD, EXIT_OK, AddCommand, print_json, resolve_board
+from phyff.cli.common import (
+    EXIT_BOARD,
+    EXIT_OK,
+    AddCommand,
+    print_json,
+    resolve_board,
+)
 
 # ---- argument types -----------------------------------------------------------
 
@@ -75,7 +81,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"medium     {caps['medium']}: {caps['n_drive']} drive ({caps['dac_bits']}-bit DAC) "
           f"-> {caps['n_sense']} sense ({caps['adc_bits']}-bit ADC)")
     print(f"frames     up to {caps['max_batch']} samples / {caps['max_payload']} bytes per frame;"
-          f" oversampling up to {caps['max_oversample']}")
+          f" oversampling up to {caps['max_oversample']}, settle up to {caps['max_settle_us']} us")
     print(f"features   {', '.join(caps['feature_names']) or '-'}")
     cfg = info["config"]
     print(f"config     settle {cfg['settle_us']} us, oversample {cfg['oversample']}, "
@@ -124,6 +130,10 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         from phyff.emulator.qemu import run_qemu_board
 
         return run_qemu_board(spec, port=args.qemu_port, stop=stop, verbose=args.verbose)
+    if args.simavr:
+        from phyff.emulator.simavr import run_simavr_board
+
+        return run_simavr_board(spec, port=args.simavr_port, stop=stop, verbose=args.verbose)
 
     device = EmulatedDevice(spec)
 
@@ -200,8 +210,13 @@ def add_commands(add: AddCommand) -> None:
     where.add_argument("--qemu", action="store_true",
                        help="run the real Cortex-M firmware in QEMU with this medium; "
                             "prints the socket:// URL")
+    where.add_argument("--simavr", action="store_true",
+                       help="run the real Arduino Uno firmware in simavr (ATmega328P) with this "
+                            "medium at the Uno's channel counts; prints the socket:// URL")
     p.add_argument("--qemu-port", type=lambda t: tcp_address(f":{t}")[1], default=0,
                    help="TCP port for QEMU's UART (0: any)")
+    p.add_argument("--simavr-port", type=lambda t: tcp_address(f":{t}")[1], default=0,
+                   help="TCP port for the simulated Uno's UART (0: any)")
     p.add_argument("--medium", default="acoustic",
                    help="medium name, or an import path pkg.module:factory for a medium of "
                         "your own (only here: URLs name registered media only)")

@@ -13,12 +13,12 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from phyff import __version__
+from phyff._version import __version__
 from phyff.cli import bench as cli_bench
 from phyff.cli import boards as cli_boards
 from phyff.cli import listing as cli_listing
 from phyff.cli import train as cli_train
-from phyff.cli.common import EXIT_USAGE, Command, run
+from phyff.cli.common import EXIT_USAGE, Command, positive_int, positive_seconds, run
 
 EPILOG = """\
 boards are named by URL:
@@ -31,8 +31,9 @@ boards are named by URL:
 
 examples:
   phyff info 'emu://acoustic?seed=1'
-  phyff train --board 'emu://optical?seed=1' --dataset digits --epochs 30
-  phyff eval runs/demo/model.npz --board 'emu://optical?seed=1' --dataset digits
+  phyff train --board 'emu://optical?seed=1&n_in=80&n_out=40' --dataset digits --epochs 30
+  phyff eval runs/demo/model.npz --board 'emu://optical?seed=1&n_in=80&n_out=40' \
+      --dataset digits
   phyff report runs/demo
   phyff emulate --pty --medium acoustic --seed 1
 """
@@ -59,10 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--debug", action="store_true",
+                       help="show the traceback of a failure (also PHYFF_DEBUG=1)")
         if board:
-            p.add_argument("--baud", type=int, default=115200,
+            p.add_argument("--baud", type=positive_int, default=115200,
                            help="serial baud rate for real boards (default 115200)")
-            p.add_argument("--timeout", type=float, default=2.0,
+            p.add_argument("--timeout", type=positive_seconds, default=2.0,
                            help="seconds to wait for each reply before retrying (default 2)")
         COMMANDS[name] = fn
         return p

@@ -10,7 +10,6 @@ one.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,13 +22,12 @@ from phyff.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     AddCommand,
+    fraction,
     print_json,
     resolve_board,
 )
-
-# Compatibility between a saved model and a board: these must be equal.
-IDENTITY_KEYS = ("board", "medium", "unit_id", "n_drive", "n_sense", "dac_bits", "adc_bits",
-                 "level")
+from phyff.cli.settings import add_setting_flags, build_config
+from phyff.training.identity import board_mismatches
 
 
 def add_commands(add: AddCommand) -> None:
@@ -41,28 +39,10 @@ def add_commands(add: AddCommand) -> None:
                    help="run directory (default runs/<dataset>-<medium>-<time>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --run from its last completed epoch")
-    p.add_argument("--preset", choices=["acoustic", "microwave", "optical"],
-                   help="paper settings to start from (default: the board's medium)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float, help="Adam learning rate")
-    p.add_argument("--inner-steps", type=int, help="Adam steps per physical measurement (T)")
-    p.add_argument("--batch-size", type=int, help="samples per batch (default: full batch)")
-    p.add_argument("--blocks", type=int, help="number of physical blocks")
-    p.add_argument("--theta", type=float, help="loss scale of the goodness difference")
-    p.add_argument("--encoder", help="amplitude, binary2, binary2_uniform, phase, clip "
-                                     "(comma-separated for one per block)")
-    p.add_argument("--goodness", choices=["cosine", "ff_v1"])
-    p.add_argument("--overlay", choices=["sample", "batch"],
-                   help="label overlay value: per-sample max (default) or batch max")
-    p.add_argument("--skip", action=argparse.BooleanOptionalAction, default=None,
-                   help="skip path z = [p, h] (default: the preset's; --no-skip drops it)")
-    p.add_argument("--no-physical", action="store_true",
-                   help="ablation: digital blocks only (the board is still opened)")
-    p.add_argument("--unsupervised", action="store_true",
-                   help="label-free negatives, then a linear read-out")
-    p.add_argument("--hidden", type=int, help="output width of the last block")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every", type=int)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run files already in --run (config, metrics, checkpoint, "
+                        "model, goodness); other files there are kept")
+    add_setting_flags(p)
     p.add_argument("--oversample", type=int, help="board: ADC reads averaged per sample")
     p.add_argument("--settle-us", type=int, help="board: settle time after each drive")
     p.add_argument("--drive-channels", type=int, help="board: active drive channels")
@@ -73,7 +53,7 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--board", default="auto", help="board URL (default: the one connected)")
     _dataset_args(p)
     p.add_argument("--split", choices=["test", "train"], default="test")
-    p.add_argument("--min-accuracy", type=float,
+    p.add_argument("--min-accuracy", type=fraction,
                    help="exit with status 1 when accuracy (0..1) is below this")
     p.add_argument("--force", action="store_true",
                    help="evaluate even on a board whose identity differs from the model's")
@@ -104,36 +84,17 @@ def _open_board(args: argparse.Namespace) -> Any:
 
 # ---- train --------------------------------------------------------------------
 
-_FLAG_TO_FIELD = {
-    "epochs": "epochs", "lr": "lr", "inner_steps": "inner_steps", "batch_size": "batch_size",
-    "blocks": "n_blocks", "theta": "theta", "goodness": "goodness", "overlay": "overlay",
-    "hidden": "hidden", "eval_every": "eval_every",
-}
+def _default_preset(medium: str) -> str:
+    """The preset the board's medium declares (`training_preset`), else the acoustic one."""
+    from phyff.media import MEDIA
 
-
-def build_config(args: argparse.Namespace, medium: str) -> Any:
-    from phyff.training.config import PRESETS, TrainConfig
-
-    preset = args.preset or (medium if medium in PRESETS else "acoustic")
-    overrides: dict[str, Any] = {"seed": args.seed}
-    for flag, field_name in _FLAG_TO_FIELD.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides[field_name] = value
-    if args.encoder:
-        parts = [e.strip() for e in args.encoder.split(",")]
-        overrides["encoder"] = parts[0] if len(parts) == 1 else tuple(parts)
-    if args.skip is not None:
-        overrides["skip"] = args.skip
-    if args.no_physical:
-        overrides["physical"] = False
-    if args.unsupervised:
-        overrides["unsupervised"] = True
-    return TrainConfig.from_preset(preset, **overrides)
+    factory = MEDIA.get(medium)
+    return str(getattr(factory, "training_preset", "acoustic"))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from phyff.board.layer import BoardLayer
+    from phyff.board.link import LinkError
     from phyff.training.session import TrainingInterrupted, train
 
     data = _load_dataset(args)
@@ -141,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if any(v is not None for v in (args.oversample, args.settle_us, args.drive_channels)):
             board.configure(oversample=args.oversample, settle_us=args.settle_us,
                             n_drive=args.drive_channels)
-        config = build_config(args, board.caps.medium)
+        config = build_config(args, _default_preset(board.caps.medium))
         if args.resume and args.run is None:
             raise ValueError("--resume needs --run DIR (the run to continue)")
         run = args.run or Path("runs") / (
@@ -156,8 +117,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"{config.epochs} epochs -> {run}", file=sys.stderr)
         t0 = time.perf_counter()
         try:
-            result = train(config, layers, data, run, resume=args.resume,
+            result = train(config, layers, data, run, resume=args.resume, overwrite=args.overwrite,
                            progress=not (args.no_progress or args.json))
+        except LinkError as lost:
+            saved = (Path(run) / "checkpoint.npz").is_file()
+            hint = (f"; the run is saved up to its last completed epoch: continue it with "
+                    f"phyff train --resume --run {run} ... once the board is back") if saved else ""
+            raise LinkError(f"{lost}{hint}") from lost
         except TrainingInterrupted as stop:
             print(f"phyff: {stop} (phyff train --resume --run {stop.run_dir} ...)",
                   file=sys.stderr)
@@ -203,16 +169,6 @@ def _model_path(path: Path) -> Path:
     return path
 
 
-def check_board_matches(model_meta: dict[str, Any], caps: dict[str, Any]) -> list[str]:
-    """Differences between the board a model was trained on and this one."""
-    layers = model_meta.get("layers") or []
-    if not layers or "caps" not in layers[0]:
-        return []  # trained without a board (e.g. a stand-in layer): nothing to compare
-    trained = layers[0]["caps"]
-    return [f"{k}: model {trained.get(k)!r}, board {caps.get(k)!r}"
-            for k in IDENTITY_KEYS if trained.get(k) != caps.get(k)]
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from phyff.board.layer import BoardLayer
     from phyff.phyll.model import load_model
@@ -223,7 +179,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fp = (meta.get("dataset") or {}).get("fingerprint")
     same_data = fp is None or fp == data.fingerprint()
     with _open_board(args) as board:
-        diffs = check_board_matches(meta, board.caps.as_dict())
+        diffs = board_mismatches(meta.get("layers") or [], [BoardLayer(board).identity])
         if diffs and not args.force:
             raise ValueError(
                 "this model was trained on a different board/medium (" + "; ".join(diffs) +
@@ -285,19 +241,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from phyff.training.plots import make_report
+    from phyff.training.runfiles import METRICS_FILE, read_metrics
 
+    records = read_metrics(args.run / METRICS_FILE)  # complete lines only: a torn one is skipped
     paths = make_report(args.run)
     if args.json:
         print_json({"run": str(args.run), "figures": [str(p) for p in paths]})
-    else:
-        for p in paths:
-            print(p)
-    summary = args.run / "metrics.jsonl"
-    if summary.is_file() and not args.json:
-        lines = summary.read_text().strip().splitlines()
-        if lines:
-            last = json.loads(lines[-1])
-            acc = last.get("test_acc")
-            if acc is not None:
-                print(f"last epoch {last['epoch']}: test accuracy {100 * acc:.1f} %")
+        return EXIT_OK
+    for p in paths:
+        print(p)
+    last = records[-1] if records else {}
+    acc = last.get("test_acc")
+    if isinstance(acc, int | float):
+        print(f"last epoch {last.get('epoch')}: test accuracy {100 * acc:.1f} %")
     return EXIT_OK

@@ -390,10 +390,12 @@ def render(outcome: Any, *, csv_name: str, runs_name: str, plot_name: str,
 def task_settings(task: Any) -> str:
     """The settings of each method family for a task."""
     p, b, t = task.phyll, task.backprop, task.twin
+    m = p.model
+    encoder = m.encoders[0] if len(set(m.encoders)) == 1 else ",".join(m.encoders)
     bs = "full batch" if p.batch_size is None else f"batch {p.batch_size}"
     bbs = "full batch" if b.batch_size is None else f"batch {b.batch_size}"
-    return (f"PhyLL: preset `{p.preset}`, {p.n_blocks} blocks, encoder `{p.encoder}`, "
-            f"skip {p.skip}, T = {p.inner_steps}, lr {p.lr:g}, {bs}, {p.epochs} epochs. "
+    return (f"PhyLL: preset `{p.preset}`, {p.n_blocks} blocks, encoder `{encoder}`, "
+            f"skip {m.skip}, T = {m.inner_steps}, lr {m.lr:g}, {bs}, {p.epochs} epochs. "
             f"PAT / backprop: {b.n_blocks} blocks, encoder `{b.encoder}`, skip {b.skip}, "
             f"softmax head, Adam lr {b.lr:g}, {bbs}, {b.epochs} epochs. PAT twin: "
             f"{t.n_pairs:,} recorded pairs, MLP {'-'.join(map(str, t.hidden))} (tanh), "
@@ -436,8 +438,8 @@ def scenario_text(sc: Scenario) -> str:
 
 def trainer_text(outcome: Any) -> str:
     """The trainer issue's section: accuracy over seeds, ablations and the speed split."""
-    settings = "; ".join(f"{t.name}: preset `{t.phyll.preset}`, skip {t.phyll.skip}, "
-                         f"T = {t.phyll.inner_steps}, lr {t.phyll.lr:g}, "
+    settings = "; ".join(f"{t.name}: preset `{t.phyll.preset}`, skip {t.phyll.model.skip}, "
+                         f"T = {t.phyll.model.inner_steps}, lr {t.phyll.model.lr:g}, "
                          f"{_batch(t.phyll.batch_size)}, "
                          f"{t.phyll.epochs} epochs"
                          for t in outcome.tasks if t.name in ("vowels7/acoustic",

@@ -250,10 +250,12 @@ class EmulatedDevice:
             self._board.out_len = 0
             return data
 
-    def power_cycle(self) -> None:
-        """Simulate a board reset: state back to power-up, medium reset, event sent."""
+    def restart(self) -> None:
+        """A new start of the board: core state as at power-up, then the reset
+        event (wire.h E1) unless the spec says announce=0. The medium is not
+        part of the board and keeps its state, as a physical one would across
+        a reboot."""
         with self._lock:
-            self.medium.reset()
             self._board.out_len = 0
             desc_caps = self._board.core.caps
             desc = ffi.new("struct phyff_board_desc *", {
@@ -263,9 +265,18 @@ class EmulatedDevice:
                 "n_sense": desc_caps.n_sense, "dac_bits": desc_caps.dac_bits,
                 "adc_bits": desc_caps.adc_bits, "max_oversample": desc_caps.max_oversample,
             })
+            virtual_us = self._board.virtual_us
             lib.phyff_host_init(self._board, self._handle, self._out, OUT_CAPACITY,
                                 1 if self.spec.batch else 0, desc)
-            lib.phyff_host_announce(self._board)
+            self._board.virtual_us = virtual_us  # measuring time spent stays counted
+            if self.spec.announce:
+                lib.phyff_host_announce(self._board)
+
+    def power_cycle(self) -> None:
+        """Simulate a board reset with its medium: medium reset, board restarted."""
+        with self._lock:
+            self.medium.reset()
+            self.restart()
 
     def perturb(self, kind: str = "step", strength: float = 1.0) -> None:
         """Change the simulated medium (an object moved into the cavity...)."""

@@ -3,8 +3,13 @@
 ``phyff emulate --pty`` prints a /dev/pts path that any serial program
 (pyserial, miniterm, screen, a test in another language) can open;
 ``phyff emulate --tcp 127.0.0.1:PORT`` serves ``socket://127.0.0.1:PORT``.
-One loop, no threads: wait (``select``) for bytes or for room to write, feed
-what arrives to the board's core, write its replies back.
+One loop, no threads: wait (``select``/``poll``) for bytes or for room to
+write, feed what arrives to the board's core, write its replies back. Each
+new host connection meets a board that has just started (wire.h E3), like a
+USB-serial board that resets when its port is opened: the board's state
+goes back to power-up and the reset event is the connection's first frame
+(on a pty, just before the reply to the opener's first request, since the
+pty cannot tell an open from nothing until then).
 
 A board has one host, like a real serial port. The rules that keep the
 server alive whatever a client does:
@@ -27,7 +32,8 @@ server alive whatever a client does:
    :data:`MAX_BACKLOG` bytes (past that the server stops reading from the
    client, so a flood cannot grow memory). A client that leaves replies
    unread for ``write_deadline`` seconds is dropped (TCP: disconnected;
-   pty: its unread replies are discarded), and the server keeps serving.
+   pty: its unread replies are discarded, as are replies pending when the
+   opener closes the path), and the server keeps serving.
 3. A client that sends nothing, sends slowly, sends garbage or vanishes
    costs nothing but its own connection: the board core resynchronises on
    the next delimiter, and a vanished TCP client frees the board at once.
@@ -103,52 +109,72 @@ class PtyServer:
         self.write_deadline = _check_seconds(write_deadline, "write_deadline")
         self.log = log
         self.dropped = 0  # times a client's unread replies were discarded
-        self.master, self._slave = os.openpty()
+        self.master, slave = os.openpty()
         # Raw mode: no echo, no line editing, no CR/LF translation; bytes are bytes.
-        tty.setraw(self._slave, termios.TCSANOW)
+        # The setting belongs to the pty and outlives this descriptor.
+        tty.setraw(slave, termios.TCSANOW)
+        self.path = os.ttyname(slave)
+        # Not kept open: while nobody has the path open the master reports
+        # POLLHUP, which is how a new opener is told from the one before.
+        os.close(slave)
         os.set_blocking(self.master, False)
-        self.path = os.ttyname(self._slave)
+        self.connections = 0
 
     def serve(self, should_stop: Callable[[], bool] = lambda: False, poll: float = 0.2) -> None:
-        """Pump bytes until should_stop() is true. The slave end stays open here
-        so a client may close and reopen the path without the pty vanishing."""
+        """Pump bytes until should_stop() is true; the path may be closed and
+        reopened any number of times, each opener meeting a fresh board."""
+        poller = select.poll()
+        connected = False
         out = _Backlog()
-        # The board announces its start to whoever opens the path first.
-        out.add(self.device.read_all(), time.monotonic())
         while not should_stop():
-            readable = [] if out.full() else [self.master]
-            writable = [self.master] if out.data else []
-            ready, can_write, _ = select.select(readable, writable, [], poll)
+            mask_in = 0 if out.full() else select.POLLIN
+            poller.register(self.master, mask_in | (select.POLLOUT if out.data else 0))
+            events = poller.poll(poll * 1000)
             now = time.monotonic()
-            if ready:
+            mask = events[0][1] if events else 0
+            if mask & select.POLLHUP and not mask & select.POLLIN:
+                if out.data:  # the opener left without reading them
+                    self._drop_unread(len(out.data), "closed the path")
+                    out = _Backlog()
+                connected = False  # nobody has the path open
+                time.sleep(min(poll, 0.02))  # poll would return at once
+                continue
+            if mask & select.POLLIN:
                 try:
                     data = os.read(self.master, 65536)
-                except OSError:  # EAGAIN, or EIO while no one holds the path
+                except BlockingIOError:
                     data = b""
+                except OSError:  # EIO: the opener closed it meanwhile
+                    data = b""
+                    connected = False
                 if data:
+                    if not connected:
+                        connected = True
+                        self.connections += 1
+                        out = _Backlog()
+                        self.device.restart()  # E3: the event goes out before the reply
                     self.device.write(data)
                     out.add(self.device.read_all(), now)
-            if out.data and (can_write or ready):
+            if out.data and mask:
                 try:
                     out.sent(os.write(self.master, out.data), now)
-                except OSError:  # EAGAIN: the client's input queue is full
+                except OSError:  # EAGAIN: the opener's input queue is full
                     pass
             if out.stalled(now, self.write_deadline):
-                self._drop_unread(len(out.data))
+                self._drop_unread(len(out.data), f"left replies unread for "
+                                                 f"{self.write_deadline:g} s")
                 out = _Backlog()
 
-    def _drop_unread(self, pending: int) -> None:
-        """The client stopped reading: forget what it did not take, keep serving."""
+    def _drop_unread(self, pending: int, why: str) -> None:
+        """The opener stopped reading or left: forget what it did not take, keep serving."""
         with contextlib.suppress(termios.error, OSError):
-            termios.tcflush(self._slave, termios.TCIFLUSH)
+            termios.tcflush(self.master, termios.TCOFLUSH)
         self.dropped += 1
-        self.log(f"pty client left replies unread for {self.write_deadline:g} s: discarded "
-                 f"{pending} bytes and its input queue")
+        self.log(f"pty host {why}: discarded {pending} unread bytes")
 
     def close(self) -> None:
-        for fd in (self.master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.close(self.master)
 
 
 def pump_connection(conn: socket.socket, on_data: Callable[[bytes], None],
@@ -288,9 +314,10 @@ class TcpServer:
             client = None
         if client is None:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # Replies nobody took belong to no one; the first host also gets the
-            # board's start-up announcement, which is still pending then.
+            # Replies nobody took belong to no one. E3: every connection meets a
+            # board just started, whose reset event is its first frame.
             out.data.clear()
+            self.device.restart()
             out.add(self.device.read_all(), now)
             self.log(f"host {peer[0]}:{peer[1]} attached")
             return conn

@@ -183,6 +183,10 @@ class BaseMedium:
     """
 
     name: str = "base"
+    # The paper's training preset that suits this medium (a name in
+    # phyff.training.config.PRESETS): what `phyff train` starts from on a board
+    # whose medium this is, unless --preset says otherwise.
+    training_preset: str = "acoustic"
     drift_channels: int = 1
     perturb_kinds: tuple[str, ...] = ("step",)
     calibration_probes: int = CALIBRATION_PROBES

@@ -66,6 +66,7 @@ class MicrowaveMedium(BaseMedium):
     """
 
     name = "microwave"
+    training_preset = "microwave"
     drift_channels = 2
     calibration_probes = 256  # x 20 frequencies: plenty for a 99th percentile, half the solves
 

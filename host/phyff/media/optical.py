@@ -62,6 +62,7 @@ class OpticalMedium(BaseMedium):
     """
 
     name = "optical"
+    training_preset = "optical"
     drift_channels = 2
 
     def __init__(
@@ -124,6 +125,26 @@ class OpticalMedium(BaseMedium):
             camera = np.sqrt(camera)
         group = self.n_cam // self.n_out
         return ordered_sum(camera.reshape(-1, self.n_out, group), axis=-1) / group
+
+    def jacobian(self, drive: np.ndarray) -> np.ndarray:
+        """Analytic d reading / d drive (M, n_out, n_in) of the noiseless medium.
+
+        For the backprop baseline (an oracle no real board offers):
+        d|E_c|^2/dd_s = 2 Re(conj(E_c) T_cs i 2 pi r e^{i phi_s}), pooled like the camera.
+        """
+        r = self.phase_range
+        phase = 2.0 * np.pi * r * np.clip(drive, 0.0, 1.0)
+        e = np.exp(1j * phase)  # (M, S)
+        field = e @ self.t0.T  # (M, C)
+        # d|E_c|^2 / d d_s = 2 Re(conj(E_c) T_cs i e_s) 2 pi r = -4 pi r Im(conj(E_c) T_cs e_s)
+        m_cs = np.conj(field)[:, :, None] * self.t0[None, :, :] * e[:, None, :]
+        d_cam = -4.0 * np.pi * r * m_cs.imag  # (M, C, S)
+        if self.detect == "amplitude":
+            amp = np.maximum(np.abs(field), 1e-12)
+            d_cam = d_cam / (2.0 * amp[:, :, None])
+        group = self.n_cam // self.n_out
+        pooled = d_cam.reshape(len(drive), self.n_out, group, -1).mean(axis=2)
+        return pooled * self.gain
 
     def _perturb_step(self, rng: np.random.Generator, strength: float) -> None:
         """Re-draw a random fraction min(1, strength/4) of the camera rows of T."""

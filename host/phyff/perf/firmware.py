@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +74,11 @@ def sizes(elf: Path) -> dict[str, int]:
     return result
 
 
-def biggest_ram_symbols(elf: Path, count: int = 6) -> list[tuple[str, int]]:
-    out = subprocess.run(["arm-none-eabi-nm", "-S", "--size-sort", "-r", str(elf)],
+def biggest_ram_symbols(elf: Path, count: int = 6,
+                        nm: str = "arm-none-eabi-nm") -> list[tuple[str, int]]:
+    """The image's largest static RAM users (data and bss symbols), largest first:
+    where to look when RAM runs short. nm is the image's toolchain's nm."""
+    out = subprocess.run([nm, "-S", "--size-sort", "-r", str(elf)],
                          capture_output=True, text=True, check=True).stdout
     found = []
     for line in out.splitlines():
@@ -97,18 +101,30 @@ def report_size(elf: Path) -> bool:
     return ok
 
 
-def _read_diag(path: Path, seen: int, timeout: float = 5.0) -> tuple[Diag, int]:
-    """The next diagnostics line after the first `seen` ones."""
+def next_diag_line(path: Path, seen: int, error: Exception, *, prefix: str = "",
+                   timeout: float = 5.0) -> tuple[dict[str, int], int]:
+    """The ``key=value`` numbers of the next diagnostics line in the file at path
+    after the first `seen` ones (only lines starting with prefix count), and seen + 1.
+
+    Only complete lines are read: the emulator may be half-way through writing the
+    last one. Raises error when no new line comes within timeout seconds.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        # Only complete lines: QEMU may be half-way through writing the last one.
         complete = path.read_text().split("\n")[:-1]
-        lines = [ln for ln in complete if ln.startswith("phyff-diag")]
+        lines = [ln for ln in complete if ln.startswith(prefix)]
         if len(lines) > seen:
             fields = dict(kv.split("=") for kv in lines[seen].split()[1:])
-            return Diag(int(fields["busy"]), int(fields["medium"]), int(fields["wait"])), seen + 1
+            return {k: int(v) for k, v in fields.items()}, seen + 1
         time.sleep(0.005)
-    raise QemuError("the firmware wrote no diagnostics line on UART2")
+    raise error
+
+
+def _read_diag(path: Path, seen: int) -> tuple[Diag, int]:
+    """The QEMU port's next UART2 line (``phyff-diag busy=B medium=M wait=W``)."""
+    fields, seen = next_diag_line(path, seen, prefix="phyff-diag", error=QemuError(
+        "the firmware wrote no diagnostics line on UART2"))
+    return Diag(fields["busy"], fields["medium"], fields["wait"]), seen
 
 
 def measure_cycles(url: str, elf: Path, repeats: int = 7) -> str:
@@ -139,16 +155,26 @@ def measure_cycles(url: str, elf: Path, repeats: int = 7) -> str:
             f"spread {spread * INSTRUCTIONS_PER_TICK} instr. at {hi}")
 
 
+def benchmark_image(what: str, unavailable: Callable[[], str | None],
+                    ensure: Callable[[], Path]) -> Path | None:
+    """The image to benchmark (ensure() builds it if needed), or None after printing
+    why the `what` benchmark is skipped (unavailable(): the emulator or toolchain
+    missing, with how to install it)."""
+    reason = unavailable()
+    if reason:
+        print(f"{what} benchmark skipped: {reason}")
+        return None
+    return ensure()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--media", nargs="*", default=list(MEDIA),
                         help="emu:// URLs of the simulated media to measure with")
     args = parser.parse_args(argv)
-    reason = qemu_unavailable()
-    if reason:
-        print(f"firmware benchmark skipped: {reason}")
+    elf = benchmark_image("firmware", qemu_unavailable, ensure_firmware)
+    if elf is None:
         return 1
-    elf = ensure_firmware()
     print(f"== size of {elf}")
     ok = report_size(elf)
     print("== QUERY cost on the Cortex-M3 (QEMU -icount shift=0: instructions executed)")

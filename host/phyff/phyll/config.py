@@ -8,73 +8,84 @@ acoustic-vowel settings; every deviation from the paper is an option.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from phyff.phyll.encoders import check_encoder
-from phyff.phyll.goodness import GoodnessSpec
+import numpy as np
+
+from phyff.phyll.encoders import ENCODERS, check_encoder
+from phyff.phyll.goodness import FF_REDUCE, GOODNESS_KINDS, GoodnessSpec
 from phyff.phyll.layout import OVERLAY_MODES
 
 READOUT_FEATURES: tuple[str, ...] = ("abs", "raw")
 DTYPES: tuple[str, ...] = ("float64", "float32")
 
 
+def setting(default: Any, help: str, *, flag: str | None = None,
+            choices: Sequence[str] | None = None, cli: bool = True) -> Any:
+    """A dataclass field that also describes its command-line flag.
+
+    Every hyperparameter is declared once, here (and training-only ones in
+    `phyff.training.config`): the `phyff train` flags, config.json and the
+    saved model all derive from the fields and this metadata, so a new
+    hyperparameter is one new field.
+    """
+    meta = {"help": help, "flag": flag, "choices": tuple(choices) if choices else None,
+            "cli": cli}
+    if isinstance(default, list | dict | set):
+        raise TypeError("settings must have immutable defaults")
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """What a model computes and how its blocks are trained.
 
-    Attributes:
-        n_classes: number of classes C (also the number of label slots).
-        n_features: raw features per sample, placed into the input layout.
-        encoders: one encoder name per block (see `phyff.phyll.encoders`).
-        goodness: "cosine" (paper) or "ff_v1" (Hinton's sum/mean of squares).
-        theta: scale of the goodness difference in the cosine loss (paper: 4).
-        ff_threshold, ff_reduce: threshold and reduction of the ff_v1 goodness.
-        overlay: "sample" (max|x| per sample) or "batch" (the reference's).
-        skip: concatenate the block input to the physical output (z = [p, h]).
-        physical: use the physical layers; False gives digital-only blocks.
-        feature_offset: where features start in the input (None: at the end).
-        hidden: output width of the last block (None: its input width).
-        inner_steps: optimiser steps per measured batch (T, paper: 10).
-        lr, betas, adam_eps: Adam settings (paper: 5e-4, 0.9/0.999, 1e-8).
-        unsupervised: label-free training with hybrid negatives + ridge read-out.
-        readout_features: "abs" (|y|) or "raw" (y) of every block for the read-out.
-        ridge: ridge penalty of the read-out.
-        hybrid_blur: blur passes of the hybrid-negative mask.
-        seed: seeds weight init and the goodness directions xi.
-        dtype: "float64" or "float32" for the digital maps; float32 roughly halves
-            the cost of the matrix products (the reference runs in float32).
+    `n_classes` and `n_features` come from the data (0 until a dataset sizes
+    the configuration, see `sized`); every other field is a hyperparameter
+    whose help text is its documentation.
     """
 
-    n_classes: int
-    n_features: int
-    encoders: tuple[str, ...] = ("amplitude", "amplitude")
-    goodness: str = "cosine"
-    theta: float = 4.0
-    ff_threshold: float = 2.0
-    ff_reduce: str = "mean"
-    overlay: str = "sample"
-    skip: bool = True
-    physical: bool = True
-    feature_offset: int | None = None
-    hidden: int | None = None
-    inner_steps: int = 10
-    lr: float = 5e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
-    unsupervised: bool = False
-    readout_features: str = "abs"
-    ridge: float = 1e-3
-    hybrid_blur: int = 3
-    seed: int = 0
-    dtype: str = "float64"
+    n_classes: int = setting(0, "number of classes C (from the data)", cli=False)
+    n_features: int = setting(0, "raw features per sample (from the data)", cli=False)
+    encoders: tuple[str, ...] = setting(
+        ("amplitude", "amplitude"),
+        f"drive encoder, one name for every block or comma-separated one per block "
+        f"({', '.join(ENCODERS)}); --blocks sets how many blocks", flag="encoder")
+    goodness: str = setting("cosine", "goodness: cosine (paper) or ff_v1 (Hinton's)",
+                            choices=GOODNESS_KINDS)
+    theta: float = setting(4.0, "loss scale of the goodness difference (paper: 4)")
+    ff_threshold: float = setting(2.0, "threshold of the ff_v1 goodness")
+    ff_reduce: str = setting("mean", "reduction of the ff_v1 goodness", choices=FF_REDUCE)
+    overlay: str = setting("sample", "label overlay value: per-sample max or batch max",
+                           choices=OVERLAY_MODES)
+    skip: bool = setting(True, "skip path z = [p, h] (--no-skip: z = [p])")
+    physical: bool = setting(True, "use the physical layers (--no-physical: digital-only "
+                                   "ablation; the board is still opened)")
+    feature_offset: int | None = setting(None, "input slot where the features start "
+                                               "(default: at the end)")
+    hidden: int | None = setting(None, "output width of the last block (default: its input)")
+    inner_steps: int = setting(10, "Adam steps per physical measurement (T, paper: 10)")
+    lr: float = setting(5e-4, "Adam learning rate (paper: 5e-4)")
+    betas: tuple[float, float] = setting((0.9, 0.999), "Adam betas, comma-separated")
+    adam_eps: float = setting(1e-8, "Adam epsilon")
+    unsupervised: bool = setting(False, "label-free negatives (hybrids), then a linear read-out")
+    readout_features: str = setting("abs", "block outputs fed to the read-out: |y| or y",
+                                    choices=READOUT_FEATURES)
+    ridge: float = setting(1e-3, "ridge penalty of the read-out")
+    hybrid_blur: int = setting(3, "blur passes of the hybrid-negative mask")
+    seed: int = setting(0, "seeds weights, goodness directions, shuffling and negatives")
+    dtype: str = setting("float64", "float type of the digital maps (float32 about halves "
+                                    "their cost)", choices=DTYPES)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "encoders", tuple(self.encoders))
+        encoders = (self.encoders,) if isinstance(self.encoders, str) else self.encoders
+        object.__setattr__(self, "encoders", tuple(encoders))
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        if self.n_classes < 2:
+        if self.n_classes < 0 or self.n_classes == 1:
             raise ValueError(f"n_classes must be at least 2, got {self.n_classes}")
-        if self.n_features < 1:
+        if self.n_features < 0:
             raise ValueError(f"n_features must be at least 1, got {self.n_features}")
         if not self.encoders:
             raise ValueError("a model needs at least one block (one encoder per block)")
@@ -85,6 +96,10 @@ class ModelConfig:
             raise ValueError(f"overlay must be 'sample' or 'batch', got {self.overlay!r}")
         if self.inner_steps < 1:
             raise ValueError(f"inner_steps must be >= 1, got {self.inner_steps}")
+        if not (self.lr > 0 and np.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if self.readout_features not in READOUT_FEATURES:
             raise ValueError(
                 f"readout_features must be 'abs' or 'raw', not {self.readout_features!r}"
@@ -93,11 +108,37 @@ class ModelConfig:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if self.hidden is not None and self.hidden < 1:
             raise ValueError(f"hidden must be a positive width or None, got {self.hidden}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
 
     @property
     def n_blocks(self) -> int:
         """Number of blocks (one per encoder entry)."""
         return len(self.encoders)
+
+    @property
+    def is_sized(self) -> bool:
+        """True once a dataset has set n_classes and n_features."""
+        return self.n_classes >= 2 and self.n_features >= 1
+
+    def sized(self, n_classes: int, n_features: int) -> ModelConfig:
+        """This configuration for a dataset with these dimensions."""
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        if n_features < 1:
+            raise ValueError(f"n_features must be at least 1, got {n_features}")
+        return replace(self, n_classes=int(n_classes), n_features=int(n_features))
+
+    def with_blocks(self, n_blocks: int) -> ModelConfig:
+        """The same encoder choice for another number of blocks."""
+        if n_blocks < 1:
+            raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
+        if len(set(self.encoders)) > 1 and n_blocks != self.n_blocks:
+            raise ValueError(
+                f"{self.n_blocks} different encoders are set ({', '.join(self.encoders)}); "
+                f"give one encoder per block for {n_blocks} blocks"
+            )
+        return replace(self, encoders=(self.encoders[0],) * n_blocks)
 
     def goodness_spec(self) -> GoodnessSpec:
         """The goodness/loss constants shared by all blocks."""

@@ -27,14 +27,21 @@ OVERLAY_MODES: tuple[str, ...] = ("sample", "batch")
 
 def resolve_offset(width: int, n_features: int, n_classes: int, offset: int | None) -> int:
     """Where the features start in the input vector; checks that the layout fits."""
+    need = n_classes + n_features
+    if need > width:
+        raise ValueError(
+            f"the data do not fit the board: {n_classes} label slots + {n_features} features "
+            f"= {need} inputs, but the first block takes {width} (set by the board's active "
+            f"drive channels and the encoder). Use a board (or emulated medium, e.g. "
+            f"n_in={need}) with at least {need} drive channels, or fewer features "
+            f"(e.g. a downsampled dataset)."
+        )
     start = width - n_features if offset is None else offset
     if start < n_classes or start + n_features > width:
         raise ValueError(
-            f"the input layout does not fit: {n_classes} label slots + {n_features} features "
-            f"at offset {start} in an input of width {width} (the first block's input width, "
-            "set by its physical layer's n_in and encoder). Use a layer with more drive "
-            "channels, fewer features, or a feature_offset between "
-            f"{n_classes} and {width - n_features}."
+            f"feature_offset={start} does not fit: the {n_features} features must start after "
+            f"the {n_classes} label slots and end within the input width {width}; choose a "
+            f"feature_offset from {n_classes} to {width - n_features}, or leave it unset."
         )
     return start
 

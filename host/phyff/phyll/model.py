@@ -26,7 +26,7 @@ import numpy as np
 
 from phyff.phyll.accounting import Meter
 from phyff.phyll.config import BlockSpec, ModelConfig
-from phyff.phyll.encoders import encode, input_width
+from phyff.phyll.encoders import get_encoder
 from phyff.phyll.goodness import LocalLoss, goodness
 from phyff.phyll.layout import hybrid_negatives, lay_out, overlay, resolve_offset
 from phyff.phyll.npzio import read_npz, write_npz_atomic
@@ -97,13 +97,18 @@ class Model:
     @classmethod
     def build(cls, config: ModelConfig, layers: Sequence[PhysicalLayer]) -> Model:
         """A freshly initialised model whose block widths follow the physical layers."""
+        if not config.is_sized:
+            raise ValueError(
+                "the model configuration has no data dimensions yet: use "
+                "config.sized(n_classes, n_features)"
+            )
         if len(layers) != config.n_blocks:
             raise ValueError(
                 f"{len(layers)} physical layers for {config.n_blocks} blocks; pass one layer "
                 "per block (the same layer object may be repeated)"
             )
         pairs = list(zip(config.encoders, layers, strict=True))
-        d_in = [input_width(enc, int(lay.n_in)) for enc, lay in pairs]
+        d_in = [get_encoder(enc).input_width(int(lay.n_in)) for enc, lay in pairs]
         d_out = [*d_in[1:], config.hidden or d_in[-1]]
         specs = [
             BlockSpec(enc, d_in[k], int(lay.n_in), int(lay.n_out), d_out[k])
@@ -204,7 +209,7 @@ class Model:
         if cfg.physical:
             if layers is None:
                 raise ValueError(f"block {k} needs its physical layer (physical=True)")
-            drive, macs = encode(spec.encoder, h)
+            drive, macs = get_encoder(spec.encoder).encode(h)
             self.meter.macs += macs
             za[:, : spec.n_sense] = self._measure(k, layers[k], drive)
             col = spec.n_sense

@@ -21,6 +21,14 @@ import numpy as np
 
 HEADER_KEY = "header_json"
 
+# What a user can do when a file cannot be read, by format.
+_REMEDY: dict[str, str] = {
+    "phyff-model": "Train the model again (phyff train), or restore the file from a backup.",
+    "phyff-checkpoint": "The run cannot be resumed from it: start the run again with "
+                        "--overwrite, or under a new --run.",
+    "phyff-goodness": "Train again to re-create it; the model itself is not affected.",
+}
+
 
 def write_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray],
                      header: dict[str, Any]) -> Path:
@@ -33,6 +41,7 @@ def write_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]
     payload.update({k: np.ascontiguousarray(v) for k, v in arrays.items()})
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would: mkstemp's 0600 hides the file
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **payload)
             handle.flush()
@@ -55,11 +64,12 @@ def read_npz(path: str | os.PathLike[str], expected_format: str,
         with np.load(source, allow_pickle=False) as data:
             header = json.loads(str(data[HEADER_KEY][()]))
             arrays = {k: data[k] for k in data.files if k != HEADER_KEY}
-    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as err:
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError, IndexError) as err:
+        remedy = _REMEDY.get(expected_format, "Re-create it.")
         raise ValueError(
-            f"{source} is not a readable {expected_format} file (corrupt, truncated or not "
-            f"written by phyff): {err}. Re-create it, or use the previous checkpoint."
-        ) from err
+            f"{source} is not a readable {expected_format} file: it is corrupt, truncated or "
+            f"was not written by phyff ({type(err).__name__}). {remedy}"
+        ) from None
     found = header.get("format")
     if found != expected_format:
         raise ValueError(f"{source} holds {found!r}, expected a {expected_format!r} file")
@@ -70,6 +80,13 @@ def read_npz(path: str | os.PathLike[str], expected_format: str,
             f"versions 1..{max_version}. Upgrade phyff to load it."
         )
     return header, arrays
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar
 
 from phyff._native import lib
-from phyff.protocol.wire import _Record
+from phyff.protocol.wire import Record
 
 
 class MediumCmd(enum.IntEnum):
@@ -21,7 +20,7 @@ class MediumCmd(enum.IntEnum):
 
 
 @dataclass(frozen=True)
-class MediumDesc(_Record):
+class MediumDesc(Record, ctype="phyff_medium_desc"):
     """What the medium server says about the medium it serves."""
 
     n_drive: int
@@ -31,25 +30,16 @@ class MediumDesc(_Record):
     unit_id: int
     medium: str
     reserved: int = 0
-    _ctype: ClassVar[str] = "phyff_medium_desc"
-    _size: ClassVar[int] = lib.PHYFF_MEDIUM_DESC_SIZE
-    _pack: ClassVar[str] = "phyff_medium_desc_pack"
-    _unpack: ClassVar[str] = "phyff_medium_desc_unpack"
-    _strings: ClassVar[tuple[str, ...]] = ("medium",)
 
 
 @dataclass(frozen=True)
-class MeasureHead(_Record):
+class MeasureHead(Record, ctype="phyff_measure_head"):
     """Header of a MEASURE request: the batch shape and oversampling count."""
 
     n_samples: int
     n_drive: int
     n_sense: int
     oversample: int
-    _ctype: ClassVar[str] = "phyff_measure_head"
-    _size: ClassVar[int] = lib.PHYFF_MEASURE_HEAD_SIZE
-    _pack: ClassVar[str] = "phyff_measure_head_pack"
-    _unpack: ClassVar[str] = "phyff_measure_head_unpack"
 
 
 MEDIUM_DESC_SIZE: int = lib.PHYFF_MEDIUM_DESC_SIZE

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, fields
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -196,17 +196,46 @@ class Deframer:
 
 # ---- records -----------------------------------------------------------------
 
-R = TypeVar("R", bound="_Record")
+R = TypeVar("R", bound="Record")
 
 
-class _Record:
-    """A fixed-size record packed/unpacked by the C codec (W3)."""
+class Record:
+    """A fixed-size record of the protocol, packed and unpacked by the C codec (W3).
+
+    A record is a frozen dataclass that names its C struct once, as a class
+    keyword: ``class Caps(Record, ctype="phyff_caps")``. Everything else is
+    derived from the compiled module: the size (``PHYFF_CAPS_SIZE``), the
+    codec functions (``phyff_caps_pack`` / ``_unpack``) and which fields are
+    fixed-size text (the struct's ``char[]`` members). The dataclass fields
+    must name the struct's members (a test holds them equal).
+    """
 
     _ctype: ClassVar[str]
     _size: ClassVar[int]
     _pack: ClassVar[str]
     _unpack: ClassVar[str]
     _strings: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, ctype: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not ctype:
+            return
+        cls._ctype = ctype
+        cls._size = int(getattr(lib, f"{ctype.upper()}_SIZE"))
+        cls._pack, cls._unpack = f"{ctype}_pack", f"{ctype}_unpack"
+        members = ffi.typeof(f"struct {ctype}").fields
+        cls._strings = tuple(name for name, f in members
+                             if f.type.kind == "array" and f.type.item.cname == "char")
+
+    @classmethod
+    def c_members(cls) -> list[str]:
+        """The C struct's member names, in order."""
+        return [name for name, _ in ffi.typeof(f"struct {cls._ctype}").fields]
+
+    @classmethod
+    def size(cls) -> int:
+        """Bytes on the wire."""
+        return cls._size
 
     def pack(self) -> bytes:
         values = {}
@@ -245,27 +274,19 @@ class _Record:
 
 
 @dataclass(frozen=True)
-class ErrorRecord(_Record):
+class ErrorRecord(Record, ctype="phyff_error"):
     status: int
     arg: int = 0
-    _ctype: ClassVar[str] = "phyff_error"
-    _size: ClassVar[int] = lib.PHYFF_ERROR_SIZE
-    _pack: ClassVar[str] = "phyff_error_pack"
-    _unpack: ClassVar[str] = "phyff_error_unpack"
 
 
 @dataclass(frozen=True)
-class Event(_Record):
+class Event(Record, ctype="phyff_event"):
     event: int
     arg: int = 0
-    _ctype: ClassVar[str] = "phyff_event"
-    _size: ClassVar[int] = lib.PHYFF_EVENT_SIZE
-    _pack: ClassVar[str] = "phyff_event_pack"
-    _unpack: ClassVar[str] = "phyff_event_unpack"
 
 
 @dataclass(frozen=True)
-class Caps(_Record):
+class Caps(Record, ctype="phyff_caps"):
     """What a board says about itself in reply to HELLO."""
 
     level: int
@@ -281,12 +302,8 @@ class Caps(_Record):
     max_oversample: int
     board: str
     medium: str
+    max_settle_us: int = 0  # largest config.settle_us the board accepts (level 2)
     reserved0: int = 0
-    _ctype: ClassVar[str] = "phyff_caps"
-    _size: ClassVar[int] = lib.PHYFF_CAPS_SIZE
-    _pack: ClassVar[str] = "phyff_caps_pack"
-    _unpack: ClassVar[str] = "phyff_caps_unpack"
-    _strings: ClassVar[tuple[str, ...]] = ("board", "medium")
 
     @property
     def firmware_version_str(self) -> str:
@@ -305,30 +322,22 @@ class Caps(_Record):
 
 
 @dataclass(frozen=True)
-class Config(_Record):
+class Config(Record, ctype="phyff_config"):
     settle_us: int
     oversample: int
     n_drive_active: int
     n_sense_active: int
     reserved: int = 0
-    _ctype: ClassVar[str] = "phyff_config"
-    _size: ClassVar[int] = lib.PHYFF_CONFIG_SIZE
-    _pack: ClassVar[str] = "phyff_config_pack"
-    _unpack: ClassVar[str] = "phyff_config_unpack"
 
 
 @dataclass(frozen=True)
-class QueryHead(_Record):
+class QueryHead(Record, ctype="phyff_query_head"):
     n_samples: int
     n_channels: int
-    _ctype: ClassVar[str] = "phyff_query_head"
-    _size: ClassVar[int] = lib.PHYFF_QUERY_HEAD_SIZE
-    _pack: ClassVar[str] = "phyff_query_head_pack"
-    _unpack: ClassVar[str] = "phyff_query_head_unpack"
 
 
 @dataclass(frozen=True)
-class Stats(_Record):
+class Stats(Record, ctype="phyff_stats"):
     frames_ok: int
     crc_errors: int
     framing_errors: int
@@ -337,10 +346,6 @@ class Stats(_Record):
     samples_served: int
     error_replies: int
     uptime_ms: int
-    _ctype: ClassVar[str] = "phyff_stats"
-    _size: ClassVar[int] = lib.PHYFF_STATS_SIZE
-    _pack: ClassVar[str] = "phyff_stats_pack"
-    _unpack: ClassVar[str] = "phyff_stats_unpack"
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,27 +1,32 @@
-"""Training configuration with the paper's defaults and presets for its three tasks.
+"""Training configuration: a ModelConfig plus what only the training session needs.
 
-One flat dataclass, so a command line can expose every field directly and a
-run directory can record exactly what was run (as JSON). The defaults are the
-acoustic-vowel settings of the reference implementation; the presets change
-only what the reference changes for the microwave and optical experiments.
+Every hyperparameter is declared once, as a field with its help text
+(`phyff.phyll.config.setting`): the model's in `ModelConfig`, the session's
+here. `phyff train`'s flags, config.json, checkpoints and the saved model all
+derive from those fields, so a new hyperparameter is one new field.
+
+Presets: the paper's settings for its three tasks. The acoustic-vowel
+settings are the defaults; a medium declares the changes its experiment
+needs (`training_preset` on the medium class, read by the CLI), and
+`PRESETS` keeps the paper's three by name for code that has no medium at hand.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from phyff.phyll.config import ModelConfig
+from phyff.phyll.config import ModelConfig, setting
 
 PRESETS: dict[str, dict[str, Any]] = {
     # 2 blocks of [40 -> 20], T = 10, full batch of 206, 200 epochs, theta 4.
     "acoustic": {},
     # 3 blocks, binary metasurface drive, half the learning rate, 100 epochs.
-    "microwave": {"n_blocks": 3, "encoder": "binary2", "lr": 2.5e-4, "epochs": 100},
+    "microwave": {"encoders": ("binary2",) * 3, "lr": 2.5e-4, "epochs": 100},
     # phase modulator, no skip path, T = 20, theta 5, batches of 10,000 images.
     "optical": {
-        "encoder": "phase",
+        "encoders": ("phase", "phase"),
         "skip": False,
         "lr": 5e-5,
         "inner_steps": 20,
@@ -33,54 +38,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run (see ModelConfig for the model fields).
+    """Everything that defines a training run: the model's settings and the session's."""
 
-    Attributes beyond the model's:
-        preset: name of the preset this configuration started from (informative).
-        n_blocks: number of blocks (one physical layer each).
-        encoder: one encoder for all blocks, or a list with one per block.
-        beta1, beta2: Adam betas.
-        epochs: passes over the training set.
-        batch_size: samples per batch; None means the full training set (paper).
-        eval_every: evaluate train/test accuracy every this many epochs (and at the end).
-        seed: seeds weight init, xi, shuffling and negatives.
-    """
-
-    preset: str = "acoustic"
-    n_blocks: int = 2
-    encoder: str | tuple[str, ...] = "amplitude"
-    goodness: str = "cosine"
-    theta: float = 4.0
-    ff_threshold: float = 2.0
-    ff_reduce: str = "mean"
-    overlay: str = "sample"
-    skip: bool = True
-    physical: bool = True
-    feature_offset: int | None = None
-    hidden: int | None = None
-    inner_steps: int = 10
-    lr: float = 5e-4
-    beta1: float = 0.9
-    beta2: float = 0.999
-    adam_eps: float = 1e-8
-    epochs: int = 200
-    batch_size: int | None = None
-    eval_every: int = 1
-    seed: int = 0
-    unsupervised: bool = False
-    readout_features: str = "abs"
-    ridge: float = 1e-3
-    hybrid_blur: int = 3
-    dtype: str = "float64"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    preset: str = setting("acoustic", "paper settings to start from", cli=False)
+    epochs: int = setting(200, "passes over the training set")
+    batch_size: int | None = setting(None, "samples per batch (default: the full training set)")
+    eval_every: int = setting(1, "evaluate train/test accuracy every this many epochs "
+                                 "(and at the end)")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.encoder, str):
-            object.__setattr__(self, "encoder", tuple(self.encoder))
-        if self.n_blocks < 1:
-            raise ValueError(f"n_blocks must be >= 1, got {self.n_blocks}")
-        self.encoders()  # length check
+        if not isinstance(self.model, ModelConfig):
+            raise TypeError(f"model must be a ModelConfig, got {type(self.model).__name__}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -88,70 +60,76 @@ class TrainConfig:
         if self.eval_every < 1:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
 
+    # ---- convenience views of the model's settings the session uses ----------
+
+    @property
+    def seed(self) -> int:
+        return self.model.seed
+
+    @property
+    def n_blocks(self) -> int:
+        return self.model.n_blocks
+
+    # ---- building and changing ------------------------------------------------
+
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
-        """The named preset ("acoustic", "microwave", "optical") with overrides."""
+        """The named paper preset with overrides (flat names: model or session fields)."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
-        return cls.from_dict({**PRESETS[name], "preset": name, **overrides})
-
-    def encoders(self) -> tuple[str, ...]:
-        """One encoder name per block."""
-        if isinstance(self.encoder, str):
-            return (self.encoder,) * self.n_blocks
-        if len(self.encoder) != self.n_blocks:
-            raise ValueError(
-                f"{len(self.encoder)} encoders given for {self.n_blocks} blocks; give one "
-                "encoder name for all blocks or exactly one per block"
-            )
-        return tuple(self.encoder)
-
-    def model_config(self, n_classes: int, n_features: int) -> ModelConfig:
-        """The model hyperparameters for a dataset with these dimensions."""
-        return ModelConfig(
-            n_classes=n_classes,
-            n_features=n_features,
-            encoders=self.encoders(),
-            goodness=self.goodness,
-            theta=self.theta,
-            ff_threshold=self.ff_threshold,
-            ff_reduce=self.ff_reduce,
-            overlay=self.overlay,
-            skip=self.skip,
-            physical=self.physical,
-            feature_offset=self.feature_offset,
-            hidden=self.hidden,
-            inner_steps=self.inner_steps,
-            lr=self.lr,
-            betas=(self.beta1, self.beta2),
-            adam_eps=self.adam_eps,
-            unsupervised=self.unsupervised,
-            readout_features=self.readout_features,
-            ridge=self.ridge,
-            hybrid_blur=self.hybrid_blur,
-            seed=self.seed,
-            dtype=self.dtype,
-        )
+        return cls().with_changes(**{**PRESETS[name], "preset": name, **overrides})
 
     def with_changes(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed (validated)."""
-        return replace(self, **changes)
+        """A copy with some settings changed; each name goes to the model or the session.
+
+        ``n_blocks`` resizes the encoder list (one encoder for all blocks);
+        ``encoder`` (a name or a sequence) is accepted for ``encoders``.
+        """
+        own = {f.name for f in fields(self)} - {"model"}
+        model_names = {f.name for f in fields(ModelConfig)}
+        session = {k: v for k, v in changes.items() if k in own}
+        model_changes = {k: v for k, v in changes.items() if k in model_names}
+        n_blocks = changes.get("n_blocks")
+        if "encoder" in changes:
+            enc = changes["encoder"]
+            model_changes["encoders"] = (enc,) if isinstance(enc, str) else tuple(enc)
+        unknown = sorted(set(changes) - own - model_names - {"n_blocks", "encoder", "model"})
+        if unknown:
+            known = sorted(own | model_names | {"n_blocks"})
+            raise ValueError(f"unknown training settings {unknown}; known: {known}")
+        model = changes.get("model", self.model)
+        if model_changes:
+            model = replace(model, **model_changes)
+        if n_blocks is not None:
+            model = model.with_blocks(int(n_blocks))
+        return replace(self, model=model, **session)
+
+    # ---- serialisation --------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+        """JSON-able form: the session's fields and the model's under "model"."""
         out = asdict(self)
-        if not isinstance(self.encoder, str):
-            out["encoder"] = list(self.encoder)
+        out["model"] = self.model.to_dict()
         return out
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by its own name (model and session together), for comparisons."""
+        out = self.to_dict()
+        return {**out.pop("model"), **out}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of to_dict; unknown keys are an error (they are usually typos)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown training settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        """Inverse of to_dict; also reads the older flat form. Unknown keys are an error."""
+        data = dict(data)
+        model = data.pop("model", None)
+        if isinstance(model, dict):
+            base = cls(model=ModelConfig.from_dict(model))
+        else:
+            base = cls()
+        if "beta1" in data or "beta2" in data:
+            betas = base.model.betas
+            data["betas"] = (data.pop("beta1", betas[0]), data.pop("beta2", betas[1]))
+        return base.with_changes(**data)
 
     def to_json(self) -> str:
         """Pretty JSON text."""

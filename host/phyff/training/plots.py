@@ -70,19 +70,28 @@ def _curves(path: Path, records: list[dict[str, Any]]) -> Path:
     return path
 
 
+# Above this many classes the confusion matrix is drawn as an image only: per-cell
+# numbers and ticks would cost time and memory growing with the square of the classes
+# and could not be read anyway.
+ANNOTATE_MAX_CLASSES = 30
+FIGURE_MAX_INCHES = 12.0
+
+
 def _confusion(path: Path, confusion: np.ndarray) -> Path:
     c = confusion.shape[0]
-    fig = Figure(figsize=(1.2 + 0.6 * c, 1.0 + 0.6 * c), layout="constrained")
+    side = min(FIGURE_MAX_INCHES, 1.2 + 0.6 * c)
+    fig = Figure(figsize=(side, side - 0.2), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(confusion, cmap="Blues")
+    image = ax.imshow(confusion, cmap="Blues", interpolation="nearest")
     fig.colorbar(image, ax=ax, shrink=0.8)
-    high = confusion.max() / 2 if confusion.size else 0
-    for i in range(c):
-        for j in range(c):
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center",
-                    color="white" if confusion[i, j] > high else "black", fontsize=8)
-    ax.set_xticks(range(c))
-    ax.set_yticks(range(c))
+    if c <= ANNOTATE_MAX_CLASSES:
+        high = confusion.max() / 2 if confusion.size else 0
+        for i in range(c):
+            for j in range(c):
+                ax.text(j, i, str(confusion[i, j]), ha="center", va="center",
+                        color="white" if confusion[i, j] > high else "black", fontsize=8)
+        ax.set_xticks(range(c))
+        ax.set_yticks(range(c))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     accuracy = np.trace(confusion) / max(confusion.sum(), 1)

@@ -15,6 +15,7 @@ hard kill.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -29,6 +30,65 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.npz"
 MODEL_FILE = "model.npz"
 GOODNESS_FILE = "goodness.npz"
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, MODEL_FILE, GOODNESS_FILE)
+LOCK_FILE = ".lock"
+
+
+class RunInUse(ValueError):
+    """Another process is writing to this run directory."""
+
+
+def check_run_path(run: Path) -> None:
+    """A run directory must be named, and must not be a file."""
+    if not str(run).strip() or str(run) in (".", "./"):
+        raise ValueError("the run directory name is empty; give --run DIR (a new folder)")
+    if run.exists() and not run.is_dir():
+        raise ValueError(f"{run} is a file, not a run directory; choose another --run")
+
+
+def existing_run_files(run: Path) -> list[str]:
+    """The run files already in `run` (what a new run would overwrite)."""
+    return [name for name in RUN_FILES if (run / name).exists()]
+
+
+def remove_run_files(run: Path) -> None:
+    """Delete a previous run's files (--overwrite); other files are left alone."""
+    for name in RUN_FILES:
+        (run / name).unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(run: Path) -> list[Path]:
+    """Delete temporaries that a killed save left behind (only call while holding the lock)."""
+    stale = [p for p in run.glob(".*.tmp")
+             if any(p.name.startswith(f".{name}") for name in RUN_FILES)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+@contextmanager
+def run_lock(run: Path) -> Iterator[None]:
+    """Hold the run directory for this process; a second writer is refused at once.
+
+    An advisory lock (flock) on `run/.lock`: the kernel drops it when the
+    process ends in any way, so a killed run never leaves the directory locked.
+    """
+    path = run / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            raise RunInUse(
+                f"{run} is being written by another phyff process (pid {holder}); wait for it "
+                f"to finish, stop it, or choose another --run"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def append_metrics(path: Path, record: dict[str, Any]) -> None:
@@ -41,14 +101,16 @@ def append_metrics(path: Path, record: dict[str, Any]) -> None:
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """All complete records of a metrics file (a torn last line is skipped)."""
-    records = []
+    records: list[dict[str, Any]] = []
     if not path.is_file():
         return records
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict) and isinstance(record.get("epoch"), int):
+            records.append(record)
     return records
 
 

@@ -1,42 +1,37 @@
-"""The training loop: epochs, evaluation, metrics, checkpoints and resume.
+"""A training session: the epoch loop plus everything a run leaves on disk.
 
-The loop is deliberately dull: shuffle, draw fresh negatives, train each batch
-(one device query per row per block), evaluate, write one metrics line, write
-a checkpoint. All randomness comes from one seeded generator whose state is
+`train()` wraps `phyff.training.loop.EpochLoop` (which writes nothing) with
+the run directory: config.json, one metrics.jsonl line and an atomic
+checkpoint per epoch, a progress bar, and at the end model.npz and the
+goodness file. All randomness comes from one seeded generator whose state is
 checkpointed, so an interrupted and resumed run ends with exactly the weights
 of an uninterrupted one (given a deterministic physical layer).
 
-Each line of metrics.jsonl describes one completed epoch:
-  epoch, loss (mean over blocks of each block's local loss, averaged over inner
-  steps and batches), loss_blocks, separation (mean G+ - G-, likewise),
-  separation_blocks, train_acc / test_acc (None when not evaluated),
-  macs / queries / measure_calls (training), digital_s / physical_s (training
-  time outside / inside measure()), eval_s, eval_physical_s, eval_macs,
-  eval_queries, wall_s (training + evaluation), total_macs / total_queries
-  (cumulative, training + evaluation).
+Each metrics line is the loop's epoch record (see `phyff.training.loop`)
+plus total_macs / total_queries (cumulative, training + evaluation).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import platform
-import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-import phyff
-from phyff.phyll.layout import wrong_labels
+from phyff._version import __version__
 from phyff.phyll.model import Model, PhysicalLayer, save_model
 from phyff.training.checkpoint import load_checkpoint, save_checkpoint
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.goodnessfile import write_goodness_file
+from phyff.training.identity import board_mismatches
+from phyff.training.loop import Dataset, EpochLoop, Hook, check_data, new_model, prepare
 from phyff.training.runfiles import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -44,7 +39,12 @@ from phyff.training.runfiles import (
     METRICS_FILE,
     MODEL_FILE,
     append_metrics,
+    check_run_path,
     defer_interrupt,
+    existing_run_files,
+    remove_run_files,
+    remove_stale_temporaries,
+    run_lock,
     truncate_metrics,
     write_text_atomic,
 )
@@ -53,16 +53,6 @@ __all__ = ["PRESETS", "TrainConfig", "TrainResult", "TrainingInterrupted", "trai
 
 # Fields that may change between a run and its resumption without changing the weights.
 _RESUMABLE_CHANGES = frozenset({"epochs", "eval_every", "preset"})
-
-
-class Dataset(Protocol):
-    """What train() reads from a dataset object."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -85,6 +75,7 @@ class TrainResult:
     test_acc: float
     history: list[dict[str, Any]] = field(default_factory=list)
     model_path: Path | None = None
+    stop_reason: str | None = None  # why training ended before config.epochs (a hook said)
 
 
 def train(
@@ -94,71 +85,92 @@ def train(
     run_dir: str | Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    hooks: Sequence[Hook] = (),
 ) -> TrainResult:
     """Train a PhyLL model on `data` through `layers` (one per block), writing to run_dir.
 
+    The run directory is locked while training (a second writer gets RunInUse).
     Raises TrainingInterrupted on Ctrl-C (after the last completed epoch is safely
-    on disk), ValueError if run_dir already holds a run and resume is False, and
-    FileNotFoundError if resume is True but run_dir holds no checkpoint.
+    on disk); ValueError if run_dir already holds run files and neither resume nor
+    overwrite is set, or if resuming with other settings, data or board;
+    FileNotFoundError if resume is set but run_dir holds no checkpoint. `hooks`
+    run after the session's own per-epoch saving (see `phyff.training.loop`).
     """
     run = Path(run_dir)
-    x_tr, y_tr, x_te, y_te, n_classes = _check_data(data)
+    check_run_path(run)
+    if resume and overwrite:
+        raise ValueError("--resume continues a run and --overwrite deletes it: choose one")
+    x_tr, y_tr, x_te, y_te, _ = check_data(data)
     fingerprint = _dataset_fingerprint(data, (x_tr, y_tr, x_te, y_te))
-    if resume:
-        model, rng, start = _resume(run, config, fingerprint)
-    else:
-        _refuse_existing(run)
-        model = Model.build(config.model_config(n_classes, x_tr.shape[1]), layers)
-        rng = np.random.default_rng([config.seed, 1])
-        start = 0
-    model.check_layers(layers)
-    model.metadata = _metadata(config, layers, data, fingerprint)
-    xl = model.prepare(x_tr)
-    y_tr = model.check_labels(y_tr, len(x_tr))
-    y_te = model.check_labels(y_te, len(x_te))
-    model.prepare(x_te)
-    # Everything is validated: only now touch the run directory.
-    run.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as held:
+        if resume:
+            if not (run / CHECKPOINT_FILE).is_file():
+                raise FileNotFoundError(
+                    f"nothing to resume: {run / CHECKPOINT_FILE} does not exist; start the run "
+                    "without --resume"
+                )
+            held.enter_context(run_lock(run))
+            model, rng, start = _resume(run, config, fingerprint, layers)
+        else:
+            _refuse_existing(run, overwrite)
+            model, rng = new_model(config, layers, data)
+            start = 0
+        model.metadata = _metadata(config, layers, data, fingerprint)
+        prepared = prepare(model, layers, data)
+        loop = EpochLoop(config, model, layers, prepared, rng)
+        # Everything is validated: only now touch the run directory.
+        if not resume:
+            run.mkdir(parents=True, exist_ok=True)
+            held.enter_context(run_lock(run))
+            _refuse_existing(run, overwrite)  # again, now that no one else can write
+            if overwrite:
+                remove_run_files(run)
+        remove_stale_temporaries(run)
+        return _run_epochs(loop, config, run, start, resume, fingerprint, progress,
+                           [*hooks] if on_epoch is None else
+                           [*hooks, lambda epoch, model, record: on_epoch(record)])
+    raise AssertionError("unreachable")  # pragma: no cover  (ExitStack does not swallow)
+
+
+def _run_epochs(loop: EpochLoop, config: TrainConfig, run: Path, start: int, resume: bool,
+                fingerprint: str, progress: bool, extra_hooks: list[Hook]) -> TrainResult:
+    """The epochs of a validated, locked run: save each, then the model and goodness files."""
+    model, rng = loop.model, loop.rng
     history = truncate_metrics(run / METRICS_FILE, start) if resume else []
     write_text_atomic(run / CONFIG_FILE, config.to_json() + "\n")
-    done = start
+    done = [start]
     bar = tqdm(total=config.epochs, initial=start, disable=not progress, unit="epoch")
+
+    def save_epoch(epoch: int, model: Model, record: dict[str, Any]) -> None:
+        _add_totals(record, history[-1] if history else None)
+        with defer_interrupt():
+            append_metrics(run / METRICS_FILE, record)
+            save_checkpoint(run / CHECKPOINT_FILE, model, epoch=epoch, rng=rng,
+                            train_config=config.to_dict(), extra={"fingerprint": fingerprint})
+            history.append(record)
+            done[0] = epoch
+        bar.update(1)
+        bar.set_postfix(_postfix(record), refresh=False)
+
     try:
-        for epoch in range(start + 1, config.epochs + 1):
-            record = _epoch(model, config, layers, xl, y_tr, (x_tr, x_te, y_te), rng, epoch)
-            _add_totals(record, history[-1] if history else None)
-            with defer_interrupt():
-                append_metrics(run / METRICS_FILE, record)
-                save_checkpoint(run / CHECKPOINT_FILE, model, epoch=epoch, rng=rng,
-                                train_config=config.to_dict(), extra={"fingerprint": fingerprint})
-                history.append(record)
-                done = epoch
-            bar.update(1)
-            bar.set_postfix(_postfix(record), refresh=False)
-            if on_epoch is not None:
-                on_epoch(record)
+        loop.run(start, [save_epoch, *extra_hooks])
         bar.close()
-        train_acc, test_acc = _final_accuracies(model, layers, history[-1], x_tr, y_tr, x_te, y_te)
+        train_acc, test_acc = _final_accuracies(loop, history[-1] if history else {})
         model_path = save_model(run / MODEL_FILE, model, model.metadata)
-        write_goodness_file(run / GOODNESS_FILE, model, layers, x_te, y_te)
+        write_goodness_file(run / GOODNESS_FILE, model, loop.layers, loop.data.x_test,
+                            loop.data.y_test)
     except KeyboardInterrupt:
-        raise TrainingInterrupted(done, run) from None
+        raise TrainingInterrupted(done[0], run) from None
     finally:
         bar.close()
-    return TrainResult(run, model, done, train_acc, test_acc, history, model_path)
+    return TrainResult(run, model, done[0], train_acc, test_acc, history, model_path,
+                       stop_reason=loop.stop_reason)
 
 
-def _final_accuracies(
-    model: Model,
-    layers: Sequence[PhysicalLayer],
-    last: dict[str, Any],
-    x_tr: np.ndarray,
-    y_tr: np.ndarray,
-    x_te: np.ndarray,
-    y_te: np.ndarray,
-) -> tuple[float, float]:
+def _final_accuracies(loop: EpochLoop, last: dict[str, Any]) -> tuple[float, float]:
     """Accuracies of the final model: from the last epoch's evaluation, else measured now.
 
     The last epoch is always evaluated, except when a run is resumed with epochs
@@ -166,82 +178,7 @@ def _final_accuracies(
     """
     if last.get("train_acc") is not None:
         return float(last["train_acc"]), float(last["test_acc"])
-    if model.config.unsupervised:
-        pred = model.fit_readout(layers, x_tr, y_tr)
-    else:
-        pred = model.predict(layers, x_tr)
-    return float(np.mean(pred == y_tr)), float(np.mean(model.predict(layers, x_te) == y_te))
-
-
-def _epoch(
-    model: Model,
-    config: TrainConfig,
-    layers: Sequence[PhysicalLayer],
-    xl: np.ndarray,
-    y_tr: np.ndarray,
-    evaluation: tuple[np.ndarray, np.ndarray, np.ndarray],
-    rng: np.random.Generator,
-    epoch: int,
-) -> dict[str, Any]:
-    """One epoch of training (and evaluation when due); returns its metrics record."""
-    start = time.perf_counter()
-    before = model.meter.copy()
-    n, k = len(xl), model.n_blocks
-    order = rng.permutation(n)
-    unsupervised = model.config.unsupervised
-    negatives = None if unsupervised else wrong_labels(y_tr, model.config.n_classes, rng)
-    loss, sep = np.zeros(k), np.zeros(k)
-    for idx in _batches(order, config.batch_size, min_size=2 if unsupervised else 1):
-        if negatives is None:
-            stats = model.train_batch_unsupervised(layers, xl[idx], rng)
-        else:
-            stats = model.train_batch(layers, xl[idx], y_tr[idx], negatives[idx])
-        loss += stats.loss * len(idx) / n
-        sep += stats.separation * len(idx) / n
-    train_s = time.perf_counter() - start
-    cost = model.meter.since(before)
-    record: dict[str, Any] = {
-        "epoch": epoch,
-        "loss": float(loss.mean()),
-        "loss_blocks": loss.tolist(),
-        "separation": float(sep.mean()),
-        "separation_blocks": sep.tolist(),
-        "train_acc": None,
-        "test_acc": None,
-        "macs": cost.macs,
-        "queries": cost.queries,
-        "measure_calls": cost.measure_calls,
-        "digital_s": train_s - cost.physical_s,
-        "physical_s": cost.physical_s,
-    }
-    eval_cost = model.meter.copy()
-    eval_start = time.perf_counter()
-    if epoch % config.eval_every == 0 or epoch == config.epochs:
-        x_tr, x_te, y_te = evaluation
-        if unsupervised:
-            pred_tr = model.fit_readout(layers, x_tr, y_tr)
-        else:
-            pred_tr = model.predict(layers, x_tr)
-        record["train_acc"] = float(np.mean(pred_tr == y_tr))
-        record["test_acc"] = float(np.mean(model.predict(layers, x_te) == y_te))
-    spent = model.meter.since(eval_cost)
-    record.update(
-        eval_s=time.perf_counter() - eval_start,
-        eval_physical_s=spent.physical_s,
-        eval_macs=spent.macs,
-        eval_queries=spent.queries,
-        wall_s=time.perf_counter() - start,
-    )
-    return record
-
-
-def _batches(order: np.ndarray, batch_size: int | None, min_size: int) -> list[np.ndarray]:
-    """Split a permutation into batches; a too-small tail joins the previous batch."""
-    size = len(order) if batch_size is None else batch_size
-    cuts = [*range(0, len(order), size), len(order)]
-    if len(cuts) > 2 and cuts[-1] - cuts[-2] < min_size:
-        del cuts[-2]
-    return [order[a:b] for a, b in itertools.pairwise(cuts)]
+    return loop.accuracies()
 
 
 def _add_totals(record: dict[str, Any], previous: dict[str, Any] | None) -> None:
@@ -260,34 +197,31 @@ def _postfix(record: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _refuse_existing(run: Path) -> None:
-    """A fresh run must not overwrite an existing one."""
-    if (run / CHECKPOINT_FILE).exists() or (run / METRICS_FILE).exists():
+def _refuse_existing(run: Path, overwrite: bool) -> None:
+    """A fresh run must not overwrite what a previous run (or the user) left there."""
+    found = existing_run_files(run) if run.is_dir() else []
+    if found and not overwrite:
         raise ValueError(
-            f"{run} already holds a training run; resume it (resume=True / --resume) or "
-            "choose a new run directory"
+            f"{run} already holds run files ({', '.join(found)}); continue that run with "
+            "--resume, replace it with --overwrite, or choose a new --run"
         )
 
 
 def _resume(
-    run: Path, config: TrainConfig, fingerprint: str
+    run: Path, config: TrainConfig, fingerprint: str, layers: Sequence[PhysicalLayer]
 ) -> tuple[Model, np.random.Generator, int]:
-    """Load the checkpoint of run_dir and check it belongs to this config and data."""
-    path = run / CHECKPOINT_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"nothing to resume: {path} does not exist; start the run without resume"
-        )
-    ck = load_checkpoint(path)
+    """Load the checkpoint of run_dir and check it belongs to this config, data and board."""
+    ck = load_checkpoint(run / CHECKPOINT_FILE)
     if ck.epoch > config.epochs:
         raise ValueError(
             f"{run} is at epoch {ck.epoch}, beyond the requested epochs={config.epochs}; "
             "ask for at least as many epochs as already done"
         )
     saved = ck.train_config
+    saved_flat = TrainConfig.from_dict(saved).flat()
     changed = sorted(
-        key for key, value in config.to_dict().items()
-        if key not in _RESUMABLE_CHANGES and saved.get(key) != value
+        key for key, value in config.flat().items()
+        if key not in _RESUMABLE_CHANGES and saved_flat.get(key) != value
     )
     if changed:
         raise ValueError(
@@ -299,28 +233,14 @@ def _resume(
             f"cannot resume {run}: the data differ from the data it was trained on "
             "(fingerprint mismatch). Load the same dataset or start a new run."
         )
+    trained = ck.model.metadata.get("layers") or []
+    mismatch = board_mismatches(trained, [dict(getattr(x, "identity", {}) or {}) for x in layers])
+    if mismatch:
+        raise ValueError(
+            f"cannot resume {run} on this board: it differs from the board the run was trained "
+            f"on ({'; '.join(mismatch)}). Connect that board (same URL or unit) or start a new run."
+        )
     return ck.model, ck.rng, ck.epoch
-
-
-def _check_data(data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Pull the arrays out of a dataset object, with clear errors for missing parts."""
-    missing = [a for a in ("x_train", "y_train", "x_test", "y_test", "n_classes")
-               if not hasattr(data, a)]
-    if missing:
-        raise ValueError(f"dataset object lacks {missing}; it needs x_train, y_train, "
-                         "x_test, y_test and n_classes")
-    x_tr = np.asarray(data.x_train, dtype=np.float64)
-    x_te = np.asarray(data.x_test, dtype=np.float64)
-    if x_tr.ndim != 2 or x_te.ndim != 2 or x_tr.shape[1] != x_te.shape[1]:
-        raise ValueError(
-            f"x_train and x_test must be 2-D with the same number of features, got "
-            f"{x_tr.shape} and {x_te.shape}"
-        )
-    if len(x_tr) < 2 or len(x_te) < 1:
-        raise ValueError(
-            f"need at least 2 training and 1 test samples, got {len(x_tr)}/{len(x_te)}"
-        )
-    return x_tr, np.asarray(data.y_train), x_te, np.asarray(data.y_test), int(data.n_classes)
 
 
 def _dataset_fingerprint(data: Dataset, arrays: tuple[np.ndarray, ...]) -> str:
@@ -354,7 +274,7 @@ def _metadata(
         "dataset": {"name": getattr(data, "name", None), "fingerprint": fingerprint},
         "train_config": config.to_dict(),
         "versions": {
-            "phyff": phyff.__version__,
+            "phyff": __version__,
             "numpy": np.__version__,
             "python": platform.python_version(),
         },

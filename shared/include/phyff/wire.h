@@ -1,5 +1,6 @@
 /*
  * phyff/wire.h - the whole host <-> board protocol is defined in this header.
+ * docs/protocol.md says the same at length, with tables, for implementers.
  *
  * ===========================================================================
  * The protocol, in prose
@@ -31,31 +32,99 @@
  *         2 cmd     command id (PHYFF_CMD_*)
  *         3 flags   PHYFF_FLAG_* bits
  *         4 length  payload length, uint16
- *         6 aux     uint16, command-specific (0 unless a command says otherwise)
+ *         6 aux     uint16, no command uses it at this level: ignored in
+ *                   requests, 0 in replies and events
  *
  * Conversation
- *   C1. Exactly one reply per request, in order. A reply carries the
- *       request's seq and cmd and has PHYFF_FLAG_REPLY set.
- *   C2. A request the board cannot serve gets an ERROR reply: flags
+ *   C1. Exactly one reply per non-empty frame the board receives, in the
+ *       order the frames arrived. A reply has PHYFF_FLAG_REPLY set; the
+ *       reply to an intact frame (F1) carries that frame's seq and cmd.
+ *   C2. A frame the board cannot serve gets an ERROR reply: flags
  *       REPLY|ERROR, payload = struct phyff_error (status code + one
- *       argument, e.g. the batch limit for PHYFF_ERR_BATCH_TOO_LARGE).
- *       A frame that fails CRC or COBS cannot be trusted to carry a seq: the
- *       board answers it with an ERROR reply whose seq is 0 and cmd
- *       PHYFF_CMD_NONE, and counts it in its statistics. The host treats such
- *       a reply as "your request was damaged" and retries. A frame longer
- *       than the board's receive buffer gets PHYFF_ERR_TOO_LONG, arg = the
- *       board's max_payload, after its delimiter arrives.
- *   C2a. An empty frame (a lone delimiter, or two in a row) is ignored, not
- *       answered: a host may send one 0x00 before a request to flush a
- *       half-received frame out of the board's buffer.
+ *       argument, listed for every status in "Errors and their arguments").
  *   C3. The host may retry a request with the SAME seq after a timeout or a
  *       damaged reply. Every command is idempotent at the board except
- *       that QUERY measures again (a physical measurement is never cached).
- *   C4. Unsolicited messages (the board speaks first) use the reserved
- *       command id PHYFF_CMD_EVENT with flag PHYFF_FLAG_EVENT and seq 0; the
- *       payload is struct phyff_event. The board sends PHYFF_EVENT_RESET once
- *       after power-up or reset, so a host notices a board that rebooted under
- *       it. Hosts never send PHYFF_CMD_EVENT.
+ *       that QUERY measures again (a physical measurement is never cached)
+ *       and RESET sends its event again (E1).
+ *   C4. Hosts number their requests 1..255 and never use seq 0 nor cmd
+ *       PHYFF_CMD_NONE: seq 0 with cmd NONE marks a framing-error notice
+ *       (F3) and seq 0 with cmd EVENT an event (E1). A board serves a seq-0
+ *       request like any other; keeping seq 0 out of requests lets a host
+ *       tell by seq alone the frames that no request of its caused.
+ *   C5. An empty frame (a lone delimiter, or two in a row) is ignored: no
+ *       reply, no counter. A host may send one 0x00 before a request to end
+ *       a half-received frame in the board's buffer; if the buffer held a
+ *       fragment, that fragment is a damaged frame and gets its notice (F3).
+ *
+ * Frame checks (before anything in the frame is believed)
+ *   F1. A non-empty frame is intact when, in this order: it fits the receive
+ *       buffer, its COBS is valid, it decodes to >= header + CRC bytes, its
+ *       CRC matches, its decoded size equals header + length + CRC, and
+ *       length <= caps.max_payload.
+ *   F2. The failures, in that order: TOO_LONG (longer than the receive
+ *       buffer: the board drops the rest up to the delimiter, then answers),
+ *       BAD_COBS, TRUNCATED, BAD_CRC, TRUNCATED (fewer bytes than length
+ *       says) or TOO_LONG (more), TOO_LONG (length > max_payload). So any
+ *       request whose payload exceeds caps.max_payload gets TOO_LONG, never
+ *       a command error: hosts keep payloads <= max_payload.
+ *   F3. A frame that fails F1 is answered by a framing-error notice: an
+ *       ERROR reply with seq 0, cmd PHYFF_CMD_NONE, the F2 status, arg =
+ *       max_payload for TOO_LONG and 0 otherwise. A notice answers no
+ *       request: the damaged frame may have been the host's request, or
+ *       noise or a fragment flushed by a 0x00 (C5). A host that receives
+ *       one keeps waiting for the reply to its outstanding request (which,
+ *       replies being in order, comes after the notice if the request
+ *       arrived intact) and retries with the same seq (C3) when its
+ *       deadline passes; it may shorten that deadline after a notice, as a
+ *       same-seq retry is always safe.
+ *
+ * Serving an intact frame (checks in this order; the first failure answers)
+ *   S1. Flags REPLY or EVENT set -> NOT_A_REQUEST, arg 0.
+ *   S2. Level differs and cmd is not HELLO -> BAD_LEVEL, arg = board level.
+ *   S3. cmd not served at this level (anything but 0x01..0x05: NONE, the
+ *       reserved 0x10..0x1F, EVENT...) -> UNKNOWN_COMMAND, arg 0.
+ *   S4. The command's own checks (see Commands) -> BAD_PAYLOAD,
+ *       BAD_CHANNELS, BATCH_TOO_LARGE or BAD_CONFIG.
+ *   S5. A QUERY the port cannot measure -> MEDIUM, arg 0.
+ *   The header's aux field is ignored in requests and 0 in replies.
+ *
+ * Statistics (struct phyff_stats; counters wrap at 2^32)
+ *   T1. frames_ok: intact frames (F1), served or refused by S1-S5.
+ *   T2. crc_errors: frames refused with BAD_CRC.
+ *   T3. framing_errors: frames refused with BAD_COBS, TRUNCATED or TOO_LONG.
+ *       Every non-empty frame increments exactly one of T1-T3; empty frames
+ *       none (C5).
+ *   T4. bad_commands: intact frames refused by S1-S4.
+ *   T5. overruns: losses the port detected before the bytes reached the
+ *       protocol (a UART hardware overrun, a full receive ring); an
+ *       over-long frame is a framing error (F2), not an overrun. Ports that
+ *       cannot lose bytes (flow control, TCP) keep it 0.
+ *   T6. samples_served: samples of QUERY replies sent (not of refusals).
+ *   T7. error_replies: ERROR replies sent (= T2 + T3 + T4 + MEDIUM faults).
+ *   T8. uptime_ms: milliseconds of the board's clock since its start or the
+ *       last RESET; it advances with time, not with traffic.
+ *   A STATS request is counted (T1) before its reply is built, so the
+ *   reply includes itself in frames_ok.
+ *
+ * Events
+ *   E1. The board sends PHYFF_EVENT_RESET (seq 0, cmd PHYFF_CMD_EVENT,
+ *       flags EVENT, arg = its level) whenever its state goes back to
+ *       power-up defaults: once at every start (power-up, reboot), and
+ *       right after its reply to every RESET. Frames that follow it in the
+ *       stream see the default configuration and zeroed counters.
+ *   E2. The event is written whether or not a host listens: a link that
+ *       drops bytes while no host is connected (USB CDC, TCP) loses it. A
+ *       host never waits for it; it says HELLO and configures after it
+ *       connects, and treats an event it did not cause by RESET as "the
+ *       board restarted: configure again".
+ *   E3. Emulator servers (phyff emulate --tcp/--pty, the MicroPython board
+ *       on TCP) start their board afresh for every new host connection, so
+ *       a connection's first frame from the board is the event (on a pty,
+ *       it comes just before the reply to the opener's first request).
+ *       The QEMU board starts when its first host connects; later
+ *       connections reach the running board, as on a board whose serial
+ *       port does not reset it.
+ *   Hosts never send PHYFF_CMD_EVENT (S1, S3).
  *
  * Protocol level
  *   L1. PHYFF_PROTOCOL_LEVEL is one integer. Within one level nothing changes:
@@ -64,6 +133,7 @@
  *       an existing record, a changed layout or meaning) bumps the level. New
  *       commands, new status codes and new feature bits also bump it: a host
  *       must be able to trust that a board of level N knows exactly level N.
+ *       (Level 2: caps.max_settle_us added, counters and events defined.)
  *   L3. These never change, at any level, so that any host can talk to any
  *       board well enough to tell the user what to do: the header fields
  *       `level` and `seq` at offsets 0 and 1, the framing (W1, W2), the HELLO
@@ -74,26 +144,52 @@
  *       first request is HELLO; on a mismatch it refuses to go on and tells
  *       the user which firmware to flash.
  *
- * Commands (request payload -> reply payload)
- *   HELLO      (empty) -> struct phyff_caps: who the board is and what it can do.
- *   CONFIGURE  struct phyff_config or empty -> struct phyff_config, the
- *              configuration now in force. Empty payload = just read it.
- *              Out-of-range values are refused with PHYFF_ERR_BAD_CONFIG
- *              (arg = byte offset of the offending field); nothing changes.
- *   QUERY      struct phyff_query_head + n_samples x n_drive int16 (Q15
- *              drive values, sample-major) -> struct phyff_query_head
- *              (n_samples, n_sense) + n_samples x n_sense int16 (Q15 sensed
- *              values) + ceil(n_samples / 8) bytes saturation bitmap (bit
- *              s % 8 of byte s / 8 set when sample s clipped: a drive value
- *              below 0 was clamped, or an ADC channel read its top code).
- *              n_drive must equal the configured active drive count;
- *              more than caps.max_batch samples -> PHYFF_ERR_BATCH_TOO_LARGE
- *              with arg = max_batch.
- *   STATS      (empty) -> struct phyff_stats (counters since power-up/RESET).
- *   RESET      (empty) -> (empty): configuration back to defaults, counters
- *              cleared. The reply is sent before anything else happens.
+ * Commands (request payload -> reply payload; checks in order)
+ *   HELLO      any payload (ignored, so a HELLO of any level is understood)
+ *              -> struct phyff_caps: who the board is and what it can do.
+ *   CONFIGURE  empty -> struct phyff_config in force (a read).
+ *              struct phyff_config -> the config now in force.
+ *              Other lengths -> BAD_PAYLOAD, arg 12. A record with a field out
+ *              of range -> BAD_CONFIG, arg = byte offset of the first refused
+ *              field in record order, nothing changes: settle_us (0) above
+ *              caps.max_settle_us; oversample (4) outside 1..max_oversample;
+ *              n_drive_active (6) outside 1..caps.n_drive, or != n_drive
+ *              without FEAT_CHANNEL_SELECT; n_sense_active (8) likewise;
+ *              reserved (10) not 0.
+ *   QUERY      struct phyff_query_head (n_samples, n_channels) + n_samples x
+ *              n_channels int16 (Q15 drive values, sample-major)
+ *              -> struct phyff_query_head (n_samples, n_sense_active) +
+ *              n_samples x n_sense_active int16 (Q15 sensed values) +
+ *              ceil(n_samples / 8) bytes saturation bitmap (bit s % 8 of byte
+ *              s / 8 set when sample s clipped: a drive value below 0 was
+ *              driven as 0, or a sense channel read its top code).
+ *              Checks: payload < 4 bytes -> BAD_PAYLOAD, arg 4; n_channels !=
+ *              n_drive_active -> BAD_CHANNELS, arg n_drive_active; n_samples >
+ *              caps.max_batch -> BATCH_TOO_LARGE, arg max_batch; payload !=
+ *              4 + 2 x n_samples x n_channels -> BAD_PAYLOAD, arg = that
+ *              expected length. n_samples = 0 is served: the reply is the head
+ *              alone and nothing is driven. Drive channels past
+ *              n_drive_active are driven at 0; sense channels
+ *              0..n_sense_active-1 are read. max_batch samples at the full
+ *              channel counts fit max_payload both ways; max_batch + 1 may not
+ *              (then F2: TOO_LONG, seq 0).
+ *   STATS      empty -> struct phyff_stats. Non-empty -> BAD_PAYLOAD, arg 0.
+ *   RESET      empty -> empty reply, then the reset event (E1): configuration
+ *              back to defaults, counters and uptime cleared. Non-empty ->
+ *              BAD_PAYLOAD, arg 0.
+ *   Defaults: settle_us 0, oversample 1, all wired channels active.
  *   0x10..0x1F reserved for on-device inference (weights upload, run) at a
  *              later level.
+ *
+ * Errors and their arguments (status: when; seq; arg)
+ *   BAD_CRC 1, BAD_COBS 4, TRUNCATED 2: F2; seq 0, cmd NONE; arg 0.
+ *   TOO_LONG 3: F2; seq 0, cmd NONE; arg = caps.max_payload.
+ *   NOT_A_REQUEST 23: S1, arg 0. BAD_LEVEL 5: S2, arg = board level.
+ *   UNKNOWN_COMMAND 16: S3, arg 0. BAD_PAYLOAD 17: arg = the expected length
+ *   (0 for STATS and RESET). BAD_CHANNELS 19: arg = n_drive_active.
+ *   BATCH_TOO_LARGE 18: arg = max_batch. BAD_CONFIG 20: arg = field offset.
+ *   MEDIUM 22: S5, arg 0. Codes 6 (NO_SPACE), 7 (EMPTY) and 21 (OVERRUN) are
+ *   codec results that boards of this level never send.
  *
  * Value conventions
  *   Drive values are Q15 in [0, 1): 0 = DAC off, 32767 = full scale. The
@@ -124,7 +220,7 @@ extern "C" {
 
 /* ---- Levels, sizes --------------------------------------------------- */
 
-#define PHYFF_PROTOCOL_LEVEL 1u
+#define PHYFF_PROTOCOL_LEVEL 2u
 
 #define PHYFF_HEADER_SIZE 8u
 #define PHYFF_CRC_SIZE 2u
@@ -139,7 +235,7 @@ extern "C" {
 /* ---- Enumerations ----------------------------------------------------- */
 
 enum phyff_cmd {
-    PHYFF_CMD_NONE = 0x00, /* only in replies to frames too damaged to read */
+    PHYFF_CMD_NONE = 0x00, /* only in framing-error notices (F3) */
     PHYFF_CMD_HELLO = 0x01,
     PHYFF_CMD_CONFIGURE = 0x02,
     PHYFF_CMD_QUERY = 0x03,
@@ -178,7 +274,7 @@ enum phyff_status {
     PHYFF_ERR_BATCH_TOO_LARGE = 18, /* arg = max samples per QUERY */
     PHYFF_ERR_BAD_CHANNELS = 19,    /* channel count differs from config (arg = expected) */
     PHYFF_ERR_BAD_CONFIG = 20,      /* arg = byte offset of the refused field */
-    PHYFF_ERR_OVERRUN = 21,         /* bytes were lost: the receive buffer overflowed */
+    PHYFF_ERR_OVERRUN = 21,         /* not sent at this level (losses count in stats T5) */
     PHYFF_ERR_MEDIUM = 22,          /* the port could not drive or read the medium */
     PHYFF_ERR_NOT_A_REQUEST = 23    /* a frame with REPLY or EVENT flags sent to the board */
 };
@@ -228,6 +324,7 @@ struct phyff_caps {
     uint16_t max_oversample;
     char board[PHYFF_NAME_SIZE];  /* e.g. "pico", "qemu-mps2-an385"; NUL-padded */
     char medium[PHYFF_NAME_SIZE]; /* what is wired: "acoustic", "unknown"... */
+    uint32_t max_settle_us;   /* largest config.settle_us accepted; 0 without FEAT_SETTLE */
 };
 
 struct phyff_config {
@@ -243,22 +340,22 @@ struct phyff_query_head {
     uint16_t n_channels; /* n_drive in requests, n_sense in replies */
 };
 
-struct phyff_stats {
-    uint32_t frames_ok;      /* requests decoded and dispatched */
-    uint32_t crc_errors;     /* frames dropped for a bad CRC */
-    uint32_t framing_errors; /* bad COBS, truncated, too long, empty */
-    uint32_t bad_commands;   /* unknown command, bad payload, bad level */
-    uint32_t overruns;       /* receive-buffer overflows */
-    uint32_t samples_served; /* QUERY samples measured */
+struct phyff_stats {          /* exact definitions: T1-T8 above */
+    uint32_t frames_ok;      /* intact frames (F1), served or refused */
+    uint32_t crc_errors;     /* frames refused with BAD_CRC */
+    uint32_t framing_errors; /* frames refused with BAD_COBS, TRUNCATED, TOO_LONG */
+    uint32_t bad_commands;   /* intact frames refused by S1-S4 */
+    uint32_t overruns;       /* losses the port detected (UART overrun, ring full) */
+    uint32_t samples_served; /* samples in QUERY replies sent */
     uint32_t error_replies;  /* ERROR replies sent */
-    uint32_t uptime_ms;      /* since power-up or RESET */
+    uint32_t uptime_ms;      /* board clock since start or RESET */
 };
 
 /* Byte sizes on the wire. Each equals sizeof on every supported target
  * (checked below), but the codec never relies on that: see W3. */
 #define PHYFF_ERROR_SIZE 4u
 #define PHYFF_EVENT_SIZE 4u
-#define PHYFF_CAPS_SIZE 56u
+#define PHYFF_CAPS_SIZE 60u
 #define PHYFF_CONFIG_SIZE 12u
 #define PHYFF_QUERY_HEAD_SIZE 4u
 #define PHYFF_STATS_SIZE 32u
@@ -284,9 +381,12 @@ PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, dac_bits) == 20, "caps.dac_bits 
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, max_oversample) == 22, "caps.max_oversample offset");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, board) == 24, "caps.board offset");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, medium) == 40, "caps.medium offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, max_settle_us) == 56, "caps.max_settle_us offset");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_config) == PHYFF_CONFIG_SIZE, "config layout");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, oversample) == 4, "config.oversample offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, n_drive_active) == 6, "config.n_drive offset");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, n_sense_active) == 8, "config.n_sense offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, reserved) == 10, "config.reserved offset");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_query_head) == PHYFF_QUERY_HEAD_SIZE, "query head layout");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_stats) == PHYFF_STATS_SIZE, "stats layout");
 

@@ -20,7 +20,7 @@ parameter sits before its physical layer); a `LayerGradient` supplies it:
   upper bound of any gradient-based training on this hardware, as the only
   difference from PAT is the quality of the backward pass.
 
-The encoders' derivatives are included (`phyff.compare.baselines.encgrad`; a
+The encoders' derivatives are included (`Encoder.vjp` in `phyff.phyll.encoders`; a
 straight-through estimator for the binary encoder). Every multiply is
 counted into `meter` (see `phyff.phyll.accounting`).
 """
@@ -32,10 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phyff.compare.baselines.encgrad import encoder_vjp
 from phyff.compare.baselines.jacobian import LayerGradient
 from phyff.phyll.accounting import Meter
-from phyff.phyll.encoders import encode, input_width
+from phyff.phyll.encoders import get_encoder
 from phyff.phyll.layout import lay_out, resolve_offset
 from phyff.phyll.model import PhysicalLayer
 from phyff.phyll.optim import Adam
@@ -63,7 +62,7 @@ class BackpropNet:
         self.encoders = tuple(encoders)
         self.skip = skip
         self.n_classes = n_classes
-        self.d_in = [input_width(e, int(lay.n_in)) for e, lay in zip(encoders, layers,
+        self.d_in = [get_encoder(e).input_width(int(lay.n_in)) for e, lay in zip(encoders, layers,
                                                                       strict=True)]
         self.n_sense = [int(lay.n_out) for lay in layers]
         self.d_out = [*self.d_in[1:], hidden or self.d_in[-1]]
@@ -98,7 +97,7 @@ class BackpropNet:
         cache = []
         h = x
         for k in range(self.n_blocks):
-            drive, macs = encode(self.encoders[k], h)
+            drive, macs = get_encoder(self.encoders[k]).encode(h)
             p = self._measure(layers[k], drive)
             parts = [p, h] if self.skip else [p]
             za = np.concatenate([*parts, np.ones((len(h), 1))], axis=1)
@@ -151,7 +150,7 @@ class BackpropNet:
             macs += gh.size * (w.shape[1] - 1)
             ns = self.n_sense[k]
             g_drive, vjp_macs, vjp_evals = grad_source.vjp(drive, za[:, :ns], gz[:, :ns])
-            g_h, enc_macs = encoder_vjp(self.encoders[k], h, g_drive)
+            g_h, enc_macs = get_encoder(self.encoders[k]).vjp(h, g_drive)
             macs += vjp_macs + enc_macs
             evals += vjp_evals
             gh = g_h + gz[:, ns : ns + h.shape[1]] if self.skip else g_h

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -26,17 +26,6 @@ from phyff.board.client import Board
 from phyff.board.layer import BoardLayer
 
 EpochHook = Callable[[int, "BenchContext"], None]
-
-
-class Dataset(Protocol):
-    """What a method reads from a dataset (phyff.datasets.Dataset has all of it)."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int
 
 
 @dataclass
@@ -102,8 +91,7 @@ class BenchContext:
         self.url = url
         self.board = Board.open(url)
         self.layer = BoardLayer(self.board)
-        transport = getattr(self.board.link, "transport", None)
-        self.device = getattr(transport, "device", None)
+        self.device = self.board.oracle()
         self.wall_s = 0.0
         self.board_s = 0.0
         self.queries = 0

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phyff.phyll.accounting import Meter
-from phyff.phyll.encoders import encode, input_width
+from phyff.phyll.encoders import get_encoder
 from phyff.phyll.layout import lay_out, resolve_offset
 from phyff.phyll.model import PhysicalLayer
 from phyff.phyll.readout import fit_ridge, readout_scores
@@ -48,7 +48,7 @@ class Elm:
         self.n_classes = n_classes
         self.physics = physics
         enc = settings.encoder
-        self.d_in = [input_width(enc, int(lay.n_in)) for lay in layers]
+        self.d_in = [get_encoder(enc).input_width(int(lay.n_in)) for lay in layers]
         self.width = self.d_in[0]
         self.offset = resolve_offset(self.width, n_features, n_classes, None)
         rng = np.random.default_rng([seed, 0])
@@ -69,7 +69,7 @@ class Elm:
         h = lay_out(x, self.width, self.offset)
         parts = []
         for k, layer in enumerate(layers):
-            drive, macs = encode(self.settings.encoder, h)
+            drive, macs = get_encoder(self.settings.encoder).encode(h)
             p = np.asarray(layer.measure(np.ascontiguousarray(drive)), dtype=np.float64)
             self.meter.queries += len(drive)
             self.meter.measure_calls += 1

@@ -8,8 +8,8 @@ it from the emulator's exact, noiseless medium model (`Medium.ideal`).
 
 `ExactGradient` obtains that Jacobian in one of three ways:
 
-- analytic, for the optical medium (phase modulator -> transmission matrix ->
-  camera), where it is a few lines: d|E_c|^2/dd_s = 2 Re(conj(E_c) T_cs i 2 pi r e^{i phi_s});
+- analytic, from the medium's own `jacobian(drive)` when it has one (the
+  optical medium does: phase modulator -> transmission matrix -> camera);
 - binary drives (the microwave metasurface): the derivative of a switch is
   the change its flip causes, J[:, s] = P(d with s on) - P(d with s off);
 - otherwise central finite differences on `medium.ideal` with step 1e-3 of
@@ -30,8 +30,6 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import numpy as np
-
-from phyff.media.optical import OpticalMedium
 
 FD_STEP = 1e-3
 
@@ -57,8 +55,9 @@ class ExactGradient:
     def jacobian(self, drive: np.ndarray) -> tuple[np.ndarray, int]:
         """J (M, n_out, n_in) at each drive row, and the medium rows evaluated."""
         d = np.asarray(drive, dtype=np.float64)
-        if isinstance(self.medium, OpticalMedium) and not self.binary:
-            return optical_jacobian(self.medium, d), 0
+        analytic = getattr(self.medium, "jacobian", None)
+        if callable(analytic) and not self.binary:
+            return np.asarray(analytic(d), dtype=np.float64), 0
         m, n = d.shape
         eye = np.eye(n)
         if self.binary:
@@ -82,20 +81,3 @@ class ExactGradient:
         jac, evals = self.jacobian(drive)
         m, o, n = jac.shape
         return np.einsum("mo,mon->mn", grad, jac), m * o * n, evals
-
-
-def optical_jacobian(medium: OpticalMedium, drive: np.ndarray) -> np.ndarray:
-    """Analytic d reading / d drive (M, n_out, n_in) of the noiseless optical medium."""
-    r = medium.phase_range
-    phase = 2.0 * np.pi * r * np.clip(drive, 0.0, 1.0)
-    e = np.exp(1j * phase)  # (M, S)
-    field = e @ medium.t0.T  # (M, C)
-    # d|E_c|^2 / d d_s = 2 Re(conj(E_c) T_cs i e_s) 2 pi r = -4 pi r Im(conj(E_c) T_cs e_s)
-    m_cs = np.conj(field)[:, :, None] * medium.t0[None, :, :] * e[:, None, :]
-    d_cam = -4.0 * np.pi * r * m_cs.imag  # (M, C, S)
-    if medium.detect == "amplitude":
-        amp = np.maximum(np.abs(field), 1e-12)
-        d_cam = d_cam / (2.0 * amp[:, :, None])
-    group = medium.n_cam // medium.n_out
-    pooled = d_cam.reshape(len(drive), medium.n_out, group, -1).mean(axis=2)
-    return pooled * medium.gain

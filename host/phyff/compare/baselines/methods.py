@@ -28,12 +28,13 @@ from typing import Any
 import numpy as np
 
 from phyff.compare.baselines.backprop import BackpropNet, BackpropSettings, train_backprop
-from phyff.compare.baselines.common import BenchContext, Dataset, RunResult, accuracy
+from phyff.compare.baselines.common import BenchContext, RunResult, accuracy
 from phyff.compare.baselines.elm import Elm, ElmSettings
 from phyff.compare.baselines.jacobian import ExactGradient, LayerGradient
-from phyff.compare.baselines.phyll import VARIANTS, PhyllLoop, train_once, variant_config
+from phyff.compare.baselines.phyll import VARIANTS, epoch_loop, train_once, variant_config
 from phyff.compare.baselines.twin import Twin, TwinSettings, record_pairs
 from phyff.training.config import TrainConfig
+from phyff.training.loop import Dataset
 
 # Called after every epoch; returns True when it changed the medium, so the
 # accuracy right after the change (before any retraining) is measured too.
@@ -113,7 +114,7 @@ def _run_phyll(name: str, task: Task, data: Dataset, seed: int, ctx: BenchContex
         _test_cost(outcome.model, lambda: outcome.model.predict(layers, data.x_test), result)
         result.test_acc = outcome.test_acc  # the trainer's own final evaluation
         return
-    loop = PhyllLoop(config, layers, data)
+    loop = epoch_loop(config, layers, data)
     model = loop.model
     eval_macs = [0]
 
@@ -123,13 +124,13 @@ def _run_phyll(name: str, task: Task, data: Dataset, seed: int, ctx: BenchContex
         eval_macs[0] += model.meter.since(before).macs
         return acc
 
-    def after(epoch: int) -> None:
+    def after(epoch: int, model: Any, record: dict[str, Any]) -> None:
         with ctx.paused():
             _after_epoch(epoch, ctx, result, curve, hook, evaluate)
 
     with ctx.training():
         before = model.meter.copy()
-        loop.run(config.epochs, after)
+        loop.run(0, [after])
         result.train_macs = model.meter.since(before).macs - eval_macs[0]
     result.train_queries = ctx.queries
     result.wall_s, result.board_s = ctx.wall_s, ctx.board_s

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phyff.phyll.encoders import encode
+from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import PhysicalLayer
 from phyff.phyll.optim import Adam
 
@@ -188,6 +188,6 @@ def record_pairs(
     scale = float(np.abs(x_layout).max()) or 1.0
     h_data = x_layout[idx] + 0.05 * scale * rng.standard_normal((n_data, x_layout.shape[1]))
     h_rand = rng.standard_normal((n_pairs - n_data, x_layout.shape[1]))
-    drives, macs = encode(encoder, np.concatenate([h_data, h_rand]))
+    drives, macs = get_encoder(encoder).encode(np.concatenate([h_data, h_rand]))
     readings = np.asarray(layer.measure(np.ascontiguousarray(drives)), dtype=np.float64)
     return drives, readings, macs + n_data * x_layout.shape[1]
