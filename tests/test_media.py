@@ -17,8 +17,12 @@ from phyff.media import (
     MicrowaveMedium,
     OpticalMedium,
     SlowDrift,
+    available_media,
     check_medium,
+    load_factory,
     make_medium,
+    register_medium,
+    unregister_medium,
 )
 from phyff.media.numerics import (
     ExactMatmul,
@@ -523,6 +527,9 @@ def tiny_factory(seed: int = 0, **options: Any) -> TinyMedium:
     return TinyMedium(seed, **options)
 
 
+MEDIA_NAMES = ("not", "callable")
+
+
 class Incomplete:
     name = "incomplete"
     n_in = 2
@@ -536,29 +543,56 @@ def incomplete_factory(seed: int = 0) -> Incomplete:
     return Incomplete()
 
 
-def test_user_medium_by_import_path() -> None:
-    medium = make_medium(f"{__name__}:tiny_factory", seed=4, width=5, noise=0.0)
+def test_user_medium_by_factory_and_registration() -> None:
+    medium = make_medium(tiny_factory, seed=4, width=5, noise=0.0)
     assert isinstance(medium, TinyMedium)
     assert (medium.seed, medium.n_in, medium.n_out, medium.noise) == (4, 5, 2, 0.0)
     assert Frontend(medium).measure(np.full((2, 5), 100, dtype=np.uint16)).shape == (2, 2)
-    same = make_medium(f"{__name__}:TinyMedium", seed=4, width=5, noise=0.0)
+    # An import path is accepted from Python code: load_factory / register_medium.
+    same = make_medium(load_factory(f"{__name__}:TinyMedium"), seed=4, width=5, noise=0.0)
     x = drives(medium, 3)
     assert np.array_equal(medium.respond(x), same.respond(x))
+    register_medium("tiny-test", f"{__name__}:tiny_factory")
+    try:
+        assert "tiny-test" in available_media()
+        named = make_medium("tiny-test", seed=4, width=5, noise=0.0)
+        assert np.array_equal(named.respond(x), medium.respond(x))
+    finally:
+        unregister_medium("tiny-test")
+    assert "tiny-test" not in available_media()
     # The shared machinery (noise stream, counting) keeps a user's medium split-invariant.
-    a, b = (make_medium(f"{__name__}:tiny_factory", seed=1, noise=0.01) for _ in range(2))
+    a, b = (make_medium(tiny_factory, seed=1, noise=0.01) for _ in range(2))
     x = drives(a, 10)
     assert np.array_equal(a.respond(x), np.vstack([b.respond(x[:3]), b.respond(x[3:])]))
 
 
+def test_import_path_is_never_followed_from_a_name(tmp_path: Any, monkeypatch: Any) -> None:
+    """Issue 12 item 8: a medium *name* (what a URL carries) never imports code."""
+    marker = tmp_path / "imported"
+    (tmp_path / "evilmod.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\ndef f(**kw):\n    raise SystemExit(9)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec in ("evilmod:f", "this:x", f"{__name__}:tiny_factory"):
+        with pytest.raises(ValueError, match="import path in a URL is not followed"):
+            make_medium(spec)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="built-in medium and cannot be replaced"):
+        register_medium("acoustic", tiny_factory)
+    with pytest.raises(ValueError, match="medium name"):
+        register_medium("bad name!", tiny_factory)
+
+
 def test_user_medium_errors() -> None:
     with pytest.raises(TypeError, match=r"missing method\(s\) respond, reset.*'n_out'"):
-        make_medium(f"{__name__}:incomplete_factory")
-    with pytest.raises(ImportError, match="cannot import"):
-        make_medium("no_such_package_xyz.media:factory")
-    with pytest.raises(AttributeError, match="has no 'nope'"):
-        make_medium(f"{__name__}:nope")
+        make_medium(incomplete_factory)
+    with pytest.raises(ValueError, match="cannot import"):
+        load_factory("no_such_package_xyz.media:factory")
+    with pytest.raises(ValueError, match="has no 'nope'"):
+        load_factory(f"{__name__}:nope")
     with pytest.raises(ValueError, match=r"pkg\.module:factory"):
-        make_medium(":factory")
+        load_factory(":factory")
+    with pytest.raises(ValueError, match="not name a callable"):
+        load_factory(f"{__name__}:MEDIA_NAMES")
     with pytest.raises(TypeError, match="name"):
         check_medium(type("Long", (Incomplete,), {"name": "x" * 16, "n_out": 1})())
 
@@ -611,3 +645,32 @@ def test_slow_drift() -> None:
     assert np.all(whole[0] == 0)
     step = make().at(np.array([0, 10_000]))
     assert np.std(step[1] - step[0]) == pytest.approx(0.01, rel=0.1)
+
+
+def test_media_from_entry_points_and_the_python_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed plugins (group phyff.media) are selectable by name in a URL."""
+    from importlib.metadata import EntryPoint
+
+    from phyff.emulator import EmulatedDevice
+    from phyff.media import registry
+
+    plugin = EntryPoint(name="tinyplug", value=f"{__name__}:tiny_factory",
+                        group=registry.ENTRY_POINT_GROUP)
+    broken = EntryPoint(name="brokenplug", value="no_such_package_xyz:factory",
+                        group=registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "_entry_points",
+                        lambda: {"tinyplug": plugin, "brokenplug": broken})
+    assert {"tinyplug", "brokenplug", "acoustic"} <= set(available_media())
+    device = EmulatedDevice("emu://tinyplug?seed=3&width=4")
+    assert isinstance(device.medium, TinyMedium) and device.medium.n_in == 4
+    with pytest.raises(ValueError, match=r"plugin .* failed to load"):
+        make_medium("brokenplug")
+    # Python code may hand over a factory directly; the URL's name is then unused.
+    direct = EmulatedDevice("emu://anything?seed=3&width=4", medium_factory=tiny_factory)
+    x = drives(direct.medium, 2)
+    assert np.array_equal(direct.medium.respond(x), device.medium.respond(x))
+
+
+def test_unknown_medium_option_names_the_medium_and_keys() -> None:
+    with pytest.raises(ValueError, match=r"medium 'acoustic' refused its options \(bogus\)"):
+        make_medium("acoustic", seed=1, bogus=1)

@@ -45,7 +45,7 @@ from phyff.emulator.micropython import (
     install_to_board,
     micropython_board,
 )
-from phyff.media import make_medium
+from phyff.media import make_medium, register_medium
 from phyff.protocol import wire
 from phyff.protocol.medium_link import MediumCmd
 from phyff.protocol.wire import Caps, Cmd, Config, Flag, Header, QueryHead, Stats, Status
@@ -534,7 +534,9 @@ def faulty_medium(seed: int = 0, **options: Any) -> FaultyMedium:
 @needs_mpy
 @pytest.mark.parametrize("batch", [True, False], ids=["batch", "per-sample"])
 def test_a_medium_fault_is_reported_like_the_emulator(pair_for: Any, batch: bool) -> None:
-    spec = EmulatorSpec(medium=f"{__name__}:faulty_medium", seed=1, batch=batch)
+    # A URL/spec names registered media only (phyff.media.registry): register this one.
+    register_medium("faulty-test", faulty_medium)
+    spec = EmulatorSpec(medium="faulty-test", seed=1, batch=batch)
     pair = pair_for(spec)
     low = QueryHead(2, 8).pack() + wire.pack_samples(np.full((2, 8), 1000, np.int16))
     high = QueryHead(2, 8).pack() + wire.pack_samples(np.full((2, 8), 30000, np.int16))

@@ -1,8 +1,9 @@
 """A phyff board, whatever it is: real, in a QEMU, or emulated in process.
 
 :class:`Board` is what the trainer talks to: it performs the handshake
-(HELLO first; a protocol-level mismatch is refused with the action to take),
-holds the capability record, configures, and turns ``query(batch)`` into as
+(HELLO first; a protocol-level mismatch is refused with the action to take,
+and so is a capability record no phyff board could send, see
+:func:`check_caps`), holds the capability record, configures, and turns ``query(batch)`` into as
 many QUERY frames as the board's batch limit requires, returning numpy
 arrays. It never sees a medium: the URL decides what is on the other end.
 """
@@ -19,10 +20,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from phyff._version import __version__
-from phyff.board.link import BoardResetDetected, Link, LinkError
+from phyff.board.link import MAX_TIMEOUT, BoardResetDetected, Link, LinkError, check_timeout
 from phyff.board.transports import open_transport
 from phyff.protocol import fixed, wire
-from phyff.protocol.wire import Caps, Cmd, Config, QueryHead, Stats
+from phyff.protocol.wire import Caps, Cmd, Config, Feature, QueryHead, Stats
 
 FLASH_HINT = (
     "flash the firmware that ships with this phyff (cd firmware && pio run -e <board> -t upload), "
@@ -32,6 +33,77 @@ FLASH_HINT = (
 
 class ProtocolMismatch(LinkError):
     """The board speaks another protocol level than this host."""
+
+
+class BadCaps(ProtocolMismatch):
+    """The board's HELLO reply describes a board that cannot exist."""
+
+
+def check_caps(caps: Caps, where: str = "this port") -> None:
+    """Refuse a capability record outside what the protocol allows (wire.h).
+
+    Rules, each a reason the trainer would otherwise fail later, obscurely,
+    or store nonsense in a model:
+
+    1. n_drive and n_sense are at least 1;
+    2. max_payload holds a CONFIGURE record and one QUERY sample, and
+       max_batch (at least 1) samples fit one QUERY request in max_payload
+       and their reply in the protocol's payload limit;
+    3. dac_bits and adc_bits are 1..15 (values travel as Q15);
+    4. max_oversample is at least 1 (oversample 1 means one read);
+    5. features holds only bits defined at this protocol level (L2).
+    """
+    problems = []
+    if caps.n_drive < 1:
+        problems.append(f"n_drive={caps.n_drive} (at least 1)")
+    if caps.n_sense < 1:
+        problems.append(f"n_sense={caps.n_sense} (at least 1)")
+    one_sample = wire.QUERY_HEAD_SIZE + 2 * max(caps.n_drive, 1)
+    need = max(wire.CONFIG_SIZE, one_sample)
+    if caps.max_payload < need:
+        problems.append(f"max_payload={caps.max_payload} (at least {need}: a CONFIGURE record "
+                        f"and one sample of {caps.n_drive} drive values)")
+    if caps.max_batch < 1:
+        problems.append(f"max_batch={caps.max_batch} (at least 1)")
+    else:
+        request = wire.QUERY_HEAD_SIZE + 2 * caps.max_batch * caps.n_drive
+        reply = (wire.QUERY_HEAD_SIZE + 2 * caps.max_batch * caps.n_sense
+                 + (caps.max_batch + 7) // 8)
+        if caps.max_payload >= need and request > caps.max_payload:
+            problems.append(f"max_batch={caps.max_batch} (its QUERY needs {request} bytes, more "
+                            f"than max_payload={caps.max_payload})")
+        if reply > wire.MAX_PAYLOAD_LIMIT:
+            problems.append(f"max_batch={caps.max_batch} (its reply of {reply} bytes exceeds "
+                            f"the protocol's {wire.MAX_PAYLOAD_LIMIT})")
+    for name in ("dac_bits", "adc_bits"):
+        bits = getattr(caps, name)
+        if not 1 <= bits <= 15:
+            problems.append(f"{name}={bits} (1..15)")
+    if caps.max_oversample < 1:
+        problems.append(f"max_oversample={caps.max_oversample} (at least 1)")
+    known = 0
+    for feature in Feature:
+        known |= int(feature)
+    if caps.features & ~known:
+        problems.append(f"features=0x{caps.features:04x} (bits 0x{caps.features & ~known:04x} "
+                        f"are not defined at protocol level {wire.PROTOCOL_LEVEL})")
+    if problems:
+        raise BadCaps(
+            f"the board at {where} describes itself impossibly in its HELLO reply: "
+            f"{', '.join(problems)}. Its firmware is damaged or not phyff's: {FLASH_HINT}"
+        )
+
+
+def _unpack(record: Any, payload: bytes, cmd: str) -> Any:
+    """A reply record, or LinkError when the board sent too few bytes for it."""
+    try:
+        return record.unpack(payload)
+    except wire.WireError as exc:
+        raise ProtocolMismatch(
+            f"the board's {cmd} reply is {len(payload)} bytes, too short for its "
+            f"{record.__name__} record: this is not phyff firmware at protocol level "
+            f"{wire.PROTOCOL_LEVEL}: {FLASH_HINT}"
+        ) from exc
 
 
 class DriveValueError(ValueError):
@@ -63,6 +135,11 @@ class Board:
     @classmethod
     def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 2.0,
              retries: int = 3) -> Board:
+        """Open the transport a URL names and shake hands (ValueError for a bad
+        URL or timeout, LinkError subclasses for every board or link problem)."""
+        timeout = check_timeout(timeout)
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
+            raise ValueError(f"retries must be an integer in 0..100, got {retries!r}")
         transport = open_transport(url, baudrate=baudrate, timeout=timeout)
         try:
             return cls(Link(transport, timeout=timeout, retries=retries), url=url)
@@ -96,7 +173,9 @@ class Board:
                 f"the board at {self.url or 'this port'} speaks phyff protocol level {level}, "
                 f"this phyff {__version__} speaks level {wire.PROTOCOL_LEVEL}: {FLASH_HINT}"
             )
-        return Caps.unpack(payload)
+        caps: Caps = _unpack(Caps, payload, "HELLO")
+        check_caps(caps, self.url or "this port")
+        return caps
 
     # ---- commands -----------------------------------------------------------
 
@@ -105,7 +184,7 @@ class Board:
         return self.caps
 
     def read_config(self) -> Config:
-        return Config.unpack(self._request(Cmd.CONFIGURE))
+        return _unpack(Config, self._request(Cmd.CONFIGURE), "CONFIGURE")
 
     def configure(self, *, settle_us: int | None = None, oversample: int | None = None,
                   n_drive: int | None = None, n_sense: int | None = None) -> Config:
@@ -118,7 +197,7 @@ class Board:
             n_sense_active=cur.n_sense_active if n_sense is None else int(n_sense),
         )
         self._check_config(want)
-        self.config = Config.unpack(self._request(Cmd.CONFIGURE, want.pack()))
+        self.config = _unpack(Config, self._request(Cmd.CONFIGURE, want.pack()), "CONFIGURE")
         self._wanted = self.config
         return self.config
 
@@ -137,7 +216,7 @@ class Board:
             raise ValueError("configuration outside this board's limits: " + ", ".join(problems))
 
     def stats(self) -> Stats:
-        return Stats.unpack(self._request(Cmd.STATS))
+        return _unpack(Stats, self._request(Cmd.STATS), "STATS")
 
     def reset(self) -> None:
         """Defaults back, counters cleared (the RESET command, not a reboot).
@@ -157,9 +236,10 @@ class Board:
             # configuration the caller asked for, then repeat the request.
             self.caps = self._handshake()
             if self._wanted is not None:
-                self.config = Config.unpack(self.link.request(Cmd.CONFIGURE, self._wanted.pack()))
+                self.config = _unpack(
+                    Config, self.link.request(Cmd.CONFIGURE, self._wanted.pack()), "CONFIGURE")
             else:
-                self.config = Config.unpack(self.link.request(Cmd.CONFIGURE))
+                self.config = _unpack(Config, self.link.request(Cmd.CONFIGURE), "CONFIGURE")
             return self.link.request(cmd, payload, timeout=timeout)
 
     # ---- queries ------------------------------------------------------------
@@ -213,7 +293,7 @@ class Board:
         n = chunk.shape[0]
         payload = QueryHead(n, self.n_drive).pack() + wire.pack_samples(chunk)
         reply = self._request(Cmd.QUERY, payload, timeout=self._query_timeout(n))
-        head = QueryHead.unpack(reply)
+        head = _unpack(QueryHead, reply, "QUERY")
         bitmap_len = (n + 7) // 8
         expect = wire.QUERY_HEAD_SIZE + 2 * n * self.n_sense + bitmap_len
         if head.n_samples != n or head.n_channels != self.n_sense or len(reply) != expect:
@@ -230,7 +310,8 @@ class Board:
     def _query_timeout(self, n: int) -> float:
         """The link deadline plus the board's own measuring time for n samples."""
         c = self.config
-        return self.link.timeout + n * (c.settle_us * 1e-6 + c.oversample * 1e-4)
+        return min(self.link.timeout + n * (c.settle_us * 1e-6 + c.oversample * 1e-4),
+                   MAX_TIMEOUT)
 
     def query_float(self, drive: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """Drive fractions in [0, 1] -> sensed fractions of full scale, saturation flags."""

@@ -4,9 +4,16 @@ A :class:`Link` turns "send this command, get its reply" into bytes on any
 pyserial-like transport (a real port, ``socket://``, ``emu://``, a pty, or
 the in-process emulator). Rules it enforces (wire.h C1-C5, F3, E1-E2):
 
-- every read has a deadline; a request without a valid reply by then is
-  sent again with the SAME sequence number, up to ``retries`` times, then
-  :class:`LinkTimeout` is raised;
+- every read AND every write has a deadline; a request without a valid
+  reply by then is sent again with the SAME sequence number, up to
+  ``retries`` times, then :class:`LinkTimeout` is raised. A write the
+  transport cannot finish in time (a board that stopped reading, a pty whose
+  buffers are full) raises :class:`LinkTimeout` at once: the line is stuck,
+  not noisy. Deadlines are checked finite and positive (:func:`check_timeout`);
+- a transport that fails (a socket closed by the far end, a port unplugged)
+  raises :class:`LinkError` saying so, never a transport's own exception;
+- a server that already serves another host answers with
+  :data:`BUSY_NOTICE` instead of frames; that raises :class:`BoardBusy`;
 - a reply counts only if its CRC is good and its seq and cmd match the
   request; anything else (stale replies, noise) is dropped and counted;
 - requests are numbered 1..255 (seq 0 marks the board's own frames, C4);
@@ -24,6 +31,7 @@ the in-process emulator). Rules it enforces (wire.h C1-C5, F3, E1-E2):
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -32,6 +40,34 @@ from phyff.protocol import wire
 from phyff.protocol.wire import Cmd, Deframer, ErrorRecord, Event, EventId, Flag, Header, Status
 
 _DRAIN = 1 << 16  # bytes asked for when draining what has already arrived
+
+MAX_TIMEOUT = 86_400.0  # one day: longer waits are mistakes, and overflow select()
+
+#: What a board server sends, between two delimiters, to a host that connects
+#: while another host is attached (``phyff emulate --tcp``). It is text, so a
+#: person at ``nc`` reads it too; it can never decode as a frame (no CRC).
+BUSY_TEXT = b"phyff: board busy: another host is attached"
+BUSY_NOTICE = wire.DELIMITER + BUSY_TEXT + b"\n" + wire.DELIMITER
+#: What every phyff board server's refusal contains (the simavr harness sends
+#: its own line with it, without delimiters, then closes).
+BUSY_PHRASE = b"board busy: another host is attached"
+
+
+def check_timeout(value: object, what: str = "timeout") -> float:
+    """``value`` as seconds, or ValueError: finite, positive and at most a day.
+
+    NaN would make every deadline comparison false (wait forever) and inf
+    overflows ``select``; both come easily from a command line.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > MAX_TIMEOUT:
+        raise ValueError(
+            f"{what} must be a finite number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT:.0f} (one day), got {value!r}"
+        )
+    return seconds
 
 
 class Transport(Protocol):
@@ -53,6 +89,10 @@ class LinkError(Exception):
 
 class LinkTimeout(LinkError):
     """No valid reply within the deadline, after every retry."""
+
+
+class BoardBusy(LinkError):
+    """A board server refused this host: another one is attached."""
 
 
 class BoardResetDetected(LinkError):
@@ -110,20 +150,38 @@ class Link:
 
     def __init__(self, transport: Transport, *, timeout: float = 2.0, retries: int = 3,
                  max_payload: int = wire.MAX_PAYLOAD_LIMIT, damage_grace: float = 0.25) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive (seconds)")
-        if damage_grace <= 0:
-            raise ValueError("damage_grace must be positive (seconds)")
-        self.damage_grace = damage_grace
+        self.damage_grace = check_timeout(damage_grace, "damage_grace")
         self._backlog: list[bytes] = []  # frames read past the reply they came with
         self.transport = transport
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
         self.retries = retries
         self.max_payload = max_payload
         self.stats = LinkStats()
         self._deframer = Deframer(max_body=wire.max_frame_size(max_payload))
         self._seq = 0
         self._need_flush = True
+        self._recent = b""  # the last bytes read, to explain a closed connection
+        self.write_timeout = self._set_write_deadline()
+
+    def _set_write_deadline(self) -> float:
+        """Give a pyserial transport a write deadline; return the one in force.
+
+        The deadline is the link timeout plus the time the largest frame
+        takes on the wire at a serial port's baud rate (65 KB at 115200 baud
+        is 5.7 s), so a slow line is never mistaken for a stuck one; URL
+        transports (``socket://``) have no baud rate and get the link timeout.
+        Transports without ``write_timeout`` (the in-process emulator) never
+        block on a write.
+        """
+        baud = getattr(self.transport, "baudrate", None)
+        is_url = "://" in str(getattr(self.transport, "portstr", ""))  # socket://: no baud rate
+        wire_time = 0.0
+        if isinstance(baud, int | float) and baud > 0 and not is_url:
+            wire_time = 10.0 * wire.max_frame_size(self.max_payload) / float(baud)
+        deadline = self.timeout + wire_time
+        if hasattr(self.transport, "write_timeout"):
+            self.transport.write_timeout = deadline
+        return deadline
 
     def close(self) -> None:
         self.transport.close()
@@ -142,18 +200,45 @@ class Link:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return b""
-        waiting = self.transport.in_waiting
-        if waiting == 0:
-            self.transport.timeout = remaining
-            data = self.transport.read(1)
-            if not data:
-                return b""
-        else:
-            data = b""
-        self.transport.timeout = 0
-        data += self.transport.read(max(waiting, _DRAIN))
+        try:
+            waiting = self.transport.in_waiting
+            if waiting == 0:
+                self.transport.timeout = remaining
+                data = self.transport.read(1)
+                if not data:
+                    return b""
+            else:
+                data = b""
+            self.transport.timeout = 0
+            data += self.transport.read(max(waiting, _DRAIN))
+        except OSError as exc:  # pyserial's SerialException is an OSError
+            self._need_flush = True
+            self._check_busy(self._recent)  # a server that refused us, then closed
+            raise LinkError(
+                f"the link to the board failed while reading ({exc}): was it unplugged, or "
+                f"did the board server stop?"
+            ) from exc
         self.stats.bytes_in += len(data)
+        self._recent = (self._recent + data)[-256:]
         return data
+
+    def _write(self, cmd: int, data: bytes) -> None:
+        """Send all of ``data`` within the write deadline, or raise LinkTimeout/LinkError."""
+        try:
+            self.transport.write(data)
+        except OSError as exc:
+            self._need_flush = True  # part of the frame may be out: flush before the next
+            if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
+                self.stats.timeouts += 1
+                raise LinkTimeout(
+                    f"could not send {_cmd_name(cmd)} within {self.write_timeout:.2f} s: the "
+                    f"board stopped reading (is it hung, stopped or busy with another host?)"
+                ) from exc
+            raise LinkError(
+                f"the link to the board failed while sending {_cmd_name(cmd)} ({exc}): was it "
+                f"unplugged, or did the board server stop?"
+            ) from exc
+        self.stats.bytes_out += len(data)
 
     def _bodies(self, deadline: float) -> list[bytes]:
         """Frame bodies kept from an earlier read, else those of a new read."""
@@ -164,17 +249,25 @@ class Link:
 
     def wait_event(self, timeout: float) -> Event | None:
         """Wait for an unsolicited frame (e.g. the reset announcement)."""
-        deadline = time.monotonic() + timeout
+        # 0 (a deadline already past, as callers computing one may pass) returns at
+        # once; anything else must be a real deadline.
+        wait = 0.0 if timeout == 0 and not isinstance(timeout, bool) else check_timeout(timeout)
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             bodies = self._bodies(deadline)
             for i, body in enumerate(bodies):
                 try:
                     header, payload = wire.decode_frame(body, self.max_payload)
                 except wire.WireError:
+                    self._check_busy(body)
                     self.stats.bad_frames += 1
                     continue
                 if header.is_event:
-                    event = Event.unpack(payload)
+                    try:
+                        event = Event.unpack(payload)
+                    except wire.WireError:
+                        self.stats.bad_frames += 1
+                        continue
                     self.stats.events.append(event.event)
                     self._backlog = bodies[i + 1:] + self._backlog
                     return event
@@ -188,6 +281,8 @@ class Link:
         board announces a restart, LinkTimeout after the last retry.
         """
         seq = self.next_seq()
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         frame = wire.encode_frame(Header(cmd=cmd, seq=seq, level=level), payload)
         per_try = timeout if timeout is not None else self.timeout
         self.stats.requests += 1
@@ -196,8 +291,7 @@ class Link:
                 self.stats.retries += 1
             data = (wire.DELIMITER + frame) if self._need_flush else frame
             self._need_flush = False
-            self.transport.write(data)
-            self.stats.bytes_out += len(data)
+            self._write(cmd, data)
             outcome = self._await_reply(cmd, seq, time.monotonic() + per_try)
             if isinstance(outcome, bytes):
                 if cmd == Cmd.RESET:
@@ -207,7 +301,7 @@ class Link:
             if outcome == "timeout":
                 self.stats.timeouts += 1
         raise LinkTimeout(
-            f"no valid reply to {Cmd(cmd).name if cmd in set(Cmd) else cmd} after "
+            f"no valid reply to {_cmd_name(cmd)} after "
             f"{self.retries + 1} tries of {per_try:.2f} s: is the board connected, powered and "
             f"running phyff firmware at the right baud rate?"
         )
@@ -233,6 +327,7 @@ class Link:
                 try:
                     header, reply = wire.decode_frame(body, self.max_payload)
                 except wire.WireError:
+                    self._check_busy(body)
                     self.stats.bad_frames += 1
                     damaged = True  # possibly our reply, garbled: ask again
                     continue
@@ -256,11 +351,31 @@ class Link:
                     continue
                 self._backlog = bodies[i + 1:] + self._backlog
                 if header.flags & Flag.ERROR:
-                    err = ErrorRecord.unpack(reply)
+                    try:
+                        err = ErrorRecord.unpack(reply)
+                    except wire.WireError as exc:
+                        raise LinkError(
+                            f"the board's ERROR reply to {_cmd_name(cmd)} is {len(reply)} "
+                            f"bytes, too short for an error record: this is not phyff "
+                            f"firmware at protocol level {wire.PROTOCOL_LEVEL}"
+                        ) from exc
                     raise BoardError(cmd, err.status, err.arg)
                 return reply
             if damaged:
                 return "damaged"
+
+    @staticmethod
+    def _check_busy(data: bytes) -> None:
+        """BoardBusy when a board server's refusal is in ``data`` (a frame body or
+        the last bytes before the connection closed)."""
+        if BUSY_PHRASE in data:
+            line = data[data.rfind(b"\0") + 1:] if data.endswith(b"\n") else data
+            said = line.decode("ascii", "replace").strip("\0\r\n ")
+            raise BoardBusy(
+                f"board busy: another host is attached to this board server ({said!r}); wait "
+                f"until it disconnects, or start another emulator (phyff emulate --tcp "
+                f"127.0.0.1:0)"
+            )
 
     def _on_event(self, payload: bytes) -> None:
         try:
@@ -275,3 +390,10 @@ class Link:
                 "the board restarted (it announced a reset): its configuration is back to "
                 "defaults"
             )
+
+
+def _cmd_name(cmd: int) -> str:
+    try:
+        return Cmd(cmd).name
+    except ValueError:
+        return f"command 0x{cmd:02x}"

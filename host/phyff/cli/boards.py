@@ -1,4 +1,8 @@
-"""Commands about boards: info, ports, emulate, install-micropython."""
+"""Commands about boards: info, ports, emulate, install-micropython.
+
+Also the argparse types other commands share for board options:
+:func:`timeout_seconds` (``--timeout``) and :func:`tcp_address` (``HOST:PORT``).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,51 @@ from phyff.cli.common import (
     EXIT_BOARD,
     EXIT_OK,
     AddCommand,
-    positive_seconds,
     print_json,
     resolve_board,
 )
+
+# ---- argument types -----------------------------------------------------------
+
+
+def timeout_seconds(text: str) -> float:
+    """argparse type for ``--timeout``: seconds, finite, above 0, at most a day.
+
+    ``nan`` would make every deadline comparison false (wait forever) and
+    ``inf`` overflows select(); both are refused here with exit code 2.
+    """
+    from phyff.board.link import check_timeout
+
+    try:
+        return check_timeout(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            str(exc) if "must be" in str(exc) else f"not a number of seconds: {text!r}"
+        ) from None
+
+
+def tcp_address(text: str) -> tuple[str, int]:
+    """argparse type for ``HOST:PORT`` (port 0..65535, 0 = any free port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "", text
+    try:
+        number = int(port or 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the port must be a number, as in 127.0.0.1:5000") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: port {number} is outside 0..65535 (0 picks a free port)")
+    return host or "127.0.0.1", number
+
+
+def _use_type(parser: argparse.ArgumentParser, option: str, kind: Any) -> None:
+    """Give an option the shared parser added (e.g. --timeout) a validating type."""
+    for action in parser._actions:
+        if option in action.option_strings:
+            action.type = kind
+
 
 # ---- info / ports / emulate ---------------------------------------------------
 
@@ -67,7 +112,12 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     import threading
 
     from phyff.emulator import EmulatedDevice, EmulatorSpec, parse_emu_url
+    from phyff.media import BUILTIN, register_medium
 
+    if ":" in args.medium and args.medium not in BUILTIN:
+        # An import path is code named on the command line: allowed here, never in
+        # a URL. Registered under its own path, so --url 'emu://pkg.mod:f?...' works too.
+        register_medium(args.medium, args.medium)
     if args.url:
         spec = parse_emu_url(args.url)
     else:
@@ -86,16 +136,21 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         return run_simavr_board(spec, port=args.simavr_port, stop=stop, verbose=args.verbose)
 
     device = EmulatedDevice(spec)
+
+    def log(message: str) -> None:
+        if args.verbose:
+            print(f"# {message}", file=sys.stderr, flush=True)
+
     if args.tcp:
         from phyff.emulator.server import TcpServer
 
-        host, _, port = args.tcp.rpartition(":")
-        server: Any = TcpServer(device, host or "127.0.0.1", int(port or 0))
+        host, port = args.tcp
+        server: Any = TcpServer(device, host, port, log=log)
         print(server.url, flush=True)
     else:
         from phyff.emulator.server import PtyServer
 
-        server = PtyServer(device)
+        server = PtyServer(device, log=log)
         print(server.path, flush=True)
     print(f"# emulated {spec.medium} board (seed {spec.seed}); Ctrl-C to stop",
           file=sys.stderr, flush=True)
@@ -138,32 +193,39 @@ def add_commands(add: AddCommand) -> None:
     p = add("info", cmd_info, "show a board's capabilities, configuration and statistics",
             board=True)
     p.add_argument("board", nargs="?", default="auto", help="board URL (default: auto)")
+    _use_type(p, "--timeout", timeout_seconds)
 
     p = add("ports", cmd_ports, "list serial ports and which of them are phyff boards")
-    p.add_argument("--timeout", type=positive_seconds, default=0.6, help="seconds to wait per port")
+    p.add_argument("--timeout", type=timeout_seconds, default=0.6,
+                   help="seconds to wait per port")
 
     p = add("emulate", cmd_emulate,
             "serve an emulated board on a pty, a TCP port, or as firmware in QEMU")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal "
                        "(default); prints its /dev/pts path")
-    where.add_argument("--tcp", metavar="HOST:PORT",
-                       help="serve on TCP; prints the socket:// URL")
+    where.add_argument("--tcp", metavar="HOST:PORT", type=tcp_address,
+                       help="serve on TCP (port 0: any free port); prints the socket:// URL. "
+                            "One host at a time: a second one is told 'board busy'")
     where.add_argument("--qemu", action="store_true",
                        help="run the real Cortex-M firmware in QEMU with this medium; "
                             "prints the socket:// URL")
     where.add_argument("--simavr", action="store_true",
                        help="run the real Arduino Uno firmware in simavr (ATmega328P) with this "
                             "medium at the Uno's channel counts; prints the socket:// URL")
-    p.add_argument("--qemu-port", type=int, default=0, help="TCP port for QEMU's UART (0: any)")
-    p.add_argument("--simavr-port", type=int, default=0,
+    p.add_argument("--qemu-port", type=lambda t: tcp_address(f":{t}")[1], default=0,
+                   help="TCP port for QEMU's UART (0: any)")
+    p.add_argument("--simavr-port", type=lambda t: tcp_address(f":{t}")[1], default=0,
                    help="TCP port for the simulated Uno's UART (0: any)")
-    p.add_argument("--medium", default="acoustic", help="medium name or pkg.module:factory")
+    p.add_argument("--medium", default="acoustic",
+                   help="medium name, or an import path pkg.module:factory for a medium of "
+                        "your own (only here: URLs name registered media only)")
     p.add_argument("--seed", type=int, default=0, help="medium seed")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                    help="medium option, e.g. -o noise=0.01 (repeatable)")
     p.add_argument("--url", help="an emu:// URL instead of --medium/--seed/--option")
-    p.add_argument("--verbose", "-v", action="store_true")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="log hosts attaching, turned away (busy) or dropped")
 
     p = add("install-micropython", cmd_install_micropython,
             "copy the MicroPython board program to a board running MicroPython (mpremote)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,34 +68,92 @@ def _parse_value(text: str) -> Any:
     return text
 
 
+_RANGES = {  # board keys with integer values: the range the wire record can carry
+    "seed": (0, 0xFFFFFFFF),  # it is also the board's uint32 unit id
+    "dac_bits": (1, 15),  # values travel as Q15
+    "adc_bits": (1, 15),
+    "max_oversample": (1, 0xFFFF),  # caps.max_oversample is uint16
+}
+
+
+def _int_key(url: str, key: str, text: str) -> int:
+    lo, hi = _RANGES["seed" if key == "unit_id" else key]
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"emulator URL {url!r}: {key}={text!r} must be an integer in "
+                         f"{lo}..{hi}") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"emulator URL {url!r}: {key}={value} is outside {lo}..{hi}")
+    return value
+
+
+def _bool_key(url: str, key: str, text: str) -> bool:
+    value = _parse_value(text)
+    if value in (0, 1) or isinstance(value, bool):
+        return bool(value)
+    raise ValueError(f"emulator URL {url!r}: {key}={text!r} must be 0/1 or true/false")
+
+
 def parse_emu_url(url: str) -> EmulatorSpec:
     """Parse ``emu://MEDIUM?seed=N&noise=0.01&...``.
 
-    MEDIUM is a registered medium name or ``pkg.module:factory``. Keys in
-    BOARD_KEYS configure the board; every other key goes to the medium.
+    Rules:
+
+    1. MEDIUM is a medium *name* (built-in, registered or installed plugin,
+       see ``phyff.media.registry``); it is resolved when the board is built,
+       and never imported from the URL.
+    2. Keys in BOARD_KEYS configure the board, every other key goes to the
+       medium. Each key may appear once: ``seed=1&seed=2`` is refused rather
+       than one silently winning.
+    3. ``unit_id`` is another name for ``seed``: an emulated board's unit id
+       (its serial number, which a saved model checks) *is* its medium seed,
+       so the two cannot differ. Giving both is refused, whatever the order.
+    4. Board values are range-checked here (ValueError naming the key and
+       range), so a bad URL is a usage error, not a crash in the C core.
     """
+    if not isinstance(url, str):
+        raise ValueError(f"an emulator URL must be a string, got {type(url).__name__}")
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "emu":
         raise ValueError(f"not an emulator URL: {url!r} (expected emu://MEDIUM?seed=N)")
     medium = parts.netloc or parts.path.lstrip("/") or "acoustic"
     spec = EmulatorSpec(medium=medium)
-    for key, values in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items():
-        value = _parse_value(values[-1])
-        if key == "seed" or key == "unit_id":
-            spec.seed = int(value)
-        elif key == "dac_bits":
-            spec.dac_bits = int(value)
-        elif key == "adc_bits":
-            spec.adc_bits = int(value)
-        elif key == "batch":
-            spec.batch = bool(value)
-        elif key == "max_oversample":
-            spec.max_oversample = int(value)
-        elif key == "announce":
-            spec.announce = bool(value)
+    try:
+        pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True,
+                                       strict_parsing=bool(parts.query), max_num_fields=256)
+    except ValueError as exc:
+        raise ValueError(f"emulator URL {url!r}: the query must be KEY=VALUE pairs joined by "
+                         f"'&' ({exc})") from None
+    seen: set[str] = set()
+    for key, text in pairs:
+        if key in seen:
+            raise ValueError(f"emulator URL {url!r} gives {key!r} twice: give it once")
+        seen.add(key)
+        if key in ("seed", "unit_id"):
+            if {"seed", "unit_id"} <= seen:
+                raise ValueError(
+                    f"emulator URL {url!r} gives both seed and unit_id: an emulated board's "
+                    f"unit id is its medium seed (unit_id is another name for seed), so give "
+                    f"one of them"
+                )
+            spec.seed = _int_key(url, key, text)
+        elif key in ("dac_bits", "adc_bits", "max_oversample"):
+            setattr(spec, key, _int_key(url, key, text))
+        elif key in ("batch", "announce"):
+            setattr(spec, key, _bool_key(url, key, text))
         else:
-            spec.options[key] = value
+            spec.options[key] = _parse_value(text)
     return spec
+
+
+def check_spec(spec: EmulatorSpec) -> None:
+    """The ranges of parse_emu_url's rule 4, for a spec built in Python."""
+    for key in _RANGES:
+        value = getattr(spec, key)
+        lo, hi = _RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ValueError(f"emulated board: {key}={value!r} must be an integer in {lo}..{hi}")
 
 
 @ffi.def_extern()
@@ -119,17 +178,22 @@ class EmulatedDevice:
     ``read_all()``. Thread-safe, so a server thread and a caller may share it.
     """
 
-    def __init__(self, spec: EmulatorSpec | str | None = None, *, medium: Any = None) -> None:
+    def __init__(self, spec: EmulatorSpec | str | None = None, *, medium: Any = None,
+                 medium_factory: Callable[..., Any] | None = None) -> None:
+        """``spec`` (or its URL) says which board; the medium comes from, in order:
+        ``medium`` (an object), ``medium_factory`` (called with the spec's seed and
+        options: how Python code supplies its own medium without registering it),
+        or the spec's medium name (built-ins and registered media only)."""
         if spec is None:
             spec = EmulatorSpec()
         elif isinstance(spec, str):
             spec = parse_emu_url(spec)
+        check_spec(spec)
         self.spec = spec
-        self.medium = medium if medium is not None else make_medium(
-            spec.medium, seed=spec.seed, **spec.options
-        )
-        if not (1 <= spec.dac_bits <= 15 and 1 <= spec.adc_bits <= 15):
-            raise ValueError("dac_bits and adc_bits must be between 1 and 15")
+        if medium is None:
+            medium = make_medium(medium_factory if medium_factory is not None else spec.medium,
+                                 seed=spec.seed, **spec.options)
+        self.medium = medium
         self.frontend = Frontend(self.medium, dac_bits=spec.dac_bits, adc_bits=spec.adc_bits)
         self.last_fault: Exception | None = None
         self._lock = threading.RLock()

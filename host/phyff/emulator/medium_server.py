@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from phyff.emulator.device import EmulatorSpec, parse_emu_url
+from phyff.emulator.device import EmulatorSpec, check_spec, parse_emu_url
 from phyff.emulator.server import pump_connection
 from phyff.media import make_medium
 from phyff.media.frontend import Frontend
@@ -33,6 +33,7 @@ class MediumService:
 
     def __init__(self, spec: EmulatorSpec | str, medium: Any = None) -> None:
         self.spec = parse_emu_url(spec) if isinstance(spec, str) else spec
+        check_spec(self.spec)
         self.medium = medium if medium is not None else make_medium(
             self.spec.medium, seed=self.spec.seed, **self.spec.options)
         self.frontend = Frontend(self.medium, dac_bits=self.spec.dac_bits,
