@@ -24,7 +24,8 @@ import serial
 from phyff.board.client import BadCaps, Board, ProtocolMismatch, check_caps
 from phyff.board.link import BoardBusy, Link, LinkError, LinkTimeout, check_timeout
 from phyff.board.transports import open_transport
-from phyff.cli.boards import tcp_address, timeout_seconds
+from phyff.cli.boards import tcp_address
+from phyff.cli.common import positive_seconds as timeout_seconds
 from phyff.cli.main import main
 from phyff.emulator import EmulatedDevice, parse_emu_url
 from phyff.emulator.transport import DirectTransport

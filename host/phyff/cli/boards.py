@@ -1,7 +1,7 @@
 """Commands about boards: info, ports, emulate, install-micropython.
 
 Also the argparse types other commands share for board options:
-:func:`timeout_seconds` (``--timeout``) and :func:`tcp_address` (``HOST:PORT``).
+:func:`tcp_address` (``HOST:PORT``); timeouts use `phyff.cli.common.positive_seconds`.
 """
 
 from __future__ import annotations
@@ -15,27 +15,12 @@ from phyff.cli.common import (
     EXIT_BOARD,
     EXIT_OK,
     AddCommand,
+    positive_seconds,
     print_json,
     resolve_board,
 )
 
 # ---- argument types -----------------------------------------------------------
-
-
-def timeout_seconds(text: str) -> float:
-    """argparse type for ``--timeout``: seconds, finite, above 0, at most a day.
-
-    ``nan`` would make every deadline comparison false (wait forever) and
-    ``inf`` overflows select(); both are refused here with exit code 2.
-    """
-    from phyff.board.link import check_timeout
-
-    try:
-        return check_timeout(float(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            str(exc) if "must be" in str(exc) else f"not a number of seconds: {text!r}"
-        ) from None
 
 
 def tcp_address(text: str) -> tuple[str, int]:
@@ -52,13 +37,6 @@ def tcp_address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(
             f"{text!r}: port {number} is outside 0..65535 (0 picks a free port)")
     return host or "127.0.0.1", number
-
-
-def _use_type(parser: argparse.ArgumentParser, option: str, kind: Any) -> None:
-    """Give an option the shared parser added (e.g. --timeout) a validating type."""
-    for action in parser._actions:
-        if option in action.option_strings:
-            action.type = kind
 
 
 # ---- info / ports / emulate ---------------------------------------------------
@@ -193,10 +171,9 @@ def add_commands(add: AddCommand) -> None:
     p = add("info", cmd_info, "show a board's capabilities, configuration and statistics",
             board=True)
     p.add_argument("board", nargs="?", default="auto", help="board URL (default: auto)")
-    _use_type(p, "--timeout", timeout_seconds)
 
     p = add("ports", cmd_ports, "list serial ports and which of them are phyff boards")
-    p.add_argument("--timeout", type=timeout_seconds, default=0.6,
+    p.add_argument("--timeout", type=positive_seconds, default=0.6,
                    help="seconds to wait per port")
 
     p = add("emulate", cmd_emulate,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import math
 import os
 import sys
 import traceback
@@ -132,9 +131,19 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 def positive_seconds(text: str) -> float:
-    """argparse type: a finite, positive number of seconds (nan, inf, 0 refused)."""
-    return float(_number(text, float, lambda v: math.isfinite(v) and v > 0,
-                         "a finite number of seconds > 0"))
+    """argparse type for a timeout: seconds, finite, above 0, at most a day.
+
+    ``nan`` would make every deadline comparison false (wait forever) and
+    ``inf`` overflows select(); the rule is the link's own (`check_timeout`).
+    """
+    from phyff.board.link import check_timeout
+
+    try:
+        return check_timeout(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            str(exc) if "must be" in str(exc) else f"{text!r} is not a number of seconds"
+        ) from None
 
 
 def positive_int(text: str) -> int:

@@ -24,8 +24,9 @@ from phyff.cli.common import EXIT_USAGE, Command, positive_int, positive_seconds
 EPILOG = """\
 boards are named by URL:
   emu://acoustic?seed=1          emulated board, in process (media: acoustic,
-                                 microwave, optical, circuit, or pkg.module:factory;
-                                 extra keys such as noise=0.01 go to the medium)
+                                 microwave, optical, circuit, or a registered plugin
+                                 (entry points phyff.media); extra keys such as
+                                 noise=0.01 go to the medium)
   /dev/ttyACM0, COM3             a dev board running phyff firmware
   socket://127.0.0.1:5555        a board served over TCP (phyff emulate --tcp, QEMU)
   auto                           the one phyff board connected over USB
