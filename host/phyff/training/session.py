@@ -8,7 +8,15 @@ checkpointed, so an interrupted and resumed run ends with exactly the weights
 of an uninterrupted one (given a deterministic physical layer).
 
 Each metrics line is the loop's epoch record (see `phyff.training.loop`)
-plus total_macs / total_queries (cumulative, training + evaluation).
+plus total_macs / total_queries (cumulative, training + evaluation) and
+total_train_queries / total_eval_queries (cumulative, apart).
+
+`max_queries` is a budget of device queries: before an epoch whose training
+would take the total past it, the run stops cleanly (the last epoch is
+checkpointed, the model saved and evaluated; `TrainResult.stop_reason` says
+why). The budget's state is the cumulative count in metrics.jsonl, so a
+resumed run with a larger budget continues where it stopped. The final
+evaluation after a stop is not charged to the budget (it is counted apart).
 """
 
 from __future__ import annotations
@@ -29,7 +37,15 @@ from phyff.phyll.model import Model, PhysicalLayer, save_model
 from phyff.training.checkpoint import load_checkpoint, save_checkpoint
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.goodnessfile import write_goodness_file
-from phyff.training.loop import Dataset, EpochLoop, Hook, check_data, new_model, prepare
+from phyff.training.loop import (
+    Dataset,
+    EpochLoop,
+    Hook,
+    StopTraining,
+    check_data,
+    new_model,
+    prepare,
+)
 from phyff.training.runfiles import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -45,7 +61,7 @@ from phyff.training.runfiles import (
 __all__ = ["PRESETS", "TrainConfig", "TrainResult", "TrainingInterrupted", "train"]
 
 # Fields that may change between a run and its resumption without changing the weights.
-_RESUMABLE_CHANGES = frozenset({"epochs", "eval_every", "preset"})
+_RESUMABLE_CHANGES = frozenset({"epochs", "eval_every", "preset", "max_queries", "eval_subset"})
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -68,6 +84,9 @@ class TrainResult:
     test_acc: float
     history: list[dict[str, Any]] = field(default_factory=list)
     model_path: Path | None = None
+    stop_reason: str | None = None  # why training ended before config.epochs (budget)
+    train_queries: int = 0  # device queries of training (all epochs, resumed ones included)
+    eval_queries: int = 0  # device queries of evaluation (per-epoch and final)
 
 
 def train(
@@ -98,6 +117,13 @@ def train(
     model.metadata = _metadata(config, layers, data, fingerprint)
     prepared = prepare(model, layers, data)
     loop = EpochLoop(config, model, layers, prepared, rng)
+    if config.max_queries is not None and start < config.epochs:
+        need = loop.epoch_queries(start + 1)
+        if need > config.max_queries:
+            raise ValueError(
+                f"--max-queries {config.max_queries} is below what one epoch needs ({need} "
+                f"device queries for epoch {start + 1} with the {config.schedule} schedule); "
+                f"raise the budget to at least {need}")
     # Everything is validated: only now touch the run directory.
     run.mkdir(parents=True, exist_ok=True)
     history = truncate_metrics(run / METRICS_FILE, start) if resume else []
@@ -119,10 +145,24 @@ def train(
     hooks: list[Hook] = [save_epoch]
     if on_epoch is not None:
         hooks.append(lambda epoch, model, record: on_epoch(record))
+    if config.max_queries is not None:
+        hooks.append(budget_hook(loop, config.max_queries))
+    if config.max_queries is not None and history and start < config.epochs:
+        spent, need = int(history[-1]["total_queries"]), loop.epoch_queries(start + 1)
+        if spent + need > config.max_queries:
+            loop.stop_reason = _budget_message(config.max_queries, spent, start + 1, need)
     try:
-        loop.run(start, hooks)
+        if loop.stop_reason is None:
+            loop.run(start, hooks)
         bar.close()
+        final_cost = model.meter.copy()
         train_acc, test_acc = _final_accuracies(loop, history[-1])
+        final_queries = model.meter.since(final_cost).queries
+        train_queries = int(history[-1].get("total_train_queries", 0))
+        eval_queries = int(history[-1].get("total_eval_queries", 0)) + final_queries
+        model.metadata["queries"] = {"training": train_queries, "evaluation": eval_queries,
+                                     "max_queries": config.max_queries,
+                                     "stopped": loop.stop_reason}
         model_path = save_model(run / MODEL_FILE, model, model.metadata)
         write_goodness_file(run / GOODNESS_FILE, model, layers, prepared.x_test,
                             prepared.y_test)
@@ -130,7 +170,30 @@ def train(
         raise TrainingInterrupted(done[0], run) from None
     finally:
         bar.close()
-    return TrainResult(run, model, done[0], train_acc, test_acc, history, model_path)
+    return TrainResult(run, model, done[0], train_acc, test_acc, history, model_path,
+                       loop.stop_reason, train_queries, eval_queries)
+
+
+def _budget_message(budget: int, spent: int, epoch: int, need: int) -> str:
+    return (f"query budget reached: {spent} of {budget} device queries spent, epoch {epoch} "
+            f"would need {need} more; resume with a larger --max-queries to continue")
+
+
+def budget_hook(loop: EpochLoop, budget: int) -> Hook:
+    """A hook that stops training before an epoch would take the queries past `budget`.
+
+    It reads the cumulative count the session adds to each record (so it must
+    run after the session's own hook), which is what survives a resume.
+    """
+    def check(epoch: int, model: Model, record: dict[str, Any]) -> None:
+        if epoch >= loop.config.epochs:
+            return
+        need = loop.epoch_queries(epoch + 1)
+        if record["total_queries"] + need > budget:
+            raise StopTraining(_budget_message(budget, record["total_queries"], epoch + 1,
+                                               need))
+
+    return check
 
 
 def _final_accuracies(loop: EpochLoop, last: dict[str, Any]) -> tuple[float, float]:
@@ -146,10 +209,12 @@ def _final_accuracies(loop: EpochLoop, last: dict[str, Any]) -> tuple[float, flo
 
 def _add_totals(record: dict[str, Any], previous: dict[str, Any] | None) -> None:
     """Cumulative MACs and queries (training + evaluation) up to this epoch."""
-    prev_macs = previous["total_macs"] if previous else 0
-    prev_queries = previous["total_queries"] if previous else 0
-    record["total_macs"] = prev_macs + record["macs"] + record["eval_macs"]
-    record["total_queries"] = prev_queries + record["queries"] + record["eval_queries"]
+    prev = previous or {}
+    record["total_macs"] = prev.get("total_macs", 0) + record["macs"] + record["eval_macs"]
+    record["total_queries"] = (prev.get("total_queries", 0) + record["queries"]
+                               + record["eval_queries"])
+    record["total_train_queries"] = prev.get("total_train_queries", 0) + record["queries"]
+    record["total_eval_queries"] = prev.get("total_eval_queries", 0) + record["eval_queries"]
 
 
 def _postfix(record: dict[str, Any]) -> dict[str, str]:
