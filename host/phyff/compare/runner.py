@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from phyff.compare.baselines.common import RunResult
-from phyff.compare.baselines.methods import METHODS, Task, run_method
+from phyff.compare.baselines.methods import METHODS, TASK_ONLY, Task, run_method
 from phyff.compare.summary import (
     BenchOptions,
     BenchOutcome,
@@ -78,7 +78,8 @@ def trainer_speed(data: Any, url: str = "emu://acoustic?seed=1", epochs: int = 2
     from phyff.board.layer import BoardLayer
     from phyff.training.session import TrainConfig, train
 
-    config = TrainConfig.from_preset("acoustic", epochs=epochs, eval_every=1, seed=seed)
+    config = TrainConfig.from_preset("acoustic", epochs=epochs, eval_every=1, seed=seed,
+                                     schedule="simultaneous", inference="goodness")
     with Board.open(url) as board, tempfile.TemporaryDirectory(prefix="phyff-speed-") as run:
         layers = [BoardLayer(board)] * config.n_blocks
         t0 = time.perf_counter()
@@ -123,7 +124,8 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> BenchO
     results: list[RunResult] = []
     for task in tasks:
         n = options.hard_seeds if task.name in HARD_TASKS and options.hard_seeds else options.seeds
-        methods = [m for m in options.methods if task.only is None or m in task.only]
+        methods = [m for m in options.methods
+                   if (m in task.only if task.only is not None else m not in TASK_ONLY)]
         results += run_matrix([task], methods, range(n), load, progress)
     summaries = summarise(results, options.energy)
     scenarios: list[Any] = []

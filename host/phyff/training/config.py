@@ -98,14 +98,9 @@ class TrainConfig:
         if self.repeat_mode not in REPEAT_MODES:
             raise ValueError(f"repeat_mode must be one of {', '.join(REPEAT_MODES)}, "
                              f"got {self.repeat_mode!r}")
-        if self.schedule == "layerwise":
-            if self.epochs < self.model.n_blocks:
-                raise ValueError(f"the layer-wise schedule trains blocks one after another: "
-                                 f"it needs epochs >= blocks, got {self.epochs} epochs for "
-                                 f"{self.model.n_blocks} blocks")
-            if self.model.unsupervised:
-                raise ValueError("the layer-wise schedule caches label overlays; unsupervised "
-                                 "training needs --schedule simultaneous")
+        # The layer-wise schedule's needs (a supervised model, epochs >= blocks) are
+        # checked when a loop is built (phyff.training.loop.schedule_for), so a base
+        # configuration may still be turned into a paper-schedule one.
         if self.max_queries is not None and self.max_queries < 1:
             raise ValueError(f"max_queries must be a positive number of device queries, "
                              f"got {self.max_queries}")

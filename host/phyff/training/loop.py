@@ -245,6 +245,15 @@ class EpochLoop:
 
 
 def schedule_for(config: TrainConfig) -> Schedule:
-    """The schedule a training configuration asks for, with its options."""
+    """The schedule a training configuration asks for, with its options (checked here)."""
+    if config.schedule == "layerwise":
+        if config.epochs < config.n_blocks:
+            raise ValueError(f"the layer-wise schedule trains blocks one after another: it "
+                             f"needs epochs >= blocks, got {config.epochs} epochs for "
+                             f"{config.n_blocks} blocks (raise --epochs or use --schedule "
+                             "simultaneous)")
+        if config.model.unsupervised:
+            raise ValueError("the layer-wise schedule caches label overlays; unsupervised "
+                             "training needs --schedule simultaneous")
     return make_schedule(config.schedule, epochs=config.epochs, remeasure=config.remeasure,
                          repeats=config.repeats, repeat_mode=config.repeat_mode)
