@@ -132,11 +132,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "speed": outcome.speed,
         })
         return EXIT_OK
+    from phyff.compare.budget import cost_table
     from phyff.compare.report import markdown_table
 
     for task in outcome.tasks:
         print(f"\n{task.name}\n")
         print(markdown_table(outcome.summaries, task.name))
+    print("\ndevice queries and projected wall time on UART boards\n")
+    print(cost_table(outcome.tasks, outcome.results))
     print()
     for t in targets:
         verdict = "not run" if t.met is None else ("MET" if t.met else "NOT MET")

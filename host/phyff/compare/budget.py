@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from phyff.compare.baselines.common import RunResult
+from phyff.compare.baselines.methods import Task
 from phyff.compare.summary import Summary, find, fmt_count
 
 FRUGAL = "phyll-frugal"
@@ -153,3 +154,32 @@ def plot_accuracy_vs_queries(results: Sequence[RunResult], path: Path) -> Path |
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
+
+
+def cost_table(tasks: Sequence[Task], results: Sequence[RunResult]) -> str:
+    """Markdown: each method's mean total device queries and their wall time on UART boards.
+
+    The projection (`phyff.board.cost`) uses the task's board (caps and
+    configuration of the emulated board, so settle time 0 and full frames)
+    at 115,200 and 921,600 baud; it counts full frames only (the runs' call
+    counts are not kept), so it is a lower bound by at most one frame per call.
+    """
+    from phyff.board.client import Board
+    from phyff.board.cost import REFERENCE_BAUDS, BoardFacts, LinkModel, format_seconds, project
+
+    lines = ["| task | method | device queries (training + twin + test) | "
+             + " | ".join(f"wall time at {b:,} baud" for b in REFERENCE_BAUDS) + " |",
+             "|---|---|---|" + "---|" * len(REFERENCE_BAUDS)]
+    for task in tasks:
+        name, url = task.name, task.url
+        methods = list(dict.fromkeys(r.method for r in results if r.extra.get("task") == name))
+        if not methods:
+            continue
+        with Board.open(url) as board:
+            facts = BoardFacts.of(board)
+        for method in methods:
+            q = mean_total(results, name, method) or 0.0
+            times = [format_seconds(project(round(q), 0, facts, LinkModel.uart(b)).seconds)
+                     for b in REFERENCE_BAUDS]
+            lines.append(f"| {name} | {method} | {q:,.0f} | " + " | ".join(times) + " |")
+    return "\n".join(lines)

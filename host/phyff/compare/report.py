@@ -356,6 +356,8 @@ def all_targets(outcome: Any) -> list[Target]:
 def render(outcome: Any, *, csv_name: str, runs_name: str, plot_name: str,
            command: str) -> str:
     """The whole Markdown report."""
+    from phyff.compare.budget import cost_table
+
     m = outcome.machine
     o = outcome.options
     parts = [
@@ -393,6 +395,12 @@ def render(outcome: Any, *, csv_name: str, runs_name: str, plot_name: str,
         "On a real board each query is wall time (see `phyff train`'s cost projection).",
         "",
         f"![accuracy against device queries]({QUERIES_PLOT})",
+        "",
+        "What those queries cost in wall time on a UART board with the task's caps (frame "
+        "sizes from the protocol, 10 bits per byte, 1 ms turnaround per frame; "
+        "`phyff.board.cost`):",
+        "",
+        cost_table(outcome.tasks, outcome.results),
         "",
         "## Results",
     ]
