@@ -119,7 +119,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     paths = write_outputs(outcome, out)
     if args.doc:
-        command = DOC_COMMAND if not args.quick else "phyff bench --quick --doc ..."
+        custom = any(getattr(args, a, None) for a in ("tasks", "methods", "seeds", "hard_seeds",
+                                                      "no_adapt", "no_speed"))
+        command = ("phyff " + " ".join(a for a in sys.argv[1:] if not a.startswith("/"))
+                   if custom else DOC_COMMAND if not args.quick
+                   else "phyff bench --quick --doc ...")
         paths.update({f"doc_{k}": v for k, v in write_doc(outcome, args.doc, command).items()})
     targets = all_targets(outcome)
     if args.json:
