@@ -149,9 +149,10 @@ def project(queries: int, calls: int, facts: BoardFacts, link: LinkModel) -> Pro
     b = facts.batch
     frames = max(math.ceil(queries / b), min(queries, queries // b + calls))
     # Per frame: the empty request and reply; per sample: the int16 values and a
-    # bitmap bit; COBS adds one byte per 254 stuffed bytes.
+    # bitmap bit (rounded up per frame: at most a byte more per frame, ignored);
+    # COBS adds one byte per 254 stuffed bytes.
     data = queries * 2 * (facts.n_drive + facts.n_sense) + math.ceil(queries / 8)
-    size = (frames * (request_bytes(0, facts.n_drive) + reply_bytes(0, facts.n_sense) + 1)
+    size = (frames * (request_bytes(0, facts.n_drive) + reply_bytes(0, facts.n_sense))
             + data + data // 254)
     link_s = 0.0 if link.baud is None else size * UART_BITS_PER_BYTE / link.baud
     per_sample = facts.settle_us * 1e-6 + facts.oversample * link.adc_read_s + link.sample_s
