@@ -33,9 +33,10 @@ def layers(n: int = 2, n_in: int = 20) -> list[StandInLayer]:
 
 
 def quick(**overrides: Any) -> TrainConfig:
-    """The paper's schedule, evaluated every epoch (tests/test_budget.py has the layer-wise one)."""
+    """The paper's schedule and inference, evaluated every epoch (tests/test_budget.py has
+    the query-frugal defaults)."""
     settings: dict[str, Any] = {"epochs": 6, "lr": 5e-3, "schedule": "simultaneous",
-                                "eval_every": 1}
+                                "inference": "goodness", "eval_every": 1}
     settings.update(overrides)
     return TrainConfig.from_preset("acoustic", **settings)
 

@@ -79,7 +79,7 @@ class ModelConfig:
                                     choices=READOUT_FEATURES)
     ridge: float = setting(1e-3, "ridge penalty of the read-out")
     inference: str = setting(
-        "goodness", "how the model classifies: onepass (neutral label overlay once through "
+        "onepass", "how the model classifies: onepass (neutral label overlay once through "
         "the blocks + ridge read-out: K device queries per sample) or goodness (argmax of "
         "the summed goodness over the C label overlays: C x K queries per sample)",
         choices=INFERENCE_KINDS)
