@@ -99,8 +99,10 @@ class LayerWise:
     1. epochs 1..E are split evenly among the K blocks in order; block k owns
        the epochs e with (e - 1) * K // E == k (so E >= K is required);
     2. block k's cache is measured at its first epoch and, when `remeasure`
-       is R, again at every R-th epoch of its share; a measurement is one
-       measure() call of M x rows (M = `repeats`);
+       is R, again at every R-th epoch of its share, together with the caches
+       of blocks 0..k-1 (so block k's inputs and the read-out's features follow
+       a drifting medium); a measurement is one measure() call of M x rows
+       per block (M = `repeats`);
     3. the cache holds, for every training sample, the block input under each
        label overlay (rows 0..C-1) and, for one-pass models, the neutral overlay
        (row C); earlier blocks are frozen, so their outputs are exact inputs;
@@ -161,7 +163,7 @@ class LayerWise:
         k = self.block_of(epoch, model.n_blocks)
         per_block = self.repeats * self.overlays(model) * n
         if self.cache is not None and self.block == k:
-            return per_block if self.measures_at(epoch, model.n_blocks) else 0
+            return (k + 1) * per_block if self.measures_at(epoch, model.n_blocks) else 0
         if self.cache is not None and self.block == k - 1:
             return per_block
         return (k + 1) * per_block
@@ -228,7 +230,8 @@ class LayerWise:
         if self.block != k or self.cache is None:
             self._advance(model, layers, xl, k)
         elif self.measures_at(epoch, big_k):
-            self._measure(model, layers, k)
+            self.cache = None  # rule 2: every block's cache again, from block 0
+            self._advance(model, layers, xl, k)
         assert self.cache is not None
         c = model.config.n_classes
         order = rng.permutation(n)
