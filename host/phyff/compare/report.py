@@ -345,11 +345,11 @@ def all_targets(outcome: Any) -> list[Target]:
     budget = [Target(n, met, detail)
               for n, met, detail in budget_targets(outcome.summaries, outcome.results)]
     return [
-        *budget,
         *accuracy_cost_targets(outcome.summaries, vowels + image),
         *physics_targets(outcome.summaries, [n for n in names if n in HARD_TASKS]),
         *adapt_targets(steps),
         *trainer_targets(outcome.summaries, outcome.speed),
+        *budget,
     ]
 
 
