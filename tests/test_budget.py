@@ -129,16 +129,26 @@ def test_max_queries_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     assert stopped.epochs == 10 and "budget" in (stopped.stop_reason or "")
     assert (tmp_path / "model.npz").is_file()
     assert stopped.train_queries == N * C
-    # Resumed with a larger budget: block 0's cache is measured again (rule 4), then
-    # block 1's; the weights equal an uninterrupted run's (a deterministic medium).
+    # Resumed with a larger budget: block 0's cache comes from cache.npz, block 1's is
+    # measured; the weights equal an uninterrupted run's (a deterministic medium).
+    assert (tmp_path / "cache.npz").is_file()
     done = train(cfg.with_changes(max_queries=10 * N * C), layers(), data(), tmp_path,
                  resume=True, progress=False)
     assert done.epochs == 20 and done.stop_reason is None
-    assert done.train_queries == 3 * N * C
+    assert done.train_queries == 2 * N * C
     whole = train(cfg.with_changes(max_queries=None), layers(), data(), tmp_path / "w",
                   progress=False)
     for a, b in zip(done.model.params, whole.model.params, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_resume_without_the_cache_file_measures_again(tmp_path: Path) -> None:
+    cfg = frugal(inference="goodness", max_queries=N * C + 10)
+    train(cfg, layers(), data(), tmp_path, progress=False)
+    (tmp_path / "cache.npz").unlink()
+    done = train(cfg.with_changes(max_queries=None), layers(), data(), tmp_path, resume=True,
+                 progress=False)
+    assert done.train_queries == 3 * N * C  # block 0's cache again, then block 1's
 
 
 def test_budget_below_one_epoch_writes_nothing(tmp_path: Path) -> None:

@@ -106,8 +106,9 @@ class LayerWise:
     3. the cache holds, for every training sample, the block input under each
        label overlay (rows 0..C-1) and, for one-pass models, the neutral overlay
        (row C); earlier blocks are frozen, so their outputs are exact inputs;
-    4. resuming in the middle of block k rebuilds the caches of blocks 0..k
-       (those queries are counted), since caches are not part of checkpoints.
+    4. `state()` / `restore()` carry the caches across a resume (the session
+       keeps them in the run directory); without them, resuming in the middle
+       of block k measures the caches of blocks 0..k again (counted).
     """
 
     name = "layerwise"
@@ -216,6 +217,28 @@ class LayerWise:
         za = self.cache.mean(axis=0) if len(self.cache) > 1 else self.cache[0]
         r, n, w = za.shape
         return model.block_output(k, za.reshape(r * n, w)).reshape(r, n, -1)
+
+    # ------------------------------------------------------------ resuming
+    def state(self) -> dict[str, np.ndarray] | None:
+        """The caches as arrays (None when nothing is cached yet), for `restore`."""
+        if self.cache is None or self.inputs is None:
+            return None
+        out = {"block": np.array([self.block]), "inputs": self.inputs, "cache": self.cache}
+        out.update({f"done{k}": o for k, o in enumerate(self.done_outputs)})
+        return out
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take back the caches written by `state` (rule 4)."""
+        try:
+            block = int(np.asarray(arrays["block"]).reshape(-1)[0])
+            done = [np.asarray(arrays[f"done{k}"]) for k in range(block)]
+            inputs, cache = np.asarray(arrays["inputs"]), np.asarray(arrays["cache"])
+        except KeyError as err:
+            raise ValueError(f"the layer-wise cache file lacks {err}") from err
+        if cache.ndim != 4 or inputs.shape[:2] != cache.shape[1:3]:
+            raise ValueError(f"the layer-wise cache file is inconsistent: inputs "
+                             f"{inputs.shape}, cache {cache.shape}")
+        self.block, self.inputs, self.cache, self.done_outputs = block, inputs, cache, done
 
     # ------------------------------------------------------------ training
     def train_epoch(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,

@@ -11,6 +11,10 @@ Each metrics line is the loop's epoch record (see `phyff.training.loop`)
 plus total_macs / total_queries (cumulative, training + evaluation) and
 total_train_queries / total_eval_queries (cumulative, apart).
 
+The layer-wise schedule's caches are kept in cache.npz next to the
+checkpoint (written before it, at every epoch that measured), so a resumed
+run reuses them instead of measuring again.
+
 `max_queries` is a budget of device queries: before an epoch whose training
 would take the total past it, the run stops cleanly (the last epoch is
 checkpointed, the model saved and evaluated; `TrainResult.stop_reason` says
@@ -34,6 +38,7 @@ from tqdm import tqdm
 
 from phyff._version import __version__
 from phyff.phyll.model import Model, PhysicalLayer, save_model
+from phyff.phyll.npzio import read_npz, write_npz_atomic
 from phyff.training.checkpoint import load_checkpoint, save_checkpoint
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.goodnessfile import write_goodness_file
@@ -117,6 +122,8 @@ def train(
     model.metadata = _metadata(config, layers, data, fingerprint)
     prepared = prepare(model, layers, data)
     loop = EpochLoop(config, model, layers, prepared, rng)
+    if resume:
+        _restore_caches(run, loop, start)
     if config.max_queries is not None and start < config.epochs:
         need = loop.epoch_queries(start + 1)
         if need > config.max_queries:
@@ -135,6 +142,8 @@ def train(
         _add_totals(record, history[-1] if history else None)
         with defer_interrupt():
             append_metrics(run / METRICS_FILE, record)
+            if record["queries"]:
+                _save_caches(run, loop, epoch)
             save_checkpoint(run / CHECKPOINT_FILE, model, epoch=epoch, rng=rng,
                             train_config=config.to_dict(), extra={"fingerprint": fingerprint})
             history.append(record)
@@ -172,6 +181,36 @@ def train(
         bar.close()
     return TrainResult(run, model, done[0], train_acc, test_acc, history, model_path,
                        loop.stop_reason, train_queries, eval_queries)
+
+
+CACHE_FILE = "cache.npz"
+CACHE_FORMAT = "phyff-cache"
+
+
+def _save_caches(run: Path, loop: EpochLoop, epoch: int) -> None:
+    """The schedule's measurement caches, if it keeps any, as of `epoch`."""
+    state = getattr(loop.schedule, "state", lambda: None)()
+    if state is not None:
+        write_npz_atomic(run / CACHE_FILE, state,
+                         {"format": CACHE_FORMAT, "format_version": 1, "epoch": epoch,
+                          "schedule": loop.config.schedule})
+
+
+def _restore_caches(run: Path, loop: EpochLoop, start: int) -> None:
+    """Give a resumed schedule back its caches when they belong to this checkpoint.
+
+    Caches are written at every epoch that measured, before that epoch's
+    checkpoint, so a cache file from epoch <= the checkpoint's is exactly the
+    schedule's state at the checkpoint; a newer one (the run died in between)
+    is ignored and the caches are measured again.
+    """
+    path = run / CACHE_FILE
+    restore = getattr(loop.schedule, "restore", None)
+    if restore is None or not path.is_file():
+        return
+    header, arrays = read_npz(path, CACHE_FORMAT, 1)
+    if header.get("schedule") == loop.config.schedule and int(header.get("epoch", -1)) <= start:
+        restore(arrays)
 
 
 def _budget_message(budget: int, spent: int, epoch: int, need: int) -> str:
