@@ -339,7 +339,8 @@ def all_targets(outcome: Any) -> list[Target]:
     names = [t.name for t in outcome.tasks]
     steps = [s for s in outcome.scenarios if s.kind == "step"]
     image = [n for n in ("digits/optical", "fashion7/optical") if n in names]
-    vowels = [n for n in names if n.startswith("vowels7")] or ["vowels7/acoustic"]
+    vowels = [n for n in names if n.startswith("vowels7") and not n.endswith("-noisy")] \
+        or ["vowels7/acoustic"]
     from phyff.compare.budget import budget_targets
 
     budget = [Target(n, met, detail)
