@@ -222,3 +222,13 @@ def test_measured_model_projects_from_turnaround_and_sample_time() -> None:
     p = project(1000, 10, facts, LinkModel.measured(rate))
     assert p.seconds == pytest.approx(p.frames * 2e-3 + 1000 * 1e-3)
     assert rate.samples_per_s == pytest.approx(100 / 0.102)
+
+
+def test_configurations_from_before_the_budget_keep_the_paper_schedule() -> None:
+    today = TrainConfig()
+    assert today.schedule == "layerwise" and today.model.inference == "onepass"
+    old = today.to_dict()
+    del old["schedule"], old["model"]["inference"]
+    read = TrainConfig.from_dict(old)
+    assert read.schedule == "simultaneous" and read.model.inference == "goodness"
+    assert TrainConfig.from_dict(today.to_dict()) == today

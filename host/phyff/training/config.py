@@ -164,12 +164,20 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of to_dict; also reads the older flat form. Unknown keys are an error."""
+        """Inverse of to_dict; also reads the older flat form. Unknown keys are an error.
+
+        A dictionary without a schedule (or inference) was written before those
+        settings existed, when runs used the paper's schedule and goodness inference.
+        """
         data = dict(data)
         model = data.pop("model", None)
+        # Files from before the query budget trained with the paper's schedule and
+        # classified by goodness: read them as such, not with today's defaults.
+        data.setdefault("schedule", "simultaneous")
         if isinstance(model, dict):
-            base = cls(model=ModelConfig.from_dict(model))
+            base = cls(model=ModelConfig.from_dict({"inference": "goodness", **model}))
         else:
+            data.setdefault("inference", "goodness")
             base = cls()
         if "beta1" in data or "beta2" in data:
             betas = base.model.betas
