@@ -98,6 +98,19 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     )
 
 
+def _command_line(argv: list[str]) -> str:
+    """The bench command as run, without the options that name local paths."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--out", "--doc", "--data", "--from-raw"):
+            skip = True
+        elif not arg.startswith(("--out=", "--doc=", "--data=", "--from-raw=")):
+            out.append(arg)
+    return "phyff " + " ".join(out)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark and write its report."""
     from phyff.compare.report import all_targets, write_doc, write_outputs
@@ -121,8 +134,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.doc:
         custom = any(getattr(args, a, None) for a in ("tasks", "methods", "seeds", "hard_seeds",
                                                       "no_adapt", "no_speed"))
-        command = ("phyff " + " ".join(a for a in sys.argv[1:] if not a.startswith("/"))
-                   if custom else DOC_COMMAND if not args.quick
+        command = (_command_line(sys.argv[1:]) if custom else DOC_COMMAND if not args.quick
                    else "phyff bench --quick --doc ...")
         paths.update({f"doc_{k}": v for k, v in write_doc(outcome, args.doc, command).items()})
     targets = all_targets(outcome)
