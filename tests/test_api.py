@@ -27,6 +27,8 @@ from phyff.phyll.model import save_model
 
 BOARD = "emu://acoustic?seed=1"
 QUIET_BOARD = "emu://acoustic?seed=1&noise=0"
+# The paper's schedule and inference, which most checks below describe.
+PAPER: dict[str, str] = {"schedule": "simultaneous", "inference": "goodness"}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def blobs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def fitted(blobs) -> PhyLLClassifier:
     x, y, _, _ = blobs
-    return PhyLLClassifier(BOARD, epochs=8, eval_every=4).fit(x, y)
+    return PhyLLClassifier(BOARD, **PAPER, epochs=8, eval_every=4).fit(x, y)
 
 
 # ------------------------------------------------------------------ basics
@@ -76,10 +78,10 @@ def test_metrics_after_fit(fitted: PhyLLClassifier) -> None:
 
 def test_eval_set_records_validation_accuracy(blobs) -> None:
     x, y, x_te, y_te = blobs
-    clf = PhyLLClassifier(BOARD, epochs=2).fit(x, y, eval_set=(x_te, y_te))
+    clf = PhyLLClassifier(BOARD, **PAPER, epochs=2, eval_every=1).fit(x, y, eval_set=(x_te, y_te))
     assert all(r["test_acc"] is not None for r in clf.history_)
     with pytest.raises(ValueError, match="not in the training labels"):
-        PhyLLClassifier(BOARD, epochs=1).fit(x, y, eval_set=(x_te, y_te + 5))
+        PhyLLClassifier(BOARD, **PAPER, epochs=1).fit(x, y, eval_set=(x_te, y_te + 5))
 
 
 def test_predict_proba_is_softmax_of_scaled_goodness(blobs, fitted: PhyLLClassifier) -> None:
@@ -106,7 +108,7 @@ def test_repeated_predictions_are_identical(blobs, fitted: PhyLLClassifier) -> N
 
 # -------------------------------------------------------------- parameters
 def test_get_set_params_and_clone() -> None:
-    clf = PhyLLClassifier(BOARD, epochs=3, lr=1e-3, settings={"overlay": "batch"})
+    clf = PhyLLClassifier(BOARD, **PAPER, epochs=3, lr=1e-3, settings={"overlay": "batch"})
     params = clf.get_params()
     for name in ("board", "preset", "epochs", "lr", "inner_steps", "batch_size", "eval_every",
                  "n_blocks", "encoder", "skip", "theta", "goodness", "seed", "scaling",
@@ -131,13 +133,13 @@ def test_clone_of_fitted_is_unfitted(fitted: PhyLLClassifier) -> None:
 
 def test_settings_reach_the_trainer(blobs) -> None:
     x, y, _, _ = blobs
-    clf = PhyLLClassifier(BOARD, epochs=1, n_blocks=1, inner_steps=3, batch_size=30,
+    clf = PhyLLClassifier(BOARD, **PAPER, epochs=1, n_blocks=1, inner_steps=3, batch_size=30,
                           settings={"overlay": "batch", "dtype": "float32"}).fit(x, y)
     cfg = clf.config_
     assert (cfg.n_blocks, cfg.model.inner_steps, cfg.batch_size) == (1, 3, 30)
     assert (cfg.model.overlay, cfg.model.dtype) == ("batch", "float32")
     assert cfg.model.lr == 5e-4  # unset: the preset's value
-    full = PhyLLClassifier(BOARD, epochs=1, batch_size="full").fit(x, y)
+    full = PhyLLClassifier(BOARD, **PAPER, epochs=1, batch_size="full").fit(x, y)
     assert full.config_.batch_size is None
 
 
@@ -157,17 +159,19 @@ def test_settings_reach_the_trainer(blobs) -> None:
 )
 def test_bad_settings_fail_in_fit_with_a_clear_error(blobs, kwargs, error, match) -> None:
     x, y, _, _ = blobs
-    clf = PhyLLClassifier(BOARD, **kwargs)  # the constructor accepts anything (sklearn rule)
+    clf = PhyLLClassifier(BOARD, **PAPER, **kwargs)  # the constructor accepts anything
     with pytest.raises(error, match=match):
         clf.fit(x, y)
 
 
 def test_preset_follows_the_board_medium(blobs) -> None:
     x, y, _, _ = blobs
-    clf = PhyLLClassifier("emu://optical?seed=1", epochs=1, eval_every=5).fit(x[:30], y[:30])
+    clf = PhyLLClassifier("emu://optical?seed=1", **PAPER, epochs=1, eval_every=5)
+    clf.fit(x[:30], y[:30])
     assert clf.config_.preset == "optical"
     assert clf.config_.model.encoders == ("phase", "phase") and not clf.config_.model.skip
-    own = PhyLLClassifier("emu://optical?seed=1", preset="acoustic", epochs=1).fit(x[:30], y[:30])
+    own = PhyLLClassifier("emu://optical?seed=1", **PAPER, preset="acoustic", epochs=1)
+    own.fit(x[:30], y[:30])
     assert own.config_.preset == "acoustic" and own.config_.model.skip
 
 
@@ -175,7 +179,7 @@ def test_preset_follows_the_board_medium(blobs) -> None:
 def test_string_labels(blobs, tmp_path: Path) -> None:
     x, y, x_te, y_te = blobs
     names = np.array(["ah", "ee", "oo"])
-    clf = PhyLLClassifier(BOARD, epochs=8, eval_every=8).fit(x, names[y])
+    clf = PhyLLClassifier(BOARD, **PAPER, epochs=8, eval_every=8).fit(x, names[y])
     assert clf.classes_.tolist() == ["ah", "ee", "oo"]
     pred = clf.predict(x_te)
     assert pred.dtype.kind == "U" and set(pred.tolist()) <= {"ah", "ee", "oo"}
@@ -188,9 +192,9 @@ def test_string_labels(blobs, tmp_path: Path) -> None:
 def test_labels_need_two_classes(blobs) -> None:
     x, _, _, _ = blobs
     with pytest.raises(ValueError, match="at least 2 classes"):
-        PhyLLClassifier(BOARD, epochs=1).fit(x, np.zeros(len(x)))
+        PhyLLClassifier(BOARD, **PAPER, epochs=1).fit(x, np.zeros(len(x)))
     with pytest.raises(ValueError, match="Unknown label type"):
-        PhyLLClassifier(BOARD, epochs=1).fit(x, np.linspace(0, 1, len(x)))
+        PhyLLClassifier(BOARD, **PAPER, epochs=1).fit(x, np.linspace(0, 1, len(x)))
 
 
 # ----------------------------------------------------------------- features
@@ -199,7 +203,7 @@ def test_bad_features_get_clear_errors(blobs, fitted: PhyLLClassifier) -> None:
     nan = x.copy()
     nan[3, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        PhyLLClassifier(BOARD, epochs=1).fit(nan, y)
+        PhyLLClassifier(BOARD, **PAPER, epochs=1).fit(nan, y)
     with pytest.raises(ValueError, match="Expected 2D array"):
         fitted.predict(x_te[0])
     with pytest.raises(ValueError, match="X has 5 features, but PhyLLClassifier is expecting 6"):
@@ -212,7 +216,7 @@ def test_too_many_features_for_the_board(blobs) -> None:
     x, y, _, _ = blobs
     wide = np.hstack([x, x, x])  # 18 features + 3 label slots > 20 drive channels
     with pytest.raises(ValueError, match="do not fit the board's input of 20 entries"):
-        PhyLLClassifier(BOARD, epochs=1).fit(wide, y)
+        PhyLLClassifier(BOARD, **PAPER, epochs=1).fit(wide, y)
 
 
 def test_robust_scaler_ignores_outliers() -> None:
@@ -234,7 +238,7 @@ def test_robust_scaler_ignores_outliers() -> None:
 @pytest.mark.parametrize("settings", [None, {"unsupervised": True}])
 def test_ctrl_c_keeps_the_last_completed_epoch(blobs, monkeypatch, settings) -> None:
     x, y, x_te, _ = blobs
-    reference = PhyLLClassifier(BOARD, epochs=2, eval_every=5, settings=settings).fit(x, y)
+    reference = PhyLLClassifier(BOARD, **PAPER, epochs=2, eval_every=5, settings=settings).fit(x, y)
     epoch = phyff.api._Loop.epoch
 
     def interrupted(self, n: int):
@@ -243,7 +247,7 @@ def test_ctrl_c_keeps_the_last_completed_epoch(blobs, monkeypatch, settings) -> 
         return epoch(self, n)
 
     monkeypatch.setattr(phyff.api._Loop, "epoch", interrupted)
-    clf = PhyLLClassifier(BOARD, epochs=10, eval_every=5, settings=settings)
+    clf = PhyLLClassifier(BOARD, **PAPER, epochs=10, eval_every=5, settings=settings)
     with pytest.warns(UserWarning, match="interrupted after epoch 2 of 10"):
         with pytest.raises(KeyboardInterrupt):
             clf.fit(x, y)
@@ -261,7 +265,7 @@ def test_ctrl_c_in_the_first_epoch_keeps_nothing(blobs, monkeypatch) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(phyff.api._Loop, "epoch", interrupted)
-    clf = PhyLLClassifier(BOARD, epochs=10)
+    clf = PhyLLClassifier(BOARD, **PAPER, epochs=10)
     with pytest.raises(KeyboardInterrupt):
         clf.fit(x, y)
     assert not hasattr(clf, "model_")
@@ -283,7 +287,7 @@ def test_save_load_round_trip(blobs, fitted: PhyLLClassifier, tmp_path: Path) ->
 
 def test_save_load_keeps_settings(blobs, tmp_path: Path) -> None:
     x, y, x_te, _ = blobs
-    clf = PhyLLClassifier(BOARD, epochs=1, encoder=("amplitude", "clip"),
+    clf = PhyLLClassifier(BOARD, **PAPER, epochs=1, encoder=("amplitude", "clip"),
                           settings={"betas": (0.8, 0.99)}).fit(x, y)
     back = PhyLLClassifier.load(clf.save(tmp_path / "s.npz"))
     assert back.encoder == ("amplitude", "clip")
@@ -296,7 +300,7 @@ def test_save_load_keeps_settings(blobs, tmp_path: Path) -> None:
 def test_unsupervised_model_and_numpy_params(blobs, tmp_path: Path) -> None:
     """Label-free training with a ridge read-out; numpy-typed params (as from a grid) save."""
     x, y, x_te, y_te = blobs
-    clf = PhyLLClassifier(BOARD, epochs=np.int64(4), eval_every=4,
+    clf = PhyLLClassifier(BOARD, **PAPER, epochs=np.int64(4), eval_every=4,
                           settings={"unsupervised": True}).fit(x, y)
     assert clf.model_.readout is not None
     assert clf.score(x_te, y_te) >= 0.9
@@ -330,7 +334,7 @@ def test_predict_refuses_another_board(blobs, fitted: PhyLLClassifier) -> None:
 
 def test_in_a_pipeline(blobs) -> None:
     x, y, _, _ = blobs
-    pipe = make_pipeline(StandardScaler(), PhyLLClassifier(BOARD, epochs=4, eval_every=4))
+    pipe = make_pipeline(StandardScaler(), PhyLLClassifier(BOARD, **PAPER, epochs=4, eval_every=4))
     scores = cross_val_score(pipe, x, y, cv=3)
     assert scores.shape == (3,) and scores.min() >= 0.8
 
@@ -368,10 +372,24 @@ def _expected_failures(estimator: PhyLLClassifier) -> dict[str, str]:
 @parametrize_with_checks(
     [
         PhyLLClassifier(QUIET_BOARD, epochs=3, eval_every=100),
-        PhyLLClassifier(BOARD, epochs=3, eval_every=100),
+        PhyLLClassifier(BOARD, **PAPER, epochs=3, eval_every=100),
     ],
     expected_failed_checks=_expected_failures,
     xfail_strict=True,
 )
 def test_sklearn_conformance(estimator, check) -> None:
     check(estimator)
+
+
+def test_defaults_are_the_query_frugal_ones(blobs, tmp_path: Path) -> None:
+    """Without pins: layer-wise cached schedule and one-pass inference, as `phyff train`."""
+    x, y, x_te, y_te = blobs
+    clf = PhyLLClassifier(BOARD, epochs=6).fit(x, y)
+    assert (clf.config_.schedule, clf.config_.model.inference) == ("layerwise", "onepass")
+    assert clf.score(x_te, y_te) > 0.8
+    proba = clf.predict_proba(x_te)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (proba.argmax(axis=1) == np.searchsorted(clf.classes_, clf.predict(x_te))).all()
+    clf.save(tmp_path / "m.npz")
+    again = PhyLLClassifier.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(again.predict(x_te), clf.predict(x_te))

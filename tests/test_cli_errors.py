@@ -18,7 +18,7 @@ from phyff.training.plots import make_report
 from phyff.training.runfiles import GOODNESS_FILE, METRICS_FILE
 
 BOARD = "emu://optical?seed=1&n_in=80&n_out=40&noise=0"
-ONE_EPOCH = ["--board", BOARD, "--dataset", "digits", "--epochs", "1", "--no-progress",
+SHORT_RUN = ["--board", BOARD, "--dataset", "digits", "--epochs", "2", "--no-progress",
              "--batch-size", "512"]
 
 
@@ -76,11 +76,11 @@ def test_min_accuracy_is_a_fraction(value: str, capsys: pytest.CaptureFixture[st
 
 def test_empty_or_file_run_names_are_refused(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["train", *ONE_EPOCH, "--run", ""]) == EXIT_USAGE
+    assert main(["train", *SHORT_RUN, "--run", ""]) == EXIT_USAGE
     assert "empty" in capsys.readouterr().err
     afile = tmp_path / "afile"
     afile.write_text("x")
-    assert main(["train", *ONE_EPOCH, "--run", str(afile)]) == EXIT_USAGE
+    assert main(["train", *SHORT_RUN, "--run", str(afile)]) == EXIT_USAGE
     assert "is a file" in capsys.readouterr().err
 
 
@@ -88,12 +88,12 @@ def test_empty_or_file_run_names_are_refused(tmp_path: Path,
 def test_read_only_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
-    assert main(["train", *ONE_EPOCH, "--run", str(ro / "run")]) == EXIT_USAGE
+    assert main(["train", *SHORT_RUN, "--run", str(ro / "run")]) == EXIT_USAGE
     assert str(ro) in capsys.readouterr().err
 
 
 def test_too_long_run_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["train", *ONE_EPOCH, "--run", str(tmp_path / ("x" * 300))]) == EXIT_USAGE
+    assert main(["train", *SHORT_RUN, "--run", str(tmp_path / ("x" * 300))]) == EXIT_USAGE
     assert "too long" in capsys.readouterr().err
 
 
@@ -101,10 +101,10 @@ def test_overwrite_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture
     run = tmp_path / "run"
     run.mkdir()
     (run / "model.npz").write_bytes(b"keep me")
-    assert main(["train", *ONE_EPOCH, "--run", str(run)]) == EXIT_USAGE
+    assert main(["train", *SHORT_RUN, "--run", str(run)]) == EXIT_USAGE
     assert "--overwrite" in capsys.readouterr().err
     assert (run / "model.npz").read_bytes() == b"keep me"
-    assert main(["train", *ONE_EPOCH, "--run", str(run), "--overwrite"]) == 0
+    assert main(["train", *SHORT_RUN, "--run", str(run), "--overwrite"]) == 0
     assert (run / "model.npz").read_bytes() != b"keep me"
 
 
@@ -121,12 +121,12 @@ def test_documented_layout_error_makes_sense(capsys: pytest.CaptureFixture[str],
 def test_report_on_a_torn_metrics_line(tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
-    assert main(["train", *ONE_EPOCH, "--run", str(run)]) == 0
+    assert main(["train", *SHORT_RUN, "--run", str(run)]) == 0
     capsys.readouterr()
     with open(run / METRICS_FILE, "a") as handle:
-        handle.write('{"epoch": 2, "loss"')
+        handle.write('{"epoch": 3, "loss"')
     assert main(["report", str(run)]) == 0
-    assert "last epoch 1" in capsys.readouterr().out
+    assert "last epoch 2" in capsys.readouterr().out
 
 
 def test_report_with_many_classes(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_link_lost_mid_training_says_how_to_resume(tmp_path: Path,
     run = tmp_path / "run"
     code = main(["train", "--board", BOARD, "--dataset", "digits", "--epochs", "5",
                  "--batch-size", "2000", "--eval-every", "5", "--run", str(run),
-                 "--no-progress"])
+                 "--schedule", "simultaneous", "--no-progress"])
     assert code == EXIT_BOARD
     err = capsys.readouterr().err
     assert "--resume" in err and str(run) in err

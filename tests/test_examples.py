@@ -2,7 +2,7 @@
 need no hardware run.
 
 Examples are collected from fenced code blocks of README.md and docs/*.md and from
-the help epilogs. An example runs (in a scratch folder, training cut to one epoch)
+the help epilogs. An example runs (in a scratch folder, training cut to two epochs, one per block)
 when its board is emulated in process; one that names a real port, a socket or
 `auto`, or that starts a long-lived service (emulate, bench, install-micropython),
 is checked by the argument parser only, which is all a machine without that
@@ -27,13 +27,17 @@ HARDWARE = re.compile(r"/dev/|COM\d|socket://|rfc2217://|(^|\s)auto(\s|$)")
 
 
 def _from_markdown(path: Path) -> list[str]:
-    out, fenced = [], False
+    out, fenced, pending = [], False, ""
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.lstrip().startswith("```"):
-            fenced = not fenced
+            fenced, pending = not fenced, ""
             continue
-        if fenced and line.lstrip().startswith("phyff "):
-            out.append(line.split(" # ")[0].strip())
+        text = line.split(" # ")[0].strip()
+        if fenced and (pending or text.startswith("phyff ")):
+            pending = f"{pending} {text.rstrip(chr(92)).strip()}".strip()
+            if not text.endswith(chr(92)):
+                out.append(pending)
+                pending = ""
     return out
 
 
@@ -94,11 +98,11 @@ def test_example_runs(example: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         pytest.skip("the vowel data need PHYFF_DATA_DIR")
     monkeypatch.chdir(tmp_path)
     if command == "train":
-        argv = _one_epoch(argv)
+        argv = _short(argv)
         if "--resume" in argv:  # a run to continue: start it first
             fresh = [a for a in argv if a != "--resume"]
             assert cli_main.main([*fresh, "--no-progress"]) == 0
-            argv = [*argv[:argv.index("--epochs") + 1], "2",
+            argv = [*argv[:argv.index("--epochs") + 1], "3",
                     *argv[argv.index("--epochs") + 2:]]
     elif command in ("eval", "report"):
         _make_runs_named_in(argv)
@@ -106,24 +110,24 @@ def test_example_runs(example: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert code == 0, f"documented example failed with exit {code}: {example}"
 
 
-def _one_epoch(argv: list[str]) -> list[str]:
+def _short(argv: list[str]) -> list[str]:
     argv = list(argv)
     if "--epochs" in argv:
-        argv[argv.index("--epochs") + 1] = "1"
+        argv[argv.index("--epochs") + 1] = "2"
     else:
-        argv += ["--epochs", "1"]
+        argv += ["--epochs", "2"]
     if "--run" not in argv:
         argv += ["--run", "runs/example"]
     return argv
 
 
 def _make_runs_named_in(argv: list[str]) -> None:
-    """eval/report examples name a run: train a one-epoch one where they expect it."""
+    """eval/report examples name a run: train a two-epoch one where they expect it."""
     target = Path(argv[1])
     run = target.parent if target.suffix == ".npz" else target
     board = _board(argv) or "emu://optical?seed=1&n_in=80&n_out=40"
     dataset = argv[argv.index("--dataset") + 1] if "--dataset" in argv else "digits"
-    code = cli_main.main(["train", "--board", board, "--dataset", dataset, "--epochs", "1",
+    code = cli_main.main(["train", "--board", board, "--dataset", dataset, "--epochs", "2",
                           "--run", str(run), "--no-progress"])
     assert code == 0, f"could not prepare {run} for the example"
 

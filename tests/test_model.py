@@ -33,7 +33,8 @@ class Counting:
 
 
 def small_model(**overrides: Any) -> tuple[Model, list[Any]]:
-    settings: dict[str, Any] = {"n_classes": 4, "n_features": 5, "encoders": ("amplitude",) * 2}
+    settings: dict[str, Any] = {"n_classes": 4, "n_features": 5, "encoders": ("amplitude",) * 2,
+                                "inference": "goodness"}
     settings.update(overrides)
     config = ModelConfig(**settings)
     layers = [Counting(StandInLayer(10, 8, seed=k)) for k in range(config.n_blocks)]

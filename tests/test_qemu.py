@@ -121,3 +121,29 @@ def test_qemu_unavailable_names_the_missing_tool(monkeypatch: pytest.MonkeyPatch
                         lambda name: None if name == qemu.QEMU else real_which(name))
     reason = qemu.qemu_unavailable()
     assert reason is not None and "apt-get install" in reason and "qemu-system-arm" in reason
+
+
+PROJECTION_FACTOR = 2.0
+
+
+def test_cost_projection_matches_the_qemu_boards_time(qemu_board: qemu.QemuBoard) -> None:
+    """The cost model, calibrated by measure_rate (phyff info), predicts other call shapes.
+
+    Calibration times 1-sample and full frames; the check sends calls of other
+    sizes (partial frames included) and compares their measured time with the
+    projection: within PROJECTION_FACTOR either way.
+    """
+    from phyff.board.cost import BoardFacts, LinkModel, measure_rate, project
+
+    with Board.open(qemu_board.url, timeout=5.0) as board:
+        rate = measure_rate(board)
+        facts = BoardFacts.of(board)
+        sizes = [facts.batch + 7, 3, 2 * facts.batch // 3]
+        t0 = time.perf_counter()
+        for n in sizes:
+            board.query_float(np.full((n, facts.n_drive), 0.25))
+        measured = time.perf_counter() - t0
+    projected = project(sum(sizes), len(sizes), facts, LinkModel.measured(rate)).seconds
+    print(f"\nQEMU: {rate.samples_per_s:.0f} samples/s; {sum(sizes)} samples in {len(sizes)} "
+          f"calls: measured {measured:.3f} s, projected {projected:.3f} s")
+    assert projected / PROJECTION_FACTOR <= measured <= projected * PROJECTION_FACTOR

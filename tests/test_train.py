@@ -33,7 +33,10 @@ def layers(n: int = 2, n_in: int = 20) -> list[StandInLayer]:
 
 
 def quick(**overrides: Any) -> TrainConfig:
-    settings: dict[str, Any] = {"epochs": 6, "lr": 5e-3}
+    """The paper's schedule and inference, evaluated every epoch (tests/test_budget.py has
+    the query-frugal defaults)."""
+    settings: dict[str, Any] = {"epochs": 6, "lr": 5e-3, "schedule": "simultaneous",
+                                "inference": "goodness", "eval_every": 1}
     settings.update(overrides)
     return TrainConfig.from_preset("acoustic", **settings)
 
@@ -214,7 +217,7 @@ def test_digital_only_training_makes_no_device_queries(tmp_path: Path) -> None:
 
 
 def test_microwave_preset_with_binary_drive(tmp_path: Path) -> None:
-    config = TrainConfig.from_preset("microwave", epochs=2)
+    config = TrainConfig.from_preset("microwave", epochs=3)
     assert config.n_blocks == 3 and config.model.encoders == ("binary2",) * 3
     result = train(config, layers(3, n_in=40), easy_data(), tmp_path, progress=False)
     assert result.model.params[0].shape == (20, 20 + 20 + 1)

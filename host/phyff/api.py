@@ -144,8 +144,8 @@ class _Loop(EpochLoop):
         if self.has_test:
             return super().accuracies()
         model, d = self.model, self.data
-        if model.config.unsupervised:
-            pred = model.fit_readout(self.layers, d.x_train, d.y_train)
+        if model.uses_readout:
+            pred = self.fit_readout()
         else:
             pred = model.predict(self.layers, d.x_train)
         # test_acc None: the loop's records mark "not evaluated" that way
@@ -160,7 +160,9 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
     board: URL of the board the network runs on (rule 6 of the module docstring).
     preset: "acoustic", "microwave" or "optical"; None follows the board's medium.
     epochs, lr, inner_steps, batch_size, eval_every, n_blocks, encoder, skip,
-    theta, goodness: the trainer's settings of the same names. ``batch_size``
+    theta, goodness, schedule, inference: the trainer's settings of the same
+    names (defaults as `phyff train`: the layer-wise cached schedule and one-pass
+    inference; "simultaneous" and "goodness" are the paper's). ``batch_size``
     also takes "full" (the whole training set per step). Each evaluation
     (every ``eval_every`` epochs) measures C overlays of every sample per block,
     so raise ``eval_every`` to save board time.
@@ -193,6 +195,8 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         skip: bool | None = None,
         theta: float | None = None,
         goodness: str | None = None,
+        schedule: str | None = None,
+        inference: str | None = None,
         seed: int = 0,
         scaling: str = "robust",
         settings: dict[str, Any] | None = None,
@@ -210,6 +214,8 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         self.skip = skip
         self.theta = theta
         self.goodness = goodness
+        self.schedule = schedule
+        self.inference = inference
         self.seed = seed
         self.scaling = scaling
         self.settings = settings
@@ -217,7 +223,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ settings
     _EXPLICIT = ("epochs", "lr", "inner_steps", "batch_size", "eval_every", "n_blocks",
-                 "encoder", "skip", "theta", "goodness")
+                 "encoder", "skip", "theta", "goodness", "schedule", "inference")
 
     def _overrides(self) -> dict[str, Any]:
         """The flat training settings this estimator asks for (before the preset)."""
@@ -327,6 +333,8 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
             identity = board.identity()
             try:
                 loop.run(0, [record])
+                if model.uses_readout and model.readout is None:
+                    loop.fit_readout()  # one-pass inference: the read-out on the final blocks
             except KeyboardInterrupt:
                 # Rule 8: keep what the completed epochs learned, then stop as asked.
                 if history:
@@ -340,7 +348,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
                           history: list[dict[str, Any]], identity: dict[str, Any]) -> None:
         """Take the model of the last completed epoch after Ctrl-C (rule 8)."""
         done = f"training interrupted after epoch {len(history)} of {config.epochs}"
-        if config.model.unsupervised:
+        if model.uses_readout:
             # its read-out must match these weights; the link may not survive the interrupt
             try:
                 model.fit_readout(layers, data.x_train, data.y_train)
@@ -403,9 +411,9 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         with self._open() as board:
             self._check_board(board)
             layers = [BoardLayer(board)] * model.n_blocks
-            if model.config.unsupervised:
+            if model.uses_readout:
                 if model.readout is None:
-                    raise ValueError("this unsupervised model has no fitted read-out; fit again")
+                    raise ValueError("this model has no fitted read-out; fit again")
                 scores, _ = readout_scores(model.readout, model.embed(layers, x))
                 return np.asarray(scores, dtype=np.float64)
             table = model.goodness_table(layers, x).sum(axis=0)

@@ -142,6 +142,19 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     )
 
 
+def _command_line(argv: list[str]) -> str:
+    """The bench command as run, without the options that name local paths."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--out", "--doc", "--data", "--from-raw"):
+            skip = True
+        elif not arg.startswith(("--out=", "--doc=", "--data=", "--from-raw=")):
+            out.append(arg)
+    return "phyff " + " ".join(out)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark and write its report."""
     from phyff.compare.report import all_targets, write_doc, write_outputs
@@ -169,7 +182,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             return EXIT_FAILED
     paths = write_outputs(outcome, out)
     if args.doc:
-        command = DOC_COMMAND if not args.quick else "phyff bench --quick --doc ..."
+        custom = any(getattr(args, a, None) for a in ("tasks", "methods", "seeds", "hard_seeds",
+                                                      "no_adapt", "no_speed"))
+        command = (_command_line(sys.argv[1:]) if custom else DOC_COMMAND if not args.quick
+                   else "phyff bench --quick --doc ...")
         paths.update({f"doc_{k}": v for k, v in write_doc(outcome, args.doc, command).items()})
     targets = all_targets(outcome)
     if args.json:
@@ -182,11 +198,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "speed": outcome.speed,
         })
         return EXIT_OK
+    from phyff.compare.budget import cost_table
     from phyff.compare.report import markdown_table
 
     for task in outcome.tasks:
         print(f"\n{task.name}\n")
         print(markdown_table(outcome.summaries, task.name))
+    print("\ndevice queries and projected wall time on UART boards\n")
+    print(cost_table(outcome.tasks, outcome.results))
     print()
     for t in targets:
         verdict = "not run" if t.met is None else ("MET" if t.met else "NOT MET")

@@ -44,11 +44,12 @@ def tcp_address(text: str) -> tuple[str, int]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
+    from phyff.board.cost import measure_rate
 
     with Board.open(resolve_board(args.board), baudrate=args.baud, timeout=args.timeout) as b:
         stats = b.stats()
         info = {"url": b.url, "caps": b.caps.as_dict(), "config": b.identity()["config"],
-                "stats": stats.as_dict()}
+                "stats": stats.as_dict(), "rate": measure_rate(b).as_dict()}
     if args.json:
         print_json(info)
         return EXIT_OK
@@ -65,6 +66,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"config     settle {cfg['settle_us']} us, oversample {cfg['oversample']}, "
           f"active {cfg['n_drive_active']} drive / {cfg['n_sense_active']} sense")
     print("stats      " + ", ".join(f"{k} {v}" for k, v in info["stats"].items()))
+    rate = info["rate"]
+    print(f"speed      {rate['samples_per_s']:,.0f} samples/s in frames of {rate['batch']} "
+          f"(measured: {1e3 * rate['turnaround_s']:.2f} ms per frame + "
+          f"{1e6 * rate['sample_s']:.1f} us per sample)")
     return EXIT_OK
 
 

@@ -58,6 +58,11 @@ def add_commands(add: AddCommand) -> None:
                    help="exit with status 1 when accuracy (0..1) is below this")
     p.add_argument("--force", action="store_true",
                    help="evaluate even on a board whose identity differs from the model's")
+    p.add_argument("--inference", choices=["model", "goodness", "onepass", "both"],
+                   default="model",
+                   help="goodness: argmax over the C label overlays (C x K queries per "
+                        "sample); onepass: neutral overlay + read-out (K per sample); both: "
+                        "report the two; model (default): the one the model was trained for")
 
     p = add("report", cmd_report, "plot a run: learning curves, confusion matrix, goodness")
     p.add_argument("run", type=Path, help="run directory")
@@ -133,6 +138,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
         wall = time.perf_counter() - t0
         history = result.history
+        cost = _cost_summary(board, args, result.train_queries, result.eval_queries,
+                             result.model.meter.measure_calls)
         summary = {
             "run": str(result.run_dir),
             "model": str(result.model_path),
@@ -141,7 +148,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             "epochs": result.epochs,
             "train_accuracy": result.train_acc,
             "test_accuracy": result.test_acc,
-            "device_queries": history[-1].get("total_queries") if history else None,
+            "device_queries": result.train_queries + result.eval_queries,
+            "train_queries": result.train_queries,
+            "eval_queries": result.eval_queries,
+            "stopped": result.stop_reason,
+            "projected_seconds": cost,
             "digital_macs": history[-1].get("total_macs") if history else None,
             "wall_seconds": round(wall, 3),
             "board_seconds": round(layer.seconds, 3),
@@ -150,14 +161,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
+        if result.stop_reason:
+            print(f"phyff: {result.stop_reason} (phyff train --resume --run {result.run_dir} "
+                  "--max-queries N)", file=sys.stderr)
         print(f"test accuracy {100 * result.test_acc:.1f} % (train {100 * result.train_acc:.1f} %)"
               f" after {result.epochs} epochs in {wall:.1f} s "
-              f"({layer.seconds:.1f} s on the board, {summary['device_queries']} device queries);"
-              f" model: {result.model_path}")
+              f"({layer.seconds:.1f} s on the board); model: {result.model_path}")
+        print(_cost_text(result.train_queries, result.eval_queries, cost))
         if layer.saturated:
             print(f"note: {layer.saturated} samples saturated the board's converters; consider "
                   f"a lower gain or fewer active channels", file=sys.stderr)
     return EXIT_OK
+
+
+def _cost_summary(board: Any, args: argparse.Namespace, train_queries: int, eval_queries: int,
+                  calls: int) -> dict[str, float]:
+    """Projected wall time of these device queries on the board in use (and UART boards)."""
+    from phyff.board.cost import BoardFacts, is_emulated, projections
+
+    total = train_queries + eval_queries
+    found = projections(total, calls, BoardFacts.of(board), baud=getattr(args, "baud", None),
+                        emulated=is_emulated(board))
+    return {p.name: round(p.seconds, 3) for p in found}
+
+
+def _cost_text(train_queries: int, eval_queries: int, cost: dict[str, float]) -> str:
+    from phyff.board.cost import format_seconds
+
+    text = (f"device queries: {train_queries + eval_queries:,} ({train_queries:,} training, "
+            f"{eval_queries:,} evaluation)")
+    if cost:
+        text += "; projected wall time: " + ", ".join(
+            f"{format_seconds(s)} on a {name}" for name, s in cost.items())
+    return text
 
 
 # ---- eval ---------------------------------------------------------------------
@@ -177,6 +213,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from phyff.phyll.model import load_model
 
     model = load_model(_model_path(args.model))
+    own = "onepass" if model.config.unsupervised else model.config.inference
+    kinds: list[str | None] = (
+        [own, "goodness" if own == "onepass" else "onepass"] if args.inference == "both"
+        else [None if args.inference == "model" else args.inference])
+    for kind in kinds:
+        model.check_inference(kind)  # refuse before touching the board
     data = _load_dataset(args)
     meta = model.metadata or {}
     fp = (meta.get("dataset") or {}).get("fingerprint")
@@ -195,9 +237,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         layers = [BoardLayer(board)] * model.n_blocks
         x = data.x_test if args.split == "test" else data.x_train
         y = data.y_test if args.split == "test" else data.y_train
+        others: dict[str, dict[str, Any]] = {}
+        for kind in kinds[1:]:
+            before = model.meter.copy()
+            t0 = time.perf_counter()
+            other = model.predict(layers, x, kind)
+            others[str(kind)] = {
+                "accuracy": float(np.mean(other == y)),
+                "queries": model.meter.since(before).queries,
+                "seconds": round(time.perf_counter() - t0, 3)}
+        before = model.meter.copy()
         t0 = time.perf_counter()
-        pred = model.predict(layers, x)
+        pred = model.predict(layers, x, kinds[0])
         seconds = time.perf_counter() - t0
+        queries = model.meter.since(before).queries
     n = data.n_classes
     confusion = np.zeros((n, n), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
@@ -216,12 +269,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = {"model": str(args.model), "dataset": data.name, "split": args.split,
               "same_data_as_training": same_data, "accuracy": accuracy, "samples": len(y),
               "seconds": round(seconds, 3), "confusion": confusion.tolist(),
-              "per_class": per_class}
+              "per_class": per_class, "inference": kinds[0] or model.config.inference,
+              "device_queries": queries, "other_inference": others}
     if args.json:
         print_json(result)
     else:
         print(f"{data.name} {args.split}: accuracy {100 * accuracy:.2f} % on {len(y)} samples "
-              f"({seconds:.1f} s)")
+              f"with {result['inference']} inference ({queries:,} device queries, "
+              f"{seconds:.1f} s)")
+        for kind, r in others.items():
+            print(f"{data.name} {args.split}: accuracy {100 * r['accuracy']:.2f} % with {kind} "
+                  f"inference ({r['queries']:,} device queries, {r['seconds']:.1f} s)")
         if not same_data:
             print("note: the dataset differs from the one the model was trained on",
                   file=sys.stderr)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from phyff.compare.baselines.common import RunResult
-from phyff.compare.baselines.methods import METHODS, Task
+from phyff.compare.baselines.methods import METHODS, TASK_ONLY, Task
 from phyff.compare.distributed import Execution, Failure, Job, run_jobs
 from phyff.compare.rawio import ResultStore, run_from_dict
 from phyff.compare.summary import (
@@ -158,7 +158,8 @@ def trainer_speed(data: Any, url: str = "emu://acoustic?seed=1", epochs: int = 2
     from phyff.board.layer import BoardLayer
     from phyff.training.session import TrainConfig, train
 
-    config = TrainConfig.from_preset("acoustic", epochs=epochs, eval_every=1, seed=seed)
+    config = TrainConfig.from_preset("acoustic", epochs=epochs, eval_every=1, seed=seed,
+                                     schedule="simultaneous", inference="goodness")
     with Board.open(url) as board, tempfile.TemporaryDirectory(prefix="phyff-speed-") as run:
         layers = [BoardLayer(board)] * config.n_blocks
         t0 = time.perf_counter()
@@ -216,7 +217,8 @@ def run_bench(options: BenchOptions, progress: Progress | None = None,
     jobs: list[Job] = []
     for task in tasks:
         n = options.hard_seeds if task.name in HARD_TASKS and options.hard_seeds else options.seeds
-        methods = [m for m in options.methods if task.only is None or m in task.only]
+        methods = [m for m in options.methods
+                   if (m in task.only if task.only is not None else m not in TASK_ONLY)]
         size = {task.dataset: len(load(task.dataset).y_train)}
         jobs += matrix_jobs([task], methods, range(n), options.data_dir, size)
     scenario_jobs: list[tuple[str, AdaptSettings, list[Job]]] = []

@@ -19,6 +19,10 @@ from phyff.phyll.goodness import FF_REDUCE, GOODNESS_KINDS, GoodnessSpec
 from phyff.phyll.layout import OVERLAY_MODES
 
 READOUT_FEATURES: tuple[str, ...] = ("abs", "raw")
+# How a supervised model classifies: goodness argmax over the C label overlays
+# (C x K physical passes per sample) or one pass with the neutral overlay and a
+# linear read-out on the block outputs (K passes per sample).
+INFERENCE_KINDS: tuple[str, ...] = ("goodness", "onepass")
 DTYPES: tuple[str, ...] = ("float64", "float32")
 
 
@@ -74,6 +78,11 @@ class ModelConfig:
     readout_features: str = setting("abs", "block outputs fed to the read-out: |y| or y",
                                     choices=READOUT_FEATURES)
     ridge: float = setting(1e-3, "ridge penalty of the read-out")
+    inference: str = setting(
+        "onepass", "how the model classifies: onepass (neutral label overlay once through "
+        "the blocks + ridge read-out: K device queries per sample) or goodness (argmax of "
+        "the summed goodness over the C label overlays: C x K queries per sample)",
+        choices=INFERENCE_KINDS)
     hybrid_blur: int = setting(3, "blur passes of the hybrid-negative mask")
     seed: int = setting(0, "seeds weights, goodness directions, shuffling and negatives")
     dtype: str = setting("float64", "float type of the digital maps (float32 about halves "
@@ -104,6 +113,9 @@ class ModelConfig:
             raise ValueError(
                 f"readout_features must be 'abs' or 'raw', not {self.readout_features!r}"
             )
+        if self.inference not in INFERENCE_KINDS:
+            raise ValueError(f"inference must be one of {', '.join(INFERENCE_KINDS)}, "
+                             f"got {self.inference!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if self.hidden is not None and self.hidden < 1:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from phyff.phyll.accounting import Meter
-from phyff.phyll.config import BlockSpec, ModelConfig
+from phyff.phyll.config import INFERENCE_KINDS, BlockSpec, ModelConfig
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.goodness import LocalLoss, goodness
 from phyff.phyll.layout import hybrid_negatives, lay_out, overlay, resolve_offset
@@ -251,22 +251,65 @@ class Model:
 
     def _train_pairs(self, layers: Sequence[PhysicalLayer] | None, h: np.ndarray) -> BatchStats:
         """Train all blocks on rows [positives; negatives]; block k+1 sees block k's update."""
-        steps = self.config.inner_steps
         loss = np.zeros(self.n_blocks)
         sep = np.zeros(self.n_blocks)
         for k in range(self.n_blocks):
             za = self.block_input(k, layers, h)
-            param, grad = self.params[k], self._grads[k]
-            loss_fn, adam = self.losses[k], self.adams[k]
-            macs = 0
-            for _ in range(steps):
-                macs += loss_fn(za, param, grad) + adam.step(param, grad)
-            loss[k], sep[k] = loss_fn.take_stats()
+            loss[k], sep[k] = self.train_block(k, za)
             if k + 1 < self.n_blocks:
-                h = za @ param.T
-                macs += h.size * za.shape[1]
-            self.meter.macs += macs
+                h = self.block_output(k, za)
         return BatchStats(loss, sep)
+
+    def train_block(self, k: int, za: np.ndarray) -> tuple[float, float]:
+        """T inner Adam steps of block k on block inputs za = [positives; negatives].
+
+        za comes from `block_input` (fresh measurements) or from a cache of
+        earlier ones (the layer-wise schedule): this step itself never touches
+        the device. Returns (mean loss, mean goodness separation) over the steps.
+        """
+        param, grad = self.params[k], self._grads[k]
+        loss_fn, adam = self.losses[k], self.adams[k]
+        macs = 0
+        for _ in range(self.config.inner_steps):
+            macs += loss_fn(za, param, grad) + adam.step(param, grad)
+        self.meter.macs += macs
+        loss, sep = loss_fn.take_stats()
+        return float(loss), float(sep)
+
+    def block_output(self, k: int, za: np.ndarray) -> np.ndarray:
+        """y = [W | b] za of block k (the next block's input), MACs counted."""
+        y = za @ self.params[k].T
+        self.meter.macs += y.size * za.shape[1]
+        return y
+
+    def block_goodness(self, k: int, y: np.ndarray) -> np.ndarray:
+        """Goodness of block k's outputs y (rows), MACs counted."""
+        good, macs = goodness(self.config.goodness_spec(), y, self.xis[k])
+        self.meter.macs += macs
+        return good
+
+    def neutral(self, x: np.ndarray, batch_max: float | None = None) -> np.ndarray:
+        """Laid-out rows with the neutral label overlay: every label slot at 1/C of the value.
+
+        Hinton's one-pass inference: the overlay value is the one a label would
+        get (per-sample or batch max|x|), spread evenly over the C slots, so the
+        input scale matches training while favouring no class.
+        """
+        c, mode = self.config.n_classes, self.config.overlay
+        out = np.array(x, dtype=self.dtype, copy=True)
+        out[:, :c] = 0.0
+        if mode == "sample":
+            value = np.abs(out).max(axis=1)
+        else:
+            value = np.full(len(out), np.abs(out).max(initial=0.0) if batch_max is None
+                            else batch_max)
+        out[:, :c] = (value / c)[:, None]
+        return out
+
+    @property
+    def uses_readout(self) -> bool:
+        """True when predictions come from the linear read-out (one-pass or unsupervised)."""
+        return self.config.unsupervised or self.config.inference == "onepass"
 
     # -------------------------------------------------------------- inference
     def run_blocks(
@@ -310,15 +353,25 @@ class Model:
         return table
 
     def embed(self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray) -> np.ndarray:
-        """Concatenated block outputs (|y| or y) of unlabelled inputs, for the read-out."""
+        """Concatenated block outputs (|y| or y) of unlabelled inputs, for the read-out.
+
+        A supervised model sees its inputs with the neutral label overlay (one
+        pass, K queries per sample); an unsupervised one never had labels.
+        """
         self.check_layers(layers)
         x = self.prepare(features)
+        if not self.config.unsupervised:
+            batch_max = float(np.abs(x).max(initial=0.0))
+            x = self.neutral(x, batch_max)
         parts = []
         for start in range(0, len(x), INFERENCE_ROWS):
             outputs, _ = self.run_blocks(layers, x[start : start + INFERENCE_ROWS])
             parts.append(np.concatenate(outputs, axis=1))
-        feats = np.concatenate(parts)
-        return np.abs(feats) if self.config.readout_features == "abs" else feats
+        return self.readout_input(np.concatenate(parts))
+
+    def readout_input(self, outputs: np.ndarray) -> np.ndarray:
+        """Concatenated block outputs -> the read-out's features (|y| or y)."""
+        return np.abs(outputs) if self.config.readout_features == "abs" else outputs
 
     def fit_readout(
         self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray, labels: np.ndarray
@@ -329,17 +382,48 @@ class Model:
         saves a second pass through the device when they are wanted anyway.
         """
         y = self.check_labels(labels, len(features))
-        feats = self.embed(layers, features)
-        self.readout, macs = fit_ridge(feats, y, self.config.n_classes, self.config.ridge)
+        return self.fit_readout_on(self.embed(layers, features), y)
+
+    def fit_readout_on(self, feats: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Fit the ridge read-out on read-out features (from `embed` or a cache of them).
+
+        Returns the read-out's predictions on those features.
+        """
+        self.readout, macs = fit_ridge(feats, labels, self.config.n_classes, self.config.ridge)
         scores, score_macs = readout_scores(self.readout, feats)
         self.meter.macs += macs + score_macs
         return scores.argmax(axis=1)
 
-    def predict(self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray) -> np.ndarray:
-        """Class predictions: argmax of summed goodness (or the read-out if unsupervised)."""
-        if self.config.unsupervised:
-            if self.readout is None:
-                raise ValueError("an unsupervised model needs fit_readout() before predict()")
+    def check_inference(self, inference: str | None = None) -> str:
+        """The inference to use (default: the model's own), refused when it cannot work."""
+        own = "onepass" if self.config.unsupervised else self.config.inference
+        kind = own if inference is None else inference
+        if kind not in INFERENCE_KINDS:
+            raise ValueError(f"inference must be one of {', '.join(INFERENCE_KINDS)}, "
+                             f"got {kind!r}")
+        if kind == "goodness" and self.config.unsupervised:
+            raise ValueError(
+                "this model was trained without labels (unsupervised): its goodness says "
+                "nothing about classes, so goodness inference cannot classify; use its "
+                "one-pass read-out (--inference onepass)")
+        if (kind == "onepass" or self.config.unsupervised) and self.readout is None:
+            raise ValueError(
+                "this model has no fitted read-out, so one-pass inference cannot classify "
+                "with it: it was trained for goodness inference (use --inference goodness) "
+                "or fit_readout() was never called")
+        return kind
+
+    def predict(self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray,
+                inference: str | None = None) -> np.ndarray:
+        """Class predictions by `inference` (default: the model's own).
+
+        goodness: argmax over the C label overlays of the goodness summed over
+        blocks (C x K device queries per sample); onepass: the neutral overlay
+        once through the blocks and the linear read-out (K per sample).
+        """
+        kind = self.check_inference(inference)
+        if kind == "onepass":
+            assert self.readout is not None
             scores, macs = readout_scores(self.readout, self.embed(layers, features))
             self.meter.macs += macs
             return scores.argmax(axis=1)
@@ -368,7 +452,10 @@ class Model:
     def from_parts(cls, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Model:
         """Rebuild a model from header() and arrays() output."""
         try:
-            config = ModelConfig.from_dict(header["config"])
+            saved = dict(header["config"])
+            # Files from before one-pass inference existed classified by goodness.
+            saved.setdefault("inference", "goodness")
+            config = ModelConfig.from_dict(saved)
             model = cls(config, [BlockSpec(**b) for b in header["blocks"]])
             for k in range(model.n_blocks):
                 model.params[k][:, :-1] = arrays[f"W{k}"]

@@ -27,6 +27,7 @@ _REMEDY: dict[str, str] = {
     "phyff-checkpoint": "The run cannot be resumed from it: start the run again with "
                         "--overwrite, or under a new --run.",
     "phyff-goodness": "Train again to re-create it; the model itself is not affected.",
+    "phyff-cache": "Delete it: a resumed run then measures its caches again.",
 }
 
 

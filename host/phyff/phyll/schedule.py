@@ -6,6 +6,17 @@ paper's schedule is `Simultaneous`: every batch is measured afresh through
 every block (positives and negatives in one call per block) and that
 measurement serves T inner optimiser steps; all blocks learn in the same
 pass, block k+1 seeing block k's current output.
+
+`LayerWise` is the query-frugal schedule: blocks are trained one after
+another, each for its share of the epochs. When block k starts, the physical
+outputs of every training sample under each of the C label overlays (and the
+neutral overlay when the model classifies in one pass) are measured once,
+N x C rows in one measure() call (the board splits it into frames), and all
+of block k's epochs draw their positives and negatives from that cache.
+Block k+1's inputs are block k's trained outputs of those same rows, so
+they cost no query; they are measured once in turn. Options for real media:
+re-measure the current block's cache every R epochs, and measure each row M
+times (averaged, or kept and drawn from at random as noise augmentation).
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from phyff.phyll.layout import wrong_labels
+from phyff.phyll.layout import overlay, wrong_labels
 from phyff.phyll.model import Model, PhysicalLayer
 
 
@@ -37,6 +48,8 @@ class Schedule(Protocol):
     def train_epoch(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
                     y: np.ndarray, rng: np.random.Generator, batch_size: int | None,
                     epoch: int) -> EpochStats: ...
+
+    def epoch_queries(self, model: Model, n: int, epoch: int) -> int: ...
 
 
 def batches(order: np.ndarray, batch_size: int | None, min_size: int) -> list[np.ndarray]:
@@ -71,12 +84,232 @@ class Simultaneous:
         return EpochStats(loss, sep)
 
 
-SCHEDULES: dict[str, type] = {Simultaneous.name: Simultaneous}
+    def epoch_queries(self, model: Model, n: int, epoch: int) -> int:
+        """Device queries epoch `epoch` will make on n training samples (0 without physics)."""
+        return 2 * n * model.n_blocks if model.config.physical else 0
 
 
-def make_schedule(name: str) -> Schedule:
-    """The schedule called `name` (see SCHEDULES)."""
+REPEAT_MODES: tuple[str, ...] = ("mean", "augment")
+
+
+class LayerWise:
+    """Blocks one after another, each on a cache of measurements; see the module docstring.
+
+    Rules:
+    1. epochs 1..E are split evenly among the K blocks in order; block k owns
+       the epochs e with (e - 1) * K // E == k (so E >= K is required);
+    2. block k's cache is measured at its first epoch and, when `remeasure`
+       is R, again at every R-th epoch of its share, together with the caches
+       of blocks 0..k-1 (so block k's inputs and the read-out's features follow
+       a drifting medium); a measurement is one measure() call of M x rows
+       per block (M = `repeats`);
+    3. the cache holds, for every training sample, the block input under each
+       label overlay (rows 0..C-1) and, for one-pass models, the neutral overlay
+       (row C); earlier blocks are frozen, so their outputs are exact inputs;
+    4. `state()` / `restore()` carry the caches across a resume (the session
+       keeps them in the run directory); without them, resuming in the middle
+       of block k measures the caches of blocks 0..k again (counted).
+    """
+
+    name = "layerwise"
+
+    def __init__(self, epochs: int, remeasure: int | None = None, repeats: int = 1,
+                 repeat_mode: str = "mean") -> None:
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if remeasure is not None and (not isinstance(remeasure, int) or remeasure < 1):
+            raise ValueError(f"the re-measure interval must be a positive integer number of "
+                             f"epochs (or None: never), got {remeasure!r}")
+        if not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+        if repeat_mode not in REPEAT_MODES:
+            raise ValueError(f"repeat mode must be one of {', '.join(REPEAT_MODES)}, "
+                             f"got {repeat_mode!r}")
+        self.epochs = epochs
+        self.remeasure = remeasure
+        self.repeats = repeats
+        self.repeat_mode = repeat_mode
+        self.block = -1  # block whose cache is held
+        self.inputs: np.ndarray | None = None  # (R, N, width) inputs of that block
+        self.cache: np.ndarray | None = None  # (M or 1, R, N, z width + 1)
+        self.done_outputs: list[np.ndarray] = []  # frozen blocks' outputs (R, N, d_out)
+
+    # ------------------------------------------------------------ the plan
+    def block_of(self, epoch: int, n_blocks: int) -> int:
+        """The block trained in `epoch` (rule 1)."""
+        if self.epochs < n_blocks:
+            raise ValueError(f"the layer-wise schedule needs at least one epoch per block: "
+                             f"{self.epochs} epochs for {n_blocks} blocks")
+        return (epoch - 1) * n_blocks // self.epochs
+
+    def first_epoch(self, k: int, n_blocks: int) -> int:
+        """The first epoch of block k's share."""
+        return -(-k * self.epochs // n_blocks) + 1
+
+    def measures_at(self, epoch: int, n_blocks: int) -> bool:
+        """True when `epoch` measures its block's cache (rule 2), resumption aside."""
+        k = self.block_of(epoch, n_blocks)
+        into = epoch - self.first_epoch(k, n_blocks)
+        return into == 0 or (self.remeasure is not None and into % self.remeasure == 0)
+
+    @staticmethod
+    def overlays(model: Model) -> int:
+        """Cached rows per sample: the C labels, plus the neutral overlay for one-pass models."""
+        return model.config.n_classes + (model.config.inference == "onepass")
+
+    def epoch_queries(self, model: Model, n: int, epoch: int) -> int:
+        """Device queries `epoch` will make (a resumed run may make more, rule 4)."""
+        if not model.config.physical:
+            return 0
+        k = self.block_of(epoch, model.n_blocks)
+        per_block = self.repeats * self.overlays(model) * n
+        if self.cache is not None and self.block == k:
+            return (k + 1) * per_block if self.measures_at(epoch, model.n_blocks) else 0
+        if self.cache is not None and self.block == k - 1:
+            return per_block
+        return (k + 1) * per_block
+
+    # ------------------------------------------------------------ the cache
+    def _first_inputs(self, model: Model, xl: np.ndarray) -> np.ndarray:
+        """Block 0's inputs: every sample under every label overlay (and the neutral one)."""
+        c, mode = model.config.n_classes, model.config.overlay
+        n = len(xl)
+        batch_max = float(np.abs(xl).max(initial=0.0)) if mode == "batch" else None
+        rows = np.empty((self.overlays(model), n, xl.shape[1]), model.dtype)
+        for label in range(c):
+            overlay(xl, np.full(n, label), c, mode, rows[label], batch_max)
+        if self.overlays(model) > c:
+            rows[c] = model.neutral(xl, batch_max)
+        return rows
+
+    def _measure(self, model: Model, layers: Sequence[PhysicalLayer], k: int) -> None:
+        """(Re)fill the cache of block k from its inputs: one measure() call of M x rows."""
+        assert self.inputs is not None
+        r, n, width = self.inputs.shape
+        flat = self.inputs.reshape(r * n, width)
+        za = model.block_input(k, layers, np.tile(flat, (self.repeats, 1)))
+        cache = za.reshape(self.repeats, r, n, za.shape[1])
+        if self.repeat_mode == "mean" and self.repeats > 1:
+            cache = cache.mean(axis=0, keepdims=True)
+        self.cache = cache
+
+    def _advance(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
+                 k: int) -> None:
+        """Hold block k's cache: freeze finished blocks, measure what is missing."""
+        if self.block > k or self.cache is None:
+            self.block, self.inputs, self.done_outputs = -1, None, []
+        while self.block < k:
+            if self.block >= 0:
+                out = self.outputs(model, self.block)
+                self.done_outputs.append(out)
+                self.inputs = out
+            else:
+                self.inputs = self._first_inputs(model, xl)
+            self.block += 1
+            self._measure(model, layers, self.block)
+
+    def outputs(self, model: Model, k: int) -> np.ndarray:
+        """Outputs (R, N, d_out) of block k on its cached rows (repeats averaged)."""
+        if k < len(self.done_outputs):
+            return self.done_outputs[k]
+        if k != self.block or self.cache is None:
+            raise ValueError(f"block {k} has no cached measurements")
+        za = self.cache.mean(axis=0) if len(self.cache) > 1 else self.cache[0]
+        r, n, w = za.shape
+        return model.block_output(k, za.reshape(r * n, w)).reshape(r, n, -1)
+
+    # ------------------------------------------------------------ resuming
+    def state(self) -> dict[str, np.ndarray] | None:
+        """The caches as arrays (None when nothing is cached yet), for `restore`."""
+        if self.cache is None or self.inputs is None:
+            return None
+        out = {"block": np.array([self.block]), "inputs": self.inputs, "cache": self.cache}
+        out.update({f"done{k}": o for k, o in enumerate(self.done_outputs)})
+        return out
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take back the caches written by `state` (rule 4)."""
+        try:
+            block = int(np.asarray(arrays["block"]).reshape(-1)[0])
+            done = [np.asarray(arrays[f"done{k}"]) for k in range(block)]
+            inputs, cache = np.asarray(arrays["inputs"]), np.asarray(arrays["cache"])
+        except KeyError as err:
+            raise ValueError(f"the layer-wise cache file lacks {err}") from err
+        if cache.ndim != 4 or inputs.shape[:2] != cache.shape[1:3]:
+            raise ValueError(f"the layer-wise cache file is inconsistent: inputs "
+                             f"{inputs.shape}, cache {cache.shape}")
+        self.block, self.inputs, self.cache, self.done_outputs = block, inputs, cache, done
+
+    # ------------------------------------------------------------ training
+    def train_epoch(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
+                    y: np.ndarray, rng: np.random.Generator, batch_size: int | None,
+                    epoch: int) -> EpochStats:
+        if model.config.unsupervised:
+            raise ValueError("the layer-wise schedule caches label overlays and needs a "
+                             "supervised model; use --schedule simultaneous for unsupervised "
+                             "training")
+        n, big_k = len(xl), model.n_blocks
+        k = self.block_of(epoch, big_k)
+        if self.block != k or self.cache is None:
+            self._advance(model, layers, xl, k)
+        elif self.measures_at(epoch, big_k):
+            self.cache = None  # rule 2: every block's cache again, from block 0
+            self._advance(model, layers, xl, k)
+        assert self.cache is not None
+        c = model.config.n_classes
+        order = rng.permutation(n)
+        negatives = wrong_labels(y, c, rng)
+        pick = (rng.integers(0, len(self.cache), size=n) if len(self.cache) > 1
+                else np.zeros(n, dtype=np.int64))
+        loss, sep = np.full(big_k, np.nan), np.full(big_k, np.nan)
+        loss[k] = sep[k] = 0.0
+        for idx in batches(order, batch_size, min_size=1):
+            za = np.concatenate([self.cache[pick[idx], y[idx], idx],
+                                 self.cache[pick[idx], negatives[idx], idx]])
+            bl, bs = model.train_block(k, za)
+            loss[k] += bl * len(idx) / n
+            sep[k] += bs * len(idx) / n
+        return EpochStats(loss, sep)
+
+    # ------------------------------------------------------------ free evaluation
+    def complete(self, model: Model) -> bool:
+        """True when every block's cache is held (the last block's share has begun)."""
+        return self.cache is not None and self.block == model.n_blocks - 1
+
+    def train_predictions(self, model: Model) -> np.ndarray | None:
+        """Goodness-argmax predictions of the training set from the caches (no query).
+
+        None until every block has a cache. Valid for a medium that does not
+        change between the measurement and now.
+        """
+        if not self.complete(model):
+            return None
+        c = model.config.n_classes
+        total = 0.0
+        for k in range(model.n_blocks):
+            out = self.outputs(model, k)[:c]
+            r, n, d = out.shape
+            total = total + model.block_goodness(k, out.reshape(r * n, d)).reshape(r, n)
+        return np.asarray(total).argmax(axis=0)
+
+    def readout_features(self, model: Model) -> np.ndarray | None:
+        """Read-out features of the training set under the neutral overlay (no query)."""
+        if not self.complete(model) or self.overlays(model) == model.config.n_classes:
+            return None
+        c = model.config.n_classes
+        outs = [self.outputs(model, k)[c] for k in range(model.n_blocks)]
+        return model.readout_input(np.concatenate(outs, axis=1))
+
+
+SCHEDULES: dict[str, type] = {Simultaneous.name: Simultaneous, LayerWise.name: LayerWise}
+
+
+def make_schedule(name: str, *, epochs: int, remeasure: int | None = None, repeats: int = 1,
+                  repeat_mode: str = "mean") -> Schedule:
+    """The schedule called `name` (see SCHEDULES) with its options."""
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}")
+    if name == LayerWise.name:
+        return LayerWise(epochs, remeasure, repeats, repeat_mode)
     schedule: Schedule = SCHEDULES[name]()
     return schedule

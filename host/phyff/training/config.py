@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from phyff.phyll.config import ModelConfig, setting
+from phyff.phyll.schedule import REPEAT_MODES, SCHEDULES
+
+SCHEDULE_NAMES: tuple[str, ...] = tuple(SCHEDULES)
 
 PRESETS: dict[str, dict[str, Any]] = {
     # 2 blocks of [40 -> 20], T = 10, full batch of 206, 200 epochs, theta 4.
@@ -47,8 +50,26 @@ class TrainConfig:
     preset: str = setting("acoustic", "paper settings to start from", cli=False)
     epochs: int = setting(200, "passes over the training set")
     batch_size: int | None = setting(None, "samples per batch (default: the full training set)")
-    eval_every: int = setting(1, "evaluate train/test accuracy every this many epochs "
-                                 "(and at the end)")
+    eval_every: int | None = setting(
+        None, "full train/test evaluation every this many epochs (default: only at the end; "
+              "each costs C x K or K device queries per sample)")
+    eval_subset: int = setting(
+        0, "test samples (a fixed subset) evaluated after every epoch between full "
+           "evaluations; 0: none (the layer-wise schedule's cached train accuracy is free)")
+    schedule: str = setting(
+        "layerwise", "training schedule: layerwise (blocks one after another on measurements "
+                     "cached once per block) or simultaneous (the paper's: every batch measured "
+                     "afresh through every block)", choices=SCHEDULE_NAMES)
+    remeasure: int | None = setting(
+        None, "layer-wise schedule: re-measure the current block's cache every this many "
+              "epochs (default: never; for drifting media)")
+    repeats: int = setting(1, "layer-wise schedule: measurements per cached row")
+    repeat_mode: str = setting("mean", "layer-wise schedule: average the repeated measurements "
+                                       "or keep them as noise augmentation",
+                               choices=REPEAT_MODES)
+    max_queries: int | None = setting(
+        None, "device-query budget (training and its evaluations): training stops cleanly, "
+              "saved and resumable, before an epoch would exceed it")
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
@@ -57,8 +78,32 @@ class TrainConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 or None (full batch), got {self.batch_size}")
-        if self.eval_every < 1:
-            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1 or None (only at the end), "
+                             f"got {self.eval_every}")
+        if self.eval_subset < 0:
+            raise ValueError(f"eval_subset must be >= 0 test samples, got {self.eval_subset}")
+        if self.schedule not in SCHEDULE_NAMES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of "
+                             f"{', '.join(SCHEDULE_NAMES)}")
+        if self.remeasure is not None and (isinstance(self.remeasure, bool)
+                                           or not isinstance(self.remeasure, int)
+                                           or self.remeasure < 1):
+            raise ValueError(f"remeasure must be a positive integer number of epochs (or "
+                             f"None: never re-measure), got {self.remeasure!r}")
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) \
+                or self.repeats < 1:
+            raise ValueError(f"repeats must be an integer >= 1 (measurements per cached "
+                             f"row), got {self.repeats!r}")
+        if self.repeat_mode not in REPEAT_MODES:
+            raise ValueError(f"repeat_mode must be one of {', '.join(REPEAT_MODES)}, "
+                             f"got {self.repeat_mode!r}")
+        # The layer-wise schedule's needs (a supervised model, epochs >= blocks) are
+        # checked when a loop is built (phyff.training.loop.schedule_for), so a base
+        # configuration may still be turned into a paper-schedule one.
+        if self.max_queries is not None and self.max_queries < 1:
+            raise ValueError(f"max_queries must be a positive number of device queries, "
+                             f"got {self.max_queries}")
 
     # ---- convenience views of the model's settings the session uses ----------
 
@@ -119,12 +164,20 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of to_dict; also reads the older flat form. Unknown keys are an error."""
+        """Inverse of to_dict; also reads the older flat form. Unknown keys are an error.
+
+        A dictionary without a schedule (or inference) was written before those
+        settings existed, when runs used the paper's schedule and goodness inference.
+        """
         data = dict(data)
         model = data.pop("model", None)
+        # Files from before the query budget trained with the paper's schedule and
+        # classified by goodness: read them as such, not with today's defaults.
+        data.setdefault("schedule", "simultaneous")
         if isinstance(model, dict):
-            base = cls(model=ModelConfig.from_dict(model))
+            base = cls(model=ModelConfig.from_dict({"inference": "goodness", **model}))
         else:
+            data.setdefault("inference", "goodness")
             base = cls()
         if "beta1" in data or "beta2" in data:
             betas = base.model.betas

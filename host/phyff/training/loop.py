@@ -10,10 +10,21 @@ very same loop with its own hooks, so there is one loop to trust.
 A hook may raise `StopTraining` to end the run cleanly after the current
 epoch (its record is complete and passed to every hook first).
 
-Each record holds: epoch, loss (mean over blocks of each block's local loss),
-loss_blocks, separation (mean G+ - G-), separation_blocks, train_acc /
-test_acc (None when not evaluated), macs / queries / measure_calls (training),
-digital_s / physical_s (training time outside / inside measure()), eval_s,
+Evaluation never dominates the device queries: the full evaluation (train and
+test accuracy with the model's inference) runs at every `eval_every`-th epoch
+and at the end; between them an epoch only records what is free (the
+layer-wise schedule's cached train accuracy) and, when `eval_subset` is set,
+the accuracy on a fixed subset of the test samples. The training accuracy of
+a full evaluation also comes from the cache when the schedule holds every
+block's cache; training and evaluation queries are counted apart.
+
+Each record holds: epoch, block (the block trained, layer-wise schedule),
+loss (mean over the blocks trained this epoch of their local loss),
+loss_blocks, separation (mean G+ - G-), separation_blocks (None for blocks
+not trained this epoch), train_acc / test_acc (None when not evaluated),
+cached_train_acc (None without a complete cache), subset_acc (None without
+eval_subset), macs / queries / measure_calls (training), digital_s /
+physical_s (training time outside / inside measure()), eval_s,
 eval_physical_s, eval_macs, eval_queries, wall_s (training + evaluation).
 """
 
@@ -27,7 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from phyff.phyll.model import Model, PhysicalLayer
-from phyff.phyll.schedule import Schedule, Simultaneous
+from phyff.phyll.schedule import Schedule, make_schedule
 from phyff.training.config import TrainConfig
 
 Hook = Callable[[int, Model, dict[str, Any]], None]
@@ -109,14 +120,23 @@ class EpochLoop:
         self.layers = list(layers)
         self.data = data
         self.rng = rng
-        self.schedule = schedule or Simultaneous()
+        self.schedule = schedule or schedule_for(config)
         self.evaluate = evaluate
         self.stop_reason: str | None = None
+        n_sub = min(config.eval_subset, len(data.x_test))
+        pick = np.random.default_rng([config.seed, 3]).permutation(len(data.x_test))[:n_sub]
+        self.subset = np.sort(pick)
 
     def eval_due(self, epoch: int) -> bool:
         """Evaluation epochs: every eval_every-th and the last (when evaluating at all)."""
         c = self.config
-        return self.evaluate and (epoch % c.eval_every == 0 or epoch == c.epochs)
+        every = c.eval_every
+        return self.evaluate and ((every is not None and epoch % every == 0)
+                                  or epoch == c.epochs)
+
+    def epoch_queries(self, epoch: int) -> int:
+        """Device queries the training part of `epoch` will make (see the schedule)."""
+        return int(self.schedule.epoch_queries(self.model, len(self.data.xl), epoch))
 
     def run(self, start: int = 0, hooks: Iterable[Hook] = ()) -> int:
         """Epochs start+1 .. config.epochs; returns the last completed epoch."""
@@ -142,14 +162,20 @@ class EpochLoop:
                                           self.config.batch_size, epoch)
         train_s = time.perf_counter() - start
         cost = model.meter.since(before)
+        trained = ~np.isnan(stats.loss)
         record: dict[str, Any] = {
             "epoch": epoch,
-            "loss": float(stats.loss.mean()),
-            "loss_blocks": stats.loss.tolist(),
-            "separation": float(stats.separation.mean()),
-            "separation_blocks": stats.separation.tolist(),
+            "block": getattr(self.schedule, "block", None),
+            "loss": float(stats.loss[trained].mean()),
+            "loss_blocks": [float(v) if ok else None for v, ok in zip(stats.loss, trained,
+                                                                        strict=True)],
+            "separation": float(stats.separation[trained].mean()),
+            "separation_blocks": [float(v) if ok else None
+                                  for v, ok in zip(stats.separation, trained, strict=True)],
             "train_acc": None,
             "test_acc": None,
+            "cached_train_acc": None,
+            "subset_acc": None,
             "macs": cost.macs,
             "queries": cost.queries,
             "measure_calls": cost.measure_calls,
@@ -158,8 +184,15 @@ class EpochLoop:
         }
         eval_cost = model.meter.copy()
         eval_start = time.perf_counter()
+        if self.evaluate:
+            cached = self.cached_train_predictions()
+            if cached is not None:
+                record["cached_train_acc"] = float(np.mean(cached == d.y_train))
         if self.eval_due(epoch):
             record["train_acc"], record["test_acc"] = self.accuracies()
+        elif self.evaluate and len(self.subset):
+            pred = self.predict(d.x_test[self.subset])
+            record["subset_acc"] = float(np.mean(pred == d.y_test[self.subset]))
         spent = model.meter.since(eval_cost)
         record.update(
             eval_s=time.perf_counter() - eval_start,
@@ -170,12 +203,57 @@ class EpochLoop:
         )
         return record
 
-    def accuracies(self) -> tuple[float, float]:
-        """Train and test accuracy of the current model (the unsupervised read-out is refit)."""
+    def cached_train_predictions(self) -> np.ndarray | None:
+        """Training-set predictions from the schedule's caches (no query), if it has them.
+
+        For a read-out model the read-out is refit on the cached neutral-overlay
+        outputs; for goodness inference the cached label overlays are scored.
+        """
         model, d = self.model, self.data
-        if model.config.unsupervised:
-            pred_tr = model.fit_readout(self.layers, d.x_train, d.y_train)
+        if model.uses_readout:
+            feats = getattr(self.schedule, "readout_features", lambda m: None)(model)
+            return None if feats is None else model.fit_readout_on(feats, d.y_train)
+        return getattr(self.schedule, "train_predictions", lambda m: None)(model)
+
+    def fit_readout(self) -> np.ndarray:
+        """Refit the read-out (from the caches when possible); predictions on the train set."""
+        cached = self.cached_train_predictions()
+        if cached is not None:
+            return cached
+        return self.model.fit_readout(self.layers, self.data.x_train, self.data.y_train)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Predictions of the current model with its own inference."""
+        if self.model.uses_readout and self.model.readout is None:
+            self.fit_readout()
+        return self.model.predict(self.layers, features)
+
+    def accuracies(self) -> tuple[float, float]:
+        """Train and test accuracy of the current model (a read-out is refit first).
+
+        The training accuracy comes from the schedule's caches when they cover
+        every block (no query); otherwise the training set is measured.
+        """
+        model, d = self.model, self.data
+        if model.uses_readout:
+            pred_tr = self.fit_readout()
         else:
-            pred_tr = model.predict(self.layers, d.x_train)
+            cached = self.cached_train_predictions()
+            pred_tr = cached if cached is not None else model.predict(self.layers, d.x_train)
         pred_te = model.predict(self.layers, d.x_test)
         return float(np.mean(pred_tr == d.y_train)), float(np.mean(pred_te == d.y_test))
+
+
+def schedule_for(config: TrainConfig) -> Schedule:
+    """The schedule a training configuration asks for, with its options (checked here)."""
+    if config.schedule == "layerwise":
+        if config.epochs < config.n_blocks:
+            raise ValueError(f"the layer-wise schedule trains blocks one after another: it "
+                             f"needs epochs >= blocks, got {config.epochs} epochs for "
+                             f"{config.n_blocks} blocks (raise --epochs or use --schedule "
+                             "simultaneous)")
+        if config.model.unsupervised:
+            raise ValueError("the layer-wise schedule caches label overlays; unsupervised "
+                             "training needs --schedule simultaneous")
+    return make_schedule(config.schedule, epochs=config.epochs, remeasure=config.remeasure,
+                         repeats=config.repeats, repeat_mode=config.repeat_mode)

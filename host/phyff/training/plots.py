@@ -59,8 +59,15 @@ def _curves(path: Path, records: list[dict[str, Any]]) -> Path:
     evaluated = [r for r in records if r.get("train_acc") is not None]
     if evaluated:
         ep = [r["epoch"] for r in evaluated]
-        ax_acc.plot(ep, [100 * r["train_acc"] for r in evaluated], label="train")
-        ax_acc.plot(ep, [100 * r["test_acc"] for r in evaluated], label="test")
+        ax_acc.plot(ep, [100 * r["train_acc"] for r in evaluated], "o-", ms=4, label="train")
+        ax_acc.plot(ep, [100 * r["test_acc"] for r in evaluated], "o-", ms=4, label="test")
+    for key, label in (("cached_train_acc", "train (from the cache, no query)"),
+                       ("subset_acc", "test subset")):
+        points = [r for r in records if r.get(key) is not None]
+        if points:
+            ax_acc.plot([r["epoch"] for r in points], [100 * r[key] for r in points], lw=1,
+                        alpha=0.8, label=label)
+    if evaluated or any(r.get("cached_train_acc") is not None for r in records):
         ax_acc.legend()
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy (%)")

@@ -6,6 +6,7 @@ A run directory holds:
   checkpoint.npz   model + optimiser + generator state after the last epoch
   model.npz        the final model (written at the end)
   goodness.npz     test-set goodness and confusion matrix (written at the end)
+  cache.npz        the layer-wise schedule's measurement caches (for resume)
 
 The metrics line of an epoch is written before its checkpoint, and Ctrl-C is
 held back while both are written, so after an interruption the checkpoint and
@@ -30,7 +31,8 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.npz"
 MODEL_FILE = "model.npz"
 GOODNESS_FILE = "goodness.npz"
-RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, MODEL_FILE, GOODNESS_FILE)
+CACHE_FILE = "cache.npz"  # the layer-wise schedule's measurements
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, MODEL_FILE, GOODNESS_FILE, CACHE_FILE)
 LOCK_FILE = ".lock"
 
 

@@ -8,7 +8,19 @@ checkpointed, so an interrupted and resumed run ends with exactly the weights
 of an uninterrupted one (given a deterministic physical layer).
 
 Each metrics line is the loop's epoch record (see `phyff.training.loop`)
-plus total_macs / total_queries (cumulative, training + evaluation).
+plus total_macs / total_queries (cumulative, training + evaluation) and
+total_train_queries / total_eval_queries (cumulative, apart).
+
+The layer-wise schedule's caches are kept in cache.npz next to the
+checkpoint (written before it, at every epoch that measured), so a resumed
+run reuses them instead of measuring again.
+
+`max_queries` is a budget of device queries: before an epoch whose training
+would take the total past it, the run stops cleanly (the last epoch is
+checkpointed, the model saved and evaluated; `TrainResult.stop_reason` says
+why). The budget's state is the cumulative count in metrics.jsonl, so a
+resumed run with a larger budget continues where it stopped. The final
+evaluation after a stop is not charged to the budget (it is counted apart).
 """
 
 from __future__ import annotations
@@ -27,12 +39,22 @@ from tqdm import tqdm
 
 from phyff._version import __version__
 from phyff.phyll.model import Model, PhysicalLayer, save_model
+from phyff.phyll.npzio import read_npz, write_npz_atomic
 from phyff.training.checkpoint import load_checkpoint, save_checkpoint
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.goodnessfile import write_goodness_file
 from phyff.training.identity import board_mismatches
-from phyff.training.loop import Dataset, EpochLoop, Hook, check_data, new_model, prepare
+from phyff.training.loop import (
+    Dataset,
+    EpochLoop,
+    Hook,
+    StopTraining,
+    check_data,
+    new_model,
+    prepare,
+)
 from phyff.training.runfiles import (
+    CACHE_FILE,
     CHECKPOINT_FILE,
     CONFIG_FILE,
     GOODNESS_FILE,
@@ -52,7 +74,8 @@ from phyff.training.runfiles import (
 __all__ = ["PRESETS", "TrainConfig", "TrainResult", "TrainingInterrupted", "train"]
 
 # Fields that may change between a run and its resumption without changing the weights.
-_RESUMABLE_CHANGES = frozenset({"epochs", "eval_every", "preset"})
+_RESUMABLE_CHANGES = frozenset({"epochs", "eval_every", "preset", "max_queries",
+                                "eval_subset"})
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -75,7 +98,9 @@ class TrainResult:
     test_acc: float
     history: list[dict[str, Any]] = field(default_factory=list)
     model_path: Path | None = None
-    stop_reason: str | None = None  # why training ended before config.epochs (a hook said)
+    stop_reason: str | None = None  # why training ended before config.epochs (budget, hook)
+    train_queries: int = 0  # device queries of training (all epochs, resumed ones included)
+    eval_queries: int = 0  # device queries of evaluation (per-epoch and final)
 
 
 def train(
@@ -121,6 +146,15 @@ def train(
         model.metadata = _metadata(config, layers, data, fingerprint)
         prepared = prepare(model, layers, data)
         loop = EpochLoop(config, model, layers, prepared, rng)
+        if resume:
+            _restore_caches(run, loop, start)
+        if config.max_queries is not None and start < config.epochs:
+            need = loop.epoch_queries(start + 1)
+            if need > config.max_queries:
+                raise ValueError(
+                    f"--max-queries {config.max_queries} is below what one epoch needs ({need} "
+                    f"device queries for epoch {start + 1} with the {config.schedule} "
+                    f"schedule); raise the budget to at least {need}")
         # Everything is validated: only now touch the run directory.
         if not resume:
             run.mkdir(parents=True, exist_ok=True)
@@ -148,6 +182,8 @@ def _run_epochs(loop: EpochLoop, config: TrainConfig, run: Path, start: int, res
         _add_totals(record, history[-1] if history else None)
         with defer_interrupt():
             append_metrics(run / METRICS_FILE, record)
+            if record["queries"]:
+                _save_caches(run, loop, epoch)
             save_checkpoint(run / CHECKPOINT_FILE, model, epoch=epoch, rng=rng,
                             train_config=config.to_dict(), extra={"fingerprint": fingerprint})
             history.append(record)
@@ -155,10 +191,26 @@ def _run_epochs(loop: EpochLoop, config: TrainConfig, run: Path, start: int, res
         bar.update(1)
         bar.set_postfix(_postfix(record), refresh=False)
 
+    hooks: list[Hook] = [save_epoch, *extra_hooks]
+    if config.max_queries is not None:
+        hooks.append(budget_hook(loop, config.max_queries))
+    if config.max_queries is not None and history and start < config.epochs:
+        spent, need = int(history[-1]["total_queries"]), loop.epoch_queries(start + 1)
+        if spent + need > config.max_queries:
+            loop.stop_reason = _budget_message(config.max_queries, spent, start + 1, need)
     try:
-        loop.run(start, [save_epoch, *extra_hooks])
+        if loop.stop_reason is None:
+            loop.run(start, hooks)
         bar.close()
-        train_acc, test_acc = _final_accuracies(loop, history[-1] if history else {})
+        last = history[-1] if history else {}
+        final_cost = model.meter.copy()
+        train_acc, test_acc = _final_accuracies(loop, last)
+        final_queries = model.meter.since(final_cost).queries
+        train_queries = int(last.get("total_train_queries", 0))
+        eval_queries = int(last.get("total_eval_queries", 0)) + final_queries
+        model.metadata["queries"] = {"training": train_queries, "evaluation": eval_queries,
+                                     "max_queries": config.max_queries,
+                                     "stopped": loop.stop_reason}
         model_path = save_model(run / MODEL_FILE, model, model.metadata)
         write_goodness_file(run / GOODNESS_FILE, model, loop.layers, loop.data.x_test,
                             loop.data.y_test)
@@ -167,7 +219,58 @@ def _run_epochs(loop: EpochLoop, config: TrainConfig, run: Path, start: int, res
     finally:
         bar.close()
     return TrainResult(run, model, done[0], train_acc, test_acc, history, model_path,
-                       stop_reason=loop.stop_reason)
+                       loop.stop_reason, train_queries, eval_queries)
+
+
+CACHE_FORMAT = "phyff-cache"
+
+
+def _save_caches(run: Path, loop: EpochLoop, epoch: int) -> None:
+    """The schedule's measurement caches, if it keeps any, as of `epoch`."""
+    state = getattr(loop.schedule, "state", lambda: None)()
+    if state is not None:
+        write_npz_atomic(run / CACHE_FILE, state,
+                         {"format": CACHE_FORMAT, "format_version": 1, "epoch": epoch,
+                          "schedule": loop.config.schedule})
+
+
+def _restore_caches(run: Path, loop: EpochLoop, start: int) -> None:
+    """Give a resumed schedule back its caches when they belong to this checkpoint.
+
+    Caches are written at every epoch that measured, before that epoch's
+    checkpoint, so a cache file from epoch <= the checkpoint's is exactly the
+    schedule's state at the checkpoint; a newer one (the run died in between)
+    is ignored and the caches are measured again.
+    """
+    path = run / CACHE_FILE
+    restore = getattr(loop.schedule, "restore", None)
+    if restore is None or not path.is_file():
+        return
+    header, arrays = read_npz(path, CACHE_FORMAT, 1)
+    if header.get("schedule") == loop.config.schedule and int(header.get("epoch", -1)) <= start:
+        restore(arrays)
+
+
+def _budget_message(budget: int, spent: int, epoch: int, need: int) -> str:
+    return (f"query budget reached: {spent} of {budget} device queries spent, epoch {epoch} "
+            f"would need {need} more; resume with a larger --max-queries to continue")
+
+
+def budget_hook(loop: EpochLoop, budget: int) -> Hook:
+    """A hook that stops training before an epoch would take the queries past `budget`.
+
+    It reads the cumulative count the session adds to each record (so it must
+    run after the session's own hook), which is what survives a resume.
+    """
+    def check(epoch: int, model: Model, record: dict[str, Any]) -> None:
+        if epoch >= loop.config.epochs:
+            return
+        need = loop.epoch_queries(epoch + 1)
+        if record["total_queries"] + need > budget:
+            raise StopTraining(_budget_message(budget, record["total_queries"], epoch + 1,
+                                               need))
+
+    return check
 
 
 def _final_accuracies(loop: EpochLoop, last: dict[str, Any]) -> tuple[float, float]:
@@ -183,10 +286,12 @@ def _final_accuracies(loop: EpochLoop, last: dict[str, Any]) -> tuple[float, flo
 
 def _add_totals(record: dict[str, Any], previous: dict[str, Any] | None) -> None:
     """Cumulative MACs and queries (training + evaluation) up to this epoch."""
-    prev_macs = previous["total_macs"] if previous else 0
-    prev_queries = previous["total_queries"] if previous else 0
-    record["total_macs"] = prev_macs + record["macs"] + record["eval_macs"]
-    record["total_queries"] = prev_queries + record["queries"] + record["eval_queries"]
+    prev = previous or {}
+    record["total_macs"] = prev.get("total_macs", 0) + record["macs"] + record["eval_macs"]
+    record["total_queries"] = (prev.get("total_queries", 0) + record["queries"]
+                               + record["eval_queries"])
+    record["total_train_queries"] = prev.get("total_train_queries", 0) + record["queries"]
+    record["total_eval_queries"] = prev.get("total_eval_queries", 0) + record["eval_queries"]
 
 
 def _postfix(record: dict[str, Any]) -> dict[str, str]:

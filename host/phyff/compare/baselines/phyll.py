@@ -7,7 +7,15 @@ end. The ablations change one field of that configuration:
 - ``phyll-nophys``: physical=False, the digital blocks alone (no board queries);
 - ``phyll-noskip``: skip=False, z = [p] instead of [p, h];
 - ``phyll-ffv1``: goodness="ff_v1", Hinton's sum-of-squares goodness (the
-  paper's first version) instead of the cosine goodness.
+  paper's first version) instead of the cosine goodness;
+- ``phyll-frugal``: the query-frugal PhyLL, the layer-wise cached schedule with
+  one-pass inference. Cached epochs cost no device query, so each block gets
+  the epochs the paper schedule gives the whole network (K times the epochs);
+- ``phyll-frugal-r10``: the same, re-measuring the current block's cache every
+  10 epochs (for drifting media).
+
+``phyll`` and its ablations run the paper's schedule (fresh measurements every
+batch, goodness-argmax inference), whatever the trainer's defaults.
 
 Scenarios that act between epochs (a perturbation part-way through training,
 a per-epoch test curve that must not also evaluate the training set) drive
@@ -26,11 +34,16 @@ from phyff.training.config import TrainConfig
 from phyff.training.loop import EpochLoop, new_model, prepare
 from phyff.training.session import train
 
+PAPER: dict[str, Any] = {"schedule": "simultaneous", "inference": "goodness"}
+FRUGAL: dict[str, Any] = {"schedule": "layerwise", "inference": "onepass"}
+
 VARIANTS: dict[str, dict[str, Any]] = {
-    "phyll": {},
-    "phyll-nophys": {"physical": False},
-    "phyll-noskip": {"skip": False},
-    "phyll-ffv1": {"goodness": "ff_v1"},
+    "phyll": PAPER,
+    "phyll-frugal": FRUGAL,
+    "phyll-frugal-r10": {**FRUGAL, "remeasure": 10},
+    "phyll-nophys": {**PAPER, "physical": False},
+    "phyll-noskip": {**PAPER, "skip": False},
+    "phyll-ffv1": {**PAPER, "goodness": "ff_v1"},
 }
 
 
@@ -38,7 +51,10 @@ def variant_config(base: TrainConfig, variant: str, seed: int) -> TrainConfig:
     """The task's PhyLL configuration with one ablation applied, for one seed."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown PhyLL variant {variant!r}; expected one of {list(VARIANTS)}")
-    return base.with_changes(seed=seed, **VARIANTS[variant])
+    changes = dict(VARIANTS[variant])
+    if changes.get("schedule") == "layerwise":
+        changes["epochs"] = base.epochs * base.n_blocks
+    return base.with_changes(seed=seed, **changes)
 
 
 def train_once(config: TrainConfig, layers: Sequence[PhysicalLayer], data: Any,
@@ -47,7 +63,7 @@ def train_once(config: TrainConfig, layers: Sequence[PhysicalLayer], data: Any,
 
     eval_every None: evaluate only after the last epoch (what the table needs).
     """
-    cfg = config.with_changes(eval_every=eval_every or config.epochs)
+    cfg = config.with_changes(eval_every=eval_every or config.epochs, eval_subset=0)
     with tempfile.TemporaryDirectory(prefix="phyff-bench-") as run:
         return train(cfg, layers, data, run, progress=False)
 
