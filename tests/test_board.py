@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 import serial
+from scripted import ScriptedTransport
 
 from phyff.board.client import Board, DriveValueError, ProtocolMismatch
 from phyff.board.link import BoardError, Link, LinkTimeout
@@ -123,12 +124,11 @@ def test_board_errors_carry_status_and_limit() -> None:
     assert err.value.status == Status.BAD_LEVEL and err.value.arg == wire.PROTOCOL_LEVEL
 
 
-class LevelTwoBoard:
+class LevelTwoBoard(ScriptedTransport):
     """A transport answering HELLO like a board of a future protocol level."""
 
     def __init__(self) -> None:
-        self.timeout: float | None = 0.0
-        self._out = b""
+        super().__init__()
 
     def write(self, data: bytes) -> int:
         for body in wire.Deframer().feed(data):
@@ -141,20 +141,6 @@ class LevelTwoBoard:
                 wire.Header(cmd=header.cmd, seq=header.seq, flags=wire.Flag.REPLY,
                             level=wire.PROTOCOL_LEVEL + 1), caps)
         return len(data)
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self._out)
-
-    def read(self, size: int = 1) -> bytes:
-        out, self._out = self._out[:size], self._out[size:]
-        return out
-
-    def reset_input_buffer(self) -> None:
-        self._out = b""
-
-    def close(self) -> None:
-        pass
 
 
 def test_protocol_mismatch_is_refused_with_an_action() -> None:

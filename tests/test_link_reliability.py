@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import serial
+from scripted import ScriptedTransport
 
 from phyff.board.client import BadCaps, Board, ProtocolMismatch, check_caps
 from phyff.board.link import BoardBusy, Link, LinkError, LinkTimeout, check_timeout
@@ -147,14 +148,13 @@ def test_emulate_on_a_taken_port_exit_2(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 2 and f"cannot serve on 127.0.0.1:{port}" in err
 
 
-class FakeBoard:
+class FakeBoard(ScriptedTransport):
     """A transport answering HELLO (and CONFIGURE) with what a test wants a board to say."""
 
     def __init__(self, hello: bytes, config: bytes | None = None) -> None:
-        self.timeout: float | None = 0.0
+        super().__init__()
         self.hello = hello
         self.config = config if config is not None else wire.Config(0, 1, 8, 8).pack()
-        self._out = b""
 
     def write(self, data: bytes) -> int:
         for body in wire.Deframer().feed(data):
@@ -163,20 +163,6 @@ class FakeBoard:
             self._out += wire.encode_frame(
                 Header(cmd=header.cmd, seq=header.seq, flags=Flag.REPLY), payload)
         return len(data)
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self._out)
-
-    def read(self, size: int = 1) -> bytes:
-        out, self._out = self._out[:size], self._out[size:]
-        return out
-
-    def reset_input_buffer(self) -> None:
-        self._out = b""
-
-    def close(self) -> None:
-        pass
 
 
 def _fake(hello: bytes, **kw: Any) -> Board:
