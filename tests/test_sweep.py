@@ -199,12 +199,18 @@ def test_worker_dying_mid_run_is_reported_and_others_complete(
         tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import dask
 
+    # A medium plugin that kills the process building it, installed the way a third
+    # party's is (an entry point in the group phyff.media) for the worker processes.
     (tmp_path / f"{KILLER}.py").write_text(
         "import os\n\ndef make(seed=0, **options):\n    os._exit(17)\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    info_dir = tmp_path / f"{KILLER}-0.dist-info"
+    info_dir.mkdir()
+    (info_dir / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {KILLER}\nVersion: 0\n")
+    (info_dir / "entry_points.txt").write_text(f"[phyff.media]\n{KILLER} = {KILLER}:make\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # workers start with this process's path
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path),
                                                       os.environ.get("PYTHONPATH", "")]))
-    spec = parse_spec(raw(tiny, boards=[BOARD, f"emu://{KILLER}:make?seed=1"], seeds=[0],
+    spec = parse_spec(raw(tiny, boards=[BOARD, f"emu://{KILLER}?seed=1"], seeds=[0],
                           grid={"lr": [1e-3]}))
     jobs = sweep_jobs(spec)
     store = ResultStore(tmp_path / "out", resume=False)
