@@ -650,26 +650,16 @@ def warn_outliers(
         )
 
 
-def scaled_dataset(
-    name: str,
-    x_train: Float,
-    y_train: Int,
-    x_test: Float,
-    y_test: Int,
-    *,
-    class_names: Sequence[str],
-    feature_names: Sequence[str] | None,
-    source: str,
-    image_shape: tuple[int, int] | None = None,
-    divisor: float | None = None,
-) -> Dataset:
-    """Normalise (fixed ``divisor``, or max-abs fitted on train) and build the Dataset."""
+def scaled_dataset(name: str, x_train: Float, y_train: Int, x_test: Float, y_test: Int, *,
+                   divisor: float | None = None, **meta: Any) -> Dataset:
+    """Normalise (fixed ``divisor``, or max-abs fitted on train) and build the Dataset.
+
+    ``meta``: class_names, feature_names, source, image_shape (see `Dataset`).
+    """
     if x_train.shape[0] == 0:
         raise DatasetError(f"{name}: the train split is empty")
     scale: float | Float = divisor if divisor is not None else maxabs_scale(x_train)
-    return frozen_dataset(name, x_train / scale, y_train, x_test / scale, y_test,
-                          class_names=class_names, feature_names=feature_names, source=source,
-                          image_shape=image_shape)
+    return frozen_dataset(name, x_train / scale, y_train, x_test / scale, y_test, **meta)
 
 
 def frozen_dataset(name: str, x_train: Float, y_train: Int, x_test: Float, y_test: Int, *,
@@ -684,22 +674,12 @@ def frozen_dataset(name: str, x_train: Float, y_train: Int, x_test: Float, y_tes
         y_test=readonly(np.ascontiguousarray(y_test, dtype=np.int64)),
         class_names=tuple(class_names),
         feature_names=None if feature_names is None else tuple(feature_names),
-        **meta,
+        **{"image_shape": None, **meta},
     )
 
 
-def robust_dataset(
-    name: str,
-    x_train: Float,
-    y_train: Int,
-    x_test: Float,
-    y_test: Int,
-    *,
-    class_names: Sequence[str],
-    feature_names: Sequence[str] | None,
-    source: str,
-    image_shape: tuple[int, int] | None = None,
-) -> Dataset:
+def robust_dataset(name: str, x_train: Float, y_train: Int, x_test: Float, y_test: Int, *,
+                   feature_names: Sequence[str] | None, **meta: Any) -> Dataset:
     """Scale with :func:`robust_scale` (fitted on train), clip to [-1, 1], warn, build."""
     if x_train.shape[0] == 0:
         raise DatasetError(f"{name}: the train split is empty")
@@ -712,8 +692,8 @@ def robust_dataset(
     warn_outliers(fit, x_train, test, name, feature_names)
     np.clip(train, -1.0, 1.0, out=train)
     np.clip(test, -1.0, 1.0, out=test)
-    return frozen_dataset(name, train, y_train, test, y_test, class_names=class_names,
-                          feature_names=feature_names, source=source, image_shape=image_shape)
+    return frozen_dataset(name, train, y_train, test, y_test, feature_names=feature_names,
+                          **meta)
 
 
 def readonly(arr: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
