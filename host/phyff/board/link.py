@@ -256,12 +256,10 @@ class Link:
         while time.monotonic() < deadline:
             bodies = self._bodies(deadline)
             for i, body in enumerate(bodies):
-                try:
-                    header, payload = wire.decode_frame(body, self.max_payload)
-                except wire.WireError:
-                    self._check_busy(body)
-                    self.stats.bad_frames += 1
+                decoded = self._decode(body)
+                if decoded is None:
                     continue
+                header, payload = decoded
                 if header.is_event:
                     try:
                         event = Event.unpack(payload)
@@ -317,6 +315,16 @@ class Link:
         if event is not None and event.event != EventId.RESET:
             self._on_event(event.pack())
 
+    def _decode(self, body: bytes) -> tuple[wire.Header, bytes] | None:
+        """A received frame's header and payload, or None for a damaged one (counted;
+        a busy notice from an emulator server raises BoardBusy)."""
+        try:
+            return wire.decode_frame(body, self.max_payload)
+        except wire.WireError:
+            self._check_busy(body)
+            self.stats.bad_frames += 1
+            return None
+
     def _await_reply(self, cmd: int, seq: int, deadline: float) -> bytes | str:
         while True:
             bodies = self._bodies(deadline)
@@ -324,13 +332,11 @@ class Link:
                 return "timeout"
             damaged = False
             for i, body in enumerate(bodies):
-                try:
-                    header, reply = wire.decode_frame(body, self.max_payload)
-                except wire.WireError:
-                    self._check_busy(body)
-                    self.stats.bad_frames += 1
+                decoded = self._decode(body)
+                if decoded is None:
                     damaged = True  # possibly our reply, garbled: ask again
                     continue
+                header, reply = decoded
                 if header.is_event:
                     try:
                         self._on_event(reply)
