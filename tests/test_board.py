@@ -144,7 +144,8 @@ class LevelTwoBoard(ScriptedTransport):
 
 
 def test_protocol_mismatch_is_refused_with_an_action() -> None:
-    with pytest.raises(ProtocolMismatch, match=r"level 2.*pio run -e <board> -t upload"):
+    with pytest.raises(ProtocolMismatch,
+                       match=rf"level {wire.PROTOCOL_LEVEL}.*pio run -e <board> -t upload"):
         Board(Link(LevelTwoBoard(), timeout=0.2))  # type: ignore[arg-type]
 
 

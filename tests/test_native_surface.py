@@ -206,8 +206,8 @@ def test_wire_records_have_their_wire_size() -> None:
 
 _ADDITIONS = {
     # (anchor in wire.h, text inserted right after it)
-    "PHYFF_ERR_NOT_A_REQUEST = 23": ",\n    PHYFF_ERR_CDEFGEN_PROBE = 99 /* added by a test */",
-    "#define PHYFF_STATS_SIZE 32u": """
+    "PHYFF_ERR_NO_LOAD = 30": ",\n    PHYFF_ERR_CDEFGEN_PROBE = 99 /* added by a test */",
+    "#define PHYFF_STATS_SIZE 44u": """
 #define PHYFF_PROBE_RECORD_SIZE 6u
 struct phyff_probe_record {
     uint16_t tag;

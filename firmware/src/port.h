@@ -25,6 +25,16 @@
  *       without dynamics, e.g. a simulated one). micros is a free-running
  *       microsecond counter that wraps at 2^32.
  *   R5. No function is called concurrently with another on the same port.
+ *   R6. model_save and model_restore are optional (NULL when the board has
+ *       no non-volatile storage for a model). model_save stores image[0..n)
+ *       so that it survives a power cycle, replacing what was stored; n = 0
+ *       erases it. It returns 0 only when the new image is stored whole: a
+ *       port writes a new copy before dropping the old one (or an
+ *       equivalent), so a power cut never leaves half an image that
+ *       model_restore would return. model_restore copies the stored image
+ *       into buf (capacity cap) at start-up and returns its size, 0 when
+ *       there is none or it does not fit; the core checks it (rules V1-V6 of
+ *       phyff/model.h) before using it and ignores an image that fails.
  */
 #ifndef PHYFF_PORT_H
 #define PHYFF_PORT_H
@@ -46,6 +56,8 @@ struct phyff_port {
     int (*measure_batch)(void *ctx, const uint16_t *dac, uint16_t n_samples, uint16_t n_drive,
                          uint16_t *adc, uint16_t n_sense, uint16_t oversample,
                          uint32_t settle_us);
+    int (*model_save)(void *ctx, const uint8_t *image, size_t n);
+    size_t (*model_restore)(void *ctx, uint8_t *buf, size_t cap);
 };
 
 #ifdef __cplusplus

@@ -45,6 +45,17 @@ uint16_t phyff_crc16(uint16_t crc, const uint8_t *data, size_t n) {
     return crc;
 }
 
+uint32_t phyff_crc32(uint32_t crc, const uint8_t *data, size_t n) {
+    crc = ~crc;
+    for (size_t i = 0; i < n; ++i) {
+        crc ^= data[i];
+        for (unsigned b = 0; b < 8u; ++b) {
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+        }
+    }
+    return ~crc;
+}
+
 /* ---- COBS ------------------------------------------------------------- */
 
 /* Streaming encoder over several input pieces, so a frame is encoded
@@ -193,6 +204,11 @@ void phyff_caps_pack(const struct phyff_caps *c, uint8_t out[PHYFF_CAPS_SIZE]) {
     memcpy(out + 24, c->board, PHYFF_NAME_SIZE);
     memcpy(out + 40, c->medium, PHYFF_NAME_SIZE);
     phyff_put_u32(out + 56, c->max_settle_us);
+    phyff_put_u32(out + 60, c->model_capacity);
+    phyff_put_u32(out + 64, c->model_crc);
+    out[68] = c->model_loaded;
+    out[69] = c->reserved1;
+    phyff_put_u16(out + 70, c->reserved2);
 }
 
 void phyff_caps_unpack(const uint8_t in[PHYFF_CAPS_SIZE], struct phyff_caps *c) {
@@ -211,6 +227,11 @@ void phyff_caps_unpack(const uint8_t in[PHYFF_CAPS_SIZE], struct phyff_caps *c) 
     memcpy(c->board, in + 24, PHYFF_NAME_SIZE);
     memcpy(c->medium, in + 40, PHYFF_NAME_SIZE);
     c->max_settle_us = phyff_get_u32(in + 56);
+    c->model_capacity = phyff_get_u32(in + 60);
+    c->model_crc = phyff_get_u32(in + 64);
+    c->model_loaded = in[68];
+    c->reserved1 = in[69];
+    c->reserved2 = phyff_get_u16(in + 70);
 }
 
 void phyff_config_pack(const struct phyff_config *c, uint8_t out[PHYFF_CONFIG_SIZE]) {
@@ -250,6 +271,9 @@ void phyff_stats_pack(const struct phyff_stats *s, uint8_t out[PHYFF_STATS_SIZE]
     phyff_put_u32(out + 20, s->samples_served);
     phyff_put_u32(out + 24, s->error_replies);
     phyff_put_u32(out + 28, s->uptime_ms);
+    phyff_put_u32(out + 32, s->infer_samples);
+    phyff_put_u32(out + 36, s->infer_digital_us);
+    phyff_put_u32(out + 40, s->infer_medium_us);
 }
 
 void phyff_stats_unpack(const uint8_t in[PHYFF_STATS_SIZE], struct phyff_stats *s) {
@@ -261,6 +285,79 @@ void phyff_stats_unpack(const uint8_t in[PHYFF_STATS_SIZE], struct phyff_stats *
     s->samples_served = phyff_get_u32(in + 20);
     s->error_replies = phyff_get_u32(in + 24);
     s->uptime_ms = phyff_get_u32(in + 28);
+    s->infer_samples = phyff_get_u32(in + 32);
+    s->infer_digital_us = phyff_get_u32(in + 36);
+    s->infer_medium_us = phyff_get_u32(in + 40);
+}
+
+void phyff_model_begin_pack(const struct phyff_model_begin *m, uint8_t out[PHYFF_MODEL_BEGIN_SIZE]) {
+    phyff_put_u32(out, m->image_size);
+    phyff_put_u32(out + 4, m->crc32);
+}
+
+void phyff_model_begin_unpack(const uint8_t in[PHYFF_MODEL_BEGIN_SIZE], struct phyff_model_begin *m) {
+    m->image_size = phyff_get_u32(in);
+    m->crc32 = phyff_get_u32(in + 4);
+}
+
+void phyff_chunk_head_pack(const struct phyff_chunk_head *c, uint8_t out[PHYFF_CHUNK_HEAD_SIZE]) {
+    phyff_put_u32(out, c->offset);
+}
+
+void phyff_chunk_head_unpack(const uint8_t in[PHYFF_CHUNK_HEAD_SIZE], struct phyff_chunk_head *c) {
+    c->offset = phyff_get_u32(in);
+}
+
+void phyff_infer_head_pack(const struct phyff_infer_head *h, uint8_t out[PHYFF_INFER_HEAD_SIZE]) {
+    phyff_put_u16(out, h->n_samples);
+    phyff_put_u16(out + 2, h->n_values);
+    phyff_put_u16(out + 4, h->flags);
+    phyff_put_u16(out + 6, h->reserved);
+}
+
+void phyff_infer_head_unpack(const uint8_t in[PHYFF_INFER_HEAD_SIZE], struct phyff_infer_head *h) {
+    h->n_samples = phyff_get_u16(in);
+    h->n_values = phyff_get_u16(in + 2);
+    h->flags = phyff_get_u16(in + 4);
+    h->reserved = phyff_get_u16(in + 6);
+}
+
+void phyff_model_info_pack(const struct phyff_model_info *m, uint8_t out[PHYFF_MODEL_INFO_SIZE]) {
+    phyff_put_u32(out, m->crc32);
+    phyff_put_u32(out + 4, m->image_size);
+    phyff_put_u32(out + 8, m->train_unit_id);
+    phyff_put_u16(out + 12, m->n_features);
+    phyff_put_u16(out + 14, m->n_classes);
+    phyff_put_u16(out + 16, m->max_batch);
+    phyff_put_u16(out + 18, m->max_batch_trace);
+    out[20] = m->n_blocks;
+    out[21] = m->inference;
+    out[22] = (uint8_t)m->input_exp;
+    out[23] = (uint8_t)m->score_exp;
+    phyff_put_u16(out + 24, m->trace_values);
+    phyff_put_u16(out + 26, m->reserved);
+    memcpy(out + 28, m->name, PHYFF_NAME_SIZE);
+    memcpy(out + 44, m->train_board, PHYFF_NAME_SIZE);
+    memcpy(out + 60, m->train_medium, PHYFF_NAME_SIZE);
+}
+
+void phyff_model_info_unpack(const uint8_t in[PHYFF_MODEL_INFO_SIZE], struct phyff_model_info *m) {
+    m->crc32 = phyff_get_u32(in);
+    m->image_size = phyff_get_u32(in + 4);
+    m->train_unit_id = phyff_get_u32(in + 8);
+    m->n_features = phyff_get_u16(in + 12);
+    m->n_classes = phyff_get_u16(in + 14);
+    m->max_batch = phyff_get_u16(in + 16);
+    m->max_batch_trace = phyff_get_u16(in + 18);
+    m->n_blocks = in[20];
+    m->inference = in[21];
+    m->input_exp = (int8_t)in[22];
+    m->score_exp = (int8_t)in[23];
+    m->trace_values = phyff_get_u16(in + 24);
+    m->reserved = phyff_get_u16(in + 26);
+    memcpy(m->name, in + 28, PHYFF_NAME_SIZE);
+    memcpy(m->train_board, in + 44, PHYFF_NAME_SIZE);
+    memcpy(m->train_medium, in + 60, PHYFF_NAME_SIZE);
 }
 
 void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out) {
@@ -349,6 +446,13 @@ const char *phyff_status_name(int status) {
     case PHYFF_ERR_OVERRUN: return "receive overrun";
     case PHYFF_ERR_MEDIUM: return "medium fault";
     case PHYFF_ERR_NOT_A_REQUEST: return "not a request";
+    case PHYFF_ERR_NO_MODEL: return "no model loaded";
+    case PHYFF_ERR_MODEL_TOO_LARGE: return "model too large";
+    case PHYFF_ERR_LOAD_RANGE: return "model chunk out of order";
+    case PHYFF_ERR_MODEL_CRC: return "model CRC mismatch";
+    case PHYFF_ERR_BAD_MODEL: return "model refused";
+    case PHYFF_ERR_WRONG_BOARD: return "model for another board";
+    case PHYFF_ERR_NO_LOAD: return "no model load in progress";
     default: return "unknown status";
     }
 }

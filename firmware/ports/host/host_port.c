@@ -52,8 +52,18 @@ static int host_batch(void *ctx, const uint16_t *dac, uint16_t n_samples, uint16
     return phyff_host_measure(b->handle, dac, n_samples, n_drive, adc, n_sense, oversample);
 }
 
+static int host_model_save(void *ctx, const uint8_t *image, size_t n) {
+    struct phyff_host_board *b = ctx;
+    return phyff_host_model_save(b->handle, image, n);
+}
+
+static size_t host_model_restore(void *ctx, uint8_t *buf, size_t cap) {
+    struct phyff_host_board *b = ctx;
+    return phyff_host_model_restore(b->handle, buf, cap);
+}
+
 enum phyff_status phyff_host_init(struct phyff_host_board *b, void *handle, uint8_t *out,
-                                  size_t out_cap, int batch,
+                                  size_t out_cap, int batch, int persist,
                                   const struct phyff_board_desc *desc) {
     memset(b, 0, sizeof *b);
     b->handle = handle;
@@ -67,6 +77,8 @@ enum phyff_status phyff_host_init(struct phyff_host_board *b, void *handle, uint
     b->port.drive = host_drive;
     b->port.sense = host_sense;
     b->port.measure_batch = batch ? host_batch : NULL;
+    b->port.model_save = persist ? host_model_save : NULL;
+    b->port.model_restore = persist ? host_model_restore : NULL;
     if (desc->n_drive > PHYFF_CORE_MAX_DRIVE_STAGE) return PHYFF_ERR_BAD_CONFIG;
     return phyff_core_init(&b->core, &b->port, desc);
 }

@@ -18,6 +18,9 @@
  *       virtual: delay_us never sleeps; it and every sample measured
  *       (`us_per_sample`) add to `virtual_us`, the board time a real medium
  *       would have taken, which benchmarks read.
+ *   H4. With persist != 0 the board has non-volatile model storage
+ *       (port.h R6) through phyff_host_model_save / _restore, implemented
+ *       in Python (the emulated board keeps the image in a file).
  */
 #ifndef PHYFF_HOST_PORT_H
 #define PHYFF_HOST_PORT_H
@@ -53,8 +56,14 @@ int phyff_host_measure(void *handle, const uint16_t *dac, uint16_t n_samples,
                        uint16_t n_drive, uint16_t *adc, uint16_t n_sense,
                        uint16_t oversample);
 
+/* Python side of H4 (port.h R6): store image[0..n) (n = 0: erase) and
+ * return 0, or non-zero when it could not be stored; restore the stored
+ * image into buf and return its size (0: none). */
+int phyff_host_model_save(void *handle, const uint8_t *image, size_t n);
+size_t phyff_host_model_restore(void *handle, uint8_t *buf, size_t cap);
+
 enum phyff_status phyff_host_init(struct phyff_host_board *b, void *handle, uint8_t *out,
-                                  size_t out_cap, int batch,
+                                  size_t out_cap, int batch, int persist,
                                   const struct phyff_board_desc *desc);
 void phyff_host_receive(struct phyff_host_board *b, const uint8_t *data, size_t n);
 void phyff_host_announce(struct phyff_host_board *b);

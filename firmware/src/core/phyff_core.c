@@ -88,6 +88,10 @@ uint16_t phyff_core_max_batch(uint16_t n_drive, uint16_t n_sense) {
 /* ---- commands ---------------------------------------------------------- */
 
 static void cmd_hello(struct phyff_core *core, const struct phyff_header *req) {
+#if PHYFF_CORE_INFER
+    core->caps.model_loaded = core->loaded ? 1u : 0u;
+    core->caps.model_crc = core->loaded ? core->model_crc : 0u;
+#endif
     phyff_caps_pack(&core->caps, core->reply.bytes);
     reply_ok(core, req, core->reply.bytes, PHYFF_CAPS_SIZE);
 }
@@ -198,12 +202,13 @@ static uint16_t *query_drive(struct phyff_core *core, uint8_t *samples, size_t n
 }
 
 /* One sample through drive/settle/sense, averaging (K4). */
-static int measure_one(struct phyff_core *core, const uint16_t *dac, uint16_t *adc) {
+static int measure_one(struct phyff_core *core, const struct phyff_config *cfg,
+                       const uint16_t *dac, uint16_t *adc) {
     const struct phyff_port *p = core->port;
-    const uint16_t ns = core->config.n_sense_active;
-    const uint16_t k = core->config.oversample;
+    const uint16_t ns = cfg->n_sense_active;
+    const uint16_t k = cfg->oversample;
     if (p->drive(p->ctx, dac, core->caps.n_drive) != 0) return -1;
-    if (core->config.settle_us) p->delay_us(p->ctx, core->config.settle_us);
+    if (cfg->settle_us) p->delay_us(p->ctx, cfg->settle_us);
     if (k == 1) return p->sense(p->ctx, adc, ns) != 0 ? -1 : 0;
     memset(core->acc, 0, sizeof(uint32_t) * ns);
     for (uint16_t r = 0; r < k; ++r) {
@@ -214,20 +219,22 @@ static int measure_one(struct phyff_core *core, const uint16_t *dac, uint16_t *a
     return 0;
 }
 
-/* Measure step: n rows of DAC codes -> n rows of ADC codes, through the
- * port's batch path or sample by sample. The port is not called for n = 0.
- * Returns 0, or non-zero for a medium fault. */
-static int query_measure(struct phyff_core *core, const uint16_t *dac, size_t n, uint16_t *adc) {
+/* Measure step: n rows of full-width DAC codes -> n rows of ADC codes, with
+ * the settings of cfg, through the port's batch path or sample by sample.
+ * The port is not called for n = 0. Returns 0, or non-zero for a medium
+ * fault. */
+static int query_measure(struct phyff_core *core, const struct phyff_config *cfg,
+                         const uint16_t *dac, size_t n, uint16_t *adc) {
     const struct phyff_port *p = core->port;
     const uint16_t nd = core->caps.n_drive;
-    const uint16_t ns = core->config.n_sense_active;
+    const uint16_t ns = cfg->n_sense_active;
     if (n == 0) return 0;
     if (p->measure_batch != NULL) {
-        return p->measure_batch(p->ctx, dac, (uint16_t)n, nd, adc, ns, core->config.oversample,
-                                core->config.settle_us);
+        return p->measure_batch(p->ctx, dac, (uint16_t)n, nd, adc, ns, cfg->oversample,
+                                cfg->settle_us);
     }
     for (size_t s = 0; s < n; ++s) {
-        if (measure_one(core, dac + s * nd, adc + s * ns) != 0) return -1;
+        if (measure_one(core, cfg, dac + s * nd, adc + s * ns) != 0) return -1;
     }
     return 0;
 }
@@ -263,7 +270,7 @@ static void cmd_query(struct phyff_core *core, const struct phyff_header *req,
     uint16_t *adc = (uint16_t *)(void *)(out + PHYFF_QUERY_HEAD_SIZE);
 
     const uint16_t *dac = query_drive(core, payload + PHYFF_QUERY_HEAD_SIZE, n, bitmap);
-    if (query_measure(core, dac, n, adc) != 0) {
+    if (query_measure(core, &core->config, dac, n, adc) != 0) {
         /* Not the request's fault: an ERROR reply, but no bad command. */
         reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
         return;
@@ -290,11 +297,380 @@ static void cmd_reset(struct phyff_core *core, const struct phyff_header *req, s
         return;
     }
     reply_ok(core, req, NULL, 0);
+#if PHYFF_CORE_INFER
+    core->load_state = 0; /* a load in progress is dropped; the model stays */
+#endif
     default_config(core);
     memset(&core->stats, 0, sizeof core->stats);
     core->uptime_us_frac = 0;
     phyff_core_announce(core); /* wire.h E1: state is back to power-up defaults */
 }
+
+/* ---- on-device inference (wire.h "On-device inference", model.h) -------- */
+#if PHYFF_CORE_INFER
+
+enum { LOAD_IDLE = 0, LOAD_BUSY = 1, LOAD_DONE = 2 };
+
+static uint16_t sat_u16(uint32_t v) {
+    return (uint16_t)(v > 0xFFFFu ? 0xFFFFu : v);
+}
+
+static void model_limits(const struct phyff_core *core, struct phyff_model_limits *lim) {
+    lim->unit_id = core->caps.unit_id;
+    memcpy(lim->medium, core->caps.medium, PHYFF_NAME_SIZE);
+    lim->n_drive = core->caps.n_drive;
+    lim->n_sense = core->caps.n_sense;
+    lim->max_oversample = core->caps.max_oversample;
+    lim->max_settle_us = core->caps.max_settle_us;
+    lim->max_classes = (uint16_t)PHYFF_CORE_MAX_CLASSES;
+    /* the DAC row of the full wired width shares the scratch */
+    lim->work_values = PHYFF_CORE_INFER_WORK > core->caps.n_drive
+                           ? PHYFF_CORE_INFER_WORK - core->caps.n_drive : 0u;
+}
+
+/* Largest INFER batch whose request and reply fit max_payload. */
+static uint16_t infer_max_batch(const struct phyff_model_view *v, bool trace) {
+    const uint32_t room = PHYFF_CORE_MAX_PAYLOAD - PHYFF_INFER_HEAD_SIZE;
+    const uint32_t per_request = 2u * v->head.n_features;
+    uint32_t per_reply = 2u + 4u * v->head.n_classes;
+    if (trace) per_reply += 2u * v->trace_values;
+    uint32_t n = room / per_request;
+    const uint32_t by_reply = (room * 8u) / (8u * per_reply + 1u);
+    if (by_reply < n) n = by_reply;
+    while (n > 0 && n * per_reply + (n + 7u) / 8u > room) --n;
+    return sat_u16(n);
+}
+
+static void model_info(const struct phyff_core *core, struct phyff_model_info *info) {
+    const struct phyff_model_view *v = &core->view;
+    memset(info, 0, sizeof *info);
+    info->crc32 = core->model_crc;
+    info->image_size = v->size;
+    info->train_unit_id = v->head.train_unit_id;
+    info->n_features = v->head.n_features;
+    info->n_classes = v->head.n_classes;
+    info->max_batch = infer_max_batch(v, false);
+    info->max_batch_trace = infer_max_batch(v, true);
+    info->n_blocks = v->head.n_blocks;
+    info->inference = v->head.inference;
+    info->input_exp = v->head.input_exp;
+    info->score_exp = v->head.score_exp;
+    info->trace_values = v->trace_values;
+    memcpy(info->name, v->head.name, PHYFF_NAME_SIZE);
+    memcpy(info->train_board, v->head.train_board, PHYFF_NAME_SIZE);
+    memcpy(info->train_medium, v->head.train_medium, PHYFF_NAME_SIZE);
+}
+
+static void reply_model_info(struct phyff_core *core, const struct phyff_header *req) {
+    struct phyff_model_info info;
+    model_info(core, &info);
+    phyff_model_info_pack(&info, core->reply.bytes);
+    reply_ok(core, req, core->reply.bytes, PHYFF_MODEL_INFO_SIZE);
+}
+
+static void cmd_model_begin(struct phyff_core *core, const struct phyff_header *req,
+                            const uint8_t *payload, size_t len) {
+    if (len != PHYFF_MODEL_BEGIN_SIZE) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_MODEL_BEGIN_SIZE);
+        return;
+    }
+    struct phyff_model_begin b;
+    phyff_model_begin_unpack(payload, &b);
+    if (b.image_size == 0 || b.image_size > PHYFF_CORE_MODEL_BYTES) {
+        core->load_state = LOAD_IDLE;
+        refuse(core, req, PHYFF_ERR_MODEL_TOO_LARGE, sat_u16(PHYFF_CORE_MODEL_BYTES));
+        return;
+    }
+    core->load_state = LOAD_BUSY;
+    core->load_size = b.image_size;
+    core->load_crc = b.crc32;
+    core->load_received = 0;
+    phyff_model_begin_pack(&b, core->reply.bytes);
+    reply_ok(core, req, core->reply.bytes, PHYFF_MODEL_BEGIN_SIZE);
+}
+
+static void cmd_model_chunk(struct phyff_core *core, const struct phyff_header *req,
+                            const uint8_t *payload, size_t len) {
+    if (len < PHYFF_CHUNK_HEAD_SIZE + 1u) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_CHUNK_HEAD_SIZE + 1u);
+        return;
+    }
+    if (core->load_state != LOAD_BUSY) {
+        refuse(core, req, PHYFF_ERR_NO_LOAD, 0);
+        return;
+    }
+    struct phyff_chunk_head c;
+    phyff_chunk_head_unpack(payload, &c);
+    const uint32_t n = (uint32_t)(len - PHYFF_CHUNK_HEAD_SIZE);
+    if (c.offset > core->load_received || (uint64_t)c.offset + n > core->load_size) {
+        refuse(core, req, PHYFF_ERR_LOAD_RANGE, sat_u16(core->load_received));
+        return;
+    }
+    memcpy(core->model.bytes[1u - core->active] + c.offset, payload + PHYFF_CHUNK_HEAD_SIZE, n);
+    if (c.offset + n > core->load_received) core->load_received = c.offset + n;
+    struct phyff_chunk_head r = {core->load_received};
+    phyff_chunk_head_pack(&r, core->reply.bytes);
+    reply_ok(core, req, core->reply.bytes, PHYFF_CHUNK_HEAD_SIZE);
+}
+
+static void cmd_model_commit(struct phyff_core *core, const struct phyff_header *req, size_t len) {
+    if (len != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
+        return;
+    }
+    if (core->load_state == LOAD_DONE && core->loaded) { /* a retried COMMIT (C3) */
+        reply_model_info(core, req);
+        return;
+    }
+    if (core->load_state != LOAD_BUSY) {
+        refuse(core, req, PHYFF_ERR_NO_LOAD, 0);
+        return;
+    }
+    core->load_state = LOAD_IDLE; /* whatever happens now, this load is over */
+    if (core->load_received != core->load_size) {
+        refuse(core, req, PHYFF_ERR_LOAD_RANGE, sat_u16(core->load_received));
+        return;
+    }
+    const uint8_t staging = (uint8_t)(1u - core->active);
+    const uint8_t *image = core->model.bytes[staging];
+    if (phyff_crc32(0, image, core->load_size) != core->load_crc) {
+        refuse(core, req, PHYFF_ERR_MODEL_CRC, 0);
+        return;
+    }
+    struct phyff_model_limits lim;
+    model_limits(core, &lim);
+    struct phyff_model_view view;
+    uint32_t bad = 0;
+    const enum phyff_status st = phyff_model_check(image, core->load_size, &lim, &view, &bad);
+    if (st == PHYFF_OK && infer_max_batch(&view, false) == 0) {
+        refuse(core, req, PHYFF_ERR_BAD_MODEL, 8); /* one sample must fit a frame */
+        return;
+    }
+    if (st != PHYFF_OK) {
+        refuse(core, req, st, sat_u16(bad));
+        return;
+    }
+    const struct phyff_port *p = core->port;
+    if (p->model_save != NULL && p->model_save(p->ctx, image, core->load_size) != 0) {
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
+        return;
+    }
+    core->active = staging;
+    core->view = view;
+    core->model_crc = core->load_crc;
+    core->loaded = true;
+    core->load_state = LOAD_DONE;
+    reply_model_info(core, req);
+}
+
+static void cmd_model_info(struct phyff_core *core, const struct phyff_header *req, size_t len) {
+    if (len != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
+        return;
+    }
+    if (!core->loaded) {
+        refuse(core, req, PHYFF_ERR_NO_MODEL, 0);
+        return;
+    }
+    reply_model_info(core, req);
+}
+
+static void cmd_model_erase(struct phyff_core *core, const struct phyff_header *req, size_t len) {
+    if (len != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
+        return;
+    }
+    const struct phyff_port *p = core->port;
+    if (p->model_save != NULL && p->model_save(p->ctx, NULL, 0) != 0) {
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
+        return;
+    }
+    core->loaded = false;
+    core->model_crc = 0;
+    core->load_state = LOAD_IDLE;
+    memset(&core->view, 0, sizeof core->view);
+    reply_ok(core, req, NULL, 0);
+}
+
+/* Block k of one sample, physical part (model.h P3-P4): encode h, drive the
+ * block's channels, read its sense channels into p as Q15. Returns -1 for a
+ * medium fault, 1 when a sense channel read its top code, else 0. The time
+ * in the port is added to *medium_us. */
+static int infer_measure(struct phyff_core *core, unsigned k, const int16_t *h, int16_t *drive,
+                         int16_t *p, uint16_t *dac, uint32_t *medium_us) {
+    const struct phyff_block_head *b = &core->view.blocks[k];
+    phyff_infer_encode(&core->view, k, h, drive);
+    const unsigned dac_shift = 15u - core->caps.dac_bits;
+    for (uint16_t j = 0; j < core->caps.n_drive; ++j) {
+        dac[j] = j < b->n_drive ? (uint16_t)((uint16_t)drive[j] >> dac_shift) : 0u;
+    }
+    const struct phyff_config cfg = {b->settle_us, b->oversample, b->n_drive, b->n_sense, 0};
+    uint16_t *adc = (uint16_t *)(void *)p;
+    const uint32_t t0 = core->port->micros(core->port->ctx);
+    const int fault = query_measure(core, &cfg, dac, 1, adc);
+    *medium_us += core->port->micros(core->port->ctx) - t0;
+    if (fault != 0) return -1;
+    const uint16_t top = (uint16_t)((1u << core->caps.adc_bits) - 1u);
+    const unsigned adc_shift = 15u - core->caps.adc_bits;
+    int clipped = 0;
+    for (uint16_t j = 0; j < b->n_sense; ++j) {
+        const uint16_t code = adc[j] > top ? top : adc[j];
+        if (code == top) clipped = 1;
+        p[j] = (int16_t)(uint16_t)(code << adc_shift);
+    }
+    return clipped;
+}
+
+/* One pass of one sample through every block (label < 0: neutral overlay).
+ * Fills the read-out accumulators (one-pass) or returns the summed goodness
+ * in *goodness; appends the sensed values to *trace when it is not NULL.
+ * Returns -1 for a medium fault, else 1 when something saturated, else 0. */
+static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int32_t *goodness,
+                      uint8_t **trace, uint32_t *medium_us) {
+    const struct phyff_model_view *v = &core->view;
+    int16_t *work = core->work;
+    int sat = phyff_infer_layout(v, x, label, work) ? 1 : 0;
+    *goodness = 0;
+    for (unsigned k = 0; k < v->head.n_blocks; ++k) {
+        const struct phyff_block_head *b = &v->blocks[k];
+        int16_t *h = work;
+        int16_t *y = work + b->d_in;
+        int16_t *drive = y + b->d_out;
+        int16_t *p = drive + b->n_drive;
+        uint16_t *dac = (uint16_t *)(void *)(p + b->n_sense);
+        if (b->flags & PHYFF_BLOCK_PHYSICAL) {
+            const int r = infer_measure(core, k, h, drive, p, dac, medium_us);
+            if (r < 0) return -1;
+            sat |= r;
+            if (*trace != NULL) {
+                phyff_samples_pack(p, b->n_sense, *trace);
+                *trace += 2u * b->n_sense;
+            }
+        }
+        if (phyff_infer_affine(v, k, p, h, y)) sat = 1;
+        if (v->head.inference == PHYFF_INFERENCE_ONEPASS) {
+            phyff_infer_readout_add(v, k, y, core->class_acc);
+        } else {
+            *goodness += phyff_infer_goodness(v, k, y);
+        }
+        memmove(work, y, sizeof(int16_t) * b->d_out); /* y is the next block's h */
+    }
+    return sat;
+}
+
+static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, uint8_t *payload,
+                      size_t len) {
+    if (len < PHYFF_INFER_HEAD_SIZE) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_INFER_HEAD_SIZE);
+        return;
+    }
+    if (!core->loaded) {
+        refuse(core, req, PHYFF_ERR_NO_MODEL, 0);
+        return;
+    }
+    const struct phyff_model_view *v = &core->view;
+    struct phyff_infer_head q;
+    phyff_infer_head_unpack(payload, &q);
+    if (q.n_values != v->head.n_features) {
+        refuse(core, req, PHYFF_ERR_BAD_CHANNELS, v->head.n_features);
+        return;
+    }
+    if ((q.flags & (uint16_t)~PHYFF_INFER_TRACE) != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_CONFIG, 4);
+        return;
+    }
+    if (q.reserved != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_CONFIG, 6);
+        return;
+    }
+    const bool tracing = (q.flags & PHYFF_INFER_TRACE) != 0;
+    const uint16_t limit = infer_max_batch(v, tracing);
+    if (q.n_samples > limit) {
+        refuse(core, req, PHYFF_ERR_BATCH_TOO_LARGE, limit);
+        return;
+    }
+    const size_t n = q.n_samples;
+    const size_t f = v->head.n_features;
+    const size_t expect = PHYFF_INFER_HEAD_SIZE + 2u * n * f;
+    if (len != expect) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, (uint16_t)expect);
+        return;
+    }
+    const uint16_t c = v->head.n_classes;
+    uint8_t *out = core->reply.bytes;
+    uint8_t *classes = out + PHYFF_INFER_HEAD_SIZE;
+    uint8_t *scores = classes + 2u * n;
+    uint8_t *trace = scores + 4u * n * c;
+    uint8_t *bitmap = trace + (tracing ? 2u * n * v->trace_values : 0u);
+    memset(bitmap, 0, (n + 7u) / 8u);
+    const uint32_t t0 = core->port->micros(core->port->ctx);
+    uint32_t medium_us = 0;
+    /* Features become native int16 in place (each value's two bytes are read
+     * before its slot is written; the payload is 2-byte aligned, see
+     * query_drive), so every pass reads them where they arrived. */
+    int16_t *features = (int16_t *)(void *)(payload + PHYFF_INFER_HEAD_SIZE);
+    for (size_t i = 0; i < n * f; ++i) {
+        features[i] = (int16_t)phyff_get_u16(payload + PHYFF_INFER_HEAD_SIZE + 2u * i);
+    }
+    for (size_t s = 0; s < n; ++s) {
+        const int16_t *xs = features + s * f;
+        uint8_t *tr = tracing ? trace + 2u * s * v->trace_values : NULL;
+        int sat = 0;
+        if (v->head.inference == PHYFF_INFERENCE_ONEPASS) {
+            memset(core->class_acc, 0, sizeof(int64_t) * c);
+            int32_t unused = 0;
+            const int r = infer_pass(core, xs, -1, &unused, &tr, &medium_us);
+            if (r < 0) {
+                reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
+                return;
+            }
+            sat = r;
+            if (phyff_infer_readout_finish(v, core->class_acc, core->scores)) sat = 1;
+        } else {
+            for (uint16_t label = 0; label < c; ++label) {
+                const int r = infer_pass(core, xs, (int)label, &core->scores[label], &tr,
+                                         &medium_us);
+                if (r < 0) {
+                    reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
+                    return;
+                }
+                sat |= r;
+            }
+        }
+        phyff_put_u16(classes + 2u * s, phyff_argmax_s32(core->scores, c));
+        for (uint16_t j = 0; j < c; ++j) {
+            phyff_put_u32(scores + 4u * (s * c + j), (uint32_t)core->scores[j]);
+        }
+        if (sat) bitmap[s / 8u] |= (uint8_t)(1u << (s % 8u));
+    }
+    const uint32_t total_us = core->port->micros(core->port->ctx) - t0;
+    core->stats.infer_medium_us += medium_us;
+    core->stats.infer_digital_us += total_us - medium_us;
+    core->stats.infer_samples += (uint32_t)n;
+    struct phyff_infer_head rh = {(uint16_t)n, c, q.flags, 0};
+    phyff_infer_head_pack(&rh, out);
+    reply_ok(core, req, out, (size_t)(bitmap - out) + (n + 7u) / 8u);
+}
+
+/* A model the port kept across a power cycle, if it passes the checks. */
+static void restore_model(struct phyff_core *core) {
+    const struct phyff_port *p = core->port;
+    if (p->model_restore == NULL) return;
+    const size_t n = p->model_restore(p->ctx, core->model.bytes[0], PHYFF_CORE_MODEL_BYTES);
+    if (n == 0 || n > PHYFF_CORE_MODEL_BYTES) return;
+    struct phyff_model_limits lim;
+    model_limits(core, &lim);
+    uint32_t bad = 0;
+    if (phyff_model_check(core->model.bytes[0], (uint32_t)n, &lim, &core->view, &bad) != PHYFF_OK) {
+        memset(&core->view, 0, sizeof core->view);
+        return;
+    }
+    core->active = 0;
+    core->loaded = true;
+    core->model_crc = phyff_crc32(0, core->model.bytes[0], n);
+}
+
+#endif /* PHYFF_CORE_INFER */
 
 /* ---- frames ------------------------------------------------------------ */
 
@@ -336,6 +712,26 @@ static void handle_frame(struct phyff_core *core) {
     case PHYFF_CMD_RESET:
         cmd_reset(core, &h, len);
         return;
+#if PHYFF_CORE_INFER
+    case PHYFF_CMD_MODEL_BEGIN:
+        cmd_model_begin(core, &h, body, len);
+        return;
+    case PHYFF_CMD_MODEL_CHUNK:
+        cmd_model_chunk(core, &h, body, len);
+        return;
+    case PHYFF_CMD_MODEL_COMMIT:
+        cmd_model_commit(core, &h, len);
+        return;
+    case PHYFF_CMD_MODEL_INFO:
+        cmd_model_info(core, &h, len);
+        return;
+    case PHYFF_CMD_INFER:
+        cmd_infer(core, &h, body, len);
+        return;
+    case PHYFF_CMD_MODEL_ERASE:
+        cmd_model_erase(core, &h, len);
+        return;
+#endif
     default:
         refuse(core, &h, PHYFF_ERR_UNKNOWN_COMMAND, 0);
         return;
@@ -407,6 +803,12 @@ enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_po
     core->caps.max_settle_us = (desc->features & PHYFF_FEAT_SETTLE) ? PHYFF_CORE_MAX_SETTLE_US : 0u;
     copy_name(core->caps.board, desc->board);
     copy_name(core->caps.medium, desc->medium);
+#if PHYFF_CORE_INFER
+    core->caps.features |= PHYFF_FEAT_INFER;
+    if (port->model_save != NULL) core->caps.features |= PHYFF_FEAT_MODEL_PERSIST;
+    core->caps.model_capacity = PHYFF_CORE_MODEL_BYTES;
+    restore_model(core);
+#endif
     default_config(core);
     core->last_us = port->micros(port->ctx);
     return PHYFF_OK;

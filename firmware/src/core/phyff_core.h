@@ -33,6 +33,12 @@
  *       clock (about 71 minutes for a microsecond counter).
  *   K7. The reset event (wire.h E1) goes out from phyff_core_announce, which
  *       the port calls once its link is up, and from RESET after its reply.
+ *   K8. On-device inference (PHYFF_CORE_MODEL_BYTES > 0): the model in force
+ *       changes only on a successful MODEL_COMMIT (after the port stored it,
+ *       when it can) or MODEL_ERASE; phyff_core_init restores a stored model
+ *       through the port and keeps it only if it passes model.h V1-V6.
+ *       INFER measures through the same drive/settle/sense path as QUERY,
+ *       with the model's own settings, and never changes the configuration.
  */
 #ifndef PHYFF_CORE_H
 #define PHYFF_CORE_H
@@ -41,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "phyff/model.h"
 #include "phyff/wire.h"
 #include "port.h"
 
@@ -63,11 +70,31 @@ extern "C" {
  * PHYFF_FEAT_SETTLE (caps.max_settle_us; 0 without the feature). */
 #define PHYFF_CORE_MAX_SETTLE_US 1000000u
 
+/* Bytes of model memory for on-device inference (caps.model_capacity). The
+ * core keeps two slots of this size (the model in force and the one being
+ * loaded), so a failed load never touches the model in force. 0 builds the
+ * core without inference: the 0x10..0x15 commands are then unknown. */
+#ifndef PHYFF_CORE_MODEL_BYTES
+#define PHYFF_CORE_MODEL_BYTES 0u
+#endif
+/* Most classes an on-device model may have. */
+#ifndef PHYFF_CORE_MAX_CLASSES
+#define PHYFF_CORE_MAX_CLASSES 32u
+#endif
+/* int16 scratch values for one INFER sample (the widest block's input,
+ * drive, sense and output, plus one full-width row of DAC codes). */
+#ifndef PHYFF_CORE_INFER_WORK
+#define PHYFF_CORE_INFER_WORK 512u
+#endif
+#define PHYFF_CORE_INFER (PHYFF_CORE_MODEL_BYTES > 0u)
+
 #define PHYFF_CORE_RX_CAP PHYFF_COBS_MAX_ENCODED(PHYFF_HEADER_SIZE + PHYFF_CORE_MAX_PAYLOAD + PHYFF_CRC_SIZE)
 #define PHYFF_CORE_TX_CAP PHYFF_WIRE_MAX_FRAME(PHYFF_CORE_MAX_PAYLOAD)
 
 PHYFF_STATIC_ASSERT(PHYFF_CORE_MAX_PAYLOAD <= PHYFF_MAX_PAYLOAD_LIMIT, "payload fits u16 length");
 PHYFF_STATIC_ASSERT(PHYFF_CORE_MAX_PAYLOAD >= PHYFF_CAPS_SIZE, "HELLO reply must fit");
+PHYFF_STATIC_ASSERT(PHYFF_CORE_MAX_PAYLOAD >= PHYFF_MODEL_INFO_SIZE, "MODEL_INFO reply must fit");
+PHYFF_STATIC_ASSERT(PHYFF_CORE_INFER_WORK <= 16384u, "model.h V3 bounds the scratch");
 
 /* What a port declares about its hardware; the core derives the rest of
  * the capability record (level, version, max_batch, max_payload). */
@@ -97,6 +124,21 @@ struct phyff_core {
     union { uint8_t bytes[PHYFF_CORE_MAX_PAYLOAD]; uint32_t align; } reply;
     uint8_t tx[PHYFF_CORE_TX_CAP];
     uint32_t acc[PHYFF_CORE_MAX_CHANNELS];
+#if PHYFF_CORE_INFER
+    /* On-device inference (wire.h "On-device inference", model.h). */
+    union { uint8_t bytes[2][PHYFF_CORE_MODEL_BYTES]; uint32_t align; } model;
+    uint8_t active;          /* slot of the model in force */
+    bool loaded;             /* a model is in force */
+    uint8_t load_state;      /* LOAD_IDLE, LOAD_BUSY, LOAD_DONE (phyff_core.c) */
+    uint32_t model_crc;
+    uint32_t load_size;
+    uint32_t load_crc;
+    uint32_t load_received;
+    struct phyff_model_view view;
+    int16_t work[PHYFF_CORE_INFER_WORK];
+    int64_t class_acc[PHYFF_CORE_MAX_CLASSES];
+    int32_t scores[PHYFF_CORE_MAX_CLASSES];
+#endif
 };
 
 /* Set up the core for a port. Returns PHYFF_OK, or PHYFF_ERR_BAD_CONFIG when

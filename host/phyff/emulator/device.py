@@ -9,6 +9,8 @@ board's behaviour is re-implemented here.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -26,7 +28,8 @@ BOARD_NAME = "emulator"
 OUT_CAPACITY = 1 << 20  # bytes of replies buffered between two reads
 
 # URL query keys that configure the board rather than the medium.
-BOARD_KEYS = {"seed", "dac_bits", "adc_bits", "batch", "unit_id", "max_oversample", "announce"}
+BOARD_KEYS = {"seed", "dac_bits", "adc_bits", "batch", "unit_id", "max_oversample", "announce",
+              "model_file"}
 
 
 @dataclass
@@ -40,6 +43,10 @@ class EmulatorSpec:
     batch: bool = True  # use the core's batch path (False: per-sample drive/sense)
     max_oversample: int = 64
     announce: bool = True  # send the "board reset" event when opened
+    # where the board's non-volatile model storage lives (None: in memory, for
+    # the life of this board object; a path: a file, so a deployed model
+    # outlives the process, as it would outlive a power cycle on a real board)
+    model_file: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # passed to the medium
 
     def url(self) -> str:
@@ -50,6 +57,8 @@ class EmulatorSpec:
             q["adc_bits"] = self.adc_bits
         if not self.batch:
             q["batch"] = 0
+        if self.model_file:
+            q["model_file"] = self.model_file
         q.update(self.options)
         return f"emu://{self.medium}?{urllib.parse.urlencode(q)}"
 
@@ -142,6 +151,10 @@ def parse_emu_url(url: str) -> EmulatorSpec:
             setattr(spec, key, _int_key(url, key, text))
         elif key in ("batch", "announce"):
             setattr(spec, key, _bool_key(url, key, text))
+        elif key == "model_file":
+            if not text:
+                raise ValueError(f"emulator URL {url!r}: model_file needs a file path")
+            spec.model_file = text
         else:
             spec.options[key] = _parse_value(text)
     return spec
@@ -154,6 +167,33 @@ def check_spec(spec: EmulatorSpec) -> None:
         lo, hi = _RANGES[key]
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise ValueError(f"emulated board: {key}={value!r} must be an integer in {lo}..{hi}")
+
+
+@ffi.def_extern()
+def phyff_host_model_save(handle, image, n):
+    """Non-volatile model storage of the emulated board (host_port.h H4)."""
+    device: EmulatedDevice = ffi.from_handle(handle)
+    try:
+        device.store_model(bytes(ffi.buffer(image, n)) if n else b"")
+        return 0
+    except Exception as exc:  # reported to the host as a medium fault
+        device.last_fault = exc
+        return -1
+
+
+@ffi.def_extern()
+def phyff_host_model_restore(handle, buf, cap):
+    """The stored model at start-up (host_port.h H4); 0 when none or too large."""
+    device: EmulatedDevice = ffi.from_handle(handle)
+    try:
+        image = device.stored_model()
+    except Exception as exc:
+        device.last_fault = exc
+        return 0
+    if not image or len(image) > cap:
+        return 0
+    ffi.memmove(buf, image, len(image))
+    return len(image)
 
 
 @ffi.def_extern()
@@ -196,6 +236,7 @@ class EmulatedDevice:
         self.medium = medium
         self.frontend = Frontend(self.medium, dac_bits=spec.dac_bits, adc_bits=spec.adc_bits)
         self.last_fault: Exception | None = None
+        self._stored_model = b""
         self._lock = threading.RLock()
         self._handle = ffi.new_handle(self)
         self._out = ffi.new("uint8_t[]", OUT_CAPACITY)
@@ -215,7 +256,7 @@ class EmulatedDevice:
             "max_oversample": spec.max_oversample,
         })
         st = lib.phyff_host_init(self._board, self._handle, self._out, OUT_CAPACITY,
-                                 1 if spec.batch else 0, desc)
+                                 1 if spec.batch else 0, 1, desc)
         if st != lib.PHYFF_OK:
             raise ValueError(
                 f"the emulated board refused medium {spec.medium!r} "
@@ -228,6 +269,39 @@ class EmulatedDevice:
     @property
     def url(self) -> str:
         return self.spec.url()
+
+    def store_model(self, image: bytes) -> None:
+        """Keep a committed model image (b"": erase), in memory or in spec.model_file.
+
+        A file is replaced atomically (written beside, then renamed), as port.h
+        R6 asks: a crash mid-write leaves the previous image.
+        """
+        self._stored_model = image
+        path = self.spec.model_file
+        if path is None:
+            return
+        target = os.path.abspath(path)
+        if not image:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
+            return
+        tmp = f"{target}.tmp{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(image)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+
+    def stored_model(self) -> bytes:
+        """The stored model image (b"" when none)."""
+        path = self.spec.model_file
+        if path is None:
+            return self._stored_model
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(1 << 20)
+        except FileNotFoundError:
+            return b""
 
     def write(self, data: bytes) -> int:
         """Bytes from the host to the board; replies are produced synchronously."""
@@ -267,7 +341,7 @@ class EmulatedDevice:
             })
             virtual_us = self._board.virtual_us
             lib.phyff_host_init(self._board, self._handle, self._out, OUT_CAPACITY,
-                                1 if self.spec.batch else 0, desc)
+                                1 if self.spec.batch else 0, 1, desc)
             self._board.virtual_us = virtual_us  # measuring time spent stays counted
             if self.spec.announce:
                 lib.phyff_host_announce(self._board)

@@ -25,6 +25,7 @@ FIRMWARE = ROOT / "firmware"
 SOURCES = [
     SHARED / "src" / "fixed.c",
     SHARED / "src" / "wire.c",
+    SHARED / "src" / "model.c",
     FIRMWARE / "src" / "core" / "phyff_core.c",
     FIRMWARE / "ports" / "host" / "host_port.c",
 ]
@@ -40,6 +41,10 @@ DEFINES = [
     ("PHYFF_CORE_MAX_PAYLOAD", "65535u"),
     ("PHYFF_CORE_MAX_CHANNELS", "1024u"),
     ("PHYFF_CORE_MAX_DRIVE_STAGE", "1024u"),
+    # room for the models of the optical digits task and larger
+    ("PHYFF_CORE_MODEL_BYTES", "65535u"),
+    ("PHYFF_CORE_INFER_WORK", "16384u"),
+    ("PHYFF_CORE_MAX_CLASSES", "256u"),
 ]
 
 # Every header the module exposes: all of shared/ (the wire format and fixed
@@ -57,7 +62,7 @@ HEADERS = [
 # callback (host_port.h H2); cffi must declare it extern "Python+C" so that
 # it compiles a C entry point calling into Python. Its prototype is still
 # read from host_port.h.
-PYTHON_CALLBACKS = ["phyff_host_measure"]
+PYTHON_CALLBACKS = ["phyff_host_measure", "phyff_host_model_save", "phyff_host_model_restore"]
 
 
 def _load_cdefgen() -> ModuleType:

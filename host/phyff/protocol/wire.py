@@ -303,7 +303,12 @@ class Caps(Record, ctype="phyff_caps"):
     board: str
     medium: str
     max_settle_us: int = 0  # largest config.settle_us the board accepts (level 2)
+    model_capacity: int = 0  # bytes of model memory, 0 without on-device inference (level 3)
+    model_crc: int = 0  # CRC-32 of the model in force, 0 when none
+    model_loaded: int = 0  # 1 when a model is in force
     reserved0: int = 0
+    reserved1: int = 0
+    reserved2: int = 0
 
     @property
     def firmware_version_str(self) -> str:
@@ -315,7 +320,8 @@ class Caps(Record, ctype="phyff_caps"):
 
     def as_dict(self) -> dict[str, object]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d.pop("reserved0")
+        for name in ("reserved0", "reserved1", "reserved2"):
+            d.pop(name)
         d["firmware"] = self.firmware_version_str
         d["feature_names"] = self.feature_names()
         return d
@@ -346,9 +352,66 @@ class Stats(Record, ctype="phyff_stats"):
     samples_served: int
     error_replies: int
     uptime_ms: int
+    infer_samples: int = 0
+    infer_digital_us: int = 0
+    infer_medium_us: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ModelBegin(Record, ctype="phyff_model_begin"):
+    """MODEL_BEGIN: the size and CRC-32 of the image about to be loaded."""
+
+    image_size: int
+    crc32: int
+
+
+@dataclass(frozen=True)
+class ChunkHead(Record, ctype="phyff_chunk_head"):
+    """MODEL_CHUNK: where a chunk goes (request) or bytes received (reply)."""
+
+    offset: int
+
+
+@dataclass(frozen=True)
+class InferHead(Record, ctype="phyff_infer_head"):
+    """INFER: samples and values per sample (features in requests, classes in replies)."""
+
+    n_samples: int
+    n_values: int
+    flags: int = 0
+    reserved: int = 0
+
+
+@dataclass(frozen=True)
+class ModelInfo(Record, ctype="phyff_model_info"):
+    """The identity of the model in force on a board (MODEL_INFO, MODEL_COMMIT)."""
+
+    crc32: int
+    image_size: int
+    train_unit_id: int
+    n_features: int
+    n_classes: int
+    max_batch: int
+    max_batch_trace: int
+    n_blocks: int
+    inference: int
+    input_exp: int
+    score_exp: int
+    trace_values: int
+    name: str
+    train_board: str
+    train_medium: str
+    reserved: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d.pop("reserved")
+        d["inference"] = "goodness" if self.inference == lib.PHYFF_INFERENCE_GOODNESS \
+            else "onepass"
+        return d
 
 
 ERROR_SIZE: int = lib.PHYFF_ERROR_SIZE
@@ -357,6 +420,14 @@ CAPS_SIZE: int = lib.PHYFF_CAPS_SIZE
 CONFIG_SIZE: int = lib.PHYFF_CONFIG_SIZE
 QUERY_HEAD_SIZE: int = lib.PHYFF_QUERY_HEAD_SIZE
 STATS_SIZE: int = lib.PHYFF_STATS_SIZE
+INFER_HEAD_SIZE: int = lib.PHYFF_INFER_HEAD_SIZE
+CHUNK_HEAD_SIZE: int = lib.PHYFF_CHUNK_HEAD_SIZE
+INFER_TRACE: int = lib.PHYFF_INFER_TRACE
+
+
+def crc32(data: bytes, crc: int = 0) -> int:
+    """CRC-32 of a model image (wire.h phyff_crc32; zlib's CRC)."""
+    return int(lib.phyff_crc32(crc, ffi.from_buffer(data), len(data)))
 
 
 def pack_samples(values: NDArray[np.int16]) -> bytes:

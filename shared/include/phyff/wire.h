@@ -81,11 +81,13 @@
  * Serving an intact frame (checks in this order; the first failure answers)
  *   S1. Flags REPLY or EVENT set -> NOT_A_REQUEST, arg 0.
  *   S2. Level differs and cmd is not HELLO -> BAD_LEVEL, arg = board level.
- *   S3. cmd not served at this level (anything but 0x01..0x05: NONE, the
- *       reserved 0x10..0x1F, EVENT...) -> UNKNOWN_COMMAND, arg 0.
- *   S4. The command's own checks (see Commands) -> BAD_PAYLOAD,
- *       BAD_CHANNELS, BATCH_TOO_LARGE or BAD_CONFIG.
- *   S5. A QUERY the port cannot measure -> MEDIUM, arg 0.
+ *   S3. cmd not served by this board (anything but 0x01..0x05 and, on a
+ *       board with FEAT_INFER, 0x10..0x15: NONE, EVENT, 0x16..0x1F...)
+ *       -> UNKNOWN_COMMAND, arg 0.
+ *   S4. The command's own checks (see Commands and On-device inference)
+ *       -> BAD_PAYLOAD, BAD_CHANNELS, BATCH_TOO_LARGE, BAD_CONFIG or one of
+ *       the model statuses (24..30).
+ *   S5. A QUERY or INFER the port cannot measure -> MEDIUM, arg 0.
  *   The header's aux field is ignored in requests and 0 in replies.
  *
  * Statistics (struct phyff_stats; counters wrap at 2^32)
@@ -103,6 +105,11 @@
  *   T7. error_replies: ERROR replies sent (= T2 + T3 + T4 + MEDIUM faults).
  *   T8. uptime_ms: milliseconds of the board's clock since its start or the
  *       last RESET; it advances with time, not with traffic.
+ *   T9. infer_samples: samples of INFER replies sent.
+ *   T10. infer_digital_us: microseconds spent in INFER outside the port's
+ *       drive/settle/sense calls (encoding, affine maps, read-out).
+ *   T11. infer_medium_us: microseconds spent in the port's drive, settle and
+ *       sense calls during INFER. Both come from the port's micros clock.
  *   A STATS request is counted (T1) before its reply is built, so the
  *   reply includes itself in frames_ok.
  *
@@ -133,7 +140,10 @@
  *       an existing record, a changed layout or meaning) bumps the level. New
  *       commands, new status codes and new feature bits also bump it: a host
  *       must be able to trust that a board of level N knows exactly level N.
- *       (Level 2: caps.max_settle_us added, counters and events defined.)
+ *       (Level 2: caps.max_settle_us added, counters and events defined.
+ *       Level 3: on-device inference: commands 0x10..0x15, statuses 24..30,
+ *       FEAT_INFER and FEAT_MODEL_PERSIST, caps.model_capacity/model_crc/
+ *       model_loaded, stats T9-T11.)
  *   L3. These never change, at any level, so that any host can talk to any
  *       board well enough to tell the user what to do: the header fields
  *       `level` and `seq` at offsets 0 and 1, the framing (W1, W2), the HELLO
@@ -178,8 +188,66 @@
  *              back to defaults, counters and uptime cleared. Non-empty ->
  *              BAD_PAYLOAD, arg 0.
  *   Defaults: settle_us 0, oversample 1, all wired channels active.
- *   0x10..0x1F reserved for on-device inference (weights upload, run) at a
- *              later level.
+ *   0x10..0x15 on-device inference (next section); 0x16..0x1F reserved.
+ *
+ * On-device inference (boards with FEAT_INFER; others answer UNKNOWN_COMMAND)
+ *   A board holds at most one model: an image in the format of
+ *   phyff/model.h (<= caps.model_capacity bytes) that runs the trained
+ *   network in the board's core with the integer arithmetic of fixed.h.
+ *   Loading never touches the model in force until COMMIT succeeds, so a
+ *   dropped link or a power cut mid-load leaves the previous model intact.
+ *   Arguments that carry sizes or offsets saturate at 65535 (the exact
+ *   numbers are in caps and in the MODEL_CHUNK reply).
+ *   MODEL_BEGIN  struct phyff_model_begin (image_size, crc32 of the whole
+ *                image)
+ *                -> the same record. Starts a load (a load in progress is
+ *                dropped). Checks: payload != 8 -> BAD_PAYLOAD, arg 8; size
+ *                0 or > caps.model_capacity -> MODEL_TOO_LARGE, arg =
+ *                model_capacity.
+ *   MODEL_CHUNK  struct phyff_chunk_head (offset) + 1.. bytes of the image
+ *                -> struct phyff_chunk_head (offset = bytes received so
+ *                far). Chunks come in order; a chunk may repeat bytes already
+ *                received (a retry, C3). Checks: payload < 5 -> BAD_PAYLOAD,
+ *                arg 5; no load begun -> NO_LOAD, arg 0; offset > bytes
+ *                received (a gap) or offset + length > image_size -> LOAD_RANGE,
+ *                arg = bytes received.
+ *   MODEL_COMMIT empty -> struct phyff_model_info of the new model, which is
+ *                now in force (and stored, with FEAT_MODEL_PERSIST). Checks:
+ *                non-empty -> BAD_PAYLOAD, arg 0; no load begun -> NO_LOAD;
+ *                fewer bytes than image_size -> LOAD_RANGE, arg = bytes received;
+ *                CRC-32 differs -> MODEL_CRC, arg 0; the image breaks a rule
+ *                of model.h -> BAD_MODEL, arg = byte offset of the refused
+ *                field in the image; trained on another board (unit_id or
+ *                medium differ from caps) -> WRONG_BOARD, arg = the field's
+ *                offset in the image. Any failure drops the load and leaves
+ *                the model in force untouched. A COMMIT repeated after a
+ *                success (a retry) answers the same record again.
+ *   MODEL_INFO   empty -> struct phyff_model_info. No model -> NO_MODEL.
+ *   INFER        struct phyff_infer_head (n_samples, n_values = the model's
+ *                n_features, flags) + n_samples x n_values int16 features
+ *                (Q15 scaled by 2^input_exp, sample-major)
+ *                -> struct phyff_infer_head (n_samples, n_values = n_classes,
+ *                flags echoed) + n_samples x uint16 class + n_samples x
+ *                n_classes int32 scores (scaled by 2^(score_exp - 31)) +
+ *                with PHYFF_INFER_TRACE: n_samples x trace_values int16
+ *                sensed values (every measurement of the sample, in order:
+ *                pass, block, channel) + ceil(n_samples / 8) bytes
+ *                saturation bitmap (a sensed top code or a saturated result
+ *                anywhere in the sample's pipeline).
+ *                Each sample is measured with the model's own settle,
+ *                oversample and channel counts; the CONFIGURE state is
+ *                neither used nor changed. Checks: payload < 8 ->
+ *                BAD_PAYLOAD, arg 8; no model -> NO_MODEL; n_values !=
+ *                n_features -> BAD_CHANNELS, arg n_features; unknown flag
+ *                bits or reserved != 0 -> BAD_CONFIG, arg = 4 or 6; n_samples
+ *                > model_info.max_batch (max_batch_trace with TRACE) ->
+ *                BATCH_TOO_LARGE, arg = that limit; payload != 8 + 2 x
+ *                n_samples x n_values -> BAD_PAYLOAD, arg = that length.
+ *                n_samples = 0 is served (the head alone).
+ *   MODEL_ERASE  empty -> empty; the model (and its stored copy) is gone.
+ *                Non-empty -> BAD_PAYLOAD, arg 0.
+ *   RESET keeps the model in force (it is not configuration) but drops a
+ *   load in progress.
  *
  * Errors and their arguments (status: when; seq; arg)
  *   BAD_CRC 1, BAD_COBS 4, TRUNCATED 2: F2; seq 0, cmd NONE; arg 0.
@@ -188,7 +256,9 @@
  *   UNKNOWN_COMMAND 16: S3, arg 0. BAD_PAYLOAD 17: arg = the expected length
  *   (0 for STATS and RESET). BAD_CHANNELS 19: arg = n_drive_active.
  *   BATCH_TOO_LARGE 18: arg = max_batch. BAD_CONFIG 20: arg = field offset.
- *   MEDIUM 22: S5, arg 0. Codes 6 (NO_SPACE), 7 (EMPTY) and 21 (OVERRUN) are
+ *   MEDIUM 22: S5, arg 0. NO_MODEL 24, MODEL_TOO_LARGE 25, LOAD_RANGE 26,
+ *   MODEL_CRC 27, BAD_MODEL 28, WRONG_BOARD 29, NO_LOAD 30: see On-device
+ *   inference. Codes 6 (NO_SPACE), 7 (EMPTY) and 21 (OVERRUN) are
  *   codec results that boards of this level never send.
  *
  * Value conventions
@@ -220,7 +290,7 @@ extern "C" {
 
 /* ---- Levels, sizes --------------------------------------------------- */
 
-#define PHYFF_PROTOCOL_LEVEL 2u
+#define PHYFF_PROTOCOL_LEVEL 3u
 
 #define PHYFF_HEADER_SIZE 8u
 #define PHYFF_CRC_SIZE 2u
@@ -241,8 +311,12 @@ enum phyff_cmd {
     PHYFF_CMD_QUERY = 0x03,
     PHYFF_CMD_STATS = 0x04,
     PHYFF_CMD_RESET = 0x05,
-    PHYFF_CMD_INFER_FIRST = 0x10, /* reserved range for on-device inference */
-    PHYFF_CMD_INFER_LAST = 0x1F,
+    PHYFF_CMD_MODEL_BEGIN = 0x10,
+    PHYFF_CMD_MODEL_CHUNK = 0x11,
+    PHYFF_CMD_MODEL_COMMIT = 0x12,
+    PHYFF_CMD_MODEL_INFO = 0x13,
+    PHYFF_CMD_INFER = 0x14,
+    PHYFF_CMD_MODEL_ERASE = 0x15,
     PHYFF_CMD_EVENT = 0x7F /* unsolicited, board -> host only */
 };
 
@@ -276,7 +350,15 @@ enum phyff_status {
     PHYFF_ERR_BAD_CONFIG = 20,      /* arg = byte offset of the refused field */
     PHYFF_ERR_OVERRUN = 21,         /* not sent at this level (losses count in stats T5) */
     PHYFF_ERR_MEDIUM = 22,          /* the port could not drive or read the medium */
-    PHYFF_ERR_NOT_A_REQUEST = 23    /* a frame with REPLY or EVENT flags sent to the board */
+    PHYFF_ERR_NOT_A_REQUEST = 23,   /* a frame with REPLY or EVENT flags sent to the board */
+    /* on-device inference (level 3) */
+    PHYFF_ERR_NO_MODEL = 24,        /* INFER or MODEL_INFO with no model loaded */
+    PHYFF_ERR_MODEL_TOO_LARGE = 25, /* arg = caps.model_capacity (saturated) */
+    PHYFF_ERR_LOAD_RANGE = 26,      /* chunk gap or past the size; arg = bytes received */
+    PHYFF_ERR_MODEL_CRC = 27,       /* the loaded image's CRC-32 differs from MODEL_BEGIN's */
+    PHYFF_ERR_BAD_MODEL = 28,       /* arg = offset of the refused field in the image */
+    PHYFF_ERR_WRONG_BOARD = 29,     /* model trained on another board; arg = field offset */
+    PHYFF_ERR_NO_LOAD = 30          /* MODEL_CHUNK or MODEL_COMMIT without MODEL_BEGIN */
 };
 
 /* Feature bits in phyff_caps.features. */
@@ -285,6 +367,8 @@ enum phyff_feature {
     PHYFF_FEAT_SETTLE = 0x0002,           /* config.settle_us is honoured */
     PHYFF_FEAT_OVERSAMPLE = 0x0004,       /* config.oversample is honoured */
     PHYFF_FEAT_CHANNEL_SELECT = 0x0008,   /* active channel counts may be lowered */
+    PHYFF_FEAT_INFER = 0x0010,            /* on-device inference commands are served */
+    PHYFF_FEAT_MODEL_PERSIST = 0x0020,    /* the model survives a power cycle */
     PHYFF_FEAT_EMULATED = 0x0100          /* the medium is simulated, not physical */
 };
 
@@ -325,6 +409,11 @@ struct phyff_caps {
     char board[PHYFF_NAME_SIZE];  /* e.g. "pico", "qemu-mps2-an385"; NUL-padded */
     char medium[PHYFF_NAME_SIZE]; /* what is wired: "acoustic", "unknown"... */
     uint32_t max_settle_us;   /* largest config.settle_us accepted; 0 without FEAT_SETTLE */
+    uint32_t model_capacity;  /* bytes of model memory; 0 without FEAT_INFER (level 3) */
+    uint32_t model_crc;       /* CRC-32 of the model in force; 0 when none */
+    uint8_t model_loaded;     /* 1 when a model is in force, else 0 */
+    uint8_t reserved1;
+    uint16_t reserved2;
 };
 
 struct phyff_config {
@@ -349,16 +438,63 @@ struct phyff_stats {          /* exact definitions: T1-T8 above */
     uint32_t samples_served; /* samples in QUERY replies sent */
     uint32_t error_replies;  /* ERROR replies sent */
     uint32_t uptime_ms;      /* board clock since start or RESET */
+    uint32_t infer_samples;  /* samples in INFER replies sent (level 3) */
+    uint32_t infer_digital_us; /* INFER time outside drive/settle/sense */
+    uint32_t infer_medium_us;  /* INFER time in drive/settle/sense */
+};
+
+/* On-device inference records (level 3). */
+struct phyff_model_begin {
+    uint32_t image_size; /* bytes of the whole image */
+    uint32_t crc32; /* phyff_crc32 of the whole image */
+};
+
+struct phyff_chunk_head {
+    uint32_t offset; /* requests: where the data goes; replies: bytes received */
+};
+
+enum phyff_infer_flag {
+    PHYFF_INFER_TRACE = 0x0001 /* the reply carries every sensed value */
+};
+
+struct phyff_infer_head {
+    uint16_t n_samples;
+    uint16_t n_values; /* requests: features per sample; replies: classes */
+    uint16_t flags;    /* PHYFF_INFER_* bits */
+    uint16_t reserved; /* 0 */
+};
+
+struct phyff_model_info {
+    uint32_t crc32;           /* of the image in force */
+    uint32_t image_size;      /* its bytes */
+    uint32_t train_unit_id;   /* caps.unit_id of the board it was trained on */
+    uint16_t n_features;      /* INFER n_values */
+    uint16_t n_classes;
+    uint16_t max_batch;       /* INFER samples per frame */
+    uint16_t max_batch_trace; /* the same with PHYFF_INFER_TRACE */
+    uint8_t n_blocks;
+    uint8_t inference;        /* enum phyff_inference (model.h) */
+    int8_t input_exp;         /* features are Q15 scaled by 2^input_exp */
+    int8_t score_exp;         /* scores are int32 scaled by 2^(score_exp - 31) */
+    uint16_t trace_values;    /* sensed values per sample in a trace */
+    uint16_t reserved;
+    char name[PHYFF_NAME_SIZE];         /* the model's name (its run) */
+    char train_board[PHYFF_NAME_SIZE];  /* caps.board it was trained on */
+    char train_medium[PHYFF_NAME_SIZE]; /* caps.medium it was trained on */
 };
 
 /* Byte sizes on the wire. Each equals sizeof on every supported target
  * (checked below), but the codec never relies on that: see W3. */
 #define PHYFF_ERROR_SIZE 4u
 #define PHYFF_EVENT_SIZE 4u
-#define PHYFF_CAPS_SIZE 60u
+#define PHYFF_CAPS_SIZE 72u
 #define PHYFF_CONFIG_SIZE 12u
 #define PHYFF_QUERY_HEAD_SIZE 4u
-#define PHYFF_STATS_SIZE 32u
+#define PHYFF_STATS_SIZE 44u
+#define PHYFF_MODEL_BEGIN_SIZE 8u
+#define PHYFF_CHUNK_HEAD_SIZE 4u
+#define PHYFF_INFER_HEAD_SIZE 8u
+#define PHYFF_MODEL_INFO_SIZE 76u
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define PHYFF_STATIC_ASSERT(c, m) _Static_assert(c, m)
@@ -388,7 +524,15 @@ PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, n_drive_active) == 6, "config.
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, n_sense_active) == 8, "config.n_sense offset");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, reserved) == 10, "config.reserved offset");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_query_head) == PHYFF_QUERY_HEAD_SIZE, "query head layout");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, model_capacity) == 60, "caps.model_capacity offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, model_loaded) == 68, "caps.model_loaded offset");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_stats) == PHYFF_STATS_SIZE, "stats layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_model_begin) == PHYFF_MODEL_BEGIN_SIZE, "model_begin layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_chunk_head) == PHYFF_CHUNK_HEAD_SIZE, "chunk_head layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_infer_head) == PHYFF_INFER_HEAD_SIZE, "infer_head layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_model_info) == PHYFF_MODEL_INFO_SIZE, "model_info layout");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_model_info, input_exp) == 22, "model_info.input_exp offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_model_info, name) == 28, "model_info.name offset");
 
 /* ---- CRC and COBS ------------------------------------------------------ */
 
@@ -396,6 +540,13 @@ PHYFF_STATIC_ASSERT(sizeof(struct phyff_stats) == PHYFF_STATS_SIZE, "stats layou
  * PHYFF_CRC_INIT). Table-free, so it costs no flash for a table. */
 #define PHYFF_CRC_INIT 0xFFFFu
 uint16_t phyff_crc16(uint16_t crc, const uint8_t *data, size_t n);
+
+/* CRC-32/ISO-HDLC (the zlib/PNG CRC: reflected poly 0xEDB88320, init and
+ * final xor 0xFFFFFFFF; check value of "123456789" is 0xCBF43926) of
+ * data[0..n), continuing from crc (start with 0; the value returned is the
+ * finished CRC, so chained calls give the CRC of the concatenation).
+ * Table-free. Checks whole model images (MODEL_BEGIN). */
+uint32_t phyff_crc32(uint32_t crc, const uint8_t *data, size_t n);
 
 /* COBS-encode src[0..n) into dst (capacity cap); no delimiter is written.
  * *out_len = encoded length. Needs cap >= PHYFF_COBS_MAX_ENCODED(n), else
@@ -458,6 +609,14 @@ void phyff_query_head_pack(const struct phyff_query_head *q, uint8_t out[PHYFF_Q
 void phyff_query_head_unpack(const uint8_t in[PHYFF_QUERY_HEAD_SIZE], struct phyff_query_head *q);
 void phyff_stats_pack(const struct phyff_stats *s, uint8_t out[PHYFF_STATS_SIZE]);
 void phyff_stats_unpack(const uint8_t in[PHYFF_STATS_SIZE], struct phyff_stats *s);
+void phyff_model_begin_pack(const struct phyff_model_begin *m, uint8_t out[PHYFF_MODEL_BEGIN_SIZE]);
+void phyff_model_begin_unpack(const uint8_t in[PHYFF_MODEL_BEGIN_SIZE], struct phyff_model_begin *m);
+void phyff_chunk_head_pack(const struct phyff_chunk_head *c, uint8_t out[PHYFF_CHUNK_HEAD_SIZE]);
+void phyff_chunk_head_unpack(const uint8_t in[PHYFF_CHUNK_HEAD_SIZE], struct phyff_chunk_head *c);
+void phyff_infer_head_pack(const struct phyff_infer_head *h, uint8_t out[PHYFF_INFER_HEAD_SIZE]);
+void phyff_infer_head_unpack(const uint8_t in[PHYFF_INFER_HEAD_SIZE], struct phyff_infer_head *h);
+void phyff_model_info_pack(const struct phyff_model_info *m, uint8_t out[PHYFF_MODEL_INFO_SIZE]);
+void phyff_model_info_unpack(const uint8_t in[PHYFF_MODEL_INFO_SIZE], struct phyff_model_info *m);
 
 /* Q15 sample arrays <-> little-endian bytes (n values, 2n bytes). */
 void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out);

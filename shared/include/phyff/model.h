@@ -1,0 +1,276 @@
+/*
+ * phyff/model.h - the on-device model: its image format and the integer
+ * pipeline that runs it. The board core (firmware) and the host's numpy
+ * reference (host/phyff/ondevice/reference.py) implement exactly this; the
+ * host builds images (phyff deploy) and checks the board bit for bit.
+ *
+ * ===========================================================================
+ * What runs on the board
+ * ===========================================================================
+ *
+ * A trained PhyLL network is K blocks. Block k takes a real vector h,
+ * encodes it into a drive pattern, measures the medium (p = sensed values),
+ * and maps z = [p, h] (or [p], or [h]) through a digital affine map
+ * y = W z + b; y is the next block's h. Classification is either one-pass
+ * (the input with a neutral label overlay goes through once, a linear
+ * read-out of the block outputs gives the class scores) or by goodness (the
+ * input goes through once per candidate label; the class whose overlay
+ * makes the blocks' summed goodness largest wins).
+ *
+ * Number formats (fixed.h)
+ *   M1. A vector of reals is stored as int16 q with an exponent e per vector
+ *       kind: value = q * 2^(e - 15) (Q15 scaled by 2^e). Sensed values are
+ *       plain Q15 (e = 0). Weights of one segment (the columns acting on p,
+ *       or on h) share one exponent; the image stores q and the shifts
+ *       derived from the exponents, not the exponents themselves, except
+ *       where a client needs them (input_exp, score_exp, block exponents).
+ *   M2. Accumulation (an affine map, the read-out): the exact int64 sum of
+ *       the products of each segment (fixed.h F5), multiplied by
+ *       2^shift_segment, plus bias * 2^shift_b, all exact in int64 (the
+ *       limits below keep |acc| < 2^62); then ONE round-and-shift by
+ *       shift_out (fixed.h F3: add half, floor; shift_out = 0 leaves acc
+ *       as it is) and one saturation (F2) to int16 (block outputs) or int32
+ *       (scores). A saturation flags the sample.
+ *
+ * The pipeline, per sample (x: n_features int16 at input_exp)
+ *   P1. Layout: h0 = zeros(width); h0[feature_offset + j] = x[j].
+ *   P2. Overlay value v = min(max_j |h0[j]|, 32767) over the row with the
+ *       label slots (0..n_classes-1) at 0. Neutral overlay (one-pass): every
+ *       label slot = (v + floor(C / 2)) div C (integer division, C =
+ *       n_classes). Label c (goodness): slot c = v, the others 0.
+ *   P3. Encode h (d_in int16) into n_drive Q15 drive values in [0, 32767]:
+ *       amplitude: a = isqrt(sum h_j^2) (fixed.h F7); drive_j =
+ *         min(32767, (|h_j| * 32768 + floor(a / 2)) div a); a = 0 -> all 0.
+ *       phase: lo = min h, span = max h - lo; drive_j =
+ *         ((h_j - lo) * 32767 + floor(span / 2)) div span; span = 0 -> all 0.
+ *       binary2: with d = h_j - lo: msb = 4d > span, lsb = (d > 0 and
+ *         4d <= span) or 4d > 3 span; drive[2j] = 32767 * msb, drive[2j+1]
+ *         = 32767 * lsb (span = 0 -> all 0).
+ *       binary2_uniform: level = min((4d) div span, 3); msb = level >= 2,
+ *         lsb = level odd (span = 0 -> all 0).
+ *       clip: drive_j = clamp(h_j * 2^in_exp, 0, 32767), the product formed
+ *         as a left shift (in_exp > 0) or a round-and-shift (F3, in_exp < 0).
+ *   P4. Measure (physical blocks): the drive values go through the same
+ *       steps as a QUERY sample (wire.h QUERY, core K3/K4) with the block's
+ *       settle_us, oversample and n_drive / n_sense active channels; p =
+ *       the n_sense sensed Q15 values; a top code flags the sample.
+ *   P5. Affine map (M2): segments p (columns 0..n_sense-1, shift_p) and h
+ *       (the next d_in columns, shift_h) as the block's flags say; y =
+ *       sat16(round_shift(acc, shift_out)), exponent out_exp.
+ *   P6. One-pass: read-out features f_k = |y_k| (sat16: |-32768| -> 32767)
+ *       when readout_abs, else y_k; acc_c = sum_k (R_c,k . f_k) *
+ *       2^readout_shift_k + rb_c * 2^shift_b; score_c = sat32(round_shift(
+ *       acc_c, shift_out)), scaled by 2^(score_exp - 31).
+ *       Goodness (cosine only): per block G_k = round((sum_j |y_j| xi_j) /
+ *       isqrt(sum_j y_j^2)) as Q15 (division rounds half up, floor((2n +
+ *       d) / (2d)); sum of squares 0 -> G = 0); score_c = sum_k G_k for the
+ *       overlay of label c (score_exp = 16).
+ *   P7. class = the first index of the largest score.
+ *
+ * Image layout (little-endian, no padding, byte offsets)
+ *   struct phyff_model_head (72 bytes), then per block: struct
+ *   phyff_block_head (24 bytes), W (d_out x z int16, row-major, columns
+ *   [p | h]), b (d_out int16), xi (d_out int16, Q15 goodness direction);
+ *   then, for one-pass models only: struct phyff_readout_head (8 bytes),
+ *   R (n_classes x n_in int16, row-major, columns block by block), rb
+ *   (n_classes int16). The image ends there: its size is exactly that.
+ *
+ * Rules a board checks before a model is put in force (phyff_model_check;
+ * the first broken rule in image order is reported with its field offset):
+ *   V1. size >= 72; magic == PHYFF_MODEL_MAGIC; version == 1.
+ *   V2. 1 <= n_blocks <= PHYFF_MODEL_MAX_BLOCKS; inference is 0 or 1;
+ *       1 <= n_features; 2 <= n_classes <= limits->max_classes;
+ *       feature_offset >= n_classes; feature_offset + n_features <= width;
+ *       overlay == 0; readout_abs is 0 or 1; -32 <= input_exp, score_exp <= 32.
+ *   V3. Per block: encoder known; flags only PHYFF_BLOCK_PHYSICAL and
+ *       PHYFF_BLOCK_SKIP, and z not empty; d_in == width (block 0) or the
+ *       previous d_out; in_exp == input_exp (block 0) or the previous
+ *       out_exp; n_drive == d_in x (2 for binary2*, else 1); 1 <= d_out;
+ *       physical: 1 <= n_drive <= limits->n_drive and 1 <= n_sense <=
+ *       limits->n_sense, settle_us <= limits->max_settle_us, 1 <=
+ *       oversample <= limits->max_oversample; shift_p, shift_h <= 16,
+ *       shift_b <= 40, shift_out <= 62, readout_shift <= 16; reserved 0;
+ *       the per-sample scratch (d_in + n_drive + n_sense + d_out values)
+ *       fits limits->work_values (<= 16384, so with these shifts every
+ *       accumulator stays below 2^62).
+ *   V4. One-pass: readout n_in == sum of d_out, n_classes == the head's,
+ *       shift_b <= 40, shift_out <= 62, reserved 0. (Goodness models use
+ *       the cosine goodness: no other kind is stored.)
+ *   V5. The size equals the layout's exactly.
+ *   V6. train_unit_id == the board's unit_id and train_medium == its
+ *       medium name (PHYFF_ERR_WRONG_BOARD).
+ *
+ * Code contracts: as wire.h P1-P5 and fixed.h F1-F9. Images are read byte
+ * by byte (W3), so they may sit at any address in RAM or flash.
+ */
+#ifndef PHYFF_MODEL_H
+#define PHYFF_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "phyff/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PHYFF_MODEL_MAGIC 0x4D594850u /* "PHYM" little-endian */
+#define PHYFF_MODEL_VERSION 1u
+#define PHYFF_MODEL_MAX_BLOCKS 8u
+
+enum phyff_inference {
+    PHYFF_INFERENCE_ONEPASS = 0, /* neutral overlay once, linear read-out */
+    PHYFF_INFERENCE_GOODNESS = 1 /* one pass per label, summed cosine goodness */
+};
+
+enum phyff_encoder {
+    PHYFF_ENC_AMPLITUDE = 0,
+    PHYFF_ENC_BINARY2 = 1,
+    PHYFF_ENC_BINARY2_UNIFORM = 2,
+    PHYFF_ENC_PHASE = 3,
+    PHYFF_ENC_CLIP = 4
+};
+
+enum phyff_block_flag {
+    PHYFF_BLOCK_PHYSICAL = 0x01, /* z starts with the sensed values p */
+    PHYFF_BLOCK_SKIP = 0x02      /* z ends with the block input h */
+};
+
+struct phyff_model_head {
+    uint32_t magic;          /* PHYFF_MODEL_MAGIC */
+    uint16_t version;        /* PHYFF_MODEL_VERSION */
+    uint8_t n_blocks;
+    uint8_t inference;       /* enum phyff_inference */
+    uint16_t n_features;
+    uint16_t n_classes;
+    uint16_t width;          /* first block's input width */
+    uint16_t feature_offset; /* where the features start in it */
+    uint32_t train_unit_id;
+    int8_t input_exp;
+    int8_t score_exp;
+    uint8_t overlay;         /* 0: per-sample overlay value (the only one) */
+    uint8_t readout_abs;     /* 1: read-out of |y|; 0: of y */
+    char name[PHYFF_NAME_SIZE];
+    char train_board[PHYFF_NAME_SIZE];
+    char train_medium[PHYFF_NAME_SIZE];
+};
+
+struct phyff_block_head {
+    uint8_t encoder;     /* enum phyff_encoder */
+    uint8_t flags;       /* enum phyff_block_flag */
+    uint16_t d_in;
+    uint16_t n_drive;
+    uint16_t n_sense;
+    uint16_t d_out;
+    int8_t in_exp;
+    int8_t out_exp;
+    uint8_t shift_p;
+    uint8_t shift_h;
+    uint8_t shift_b;
+    uint8_t shift_out;
+    uint32_t settle_us;
+    uint16_t oversample;
+    uint8_t readout_shift; /* this block's segment of the read-out */
+    uint8_t reserved;
+};
+
+struct phyff_readout_head {
+    uint16_t n_in;
+    uint16_t n_classes;
+    uint8_t shift_b;
+    uint8_t shift_out;
+    uint16_t reserved;
+};
+
+#define PHYFF_MODEL_HEAD_SIZE 72u
+#define PHYFF_BLOCK_HEAD_SIZE 24u
+#define PHYFF_READOUT_HEAD_SIZE 8u
+
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_model_head) == PHYFF_MODEL_HEAD_SIZE, "model head layout");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_model_head, train_unit_id) == 16, "head.unit offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_model_head, name) == 24, "head.name offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_model_head, train_medium) == 56, "head.medium offset");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_block_head) == PHYFF_BLOCK_HEAD_SIZE, "block head layout");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_block_head, settle_us) == 16, "block.settle offset");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_readout_head) == PHYFF_READOUT_HEAD_SIZE, "readout layout");
+
+void phyff_model_head_pack(const struct phyff_model_head *h, uint8_t out[PHYFF_MODEL_HEAD_SIZE]);
+void phyff_model_head_unpack(const uint8_t in[PHYFF_MODEL_HEAD_SIZE], struct phyff_model_head *h);
+void phyff_block_head_pack(const struct phyff_block_head *b, uint8_t out[PHYFF_BLOCK_HEAD_SIZE]);
+void phyff_block_head_unpack(const uint8_t in[PHYFF_BLOCK_HEAD_SIZE], struct phyff_block_head *b);
+void phyff_readout_head_pack(const struct phyff_readout_head *r,
+                             uint8_t out[PHYFF_READOUT_HEAD_SIZE]);
+void phyff_readout_head_unpack(const uint8_t in[PHYFF_READOUT_HEAD_SIZE],
+                               struct phyff_readout_head *r);
+
+/* What the board allows (from its caps and its core's buffers). */
+struct phyff_model_limits {
+    uint32_t unit_id;
+    char medium[PHYFF_NAME_SIZE];
+    uint16_t n_drive;
+    uint16_t n_sense;
+    uint16_t max_oversample;
+    uint32_t max_settle_us;
+    uint16_t max_classes;
+    uint32_t work_values; /* int16 scratch values per sample */
+};
+
+/* A checked image: its head, and where each block and the read-out start. */
+struct phyff_model_view {
+    const uint8_t *image;
+    uint32_t size;
+    struct phyff_model_head head;
+    struct phyff_block_head blocks[PHYFF_MODEL_MAX_BLOCKS];
+    uint32_t block_at[PHYFF_MODEL_MAX_BLOCKS]; /* offset of W of block k */
+    struct phyff_readout_head readout;
+    uint32_t readout_at;    /* offset of R (one-pass) */
+    uint16_t trace_values;  /* sensed values per sample (all passes) */
+    uint16_t readout_width; /* sum of d_out */
+};
+
+/* Check image[0..size) against V1-V6 and fill *view. Returns PHYFF_OK,
+ * PHYFF_ERR_BAD_MODEL or PHYFF_ERR_WRONG_BOARD with *bad_offset = the
+ * byte offset of the refused field (V5: the image's size). */
+enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
+                                    const struct phyff_model_limits *limits,
+                                    struct phyff_model_view *view, uint32_t *bad_offset);
+
+/* Scratch values (int16) the pipeline needs per sample for this model. */
+uint32_t phyff_model_work_values(const struct phyff_model_view *view);
+
+/* P1-P2: h (width values) from features x (n_features) and label (-1:
+ * neutral overlay). Returns true when the overlay value saturated. */
+bool phyff_infer_layout(const struct phyff_model_view *view, const int16_t *x, int label,
+                        int16_t *h);
+
+/* P3: drive (n_drive Q15 values) of block k from its input h (d_in). */
+void phyff_infer_encode(const struct phyff_model_view *view, unsigned k, const int16_t *h,
+                        int16_t *drive);
+
+/* P5: y (d_out) of block k from p (n_sense, ignored unless physical) and h
+ * (d_in). Returns true when an output saturated. y must not alias p or h. */
+bool phyff_infer_affine(const struct phyff_model_view *view, unsigned k, const int16_t *p,
+                        const int16_t *h, int16_t *y);
+
+/* P6 one-pass: add block k's read-out segment of y to acc (n_classes). */
+void phyff_infer_readout_add(const struct phyff_model_view *view, unsigned k, const int16_t *y,
+                             int64_t *acc);
+
+/* P6 one-pass: scores from acc (the bias is added here). Returns true when a
+ * score saturated. */
+bool phyff_infer_readout_finish(const struct phyff_model_view *view, const int64_t *acc,
+                                int32_t *scores);
+
+/* P6 goodness: G_k of block k's output y, Q15. */
+int32_t phyff_infer_goodness(const struct phyff_model_view *view, unsigned k, const int16_t *y);
+
+/* P7: first index of the largest of n scores (n >= 1). */
+uint16_t phyff_argmax_s32(const int32_t *scores, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PHYFF_MODEL_H */

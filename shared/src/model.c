@@ -1,0 +1,441 @@
+/*
+ * model.c - the on-device model of phyff/model.h: image records, the checks
+ * V1-V6 and the integer pipeline P1-P7. No floating point, no allocation.
+ */
+#include "phyff/model.h"
+
+#include <string.h>
+
+#include "phyff/fixed.h"
+
+/* ---- records ---------------------------------------------------------- */
+
+void phyff_model_head_pack(const struct phyff_model_head *h, uint8_t out[PHYFF_MODEL_HEAD_SIZE]) {
+    phyff_put_u32(out, h->magic);
+    phyff_put_u16(out + 4, h->version);
+    out[6] = h->n_blocks;
+    out[7] = h->inference;
+    phyff_put_u16(out + 8, h->n_features);
+    phyff_put_u16(out + 10, h->n_classes);
+    phyff_put_u16(out + 12, h->width);
+    phyff_put_u16(out + 14, h->feature_offset);
+    phyff_put_u32(out + 16, h->train_unit_id);
+    out[20] = (uint8_t)h->input_exp;
+    out[21] = (uint8_t)h->score_exp;
+    out[22] = h->overlay;
+    out[23] = h->readout_abs;
+    memcpy(out + 24, h->name, PHYFF_NAME_SIZE);
+    memcpy(out + 40, h->train_board, PHYFF_NAME_SIZE);
+    memcpy(out + 56, h->train_medium, PHYFF_NAME_SIZE);
+}
+
+void phyff_model_head_unpack(const uint8_t in[PHYFF_MODEL_HEAD_SIZE], struct phyff_model_head *h) {
+    h->magic = phyff_get_u32(in);
+    h->version = phyff_get_u16(in + 4);
+    h->n_blocks = in[6];
+    h->inference = in[7];
+    h->n_features = phyff_get_u16(in + 8);
+    h->n_classes = phyff_get_u16(in + 10);
+    h->width = phyff_get_u16(in + 12);
+    h->feature_offset = phyff_get_u16(in + 14);
+    h->train_unit_id = phyff_get_u32(in + 16);
+    h->input_exp = (int8_t)in[20];
+    h->score_exp = (int8_t)in[21];
+    h->overlay = in[22];
+    h->readout_abs = in[23];
+    memcpy(h->name, in + 24, PHYFF_NAME_SIZE);
+    memcpy(h->train_board, in + 40, PHYFF_NAME_SIZE);
+    memcpy(h->train_medium, in + 56, PHYFF_NAME_SIZE);
+}
+
+void phyff_block_head_pack(const struct phyff_block_head *b, uint8_t out[PHYFF_BLOCK_HEAD_SIZE]) {
+    out[0] = b->encoder;
+    out[1] = b->flags;
+    phyff_put_u16(out + 2, b->d_in);
+    phyff_put_u16(out + 4, b->n_drive);
+    phyff_put_u16(out + 6, b->n_sense);
+    phyff_put_u16(out + 8, b->d_out);
+    out[10] = (uint8_t)b->in_exp;
+    out[11] = (uint8_t)b->out_exp;
+    out[12] = b->shift_p;
+    out[13] = b->shift_h;
+    out[14] = b->shift_b;
+    out[15] = b->shift_out;
+    phyff_put_u32(out + 16, b->settle_us);
+    phyff_put_u16(out + 20, b->oversample);
+    out[22] = b->readout_shift;
+    out[23] = b->reserved;
+}
+
+void phyff_block_head_unpack(const uint8_t in[PHYFF_BLOCK_HEAD_SIZE], struct phyff_block_head *b) {
+    b->encoder = in[0];
+    b->flags = in[1];
+    b->d_in = phyff_get_u16(in + 2);
+    b->n_drive = phyff_get_u16(in + 4);
+    b->n_sense = phyff_get_u16(in + 6);
+    b->d_out = phyff_get_u16(in + 8);
+    b->in_exp = (int8_t)in[10];
+    b->out_exp = (int8_t)in[11];
+    b->shift_p = in[12];
+    b->shift_h = in[13];
+    b->shift_b = in[14];
+    b->shift_out = in[15];
+    b->settle_us = phyff_get_u32(in + 16);
+    b->oversample = phyff_get_u16(in + 20);
+    b->readout_shift = in[22];
+    b->reserved = in[23];
+}
+
+void phyff_readout_head_pack(const struct phyff_readout_head *r,
+                             uint8_t out[PHYFF_READOUT_HEAD_SIZE]) {
+    phyff_put_u16(out, r->n_in);
+    phyff_put_u16(out + 2, r->n_classes);
+    out[4] = r->shift_b;
+    out[5] = r->shift_out;
+    phyff_put_u16(out + 6, r->reserved);
+}
+
+void phyff_readout_head_unpack(const uint8_t in[PHYFF_READOUT_HEAD_SIZE],
+                               struct phyff_readout_head *r) {
+    r->n_in = phyff_get_u16(in);
+    r->n_classes = phyff_get_u16(in + 2);
+    r->shift_b = in[4];
+    r->shift_out = in[5];
+    r->reserved = phyff_get_u16(in + 6);
+}
+
+/* ---- checks ----------------------------------------------------------- */
+
+#define SHIFT_SEGMENT_MAX 16u
+#define SHIFT_BIAS_MAX 40u
+#define SHIFT_OUT_MAX 62u
+#define EXP_LIMIT 32
+
+static bool exp_ok(int8_t e) {
+    return e >= -EXP_LIMIT && e <= EXP_LIMIT;
+}
+
+static uint16_t drive_width(uint8_t encoder, uint16_t d_in) {
+    const bool two = encoder == PHYFF_ENC_BINARY2 || encoder == PHYFF_ENC_BINARY2_UNIFORM;
+    return (uint16_t)(two ? 2u * d_in : d_in);
+}
+
+static uint32_t z_width(const struct phyff_block_head *b) {
+    uint32_t z = 0;
+    if (b->flags & PHYFF_BLOCK_PHYSICAL) z += b->n_sense;
+    if (b->flags & PHYFF_BLOCK_SKIP) z += b->d_in;
+    return z;
+}
+
+/* Scratch of one block: h in, drive, p, y out (int16 values). */
+static uint32_t block_work(const struct phyff_block_head *b) {
+    return (uint32_t)b->d_in + b->n_drive + b->n_sense + b->d_out;
+}
+
+uint32_t phyff_model_work_values(const struct phyff_model_view *view) {
+    uint32_t need = view->head.width;
+    for (unsigned k = 0; k < view->head.n_blocks; ++k) {
+        const uint32_t w = block_work(&view->blocks[k]);
+        if (w > need) need = w;
+    }
+    return need;
+}
+
+#define REFUSE(off) \
+    do { \
+        *bad_offset = (uint32_t)(off); \
+        return PHYFF_ERR_BAD_MODEL; \
+    } while (0)
+
+static enum phyff_status check_block(const struct phyff_block_head *b, uint32_t at,
+                                     uint16_t d_in, int8_t in_exp,
+                                     const struct phyff_model_limits *lim, uint32_t *bad_offset) {
+    if (b->encoder > PHYFF_ENC_CLIP) REFUSE(at + 0);
+    if ((b->flags & ~(PHYFF_BLOCK_PHYSICAL | PHYFF_BLOCK_SKIP)) != 0 || b->flags == 0) {
+        REFUSE(at + 1);
+    }
+    if (b->d_in != d_in || d_in == 0) REFUSE(at + 2);
+    const bool physical = (b->flags & PHYFF_BLOCK_PHYSICAL) != 0;
+    if (b->n_drive != drive_width(b->encoder, b->d_in) ||
+        (physical && b->n_drive > lim->n_drive)) {
+        REFUSE(at + 4);
+    }
+    if (physical && (b->n_sense < 1 || b->n_sense > lim->n_sense)) REFUSE(at + 6);
+    if (b->d_out < 1) REFUSE(at + 8);
+    if (b->in_exp != in_exp) REFUSE(at + 10);
+    if (!exp_ok(b->out_exp)) REFUSE(at + 11);
+    if (b->shift_p > SHIFT_SEGMENT_MAX) REFUSE(at + 12);
+    if (b->shift_h > SHIFT_SEGMENT_MAX) REFUSE(at + 13);
+    if (b->shift_b > SHIFT_BIAS_MAX) REFUSE(at + 14);
+    if (b->shift_out > SHIFT_OUT_MAX) REFUSE(at + 15);
+    if (physical && b->settle_us > lim->max_settle_us) REFUSE(at + 16);
+    if (physical && (b->oversample < 1 || b->oversample > lim->max_oversample)) REFUSE(at + 20);
+    if (b->readout_shift > SHIFT_SEGMENT_MAX) REFUSE(at + 22);
+    if (b->reserved != 0) REFUSE(at + 23);
+    if (block_work(b) > lim->work_values) REFUSE(at + 2);
+    return PHYFF_OK;
+}
+
+enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
+                                    const struct phyff_model_limits *lim,
+                                    struct phyff_model_view *view, uint32_t *bad_offset) {
+    memset(view, 0, sizeof *view);
+    *bad_offset = 0;
+    if (size < PHYFF_MODEL_HEAD_SIZE) REFUSE(size);
+    struct phyff_model_head *h = &view->head;
+    phyff_model_head_unpack(image, h);
+    if (h->magic != PHYFF_MODEL_MAGIC) REFUSE(0);
+    if (h->version != PHYFF_MODEL_VERSION) REFUSE(4);
+    if (h->n_blocks < 1 || h->n_blocks > PHYFF_MODEL_MAX_BLOCKS) REFUSE(6);
+    if (h->inference > PHYFF_INFERENCE_GOODNESS) REFUSE(7);
+    if (h->n_features < 1) REFUSE(8);
+    if (h->n_classes < 2 || h->n_classes > lim->max_classes) REFUSE(10);
+    if (h->width < h->n_classes + h->n_features || h->width > lim->work_values) REFUSE(12);
+    if (h->feature_offset < h->n_classes ||
+        (uint32_t)h->feature_offset + h->n_features > h->width) {
+        REFUSE(14);
+    }
+    if (!exp_ok(h->input_exp)) REFUSE(20);
+    if (!exp_ok(h->score_exp)) REFUSE(21);
+    if (h->overlay != 0) REFUSE(22);
+    if (h->readout_abs > 1) REFUSE(23);
+
+    uint32_t at = PHYFF_MODEL_HEAD_SIZE;
+    uint16_t d_in = h->width;
+    int8_t in_exp = h->input_exp;
+    uint32_t trace = 0;
+    uint32_t readout_width = 0;
+    for (unsigned k = 0; k < h->n_blocks; ++k) {
+        if ((uint64_t)at + PHYFF_BLOCK_HEAD_SIZE > size) REFUSE(size);
+        struct phyff_block_head *b = &view->blocks[k];
+        phyff_block_head_unpack(image + at, b);
+        const enum phyff_status st = check_block(b, at, d_in, in_exp, lim, bad_offset);
+        if (st != PHYFF_OK) return st;
+        if (b->flags & PHYFF_BLOCK_PHYSICAL) trace += b->n_sense;
+        readout_width += b->d_out;
+        view->block_at[k] = at + PHYFF_BLOCK_HEAD_SIZE;
+        at += PHYFF_BLOCK_HEAD_SIZE + 2u * ((uint32_t)b->d_out * z_width(b) + 2u * b->d_out);
+        d_in = b->d_out;
+        in_exp = b->out_exp;
+    }
+    if (h->inference == PHYFF_INFERENCE_ONEPASS) {
+        if ((uint64_t)at + PHYFF_READOUT_HEAD_SIZE > size) REFUSE(size);
+        phyff_readout_head_unpack(image + at, &view->readout);
+        if (view->readout.n_in != readout_width) REFUSE(at + 0);
+        if (view->readout.n_classes != h->n_classes) REFUSE(at + 2);
+        if (view->readout.shift_b > SHIFT_BIAS_MAX) REFUSE(at + 4);
+        if (view->readout.shift_out > SHIFT_OUT_MAX) REFUSE(at + 5);
+        if (view->readout.reserved != 0) REFUSE(at + 6);
+        view->readout_at = at + PHYFF_READOUT_HEAD_SIZE;
+        at += PHYFF_READOUT_HEAD_SIZE + 2u * ((uint32_t)h->n_classes * readout_width + h->n_classes);
+    } else {
+        trace *= h->n_classes;
+    }
+    if (at != size) REFUSE(size);
+    if (trace > 0xFFFFu) REFUSE(6);
+    view->trace_values = (uint16_t)trace;
+    view->readout_width = (uint16_t)readout_width;
+    if (h->train_unit_id != lim->unit_id) {
+        *bad_offset = 16;
+        return PHYFF_ERR_WRONG_BOARD;
+    }
+    if (memcmp(h->train_medium, lim->medium, PHYFF_NAME_SIZE) != 0) {
+        *bad_offset = 56;
+        return PHYFF_ERR_WRONG_BOARD;
+    }
+    view->image = image;
+    view->size = size;
+    return PHYFF_OK;
+}
+
+/* ---- pipeline --------------------------------------------------------- */
+
+static int16_t weight(const struct phyff_model_view *v, uint32_t at) {
+    return (int16_t)phyff_get_u16(v->image + at);
+}
+
+static int32_t abs16(int16_t x) {
+    return x < 0 ? -(int32_t)x : (int32_t)x;
+}
+
+/* x * 2^s exactly (s <= 40, |x| small enough by the V3/V4 limits). */
+static int64_t scale_up(int64_t x, unsigned s) {
+    return x * ((int64_t)1 << s);
+}
+
+static int64_t round_shift(int64_t acc, unsigned s) {
+    return s == 0u ? acc : phyff_round_shift_s64(acc, s);
+}
+
+bool phyff_infer_layout(const struct phyff_model_view *view, const int16_t *x, int label,
+                        int16_t *h) {
+    const struct phyff_model_head *hd = &view->head;
+    memset(h, 0, sizeof(int16_t) * hd->width);
+    int32_t top = 0;
+    for (uint16_t j = 0; j < hd->n_features; ++j) {
+        h[hd->feature_offset + j] = x[j];
+        const int32_t a = abs16(x[j]);
+        if (a > top) top = a;
+    }
+    const bool sat = top > INT16_MAX;
+    if (sat) top = INT16_MAX;
+    if (label < 0) {
+        const int32_t c = hd->n_classes;
+        const int16_t share = (int16_t)((top + c / 2) / c);
+        for (uint16_t j = 0; j < hd->n_classes; ++j) h[j] = share;
+    } else {
+        h[label] = (int16_t)top;
+    }
+    return sat;
+}
+
+void phyff_infer_encode(const struct phyff_model_view *view, unsigned k, const int16_t *h,
+                        int16_t *drive) {
+    const struct phyff_block_head *b = &view->blocks[k];
+    const uint16_t d = b->d_in;
+    if (b->encoder == PHYFF_ENC_AMPLITUDE) {
+        uint64_t sq = 0;
+        for (uint16_t j = 0; j < d; ++j) sq += (uint64_t)((int64_t)h[j] * h[j]);
+        const uint64_t a = phyff_isqrt_u64(sq);
+        for (uint16_t j = 0; j < d; ++j) {
+            uint64_t v = 0;
+            if (a != 0) v = ((uint64_t)abs16(h[j]) * 32768u + a / 2u) / a;
+            drive[j] = (int16_t)(v > 32767u ? 32767u : v);
+        }
+        return;
+    }
+    if (b->encoder == PHYFF_ENC_CLIP) {
+        for (uint16_t j = 0; j < d; ++j) {
+            int64_t v = h[j];
+            v = b->in_exp >= 0 ? scale_up(v, (unsigned)b->in_exp)
+                               : round_shift(v, (unsigned)(-b->in_exp));
+            drive[j] = (int16_t)(v < 0 ? 0 : (v > 32767 ? 32767 : v));
+        }
+        return;
+    }
+    int32_t lo = h[0];
+    int32_t hi = h[0];
+    for (uint16_t j = 1; j < d; ++j) {
+        if (h[j] < lo) lo = h[j];
+        if (h[j] > hi) hi = h[j];
+    }
+    const uint32_t span = (uint32_t)(hi - lo);
+    for (uint16_t j = 0; j < d; ++j) {
+        const uint32_t dj = (uint32_t)(h[j] - lo);
+        if (b->encoder == PHYFF_ENC_PHASE) {
+            drive[j] = span == 0 ? 0 : (int16_t)((dj * 32767u + span / 2u) / span);
+            continue;
+        }
+        bool msb = false;
+        bool lsb = false;
+        if (span != 0) {
+            if (b->encoder == PHYFF_ENC_BINARY2) {
+                msb = 4u * dj > span;
+                lsb = (dj > 0 && 4u * dj <= span) || 4u * dj > 3u * span;
+            } else {
+                uint32_t level = (4u * dj) / span;
+                if (level > 3u) level = 3u;
+                msb = level >= 2u;
+                lsb = (level & 1u) != 0;
+            }
+        }
+        drive[2u * j] = msb ? 32767 : 0;
+        drive[2u * j + 1u] = lsb ? 32767 : 0;
+    }
+}
+
+bool phyff_infer_affine(const struct phyff_model_view *view, unsigned k, const int16_t *p,
+                        const int16_t *h, int16_t *y) {
+    const struct phyff_block_head *b = &view->blocks[k];
+    const bool physical = (b->flags & PHYFF_BLOCK_PHYSICAL) != 0;
+    const bool skip = (b->flags & PHYFF_BLOCK_SKIP) != 0;
+    const uint32_t z = z_width(b);
+    const uint32_t w_at = view->block_at[k];
+    const uint32_t b_at = w_at + 2u * (uint32_t)b->d_out * z;
+    bool sat = false;
+    for (uint16_t i = 0; i < b->d_out; ++i) {
+        uint32_t at = w_at + 2u * (uint32_t)i * z;
+        int64_t acc = 0;
+        if (physical) {
+            int64_t part = 0;
+            for (uint16_t j = 0; j < b->n_sense; ++j, at += 2u) {
+                part += (int32_t)weight(view, at) * (int32_t)p[j];
+            }
+            acc += scale_up(part, b->shift_p);
+        }
+        if (skip) {
+            int64_t part = 0;
+            for (uint16_t j = 0; j < b->d_in; ++j, at += 2u) {
+                part += (int32_t)weight(view, at) * (int32_t)h[j];
+            }
+            acc += scale_up(part, b->shift_h);
+        }
+        acc += scale_up(weight(view, b_at + 2u * i), b->shift_b);
+        const int64_t r = round_shift(acc, b->shift_out);
+        if (r > INT16_MAX || r < INT16_MIN) sat = true;
+        y[i] = r > INT16_MAX ? INT16_MAX : (r < INT16_MIN ? INT16_MIN : (int16_t)r);
+    }
+    return sat;
+}
+
+void phyff_infer_readout_add(const struct phyff_model_view *view, unsigned k, const int16_t *y,
+                             int64_t *acc) {
+    const struct phyff_block_head *b = &view->blocks[k];
+    uint32_t col = 0;
+    for (unsigned j = 0; j < k; ++j) col += view->blocks[j].d_out;
+    const bool use_abs = view->head.readout_abs != 0;
+    for (uint16_t c = 0; c < view->head.n_classes; ++c) {
+        uint32_t at = view->readout_at + 2u * ((uint32_t)c * view->readout_width + col);
+        int64_t part = 0;
+        for (uint16_t j = 0; j < b->d_out; ++j, at += 2u) {
+            int32_t f = y[j];
+            if (use_abs) f = f < 0 ? (f == INT16_MIN ? INT16_MAX : -f) : f;
+            part += (int32_t)weight(view, at) * f;
+        }
+        acc[c] += scale_up(part, b->readout_shift);
+    }
+}
+
+bool phyff_infer_readout_finish(const struct phyff_model_view *view, const int64_t *acc,
+                                int32_t *scores) {
+    const uint32_t rb_at = view->readout_at + 2u * (uint32_t)view->head.n_classes *
+                                                  view->readout_width;
+    bool sat = false;
+    for (uint16_t c = 0; c < view->head.n_classes; ++c) {
+        const int64_t total = acc[c] + scale_up(weight(view, rb_at + 2u * c), view->readout.shift_b);
+        const int64_t r = round_shift(total, view->readout.shift_out);
+        if (r > INT32_MAX || r < INT32_MIN) sat = true;
+        scores[c] = phyff_sat_q31(r);
+    }
+    return sat;
+}
+
+/* floor((2n + d) / (2d)) for d > 0: n / d rounded half up, for any sign of n. */
+static int64_t div_round(int64_t n, int64_t d) {
+    const int64_t num = 2 * n + d;
+    const int64_t den = 2 * d;
+    const int64_t q = num / den;
+    return (num % den != 0 && num < 0) ? q - 1 : q;
+}
+
+int32_t phyff_infer_goodness(const struct phyff_model_view *view, unsigned k, const int16_t *y) {
+    const struct phyff_block_head *b = &view->blocks[k];
+    const uint32_t xi_at = view->block_at[k] + 2u * ((uint32_t)b->d_out * z_width(b) + b->d_out);
+    int64_t num = 0;
+    uint64_t sq = 0;
+    for (uint16_t j = 0; j < b->d_out; ++j) {
+        num += abs16(y[j]) * (int32_t)weight(view, xi_at + 2u * j);
+        sq += (uint64_t)((int64_t)y[j] * y[j]);
+    }
+    const uint32_t norm = phyff_isqrt_u64(sq);
+    if (norm == 0) return 0;
+    return (int32_t)div_round(num, (int64_t)norm);
+}
+
+uint16_t phyff_argmax_s32(const int32_t *scores, size_t n) {
+    size_t best = 0;
+    for (size_t i = 1; i < n; ++i) {
+        if (scores[i] > scores[best]) best = i;
+    }
+    return (uint16_t)best;
+}
