@@ -20,10 +20,28 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from phyff._version import __version__
-from phyff.board.link import MAX_TIMEOUT, BoardResetDetected, Link, LinkError, check_timeout
+from phyff.board.link import (
+    MAX_TIMEOUT,
+    BoardError,
+    BoardResetDetected,
+    Link,
+    LinkError,
+    check_timeout,
+)
 from phyff.board.transports import open_transport
 from phyff.protocol import fixed, wire
-from phyff.protocol.wire import Caps, Cmd, Config, Feature, QueryHead, Stats
+from phyff.protocol.wire import (
+    Caps,
+    ChunkHead,
+    Cmd,
+    Config,
+    Feature,
+    InferHead,
+    ModelBegin,
+    ModelInfo,
+    QueryHead,
+    Stats,
+)
 
 FLASH_HINT = (
     "flash the firmware that ships with this phyff (cd firmware && pio run -e <board> -t upload), "
@@ -108,6 +126,25 @@ def _unpack(record: Any, payload: bytes, cmd: str) -> Any:
 
 class DriveValueError(ValueError):
     """Drive values that no board can apply (NaN, out of range)."""
+
+
+class NoOnDeviceInference(LinkError):
+    """The board's firmware has no model memory (no FEAT_INFER)."""
+
+
+class ModelTooLarge(ValueError):
+    """A model image larger than the board's model memory or frames."""
+
+
+@dataclass
+class InferResult:
+    """What INFER answered: classes (N,), int32 scores (N, C), the trace (N, T) when
+    asked for, and per-sample saturation flags."""
+
+    classes: NDArray[np.int64]
+    scores: NDArray[np.int64]
+    trace: NDArray[np.int16] | None
+    saturated: NDArray[np.bool_]
 
 
 @dataclass
@@ -331,6 +368,124 @@ class Board:
             )
         result = self.query(fixed.from_float(arr))
         return fixed.to_float(result.sense), result.saturated
+
+    # ---- on-device inference (wire.h "On-device inference") ---------------------
+
+    @property
+    def can_infer(self) -> bool:
+        """True when the board runs models itself (FEAT_INFER)."""
+        return bool(self.caps.features & Feature.INFER)
+
+    def _require_infer(self) -> None:
+        if not self.can_infer:
+            raise NoOnDeviceInference(
+                f"the board at {self.url or 'this port'} ({self.caps.board}) has no model memory "
+                f"(its firmware was built without on-device inference, e.g. the Uno's 2 KiB of "
+                f"RAM cannot hold a model): evaluate on the host instead (phyff eval without "
+                f"--on-device)")
+
+    def load_model(self, image: bytes) -> ModelInfo:
+        """Load and commit a model image (MODEL_BEGIN, MODEL_CHUNK..., MODEL_COMMIT).
+
+        The model in force changes only if the commit succeeds; a load the link
+        drops leaves it as it was (the board keeps the image in a second slot).
+        """
+        self._require_infer()
+        if len(image) > self.caps.model_capacity:
+            raise ModelTooLarge(
+                f"the model image is {len(image):,} bytes; the board's model memory "
+                f"(caps.model_capacity) holds {self.caps.model_capacity:,}: use a smaller "
+                f"model (fewer blocks or hidden units) or a board with more memory")
+        self._request(Cmd.MODEL_BEGIN, ModelBegin(len(image), wire.crc32(image)).pack())
+        step = self.caps.max_payload - wire.CHUNK_HEAD_SIZE
+        for at in range(0, len(image), step):
+            chunk = image[at:at + step]
+            reply = _unpack(ChunkHead, self._request(Cmd.MODEL_CHUNK,
+                                                     ChunkHead(at).pack() + chunk), "MODEL_CHUNK")
+            if reply.offset != at + len(chunk):
+                raise LinkError(f"MODEL_CHUNK: the board has {reply.offset} bytes of the image, "
+                                f"expected {at + len(chunk)}; load it again")
+        info = _unpack(ModelInfo, self._request(Cmd.MODEL_COMMIT), "MODEL_COMMIT")
+        self.caps = self.hello()
+        return info
+
+    def model_info(self) -> ModelInfo | None:
+        """The model in force, or None when the board holds none."""
+        self._require_infer()
+        try:
+            return _unpack(ModelInfo, self._request(Cmd.MODEL_INFO), "MODEL_INFO")
+        except BoardError as exc:
+            if exc.status == wire.Status.NO_MODEL:
+                return None
+            raise
+
+    def erase_model(self) -> None:
+        """Remove the model in force (and its stored copy)."""
+        self._require_infer()
+        self._request(Cmd.MODEL_ERASE)
+        self.caps = self.hello()
+
+    def infer(self, features: ArrayLike, *, trace: bool = False,
+              info: ModelInfo | None = None) -> InferResult:
+        """Classify feature vectors (N, n_features) of int16 (Q15 scaled by 2^input_exp).
+
+        As many INFER frames as the model's batch limit requires. With
+        ``trace`` the reply also carries every sensed value, so a host can
+        recompute the board's scores bit for bit (phyff.ondevice.reference).
+        """
+        info = info if info is not None else self.model_info()
+        if info is None:
+            raise BoardError(Cmd.INFER, wire.Status.NO_MODEL, 0)
+        arr = np.asarray(features)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != info.n_features:
+            raise DriveValueError(
+                f"the board's model takes {info.n_features} features per sample, got an array "
+                f"of shape {np.shape(features)}")
+        if arr.dtype != np.int16:
+            raise DriveValueError(f"infer() takes int16 features (Q15 scaled by "
+                                  f"2^{info.input_exp}), got {arr.dtype}")
+        n, c, t = len(arr), info.n_classes, info.trace_values if trace else 0
+        step = info.max_batch_trace if trace else info.max_batch
+        if step < 1:
+            raise ModelTooLarge(f"one traced sample of this model ({t} sensed values) does not "
+                                f"fit the board's {self.caps.max_payload}-byte frames; "
+                                f"infer without the trace")
+        classes = np.empty(n, np.int64)
+        scores = np.empty((n, c), np.int64)
+        traced = np.empty((n, t), np.int16)
+        saturated = np.zeros(n, bool)
+        flags = wire.INFER_TRACE if trace else 0
+        for start in range(0, n, step):
+            chunk = np.ascontiguousarray(arr[start:start + step])
+            m = len(chunk)
+            payload = InferHead(m, info.n_features, flags).pack() + wire.pack_samples(chunk)
+            reply = self._request(Cmd.INFER, payload, timeout=self._infer_timeout(m, info))
+            head = _unpack(InferHead, reply, "INFER")
+            at = wire.INFER_HEAD_SIZE
+            expect = at + m * (2 + 4 * c + 2 * t) + (m + 7) // 8
+            if head.n_samples != m or head.n_values != c or len(reply) != expect:
+                raise LinkError(f"INFER reply does not match the request ({head.n_samples} x "
+                                f"{head.n_values} in {len(reply)} bytes, expected {m} x {c} in "
+                                f"{expect}): the board's model changed behind this host")
+            sl = slice(start, start + m)
+            classes[sl] = np.frombuffer(reply, "<u2", m, at)
+            at += 2 * m
+            scores[sl] = np.frombuffer(reply, "<i4", m * c, at).reshape(m, c)
+            at += 4 * m * c
+            if t:
+                traced[sl] = np.frombuffer(reply, "<i2", m * t, at).reshape(m, t)
+                at += 2 * m * t
+            bits = np.unpackbits(np.frombuffer(reply, np.uint8, (m + 7) // 8, at),
+                                 bitorder="little")[:m]
+            saturated[sl] = bits.astype(bool)
+        return InferResult(classes, scores, traced if trace else None, saturated)
+
+    def _infer_timeout(self, n: int, info: ModelInfo) -> float:
+        passes = info.n_classes if info.inference == wire.lib.PHYFF_INFERENCE_GOODNESS else 1
+        per_sample = passes * info.n_blocks * (self.config.settle_us * 1e-6 + 64 * 1e-4)
+        return min(self.link.timeout + n * per_sample, MAX_TIMEOUT)
 
     def oracle(self) -> Any:
         """The simulated medium behind this board, or None (always None for real boards).

@@ -124,6 +124,15 @@ def describe_error(cmd: int, status: int, arg: int) -> str:
         Status.UNKNOWN_COMMAND: "the firmware does not serve this command at its level",
         Status.MEDIUM: "the board could not drive or read the medium; check the wiring",
         Status.TOO_LONG: f"the board accepts payloads of at most {arg} bytes",
+        Status.NO_MODEL: "no model is loaded on the board: run phyff deploy RUN --board URL",
+        Status.MODEL_TOO_LARGE: f"the board's model memory holds {arg} bytes",
+        Status.LOAD_RANGE: f"the board had received {arg} bytes of the image; load it again",
+        Status.MODEL_CRC: "the image arrived damaged; load it again",
+        Status.BAD_MODEL: f"the image's field at byte offset {arg} breaks a rule of "
+                          f"phyff/model.h; rebuild it with this phyff",
+        Status.WRONG_BOARD: f"the image's field at byte offset {arg} names another board "
+                            f"than this one; deploy to the board the model was trained on",
+        Status.NO_LOAD: "no model load is in progress; send MODEL_BEGIN first",
     }
     hint = hints.get(wire.as_status(status))  # type: ignore[call-overload]
     return f"{cmd_name}: {name}" + (f" ({hint})" if hint else "")
