@@ -20,10 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "host" / "phyff"
 
 ALLOWED: dict[str, set[str]] = {
-    "cli": {"perf", "compare", "api", "training", "phyll", "datasets", "board", "protocol",
-            "emulator", "media", "_native", "phyff"},
-    "perf": {"compare", "training", "phyll", "datasets", "board", "protocol", "emulator",
-             "media", "_native", "phyff"},
+    "cli": {"perf", "compare", "api", "ondevice", "training", "phyll", "datasets", "board",
+            "protocol", "emulator", "media", "_native", "phyff"},
+    "perf": {"compare", "ondevice", "training", "phyll", "datasets", "board", "protocol",
+             "emulator", "media", "_native", "phyff"},
+    "ondevice": {"phyll", "board", "protocol"},
     "compare": {"training", "phyll", "datasets", "board", "protocol"},
     "api": {"training", "phyll", "datasets", "board", "protocol"},
     "training": {"phyll", "protocol", "phyff"},

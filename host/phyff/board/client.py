@@ -376,7 +376,7 @@ class Board:
         """True when the board runs models itself (FEAT_INFER)."""
         return bool(self.caps.features & Feature.INFER)
 
-    def _require_infer(self) -> None:
+    def require_infer(self) -> None:
         if not self.can_infer:
             raise NoOnDeviceInference(
                 f"the board at {self.url or 'this port'} ({self.caps.board}) has no model memory "
@@ -390,7 +390,7 @@ class Board:
         The model in force changes only if the commit succeeds; a load the link
         drops leaves it as it was (the board keeps the image in a second slot).
         """
-        self._require_infer()
+        self.require_infer()
         if len(image) > self.caps.model_capacity:
             raise ModelTooLarge(
                 f"the model image is {len(image):,} bytes; the board's model memory "
@@ -411,7 +411,7 @@ class Board:
 
     def model_info(self) -> ModelInfo | None:
         """The model in force, or None when the board holds none."""
-        self._require_infer()
+        self.require_infer()
         try:
             return _unpack(ModelInfo, self._request(Cmd.MODEL_INFO), "MODEL_INFO")
         except BoardError as exc:
@@ -421,7 +421,7 @@ class Board:
 
     def erase_model(self) -> None:
         """Remove the model in force (and its stored copy)."""
-        self._require_infer()
+        self.require_infer()
         self._request(Cmd.MODEL_ERASE)
         self.caps = self.hello()
 

@@ -17,6 +17,7 @@ from phyff._version import __version__
 from phyff.cli import bench as cli_bench
 from phyff.cli import boards as cli_boards
 from phyff.cli import listing as cli_listing
+from phyff.cli import ondevice as cli_ondevice
 from phyff.cli import sweep as cli_sweep
 from phyff.cli import train as cli_train
 from phyff.cli.common import EXIT_USAGE, Command, positive_int, positive_seconds, run
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_boards.add_commands(add)
     cli_listing.add_commands(add)
     cli_train.add_commands(add)
+    cli_ondevice.add_commands(add)
     cli_bench.add_commands(add)
     cli_sweep.add_commands(add)
     return parser

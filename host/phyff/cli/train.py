@@ -63,6 +63,14 @@ def add_commands(add: AddCommand) -> None:
                    help="goodness: argmax over the C label overlays (C x K queries per "
                         "sample); onepass: neutral overlay + read-out (K per sample); both: "
                         "report the two; model (default): the one the model was trained for")
+    p.add_argument("--on-device", action="store_true",
+                   help="the board classifies with its deployed model (phyff deploy): "
+                        "accuracy and confusion from the board's own answers, each score "
+                        "checked bit for bit against the host's integer reference, next to "
+                        "the host's float accuracy")
+    p.add_argument("--no-host", action="store_true",
+                   help="with --on-device: skip the host's float evaluation (saves its "
+                        "device queries)")
 
     p = add("report", cmd_report, "plot a run: learning curves, confusion matrix, goodness")
     p.add_argument("run", type=Path, help="run directory")
@@ -212,7 +220,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from phyff.board.layer import BoardLayer
     from phyff.phyll.model import load_model
 
-    model = load_model(_model_path(args.model))
+    path = _model_path(args.model)
+    model = load_model(path)
+    if args.on_device:
+        return _eval_on_device(args, path, model)
     own = "onepass" if model.config.unsupervised else model.config.inference
     kinds: list[str | None] = (
         [own, "goodness" if own == "onepass" else "onepass"] if args.inference == "both"
@@ -251,21 +262,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         pred = model.predict(layers, x, kinds[0])
         seconds = time.perf_counter() - t0
         queries = model.meter.since(before).queries
-    n = data.n_classes
-    confusion = np.zeros((n, n), dtype=np.int64)
-    np.add.at(confusion, (y, pred), 1)
-    accuracy = float(np.trace(confusion) / max(1, confusion.sum()))
-    per_class = []
-    for c in range(n):
-        support = int(confusion[c].sum())
-        predicted = int(confusion[:, c].sum())
-        tp = int(confusion[c, c])
-        per_class.append({
-            "class": data.class_names[c] if c < len(data.class_names) else str(c),
-            "support": support,
-            "recall": tp / support if support else None,
-            "precision": tp / predicted if predicted else None,
-        })
+    confusion, accuracy, per_class = _confusion(data, y, pred)
     result = {"model": str(args.model), "dataset": data.name, "split": args.split,
               "same_data_as_training": same_data, "accuracy": accuracy, "samples": len(y),
               "seconds": round(seconds, 3), "confusion": confusion.tolist(),
@@ -283,15 +280,104 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not same_data:
             print("note: the dataset differs from the one the model was trained on",
                   file=sys.stderr)
-        width = max(5, *(len(r["class"]) for r in per_class))
-        print(f"{'class':>{width}}  support  recall  precision")
-        for r in per_class:
-            rec = "-" if r["recall"] is None else f"{100 * r['recall']:.1f}"
-            prec = "-" if r["precision"] is None else f"{100 * r['precision']:.1f}"
-            print(f"{r['class']:>{width}}  {r['support']:7d}  {rec:>6}  {prec:>9}")
-        print("confusion (rows: true, columns: predicted)")
-        for row in confusion:
-            print("  " + " ".join(f"{v:4d}" for v in row))
+        _print_confusion(per_class, confusion)
+    if args.min_accuracy is not None and accuracy < args.min_accuracy:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _confusion(data: Any, y: np.ndarray, pred: np.ndarray
+               ) -> tuple[np.ndarray, float, list[dict[str, Any]]]:
+    """Confusion matrix, accuracy and per-class recall/precision."""
+    n = data.n_classes
+    confusion = np.zeros((n, n), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    accuracy = float(np.trace(confusion) / max(1, confusion.sum()))
+    per_class = []
+    for c in range(n):
+        support = int(confusion[c].sum())
+        predicted = int(confusion[:, c].sum())
+        tp = int(confusion[c, c])
+        per_class.append({
+            "class": data.class_names[c] if c < len(data.class_names) else str(c),
+            "support": support,
+            "recall": tp / support if support else None,
+            "precision": tp / predicted if predicted else None,
+        })
+    return confusion, accuracy, per_class
+
+
+def _print_confusion(per_class: list[dict[str, Any]], confusion: np.ndarray) -> None:
+    width = max(5, *(len(r["class"]) for r in per_class))
+    print(f"{'class':>{width}}  support  recall  precision")
+    for r in per_class:
+        rec = "-" if r["recall"] is None else f"{100 * r['recall']:.1f}"
+        prec = "-" if r["precision"] is None else f"{100 * r['precision']:.1f}"
+        print(f"{r['class']:>{width}}  {r['support']:7d}  {rec:>6}  {prec:>9}")
+    print("confusion (rows: true, columns: predicted)")
+    for row in confusion:
+        print("  " + " ".join(f"{v:4d}" for v in row))
+
+
+def _eval_on_device(args: argparse.Namespace, path: Path, model: Any) -> int:
+    """eval --on-device: the board's own classifications of a split, checked and compared."""
+    from phyff.board.layer import BoardLayer
+    from phyff.ondevice.deploy import evaluate, load_deployment
+
+    if args.inference != "model":
+        raise ValueError("--on-device runs the inference the model was deployed with; "
+                         "leave out --inference")
+    image = load_deployment(path.parent)
+    data = _load_dataset(args)
+    x = data.x_test if args.split == "test" else data.x_train
+    y = data.y_test if args.split == "test" else data.y_train
+    with _open_board(args) as board:
+        board.require_infer()
+        on_device = evaluate(board, image, x)
+        stats = board.stats()
+        host: dict[str, Any] | None = None
+        if not args.no_host:
+            meta = model.metadata or {}
+            cfg = ((meta.get("layers") or [{}])[0]).get("config")
+            if cfg:
+                board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
+                                n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
+            before = model.meter.copy()
+            t0 = time.perf_counter()
+            pred = model.predict([BoardLayer(board)] * model.n_blocks, x)
+            seconds = time.perf_counter() - t0
+            host = {"accuracy": float(np.mean(pred == y)), "seconds": round(seconds, 3),
+                    "device_queries": model.meter.since(before).queries,
+                    "samples_per_second": len(y) / seconds if seconds > 0 else None}
+    confusion, accuracy, per_class = _confusion(data, y, on_device.predictions)
+    per_sample_us = (1e6 * stats.infer_digital_us / stats.infer_samples
+                     if stats.infer_samples else None)
+    result = {"model": str(args.model), "dataset": data.name, "split": args.split,
+              "samples": len(y), "on_device_accuracy": accuracy,
+              "bit_exact": on_device.bit_exact, "saturated_samples": on_device.saturated,
+              "on_device_seconds": round(on_device.seconds, 3),
+              "on_device_samples_per_second": on_device.samples_per_second,
+              "board_digital_us_per_sample": per_sample_us,
+              "host_float": host, "confusion": confusion.tolist(), "per_class": per_class}
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{data.name} {args.split}: on-device accuracy {100 * accuracy:.2f} % on "
+              f"{len(y)} samples ({on_device.seconds:.2f} s, "
+              f"{on_device.samples_per_second:,.0f} samples/s); scores bit-exact with the "
+              f"host's integer reference on {100 * on_device.bit_exact:.1f} % of samples")
+        if host is not None:
+            print(f"{data.name} {args.split}: host float accuracy "
+                  f"{100 * host['accuracy']:.2f} % ({host['device_queries']:,} device "
+                  f"queries, {host['seconds']:.2f} s)")
+        if on_device.saturated:
+            print(f"note: {on_device.saturated} samples saturated somewhere on the board",
+                  file=sys.stderr)
+        _print_confusion(per_class, confusion)
+    if on_device.bit_exact == on_device.bit_exact and on_device.bit_exact < 1.0:
+        print("phyff: the board's scores differ from the host reference: flash the firmware "
+              "that ships with this phyff", file=sys.stderr)
+        return EXIT_FAILED
     if args.min_accuracy is not None and accuracy < args.min_accuracy:
         return EXIT_FAILED
     return EXIT_OK

@@ -1,0 +1,211 @@
+"""Put a trained model on its board, and ask the board itself to classify.
+
+``deploy`` measures a few training samples through the board with the float
+model (calibration: the scales of every stage), quantises (quantize.py),
+refuses what the board cannot hold (its capacity, its identity), loads the
+image, then classifies some calibration samples on the board with a trace
+and recomputes every score on the host (reference.py): a deployment ends
+either with the board's answers proven bit for bit or with an error.
+
+``evaluate`` does the same check on a whole split: the board classifies,
+its scores are recomputed from its own sensed values, and accuracy and
+confusion come from the board's answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from phyff.board.client import Board, InferResult, ModelTooLarge
+from phyff.board.layer import BoardLayer
+from phyff.board.link import LinkError
+from phyff.ondevice import reference as ref
+from phyff.ondevice.quantize import DEFAULT_MAX_ERROR, Quantised, quantise, to_q15
+from phyff.phyll.model import Model
+from phyff.protocol.model_image import ModelImage
+from phyff.protocol.wire import ModelInfo, crc32
+
+IMAGE_FILE = "device-model.bin"
+REPORT_FILE = "device-model.json"
+
+
+class WrongModelOnBoard(ValueError):
+    """The board holds another model than the one asked about."""
+
+
+class BoardDisagrees(LinkError):
+    """The board's scores differ from the host's integer reference: mismatched firmware."""
+
+
+@dataclass
+class Deployment:
+    """What deploy did and measured."""
+
+    quantised: Quantised
+    info: ModelInfo
+    image: bytes
+    calibration_queries: int
+    check_samples: int
+    check_agreement: float  # share of checked samples whose scores match bit for bit
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "image_bytes": len(self.image), "crc32": f"0x{crc32(self.image):08x}",
+            "model": self.info.as_dict(),
+            "layers": [r.as_dict() for r in self.quantised.layers],
+            "calibration_rows": self.quantised.calibration_rows,
+            "calibration_queries": self.calibration_queries,
+            "integer_float_agreement": self.quantised.agreement,
+            "check_samples": self.check_samples,
+            "check_bit_exact": self.check_agreement,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def model_name(path: Path) -> str:
+    """A model's name on the board: its run directory's name (<= 16 ASCII characters)."""
+    run = path.parent if path.suffix == ".npz" else path
+    text = run.resolve().name.encode("ascii", "replace").decode("ascii")
+    return text[:16] or "model"
+
+
+def features_q15(features: NDArray[np.float64], input_exp: int) -> NDArray[np.int16]:
+    """Float features in the model's input scale -> the int16 an INFER request carries."""
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"features must be a 2-D array (samples, features), got shape "
+                         f"{x.shape}")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(f"feature {col} of sample {row} is {x[row, col]}: every feature "
+                         f"must be a finite number")
+    return to_q15(x, input_exp)
+
+
+def check_against_reference(image: ModelImage, x_q: NDArray[np.int16], result: InferResult
+                            ) -> NDArray[np.bool_]:
+    """Per sample: do the board's scores equal the host reference's, from the board's trace?"""
+    assert result.trace is not None
+    expected = ref.run(image, x_q, ref.replay(image, result.trace))
+    return ((expected.scores == result.scores).all(axis=1)
+            & (expected.classes == result.classes))
+
+
+def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: NDArray[np.int64],
+           *, name: str, calibration: int = 256, check: int = 64,
+           max_error: float = DEFAULT_MAX_ERROR, seed: int = 0) -> Deployment:
+    """Quantise `model` on calibration samples measured through `board`, load it, prove it."""
+    t0 = time.perf_counter()
+    board.require_infer()
+    rng = np.random.default_rng(seed)
+    n = len(features)
+    pick = np.sort(rng.choice(n, size=min(calibration, n), replace=False))
+    x_cal, y_cal = np.asarray(features)[pick], np.asarray(labels)[pick]
+    identity = (model.metadata.get("layers") or [BoardLayer(board).identity])[0]
+    layers = [BoardLayer(board)] * model.n_blocks
+    before = model.meter.copy()
+    quantised = quantise(model, layers, x_cal, y_cal, identity=identity, name=name,
+                         max_error=max_error, seed=seed)
+    queries = model.meter.since(before).queries
+    image = quantised.data
+    capacity = board.caps.model_capacity
+    if len(image) > capacity:
+        raise ModelTooLarge(
+            f"the quantised model is {len(image):,} bytes ({model.n_blocks} blocks: "
+            f"{', '.join(f'{b.head.d_out}x{b.head.z_width}' for b in quantised.image.blocks)} "
+            f"weights) and the board's model memory holds {capacity:,}: use a smaller model "
+            f"or a board with more memory")
+    info = board.load_model(image)
+    if info.crc32 != crc32(image):
+        raise BoardDisagrees(f"the board committed an image with CRC 0x{info.crc32:08x}, "
+                             f"this host sent 0x{crc32(image):08x}")
+    m = min(check, len(x_cal))
+    agreement = 1.0
+    if m:
+        x_q = features_q15(x_cal[:m], info.input_exp)
+        result = board.infer(x_q, trace=True, info=info)
+        same = check_against_reference(quantised.image, x_q, result)
+        agreement = float(same.mean())
+        if not same.all():
+            raise BoardDisagrees(
+                f"the board's scores differ from the host's integer reference on "
+                f"{int((~same).sum())} of {m} samples (first: sample {int(np.argmin(same))}); "
+                f"the firmware and this phyff disagree on model.h: flash the firmware that "
+                f"ships with this phyff")
+    return Deployment(quantised, info, image, queries, m, agreement, time.perf_counter() - t0)
+
+
+def save_deployment(folder: Path, deployment: Deployment, board_url: str) -> tuple[Path, Path]:
+    """Keep the image and its report beside the model, so eval --on-device can check the board."""
+    image_path, report_path = folder / IMAGE_FILE, folder / REPORT_FILE
+    for path, data in ((image_path, deployment.image),
+                       (report_path, (json.dumps({**deployment.as_dict(), "board": board_url},
+                                                 indent=2) + "\n").encode())):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return image_path, report_path
+
+
+def load_deployment(folder: Path) -> ModelImage:
+    """The image `phyff deploy` wrote for this run."""
+    path = folder / IMAGE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no deployed model in {folder} ({IMAGE_FILE} is missing): run "
+            f"phyff deploy {folder} --board URL first")
+    try:
+        return ModelImage.unpack(path.read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a model image ({exc}): deploy the run again") from exc
+
+
+def check_board_holds(board: Board, image: ModelImage) -> ModelInfo:
+    """The board's model, refused unless it is exactly this image."""
+    info = board.model_info()
+    want = crc32(image.pack())
+    if info is None:
+        raise WrongModelOnBoard(
+            f"the board holds no model: run phyff deploy RUN --board {board.url or 'URL'} "
+            f"first")
+    if info.crc32 != want:
+        raise WrongModelOnBoard(
+            f"the board holds model {info.name!r} (CRC 0x{info.crc32:08x}), not this run's "
+            f"{image.head.name!r} (CRC 0x{want:08x}): run phyff deploy for this run first")
+    return info
+
+
+@dataclass
+class OnDeviceEvaluation:
+    """The board's own answers on a split, and how they check against the host."""
+
+    predictions: NDArray[np.int64]
+    scores: NDArray[np.int64]
+    bit_exact: float
+    saturated: int
+    seconds: float
+    samples_per_second: float
+
+
+def evaluate(board: Board, image: ModelImage, features: NDArray[np.float64],
+             *, check: bool = True) -> OnDeviceEvaluation:
+    """Classify on the board; with `check`, recompute every score from the board's trace."""
+    info = check_board_holds(board, image)
+    x_q = features_q15(features, info.input_exp)
+    t0 = time.perf_counter()
+    result = board.infer(x_q, trace=check, info=info)
+    seconds = time.perf_counter() - t0
+    exact = float(check_against_reference(image, x_q, result).mean()) if check else float("nan")
+    n = len(x_q)
+    return OnDeviceEvaluation(result.classes, result.scores, exact, int(result.saturated.sum()),
+                              seconds, n / seconds if seconds > 0 else float("inf"))
