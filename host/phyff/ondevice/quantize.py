@@ -73,7 +73,7 @@ class LayerReport:
     name: str
     weight_exps: dict[str, int]
     out_exp: int
-    relative_error: float  # RMS(int - float) / RMS(float) of the layer's outputs
+    relative_error: float  # worst unit's RMS(int - float) / RMS(float) (_rel_error)
     saturated: float  # fraction of outputs that saturated
     weight_error: float  # largest |q - w| / max|w| of the weights
 
@@ -177,9 +177,23 @@ def _out_shift(unit: int, magnitude: float, frac_bits: int, margin: float, what:
 
 
 def _rel_error(approx: NDArray[np.float64], exact: NDArray[np.float64]) -> float:
-    den = float(np.sqrt(np.mean(exact * exact))) if exact.size else 0.0
-    num = float(np.sqrt(np.mean((approx - exact) ** 2))) if exact.size else 0.0
-    return num / den if den > 0 else num
+    """The worst output unit's RMS error relative to its own RMS.
+
+    Per unit, not over the whole layer: one large unit must not hide the
+    others losing their precision (with one output exponent per layer, a unit
+    2^10 times quieter than the loudest keeps 5 bits). Units a million times
+    quieter than the loudest are judged against that millionth, so a dead
+    unit (weights about 0) does not count as a large error.
+    """
+    if exact.size == 0:
+        return 0.0
+    rms = np.sqrt(np.mean(exact * exact, axis=0))
+    floor = 1e-6 * float(rms.max(initial=0.0))
+    err = np.sqrt(np.mean((approx - exact) ** 2, axis=0))
+    den = np.maximum(rms, floor)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(den > 0, err / np.where(den > 0, den, 1.0), err)
+    return float(ratio.max(initial=0.0))
 
 
 def check_deployable(model: Model) -> None:
@@ -360,7 +374,7 @@ def quantise(model: Model, layers: Sequence[PhysicalLayer] | None,
                           f"({100 * r.saturated:.1f} % saturated)" for r in result.layers)
         raise NotDeployable(
             f"quantising to Q15 changes {worst.name}'s outputs by {100 * worst.relative_error:.2f}"
-            f" % (RMS, on {len(cal.x0)} calibration rows), more than the allowed "
+            f" % (RMS of its worst unit, on {len(cal.x0)} calibration rows), more than the allowed "
             f"{100 * max_error:.2f} %: {table}. Its weights or outputs span too many orders of "
             f"magnitude for 16 bits; retrain (e.g. with weight decay or fewer epochs) or pass "
             f"a larger --max-error to deploy anyway")

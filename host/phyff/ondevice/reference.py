@@ -151,8 +151,18 @@ class Result:
     outputs: list[list[Int]]  # [pass][block] (N, d_out)
 
 
-def run(image: ModelImage, features: NDArray[np.int16], sense: Sense) -> Result:
-    """The whole pipeline (P1-P7) on features (N, n_features) int16."""
+def sense_top(adc_bits: int) -> int:
+    """The Q15 value of an ADC's top code, which flags a sample (wire.h QUERY, core K3)."""
+    return ((1 << adc_bits) - 1) << (15 - adc_bits)
+
+
+def run(image: ModelImage, features: NDArray[np.int16], sense: Sense,
+        top: int | None = None) -> Result:
+    """The whole pipeline (P1-P7) on features (N, n_features) int16.
+
+    top: the Q15 value of the board's top ADC code (`sense_top`); a sensed value
+    there flags its sample, as on the board. None: sensing never flags.
+    """
     x = np.asarray(features)
     head = image.head
     if x.ndim != 2 or x.shape[1] != head.n_features:
@@ -179,6 +189,8 @@ def run(image: ModelImage, features: NDArray[np.int16], sense: Sense) -> Result:
                 drive = encode(block, h)
                 pass_drives.append(drive)
                 p = np.asarray(sense(index, k, drive.astype(np.int16)), dtype=np.int64)
+                if top is not None:
+                    saturated |= (p >= top).any(axis=1)
             y, clipped = affine(block, p, h)
             saturated |= clipped
             pass_outputs.append(y)

@@ -1,0 +1,384 @@
+"""On-device inference: the board runs the trained network itself (wire.h level 3, model.h).
+
+What is checked here, on the emulated board (the firmware core compiled for
+the host): the core's integer pipeline equals the numpy reference bit for bit
+for every encoder and both inference kinds (from the board's trace, and from
+the medium itself, drives included); deploy / eval --on-device / classify end
+to end through the CLI; the model survives a power cycle where the board has
+storage; and every bad input named in the issue gets a clear refusal that
+leaves the model in force untouched. The QEMU and MicroPython boards run the
+same checks in hil/test_inference.py and tests/test_micropython.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phyff.board.client import Board, ModelTooLarge
+from phyff.board.link import BoardError
+from phyff.cli.main import main
+from phyff.ondevice import reference as ref
+from phyff.ondevice.quantize import NotDeployable, check_deployable, quantise
+from phyff.phyll.config import ModelConfig
+from phyff.phyll.model import Model
+from phyff.protocol import wire
+from phyff.protocol.model_image import (
+    BLOCK_PHYSICAL,
+    BLOCK_SKIP,
+    ENCODERS,
+    INFERENCE_GOODNESS,
+    INFERENCE_ONEPASS,
+    MAGIC,
+    VERSION,
+    Block,
+    BlockHead,
+    ModelHead,
+    ModelImage,
+    Readout,
+    ReadoutHead,
+)
+
+Status = wire.Status
+
+
+def random_image(rng: np.random.Generator, caps: wire.Caps, *, encoder: str, inference: int,
+                 n_features: int = 6, n_classes: int = 4, blocks: int = 2,
+                 scale: int = 12000) -> ModelImage:
+    """A valid image with random weights for the board described by caps."""
+    bits = 2 if encoder.startswith("binary2") else 1
+    width = caps.n_drive // bits
+    assert width >= n_features + n_classes
+    input_exp = int(rng.integers(-1, 2))
+    head = ModelHead(MAGIC, VERSION, blocks, inference, n_features, n_classes, width,
+                     width - n_features, caps.unit_id, input_exp,
+                     16 if inference == INFERENCE_GOODNESS else 3, 0, int(rng.integers(0, 2)),
+                     "random", caps.board, caps.medium)
+    out: list[Block] = []
+    d_in, in_exp = width, input_exp
+    for k in range(blocks):
+        skip = k == 0 or bool(rng.integers(0, 2))
+        d_out = width
+        z = caps.n_sense + (d_in if skip else 0)
+        bh = BlockHead(ENCODERS[encoder], BLOCK_PHYSICAL | (BLOCK_SKIP if skip else 0), d_in,
+                       bits * d_in, caps.n_sense, d_out, in_exp, int(rng.integers(-2, 2)),
+                       int(rng.integers(0, 3)), int(rng.integers(0, 3)), int(rng.integers(0, 4)),
+                       int(rng.integers(14, 18)), 0, 1, int(rng.integers(0, 3)))
+        out.append(Block(bh, rng.integers(-scale, scale, (d_out, z)).astype(np.int16),
+                         rng.integers(-3000, 3000, d_out).astype(np.int16),
+                         rng.integers(-20000, 20000, d_out).astype(np.int16)))
+        d_in, in_exp = d_out, bh.out_exp
+    readout = None
+    if inference == INFERENCE_ONEPASS:
+        n_in = blocks * width
+        readout = Readout(ReadoutHead(n_in, n_classes, int(rng.integers(0, 3)),
+                                      int(rng.integers(0, 6))),
+                          rng.integers(-scale, scale, (n_classes, n_in)).astype(np.int16),
+                          rng.integers(-3000, 3000, n_classes).astype(np.int16))
+    return ModelImage(head, out, readout)
+
+
+@pytest.mark.parametrize("inference", [INFERENCE_ONEPASS, INFERENCE_GOODNESS])
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_board_scores_equal_the_numpy_reference(encoder: str, inference: int) -> None:
+    """Replayed from the board's own trace: classes, every int32 score, saturation flags."""
+    rng = np.random.default_rng([ENCODERS[encoder], inference])
+    with Board.open("emu://optical?seed=3&n_in=24&n_out=10") as board:
+        image = random_image(rng, board.caps, encoder=encoder, inference=inference)
+        info = board.load_model(image.pack())
+        x = rng.integers(-32768, 32768, (40, 6)).astype(np.int16)
+        x[0] = 0  # a constant row: spans and norms of 0
+        x[1] = -32768  # the most negative value everywhere
+        got = board.infer(x, trace=True, info=info)
+        top = ref.sense_top(board.caps.adc_bits)
+    expected = ref.run(image, x, ref.replay(image, got.trace), top)
+    assert np.array_equal(expected.scores, got.scores)
+    assert np.array_equal(expected.classes, got.classes)
+    assert np.array_equal(expected.saturated, got.saturated)
+
+
+@pytest.mark.parametrize("encoder", ["amplitude", "binary2", "phase"])
+def test_reference_predicts_the_drives_through_the_medium(encoder: str) -> None:
+    """Without the trace: the reference's drives, through the (noise-free) medium, give
+    exactly the board's scores, so the drive values match too."""
+    rng = np.random.default_rng(7)
+    url = "emu://optical?seed=5&n_in=24&n_out=10&noise=0&drift=0"
+    with Board.open(url) as board:
+        image = random_image(rng, board.caps, encoder=encoder, inference=INFERENCE_ONEPASS,
+                             scale=4000)
+        board.load_model(image.pack())
+        x = rng.integers(-20000, 20000, (25, 6)).astype(np.int16)
+        got = board.infer(x)
+        device = board.oracle()
+        shift_in = 15 - board.caps.dac_bits
+        shift_out = 15 - board.caps.adc_bits
+
+        def sense(_index: int, _k: int, drive: np.ndarray) -> np.ndarray:
+            codes = np.zeros((len(drive), board.caps.n_drive), np.uint16)
+            codes[:, :drive.shape[1]] = drive.astype(np.uint16) >> shift_in
+            adc = device.frontend.measure(codes, 1)[:, :board.caps.n_sense]
+            return (adc.astype(np.int32) << shift_out).astype(np.int16)
+
+        expected = ref.run(image, x, sense)
+    assert np.array_equal(expected.scores, got.scores)
+
+
+# ---- deploy, eval --on-device, classify through the CLI --------------------------------
+
+
+def _blobs_csv(path: Path, seed: int = 0) -> Path:
+    """A small separable 4-class task with 8 features, as a CSV (label last)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(-1, 1, (4, 8))
+    y = np.repeat(np.arange(4), 60)
+    x = centers[y] + 0.15 * rng.standard_normal((len(y), 8))
+    rows = [",".join(f"{v:.5f}" for v in xs) + f",{c}" for xs, c in zip(x, y, strict=True)]
+    header = ",".join(f"f{j}" for j in range(8)) + ",label"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    root = tmp_path_factory.mktemp("ondevice")
+    data = f"csv:{_blobs_csv(root / 'blobs.csv')}"
+    run = root / "run"
+    board = "emu://acoustic?seed=4"
+    assert main(["train", "--board", board, "--dataset", data, "--run", str(run),
+                 "--epochs", "40", "--no-progress"]) == 0
+    return run, data, board
+
+
+def test_deploy_then_eval_on_device_then_classify(
+        trained_run: tuple[Path, str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run, data, board = trained_run
+    url = f"{board}&model_file={tmp_path / 'board.model'}"
+    capsys.readouterr()
+    assert main(["deploy", str(run), "--board", url, "--dataset", data, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["check_bit_exact"] == 1.0 and report["check_samples"] > 0
+    assert report["persistent"] is True
+    assert all(layer["relative_error"] < 0.01 for layer in report["layers"])
+    assert (run / "device-model.bin").stat().st_size == report["image_bytes"]
+
+    # a new process-worth of board: the model came back from its storage
+    assert main(["eval", str(run), "--board", url, "--dataset", data, "--on-device",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["bit_exact"] == 1.0
+    assert result["on_device_accuracy"] >= result["host_float"]["accuracy"] - 0.05
+    assert sum(map(sum, result["confusion"])) == result["samples"]
+
+    rows = tmp_path / "rows.csv"
+    features = np.loadtxt(_blobs_csv(tmp_path / "again.csv"), delimiter=",",
+                          skiprows=1)[:5, :8]
+    rows.write_text("\n".join(",".join(str(v) for v in r) for r in features) + "\n")
+    assert main(["classify", str(rows), "--board", url, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["classes"]) == 5 and all(0 <= c < 4 for c in out["classes"])
+    assert main(["classify", str(rows), "--board", url, "--scores"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert [int(line.split(",")[0]) for line in lines] == out["classes"]
+    assert all(len(line.split(",")) == 5 for line in lines)
+
+
+def test_classify_refuses_bad_rows_with_the_numbers(
+        trained_run: tuple[Path, str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run, data, board = trained_run
+    url = f"{board}&model_file={tmp_path / 'board.model'}"
+    rows = tmp_path / "rows.csv"
+    rows.write_text("1,2,3\n")
+    assert main(["classify", str(rows), "--board", url]) == 2
+    assert "holds no model" in capsys.readouterr().err
+    assert main(["deploy", str(run), "--board", url, "--dataset", data, "--check", "0"]) == 0
+    capsys.readouterr()
+    assert main(["classify", str(rows), "--board", url]) == 2
+    err = capsys.readouterr().err
+    assert "3 features" in err and "takes 8" in err
+    rows.write_text("0,0,0,0,0,0,0,nan\n")
+    assert main(["classify", str(rows), "--board", url]) == 2
+    assert "nan" in capsys.readouterr().err.lower()
+    rows.write_text("0,0,0,0,0,0,0,0\n1,2\n")
+    assert main(["classify", str(rows), "--board", url]) == 2
+    assert "line 2 has 2 values" in capsys.readouterr().err
+
+
+def test_deploy_refuses_another_board(trained_run: tuple[Path, str, str],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    run, data, _ = trained_run
+    assert main(["deploy", str(run), "--board", "emu://acoustic?seed=5", "--dataset",
+                 data]) == 2
+    err = capsys.readouterr().err
+    assert "unit_id: model 4, board 5" in err
+    # forced past the host's check, the board itself refuses (WRONG_BOARD: exit 3)
+    assert main(["deploy", str(run), "--board", "emu://acoustic?seed=5", "--dataset", data,
+                 "--force"]) == 3
+    assert "another board" in capsys.readouterr().err
+
+
+def test_eval_on_device_refuses_a_board_holding_another_model(
+        trained_run: tuple[Path, str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run, data, board = trained_run
+    url = f"{board}&model_file={tmp_path / 'board.model'}"
+    assert main(["deploy", str(run), "--board", url, "--dataset", data, "--check", "0"]) == 0
+    with Board.open(url) as b:
+        b.erase_model()
+    capsys.readouterr()
+    assert main(["eval", str(run), "--board", url, "--dataset", data, "--on-device"]) == 2
+    assert "holds no model" in capsys.readouterr().err
+
+
+# ---- the board keeps the previous model through every failed load ---------------------
+
+
+@pytest.fixture()
+def loaded() -> tuple[Board, ModelImage, wire.ModelInfo]:
+    board = Board.open("emu://acoustic?seed=1")
+    image = random_image(np.random.default_rng(1), board.caps, encoder="amplitude",
+                         inference=INFERENCE_ONEPASS)
+    info = board.load_model(image.pack())
+    yield board, image, info
+    board.close()
+
+
+def _still_in_force(board: Board, info: wire.ModelInfo) -> None:
+    now = board.model_info()
+    assert now is not None and now.crc32 == info.crc32
+    assert board.hello().model_crc == info.crc32
+
+
+def test_corrupted_and_truncated_loads_leave_the_model_in_force(loaded) -> None:  # type: ignore[no-untyped-def]
+    board, image, info = loaded
+    other = random_image(np.random.default_rng(2), board.caps, encoder="phase",
+                         inference=INFERENCE_GOODNESS).pack()
+    # CRC mismatch: a bit flipped in transit
+    board._request(wire.Cmd.MODEL_BEGIN, wire.ModelBegin(len(other), wire.crc32(other)).pack())
+    flipped = bytes([other[0] ^ 1]) + other[1:]
+    board._request(wire.Cmd.MODEL_CHUNK, wire.ChunkHead(0).pack() + flipped)
+    with pytest.raises(BoardError) as exc:
+        board._request(wire.Cmd.MODEL_COMMIT)
+    assert exc.value.status == Status.MODEL_CRC
+    _still_in_force(board, info)
+    # truncated: the link dropped the last chunk
+    board._request(wire.Cmd.MODEL_BEGIN, wire.ModelBegin(len(other), wire.crc32(other)).pack())
+    board._request(wire.Cmd.MODEL_CHUNK, wire.ChunkHead(0).pack() + other[:100])
+    with pytest.raises(BoardError) as exc:
+        board._request(wire.Cmd.MODEL_COMMIT)
+    assert exc.value.status == Status.LOAD_RANGE and exc.value.arg == 100
+    _still_in_force(board, info)
+    # a gap: a chunk lost in the middle
+    board._request(wire.Cmd.MODEL_BEGIN, wire.ModelBegin(len(other), wire.crc32(other)).pack())
+    with pytest.raises(BoardError) as exc:
+        board._request(wire.Cmd.MODEL_CHUNK, wire.ChunkHead(10).pack() + other[10:20])
+    assert exc.value.status == Status.LOAD_RANGE and exc.value.arg == 0
+    with pytest.raises(BoardError) as exc:  # the load is still short: the commit ends it
+        board._request(wire.Cmd.MODEL_COMMIT)
+    assert exc.value.status == Status.LOAD_RANGE and exc.value.arg == 0
+    with pytest.raises(BoardError) as exc:  # so a second commit finds no load begun
+        board._request(wire.Cmd.MODEL_COMMIT)
+    assert exc.value.status == Status.NO_LOAD
+    _still_in_force(board, info)
+    x = np.random.default_rng(4).integers(-9000, 9000, (3, 6)).astype(np.int16)
+    got = board.infer(x, trace=True)  # the model in force still classifies as before
+    assert np.array_equal(got.scores, ref.run(image, x, ref.replay(image, got.trace)).scores)
+
+
+def test_refusals_carry_the_numbers_and_change_nothing(loaded) -> None:  # type: ignore[no-untyped-def]
+    board, image, info = loaded
+    capacity = board.caps.model_capacity
+    with pytest.raises(ModelTooLarge, match=f"{capacity:,}"):
+        board.load_model(b"\0" * (capacity + 1))
+    with pytest.raises(BoardError) as exc:
+        board._request(wire.Cmd.MODEL_BEGIN, wire.ModelBegin(capacity + 1, 0).pack())
+    assert exc.value.status == Status.MODEL_TOO_LARGE and exc.value.arg == min(capacity, 65535)
+    # a model trained on another unit: the board checks V6 itself
+    foreign = random_image(np.random.default_rng(3), board.caps, encoder="amplitude",
+                           inference=INFERENCE_ONEPASS)
+    values = {f: getattr(foreign.head, f) for f in foreign.head.__dataclass_fields__}
+    values["train_unit_id"] = board.caps.unit_id + 1
+    foreign.head = ModelHead(**values)
+    with pytest.raises(BoardError) as exc:
+        board.load_model(foreign.pack())
+    assert exc.value.status == Status.WRONG_BOARD and exc.value.arg == 16
+    # a model the board cannot run: more sense channels than it has (rule V3)
+    values["train_unit_id"] = board.caps.unit_id
+    foreign.head = ModelHead(**values)
+    broken = foreign.pack()
+    at = 72 + 6  # block 0's n_sense
+    broken = broken[:at] + (board.caps.n_sense + 1).to_bytes(2, "little") + broken[at + 2:]
+    with pytest.raises(BoardError) as exc:
+        board.load_model(broken)
+    assert exc.value.status == Status.BAD_MODEL and exc.value.arg == at
+    _still_in_force(board, info)
+    # INFER with the wrong width, then no model
+    with pytest.raises(BoardError) as exc:
+        board._request(wire.Cmd.INFER, wire.InferHead(1, 5).pack() + b"\0" * 10)
+    assert exc.value.status == Status.BAD_CHANNELS and exc.value.arg == 6
+    board.erase_model()
+    assert board.model_info() is None and board.caps.model_loaded == 0
+    with pytest.raises(BoardError) as exc:
+        board._request(wire.Cmd.INFER, wire.InferHead(1, 6).pack() + b"\0" * 12)
+    assert exc.value.status == Status.NO_MODEL
+
+
+def test_the_model_survives_a_power_cycle_and_reset(loaded) -> None:  # type: ignore[no-untyped-def]
+    board, image, info = loaded
+    board.reset()
+    _still_in_force(board, info)
+    board.oracle().power_cycle()
+    board.caps = board.hello()
+    _still_in_force(board, info)
+
+
+# ---- models the board cannot run are refused before anything is sent -----------------
+
+
+class _FixedLayer:
+    """A noise-free stand-in physical layer: a fixed random linear map, squashed."""
+
+    def __init__(self, n_in: int, n_out: int, seed: int = 0) -> None:
+        self.n_in, self.n_out = n_in, n_out
+        self.identity = {"caps": {"unit_id": 1, "board": "emulator", "medium": "acoustic"},
+                         "config": {"settle_us": 0, "oversample": 1}}
+        self._m = np.random.default_rng(seed).uniform(0, 1, (n_in, n_out)) / n_in
+
+    def measure(self, drive: np.ndarray) -> np.ndarray:
+        return np.rint(np.clip(drive @ self._m, 0, 0.999) * 32768) / 32768
+
+
+def _small_model(**over: object) -> tuple[Model, list[_FixedLayer]]:
+    cfg = ModelConfig(encoders=("amplitude", "amplitude"), **over).sized(3, 5)  # type: ignore[arg-type]
+    layers = [_FixedLayer(12, 8, 0), _FixedLayer(12, 8, 1)]
+    return Model.build(cfg, layers), layers
+
+
+def test_unrunnable_models_are_refused_with_the_reason() -> None:
+    with pytest.raises(NotDeployable, match="unsupervised"):
+        check_deployable(_small_model(unsupervised=True, inference="onepass")[0])
+    with pytest.raises(NotDeployable, match="overlay sample"):
+        check_deployable(_small_model(overlay="batch", inference="goodness")[0])
+    with pytest.raises(NotDeployable, match="cosine"):
+        check_deployable(_small_model(goodness="ff_v1", inference="goodness")[0])
+    model, _ = _small_model(inference="goodness")
+    model.params[0][0, 0] = np.nan
+    with pytest.raises(NotDeployable, match="NaN"):
+        check_deployable(model)
+
+
+def test_a_model_that_loses_its_weights_in_q15_is_refused_with_the_errors() -> None:
+    model, layers = _small_model(inference="goodness")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (40, 5))
+    y = rng.integers(0, 3, 40)
+    ok = quantise(model, layers, x, y, identity=layers[0].identity, name="ok")
+    assert all(r.relative_error < 1e-3 for r in ok.layers)
+    # one huge weight in the input segment: the others fall below its 16 bits
+    model.params[1][0, -2] = 1e6
+    with pytest.raises(NotDeployable, match=r"block 1's outputs by .* %.*calibration rows"):
+        quantise(model, layers, x, y, identity=layers[0].identity, name="bad")
