@@ -290,7 +290,7 @@ def test_corrupted_and_truncated_loads_leave_the_model_in_force(loaded) -> None:
 
 
 def test_refusals_carry_the_numbers_and_change_nothing(loaded) -> None:  # type: ignore[no-untyped-def]
-    board, image, info = loaded
+    board, _image, info = loaded
     capacity = board.caps.model_capacity
     with pytest.raises(ModelTooLarge, match=f"{capacity:,}"):
         board.load_model(b"\0" * (capacity + 1))
@@ -328,7 +328,7 @@ def test_refusals_carry_the_numbers_and_change_nothing(loaded) -> None:  # type:
 
 
 def test_the_model_survives_a_power_cycle_and_reset(loaded) -> None:  # type: ignore[no-untyped-def]
-    board, image, info = loaded
+    board, _image, info = loaded
     board.reset()
     _still_in_force(board, info)
     board.oracle().power_cycle()

@@ -48,8 +48,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     with Board.open(resolve_board(args.board), baudrate=args.baud, timeout=args.timeout) as b:
         stats = b.stats()
+        model = b.model_info() if b.can_infer else None
         info = {"url": b.url, "caps": b.caps.as_dict(), "config": b.identity()["config"],
-                "stats": stats.as_dict(), "rate": measure_rate(b).as_dict()}
+                "stats": stats.as_dict(), "rate": measure_rate(b).as_dict(),
+                "model": None if model is None else model.as_dict()}
     if args.json:
         print_json(info)
         return EXIT_OK
@@ -65,6 +67,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     cfg = info["config"]
     print(f"config     settle {cfg['settle_us']} us, oversample {cfg['oversample']}, "
           f"active {cfg['n_drive_active']} drive / {cfg['n_sense_active']} sense")
+    if not caps["model_capacity"]:
+        print("model      no on-device inference (no model memory in this firmware)")
+    elif info["model"] is None:
+        kept = ", kept across power cycles" if "MODEL_PERSIST" in caps["feature_names"] else ""
+        print(f"model      none loaded ({caps['model_capacity']:,} bytes of model memory"
+              f"{kept})")
+    else:
+        m = info["model"]
+        print(f"model      {m['name']!r}: {m['n_features']} features -> {m['n_classes']} "
+              f"classes, {m['inference']}, {m['image_size']:,} of {caps['model_capacity']:,} "
+              f"bytes, CRC 0x{m['crc32']:08x}")
     print("stats      " + ", ".join(f"{k} {v}" for k, v in info["stats"].items()))
     rate = info["rate"]
     print(f"speed      {rate['samples_per_s']:,.0f} samples/s in frames of {rate['batch']} "

@@ -11,6 +11,7 @@ Exit codes scripts can rely on:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -105,6 +106,12 @@ def run(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> in
         warnings.showwarning = _show_warning
     try:
         return fn(args)
+    except BrokenPipeError:
+        # the reader went away (phyff ... | head): not an error of the board or the
+        # data; stop quietly, and keep Python from complaining at exit
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (Exception, KeyboardInterrupt) as exc:
         code, message = exit_code_for(exc)
         if debug:

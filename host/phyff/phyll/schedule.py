@@ -17,6 +17,9 @@ Block k+1's inputs are block k's trained outputs of those same rows, so
 they cost no query; they are measured once in turn. Options for real media:
 re-measure the current block's cache every R epochs, and measure each row M
 times (averaged, or kept and drawn from at random as noise augmentation).
+With `negatives` = W < C - 1, each sample's cache holds its true label and W
+wrong labels drawn once (seeded) instead of all C labels: (W + 1 (+1)) / (C (+1))
+of the queries, the negatives of every epoch drawn from those W.
 """
 
 from __future__ import annotations
@@ -105,7 +108,10 @@ class LayerWise:
        per block (M = `repeats`);
     3. the cache holds, for every training sample, the block input under each
        label overlay (rows 0..C-1) and, for one-pass models, the neutral overlay
-       (row C); earlier blocks are frozen, so their outputs are exact inputs;
+       (row C); with `negatives` = W < C - 1, under its true label (row 0), W
+       wrong labels drawn once per sample (rows 1..W, `labels` says which) and
+       the neutral overlay (row W + 1); earlier blocks are frozen, so their
+       outputs are exact inputs;
     4. `state()` / `restore()` carry the caches across a resume (the session
        keeps them in the run directory); without them, resuming in the middle
        of block k measures the caches of blocks 0..k again (counted).
@@ -114,7 +120,7 @@ class LayerWise:
     name = "layerwise"
 
     def __init__(self, epochs: int, remeasure: int | None = None, repeats: int = 1,
-                 repeat_mode: str = "mean") -> None:
+                 repeat_mode: str = "mean", negatives: int | None = None) -> None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         if remeasure is not None and (not isinstance(remeasure, int) or remeasure < 1):
@@ -125,7 +131,13 @@ class LayerWise:
         if repeat_mode not in REPEAT_MODES:
             raise ValueError(f"repeat mode must be one of {', '.join(REPEAT_MODES)}, "
                              f"got {repeat_mode!r}")
+        if negatives is not None and (isinstance(negatives, bool) or not isinstance(negatives, int)
+                                      or negatives < 1):
+            raise ValueError(f"cached negatives must be a positive number of wrong labels per "
+                             f"sample (or None: all), got {negatives!r}")
         self.epochs = epochs
+        self.negatives = negatives
+        self.labels: np.ndarray | None = None  # (rows, N) label of each cached row, -1 neutral
         self.remeasure = remeasure
         self.repeats = repeats
         self.repeat_mode = repeat_mode
@@ -152,10 +164,18 @@ class LayerWise:
         into = epoch - self.first_epoch(k, n_blocks)
         return into == 0 or (self.remeasure is not None and into % self.remeasure == 0)
 
-    @staticmethod
-    def overlays(model: Model) -> int:
-        """Cached rows per sample: the C labels, plus the neutral overlay for one-pass models."""
-        return model.config.n_classes + (model.config.inference == "onepass")
+    def wrong_per_sample(self, model: Model) -> int:
+        """Wrong labels cached per sample: W, or all C - 1."""
+        c = model.config.n_classes
+        return c - 1 if self.negatives is None else min(self.negatives, c - 1)
+
+    def subset(self, model: Model) -> bool:
+        """True when the cache holds a subset of the wrong labels (rule 3)."""
+        return self.wrong_per_sample(model) < model.config.n_classes - 1
+
+    def overlays(self, model: Model) -> int:
+        """Cached rows per sample: the labels, plus the neutral overlay for one-pass models."""
+        return 1 + self.wrong_per_sample(model) + (model.config.inference == "onepass")
 
     def epoch_queries(self, model: Model, n: int, epoch: int) -> int:
         """Device queries `epoch` will make (a resumed run may make more, rule 4)."""
@@ -170,16 +190,36 @@ class LayerWise:
         return (k + 1) * per_block
 
     # ------------------------------------------------------------ the cache
-    def _first_inputs(self, model: Model, xl: np.ndarray) -> np.ndarray:
-        """Block 0's inputs: every sample under every label overlay (and the neutral one)."""
+    def row_labels(self, model: Model, y: np.ndarray) -> np.ndarray:
+        """Label of each cached row (rows, N); -1 marks the neutral overlay (rule 3).
+
+        With a subset of wrong labels they are drawn once, from a generator seeded
+        by the model's seed, so a resumed run and a re-measurement cache the same rows.
+        """
+        c, n = model.config.n_classes, len(y)
+        if not self.subset(model):
+            labels = np.repeat(np.arange(c)[:, None], n, axis=1)
+        else:
+            w = self.wrong_per_sample(model)
+            rng = np.random.default_rng([model.config.seed, 7])
+            shifts = np.argsort(rng.random((n, c - 1)), axis=1)[:, :w] + 1  # distinct, 1..C-1
+            labels = np.concatenate([y[None, :], ((y[:, None] + shifts) % c).T])
+        if model.config.inference == "onepass":
+            labels = np.concatenate([labels, np.full((1, n), -1)])
+        return labels.astype(np.int64)
+
+    def _first_inputs(self, model: Model, xl: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Block 0's inputs: every sample under every cached label overlay (rule 3)."""
         c, mode = model.config.n_classes, model.config.overlay
         n = len(xl)
         batch_max = float(np.abs(xl).max(initial=0.0)) if mode == "batch" else None
-        rows = np.empty((self.overlays(model), n, xl.shape[1]), model.dtype)
-        for label in range(c):
-            overlay(xl, np.full(n, label), c, mode, rows[label], batch_max)
-        if self.overlays(model) > c:
-            rows[c] = model.neutral(xl, batch_max)
+        self.labels = self.row_labels(model, y)
+        rows = np.empty((len(self.labels), n, xl.shape[1]), model.dtype)
+        for r, labels in enumerate(self.labels):
+            if labels[0] < 0:
+                rows[r] = model.neutral(xl, batch_max)
+            else:
+                overlay(xl, labels, c, mode, rows[r], batch_max)
         return rows
 
     def _measure(self, model: Model, layers: Sequence[PhysicalLayer], k: int) -> None:
@@ -194,7 +234,7 @@ class LayerWise:
         self.cache = cache
 
     def _advance(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
-                 k: int) -> None:
+                 y: np.ndarray, k: int) -> None:
         """Hold block k's cache: freeze finished blocks, measure what is missing."""
         if self.block > k or self.cache is None:
             self.block, self.inputs, self.done_outputs = -1, None, []
@@ -204,7 +244,7 @@ class LayerWise:
                 self.done_outputs.append(out)
                 self.inputs = out
             else:
-                self.inputs = self._first_inputs(model, xl)
+                self.inputs = self._first_inputs(model, xl, y)
             self.block += 1
             self._measure(model, layers, self.block)
 
@@ -224,6 +264,8 @@ class LayerWise:
         if self.cache is None or self.inputs is None:
             return None
         out = {"block": np.array([self.block]), "inputs": self.inputs, "cache": self.cache}
+        if self.labels is not None:
+            out["labels"] = self.labels
         out.update({f"done{k}": o for k, o in enumerate(self.done_outputs)})
         return out
 
@@ -238,6 +280,11 @@ class LayerWise:
         if cache.ndim != 4 or inputs.shape[:2] != cache.shape[1:3]:
             raise ValueError(f"the layer-wise cache file is inconsistent: inputs "
                              f"{inputs.shape}, cache {cache.shape}")
+        labels = arrays.get("labels")
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        if self.labels is not None and self.labels.shape != cache.shape[1:3]:
+            raise ValueError(f"the layer-wise cache file is inconsistent: labels "
+                             f"{self.labels.shape}, cache {cache.shape}")
         self.block, self.inputs, self.cache, self.done_outputs = block, inputs, cache, done
 
     # ------------------------------------------------------------ training
@@ -251,20 +298,24 @@ class LayerWise:
         n, big_k = len(xl), model.n_blocks
         k = self.block_of(epoch, big_k)
         if self.block != k or self.cache is None:
-            self._advance(model, layers, xl, k)
+            self._advance(model, layers, xl, y, k)
         elif self.measures_at(epoch, big_k):
             self.cache = None  # rule 2: every block's cache again, from block 0
-            self._advance(model, layers, xl, k)
+            self._advance(model, layers, xl, y, k)
         assert self.cache is not None
         c = model.config.n_classes
         order = rng.permutation(n)
-        negatives = wrong_labels(y, c, rng)
+        if self.subset(model):  # rows: 0 the true label, 1..W the cached wrong ones
+            positives = np.zeros(n, dtype=np.int64)
+            negatives = rng.integers(1, self.wrong_per_sample(model) + 1, size=n)
+        else:  # rows: one per label
+            positives, negatives = y, wrong_labels(y, c, rng)
         pick = (rng.integers(0, len(self.cache), size=n) if len(self.cache) > 1
                 else np.zeros(n, dtype=np.int64))
         loss, sep = np.full(big_k, np.nan), np.full(big_k, np.nan)
         loss[k] = sep[k] = 0.0
         for idx in batches(order, batch_size, min_size=1):
-            za = np.concatenate([self.cache[pick[idx], y[idx], idx],
+            za = np.concatenate([self.cache[pick[idx], positives[idx], idx],
                                  self.cache[pick[idx], negatives[idx], idx]])
             bl, bs = model.train_block(k, za)
             loss[k] += bl * len(idx) / n
@@ -279,10 +330,11 @@ class LayerWise:
     def train_predictions(self, model: Model) -> np.ndarray | None:
         """Goodness-argmax predictions of the training set from the caches (no query).
 
-        None until every block has a cache. Valid for a medium that does not
+        None until every block has a cache, or when the cache holds a subset of
+        the wrong labels (no full argmax). Valid for a medium that does not
         change between the measurement and now.
         """
-        if not self.complete(model):
+        if not self.complete(model) or self.subset(model):
             return None
         c = model.config.n_classes
         total = 0.0
@@ -294,10 +346,9 @@ class LayerWise:
 
     def readout_features(self, model: Model) -> np.ndarray | None:
         """Read-out features of the training set under the neutral overlay (no query)."""
-        if not self.complete(model) or self.overlays(model) == model.config.n_classes:
+        if not self.complete(model) or model.config.inference != "onepass":
             return None
-        c = model.config.n_classes
-        outs = [self.outputs(model, k)[c] for k in range(model.n_blocks)]
+        outs = [self.outputs(model, k)[-1] for k in range(model.n_blocks)]
         return model.readout_input(np.concatenate(outs, axis=1))
 
 
@@ -305,11 +356,11 @@ SCHEDULES: dict[str, type] = {Simultaneous.name: Simultaneous, LayerWise.name: L
 
 
 def make_schedule(name: str, *, epochs: int, remeasure: int | None = None, repeats: int = 1,
-                  repeat_mode: str = "mean") -> Schedule:
+                  repeat_mode: str = "mean", negatives: int | None = None) -> Schedule:
     """The schedule called `name` (see SCHEDULES) with its options."""
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}")
     if name == LayerWise.name:
-        return LayerWise(epochs, remeasure, repeats, repeat_mode)
+        return LayerWise(epochs, remeasure, repeats, repeat_mode, negatives)
     schedule: Schedule = SCHEDULES[name]()
     return schedule

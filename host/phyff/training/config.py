@@ -64,6 +64,9 @@ class TrainConfig:
         None, "layer-wise schedule: re-measure the current block's cache every this many "
               "epochs (default: never; for drifting media)")
     repeats: int = setting(1, "layer-wise schedule: measurements per cached row")
+    cache_negatives: int | None = setting(
+        None, "layer-wise schedule: wrong labels cached per training sample, drawn once "
+              "(default: all C - 1; W caches W + 1 label overlays per sample instead of C)")
     repeat_mode: str = setting("mean", "layer-wise schedule: average the repeated measurements "
                                        "or keep them as noise augmentation",
                                choices=REPEAT_MODES)
@@ -95,6 +98,11 @@ class TrainConfig:
                 or self.repeats < 1:
             raise ValueError(f"repeats must be an integer >= 1 (measurements per cached "
                              f"row), got {self.repeats!r}")
+        if self.cache_negatives is not None and (
+                isinstance(self.cache_negatives, bool) or not isinstance(self.cache_negatives, int)
+                or self.cache_negatives < 1):
+            raise ValueError(f"cache_negatives must be a positive number of wrong labels per "
+                             f"sample (or None: all), got {self.cache_negatives!r}")
         if self.repeat_mode not in REPEAT_MODES:
             raise ValueError(f"repeat_mode must be one of {', '.join(REPEAT_MODES)}, "
                              f"got {self.repeat_mode!r}")

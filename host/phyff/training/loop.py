@@ -256,4 +256,5 @@ def schedule_for(config: TrainConfig) -> Schedule:
             raise ValueError("the layer-wise schedule caches label overlays; unsupervised "
                              "training needs --schedule simultaneous")
     return make_schedule(config.schedule, epochs=config.epochs, remeasure=config.remeasure,
-                         repeats=config.repeats, repeat_mode=config.repeat_mode)
+                         repeats=config.repeats, repeat_mode=config.repeat_mode,
+                         negatives=config.cache_negatives)
