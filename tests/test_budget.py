@@ -69,6 +69,47 @@ def test_each_block_is_measured_once_in_one_call(tmp_path: Path, inference: str,
     assert hist[0]["loss_blocks"][1] is None and hist[-1]["loss_blocks"][0] is None
 
 
+@pytest.mark.parametrize("inference", ["goodness", "onepass"])
+def test_cached_negatives_measure_w_plus_one_overlays(tmp_path: Path, inference: str) -> None:
+    rows = 1 + 2 + (inference == "onepass")
+    cfg = frugal(inference=inference, cache_negatives=2)
+    result = train(cfg, layers(), data(), tmp_path, progress=False)
+    assert [r["queries"] for r in result.history if r["queries"]] == [N * rows] * K
+    assert result.train_queries == K * N * rows
+    assert result.test_acc >= 0.8
+    from phyff.phyll.schedule import LayerWise
+
+    schedule = LayerWise(20, negatives=2)
+    y = data().y_train
+    labels = schedule.row_labels(result.model, y)
+    assert labels.shape == (rows, N)
+    assert np.array_equal(labels[0], y)  # row 0: the true label
+    wrong = labels[1:3]
+    assert (wrong != y).all() and (wrong[0] != wrong[1]).all()  # two distinct wrong labels
+    assert np.array_equal(labels, schedule.row_labels(result.model, y))  # drawn once, seeded
+    if inference == "onepass":
+        assert (labels[-1] == -1).all()
+
+
+def test_cached_negatives_resume_with_their_labels(tmp_path: Path) -> None:
+    cfg = frugal(inference="goodness", cache_negatives=1, max_queries=2 * N + 10)
+    stopped = train(cfg, layers(), data(), tmp_path, progress=False)
+    assert stopped.epochs == 10 and stopped.train_queries == 2 * N
+    done = train(cfg.with_changes(max_queries=None), layers(), data(), tmp_path, resume=True,
+                 progress=False)
+    whole = train(cfg.with_changes(max_queries=None), layers(), data(), tmp_path / "w",
+                  progress=False)
+    assert done.train_queries == whole.train_queries == 2 * 2 * N
+    for a, b in zip(done.model.params, whole.model.params, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 1.5])
+def test_cached_negatives_must_be_a_positive_count(value: Any) -> None:
+    with pytest.raises(ValueError, match="cache_negatives"):
+        frugal(cache_negatives=value)
+
+
 def test_remeasure_and_repeats_multiply_the_queries(tmp_path: Path) -> None:
     cfg = frugal(epochs=6, remeasure=2, repeats=3, repeat_mode="augment", inference="goodness")
     result = train(cfg, layers(), data(), tmp_path, progress=False)
