@@ -24,7 +24,7 @@ SHARED_INC := -Ishared/include
 
 .PHONY: install test test-c test-py cross lint demo bench vectors clean ci \
 	firmware firmware-test hil bench-firmware benchmarks uno uno-direct arduino-example \
-	hil-simavr bench-uno cross-boards
+	hil-simavr bench-uno cross-boards bench-ondevice
 HIL_TARGET ?= emu
 
 install:
@@ -118,6 +118,10 @@ hil-simavr: uno
 
 bench-uno:
 	$(PHYFF_PY) -m phyff.perf.uno
+
+# on-device inference: the board's accuracy vs the host's (10 seeds, two tasks, ~3 min)
+bench-ondevice:
+	$(PHYFF_PY) -m phyff.perf.ondevice
 
 # Everything CI runs: unit tests, the firmware through PlatformIO, and the HIL
 # suite against the emulator, the real firmware image in QEMU, MicroPython and
