@@ -76,6 +76,9 @@ class Task:
     elm: ElmSettings = field(default_factory=ElmSettings)
     ffv1_lr: float | None = None  # learning rate of phyll-ffv1 (None: PhyLL's)
     only: tuple[str, ...] | None = None  # methods this task is for (None: all)
+    # wrong labels cached per sample by the query-frugal variants (None: all C - 1),
+    # chosen on validation splits of the training data (see compare/tasks.py)
+    frugal_negatives: int | None = None
 
 
 def run_method(name: str, task: Task, data: Dataset, seed: int, *, curve: bool = False,
@@ -109,6 +112,8 @@ def _run_phyll(name: str, task: Task, data: Dataset, seed: int, ctx: BenchContex
     config = variant_config(task.phyll, name, seed)
     if name == "phyll-ffv1" and task.ffv1_lr is not None:
         config = config.with_changes(lr=task.ffv1_lr)
+    if name.startswith("phyll-frugal") and task.frugal_negatives is not None:
+        config = config.with_changes(cache_negatives=task.frugal_negatives)
     layers = [ctx.layer] * config.n_blocks
     result.epochs = config.epochs
     if not curve and hook is None:
