@@ -139,7 +139,7 @@ ci: test firmware firmware-test uno arduino-example cross-boards
 	$(MAKE) bench-uno
 
 bench-firmware:
-	$(PYTHON) -m phyff.perf.firmware
+	$(PHYFF_PY) -m phyff.perf.firmware
 
 # PhyLL vs physics-aware training, ideal backprop, an ELM and ablations on the
 # emulated boards, plus the trainer's figures; regenerates docs/benchmarks.md,
