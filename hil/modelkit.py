@@ -26,11 +26,15 @@ from phyff.protocol.wire import Caps, ChunkHead, Cmd, ErrorRecord, Header, Model
 def small_image(caps: Caps, *, seed: int = 0, inference: int = INFERENCE_ONEPASS,
                 name: str = "hil") -> ModelImage:
     """A two-block model as large as the board's channels allow (at least 2 classes and
-    1 feature, so boards with 3 drive channels or more can run one)."""
+    1 feature, so boards with 3 drive channels or more can run one). Its second block
+    drives one channel fewer and reads one fewer than the board has (where it has
+    two or more), so INFER's own channel counts are exercised, not just the wired ones."""
     n_classes = 3 if caps.n_drive >= 5 else 2
+    hidden = min(caps.n_drive - 1 if caps.n_drive > n_classes + 1 else caps.n_drive, 8)
+    sense = [caps.n_sense, max(caps.n_sense - 1, 1)]
     return random_model_image(caps, n_classes=n_classes, n_features=caps.n_drive - n_classes,
-                              hidden=min(caps.n_drive, 8), inference=inference, seed=seed,
-                              name=name)
+                              hidden=hidden, inference=inference, seed=seed, name=name,
+                              sense=sense)
 
 
 def features(n: int, n_features: int, seed: int = 0) -> NDArray[np.int16]:

@@ -87,7 +87,8 @@ VOWELS7_FEATURES = 12
 
 def random_model_image(caps: Caps, *, n_classes: int, n_features: int, hidden: int,
                        n_blocks: int = 2, inference: int = INFERENCE_ONEPASS,
-                       seed: int = 0, name: str = "random") -> ModelImage:
+                       seed: int = 0, name: str = "random",
+                       sense: list[int] | None = None) -> ModelImage:
     """A model image of the given shape for the board whose HELLO record is caps, with
     random int16 weights: the same bytes and work as a trained model of that shape.
 
@@ -98,6 +99,7 @@ def random_model_image(caps: Caps, *, n_classes: int, n_features: int, hidden: i
     block's input is as wide as the board's drive channels, with the label slots
     first and the features after them. The shifts keep the block outputs mostly
     inside int16 (some saturate, which the saturation flags must then report).
+    sense: the sense channels each block reads (default: all the board's).
     Raises ValueError when the shape does not fit the board.
     """
     width = caps.n_drive
@@ -111,8 +113,8 @@ def random_model_image(caps: Caps, *, n_classes: int, n_features: int, hidden: i
                      0, 1, name, caps.board, caps.medium)
     image = ModelImage(head)
     d_in = width
-    for _ in range(n_blocks):
-        n_sense = caps.n_sense
+    for k in range(n_blocks):
+        n_sense = sense[k] if sense is not None else caps.n_sense
         bh = BlockHead(ENCODERS["amplitude"], BLOCK_PHYSICAL | BLOCK_SKIP, d_in, d_in, n_sense,
                        hidden, 0, 0, 0, 0, 12, 16, 0, 1, 0)
         w = rng.integers(-1500, 1500, size=(hidden, n_sense + d_in), dtype=np.int16)
