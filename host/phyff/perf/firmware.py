@@ -6,7 +6,7 @@ arm-none-eabi-gcc; builds the QEMU image first if needed).
 
 Size. ``arm-none-eabi-size`` of the QEMU image (board core + shared codec +
 QEMU port + startup code + the parts of newlib they use). Flash = text +
-data; RAM = data + bss, where bss includes the 1 KiB stack the linker script
+data; RAM = data + bss, where bss includes the 1.5 KiB stack the linker script
 reserves. The budget is 32 KiB of flash and 16 KiB of RAM (the image carries
 on-device inference with two model slots); the linker script already refuses
 to link anything larger, this prints the margin.
