@@ -58,16 +58,24 @@ cross: | $(BUILD)
 
 # The core and shared code for the other boards' CPUs (no Arduino core for
 # them is packaged here, so their port is not compiled): RP2040 (Cortex-M0+)
-# and STM32L476 (Cortex-M4F). The ESP32's Xtensa LX6 compiler is not packaged.
+# and STM32L476 (Cortex-M4F), with on-device inference on as their
+# PlatformIO envs build it (PHYFF_CORE_MODEL_BYTES: two 16 KiB model slots;
+# see docs/boards.md). The ESP32's Xtensa LX6 compiler is not packaged.
+BOARD_MODEL_BYTES := 16384u
 cross-boards: | $(BUILD)
 	@command -v $(ARM_CC) >/dev/null || { echo "cross-boards: $(ARM_CC) not found; install gcc-arm-none-eabi"; exit 1; }
 	for cpu in "cortex-m0plus" "cortex-m4 -mfloat-abi=hard -mfpu=fpv4-sp-d16"; do \
 	  for f in $(SHARED_SRC) $(CORE_SRC); do \
-	    $(ARM_CC) $(CSTD) -mcpu=$$cpu -mthumb -Os -ffreestanding $(SHARED_INC) $(CORE_INC) -c $$f \
+	    $(ARM_CC) $(CSTD) -mcpu=$$cpu -mthumb -Os -ffreestanding $(SHARED_INC) $(CORE_INC) \
+	      -DPHYFF_CORE_MODEL_BYTES=$(BOARD_MODEL_BYTES) -c $$f \
 	      -o $(BUILD)/$$(basename $$f .c).$$(echo $$cpu | cut -d' ' -f1).o || exit 1; \
 	  done; \
 	done
 	arm-none-eabi-size $(BUILD)/*.cortex-m0plus.o $(BUILD)/*.cortex-m4.o
+	@for cpu in cortex-m0plus cortex-m4; do \
+	  arm-none-eabi-nm $(BUILD)/phyff_core.$$cpu.o | grep -q ' T phyff_model_check\| U phyff_model_check' \
+	    || { echo "cross-boards: the $$cpu core was built without on-device inference"; exit 1; }; \
+	done
 
 vectors:
 	$(PYTHON) shared/vectors/generate.py
@@ -135,7 +143,7 @@ ci: test firmware firmware-test uno arduino-example cross-boards
 	$(MAKE) bench-uno
 
 bench-firmware:
-	$(PYTHON) -m phyff.perf.firmware
+	$(PHYFF_PY) -m phyff.perf.firmware
 
 # PhyLL vs physics-aware training, ideal backprop, an ELM and ablations on the
 # emulated boards, plus the trainer's figures; regenerates docs/benchmarks.md,

@@ -5,27 +5,37 @@ The rules are those of shared/include/phyff/wire.h and docs/protocol.md
 (C1-C5, F1-F3, S1-S5, T1-T8, E1-E3, L4, the command table); each test names
 the rule it checks. The expectations come from the board's own HELLO record,
 so a real board with other limits is held to the same rules.
+
+The commands of on-device inference (MODEL_BEGIN..MODEL_ERASE) are held to
+their rules at the end, on boards with FEAT_INFER; what a loaded model
+answers is checked in test_inference.py.
 """
 
 from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from modelkit import features, load_raw, small_image
 from rawlink import RawLink
 from targets import Target
 
 from phyff.protocol import wire
 from phyff.protocol.wire import (
     Caps,
+    ChunkHead,
     Cmd,
     Config,
     EventId,
     Feature,
     Flag,
     Header,
+    InferHead,
+    ModelBegin,
+    ModelInfo,
     QueryHead,
     Stats,
     Status,
@@ -216,8 +226,12 @@ def test_bad_level_is_refused_except_for_hello(raw: RawLink) -> None:
     assert not header.is_error and payload[0] == wire.PROTOCOL_LEVEL  # L3, L4
 
 
-def test_unknown_and_reserved_commands(raw: RawLink) -> None:
-    for cmd in (0x00, 0x06, 0x10, 0x1F, 0x40, 0xFF):
+def test_unknown_and_reserved_commands(raw: RawLink, caps: Caps) -> None:
+    """S3: 0x10..0x15 are served only with FEAT_INFER; 0x16..0x1F are reserved."""
+    unknown = [0x00, 0x06, 0x16, 0x1F, 0x40, 0xFF]
+    if not caps.features & Feature.INFER:
+        unknown += list(range(0x10, 0x16))
+    for cmd in unknown:
         header, err = raw.error(cmd, seq=cmd or 1)
         assert header.cmd == cmd and (err.status, err.arg) == (Status.UNKNOWN_COMMAND, 0)  # S3
 
@@ -475,3 +489,179 @@ def test_a_split_frame_is_reassembled(raw: RawLink) -> None:
         raw.send(frame[i:i + 1])
     header, _ = raw.reply()
     assert header.seq == 11 and not header.is_error
+
+
+# ---- on-device inference commands (wire.h "On-device inference") ------------------
+
+
+def test_capability_record_describes_the_model_memory(caps: Caps) -> None:
+    if caps.features & Feature.INFER:
+        assert caps.model_capacity > 0
+    else:
+        assert caps.model_capacity == 0 and not caps.features & Feature.MODEL_PERSIST
+    assert caps.model_loaded in (0, 1)
+    if not caps.model_loaded:
+        assert caps.model_crc == 0
+    assert (caps.reserved0, caps.reserved1, caps.reserved2) == (0, 0, 0)
+
+
+@pytest.fixture
+def infer_raw(raw: RawLink, caps: Caps) -> Iterator[RawLink]:
+    """A FEAT_INFER board with no model, none left behind."""
+    if not caps.features & Feature.INFER:
+        pytest.skip(f"{caps.board} has no on-device inference (no FEAT_INFER)")
+    raw.request(Cmd.MODEL_ERASE)
+    yield raw
+    raw.request(Cmd.MODEL_ERASE)
+
+
+@pytest.fixture
+def model(infer_raw: RawLink, caps: Caps) -> tuple[RawLink, bytes, ModelInfo]:
+    image = small_image(caps, seed=11).pack()
+    header, body = load_raw(infer_raw, image)
+    assert not header.is_error, f"MODEL_COMMIT refused: {wire.ErrorRecord.unpack(body)}"
+    return infer_raw, image, ModelInfo.unpack(body)
+
+
+def test_model_commands_check_their_payload_first(infer_raw: RawLink) -> None:
+    """Each command's length check comes before any state check (NO_LOAD, NO_MODEL)."""
+    raw = infer_raw
+    cases = [(Cmd.MODEL_BEGIN, b"\0" * 7, ModelBegin.size()),
+             (Cmd.MODEL_BEGIN, b"\0" * 9, ModelBegin.size()),
+             (Cmd.MODEL_CHUNK, b"\0" * 4, wire.CHUNK_HEAD_SIZE + 1),
+             (Cmd.MODEL_COMMIT, b"\0", 0), (Cmd.MODEL_INFO, b"\0", 0),
+             (Cmd.MODEL_ERASE, b"\0", 0), (Cmd.INFER, b"\0" * 7, wire.INFER_HEAD_SIZE)]
+    for cmd, payload, arg in cases:
+        _, err = raw.error(cmd, payload)
+        assert (err.status, err.arg) == (Status.BAD_PAYLOAD, arg), Cmd(cmd).name
+    for cmd, payload in ((Cmd.MODEL_CHUNK, ChunkHead(0).pack() + b"x"),
+                         (Cmd.MODEL_COMMIT, b"")):
+        _, err = raw.error(cmd, payload)
+        assert (err.status, err.arg) == (Status.NO_LOAD, 0), Cmd(cmd).name
+    for cmd, payload in ((Cmd.MODEL_INFO, b""), (Cmd.INFER, InferHead(1, 999, 9).pack())):
+        _, err = raw.error(cmd, payload)  # no model comes before every INFER field check
+        assert (err.status, err.arg) == (Status.NO_MODEL, 0), Cmd(cmd).name
+    header, body = raw.request(Cmd.MODEL_ERASE)  # erasing nothing is served
+    assert not header.is_error and body == b""
+
+
+def test_model_refusals_are_bad_commands(infer_raw: RawLink) -> None:
+    """T1, T4, T7 for the new statuses."""
+    raw = infer_raw
+    before = stats(raw)
+    raw.error(Cmd.MODEL_INFO)  # NO_MODEL
+    raw.error(Cmd.MODEL_COMMIT)  # NO_LOAD
+    raw.error(Cmd.MODEL_BEGIN, ModelBegin(0, 0).pack())  # MODEL_TOO_LARGE
+    after = stats(raw)
+    assert after.frames_ok == before.frames_ok + 4
+    assert after.bad_commands == before.bad_commands + 3
+    assert after.error_replies == before.error_replies + 3
+
+
+def test_chunks_come_in_order_and_may_repeat(infer_raw: RawLink, caps: Caps) -> None:
+    raw = infer_raw
+    image = small_image(caps, seed=12).pack()
+    raw.request(Cmd.MODEL_BEGIN, ModelBegin(len(image), wire.crc32(image)).pack())
+    _, body = raw.request(Cmd.MODEL_CHUNK, ChunkHead(0).pack() + image[:40])
+    assert ChunkHead.unpack(body).offset == 40
+    _, err = raw.error(Cmd.MODEL_CHUNK, ChunkHead(41).pack() + image[41:60])  # a gap
+    assert (err.status, err.arg) == (Status.LOAD_RANGE, 40)
+    _, body = raw.request(Cmd.MODEL_CHUNK, ChunkHead(0).pack() + image[:40])  # a retry (C3)
+    assert ChunkHead.unpack(body).offset == 40
+    _, body = raw.request(Cmd.MODEL_CHUNK, ChunkHead(20).pack() + image[20:80])  # overlap
+    assert ChunkHead.unpack(body).offset == 80
+    _, err = raw.error(Cmd.MODEL_CHUNK, ChunkHead(80).pack() + image[80:] + b"x")  # past end
+    assert (err.status, err.arg) == (Status.LOAD_RANGE, 80)
+    _, body = raw.request(Cmd.MODEL_CHUNK, ChunkHead(80).pack() + image[80:])
+    assert ChunkHead.unpack(body).offset == len(image)
+    header, body = raw.request(Cmd.MODEL_COMMIT)
+    assert not header.is_error and ModelInfo.unpack(body).crc32 == wire.crc32(image)
+
+
+def test_a_retried_commit_answers_the_same_record(model: tuple[RawLink, bytes, ModelInfo]
+                                                  ) -> None:
+    raw, _, info = model
+    for _ in range(2):
+        header, body = raw.request(Cmd.MODEL_COMMIT)  # C3: the reply to a retry
+        assert not header.is_error and ModelInfo.unpack(body) == info
+
+
+def test_model_info_and_hello_describe_the_model(model: tuple[RawLink, bytes, ModelInfo],
+                                                 caps: Caps) -> None:
+    raw, image, info = model
+    assert ModelInfo.unpack(raw.request(Cmd.MODEL_INFO)[1]) == info
+    assert (info.crc32, info.image_size) == (wire.crc32(image), len(image))
+    assert (info.train_unit_id, info.train_board, info.train_medium) == (
+        caps.unit_id, caps.board, caps.medium)
+    hello = Caps.unpack(raw.request(Cmd.HELLO)[1])
+    assert (hello.model_loaded, hello.model_crc) == (1, info.crc32)
+    # the batch limits are the largest whose request and reply fit max_payload
+    room = caps.max_payload - wire.INFER_HEAD_SIZE
+    for limit, t in ((info.max_batch, 0), (info.max_batch_trace, info.trace_values)):
+        def fits(n: int, t: int = t) -> bool:
+            return (2 * n * info.n_features <= room
+                    and n * (2 + 4 * info.n_classes + 2 * t) + (n + 7) // 8 <= room)
+        assert limit >= 1 and fits(limit) and (limit == 0xFFFF or not fits(limit + 1))
+
+
+def test_order_of_infer_checks(model: tuple[RawLink, bytes, ModelInfo]) -> None:
+    """Width, then flags, then reserved, then the batch limit, then the length."""
+    raw, _, info = model
+    f, big = info.n_features, info.max_batch + 1
+    _, err = raw.error(Cmd.INFER, InferHead(big, f + 1, 0x8000, 1).pack())
+    assert (err.status, err.arg) == (Status.BAD_CHANNELS, f)
+    _, err = raw.error(Cmd.INFER, InferHead(big, f, 0x8000, 1).pack())
+    assert (err.status, err.arg) == (Status.BAD_CONFIG, 4)
+    _, err = raw.error(Cmd.INFER, InferHead(big, f, 0, 1).pack())
+    assert (err.status, err.arg) == (Status.BAD_CONFIG, 6)
+    _, err = raw.error(Cmd.INFER, InferHead(big, f, 0).pack())
+    assert (err.status, err.arg) == (Status.BATCH_TOO_LARGE, info.max_batch)
+    _, err = raw.error(Cmd.INFER, InferHead(info.max_batch_trace + 1, f, wire.INFER_TRACE)
+                       .pack())
+    assert (err.status, err.arg) == (Status.BATCH_TOO_LARGE, info.max_batch_trace)
+    payload = InferHead(2, f, 0).pack() + wire.pack_samples(features(2, f))
+    _, err = raw.error(Cmd.INFER, payload[:-2])
+    assert (err.status, err.arg) == (Status.BAD_PAYLOAD, len(payload))
+
+
+def test_an_infer_of_zero_samples_is_the_head_alone(model: tuple[RawLink, bytes, ModelInfo]
+                                                    ) -> None:
+    raw, _, info = model
+    for flags in (0, wire.INFER_TRACE):
+        header, body = raw.request(Cmd.INFER, InferHead(0, info.n_features, flags).pack())
+        assert not header.is_error
+        assert body == InferHead(0, info.n_classes, flags).pack()
+
+
+def test_infer_leaves_the_configuration_alone(model: tuple[RawLink, bytes, ModelInfo],
+                                              caps: Caps) -> None:
+    raw, _, info = model
+    want = Config(0, 2 if caps.max_oversample >= 2 else 1, caps.n_drive, caps.n_sense)
+    raw.request(Cmd.CONFIGURE, want.pack())
+    raw.request(Cmd.INFER, InferHead(3, info.n_features, 0).pack()
+                + wire.pack_samples(features(3, info.n_features)))
+    assert Config.unpack(raw.request(Cmd.CONFIGURE)[1]) == want
+
+
+def test_reset_keeps_the_model_and_drops_a_load(model: tuple[RawLink, bytes, ModelInfo],
+                                                caps: Caps) -> None:
+    raw, _, info = model
+    other = small_image(caps, seed=13).pack()
+    raw.request(Cmd.MODEL_BEGIN, ModelBegin(len(other), wire.crc32(other)).pack())
+    raw.request(Cmd.MODEL_CHUNK, ChunkHead(0).pack() + other[:32])
+    raw.request(Cmd.RESET)
+    _, err = raw.error(Cmd.MODEL_CHUNK, ChunkHead(32).pack() + other[32:64])
+    assert err.status == Status.NO_LOAD
+    assert ModelInfo.unpack(raw.request(Cmd.MODEL_INFO)[1]) == info
+    assert stats(raw).infer_samples == 0  # counters cleared (E1), T9 with them
+
+
+def test_erase_removes_the_model(model: tuple[RawLink, bytes, ModelInfo]) -> None:
+    raw, _, _ = model
+    header, body = raw.request(Cmd.MODEL_ERASE)
+    assert not header.is_error and body == b""
+    assert raw.error(Cmd.MODEL_INFO)[1].status == Status.NO_MODEL
+    hello = Caps.unpack(raw.request(Cmd.HELLO)[1])
+    assert (hello.model_loaded, hello.model_crc) == (0, 0)
+    _, err = raw.error(Cmd.MODEL_COMMIT)  # the committed load is over too
+    assert err.status == Status.NO_LOAD

@@ -86,7 +86,7 @@ static void setup(int batch, uint16_t nd, uint16_t ns, uint16_t features) {
     memset(&fk, 0, sizeof fk);
     fk.adc_bits = 12;
     port = (struct phyff_port){&fk, f_write, f_micros, f_delay, f_drive, f_sense,
-                               batch ? f_batch : NULL};
+                               batch ? f_batch : NULL, NULL, NULL};
     struct phyff_board_desc d = {"test", "fake", 42, features, nd, ns, 12, 12, 8};
     enum phyff_status st = phyff_core_init(&core, &port, &d);
     CHECK(st == PHYFF_OK, "init: %d", st);

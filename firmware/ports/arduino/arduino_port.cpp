@@ -107,6 +107,10 @@ void phyff_board_begin() {
     port.drive = port_drive;
     port.sense = port_sense;
     port.measure_batch = NULL;
+    /* No model storage yet (port.h R6): a model loaded on the Pico, Nucleo
+     * or ESP32 lives in RAM until power-off (phyff_config.h C5). */
+    port.model_save = NULL;
+    port.model_restore = NULL;
 
     struct phyff_board_desc desc;
     desc.board = PHYFF_BOARD_NAME;

@@ -12,6 +12,12 @@
  *   C3. The Uno's 2 KiB of RAM hold the core only with a 256-byte payload
  *       limit and at most 8 channels; a -D flag for either limit wins.
  *       Other boards keep the core's defaults (phyff_core.h).
+ *   C5. On-device inference: the Pico, the Nucleo-L476RG and the ESP32
+ *       DevKit get two 16 KiB model slots in RAM (PHYFF_CORE_MODEL_BYTES,
+ *       as platformio.ini's infer_flags); the Uno none (its 2 KiB of RAM
+ *       cannot hold a slot, its EEPROM only 1 KiB). The model is not kept
+ *       in flash yet: no port sets model_save/model_restore, so no board
+ *       here has FEAT_MODEL_PERSIST. A -D flag wins.
  *   C4. This header only defines macros, so the C core includes it too (via
  *       port.h in the Arduino library) and sees the same limits.
  */
@@ -37,6 +43,13 @@
 #endif
 #ifndef PHYFF_CORE_MAX_CHANNELS
 #define PHYFF_CORE_MAX_CHANNELS 8u
+#endif
+#endif
+
+#if defined(PHYFF_BOARD_PICO) || defined(PHYFF_BOARD_NUCLEO_L476RG) || \
+    defined(PHYFF_BOARD_ESP32DEV)
+#ifndef PHYFF_CORE_MODEL_BYTES
+#define PHYFF_CORE_MODEL_BYTES 16384u
 #endif
 #endif
 

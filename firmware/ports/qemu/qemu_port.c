@@ -28,7 +28,16 @@
  *
  * Memory: static buffers only; the medium link is encoded and decoded on
  * the fly (no frame buffer of its own), so its cost is one 254-byte COBS
- * block. The linker script holds the image to 16 KiB flash / 8 KiB RAM.
+ * block. The core is built with on-device inference (platformio.ini:
+ * PHYFF_CORE_MODEL_BYTES, two model slots in RAM); the linker script holds
+ * the image to 32 KiB flash / 16 KiB RAM.
+ *
+ * On-device inference: INFER measures each block through measure_batch
+ * (one MEASURE of one sample per physical block and pass), so STATS
+ * infer_medium_us is the medium link's encoding plus the wait for the
+ * medium server, and infer_digital_us the core's own work. micros() counts
+ * TIMER0's 25 MHz ticks, so under -icount shift=0 one microsecond is 1,000
+ * guest instructions.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -474,6 +483,11 @@ int main(void) {
     port.drive = NULL;
     port.sense = NULL;
     port.measure_batch = port_measure_batch;
+    /* No non-volatile model storage (port.h R6): QEMU's mps2-an385 has no
+     * flash model and the launcher no semihosting, so a loaded model lasts
+     * until QEMU exits (no FEAT_MODEL_PERSIST; docs/boards.md). */
+    port.model_save = NULL;
+    port.model_restore = NULL;
 
     struct phyff_board_desc desc = {
         QEMU_BOARD_NAME, "no-medium", 0,

@@ -91,7 +91,9 @@ def pio_options(env: str, error: type[Exception] = ValueError) -> dict[str, str]
 
 def filter_sources(src_dir: Path, src_filter: str, suffixes: tuple[str, ...]) -> list[Path]:
     """PlatformIO's +<...>/-<...> source filter, for the patterns platformio.ini uses:
-    the files with one of `suffixes` it selects under src_dir, in filter order."""
+    the files with one of `suffixes` it selects under src_dir, sorted by path as
+    PlatformIO links them (the link order moves code by a few alignment bytes, and
+    the direct build must give the very image ``pio run`` gives)."""
     chosen: list[Path] = []
     for sign, pattern in re.findall(r"([+-])<([^>]*)>", src_filter):
         if pattern in ("*", "*/", ""):
@@ -105,7 +107,7 @@ def filter_sources(src_dir: Path, src_filter: str, suffixes: tuple[str, ...]) ->
             chosen += [p for p in matched if p not in chosen]
         else:
             chosen = [p for p in chosen if p not in matched]
-    return chosen
+    return sorted(chosen)
 
 
 @dataclass(frozen=True)

@@ -346,7 +346,10 @@ LIBRARY_SOURCES = {
     "phyff_core.c": "firmware/src/core/phyff_core.c",
     "port.h": "firmware/src/port.h",
     "phyff_wire.c": "shared/src/wire.c",
+    "phyff_model.c": "shared/src/model.c",
     "phyff/wire.h": "shared/include/phyff/wire.h",
+    "phyff/model.h": "shared/include/phyff/model.h",
+    "phyff/fixed.h": "shared/include/phyff/fixed.h",
 }
 PORT_H_PROLOGUE = (
     "/* Arduino library build: the board's buffer limits first, so the C core and\n"

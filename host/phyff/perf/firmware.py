@@ -1,13 +1,15 @@
-"""The firmware's budget: image size, and instructions per QUERY sample on a Cortex-M3.
+"""The firmware's budget: image size, and instructions per QUERY and per INFER sample on a
+Cortex-M3.
 
 Run: ``python -m phyff.perf.firmware`` (needs qemu-system-arm and
 arm-none-eabi-gcc; builds the QEMU image first if needed).
 
 Size. ``arm-none-eabi-size`` of the QEMU image (board core + shared codec +
 QEMU port + startup code + the parts of newlib they use). Flash = text +
-data; RAM = data + bss, where bss includes the 1 KiB stack the linker script
-reserves. The budget is 16 KiB of flash and 8 KiB of RAM; the linker script
-already refuses to link anything larger, this prints the margin.
+data; RAM = data + bss, where bss includes the 1.5 KiB stack the linker script
+reserves. The budget is 32 KiB of flash and 16 KiB of RAM (the image carries
+on-device inference with two model slots); the linker script already refuses
+to link anything larger, this prints the margin.
 
 Instructions per sample. QEMU does not model cycles, but with ``-icount
 shift=0`` every guest instruction advances virtual time by exactly 1 ns, so
@@ -28,6 +30,11 @@ QEMU port's stand-in for driving DACs and reading ADCs; "core" is the rest
 reply encode and CRC, and writing it to the UART). A real Cortex-M3 runs
 these at roughly 1.2-1.5 cycles per instruction (flash wait states, taken
 branches), so cycles ~ 1.3 x instructions.
+
+INFER (:func:`measure_infer`): a vowels7-sized model (20 drive / 20 sense
+channels, two 20-output blocks with skips, 7 classes, 4,062 bytes) is loaded
+and INFER frames of 1 and 16 samples are timed the same way, and by the
+board's own STATS counters (infer_digital_us, infer_medium_us).
 """
 
 from __future__ import annotations
@@ -46,13 +53,82 @@ import numpy as np
 from phyff.board.client import Board
 from phyff.emulator.qemu import QemuBoard, QemuError, ensure_firmware, qemu_unavailable
 from phyff.protocol import wire
-from phyff.protocol.wire import Cmd, QueryHead
+from phyff.protocol.model_image import (
+    BLOCK_PHYSICAL,
+    BLOCK_SKIP,
+    ENCODERS,
+    INFERENCE_GOODNESS,
+    INFERENCE_ONEPASS,
+    MAGIC,
+    VERSION,
+    Block,
+    BlockHead,
+    ModelHead,
+    ModelImage,
+    Readout,
+    ReadoutHead,
+)
+from phyff.protocol.wire import Caps, Cmd, QueryHead
 
-FLASH_BUDGET = 16 * 1024
-RAM_BUDGET = 8 * 1024
+FLASH_BUDGET = 32 * 1024
+RAM_BUDGET = 16 * 1024
 INSTRUCTIONS_PER_TICK = 40  # 1 ns per instruction under icount shift=0, 25 MHz timer
+INSTRUCTIONS_PER_US = 1000  # micros() = ticks / 25: one microsecond of virtual time
 MEDIA = ("emu://acoustic?seed=1&n_in=6&n_out=4", "emu://acoustic?seed=1",
          "emu://optical?seed=1")
+
+
+# A vowels7-sized network on the acoustic medium (20 drive / 20 sense channels):
+# 7 classes, 12 features, two blocks of 20 outputs with skip connections.
+VOWELS7_MEDIUM = "emu://acoustic?seed=1&n_in=20&n_out=20"
+VOWELS7_CLASSES = 7
+VOWELS7_FEATURES = 12
+
+
+def random_model_image(caps: Caps, *, n_classes: int, n_features: int, hidden: int,
+                       n_blocks: int = 2, inference: int = INFERENCE_ONEPASS,
+                       seed: int = 0, name: str = "random",
+                       sense: list[int] | None = None) -> ModelImage:
+    """A model image of the given shape for the board whose HELLO record is caps, with
+    random int16 weights: the same bytes and work as a trained model of that shape.
+
+    The board's firmware does not care what the weights mean, so the benchmark
+    (instructions per INFER sample) and the HIL suite (the board's scores against
+    the C pipeline on the host) use this rather than a training run. Every block
+    is physical with a skip connection and the amplitude encoder; the first
+    block's input is as wide as the board's drive channels, with the label slots
+    first and the features after them. The shifts keep the block outputs mostly
+    inside int16 (some saturate, which the saturation flags must then report).
+    sense: the sense channels each block reads (default: all the board's).
+    Raises ValueError when the shape does not fit the board.
+    """
+    width = caps.n_drive
+    if n_classes + n_features > width or hidden > caps.n_drive:
+        raise ValueError(f"{n_classes} label slots + {n_features} features and {hidden} "
+                         f"hidden units need {max(n_classes + n_features, hidden)} drive "
+                         f"channels; the board has {caps.n_drive}")
+    rng = np.random.default_rng(seed)
+    head = ModelHead(MAGIC, VERSION, n_blocks, inference, n_features, n_classes, width,
+                     n_classes, caps.unit_id, 0, 16 if inference == INFERENCE_GOODNESS else 4,
+                     0, 1, name, caps.board, caps.medium)
+    image = ModelImage(head)
+    d_in = width
+    for k in range(n_blocks):
+        n_sense = sense[k] if sense is not None else caps.n_sense
+        bh = BlockHead(ENCODERS["amplitude"], BLOCK_PHYSICAL | BLOCK_SKIP, d_in, d_in, n_sense,
+                       hidden, 0, 0, 0, 0, 12, 16, 0, 1, 0)
+        w = rng.integers(-1500, 1500, size=(hidden, n_sense + d_in), dtype=np.int16)
+        b = rng.integers(-2000, 2000, size=hidden, dtype=np.int16)
+        xi = rng.integers(-32768, 32767, size=hidden, dtype=np.int16)
+        image.blocks.append(Block(bh, w, b, xi))
+        d_in = hidden
+    if inference == INFERENCE_ONEPASS:
+        n_in = hidden * n_blocks
+        image.readout = Readout(ReadoutHead(n_in, n_classes, 12, 8),
+                                rng.integers(-3000, 3000, size=(n_classes, n_in),
+                                             dtype=np.int16),
+                                rng.integers(-3000, 3000, size=n_classes, dtype=np.int16))
+    return image
 
 
 @dataclass
@@ -155,6 +231,67 @@ def measure_cycles(url: str, elf: Path, repeats: int = 7) -> str:
             f"spread {spread * INSTRUCTIONS_PER_TICK} instr. at {hi}")
 
 
+def measure_infer(elf: Path, repeats: int = 7, batch: int = 16) -> str:
+    """Instructions per INFER sample of a vowels7-sized model on the QEMU board.
+
+    Two views of the same frames, which must agree: the UART2 diagnostics give the
+    instructions executed per frame (busy, waits excluded) and the part of them in
+    the medium link; the slope between INFERs of 1 and `batch` samples is the
+    per-sample cost. STATS gives infer_digital_us (the core's pipeline: encoding,
+    affine maps, read-out) and infer_medium_us (drive/settle/sense, i.e. one
+    MEASURE per block, INCLUDING the wait for the medium server) per sample; the
+    port's micros() counts TIMER0's 25 MHz ticks, so under -icount shift=0 one
+    microsecond of it is 1,000 instructions. The medium time is not an instruction
+    count (it is mostly the host answering), so it is printed in microseconds.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        diag = Path(tmp) / "uart2.log"
+        with QemuBoard(VOWELS7_MEDIUM, elf=elf, icount=True, diag=diag) as qb, \
+                Board.open(qb.url, timeout=10.0) as board:
+            caps = board.caps
+            if not caps.features & wire.Feature.INFER:
+                return "the image has no on-device inference (no FEAT_INFER)"
+            image = random_model_image(caps, n_classes=VOWELS7_CLASSES,
+                                       n_features=VOWELS7_FEATURES, hidden=20,
+                                       name="vowels7-bench").pack()
+            info = board.load_model(image)
+            batch = min(batch, info.max_batch)
+            time.sleep(0.3)  # the diagnostics of the load's replies
+            seen = len(diag.read_text().split("\n")[:-1])
+            rng = np.random.default_rng(0)
+            runs: dict[int, list[Diag]] = {1: [], batch: []}
+            digital_us = medium_us = samples = 0
+            for _ in range(repeats):
+                for n in (1, batch):
+                    x = rng.integers(-20000, 20000, size=(n, VOWELS7_FEATURES), dtype=np.int16)
+                    before = wire.Stats.unpack(board.link.request(Cmd.STATS))
+                    _, seen = _read_diag(diag, seen)
+                    payload = wire.InferHead(n, VOWELS7_FEATURES, 0).pack() + \
+                        wire.pack_samples(x)
+                    board.link.request(Cmd.INFER, payload, timeout=30.0)
+                    d, seen = _read_diag(diag, seen)
+                    runs[n].append(d)
+                    after = wire.Stats.unpack(board.link.request(Cmd.STATS))
+                    _, seen = _read_diag(diag, seen)
+                    digital_us += after.infer_digital_us - before.infer_digital_us
+                    medium_us += after.infer_medium_us - before.infer_medium_us
+                    samples += after.infer_samples - before.infer_samples
+            board.erase_model()
+    med = {n: (statistics.median(d.busy for d in ds), statistics.median(d.medium for d in ds))
+           for n, ds in runs.items()}
+    per_sample = (med[batch][0] - med[1][0]) / (batch - 1) * INSTRUCTIONS_PER_TICK
+    per_sample_link = (med[batch][1] - med[1][1]) / (batch - 1) * INSTRUCTIONS_PER_TICK
+    stats_digital = digital_us / samples * INSTRUCTIONS_PER_US
+    return (f"model {len(image)} B ({info.n_blocks} blocks, {info.n_features} features, "
+            f"{info.n_classes} classes, {info.trace_values} sensed values/sample)\n"
+            f"  per INFER sample: {per_sample:7.0f} instructions executed "
+            f"(digital pipeline and frame {per_sample - per_sample_link:.0f}, "
+            f"medium link {per_sample_link:.0f}; slope over 1 and {batch} samples)\n"
+            f"  STATS per sample: digital {stats_digital:.0f} instructions "
+            f"({digital_us / samples:.1f} us), medium {medium_us / samples:.0f} us of virtual "
+            f"time (the medium link and the wait for the medium server)")
+
+
 def benchmark_image(what: str, unavailable: Callable[[], str | None],
                     ensure: Callable[[], Path]) -> Path | None:
     """The image to benchmark (ensure() builds it if needed), or None after printing
@@ -180,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     print("== QUERY cost on the Cortex-M3 (QEMU -icount shift=0: instructions executed)")
     for url in args.media:
         print(f"{url:45s} {measure_cycles(url, elf)}")
+    print("== INFER cost on the Cortex-M3, a vowels7-sized model "
+          f"({VOWELS7_MEDIUM}, QEMU -icount shift=0)")
+    print(measure_infer(elf))
     return 0 if ok else 1
 
 
