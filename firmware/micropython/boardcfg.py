@@ -120,7 +120,7 @@ class Unix(Common):
     MODEL_BYTES = 65535
     MAX_CLASSES = 256
     INFER_WORK = 16384
-    MODEL_FILE = None
+    MODEL_FILE: "str | None" = None
 
 
 def select() -> "tuple[Any, Any]":

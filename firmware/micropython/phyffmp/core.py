@@ -30,6 +30,20 @@ from array import array
 import micropython
 from micropython import const
 
+from phyffmp.model import (
+    BLOCK_PHYSICAL,
+    INFERENCE_ONEPASS,
+    Limits,
+    View,
+    argmax_s32,
+    infer_affine,
+    infer_encode,
+    infer_goodness,
+    infer_layout,
+    infer_readout_add,
+    infer_readout_finish,
+    model_check,
+)
 from phyffmp.wire import (
     CAPS_SIZE,
     CHUNK_HEAD_SIZE,
@@ -101,20 +115,6 @@ from phyffmp.wire import (
     put_u16,
     put_u32,
     wire_max_frame,
-)
-from phyffmp.model import (
-    BLOCK_PHYSICAL,
-    INFERENCE_ONEPASS,
-    Limits,
-    View,
-    argmax_s32,
-    infer_affine,
-    infer_encode,
-    infer_goodness,
-    infer_layout,
-    infer_readout_add,
-    infer_readout_finish,
-    model_check,
 )
 
 TYPE_CHECKING = False

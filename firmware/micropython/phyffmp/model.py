@@ -102,7 +102,7 @@ class View:
     """
 
     def __init__(self) -> None:
-        self.image: "Any" = None
+        self.image: Any = None
         self.size = 0
         self.bad = 0  # phyff_model_check's *bad_offset
         # struct phyff_model_head
@@ -386,11 +386,15 @@ def model_check(image: "Any", size: int, lim: Limits, v: View) -> int:
 
 
 def isqrt_u64(x: int) -> int:
-    """phyff_isqrt_u64: floor(sqrt(x)), the same digit-by-digit method."""
+    """phyff_isqrt_u64: floor(sqrt(x)), the same digit-by-digit method.
+
+    The first bit is found upwards from 1 (the C walks down from 2^62, not a
+    small int on MicroPython): the same power of 4, so the same result.
+    """
     res = 0
-    bit = 1 << 62
-    while bit > x:
-        bit >>= 2
+    bit = 1
+    while bit <= x >> 2:
+        bit <<= 2
     while bit != 0:
         if x >= res + bit:
             x -= res + bit
