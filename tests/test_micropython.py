@@ -941,6 +941,27 @@ def test_crc32_and_the_pipeline_helpers_equal_the_c(tmp_path: Path) -> None:
     assert [int(v) for v in out.split()] == want
 
 
+@needs_mpy
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "per-sample"])
+def test_a_medium_fault_in_infer_is_reported_like_the_emulator(pair_for: Any,
+                                                               batch: bool) -> None:
+    register_medium("faulty-test", faulty_medium)
+    spec = EmulatorSpec(medium="faulty-test", seed=1, batch=batch)
+    rng = np.random.default_rng(1)
+    # clip encoder at input_exp 0: a feature above 0.75 of full scale drives above it
+    image = build_model(spec, rng, [("clip", PHYS | SKIP, 3, 0, 8, 2, 0, 15)],
+                        n_classes=2, n_features=4)
+    pair = pair_for(spec)
+    served(load(pair, image))
+    low = np.full((3, 4), 1000, np.int16)
+    high = np.full((3, 4), 30000, np.int16)
+    served(pair.request(Cmd.INFER, infer_payload(low, wire.INFER_TRACE)))
+    assert refused(pair.request(Cmd.INFER, infer_payload(high))) == (Status.MEDIUM, 0)
+    served(pair.request(Cmd.INFER, infer_payload(low)))
+    stats = Stats.unpack(served(pair.request(Cmd.STATS)))
+    assert stats.infer_samples == 6 and stats.bad_commands == 0
+
+
 # ---- the host's Board client on it -------------------------------------------------------
 
 
