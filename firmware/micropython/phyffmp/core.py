@@ -910,6 +910,7 @@ class Core:
         self.view.clear()
         self._send_frame(seq, CMD_MODEL_ERASE, FLAG_REPLY, 0)
 
+    @micropython.native
     def _infer_measure(self, k: int) -> int:
         """infer_measure(): block k's physical part (P3-P4) from h into p (Q15).
 
@@ -944,6 +945,7 @@ class Core:
             p[j] = code << adc_shift
         return clipped
 
+    @micropython.native
     def _infer_pass(self, xoff: int, label: int) -> int:
         """infer_pass(): one pass of the sample at rx[xoff:] through every block.
 
@@ -980,6 +982,7 @@ class Core:
                 h[j] = y[j]
         return sat
 
+    @micropython.native
     def _cmd_infer(self, seq: int, length: int) -> None:
         if length < INFER_HEAD_SIZE:
             self._refuse(seq, CMD_INFER, ERR_BAD_PAYLOAD, INFER_HEAD_SIZE)

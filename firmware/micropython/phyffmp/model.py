@@ -385,6 +385,7 @@ def model_check(image: "Any", size: int, lim: Limits, v: View) -> int:
 # ---- fixed.h helpers on Python ints ------------------------------------------------
 
 
+@micropython.native
 def isqrt_u64(x: int) -> int:
     """phyff_isqrt_u64: floor(sqrt(x)), the same digit-by-digit method.
 
@@ -471,6 +472,7 @@ def _sum_squares(vec: ptr16, prm: ptr32) -> int:
     return 0
 
 
+@micropython.native
 def _dot(v: View, at: int, vec: "Any", voff: int, n: int, mode: int) -> int:
     prm = v.prm
     prm[_AT] = at
@@ -480,6 +482,7 @@ def _dot(v: View, at: int, vec: "Any", voff: int, n: int, mode: int) -> int:
     return (prm[_HI] << 16) + prm[_LO]
 
 
+@micropython.native
 def _squares(v: View, vec: "Any", n: int) -> int:
     prm = v.prm
     prm[_N] = n
@@ -495,6 +498,7 @@ def _weight(v: View, at: int) -> int:
 # ---- pipeline (P1-P7) --------------------------------------------------------------
 
 
+@micropython.native
 def infer_layout(v: View, src: "Any", off: int, label: int, h: "Any") -> bool:
     """P1-P2: h (width values) from the features at src[off:] (LE int16) and label.
 
@@ -523,6 +527,7 @@ def infer_layout(v: View, src: "Any", off: int, label: int, h: "Any") -> bool:
     return sat
 
 
+@micropython.native
 def infer_encode(v: View, k: int, h: "Any", drive: "Any") -> None:
     """P3: drive (n_drive Q15 values) of block k from its input h (d_in)."""
     d = v.d_in[k]
@@ -573,6 +578,7 @@ def infer_encode(v: View, k: int, h: "Any", drive: "Any") -> None:
         drive[2 * j + 1] = 32767 if lsb else 0
 
 
+@micropython.native
 def infer_affine(v: View, k: int, p: "Any", h: "Any", y: "Any") -> bool:
     """P5: y (d_out) of block k from p (n_sense, physical blocks) and h (d_in).
 
@@ -606,6 +612,7 @@ def infer_affine(v: View, k: int, p: "Any", h: "Any", y: "Any") -> bool:
     return sat
 
 
+@micropython.native
 def infer_readout_add(v: View, k: int, y: "Any", acc: "Any") -> None:
     """P6 one-pass: add block k's read-out segment of y to acc (n_classes ints)."""
     col = 0
@@ -619,6 +626,7 @@ def infer_readout_add(v: View, k: int, y: "Any", acc: "Any") -> None:
         acc[c] += _dot(v, at, y, 0, d_out, mode) << rs
 
 
+@micropython.native
 def infer_readout_finish(v: View, acc: "Any", scores: "Any") -> bool:
     """P6 one-pass: scores (int32) from acc, the bias added here; True when one saturated."""
     rb_at = v.readout_at + 2 * v.n_classes * v.readout_width
@@ -632,6 +640,7 @@ def infer_readout_finish(v: View, acc: "Any", scores: "Any") -> bool:
     return sat
 
 
+@micropython.native
 def infer_goodness(v: View, k: int, y: "Any") -> int:
     """P6 goodness: G_k of block k's output y, Q15 (cosine with xi, rounded half up)."""
     d_out = v.d_out[k]
@@ -643,6 +652,7 @@ def infer_goodness(v: View, k: int, y: "Any") -> int:
     return (2 * num + norm) // (2 * norm)  # div_round: floor((2n + d) / (2d))
 
 
+@micropython.native
 def argmax_s32(scores: "Any", n: int) -> int:
     """P7: the first index of the largest of n scores."""
     best = 0
