@@ -364,11 +364,14 @@ class Core:
                 self.model_file = None  # no storage: model_save/model_restore are NULL
             put_u16(self.caps, 2, self.features)
             self.model = (bytearray(model_bytes), bytearray(model_bytes))
-            self.view = View()
-            self.staging_view = View()
             self.crc_st = array("i", [0, 0])
             # the DAC row of the full wired width shares the scratch (model_limits)
             work = infer_work - n_drive if infer_work > n_drive else 0
+            # d_out <= the work values (V3), n_classes <= max_classes; only the view in
+            # force runs the pipeline, so both views share its row sums
+            self.view = View(max(work, max_classes))
+            self.staging_view = View()
+            self.staging_view.share_rows(self.view)
             self.limits = Limits(unit_id & 0xFFFFFFFF, self.caps[40:40 + NAME_SIZE], n_drive,
                                  n_sense, max_oversample, self.max_settle_us, max_classes,
                                  work)

@@ -60,6 +60,9 @@ _N = const(1)  # terms
 _VOFF = const(2)  # first element of the vector
 _LO = const(3)  # result: sum of the products' low 16 bits
 _HI = const(4)  # result: sum of the products shifted right by 16
+_STRIDE = const(5)  # _matvec: bytes from one row of weights to the next
+_ROWS = const(6)  # _matvec: rows
+_MODE = const(7)  # _matvec: 0 x, 1 |x| (-32768 -> 32767), 2 |x| (-32768 -> 32768)
 
 
 def _u16(b: "Any", off: int) -> int:
@@ -101,7 +104,8 @@ class View:
     image into a view replaces values and creates no objects per block.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rows: int = 0) -> None:
+        """rows: most rows one matrix-vector product may have (d_out, n_classes)."""
         self.image: Any = None
         self.size = 0
         self.bad = 0  # phyff_model_check's *bad_offset
@@ -147,8 +151,17 @@ class View:
         self.readout_at = 0
         self.trace_values = 0
         self.readout_width = 0
-        # scratch of the viper helpers: [at, n, voff, lo, hi]
-        self.prm = array("i", [0] * 5)
+        # scratch of the viper helpers: [at, n, voff, lo, hi, stride, rows, mode]
+        self.prm = array("i", [0] * 8)
+        self.rows = rows
+        self.sums = array("i", [0] * (2 * rows))  # _matvec: (lo, hi) per row
+        self.accs = [0] * rows  # a row's exact sum (a Python int: may pass 2^31)
+
+    def share_rows(self, other: "View") -> None:
+        """Use other's row-sum scratch (one of two views runs the pipeline at a time)."""
+        self.rows = other.rows
+        self.sums = other.sums
+        self.accs = other.accs
 
     def clear(self) -> None:
         """memset(view, 0): the head fields a reply reads (MODEL_INFO) back to 0."""
@@ -452,6 +465,47 @@ def _dot_image(img: ptr8, vec: ptr16, prm: ptr32, mode: int) -> int:
 
 
 @micropython.viper
+def _matvec(img: ptr8, vec: ptr16, prm: ptr32, out: ptr32) -> int:
+    """_dot_image for prm[_ROWS] rows of weights prm[_STRIDE] bytes apart.
+
+    Row i's sum is out[2i + 1] * 65536 + out[2i]; the mode is prm[_MODE].
+    One call per matrix instead of one per row: the rows run in machine code.
+    """
+    at0 = prm[0]
+    n = prm[1]
+    voff = prm[2]
+    stride = prm[5]
+    rows = prm[6]
+    mode = prm[7]
+    i = 0
+    while i < rows:
+        at = at0 + i * stride
+        lo = 0
+        hi = 0
+        j = 0
+        while j < n:
+            w = img[at] | (img[at + 1] << 8)
+            if w & 0x8000:
+                w -= 0x10000
+            x = vec[voff + j]
+            if x & 0x8000:
+                x -= 0x10000
+            if mode != 0 and x < 0:
+                x = 0 - x
+                if mode == 1 and x == 32768:
+                    x = 32767
+            p = w * x
+            lo += p & 0xFFFF
+            hi += p >> 16
+            at += 2
+            j += 1
+        out[2 * i] = lo
+        out[2 * i + 1] = hi
+        i += 1
+    return rows
+
+
+@micropython.viper
 def _sum_squares(vec: ptr16, prm: ptr32) -> int:
     """Sum of vec[prm[_VOFF]:][:prm[_N]] squared: prm[_HI] * 65536 + prm[_LO]."""
     n = prm[1]
@@ -480,6 +534,19 @@ def _dot(v: View, at: int, vec: "Any", voff: int, n: int, mode: int) -> int:
     prm[_VOFF] = voff
     _dot_image(v.image, vec, prm, mode)
     return (prm[_HI] << 16) + prm[_LO]
+
+
+@micropython.native
+def _rows(v: View, at: int, vec: "Any", n: int, stride: int, rows: int, mode: int) -> None:
+    """Row sums of a weight matrix (rows x n, rows stride bytes apart) times vec, in v.sums."""
+    prm = v.prm
+    prm[_AT] = at
+    prm[_N] = n
+    prm[_VOFF] = 0
+    prm[_STRIDE] = stride
+    prm[_ROWS] = rows
+    prm[_MODE] = mode
+    _matvec(v.image, vec, prm, v.sums)
 
 
 @micropython.native
@@ -596,15 +663,22 @@ def infer_affine(v: View, k: int, p: "Any", h: "Any", y: "Any") -> bool:
     sb = v.shift_b[k]
     so = v.shift_out[k]
     sat = False
+    sums = v.sums
+    accs = v.accs
     for i in range(d_out):
-        at = w_at + 2 * i * z
-        acc = 0
-        if flags & BLOCK_PHYSICAL:
-            acc += _dot(v, at, p, 0, ns, 0) << sp
-            at += 2 * ns
-        if flags & BLOCK_SKIP:
-            acc += _dot(v, at, h, 0, d_in, 0) << sh
-        acc += _weight(v, b_at + 2 * i) << sb
+        accs[i] = 0
+    at = w_at
+    if flags & BLOCK_PHYSICAL:
+        _rows(v, at, p, ns, 2 * z, d_out, 0)
+        for i in range(d_out):
+            accs[i] = ((sums[2 * i + 1] << 16) + sums[2 * i]) << sp
+        at += 2 * ns
+    if flags & BLOCK_SKIP:
+        _rows(v, at, h, d_in, 2 * z, d_out, 0)
+        for i in range(d_out):
+            accs[i] += ((sums[2 * i + 1] << 16) + sums[2 * i]) << sh
+    for i in range(d_out):
+        acc = accs[i] + (_weight(v, b_at + 2 * i) << sb)
         r = round_shift(acc, so)
         if r > 32767 or r < -32768:
             sat = True
@@ -621,9 +695,10 @@ def infer_readout_add(v: View, k: int, y: "Any", acc: "Any") -> None:
     mode = 1 if v.readout_abs != 0 else 0
     d_out = v.d_out[k]
     rs = v.readout_shift[k]
+    _rows(v, v.readout_at + 2 * col, y, d_out, 2 * v.readout_width, v.n_classes, mode)
+    sums = v.sums
     for c in range(v.n_classes):
-        at = v.readout_at + 2 * (c * v.readout_width + col)
-        acc[c] += _dot(v, at, y, 0, d_out, mode) << rs
+        acc[c] += ((sums[2 * c + 1] << 16) + sums[2 * c]) << rs
 
 
 @micropython.native

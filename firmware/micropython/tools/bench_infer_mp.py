@@ -166,8 +166,8 @@ def main() -> None:
     ncls = int(sys.argv[2]) if len(sys.argv) > 2 else 7
     one, commit_us, size = bench(nc, ncls, False, 41)
     good, _, _ = bench(nc, ncls, True, 11)
-    print("us_per_sample_onepass", round(one, 1))
-    print("us_per_sample_goodness", round(good, 1))
+    print("us_per_sample_onepass", f"{one:.1f}")
+    print("us_per_sample_goodness", f"{good:.1f}")
     print("us_per_commit", commit_us)
     print("image_bytes", size)
 
