@@ -986,6 +986,34 @@ def test_board_client_trains_against_it_like_the_emulator(link: str) -> None:
             assert board.config == Config(0, 1, 64, 16)
 
 
+@needs_mpy
+def test_board_client_deploys_and_infers_on_it_like_the_emulator() -> None:
+    spec = EmulatorSpec(medium="optical", seed=13)
+    rng = np.random.default_rng(13)
+    # 10 classes, 40 features: a model of the digits task's shape
+    image = build_model(spec, rng, [("amplitude", PHYS | SKIP, 24, 0, 16, 2, 0, 15),
+                                    ("phase", PHYS | SKIP, 12, 0, 16, 1, 0, 15)],
+                        n_classes=10, n_features=40)
+    x = features(rng, 150, 40)
+    with micropython_board(spec, link="tcp") as url:
+        with Board.open(url) as board, Board.open(spec.url()) as emu_board:
+            infos = [b.load_model(image) for b in (board, emu_board)]
+            assert infos[0] == infos[1] and infos[0].crc32 == wire.crc32(image)
+            assert replace(board.caps, board="emulator") == emu_board.caps
+            assert board.caps.model_loaded == 1
+            for trace in (False, True):
+                got, want = (b.infer(x, trace=trace) for b in (board, emu_board))
+                np.testing.assert_array_equal(got.classes, want.classes)
+                np.testing.assert_array_equal(got.scores, want.scores)
+                np.testing.assert_array_equal(got.saturated, want.saturated)
+                if trace:
+                    assert got.trace is not None and want.trace is not None
+                    np.testing.assert_array_equal(got.trace, want.trace)
+            assert len(np.unique(got.classes)) > 1  # a model that tells samples apart
+            board.erase_model()
+            assert board.model_info() is None and board.caps.model_loaded == 0
+
+
 def test_micropython_board_says_what_to_install_when_the_command_is_missing(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
