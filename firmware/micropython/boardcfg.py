@@ -94,6 +94,7 @@ class Pyboard(Common):
 
     NAME = "mpy-pyboard"
     MODEL_BYTES = 8192  # 2 x 8 KiB of the F405's ~100 KiB heap
+    MODEL_FILE = "/flash/phyff_model.bin"  # the root is a virtual folder of mounts
     DRIVE_DACS = (1, 2)  # pyb.DAC ids: 1 = X5, 2 = X6
     DAC_BITS = 12
     SENSE_PINS = ("X1", "X2", "X3", "X4")

@@ -1,15 +1,20 @@
 """The board's behaviour (firmware/src/core/phyff_core.c), in MicroPython.
 
-Same contracts as the C core (phyff_core.h K1-K7; wire.h C1-C5, F1-F3,
-S1-S5, T1-T8, E1-E3, L1-L4): the same replies, error codes and arguments,
-statistics, events, saturation bitmap, code conversions (K3) and
-oversampling (K4), byte for byte. The structure mirrors phyff_core.c, helper
-for helper (``_refuse``, ``_refuse_frame``, ``_reply_error``, the
-``_cmd_*`` functions, QUERY's ``_query_check``/``_query_drive``/
-``_query_measure``/``_query_sense`` steps), so the two are read side by side. All buffers are
-allocated once in ``Core.__init__``; receiving, dispatching and answering a
-frame allocate nothing (checked under ``micropython.heap_lock`` by the
-tests), so the garbage collector never runs in the middle of a QUERY.
+Same contracts as the C core (phyff_core.h K1-K8; wire.h C1-C5, F1-F3,
+S1-S5, T1-T11, E1-E3, L1-L4, "On-device inference"): the same replies, error
+codes and arguments, statistics, events, saturation bitmap, code conversions
+(K3), oversampling (K4) and, with a model memory (``model_bytes`` > 0, as
+PHYFF_CORE_MODEL_BYTES), the model commands and INFER, byte for byte. The
+structure mirrors phyff_core.c, helper for helper (``_refuse``,
+``_refuse_frame``, ``_reply_error``, the ``_cmd_*`` functions, QUERY's
+``_query_check``/``_query_drive``/``_query_measure``/``_query_sense`` steps,
+INFER's ``_infer_measure``/``_infer_pass``, ``_restore_model``), so the two
+are read side by side. All buffers are allocated once in ``Core.__init__``;
+receiving, dispatching and answering a QUERY, configuration or model frame
+allocate nothing (checked under ``micropython.heap_lock`` by the tests), so
+the garbage collector never runs in the middle of a QUERY. INFER allocates
+nothing on a 64-bit port; on a 32-bit board its sums may become long ints
+(phyffmp/model.py).
 
 A port is any object with these methods (port.h R2-R4):
 
@@ -21,6 +26,10 @@ A port is any object with these methods (port.h R2-R4):
   -> int``, a whole QUERY at once (R3), for media across a link.
 
 ``write(buf, n)`` sends the first n bytes of buf to the host (R1).
+
+Model storage (port.h R6) is a file, ``model_file``: written to a temporary
+file and renamed over the old one on MODEL_COMMIT, removed on MODEL_ERASE,
+read back and checked (model.h V1-V6) at start-up and at ``restart()``.
 """
 
 import os

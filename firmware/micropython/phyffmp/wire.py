@@ -5,6 +5,9 @@ compares each ``const`` with the compiled C (no silent drift). Codec
 functions work on caller-owned buffers and allocate nothing:
 
 - ``crc16(buf, off, n, crc)``: CRC-16/CCITT-FALSE (W2), table-free like the C.
+- ``crc32(buf, off, n, crc, st)``: CRC-32/ISO-HDLC (phyff_crc32) of model
+  images, table-free, the register in two 16-bit halves (small ints on
+  32-bit boards).
 - ``cobs_encode(src, n, dst)`` / ``cobs_decode(src, n, dst, cap)``: the
   canonical COBS of wire.c (a block that reaches 254 bytes is closed with
   0xFF and no trailing empty block is emitted); decoding may run in place.
