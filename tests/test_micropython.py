@@ -1014,6 +1014,21 @@ def test_board_client_deploys_and_infers_on_it_like_the_emulator() -> None:
             assert board.model_info() is None and board.caps.model_loaded == 0
 
 
+@needs_mpy
+def test_the_model_file_of_an_emu_url_is_the_boards_storage(tmp_path: Path) -> None:
+    store = tmp_path / "model.bin"
+    spec = EmulatorSpec(medium="circuit", seed=3, model_file=str(store))
+    image = build_model(spec, np.random.default_rng(3), [("phase", PHYS | SKIP, 4, 0, 8, 1, 0, 15)],
+                        n_classes=2, n_features=3)
+    with micropython_board(spec.url()) as url, Board.open(url) as board:
+        assert board.load_model(image).crc32 == wire.crc32(image)
+    assert store.read_bytes() == image
+    with micropython_board(spec.url()) as url, Board.open(url) as board:
+        assert board.caps.model_crc == wire.crc32(image)
+        board.erase_model()
+    assert not store.exists()
+
+
 def test_micropython_board_says_what_to_install_when_the_command_is_missing(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -135,9 +135,10 @@ def micropython_board(spec: EmulatorSpec | str | None = None, *, link: str = "pt
     when the ``micropython`` command is missing or the program fails to start.
 
     The board keeps a committed model in ``model_file`` (FEAT_MODEL_PERSIST,
-    like the emulated board's storage): by default a file in a temporary
-    folder that lives as long as the board; name a file to keep the model
-    for a later board (a restart with its storage intact).
+    like the emulated board's storage): by default the spec's ``model_file``,
+    else a file in a temporary folder that lives as long as the board; name a
+    file to keep the model for a later board (a restart with its storage
+    intact).
     """
     if spec is None:
         spec = EmulatorSpec()
@@ -154,6 +155,8 @@ def micropython_board(spec: EmulatorSpec | str | None = None, *, link: str = "pt
         stack.callback(server.close)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="phyff-mpy-")))
         log = tmp / "stderr.log"
+        if model_file is None:
+            model_file = spec.model_file  # emu://...&model_file=PATH, as the emulated board
         store = Path(model_file) if model_file is not None else tmp / "model.bin"
         if link == "pty":
             url, proc = _start_pty(stack, exe, server.address, spec, log, store)
