@@ -709,6 +709,66 @@ def test_models_load_and_infer_like_the_emulated_board(pair_for: Any, spec: Emul
     pair.request(Cmd.CONFIGURE)  # INFER neither used nor changed the configuration
 
 
+def random_model(spec: EmulatorSpec, rng: np.random.Generator) -> bytes:
+    """A valid image with every field drawn at random within model.h's limits."""
+    medium = make_medium(spec.medium, seed=spec.seed, **spec.options)
+    nd, ns = int(medium.n_in), int(medium.n_out)
+    goodness = bool(rng.integers(2))
+    n_classes = int(rng.integers(2, 6))
+    n_features = int(rng.integers(1, 8))
+    width = n_classes + n_features + int(rng.integers(0, 3))
+    input_exp = int(rng.integers(-32, 33))
+    head = ModelHead(model_image.MAGIC, model_image.VERSION, 0, int(goodness), n_features,
+                     n_classes, width, n_classes + int(rng.integers(0, width - n_classes
+                                                                    - n_features + 1)),
+                     spec.seed, input_exp, int(rng.integers(-32, 33)), 0,
+                     int(rng.integers(2)), "random", "emulator", str(medium.name))
+    image = ModelImage(head)
+    d_in, in_exp = width, input_exp
+    for _ in range(int(rng.integers(1, 4))):
+        encs = [e for e in model_image.ENCODERS
+                if d_in * (2 if e.startswith("binary2") else 1) <= nd]
+        enc = str(rng.choice(encs)) if encs else "phase"
+        n_drive = d_in * (2 if enc.startswith("binary2") else 1)
+        flags = int(rng.choice([PHYS, PHYS | SKIP, SKIP])) if n_drive <= nd else SKIP
+        n_sense = int(rng.integers(1, ns + 1)) if flags & PHYS else 0
+        d_out = int(rng.integers(1, 12))
+        out_exp = int(rng.integers(-32, 33))
+        bh = BlockHead(model_image.ENCODERS[enc], flags, d_in, n_drive, n_sense, d_out, in_exp,
+                       out_exp, int(rng.integers(0, 17)), int(rng.integers(0, 17)),
+                       int(rng.integers(0, 41)), int(rng.integers(0, 63)), 0,
+                       int(rng.integers(1, 4)), int(rng.integers(0, 17)))
+        w = rng.integers(-32768, 32768, size=(d_out, bh.z_width)).astype(np.int16)
+        b = rng.integers(-32768, 32768, size=d_out).astype(np.int16)
+        xi = rng.integers(-32768, 32768, size=d_out).astype(np.int16)
+        image.blocks.append(model_image.Block(bh, w, b, xi))
+        d_in, in_exp = d_out, out_exp
+    image.head = replace(head, n_blocks=len(image.blocks))
+    if not goodness:
+        n_in = sum(blk.head.d_out for blk in image.blocks)
+        r = rng.integers(-32768, 32768, size=(n_classes, n_in)).astype(np.int16)
+        rb = rng.integers(-32768, 32768, size=n_classes).astype(np.int16)
+        image.readout = model_image.Readout(
+            ReadoutHead(n_in, n_classes, int(rng.integers(0, 41)), int(rng.integers(0, 63))),
+            r, rb)
+    return image.pack()
+
+
+@needs_mpy
+def test_random_models_infer_like_the_emulated_board(pair_for: Any) -> None:
+    # Every shift, exponent and encoder within the rules: rounding at shift 0 and 62,
+    # clip at any exponent, full-range weights (sums far beyond 2^31) and saturations.
+    spec = EmulatorSpec(medium="acoustic", seed=23, options={"n_in": 12, "n_out": 6})
+    rng = np.random.default_rng(23)
+    pair = pair_for(spec)
+    for _ in range(60):
+        image = random_model(spec, rng)
+        info = ModelInfo.unpack(served(load(pair, image)))
+        x = rng.integers(-32768, 32768, size=(7, info.n_features)).astype(np.int16)
+        pair.request(Cmd.INFER, infer_payload(x, wire.INFER_TRACE))
+    pair.request(Cmd.STATS)
+
+
 @needs_mpy
 def test_infer_on_the_per_sample_path_equals_the_emulator(pair_for: Any) -> None:
     spec = EmulatorSpec(medium="circuit", seed=9, batch=False)
