@@ -157,6 +157,10 @@ def test_core_constants_equal_the_c_ones() -> None:
     stats_order = [f.name for f in fields(Stats)]
     got = {k[2:].lower(): v for k, v in mp.items() if k.startswith("S_")}
     assert got == {name: i for i, name in enumerate(stats_order)}
+    assert mp["CORE_MODEL_BYTES"] == header_define(core_h, "PHYFF_CORE_MODEL_BYTES")
+    assert mp["CORE_MAX_CLASSES"] == header_define(core_h, "PHYFF_CORE_MAX_CLASSES")
+    assert mp["CORE_INFER_WORK"] == header_define(core_h, "PHYFF_CORE_INFER_WORK")
+    assert mp["INFER_TRACE"] == lib.PHYFF_INFER_TRACE
     # board config: feature bits, and the host board sized like the emulated one
     cfg = MPY_DIR / "boardcfg.py"
     for k, v in consts(cfg).items():
@@ -164,6 +168,25 @@ def test_core_constants_equal_the_c_ones() -> None:
     # the host board is sized like the emulated one (HELLO compared in the tests below)
     unix = class_attrs(cfg, "Unix")
     assert unix["FEATURES"] is None  # an expression: Common.FEATURES | _FEAT_EMULATED
+
+
+def test_model_constants_equal_the_c_ones() -> None:
+    """phyffmp/model.py's numbers are model.h's and model.c's."""
+    mp = consts(MPY_DIR / "phyffmp" / "model.py")
+    model_c = (ROOT / "shared" / "src" / "model.c").read_text()
+    for name, value in mp.items():
+        if name.startswith("_"):
+            continue  # slots of the viper helpers' parameter array
+        if name in ("SHIFT_SEGMENT_MAX", "SHIFT_BIAS_MAX", "SHIFT_OUT_MAX", "EXP_LIMIT"):
+            m = re.search(rf"#define {name} (\d+)u?", model_c)
+            assert m and int(m.group(1)) == value, name
+        else:
+            assert getattr(lib, f"PHYFF_{name}") == value, name
+    for enum in ("ENC_AMPLITUDE", "ENC_BINARY2", "ENC_BINARY2_UNIFORM", "ENC_PHASE", "ENC_CLIP",
+                 "INFERENCE_ONEPASS", "INFERENCE_GOODNESS", "BLOCK_PHYSICAL", "BLOCK_SKIP",
+                 "MODEL_MAGIC", "MODEL_VERSION", "MODEL_MAX_BLOCKS", "MODEL_HEAD_SIZE",
+                 "BLOCK_HEAD_SIZE", "READOUT_HEAD_SIZE"):
+        assert enum in mp, f"missing in phyffmp/model.py: {enum}"
 
 
 # ---- helpers for the real interpreter ----------------------------------------------------
