@@ -126,10 +126,12 @@ def infer_frame(n: int, nf: int) -> bytearray:
 
 def bench(nc: int, ncls: int, goodness: bool, n: int) -> "tuple[float, float, int]":
     sink = Sink()
+    img = build(nc, ncls, goodness)
+    # model memory just the image's size: two slots of it must fit a board's heap
     core = Core(NullPort(), sink.write, board="bench", medium="null", unit_id=7, features=0,
                 n_drive=nc, n_sense=nc, dac_bits=12, adc_bits=12, max_oversample=1,
-                max_payload=4096, model_bytes=32768, max_classes=ncls, infer_work=4 * nc + nc)
-    img = build(nc, ncls, goodness)
+                max_payload=4096, model_bytes=len(img), max_classes=ncls,
+                infer_work=4 * nc + nc)
     begin = bytearray(8)
     wire.put_u32(begin, 0, len(img))
     wire.put_u32(begin, 4, wire.crc32(img, 0, len(img), 0, array("i", [0, 0])))
