@@ -46,9 +46,23 @@ from phyff.emulator.micropython import (
     micropython_board,
 )
 from phyff.media import make_medium, register_medium
-from phyff.protocol import wire
+from phyff.protocol import model_image, wire
 from phyff.protocol.medium_link import MediumCmd
-from phyff.protocol.wire import Caps, Cmd, Config, Flag, Header, QueryHead, Stats, Status
+from phyff.protocol.model_image import BlockHead, ModelHead, ModelImage, ReadoutHead
+from phyff.protocol.wire import (
+    Caps,
+    ChunkHead,
+    Cmd,
+    Config,
+    Flag,
+    Header,
+    InferHead,
+    ModelBegin,
+    ModelInfo,
+    QueryHead,
+    Stats,
+    Status,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MPY_DIR = ROOT / "firmware" / "micropython"
@@ -143,6 +157,10 @@ def test_core_constants_equal_the_c_ones() -> None:
     stats_order = [f.name for f in fields(Stats)]
     got = {k[2:].lower(): v for k, v in mp.items() if k.startswith("S_")}
     assert got == {name: i for i, name in enumerate(stats_order)}
+    assert mp["CORE_MODEL_BYTES"] == header_define(core_h, "PHYFF_CORE_MODEL_BYTES")
+    assert mp["CORE_MAX_CLASSES"] == header_define(core_h, "PHYFF_CORE_MAX_CLASSES")
+    assert mp["CORE_INFER_WORK"] == header_define(core_h, "PHYFF_CORE_INFER_WORK")
+    assert mp["INFER_TRACE"] == lib.PHYFF_INFER_TRACE
     # board config: feature bits, and the host board sized like the emulated one
     cfg = MPY_DIR / "boardcfg.py"
     for k, v in consts(cfg).items():
@@ -150,6 +168,25 @@ def test_core_constants_equal_the_c_ones() -> None:
     # the host board is sized like the emulated one (HELLO compared in the tests below)
     unix = class_attrs(cfg, "Unix")
     assert unix["FEATURES"] is None  # an expression: Common.FEATURES | _FEAT_EMULATED
+
+
+def test_model_constants_equal_the_c_ones() -> None:
+    """phyffmp/model.py's numbers are model.h's and model.c's."""
+    mp = consts(MPY_DIR / "phyffmp" / "model.py")
+    model_c = (ROOT / "shared" / "src" / "model.c").read_text()
+    for name, value in mp.items():
+        if name.startswith("_"):
+            continue  # slots of the viper helpers' parameter array
+        if name in ("SHIFT_SEGMENT_MAX", "SHIFT_BIAS_MAX", "SHIFT_OUT_MAX", "EXP_LIMIT"):
+            m = re.search(rf"#define {name} (\d+)u?", model_c)
+            assert m and int(m.group(1)) == value, name
+        else:
+            assert getattr(lib, f"PHYFF_{name}") == value, name
+    for enum in ("ENC_AMPLITUDE", "ENC_BINARY2", "ENC_BINARY2_UNIFORM", "ENC_PHASE", "ENC_CLIP",
+                 "INFERENCE_ONEPASS", "INFERENCE_GOODNESS", "BLOCK_PHYSICAL", "BLOCK_SKIP",
+                 "MODEL_MAGIC", "MODEL_VERSION", "MODEL_MAX_BLOCKS", "MODEL_HEAD_SIZE",
+                 "BLOCK_HEAD_SIZE", "READOUT_HEAD_SIZE"):
+        assert enum in mp, f"missing in phyffmp/model.py: {enum}"
 
 
 # ---- helpers for the real interpreter ----------------------------------------------------
@@ -274,7 +311,9 @@ def comparable(frame: bytes) -> Any:
         if header.cmd == Cmd.HELLO and len(payload) == wire.CAPS_SIZE:
             return ("HELLO", header, replace(Caps.unpack(payload), board="-"))
         if header.cmd == Cmd.STATS and len(payload) == wire.STATS_SIZE:
-            return ("STATS", header, replace(Stats.unpack(payload), uptime_ms=0))
+            # clock readings differ by design; every counter must be equal
+            return ("STATS", header, replace(Stats.unpack(payload), uptime_ms=0,
+                                             infer_digital_us=0, infer_medium_us=0))
     return frame
 
 
@@ -312,8 +351,8 @@ class Pair:
 def pair_for() -> Iterator[Any]:
     opened: list[Any] = []
 
-    def make(spec: EmulatorSpec, link: str = "pty") -> Pair:
-        cm = micropython_board(spec, link=link)
+    def make(spec: EmulatorSpec, link: str = "pty", model_file: Path | None = None) -> Pair:
+        cm = micropython_board(spec, link=link, model_file=model_file)
         url = cm.__enter__()
         opened.append(cm)
         port = RawPort(url)
@@ -549,6 +588,463 @@ def test_a_medium_fault_is_reported_like_the_emulator(pair_for: Any, batch: bool
     pair.request(Cmd.STATS)
 
 
+# ---- on-device inference (protocol level 3), byte for byte against the emulated board -------
+
+# A block of a test model: encoder, flags, d_out, out_exp, n_sense (physical), oversample,
+# settle_us, shift_out.
+BlockSpec = tuple[str, int, int, int, int, int, int, int]
+PHYS = model_image.BLOCK_PHYSICAL
+SKIP = model_image.BLOCK_SKIP
+
+
+def build_model(spec: EmulatorSpec, rng: np.random.Generator, blocks: list[BlockSpec], *,
+                goodness: bool = False, n_classes: int = 3, n_features: int = 5,
+                input_exp: int = 0, readout_abs: int = 1, scale: int = 6000,
+                readout_shift_out: int = 14) -> bytes:
+    """A valid image for the board of `spec` (its unit_id is the seed, its medium the name)."""
+    medium = make_medium(spec.medium, seed=spec.seed, **spec.options)
+    width = n_classes + n_features + 1  # one slot past the features stays 0
+    head = ModelHead(model_image.MAGIC, model_image.VERSION, len(blocks),
+                     model_image.INFERENCE_GOODNESS if goodness else
+                     model_image.INFERENCE_ONEPASS, n_features, n_classes, width, n_classes,
+                     spec.seed, input_exp, 16 if goodness else 3, 0, readout_abs,
+                     "mpy-test", "emulator", str(medium.name))
+    image = ModelImage(head)
+    d_in, in_exp = width, input_exp
+    for k, (enc, flags, d_out, out_exp, ns, k_over, settle, shift_out) in enumerate(blocks):
+        n_drive = d_in * (2 if enc.startswith("binary2") else 1)
+        bh = BlockHead(model_image.ENCODERS[enc], flags, d_in, n_drive, ns, d_out, in_exp,
+                       out_exp, 0, 1, 6, shift_out, settle, k_over, k % 2)
+        w = rng.integers(-scale, scale, size=(d_out, bh.z_width)).astype(np.int16)
+        b = rng.integers(-scale, scale, size=d_out).astype(np.int16)
+        xi = rng.integers(-12000, 20000, size=d_out).astype(np.int16)
+        image.blocks.append(model_image.Block(bh, w, b, xi))
+        d_in, in_exp = d_out, out_exp
+    if not goodness:
+        n_in = sum(blk.head.d_out for blk in image.blocks)
+        r = rng.integers(-scale, scale, size=(n_classes, n_in)).astype(np.int16)
+        rb = rng.integers(-scale, scale, size=n_classes).astype(np.int16)
+        image.readout = model_image.Readout(ReadoutHead(n_in, n_classes, 8, readout_shift_out),
+                                            r, rb)
+    return image.pack()
+
+
+def features(rng: np.random.Generator, n: int, f: int) -> np.ndarray:
+    x = rng.integers(-20000, 20000, size=(n, f)).astype(np.int16)
+    x[rng.random((n, f)) < 0.03] = -32768  # the overlay value saturates (P2)
+    return x
+
+
+def infer_payload(x: np.ndarray, flags: int = 0, reserved: int = 0) -> bytes:
+    return InferHead(len(x), x.shape[1], flags, reserved).pack() + wire.pack_samples(x)
+
+
+def reply_of(frame: bytes) -> tuple[Header, bytes]:
+    return wire.decode_frame(frame[:-1])
+
+
+def served(frame: bytes) -> bytes:
+    """The payload of a reply that must not be an error."""
+    header, payload = reply_of(frame)
+    assert header.flags == Flag.REPLY, wire.ErrorRecord.unpack(payload)
+    return payload
+
+
+def refused(frame: bytes) -> tuple[int, int]:
+    header, payload = reply_of(frame)
+    assert header.flags == Flag.REPLY | Flag.ERROR, header
+    err = wire.ErrorRecord.unpack(payload)
+    return int(err.status), int(err.arg)
+
+
+def load(pair: Pair, image: bytes, chunk: int = 700, crc: int | None = None) -> bytes:
+    """MODEL_BEGIN, the chunks in order, MODEL_COMMIT; the COMMIT reply frame."""
+    crc = wire.crc32(image) if crc is None else crc
+    assert served(pair.request(Cmd.MODEL_BEGIN, ModelBegin(len(image), crc).pack())) == \
+        ModelBegin(len(image), crc).pack()
+    for at in range(0, len(image), chunk):
+        got = served(pair.request(Cmd.MODEL_CHUNK, ChunkHead(at).pack() + image[at:at + chunk]))
+        assert ChunkHead.unpack(got).offset == min(at + chunk, len(image))
+    return pair.request(Cmd.MODEL_COMMIT)
+
+
+def infer_session(pair: Pair, image: bytes, rng: np.random.Generator, n: int = 12) -> None:
+    """Load a model, then INFER with and without the trace; checks the replies' shape."""
+    info = ModelInfo.unpack(served(load(pair, image)))
+    assert info.crc32 == wire.crc32(image) and info.image_size == len(image)
+    hello = Caps.unpack(served(pair.request(Cmd.HELLO)))
+    assert (hello.model_loaded, hello.model_crc) == (1, info.crc32)
+    assert served(pair.request(Cmd.MODEL_INFO)) == ModelInfo.pack(info)
+    c, f, t = info.n_classes, info.n_features, info.trace_values
+    x = features(rng, n, f)
+    for flags in (0, wire.INFER_TRACE):
+        payload = served(pair.request(Cmd.INFER, infer_payload(x, flags)))
+        traced = t if flags else 0
+        assert len(payload) == 8 + 2 * n + 4 * n * c + 2 * n * traced + (n + 7) // 8
+        assert InferHead.unpack(payload[:8]) == InferHead(n, c, flags)
+        classes = np.frombuffer(payload[8:8 + 2 * n], "<u2")
+        scores = np.frombuffer(payload[8 + 2 * n:8 + 2 * n + 4 * n * c], "<i4").reshape(n, c)
+        np.testing.assert_array_equal(classes, scores.argmax(axis=1))  # P7: first largest
+    assert served(pair.request(Cmd.INFER, infer_payload(x[:0])))[:8] == InferHead(0, c).pack()
+    mb = info.max_batch
+    pair.request(Cmd.INFER, infer_payload(features(rng, min(mb, 40), f)))
+    stats = Stats.unpack(served(pair.request(Cmd.STATS)))
+    assert stats.infer_samples == 2 * n + min(mb, 40)
+
+
+INFER_MODELS = [
+    # one-pass, read-out of |y|: amplitude then binary2 encoders, a skip block
+    pytest.param(EmulatorSpec(medium="acoustic", seed=5),
+                 [("amplitude", PHYS | SKIP, 6, 0, 20, 1, 0, 15),
+                  ("binary2", PHYS, 4, 0, 12, 2, 0, 15)], {}, id="onepass-amplitude-binary2"),
+    # goodness (one pass per label): phase and binary2_uniform, oversampling
+    pytest.param(EmulatorSpec(medium="acoustic", seed=7),
+                 [("phase", PHYS | SKIP, 6, 0, 16, 3, 0, 15),
+                  ("binary2_uniform", PHYS, 5, 0, 20, 1, 0, 14)], {"goodness": True},
+                 id="goodness-phase-binary2u"),
+    # clip encoders with a left shift (input_exp 1) and a rounding shift (out_exp -2),
+    # a digital block (no measurement), read-out of y; 8-bit DAC, 10-bit ADC
+    pytest.param(EmulatorSpec(medium="circuit", seed=2, dac_bits=8, adc_bits=10),
+                 [("clip", PHYS | SKIP, 5, -2, 8, 1, 0, 14),
+                  ("clip", PHYS, 4, 0, 6, 1, 0, 13),
+                  ("amplitude", SKIP, 3, 0, 0, 1, 0, 12)],
+                 {"n_classes": 2, "n_features": 4, "input_exp": 1, "readout_abs": 0},
+                 id="onepass-clip-digital"),
+    # saturating everything: large weights, tiny shifts; a 1-bit ADC that hits its top code
+    pytest.param(EmulatorSpec(medium="microwave", seed=4, adc_bits=1),
+                 [("amplitude", PHYS | SKIP, 8, 0, 20, 1, 0, 2)],
+                 {"scale": 30000, "readout_shift_out": 0, "n_classes": 4},
+                 id="onepass-saturated"),
+]
+
+
+@needs_mpy
+@pytest.mark.parametrize(("spec", "blocks", "opts"), INFER_MODELS)
+def test_models_load_and_infer_like_the_emulated_board(pair_for: Any, spec: EmulatorSpec,
+                                                       blocks: list[BlockSpec],
+                                                       opts: dict[str, Any]) -> None:
+    rng = np.random.default_rng(spec.seed)
+    image = build_model(spec, rng, blocks, **opts)
+    pair = pair_for(spec)
+    infer_session(pair, image, rng)
+    pair.request(Cmd.QUERY, query_payload(rng, 5, int(make_medium(
+        spec.medium, seed=spec.seed, **spec.options).n_in)))  # QUERY still as before
+    pair.request(Cmd.CONFIGURE)  # INFER neither used nor changed the configuration
+
+
+def random_model(spec: EmulatorSpec, rng: np.random.Generator) -> bytes:
+    """A valid image with every field drawn at random within model.h's limits."""
+    medium = make_medium(spec.medium, seed=spec.seed, **spec.options)
+    nd, ns = int(medium.n_in), int(medium.n_out)
+    goodness = bool(rng.integers(2))
+    n_classes = int(rng.integers(2, 6))
+    n_features = int(rng.integers(1, 8))
+    width = n_classes + n_features + int(rng.integers(0, 3))
+    input_exp = int(rng.integers(-32, 33))
+    head = ModelHead(model_image.MAGIC, model_image.VERSION, 0, int(goodness), n_features,
+                     n_classes, width, n_classes + int(rng.integers(0, width - n_classes
+                                                                    - n_features + 1)),
+                     spec.seed, input_exp, int(rng.integers(-32, 33)), 0,
+                     int(rng.integers(2)), "random", "emulator", str(medium.name))
+    image = ModelImage(head)
+    d_in, in_exp = width, input_exp
+    for _ in range(int(rng.integers(1, 4))):
+        encs = [e for e in model_image.ENCODERS
+                if d_in * (2 if e.startswith("binary2") else 1) <= nd]
+        enc = str(rng.choice(encs)) if encs else "phase"
+        n_drive = d_in * (2 if enc.startswith("binary2") else 1)
+        flags = int(rng.choice([PHYS, PHYS | SKIP, SKIP])) if n_drive <= nd else SKIP
+        n_sense = int(rng.integers(1, ns + 1)) if flags & PHYS else 0
+        d_out = int(rng.integers(1, 12))
+        out_exp = int(rng.integers(-32, 33))
+        bh = BlockHead(model_image.ENCODERS[enc], flags, d_in, n_drive, n_sense, d_out, in_exp,
+                       out_exp, int(rng.integers(0, 17)), int(rng.integers(0, 17)),
+                       int(rng.integers(0, 41)), int(rng.integers(0, 63)), 0,
+                       int(rng.integers(1, 4)), int(rng.integers(0, 17)))
+        w = rng.integers(-32768, 32768, size=(d_out, bh.z_width)).astype(np.int16)
+        b = rng.integers(-32768, 32768, size=d_out).astype(np.int16)
+        xi = rng.integers(-32768, 32768, size=d_out).astype(np.int16)
+        image.blocks.append(model_image.Block(bh, w, b, xi))
+        d_in, in_exp = d_out, out_exp
+    image.head = replace(head, n_blocks=len(image.blocks))
+    if not goodness:
+        n_in = sum(blk.head.d_out for blk in image.blocks)
+        r = rng.integers(-32768, 32768, size=(n_classes, n_in)).astype(np.int16)
+        rb = rng.integers(-32768, 32768, size=n_classes).astype(np.int16)
+        image.readout = model_image.Readout(
+            ReadoutHead(n_in, n_classes, int(rng.integers(0, 41)), int(rng.integers(0, 63))),
+            r, rb)
+    return image.pack()
+
+
+@needs_mpy
+def test_random_models_infer_like_the_emulated_board(pair_for: Any) -> None:
+    # Every shift, exponent and encoder within the rules: rounding at shift 0 and 62,
+    # clip at any exponent, full-range weights (sums far beyond 2^31) and saturations.
+    spec = EmulatorSpec(medium="acoustic", seed=23, options={"n_in": 12, "n_out": 6})
+    rng = np.random.default_rng(23)
+    pair = pair_for(spec)
+    for _ in range(60):
+        image = random_model(spec, rng)
+        info = ModelInfo.unpack(served(load(pair, image)))
+        x = rng.integers(-32768, 32768, size=(7, info.n_features)).astype(np.int16)
+        pair.request(Cmd.INFER, infer_payload(x, wire.INFER_TRACE))
+    pair.request(Cmd.STATS)
+
+
+@needs_mpy
+def test_infer_on_the_per_sample_path_equals_the_emulator(pair_for: Any) -> None:
+    spec = EmulatorSpec(medium="circuit", seed=9, batch=False)
+    rng = np.random.default_rng(1)
+    image = build_model(spec, rng, [("phase", PHYS | SKIP, 4, 0, 8, 4, 0, 15),
+                                    ("binary2", PHYS, 3, 0, 8, 1, 0, 14)],
+                        goodness=True, n_classes=2, n_features=4)
+    pair = pair_for(spec)
+    infer_session(pair, image, rng, n=5)
+
+
+@needs_mpy
+def test_every_refusal_of_the_model_commands_equals_the_emulator(pair_for: Any) -> None:
+    spec = EmulatorSpec(medium="acoustic", seed=12)
+    rng = np.random.default_rng(12)
+    image = build_model(spec, rng, [("amplitude", PHYS | SKIP, 6, 0, 20, 1, 0, 15)])
+    pair = pair_for(spec)
+    none = (Status.NO_MODEL, 0)
+    assert refused(pair.request(Cmd.MODEL_INFO)) == none
+    assert refused(pair.request(Cmd.INFER, b"\x01\x00")) == (Status.BAD_PAYLOAD, 8)
+    assert refused(pair.request(Cmd.INFER, InferHead(1, 5).pack() + bytes(10))) == none
+    assert refused(pair.request(Cmd.MODEL_INFO, b"\x00")) == (Status.BAD_PAYLOAD, 0)
+    # MODEL_BEGIN
+    assert refused(pair.request(Cmd.MODEL_BEGIN, bytes(7))) == (Status.BAD_PAYLOAD, 8)
+    assert refused(pair.request(Cmd.MODEL_BEGIN, ModelBegin(0, 0).pack()))[0] == \
+        Status.MODEL_TOO_LARGE
+    too_big = ModelBegin(int(lib.PHYFF_CORE_MODEL_BYTES) + 1, 0).pack()
+    assert refused(pair.request(Cmd.MODEL_BEGIN, too_big)) == (Status.MODEL_TOO_LARGE, 65535)
+    # MODEL_CHUNK and MODEL_COMMIT without a load
+    assert refused(pair.request(Cmd.MODEL_CHUNK, ChunkHead(0).pack())) == (Status.BAD_PAYLOAD, 5)
+    assert refused(pair.request(Cmd.MODEL_CHUNK, ChunkHead(0).pack() + b"x")) == \
+        (Status.NO_LOAD, 0)
+    assert refused(pair.request(Cmd.MODEL_COMMIT)) == (Status.NO_LOAD, 0)
+    assert refused(pair.request(Cmd.MODEL_COMMIT, b"\x00")) == (Status.BAD_PAYLOAD, 0)
+    # a partial load: a gap, past the end, a retried chunk, COMMIT too early
+    pair.request(Cmd.MODEL_BEGIN, ModelBegin(len(image), wire.crc32(image)).pack())
+    pair.request(Cmd.MODEL_CHUNK, ChunkHead(0).pack() + image[:300])
+    assert refused(pair.request(Cmd.MODEL_CHUNK, ChunkHead(301).pack() + image[301:400])) == \
+        (Status.LOAD_RANGE, 300)
+    assert refused(pair.request(Cmd.MODEL_CHUNK, ChunkHead(200).pack() + bytes(len(image)))) \
+        == (Status.LOAD_RANGE, 300)
+    pair.request(Cmd.MODEL_CHUNK, ChunkHead(100).pack() + image[100:300])  # a retry
+    pair.request(Cmd.MODEL_CHUNK, ChunkHead(250).pack() + image[250:500])  # overlapping
+    assert refused(pair.request(Cmd.MODEL_COMMIT)) == (Status.LOAD_RANGE, 500)
+    assert refused(pair.request(Cmd.MODEL_COMMIT)) == (Status.NO_LOAD, 0)  # the load is over
+    # RESET drops a load in progress
+    pair.request(Cmd.MODEL_BEGIN, ModelBegin(len(image), wire.crc32(image)).pack())
+    pair.request(Cmd.RESET)
+    assert refused(pair.request(Cmd.MODEL_CHUNK, ChunkHead(0).pack() + image[:9])) == \
+        (Status.NO_LOAD, 0)
+    # CRC-32 mismatch, then a good load; a retried COMMIT answers the same record
+    assert refused(load(pair, image, crc=wire.crc32(image) ^ 1)) == (Status.MODEL_CRC, 0)
+    commit = load(pair, image, chunk=4000)
+    assert pair.request(Cmd.MODEL_COMMIT) == commit
+    # INFER's own checks, in order
+    f = 5
+    x = features(rng, 3, f)
+    assert refused(pair.request(Cmd.INFER, infer_payload(features(rng, 3, f + 1)))) == \
+        (Status.BAD_CHANNELS, f)
+    assert refused(pair.request(Cmd.INFER, infer_payload(x, flags=2))) == (Status.BAD_CONFIG, 4)
+    assert refused(pair.request(Cmd.INFER, infer_payload(x, reserved=1))) == \
+        (Status.BAD_CONFIG, 6)
+    info = ModelInfo.unpack(served(pair.request(Cmd.MODEL_INFO)))
+    for flags, limit in ((0, info.max_batch), (wire.INFER_TRACE, info.max_batch_trace)):
+        head = InferHead(limit + 1, f, flags).pack()
+        assert refused(pair.request(Cmd.INFER, head)) == (Status.BATCH_TOO_LARGE, limit)
+    good = infer_payload(x)
+    assert refused(pair.request(Cmd.INFER, good[:-2])) == (Status.BAD_PAYLOAD, len(good))
+    assert refused(pair.request(Cmd.INFER, good + b"\x00\x00")) == (Status.BAD_PAYLOAD, len(good))
+    pair.request(Cmd.INFER, good)
+    # a failed load leaves the model in force
+    assert refused(load(pair, image[:-2])) == (Status.BAD_MODEL, len(image) - 2)  # V5
+    assert served(pair.request(Cmd.MODEL_INFO)) == served(commit)
+    # MODEL_ERASE
+    assert refused(pair.request(Cmd.MODEL_ERASE, b"\x00")) == (Status.BAD_PAYLOAD, 0)
+    assert served(pair.request(Cmd.MODEL_ERASE)) == b""
+    assert refused(pair.request(Cmd.INFER, good)) == none
+    assert refused(pair.request(Cmd.MODEL_INFO)) == none
+    assert Caps.unpack(served(pair.request(Cmd.HELLO))).model_loaded == 0
+    pair.request(Cmd.MODEL_ERASE)  # erasing nothing is fine
+    pair.request(Cmd.STATS)
+
+
+def mutations(image: bytes, rnd: random.Random) -> Iterator[bytes]:
+    """Images that break model.h's rules somewhere (or not: the boards must agree)."""
+    head_fields = [0, 4, 6, 7, 8, 10, 12, 14, 16, 20, 21, 22, 23, 56]
+    block_fields = [72 + o for o in (0, 1, 2, 4, 6, 8, 10, 11, 12, 13, 14, 15, 16, 20, 22, 23)]
+    for at in head_fields + block_fields:
+        for value in (0, 1, 2, 0x21, 0x80, 0xFF):
+            b = bytearray(image)
+            b[at] = value
+            if bytes(b) != image:
+                yield bytes(b)
+    yield image[:71]
+    yield image[:-1]
+    yield image + b"\x00\x00"
+    for _ in range(40):  # random damage of the records (arrays never break a rule)
+        b = bytearray(image)
+        for _ in range(rnd.randrange(1, 4)):
+            b[rnd.randrange(72 + 24)] = rnd.randrange(256)
+        yield bytes(b)
+
+
+@needs_mpy
+def test_images_that_break_a_rule_are_refused_like_the_emulator(pair_for: Any) -> None:
+    spec = EmulatorSpec(medium="circuit", seed=31)
+    rng = np.random.default_rng(31)
+    blocks: list[BlockSpec] = [("phase", PHYS | SKIP, 4, 0, 8, 2, 100, 15),
+                               ("binary2", PHYS, 3, 0, 6, 1, 0, 14)]
+    image = build_model(spec, rng, blocks, n_classes=2, n_features=2)
+    pair = pair_for(spec)
+    served(load(pair, image))
+    statuses = set()
+    for bad in mutations(image, random.Random(5)):
+        header, payload = reply_of(load(pair, bad, chunk=97))
+        statuses.add(wire.ErrorRecord.unpack(payload).status if header.is_error else 0)
+    assert {Status.BAD_MODEL, Status.WRONG_BOARD} <= statuses
+    # the other board's images: unit_id (offset 16) and medium (offset 56)
+    for other in (replace(spec, seed=32), replace(spec, medium="acoustic")):
+        wrong = build_model(other, np.random.default_rng(31), blocks, n_classes=2,
+                            n_features=2)
+        assert refused(load(pair, wrong))[0] == Status.WRONG_BOARD
+    pair.request(Cmd.STATS)
+
+
+@needs_mpy
+def test_a_model_survives_a_reconnect_and_a_restart_with_its_storage(
+        pair_for: Any, tmp_path: Path) -> None:
+    emu_file, mpy_file = tmp_path / "emu.bin", tmp_path / "mpy.bin"
+    spec = EmulatorSpec(medium="acoustic", seed=17, model_file=str(emu_file))
+    rng = np.random.default_rng(17)
+    image = build_model(spec, rng, [("amplitude", PHYS | SKIP, 6, 0, 20, 1, 0, 15)])
+    x = features(rng, 6, 5)
+    pair = pair_for(spec, link="tcp", model_file=mpy_file)
+    hello = Caps.unpack(served(pair.request(Cmd.HELLO)))
+    assert hello.features & wire.Feature.MODEL_PERSIST and hello.features & wire.Feature.INFER
+    assert hello.model_capacity == lib.PHYFF_CORE_MODEL_BYTES
+    load(pair, image)
+    assert mpy_file.read_bytes() == image == emu_file.read_bytes()
+    # a new host connection meets a board just started (wire.h E3): the model is back
+    url = f"socket://127.0.0.1:{pair.port.sock.getpeername()[1]}"  # type: ignore[union-attr]
+    pair.port.close()
+    pair.port = RawPort(url)
+    pair.emu.restart()
+    pair.start()
+    assert Caps.unpack(served(pair.request(Cmd.HELLO))).model_crc == wire.crc32(image)
+    pair.request(Cmd.MODEL_INFO)
+    pair.request(Cmd.INFER, infer_payload(x, wire.INFER_TRACE))
+    # a new board with the same storage (a power cycle): the model is restored
+    again = pair_for(spec, model_file=mpy_file)
+    again.request(Cmd.HELLO)
+    again.request(Cmd.INFER, infer_payload(x))
+    again.request(Cmd.MODEL_ERASE)
+    assert not mpy_file.exists() and not emu_file.exists()
+    third = pair_for(spec, model_file=mpy_file)
+    assert refused(third.request(Cmd.MODEL_INFO)) == (Status.NO_MODEL, 0)
+
+
+@needs_mpy
+@pytest.mark.parametrize("stored", ["garbage", "truncated", "other-board"])
+def test_a_stored_image_that_fails_the_checks_is_ignored_at_start(
+        pair_for: Any, tmp_path: Path, stored: str) -> None:
+    spec = EmulatorSpec(medium="circuit", seed=3, model_file=str(tmp_path / "emu.bin"))
+    blocks: list[BlockSpec] = [("phase", PHYS | SKIP, 4, 0, 8, 1, 0, 15)]
+    image = build_model(spec, np.random.default_rng(3), blocks, n_classes=2, n_features=3)
+    data = {"garbage": b"\x50\x48" * 40, "truncated": image[:-4],
+            "other-board": build_model(replace(spec, seed=4), np.random.default_rng(3), blocks,
+                                       n_classes=2, n_features=3)}[stored]
+    for name in ("emu.bin", "mpy.bin"):
+        (tmp_path / name).write_bytes(data)
+    pair = pair_for(spec, model_file=tmp_path / "mpy.bin")
+    assert Caps.unpack(served(pair.request(Cmd.HELLO))).model_loaded == 0
+    assert refused(pair.request(Cmd.MODEL_INFO)) == (Status.NO_MODEL, 0)
+
+
+@needs_mpy
+def test_a_model_written_only_to_the_temporary_file_is_restored(pair_for: Any,
+                                                                tmp_path: Path) -> None:
+    # On FAT the board removes the old file before renaming the new one into place;
+    # a power cut in between leaves the complete new image under the temporary name.
+    spec = EmulatorSpec(medium="circuit", seed=6, model_file=str(tmp_path / "emu.bin"))
+    rng = np.random.default_rng(6)
+    image = build_model(spec, rng, [("phase", PHYS | SKIP, 4, 0, 8, 1, 0, 15)],
+                        n_classes=2, n_features=3)
+    (tmp_path / "emu.bin").write_bytes(image)
+    (tmp_path / "mpy.bin.tmp").write_bytes(image)
+    pair = pair_for(spec, model_file=tmp_path / "mpy.bin")
+    assert Caps.unpack(served(pair.request(Cmd.HELLO))).model_loaded == 1
+    pair.request(Cmd.INFER, infer_payload(features(rng, 4, 3), wire.INFER_TRACE))
+
+
+@needs_mpy
+def test_without_storage_the_board_has_no_model_persist_feature(tmp_path: Path) -> None:
+    paths = [None, str(tmp_path / "missing-dir" / "m.bin"), str(tmp_path / "m.bin")]
+    out = run_snippet(f"""
+        from phyffmp.core import Core
+        class P:
+            measure_batch = None
+            def drive(self, dac, off, n): return 0
+            def sense(self, adc, off, n): return 0
+            def delay_us(self, us): pass
+        for path in {paths!r}:
+            core = Core(P(), None, board="b", medium="m", unit_id=1, features=0, n_drive=2,
+                        n_sense=2, dac_bits=12, adc_bits=12, max_oversample=1,
+                        model_bytes=4096, model_file=path)
+            print(core.features & 0x30)
+        core = Core(P(), None, board="b", medium="m", unit_id=1, features=0, n_drive=2,
+                    n_sense=2, dac_bits=12, adc_bits=12, max_oversample=1)
+        print(core.features & 0x30)
+    """)
+    assert out.split() == [str(0x10), str(0x10), str(0x30), "0"]
+
+
+@needs_mpy
+def test_crc32_and_the_pipeline_helpers_equal_the_c(tmp_path: Path) -> None:
+    rnd = random.Random(9)
+    blobs = [bytes(rnd.randrange(256) for _ in range(n)) for n in (0, 1, 9, 255, 4097)]
+    values = [0, 1, 2, 3, 4, 15, 16, 17, 2**31, 2**44 + 12345, 2**62 - 1, 2**64 - 1]
+    out = run_snippet(f"""
+        from array import array
+        from phyffmp import wire, model
+        st = array("i", [0, 0])
+        for b in {blobs!r}:
+            buf = bytearray(b)
+            print(wire.crc32(buf, 0, len(buf), 0, st))
+        for v in {values!r}:
+            print(model.isqrt_u64(v))
+    """)
+    want = [wire.crc32(b) for b in blobs] + [lib.phyff_isqrt_u64(v) for v in values]
+    assert [int(v) for v in out.split()] == want
+
+
+@needs_mpy
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "per-sample"])
+def test_a_medium_fault_in_infer_is_reported_like_the_emulator(pair_for: Any,
+                                                               batch: bool) -> None:
+    register_medium("faulty-test", faulty_medium)
+    spec = EmulatorSpec(medium="faulty-test", seed=1, batch=batch)
+    rng = np.random.default_rng(1)
+    # clip encoder at input_exp 0: a feature above 0.75 of full scale drives above it
+    image = build_model(spec, rng, [("clip", PHYS | SKIP, 3, 0, 8, 2, 0, 15)],
+                        n_classes=2, n_features=4)
+    pair = pair_for(spec)
+    served(load(pair, image))
+    low = np.full((3, 4), 1000, np.int16)
+    high = np.full((3, 4), 30000, np.int16)
+    served(pair.request(Cmd.INFER, infer_payload(low, wire.INFER_TRACE)))
+    assert refused(pair.request(Cmd.INFER, infer_payload(high))) == (Status.MEDIUM, 0)
+    served(pair.request(Cmd.INFER, infer_payload(low)))
+    stats = Stats.unpack(served(pair.request(Cmd.STATS)))
+    assert stats.infer_samples == 6 and stats.bad_commands == 0
+
+
 # ---- the host's Board client on it -------------------------------------------------------
 
 
@@ -571,6 +1067,49 @@ def test_board_client_trains_against_it_like_the_emulator(link: str) -> None:
             assert board.stats().samples_served == 300
             board.reset()
             assert board.config == Config(0, 1, 64, 16)
+
+
+@needs_mpy
+def test_board_client_deploys_and_infers_on_it_like_the_emulator() -> None:
+    spec = EmulatorSpec(medium="optical", seed=13)
+    rng = np.random.default_rng(13)
+    # 10 classes, 40 features: a model of the digits task's shape
+    image = build_model(spec, rng, [("amplitude", PHYS | SKIP, 24, 0, 16, 2, 0, 15),
+                                    ("phase", PHYS | SKIP, 12, 0, 16, 1, 0, 15)],
+                        n_classes=10, n_features=40)
+    x = features(rng, 150, 40)
+    with micropython_board(spec, link="tcp") as url:
+        with Board.open(url) as board, Board.open(spec.url()) as emu_board:
+            infos = [b.load_model(image) for b in (board, emu_board)]
+            assert infos[0] == infos[1] and infos[0].crc32 == wire.crc32(image)
+            assert replace(board.caps, board="emulator") == emu_board.caps
+            assert board.caps.model_loaded == 1
+            for trace in (False, True):
+                got, want = (b.infer(x, trace=trace) for b in (board, emu_board))
+                np.testing.assert_array_equal(got.classes, want.classes)
+                np.testing.assert_array_equal(got.scores, want.scores)
+                np.testing.assert_array_equal(got.saturated, want.saturated)
+                if trace:
+                    assert got.trace is not None and want.trace is not None
+                    np.testing.assert_array_equal(got.trace, want.trace)
+            assert len(np.unique(got.classes)) > 1  # a model that tells samples apart
+            board.erase_model()
+            assert board.model_info() is None and board.caps.model_loaded == 0
+
+
+@needs_mpy
+def test_the_model_file_of_an_emu_url_is_the_boards_storage(tmp_path: Path) -> None:
+    store = tmp_path / "model.bin"
+    spec = EmulatorSpec(medium="circuit", seed=3, model_file=str(store))
+    image = build_model(spec, np.random.default_rng(3), [("phase", PHYS | SKIP, 4, 0, 8, 1, 0, 15)],
+                        n_classes=2, n_features=3)
+    with micropython_board(spec.url()) as url, Board.open(url) as board:
+        assert board.load_model(image).crc32 == wire.crc32(image)
+    assert store.read_bytes() == image
+    with micropython_board(spec.url()) as url, Board.open(url) as board:
+        assert board.caps.model_crc == wire.crc32(image)
+        board.erase_model()
+    assert not store.exists()
 
 
 def test_micropython_board_says_what_to_install_when_the_command_is_missing(

@@ -16,6 +16,13 @@ Common fields:
   RX_CHUNK           bytes taken from the link per read
   BOOT_WINDOW_MS     main.py waits this long at start-up; Ctrl-C in it keeps
                      the REPL (mpremote needs it to copy files again)
+  MODEL_BYTES        on-device model memory (caps.model_capacity); the core keeps
+                     two slots of it (RAM: 2 x this); 0 leaves inference out
+  MAX_CLASSES        most classes a model may have (PHYFF_CORE_MAX_CLASSES)
+  INFER_WORK         int16 scratch values per INFER sample (PHYFF_CORE_INFER_WORK;
+                     RAM: about 6 x this bytes); bounds a model's widest block
+  MODEL_FILE         where a committed model is kept across resets (a file on
+                     the board's filesystem); None: not kept (no MODEL_PERSIST)
 """
 
 import sys
@@ -42,12 +49,17 @@ class Common:
     RX_CHUNK = 256
     BOOT_WINDOW_MS = 2000
     UART_RXBUF = 2048
+    MODEL_BYTES = 8192
+    MAX_CLASSES = 32
+    INFER_WORK = 512
+    MODEL_FILE: "str | None" = "/phyff_model.bin"
 
 
 class Pico(Common):
     """Raspberry Pi Pico / Pico W / Pico 2: PWM drives (RC-filtered), ADC0-2 senses."""
 
     NAME = "mpy-pico"
+    MODEL_BYTES = 16384  # 2 x 16 KiB of the RP2040's ~190 KiB MicroPython heap
     DRIVE_PINS = (16, 17, 18, 19)  # GP16-GP19, PWM slices 0 and 1
     PWM_FREQ = 30_000
     DAC_BITS = 12
@@ -63,6 +75,7 @@ class Esp32(Common):
     """ESP32 (original, with DACs): DAC1/DAC2 drive, ADC1 channels sense."""
 
     NAME = "mpy-esp32"
+    MODEL_BYTES = 8192  # 2 x 8 KiB of ~110 KiB heap (no PSRAM); more with SPIRAM builds
     DRIVE = "dac"  # "dac": GPIO25/26 at 8 bits; "pwm": any output pins at DAC_BITS
     DRIVE_PINS = (25, 26)
     PWM_FREQ = 19_500  # for DRIVE = "pwm": 12 bits of LEDC resolution
@@ -80,6 +93,8 @@ class Pyboard(Common):
     """pyboard v1.x (STM32F405): DAC1/DAC2 (X5, X6) drive, X1-X4 sense."""
 
     NAME = "mpy-pyboard"
+    MODEL_BYTES = 8192  # 2 x 8 KiB of the F405's ~100 KiB heap
+    MODEL_FILE = "/flash/phyff_model.bin"  # the root is a virtual folder of mounts
     DRIVE_DACS = (1, 2)  # pyb.DAC ids: 1 = X5, 2 = X6
     DAC_BITS = 12
     SENSE_PINS = ("X1", "X2", "X3", "X4")
@@ -101,6 +116,12 @@ class Unix(Common):
     MAX_CHANNELS = 1024
     RX_CHUNK = 4096
     BOOT_WINDOW_MS = 0
+    # Like the emulated board (hostmain.py --model-bytes/--max-classes/--infer-work);
+    # the model file is a launcher's choice (hostmain.py --model-file, a temp dir).
+    MODEL_BYTES = 65535
+    MAX_CLASSES = 256
+    INFER_WORK = 16384
+    MODEL_FILE: "str | None" = None
 
 
 def select() -> "tuple[Any, Any]":

@@ -31,7 +31,7 @@ platform_for() {
   esac
 }
 
-COMMON=(phyffmp/__init__.py phyffmp/wire.py phyffmp/core.py phyffmp/link.py phyffmp/app.py
+COMMON=(phyffmp/__init__.py phyffmp/wire.py phyffmp/model.py phyffmp/core.py phyffmp/link.py phyffmp/app.py
         phyffmp/ports/__init__.py phyffmp/ports/hw.py)
 files_for() {
   case "$1" in

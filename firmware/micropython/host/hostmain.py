@@ -3,16 +3,23 @@
     micropython host/hostmain.py --medium HOST:PORT [--link pty|stdio|tcp:PORT]
                                  [--per-sample] [--max-oversample N] [--no-announce]
                                  [--max-payload N] [--max-channels N]
+                                 [--model-bytes N] [--max-classes N] [--infer-work N]
+                                 [--model-file PATH]
 
 The medium is a medium server (``phyff.emulator.medium_server``); the host
 link is stdin/stdout (``pty``: a non-blocking pty master handed over by the
 launcher, phyff.emulator.micropython; ``stdio``: a plain blocking stdin) or a
 TCP port (``tcp:PORT``, served on 127.0.0.1). ``--max-payload`` and
 ``--max-channels`` size the board like the emulated one it stands beside
-(the launcher passes the C core's compiled values; defaults: boardcfg.Unix).
+(the launcher passes the C core's compiled values; defaults: boardcfg.Unix),
+and so do ``--model-bytes``, ``--max-classes`` and ``--infer-work``.
+``--model-file`` is where a committed model is kept (FEAT_MODEL_PERSIST):
+a new board started with the same file starts with that model; the
+environment variable PHYFF_MODEL_FILE says the same when the option is absent.
 Prints "ready" on stderr once it serves.
 """
 
+import os
 import sys
 
 # host/ first (its machine.py stands in for the unix port's), then the program.
@@ -60,6 +67,10 @@ def main() -> None:
     cfg = boardcfg.Unix
     cfg.MAX_PAYLOAD = int(opts.get("max-payload", cfg.MAX_PAYLOAD))
     cfg.MAX_CHANNELS = int(opts.get("max-channels", cfg.MAX_CHANNELS))
+    cfg.MODEL_BYTES = int(opts.get("model-bytes", cfg.MODEL_BYTES))
+    cfg.MAX_CLASSES = int(opts.get("max-classes", cfg.MAX_CLASSES))
+    cfg.INFER_WORK = int(opts.get("infer-work", cfg.INFER_WORK))
+    cfg.MODEL_FILE = opts.get("model-file") or os.getenv("PHYFF_MODEL_FILE") or cfg.MODEL_FILE
     link_medium = machine.connect(opts["medium"], cfg.MAX_PAYLOAD)
     cfg.MEDIUM = link_medium.medium
     cfg.MAX_OVERSAMPLE = int(opts["max-oversample"])

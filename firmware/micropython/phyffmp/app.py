@@ -16,6 +16,8 @@ def make_core(cfg: "Any", port: "Any", link: "Any") -> Core:
         features=cfg.FEATURES, n_drive=port.n_drive, n_sense=port.n_sense,
         dac_bits=port.dac_bits, adc_bits=port.adc_bits, max_oversample=cfg.MAX_OVERSAMPLE,
         max_payload=cfg.MAX_PAYLOAD, max_channels=cfg.MAX_CHANNELS,
+        model_bytes=cfg.MODEL_BYTES, max_classes=cfg.MAX_CLASSES, infer_work=cfg.INFER_WORK,
+        model_file=cfg.MODEL_FILE,
     )
 
 

@@ -1,15 +1,20 @@
 """The board's behaviour (firmware/src/core/phyff_core.c), in MicroPython.
 
-Same contracts as the C core (phyff_core.h K1-K7; wire.h C1-C5, F1-F3,
-S1-S5, T1-T8, E1-E3, L1-L4): the same replies, error codes and arguments,
-statistics, events, saturation bitmap, code conversions (K3) and
-oversampling (K4), byte for byte. The structure mirrors phyff_core.c, helper
-for helper (``_refuse``, ``_refuse_frame``, ``_reply_error``, the
-``_cmd_*`` functions, QUERY's ``_query_check``/``_query_drive``/
-``_query_measure``/``_query_sense`` steps), so the two are read side by side. All buffers are
-allocated once in ``Core.__init__``; receiving, dispatching and answering a
-frame allocate nothing (checked under ``micropython.heap_lock`` by the
-tests), so the garbage collector never runs in the middle of a QUERY.
+Same contracts as the C core (phyff_core.h K1-K8; wire.h C1-C5, F1-F3,
+S1-S5, T1-T11, E1-E3, L1-L4, "On-device inference"): the same replies, error
+codes and arguments, statistics, events, saturation bitmap, code conversions
+(K3), oversampling (K4) and, with a model memory (``model_bytes`` > 0, as
+PHYFF_CORE_MODEL_BYTES), the model commands and INFER, byte for byte. The
+structure mirrors phyff_core.c, helper for helper (``_refuse``,
+``_refuse_frame``, ``_reply_error``, the ``_cmd_*`` functions, QUERY's
+``_query_check``/``_query_drive``/``_query_measure``/``_query_sense`` steps,
+INFER's ``_infer_measure``/``_infer_pass``, ``_restore_model``), so the two
+are read side by side. All buffers are allocated once in ``Core.__init__``;
+receiving, dispatching and answering a QUERY, configuration or model frame
+allocate nothing (checked under ``micropython.heap_lock`` by the tests), so
+the garbage collector never runs in the middle of a QUERY. INFER allocates
+nothing on a 64-bit port; on a 32-bit board its sums may become long ints
+(phyffmp/model.py).
 
 A port is any object with these methods (port.h R2-R4):
 
@@ -21,19 +26,45 @@ A port is any object with these methods (port.h R2-R4):
   -> int``, a whole QUERY at once (R3), for media across a link.
 
 ``write(buf, n)`` sends the first n bytes of buf to the host (R1).
+
+Model storage (port.h R6) is a file, ``model_file``: written to a temporary
+file and renamed over the old one on MODEL_COMMIT, removed on MODEL_ERASE,
+read back and checked (model.h V1-V6) at start-up and at ``restart()``.
 """
 
+import os
 import time
 from array import array
 
 import micropython
 from micropython import const
 
+from phyffmp.model import (
+    BLOCK_PHYSICAL,
+    INFERENCE_ONEPASS,
+    Limits,
+    View,
+    argmax_s32,
+    infer_affine,
+    infer_encode,
+    infer_goodness,
+    infer_layout,
+    infer_readout_add,
+    infer_readout_finish,
+    model_check,
+)
 from phyffmp.wire import (
     CAPS_SIZE,
+    CHUNK_HEAD_SIZE,
     CMD_CONFIGURE,
     CMD_EVENT,
     CMD_HELLO,
+    CMD_INFER,
+    CMD_MODEL_BEGIN,
+    CMD_MODEL_CHUNK,
+    CMD_MODEL_COMMIT,
+    CMD_MODEL_ERASE,
+    CMD_MODEL_INFO,
     CMD_NONE,
     CMD_QUERY,
     CMD_RESET,
@@ -44,9 +75,15 @@ from phyffmp.wire import (
     ERR_BAD_CONFIG,
     ERR_BAD_CRC,
     ERR_BAD_LEVEL,
+    ERR_BAD_MODEL,
     ERR_BAD_PAYLOAD,
     ERR_BATCH_TOO_LARGE,
+    ERR_LOAD_RANGE,
     ERR_MEDIUM,
+    ERR_MODEL_CRC,
+    ERR_MODEL_TOO_LARGE,
+    ERR_NO_LOAD,
+    ERR_NO_MODEL,
     ERR_NOT_A_REQUEST,
     ERR_TOO_LONG,
     ERR_UNKNOWN_COMMAND,
@@ -54,27 +91,38 @@ from phyffmp.wire import (
     EVENT_RESET,
     EVENT_SIZE,
     FEAT_CHANNEL_SELECT,
+    FEAT_INFER,
+    FEAT_MODEL_PERSIST,
     FEAT_SATURATION_FLAGS,
     FEAT_SETTLE,
     FLAG_ERROR,
     FLAG_EVENT,
     FLAG_REPLY,
     HEADER_SIZE,
+    INFER_HEAD_SIZE,
     MAX_PAYLOAD_LIMIT,
+    MODEL_BEGIN_SIZE,
+    MODEL_INFO_SIZE,
+    NAME_SIZE,
+    OK,
     PROTOCOL_LEVEL,
     QUERY_HEAD_SIZE,
     STATS_SIZE,
     cobs_max_encoded,
     copy,
+    crc32,
     frame_decode,
     frame_encode,
     gather,
     get_u16,
     get_u32,
     put_caps,
+    put_caps_model,
     put_config,
     put_pair,
     put_stats,
+    put_u16,
+    put_u32,
     wire_max_frame,
 )
 
@@ -93,6 +141,16 @@ FIRMWARE_VERSION = const(0x000200)  # PHYFF_FIRMWARE_VERSION: major << 16 | mino
 CORE_MAX_SETTLE_US = const(1000000)  # PHYFF_CORE_MAX_SETTLE_US
 CORE_MAX_PAYLOAD = const(1024)  # PHYFF_CORE_MAX_PAYLOAD default (a board config may change it)
 CORE_MAX_CHANNELS = const(64)  # PHYFF_CORE_MAX_CHANNELS default
+CORE_MODEL_BYTES = const(0)  # PHYFF_CORE_MODEL_BYTES default: no inference
+CORE_MAX_CLASSES = const(32)  # PHYFF_CORE_MAX_CLASSES default
+CORE_INFER_WORK = const(512)  # PHYFF_CORE_INFER_WORK default
+
+INFER_TRACE = const(0x0001)  # enum phyff_infer_flag: PHYFF_INFER_TRACE
+
+# load_state (phyff_core.c)
+LOAD_IDLE = const(0)
+LOAD_BUSY = const(1)
+LOAD_DONE = const(2)
 
 # offsetof(struct phyff_config, field): BAD_CONFIG's argument (wire.h CONFIGURE);
 # tests/test_micropython.py checks them against the compiled C.
@@ -111,6 +169,10 @@ S_OVERRUNS = const(4)
 S_SAMPLES_SERVED = const(5)
 S_ERROR_REPLIES = const(6)
 S_UPTIME_MS = const(7)
+S_INFER_SAMPLES = const(8)
+S_INFER_DIGITAL_US = const(9)
+S_INFER_MEDIUM_US = const(10)
+N_STATS = const(11)
 
 _P = const(8)  # HEADER_SIZE: where payloads start in rx and raw
 
@@ -209,6 +271,23 @@ def sense_values(adc: ptr16, out: ptr8, prm: ptr32) -> int:
 
 
 @micropython.viper
+def copy_span(dst: ptr8, off: int, src: ptr8, prm: ptr32) -> int:
+    """dst[off:off+prm[P_COUNT]] = src[prm[P_SRC]:...], without a slice object."""
+    s = prm[0]
+    n = prm[1]
+    i = 0
+    while i < n:
+        dst[off + i] = src[s + i]
+        i += 1
+    return n
+
+
+def sat_u16(v: int) -> int:
+    """sat_u16(): sizes and offsets in error arguments saturate at 65535."""
+    return 0xFFFF if v > 0xFFFF else v
+
+
+@micropython.viper
 def zero(buf: ptr8, off: int, n: int) -> int:
     i = 0
     while i < n:
@@ -223,13 +302,18 @@ class Core:
     def __init__(self, port: "Any", write: "Any", board: str, medium: str, unit_id: int,
                  features: int, n_drive: int, n_sense: int, dac_bits: int, adc_bits: int,
                  max_oversample: int, max_payload: int = CORE_MAX_PAYLOAD,
-                 max_channels: int = CORE_MAX_CHANNELS) -> None:
+                 max_channels: int = CORE_MAX_CHANNELS, model_bytes: int = CORE_MODEL_BYTES,
+                 max_classes: int = CORE_MAX_CLASSES, infer_work: int = CORE_INFER_WORK,
+                 model_file: "str | None" = None) -> None:
         # phyff_core_init's checks; a refused description raises.
         if not (1 <= n_drive <= 65535 and 1 <= n_sense <= max_channels
                 and 1 <= dac_bits <= 15 and 1 <= adc_bits <= 15 and max_oversample >= 1):
             raise ValueError("board description out of range")
         if not CAPS_SIZE <= max_payload <= MAX_PAYLOAD_LIMIT:
             raise ValueError("max_payload out of range")
+        if not (0 <= model_bytes and 1 <= max_classes and 0 <= infer_work <= 16384
+                and max_payload >= MODEL_INFO_SIZE):
+            raise ValueError("inference limits out of range")
         if port.measure_batch is None and (port.drive is None or port.sense is None):
             raise ValueError("port has neither drive/sense nor measure_batch")
         mb = max_batch(n_drive, n_sense, max_payload)
@@ -255,7 +339,7 @@ class Core:
         self.oversample = 1
         self.n_drive_active = n_drive
         self.n_sense_active = n_sense
-        self.stats = array("I", [0] * 8)
+        self.stats = array("I", [0] * N_STATS)
         self.uptime_frac = 0
         self.last_ms = time.ticks_ms()
         # Buffers, as in struct phyff_core: rx holds a frame body (COBS-decoded
@@ -269,6 +353,49 @@ class Core:
         self.dac = array("H", [0] * (mb * n_drive))
         self.adc = array("H", [0] * (mb * n_sense))
         self.acc = array("I", [0] * n_sense)
+        self.prm_copy = array("i", [0] * 2)
+        # On-device inference (PHYFF_CORE_MODEL_BYTES > 0): two model slots (the
+        # model in force, the one being loaded), two views, per-sample scratch.
+        self.model_bytes = model_bytes
+        self.model_file = model_file
+        self.active = 0
+        self.loaded = False
+        self.load_state = LOAD_IDLE
+        self.model_crc = 0
+        self.load_size = 0
+        self.load_crc = 0
+        self.load_received = 0
+        if model_bytes > 0:
+            self.features |= FEAT_INFER
+            if model_file is not None and self._storage_works():
+                self.features |= FEAT_MODEL_PERSIST
+            else:
+                self.model_file = None  # no storage: model_save/model_restore are NULL
+            put_u16(self.caps, 2, self.features)
+            self.model = (bytearray(model_bytes), bytearray(model_bytes))
+            self.crc_st = array("i", [0, 0])
+            # the DAC row of the full wired width shares the scratch (model_limits)
+            work = infer_work - n_drive if infer_work > n_drive else 0
+            # d_out <= the work values (V3), n_classes <= max_classes; only the view in
+            # force runs the pipeline, so both views share its row sums
+            self.view = View(max(work, max_classes))
+            self.staging_view = View()
+            self.staging_view.share_rows(self.view)
+            self.limits = Limits(unit_id & 0xFFFFFFFF, self.caps[40:40 + NAME_SIZE], n_drive,
+                                 n_sense, max_oversample, self.max_settle_us, max_classes,
+                                 work)
+            self.h = array("h", [0] * work)
+            self.y = array("h", [0] * work)
+            self.drive = array("h", [0] * work)
+            self.p = array("h", [0] * n_sense)
+            self.idac = array("H", [0] * n_drive)
+            self.iadc = array("H", [0] * n_sense)
+            self.class_acc = [0] * max_classes
+            self.scores = array("i", [0] * max_classes)
+            self.goodness = 0
+            self.trace_at = -1
+            self.medium_us = 0
+            self._restore_model()
 
     # ---- link side ------------------------------------------------------------
 
@@ -278,10 +405,20 @@ class Core:
         self._send_frame(0, CMD_EVENT, FLAG_EVENT, EVENT_SIZE)
 
     def restart(self) -> None:
-        """The board's state as at power-up (a new start; the caller announces it)."""
+        """The board's state as at power-up (a new start; the caller announces it).
+
+        As after a power cycle, the model in force is what storage restores
+        (nothing without storage) and a load in progress is gone.
+        """
         self._default_config()
-        for k in range(8):
+        for k in range(N_STATS):
             self.stats[k] = 0
+        if self.model_bytes > 0:
+            self.loaded = False
+            self.model_crc = 0
+            self.load_state = LOAD_IDLE
+            self.view.clear()
+            self._restore_model()
         self.last_ms = time.ticks_ms()
         self.rx_state[1] = 0
         self.rx_state[2] = 0
@@ -370,6 +507,8 @@ class Core:
             return
         if cmd == CMD_QUERY:
             self._cmd_query(seq, length)
+        elif cmd == CMD_INFER and self.model_bytes > 0:
+            self._cmd_infer(seq, length)
         elif cmd == CMD_HELLO:
             self._cmd_hello(seq)  # any payload is ignored
         elif cmd == CMD_CONFIGURE:
@@ -378,12 +517,25 @@ class Core:
             self._cmd_stats(seq, length)
         elif cmd == CMD_RESET:
             self._cmd_reset(seq, length)
+        elif cmd == CMD_MODEL_BEGIN and self.model_bytes > 0:
+            self._cmd_model_begin(seq, length)
+        elif cmd == CMD_MODEL_CHUNK and self.model_bytes > 0:
+            self._cmd_model_chunk(seq, length)
+        elif cmd == CMD_MODEL_COMMIT and self.model_bytes > 0:
+            self._cmd_model_commit(seq, length)
+        elif cmd == CMD_MODEL_INFO and self.model_bytes > 0:
+            self._cmd_model_info(seq, length)
+        elif cmd == CMD_MODEL_ERASE and self.model_bytes > 0:
+            self._cmd_model_erase(seq, length)
         else:
             self._refuse(seq, cmd, ERR_UNKNOWN_COMMAND, 0)
 
     # ---- commands -------------------------------------------------------------
 
     def _cmd_hello(self, seq: int) -> None:
+        if self.model_bytes > 0:
+            put_caps_model(self.caps, 0, self.model_bytes,
+                           self.model_crc if self.loaded else 0, 1 if self.loaded else 0)
         copy(self.raw, _P, self.caps, CAPS_SIZE)
         self._send_frame(seq, CMD_HELLO, FLAG_REPLY, CAPS_SIZE)
 
@@ -399,9 +551,10 @@ class Core:
             self._refuse(seq, CMD_RESET, ERR_BAD_PAYLOAD, 0)
             return
         self._send_frame(seq, CMD_RESET, FLAG_REPLY, 0)  # the reply goes out first
+        self.load_state = LOAD_IDLE  # a load in progress is dropped; the model stays
         self._default_config()
         stats = self.stats
-        for k in range(8):
+        for k in range(N_STATS):
             stats[k] = 0
         self.announce()  # E1: state back to power-up defaults
 
@@ -478,18 +631,18 @@ class Core:
         drive_codes(self.rx, self.dac, self.raw, prm)
 
     @micropython.native
-    def _query_measure(self, n: int) -> int:
-        """query_measure(): DAC rows -> ADC rows; 0, or non-zero for a medium fault."""
+    def _query_measure(self, dac: "Any", n: int, ns: int, k: int, settle: int,
+                       adc: "Any") -> int:
+        """query_measure(): n DAC rows -> ADC rows with the settings given (the
+        config's fields: ns sense channels, oversample k, settle); 0, or
+        non-zero for a medium fault. The port is not called for n = 0."""
         if n == 0:
             return 0
         port = self.port
         nd = self.n_drive
-        ns = self.n_sense_active
-        k = self.oversample
-        settle = self.settle_us
         if port.measure_batch is not None:
-            return port.measure_batch(self.dac, n, nd, self.adc, ns, k, settle)
-        return self._measure_each(port, self.dac, n, nd, self.adc, ns, k, settle)
+            return port.measure_batch(dac, n, nd, adc, ns, k, settle)
+        return self._measure_each(port, dac, n, nd, adc, ns, k, settle)
 
     @micropython.native
     def _query_sense(self, n: int, bitmap: int) -> None:
@@ -516,7 +669,8 @@ class Core:
         bitmap_len = (n + 7) >> 3
         zero(raw, bitmap, bitmap_len)
         self._query_drive(n, bitmap)
-        if self._query_measure(n) != 0:
+        if self._query_measure(self.dac, n, ns, self.oversample, self.settle_us,
+                               self.adc) != 0:
             # Not the request's fault: an ERROR reply, but no bad command.
             self._reply_error(seq, CMD_QUERY, ERR_MEDIUM, 0)
             return
@@ -551,3 +705,380 @@ class Core:
             for j in range(ns):
                 adc[base + j] = (acc[j] + half) // k
         return 0
+
+    # ---- on-device inference (wire.h "On-device inference", model.h) ---------------
+
+    def _storage_works(self) -> bool:
+        """Whether the model file's folder takes a file (FEAT_MODEL_PERSIST)."""
+        probe = self.model_file + ".probe"  # type: ignore[operator]
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"phyff")
+            os.remove(probe)
+            return True
+        except OSError:
+            return False
+
+    def _model_save(self, image: "Any", n: int) -> int:
+        """port.h R6 model_save: store image[0:n] (n = 0: erase); 0 when stored whole.
+
+        A new image goes to a temporary file first, then replaces the old one
+        by a rename, so a power cut leaves the old or the new image, never
+        half of one. On filesystems whose rename will not replace a file
+        (FAT), the old one is removed first; _model_restore then falls back
+        to the temporary file if a power cut came in between.
+        """
+        path = self.model_file
+        if path is None:
+            return 0  # no storage: nothing to keep (model_save is NULL)
+        tmp = path + ".tmp"
+        try:
+            if n == 0:
+                for name in (path, tmp):
+                    try:
+                        os.remove(name)
+                    except OSError:
+                        pass
+                return 0 if not _exists(path) else -1
+            with open(tmp, "wb") as f:
+                if f.write(memoryview(image)[:n]) != n:
+                    return -1
+            try:
+                os.rename(tmp, path)
+            except OSError:
+                os.remove(path)
+                os.rename(tmp, path)
+            return 0
+        except OSError:
+            return -1
+
+    def _model_restore_bytes(self, buf: bytearray) -> int:
+        """port.h R6 model_restore: the stored image into buf; its size, 0 when none or too big."""
+        path = self.model_file
+        if path is None:
+            return 0
+        for name in (path, path + ".tmp"):
+            try:
+                with open(name, "rb") as f:
+                    n = f.readinto(buf)
+                    if f.read(1):
+                        return 0  # larger than the model memory
+                    return n or 0
+            except OSError:
+                continue
+        return 0
+
+    def _restore_model(self) -> None:
+        """restore_model(): a model kept across a power cycle, if it passes V1-V6."""
+        slot = self.model[0]
+        n = self._model_restore_bytes(slot)
+        if n == 0 or n > self.model_bytes:
+            return
+        view = self.view
+        if model_check(slot, n, self.limits, view) != OK:
+            view.clear()
+            return
+        self.active = 0
+        self.loaded = True
+        self.model_crc = crc32(slot, 0, n, 0, self.crc_st)
+
+    def _infer_max_batch(self, v: View, trace: int) -> int:
+        """infer_max_batch(): largest INFER batch whose request and reply fit max_payload."""
+        room = self.max_payload - INFER_HEAD_SIZE
+        per_request = 2 * v.n_features
+        per_reply = 2 + 4 * v.n_classes
+        if trace:
+            per_reply += 2 * v.trace_values
+        n = room // per_request
+        by_reply = (room * 8) // (8 * per_reply + 1)
+        if by_reply < n:
+            n = by_reply
+        while n > 0 and n * per_reply + (n + 7) // 8 > room:
+            n -= 1
+        return sat_u16(n)
+
+    def _reply_model_info(self, seq: int, cmd: int) -> None:
+        """model_info() + reply_model_info(): struct phyff_model_info of the model in force."""
+        v = self.view
+        raw = self.raw
+        o = _P
+        put_u32(raw, o, self.model_crc)
+        put_u32(raw, o + 4, v.size)
+        put_u32(raw, o + 8, v.train_unit_id)
+        put_u16(raw, o + 12, v.n_features)
+        put_u16(raw, o + 14, v.n_classes)
+        put_u16(raw, o + 16, self._infer_max_batch(v, 0))
+        put_u16(raw, o + 18, self._infer_max_batch(v, 1))
+        raw[o + 20] = v.n_blocks
+        raw[o + 21] = v.inference
+        raw[o + 22] = v.input_exp & 0xFF
+        raw[o + 23] = v.score_exp & 0xFF
+        put_u16(raw, o + 24, v.trace_values)
+        put_u16(raw, o + 26, 0)
+        img = v.image
+        for i in range(3 * NAME_SIZE):  # name, train_board, train_medium
+            raw[o + 28 + i] = img[24 + i] if img is not None else 0
+        self._send_frame(seq, cmd, FLAG_REPLY, MODEL_INFO_SIZE)
+
+    def _cmd_model_begin(self, seq: int, length: int) -> None:
+        if length != MODEL_BEGIN_SIZE:
+            self._refuse(seq, CMD_MODEL_BEGIN, ERR_BAD_PAYLOAD, MODEL_BEGIN_SIZE)
+            return
+        rx = self.rx
+        size = get_u32(rx, _P)
+        if size == 0 or size > self.model_bytes:
+            self.load_state = LOAD_IDLE
+            self._refuse(seq, CMD_MODEL_BEGIN, ERR_MODEL_TOO_LARGE, sat_u16(self.model_bytes))
+            return
+        self.load_state = LOAD_BUSY
+        self.load_size = size
+        self.load_crc = get_u32(rx, _P + 4)
+        self.load_received = 0
+        prm = self.prm_copy
+        prm[0] = _P
+        prm[1] = MODEL_BEGIN_SIZE
+        copy_span(self.raw, _P, rx, prm)  # the same record back
+        self._send_frame(seq, CMD_MODEL_BEGIN, FLAG_REPLY, MODEL_BEGIN_SIZE)
+
+    def _cmd_model_chunk(self, seq: int, length: int) -> None:
+        if length < CHUNK_HEAD_SIZE + 1:
+            self._refuse(seq, CMD_MODEL_CHUNK, ERR_BAD_PAYLOAD, CHUNK_HEAD_SIZE + 1)
+            return
+        if self.load_state != LOAD_BUSY:
+            self._refuse(seq, CMD_MODEL_CHUNK, ERR_NO_LOAD, 0)
+            return
+        rx = self.rx
+        offset = get_u32(rx, _P)
+        n = length - CHUNK_HEAD_SIZE
+        if offset > self.load_received or offset + n > self.load_size:
+            self._refuse(seq, CMD_MODEL_CHUNK, ERR_LOAD_RANGE, sat_u16(self.load_received))
+            return
+        prm = self.prm_copy
+        prm[0] = _P + CHUNK_HEAD_SIZE
+        prm[1] = n
+        copy_span(self.model[1 - self.active], offset, rx, prm)
+        if offset + n > self.load_received:
+            self.load_received = offset + n
+        put_u32(self.raw, _P, self.load_received)
+        self._send_frame(seq, CMD_MODEL_CHUNK, FLAG_REPLY, CHUNK_HEAD_SIZE)
+
+    def _cmd_model_commit(self, seq: int, length: int) -> None:
+        if length != 0:
+            self._refuse(seq, CMD_MODEL_COMMIT, ERR_BAD_PAYLOAD, 0)
+            return
+        if self.load_state == LOAD_DONE and self.loaded:  # a retried COMMIT (C3)
+            self._reply_model_info(seq, CMD_MODEL_COMMIT)
+            return
+        if self.load_state != LOAD_BUSY:
+            self._refuse(seq, CMD_MODEL_COMMIT, ERR_NO_LOAD, 0)
+            return
+        self.load_state = LOAD_IDLE  # whatever happens now, this load is over
+        if self.load_received != self.load_size:
+            self._refuse(seq, CMD_MODEL_COMMIT, ERR_LOAD_RANGE, sat_u16(self.load_received))
+            return
+        staging = 1 - self.active
+        image = self.model[staging]
+        if crc32(image, 0, self.load_size, 0, self.crc_st) != self.load_crc:
+            self._refuse(seq, CMD_MODEL_COMMIT, ERR_MODEL_CRC, 0)
+            return
+        view = self.staging_view
+        st = model_check(image, self.load_size, self.limits, view)
+        if st == OK and self._infer_max_batch(view, 0) == 0:
+            self._refuse(seq, CMD_MODEL_COMMIT, ERR_BAD_MODEL, 8)  # one sample must fit a frame
+            return
+        if st != OK:
+            self._refuse(seq, CMD_MODEL_COMMIT, st, sat_u16(view.bad))
+            return
+        if self._model_save(image, self.load_size) != 0:
+            self._reply_error(seq, CMD_MODEL_COMMIT, ERR_MEDIUM, 0)
+            return
+        self.active = staging
+        self.staging_view = self.view
+        self.view = view
+        self.model_crc = self.load_crc
+        self.loaded = True
+        self.load_state = LOAD_DONE
+        self._reply_model_info(seq, CMD_MODEL_COMMIT)
+
+    def _cmd_model_info(self, seq: int, length: int) -> None:
+        if length != 0:
+            self._refuse(seq, CMD_MODEL_INFO, ERR_BAD_PAYLOAD, 0)
+            return
+        if not self.loaded:
+            self._refuse(seq, CMD_MODEL_INFO, ERR_NO_MODEL, 0)
+            return
+        self._reply_model_info(seq, CMD_MODEL_INFO)
+
+    def _cmd_model_erase(self, seq: int, length: int) -> None:
+        if length != 0:
+            self._refuse(seq, CMD_MODEL_ERASE, ERR_BAD_PAYLOAD, 0)
+            return
+        if self._model_save(None, 0) != 0:
+            self._reply_error(seq, CMD_MODEL_ERASE, ERR_MEDIUM, 0)
+            return
+        self.loaded = False
+        self.model_crc = 0
+        self.load_state = LOAD_IDLE
+        self.view.clear()
+        self._send_frame(seq, CMD_MODEL_ERASE, FLAG_REPLY, 0)
+
+    @micropython.native
+    def _infer_measure(self, k: int) -> int:
+        """infer_measure(): block k's physical part (P3-P4) from h into p (Q15).
+
+        -1 for a medium fault, 1 when a sense channel read its top code, else
+        0; the time in the port is added to self.medium_us.
+        """
+        v = self.view
+        drive = self.drive
+        infer_encode(v, k, self.h, drive)
+        dac = self.idac
+        shift = 15 - self.dac_bits
+        nd_b = v.n_drive[k]
+        for j in range(self.n_drive):
+            dac[j] = drive[j] >> shift if j < nd_b else 0
+        ns = v.n_sense[k]
+        adc = self.iadc
+        t0 = time.ticks_us()
+        fault = self._query_measure(dac, 1, ns, v.oversample[k], v.settle_us[k], adc)
+        self.medium_us += time.ticks_diff(time.ticks_us(), t0)
+        if fault != 0:
+            return -1
+        top = (1 << self.adc_bits) - 1
+        adc_shift = 15 - self.adc_bits
+        clipped = 0
+        p = self.p
+        for j in range(ns):
+            code = adc[j]
+            if code > top:
+                code = top
+            if code == top:
+                clipped = 1
+            p[j] = code << adc_shift
+        return clipped
+
+    @micropython.native
+    def _infer_pass(self, xoff: int, label: int) -> int:
+        """infer_pass(): one pass of the sample at rx[xoff:] through every block.
+
+        label -1: the neutral overlay. Fills the read-out accumulators
+        (one-pass) or leaves the summed goodness in self.goodness; appends the
+        sensed values to the reply at self.trace_at when it is >= 0. Returns
+        -1 for a medium fault, else 1 when something saturated, else 0.
+        """
+        v = self.view
+        h = self.h
+        y = self.y
+        p = self.p
+        raw = self.raw
+        sat = 1 if infer_layout(v, self.rx, xoff, label, h) else 0
+        self.goodness = 0
+        for k in range(v.n_blocks):
+            if v.flags[k] & BLOCK_PHYSICAL:
+                r = self._infer_measure(k)
+                if r < 0:
+                    return -1
+                sat |= r
+                at = self.trace_at
+                if at >= 0:
+                    for j in range(v.n_sense[k]):
+                        put_u16(raw, at + 2 * j, p[j] & 0xFFFF)
+                    self.trace_at = at + 2 * v.n_sense[k]
+            if infer_affine(v, k, p, h, y):
+                sat = 1
+            if v.inference == INFERENCE_ONEPASS:
+                infer_readout_add(v, k, y, self.class_acc)
+            else:
+                self.goodness += infer_goodness(v, k, y)
+            for j in range(v.d_out[k]):  # y is the next block's h
+                h[j] = y[j]
+        return sat
+
+    @micropython.native
+    def _cmd_infer(self, seq: int, length: int) -> None:
+        if length < INFER_HEAD_SIZE:
+            self._refuse(seq, CMD_INFER, ERR_BAD_PAYLOAD, INFER_HEAD_SIZE)
+            return
+        if not self.loaded:
+            self._refuse(seq, CMD_INFER, ERR_NO_MODEL, 0)
+            return
+        v = self.view
+        rx = self.rx
+        n = get_u16(rx, _P)
+        flags = get_u16(rx, _P + 4)
+        if get_u16(rx, _P + 2) != v.n_features:
+            self._refuse(seq, CMD_INFER, ERR_BAD_CHANNELS, v.n_features)
+            return
+        if flags & ~INFER_TRACE & 0xFFFF:
+            self._refuse(seq, CMD_INFER, ERR_BAD_CONFIG, 4)
+            return
+        if get_u16(rx, _P + 6) != 0:
+            self._refuse(seq, CMD_INFER, ERR_BAD_CONFIG, 6)
+            return
+        tracing = flags & INFER_TRACE
+        limit = self._infer_max_batch(v, tracing)
+        if n > limit:
+            self._refuse(seq, CMD_INFER, ERR_BATCH_TOO_LARGE, limit)
+            return
+        f = v.n_features
+        expect = INFER_HEAD_SIZE + 2 * n * f
+        if length != expect:
+            self._refuse(seq, CMD_INFER, ERR_BAD_PAYLOAD, expect & 0xFFFF)
+            return
+        c = v.n_classes
+        raw = self.raw
+        classes = _P + INFER_HEAD_SIZE
+        scores_at = classes + 2 * n
+        trace = scores_at + 4 * n * c
+        tv = v.trace_values
+        bitmap = trace + (2 * n * tv if tracing else 0)
+        zero(raw, bitmap, (n + 7) >> 3)
+        t0 = time.ticks_us()
+        self.medium_us = 0
+        scores = self.scores
+        acc = self.class_acc
+        for s in range(n):
+            xoff = _P + INFER_HEAD_SIZE + 2 * s * f
+            self.trace_at = trace + 2 * s * tv if tracing else -1
+            if v.inference == INFERENCE_ONEPASS:
+                for j in range(c):
+                    acc[j] = 0
+                r = self._infer_pass(xoff, -1)
+                if r < 0:
+                    self._reply_error(seq, CMD_INFER, ERR_MEDIUM, 0)
+                    return
+                sat = r
+                if infer_readout_finish(v, acc, scores):
+                    sat = 1
+            else:
+                sat = 0
+                for label in range(c):
+                    r = self._infer_pass(xoff, label)
+                    if r < 0:
+                        self._reply_error(seq, CMD_INFER, ERR_MEDIUM, 0)
+                        return
+                    scores[label] = self.goodness
+                    sat |= r
+            put_u16(raw, classes + 2 * s, argmax_s32(scores, c))
+            base = scores_at + 4 * s * c
+            for j in range(c):
+                put_u32(raw, base + 4 * j, scores[j] & 0xFFFFFFFF)
+            if sat:
+                raw[bitmap + (s >> 3)] |= 1 << (s & 7)
+        total_us = time.ticks_diff(time.ticks_us(), t0)
+        stats = self.stats
+        medium_us = self.medium_us
+        stats[S_INFER_MEDIUM_US] = (stats[S_INFER_MEDIUM_US] + medium_us) & 0xFFFFFFFF
+        stats[S_INFER_DIGITAL_US] = (stats[S_INFER_DIGITAL_US] + total_us - medium_us) & 0xFFFFFFFF
+        stats[S_INFER_SAMPLES] = (stats[S_INFER_SAMPLES] + n) & 0xFFFFFFFF
+        put_pair(raw, _P, n, c)
+        put_pair(raw, _P + 4, flags, 0)
+        self._send_frame(seq, CMD_INFER, FLAG_REPLY, bitmap - _P + ((n + 7) >> 3))
+
+
+def _exists(path: str) -> bool:
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False

@@ -5,6 +5,9 @@ compares each ``const`` with the compiled C (no silent drift). Codec
 functions work on caller-owned buffers and allocate nothing:
 
 - ``crc16(buf, off, n, crc)``: CRC-16/CCITT-FALSE (W2), table-free like the C.
+- ``crc32(buf, off, n, crc, st)``: CRC-32/ISO-HDLC (phyff_crc32) of model
+  images, table-free, the register in two 16-bit halves (small ints on
+  32-bit boards).
 - ``cobs_encode(src, n, dst)`` / ``cobs_decode(src, n, dst, cap)``: the
   canonical COBS of wire.c (a block that reaches 254 bytes is closed with
   0xFF and no trailing empty block is emitted); decoding may run in place.
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
     ptr32 = array | memoryview
 
 # ---- levels, sizes (wire.h) ---------------------------------------------------
-PROTOCOL_LEVEL = const(2)
+PROTOCOL_LEVEL = const(3)
 HEADER_SIZE = const(8)
 CRC_SIZE = const(2)
 CRC_INIT = const(0xFFFF)
@@ -46,8 +49,12 @@ CMD_CONFIGURE = const(0x02)
 CMD_QUERY = const(0x03)
 CMD_STATS = const(0x04)
 CMD_RESET = const(0x05)
-CMD_INFER_FIRST = const(0x10)
-CMD_INFER_LAST = const(0x1F)
+CMD_MODEL_BEGIN = const(0x10)
+CMD_MODEL_CHUNK = const(0x11)
+CMD_MODEL_COMMIT = const(0x12)
+CMD_MODEL_INFO = const(0x13)
+CMD_INFER = const(0x14)
+CMD_MODEL_ERASE = const(0x15)
 CMD_EVENT = const(0x7F)
 
 # ---- enum phyff_flag ----------------------------------------------------------
@@ -75,21 +82,34 @@ ERR_BAD_CONFIG = const(20)
 ERR_OVERRUN = const(21)
 ERR_MEDIUM = const(22)
 ERR_NOT_A_REQUEST = const(23)
+ERR_NO_MODEL = const(24)
+ERR_MODEL_TOO_LARGE = const(25)
+ERR_LOAD_RANGE = const(26)
+ERR_MODEL_CRC = const(27)
+ERR_BAD_MODEL = const(28)
+ERR_WRONG_BOARD = const(29)
+ERR_NO_LOAD = const(30)
 
 # ---- enum phyff_feature -------------------------------------------------------
 FEAT_SATURATION_FLAGS = const(0x0001)
 FEAT_SETTLE = const(0x0002)
 FEAT_OVERSAMPLE = const(0x0004)
 FEAT_CHANNEL_SELECT = const(0x0008)
+FEAT_INFER = const(0x0010)
+FEAT_MODEL_PERSIST = const(0x0020)
 FEAT_EMULATED = const(0x0100)
 
 # ---- record sizes -------------------------------------------------------------
 ERROR_SIZE = const(4)
 EVENT_SIZE = const(4)
-CAPS_SIZE = const(60)
+CAPS_SIZE = const(72)
 CONFIG_SIZE = const(12)
 QUERY_HEAD_SIZE = const(4)
-STATS_SIZE = const(32)
+STATS_SIZE = const(44)
+MODEL_BEGIN_SIZE = const(8)
+CHUNK_HEAD_SIZE = const(4)
+INFER_HEAD_SIZE = const(8)
+MODEL_INFO_SIZE = const(76)
 
 # ---- medium link (medium_link.h) ----------------------------------------------
 MEDIUM_DESCRIBE = const(0x41)
@@ -150,8 +170,8 @@ def put_config(b: bytearray, off: int, settle_us: int, oversample: int, n_drive_
 
 
 def put_stats(b: bytearray, off: int, counters: "Any") -> None:
-    """struct phyff_stats from its eight counters, in field order."""
-    for k in range(8):
+    """struct phyff_stats from its eleven counters, in field order (T1-T11)."""
+    for k in range(STATS_SIZE // 4):
         put_u32(b, off + 4 * k, counters[k])
 
 
@@ -168,8 +188,9 @@ def put_name(b: bytearray, off: int, name: str) -> None:
 def put_caps(b: bytearray, off: int, level: int, features: int, firmware_version: int,
              unit_id: int, max_batch: int, max_payload: int, n_drive: int, n_sense: int,
              dac_bits: int, adc_bits: int, max_oversample: int, board: str,
-             medium: str, max_settle_us: int) -> None:
-    """struct phyff_caps (reserved0 = 0)."""
+             medium: str, max_settle_us: int, model_capacity: int = 0, model_crc: int = 0,
+             model_loaded: int = 0) -> None:
+    """struct phyff_caps (reserved0, reserved1, reserved2 = 0)."""
     b[off] = level
     b[off + 1] = 0
     put_u16(b, off + 2, features)
@@ -185,6 +206,17 @@ def put_caps(b: bytearray, off: int, level: int, features: int, firmware_version
     put_name(b, off + 24, board)
     put_name(b, off + 40, medium)
     put_u32(b, off + 56, max_settle_us)
+    put_caps_model(b, off, model_capacity, model_crc, model_loaded)
+
+
+def put_caps_model(b: bytearray, off: int, model_capacity: int, model_crc: int,
+                   model_loaded: int) -> None:
+    """The level-3 tail of struct phyff_caps: the model memory and the model in force."""
+    put_u32(b, off + 60, model_capacity)
+    put_u32(b, off + 64, model_crc)
+    b[off + 68] = model_loaded
+    b[off + 69] = 0
+    put_u16(b, off + 70, 0)
 
 
 def check_level(level: int, cmd: int) -> int:
@@ -208,6 +240,47 @@ def crc16(buf: ptr8, off: int, n: int, crc: int) -> int:
         crc = ((crc << 8) ^ (x << 12) ^ (x << 5) ^ x) & 0xFFFF
         i += 1
     return crc
+
+
+@micropython.viper
+def _crc32_bits(buf: ptr8, off: int, n: int, st: ptr32) -> int:
+    """The CRC-32 register over buf[off:off+n], kept as two 16-bit halves in st.
+
+    Halves keep every value a small int on 32-bit boards (no 0xEDB88320
+    constant, no sign trouble with viper's signed machine words).
+    """
+    lo = st[0]
+    hi = st[1]
+    i = off
+    end = off + n
+    while i < end:
+        lo ^= buf[i]
+        k = 0
+        while k < 8:
+            lsb = lo & 1
+            lo = (lo >> 1) | ((hi & 1) << 15)
+            hi = hi >> 1
+            if lsb:
+                hi ^= 0xEDB8
+                lo ^= 0x8320
+            k += 1
+        i += 1
+    st[0] = lo
+    st[1] = hi
+    return n
+
+
+def crc32(buf: "Any", off: int, n: int, crc: int, st: "Any") -> int:
+    """phyff_crc32: CRC-32/ISO-HDLC of buf[off:off+n], continuing from crc.
+
+    st is a caller-owned int32 array of two (the register's halves).
+    Start with crc = 0; chained calls give the CRC of the concatenation.
+    """
+    c = crc ^ 0xFFFFFFFF
+    st[0] = c & 0xFFFF
+    st[1] = (c >> 16) & 0xFFFF
+    _crc32_bits(buf, off, n, st)
+    return ((st[1] << 16) | st[0]) ^ 0xFFFFFFFF
 
 
 @micropython.viper

@@ -271,9 +271,96 @@ def test_uptime_counts_from_reset() -> None:
     check(25 <= up2 < up1, f"uptime {up2} ms, 30 ms after RESET (before: {up1} ms)")
 
 
+def model_image(unit_id: int, medium: str) -> bytearray:
+    """A one-block one-pass model (model.h) for the fake board: 2 classes, 1 feature."""
+    img = bytearray(152)
+    wire.put_u32(img, 0, 0x4D594850)  # magic
+    wire.put_u16(img, 4, 1)  # version
+    img[6] = 1  # n_blocks
+    wire.put_u16(img, 8, 1)  # n_features
+    wire.put_u16(img, 10, 2)  # n_classes
+    wire.put_u16(img, 12, 4)  # width
+    wire.put_u16(img, 14, 2)  # feature_offset
+    wire.put_u32(img, 16, unit_id)
+    img[21] = 3  # score_exp
+    img[23] = 1  # readout_abs
+    wire.put_name(img, 24, "selftest")
+    wire.put_name(img, 56, medium)
+    blk = bytes([0, 3, 4, 0, 4, 0, 3, 0, 2, 0, 0, 0, 0, 1, 6, 15, 0, 0, 0, 0, 1, 0, 0, 0])
+    for i, v in enumerate(blk):
+        img[72 + i] = v
+    for i in range(18):  # W (2 x 7), b, xi
+        wire.put_u16(img, 96 + 2 * i, ((i * 7919) % 20000 - 10000) & 0xFFFF)
+    wire.put_pair(img, 132, 2, 2)  # read-out: n_in, n_classes
+    img[136] = 8  # shift_b
+    img[137] = 14  # shift_out
+    for i in range(6):  # R (2 x 2), rb
+        wire.put_u16(img, 140 + 2 * i, ((i * 3571) % 16000 - 8000) & 0xFFFF)
+    return img
+
+
+def run_model(batch: bool) -> "list[bytes]":
+    """Load a model in two chunks and run INFER: served, and with the heap locked."""
+    from array import array
+
+    nd, ns = 4, 3
+    sink = Sink(1 << 16)
+    core = Core(FakePort(nd, ns, batch), sink.write, board="selftest", medium="fake",
+                unit_id=42, features=0, n_drive=nd, n_sense=ns, dac_bits=12, adc_bits=ADC_BITS,
+                max_oversample=8, max_payload=1024, model_bytes=1024)
+    img = model_image(42, "fake")
+    crc = wire.crc32(img, 0, len(img), 0, array("i", [0, 0]))
+    begin = bytearray(8)
+    wire.put_u32(begin, 0, len(img))
+    wire.put_u32(begin, 4, crc)
+    chunks = []
+    for at, end in ((0, 100), (100, len(img))):
+        c = bytearray(4 + end - at)
+        wire.put_u32(c, 0, at)
+        for i in range(end - at):
+            c[4 + i] = img[at + i]
+        chunks.append(request(wire.CMD_MODEL_CHUNK, 3, bytes(c)))
+    infer = bytearray(8 + 2 * 5)
+    wire.put_pair(infer, 0, 5, 1)
+    for i, v in enumerate((0, 1000, -32768, 32767, -5)):
+        wire.put_u16(infer, 8 + 2 * i, v & 0xFFFF)
+    traced = bytearray(infer)
+    traced[4] = 1  # PHYFF_INFER_TRACE
+    frames = [request(wire.CMD_MODEL_BEGIN, 2, bytes(begin))]
+    frames.extend(chunks)  # (MicroPython has no *unpacking in list displays)
+    frames.extend([
+        request(wire.CMD_MODEL_COMMIT, 4),
+        request(wire.CMD_MODEL_COMMIT, 5),  # a retry: the same record
+        request(wire.CMD_MODEL_INFO, 6),
+        request(wire.CMD_HELLO, 7),
+    ])
+    for f in frames:
+        check(feed_locked(core, f), f"allocation while serving model frame {bytes(f[:6])!r}")
+    for f in (request(wire.CMD_INFER, 8, bytes(infer)), request(wire.CMD_INFER, 9, bytes(traced))):
+        if sys.maxsize > 2**40:
+            # 64-bit port: every sum is a small int, so INFER allocates nothing either
+            check(feed_locked(core, f), f"allocation while serving INFER {bytes(f[:6])!r}")
+        else:
+            core.receive(f, len(f))
+    f = request(wire.CMD_MODEL_ERASE, 10)
+    core.receive(f, len(f))
+    replies = sink.frames()
+    check(len(replies) == len(frames) + 3, f"{len(replies)} replies for {len(frames) + 3} frames")
+    for r in replies:
+        body = bytearray(r)
+        check(wire.frame_decode(body, len(body), 65535) >= 0 and body[3] == wire.FLAG_REPLY,
+              f"model command {body[2]} refused or damaged")
+    check(core.features & wire.FEAT_INFER and not core.features & wire.FEAT_MODEL_PERSIST,
+          "features: INFER without MODEL_PERSIST (no model file)")
+    return replies
+
+
 a = run(batch=False)
 b = run(batch=True)
 check(strip_uptime(a) == strip_uptime(b), "per-sample and batch paths answer differently")
+a = run_model(batch=False)
+b = run_model(batch=True)
+check(a == b, "per-sample and batch paths infer differently")
 test_features_limit_configure()
 test_codes_above_top_are_clamped()
 test_uptime_counts_from_reset()

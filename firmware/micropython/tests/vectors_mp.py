@@ -225,12 +225,13 @@ def c_config_pack(case: dict) -> "str | None":
 
 
 STATS_FIELDS = ("frames_ok", "crc_errors", "framing_errors", "bad_commands", "overruns",
-                "samples_served", "error_replies", "uptime_ms")
+                "samples_served", "error_replies", "uptime_ms", "infer_samples",
+                "infer_digital_us", "infer_medium_us")
 
 
 def c_stats_pack(case: dict) -> "str | None":
     b = bytearray(wire.STATS_SIZE)
-    wire.put_stats(b, 0, [case["in"][name] for name in STATS_FIELDS])
+    wire.put_stats(b, 0, [case["in"].get(name, 0) for name in STATS_FIELDS])
     return None if hexb(b) == case["out"] else hexb(b)
 
 
@@ -240,8 +241,11 @@ def c_caps_pack(case: dict) -> "str | None":
     wire.put_caps(b, 0, c["level"], c["features"], c["firmware_version"], c["unit_id"],
                   c["max_batch"], c["max_payload"], c["n_drive"], c["n_sense"], c["dac_bits"],
                   c["adc_bits"], c["max_oversample"], c["board"], c["medium"],
-                  c["max_settle_us"])
+                  c["max_settle_us"], c.get("model_capacity", 0), c.get("model_crc", 0),
+                  c.get("model_loaded", 0))
     b[1] = c["reserved0"]  # the board always sends 0; the vector may not
+    b[69] = c.get("reserved1", 0)
+    wire.put_u16(b, 70, c.get("reserved2", 0))
     return None if hexb(b) == case["out"] else hexb(b)
 
 

@@ -100,15 +100,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=3)
 
 
-def _command(exe: str, medium: str, spec: EmulatorSpec, link: str) -> list[str]:
+def _command(exe: str, medium: str, spec: EmulatorSpec, link: str,
+             model_file: Path) -> list[str]:
     from phyff._native import lib
 
     # Sized like the emulated board (the C core as compiled into phyff._native), so
-    # HELLO's max_payload and max_batch, and every reply, are the same.
+    # HELLO's max_payload, max_batch and model_capacity, and every reply, are the same.
     cmd = [exe, str(program_dir() / "host" / "hostmain.py"), "--medium", medium,
            "--link", link, "--max-oversample", str(spec.max_oversample),
            "--max-payload", str(int(lib.PHYFF_CORE_MAX_PAYLOAD)),
-           "--max-channels", str(int(lib.PHYFF_CORE_MAX_CHANNELS))]
+           "--max-channels", str(int(lib.PHYFF_CORE_MAX_CHANNELS)),
+           "--model-bytes", str(int(lib.PHYFF_CORE_MODEL_BYTES)),
+           "--max-classes", str(int(lib.PHYFF_CORE_MAX_CLASSES)),
+           "--infer-work", str(int(lib.PHYFF_CORE_INFER_WORK)),
+           "--model-file", str(model_file)]
     if not spec.batch:
         cmd.append("--per-sample")
     if not spec.announce:
@@ -118,7 +123,8 @@ def _command(exe: str, medium: str, spec: EmulatorSpec, link: str) -> list[str]:
 
 @contextmanager
 def micropython_board(spec: EmulatorSpec | str | None = None, *, link: str = "pty",
-                      timeout: float = 10.0) -> Iterator[str]:
+                      timeout: float = 10.0,
+                      model_file: str | os.PathLike[str] | None = None) -> Iterator[str]:
     """Run the MicroPython board program on the host; yield its URL.
 
     ``spec`` is what an ``emu://`` URL says (medium, seed, converter bits,
@@ -127,6 +133,12 @@ def micropython_board(spec: EmulatorSpec | str | None = None, *, link: str = "pt
     board); ``link="tcp"`` yields ``socket://127.0.0.1:PORT``. On exit the
     program and the medium server are stopped. Raises :class:`DeployError`
     when the ``micropython`` command is missing or the program fails to start.
+
+    The board keeps a committed model in ``model_file`` (FEAT_MODEL_PERSIST,
+    like the emulated board's storage): by default the spec's ``model_file``,
+    else a file in a temporary folder that lives as long as the board; name a
+    file to keep the model for a later board (a restart with its storage
+    intact).
     """
     if spec is None:
         spec = EmulatorSpec()
@@ -143,16 +155,19 @@ def micropython_board(spec: EmulatorSpec | str | None = None, *, link: str = "pt
         stack.callback(server.close)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="phyff-mpy-")))
         log = tmp / "stderr.log"
+        if model_file is None:
+            model_file = spec.model_file  # emu://...&model_file=PATH, as the emulated board
+        store = Path(model_file) if model_file is not None else tmp / "model.bin"
         if link == "pty":
-            url, proc = _start_pty(stack, exe, server.address, spec, log)
+            url, proc = _start_pty(stack, exe, server.address, spec, log, store)
         else:
-            url, proc = _start_tcp(stack, exe, server.address, spec, log, timeout)
+            url, proc = _start_tcp(stack, exe, server.address, spec, log, timeout, store)
         _wait_ready(proc, log, timeout)
         yield url
 
 
 def _start_pty(stack: ExitStack, exe: str, medium: str, spec: EmulatorSpec,
-               log: Path) -> tuple[str, subprocess.Popen[bytes]]:
+               log: Path, store: Path) -> tuple[str, subprocess.Popen[bytes]]:
     master, slave = os.openpty()
     stack.callback(os.close, slave)  # held open: the pty outlives client reconnects
     tty.setraw(slave)
@@ -160,7 +175,7 @@ def _start_pty(stack: ExitStack, exe: str, medium: str, spec: EmulatorSpec,
     os.set_blocking(master, False)  # the program reads whatever is waiting (StdioLink)
     try:
         with open(log, "wb") as err:
-            proc = subprocess.Popen(_command(exe, medium, spec, "pty"), stdin=master,
+            proc = subprocess.Popen(_command(exe, medium, spec, "pty", store), stdin=master,
                                     stdout=master, stderr=err, close_fds=True,
                                     start_new_session=True)
     finally:
@@ -170,12 +185,12 @@ def _start_pty(stack: ExitStack, exe: str, medium: str, spec: EmulatorSpec,
 
 
 def _start_tcp(stack: ExitStack, exe: str, medium: str, spec: EmulatorSpec, log: Path,
-               timeout: float) -> tuple[str, subprocess.Popen[bytes]]:
+               timeout: float, store: Path) -> tuple[str, subprocess.Popen[bytes]]:
     last = ""
     for _ in range(5):  # the port is chosen here and bound there: retry if it was taken
         port = _free_port()
         with open(log, "wb") as err:
-            proc = subprocess.Popen(_command(exe, medium, spec, f"tcp:{port}"),
+            proc = subprocess.Popen(_command(exe, medium, spec, f"tcp:{port}", store),
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=err, close_fds=True, start_new_session=True)
         try:
