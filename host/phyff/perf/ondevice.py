@@ -19,19 +19,16 @@ like; and the board's own split of its time (STATS: digital vs medium).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from phyff.cli.main import main as phyff_main
 
 TASKS = {  # dataset, board, training flags (digits: the demo's settings, make demo)
     "vowels7/acoustic": ("vowels7", "emu://acoustic?seed={seed}", []),
@@ -41,14 +38,19 @@ TASKS = {  # dataset, board, training flags (digits: the demo's settings, make d
 }
 
 
+def _phyff(argv: list[str]) -> str:
+    """Run a phyff command as a user would (its own process); its standard output."""
+    done = subprocess.run([sys.executable, "-m", "phyff.cli", *argv], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"phyff {' '.join(argv)} exited with {done.returncode}: "
+                           f"{done.stderr.strip()}")
+    return done.stdout
+
+
 def _phyff_json(argv: list[str]) -> dict[str, Any]:
-    """Run a phyff command in process and parse its --json output."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = phyff_main([*argv, "--json"])
-    if code != 0:
-        raise RuntimeError(f"phyff {' '.join(argv)} exited with {code}")
-    return json.loads(out.getvalue())
+    """Run a phyff command and parse its --json output."""
+    return json.loads(_phyff([*argv, "--json"]))
 
 
 @dataclass
@@ -65,12 +67,8 @@ def run_seed(task: str, seed: int, workdir: Path) -> SeedResult:
     url = url_t.format(seed=seed + 1)
     run = workdir / f"{task.replace('/', '-')}-{seed}"
     board = f"{url}&model_file={run}.board"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = phyff_main(["train", "--board", url, "--dataset", dataset, "--run", str(run),
-                           "--seed", str(seed), "--no-progress", "--overwrite", *flags])
-    if code != 0:
-        raise RuntimeError(f"training {task} seed {seed} failed ({code})")
+    _phyff(["train", "--board", url, "--dataset", dataset, "--run", str(run),
+            "--seed", str(seed), "--no-progress", "--overwrite", *flags])
     deployed = _phyff_json(["deploy", str(run), "--board", board, "--dataset", dataset])
     ev = _phyff_json(["eval", str(run), "--board", board, "--dataset", dataset,
                       "--on-device"])
