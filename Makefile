@@ -45,7 +45,7 @@ $(BUILD)/test_core: tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) firmware/src/*
 # C tests under sanitizers: golden vectors, then the board core (unit tests +
 # 100,000 random and mutated frames).
 test-c: $(BUILD)/test_vectors $(BUILD)/test_core
-	$(BUILD)/test_vectors shared/vectors/fixed.json shared/vectors/wire.json
+	$(BUILD)/test_vectors shared/vectors/fixed.json shared/vectors/wire.json shared/vectors/model.json
 	$(BUILD)/test_core 100000
 
 # The shared code must compile warning-free for a Cortex-M3 (freestanding-friendly).

@@ -324,7 +324,7 @@ void phyff_infer_encode(const struct phyff_model_view *view, unsigned k, const i
     for (uint16_t j = 0; j < d; ++j) {
         const uint32_t dj = (uint32_t)(h[j] - lo);
         if (b->encoder == PHYFF_ENC_PHASE) {
-            drive[j] = span == 0 ? 0 : (int16_t)((dj * 32767u + span / 2u) / span);
+            drive[j] = (int16_t)(span == 0 ? 0u : (dj * 32767u + span / 2u) / span);
             continue;
         }
         bool msb = false;
