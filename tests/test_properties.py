@@ -1,9 +1,11 @@
-"""Property tests: phyff.protocol.fixed and phyff.protocol.wire against the exact reference.
+"""Property tests: phyff.protocol.fixed, wire and the model records against the exact reference.
 
 The reference is shared/vectors/generate.py (Python integers and fractions
-only, written from the contracts in fixed.h and wire.h), loaded by path. The
-decoder is also fed random bytes and damaged frames: it must never crash, and
-it must agree with the reference on the status or on the decoded frame.
+only, written from the contracts in fixed.h, wire.h and model.h), loaded by
+path. The decoder is also fed random bytes and damaged frames: it must never
+crash, and it must agree with the reference on the status or on the decoded
+frame. Damaged model images go through the compiled phyff_model_check and
+the reference's V1-V6 alike: same status, same refused offset.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import dataclasses
 import importlib.util
 import math
 import sys
+import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,7 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from phyff.protocol import fixed, wire
+from phyff._native import ffi, lib
+from phyff.protocol import fixed, model_image, wire
 
 
 def _load_reference() -> ModuleType:
@@ -349,7 +353,15 @@ def test_decoder_on_damaged_frames(h: wire.Header, payload: bytes,
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)
 u32 = st.integers(0, 0xFFFFFFFF)
+i8 = st.integers(-128, 127)
 names = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=16)
+
+
+def _builds(cls: type, fields: list[tuple[str, str]]) -> st.SearchStrategy[Any]:
+    """Records of cls with every field drawn from its whole range (names: printable text)."""
+    kinds = {"u8": u8, "i8": i8, "u16": u16, "u32": u32, "name": names}
+    return st.builds(cls, **{n: kinds[k] for n, k in fields})
+
 
 records = st.one_of(
     st.builds(wire.ErrorRecord, status=u16, arg=u16),
@@ -358,9 +370,14 @@ records = st.one_of(
     st.builds(wire.Config, settle_us=u32, oversample=u16, n_drive_active=u16,
               n_sense_active=u16, reserved=u16),
     st.builds(wire.Stats, **{n: u32 for n, _ in ref.STATS_FIELDS}),
-    st.builds(wire.Caps, level=u8, reserved0=u8, features=u16, firmware_version=u32,
-              unit_id=u32, max_batch=u16, max_payload=u16, n_drive=u16, n_sense=u16,
-              dac_bits=u8, adc_bits=u8, max_oversample=u16, board=names, medium=names),
+    _builds(wire.Caps, ref.CAPS_FIELDS),
+    _builds(wire.ModelBegin, ref.MODEL_BEGIN_FIELDS),
+    _builds(wire.ChunkHead, ref.CHUNK_HEAD_FIELDS),
+    _builds(wire.InferHead, ref.INFER_HEAD_FIELDS),
+    _builds(wire.ModelInfo, ref.MODEL_INFO_FIELDS),
+    _builds(model_image.ModelHead, ref.MODEL_HEAD_FIELDS),
+    _builds(model_image.BlockHead, ref.BLOCK_HEAD_FIELDS),
+    _builds(model_image.ReadoutHead, ref.READOUT_HEAD_FIELDS),
 )
 REF_FIELDS = {
     wire.ErrorRecord: ref.ERROR_FIELDS,
@@ -369,7 +386,24 @@ REF_FIELDS = {
     wire.Config: ref.CONFIG_FIELDS,
     wire.Stats: ref.STATS_FIELDS,
     wire.Caps: ref.CAPS_FIELDS,
+    wire.ModelBegin: ref.MODEL_BEGIN_FIELDS,
+    wire.ChunkHead: ref.CHUNK_HEAD_FIELDS,
+    wire.InferHead: ref.INFER_HEAD_FIELDS,
+    wire.ModelInfo: ref.MODEL_INFO_FIELDS,
+    model_image.ModelHead: ref.MODEL_HEAD_FIELDS,
+    model_image.BlockHead: ref.BLOCK_HEAD_FIELDS,
+    model_image.ReadoutHead: ref.READOUT_HEAD_FIELDS,
 }
+
+
+def test_every_record_is_covered() -> None:
+    """Each Record class of the wire and model modules is in the round-trip property."""
+    classes = {c for mod in (wire, model_image) for c in vars(mod).values()
+               if isinstance(c, type) and issubclass(c, wire.Record) and c is not wire.Record
+               and c.__module__ == mod.__name__}
+    assert classes == set(REF_FIELDS), sorted(c.__name__ for c in classes ^ set(REF_FIELDS))
+    for cls, fields in REF_FIELDS.items():
+        assert [n for n, _ in fields] == cls.c_members(), cls.__name__
 
 
 @PROPS
@@ -390,3 +424,59 @@ def test_batch_frame_overhead(samples: np.ndarray, seq: int) -> None:
     assert len(frame) / len(payload) <= 1.02
     header, back = wire.decode_frame(frame[:-1])
     assert back == payload and header.seq == seq
+
+
+# ---- CRC-32 and the model checks ------------------------------------------------------
+
+
+@PROPS
+@given(st.binary(max_size=300), st.binary(max_size=300), u32)
+def test_crc32(a: bytes, b: bytes, init: int) -> None:
+    assert wire.crc32(a + b, init) == ref.crc32(a + b, init)
+    assert wire.crc32(b, wire.crc32(a, init)) == wire.crc32(a + b, init)  # chaining
+    assert wire.crc32(a) == zlib.crc32(a)
+
+
+_IMAGES = [ref.image_pack(m)
+           for m in ref.sample_models(ref.rng_for("model_images")).values()]
+
+
+def _c_check(image: bytes, lim: dict[str, Any]) -> tuple[int, int]:
+    buf = ffi.new("uint8_t[]", image or b"\0")
+    limits = ffi.new("struct phyff_model_limits *")
+    for k, v in lim.items():
+        if k == "medium":
+            ffi.memmove(limits.medium, v.encode().ljust(16, b"\0"), 16)
+        else:
+            setattr(limits, k, v)
+    view = ffi.new("struct phyff_model_view *")
+    bad = ffi.new("uint32_t *")
+    return int(lib.phyff_model_check(buf, len(image), limits, view, bad)), int(bad[0])
+
+
+def _ref_check(image: bytes, lim: dict[str, Any]) -> tuple[int, int]:
+    try:
+        ref.model_check(image, lim)
+    except ref.ModelRefused as e:
+        return ref.STATUS[e.status], e.offset
+    return 0, 0
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(_IMAGES),
+       st.lists(st.tuples(st.integers(0, 600), st.integers(0, 255)), min_size=1, max_size=3),
+       st.one_of(st.none(), st.integers(0, 600)),
+       st.integers(0, 40))
+def test_model_check_matches_reference(image: bytes, edits: list[tuple[int, int]],
+                                       cut: int | None, work: int) -> None:
+    """Images with bytes overwritten (headers mostly), cut short or checked against a
+    small scratch: the C and the reference refuse the same field with the same status."""
+    raw = bytearray(image)
+    for at, value in edits:
+        raw[at % min(len(raw), 130 if at < 400 else len(raw))] = value
+    if cut is not None:
+        raw = raw[: cut % (len(raw) + 1)]
+    lim = dict(ref.LIMITS)
+    if work:
+        lim["work_values"] = work
+    assert _c_check(bytes(raw), lim) == _ref_check(bytes(raw), lim)
