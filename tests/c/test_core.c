@@ -964,6 +964,14 @@ static void test_model_refusals(void) {
     CHECK(begin(g.size, phyff_crc32(0, g.bytes, g.size), &h, &p, &n) &&
               chunk(30, g.bytes + 30, 10, &h, &p, &n) &&
               is_error(&h, p, n, PHYFF_ERR_LOAD_RANGE, 0), "BEGIN again: 0 bytes received");
+    /* a BEGIN refused for its size drops the load in progress too */
+    CHECK(chunk(0, g.bytes, 30, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR), "30 bytes of B");
+    CHECK(begin(PHYFF_CORE_MODEL_BYTES + 1u, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_MODEL_TOO_LARGE, PHYFF_CORE_MODEL_BYTES), "BEGIN too large");
+    CHECK(chunk(30, g.bytes + 30, 10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_LOAD, 0),
+          "the refused BEGIN dropped the load");
+    CHECK(begin(g.size, phyff_crc32(0, g.bytes, g.size), &h, &p, &n) &&
+              !(h.flags & PHYFF_FLAG_ERROR), "BEGIN for B again");
     /* RESET drops the load, keeps the model */
     CHECK(chunk(0, g.bytes, 30, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR), "30 bytes again");
     CHECK(req(PHYFF_CMD_RESET, NULL, 0, &h, &p, &n) && n == 0, "RESET");

@@ -27,7 +27,9 @@
  *   M2. Accumulation (an affine map, the read-out): the exact int64 sum of
  *       the products of each segment (fixed.h F5), multiplied by
  *       2^shift_segment, plus bias * 2^shift_b, all exact in int64 (the
- *       limits below keep |acc| < 2^62); then ONE round-and-shift by
+ *       limits below keep |acc| < 2^61 in an affine map and < 2^62.2 in
+ *       the read-out, so the half added by the rounding never overflows
+ *       int64); then ONE round-and-shift by
  *       shift_out (fixed.h F3: add half, floor; shift_out = 0 leaves acc
  *       as it is) and one saturation (F2) to int16 (block outputs) or int32
  *       (scores). A saturation flags the sample.
@@ -97,8 +99,8 @@
  *       oversample <= limits->max_oversample; shift_p, shift_h <= 16,
  *       shift_b <= 40, shift_out <= 62, readout_shift <= 16; reserved 0;
  *       the per-sample scratch (d_in + n_drive + n_sense + d_out values,
- *       reported at d_in) fits limits->work_values (<= 16384, so with
- *       these shifts every accumulator stays below 2^62).
+ *       reported at d_in) fits limits->work_values (<= 16384, which with
+ *       these shifts bounds every accumulator as M2 says).
  *   V4. One-pass: readout n_in == sum of d_out, n_classes == the head's,
  *       shift_b <= 40, shift_out <= 62, reserved 0. (Goodness models use
  *       the cosine goodness: no other kind is stored.)
