@@ -1751,7 +1751,8 @@ def make_model(rng: random.Random, *, inference: str, n_features: int, n_classes
         z = z_width(bh)
         bwr = spec.get("wr", wr)
         blk = {"head": bh,
-               "W": [[randint(rng, -bwr, bwr) for _ in range(z)] for _ in range(bh["d_out"])],
+               "W": spec.get("W") or [[randint(rng, -bwr, bwr) for _ in range(z)]
+                                      for _ in range(bh["d_out"])],
                "b": spec.get("b") or [randint(rng, -bwr, bwr) for _ in range(bh["d_out"])],
                "xi": spec.get("xi") or [randint(rng, -32768, 32767) for _ in range(bh["d_out"])]}
         out["blocks"].append(blk)
@@ -1821,6 +1822,13 @@ def sample_models(rng: random.Random) -> dict[str, dict[str, Any]]:
                 {"encoder": "PHASE", "flags": P | S, "n_sense": 4, "d_out": 4, "shift_p": 16,
                  "shift_h": 16, "shift_b": 16, "shift_out": 2, "readout_shift": 16}],
             readout={"shift_b": 40, "shift_out": 0}),
+        # y_i = round(+-h_i / 2) (+ a bias of 0 or 1/2): odd inputs are exact halves,
+        # which round toward +infinity (F3): 1.5 -> 2, -1.5 -> -1, -0.5 -> 0
+        "onepass_affine_ties": make_model(rng, inference="ONEPASS", n_features=2, n_classes=2,
+            blocks=[{"encoder": "CLIP", "flags": S, "d_out": 4, "shift_out": 1,
+                     "W": [[0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, 0, 1, 1]],
+                     "b": [0, 0, 1, 0]}],
+            readout={"shift_out": 1}),
     }
 
 
@@ -1980,7 +1988,10 @@ def gen_model() -> dict[str, Any]:
                  [0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [-32768, 32767, 0, -1, 1],
                  [1, 1, 1, 1, 0], [3, 4, 0, 0, 0], [-3, 4, 0, 0, 0], [0, 0, 0, 0, 1],
                  [-32768, 0, 0, 0, 0], [32767, 32767, 32767, 32767, 32767],
-                 [0, 2, 4, 6, 8], [10, 11, 12, 13, 13], [-1, 0, 0, 0, 0], [1, 2, 0, 0, 0]]
+                 [0, 2, 4, 6, 8], [10, 11, 12, 13, 13], [-1, 0, 0, 0, 0], [1, 2, 0, 0, 0],
+                 # amplitude ties: a = isqrt(2^32 + 1) = 65536 = 2^16, so every odd
+                 # |h_j| * 32768 / a is an exact half (16383.5, 181.5) and rounds up
+                 [-32768, -32768, -32768, 32767, 256], [-32768, 32767, -32768, 32767, 363]]
     for enc in ENCODER:
         exps = [0] if enc != "CLIP" else [0, -1, -3, 2, 15, 32, -32]
         for e in exps:
@@ -2011,6 +2022,10 @@ def gen_model() -> dict[str, Any]:
                       ([Q15_MAX] * ns, [Q15_MAX] * b["d_in"])]
             inputs += [(q15_vec(rng, ns, 0, Q15_MAX), q15_vec(rng, b["d_in"]))
                        for _ in range(6)]
+            inputs += [([2 * t + 1 for t in q15_vec(rng, ns, 0, 16383)],
+                        [2 * t + 1 for t in q15_vec(rng, b["d_in"], -16384, 16383)]),
+                       ([1] * ns, [1] * b["d_in"]), ([-1] * ns, [-1] * b["d_in"]),
+                       ([3] * ns, [-3] * b["d_in"])]
             for p, h in inputs:
                 y, s = infer_affine(v, k, p, h)
                 aff.append({"in": case(name, k=k, p=p, h=h), "out": {"y": y, "sat": s}})
