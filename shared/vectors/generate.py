@@ -1494,6 +1494,32 @@ def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         (hdr(c["QUERY"], seq=10, aux=0x1234), b"\x00" * 300),
         (hdr(c["MODEL_CHUNK"], seq=11, aux=0x0100), bytes(range(256))),
     ]
+    # level 3 conversations: a load, its info, an INFER with a trace, a refusal
+    image = bytes(range(1, 41))
+    info = record_pack(MODEL_INFO_FIELDS, {
+        "crc32": crc32(image), "image_size": len(image), "train_unit_id": 0xC0FFEE01,
+        "n_features": 3, "n_classes": 2, "max_batch": 100, "max_batch_trace": 60, "n_blocks": 1,
+        "inference": 0, "input_exp": -2, "score_exp": 4, "trace_values": 2, "reserved": 0,
+        "name": "m", "train_board": "qemu-mps2-an385", "train_medium": "acoustic"})
+    feats = [100, -200, 300, -32768, 0, 32767]
+    scores = [-5, 70000, 2**31 - 1, -(2**31)]
+    frames += [
+        (hdr(c["MODEL_BEGIN"], seq=40), record_pack(MODEL_BEGIN_FIELDS, {
+            "image_size": len(image), "crc32": crc32(image)})),
+        (hdr(c["MODEL_CHUNK"], seq=41), u32le(0) + image[:24]),
+        (hdr(c["MODEL_CHUNK"], seq=42, flags=R), u32le(24)),
+        (hdr(c["MODEL_COMMIT"], seq=43, flags=R), info),
+        (hdr(c["INFER"], seq=44), record_pack(INFER_HEAD_FIELDS, {
+            "n_samples": 2, "n_values": 3, "flags": INFER_FLAG["TRACE"], "reserved": 0})
+         + samples_pack(feats)),
+        (hdr(c["INFER"], seq=44, flags=R), record_pack(INFER_HEAD_FIELDS, {
+            "n_samples": 2, "n_values": 2, "flags": INFER_FLAG["TRACE"], "reserved": 0})
+         + u16le(1) + u16le(0) + b"".join(u32le(v & 0xFFFFFFFF) for v in scores)
+         + samples_pack([8, 32760, 4096, 0]) + b"\x02"),
+        (hdr(c["MODEL_COMMIT"], seq=45, flags=R | E),
+         record_pack(ERROR_FIELDS, {"status": STATUS["BAD_MODEL"], "arg": 87})),
+        (hdr(c["MODEL_ERASE"], seq=46), b""),
+    ]
     # a payload that makes the frame's CRC 0x0000 (both CRC bytes are zero)
     h0 = hdr(c["QUERY"], seq=12)
     x = b"\x10\x20\x30\x40"

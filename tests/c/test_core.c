@@ -48,6 +48,9 @@ struct fake {
     size_t stored_len;
     int fail_save;
     unsigned saves;
+    /* what the last measure_batch call was asked for */
+    uint16_t batch_oversample, batch_n_sense;
+    uint32_t batch_settle;
 };
 
 static void f_write(void *ctx, const uint8_t *d, size_t n) {
@@ -79,8 +82,9 @@ static int f_sense(void *ctx, uint16_t *adc, uint16_t n) {
 static int f_batch(void *ctx, const uint16_t *dac, uint16_t ns_, uint16_t nd, uint16_t *adc,
                    uint16_t nsense, uint16_t k, uint32_t settle) {
     struct fake *f = ctx;
-    (void)k;
-    (void)settle;
+    f->batch_oversample = k;
+    f->batch_settle = settle;
+    f->batch_n_sense = nsense;
     if (f->fail_sense) return -1;
     for (uint16_t s = 0; s < ns_; ++s)
         for (uint16_t j = 0; j < nsense; ++j)
@@ -830,6 +834,9 @@ static void test_model_load_and_infer(void) {
     phyff_caps_unpack(p, &c);
     CHECK(c.model_loaded == 1 && c.model_crc == crc_a, "caps: model loaded, its CRC");
     CHECK(infer_matches(&a, 9, 0, 1u), "one-pass INFER of 9 samples = model.c");
+    CHECK(fk.batch_settle == 50 && fk.batch_oversample == 3 && fk.batch_n_sense == 3,
+          "the last block measured with its own settle, oversample, sense count (%u %u %u)",
+          (unsigned)fk.batch_settle, fk.batch_oversample, fk.batch_n_sense);
     CHECK(infer_matches(&a, 9, 1, 2u), "one-pass INFER with TRACE = model.c, trace included");
     CHECK(infer_matches(&a, info.max_batch_trace, 1, 3u), "largest traced batch");
     CHECK(infer_matches(&a, info.max_batch, 0, 4u), "largest batch");
@@ -865,9 +872,13 @@ static void test_model_load_and_infer(void) {
     setup(0, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
     CHECK(load(&g, 1000, &info), "goodness model, no batch port");
     const unsigned before = fk.senses;
+    const uint32_t medium_before = core.stats.infer_medium_us;
     CHECK(infer_matches(&g, 2, 1, 7u), "goodness INFER through drive/settle/sense");
     CHECK(fk.senses - before == 2u * 3u * 3u, "oversample 3 x 3 passes x 2 samples: %u reads",
           fk.senses - before);
+    CHECK(core.stats.infer_medium_us - medium_before >= 2u * 3u * 10u,
+          "the settle time (10 us x 3 passes x 2 samples) is medium time: %u us",
+          (unsigned)(core.stats.infer_medium_us - medium_before));
 }
 
 static void test_model_refusals(void) {
