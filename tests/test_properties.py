@@ -1,11 +1,13 @@
-"""Property tests: phyff.protocol.fixed, wire and the model records against the exact reference.
+"""Property tests: phyff.protocol.fixed, wire and the on-device model against the exact reference.
 
 The reference is shared/vectors/generate.py (Python integers and fractions
 only, written from the contracts in fixed.h, wire.h and model.h), loaded by
 path. The decoder is also fed random bytes and damaged frames: it must never
 crash, and it must agree with the reference on the status or on the decoded
 frame. Damaged model images go through the compiled phyff_model_check and
-the reference's V1-V6 alike: same status, same refused offset.
+the reference's V1-V6 alike: same status, same refused offset; random
+models, features and sensed values through model.c's pipeline and the
+reference's P1-P7 alike: same drives, scores, class and saturation.
 """
 
 from __future__ import annotations
@@ -480,3 +482,96 @@ def test_model_check_matches_reference(image: bytes, edits: list[tuple[int, int]
     if work:
         lim["work_values"] = work
     assert _c_check(bytes(raw), lim) == _ref_check(bytes(raw), lim)
+
+
+# ---- the model pipeline against the reference ----------------------------------------
+
+PIPE_LIMITS = dict(ref.LIMITS, n_drive=64)
+
+
+@st.composite
+def _models(draw: st.DrawFn) -> dict[str, Any]:
+    """A random valid model: any inference kind, encoder, flag mix, shift and exponent."""
+    nc, nf = draw(st.integers(2, 4)), draw(st.integers(1, 4))
+    fo = nc + draw(st.integers(0, 2))
+    blocks = []
+    for _ in range(draw(st.integers(1, 3))):
+        blocks.append({
+            "encoder": draw(st.sampled_from(sorted(ref.ENCODER))),
+            "flags": draw(st.sampled_from([1, 2, 3])), "d_out": draw(st.integers(1, 5)),
+            "n_sense": draw(st.integers(1, 12)), "out_exp": draw(st.integers(-32, 32)),
+            "shift_p": draw(st.integers(0, 16)), "shift_h": draw(st.integers(0, 16)),
+            "shift_b": draw(st.integers(0, 40)), "shift_out": draw(st.integers(0, 62)),
+            "readout_shift": draw(st.integers(0, 16)), "wr": draw(st.sampled_from([3, 300, 32767])),
+        })
+    rng = ref.random.Random(draw(st.integers(0, 2**32)))
+    return ref.make_model(
+        rng, inference=draw(st.sampled_from(["ONEPASS", "GOODNESS"])), n_features=nf,
+        n_classes=nc, feature_offset=fo, width=fo + nf + draw(st.integers(0, 2)),
+        input_exp=draw(st.integers(-32, 32)), score_exp=draw(st.integers(-32, 32)),
+        readout_abs=draw(st.integers(0, 1)), blocks=blocks,
+        readout={"shift_b": draw(st.integers(0, 40)), "shift_out": draw(st.integers(0, 62)),
+                 "wr": draw(st.sampled_from([3, 3000, 32767]))})
+
+
+def _c_sample(image: bytes, x: list[int], sensed: list[list[int]]) -> dict[str, Any]:
+    """P1-P7 composed from the compiled model.c functions, as the core composes them."""
+    buf = ffi.new("uint8_t[]", image)
+    limits = ffi.new("struct phyff_model_limits *")
+    for k, v in PIPE_LIMITS.items():
+        if k == "medium":
+            ffi.memmove(limits.medium, v.encode().ljust(16, b"\0"), 16)
+        else:
+            setattr(limits, k, v)
+    view = ffi.new("struct phyff_model_view *")
+    bad = ffi.new("uint32_t *")
+    assert lib.phyff_model_check(buf, len(image), limits, view, bad) == 0, int(bad[0])
+    hd = view.head
+    onepass = hd.inference == model_image.INFERENCE_ONEPASS
+    nc, work = hd.n_classes, lib.phyff_model_work_values(view)
+    acc = ffi.new("int64_t[]", nc)
+    scores = ffi.new("int32_t[]", nc)
+    drives: list[list[int]] = []
+    feed = iter(sensed)
+    sat = False
+    for label in ([-1] if onepass else range(nc)):
+        h = ffi.new("int16_t[]", work)
+        sat |= bool(lib.phyff_infer_layout(view, ffi.new("int16_t[]", x), label, h))
+        good = 0
+        for k in range(hd.n_blocks):
+            b = view.blocks[k]
+            p = ffi.new("int16_t[]", 1)
+            if b.flags & model_image.BLOCK_PHYSICAL:
+                drive = ffi.new("int16_t[]", b.n_drive)
+                lib.phyff_infer_encode(view, k, h, drive)
+                drives.append(list(drive))
+                p = ffi.new("int16_t[]", next(feed))
+            y = ffi.new("int16_t[]", b.d_out)
+            sat |= bool(lib.phyff_infer_affine(view, k, p, h, y))
+            if onepass:
+                lib.phyff_infer_readout_add(view, k, y, acc)
+            else:
+                good += lib.phyff_infer_goodness(view, k, y)
+            h = y
+        if not onepass:
+            scores[label] = good
+    if onepass:
+        sat |= bool(lib.phyff_infer_readout_finish(view, acc, scores))
+    return {"drives": drives, "scores": list(scores), "sat": sat,
+            "class": int(lib.phyff_argmax_s32(scores, nc))}
+
+
+@settings(max_examples=300, deadline=None)
+@given(_models(), st.data())
+def test_pipeline_matches_reference(model: dict[str, Any], data: st.DataObject) -> None:
+    """Random models, features and sensed values: model.c computes what model.h's
+    prose (the reference) says, drive patterns, scores, class and saturation alike."""
+    image = ref.image_pack(model)
+    view = ref.model_check(image, PIPE_LIMITS)
+    x = data.draw(st.lists(q15s, min_size=view["head"]["n_features"],
+                           max_size=view["head"]["n_features"]))
+    passes = 1 if view["readout"] is not None else view["head"]["n_classes"]
+    sensed = [data.draw(st.lists(st.integers(0, Q15_MAX), min_size=b["n_sense"],
+                                 max_size=b["n_sense"]))
+              for _ in range(passes) for b in view["blocks"] if b["flags"] & 1]
+    assert _c_sample(image, x, sensed) == ref.infer_sample(view, x, sensed)
