@@ -227,7 +227,8 @@
  *                the port cannot store it -> MEDIUM (S5). Any failure drops
  *                the load and leaves the model in force untouched. A COMMIT repeated after a
  *                success (a retry) answers the same record again.
- *   MODEL_INFO   empty -> struct phyff_model_info. No model -> NO_MODEL.
+ *   MODEL_INFO   empty -> struct phyff_model_info. Checks: non-empty ->
+ *                BAD_PAYLOAD, arg 0; no model -> NO_MODEL, arg 0.
  *   INFER        struct phyff_infer_head (n_samples, n_values = the model's
  *                n_features, flags) + n_samples x n_values int16 features
  *                (Q15 scaled by 2^input_exp, sample-major)
