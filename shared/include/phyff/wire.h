@@ -216,8 +216,9 @@
  *                arg = bytes received.
  *   MODEL_COMMIT empty -> struct phyff_model_info of the new model, which is
  *                now in force (and stored, with FEAT_MODEL_PERSIST). Checks:
- *                non-empty -> BAD_PAYLOAD, arg 0; no load begun -> NO_LOAD;
- *                fewer bytes than image_size -> LOAD_RANGE, arg = bytes received;
+ *                non-empty -> BAD_PAYLOAD, arg 0; no load begun -> NO_LOAD,
+ *                arg 0; fewer bytes than image_size -> LOAD_RANGE, arg =
+ *                bytes received;
  *                CRC-32 differs -> MODEL_CRC, arg 0; the image breaks a rule
  *                of model.h -> BAD_MODEL, arg = byte offset of the refused
  *                field in the image; trained on another board (unit_id or
@@ -225,8 +226,9 @@
  *                offset in the image; one sample's INFER request or reply
  *                would not fit max_payload -> BAD_MODEL, arg 8 (n_features);
  *                the port cannot store it -> MEDIUM (S5). Any failure drops
- *                the load and leaves the model in force untouched. A COMMIT repeated after a
- *                success (a retry) answers the same record again.
+ *                the load and leaves the model in force untouched. A COMMIT
+ *                repeated after a success (a retry) answers the same record
+ *                again, until the next MODEL_BEGIN, MODEL_ERASE or RESET.
  *   MODEL_INFO   empty -> struct phyff_model_info. Checks: non-empty ->
  *                BAD_PAYLOAD, arg 0; no model -> NO_MODEL, arg 0.
  *   INFER        struct phyff_infer_head (n_samples, n_values = the model's
@@ -243,7 +245,7 @@
  *                Each sample is measured with the model's own settle,
  *                oversample and channel counts; the CONFIGURE state is
  *                neither used nor changed. Checks: payload < 8 ->
- *                BAD_PAYLOAD, arg 8; no model -> NO_MODEL; n_values !=
+ *                BAD_PAYLOAD, arg 8; no model -> NO_MODEL, arg 0; n_values !=
  *                n_features -> BAD_CHANNELS, arg n_features; unknown flag
  *                bits or reserved != 0 -> BAD_CONFIG, arg = 4 or 6; n_samples
  *                > model_info.max_batch (max_batch_trace with TRACE) ->
