@@ -13,7 +13,7 @@ generator writes the results as JSON:
     shared/vectors/model.json   model image records, checks V1-V6, pipeline P1-P7
 
 Usage:
-    python shared/vectors/generate.py           # (re)write both files
+    python shared/vectors/generate.py           # (re)write the three files
     python shared/vectors/generate.py --check   # exit 1 if the files are stale
 
 File format (format 1): one top-level object with sorted keys: "format"
@@ -23,6 +23,10 @@ doubles are strings that C99 strtod and Python float.fromhex both read
 exactly: float.hex() output, "nan", "-nan", "inf" or "-inf"; byte strings are
 lowercase hex. Long payloads are given as a recipe:
 {"len": n, "mul": m, "add": a} stands for bytes (i * m + a) mod 256, i < n.
+Flags (saturation) are JSON booleans. In model.json every pipeline case
+carries its whole image (hex) and the board limits it is checked against
+(struct phyff_model_limits, medium as text); "model" or "why" name the case
+for people and are not inputs.
 Output is deterministic: a fixed seed per group, no time, no dict-order
 dependence, so regenerating gives identical bytes.
 """
