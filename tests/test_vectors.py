@@ -13,10 +13,13 @@ vectors pin, with its records packed by the same Record classes.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,16 @@ from phyff.protocol import fixed, model_image, wire
 
 VECTORS = Path(__file__).resolve().parents[1] / "shared" / "vectors"
 FORMAT = 1
+
+
+def _load_reference() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("phyff_vectors_generate",
+                                                  VECTORS / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -579,3 +592,12 @@ def test_model_check_covers_every_rule() -> None:
         assert any(w.startswith(rule) for w in whys), f"no model_check vector for {rule}"
     statuses = {c["out"]["status"] for c in DOCS["model"]["model_check"]}
     assert statuses == {"OK", "BAD_MODEL", "WRONG_BOARD"}
+
+
+def test_vector_files_are_fresh() -> None:
+    """The JSON files are what the reference generates now (run `make vectors` after
+    changing shared/vectors/generate.py), so no test checks stale expectations."""
+    ref = _load_reference()
+    stale = [path.name for path, text in ref.outputs().items()
+             if path.read_text(encoding="ascii") != text]
+    assert not stale, f"stale vector files {stale}: run `make vectors`"
