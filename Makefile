@@ -42,11 +42,17 @@ CORE_INC := -Ifirmware/src -Ifirmware/src/core
 $(BUILD)/test_core: tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) firmware/src/*.h firmware/src/core/*.h shared/include/phyff/*.h | $(BUILD)
 	$(CC) $(CSTD) $(SAN) $(SHARED_INC) $(CORE_INC) tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) -o $@
 
+# the same tests on a core with on-device inference (two 4 KiB model slots)
+$(BUILD)/test_core_model: tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) firmware/src/*.h firmware/src/core/*.h shared/include/phyff/*.h | $(BUILD)
+	$(CC) $(CSTD) $(SAN) -DPHYFF_CORE_MODEL_BYTES=4096u $(SHARED_INC) $(CORE_INC) tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) -o $@
+
 # C tests under sanitizers: golden vectors, then the board core (unit tests +
-# 100,000 random and mutated frames).
-test-c: $(BUILD)/test_vectors $(BUILD)/test_core
-	$(BUILD)/test_vectors shared/vectors/fixed.json shared/vectors/wire.json
+# 100,000 random and mutated frames), built without and with on-device
+# inference.
+test-c: $(BUILD)/test_vectors $(BUILD)/test_core $(BUILD)/test_core_model
+	$(BUILD)/test_vectors shared/vectors/fixed.json shared/vectors/wire.json shared/vectors/model.json
 	$(BUILD)/test_core 100000
+	$(BUILD)/test_core_model 100000
 
 # The shared code must compile warning-free for a Cortex-M3 (freestanding-friendly).
 cross: | $(BUILD)
@@ -54,6 +60,9 @@ cross: | $(BUILD)
 	for f in $(SHARED_SRC) $(CORE_SRC); do \
 	  $(ARM_CC) $(CSTD) -mcpu=cortex-m3 -mthumb -Os -ffreestanding $(SHARED_INC) $(CORE_INC) -c $$f -o $(BUILD)/$$(basename $$f .c).arm.o || exit 1; \
 	done
+	# the core with on-device inference compiled in (two 4 KiB model slots)
+	$(ARM_CC) $(CSTD) -mcpu=cortex-m3 -mthumb -Os -ffreestanding -DPHYFF_CORE_MODEL_BYTES=4096u \
+	  $(SHARED_INC) $(CORE_INC) -c $(CORE_SRC) -o $(BUILD)/phyff_core_infer.arm.o
 	arm-none-eabi-size $(BUILD)/*.arm.o
 
 # The core and shared code for the other boards' CPUs (no Arduino core for

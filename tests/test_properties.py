@@ -1,9 +1,13 @@
-"""Property tests: phyff.protocol.fixed and phyff.protocol.wire against the exact reference.
+"""Property tests: phyff.protocol.fixed, wire and the on-device model against the exact reference.
 
 The reference is shared/vectors/generate.py (Python integers and fractions
-only, written from the contracts in fixed.h and wire.h), loaded by path. The
-decoder is also fed random bytes and damaged frames: it must never crash, and
-it must agree with the reference on the status or on the decoded frame.
+only, written from the contracts in fixed.h, wire.h and model.h), loaded by
+path. The decoder is also fed random bytes and damaged frames: it must never
+crash, and it must agree with the reference on the status or on the decoded
+frame. Damaged model images go through the compiled phyff_model_check and
+the reference's V1-V6 alike: same status, same refused offset; random
+models, features and sensed values through model.c's pipeline and the
+reference's P1-P7 alike: same drives, scores, class and saturation.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import dataclasses
 import importlib.util
 import math
 import sys
+import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,7 +26,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from phyff.protocol import fixed, wire
+from phyff._native import ffi, lib
+from phyff.protocol import fixed, model_image, wire
 
 
 def _load_reference() -> ModuleType:
@@ -349,7 +355,15 @@ def test_decoder_on_damaged_frames(h: wire.Header, payload: bytes,
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)
 u32 = st.integers(0, 0xFFFFFFFF)
+i8 = st.integers(-128, 127)
 names = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=16)
+
+
+def _builds(cls: type, fields: list[tuple[str, str]]) -> st.SearchStrategy[Any]:
+    """Records of cls with every field drawn from its whole range (names: printable text)."""
+    kinds = {"u8": u8, "i8": i8, "u16": u16, "u32": u32, "name": names}
+    return st.builds(cls, **{n: kinds[k] for n, k in fields})
+
 
 records = st.one_of(
     st.builds(wire.ErrorRecord, status=u16, arg=u16),
@@ -358,9 +372,14 @@ records = st.one_of(
     st.builds(wire.Config, settle_us=u32, oversample=u16, n_drive_active=u16,
               n_sense_active=u16, reserved=u16),
     st.builds(wire.Stats, **{n: u32 for n, _ in ref.STATS_FIELDS}),
-    st.builds(wire.Caps, level=u8, reserved0=u8, features=u16, firmware_version=u32,
-              unit_id=u32, max_batch=u16, max_payload=u16, n_drive=u16, n_sense=u16,
-              dac_bits=u8, adc_bits=u8, max_oversample=u16, board=names, medium=names),
+    _builds(wire.Caps, ref.CAPS_FIELDS),
+    _builds(wire.ModelBegin, ref.MODEL_BEGIN_FIELDS),
+    _builds(wire.ChunkHead, ref.CHUNK_HEAD_FIELDS),
+    _builds(wire.InferHead, ref.INFER_HEAD_FIELDS),
+    _builds(wire.ModelInfo, ref.MODEL_INFO_FIELDS),
+    _builds(model_image.ModelHead, ref.MODEL_HEAD_FIELDS),
+    _builds(model_image.BlockHead, ref.BLOCK_HEAD_FIELDS),
+    _builds(model_image.ReadoutHead, ref.READOUT_HEAD_FIELDS),
 )
 REF_FIELDS = {
     wire.ErrorRecord: ref.ERROR_FIELDS,
@@ -369,7 +388,24 @@ REF_FIELDS = {
     wire.Config: ref.CONFIG_FIELDS,
     wire.Stats: ref.STATS_FIELDS,
     wire.Caps: ref.CAPS_FIELDS,
+    wire.ModelBegin: ref.MODEL_BEGIN_FIELDS,
+    wire.ChunkHead: ref.CHUNK_HEAD_FIELDS,
+    wire.InferHead: ref.INFER_HEAD_FIELDS,
+    wire.ModelInfo: ref.MODEL_INFO_FIELDS,
+    model_image.ModelHead: ref.MODEL_HEAD_FIELDS,
+    model_image.BlockHead: ref.BLOCK_HEAD_FIELDS,
+    model_image.ReadoutHead: ref.READOUT_HEAD_FIELDS,
 }
+
+
+def test_every_record_is_covered() -> None:
+    """Each Record class of the wire and model modules is in the round-trip property."""
+    classes = {c for mod in (wire, model_image) for c in vars(mod).values()
+               if isinstance(c, type) and issubclass(c, wire.Record) and c is not wire.Record
+               and c.__module__ == mod.__name__}
+    assert classes == set(REF_FIELDS), sorted(c.__name__ for c in classes ^ set(REF_FIELDS))
+    for cls, fields in REF_FIELDS.items():
+        assert [n for n, _ in fields] == cls.c_members(), cls.__name__
 
 
 @PROPS
@@ -390,3 +426,152 @@ def test_batch_frame_overhead(samples: np.ndarray, seq: int) -> None:
     assert len(frame) / len(payload) <= 1.02
     header, back = wire.decode_frame(frame[:-1])
     assert back == payload and header.seq == seq
+
+
+# ---- CRC-32 and the model checks ------------------------------------------------------
+
+
+@PROPS
+@given(st.binary(max_size=300), st.binary(max_size=300), u32)
+def test_crc32(a: bytes, b: bytes, init: int) -> None:
+    assert wire.crc32(a + b, init) == ref.crc32(a + b, init)
+    assert wire.crc32(b, wire.crc32(a, init)) == wire.crc32(a + b, init)  # chaining
+    assert wire.crc32(a) == zlib.crc32(a)
+
+
+_IMAGES = [ref.image_pack(m)
+           for m in ref.sample_models(ref.rng_for("model_images")).values()]
+
+
+def _c_check(image: bytes, lim: dict[str, Any]) -> tuple[int, int]:
+    buf = ffi.new("uint8_t[]", image or b"\0")
+    limits = ffi.new("struct phyff_model_limits *")
+    for k, v in lim.items():
+        if k == "medium":
+            ffi.memmove(limits.medium, v.encode().ljust(16, b"\0"), 16)
+        else:
+            setattr(limits, k, v)
+    view = ffi.new("struct phyff_model_view *")
+    bad = ffi.new("uint32_t *")
+    return int(lib.phyff_model_check(buf, len(image), limits, view, bad)), int(bad[0])
+
+
+def _ref_check(image: bytes, lim: dict[str, Any]) -> tuple[int, int]:
+    try:
+        ref.model_check(image, lim)
+    except ref.ModelRefused as e:
+        return ref.STATUS[e.status], e.offset
+    return 0, 0
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(_IMAGES),
+       st.lists(st.tuples(st.integers(0, 600), st.integers(0, 255)), min_size=1, max_size=3),
+       st.one_of(st.none(), st.integers(0, 600)),
+       st.integers(0, 40))
+def test_model_check_matches_reference(image: bytes, edits: list[tuple[int, int]],
+                                       cut: int | None, work: int) -> None:
+    """Images with bytes overwritten (headers mostly), cut short or checked against a
+    small scratch: the C and the reference refuse the same field with the same status."""
+    raw = bytearray(image)
+    for at, value in edits:
+        raw[at % min(len(raw), 130 if at < 400 else len(raw))] = value
+    if cut is not None:
+        raw = raw[: cut % (len(raw) + 1)]
+    lim = dict(ref.LIMITS)
+    if work:
+        lim["work_values"] = work
+    assert _c_check(bytes(raw), lim) == _ref_check(bytes(raw), lim)
+
+
+# ---- the model pipeline against the reference ----------------------------------------
+
+PIPE_LIMITS = dict(ref.LIMITS, n_drive=64)
+
+
+@st.composite
+def _models(draw: st.DrawFn) -> dict[str, Any]:
+    """A random valid model: any inference kind, encoder, flag mix, shift and exponent."""
+    nc, nf = draw(st.integers(2, 4)), draw(st.integers(1, 4))
+    fo = nc + draw(st.integers(0, 2))
+    blocks = []
+    for _ in range(draw(st.integers(1, 3))):
+        blocks.append({
+            "encoder": draw(st.sampled_from(sorted(ref.ENCODER))),
+            "flags": draw(st.sampled_from([1, 2, 3])), "d_out": draw(st.integers(1, 5)),
+            "n_sense": draw(st.integers(1, 12)), "out_exp": draw(st.integers(-32, 32)),
+            "shift_p": draw(st.integers(0, 16)), "shift_h": draw(st.integers(0, 16)),
+            "shift_b": draw(st.integers(0, 40)), "shift_out": draw(st.integers(0, 62)),
+            "readout_shift": draw(st.integers(0, 16)), "wr": draw(st.sampled_from([3, 300, 32767])),
+        })
+    rng = ref.random.Random(draw(st.integers(0, 2**32)))
+    return ref.make_model(
+        rng, inference=draw(st.sampled_from(["ONEPASS", "GOODNESS"])), n_features=nf,
+        n_classes=nc, feature_offset=fo, width=fo + nf + draw(st.integers(0, 2)),
+        input_exp=draw(st.integers(-32, 32)), score_exp=draw(st.integers(-32, 32)),
+        readout_abs=draw(st.integers(0, 1)), blocks=blocks,
+        readout={"shift_b": draw(st.integers(0, 40)), "shift_out": draw(st.integers(0, 62)),
+                 "wr": draw(st.sampled_from([3, 3000, 32767]))})
+
+
+def _c_sample(image: bytes, x: list[int], sensed: list[list[int]]) -> dict[str, Any]:
+    """P1-P7 composed from the compiled model.c functions, as the core composes them."""
+    buf = ffi.new("uint8_t[]", image)
+    limits = ffi.new("struct phyff_model_limits *")
+    for k, v in PIPE_LIMITS.items():
+        if k == "medium":
+            ffi.memmove(limits.medium, v.encode().ljust(16, b"\0"), 16)
+        else:
+            setattr(limits, k, v)
+    view = ffi.new("struct phyff_model_view *")
+    bad = ffi.new("uint32_t *")
+    assert lib.phyff_model_check(buf, len(image), limits, view, bad) == 0, int(bad[0])
+    hd = view.head
+    onepass = hd.inference == model_image.INFERENCE_ONEPASS
+    nc, work = hd.n_classes, lib.phyff_model_work_values(view)
+    acc = ffi.new("int64_t[]", nc)
+    scores = ffi.new("int32_t[]", nc)
+    drives: list[list[int]] = []
+    feed = iter(sensed)
+    sat = False
+    for label in ([-1] if onepass else range(nc)):
+        h = ffi.new("int16_t[]", work)
+        sat |= bool(lib.phyff_infer_layout(view, ffi.new("int16_t[]", x), label, h))
+        good = 0
+        for k in range(hd.n_blocks):
+            b = view.blocks[k]
+            p = ffi.new("int16_t[]", 1)
+            if b.flags & model_image.BLOCK_PHYSICAL:
+                drive = ffi.new("int16_t[]", b.n_drive)
+                lib.phyff_infer_encode(view, k, h, drive)
+                drives.append(list(drive))
+                p = ffi.new("int16_t[]", next(feed))
+            y = ffi.new("int16_t[]", b.d_out)
+            sat |= bool(lib.phyff_infer_affine(view, k, p, h, y))
+            if onepass:
+                lib.phyff_infer_readout_add(view, k, y, acc)
+            else:
+                good += lib.phyff_infer_goodness(view, k, y)
+            h = y
+        if not onepass:
+            scores[label] = good
+    if onepass:
+        sat |= bool(lib.phyff_infer_readout_finish(view, acc, scores))
+    return {"drives": drives, "scores": list(scores), "sat": sat,
+            "class": int(lib.phyff_argmax_s32(scores, nc))}
+
+
+@settings(max_examples=300, deadline=None)
+@given(_models(), st.data())
+def test_pipeline_matches_reference(model: dict[str, Any], data: st.DataObject) -> None:
+    """Random models, features and sensed values: model.c computes what model.h's
+    prose (the reference) says, drive patterns, scores, class and saturation alike."""
+    image = ref.image_pack(model)
+    view = ref.model_check(image, PIPE_LIMITS)
+    x = data.draw(st.lists(q15s, min_size=view["head"]["n_features"],
+                           max_size=view["head"]["n_features"]))
+    passes = 1 if view["readout"] is not None else view["head"]["n_classes"]
+    sensed = [data.draw(st.lists(st.integers(0, Q15_MAX), min_size=b["n_sense"],
+                                 max_size=b["n_sense"]))
+              for _ in range(passes) for b in view["blocks"] if b["flags"] & 1]
+    assert _c_sample(image, x, sensed) == ref.infer_sample(view, x, sensed)

@@ -3,25 +3,43 @@
 One test per operation group, not per case, so the report stays readable; a
 failing group lists its first failing cases with their index in the file.
 Groups whose operation the Python API does not expose are checked by the C
-test program (tests/c/test_vectors.c) only and are listed in C_ONLY.
+test program (tests/c/test_vectors.c) only and are listed in C_ONLY. The
+model.h pipeline has no Python wrapper of its own (the host's numpy
+reference is a separate implementation), so its groups call the compiled C
+through phyff._native: that proves the module the host ships is the code the
+vectors pin, with its records packed by the same Record classes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
-from phyff.protocol import fixed, wire
+from phyff._native import ffi, lib
+from phyff.protocol import fixed, model_image, wire
 
 VECTORS = Path(__file__).resolve().parents[1] / "shared" / "vectors"
 FORMAT = 1
+
+
+def _load_reference() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("phyff_vectors_generate",
+                                                  VECTORS / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -30,13 +48,14 @@ def _load(name: str) -> dict[str, Any]:
     return doc
 
 
-DOCS = {"fixed": _load("fixed.json"), "wire": _load("wire.json")}
+DOCS = {"fixed": _load("fixed.json"), "wire": _load("wire.json"), "model": _load("model.json")}
 META = {"format", "generator", "seed"}
 
 # Operations with no Python wrapper: the C test program covers them.
 C_ONLY = {
     "fixed": {"sat_q15", "sat_q31", "round_shift_s64"},
     "wire": {"cobs_max_encoded", "check_level", "u16_le", "u32_le"},
+    "model": set(),
 }
 
 Case = dict[str, Any]
@@ -143,19 +162,64 @@ ENUMS = {"Cmd": wire.Cmd, "Flag": wire.Flag, "EventId": wire.EventId, "Status": 
          "Feature": wire.Feature}
 
 
+def _lib_members(prefix: str, exclude: tuple[str, ...] = ()) -> dict[str, int]:
+    """The compiled module's constants with this prefix (sizes and longer prefixes out)."""
+    return {k[len(prefix):]: int(getattr(lib, k)) for k in dir(lib)
+            if k.startswith(prefix) and not k.endswith("_SIZE")
+            and not any(k.startswith(e) for e in exclude)}
+
+
+# Enums the Python API keeps as module constants, not IntEnums: read from the
+# compiled module by prefix, so a member added to a header shows up here.
+LIB_ENUMS = {
+    "wire": {"InferFlag": _lib_members("PHYFF_INFER_", ("PHYFF_INFERENCE_",))},
+    "model": {"Inference": _lib_members("PHYFF_INFERENCE_"),
+              "Encoder": _lib_members("PHYFF_ENC_"),
+              "BlockFlag": _lib_members("PHYFF_BLOCK_")},
+}
+
+
+# Record sizes the wire module gives through its Record classes only.
+RECORD_SIZES = {"MODEL_BEGIN_SIZE": wire.ModelBegin, "MODEL_INFO_SIZE": wire.ModelInfo,
+                "INFER_HEAD_SIZE": wire.InferHead, "CHUNK_HEAD_SIZE": wire.ChunkHead,
+                "CAPS_SIZE": wire.Caps, "STATS_SIZE": wire.Stats, "CONFIG_SIZE": wire.Config,
+                "QUERY_HEAD_SIZE": wire.QueryHead, "ERROR_SIZE": wire.ErrorRecord,
+                "EVENT_SIZE": wire.Event}
+
+
 def check_constant(case: Case) -> None:
-    got = getattr(wire, case["in"])
-    assert got == case["out"], f"wire.{case['in']} = {got}, want {case['out']}"
+    name = case["in"]
+    got = getattr(wire, name, None)
+    if got is None:
+        got = RECORD_SIZES[name].size()
+    assert got == case["out"], f"wire.{name} = {got}, want {case['out']}"
+    assert int(getattr(lib, f"PHYFF_{name}")) == case["out"], f"PHYFF_{name} differs"
+    if name in RECORD_SIZES:
+        assert RECORD_SIZES[name].size() == case["out"]
 
 
 def check_enum(case: Case) -> None:
     kind, name = case["in"]
-    member = ENUMS[kind][name]
+    member = ENUMS[kind][name] if kind in ENUMS else LIB_ENUMS["wire"][kind][name]
     assert int(member) == case["out"], f"{kind}.{name} = {int(member)}, want {case['out']}"
 
 
 def check_status_name_unknown(case: Case) -> None:
     assert wire.status_name(case["in"]) == case["out"]
+
+
+def check_status_name(case: Case) -> None:
+    got = wire.status_name(case["in"])
+    assert got == case["out"], f"status_name({case['in']}) = {got!r}, want {case['out']!r}"
+
+
+def check_crc32(case: Case) -> None:
+    data = bytes.fromhex(case["in"]["data"])
+    got = wire.crc32(data, case["in"]["crc"])
+    assert got == case["out"], f"crc32({data[:16].hex()}...) = {got:#010x}, want {case['out']:#x}"
+    if len(data) > 1:  # chaining: a finished CRC continues over the rest
+        half = len(data) // 2
+        assert wire.crc32(data[half:], wire.crc32(data[:half], case["in"]["crc"])) == case["out"]
 
 
 def check_wire_max_frame(case: Case) -> None:
@@ -285,10 +349,198 @@ WIRE_CHECKERS: dict[str, Checker] = {
     "config_pack": record(wire.Config),
     "stats_pack": record(wire.Stats),
     "caps_pack": record(wire.Caps),
+    "model_begin_pack": record(wire.ModelBegin),
+    "chunk_head_pack": record(wire.ChunkHead),
+    "infer_head_pack": record(wire.InferHead),
+    "model_info_pack": record(wire.ModelInfo),
+    "status_name": check_status_name,
+    "crc32": check_crc32,
     "samples_pack": check_samples,
 }
 
-CHECKERS = {"fixed": FIXED_CHECKERS, "wire": WIRE_CHECKERS}
+# ---- model ------------------------------------------------------------------------
+
+MODEL_CONSTANTS = {
+    "MODEL_MAGIC": model_image.MAGIC, "MODEL_VERSION": model_image.VERSION,
+    "MODEL_MAX_BLOCKS": model_image.MAX_BLOCKS, "MODEL_HEAD_SIZE": model_image.ModelHead.size(),
+    "BLOCK_HEAD_SIZE": model_image.BlockHead.size(),
+    "READOUT_HEAD_SIZE": model_image.ReadoutHead.size(),
+}
+
+
+def check_model_constant(case: Case) -> None:
+    name = case["in"]
+    assert MODEL_CONSTANTS[name] == case["out"], f"{name} = {MODEL_CONSTANTS[name]}"
+    assert int(getattr(lib, f"PHYFF_{name}")) == case["out"]
+
+
+def check_model_enum(case: Case) -> None:
+    kind, name = case["in"]
+    got = LIB_ENUMS["model"][kind][name]
+    assert got == case["out"], f"{kind}.{name} = {got}, want {case['out']}"
+    if kind == "Encoder":  # the names phyff deploy writes
+        assert model_image.ENCODERS[name.lower()] == case["out"]
+
+
+class View:
+    """An image checked by the compiled phyff_model_check (the view points into it)."""
+
+    def __init__(self, inp: dict[str, Any]) -> None:
+        self.image = ffi.new("uint8_t[]", bytes.fromhex(inp["image"]) or b"\0")
+        self.size = len(inp["image"]) // 2
+        lim = inp["limits"]
+        self.limits = ffi.new("struct phyff_model_limits *")
+        for k, v in lim.items():
+            if k == "medium":
+                ffi.memmove(self.limits.medium, v.encode("ascii").ljust(wire.NAME_SIZE, b"\0"),
+                            wire.NAME_SIZE)
+            else:
+                setattr(self.limits, k, v)
+        self.view = ffi.new("struct phyff_model_view *")
+        bad = ffi.new("uint32_t *")
+        self.status = int(lib.phyff_model_check(self.image, self.size, self.limits, self.view,
+                                                bad))
+        self.bad_offset = int(bad[0])
+
+    def checked(self) -> View:
+        assert self.status == lib.PHYFF_OK, f"vector image refused: {self.status}"
+        return self
+
+
+def i16_in(values: list[int]) -> Any:
+    return ffi.new("int16_t[]", values or [0])
+
+
+def i16_out(n: int) -> Any:
+    return ffi.new("int16_t[]", max(n, 1))
+
+
+def check_model_check(case: Case) -> None:
+    inp, out = case["in"], case["out"]
+    v = View(inp)
+    assert (wire.as_status(v.status), v.bad_offset) == (status(out["status"]),
+                                                        out["bad_offset"]), inp["why"]
+    if out["status"] == "OK":
+        view = v.view
+        assert view.trace_values == out["trace_values"], inp["why"]
+        assert view.readout_width == out["readout_width"], inp["why"]
+        assert lib.phyff_model_work_values(view) == out["work_values"], inp["why"]
+        assert view.readout_at == out["readout_at"], inp["why"]
+        assert list(view.block_at)[: view.head.n_blocks] == out["block_at"], inp["why"]
+        # the Python image reader parses what the board accepts
+        image = model_image.ModelImage.unpack(bytes.fromhex(inp["image"]))
+        assert image.pack().hex() == inp["image"]
+
+
+def check_layout(case: Case) -> None:
+    v = View(case["in"]).checked()
+    h = i16_out(v.view.head.width)
+    sat = lib.phyff_infer_layout(v.view, i16_in(case["in"]["x"]), case["in"]["label"], h)
+    assert list(h)[: v.view.head.width] == case["out"]["h"]
+    assert bool(sat) == case["out"]["sat"]
+
+
+def check_encode(case: Case) -> None:
+    v = View(case["in"]).checked()
+    k = case["in"]["k"]
+    n = v.view.blocks[k].n_drive
+    drive = i16_out(n)
+    lib.phyff_infer_encode(v.view, k, i16_in(case["in"]["h"]), drive)
+    assert list(drive)[:n] == case["out"], f"encoder {v.view.blocks[k].encoder}"
+
+
+def check_affine(case: Case) -> None:
+    v = View(case["in"]).checked()
+    k = case["in"]["k"]
+    n = v.view.blocks[k].d_out
+    y = i16_out(n)
+    sat = lib.phyff_infer_affine(v.view, k, i16_in(case["in"]["p"]), i16_in(case["in"]["h"]), y)
+    assert list(y)[:n] == case["out"]["y"] and bool(sat) == case["out"]["sat"]
+
+
+def check_readout(case: Case) -> None:
+    v = View(case["in"]).checked()
+    nc = v.view.head.n_classes
+    acc = ffi.new("int64_t[]", nc)
+    for k, y in enumerate(case["in"]["ys"]):
+        lib.phyff_infer_readout_add(v.view, k, i16_in(y), acc)
+    assert list(acc) == case["out"]["acc"]
+    scores = ffi.new("int32_t[]", nc)
+    sat = lib.phyff_infer_readout_finish(v.view, acc, scores)
+    assert list(scores) == case["out"]["scores"] and bool(sat) == case["out"]["sat"]
+
+
+def check_goodness(case: Case) -> None:
+    v = View(case["in"]).checked()
+    got = lib.phyff_infer_goodness(v.view, case["in"]["k"], i16_in(case["in"]["y"]))
+    assert got == case["out"], f"goodness {got}, want {case['out']}"
+
+
+def check_argmax(case: Case) -> None:
+    scores = case["in"]
+    got = lib.phyff_argmax_s32(ffi.new("int32_t[]", scores), len(scores))
+    assert got == case["out"]
+    assert int(np.argmax(np.array(scores, dtype=np.int64))) == case["out"]  # numpy agrees
+
+
+def check_sample(case: Case) -> None:
+    """P1-P7 composed from the C functions as the core composes them."""
+    inp, out = case["in"], case["out"]
+    v = View(inp).checked()
+    hd = v.view.head
+    onepass = hd.inference == model_image.INFERENCE_ONEPASS
+    nc = hd.n_classes
+    acc = ffi.new("int64_t[]", nc)
+    scores = [0] * nc
+    drives, sensed = [], iter(inp["sensed"])
+    sat = False
+    for label in ([-1] if onepass else range(nc)):
+        h = i16_out(lib.phyff_model_work_values(v.view))
+        sat |= bool(lib.phyff_infer_layout(v.view, i16_in(inp["x"]), label, h))
+        good = 0
+        for k in range(hd.n_blocks):
+            b = v.view.blocks[k]
+            p = i16_in([])
+            if b.flags & model_image.BLOCK_PHYSICAL:
+                drive = i16_out(b.n_drive)
+                lib.phyff_infer_encode(v.view, k, h, drive)
+                drives.append(list(drive)[: b.n_drive])
+                p = i16_in(next(sensed))
+            y = i16_out(b.d_out)
+            sat |= bool(lib.phyff_infer_affine(v.view, k, p, h, y))
+            if onepass:
+                lib.phyff_infer_readout_add(v.view, k, y, acc)
+            else:
+                good += lib.phyff_infer_goodness(v.view, k, y)
+            h = y
+        if not onepass:
+            scores[label] = good
+    if onepass:
+        out_scores = ffi.new("int32_t[]", nc)
+        sat |= bool(lib.phyff_infer_readout_finish(v.view, acc, out_scores))
+        scores = list(out_scores)
+    assert drives == out["drives"]
+    assert scores == out["scores"] and sat == out["sat"]
+    assert lib.phyff_argmax_s32(ffi.new("int32_t[]", scores), nc) == out["class"]
+
+
+MODEL_CHECKERS: dict[str, Checker] = {
+    "constants": check_model_constant,
+    "enums": check_model_enum,
+    "model_head_pack": record(model_image.ModelHead),
+    "block_head_pack": record(model_image.BlockHead),
+    "readout_head_pack": record(model_image.ReadoutHead),
+    "model_check": check_model_check,
+    "infer_layout": check_layout,
+    "infer_encode": check_encode,
+    "infer_affine": check_affine,
+    "infer_readout": check_readout,
+    "infer_goodness": check_goodness,
+    "argmax": check_argmax,
+    "infer_sample": check_sample,
+}
+
+CHECKERS = {"fixed": FIXED_CHECKERS, "wire": WIRE_CHECKERS, "model": MODEL_CHECKERS}
 GROUPS = [(f, g) for f, table in CHECKERS.items() for g in table]
 
 
@@ -318,11 +570,34 @@ def test_every_group_is_checked(file: str) -> None:
     assert not (C_ONLY[file] - groups), "C_ONLY names groups the file lacks"
 
 
-def test_enums_have_vectors() -> None:
-    """Every member the wrappers expose is pinned by a vector (protocol level, L1/L2)."""
-    pinned = {tuple(c["in"]) for c in DOCS["wire"]["enums"]}
-    exposed = {(kind, m.name) for kind, enum_cls in ENUMS.items() for m in enum_cls}
+@pytest.mark.parametrize("file", ["wire", "model"])
+def test_enums_have_vectors(file: str) -> None:
+    """Every member the wrappers and the compiled module expose is pinned by a
+    vector (protocol level, L1/L2), and every pinned member exists."""
+    pinned = {tuple(c["in"]) for c in DOCS[file]["enums"]}
+    exposed = {(kind, name) for kind, members in LIB_ENUMS[file].items() for name in members}
+    if file == "wire":
+        exposed |= {(kind, m.name) for kind, enum_cls in ENUMS.items() for m in enum_cls}
     assert exposed == pinned, (
         f"members that are not protocol values: {sorted(exposed - pinned)}; "
         f"protocol values missing: {sorted(pinned - exposed)}"
     )
+    assert all(LIB_ENUMS[file].values()), "a prefix matched no constant of phyff._native"
+
+
+def test_model_check_covers_every_rule() -> None:
+    """model.json refuses at least one image per rule V1-V6 and checks valid ones."""
+    whys = [c["in"]["why"] for c in DOCS["model"]["model_check"]]
+    for rule in ("V1", "V2", "V3", "V4", "V5", "V6", "valid"):
+        assert any(w.startswith(rule) for w in whys), f"no model_check vector for {rule}"
+    statuses = {c["out"]["status"] for c in DOCS["model"]["model_check"]}
+    assert statuses == {"OK", "BAD_MODEL", "WRONG_BOARD"}
+
+
+def test_vector_files_are_fresh() -> None:
+    """The JSON files are what the reference generates now (run `make vectors` after
+    changing shared/vectors/generate.py), so no test checks stale expectations."""
+    ref = _load_reference()
+    stale = [path.name for path, text in ref.outputs().items()
+             if path.read_text(encoding="ascii") != text]
+    assert not stale, f"stale vector files {stale}: run `make vectors`"

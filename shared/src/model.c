@@ -154,7 +154,9 @@ static enum phyff_status check_block(const struct phyff_block_head *b, uint32_t 
     if ((b->flags & ~(PHYFF_BLOCK_PHYSICAL | PHYFF_BLOCK_SKIP)) != 0 || b->flags == 0) {
         REFUSE(at + 1);
     }
-    if (b->d_in != d_in || d_in == 0) REFUSE(at + 2);
+    /* the scratch rule is reported at d_in, so it is checked with it (first
+     * refused field in image order, even when a later field is also bad) */
+    if (b->d_in != d_in || d_in == 0 || block_work(b) > lim->work_values) REFUSE(at + 2);
     const bool physical = (b->flags & PHYFF_BLOCK_PHYSICAL) != 0;
     if (b->n_drive != drive_width(b->encoder, b->d_in) ||
         (physical && b->n_drive > lim->n_drive)) {
@@ -172,7 +174,6 @@ static enum phyff_status check_block(const struct phyff_block_head *b, uint32_t 
     if (physical && (b->oversample < 1 || b->oversample > lim->max_oversample)) REFUSE(at + 20);
     if (b->readout_shift > SHIFT_SEGMENT_MAX) REFUSE(at + 22);
     if (b->reserved != 0) REFUSE(at + 23);
-    if (block_work(b) > lim->work_values) REFUSE(at + 2);
     return PHYFF_OK;
 }
 
@@ -323,7 +324,7 @@ void phyff_infer_encode(const struct phyff_model_view *view, unsigned k, const i
     for (uint16_t j = 0; j < d; ++j) {
         const uint32_t dj = (uint32_t)(h[j] - lo);
         if (b->encoder == PHYFF_ENC_PHASE) {
-            drive[j] = span == 0 ? 0 : (int16_t)((dj * 32767u + span / 2u) / span);
+            drive[j] = (int16_t)(span == 0 ? 0u : (dj * 32767u + span / 2u) / span);
             continue;
         }
         bool msb = false;

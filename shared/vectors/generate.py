@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Golden vectors for phyff's fixed-point kernels (fixed.h) and wire protocol (wire.h).
+"""Golden vectors for phyff's fixed-point kernels, wire protocol and on-device model.
 
 This is an independent, exact reference: it uses only Python integers and
 fractions.Fraction, never the C code or the phyff package. Each function below
 implements one operation straight from the numbered contracts in
-shared/include/phyff/fixed.h (F1-F9) and shared/include/phyff/wire.h (W1-W4,
-L4, P2-P3), and the generator writes the results as JSON:
+shared/include/phyff/fixed.h (F1-F9), shared/include/phyff/wire.h (W1-W4,
+L4, P2-P3) and shared/include/phyff/model.h (M1-M2, P1-P7, V1-V6), and the
+generator writes the results as JSON:
 
     shared/vectors/fixed.json   fixed-point operations
-    shared/vectors/wire.json    CRC, COBS, frames, records, constants
+    shared/vectors/wire.json    CRC-16, CRC-32, COBS, frames, records, constants
+    shared/vectors/model.json   model image records, checks V1-V6, pipeline P1-P7
 
 Usage:
-    python shared/vectors/generate.py           # (re)write both files
+    python shared/vectors/generate.py           # (re)write the three files
     python shared/vectors/generate.py --check   # exit 1 if the files are stale
 
 File format (format 1): one top-level object with sorted keys: "format"
@@ -21,6 +23,10 @@ doubles are strings that C99 strtod and Python float.fromhex both read
 exactly: float.hex() output, "nan", "-nan", "inf" or "-inf"; byte strings are
 lowercase hex. Long payloads are given as a recipe:
 {"len": n, "mul": m, "add": a} stands for bytes (i * m + a) mod 256, i < n.
+Flags (saturation) are JSON booleans. In model.json every pipeline case
+carries its whole image (hex) and the board limits it is checked against
+(struct phyff_model_limits, medium as text); "model" or "why" name the case
+for people and are not inputs.
 Output is deterministic: a fixed seed per group, no time, no dict-order
 dependence, so regenerating gives identical bytes.
 """
@@ -181,7 +187,7 @@ def matmul_q15(
 # wire.h reference
 # =============================================================================
 
-PROTOCOL_LEVEL = 2
+PROTOCOL_LEVEL = 3
 HEADER_SIZE = 8
 CRC_SIZE = 2
 CRC_INIT = 0xFFFF
@@ -189,10 +195,14 @@ MAX_PAYLOAD_LIMIT = 65535
 NAME_SIZE = 16
 ERROR_SIZE = 4
 EVENT_SIZE = 4
-CAPS_SIZE = 60
+CAPS_SIZE = 72
 CONFIG_SIZE = 12
 QUERY_HEAD_SIZE = 4
-STATS_SIZE = 32
+STATS_SIZE = 44
+MODEL_BEGIN_SIZE = 8
+CHUNK_HEAD_SIZE = 4
+INFER_HEAD_SIZE = 8
+MODEL_INFO_SIZE = 76
 
 CMD = {
     "NONE": 0x00,
@@ -201,8 +211,12 @@ CMD = {
     "QUERY": 0x03,
     "STATS": 0x04,
     "RESET": 0x05,
-    "INFER_FIRST": 0x10,
-    "INFER_LAST": 0x1F,
+    "MODEL_BEGIN": 0x10,
+    "MODEL_CHUNK": 0x11,
+    "MODEL_COMMIT": 0x12,
+    "MODEL_INFO": 0x13,
+    "INFER": 0x14,
+    "MODEL_ERASE": 0x15,
     "EVENT": 0x7F,
 }
 FLAG = {"REPLY": 0x01, "ERROR": 0x02, "EVENT": 0x04}
@@ -224,14 +238,50 @@ STATUS = {
     "OVERRUN": 21,
     "MEDIUM": 22,
     "NOT_A_REQUEST": 23,
+    "NO_MODEL": 24,
+    "MODEL_TOO_LARGE": 25,
+    "LOAD_RANGE": 26,
+    "MODEL_CRC": 27,
+    "BAD_MODEL": 28,
+    "WRONG_BOARD": 29,
+    "NO_LOAD": 30,
+}
+# phyff_status_name: short, stable names (hosts show them to users).
+STATUS_NAME = {
+    "OK": "ok",
+    "BAD_CRC": "bad CRC",
+    "TRUNCATED": "truncated frame",
+    "TOO_LONG": "frame too long",
+    "BAD_COBS": "bad COBS encoding",
+    "BAD_LEVEL": "protocol level mismatch",
+    "NO_SPACE": "buffer too small",
+    "EMPTY": "empty frame",
+    "UNKNOWN_COMMAND": "unknown command",
+    "BAD_PAYLOAD": "bad payload",
+    "BATCH_TOO_LARGE": "batch too large",
+    "BAD_CHANNELS": "wrong channel count",
+    "BAD_CONFIG": "configuration refused",
+    "OVERRUN": "receive overrun",
+    "MEDIUM": "medium fault",
+    "NOT_A_REQUEST": "not a request",
+    "NO_MODEL": "no model loaded",
+    "MODEL_TOO_LARGE": "model too large",
+    "LOAD_RANGE": "model chunk out of order",
+    "MODEL_CRC": "model CRC mismatch",
+    "BAD_MODEL": "model refused",
+    "WRONG_BOARD": "model for another board",
+    "NO_LOAD": "no model load in progress",
 }
 FEATURE = {
     "SATURATION_FLAGS": 0x0001,
     "SETTLE": 0x0002,
     "OVERSAMPLE": 0x0004,
     "CHANNEL_SELECT": 0x0008,
+    "INFER": 0x0010,
+    "MODEL_PERSIST": 0x0020,
     "EMULATED": 0x0100,
 }
+INFER_FLAG = {"TRACE": 0x0001}
 
 
 class RefWireError(Exception):
@@ -250,6 +300,18 @@ def crc16(data: bytes, crc: int = CRC_INIT) -> int:
             crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
             crc &= 0xFFFF
     return crc
+
+
+def crc32(data: bytes, crc: int = 0) -> int:
+    """CRC-32/ISO-HDLC (zlib): reflected poly 0xEDB88320, init and final xor
+    0xFFFFFFFF. A finished CRC continues a chain: crc32(b, crc32(a)) ==
+    crc32(a + b), as wire.h phyff_crc32 says."""
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xEDB88320 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
 
 
 def cobs_max_encoded(n: int) -> int:
@@ -409,6 +471,11 @@ CAPS_FIELDS: list[tuple[str, str]] = [
     ("board", "name"),
     ("medium", "name"),
     ("max_settle_us", "u32"),
+    ("model_capacity", "u32"),
+    ("model_crc", "u32"),
+    ("model_loaded", "u8"),
+    ("reserved1", "u8"),
+    ("reserved2", "u16"),
 ]
 CONFIG_FIELDS = [
     ("settle_us", "u32"),
@@ -428,7 +495,32 @@ STATS_FIELDS = [
         "samples_served",
         "error_replies",
         "uptime_ms",
+        "infer_samples",
+        "infer_digital_us",
+        "infer_medium_us",
     )
+]
+MODEL_BEGIN_FIELDS = [("image_size", "u32"), ("crc32", "u32")]
+CHUNK_HEAD_FIELDS = [("offset", "u32")]
+INFER_HEAD_FIELDS = [("n_samples", "u16"), ("n_values", "u16"), ("flags", "u16"),
+                     ("reserved", "u16")]
+MODEL_INFO_FIELDS = [
+    ("crc32", "u32"),
+    ("image_size", "u32"),
+    ("train_unit_id", "u32"),
+    ("n_features", "u16"),
+    ("n_classes", "u16"),
+    ("max_batch", "u16"),
+    ("max_batch_trace", "u16"),
+    ("n_blocks", "u8"),
+    ("inference", "u8"),
+    ("input_exp", "i8"),
+    ("score_exp", "i8"),
+    ("trace_values", "u16"),
+    ("reserved", "u16"),
+    ("name", "name"),
+    ("train_board", "name"),
+    ("train_medium", "name"),
 ]
 ERROR_FIELDS = [("status", "u16"), ("arg", "u16")]
 EVENT_FIELDS = [("event", "u16"), ("arg", "u16")]
@@ -450,6 +542,9 @@ def record_pack(fields: list[tuple[str, str]], rec: dict[str, Any]) -> bytes:
         if kind == "u8":
             assert 0 <= v <= 0xFF
             out.append(v)
+        elif kind == "i8":
+            assert -128 <= v <= 127
+            out.append(v & 0xFF)
         elif kind == "u16":
             out += u16le(v)
         elif kind == "u32":
@@ -461,6 +556,355 @@ def record_pack(fields: list[tuple[str, str]], rec: dict[str, Any]) -> bytes:
 
 def samples_pack(v: Sequence[int]) -> bytes:
     return b"".join(u16le(x & 0xFFFF) for x in v)
+
+
+# =============================================================================
+# model.h reference (written from model.h's prose: M1-M2, P1-P7, V1-V6)
+# =============================================================================
+
+MODEL_MAGIC = 0x4D594850  # "PHYM" little-endian
+MODEL_VERSION = 1
+MODEL_MAX_BLOCKS = 8
+MODEL_HEAD_SIZE = 72
+BLOCK_HEAD_SIZE = 24
+READOUT_HEAD_SIZE = 8
+INFERENCE = {"ONEPASS": 0, "GOODNESS": 1}
+ENCODER = {"AMPLITUDE": 0, "BINARY2": 1, "BINARY2_UNIFORM": 2, "PHASE": 3, "CLIP": 4}
+BLOCK_FLAG = {"PHYSICAL": 0x01, "SKIP": 0x02}
+SHIFT_SEGMENT_MAX, SHIFT_BIAS_MAX, SHIFT_OUT_MAX, EXP_LIMIT = 16, 40, 62, 32
+
+MODEL_HEAD_FIELDS = [
+    ("magic", "u32"), ("version", "u16"), ("n_blocks", "u8"), ("inference", "u8"),
+    ("n_features", "u16"), ("n_classes", "u16"), ("width", "u16"),
+    ("feature_offset", "u16"), ("train_unit_id", "u32"), ("input_exp", "i8"),
+    ("score_exp", "i8"), ("overlay", "u8"), ("readout_abs", "u8"), ("name", "name"),
+    ("train_board", "name"), ("train_medium", "name"),
+]
+BLOCK_HEAD_FIELDS = [
+    ("encoder", "u8"), ("flags", "u8"), ("d_in", "u16"), ("n_drive", "u16"),
+    ("n_sense", "u16"), ("d_out", "u16"), ("in_exp", "i8"), ("out_exp", "i8"),
+    ("shift_p", "u8"), ("shift_h", "u8"), ("shift_b", "u8"), ("shift_out", "u8"),
+    ("settle_us", "u32"), ("oversample", "u16"), ("readout_shift", "u8"), ("reserved", "u8"),
+]
+READOUT_HEAD_FIELDS = [("n_in", "u16"), ("n_classes", "u16"), ("shift_b", "u8"),
+                       ("shift_out", "u8"), ("reserved", "u16")]
+WIDTH = {"u8": 1, "i8": 1, "u16": 2, "u32": 4, "name": NAME_SIZE}
+
+
+def field_offsets(fields: list[tuple[str, str]]) -> dict[str, int]:
+    out, at = {}, 0
+    for n, k in fields:
+        out[n] = at
+        at += WIDTH[k]
+    return out
+
+
+def record_unpack(fields: list[tuple[str, str]], b: bytes) -> dict[str, Any]:
+    rec: dict[str, Any] = {}
+    at = 0
+    for n, k in fields:
+        w = WIDTH[k]
+        raw = b[at:at + w]
+        if k == "name":
+            rec[n] = raw  # the 16 bytes, compared whole (V6)
+        else:
+            v = int.from_bytes(raw, "little")
+            rec[n] = v - 256 if k == "i8" and v > 127 else v
+        at += w
+    return rec
+
+
+def s16(v: int) -> int:
+    return v - 65536 if v > 32767 else v
+
+
+def i16_pack(values: Iterable[int]) -> bytes:
+    return b"".join(u16le(v & 0xFFFF) for v in values)
+
+
+def i16_unpack(b: bytes) -> list[int]:
+    return [s16(get_u16(b, 2 * i)) for i in range(len(b) // 2)]
+
+
+def drive_width(encoder: int, d_in: int) -> int:
+    return 2 * d_in if encoder in (ENCODER["BINARY2"], ENCODER["BINARY2_UNIFORM"]) else d_in
+
+
+def z_width(b: dict[str, Any]) -> int:
+    return (b["n_sense"] if b["flags"] & BLOCK_FLAG["PHYSICAL"] else 0) + \
+        (b["d_in"] if b["flags"] & BLOCK_FLAG["SKIP"] else 0)
+
+
+def image_pack(m: dict[str, Any]) -> bytes:
+    """model.h "Image layout": head, per block head + W + b + xi, read-out."""
+    out = bytearray(record_pack(MODEL_HEAD_FIELDS, m["head"]))
+    for blk in m["blocks"]:
+        out += record_pack(BLOCK_HEAD_FIELDS, blk["head"])
+        out += i16_pack(v for row in blk["W"] for v in row)
+        out += i16_pack(blk["b"]) + i16_pack(blk["xi"])
+    if m.get("readout") is not None:
+        ro = m["readout"]
+        out += record_pack(READOUT_HEAD_FIELDS, ro["head"])
+        out += i16_pack(v for row in ro["R"] for v in row) + i16_pack(ro["rb"])
+    return bytes(out)
+
+
+class ModelRefused(Exception):
+    def __init__(self, status: str, offset: int) -> None:
+        super().__init__(f"{status} at {offset}")
+        self.status, self.offset = status, offset
+
+
+def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
+    """V1-V6: the first refused field in image order (V1-V5), then V6.
+
+    A rule on several fields is reported at the field the header's V-list
+    names it by: width (12) for n_classes + n_features <= width <=
+    work_values, feature_offset (14) for its two bounds, a block's d_in for
+    its scratch, n_drive for the drive width. Returns the parsed view."""
+    size = len(image)
+
+    def need(ok: bool, off: int) -> None:
+        if not ok:
+            raise ModelRefused("BAD_MODEL", off)
+
+    need(size >= MODEL_HEAD_SIZE, size)
+    h = record_unpack(MODEL_HEAD_FIELDS, image[:MODEL_HEAD_SIZE])
+    o = field_offsets(MODEL_HEAD_FIELDS)
+    nc, nf = h["n_classes"], h["n_features"]
+    need(h["magic"] == MODEL_MAGIC, o["magic"])
+    need(h["version"] == MODEL_VERSION, o["version"])
+    need(1 <= h["n_blocks"] <= MODEL_MAX_BLOCKS, o["n_blocks"])
+    need(h["inference"] in INFERENCE.values(), o["inference"])
+    need(nf >= 1, o["n_features"])
+    need(2 <= nc <= lim["max_classes"], o["n_classes"])
+    need(nc + nf <= h["width"] <= lim["work_values"], o["width"])
+    need(h["feature_offset"] >= nc and h["feature_offset"] + nf <= h["width"],
+         o["feature_offset"])
+    need(-EXP_LIMIT <= h["input_exp"] <= EXP_LIMIT, o["input_exp"])
+    need(-EXP_LIMIT <= h["score_exp"] <= EXP_LIMIT, o["score_exp"])
+    need(h["overlay"] == 0, o["overlay"])
+    need(h["readout_abs"] in (0, 1), o["readout_abs"])
+    at = MODEL_HEAD_SIZE
+    d_in, in_exp = h["width"], h["input_exp"]
+    blocks, block_at = [], []
+    bo = field_offsets(BLOCK_HEAD_FIELDS)
+    for _ in range(h["n_blocks"]):
+        need(at + BLOCK_HEAD_SIZE <= size, size)
+        b = record_unpack(BLOCK_HEAD_FIELDS, image[at:at + BLOCK_HEAD_SIZE])
+        phys = bool(b["flags"] & BLOCK_FLAG["PHYSICAL"])
+        need(b["encoder"] in ENCODER.values(), at + bo["encoder"])
+        need(b["flags"] & ~(BLOCK_FLAG["PHYSICAL"] | BLOCK_FLAG["SKIP"]) == 0 and
+             b["flags"] != 0, at + bo["flags"])
+        need(b["d_in"] == d_in and
+             b["d_in"] + b["n_drive"] + b["n_sense"] + b["d_out"] <= lim["work_values"],
+             at + bo["d_in"])
+        need(b["n_drive"] == drive_width(b["encoder"], b["d_in"]) and
+             (not phys or 1 <= b["n_drive"] <= lim["n_drive"]), at + bo["n_drive"])
+        need(not phys or 1 <= b["n_sense"] <= lim["n_sense"], at + bo["n_sense"])
+        need(b["d_out"] >= 1, at + bo["d_out"])
+        need(b["in_exp"] == in_exp, at + bo["in_exp"])
+        need(-EXP_LIMIT <= b["out_exp"] <= EXP_LIMIT, at + bo["out_exp"])
+        need(b["shift_p"] <= SHIFT_SEGMENT_MAX, at + bo["shift_p"])
+        need(b["shift_h"] <= SHIFT_SEGMENT_MAX, at + bo["shift_h"])
+        need(b["shift_b"] <= SHIFT_BIAS_MAX, at + bo["shift_b"])
+        need(b["shift_out"] <= SHIFT_OUT_MAX, at + bo["shift_out"])
+        need(not phys or b["settle_us"] <= lim["max_settle_us"], at + bo["settle_us"])
+        need(not phys or 1 <= b["oversample"] <= lim["max_oversample"], at + bo["oversample"])
+        need(b["readout_shift"] <= SHIFT_SEGMENT_MAX, at + bo["readout_shift"])
+        need(b["reserved"] == 0, at + bo["reserved"])
+        blocks.append(b)
+        block_at.append(at + BLOCK_HEAD_SIZE)
+        at += BLOCK_HEAD_SIZE + 2 * (b["d_out"] * z_width(b) + 2 * b["d_out"])
+        d_in, in_exp = b["d_out"], b["out_exp"]
+    trace = sum(b["n_sense"] for b in blocks if b["flags"] & BLOCK_FLAG["PHYSICAL"])
+    width = sum(b["d_out"] for b in blocks)
+    readout, readout_at = None, 0
+    if h["inference"] == INFERENCE["ONEPASS"]:
+        ro = field_offsets(READOUT_HEAD_FIELDS)
+        need(at + READOUT_HEAD_SIZE <= size, size)
+        readout = record_unpack(READOUT_HEAD_FIELDS, image[at:at + READOUT_HEAD_SIZE])
+        need(readout["n_in"] == width, at + ro["n_in"])
+        need(readout["n_classes"] == nc, at + ro["n_classes"])
+        need(readout["shift_b"] <= SHIFT_BIAS_MAX, at + ro["shift_b"])
+        need(readout["shift_out"] <= SHIFT_OUT_MAX, at + ro["shift_out"])
+        need(readout["reserved"] == 0, at + ro["reserved"])
+        readout_at = at + READOUT_HEAD_SIZE
+        at = readout_at + 2 * (nc * width + nc)
+    else:
+        trace *= nc
+    need(at == size, size)
+    need(trace <= 0xFFFF, o["n_blocks"])
+    if h["train_unit_id"] != lim["unit_id"]:
+        raise ModelRefused("WRONG_BOARD", o["train_unit_id"])
+    if h["train_medium"] != name_bytes(lim["medium"]):
+        raise ModelRefused("WRONG_BOARD", o["train_medium"])
+    work = max([h["width"]] + [b["d_in"] + b["n_drive"] + b["n_sense"] + b["d_out"]
+                               for b in blocks])
+    return {"image": image, "head": h, "blocks": blocks, "block_at": block_at,
+            "readout": readout, "readout_at": readout_at, "trace_values": trace,
+            "readout_width": width, "work_values": work}
+
+
+def view_i16(v: dict[str, Any], at: int, n: int) -> list[int]:
+    return i16_unpack(v["image"][at:at + 2 * n])
+
+
+def round_shift(acc: int, s: int) -> int:
+    """M2: one round-and-shift (F3); a shift of 0 leaves acc as it is."""
+    return acc if s == 0 else round_shift_s64(acc, s)
+
+
+def infer_layout(v: dict[str, Any], x: Sequence[int], label: int) -> tuple[list[int], bool]:
+    """P1-P2: features into the row, the overlay on the label slots."""
+    h = v["head"]
+    row = [0] * h["width"]
+    for j, xj in enumerate(x):
+        row[h["feature_offset"] + j] = xj
+    top = max(abs(t) for t in row)
+    value = min(top, Q15_MAX)
+    c = h["n_classes"]
+    if label < 0:
+        for j in range(c):
+            row[j] = (value + c // 2) // c
+    else:
+        row[label] = value
+    return row, top > Q15_MAX
+
+
+def infer_encode(v: dict[str, Any], k: int, hv: Sequence[int]) -> list[int]:
+    """P3, encoder by encoder."""
+    b = v["blocks"][k]
+    enc = b["encoder"]
+    if enc == ENCODER["AMPLITUDE"]:
+        a = isqrt(sum(t * t for t in hv))
+        return [0 if a == 0 else min(Q15_MAX, (abs(t) * 32768 + a // 2) // a) for t in hv]
+    if enc == ENCODER["CLIP"]:
+        e = b["in_exp"]
+        vals = [t * 2**e if e >= 0 else round_shift_s64(t, -e) for t in hv]
+        return [sat(t, 0, Q15_MAX) for t in vals]
+    lo = min(hv)
+    span = max(hv) - lo
+    if enc == ENCODER["PHASE"]:
+        return [0 if span == 0 else ((t - lo) * 32767 + span // 2) // span for t in hv]
+    out: list[int] = []
+    for t in hv:
+        d = t - lo
+        msb = lsb = False
+        if span != 0:
+            if enc == ENCODER["BINARY2"]:
+                msb = 4 * d > span
+                lsb = (d > 0 and 4 * d <= span) or 4 * d > 3 * span
+            else:
+                level = min((4 * d) // span, 3)
+                msb, lsb = level >= 2, level % 2 == 1
+        out += [Q15_MAX * msb, Q15_MAX * lsb]
+    return out
+
+
+def infer_affine(v: dict[str, Any], k: int, p: Sequence[int],
+                 hv: Sequence[int]) -> tuple[list[int], bool]:
+    """P5 (M2): exact segment sums, shifted, plus the bias; one rounding, one saturation."""
+    b = v["blocks"][k]
+    z = z_width(b)
+    at = v["block_at"][k]
+    w = view_i16(v, at, b["d_out"] * z)
+    bias = view_i16(v, at + 2 * b["d_out"] * z, b["d_out"])
+    phys, skip = b["flags"] & BLOCK_FLAG["PHYSICAL"], b["flags"] & BLOCK_FLAG["SKIP"]
+    y, saturated = [], False
+    for i in range(b["d_out"]):
+        row = w[i * z:(i + 1) * z]
+        acc = 0
+        col = 0
+        if phys:
+            acc += dot_acc64(row[:b["n_sense"]], p[:b["n_sense"]]) * 2**b["shift_p"]
+            col = b["n_sense"]
+        if skip:
+            acc += dot_acc64(row[col:col + b["d_in"]], hv) * 2**b["shift_h"]
+        acc += bias[i] * 2**b["shift_b"]
+        r = round_shift(acc, b["shift_out"])
+        saturated |= not Q15_MIN <= r <= Q15_MAX
+        y.append(sat_q15(r))
+    return y, saturated
+
+
+def infer_readout(v: dict[str, Any], ys: Sequence[Sequence[int]]) -> tuple[list[int], list[int],
+                                                                             bool]:
+    """P6 one-pass: acc_c over the blocks' segments, then bias, round, sat32."""
+    h, ro = v["head"], v["readout"]
+    nc, width = h["n_classes"], v["readout_width"]
+    r = view_i16(v, v["readout_at"], nc * width)
+    rb = view_i16(v, v["readout_at"] + 2 * nc * width, nc)
+    acc = [0] * nc
+    col = 0
+    for k, y in enumerate(ys):
+        f = [min(abs(t), Q15_MAX) for t in y] if h["readout_abs"] else list(y)
+        shift = v["blocks"][k]["readout_shift"]
+        for c in range(nc):
+            seg = r[c * width + col:c * width + col + len(y)]
+            acc[c] += dot_acc64(seg, f) * 2**shift
+        col += len(y)
+    scores, saturated = [], False
+    for c in range(nc):
+        t = round_shift(acc[c] + rb[c] * 2**ro["shift_b"], ro["shift_out"])
+        saturated |= not Q31_MIN <= t <= Q31_MAX
+        scores.append(sat_q31(t))
+    return acc, scores, saturated
+
+
+def infer_goodness(v: dict[str, Any], k: int, y: Sequence[int]) -> int:
+    """P6 goodness: round half up of sum |y_j| xi_j / isqrt(sum y_j^2); 0 for y = 0."""
+    b = v["blocks"][k]
+    xi = view_i16(v, v["block_at"][k] + 2 * (b["d_out"] * z_width(b) + b["d_out"]), b["d_out"])
+    num = sum(abs(t) * x for t, x in zip(y, xi, strict=True))
+    den = isqrt(sum(t * t for t in y))
+    if den == 0:
+        return 0
+    return (2 * num + den) // (2 * den)  # floor((2n + d) / (2d)): Python // floors
+
+
+def argmax(scores: Sequence[int]) -> int:
+    """P7: the first index of the largest score."""
+    best = 0
+    for i, s in enumerate(scores):
+        if s > scores[best]:
+            best = i
+    return best
+
+
+def infer_sample(v: dict[str, Any], x: Sequence[int],
+                 sensed: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """P1-P7 for one sample, the sensed values given (P4 is the board's): one list
+    per measurement, in order pass, block. Returns drives, scores, class, saturation."""
+    h = v["head"]
+    labels = [-1] if h["inference"] == INFERENCE["ONEPASS"] else list(range(h["n_classes"]))
+    drives: list[list[int]] = []
+    scores: list[int] = []
+    saturated = False
+    m = 0
+    for label in labels:
+        hv, sat_l = infer_layout(v, x, label)
+        saturated |= sat_l
+        ys, good = [], 0
+        for k, b in enumerate(v["blocks"]):
+            p: list[int] = []
+            if b["flags"] & BLOCK_FLAG["PHYSICAL"]:
+                drives.append(infer_encode(v, k, hv))
+                p = list(sensed[m])
+                m += 1
+            y, s = infer_affine(v, k, p, hv)
+            saturated |= s
+            ys.append(y)
+            if h["inference"] == INFERENCE["GOODNESS"]:
+                good += infer_goodness(v, k, y)
+            hv = y
+        if h["inference"] == INFERENCE["ONEPASS"]:
+            _, scores, s = infer_readout(v, ys)
+            saturated |= s
+        else:
+            scores.append(good)
+    assert m == len(sensed)
+    return {"drives": drives, "scores": scores, "class": argmax(scores), "sat": saturated}
 
 
 # =============================================================================
@@ -850,7 +1294,8 @@ def caps_example(**over: Any) -> dict[str, Any]:
         "firmware_version": (0 << 16) | (1 << 8) | 0, "unit_id": 0xC0FFEE01, "max_batch": 256,
         "max_payload": 16384, "n_drive": 8, "n_sense": 20, "dac_bits": 12, "adc_bits": 12,
         "max_oversample": 64, "board": "qemu-mps2-an385", "medium": "acoustic",
-        "max_settle_us": 1000000,
+        "max_settle_us": 1000000, "model_capacity": 65535, "model_crc": 0xCBF43926,
+        "model_loaded": 1, "reserved1": 0, "reserved2": 0,
     }
     c.update(over)
     return c
@@ -865,11 +1310,13 @@ def gen_wire() -> dict[str, Any]:
         "CRC_INIT": CRC_INIT, "MAX_PAYLOAD_LIMIT": MAX_PAYLOAD_LIMIT, "NAME_SIZE": NAME_SIZE,
         "ERROR_SIZE": ERROR_SIZE, "EVENT_SIZE": EVENT_SIZE, "CAPS_SIZE": CAPS_SIZE,
         "CONFIG_SIZE": CONFIG_SIZE, "QUERY_HEAD_SIZE": QUERY_HEAD_SIZE, "STATS_SIZE": STATS_SIZE,
+        "MODEL_BEGIN_SIZE": MODEL_BEGIN_SIZE, "CHUNK_HEAD_SIZE": CHUNK_HEAD_SIZE,
+        "INFER_HEAD_SIZE": INFER_HEAD_SIZE, "MODEL_INFO_SIZE": MODEL_INFO_SIZE,
     }
     g["constants"] = [{"in": k, "out": v} for k, v in consts.items()]
     enums: list[dict[str, Any]] = []
     for ename, table in (("Cmd", CMD), ("Flag", FLAG), ("EventId", EVENT_ID), ("Status", STATUS),
-                         ("Feature", FEATURE)):
+                         ("Feature", FEATURE), ("InferFlag", INFER_FLAG)):
         enums += [{"in": [ename, k], "out": v} for k, v in table.items()]
     g["enums"] = enums
     ns = [0, 1, 2, 253, 254, 255, 507, 508, 509, 1000, 65535, 65545]
@@ -889,6 +1336,22 @@ def gen_wire() -> dict[str, Any]:
     for _ in range(6):
         crc_in.append((randint(rng, 0, 0xFFFF), rand_bytes(rng, randint(rng, 0, 40), 4)))
     g["crc16"] = [{"in": {"crc": c, "data": hx(d)}, "out": crc16(d, c)} for c, d in crc_in]
+
+    # CRC-32 (model images): check value, empty input, chaining, random data
+    assert crc32(b"123456789") == 0xCBF43926  # the catalogue's check value
+    rng = rng_for("crc32")
+    crc32_in: list[tuple[int, bytes]] = [
+        (0, b""), (0, b"123456789"), (0xCBF43926, b""), (0x12345678, b""), (0, b"\x00"),
+        (0, b"\xff"), (0, b"\x00" * 4), (0, b"\xff" * 4), (0, b"\xff" * 32), (0, b"a"),
+        (crc32(b"1234"), b"56789"),  # chaining: == crc32("123456789")
+        (crc32(b"123456789"), b"123456789"), (0, bytes(range(256))),
+        (0, b"The quick brown fox jumps over the lazy dog"),
+    ]
+    for n in (1, 2, 3, 7, 8, 9, 16, 100, 255, 1000):
+        crc32_in.append((0, rand_bytes(rng, n, zero_every=5)))
+    for _ in range(6):
+        crc32_in.append((randint(rng, 0, 0xFFFFFFFF), rand_bytes(rng, randint(rng, 0, 40), 4)))
+    g["crc32"] = [{"in": {"crc": c, "data": hx(d)}, "out": crc32(d, c)} for c, d in crc32_in]
 
     # ---- COBS -----------------------------------------------------------------------
     rng = rng_for("cobs")
@@ -1033,7 +1496,33 @@ def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         (hdr(c["QUERY"], seq=7, length=999), b"\x01\x02\x03"),  # length field is ignored
         (hdr(0xFF, seq=0xFF, flags=0xFF, level=0xFF, aux=0xFFFF), b"\xff" * 3),
         (hdr(c["QUERY"], seq=10, aux=0x1234), b"\x00" * 300),
-        (hdr(c["INFER_FIRST"], seq=11, aux=0x0100), bytes(range(256))),
+        (hdr(c["MODEL_CHUNK"], seq=11, aux=0x0100), bytes(range(256))),
+    ]
+    # level 3 conversations: a load, its info, an INFER with a trace, a refusal
+    image = bytes(range(1, 41))
+    info = record_pack(MODEL_INFO_FIELDS, {
+        "crc32": crc32(image), "image_size": len(image), "train_unit_id": 0xC0FFEE01,
+        "n_features": 3, "n_classes": 2, "max_batch": 100, "max_batch_trace": 60, "n_blocks": 1,
+        "inference": 0, "input_exp": -2, "score_exp": 4, "trace_values": 2, "reserved": 0,
+        "name": "m", "train_board": "qemu-mps2-an385", "train_medium": "acoustic"})
+    feats = [100, -200, 300, -32768, 0, 32767]
+    scores = [-5, 70000, 2**31 - 1, -(2**31)]
+    frames += [
+        (hdr(c["MODEL_BEGIN"], seq=40), record_pack(MODEL_BEGIN_FIELDS, {
+            "image_size": len(image), "crc32": crc32(image)})),
+        (hdr(c["MODEL_CHUNK"], seq=41), u32le(0) + image[:24]),
+        (hdr(c["MODEL_CHUNK"], seq=42, flags=R), u32le(24)),
+        (hdr(c["MODEL_COMMIT"], seq=43, flags=R), info),
+        (hdr(c["INFER"], seq=44), record_pack(INFER_HEAD_FIELDS, {
+            "n_samples": 2, "n_values": 3, "flags": INFER_FLAG["TRACE"], "reserved": 0})
+         + samples_pack(feats)),
+        (hdr(c["INFER"], seq=44, flags=R), record_pack(INFER_HEAD_FIELDS, {
+            "n_samples": 2, "n_values": 2, "flags": INFER_FLAG["TRACE"], "reserved": 0})
+         + u16le(1) + u16le(0) + b"".join(u32le(v & 0xFFFFFFFF) for v in scores)
+         + samples_pack([8, 32760, 4096, 0]) + b"\x02"),
+        (hdr(c["MODEL_COMMIT"], seq=45, flags=R | E),
+         record_pack(ERROR_FIELDS, {"status": STATUS["BAD_MODEL"], "arg": 87})),
+        (hdr(c["MODEL_ERASE"], seq=46), b""),
     ]
     # a payload that makes the frame's CRC 0x0000 (both CRC bytes are zero)
     h0 = hdr(c["QUERY"], seq=12)
@@ -1135,46 +1624,70 @@ def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def gen_check_level() -> list[dict[str, Any]]:
     cases = []
-    for level in (0, 1, 2, 255):
-        for name in ("NONE", "HELLO", "CONFIGURE", "QUERY", "STATS", "RESET", "EVENT"):
+    for level in (0, 1, 2, 3, 4, 255):
+        for name in CMD:
             cases.append({"in": {"level": level, "cmd": CMD[name]},
                           "out": check_level(level, CMD[name])})
-    cases.append({"in": {"level": 2, "cmd": 0x10}, "out": check_level(2, 0x10)})
+    cases.append({"in": {"level": 3, "cmd": 0x16}, "out": check_level(3, 0x16)})
     cases.append({"in": {"level": 1, "cmd": 0xEE}, "out": check_level(1, 0xEE)})
     return cases
+
+
+def packs(fields: list[tuple[str, str]], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"in": r, "out": hx(record_pack(fields, r))} for r in recs]
+
+def maxed(fields: list[tuple[str, str]]) -> dict[str, Any]:
+    top = {"u8": 0xFF, "i8": 127, "u16": 0xFFFF, "u32": 0xFFFFFFFF}
+    return {n: ("x" * NAME_SIZE if k == "name" else top[k]) for n, k in fields}
+
+
+def minned(fields: list[tuple[str, str]]) -> dict[str, Any]:
+    """Signed fields at their most negative, the rest 0 (sign extension)."""
+    return {n: ("" if k == "name" else -128 if k == "i8" else 0) for n, k in fields}
+
+def zeroed(fields: list[tuple[str, str]]) -> dict[str, Any]:
+    return {n: ("" if k == "name" else 0) for n, k in fields}
+
+def distinct(fields: list[tuple[str, str]]) -> dict[str, Any]:
+    """Every byte different, to catch swapped bytes or fields."""
+    out: dict[str, Any] = {}
+    nxt = 1
+    for n, k in fields:
+        width = {"u8": 1, "i8": 1, "u16": 2, "u32": 4, "name": 0}[k]
+        if k == "name":
+            out[n] = "".join(chr(0x41 + (nxt + i) % 26) for i in range(5))
+            nxt += 5
+            continue
+        v = sum(((nxt + i) & 0xFF) << (8 * i) for i in range(width))
+        out[n] = v - 256 if k == "i8" and v > 127 else v
+        nxt += width
+    return out
+
+def rand_record(rng: random.Random, fields: list[tuple[str, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for n, k in fields:
+        if k == "name":
+            out[n] = "".join(chr(randint(rng, 0x20, 0x7E)) for _ in range(randint(rng, 0, 16)))
+        elif k == "i8":
+            out[n] = randint(rng, -128, 127)
+        else:
+            out[n] = randint(rng, 0, {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF}[k])
+    return out
+
+
+def record_cases(rng: random.Random, fields: list[tuple[str, str]],
+                 extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """zeroed, maxed, distinct-bytes, two random records (+ extra), packed."""
+    recs = [zeroed(fields), maxed(fields), distinct(fields), rand_record(rng, fields),
+            rand_record(rng, fields)]
+    if any(k == "i8" for _, k in fields):
+        recs.append(minned(fields))
+    return packs(fields, recs + (extra or []))
 
 
 def gen_records() -> dict[str, Any]:
     rng = rng_for("records")
     g: dict[str, Any] = {}
-
-    def packs(fields: list[tuple[str, str]], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{"in": r, "out": hx(record_pack(fields, r))} for r in recs]
-
-    def maxed(fields: list[tuple[str, str]]) -> dict[str, Any]:
-        top = {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF}
-        return {n: ("x" * NAME_SIZE if k == "name" else top[k]) for n, k in fields}
-
-    def zeroed(fields: list[tuple[str, str]]) -> dict[str, Any]:
-        return {n: ("" if k == "name" else 0) for n, k in fields}
-
-    def distinct(fields: list[tuple[str, str]]) -> dict[str, Any]:
-        """Every byte different, to catch swapped bytes or fields."""
-        out: dict[str, Any] = {}
-        nxt = 1
-        for n, k in fields:
-            width = {"u8": 1, "u16": 2, "u32": 4, "name": 0}[k]
-            if k == "name":
-                out[n] = "".join(chr(0x41 + (nxt + i) % 26) for i in range(5))
-                nxt += 5
-                continue
-            out[n] = sum(((nxt + i) & 0xFF) << (8 * i) for i in range(width))
-            nxt += width
-        return out
-
-    def rand(fields: list[tuple[str, str]]) -> dict[str, Any]:
-        top = {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF}
-        return {n: ("" if k == "name" else randint(rng, 0, top[k])) for n, k in fields}
 
     all_fields = {
         "header_pack": HEADER_FIELDS, "error_pack": ERROR_FIELDS, "event_pack": EVENT_FIELDS,
@@ -1182,8 +1695,7 @@ def gen_records() -> dict[str, Any]:
         "stats_pack": STATS_FIELDS,
     }
     for gname, fields in all_fields.items():
-        recs = [zeroed(fields), maxed(fields), distinct(fields), rand(fields), rand(fields)]
-        g[gname] = packs(fields, recs)
+        g[gname] = record_cases(rng, fields)
     g["header_pack"] += packs(HEADER_FIELDS, [hdr(CMD["QUERY"], seq=9, length=2564, aux=1)])
     g["error_pack"] += packs(ERROR_FIELDS, [{"status": STATUS["BAD_LEVEL"], "arg": 1},
                                             {"status": STATUS["BAD_CONFIG"], "arg": 6}])
@@ -1200,7 +1712,21 @@ def gen_records() -> dict[str, Any]:
         zeroed(CAPS_FIELDS),
         dict(maxed(CAPS_FIELDS), board="z" * 15, medium="y"),
         dict(distinct(CAPS_FIELDS), board="b", medium="mediummedium"),
+        caps_example(features=0x0137, model_capacity=0, model_crc=0, model_loaded=0),
     ])
+    # level 3 records (on-device inference)
+    g["model_begin_pack"] = record_cases(rng, MODEL_BEGIN_FIELDS, [
+        {"image_size": 1234, "crc32": crc32(b"123456789")}])
+    g["chunk_head_pack"] = record_cases(rng, CHUNK_HEAD_FIELDS, [{"offset": 65536}])
+    g["infer_head_pack"] = record_cases(rng, INFER_HEAD_FIELDS, [
+        {"n_samples": 16, "n_values": 64, "flags": INFER_FLAG["TRACE"], "reserved": 0}])
+    info = {"crc32": 0xDEADBEEF, "image_size": 4242, "train_unit_id": 0xC0FFEE01,
+            "n_features": 64, "n_classes": 10, "max_batch": 12, "max_batch_trace": 3,
+            "n_blocks": 2, "inference": 1, "input_exp": -3, "score_exp": 16,
+            "trace_values": 400, "reserved": 0, "name": "digits-run-7",
+            "train_board": "qemu-mps2-an385", "train_medium": "optical"}
+    g["model_info_pack"] = record_cases(rng, MODEL_INFO_FIELDS, [
+        info, dict(info, input_exp=-128, score_exp=127, name="0123456789abcdef")])
     samples = [[], [0], [1], [-1], [-32768], [32767], [0x1234, -0x1234],
                [-32768, 32767, 0, -1, 1, 256, -256, 255]]
     samples.append([randint(rng, Q15_MIN, Q15_MAX) for _ in range(40)])
@@ -1209,7 +1735,389 @@ def gen_records() -> dict[str, Any]:
     g["u32_le"] = [{"in": v, "out": hx(u32le(v))}
                    for v in (0, 1, 0xFF, 0x100, 0x12345678, 0x80000000, 0xFFFFFFFF)]
     g["status_name_unknown"] = [{"in": v, "out": "unknown status"}
-                                for v in (-1, 8, 9, 15, 24, 100, 255, 256, 65536, -2147483648)]
+                                for v in (-1, 8, 9, 15, 31, 32, 100, 255, 256, 65536,
+                                          -2147483648)]
+    g["status_name"] = [{"in": STATUS[k], "out": v} for k, v in STATUS_NAME.items()]
+    return g
+
+
+# ---- model ------------------------------------------------------------------
+
+
+LIMITS = {"unit_id": 0xC0FFEE01, "medium": "acoustic", "n_drive": 16, "n_sense": 12,
+          "max_oversample": 64, "max_settle_us": 1000000, "max_classes": 32,
+          "work_values": 512}
+
+
+def make_model(rng: random.Random, *, inference: str, n_features: int, n_classes: int,
+               blocks: list[dict[str, Any]], width: int | None = None,
+               feature_offset: int | None = None, input_exp: int = 0, score_exp: int = 0,
+               readout_abs: int = 1, wr: int = 3000, readout: dict[str, Any] | None = None,
+               name: str = "vec") -> dict[str, Any]:
+    """A model dict for image_pack: random int16 arrays in [-wr, wr], heads from
+    the given block settings (each: encoder, flags, d_out, n_sense, out_exp, shifts)."""
+    fo = n_classes if feature_offset is None else feature_offset
+    width = fo + n_features if width is None else width
+    head = {"magic": MODEL_MAGIC, "version": MODEL_VERSION, "n_blocks": len(blocks),
+            "inference": INFERENCE[inference], "n_features": n_features,
+            "n_classes": n_classes, "width": width, "feature_offset": fo,
+            "train_unit_id": LIMITS["unit_id"], "input_exp": input_exp, "score_exp": score_exp,
+            "overlay": 0, "readout_abs": readout_abs, "name": name, "train_board": "vec-board",
+            "train_medium": LIMITS["medium"]}
+    out: dict[str, Any] = {"head": head, "blocks": []}
+    d_in, in_exp = width, input_exp
+    for spec in blocks:
+        enc = ENCODER[spec.get("encoder", "AMPLITUDE")]
+        flags = spec.get("flags", BLOCK_FLAG["PHYSICAL"] | BLOCK_FLAG["SKIP"])
+        phys = bool(flags & BLOCK_FLAG["PHYSICAL"])
+        bh = {"encoder": enc, "flags": flags, "d_in": d_in, "n_drive": drive_width(enc, d_in),
+              "n_sense": spec.get("n_sense", 4) if phys else 0, "d_out": spec["d_out"],
+              "in_exp": in_exp, "out_exp": spec.get("out_exp", 0),
+              "shift_p": spec.get("shift_p", 0), "shift_h": spec.get("shift_h", 0),
+              "shift_b": spec.get("shift_b", 0), "shift_out": spec.get("shift_out", 15),
+              "settle_us": spec.get("settle_us", 100 if phys else 0),
+              "oversample": spec.get("oversample", 2 if phys else 0),
+              "readout_shift": spec.get("readout_shift", 0), "reserved": 0}
+        z = z_width(bh)
+        bwr = spec.get("wr", wr)
+        blk = {"head": bh,
+               "W": spec.get("W") or [[randint(rng, -bwr, bwr) for _ in range(z)]
+                                      for _ in range(bh["d_out"])],
+               "b": spec.get("b") or [randint(rng, -bwr, bwr) for _ in range(bh["d_out"])],
+               "xi": spec.get("xi") or [randint(rng, -32768, 32767) for _ in range(bh["d_out"])]}
+        out["blocks"].append(blk)
+        d_in, in_exp = bh["d_out"], bh["out_exp"]
+    if inference == "ONEPASS":
+        n_in = sum(b["head"]["d_out"] for b in out["blocks"])
+        ro = dict({"shift_b": 0, "shift_out": 15}, **(readout or {}))
+        rwr = ro.pop("wr", wr)
+        out["readout"] = {
+            "head": {"n_in": n_in, "n_classes": n_classes, "shift_b": ro["shift_b"],
+                     "shift_out": ro["shift_out"], "reserved": 0},
+            "R": [[randint(rng, -rwr, rwr) for _ in range(n_in)] for _ in range(n_classes)],
+            "rb": [randint(rng, -rwr, rwr) for _ in range(n_classes)]}
+    return out
+
+
+def patch(image: bytes, off: int, kind: str, value: int) -> bytes:
+    """The image with one field (at byte off) set to value."""
+    raw = {"u8": lambda v: bytes((v & 0xFF,)), "u16": u16le, "u32": u32le}[kind](value)
+    return image[:off] + raw + image[off + len(raw):]
+
+
+def check_case(image: bytes, lim: dict[str, Any], why: str) -> dict[str, Any]:
+    inp = {"image": hx(image), "limits": lim, "why": why}
+    try:
+        v = model_check(image, lim)
+    except ModelRefused as e:
+        return {"in": inp, "out": {"status": e.status, "bad_offset": e.offset}}
+    return {"in": inp, "out": {"status": "OK", "bad_offset": 0,
+                               "trace_values": v["trace_values"],
+                               "readout_width": v["readout_width"],
+                               "work_values": v["work_values"], "block_at": v["block_at"],
+                               "readout_at": v["readout_at"]}}
+
+
+def sample_models(rng: random.Random) -> dict[str, dict[str, Any]]:
+    """Small valid models covering both inference kinds, every encoder and flag mix."""
+    P, S = BLOCK_FLAG["PHYSICAL"], BLOCK_FLAG["SKIP"]
+    return {
+        "onepass_amp_bin2": make_model(rng, inference="ONEPASS", n_features=6, n_classes=3,
+            input_exp=1, blocks=[
+                {"encoder": "AMPLITUDE", "flags": P | S, "n_sense": 5, "d_out": 6, "out_exp": 2,
+                 "shift_p": 1, "shift_h": 2, "shift_b": 3, "shift_out": 16, "readout_shift": 1},
+                {"encoder": "BINARY2", "flags": P | S, "n_sense": 4, "d_out": 3, "out_exp": -1,
+                 "shift_h": 0, "shift_b": 15, "shift_out": 14, "readout_shift": 2}],
+            readout={"shift_b": 10, "shift_out": 8}),
+        "goodness_phase_clip": make_model(rng, inference="GOODNESS", n_features=5, n_classes=3,
+            feature_offset=4, width=10, input_exp=-2, score_exp=16, blocks=[
+                {"encoder": "PHASE", "flags": P, "n_sense": 6, "d_out": 5, "out_exp": 3,
+                 "shift_out": 15},
+                {"encoder": "CLIP", "flags": S, "d_out": 4, "out_exp": 0, "shift_h": 3,
+                 "shift_b": 20, "shift_out": 18}]),
+        "onepass_digital_b2u": make_model(rng, inference="ONEPASS", n_features=4, n_classes=2,
+            readout_abs=0, blocks=[
+                {"encoder": "BINARY2_UNIFORM", "flags": S, "d_out": 5, "out_exp": 0,
+                 "shift_h": 4, "shift_b": 12, "shift_out": 17}],
+            readout={"shift_b": 0, "shift_out": 0}),
+        "goodness_three": make_model(rng, inference="GOODNESS", n_features=3, n_classes=4,
+            input_exp=3, score_exp=16, blocks=[
+                {"encoder": "CLIP", "flags": P | S, "n_sense": 3, "d_out": 4, "out_exp": -4,
+                 "shift_p": 2, "shift_b": 40, "shift_out": 44},
+                {"encoder": "AMPLITUDE", "flags": P, "n_sense": 2, "d_out": 3, "out_exp": 0},
+                {"encoder": "BINARY2", "flags": S, "d_out": 2, "out_exp": 5, "shift_out": 0,
+                 "wr": 3}]),
+        "onepass_saturating": make_model(rng, inference="ONEPASS", n_features=3, n_classes=5,
+            wr=32767, blocks=[
+                {"encoder": "PHASE", "flags": P | S, "n_sense": 4, "d_out": 4, "shift_p": 16,
+                 "shift_h": 16, "shift_b": 16, "shift_out": 2, "readout_shift": 16}],
+            readout={"shift_b": 40, "shift_out": 0}),
+        # y_i = round(+-h_i / 2) (+ a bias of 0 or 1/2): odd inputs are exact halves,
+        # which round toward +infinity (F3): 1.5 -> 2, -1.5 -> -1, -0.5 -> 0
+        "onepass_affine_ties": make_model(rng, inference="ONEPASS", n_features=2, n_classes=2,
+            blocks=[{"encoder": "CLIP", "flags": S, "d_out": 4, "shift_out": 1,
+                     "W": [[0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, 0, 1, 1]],
+                     "b": [0, 0, 1, 0]}],
+            readout={"shift_out": 1}),
+    }
+
+
+def q15_vec(rng: random.Random, n: int, lo: int = Q15_MIN, hi: int = Q15_MAX) -> list[int]:
+    out = []
+    for _ in range(n):
+        r = randint(rng, 0, 9)
+        out.append(lo if r == 0 else hi if r == 1 else randint(rng, lo, hi))
+    return out
+
+
+def gen_model() -> dict[str, Any]:
+    g: dict[str, Any] = {}
+    consts = {"MODEL_MAGIC": MODEL_MAGIC, "MODEL_VERSION": MODEL_VERSION,
+              "MODEL_MAX_BLOCKS": MODEL_MAX_BLOCKS, "MODEL_HEAD_SIZE": MODEL_HEAD_SIZE,
+              "BLOCK_HEAD_SIZE": BLOCK_HEAD_SIZE, "READOUT_HEAD_SIZE": READOUT_HEAD_SIZE}
+    g["constants"] = [{"in": k, "out": v} for k, v in consts.items()]
+    enums: list[dict[str, Any]] = []
+    for ename, table in (("Inference", INFERENCE), ("Encoder", ENCODER),
+                         ("BlockFlag", BLOCK_FLAG)):
+        enums += [{"in": [ename, k], "out": v} for k, v in table.items()]
+    g["enums"] = enums
+
+    rng = rng_for("model_records")
+    g["model_head_pack"] = record_cases(rng, MODEL_HEAD_FIELDS, [
+        {"magic": MODEL_MAGIC, "version": 1, "n_blocks": 2, "inference": 1, "n_features": 64,
+         "n_classes": 10, "width": 80, "feature_offset": 16, "train_unit_id": 1,
+         "input_exp": -7, "score_exp": 16, "overlay": 0, "readout_abs": 1, "name": "digits",
+         "train_board": "emu", "train_medium": "optical"}])
+    g["block_head_pack"] = record_cases(rng, BLOCK_HEAD_FIELDS, [
+        {"encoder": 1, "flags": 3, "d_in": 80, "n_drive": 160, "n_sense": 40, "d_out": 40,
+         "in_exp": -7, "out_exp": -2, "shift_p": 3, "shift_h": 16, "shift_b": 40,
+         "shift_out": 62, "settle_us": 250, "oversample": 4, "readout_shift": 2, "reserved": 0}])
+    g["readout_head_pack"] = record_cases(rng, READOUT_HEAD_FIELDS, [
+        {"n_in": 80, "n_classes": 10, "shift_b": 40, "shift_out": 62, "reserved": 0}])
+
+    rng = rng_for("model_images")
+    models = sample_models(rng)
+    images = {k: image_pack(m) for k, m in models.items()}
+    views = {k: model_check(img, LIMITS) for k, img in images.items()}
+
+    # ---- V1-V6 -------------------------------------------------------------------
+    chk: list[dict[str, Any]] = [check_case(img, LIMITS, f"valid {k}")
+                                 for k, img in images.items()]
+    base = images["onepass_amp_bin2"]
+    gb = images["goodness_phase_clip"]
+    b0, b1 = MODEL_HEAD_SIZE, views["onepass_amp_bin2"]["block_at"][1] - BLOCK_HEAD_SIZE
+    ro_at = views["onepass_amp_bin2"]["readout_at"] - READOUT_HEAD_SIZE
+    ho, bo = field_offsets(MODEL_HEAD_FIELDS), field_offsets(BLOCK_HEAD_FIELDS)
+    roo = field_offsets(READOUT_HEAD_FIELDS)
+    H = lambda f, kind, v, img=base: patch(img, ho[f], kind, v)  # noqa: E731
+    B = lambda at, f, kind, v, img=base: patch(img, at + bo[f], kind, v)  # noqa: E731
+    broken: list[tuple[bytes, dict[str, Any], str]] = [
+        (b"", LIMITS, "V1 empty"),
+        (base[:71], LIMITS, "V1 shorter than the head"),
+        (H("magic", "u32", 0x4D594851), LIMITS, "V1 magic"),
+        (H("version", "u16", 2), LIMITS, "V1 version"),
+        (H("version", "u16", 0), LIMITS, "V1 version 0"),
+        (H("n_blocks", "u8", 0), LIMITS, "V2 no block"),
+        (H("n_blocks", "u8", 9), LIMITS, "V2 too many blocks"),
+        (H("inference", "u8", 2), LIMITS, "V2 inference"),
+        (H("n_features", "u16", 0), LIMITS, "V2 no feature"),
+        (H("n_classes", "u16", 1), LIMITS, "V2 one class"),
+        (H("n_classes", "u16", 33), LIMITS, "V2 more classes than max_classes"),
+        (H("width", "u16", 8), LIMITS, "V2 width < n_classes + n_features"),
+        (base, dict(LIMITS, work_values=8), "V2 width > work_values"),
+        (H("feature_offset", "u16", 2), LIMITS, "V2 feature_offset < n_classes"),
+        (H("feature_offset", "u16", 4), LIMITS, "V2 features past the width"),
+        (H("input_exp", "u8", 33), LIMITS, "V2 input_exp 33"),
+        (H("input_exp", "u8", (-33) & 0xFF), LIMITS, "V2 input_exp -33"),
+        (H("score_exp", "u8", 33), LIMITS, "V2 score_exp"),
+        (H("overlay", "u8", 1), LIMITS, "V2 overlay"),
+        (H("readout_abs", "u8", 2), LIMITS, "V2 readout_abs"),
+        (B(b0, "encoder", "u8", 5), LIMITS, "V3 encoder"),
+        (B(b0, "flags", "u8", 0), LIMITS, "V3 z empty"),
+        (B(b0, "flags", "u8", 7), LIMITS, "V3 unknown flag"),
+        (B(b1, "d_in", "u16", 5), LIMITS, "V3 d_in != previous d_out"),
+        (base, dict(LIMITS, work_values=22), "V3 scratch > work_values"),
+        (B(b0, "reserved", "u8", 1), dict(LIMITS, work_values=22),
+         "V3 scratch and reserved: the scratch (at d_in) comes first"),
+        (B(b0, "n_drive", "u16", 10), LIMITS, "V3 n_drive != d_in"),
+        (base, dict(LIMITS, n_drive=8), "V3 n_drive above the board's"),
+        (B(b0, "n_sense", "u16", 0), LIMITS, "V3 physical without sense"),
+        (base, dict(LIMITS, n_sense=4), "V3 n_sense above the board's"),
+        (B(b0, "d_out", "u16", 0), LIMITS, "V3 d_out 0"),
+        (B(b0, "in_exp", "u8", 0), LIMITS, "V3 in_exp != input_exp"),
+        (B(b1, "in_exp", "u8", 0), LIMITS, "V3 in_exp != previous out_exp"),
+        (B(b0, "out_exp", "u8", 33), LIMITS, "V3 out_exp"),
+        (B(b0, "shift_p", "u8", 17), LIMITS, "V3 shift_p"),
+        (B(b0, "shift_h", "u8", 17), LIMITS, "V3 shift_h"),
+        (B(b0, "shift_b", "u8", 41), LIMITS, "V3 shift_b"),
+        (B(b0, "shift_out", "u8", 63), LIMITS, "V3 shift_out"),
+        (base, dict(LIMITS, max_settle_us=99), "V3 settle_us"),
+        (B(b0, "oversample", "u16", 0), LIMITS, "V3 oversample 0"),
+        (base, dict(LIMITS, max_oversample=1), "V3 oversample above the board's"),
+        (B(b0, "readout_shift", "u8", 17), LIMITS, "V3 readout_shift"),
+        (B(b1, "reserved", "u8", 1), LIMITS, "V3 reserved (second block)"),
+        (B(b1, "shift_p", "u8", 17, B(b1, "reserved", "u8", 1)), LIMITS,
+         "V3 two fields: the first in image order"),
+        (patch(base, ro_at + roo["n_in"], "u16", 8), LIMITS, "V4 n_in"),
+        (patch(base, ro_at + roo["n_classes"], "u16", 4), LIMITS, "V4 n_classes"),
+        (patch(base, ro_at + roo["shift_b"], "u8", 41), LIMITS, "V4 shift_b"),
+        (patch(base, ro_at + roo["shift_out"], "u8", 63), LIMITS, "V4 shift_out"),
+        (patch(base, ro_at + roo["reserved"], "u16", 1), LIMITS, "V4 reserved"),
+        (base[:-1], LIMITS, "V5 one byte short"),
+        (base + b"\x00", LIMITS, "V5 one byte extra"),
+        (base[:b0 + 10], LIMITS, "V5 cut in a block head"),
+        (base[:ro_at + 4], LIMITS, "V5 cut in the read-out head"),
+        (gb + b"\x00\x00", LIMITS, "V5 goodness image with a read-out's bytes"),
+        (H("inference", "u8", 1), LIMITS, "V5 one-pass image marked goodness"),
+        (B(b0, "settle_us", "u32", 0, B(b0, "flags", "u8", 2)), LIMITS,
+         "V5 a block made digital keeps the physical W columns"),
+        (H("train_unit_id", "u32", 7), LIMITS, "V6 unit"),
+        (H("train_medium", "u32", 0x6F636361), LIMITS, "V6 medium"),
+        (base, dict(LIMITS, unit_id=1, medium="optical"), "V6 both: the unit first"),
+        (base, dict(LIMITS, medium="acoustic-long-16"), "V6 medium of 16 characters"),
+        (H("overlay", "u8", 1, H("train_unit_id", "u32", 7)), LIMITS,
+         "V2 before V6 though the unit comes first in the image"),
+    ]
+    # A non-physical block's settle/oversample/n_sense are not the board's business.
+    dig = make_model(rng, inference="ONEPASS", n_features=2, n_classes=2, blocks=[
+        {"encoder": "PHASE", "flags": BLOCK_FLAG["SKIP"], "d_out": 2, "settle_us": 10**8,
+         "oversample": 0}])
+    broken.append((image_pack(dig), LIMITS, "valid: a digital block ignores the board limits"))
+    # The sensed values per sample must fit a u16 count (n_classes passes of goodness).
+    big_lim = dict(LIMITS, n_drive=1000, n_sense=100, max_classes=1000, work_values=16384)
+    tr = make_model(rng, inference="GOODNESS", n_features=1, n_classes=700, blocks=[
+        {"encoder": "AMPLITUDE", "flags": BLOCK_FLAG["PHYSICAL"], "n_sense": 100, "d_out": 1}])
+    broken.append((image_pack(tr), big_lim, "trace of 70000 values: refused at n_blocks"))
+    tr_ok = make_model(rng, inference="GOODNESS", n_features=1, n_classes=655, blocks=[
+        {"encoder": "AMPLITUDE", "flags": BLOCK_FLAG["PHYSICAL"], "n_sense": 100, "d_out": 1}])
+    broken.append((image_pack(tr_ok), big_lim, "trace of 65500 values: accepted"))
+    for img, lim, why in broken:
+        chk.append(check_case(img, lim, why))
+    g["model_check"] = chk
+
+    def case(model: str, **inp: Any) -> dict[str, Any]:
+        return {"image": hx(images[model]), "limits": LIMITS, "model": model, **inp}
+
+    # ---- P1-P2 layout --------------------------------------------------------------
+    rng = rng_for("model_layout")
+    lay: list[dict[str, Any]] = []
+    for name, v in views.items():
+        nf, nc = v["head"]["n_features"], v["head"]["n_classes"]
+        xs = [[0] * nf, [Q15_MIN] + [0] * (nf - 1), [1] * nf, [Q15_MAX] + [-5] * (nf - 1),
+              q15_vec(rng, nf), q15_vec(rng, nf, -50, 50), [nc // 2] + [0] * (nf - 1)]
+        for x in xs:
+            for label in [-1, *range(nc)]:
+                h, s = infer_layout(v, x, label)
+                lay.append({"in": case(name, x=x, label=label), "out": {"h": h, "sat": s}})
+    g["infer_layout"] = lay
+
+    # ---- P3 encoders -----------------------------------------------------------------
+    rng = rng_for("model_encode")
+    enc_cases: list[dict[str, Any]] = []
+    edge_rows = [[0, 0, 0, 0, 0], [7, 7, 7, 7, 7], [-32768, -32768, -32768, -32768, -32768],
+                 [0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [-32768, 32767, 0, -1, 1],
+                 [1, 1, 1, 1, 0], [3, 4, 0, 0, 0], [-3, 4, 0, 0, 0], [0, 0, 0, 0, 1],
+                 [-32768, 0, 0, 0, 0], [32767, 32767, 32767, 32767, 32767],
+                 [0, 2, 4, 6, 8], [10, 11, 12, 13, 13], [-1, 0, 0, 0, 0], [1, 2, 0, 0, 0],
+                 # amplitude ties: a = isqrt(2^32 + 1) = 65536 = 2^16, so every odd
+                 # |h_j| * 32768 / a is an exact half (16383.5, 181.5) and rounds up
+                 [-32768, -32768, -32768, 32767, 256], [-32768, 32767, -32768, 32767, 363]]
+    for enc in ENCODER:
+        exps = [0] if enc != "CLIP" else [0, -1, -3, 2, 15, 32, -32]
+        for e in exps:
+            m = make_model(rng, inference="ONEPASS", n_features=3, n_classes=2, input_exp=e,
+                           blocks=[{"encoder": enc, "flags": BLOCK_FLAG["SKIP"], "d_out": 1}])
+            img = image_pack(m)
+            v = model_check(img, LIMITS)
+            rows = edge_rows + [q15_vec(rng, 5) for _ in range(4)] + \
+                [q15_vec(rng, 5, -9, 9) for _ in range(2)]
+            for h in rows:
+                enc_cases.append({"in": {"image": hx(img), "limits": LIMITS, "k": 0, "h": h,
+                                         "encoder": enc, "in_exp": e},
+                                  "out": infer_encode(v, 0, h)})
+    for name, v in views.items():  # deeper blocks of the sample models
+        for k, b in enumerate(v["blocks"]):
+            for _ in range(2):
+                h = q15_vec(rng, b["d_in"])
+                enc_cases.append({"in": case(name, k=k, h=h), "out": infer_encode(v, k, h)})
+    g["infer_encode"] = enc_cases
+
+    # ---- P5 affine ---------------------------------------------------------------------
+    rng = rng_for("model_affine")
+    aff: list[dict[str, Any]] = []
+    for name, v in views.items():
+        for k, b in enumerate(v["blocks"]):
+            ns = b["n_sense"] if b["flags"] & BLOCK_FLAG["PHYSICAL"] else 0
+            inputs = [([0] * ns, [0] * b["d_in"]), ([Q15_MAX] * ns, [Q15_MIN] * b["d_in"]),
+                      ([Q15_MAX] * ns, [Q15_MAX] * b["d_in"])]
+            inputs += [(q15_vec(rng, ns, 0, Q15_MAX), q15_vec(rng, b["d_in"]))
+                       for _ in range(6)]
+            inputs += [([2 * t + 1 for t in q15_vec(rng, ns, 0, 16383)],
+                        [2 * t + 1 for t in q15_vec(rng, b["d_in"], -16384, 16383)]),
+                       ([1] * ns, [1] * b["d_in"]), ([-1] * ns, [-1] * b["d_in"]),
+                       ([3] * ns, [-3] * b["d_in"])]
+            for p, h in inputs:
+                y, s = infer_affine(v, k, p, h)
+                aff.append({"in": case(name, k=k, p=p, h=h), "out": {"y": y, "sat": s}})
+    g["infer_affine"] = aff
+
+    # ---- P6 read-out and goodness ----------------------------------------------------
+    rng = rng_for("model_readout")
+    rd: list[dict[str, Any]] = []
+    for name, v in views.items():
+        if v["readout"] is None:
+            continue
+        douts = [b["d_out"] for b in v["blocks"]]
+        yss = [[[0] * d for d in douts], [[Q15_MIN] * d for d in douts],
+               [[Q15_MAX] * d for d in douts]]
+        yss += [[q15_vec(rng, d) for d in douts] for _ in range(6)]
+        for ys in yss:
+            acc, scores, s = infer_readout(v, ys)
+            rd.append({"in": case(name, ys=ys), "out": {"acc": acc, "scores": scores, "sat": s}})
+    g["infer_readout"] = rd
+
+    rng = rng_for("model_goodness")
+    gd: list[dict[str, Any]] = []
+    for name, v in views.items():
+        for k, b in enumerate(v["blocks"]):
+            ys = [[0] * b["d_out"], [Q15_MIN] * b["d_out"], [1] * b["d_out"],
+                  [-1] + [0] * (b["d_out"] - 1)]
+            ys += [q15_vec(rng, b["d_out"]) for _ in range(4)]
+            for y in ys:
+                gd.append({"in": case(name, k=k, y=y), "out": infer_goodness(v, k, y)})
+    # ties of the half-up division: |y| = (1, 1, 1, 1), norm 2, numerator = sum xi
+    for xi in ([1, 0, 0, 0], [-1, 0, 0, 0], [-3, 0, 0, 0], [3, 0, 0, 0], [-32768] * 4,
+               [32767] * 4, [5, -2, 0, 0], [1, 1, 1, -4]):
+        m = make_model(rng, inference="GOODNESS", n_features=2, n_classes=2, blocks=[
+            {"encoder": "AMPLITUDE", "flags": BLOCK_FLAG["SKIP"], "d_out": 4, "xi": xi}])
+        img = image_pack(m)
+        v = model_check(img, LIMITS)
+        for y in ([1, 1, 1, 1], [-1, 1, -1, 1], [1, 1, 0, 0], [3, 4, 0, 0], [0, 0, 0, 0],
+                  [-32768, -32768, -32768, -32768]):
+            gd.append({"in": {"image": hx(img), "limits": LIMITS, "k": 0, "y": y, "xi": xi},
+                       "out": infer_goodness(v, 0, y)})
+    g["infer_goodness"] = gd
+
+    # ---- P7 argmax -------------------------------------------------------------------
+    rng = rng_for("model_argmax")
+    am = [[0], [Q31_MIN], [1, 1], [0, 1], [1, 0], [Q31_MIN, Q31_MIN], [-5, -3, -3, -7],
+          [Q31_MAX, 0, Q31_MAX], [3, 9, 2, 9, 9], [Q31_MIN, Q31_MIN + 1]]
+    am += [[randint(rng, -5, 5) for _ in range(randint(rng, 1, 12))] for _ in range(10)]
+    g["argmax"] = [{"in": s, "out": argmax(s)} for s in am]
+
+    # ---- P1-P7: a whole sample, the sensed values given ---------------------------
+    rng = rng_for("model_sample")
+    smp: list[dict[str, Any]] = []
+    for name, v in views.items():
+        nf = v["head"]["n_features"]
+        passes = 1 if v["readout"] is not None else v["head"]["n_classes"]
+        for t in range(5):
+            x = q15_vec(rng, nf, -2000, 2000) if t < 3 else q15_vec(rng, nf)
+            sensed = [[randint(rng, 0, 4095) << 3 for _ in range(b["n_sense"])]
+                      for _ in range(passes) for b in v["blocks"]
+                      if b["flags"] & BLOCK_FLAG["PHYSICAL"]]
+            smp.append({"in": case(name, x=x, sensed=sensed), "out": infer_sample(v, x, sensed)})
+    g["infer_sample"] = smp
     return g
 
 
@@ -1245,7 +2153,8 @@ def render(groups: dict[str, Any]) -> str:
 
 
 def outputs() -> dict[Path, str]:
-    return {HERE / "fixed.json": render(gen_fixed()), HERE / "wire.json": render(gen_wire())}
+    return {HERE / "fixed.json": render(gen_fixed()), HERE / "wire.json": render(gen_wire()),
+            HERE / "model.json": render(gen_model())}
 
 
 def main(argv: list[str] | None = None) -> int:

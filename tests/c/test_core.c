@@ -6,6 +6,11 @@
  * (sum of drive codes * (j + 1)) mod 2^adc_bits) so every reply can be
  * predicted exactly. Each test prints "ok"/"FAIL" lines; the last line is
  * "N passed, M failed". Usage: test_core [fuzz_iterations]
+ *
+ * Built twice (Makefile test-c): as is, where the on-device inference
+ * commands must be unknown, and with -DPHYFF_CORE_MODEL_BYTES=4096u, where
+ * they are tested against model.c called directly on the same sensed values
+ * (the fake port also keeps a stored model for port.h R6).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +43,14 @@ struct fake {
     int fail_sense;
     unsigned adc_bits;
     unsigned senses;
+    /* non-volatile model storage (port.h R6) */
+    uint8_t stored[8192];
+    size_t stored_len;
+    int fail_save;
+    unsigned saves;
+    /* what the last measure_batch call was asked for */
+    uint16_t batch_oversample, batch_n_sense;
+    uint32_t batch_settle;
 };
 
 static void f_write(void *ctx, const uint8_t *d, size_t n) {
@@ -69,8 +82,9 @@ static int f_sense(void *ctx, uint16_t *adc, uint16_t n) {
 static int f_batch(void *ctx, const uint16_t *dac, uint16_t ns_, uint16_t nd, uint16_t *adc,
                    uint16_t nsense, uint16_t k, uint32_t settle) {
     struct fake *f = ctx;
-    (void)k;
-    (void)settle;
+    f->batch_oversample = k;
+    f->batch_settle = settle;
+    f->batch_n_sense = nsense;
     if (f->fail_sense) return -1;
     for (uint16_t s = 0; s < ns_; ++s)
         for (uint16_t j = 0; j < nsense; ++j)
@@ -78,18 +92,41 @@ static int f_batch(void *ctx, const uint16_t *dac, uint16_t ns_, uint16_t nd, ui
     return 0;
 }
 
+static int f_save(void *ctx, const uint8_t *image, size_t n) {
+    struct fake *f = ctx;
+    f->saves++;
+    if (f->fail_save || n > sizeof f->stored) return -1;
+    if (n) memcpy(f->stored, image, n);
+    f->stored_len = n;
+    return 0;
+}
+static size_t f_restore(void *ctx, uint8_t *buf, size_t cap) {
+    struct fake *f = ctx;
+    if (f->stored_len == 0 || f->stored_len > cap) return 0;
+    memcpy(buf, f->stored, f->stored_len);
+    return f->stored_len;
+}
+
 static struct fake fk;
 static struct phyff_core core;
 static struct phyff_port port;
+static struct phyff_board_desc desc;
 
-static void setup(int batch, uint16_t nd, uint16_t ns, uint16_t features) {
+/* A fresh core; with persist, the port has model storage (which survives a
+ * "power cycle": reboot() re-initialises the core over the same fake). */
+static void setup_ex(int batch, uint16_t nd, uint16_t ns, uint16_t features, int persist) {
     memset(&fk, 0, sizeof fk);
     fk.adc_bits = 12;
     port = (struct phyff_port){&fk, f_write, f_micros, f_delay, f_drive, f_sense,
-                               batch ? f_batch : NULL, NULL, NULL};
-    struct phyff_board_desc d = {"test", "fake", 42, features, nd, ns, 12, 12, 8};
-    enum phyff_status st = phyff_core_init(&core, &port, &d);
+                               batch ? f_batch : NULL, persist ? f_save : NULL,
+                               persist ? f_restore : NULL};
+    desc = (struct phyff_board_desc){"test", "fake", 42, features, nd, ns, 12, 12, 8};
+    enum phyff_status st = phyff_core_init(&core, &port, &desc);
     CHECK(st == PHYFF_OK, "init: %d", st);
+}
+
+static void setup(int batch, uint16_t nd, uint16_t ns, uint16_t features) {
+    setup_ex(batch, nd, ns, features, 0);
 }
 
 /* Whether out[0..n) is exactly one reset event frame (wire.h E1). */
@@ -488,6 +525,615 @@ static void test_rules(void) {
           "settle refused without the feature");
 }
 
+/* ---- on-device inference (wire.h "On-device inference", phyff_core.h K8) ---- */
+
+#if PHYFF_CORE_INFER
+
+#define IMG_CAP 4096u
+#define ND 16u /* wired drive channels of the inference tests */
+#define NS 4u  /* wired sense channels */
+
+struct image {
+    uint8_t bytes[IMG_CAP];
+    uint32_t size;
+};
+
+static uint32_t img_rng = 1u;
+static int16_t small_weight(int range) {
+    img_rng = img_rng * 1103515245u + 12345u;
+    return (int16_t)((int)((img_rng >> 8) % (2u * (unsigned)range + 1u)) - range);
+}
+
+static void put_i16s(struct image *im, size_t n, int range) {
+    for (size_t i = 0; i < n; ++i) {
+        phyff_put_u16(im->bytes + im->size, (uint16_t)small_weight(range));
+        im->size += 2u;
+    }
+}
+
+/* Block specs for build_image: encoder, flags, d_out, n_sense, settle,
+ * oversample, shifts. d_in, n_drive and exponents follow the chain. */
+struct bspec {
+    uint8_t encoder, flags;
+    uint16_t d_out, n_sense;
+    uint32_t settle_us;
+    uint16_t oversample;
+    uint8_t shift_p, shift_h, shift_b, shift_out, readout_shift;
+    int8_t out_exp;
+};
+
+static void build_image(struct image *im, uint8_t inference, uint16_t nf, uint16_t nc,
+                        uint16_t fo, uint16_t width, const struct bspec *bs, unsigned nb,
+                        const char *name, uint32_t seed) {
+    memset(im, 0, sizeof *im);
+    img_rng = seed;
+    struct phyff_model_head h = {PHYFF_MODEL_MAGIC, PHYFF_MODEL_VERSION, (uint8_t)nb, inference,
+                                 nf, nc, width, fo, 42, 1, 16, 0, 1, {0}, {0}, {0}};
+    strncpy(h.name, name, PHYFF_NAME_SIZE);
+    memcpy(h.train_board, "test", 4);
+    memcpy(h.train_medium, "fake", 4);
+    phyff_model_head_pack(&h, im->bytes);
+    im->size = PHYFF_MODEL_HEAD_SIZE;
+    uint16_t d_in = width;
+    int8_t in_exp = h.input_exp;
+    uint16_t n_in = 0;
+    for (unsigned k = 0; k < nb; ++k) {
+        const struct bspec *s = &bs[k];
+        const bool two = s->encoder == PHYFF_ENC_BINARY2 || s->encoder == PHYFF_ENC_BINARY2_UNIFORM;
+        const bool phys = (s->flags & PHYFF_BLOCK_PHYSICAL) != 0;
+        struct phyff_block_head b = {s->encoder, s->flags, d_in, (uint16_t)(two ? 2u * d_in : d_in),
+                                     phys ? s->n_sense : 0u, s->d_out, in_exp, s->out_exp,
+                                     s->shift_p, s->shift_h, s->shift_b, s->shift_out,
+                                     s->settle_us, s->oversample, s->readout_shift, 0};
+        phyff_block_head_pack(&b, im->bytes + im->size);
+        im->size += PHYFF_BLOCK_HEAD_SIZE;
+        const uint32_t z = (phys ? b.n_sense : 0u) + ((s->flags & PHYFF_BLOCK_SKIP) ? d_in : 0u);
+        put_i16s(im, (size_t)b.d_out * z, 3000);
+        put_i16s(im, b.d_out, 3000);  /* bias */
+        put_i16s(im, b.d_out, 30000); /* xi */
+        d_in = b.d_out;
+        in_exp = b.out_exp;
+        n_in = (uint16_t)(n_in + b.d_out);
+    }
+    if (inference == PHYFF_INFERENCE_ONEPASS) {
+        struct phyff_readout_head r = {n_in, nc, 4, 12, 0};
+        phyff_readout_head_pack(&r, im->bytes + im->size);
+        im->size += PHYFF_READOUT_HEAD_SIZE;
+        put_i16s(im, (size_t)nc * n_in, 3000);
+        put_i16s(im, nc, 3000);
+    }
+}
+
+/* One-pass: amplitude (physical + skip), then binary2 (physical). */
+static void image_onepass(struct image *im) {
+    const struct bspec bs[2] = {
+        {PHYFF_ENC_AMPLITUDE, PHYFF_BLOCK_PHYSICAL | PHYFF_BLOCK_SKIP, 6, 4, 0, 1, 1, 2, 3, 16, 1, 2},
+        {PHYFF_ENC_BINARY2, PHYFF_BLOCK_PHYSICAL, 3, 3, 50, 3, 0, 0, 15, 14, 2, -1}};
+    build_image(im, PHYFF_INFERENCE_ONEPASS, 3, 2, 2, 5, bs, 2, "onepass", 7u);
+}
+
+/* Goodness: phase (physical, oversampled), then clip (digital). */
+static void image_goodness(struct image *im) {
+    const struct bspec bs[2] = {
+        {PHYFF_ENC_PHASE, PHYFF_BLOCK_PHYSICAL, 4, 4, 10, 3, 0, 0, 0, 15, 0, 3},
+        {PHYFF_ENC_CLIP, PHYFF_BLOCK_SKIP, 3, 0, 0, 0, 0, 3, 20, 18, 0, 0}};
+    build_image(im, PHYFF_INFERENCE_GOODNESS, 2, 3, 4, 6, bs, 2, "goodness", 11u);
+}
+
+static void core_limits(struct phyff_model_limits *lim) {
+    memset(lim, 0, sizeof *lim);
+    lim->unit_id = 42;
+    memcpy(lim->medium, "fake", 4);
+    lim->n_drive = core.caps.n_drive;
+    lim->n_sense = core.caps.n_sense;
+    lim->max_oversample = core.caps.max_oversample;
+    lim->max_settle_us = core.caps.max_settle_us;
+    lim->max_classes = PHYFF_CORE_MAX_CLASSES;
+    lim->work_values = PHYFF_CORE_INFER_WORK - core.caps.n_drive;
+}
+
+static int is_error(const struct phyff_header *h, const uint8_t *p, size_t n, uint16_t status,
+                    uint16_t arg) {
+    return (h->flags & PHYFF_FLAG_ERROR) && n == PHYFF_ERROR_SIZE && err_status(p) == status &&
+           err_arg(p) == arg;
+}
+
+static uint8_t seqn = 1;
+/* A request on the core's level; returns whether a reply came. */
+static int req(uint8_t cmd, const uint8_t *payload, size_t len, struct phyff_header *h,
+               const uint8_t **p, size_t *n) {
+    seqn = (uint8_t)(seqn % 255u + 1u);
+    return transact(PHYFF_PROTOCOL_LEVEL, seqn, cmd, payload, len, h, p, n) == 0 && h->seq == seqn &&
+           h->cmd == cmd;
+}
+
+static int begin(uint32_t size, uint32_t crc, struct phyff_header *h, const uint8_t **p,
+                 size_t *n) {
+    uint8_t b[PHYFF_MODEL_BEGIN_SIZE];
+    struct phyff_model_begin mb = {size, crc};
+    phyff_model_begin_pack(&mb, b);
+    return req(PHYFF_CMD_MODEL_BEGIN, b, sizeof b, h, p, n);
+}
+
+static int chunk(uint32_t offset, const uint8_t *data, size_t len, struct phyff_header *h,
+                 const uint8_t **p, size_t *n) {
+    static uint8_t b[PHYFF_CORE_MAX_PAYLOAD];
+    struct phyff_chunk_head ch = {offset};
+    phyff_chunk_head_pack(&ch, b);
+    memcpy(b + PHYFF_CHUNK_HEAD_SIZE, data, len);
+    return req(PHYFF_CMD_MODEL_CHUNK, b, PHYFF_CHUNK_HEAD_SIZE + len, h, p, n);
+}
+
+/* BEGIN, chunks of `step` bytes, COMMIT; returns 1 when every reply was right
+ * and the COMMIT answered the model's info (in *info). */
+static int load(const struct image *im, size_t step, struct phyff_model_info *info) {
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    const uint32_t crc = phyff_crc32(0, im->bytes, im->size);
+    if (!begin(im->size, crc, &h, &p, &n) || (h.flags & PHYFF_FLAG_ERROR) ||
+        n != PHYFF_MODEL_BEGIN_SIZE || phyff_get_u32(p) != im->size || phyff_get_u32(p + 4) != crc)
+        return 0;
+    for (uint32_t at = 0; at < im->size; at += (uint32_t)step) {
+        const size_t len = im->size - at < step ? im->size - at : step;
+        if (!chunk(at, im->bytes + at, len, &h, &p, &n) || (h.flags & PHYFF_FLAG_ERROR) ||
+            n != PHYFF_CHUNK_HEAD_SIZE || phyff_get_u32(p) != at + len)
+            return 0;
+    }
+    if (!req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) || (h.flags & PHYFF_FLAG_ERROR) ||
+        n != PHYFF_MODEL_INFO_SIZE)
+        return 0;
+    phyff_model_info_unpack(p, info);
+    return 1;
+}
+
+static int info_now(struct phyff_model_info *info) {
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    if (!req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) || (h.flags & PHYFF_FLAG_ERROR) ||
+        n != PHYFF_MODEL_INFO_SIZE)
+        return 0;
+    phyff_model_info_unpack(p, info);
+    return 1;
+}
+
+/* Largest n whose INFER request and reply fit the payload (wire.h INFER). */
+static uint16_t expect_max_batch(uint16_t nf, uint16_t nc, uint16_t trace) {
+    uint32_t n = 0;
+    while (8u + 2u * (n + 1u) * nf <= PHYFF_CORE_MAX_PAYLOAD &&
+           8u + (n + 1u) * (2u + 4u * nc + 2u * trace) + (n + 8u) / 8u <= PHYFF_CORE_MAX_PAYLOAD)
+        ++n;
+    return (uint16_t)n;
+}
+
+static void features_of(int16_t *x, size_t count, uint32_t seed) {
+    img_rng = seed;
+    for (size_t i = 0; i < count; ++i) x[i] = small_weight(20000);
+    if (count > 1) x[1] = INT16_MIN; /* saturates the overlay of sample 0 */
+}
+
+static size_t infer_request(uint8_t *buf, uint16_t ns, uint16_t nv, uint16_t flags,
+                            uint16_t reserved, const int16_t *x) {
+    struct phyff_infer_head ih = {ns, nv, flags, reserved};
+    phyff_infer_head_pack(&ih, buf);
+    if (x) phyff_samples_pack(x, (size_t)ns * nv, buf + PHYFF_INFER_HEAD_SIZE);
+    return PHYFF_INFER_HEAD_SIZE + 2u * (size_t)ns * nv;
+}
+
+/* What INFER must answer for sample x, computed with model.c on the fake
+ * medium: drive codes -> sensed codes (the same for every oversampled read)
+ * -> p, then the affine maps, read-out or goodness, argmax. trace gets the
+ * sensed values; returns 1 when the sample is flagged. */
+static int expect_sample(const struct phyff_model_view *v, const int16_t *x, int32_t *scores,
+                         uint16_t *cls, int16_t *trace) {
+    static int16_t h[PHYFF_CORE_INFER_WORK], y[PHYFF_CORE_INFER_WORK],
+        drive[PHYFF_CORE_INFER_WORK], p[PHYFF_CORE_MAX_CHANNELS];
+    int64_t acc[PHYFF_CORE_MAX_CLASSES] = {0};
+    const bool onepass = v->head.inference == PHYFF_INFERENCE_ONEPASS;
+    int sat = 0;
+    size_t t = 0;
+    for (int label = onepass ? -1 : 0; label < (onepass ? 0 : (int)v->head.n_classes); ++label) {
+        sat |= phyff_infer_layout(v, x, label, h);
+        int32_t good = 0;
+        for (unsigned k = 0; k < v->head.n_blocks; ++k) {
+            const struct phyff_block_head *b = &v->blocks[k];
+            if (b->flags & PHYFF_BLOCK_PHYSICAL) {
+                phyff_infer_encode(v, k, h, drive);
+                uint16_t dac[ND] = {0};
+                for (uint16_t j = 0; j < b->n_drive; ++j) dac[j] = (uint16_t)((uint16_t)drive[j] >> 3);
+                for (uint16_t j = 0; j < b->n_sense; ++j) {
+                    const uint16_t code = medium(dac, ND, j, 12);
+                    if (code == 4095u) sat = 1;
+                    p[j] = (int16_t)(code << 3);
+                    trace[t++] = p[j];
+                }
+            }
+            sat |= phyff_infer_affine(v, k, p, h, y);
+            if (onepass) phyff_infer_readout_add(v, k, y, acc);
+            else good += phyff_infer_goodness(v, k, y);
+            memcpy(h, y, sizeof(int16_t) * b->d_out);
+        }
+        if (!onepass) scores[label] = good;
+    }
+    if (onepass) sat |= phyff_infer_readout_finish(v, acc, scores);
+    *cls = phyff_argmax_s32(scores, v->head.n_classes);
+    return sat;
+}
+
+/* INFER of n samples (with or without TRACE) against expect_sample. */
+static int infer_matches(const struct image *im, uint16_t n, int tracing, uint32_t seed) {
+    struct phyff_model_limits lim;
+    core_limits(&lim);
+    struct phyff_model_view v;
+    uint32_t bad;
+    if (phyff_model_check(im->bytes, im->size, &lim, &v, &bad) != PHYFF_OK) return 0;
+    const uint16_t nf = v.head.n_features, nc = v.head.n_classes;
+    static int16_t x[4096];
+    static uint8_t rq[PHYFF_CORE_MAX_PAYLOAD];
+    features_of(x, (size_t)n * nf, seed);
+    const size_t len = infer_request(rq, n, nf, tracing ? PHYFF_INFER_TRACE : 0, 0, x);
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t rn;
+    if (!req(PHYFF_CMD_INFER, rq, len, &h, &p, &rn) || (h.flags & PHYFF_FLAG_ERROR)) return 0;
+    const size_t tv = tracing ? v.trace_values : 0u;
+    if (rn != 8u + n * (2u + 4u * nc + 2u * tv) + (n + 7u) / 8u) return 0;
+    struct phyff_infer_head rh;
+    phyff_infer_head_unpack(p, &rh);
+    if (rh.n_samples != n || rh.n_values != nc || rh.flags != (tracing ? PHYFF_INFER_TRACE : 0) ||
+        rh.reserved != 0)
+        return 0;
+    const uint8_t *classes = p + 8, *sc = classes + 2u * n, *tr = sc + 4u * n * nc,
+                  *bitmap = tr + 2u * n * tv;
+    for (uint16_t s = 0; s < n; ++s) {
+        int32_t scores[PHYFF_CORE_MAX_CLASSES];
+        int16_t trace[1024];
+        uint16_t cls;
+        const int flagged = expect_sample(&v, x + (size_t)s * nf, scores, &cls, trace);
+        if (phyff_get_u16(classes + 2u * s) != cls) return 0;
+        for (uint16_t c = 0; c < nc; ++c)
+            if ((int32_t)phyff_get_u32(sc + 4u * (s * nc + c)) != scores[c]) return 0;
+        for (size_t j = 0; j < tv; ++j)
+            if ((int16_t)phyff_get_u16(tr + 2u * (s * tv + j)) != trace[j]) return 0;
+        if (((bitmap[s / 8u] >> (s % 8u)) & 1u) != (unsigned)flagged) return 0;
+    }
+    return 1;
+}
+
+static void test_model_load_and_infer(void) {
+    setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    CHECK(req(PHYFF_CMD_HELLO, NULL, 0, &h, &p, &n) && n == PHYFF_CAPS_SIZE, "hello");
+    struct phyff_caps c;
+    phyff_caps_unpack(p, &c);
+    CHECK((c.features & PHYFF_FEAT_INFER) && !(c.features & PHYFF_FEAT_MODEL_PERSIST) &&
+              c.model_capacity == PHYFF_CORE_MODEL_BYTES && c.model_loaded == 0 &&
+              c.model_crc == 0, "caps before a model: infer, no persist, capacity, none loaded");
+    static struct image a, g;
+    image_onepass(&a);
+    image_goodness(&g);
+    struct phyff_model_info info;
+    CHECK(load(&a, 100, &info), "one-pass model loaded in 100-byte chunks");
+    const uint32_t crc_a = phyff_crc32(0, a.bytes, a.size);
+    CHECK(info.crc32 == crc_a && info.image_size == a.size && info.train_unit_id == 42 &&
+              info.n_features == 3 && info.n_classes == 2 && info.n_blocks == 2 &&
+              info.inference == PHYFF_INFERENCE_ONEPASS && info.input_exp == 1 &&
+              info.score_exp == 16 && info.trace_values == 7 && info.reserved == 0 &&
+              strcmp(info.name, "onepass") == 0 && strcmp(info.train_board, "test") == 0 &&
+              strcmp(info.train_medium, "fake") == 0, "COMMIT's model info");
+    CHECK(info.max_batch == expect_max_batch(3, 2, 0) &&
+              info.max_batch_trace == expect_max_batch(3, 2, 7),
+          "max_batch %u/%u, expected %u/%u", info.max_batch, info.max_batch_trace,
+          expect_max_batch(3, 2, 0), expect_max_batch(3, 2, 7));
+    struct phyff_model_info again;
+    CHECK(info_now(&again) && memcmp(&again, &info, sizeof info) == 0, "MODEL_INFO = COMMIT's");
+    CHECK(req(PHYFF_CMD_HELLO, NULL, 0, &h, &p, &n), "hello");
+    phyff_caps_unpack(p, &c);
+    CHECK(c.model_loaded == 1 && c.model_crc == crc_a, "caps: model loaded, its CRC");
+    CHECK(infer_matches(&a, 9, 0, 1u), "one-pass INFER of 9 samples = model.c");
+    CHECK(fk.batch_settle == 50 && fk.batch_oversample == 3 && fk.batch_n_sense == 3,
+          "the last block measured with its own settle, oversample, sense count (%u %u %u)",
+          (unsigned)fk.batch_settle, fk.batch_oversample, fk.batch_n_sense);
+    CHECK(infer_matches(&a, 9, 1, 2u), "one-pass INFER with TRACE = model.c, trace included");
+    CHECK(infer_matches(&a, info.max_batch_trace, 1, 3u), "largest traced batch");
+    CHECK(infer_matches(&a, info.max_batch, 0, 4u), "largest batch");
+    /* a retried COMMIT answers the same record (C3) */
+    CHECK(req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              n == PHYFF_MODEL_INFO_SIZE, "retried COMMIT");
+    phyff_model_info_unpack(p, &again);
+    CHECK(memcmp(&again, &info, sizeof info) == 0, "retried COMMIT: same info");
+    /* the goodness model replaces it, chunks of odd sizes */
+    CHECK(load(&g, 37, &info), "goodness model loaded in 37-byte chunks");
+    CHECK(info.inference == PHYFF_INFERENCE_GOODNESS && info.trace_values == 12 &&
+              info.crc32 == phyff_crc32(0, g.bytes, g.size), "goodness info (3 passes x 4)");
+    CHECK(infer_matches(&g, 5, 1, 5u), "goodness INFER with TRACE = model.c");
+    CHECK(infer_matches(&g, 17, 0, 6u), "goodness INFER = model.c");
+    /* INFER uses the model's settings and leaves CONFIGURE alone */
+    CHECK(req(PHYFF_CMD_CONFIGURE, NULL, 0, &h, &p, &n) && n == PHYFF_CONFIG_SIZE, "config");
+    struct phyff_config cfg;
+    phyff_config_unpack(p, &cfg);
+    CHECK(cfg.settle_us == 0 && cfg.oversample == 1 && cfg.n_drive_active == ND &&
+              cfg.n_sense_active == NS, "config untouched by INFER");
+    /* zero samples: the head alone */
+    static uint8_t rq[64];
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 0, 2, 0, 0, NULL), &h, &p, &n) &&
+              !(h.flags & PHYFF_FLAG_ERROR) && n == PHYFF_INFER_HEAD_SIZE &&
+              phyff_get_u16(p) == 0 && phyff_get_u16(p + 2) == 3, "INFER of 0 samples");
+    struct phyff_stats st = read_stats();
+    const uint32_t served = 9u + 9u + expect_max_batch(3, 2, 7) + expect_max_batch(3, 2, 0) +
+                            5u + 17u + 0u;
+    CHECK(st.infer_samples == served, "stats.infer_samples %u, expected %u", st.infer_samples,
+          served);
+    CHECK(st.infer_digital_us > 0 && st.infer_medium_us > 0, "INFER time counted");
+    /* the sample-by-sample measuring path (no measure_batch) gives the same */
+    setup(0, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    CHECK(load(&g, 1000, &info), "goodness model, no batch port");
+    const unsigned before = fk.senses;
+    const uint32_t medium_before = core.stats.infer_medium_us;
+    CHECK(infer_matches(&g, 2, 1, 7u), "goodness INFER through drive/settle/sense");
+    CHECK(fk.senses - before == 2u * 3u * 3u, "oversample 3 x 3 passes x 2 samples: %u reads",
+          fk.senses - before);
+    CHECK(core.stats.infer_medium_us - medium_before >= 2u * 3u * 10u,
+          "the settle time (10 us x 3 passes x 2 samples) is medium time: %u us",
+          (unsigned)(core.stats.infer_medium_us - medium_before));
+}
+
+static void test_model_refusals(void) {
+    setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    static struct image a, g, bad;
+    image_onepass(&a);
+    image_goodness(&g);
+    const uint32_t crc_a = phyff_crc32(0, a.bytes, a.size);
+    struct phyff_model_info info;
+    static uint8_t rq[PHYFF_CORE_MAX_PAYLOAD];
+    /* no model yet */
+    CHECK(req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "MODEL_INFO without a model");
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 0, 3, 0, 0, NULL), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "INFER without a model");
+    CHECK(req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_LOAD, 0), "COMMIT without BEGIN");
+    CHECK(chunk(0, a.bytes, 10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_LOAD, 0),
+          "CHUNK without BEGIN");
+    /* MODEL_BEGIN */
+    CHECK(req(PHYFF_CMD_MODEL_BEGIN, rq, 7, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 8), "BEGIN of 7 bytes");
+    CHECK(req(PHYFF_CMD_MODEL_BEGIN, rq, 9, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 8), "BEGIN of 9 bytes");
+    CHECK(begin(0, 0, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_MODEL_TOO_LARGE,
+                                              PHYFF_CORE_MODEL_BYTES), "BEGIN of size 0");
+    CHECK(begin(PHYFF_CORE_MODEL_BYTES + 1u, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_MODEL_TOO_LARGE, PHYFF_CORE_MODEL_BYTES),
+          "BEGIN above the capacity");
+    CHECK(load(&a, 200, &info), "model A in force");
+    /* MODEL_CHUNK */
+    CHECK(begin(g.size, phyff_crc32(0, g.bytes, g.size), &h, &p, &n) &&
+              !(h.flags & PHYFF_FLAG_ERROR), "BEGIN for B");
+    CHECK(req(PHYFF_CMD_MODEL_CHUNK, rq, 4, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 5), "CHUNK without data");
+    CHECK(chunk(1, g.bytes + 1, 10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_LOAD_RANGE, 0),
+          "CHUNK leaving a gap");
+    CHECK(chunk(0, g.bytes, 50, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              phyff_get_u32(p) == 50, "first chunk of B");
+    CHECK(chunk(40, g.bytes + 40, 30, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              phyff_get_u32(p) == 70, "overlapping chunk (a retry) accepted");
+    CHECK(chunk(0, g.bytes, 20, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              phyff_get_u32(p) == 70, "a repeated chunk keeps the count");
+    CHECK(chunk(71, g.bytes + 71, 4, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_LOAD_RANGE, 70),
+          "gap after 70 bytes");
+    CHECK(chunk(70, g.bytes + 70, g.size - 69u, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_LOAD_RANGE, 70), "chunk past the image size");
+    /* the half-loaded B (in the other slot) has not touched A */
+    CHECK(infer_matches(&a, 4, 1, 21u), "A still answers during B's load");
+    CHECK(req(PHYFF_CMD_MODEL_COMMIT, rq, 1, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 0), "COMMIT with a payload");
+    CHECK(req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_LOAD_RANGE, 70), "COMMIT of a partial load");
+    CHECK(req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_LOAD, 0), "the failed COMMIT dropped the load");
+    CHECK(info_now(&info) && info.crc32 == crc_a, "A still in force after the failed load");
+    CHECK(infer_matches(&a, 3, 0, 22u), "A still answers after the failed load");
+    /* CRC-32 mismatch */
+    CHECK(begin(g.size, phyff_crc32(0, g.bytes, g.size) ^ 1u, &h, &p, &n), "BEGIN, wrong CRC");
+    CHECK(chunk(0, g.bytes, g.size, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR), "all of B");
+    CHECK(req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_MODEL_CRC, 0), "COMMIT: CRC mismatch");
+    CHECK(info_now(&info) && info.crc32 == crc_a, "A in force after MODEL_CRC");
+    /* BAD_MODEL: a refused field's offset (block 0's shift_out at 72 + 15) */
+    bad = g;
+    bad.bytes[PHYFF_MODEL_HEAD_SIZE + 15] = 63;
+    CHECK(!load(&bad, 500, &info), "a broken image does not load");
+    CHECK(begin(bad.size, phyff_crc32(0, bad.bytes, bad.size), &h, &p, &n) &&
+              chunk(0, bad.bytes, bad.size, &h, &p, &n) &&
+              req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_MODEL, PHYFF_MODEL_HEAD_SIZE + 15),
+          "COMMIT: BAD_MODEL at the refused field");
+    /* WRONG_BOARD: unit id (16), then medium (56) */
+    bad = g;
+    phyff_put_u32(bad.bytes + 16, 43);
+    CHECK(begin(bad.size, phyff_crc32(0, bad.bytes, bad.size), &h, &p, &n) &&
+              chunk(0, bad.bytes, bad.size, &h, &p, &n) &&
+              req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_WRONG_BOARD, 16), "COMMIT: another unit");
+    bad = g;
+    bad.bytes[56] = 'F';
+    CHECK(begin(bad.size, phyff_crc32(0, bad.bytes, bad.size), &h, &p, &n) &&
+              chunk(0, bad.bytes, bad.size, &h, &p, &n) &&
+              req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_WRONG_BOARD, 56), "COMMIT: another medium");
+    CHECK(info_now(&info) && info.crc32 == crc_a && infer_matches(&a, 2, 1, 23u),
+          "A in force after BAD_MODEL and WRONG_BOARD");
+    /* a load begun again restarts from 0 */
+    CHECK(begin(g.size, phyff_crc32(0, g.bytes, g.size), &h, &p, &n) &&
+              chunk(0, g.bytes, 30, &h, &p, &n) && phyff_get_u32(p) == 30, "30 bytes of B");
+    CHECK(begin(g.size, phyff_crc32(0, g.bytes, g.size), &h, &p, &n) &&
+              chunk(30, g.bytes + 30, 10, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_LOAD_RANGE, 0), "BEGIN again: 0 bytes received");
+    /* a BEGIN refused for its size drops the load in progress too */
+    CHECK(chunk(0, g.bytes, 30, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR), "30 bytes of B");
+    CHECK(begin(PHYFF_CORE_MODEL_BYTES + 1u, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_MODEL_TOO_LARGE, PHYFF_CORE_MODEL_BYTES), "BEGIN too large");
+    CHECK(chunk(30, g.bytes + 30, 10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_LOAD, 0),
+          "the refused BEGIN dropped the load");
+    CHECK(begin(g.size, phyff_crc32(0, g.bytes, g.size), &h, &p, &n) &&
+              !(h.flags & PHYFF_FLAG_ERROR), "BEGIN for B again");
+    /* RESET drops the load, keeps the model */
+    CHECK(chunk(0, g.bytes, 30, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR), "30 bytes again");
+    CHECK(req(PHYFF_CMD_RESET, NULL, 0, &h, &p, &n) && n == 0, "RESET");
+    CHECK(chunk(30, g.bytes + 30, 10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_LOAD, 0),
+          "RESET dropped the load");
+    CHECK(info_now(&info) && info.crc32 == crc_a && infer_matches(&a, 2, 0, 24u),
+          "RESET kept the model");
+    /* a COMMIT retried after RESET is not a retry any more */
+    CHECK(load(&g, 300, &info), "B loaded");
+    CHECK(req(PHYFF_CMD_RESET, NULL, 0, &h, &p, &n), "RESET");
+    CHECK(req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_LOAD, 0), "COMMIT after RESET: NO_LOAD");
+    /* INFER checks, in wire.h's order */
+    static int16_t x[64];
+    features_of(x, 64, 9u);
+    CHECK(req(PHYFF_CMD_INFER, rq, 7, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 8), "INFER of 7 bytes");
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 1, 3, 0, 0, x), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_CHANNELS, 2), "INFER: n_values != n_features");
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 1, 2, 2, 1, x), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_CONFIG, 4), "INFER: unknown flag (before reserved)");
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 1, 2, 1, 1, x), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_CONFIG, 6), "INFER: reserved");
+    CHECK(info_now(&info), "info");
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, (uint16_t)(info.max_batch + 1u), 2, 0, 0, NULL),
+              &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BATCH_TOO_LARGE, info.max_batch), "INFER: batch");
+    CHECK(req(PHYFF_CMD_INFER, rq,
+              infer_request(rq, (uint16_t)(info.max_batch_trace + 1u), 2, 1, 0, NULL), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BATCH_TOO_LARGE, info.max_batch_trace),
+          "INFER: traced batch");
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 3, 2, 0, 0, x) - 2u, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 8 + 2 * 3 * 2), "INFER: short payload");
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 1, 2, 0, 0, x) + 2u, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 8 + 2 * 1 * 2), "INFER: long payload");
+    fk.fail_sense = 1;
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 1, 2, 0, 0, x), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_MEDIUM, 0), "INFER: medium fault");
+    fk.fail_sense = 0;
+    CHECK(req(PHYFF_CMD_MODEL_INFO, rq, 1, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 0), "MODEL_INFO with a payload");
+    /* MODEL_ERASE */
+    CHECK(req(PHYFF_CMD_MODEL_ERASE, rq, 2, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 0), "ERASE with a payload");
+    CHECK(info_now(&info), "the model survived a refused ERASE");
+    CHECK(req(PHYFF_CMD_MODEL_ERASE, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              n == 0, "ERASE");
+    CHECK(req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "no model after ERASE");
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 1, 2, 0, 0, x), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "INFER after ERASE");
+    CHECK(req(PHYFF_CMD_MODEL_ERASE, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR),
+          "ERASE without a model is served");
+    CHECK(req(PHYFF_CMD_HELLO, NULL, 0, &h, &p, &n), "hello");
+    struct phyff_caps c;
+    phyff_caps_unpack(p, &c);
+    CHECK(c.model_loaded == 0 && c.model_crc == 0, "caps after ERASE");
+    /* refusals count as bad commands; the MEDIUM fault is only an error reply */
+    struct phyff_stats st = read_stats();
+    CHECK(st.bad_commands + 1u == st.error_replies, "bad %u, errors %u", st.bad_commands,
+          st.error_replies);
+}
+
+static void reboot(void) {
+    enum phyff_status st = phyff_core_init(&core, &port, &desc);
+    CHECK(st == PHYFF_OK, "re-init: %d", st);
+}
+
+static void test_model_persistence(void) {
+    setup_ex(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE, 1);
+    CHECK(core.caps.features & PHYFF_FEAT_MODEL_PERSIST, "FEAT_MODEL_PERSIST with model_save");
+    static struct image a, g;
+    image_onepass(&a);
+    image_goodness(&g);
+    struct phyff_model_info info;
+    CHECK(load(&a, 256, &info), "A loaded");
+    CHECK(fk.saves == 1 && fk.stored_len == a.size && memcmp(fk.stored, a.bytes, a.size) == 0,
+          "COMMIT stored the image (R6)");
+    reboot();
+    CHECK(info_now(&info) && info.crc32 == phyff_crc32(0, a.bytes, a.size),
+          "the stored model is in force after a restart");
+    CHECK(infer_matches(&a, 5, 1, 31u), "the restored model answers INFER");
+    /* a failing store: COMMIT answers MEDIUM and A stays */
+    fk.fail_save = 1;
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    CHECK(begin(g.size, phyff_crc32(0, g.bytes, g.size), &h, &p, &n) &&
+              chunk(0, g.bytes, g.size, &h, &p, &n) &&
+              req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_MEDIUM, 0), "COMMIT when the port cannot store");
+    CHECK(info_now(&info) && info.crc32 == phyff_crc32(0, a.bytes, a.size), "A still in force");
+    CHECK(req(PHYFF_CMD_MODEL_ERASE, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_MEDIUM, 0), "ERASE when the port cannot erase");
+    CHECK(info_now(&info), "the model survived the failed ERASE");
+    fk.fail_save = 0;
+    CHECK(req(PHYFF_CMD_MODEL_ERASE, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR),
+          "ERASE");
+    CHECK(fk.stored_len == 0, "ERASE erased the stored copy");
+    reboot();
+    CHECK(req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "nothing restored after ERASE");
+    /* a corrupt or foreign stored image is ignored at start-up */
+    memcpy(fk.stored, g.bytes, g.size);
+    fk.stored_len = g.size - 1u;
+    reboot();
+    CHECK(req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "a truncated stored image is ignored");
+    fk.stored_len = g.size;
+    fk.stored[0] ^= 0xFFu;
+    reboot();
+    CHECK(req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "a stored image without magic");
+    fk.stored[0] ^= 0xFFu;
+    phyff_put_u32(fk.stored + 16, 7);
+    reboot();
+    CHECK(req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "a stored image of another unit");
+    phyff_put_u32(fk.stored + 16, 42);
+    reboot();
+    CHECK(info_now(&info) && info.crc32 == phyff_crc32(0, g.bytes, g.size) &&
+              infer_matches(&g, 3, 1, 32u), "the repaired stored image is restored");
+    CHECK(req(PHYFF_CMD_HELLO, NULL, 0, &h, &p, &n), "hello");
+    struct phyff_caps c;
+    phyff_caps_unpack(p, &c);
+    CHECK(c.model_loaded == 1 && c.model_crc == info.crc32, "caps after restore");
+}
+
+#else /* !PHYFF_CORE_INFER */
+
+/* Built without model memory: the inference commands do not exist (S3). */
+static void test_no_inference(void) {
+    setup(1, 4, 3, 0);
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    CHECK(!(core.caps.features & (PHYFF_FEAT_INFER | PHYFF_FEAT_MODEL_PERSIST)) &&
+              core.caps.model_capacity == 0, "no FEAT_INFER, capacity 0");
+    const uint8_t payload[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    for (uint8_t cmd = PHYFF_CMD_MODEL_BEGIN; cmd <= PHYFF_CMD_MODEL_ERASE; ++cmd) {
+        for (size_t len = 0; len <= 8; len += 8) {
+            CHECK(transact(PHYFF_PROTOCOL_LEVEL, cmd, cmd, payload, len, &h, &p, &n) == 0 &&
+                      h.cmd == cmd && (h.flags & PHYFF_FLAG_ERROR) &&
+                      err_status(p) == PHYFF_ERR_UNKNOWN_COMMAND && err_arg(p) == 0,
+                  "cmd 0x%02x: UNKNOWN_COMMAND", cmd);
+        }
+    }
+}
+
+#endif /* PHYFF_CORE_INFER */
+
 /* Count delimiters = replies. Every complete non-empty frame must get one. */
 static size_t count_zeros(const uint8_t *d, size_t n) {
     size_t z = 0;
@@ -508,7 +1154,26 @@ static void test_fuzz(long iterations) {
     static uint8_t frame[PHYFF_WIRE_MAX_FRAME(PHYFF_CORE_MAX_PAYLOAD + 64)];
     static uint8_t payload[PHYFF_CORE_MAX_PAYLOAD + 64];
     long bad_replies = 0, unanswered = 0, miscounted = 0;
+#if PHYFF_CORE_INFER
+    /* a model that fits this board (4 drive, 3 sense channels), so random
+     * INFER requests reach the pipeline; reloaded now and then, as random
+     * MODEL_ERASE and loads may drop it */
+    static struct image fm;
+    const struct bspec fb[2] = {
+        {PHYFF_ENC_PHASE, PHYFF_BLOCK_PHYSICAL | PHYFF_BLOCK_SKIP, 2, 3, 0, 2, 0, 0, 0, 15, 0, 0},
+        {PHYFF_ENC_BINARY2, PHYFF_BLOCK_PHYSICAL, 2, 2, 0, 1, 0, 0, 0, 15, 0, 0}};
+    build_image(&fm, PHYFF_INFERENCE_ONEPASS, 1, 2, 2, 3, fb, 2, "fuzz", 5u);
+    long reloads = 0, loaded_ok = 0;
+#endif
+    long served[256] = {0}; /* replies without ERROR, by command */
     for (long it = 0; it < iterations; ++it) {
+#if PHYFF_CORE_INFER
+        if (it % 256 == 0) {
+            struct phyff_model_info info;
+            reloads++;
+            loaded_ok += load(&fm, 1 + rnd() % 120, &info);
+        }
+#endif
         const struct phyff_stats st0 = core.stats;
         size_t n = 0;
         const uint32_t mode = rnd() % 4;
@@ -517,14 +1182,32 @@ static void test_fuzz(long iterations) {
             for (size_t i = 0; i < n; ++i) frame[i] = (uint8_t)(1 + rnd() % 255);
             frame[n++] = 0;
         } else { /* a valid frame, then mutated */
+            /* commands 0..7 and, one time in four, the inference commands */
+            const uint8_t cmd = (uint8_t)(rnd() % 4 == 0 ? PHYFF_CMD_MODEL_BEGIN + rnd() % 6
+                                                         : rnd() % 8);
             struct phyff_header h = {(uint8_t)(rnd() % 8 == 0 ? rnd() : PHYFF_PROTOCOL_LEVEL), (uint8_t)rnd(),
-                                     (uint8_t)(rnd() % 8), 0, 0, (uint16_t)rnd()};
+                                     cmd, 0, 0, (uint16_t)rnd()};
             size_t len = rnd() % 3 == 0 ? rnd() % 64 : 4 + 2 * 4 * (rnd() % 40);
+            if (cmd >= PHYFF_CMD_MODEL_BEGIN && rnd() % 4 == 0) len = rnd() % 2 == 0 ? 0 : 8;
             for (size_t i = 0; i < len; ++i) payload[i] = (uint8_t)rnd();
             if (h.cmd == PHYFF_CMD_QUERY && len >= 4) {
                 struct phyff_query_head q = {(uint16_t)((len - 4) / 8), 4};
                 if (rnd() % 4 == 0) q.n_samples = (uint16_t)rnd();
                 phyff_query_head_pack(&q, payload);
+            }
+            if (h.cmd == PHYFF_CMD_INFER && len >= 8) { /* mostly well-formed heads */
+                struct phyff_infer_head q = {(uint16_t)((len - 8) / 2), 1,
+                                             (uint16_t)(rnd() % 2), 0};
+                if (rnd() % 4 == 0) q.n_samples = (uint16_t)rnd();
+                if (rnd() % 8 == 0) q.flags = (uint16_t)rnd();
+                if (rnd() % 8 == 0) q.n_values = (uint16_t)(rnd() % 4);
+                phyff_infer_head_pack(&q, payload);
+            }
+            if ((h.cmd == PHYFF_CMD_MODEL_CHUNK || h.cmd == PHYFF_CMD_MODEL_BEGIN) && len >= 4 &&
+                rnd() % 2 == 0) {
+                /* a plausible size, or an offset (often 0: where a load starts) */
+                phyff_put_u32(payload, h.cmd == PHYFF_CMD_MODEL_CHUNK && rnd() % 2 ? 0u
+                                                                             : rnd() % 300);
             }
             phyff_frame_encode(&h, payload, len, frame, sizeof frame, &n);
             if (mode >= 2 && n > 1) { /* flip, drop or insert a byte before the delimiter */
@@ -587,13 +1270,27 @@ static void test_fuzz(long iterations) {
             if (phyff_frame_decode(reply_buf, i - start, 65535, &h, &p, &pl) != PHYFF_OK ||
                 !(h.flags & (PHYFF_FLAG_REPLY | PHYFF_FLAG_EVENT)))
                 bad_replies++;
+            else if (!(h.flags & (PHYFF_FLAG_ERROR | PHYFF_FLAG_EVENT)))
+                served[h.cmd]++;
             start = i + 1;
         }
     }
     CHECK(unanswered == 0, "fuzz: %ld frames without exactly one reply", unanswered);
     CHECK(bad_replies == 0, "fuzz: %ld invalid replies", bad_replies);
     CHECK(miscounted == 0, "fuzz: %ld feeds whose frames were not counted once each", miscounted);
-    printf("fuzz: %ld frames fed, every one answered by exactly one valid reply\n", iterations);
+    printf("fuzz: %ld frames fed, every one answered by exactly one valid reply (QUERY served "
+           "%ld)\n", iterations, served[PHYFF_CMD_QUERY]);
+#if PHYFF_CORE_INFER
+    CHECK(loaded_ok == reloads, "fuzz: %ld of %ld model reloads failed", reloads - loaded_ok,
+          reloads);
+    printf("fuzz: inference commands served: BEGIN %ld, CHUNK %ld, COMMIT %ld, INFO %ld, "
+           "INFER %ld, ERASE %ld (plus %ld reloads)\n", served[PHYFF_CMD_MODEL_BEGIN],
+           served[PHYFF_CMD_MODEL_CHUNK], served[PHYFF_CMD_MODEL_COMMIT],
+           served[PHYFF_CMD_MODEL_INFO], served[PHYFF_CMD_INFER], served[PHYFF_CMD_MODEL_ERASE],
+           reloads);
+    CHECK(served[PHYFF_CMD_INFER] > 0 && served[PHYFF_CMD_MODEL_CHUNK] > 0,
+          "fuzz: random INFER and MODEL_CHUNK requests were served, not only refused");
+#endif
 }
 
 int main(int argc, char **argv) {
@@ -607,6 +1304,13 @@ int main(int argc, char **argv) {
     test_framing_errors();
     test_counters();
     test_rules();
+#if PHYFF_CORE_INFER
+    test_model_load_and_infer();
+    test_model_refusals();
+    test_model_persistence();
+#else
+    test_no_inference();
+#endif
     test_fuzz(fuzz);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

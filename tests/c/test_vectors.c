@@ -1,10 +1,11 @@
 /*
- * test_vectors.c - checks the C implementation of phyff/fixed.h and
- * phyff/wire.h against the golden vectors shared/vectors/fixed.json and
- * shared/vectors/wire.json, which an independent exact reference
- * (shared/vectors/generate.py) wrote.
+ * test_vectors.c - checks the C implementation of phyff/fixed.h,
+ * phyff/wire.h and phyff/model.h against the golden vectors
+ * shared/vectors/fixed.json, wire.json and model.json, which an independent
+ * exact reference (shared/vectors/generate.py) wrote.
  *
- * Usage: test_vectors [DIR | FIXED_JSON WIRE_JSON]   (DIR defaults to shared/vectors)
+ * Usage: test_vectors [DIR | FIXED_JSON WIRE_JSON MODEL_JSON]
+ * (DIR defaults to shared/vectors)
  *
  * Prints one line per operation group ("fixed.q15_mul: 123 passed, 0 failed"),
  * the first few failures of each group with the byte offset of the case in its
@@ -23,6 +24,7 @@
 
 #include "json_min.h"
 #include "phyff/fixed.h"
+#include "phyff/model.h"
 #include "phyff/wire.h"
 
 #define MAX_REPORTS_PER_GROUP 8
@@ -550,6 +552,13 @@ static const struct {
     {"OVERRUN", PHYFF_ERR_OVERRUN},
     {"MEDIUM", PHYFF_ERR_MEDIUM},
     {"NOT_A_REQUEST", PHYFF_ERR_NOT_A_REQUEST},
+    {"NO_MODEL", PHYFF_ERR_NO_MODEL},
+    {"MODEL_TOO_LARGE", PHYFF_ERR_MODEL_TOO_LARGE},
+    {"LOAD_RANGE", PHYFF_ERR_LOAD_RANGE},
+    {"MODEL_CRC", PHYFF_ERR_MODEL_CRC},
+    {"BAD_MODEL", PHYFF_ERR_BAD_MODEL},
+    {"WRONG_BOARD", PHYFF_ERR_WRONG_BOARD},
+    {"NO_LOAD", PHYFF_ERR_NO_LOAD},
 };
 #define N_STATUS (sizeof status_table / sizeof status_table[0])
 
@@ -578,8 +587,12 @@ static const struct {
     {"Cmd", "QUERY", PHYFF_CMD_QUERY},
     {"Cmd", "STATS", PHYFF_CMD_STATS},
     {"Cmd", "RESET", PHYFF_CMD_RESET},
-    {"Cmd", "INFER_FIRST", PHYFF_CMD_INFER_FIRST},
-    {"Cmd", "INFER_LAST", PHYFF_CMD_INFER_LAST},
+    {"Cmd", "MODEL_BEGIN", PHYFF_CMD_MODEL_BEGIN},
+    {"Cmd", "MODEL_CHUNK", PHYFF_CMD_MODEL_CHUNK},
+    {"Cmd", "MODEL_COMMIT", PHYFF_CMD_MODEL_COMMIT},
+    {"Cmd", "MODEL_INFO", PHYFF_CMD_MODEL_INFO},
+    {"Cmd", "INFER", PHYFF_CMD_INFER},
+    {"Cmd", "MODEL_ERASE", PHYFF_CMD_MODEL_ERASE},
     {"Cmd", "EVENT", PHYFF_CMD_EVENT},
     {"Flag", "REPLY", PHYFF_FLAG_REPLY},
     {"Flag", "ERROR", PHYFF_FLAG_ERROR},
@@ -589,7 +602,10 @@ static const struct {
     {"Feature", "SETTLE", PHYFF_FEAT_SETTLE},
     {"Feature", "OVERSAMPLE", PHYFF_FEAT_OVERSAMPLE},
     {"Feature", "CHANNEL_SELECT", PHYFF_FEAT_CHANNEL_SELECT},
+    {"Feature", "INFER", PHYFF_FEAT_INFER},
+    {"Feature", "MODEL_PERSIST", PHYFF_FEAT_MODEL_PERSIST},
     {"Feature", "EMULATED", PHYFF_FEAT_EMULATED},
+    {"InferFlag", "TRACE", PHYFF_INFER_TRACE},
 };
 #define N_ENUM (sizeof enum_table / sizeof enum_table[0])
 
@@ -610,6 +626,10 @@ static void check_constants(const json_value *cases, group *g) {
         {"CONFIG_SIZE", PHYFF_CONFIG_SIZE},
         {"QUERY_HEAD_SIZE", PHYFF_QUERY_HEAD_SIZE},
         {"STATS_SIZE", PHYFF_STATS_SIZE},
+        {"MODEL_BEGIN_SIZE", PHYFF_MODEL_BEGIN_SIZE},
+        {"CHUNK_HEAD_SIZE", PHYFF_CHUNK_HEAD_SIZE},
+        {"INFER_HEAD_SIZE", PHYFF_INFER_HEAD_SIZE},
+        {"MODEL_INFO_SIZE", PHYFF_MODEL_INFO_SIZE},
     };
     for (size_t i = 0; i < json_count(cases); i++) {
         const json_value *c = item(cases, i);
@@ -696,6 +716,29 @@ static void check_status_name_unknown(const json_value *cases, group *g) {
     }
 }
 
+/* The exact names: short and stable, hosts show them to users. */
+static void check_status_name(const json_value *cases, group *g) {
+    int seen[N_STATUS] = {0};
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        int v = (int)get_i64(field(c, "in"), INT32_MIN, INT32_MAX);
+        const char *want = get_str(field(c, "out"));
+        const char *got = phyff_status_name(v);
+        int ok = got != NULL && strcmp(got, want) == 0;
+        for (size_t k = 0; k < N_STATUS; k++)
+            if (status_table[k].value == v) seen[k] = 1;
+        if (!ok) report(g, i, c->offset, "(%d): expected \"%s\", got \"%s\"", v, want,
+                        got ? got : "(null)");
+        record(g, ok);
+    }
+    for (size_t k = 0; k < N_STATUS; k++) {
+        if (!seen[k]) {
+            report(g, json_count(cases), 0, "status %s has no name vector", status_table[k].name);
+            record(g, 0);
+        }
+    }
+}
+
 /* The size macros, as functions, so one checker serves both. */
 static size_t cobs_max_encoded(size_t n) { return PHYFF_COBS_MAX_ENCODED(n); }
 static size_t wire_max_frame(size_t n) { return PHYFF_WIRE_MAX_FRAME(n); }
@@ -740,6 +783,33 @@ static void check_crc16(const json_value *cases, group *g) {
         } else if (!ok) {
             report(g, i, c->offset, "(init 0x%04x, %zu bytes): expected 0x%04x, got 0x%04x",
                    init, n, want, got);
+        }
+        record(g, ok);
+        free(data);
+    }
+}
+
+static void check_crc32(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = field(c, "in");
+        uint32_t init = (uint32_t)get_u64(field(in, "crc"), 0xFFFFFFFFu);
+        size_t n;
+        uint8_t *data = get_hex(field(in, "data"), &n);
+        uint32_t want = (uint32_t)get_u64(field(c, "out"), 0xFFFFFFFFu);
+        uint32_t got = phyff_crc32(init, data, n);
+        int ok = got == want;
+        if (!ok)
+            report(g, i, c->offset, "(init 0x%08x, %zu bytes): expected 0x%08x, got 0x%08x",
+                   (unsigned)init, n, (unsigned)want, (unsigned)got);
+        /* chaining (wire.h): the CRC of the first half continues over the second */
+        if (ok && n > 1) {
+            uint32_t part = phyff_crc32(phyff_crc32(init, data, n / 2), data + n / 2, n - n / 2);
+            if (part != want) {
+                ok = 0;
+                report(g, i, c->offset, "split at %zu: expected 0x%08x, got 0x%08x", n / 2,
+                       (unsigned)want, (unsigned)part);
+            }
         }
         record(g, ok);
         free(data);
@@ -1069,7 +1139,7 @@ static void check_check_level(const json_value *cases, group *g) {
 
 typedef struct field_desc {
     const char *name;
-    int kind; /* 1, 2, 4: unsigned integer of that many bytes; 0: a name */
+    int kind; /* 1, 2, 4: unsigned integer of that many bytes; -1: int8; 0: a name */
     size_t off;
 } field_desc;
 
@@ -1094,7 +1164,8 @@ static const field_desc stats_fields[] = {
     F(struct phyff_stats, framing_errors, 4), F(struct phyff_stats, bad_commands, 4),
     F(struct phyff_stats, overruns, 4),       F(struct phyff_stats, samples_served, 4),
     F(struct phyff_stats, error_replies, 4),  F(struct phyff_stats, uptime_ms, 4),
-    {NULL, 0, 0}};
+    F(struct phyff_stats, infer_samples, 4),  F(struct phyff_stats, infer_digital_us, 4),
+    F(struct phyff_stats, infer_medium_us, 4), {NULL, 0, 0}};
 static const field_desc caps_fields[] = {
     F(struct phyff_caps, level, 1),          F(struct phyff_caps, reserved0, 1),
     F(struct phyff_caps, features, 2),       F(struct phyff_caps, firmware_version, 4),
@@ -1103,7 +1174,53 @@ static const field_desc caps_fields[] = {
     F(struct phyff_caps, n_sense, 2),        F(struct phyff_caps, dac_bits, 1),
     F(struct phyff_caps, adc_bits, 1),       F(struct phyff_caps, max_oversample, 2),
     F(struct phyff_caps, board, 0),          F(struct phyff_caps, medium, 0),
-    F(struct phyff_caps, max_settle_us, 4),  {NULL, 0, 0}};
+    F(struct phyff_caps, max_settle_us, 4),  F(struct phyff_caps, model_capacity, 4),
+    F(struct phyff_caps, model_crc, 4),      F(struct phyff_caps, model_loaded, 1),
+    F(struct phyff_caps, reserved1, 1),      F(struct phyff_caps, reserved2, 2),
+    {NULL, 0, 0}};
+static const field_desc model_begin_fields[] = {
+    F(struct phyff_model_begin, image_size, 4), F(struct phyff_model_begin, crc32, 4),
+    {NULL, 0, 0}};
+static const field_desc chunk_head_fields[] = {F(struct phyff_chunk_head, offset, 4),
+                                               {NULL, 0, 0}};
+static const field_desc infer_head_fields[] = {
+    F(struct phyff_infer_head, n_samples, 2), F(struct phyff_infer_head, n_values, 2),
+    F(struct phyff_infer_head, flags, 2),     F(struct phyff_infer_head, reserved, 2),
+    {NULL, 0, 0}};
+static const field_desc model_info_fields[] = {
+    F(struct phyff_model_info, crc32, 4),          F(struct phyff_model_info, image_size, 4),
+    F(struct phyff_model_info, train_unit_id, 4),  F(struct phyff_model_info, n_features, 2),
+    F(struct phyff_model_info, n_classes, 2),      F(struct phyff_model_info, max_batch, 2),
+    F(struct phyff_model_info, max_batch_trace, 2), F(struct phyff_model_info, n_blocks, 1),
+    F(struct phyff_model_info, inference, 1),      F(struct phyff_model_info, input_exp, -1),
+    F(struct phyff_model_info, score_exp, -1),     F(struct phyff_model_info, trace_values, 2),
+    F(struct phyff_model_info, reserved, 2),       F(struct phyff_model_info, name, 0),
+    F(struct phyff_model_info, train_board, 0),    F(struct phyff_model_info, train_medium, 0),
+    {NULL, 0, 0}};
+static const field_desc model_head_fields[] = {
+    F(struct phyff_model_head, magic, 4),          F(struct phyff_model_head, version, 2),
+    F(struct phyff_model_head, n_blocks, 1),       F(struct phyff_model_head, inference, 1),
+    F(struct phyff_model_head, n_features, 2),     F(struct phyff_model_head, n_classes, 2),
+    F(struct phyff_model_head, width, 2),          F(struct phyff_model_head, feature_offset, 2),
+    F(struct phyff_model_head, train_unit_id, 4),  F(struct phyff_model_head, input_exp, -1),
+    F(struct phyff_model_head, score_exp, -1),     F(struct phyff_model_head, overlay, 1),
+    F(struct phyff_model_head, readout_abs, 1),    F(struct phyff_model_head, name, 0),
+    F(struct phyff_model_head, train_board, 0),    F(struct phyff_model_head, train_medium, 0),
+    {NULL, 0, 0}};
+static const field_desc block_head_fields[] = {
+    F(struct phyff_block_head, encoder, 1),   F(struct phyff_block_head, flags, 1),
+    F(struct phyff_block_head, d_in, 2),      F(struct phyff_block_head, n_drive, 2),
+    F(struct phyff_block_head, n_sense, 2),   F(struct phyff_block_head, d_out, 2),
+    F(struct phyff_block_head, in_exp, -1),   F(struct phyff_block_head, out_exp, -1),
+    F(struct phyff_block_head, shift_p, 1),   F(struct phyff_block_head, shift_h, 1),
+    F(struct phyff_block_head, shift_b, 1),   F(struct phyff_block_head, shift_out, 1),
+    F(struct phyff_block_head, settle_us, 4), F(struct phyff_block_head, oversample, 2),
+    F(struct phyff_block_head, readout_shift, 1), F(struct phyff_block_head, reserved, 1),
+    {NULL, 0, 0}};
+static const field_desc readout_head_fields[] = {
+    F(struct phyff_readout_head, n_in, 2),    F(struct phyff_readout_head, n_classes, 2),
+    F(struct phyff_readout_head, shift_b, 1), F(struct phyff_readout_head, shift_out, 1),
+    F(struct phyff_readout_head, reserved, 2), {NULL, 0, 0}};
 #undef F
 
 typedef void (*pack_fn)(const void *rec, uint8_t *out);
@@ -1119,6 +1236,13 @@ PACKERS(struct phyff_query_head, query_head)
 PACKERS(struct phyff_config, config)
 PACKERS(struct phyff_stats, stats)
 PACKERS(struct phyff_caps, caps)
+PACKERS(struct phyff_model_begin, model_begin)
+PACKERS(struct phyff_chunk_head, chunk_head)
+PACKERS(struct phyff_infer_head, infer_head)
+PACKERS(struct phyff_model_info, model_info)
+PACKERS(struct phyff_model_head, model_head)
+PACKERS(struct phyff_block_head, block_head)
+PACKERS(struct phyff_readout_head, readout_head)
 #undef PACKERS
 
 /* Fill rec (of size `size`) from the JSON object, field by field. */
@@ -1134,6 +1258,9 @@ static void rec_from_json(const field_desc *fd, const json_value *obj, void *rec
         } else if (fd->kind == 1) {
             uint8_t x = (uint8_t)get_u64(v, 0xFF);
             memcpy(p, &x, 1);
+        } else if (fd->kind == -1) {
+            int8_t x = (int8_t)get_i64(v, INT8_MIN, INT8_MAX);
+            memcpy(p, &x, 1);
         } else if (fd->kind == 2) {
             uint16_t x = (uint16_t)get_u64(v, 0xFFFF);
             memcpy(p, &x, 2);
@@ -1147,7 +1274,7 @@ static void rec_from_json(const field_desc *fd, const json_value *obj, void *rec
 /* First field of a that differs from b, or NULL. */
 static const char *rec_diff(const field_desc *fd, const void *a, const void *b) {
     for (; fd->name; fd++) {
-        size_t w = fd->kind == 0 ? PHYFF_NAME_SIZE : (size_t)fd->kind;
+        size_t w = fd->kind == 0 ? PHYFF_NAME_SIZE : fd->kind < 0 ? 1u : (size_t)fd->kind;
         if (memcmp((const uint8_t *)a + fd->off, (const uint8_t *)b + fd->off, w) != 0)
             return fd->name;
     }
@@ -1198,6 +1325,13 @@ RECORD_CHECK(query_head, struct phyff_query_head, PHYFF_QUERY_HEAD_SIZE)
 RECORD_CHECK(config, struct phyff_config, PHYFF_CONFIG_SIZE)
 RECORD_CHECK(stats, struct phyff_stats, PHYFF_STATS_SIZE)
 RECORD_CHECK(caps, struct phyff_caps, PHYFF_CAPS_SIZE)
+RECORD_CHECK(model_begin, struct phyff_model_begin, PHYFF_MODEL_BEGIN_SIZE)
+RECORD_CHECK(chunk_head, struct phyff_chunk_head, PHYFF_CHUNK_HEAD_SIZE)
+RECORD_CHECK(infer_head, struct phyff_infer_head, PHYFF_INFER_HEAD_SIZE)
+RECORD_CHECK(model_info, struct phyff_model_info, PHYFF_MODEL_INFO_SIZE)
+RECORD_CHECK(model_head, struct phyff_model_head, PHYFF_MODEL_HEAD_SIZE)
+RECORD_CHECK(block_head, struct phyff_block_head, PHYFF_BLOCK_HEAD_SIZE)
+RECORD_CHECK(readout_head, struct phyff_readout_head, PHYFF_READOUT_HEAD_SIZE)
 #undef RECORD_CHECK
 
 static void check_samples(const json_value *cases, group *g) {
@@ -1353,13 +1487,387 @@ static void check_mutations(const json_value *decode_cases, group *g) {
 }
 
 /* ==========================================================================
+ * model.h
+ * ========================================================================== */
+
+static void check_model_constants(const json_value *cases, group *g) {
+    static const struct {
+        const char *name;
+        unsigned long value;
+    } consts[] = {
+        {"MODEL_MAGIC", PHYFF_MODEL_MAGIC},
+        {"MODEL_VERSION", PHYFF_MODEL_VERSION},
+        {"MODEL_MAX_BLOCKS", PHYFF_MODEL_MAX_BLOCKS},
+        {"MODEL_HEAD_SIZE", PHYFF_MODEL_HEAD_SIZE},
+        {"BLOCK_HEAD_SIZE", PHYFF_BLOCK_HEAD_SIZE},
+        {"READOUT_HEAD_SIZE", PHYFF_READOUT_HEAD_SIZE},
+    };
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const char *name = get_str(field(c, "in"));
+        uint64_t want = get_u64(field(c, "out"), UINT64_MAX);
+        int found = 0, ok = 0;
+        for (size_t k = 0; k < sizeof consts / sizeof consts[0]; k++) {
+            if (strcmp(consts[k].name, name) == 0) {
+                found = 1;
+                ok = consts[k].value == want;
+            }
+        }
+        if (!ok)
+            report(g, i, c->offset, "PHYFF_%s: %s (vector %llu)", name,
+                   found ? "value differs" : "not in model.h", (unsigned long long)want);
+        record(g, ok);
+    }
+}
+
+static const struct {
+    const char *kind;
+    const char *name;
+    long value;
+} model_enum_table[] = {
+    {"Inference", "ONEPASS", PHYFF_INFERENCE_ONEPASS},
+    {"Inference", "GOODNESS", PHYFF_INFERENCE_GOODNESS},
+    {"Encoder", "AMPLITUDE", PHYFF_ENC_AMPLITUDE},
+    {"Encoder", "BINARY2", PHYFF_ENC_BINARY2},
+    {"Encoder", "BINARY2_UNIFORM", PHYFF_ENC_BINARY2_UNIFORM},
+    {"Encoder", "PHASE", PHYFF_ENC_PHASE},
+    {"Encoder", "CLIP", PHYFF_ENC_CLIP},
+    {"BlockFlag", "PHYSICAL", PHYFF_BLOCK_PHYSICAL},
+    {"BlockFlag", "SKIP", PHYFF_BLOCK_SKIP},
+};
+#define N_MODEL_ENUM (sizeof model_enum_table / sizeof model_enum_table[0])
+
+static void check_model_enums(const json_value *cases, group *g) {
+    int seen[N_MODEL_ENUM] = {0};
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = get_arr(field(c, "in"));
+        const char *kind = get_str(item(in, 0)), *name = get_str(item(in, 1));
+        int64_t want = get_i64(field(c, "out"), INT32_MIN, INT32_MAX);
+        int ok = 0, found = 0;
+        for (size_t k = 0; k < N_MODEL_ENUM; k++) {
+            if (strcmp(model_enum_table[k].kind, kind) == 0 &&
+                strcmp(model_enum_table[k].name, name) == 0) {
+                found = 1;
+                seen[k] = 1;
+                ok = model_enum_table[k].value == want;
+            }
+        }
+        if (!ok)
+            report(g, i, c->offset, "%s.%s: %s (vector value %lld)", kind, name,
+                   found ? "value differs" : "not in model.h", (long long)want);
+        record(g, ok);
+    }
+    for (size_t k = 0; k < N_MODEL_ENUM; k++) {
+        if (!seen[k]) {
+            report(g, json_count(cases), 0, "%s.%s is in model.h but has no vector",
+                   model_enum_table[k].kind, model_enum_table[k].name);
+            record(g, 0);
+        }
+    }
+}
+
+static void get_limits(const json_value *l, struct phyff_model_limits *lim) {
+    memset(lim, 0, sizeof *lim);
+    lim->unit_id = (uint32_t)get_u64(field(l, "unit_id"), 0xFFFFFFFFu);
+    const json_value *m = field(l, "medium");
+    const char *s = get_str(m);
+    if (m->u.string.len > PHYFF_NAME_SIZE) bad_vector(m, "medium longer than 16 bytes");
+    memcpy(lim->medium, s, m->u.string.len);
+    lim->n_drive = (uint16_t)get_u64(field(l, "n_drive"), 0xFFFF);
+    lim->n_sense = (uint16_t)get_u64(field(l, "n_sense"), 0xFFFF);
+    lim->max_oversample = (uint16_t)get_u64(field(l, "max_oversample"), 0xFFFF);
+    lim->max_settle_us = (uint32_t)get_u64(field(l, "max_settle_us"), 0xFFFFFFFFu);
+    lim->max_classes = (uint16_t)get_u64(field(l, "max_classes"), 0xFFFF);
+    lim->work_values = (uint32_t)get_u64(field(l, "work_values"), 0xFFFFFFFFu);
+}
+
+/* The case's image (an exact-size heap block: the sanitizer sees any read
+ * past it) checked into *view; a pipeline vector's image must pass. */
+static uint8_t *load_view(const json_value *in, struct phyff_model_view *view) {
+    size_t n;
+    uint8_t *img = get_hex(field(in, "image"), &n);
+    struct phyff_model_limits lim;
+    get_limits(field(in, "limits"), &lim);
+    uint32_t bad = 0;
+    if (phyff_model_check(img, (uint32_t)n, &lim, view, &bad) != PHYFF_OK)
+        bad_vector(in, "a pipeline vector's image is refused by phyff_model_check");
+    return img;
+}
+
+static int i16_equal(const int16_t *got, const json_value *want, size_t n) {
+    get_arr(want);
+    if (json_count(want) != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (got[i] != get_i64(item(want, i), INT16_MIN, INT16_MAX)) return 0;
+    return 1;
+}
+
+static int get_bool(const json_value *v) {
+    if (v == NULL || v->type != JSON_BOOL) bad_vector(v, "expected true or false");
+    return v->u.boolean;
+}
+
+static void check_model_check(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = field(c, "in"), *out = field(c, "out");
+        size_t n;
+        uint8_t *img = get_hex(field(in, "image"), &n);
+        struct phyff_model_limits lim;
+        get_limits(field(in, "limits"), &lim);
+        struct phyff_model_view view;
+        uint32_t bad = 0xA5A5A5A5u;
+        int want = status_from(field(out, "status"));
+        uint32_t want_off = (uint32_t)get_u64(field(out, "bad_offset"), 0xFFFFFFFFu);
+        int got = (int)phyff_model_check(img, (uint32_t)n, &lim, &view, &bad);
+        int ok = got == want && bad == want_off;
+        if (!ok) {
+            report(g, i, c->offset, "%s: expected %s at %u, got %s at %u",
+                   get_str(field(in, "why")), status_label(want), (unsigned)want_off,
+                   status_label(got), (unsigned)bad);
+        } else if (want == PHYFF_OK) {
+            const json_value *at = get_arr(field(out, "block_at"));
+            int view_ok = view.trace_values == get_u64(field(out, "trace_values"), 0xFFFF) &&
+                          view.readout_width == get_u64(field(out, "readout_width"), 0xFFFF) &&
+                          phyff_model_work_values(&view) ==
+                              get_u64(field(out, "work_values"), 0xFFFFFFFFu) &&
+                          view.readout_at == get_u64(field(out, "readout_at"), 0xFFFFFFFFu) &&
+                          json_count(at) == view.head.n_blocks && view.image == img &&
+                          view.size == n;
+            for (size_t k = 0; view_ok && k < json_count(at); k++)
+                view_ok = view.block_at[k] == get_u64(item(at, k), 0xFFFFFFFFu);
+            if (!view_ok) {
+                ok = 0;
+                report(g, i, c->offset, "%s: the view (trace, read-out width, work values or "
+                       "offsets) differs", get_str(field(in, "why")));
+            }
+        }
+        record(g, ok);
+        free(img);
+    }
+}
+
+static void check_infer_layout(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = field(c, "in"), *out = field(c, "out");
+        struct phyff_model_view v;
+        uint8_t *img = load_view(in, &v);
+        size_t nx;
+        int16_t *x = get_i16_array(field(in, "x"), &nx);
+        if (nx != v.head.n_features) bad_vector(in, "x: n_features values");
+        int label = (int)get_i64(field(in, "label"), -1, v.head.n_classes - 1);
+        int16_t *h = xmalloc(sizeof(int16_t) * v.head.width);
+        memset(h, 0x5A, sizeof(int16_t) * v.head.width);
+        bool sat = phyff_infer_layout(&v, x, label, h);
+        int ok = i16_equal(h, field(out, "h"), v.head.width) &&
+                 (int)sat == get_bool(field(out, "sat"));
+        if (!ok) report(g, i, c->offset, "label %d: row or saturation differs", label);
+        record(g, ok);
+        free(h);
+        free(x);
+        free(img);
+    }
+}
+
+static void check_infer_encode(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = field(c, "in");
+        struct phyff_model_view v;
+        uint8_t *img = load_view(in, &v);
+        unsigned k = (unsigned)get_u64(field(in, "k"), v.head.n_blocks - 1u);
+        const struct phyff_block_head *b = &v.blocks[k];
+        size_t nh;
+        int16_t *h = get_i16_array(field(in, "h"), &nh);
+        if (nh != b->d_in) bad_vector(in, "h: d_in values");
+        int16_t *drive = xmalloc(sizeof(int16_t) * b->n_drive);
+        phyff_infer_encode(&v, k, h, drive);
+        int ok = i16_equal(drive, field(c, "out"), b->n_drive);
+        if (!ok) report(g, i, c->offset, "encoder %u (block %u): drive differs", b->encoder, k);
+        record(g, ok);
+        free(drive);
+        free(h);
+        free(img);
+    }
+}
+
+static void check_infer_affine(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = field(c, "in"), *out = field(c, "out");
+        struct phyff_model_view v;
+        uint8_t *img = load_view(in, &v);
+        unsigned k = (unsigned)get_u64(field(in, "k"), v.head.n_blocks - 1u);
+        const struct phyff_block_head *b = &v.blocks[k];
+        size_t np, nh;
+        int16_t *p = get_i16_array(field(in, "p"), &np);
+        int16_t *h = get_i16_array(field(in, "h"), &nh);
+        if (nh != b->d_in || np != ((b->flags & PHYFF_BLOCK_PHYSICAL) ? b->n_sense : 0u))
+            bad_vector(in, "p: n_sense values (physical), h: d_in values");
+        int16_t *y = xmalloc(sizeof(int16_t) * b->d_out);
+        bool sat = phyff_infer_affine(&v, k, p, h, y);
+        int ok = i16_equal(y, field(out, "y"), b->d_out) &&
+                 (int)sat == get_bool(field(out, "sat"));
+        if (!ok) report(g, i, c->offset, "block %u: y or saturation differs", k);
+        record(g, ok);
+        free(y);
+        free(p);
+        free(h);
+        free(img);
+    }
+}
+
+static void check_infer_readout(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = field(c, "in"), *out = field(c, "out");
+        struct phyff_model_view v;
+        uint8_t *img = load_view(in, &v);
+        const json_value *ys = get_arr(field(in, "ys"));
+        if (json_count(ys) != v.head.n_blocks) bad_vector(in, "ys: one y per block");
+        const size_t nc = v.head.n_classes;
+        int64_t *acc = xmalloc(sizeof(int64_t) * nc);
+        int32_t *scores = xmalloc(sizeof(int32_t) * nc);
+        memset(acc, 0, sizeof(int64_t) * nc);
+        for (unsigned k = 0; k < v.head.n_blocks; k++) {
+            size_t ny;
+            int16_t *y = get_i16_array(item(ys, k), &ny);
+            if (ny != v.blocks[k].d_out) bad_vector(in, "ys: d_out values per block");
+            phyff_infer_readout_add(&v, k, y, acc);
+            free(y);
+        }
+        const json_value *wa = get_arr(field(out, "acc")), *ws = get_arr(field(out, "scores"));
+        int ok = json_count(wa) == nc && json_count(ws) == nc;
+        for (size_t j = 0; ok && j < nc; j++) ok = acc[j] == get_i64(item(wa, j), INT64_MIN, INT64_MAX);
+        if (!ok) report(g, i, c->offset, "accumulators differ");
+        bool sat = phyff_infer_readout_finish(&v, acc, scores);
+        int ok2 = (int)sat == get_bool(field(out, "sat"));
+        for (size_t j = 0; ok2 && j < nc; j++)
+            ok2 = scores[j] == get_i64(item(ws, j), INT32_MIN, INT32_MAX);
+        if (!ok2) report(g, i, c->offset, "scores or saturation differ");
+        record(g, ok && ok2);
+        free(acc);
+        free(scores);
+        free(img);
+    }
+}
+
+static void check_infer_goodness(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = field(c, "in");
+        struct phyff_model_view v;
+        uint8_t *img = load_view(in, &v);
+        unsigned k = (unsigned)get_u64(field(in, "k"), v.head.n_blocks - 1u);
+        size_t ny;
+        int16_t *y = get_i16_array(field(in, "y"), &ny);
+        if (ny != v.blocks[k].d_out) bad_vector(in, "y: d_out values");
+        int64_t want = get_i64(field(c, "out"), INT32_MIN, INT32_MAX);
+        int32_t got = phyff_infer_goodness(&v, k, y);
+        if (got != want)
+            report(g, i, c->offset, "block %u: expected %lld, got %ld", k, (long long)want,
+                   (long)got);
+        record(g, got == want);
+        free(y);
+        free(img);
+    }
+}
+
+static void check_argmax(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = get_arr(field(c, "in"));
+        size_t n = json_count(in);
+        int32_t *s = xmalloc(sizeof(int32_t) * n);
+        for (size_t j = 0; j < n; j++) s[j] = (int32_t)get_i64(item(in, j), INT32_MIN, INT32_MAX);
+        uint64_t want = get_u64(field(c, "out"), n - 1u);
+        uint16_t got = phyff_argmax_s32(s, n);
+        if (got != want)
+            report(g, i, c->offset, "%zu scores: expected %llu, got %u", n,
+                   (unsigned long long)want, got);
+        record(g, got == want);
+        free(s);
+    }
+}
+
+/* P1-P7 for one sample, composed from the model.c functions the way the core
+ * composes them, the sensed values given by the vector. */
+static void check_infer_sample(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const json_value *in = field(c, "in"), *out = field(c, "out");
+        struct phyff_model_view v;
+        uint8_t *img = load_view(in, &v);
+        size_t nx;
+        int16_t *x = get_i16_array(field(in, "x"), &nx);
+        if (nx != v.head.n_features) bad_vector(in, "x: n_features values");
+        const json_value *sensed = get_arr(field(in, "sensed"));
+        const json_value *drives = get_arr(field(out, "drives"));
+        const bool onepass = v.head.inference == PHYFF_INFERENCE_ONEPASS;
+        const size_t nc = v.head.n_classes;
+        int64_t *acc = xmalloc(sizeof(int64_t) * nc);
+        int32_t *scores = xmalloc(sizeof(int32_t) * nc);
+        int16_t *h = xmalloc(sizeof(int16_t) * phyff_model_work_values(&v));
+        memset(acc, 0, sizeof(int64_t) * nc);
+        int ok = 1, sat = 0;
+        size_t m = 0;
+        for (int label = onepass ? -1 : 0; label < (onepass ? 0 : (int)nc); label++) {
+            sat |= phyff_infer_layout(&v, x, label, h);
+            int32_t good = 0;
+            for (unsigned k = 0; k < v.head.n_blocks; k++) {
+                const struct phyff_block_head *b = &v.blocks[k];
+                int16_t *p = NULL;
+                if (b->flags & PHYFF_BLOCK_PHYSICAL) {
+                    int16_t *drive = xmalloc(sizeof(int16_t) * b->n_drive);
+                    phyff_infer_encode(&v, k, h, drive);
+                    if (m >= json_count(drives) || !i16_equal(drive, item(drives, m), b->n_drive))
+                        ok = 0;
+                    free(drive);
+                    size_t np;
+                    p = get_i16_array(item(sensed, m), &np);
+                    if (np != b->n_sense) bad_vector(in, "sensed: n_sense values");
+                    m++;
+                }
+                int16_t *y = xmalloc(sizeof(int16_t) * b->d_out);
+                sat |= phyff_infer_affine(&v, k, p, h, y);
+                if (onepass) phyff_infer_readout_add(&v, k, y, acc);
+                else good += phyff_infer_goodness(&v, k, y);
+                memcpy(h, y, sizeof(int16_t) * b->d_out);
+                free(y);
+                free(p);
+            }
+            if (!onepass) scores[label] = good;
+        }
+        if (onepass) sat |= phyff_infer_readout_finish(&v, acc, scores);
+        if (!ok) report(g, i, c->offset, "%s: a drive pattern differs",
+                        get_str(field(in, "model")));
+        const json_value *ws = get_arr(field(out, "scores"));
+        int ok2 = json_count(ws) == nc && m == json_count(sensed) &&
+                  (int)phyff_argmax_s32(scores, nc) == get_i64(field(out, "class"), 0, 65535) &&
+                  sat == get_bool(field(out, "sat"));
+        for (size_t j = 0; ok2 && j < nc; j++)
+            ok2 = scores[j] == get_i64(item(ws, j), INT32_MIN, INT32_MAX);
+        if (!ok2) report(g, i, c->offset, "%s: scores, class or saturation differ",
+                         get_str(field(in, "model")));
+        record(g, ok && ok2);
+        free(acc);
+        free(scores);
+        free(h);
+        free(x);
+        free(img);
+    }
+}
+
+/* ==========================================================================
  * Driver
  * ========================================================================== */
 
 typedef void (*check_fn)(const json_value *cases, group *g);
 
 typedef struct checker {
-    const char *file; /* "fixed" or "wire" */
+    const char *file; /* "fixed", "wire" or "model" */
     const char *name; /* the group's key in the file */
     check_fn fn;
 } checker;
@@ -1389,6 +1897,8 @@ static const checker checkers[] = {
     {"wire", "constants", check_constants},
     {"wire", "enums", check_enums},
     {"wire", "status_name_unknown", check_status_name_unknown},
+    {"wire", "status_name", check_status_name},
+    {"wire", "crc32", check_crc32},
     {"wire", "cobs_max_encoded", check_cobs_max},
     {"wire", "wire_max_frame", check_wire_max},
     {"wire", "crc16", check_crc16},
@@ -1404,9 +1914,26 @@ static const checker checkers[] = {
     {"wire", "config_pack", check_config_pack},
     {"wire", "stats_pack", check_stats_pack},
     {"wire", "caps_pack", check_caps_pack},
+    {"wire", "model_begin_pack", check_model_begin_pack},
+    {"wire", "chunk_head_pack", check_chunk_head_pack},
+    {"wire", "infer_head_pack", check_infer_head_pack},
+    {"wire", "model_info_pack", check_model_info_pack},
     {"wire", "samples_pack", check_samples},
     {"wire", "u16_le", check_u16_le},
     {"wire", "u32_le", check_u32_le},
+    {"model", "constants", check_model_constants},
+    {"model", "enums", check_model_enums},
+    {"model", "model_head_pack", check_model_head_pack},
+    {"model", "block_head_pack", check_block_head_pack},
+    {"model", "readout_head_pack", check_readout_head_pack},
+    {"model", "model_check", check_model_check},
+    {"model", "infer_layout", check_infer_layout},
+    {"model", "infer_encode", check_infer_encode},
+    {"model", "infer_affine", check_infer_affine},
+    {"model", "infer_readout", check_infer_readout},
+    {"model", "infer_goodness", check_infer_goodness},
+    {"model", "argmax", check_argmax},
+    {"model", "infer_sample", check_infer_sample},
 };
 #define N_CHECKERS (sizeof checkers / sizeof checkers[0])
 
@@ -1475,20 +2002,23 @@ static void run_file(const char *file, const char *path) {
 }
 
 int main(int argc, char **argv) {
-    char fixed_path[4096], wire_path[4096];
-    if (argc == 3) {
+    char fixed_path[4096], wire_path[4096], model_path[4096];
+    if (argc == 4) {
         snprintf(fixed_path, sizeof fixed_path, "%s", argv[1]);
         snprintf(wire_path, sizeof wire_path, "%s", argv[2]);
+        snprintf(model_path, sizeof model_path, "%s", argv[3]);
     } else if (argc <= 2) {
         const char *dir = argc == 2 ? argv[1] : "shared/vectors";
         snprintf(fixed_path, sizeof fixed_path, "%s/fixed.json", dir);
         snprintf(wire_path, sizeof wire_path, "%s/wire.json", dir);
+        snprintf(model_path, sizeof model_path, "%s/model.json", dir);
     } else {
-        fprintf(stderr, "usage: %s [DIR | FIXED_JSON WIRE_JSON]\n", argv[0]);
+        fprintf(stderr, "usage: %s [DIR | FIXED_JSON WIRE_JSON MODEL_JSON]\n", argv[0]);
         return 2;
     }
     run_file("fixed", fixed_path);
     run_file("wire", wire_path);
+    run_file("model", model_path);
     long pass = 0, fail = 0;
     for (size_t i = 0; i < n_groups; i++) {
         pass += groups[i].pass;

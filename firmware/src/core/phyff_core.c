@@ -502,7 +502,8 @@ static int infer_measure(struct phyff_core *core, unsigned k, const int16_t *h, 
     phyff_infer_encode(&core->view, k, h, drive);
     const unsigned dac_shift = 15u - core->caps.dac_bits;
     for (uint16_t j = 0; j < core->caps.n_drive; ++j) {
-        dac[j] = j < b->n_drive ? (uint16_t)((uint16_t)drive[j] >> dac_shift) : 0u;
+        const unsigned code = j < b->n_drive ? (unsigned)(uint16_t)drive[j] >> dac_shift : 0u;
+        dac[j] = (uint16_t)code;
     }
     const struct phyff_config cfg = {b->settle_us, b->oversample, b->n_drive, b->n_sense, 0};
     uint16_t *adc = (uint16_t *)(void *)p;

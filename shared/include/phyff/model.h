@@ -27,7 +27,9 @@
  *   M2. Accumulation (an affine map, the read-out): the exact int64 sum of
  *       the products of each segment (fixed.h F5), multiplied by
  *       2^shift_segment, plus bias * 2^shift_b, all exact in int64 (the
- *       limits below keep |acc| < 2^62); then ONE round-and-shift by
+ *       limits below keep |acc| < 2^61 in an affine map and < 2^62.2 in
+ *       the read-out, so the half added by the rounding never overflows
+ *       int64); then ONE round-and-shift by
  *       shift_out (fixed.h F3: add half, floor; shift_out = 0 leaves acc
  *       as it is) and one saturation (F2) to int16 (block outputs) or int32
  *       (scores). A saturation flags the sample.
@@ -75,28 +77,38 @@
  *   R (n_classes x n_in int16, row-major, columns block by block), rb
  *   (n_classes int16). The image ends there: its size is exactly that.
  *
- * Rules a board checks before a model is put in force (phyff_model_check;
- * the first broken rule in image order is reported with its field offset):
+ * Rules a board checks before a model is put in force (phyff_model_check).
+ * V1-V5 are checked field by field in image order and the first refused
+ * field's offset is reported; a rule on several fields is reported at the
+ * field it is listed under below (the scratch rule at the block's d_in, the
+ * drive width at n_drive). V6 is checked only for an image that passes
+ * V1-V5, so a structural fault wins over a wrong board:
  *   V1. size >= 72; magic == PHYFF_MODEL_MAGIC; version == 1.
  *   V2. 1 <= n_blocks <= PHYFF_MODEL_MAX_BLOCKS; inference is 0 or 1;
  *       1 <= n_features; 2 <= n_classes <= limits->max_classes;
+ *       n_classes + n_features <= width <= limits->work_values;
  *       feature_offset >= n_classes; feature_offset + n_features <= width;
  *       overlay == 0; readout_abs is 0 or 1; -32 <= input_exp, score_exp <= 32.
  *   V3. Per block: encoder known; flags only PHYFF_BLOCK_PHYSICAL and
  *       PHYFF_BLOCK_SKIP, and z not empty; d_in == width (block 0) or the
  *       previous d_out; in_exp == input_exp (block 0) or the previous
- *       out_exp; n_drive == d_in x (2 for binary2*, else 1); 1 <= d_out;
+ *       out_exp; -32 <= out_exp <= 32; n_drive == d_in x (2 for binary2*,
+ *       else 1); 1 <= d_out;
  *       physical: 1 <= n_drive <= limits->n_drive and 1 <= n_sense <=
  *       limits->n_sense, settle_us <= limits->max_settle_us, 1 <=
  *       oversample <= limits->max_oversample; shift_p, shift_h <= 16,
  *       shift_b <= 40, shift_out <= 62, readout_shift <= 16; reserved 0;
- *       the per-sample scratch (d_in + n_drive + n_sense + d_out values)
- *       fits limits->work_values (<= 16384, so with these shifts every
- *       accumulator stays below 2^62).
+ *       the per-sample scratch (d_in + n_drive + n_sense + d_out values,
+ *       reported at d_in) fits limits->work_values (<= 16384, which with
+ *       these shifts bounds every accumulator as M2 says).
  *   V4. One-pass: readout n_in == sum of d_out, n_classes == the head's,
  *       shift_b <= 40, shift_out <= 62, reserved 0. (Goodness models use
  *       the cosine goodness: no other kind is stored.)
- *   V5. The size equals the layout's exactly.
+ *   V5. The size equals the layout's exactly (a size that ends inside the
+ *       head, a block head or the read-out head is refused there; every
+ *       size fault reports the image's size). Then the sensed values of one
+ *       sample (n_sense summed over physical blocks, times n_classes for
+ *       goodness: MODEL_INFO trace_values) fit 65535, else n_blocks (6).
  *   V6. train_unit_id == the board's unit_id and train_medium == its
  *       medium name (PHYFF_ERR_WRONG_BOARD).
  *

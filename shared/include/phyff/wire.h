@@ -87,7 +87,9 @@
  *   S4. The command's own checks (see Commands and On-device inference)
  *       -> BAD_PAYLOAD, BAD_CHANNELS, BATCH_TOO_LARGE, BAD_CONFIG or one of
  *       the model statuses (24..30).
- *   S5. A QUERY or INFER the port cannot measure -> MEDIUM, arg 0.
+ *   S5. A QUERY or INFER the port cannot measure, or a MODEL_COMMIT or
+ *       MODEL_ERASE whose model the port cannot store or erase -> MEDIUM,
+ *       arg 0.
  *   The header's aux field is ignored in requests and 0 in replies.
  *
  * Statistics (struct phyff_stats; counters wrap at 2^32)
@@ -201,7 +203,8 @@
  *   MODEL_BEGIN  struct phyff_model_begin (image_size, crc32 of the whole
  *                image)
  *                -> the same record. Starts a load (a load in progress is
- *                dropped). Checks: payload != 8 -> BAD_PAYLOAD, arg 8; size
+ *                dropped, also when this one is refused for its size).
+ *                Checks: payload != 8 -> BAD_PAYLOAD, arg 8; size
  *                0 or > caps.model_capacity -> MODEL_TOO_LARGE, arg =
  *                model_capacity.
  *   MODEL_CHUNK  struct phyff_chunk_head (offset) + 1.. bytes of the image
@@ -213,16 +216,21 @@
  *                arg = bytes received.
  *   MODEL_COMMIT empty -> struct phyff_model_info of the new model, which is
  *                now in force (and stored, with FEAT_MODEL_PERSIST). Checks:
- *                non-empty -> BAD_PAYLOAD, arg 0; no load begun -> NO_LOAD;
- *                fewer bytes than image_size -> LOAD_RANGE, arg = bytes received;
+ *                non-empty -> BAD_PAYLOAD, arg 0; no load begun -> NO_LOAD,
+ *                arg 0; fewer bytes than image_size -> LOAD_RANGE, arg =
+ *                bytes received;
  *                CRC-32 differs -> MODEL_CRC, arg 0; the image breaks a rule
  *                of model.h -> BAD_MODEL, arg = byte offset of the refused
  *                field in the image; trained on another board (unit_id or
  *                medium differ from caps) -> WRONG_BOARD, arg = the field's
- *                offset in the image. Any failure drops the load and leaves
- *                the model in force untouched. A COMMIT repeated after a
- *                success (a retry) answers the same record again.
- *   MODEL_INFO   empty -> struct phyff_model_info. No model -> NO_MODEL.
+ *                offset in the image; one sample's INFER request or reply
+ *                would not fit max_payload -> BAD_MODEL, arg 8 (n_features);
+ *                the port cannot store it -> MEDIUM (S5). Any failure drops
+ *                the load and leaves the model in force untouched. A COMMIT
+ *                repeated after a success (a retry) answers the same record
+ *                again, until the next MODEL_BEGIN, MODEL_ERASE or RESET.
+ *   MODEL_INFO   empty -> struct phyff_model_info. Checks: non-empty ->
+ *                BAD_PAYLOAD, arg 0; no model -> NO_MODEL, arg 0.
  *   INFER        struct phyff_infer_head (n_samples, n_values = the model's
  *                n_features, flags) + n_samples x n_values int16 features
  *                (Q15 scaled by 2^input_exp, sample-major)
@@ -237,7 +245,7 @@
  *                Each sample is measured with the model's own settle,
  *                oversample and channel counts; the CONFIGURE state is
  *                neither used nor changed. Checks: payload < 8 ->
- *                BAD_PAYLOAD, arg 8; no model -> NO_MODEL; n_values !=
+ *                BAD_PAYLOAD, arg 8; no model -> NO_MODEL, arg 0; n_values !=
  *                n_features -> BAD_CHANNELS, arg n_features; unknown flag
  *                bits or reserved != 0 -> BAD_CONFIG, arg = 4 or 6; n_samples
  *                > model_info.max_batch (max_batch_trace with TRACE) ->
@@ -245,7 +253,9 @@
  *                n_samples x n_values -> BAD_PAYLOAD, arg = that length.
  *                n_samples = 0 is served (the head alone).
  *   MODEL_ERASE  empty -> empty; the model (and its stored copy) is gone.
- *                Non-empty -> BAD_PAYLOAD, arg 0.
+ *                Non-empty -> BAD_PAYLOAD, arg 0. A board without a model
+ *                answers the same. The port cannot erase the stored copy ->
+ *                MEDIUM (S5), and the model stays.
  *   RESET keeps the model in force (it is not configuration) but drops a
  *   load in progress.
  *
