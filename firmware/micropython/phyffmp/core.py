@@ -769,14 +769,14 @@ class Core:
         return 0
 
     def _restore_model(self) -> None:
-        """restore_model(): a model kept across a power cycle, if it passes V1-V6."""
+        """restore_model(): a model kept across a power cycle, if it passes COMMIT's checks."""
         slot = self.model[0]
         n = self._model_restore_bytes(slot)
         if n == 0 or n > self.model_bytes:
             return
         view = self.view
-        if model_check(slot, n, self.limits, view) != OK:
-            view.clear()
+        if model_check(slot, n, self.limits, view) != OK or self._infer_max_batch(view, 0) == 0:
+            view.clear()  # the checks COMMIT makes
             return
         self.active = 0
         self.loaded = True

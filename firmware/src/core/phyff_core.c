@@ -653,7 +653,8 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
     reply_ok(core, req, out, (size_t)(bitmap - out) + (n + 7u) / 8u);
 }
 
-/* A model the port kept across a power cycle, if it passes the checks. */
+/* A model the port kept across a power cycle, if it passes the checks COMMIT
+ * makes (model.h V1-V6, one sample per frame). */
 static void restore_model(struct phyff_core *core) {
     const struct phyff_port *p = core->port;
     if (p->model_restore == NULL) return;
@@ -662,7 +663,8 @@ static void restore_model(struct phyff_core *core) {
     struct phyff_model_limits lim;
     model_limits(core, &lim);
     uint32_t bad = 0;
-    if (phyff_model_check(core->model.bytes[0], (uint32_t)n, &lim, &core->view, &bad) != PHYFF_OK) {
+    if (phyff_model_check(core->model.bytes[0], (uint32_t)n, &lim, &core->view, &bad) != PHYFF_OK ||
+        infer_max_batch(&core->view, false) == 0) { /* the checks COMMIT makes */
         memset(&core->view, 0, sizeof core->view);
         return;
     }

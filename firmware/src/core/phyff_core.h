@@ -36,7 +36,8 @@
  *   K8. On-device inference (PHYFF_CORE_MODEL_BYTES > 0): the model in force
  *       changes only on a successful MODEL_COMMIT (after the port stored it,
  *       when it can) or MODEL_ERASE; phyff_core_init restores a stored model
- *       through the port and keeps it only if it passes model.h V1-V6.
+ *       through the port and keeps it only if it passes the checks of
+ *       MODEL_COMMIT (model.h V1-V6, one INFER sample fits a frame).
  *       INFER measures through the same drive/settle/sense path as QUERY,
  *       with the model's own settings, and never changes the configuration.
  */
