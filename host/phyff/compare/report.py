@@ -531,7 +531,10 @@ NOTES = """## Notes and caveats
 - `phyll-frugal` (the query-frugal PhyLL, the trainer's defaults) runs the task's PhyLL
   settings with the layer-wise cached schedule, one-pass inference and K times the epochs:
   each block gets the epochs the paper schedule gives the whole network, as cached epochs
-  cost no device query. Its test accuracy is the one-pass read-out's; the goodness-argmax
+  cost no device query. On vowels7, hillenbrand12 and fashion7 its cache holds each
+  training sample's true label and 3 wrong labels (`--cache-negatives 3`) instead of all
+  C - 1: that did not cost validation accuracy there (it did on digits, which keeps all;
+  see `phyff.compare.tasks`). Its test accuracy is the one-pass read-out's; the goodness-argmax
   accuracy of the same models is in the targets table. `phyll` and its ablations run the
   paper's schedule and goodness-argmax inference.
 - Settings were chosen per method as a user of that method would, never on a test set:
