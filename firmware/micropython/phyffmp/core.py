@@ -100,6 +100,7 @@ from phyffmp.wire import (
     FLAG_REPLY,
     HEADER_SIZE,
     INFER_HEAD_SIZE,
+    INFER_TRACE,
     MAX_PAYLOAD_LIMIT,
     MODEL_BEGIN_SIZE,
     MODEL_INFO_SIZE,
@@ -119,6 +120,7 @@ from phyffmp.wire import (
     put_caps,
     put_caps_model,
     put_config,
+    put_model_info,
     put_pair,
     put_stats,
     put_u16,
@@ -145,7 +147,6 @@ CORE_MODEL_BYTES = const(0)  # PHYFF_CORE_MODEL_BYTES default: no inference
 CORE_MAX_CLASSES = const(32)  # PHYFF_CORE_MAX_CLASSES default
 CORE_INFER_WORK = const(512)  # PHYFF_CORE_INFER_WORK default
 
-INFER_TRACE = const(0x0001)  # enum phyff_infer_flag: PHYFF_INFER_TRACE
 
 # load_state (phyff_core.c)
 LOAD_IDLE = const(0)
@@ -800,24 +801,10 @@ class Core:
     def _reply_model_info(self, seq: int, cmd: int) -> None:
         """model_info() + reply_model_info(): struct phyff_model_info of the model in force."""
         v = self.view
-        raw = self.raw
-        o = _P
-        put_u32(raw, o, self.model_crc)
-        put_u32(raw, o + 4, v.size)
-        put_u32(raw, o + 8, v.train_unit_id)
-        put_u16(raw, o + 12, v.n_features)
-        put_u16(raw, o + 14, v.n_classes)
-        put_u16(raw, o + 16, self._infer_max_batch(v, 0))
-        put_u16(raw, o + 18, self._infer_max_batch(v, 1))
-        raw[o + 20] = v.n_blocks
-        raw[o + 21] = v.inference
-        raw[o + 22] = v.input_exp & 0xFF
-        raw[o + 23] = v.score_exp & 0xFF
-        put_u16(raw, o + 24, v.trace_values)
-        put_u16(raw, o + 26, 0)
-        img = v.image
-        for i in range(3 * NAME_SIZE):  # name, train_board, train_medium
-            raw[o + 28 + i] = img[24 + i] if img is not None else 0
+        put_model_info(self.raw, _P, self.model_crc, v.size, v.train_unit_id, v.n_features,
+                       v.n_classes, self._infer_max_batch(v, 0), self._infer_max_batch(v, 1),
+                       v.n_blocks, v.inference, v.input_exp, v.score_exp, v.trace_values,
+                       v.image, 24)  # the head's name, train_board, train_medium
         self._send_frame(seq, cmd, FLAG_REPLY, MODEL_INFO_SIZE)
 
     def _cmd_model_begin(self, seq: int, length: int) -> None:

@@ -269,7 +269,9 @@ def _check_block(v: View, k: int, at: int, d_in: int, in_exp: int, lim: Limits) 
     flags = v.flags[k]
     if (flags & ~(BLOCK_PHYSICAL | BLOCK_SKIP)) != 0 or flags == 0:
         return _refuse(v, at + 1)
-    if v.d_in[k] != d_in or d_in == 0:
+    # the scratch rule is reported at d_in, so it is checked with it (first
+    # refused field in image order, even when a later field is also bad)
+    if v.d_in[k] != d_in or d_in == 0 or _block_work(v, k) > lim.work_values:
         return _refuse(v, at + 2)
     physical = (flags & BLOCK_PHYSICAL) != 0
     if (v.n_drive[k] != _drive_width(v.encoder[k], v.d_in[k])
@@ -299,8 +301,6 @@ def _check_block(v: View, k: int, at: int, d_in: int, in_exp: int, lim: Limits) 
         return _refuse(v, at + 22)
     if v.reserved[k] != 0:
         return _refuse(v, at + 23)
-    if _block_work(v, k) > lim.work_values:
-        return _refuse(v, at + 2)
     return OK
 
 

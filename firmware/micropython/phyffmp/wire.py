@@ -109,6 +109,7 @@ STATS_SIZE = const(44)
 MODEL_BEGIN_SIZE = const(8)
 CHUNK_HEAD_SIZE = const(4)
 INFER_HEAD_SIZE = const(8)
+INFER_TRACE = const(0x0001)  # enum phyff_infer_flag: PHYFF_INFER_TRACE
 MODEL_INFO_SIZE = const(76)
 
 # ---- medium link (medium_link.h) ----------------------------------------------
@@ -217,6 +218,29 @@ def put_caps_model(b: bytearray, off: int, model_capacity: int, model_crc: int,
     b[off + 68] = model_loaded
     b[off + 69] = 0
     put_u16(b, off + 70, 0)
+
+
+def put_model_info(b: bytearray, off: int, crc: int, image_size: int, train_unit_id: int,
+                   n_features: int, n_classes: int, max_batch: int, max_batch_trace: int,
+                   n_blocks: int, inference: int, input_exp: int, score_exp: int,
+                   trace_values: int, names: "Any", names_off: int) -> None:
+    """struct phyff_model_info; names: 48 bytes at names[names_off:] (name, train_board,
+    train_medium, as the image head holds them), or None for all zero."""
+    put_u32(b, off, crc)
+    put_u32(b, off + 4, image_size)
+    put_u32(b, off + 8, train_unit_id)
+    put_u16(b, off + 12, n_features)
+    put_u16(b, off + 14, n_classes)
+    put_u16(b, off + 16, max_batch)
+    put_u16(b, off + 18, max_batch_trace)
+    b[off + 20] = n_blocks
+    b[off + 21] = inference
+    b[off + 22] = input_exp & 0xFF
+    b[off + 23] = score_exp & 0xFF
+    put_u16(b, off + 24, trace_values)
+    put_u16(b, off + 26, 0)
+    for i in range(3 * NAME_SIZE):
+        b[off + 28 + i] = names[names_off + i] if names is not None else 0
 
 
 def check_level(level: int, cmd: int) -> int:

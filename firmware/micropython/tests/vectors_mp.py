@@ -11,6 +11,7 @@ Exit status 1 when a case fails.
 
 import json
 import sys
+from array import array
 
 _here = __file__.rpartition("/")[0] or "."
 sys.path.insert(0, _here + "/..")
@@ -18,7 +19,7 @@ sys.path.insert(0, _here + "/..")
 from phyffmp import wire  # noqa: E402
 
 # Groups the board program has no use for: status names are host-side text.
-NOT_ON_BOARD = ("status_name_unknown",)
+NOT_ON_BOARD = ("status_name_unknown", "status_name")
 META = ("format", "generator", "seed")
 
 STATUS = {
@@ -50,7 +51,7 @@ def payload_of(inp: dict) -> bytearray:
 
 def enum_value(kind: str, name: str) -> int:
     prefix = {"Cmd": "CMD_", "Flag": "FLAG_", "EventId": "EVENT_", "Feature": "FEAT_",
-              "Status": "ERR_"}[kind]
+              "Status": "ERR_", "InferFlag": "INFER_"}[kind]
     if kind == "Status" and name == "OK":
         return wire.OK
     return getattr(wire, prefix + name)
@@ -256,7 +257,55 @@ def c_samples_pack(case: dict) -> "str | None":
     return None if hexb(b) == case["out"] else hexb(b)
 
 
+def c_crc32(case: dict) -> "str | None":
+    data = unhex(case["in"]["data"])
+    st = array("i", [0, 0])
+    got = wire.crc32(data, 0, len(data), case["in"]["crc"], st)
+    return None if got == case["out"] else f"0x{got:08x}"
+
+
+def c_chunk_head_pack(case: dict) -> "str | None":
+    b = bytearray(wire.CHUNK_HEAD_SIZE)
+    wire.put_u32(b, 0, case["in"]["offset"])
+    return None if hexb(b) == case["out"] else hexb(b)
+
+
+def c_model_begin_pack(case: dict) -> "str | None":
+    b = bytearray(wire.MODEL_BEGIN_SIZE)
+    wire.put_u32(b, 0, case["in"]["image_size"])
+    wire.put_u32(b, 4, case["in"]["crc32"])
+    return None if hexb(b) == case["out"] else hexb(b)
+
+
+def c_infer_head_pack(case: dict) -> "str | None":
+    c = case["in"]
+    b = bytearray(wire.INFER_HEAD_SIZE)
+    wire.put_pair(b, 0, c["n_samples"], c["n_values"])
+    wire.put_pair(b, 4, c["flags"], c["reserved"])
+    return None if hexb(b) == case["out"] else hexb(b)
+
+
+def c_model_info_pack(case: dict) -> "str | None":
+    c = case["in"]
+    names = bytearray(3 * wire.NAME_SIZE)
+    for k, key in enumerate(("name", "train_board", "train_medium")):
+        raw = c[key].encode()
+        names[k * wire.NAME_SIZE:k * wire.NAME_SIZE + len(raw)] = raw
+    b = bytearray(wire.MODEL_INFO_SIZE)
+    wire.put_model_info(b, 0, c["crc32"], c["image_size"], c["train_unit_id"], c["n_features"],
+                        c["n_classes"], c["max_batch"], c["max_batch_trace"], c["n_blocks"],
+                        c["inference"], c["input_exp"], c["score_exp"], c["trace_values"],
+                        names, 0)
+    wire.put_u16(b, 26, c["reserved"])  # the board always sends 0; the vector may not
+    return None if hexb(b) == case["out"] else hexb(b)
+
+
 CHECKERS = {
+    "crc32": c_crc32,
+    "chunk_head_pack": c_chunk_head_pack,
+    "model_begin_pack": c_model_begin_pack,
+    "infer_head_pack": c_infer_head_pack,
+    "model_info_pack": c_model_info_pack,
     "constants": c_constants,
     "enums": c_enums,
     "crc16": c_crc16,
