@@ -172,6 +172,9 @@ demo:
 	phyff train --board '$(DEMO_BOARD)' --dataset digits --preset optical --skip \
 	  --lr 2e-3 --batch-size 128 --epochs 12 --eval-every 4 --run runs/demo
 	phyff report runs/demo
+	phyff deploy runs/demo --board '$(DEMO_BOARD)&model_file=runs/demo/board.model'
+	phyff eval runs/demo --board '$(DEMO_BOARD)&model_file=runs/demo/board.model' \
+	  --dataset digits --on-device --no-host | head -1
 
 bench:
 	$(PYTHON) -m phyff.perf.native
