@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from phyff.cli.common import EXIT_OK, AddCommand, print_json, resolve_board
+from phyff.cli.common import EXIT_OK, AddCommand, positive_int, print_json, resolve_board
 
 
 def add_commands(add: AddCommand) -> None:
@@ -29,8 +29,9 @@ def add_commands(add: AddCommand) -> None:
                         "default: the dataset the model was trained on)")
     p.add_argument("--data", type=Path, help="folder with the vowel files "
                                              "(default: $PHYFF_DATA_DIR)")
-    p.add_argument("--calibration", type=_count, default=256,
-                   help="training samples measured to choose the scales (default 256)")
+    p.add_argument("--calibration", type=positive_int, default=256,
+                   help="training samples measured to choose the scales (default 256; "
+                        "at least 1, better a few hundred)")
     p.add_argument("--check", type=_count, default=64,
                    help="samples the board classifies after loading, each checked bit for bit "
                         "against the host's integer reference (default 64; 0 skips)")

@@ -107,6 +107,9 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
     """Quantise `model` on calibration samples measured through `board`, load it, prove it."""
     t0 = time.perf_counter()
     board.require_infer()
+    if calibration < 1 or len(features) == 0:
+        raise ValueError("calibration needs at least one training sample to choose the "
+                         "fixed-point scales from (a few hundred give margins that hold)")
     rng = np.random.default_rng(seed)
     n = len(features)
     pick = np.sort(rng.choice(n, size=min(calibration, n), replace=False))
