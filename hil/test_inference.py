@@ -5,9 +5,10 @@ Every test here needs FEAT_INFER and skips, saying so, on a board without it
 from the board's own HELLO record (its unit id, medium and channel counts
 are the "trained on" fields), loaded, and run with the trace on; the
 classes and scores the board answers are recomputed on the host by the C
-pipeline (shared/src/model.c through phyff._native) from the sensed values
-the board traced. Each refusal the protocol defines for a load or an INFER
-is provoked and must leave the previous model in force.
+pipeline (shared/src/model.c through phyff._native) and by the numpy
+reference (phyff.ondevice.reference) from the sensed values the board
+traced. Each refusal the protocol defines for a load or an INFER is provoked
+and must leave the previous model in force.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from targets import Target
 
 from phyff.board.client import Board
 from phyff.emulator import EmulatorSpec, parse_emu_url
+from phyff.ondevice import reference
 from phyff.perf.firmware import (
     VOWELS7_CLASSES,
     VOWELS7_FEATURES,
@@ -30,7 +32,7 @@ from phyff.perf.firmware import (
     random_model_image,
 )
 from phyff.protocol import wire
-from phyff.protocol.model_image import INFERENCE_GOODNESS, INFERENCE_ONEPASS
+from phyff.protocol.model_image import INFERENCE_GOODNESS, INFERENCE_ONEPASS, ModelImage
 from phyff.protocol.wire import (
     Caps,
     ChunkHead,
@@ -91,6 +93,13 @@ def check_against_pipeline(image: bytes, caps: Caps, x: np.ndarray, classes: np.
     top = ((1 << caps.adc_bits) - 1) << (15 - caps.adc_bits)
     clipped = (trace == top).any(axis=1) if trace.size else np.zeros(len(x), bool)
     np.testing.assert_array_equal(saturated, want.saturated | clipped)
+    # and the independent numpy reference (written from model.h, no code shared with C)
+    parsed = ModelImage.unpack(image)
+    numpy_ref = reference.run(parsed, x, reference.replay(parsed, trace),
+                              reference.sense_top(caps.adc_bits))
+    np.testing.assert_array_equal(scores, numpy_ref.scores)
+    np.testing.assert_array_equal(classes, numpy_ref.classes)
+    np.testing.assert_array_equal(saturated, numpy_ref.saturated)
 
 
 @pytest.fixture
