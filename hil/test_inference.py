@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from rawlink import RawLink
 from targets import Target
 
 from phyff.board.client import Board
+from phyff.board.layer import BoardLayer
 from phyff.emulator import EmulatorSpec, parse_emu_url
 from phyff.ondevice import reference
 from phyff.perf.firmware import (
@@ -295,3 +297,43 @@ def test_a_new_model_replaces_the_old_one_only_on_commit(loaded: tuple[RawLink, 
     assert not header.is_error
     assert ModelInfo.unpack(body).name == "model-c"
     assert_still_in_force(raw, other, icaps)
+
+
+# ---- a trained network, deployed with the product's own deploy ----------------------
+
+
+def test_a_trained_vowels7_model_classifies_on_the_board(target: Target,
+                                                         tmp_path: Path) -> None:
+    """`phyff deploy`'s path on this board: a vowels7 network trained on the emulated
+    cavity with this board's medium seed (the same physics), quantised on calibration
+    samples measured through this board, loaded, proven bit for bit; then the board
+    classifies the test split by itself, every score checked against the host."""
+    import os
+
+    from phyff.datasets import load_dataset
+    from phyff.ondevice.deploy import deploy, evaluate
+    from phyff.training.session import TrainConfig, train
+
+    data_dir = os.environ.get("PHYFF_DATA_DIR")
+    if not data_dir or not (Path(data_dir) / "vowels7").is_dir():
+        pytest.skip("vowels7 data: set PHYFF_DATA_DIR to the folder holding vowels7/")
+    data = load_dataset("vowels7", data_dir=data_dir, seed=0)
+    spec = parse_emu_url(VOWELS7_MEDIUM)
+    with Board.open(spec.url()) as emulated:
+        layers = [BoardLayer(emulated)] * 2
+        trained = train(TrainConfig.from_preset("acoustic"), layers, data,
+                        tmp_path / "run", progress=False)
+    with target.open(spec) as url, Board.open(url, timeout=10.0) as board:
+        require_infer(board.caps)
+        if board.n_drive < 19 or board.caps.model_capacity < 4062:
+            pytest.skip(f"{target.name} cannot hold a vowels7 model")
+        done = deploy(trained.model, board, data.x_train, data.y_train, name="vowels7")
+        assert done.check_agreement == 1.0
+        result = evaluate(board, done.quantised.image, data.x_test)
+        board.erase_model()
+    accuracy = float(np.mean(result.predictions == data.y_test))
+    print(f"\n[{target.name}] trained vowels7 model on the board: {100 * accuracy:.1f} % "
+          f"(host float {100 * trained.test_acc:.1f} %), {len(done.image):,} bytes, "
+          f"{result.samples_per_second:,.0f} samples/s, bit-exact {100 * result.bit_exact:.0f} %")
+    assert result.bit_exact == 1.0
+    assert accuracy >= trained.test_acc - 0.05  # read noise: 49 test samples, 2 points each
