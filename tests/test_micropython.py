@@ -227,6 +227,25 @@ def wire_vectors() -> dict[str, Any]:
 
 
 @needs_mpy
+def test_model_golden_vectors_pass_under_micropython() -> None:
+    """model.json through phyffmp.model: the board's checks and pipeline equal model.c's."""
+    import json
+
+    path = ROOT / "shared" / "vectors" / "model.json"
+    done = run_mpy(str(MPY_DIR / "tests" / "model_vectors_mp.py"), str(path))
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    doc = json.loads(path.read_text())
+    groups = {g: len(cases) for g, cases in doc.items() if isinstance(cases, list)}
+    checked = {g: int(n) for g, n in re.findall(r"^group (\w+): (\d+) cases, 0 failed$", out,
+                                                re.M)}
+    # every group, every case: the board reads each model record, so none is left out
+    assert checked == groups, f"groups not checked: {sorted(set(groups) - set(checked))}"
+    total = sum(groups.values())
+    assert re.search(rf"^{total} passed, 0 failed$", out, re.M), out
+
+
+@needs_mpy
 def test_serving_a_frame_allocates_nothing() -> None:
     done = run_mpy(str(MPY_DIR / "tests" / "selftest_mp.py"))
     assert done.returncode == 0, done.stdout + done.stderr
