@@ -164,8 +164,10 @@ class View:
         self.accs = other.accs
 
     def clear(self) -> None:
-        """memset(view, 0): the head fields a reply reads (MODEL_INFO) back to 0."""
+        """memset(view, 0): the head fields a reply reads (MODEL_INFO) and where the
+        read-out starts back to 0, as after the C's memset."""
         self.image = None
+        self.readout_at = 0
         self.size = 0
         self.n_blocks = 0
         self.inference = 0

@@ -178,12 +178,8 @@ def c_model_check(case: dict) -> "str | None":
     if c.status != wire.OK:
         return None
     got = {"trace_values": v.trace_values, "readout_width": v.readout_width,
-           "work_values": model.model_work_values(v), "block_at": list(v.block_at[:v.n_blocks])}
-    # Only the one-pass read-out (P6) reads readout_at. The C memset leaves 0 in a
-    # goodness view; View.clear() resets only what MODEL_INFO reads, so a reused view
-    # keeps the previous image's value there, which nothing on the board reads.
-    if v.inference == model.INFERENCE_ONEPASS:
-        got["readout_at"] = v.readout_at
+           "work_values": model.model_work_values(v), "block_at": list(v.block_at[:v.n_blocks]),
+           "readout_at": v.readout_at}  # 0 for goodness images, as after the C's memset
     for key, value in got.items():
         if value != out[key]:
             return f"{inp['why']}: {key} {value}, want {out[key]}"
