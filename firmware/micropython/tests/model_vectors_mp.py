@@ -19,16 +19,15 @@ failures, and a last line "N passed, M failed" (N, M counted in cases).
 Exit status 1 when a case fails.
 """
 
-import json
 import sys
 from array import array
 
 _here = __file__.rpartition("/")[0] or "."
 sys.path.insert(0, _here + "/..")
+sys.path.insert(0, _here)
 
+import vectorkit  # noqa: E402
 from phyffmp import model, wire  # noqa: E402
-
-META = ("format", "generator", "seed")
 
 STATUS = {"OK": wire.OK, "BAD_MODEL": wire.ERR_BAD_MODEL, "WRONG_BOARD": wire.ERR_WRONG_BOARD}
 
@@ -325,37 +324,7 @@ CHECKERS = {
 
 def main() -> int:
     path = sys.argv[1] if len(sys.argv) > 1 else _here + "/../../../shared/vectors/model.json"
-    with open(path) as f:
-        doc = json.load(f)
-    if doc["format"] != 1:
-        print("unsupported vector format", doc["format"])
-        return 1
-    passed = 0
-    failed = 0
-    for group in sorted(doc):
-        if group in META:
-            continue
-        check = CHECKERS.get(group)
-        if check is None:
-            print(f"group {group}: NO CHECKER")
-            failed += 1
-            continue
-        bad = 0
-        for i, case in enumerate(doc[group]):
-            try:
-                msg = check(case)
-            except Exception as exc:  # a crash is a failure of that case
-                msg = f"raised {exc!r}"
-            if msg is None:
-                passed += 1
-            else:
-                failed += 1
-                bad += 1
-                if bad <= 5:
-                    print(f"  FAIL {group}[{i}]: {msg}")
-        print(f"group {group}: {len(doc[group])} cases, {bad} failed")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return vectorkit.run(path, CHECKERS, ())
 
 
 sys.exit(main())
