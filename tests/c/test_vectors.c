@@ -576,11 +576,66 @@ static const char *status_label(int st) {
     return "(not a status)";
 }
 
-static const struct {
+/* One table row per constant or enum member a header defines; the "constants"
+ * and "enums" groups of wire.json and model.json are checked against them by
+ * the same two functions. */
+typedef struct {
+    const char *name;
+    unsigned long value;
+} named_const;
+
+typedef struct {
     const char *kind;
     const char *name;
     long value;
-} enum_table[] = {
+} named_enum;
+
+/* Every vector's constant must be in the table with the vector's value. */
+static void check_named_constants(const json_value *cases, group *g, const named_const *consts,
+                                  size_t n, const char *header) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const char *name = get_str(field(c, "in"));
+        uint64_t want = get_u64(field(c, "out"), UINT64_MAX);
+        int found = 0, ok = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (strcmp(consts[k].name, name) == 0) {
+                found = 1;
+                ok = consts[k].value == want;
+            }
+        }
+        if (!ok)
+            report(g, i, c->offset, "PHYFF_%s: %s %s (vector %llu)", name,
+                   found ? "value differs in" : "not in", header, (unsigned long long)want);
+        record(g, ok);
+    }
+}
+
+/* The row of (kind, name) in table (marked in seen), or NULL. */
+static const named_enum *find_enum(const named_enum *table, size_t n, int *seen,
+                                   const char *kind, const char *name) {
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(table[k].kind, kind) == 0 && strcmp(table[k].name, name) == 0) {
+            seen[k] = 1;
+            return &table[k];
+        }
+    }
+    return NULL;
+}
+
+/* A table member no vector named is a failure too: the header grew, the vectors not. */
+static void report_unseen_enums(group *g, size_t after, const named_enum *table, size_t n,
+                                const int *seen, const char *header) {
+    for (size_t k = 0; k < n; k++) {
+        if (!seen[k]) {
+            report(g, after, 0, "%s.%s is in %s but has no vector", table[k].kind,
+                   table[k].name, header);
+            record(g, 0);
+        }
+    }
+}
+
+static const named_enum enum_table[] = {
     {"Cmd", "NONE", PHYFF_CMD_NONE},
     {"Cmd", "HELLO", PHYFF_CMD_HELLO},
     {"Cmd", "CONFIGURE", PHYFF_CMD_CONFIGURE},
@@ -609,11 +664,7 @@ static const struct {
 };
 #define N_ENUM (sizeof enum_table / sizeof enum_table[0])
 
-static void check_constants(const json_value *cases, group *g) {
-    static const struct {
-        const char *name;
-        unsigned long value;
-    } consts[] = {
+static const named_const wire_consts[] = {
         {"PROTOCOL_LEVEL", PHYFF_PROTOCOL_LEVEL},
         {"HEADER_SIZE", PHYFF_HEADER_SIZE},
         {"CRC_SIZE", PHYFF_CRC_SIZE},
@@ -630,24 +681,11 @@ static void check_constants(const json_value *cases, group *g) {
         {"CHUNK_HEAD_SIZE", PHYFF_CHUNK_HEAD_SIZE},
         {"INFER_HEAD_SIZE", PHYFF_INFER_HEAD_SIZE},
         {"MODEL_INFO_SIZE", PHYFF_MODEL_INFO_SIZE},
-    };
-    for (size_t i = 0; i < json_count(cases); i++) {
-        const json_value *c = item(cases, i);
-        const char *name = get_str(field(c, "in"));
-        uint64_t want = get_u64(field(c, "out"), UINT64_MAX);
-        int found = 0, ok = 0;
-        for (size_t k = 0; k < sizeof consts / sizeof consts[0]; k++) {
-            if (strcmp(consts[k].name, name) == 0) {
-                found = 1;
-                ok = consts[k].value == want;
-                if (!ok)
-                    report(g, i, c->offset, "PHYFF_%s: expected %llu, got %lu", name,
-                           (unsigned long long)want, consts[k].value);
-            }
-        }
-        if (!found) report(g, i, c->offset, "PHYFF_%s: no such constant in wire.h", name);
-        record(g, ok);
-    }
+};
+
+static void check_constants(const json_value *cases, group *g) {
+    check_named_constants(cases, g, wire_consts, sizeof wire_consts / sizeof wire_consts[0],
+                          "wire.h");
 }
 
 static void check_enums(const json_value *cases, group *g) {
@@ -666,27 +704,16 @@ static void check_enums(const json_value *cases, group *g) {
                 }
             }
         } else {
-            for (size_t k = 0; k < N_ENUM; k++) {
-                if (strcmp(enum_table[k].kind, kind) == 0 &&
-                    strcmp(enum_table[k].name, name) == 0) {
-                    found = 1;
-                    seen[k] = 1;
-                    ok = enum_table[k].value == want;
-                }
-            }
+            const named_enum *row = find_enum(enum_table, N_ENUM, seen, kind, name);
+            found = row != NULL;
+            ok = found && row->value == want;
         }
         if (!ok)
             report(g, i, c->offset, "%s.%s: %s (vector value %lld)", kind, name,
                    found ? "value differs" : "not in wire.h", (long long)want);
         record(g, ok);
     }
-    for (size_t k = 0; k < N_ENUM; k++) {
-        if (!seen[k]) {
-            report(g, json_count(cases), 0, "%s.%s is in wire.h but has no vector",
-                   enum_table[k].kind, enum_table[k].name);
-            record(g, 0);
-        }
-    }
+    report_unseen_enums(g, json_count(cases), enum_table, N_ENUM, seen, "wire.h");
     /* Names of the known status codes: present, not the unknown name, distinct. */
     group *gn = group_new("wire", "status_name_known");
     for (size_t k = 0; k < N_STATUS; k++) {
@@ -1490,41 +1517,21 @@ static void check_mutations(const json_value *decode_cases, group *g) {
  * model.h
  * ========================================================================== */
 
-static void check_model_constants(const json_value *cases, group *g) {
-    static const struct {
-        const char *name;
-        unsigned long value;
-    } consts[] = {
+static const named_const model_consts[] = {
         {"MODEL_MAGIC", PHYFF_MODEL_MAGIC},
         {"MODEL_VERSION", PHYFF_MODEL_VERSION},
         {"MODEL_MAX_BLOCKS", PHYFF_MODEL_MAX_BLOCKS},
         {"MODEL_HEAD_SIZE", PHYFF_MODEL_HEAD_SIZE},
         {"BLOCK_HEAD_SIZE", PHYFF_BLOCK_HEAD_SIZE},
         {"READOUT_HEAD_SIZE", PHYFF_READOUT_HEAD_SIZE},
-    };
-    for (size_t i = 0; i < json_count(cases); i++) {
-        const json_value *c = item(cases, i);
-        const char *name = get_str(field(c, "in"));
-        uint64_t want = get_u64(field(c, "out"), UINT64_MAX);
-        int found = 0, ok = 0;
-        for (size_t k = 0; k < sizeof consts / sizeof consts[0]; k++) {
-            if (strcmp(consts[k].name, name) == 0) {
-                found = 1;
-                ok = consts[k].value == want;
-            }
-        }
-        if (!ok)
-            report(g, i, c->offset, "PHYFF_%s: %s (vector %llu)", name,
-                   found ? "value differs" : "not in model.h", (unsigned long long)want);
-        record(g, ok);
-    }
+};
+
+static void check_model_constants(const json_value *cases, group *g) {
+    check_named_constants(cases, g, model_consts, sizeof model_consts / sizeof model_consts[0],
+                          "model.h");
 }
 
-static const struct {
-    const char *kind;
-    const char *name;
-    long value;
-} model_enum_table[] = {
+static const named_enum model_enum_table[] = {
     {"Inference", "ONEPASS", PHYFF_INFERENCE_ONEPASS},
     {"Inference", "GOODNESS", PHYFF_INFERENCE_GOODNESS},
     {"Encoder", "AMPLITUDE", PHYFF_ENC_AMPLITUDE},
@@ -1544,27 +1551,15 @@ static void check_model_enums(const json_value *cases, group *g) {
         const json_value *in = get_arr(field(c, "in"));
         const char *kind = get_str(item(in, 0)), *name = get_str(item(in, 1));
         int64_t want = get_i64(field(c, "out"), INT32_MIN, INT32_MAX);
-        int ok = 0, found = 0;
-        for (size_t k = 0; k < N_MODEL_ENUM; k++) {
-            if (strcmp(model_enum_table[k].kind, kind) == 0 &&
-                strcmp(model_enum_table[k].name, name) == 0) {
-                found = 1;
-                seen[k] = 1;
-                ok = model_enum_table[k].value == want;
-            }
-        }
+        const named_enum *row = find_enum(model_enum_table, N_MODEL_ENUM, seen, kind, name);
+        int found = row != NULL;
+        int ok = found && row->value == want;
         if (!ok)
             report(g, i, c->offset, "%s.%s: %s (vector value %lld)", kind, name,
                    found ? "value differs" : "not in model.h", (long long)want);
         record(g, ok);
     }
-    for (size_t k = 0; k < N_MODEL_ENUM; k++) {
-        if (!seen[k]) {
-            report(g, json_count(cases), 0, "%s.%s is in model.h but has no vector",
-                   model_enum_table[k].kind, model_enum_table[k].name);
-            record(g, 0);
-        }
-    }
+    report_unseen_enums(g, json_count(cases), model_enum_table, N_MODEL_ENUM, seen, "model.h");
 }
 
 static void get_limits(const json_value *l, struct phyff_model_limits *lim) {
