@@ -11,7 +11,6 @@ import csv
 import io
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -89,6 +88,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from phyff.ondevice.deploy import deploy, model_name, save_deployment
     from phyff.ondevice.quantize import check_deployable
     from phyff.phyll.model import load_model
+    from phyff.protocol.wire import Feature
     from phyff.training.identity import board_mismatches
 
     path = _model_file(args.model)
@@ -120,7 +120,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                         calibration=args.calibration, check=args.check,
                         max_error=args.max_error)
         capacity = board.caps.model_capacity
-        persistent = bool(board.caps.features & int(_feature("MODEL_PERSIST")))
+        persistent = bool(board.caps.features & Feature.MODEL_PERSIST)
     image_path, report_path = save_deployment(path.parent, result, url)
     out = {**result.as_dict(), "board": url, "capacity": capacity, "persistent": persistent,
            "image_file": str(image_path), "report_file": str(report_path)}
@@ -146,12 +146,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
           f"{100 * result.check_agreement:.0f} % bit-exact with the host reference")
     print(f"saved {image_path} and {report_path}")
     return EXIT_OK
-
-
-def _feature(name: str) -> Any:
-    from phyff.protocol.wire import Feature
-
-    return getattr(Feature, name)
 
 
 def _read_rows(source: str, skip_header: bool) -> np.ndarray:
