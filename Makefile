@@ -22,7 +22,7 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-po
 SHARED_SRC := shared/src/fixed.c shared/src/wire.c shared/src/model.c
 SHARED_INC := -Ishared/include
 
-.PHONY: install test test-c test-py cross lint demo bench vectors clean ci \
+.PHONY: install test test-c test-py cross lint demo bench vectors enums typecheck clean ci \
 	firmware firmware-test hil bench-firmware benchmarks uno uno-direct arduino-example \
 	hil-simavr bench-uno cross-boards bench-ondevice
 HIL_TARGET ?= emu
@@ -88,6 +88,11 @@ cross-boards: | $(BUILD)
 
 vectors:
 	$(PYTHON) shared/vectors/generate.py
+
+# the protocol's enums as classes type checkers can read (after a header adds
+# or removes a name; tests/test_native_surface.py says when)
+enums:
+	$(PHYFF_PY) -m phyff.protocol._enumgen
 
 lint:
 	$(PYTHON) -m ruff check host tests hil shared/vectors firmware/micropython firmware/platforms firmware/test

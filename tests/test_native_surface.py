@@ -162,12 +162,32 @@ def test_every_enum_and_member_reaches_python(headers: dict[Path, str]) -> None:
 
 
 def test_the_status_enum_in_python_is_the_header_enum(headers: dict[Path, str]) -> None:
-    """The reason this exists: phyff.protocol.wire.Status is built from the compiled
-    module, so it must hold exactly wire.h's status codes."""
+    """phyff.protocol.wire.Status is a generated class (so type checkers see
+    its members), so it must hold exactly wire.h's status codes."""
     from phyff.protocol.wire import Status
 
     wire = _enums(headers[INCLUDE / "phyff" / "wire.h"])["phyff_status"]
     assert {f"PHYFF_ERR_{s.name}" if s.name != "OK" else "PHYFF_OK" for s in Status} == set(wire)
+
+
+def test_the_generated_enums_are_what_the_headers_define() -> None:
+    """protocol/enums.py is generated from the compiled headers (``make enums``)
+    and committed so that type checkers see the members: it must be exactly
+    what the generator writes for today's headers."""
+    from phyff.protocol import _enumgen
+
+    assert _enumgen.TARGET.read_text() == _enumgen.render(), (
+        "host/phyff/protocol/enums.py is stale: run `make enums` and commit it")
+
+
+def test_every_enum_class_holds_every_header_name(headers: dict[Path, str]) -> None:
+    """Each generated enum holds every name of its prefix the headers define."""
+    from phyff.protocol import _enumgen, enums
+
+    for cls, prefix, extra, _doc in _enumgen.ENUMS:
+        declared = {k[len(prefix):] for k in dir(lib)
+                    if k.startswith(prefix) and not k.endswith("_SIZE")} | set(extra)
+        assert {m.name for m in getattr(enums, cls)} == declared, cls
 
 
 def test_every_function_reaches_python(headers: dict[Path, str]) -> None:
@@ -275,6 +295,13 @@ def test_a_status_added_to_wire_h_reaches_a_compiled_module(extended_include: Pa
     record = probe_ffi.new("struct phyff_probe_record *", {"tag": 3, "count": 1000})
     assert probe_lib.phyff_probe_record_total(record, b"\x05" + bytes(5)) == 1008
     assert probe_ffi.string(probe_lib.phyff_status_name(99)).decode() == "unknown status"
+    # The committed enums no longer match such headers: the test above fails
+    # until `make enums` writes the new member.
+    from phyff.protocol import _enumgen
+
+    regenerated = _enumgen.render(probe_lib)
+    assert "    CDEFGEN_PROBE = lib.PHYFF_ERR_CDEFGEN_PROBE\n" in regenerated
+    assert regenerated != _enumgen.TARGET.read_text()
 
 
 # ---- what the generator refuses, and how it says so ----------------------

@@ -7,7 +7,6 @@ never typed in here. See the protocol essay at the top of ``wire.h``.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -15,6 +14,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phyff._native import ffi, lib
+from phyff.protocol.enums import (  # noqa: F401  (re-exported: wire.Cmd, wire.Status...)
+    Cmd,
+    EventId,
+    Feature,
+    Flag,
+    Status,
+)
 
 PROTOCOL_LEVEL: int = lib.PHYFF_PROTOCOL_LEVEL
 HEADER_SIZE: int = lib.PHYFF_HEADER_SIZE
@@ -23,21 +29,6 @@ CRC_INIT: int = lib.PHYFF_CRC_INIT
 MAX_PAYLOAD_LIMIT: int = lib.PHYFF_MAX_PAYLOAD_LIMIT
 NAME_SIZE: int = lib.PHYFF_NAME_SIZE
 DELIMITER = b"\x00"
-
-
-def _enum_from_lib(name: str, prefix: str, extra: dict[str, int] | None = None) -> type:
-    members = {k[len(prefix):]: int(getattr(lib, k)) for k in dir(lib)
-               if k.startswith(prefix) and not k.endswith("_SIZE")}
-    if extra:
-        members.update(extra)
-    return enum.IntEnum(name, dict(sorted(members.items(), key=lambda kv: kv[1])))
-
-
-Cmd = _enum_from_lib("Cmd", "PHYFF_CMD_")
-Flag = _enum_from_lib("Flag", "PHYFF_FLAG_")
-EventId = _enum_from_lib("EventId", "PHYFF_EVENT_")
-Feature = _enum_from_lib("Feature", "PHYFF_FEAT_")
-Status = _enum_from_lib("Status", "PHYFF_ERR_", {"OK": int(lib.PHYFF_OK)})
 
 
 def status_name(status: int) -> str:
