@@ -1,7 +1,7 @@
 # phyff: one entry point for building, testing and benchmarking.
 #   make install   Python package (compiles the shared C through cffi)
 #   make test      everything CI runs: C vector tests under ASan/UBSan,
-#                  the ARM cross-compile, ruff, pytest
+#                  the ARM cross-compile, ruff, mypy, pytest
 #   make demo      the main job: a training session on the emulated board
 #   make bench     performance figures (benchmarks print numbers; tests never time)
 
@@ -100,7 +100,10 @@ lint:
 test-py:
 	$(PYTHON) -m pytest -q
 
-test: test-c cross lint test-py
+typecheck:
+	$(PYTHON) -m mypy
+
+test: test-c cross lint typecheck test-py
 
 # QEMU image via PlatformIO, offline (registers pip's SCons first)
 firmware:

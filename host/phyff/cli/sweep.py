@@ -80,18 +80,14 @@ def raw_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The sweep file's content, with the flags given on top (flags win)."""
     raw: dict[str, Any] = {}
     if args.file is not None:
-        from phyff.compare.sweep import load_spec
+        from phyff.compare.sweep import load_spec, parse_toml
 
         load_spec(args.file)  # validates and names the file in errors
         text = args.file.read_text()
         if args.file.suffix.lower() == ".json":
             raw = json.loads(text)
         else:
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10 (load_spec said what to install)
-                import tomli as tomllib  # type: ignore[no-redef]
-            raw = tomllib.loads(text)
+            raw = parse_toml(text)
     elif not (args.dataset and args.board):
         raise ValueError("give a sweep file, or at least --dataset and --board (and --grid "
                          "FIELD=V1,V2 to sweep something); see `phyff sweep --help`")

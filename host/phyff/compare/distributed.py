@@ -442,8 +442,8 @@ def _run_on_cluster(client: Any, jobs: Sequence[Job], on_result: OnResult,
                 else:
                     on_result(job, result, seconds)
             else:
-                exc = fut.exception()
-                failed(job, _describe_error(exc) if exc is not None
+                error = fut.exception()
+                failed(job, _describe_error(error) if error is not None
                        else f"cancelled ({fut.status})")
             fut.release()
             tick()

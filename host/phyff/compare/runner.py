@@ -66,9 +66,7 @@ def _cost(task: Task, method: str, n_train: int) -> float:
     if method in ("pat", "backprop"):
         twin = task.twin.n_pairs * task.twin.epochs / 10 if method == "pat" else 0
         return (task.backprop.epochs * n_train + twin) / 10
-    steps = task.phyll.model.inner_steps
-    if method == "phyll-nophys":
-        steps /= 2
+    steps = task.phyll.model.inner_steps / (2 if method == "phyll-nophys" else 1)
     return task.phyll.epochs * n_train * steps / 100
 
 

@@ -48,6 +48,7 @@ import itertools
 import json
 import math
 import statistics
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,29 @@ def _parse_range(where: str, spec: Any) -> tuple[str, tuple[Any, ...]]:
     return kind, (lo, hi)
 
 
+class TomlSyntaxError(ValueError):
+    """The text is not valid TOML (the message is the parser's)."""
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """TOML text as a dict: tomllib from Python 3.11 on, tomli (phyff[sweep]) on 3.10.
+
+    Raises TomlSyntaxError for invalid TOML, ValueError when no parser is installed.
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError as exc:
+            raise ValueError("TOML sweep files on Python 3.10 need tomli: pip install "
+                             "'phyff[sweep]' (or write the sweep as .json)") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TomlSyntaxError(str(exc)) from exc
+
+
 def load_spec(path: Path) -> SweepSpec:
     """Read a TOML (or JSON) sweep file; errors name the file and the key."""
     path = Path(path)
@@ -214,16 +238,8 @@ def load_spec(path: Path) -> SweepSpec:
             raise ValueError(f"{path}: not valid JSON ({exc})") from exc
     else:
         try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            try:
-                import tomli as tomllib  # type: ignore[no-redef]
-            except ModuleNotFoundError as exc:
-                raise ValueError("TOML sweep files on Python 3.10 need tomli: pip install "
-                                 "'phyff[sweep]' (or write the sweep as .json)") from exc
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            raw = parse_toml(text)
+        except TomlSyntaxError as exc:
             raise ValueError(f"{path}: not valid TOML ({exc}); JSON files need a .json "
                              "suffix") from exc
     if not isinstance(raw, dict):
@@ -405,10 +421,10 @@ def plot(scores: Sequence[ConfigScore], path: Path, swept: Sequence[str]) -> Pat
             ax.legend(fontsize=7)
         else:
             ranked = sorted(mine, key=lambda s: -s.mean)[:25]
-            ys = range(len(ranked))
-            ax.barh(list(ys), [100 * s.mean for s in ranked],
+            rows = list(range(len(ranked)))
+            ax.barh(rows, [100 * s.mean for s in ranked],
                     xerr=[100 * s.std for s in ranked], color="tab:blue", alpha=0.8)
-            ax.set_yticks(list(ys))
+            ax.set_yticks(rows)
             ax.set_yticklabels([_label(s.params) + ("" if len({x.board for x in mine}) == 1
                                                     else f" @ {s.board}") for s in ranked],
                                fontsize=7)

@@ -42,7 +42,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -68,6 +68,7 @@ WORKING_COPIES: Final = 4
 """Float64 copies of the data a load holds at its peak (raw, converted, train, test)."""
 
 Float = npt.NDArray[np.float64]
+_ArrayT = TypeVar("_ArrayT", bound=npt.NDArray[Any])
 Int = npt.NDArray[np.int64]
 
 
@@ -174,7 +175,7 @@ class Dataset:
         for arr in (self.x_train, self.y_train, self.x_test, self.y_test):
             put(arr.dtype.str.encode("ascii"))
             put(repr(tuple(arr.shape)).encode("ascii"))
-            put(memoryview(arr).cast("B"))
+            put(arr.data.cast("B"))
         put(str(len(self.class_names)).encode("ascii"))
         for class_name in self.class_names:
             put(class_name.encode("utf-8"))
@@ -271,12 +272,15 @@ def validate(ds: Dataset) -> None:
 
 
 def check_finite(
-    x: npt.NDArray[np.floating],
+    x: npt.NDArray[Any],
     where: str,
     feature_names: Sequence[str] | None = None,
     row_name: Callable[[int], str] | None = None,
 ) -> None:
-    """Raise DatasetError naming the rows and columns that hold NaN or infinity."""
+    """Raise DatasetError naming the rows and columns that hold NaN or infinity.
+
+    ``x`` may be of any numeric dtype (integers are always finite).
+    """
     bad = ~np.isfinite(x)
     if not bad.any():
         return
@@ -488,7 +492,7 @@ def encode_labels(
             for text in texts
         ]
         return out, names
-    values = []
+    values: list[npt.NDArray[Any]] = []
     for part, arr in parts:
         if arr.dtype.kind not in "biuf":
             raise DatasetError(f"{where}: {part} must hold integer labels, got {arr.dtype}")
@@ -696,7 +700,7 @@ def robust_dataset(name: str, x_train: Float, y_train: Int, x_test: Float, y_tes
                           **meta)
 
 
-def readonly(arr: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+def readonly(arr: _ArrayT) -> _ArrayT:
     """Own the data (copy if ``arr`` is a view of someone's array) and forbid writes."""
     if arr.base is not None or not arr.flags.owndata or not arr.flags.c_contiguous:
         arr = arr.copy(order="C")

@@ -9,11 +9,12 @@ hostile header gets a DatasetError, never a huge allocation.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import zlib
 from pathlib import Path
-from typing import IO, Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,7 @@ from phyff.datasets.base import DatasetError, check_memory
 
 __all__ = ["read_idx"]
 
-_IDX_DTYPES: Final = {
+_IDX_DTYPES: Final[dict[int, np.dtype[Any]]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -32,7 +33,7 @@ _IDX_DTYPES: Final = {
 }
 
 
-def read_idx(path: str | os.PathLike[str]) -> npt.NDArray[np.generic]:
+def read_idx(path: str | os.PathLike[str]) -> npt.NDArray[Any]:
     """Read an IDX file (the MNIST format), gzipped or not, into a native-endian array.
 
     Layout: two zero bytes, a type code, the number of dimensions, one big-endian
@@ -61,8 +62,8 @@ def read_idx(path: str | os.PathLike[str]) -> npt.NDArray[np.generic]:
 
 
 def _read_stream(
-    stream: IO[bytes], path: Path, file_size: int | None
-) -> npt.NDArray[np.generic]:
+    stream: io.BufferedIOBase, path: Path, file_size: int | None
+) -> npt.NDArray[Any]:
     """Parse header and data from ``stream``; ``file_size`` is known for plain files."""
     head = stream.read(4)
     if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in _IDX_DTYPES:

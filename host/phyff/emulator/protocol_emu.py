@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import serial
 
 from phyff.emulator.device import EmulatedDevice, parse_emu_url
+
+if TYPE_CHECKING:  # pyserial's stub types write() against the buffer protocol
+    from typing_extensions import Buffer
 
 
 class Serial(serial.SerialBase):
     """A pyserial port whose far end is an in-process emulated board."""
 
     def open(self) -> None:
-        if self._port is None:
+        url = self.portstr
+        if url is None:
             raise serial.SerialException("Port must be configured before it can be used.")
         if self.is_open:
             raise serial.SerialException("Port is already open.")
         try:
-            self._device = EmulatedDevice(parse_emu_url(self.portstr))
+            self._device = EmulatedDevice(parse_emu_url(url))
         except (ValueError, TypeError, ImportError) as exc:
             raise serial.SerialException(
                 f"cannot start emulated board {self.portstr!r}: {exc}"
@@ -57,7 +62,8 @@ class Serial(serial.SerialBase):
     def read(self, size: int = 1) -> bytes:
         if not self.is_open:
             raise serial.PortNotOpenError()
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        timeout = self.timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
                 self._pull()
@@ -71,7 +77,7 @@ class Serial(serial.SerialBase):
             del self._rx[:size]
             return out
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: Buffer, /) -> int:
         if not self.is_open:
             raise serial.PortNotOpenError()
         n = self._device.write(bytes(data))

@@ -174,9 +174,12 @@ def ordered_sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.zeros(a.shape[:ax] + a.shape[ax + 1 :], dtype=a.dtype)
     while n > 1:
         half = n // 2
-        head = a[(*pre, slice(0, half))] + a[(*pre, slice(half, 2 * half))]
+        low: tuple[Any, ...] = (*pre, slice(0, half))
+        high: tuple[Any, ...] = (*pre, slice(half, 2 * half))
+        head = a[low] + a[high]
         if n % 2:
-            head = np.concatenate([head, a[(*pre, slice(2 * half, n))]], axis=ax)
+            rest: tuple[Any, ...] = (*pre, slice(2 * half, n))
+            head = np.concatenate([head, a[rest]], axis=ax)
         a, n = head, head.shape[ax]
     first: tuple[Any, ...] = (*pre, 0)
     return a[first]

@@ -88,7 +88,7 @@ def load_factory(path: str) -> Factory:
         factory = getattr(factory, part)
     if not callable(factory):
         raise ValueError(f"medium {path!r} does not name a callable factory")
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 def register_medium(name: str, factory: Factory | str) -> None:
@@ -134,7 +134,7 @@ def factory_for(name: str) -> Factory:
                              ) from exc
         if not callable(factory):
             raise ValueError(f"medium {name!r}: its plugin ({ep.value}) is not callable")
-        return factory  # type: ignore[no-any-return]
+        return factory
     known = ", ".join(available_media())
     if ":" in name:
         raise ValueError(f"unknown medium {name!r}: an import path in a URL is not followed "

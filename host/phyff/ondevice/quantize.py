@@ -304,7 +304,7 @@ def quantise(model: Model, layers: Sequence[PhysicalLayer] | None,
         seg = {s.name: s for s in segments}
         flags = (BLOCK_PHYSICAL if cfg.physical else 0) | (
             BLOCK_SKIP if (cfg.skip or not cfg.physical) else 0)
-        head = BlockHead(
+        block_head = BlockHead(
             encoder=ENCODERS[spec.encoder], flags=flags, d_in=spec.d_in,
             n_drive=spec.n_drive, n_sense=spec.n_sense,
             d_out=spec.d_out, in_exp=in_exp, out_exp=out_exp,
@@ -313,11 +313,11 @@ def quantise(model: Model, layers: Sequence[PhysicalLayer] | None,
             shift_b=shift_b, shift_out=shift_out,
             settle_us=int(board_cfg.get("settle_us", 0)),
             oversample=int(board_cfg.get("oversample", 1)), readout_shift=0)
-        block = Block(head, q_w, q_b, xi)
+        block = Block(block_head, q_w, q_b, xi)
         blocks.append(block)
         # the layer's own error: integer affine map on the float path's inputs
-        p_q = (np.rint(cal.p[k] * 32768.0).astype(np.int64)
-               if cal.p[k] is not None else None)
+        p_k = cal.p[k]
+        p_q = np.rint(p_k * 32768.0).astype(np.int64) if p_k is not None else None
         h_q = to_q15(cal.h[k], in_exp).astype(np.int64)
         y_q, clipped = ref.affine(block, p_q, h_q)
         y_int = from_q(y_q, out_exp)

@@ -123,7 +123,7 @@ def affine(block: Block, p: Int | None, h: Int) -> tuple[Int, NDArray[np.bool_]]
         acc += part * (np.int64(1) << np.int64(bh.shift_h))
     acc += block.bias.astype(np.int64) * (np.int64(1) << np.int64(bh.shift_b))
     y, clipped = sat(round_shift(acc, bh.shift_out), 16)
-    return y, clipped.any(axis=1)
+    return y, np.asarray(clipped.any(axis=1))
 
 
 def readout_features(image: ModelImage, y: Int) -> Int:
@@ -204,7 +204,7 @@ def run(image: ModelImage, features: NDArray[np.int16], sense: Sense,
                 total += goodness(block, y)
             h = y
         if not onepass:
-            scores[:, label] = total  # type: ignore[index]
+            scores[:, label] = total
         drives.append(pass_drives)
         outputs.append(pass_outputs)
     if onepass:

@@ -110,7 +110,7 @@ def vowels_accuracy(seeds: int = 5) -> list[float] | None:
     if not os.environ.get("PHYFF_DATA_DIR"):
         return None
     try:
-        from phyff.datasets import load_dataset  # type: ignore[import-not-found]
+        from phyff.datasets import load_dataset
     except ImportError:
         return None
     data = load_dataset("vowels7")

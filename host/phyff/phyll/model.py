@@ -39,11 +39,20 @@ INFERENCE_ROWS = 65_536  # largest measure() call at inference (C overlays x sam
 
 
 class PhysicalLayer(Protocol):
-    """What the trainer needs from a physical layer: shapes, an identity, measure()."""
+    """What the trainer needs from a physical layer: shapes, an identity, measure().
 
-    n_in: int
-    n_out: int
-    identity: dict[str, Any]
+    The attributes are read-only properties here so that a layer may compute
+    them (BoardLayer reads them from the board) or store them plainly.
+    """
+
+    @property
+    def n_in(self) -> int: ...
+
+    @property
+    def n_out(self) -> int: ...
+
+    @property
+    def identity(self) -> dict[str, Any]: ...
 
     def measure(self, drive: np.ndarray) -> np.ndarray:
         """drive: (N, n_in) in [0, 1] -> readings (N, n_out), roughly in [0, 1]."""

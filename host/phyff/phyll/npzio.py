@@ -44,7 +44,8 @@ def write_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as open() would: mkstemp's 0600 hides the file
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **payload)
+            # numpy's stub types a **dict splat against savez's allow_pickle
+            np.savez(handle, **payload)  # type: ignore[arg-type]
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)

@@ -337,7 +337,7 @@ class LayerWise:
         if not self.complete(model) or self.subset(model):
             return None
         c = model.config.n_classes
-        total = 0.0
+        total: np.ndarray | float = 0.0
         for k in range(model.n_blocks):
             out = self.outputs(model, k)[:c]
             r, n, d = out.shape

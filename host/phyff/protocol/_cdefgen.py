@@ -48,7 +48,7 @@ from pycparser import c_ast, c_generator, c_parser
 try:  # pycparser >= 2.x raises this from the parser; its home moved in 3.0
     from pycparser.c_parser import ParseError
 except ImportError:  # pragma: no cover - depends on the installed pycparser
-    from pycparser.plyparser import ParseError  # type: ignore[no-redef]
+    from pycparser.plyparser import ParseError
 
 
 class CdefError(Exception):
@@ -453,8 +453,8 @@ def generate_cdef(headers: Iterable[Path | str],
     ``python_callbacks`` names functions declared in the headers but
     implemented in Python (cffi ``extern "Python+C"``).
     """
-    headers = [Path(h).resolve() for h in headers]
-    for h in headers:
+    header_paths = [Path(h).resolve() for h in headers]
+    for h in header_paths:
         if not h.is_file():
             raise CdefError(f"header {h} does not exist; check the header list of the build")
     defines = list(defines)
@@ -468,7 +468,7 @@ def generate_cdef(headers: Iterable[Path | str],
             guard = "CDEFGEN_FAKE_" + re.sub(r"\W", "_", name).upper()
             (fake / name).write_text(f"#ifndef {guard}\n#define {guard}\n{text}\n#endif\n")
         umbrella = tmp / "cdefgen_umbrella.c"
-        includes = "".join(f'#include "{h.as_posix()}"\n' for h in headers)
+        includes = "".join(f'#include "{h.as_posix()}"\n' for h in header_paths)
         umbrella.write_text(includes)
         flags = [f"-std={std}", "-nostdinc", "-I", str(fake)]
         for d in include_dirs:

@@ -49,13 +49,22 @@ class StopTraining(Exception):
 
 
 class Dataset(Protocol):
-    """What the loop reads from a dataset object."""
+    """What the loop reads from a dataset object (read-only: it never writes them)."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int
+    @property
+    def x_train(self) -> np.ndarray: ...
+
+    @property
+    def y_train(self) -> np.ndarray: ...
+
+    @property
+    def x_test(self) -> np.ndarray: ...
+
+    @property
+    def y_test(self) -> np.ndarray: ...
+
+    @property
+    def n_classes(self) -> int: ...
 
 
 @dataclass

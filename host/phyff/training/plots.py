@@ -118,7 +118,7 @@ def _goodness(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray])
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
     for label, v in series:
-        ax.hist(v, bins=bins, alpha=0.5, label=label)
+        ax.hist(v, bins=bins.tolist(), alpha=0.5, label=label)
     ax.set_xlabel(f"goodness summed over {header.get('n_blocks', '?')} blocks "
                   f"({header.get('goodness', '?')})")
     ax.set_ylabel("test samples")

@@ -125,7 +125,7 @@ class BenchContext:
         finally:
             self.wall_s += time.perf_counter() - t0 - (self._paused[0] - p0[0])
             self.board_s += self.layer.seconds - b0 - (self._paused[1] - p0[1])
-            self.queries += self.layer.queries - q0 - (self._paused[2] - p0[2])
+            self.queries += self.layer.queries - q0 - int(self._paused[2] - p0[2])
 
     @contextmanager
     def paused(self) -> Iterator[None]:
