@@ -178,18 +178,27 @@ N_STATS = const(11)
 _P = const(8)  # HEADER_SIZE: where payloads start in rx and raw
 
 
+def sat_u16(v: int) -> int:
+    """sat_u16(): sizes and offsets in error arguments saturate at 65535."""
+    return 0xFFFF if v > 0xFFFF else v
+
+
+def batch_limit(room: int, per_request: int, per_reply: int) -> int:
+    """batch_limit(): the largest n whose request (n * per_request bytes) and
+    reply (n * per_reply bytes and a ceil(n / 8)-byte bitmap) fit room,
+    saturated at 65535; the batch-limit solver of QUERY and INFER."""
+    n = room // per_request
+    by_reply = (room * 8) // (8 * per_reply + 1)
+    if by_reply < n:
+        n = by_reply
+    while n > 0 and n * per_reply + (n + 7) // 8 > room:
+        n -= 1
+    return sat_u16(n)
+
+
 def max_batch(n_drive: int, n_sense: int, max_payload: int = CORE_MAX_PAYLOAD) -> int:
     """phyff_core_max_batch: largest QUERY batch for the full channel counts."""
-    room = max_payload - QUERY_HEAD_SIZE
-    by_request = room // (2 * n_drive)
-    # reply: 2 * n * n_sense + ceil(n / 8) <= room
-    n = (room * 8) // (16 * n_sense + 1)
-    while n > 0 and 2 * n * n_sense + (n + 7) // 8 > room:
-        n -= 1
-    while 2 * (n + 1) * n_sense + (n + 8) // 8 <= room:
-        n += 1
-    best = by_request if by_request < n else n
-    return 0xFFFF if best > 0xFFFF else best
+    return batch_limit(max_payload - QUERY_HEAD_SIZE, 2 * n_drive, 2 * n_sense)
 
 
 # ---- sample conversions (K3), viper ------------------------------------------------
@@ -281,11 +290,6 @@ def copy_span(dst: ptr8, off: int, src: ptr8, prm: ptr32) -> int:
         dst[off + i] = src[s + i]
         i += 1
     return n
-
-
-def sat_u16(v: int) -> int:
-    """sat_u16(): sizes and offsets in error arguments saturate at 65535."""
-    return 0xFFFF if v > 0xFFFF else v
 
 
 @micropython.viper
@@ -785,18 +789,10 @@ class Core:
 
     def _infer_max_batch(self, v: View, trace: int) -> int:
         """infer_max_batch(): largest INFER batch whose request and reply fit max_payload."""
-        room = self.max_payload - INFER_HEAD_SIZE
-        per_request = 2 * v.n_features
         per_reply = 2 + 4 * v.n_classes
         if trace:
             per_reply += 2 * v.trace_values
-        n = room // per_request
-        by_reply = (room * 8) // (8 * per_reply + 1)
-        if by_reply < n:
-            n = by_reply
-        while n > 0 and n * per_reply + (n + 7) // 8 > room:
-            n -= 1
-        return sat_u16(n)
+        return batch_limit(self.max_payload - INFER_HEAD_SIZE, 2 * v.n_features, per_reply)
 
     def _reply_model_info(self, seq: int, cmd: int) -> None:
         """model_info() + reply_model_info(): struct phyff_model_info of the model in force."""

@@ -74,15 +74,27 @@ static void default_config(struct phyff_core *core) {
     core->config.reserved = 0;
 }
 
+static uint16_t sat_u16(uint32_t v) {
+    return (uint16_t)(v > 0xFFFFu ? 0xFFFFu : v);
+}
+
+/* The batch-limit solver of QUERY and INFER: the largest n whose request
+ * (n x per_request bytes) and reply (n x per_reply bytes and the ceil(n / 8)
+ * bytes of the saturation bitmap) both fit room, saturated at 65535.
+ * 8 x room / (8 x per_reply + 1) bounds every n that fits the reply (the
+ * bitmap takes at least n / 8), so counting down from there finds the
+ * largest. per_request and per_reply are >= 1. */
+static uint16_t batch_limit(uint32_t room, uint32_t per_request, uint32_t per_reply) {
+    uint32_t n = room / per_request;
+    const uint32_t by_reply = (room * 8u) / (8u * per_reply + 1u);
+    if (by_reply < n) n = by_reply;
+    while (n > 0 && n * per_reply + (n + 7u) / 8u > room) --n;
+    return sat_u16(n);
+}
+
 uint16_t phyff_core_max_batch(uint16_t n_drive, uint16_t n_sense) {
-    const uint32_t room = PHYFF_CORE_MAX_PAYLOAD - PHYFF_QUERY_HEAD_SIZE;
-    uint32_t by_request = room / (2u * (uint32_t)n_drive);
-    /* reply: 2 * n * n_sense + ceil(n / 8) <= room */
-    uint32_t n = (room * 8u) / (16u * (uint32_t)n_sense + 1u);
-    while (n > 0 && 2u * n * n_sense + (n + 7u) / 8u > room) --n;
-    while (2u * (n + 1u) * n_sense + (n + 8u) / 8u <= room) ++n;
-    uint32_t best = by_request < n ? by_request : n;
-    return (uint16_t)(best > 0xFFFFu ? 0xFFFFu : best);
+    return batch_limit(PHYFF_CORE_MAX_PAYLOAD - PHYFF_QUERY_HEAD_SIZE, 2u * (uint32_t)n_drive,
+                       2u * (uint32_t)n_sense);
 }
 
 /* ---- commands ---------------------------------------------------------- */
@@ -311,10 +323,6 @@ static void cmd_reset(struct phyff_core *core, const struct phyff_header *req, s
 
 enum { LOAD_IDLE = 0, LOAD_BUSY = 1, LOAD_DONE = 2 };
 
-static uint16_t sat_u16(uint32_t v) {
-    return (uint16_t)(v > 0xFFFFu ? 0xFFFFu : v);
-}
-
 static void model_limits(const struct phyff_core *core, struct phyff_model_limits *lim) {
     lim->unit_id = core->caps.unit_id;
     memcpy(lim->medium, core->caps.medium, PHYFF_NAME_SIZE);
@@ -330,15 +338,10 @@ static void model_limits(const struct phyff_core *core, struct phyff_model_limit
 
 /* Largest INFER batch whose request and reply fit max_payload. */
 static uint16_t infer_max_batch(const struct phyff_model_view *v, bool trace) {
-    const uint32_t room = PHYFF_CORE_MAX_PAYLOAD - PHYFF_INFER_HEAD_SIZE;
-    const uint32_t per_request = 2u * v->head.n_features;
     uint32_t per_reply = 2u + 4u * v->head.n_classes;
     if (trace) per_reply += 2u * v->trace_values;
-    uint32_t n = room / per_request;
-    const uint32_t by_reply = (room * 8u) / (8u * per_reply + 1u);
-    if (by_reply < n) n = by_reply;
-    while (n > 0 && n * per_reply + (n + 7u) / 8u > room) --n;
-    return sat_u16(n);
+    return batch_limit(PHYFF_CORE_MAX_PAYLOAD - PHYFF_INFER_HEAD_SIZE,
+                       2u * (uint32_t)v->head.n_features, per_reply);
 }
 
 static void model_info(const struct phyff_core *core, struct phyff_model_info *info) {
