@@ -251,19 +251,30 @@ static int query_measure(struct phyff_core *core, const struct phyff_config *cfg
     return 0;
 }
 
+/* ADC code -> Q15 sense value (K3): code << (15 - adc_bits); a code at (or
+ * above) the top reads as the top and sets *clipped. The one conversion of
+ * QUERY and INFER. */
+static uint16_t sense_q15(const struct phyff_core *core, uint16_t code, bool *clipped) {
+    const uint16_t top = (uint16_t)((1u << core->caps.adc_bits) - 1u);
+    if (code >= top) {
+        code = top;
+        *clipped = true;
+    }
+    return (uint16_t)(code << (15u - core->caps.adc_bits));
+}
+
 /* Sense step: ADC codes become little-endian Q15 values in place; a code at
  * (or above) the top flags its sample (K3). */
 static void query_sense(struct phyff_core *core, uint16_t *adc, size_t n, uint8_t *bitmap) {
     const uint16_t ns = core->config.n_sense_active;
-    const uint16_t top = (uint16_t)((1u << core->caps.adc_bits) - 1u);
-    const unsigned adc_shift = 15u - core->caps.adc_bits;
     for (size_t i = 0; i < n * ns; ++i) {
-        const uint16_t code = adc[i] > top ? top : adc[i];
-        if (code == top) {
+        bool clipped = false;
+        const uint16_t v = sense_q15(core, adc[i], &clipped);
+        if (clipped) {
             const size_t s = i / ns;
             bitmap[s / 8u] |= (uint8_t)(1u << (s % 8u));
         }
-        phyff_put_u16((uint8_t *)&adc[i], (uint16_t)(code << adc_shift));
+        phyff_put_u16((uint8_t *)&adc[i], v);
     }
 }
 
@@ -514,15 +525,9 @@ static int infer_measure(struct phyff_core *core, unsigned k, const int16_t *h, 
     const int fault = query_measure(core, &cfg, dac, 1, adc);
     *medium_us += core->port->micros(core->port->ctx) - t0;
     if (fault != 0) return -1;
-    const uint16_t top = (uint16_t)((1u << core->caps.adc_bits) - 1u);
-    const unsigned adc_shift = 15u - core->caps.adc_bits;
-    int clipped = 0;
-    for (uint16_t j = 0; j < b->n_sense; ++j) {
-        const uint16_t code = adc[j] > top ? top : adc[j];
-        if (code == top) clipped = 1;
-        p[j] = (int16_t)(uint16_t)(code << adc_shift);
-    }
-    return clipped;
+    bool clipped = false;
+    for (uint16_t j = 0; j < b->n_sense; ++j) p[j] = (int16_t)sense_q15(core, adc[j], &clipped);
+    return clipped ? 1 : 0;
 }
 
 /* One pass of one sample through every block (label < 0: neutral overlay).
