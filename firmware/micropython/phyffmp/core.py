@@ -8,8 +8,10 @@ PHYFF_CORE_MODEL_BYTES), the model commands and INFER, byte for byte. The
 structure mirrors phyff_core.c, helper for helper (``_refuse``,
 ``_refuse_frame``, ``_reply_error``, the ``_cmd_*`` functions, QUERY's
 ``_query_check``/``_query_drive``/``_query_measure``/``_query_sense`` steps,
-INFER's ``_infer_measure``/``_infer_pass``, ``_restore_model``), so the two
-are read side by side. All buffers are allocated once in ``Core.__init__``;
+INFER's ``_infer_check``/``_infer_measure``/``_infer_pass``, ``batch_limit``,
+``_restore_model``), so the two are read side by side; the ADC-to-Q15 rule
+(C ``sense_q15``) is inlined in ``sense_values`` and ``_infer_measure``, as a
+call per value would cost MicroPython too much. All buffers are allocated once in ``Core.__init__``;
 receiving, dispatching and answering a QUERY, configuration or model frame
 allocate nothing (checked under ``micropython.heap_lock`` by the tests), so
 the garbage collector never runs in the middle of a QUERY. INFER allocates
@@ -978,36 +980,46 @@ class Core:
         return sat
 
     @micropython.native
-    def _cmd_infer(self, seq: int, length: int) -> None:
+    def _infer_check(self, seq: int, length: int) -> int:
+        """infer_check(): the sample count, or -1 after refusing (wire.h INFER order)."""
         if length < INFER_HEAD_SIZE:
             self._refuse(seq, CMD_INFER, ERR_BAD_PAYLOAD, INFER_HEAD_SIZE)
-            return
+            return -1
         if not self.loaded:
             self._refuse(seq, CMD_INFER, ERR_NO_MODEL, 0)
-            return
+            return -1
         v = self.view
         rx = self.rx
         n = get_u16(rx, _P)
         flags = get_u16(rx, _P + 4)
         if get_u16(rx, _P + 2) != v.n_features:
             self._refuse(seq, CMD_INFER, ERR_BAD_CHANNELS, v.n_features)
-            return
+            return -1
         if flags & ~INFER_TRACE & 0xFFFF:
             self._refuse(seq, CMD_INFER, ERR_BAD_CONFIG, 4)
-            return
+            return -1
         if get_u16(rx, _P + 6) != 0:
             self._refuse(seq, CMD_INFER, ERR_BAD_CONFIG, 6)
-            return
-        tracing = flags & INFER_TRACE
-        limit = self._infer_max_batch(v, tracing)
+            return -1
+        limit = self._infer_max_batch(v, flags & INFER_TRACE)
         if n > limit:
             self._refuse(seq, CMD_INFER, ERR_BATCH_TOO_LARGE, limit)
-            return
-        f = v.n_features
-        expect = INFER_HEAD_SIZE + 2 * n * f
+            return -1
+        expect = INFER_HEAD_SIZE + 2 * n * v.n_features
         if length != expect:
             self._refuse(seq, CMD_INFER, ERR_BAD_PAYLOAD, expect & 0xFFFF)
+            return -1
+        return n
+
+    @micropython.native
+    def _cmd_infer(self, seq: int, length: int) -> None:
+        n = self._infer_check(seq, length)
+        if n < 0:
             return
+        v = self.view
+        flags = get_u16(self.rx, _P + 4)
+        tracing = flags & INFER_TRACE
+        f = v.n_features
         c = v.n_classes
         raw = self.raw
         classes = _P + INFER_HEAD_SIZE

@@ -567,44 +567,56 @@ static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int3
     return sat;
 }
 
-static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, uint8_t *payload,
-                      size_t len) {
+/* INFER checks, in order (wire.h INFER): payload holds a head, a model is
+ * in force, feature count, flags, reserved, batch limit, exact length. Fills
+ * *q with the request's head; returns the sample count, or -1 after refusing
+ * the request. */
+static long infer_check(struct phyff_core *core, const struct phyff_header *req,
+                        const uint8_t *payload, size_t len, struct phyff_infer_head *q) {
     if (len < PHYFF_INFER_HEAD_SIZE) {
         refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_INFER_HEAD_SIZE);
-        return;
+        return -1;
     }
     if (!core->loaded) {
         refuse(core, req, PHYFF_ERR_NO_MODEL, 0);
-        return;
+        return -1;
     }
     const struct phyff_model_view *v = &core->view;
-    struct phyff_infer_head q;
-    phyff_infer_head_unpack(payload, &q);
-    if (q.n_values != v->head.n_features) {
+    phyff_infer_head_unpack(payload, q);
+    if (q->n_values != v->head.n_features) {
         refuse(core, req, PHYFF_ERR_BAD_CHANNELS, v->head.n_features);
-        return;
+        return -1;
     }
-    if ((q.flags & (uint16_t)~PHYFF_INFER_TRACE) != 0) {
+    if ((q->flags & (uint16_t)~PHYFF_INFER_TRACE) != 0) {
         refuse(core, req, PHYFF_ERR_BAD_CONFIG, 4);
-        return;
+        return -1;
     }
-    if (q.reserved != 0) {
+    if (q->reserved != 0) {
         refuse(core, req, PHYFF_ERR_BAD_CONFIG, 6);
-        return;
+        return -1;
     }
-    const bool tracing = (q.flags & PHYFF_INFER_TRACE) != 0;
-    const uint16_t limit = infer_max_batch(v, tracing);
-    if (q.n_samples > limit) {
+    const uint16_t limit = infer_max_batch(v, (q->flags & PHYFF_INFER_TRACE) != 0);
+    if (q->n_samples > limit) {
         refuse(core, req, PHYFF_ERR_BATCH_TOO_LARGE, limit);
-        return;
+        return -1;
     }
-    const size_t n = q.n_samples;
-    const size_t f = v->head.n_features;
-    const size_t expect = PHYFF_INFER_HEAD_SIZE + 2u * n * f;
+    const size_t expect = PHYFF_INFER_HEAD_SIZE + 2u * (size_t)q->n_samples * v->head.n_features;
     if (len != expect) {
         refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, (uint16_t)expect);
-        return;
+        return -1;
     }
+    return (long)q->n_samples;
+}
+
+static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, uint8_t *payload,
+                      size_t len) {
+    struct phyff_infer_head q;
+    const long checked = infer_check(core, req, payload, len, &q);
+    if (checked < 0) return;
+    const struct phyff_model_view *v = &core->view;
+    const bool tracing = (q.flags & PHYFF_INFER_TRACE) != 0;
+    const size_t n = (size_t)checked;
+    const size_t f = v->head.n_features;
     const uint16_t c = v->head.n_classes;
     uint8_t *out = core->reply.bytes;
     uint8_t *classes = out + PHYFF_INFER_HEAD_SIZE;
