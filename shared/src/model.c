@@ -147,6 +147,7 @@ uint32_t phyff_model_work_values(const struct phyff_model_view *view) {
         return PHYFF_ERR_BAD_MODEL; \
     } while (0)
 
+PHYFF_NODISCARD
 static enum phyff_status check_block(const struct phyff_block_head *b, uint32_t at,
                                      uint16_t d_in, int8_t in_exp,
                                      const struct phyff_model_limits *lim, uint32_t *bad_offset) {

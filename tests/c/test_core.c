@@ -373,7 +373,8 @@ static void test_framing_errors(void) {
     uint8_t frame[64];
     struct phyff_header bad = {PHYFF_PROTOCOL_LEVEL, 4, PHYFF_CMD_STATS, PHYFF_FLAG_REPLY, 0, 0};
     size_t fl;
-    phyff_frame_encode(&bad, NULL, 0, frame, sizeof frame, &fl);
+    CHECK(phyff_frame_encode(&bad, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK,
+          "encode a REPLY-flagged request");
     fk.out_len = 0;
     phyff_core_receive(&core, frame, fl);
     memcpy(reply_buf, fk.out, fk.out_len - 1);
@@ -438,7 +439,8 @@ static void test_counters(void) {
     uint8_t frame[64];
     size_t fl;
     struct phyff_header rq = {PHYFF_PROTOCOL_LEVEL, 3, PHYFF_CMD_HELLO, PHYFF_FLAG_REPLY, 0, 0};
-    phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl);
+    CHECK(phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK,
+          "encode a REPLY-flagged HELLO");
     CHECK(feed(frame, fl, &h, &p, &n) == 1 && err_status(p) == PHYFF_ERR_NOT_A_REQUEST,
           "not a request");
     /* damaged: one of crc_errors / framing_errors, never frames_ok */
@@ -446,7 +448,8 @@ static void test_counters(void) {
     CHECK(feed(trunc, sizeof trunc, &h, &p, &n) == 1 && h.seq == 0 &&
               err_status(p) == PHYFF_ERR_TRUNCATED && err_arg(p) == 0, "truncated, arg 0");
     rq.flags = 0;
-    phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl);
+    CHECK(phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK,
+          "encode a HELLO");
     frame[2] ^= 0x01; /* the seq byte (COBS code at 0, level at 1) */
     CHECK(feed(frame, fl, &h, &p, &n) == 1 && err_status(p) == PHYFF_ERR_BAD_CRC, "bad crc");
     /* empty frames: nothing at all */
@@ -507,7 +510,8 @@ static void test_rules(void) {
     uint8_t frame[64];
     size_t fl;
     struct phyff_header rq = {PHYFF_PROTOCOL_LEVEL, 4, PHYFF_CMD_STATS, 0, 0, 0xBEEF};
-    phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl);
+    CHECK(phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK,
+          "encode a request with aux set");
     CHECK(feed(frame, fl, &h, &p, &n) == 1 && !(h.flags & PHYFF_FLAG_ERROR) && h.aux == 0,
           "aux ignored");
     /* uptime follows the port clock, not the traffic */
@@ -1153,7 +1157,7 @@ static void test_fuzz(long iterations) {
     setup(1, 4, 3, PHYFF_FEAT_CHANNEL_SELECT | PHYFF_FEAT_OVERSAMPLE);
     static uint8_t frame[PHYFF_WIRE_MAX_FRAME(PHYFF_CORE_MAX_PAYLOAD + 64)];
     static uint8_t payload[PHYFF_CORE_MAX_PAYLOAD + 64];
-    long bad_replies = 0, unanswered = 0, miscounted = 0;
+    long bad_replies = 0, unanswered = 0, miscounted = 0, unencoded = 0;
 #if PHYFF_CORE_INFER
     /* a model that fits this board (4 drive, 3 sense channels), so random
      * INFER requests reach the pipeline; reloaded now and then, as random
@@ -1209,7 +1213,10 @@ static void test_fuzz(long iterations) {
                 phyff_put_u32(payload, h.cmd == PHYFF_CMD_MODEL_CHUNK && rnd() % 2 ? 0u
                                                                              : rnd() % 300);
             }
-            phyff_frame_encode(&h, payload, len, frame, sizeof frame, &n);
+            if (phyff_frame_encode(&h, payload, len, frame, sizeof frame, &n) != PHYFF_OK) {
+                unencoded++;
+                continue;
+            }
             if (mode >= 2 && n > 1) { /* flip, drop or insert a byte before the delimiter */
                 size_t at = rnd() % (n - 1);
                 uint32_t what = rnd() % 3;
@@ -1275,6 +1282,7 @@ static void test_fuzz(long iterations) {
             start = i + 1;
         }
     }
+    CHECK(unencoded == 0, "fuzz: %ld frames the codec would not encode", unencoded);
     CHECK(unanswered == 0, "fuzz: %ld frames without exactly one reply", unanswered);
     CHECK(bad_replies == 0, "fuzz: %ld invalid replies", bad_replies);
     CHECK(miscounted == 0, "fuzz: %ld feeds whose frames were not counted once each", miscounted);

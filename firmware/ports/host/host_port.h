@@ -52,6 +52,7 @@ struct phyff_host_board {
 /* Python side of H2: measure n_samples rows (dac: n_samples x n_drive codes)
  * averaging `oversample` reads, write adc (n_samples x n_sense codes).
  * Returns 0, or non-zero for a medium fault. */
+PHYFF_NODISCARD
 int phyff_host_measure(void *handle, const uint16_t *dac, uint16_t n_samples,
                        uint16_t n_drive, uint16_t *adc, uint16_t n_sense,
                        uint16_t oversample);
@@ -59,9 +60,11 @@ int phyff_host_measure(void *handle, const uint16_t *dac, uint16_t n_samples,
 /* Python side of H4 (port.h R6): store image[0..n) (n = 0: erase) and
  * return 0, or non-zero when it could not be stored; restore the stored
  * image into buf and return its size (0: none). */
+PHYFF_NODISCARD
 int phyff_host_model_save(void *handle, const uint8_t *image, size_t n);
 size_t phyff_host_model_restore(void *handle, uint8_t *buf, size_t cap);
 
+PHYFF_NODISCARD
 enum phyff_status phyff_host_init(struct phyff_host_board *b, void *handle, uint8_t *out,
                                   size_t out_cap, int batch, int persist,
                                   const struct phyff_board_desc *desc);

@@ -512,7 +512,9 @@ int main(void) {
         desc.n_sense = 1;
         desc.dac_bits = 12;
         desc.adc_bits = 12;
-        (void)phyff_core_init(&core, &port, &desc);
+        if (phyff_core_init(&core, &port, &desc) != PHYFF_OK) {
+            return 1; /* cannot happen (1 x 1 channels fit any frame); parks the core */
+        }
     }
     phyff_core_announce(&core);
 

@@ -110,6 +110,7 @@ static void cmd_hello(struct phyff_core *core, const struct phyff_header *req) {
 
 /* Offset of the first refused field of a proposed config, or -1 (wire.h
  * CONFIGURE: fields are checked in record order). */
+PHYFF_NODISCARD
 static int config_refusal(const struct phyff_core *core, const struct phyff_config *c) {
     const bool select = (core->caps.features & PHYFF_FEAT_CHANNEL_SELECT) != 0;
     if (c->settle_us > core->caps.max_settle_us) {
@@ -153,6 +154,7 @@ static void cmd_configure(struct phyff_core *core, const struct phyff_header *re
 /* QUERY checks, in order (wire.h QUERY): payload holds a head, channel
  * count, batch limit, exact length. Returns the sample count, or -1 after
  * refusing the request. */
+PHYFF_NODISCARD
 static long query_check(struct phyff_core *core, const struct phyff_header *req,
                         const uint8_t *payload, size_t len) {
     if (len < PHYFF_QUERY_HEAD_SIZE) {
@@ -214,6 +216,7 @@ static uint16_t *query_drive(struct phyff_core *core, uint8_t *samples, size_t n
 }
 
 /* One sample through drive/settle/sense, averaging (K4). */
+PHYFF_NODISCARD
 static int measure_one(struct phyff_core *core, const struct phyff_config *cfg,
                        const uint16_t *dac, uint16_t *adc) {
     const struct phyff_port *p = core->port;
@@ -235,6 +238,7 @@ static int measure_one(struct phyff_core *core, const struct phyff_config *cfg,
  * the settings of cfg, through the port's batch path or sample by sample.
  * The port is not called for n = 0. Returns 0, or non-zero for a medium
  * fault. */
+PHYFF_NODISCARD
 static int query_measure(struct phyff_core *core, const struct phyff_config *cfg,
                          const uint16_t *dac, size_t n, uint16_t *adc) {
     const struct phyff_port *p = core->port;
@@ -510,6 +514,7 @@ static void cmd_model_erase(struct phyff_core *core, const struct phyff_header *
  * block's channels, read its sense channels into p as Q15. Returns -1 for a
  * medium fault, 1 when a sense channel read its top code, else 0. The time
  * in the port is added to *medium_us. */
+PHYFF_NODISCARD
 static int infer_measure(struct phyff_core *core, unsigned k, const int16_t *h, int16_t *drive,
                          int16_t *p, uint16_t *dac, uint32_t *medium_us) {
     const struct phyff_block_head *b = &core->view.blocks[k];
@@ -534,6 +539,7 @@ static int infer_measure(struct phyff_core *core, unsigned k, const int16_t *h, 
  * Fills the read-out accumulators (one-pass) or returns the summed goodness
  * in *goodness; appends the sensed values to *trace when it is not NULL.
  * Returns -1 for a medium fault, else 1 when something saturated, else 0. */
+PHYFF_NODISCARD
 static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int32_t *goodness,
                       uint8_t **trace, uint32_t *medium_us) {
     const struct phyff_model_view *v = &core->view;
@@ -571,6 +577,7 @@ static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int3
  * in force, feature count, flags, reserved, batch limit, exact length. Fills
  * *q with the request's head; returns the sample count, or -1 after refusing
  * the request. */
+PHYFF_NODISCARD
 static long infer_check(struct phyff_core *core, const struct phyff_header *req,
                         const uint8_t *payload, size_t len, struct phyff_infer_head *q) {
     if (len < PHYFF_INFER_HEAD_SIZE) {

@@ -145,6 +145,7 @@ struct phyff_core {
 /* Set up the core for a port. Returns PHYFF_OK, or PHYFF_ERR_BAD_CONFIG when
  * the description is out of range (then the core must not be used). Does
  * not send anything: call phyff_core_announce once the link is up. */
+PHYFF_NODISCARD
 enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_port *port,
                                   const struct phyff_board_desc *desc);
 

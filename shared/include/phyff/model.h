@@ -245,6 +245,7 @@ struct phyff_model_view {
 /* Check image[0..size) against V1-V6 and fill *view. Returns PHYFF_OK,
  * PHYFF_ERR_BAD_MODEL or PHYFF_ERR_WRONG_BOARD with *bad_offset = the
  * byte offset of the refused field (V5: the image's size). */
+PHYFF_NODISCARD
 enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
                                     const struct phyff_model_limits *limits,
                                     struct phyff_model_view *view, uint32_t *bad_offset);

@@ -298,6 +298,15 @@
 extern "C" {
 #endif
 
+/* A function whose result says whether it worked (a phyff_status, a fault
+ * code) is declared PHYFF_NODISCARD: GCC and Clang then warn at a call that
+ * drops the result, and the builds' -Werror makes that an error. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PHYFF_NODISCARD __attribute__((warn_unused_result))
+#else
+#define PHYFF_NODISCARD
+#endif
+
 /* ---- Levels, sizes --------------------------------------------------- */
 
 #define PHYFF_PROTOCOL_LEVEL 3u
@@ -561,6 +570,7 @@ uint32_t phyff_crc32(uint32_t crc, const uint8_t *data, size_t n);
 /* COBS-encode src[0..n) into dst (capacity cap); no delimiter is written.
  * *out_len = encoded length. Needs cap >= PHYFF_COBS_MAX_ENCODED(n), else
  * PHYFF_ERR_NO_SPACE. n = 0 encodes to the single byte 0x01. */
+PHYFF_NODISCARD
 enum phyff_status phyff_cobs_encode(const uint8_t *src, size_t n, uint8_t *dst,
                                     size_t cap, size_t *out_len);
 
@@ -569,6 +579,7 @@ enum phyff_status phyff_cobs_encode(const uint8_t *src, size_t n, uint8_t *dst,
  * that runs past the end), PHYFF_ERR_NO_SPACE (dst too small).
  * dst may equal src (in-place decoding is allowed: output never overtakes
  * input). */
+PHYFF_NODISCARD
 enum phyff_status phyff_cobs_decode(const uint8_t *src, size_t n, uint8_t *dst,
                                     size_t cap, size_t *out_len);
 
@@ -580,6 +591,7 @@ enum phyff_status phyff_cobs_decode(const uint8_t *src, size_t n, uint8_t *dst,
  * PHYFF_ERR_NO_SPACE (cap < PHYFF_WIRE_MAX_FRAME(payload_len)); payload may
  * be NULL when payload_len is 0. Needs no scratch memory: the CRC and COBS
  * run over the pieces in place. */
+PHYFF_NODISCARD
 enum phyff_status phyff_frame_encode(const struct phyff_header *hdr, const uint8_t *payload,
                                      size_t payload_len, uint8_t *out, size_t cap,
                                      size_t *out_len);
@@ -591,11 +603,13 @@ enum phyff_status phyff_frame_encode(const struct phyff_header *hdr, const uint8
  * header + CRC), BAD_CRC, TRUNCATED/TOO_LONG (decoded size disagrees with the
  * length field), TOO_LONG (length > max_payload). The level is NOT checked
  * here (L4: HELLO must pass whatever its level); see phyff_check_level. */
+PHYFF_NODISCARD
 enum phyff_status phyff_frame_decode(uint8_t *buf, size_t n, size_t max_payload,
                                      struct phyff_header *hdr, const uint8_t **payload,
                                      size_t *payload_len);
 
 /* PHYFF_OK when a request with this header may be served at our level (L4). */
+PHYFF_NODISCARD
 enum phyff_status phyff_check_level(const struct phyff_header *hdr);
 
 /* ---- Record codecs (explicit little-endian, W3) ------------------------ */
