@@ -10,7 +10,7 @@
  * Built twice (Makefile test-c): as is, where the on-device inference
  * commands must be unknown, and with -DPHYFF_CORE_MODEL_BYTES=4096u, where
  * they are tested against model.c called directly on the same sensed values
- * (the fake port also keeps a stored model for port.h R6).
+ * (the fake port also keeps a stored model for port.h PORT-R6).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ struct fake {
     int fail_sense;
     unsigned adc_bits;
     unsigned senses;
-    /* non-volatile model storage (port.h R6) */
+    /* non-volatile model storage (port.h PORT-R6) */
     uint8_t stored[8192];
     size_t stored_len;
     int fail_save;
@@ -129,7 +129,7 @@ static void setup(int batch, uint16_t nd, uint16_t ns, uint16_t features) {
     setup_ex(batch, nd, ns, features, 0);
 }
 
-/* Whether out[0..n) is exactly one reset event frame (wire.h E1). */
+/* Whether out[0..n) is exactly one reset event frame (wire.h W-E1). */
 static int is_reset_event(const uint8_t *out, size_t n) {
     static uint8_t buf[64];
     struct phyff_header h;
@@ -153,7 +153,7 @@ static int transact(uint8_t level, uint8_t seq, uint8_t cmd, const uint8_t *payl
     fk.out_len = 0;
     phyff_core_receive(&core, frame, n);
     if (fk.out_len == 0 || fk.out[fk.out_len - 1] != 0) return -2;
-    /* exactly one reply; after RESET it is followed by the reset event (E1) */
+    /* exactly one reply; after RESET it is followed by the reset event (W-E1) */
     const uint8_t *end = memchr(fk.out, 0, fk.out_len);
     const size_t first = (size_t)(end - fk.out);
     if (first + 1 != fk.out_len) {
@@ -184,7 +184,7 @@ static void test_hello(void) {
           "caps names");
     CHECK(c.max_batch == phyff_core_max_batch(4, 3), "max batch");
     CHECK(c.features & PHYFF_FEAT_SATURATION_FLAGS, "saturation feature");
-    /* HELLO answers whatever the level (L4) */
+    /* HELLO answers whatever the level (W-L4) */
     CHECK(transact(99, 1, PHYFF_CMD_HELLO, NULL, 0, &h, &p, &n) == 0 && !(h.flags & 2),
           "hello at other level");
     /* any other command at another level: BAD_LEVEL with our level */
@@ -332,7 +332,7 @@ static void test_configure_stats_reset(void) {
           "reset");
     const size_t reply_len = (size_t)((const uint8_t *)memchr(fk.out, 0, fk.out_len) - fk.out) + 1;
     CHECK(is_reset_event(fk.out + reply_len, fk.out_len - reply_len),
-          "reset reply followed by the reset event (E1)");
+          "reset reply followed by the reset event (W-E1)");
     CHECK(core.config.n_drive_active == 6 && core.stats.frames_ok == 0, "reset restores");
 }
 
@@ -426,7 +426,7 @@ static struct phyff_stats read_stats(void) {
     return st;
 }
 
-/* wire.h T1-T8: every counter by exactly what increments it. */
+/* wire.h W-T1-T8: every counter by exactly what increments it. */
 static void test_counters(void) {
     setup(1, 4, 3, 0);
     struct phyff_header h;
@@ -529,7 +529,7 @@ static void test_rules(void) {
           "settle refused without the feature");
 }
 
-/* ---- on-device inference (wire.h "On-device inference", phyff_core.h K8) ---- */
+/* ---- on-device inference (wire.h "On-device inference", phyff_core.h CORE-K8) ---- */
 
 #if PHYFF_CORE_INFER
 
@@ -844,7 +844,7 @@ static void test_model_load_and_infer(void) {
     CHECK(infer_matches(&a, 9, 1, 2u), "one-pass INFER with TRACE = model.c, trace included");
     CHECK(infer_matches(&a, info.max_batch_trace, 1, 3u), "largest traced batch");
     CHECK(infer_matches(&a, info.max_batch, 0, 4u), "largest batch");
-    /* a retried COMMIT answers the same record (C3) */
+    /* a retried COMMIT answers the same record (W-C3) */
     CHECK(req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
               n == PHYFF_MODEL_INFO_SIZE, "retried COMMIT");
     phyff_model_info_unpack(p, &again);
@@ -1064,7 +1064,7 @@ static void test_model_persistence(void) {
     struct phyff_model_info info;
     CHECK(load(&a, 256, &info), "A loaded");
     CHECK(fk.saves == 1 && fk.stored_len == a.size && memcmp(fk.stored, a.bytes, a.size) == 0,
-          "COMMIT stored the image (R6)");
+          "COMMIT stored the image (PORT-R6)");
     reboot();
     CHECK(info_now(&info) && info.crc32 == phyff_crc32(0, a.bytes, a.size),
           "the stored model is in force after a restart");
@@ -1117,7 +1117,7 @@ static void test_model_persistence(void) {
 
 #else /* !PHYFF_CORE_INFER */
 
-/* Built without model memory: the inference commands do not exist (S3). */
+/* Built without model memory: the inference commands do not exist (W-S3). */
 static void test_no_inference(void) {
     setup(1, 4, 3, 0);
     struct phyff_header h;
@@ -1251,7 +1251,7 @@ static void test_fuzz(long iterations) {
             off += take;
         }
         size_t replies = count_zeros(fk.out, fk.out_len);
-        /* each RESET served adds its event (E1): not a reply */
+        /* each RESET served adds its event (W-E1): not a reply */
         size_t events = 0, estart = 0;
         for (size_t i = 0; i < fk.out_len; ++i) {
             if (fk.out[i] != 0) continue;
@@ -1259,7 +1259,7 @@ static void test_fuzz(long iterations) {
             estart = i + 1;
         }
         if (replies - events != frames) unanswered++;
-        /* T1-T3: each non-empty frame counts in exactly one of three (unless a
+        /* W-T1-T3: each non-empty frame counts in exactly one of three (unless a
          * RESET among them cleared the counters) */
         const struct phyff_stats *st1 = &core.stats;
         if (events == 0 && (st1->frames_ok - st0.frames_ok) + (st1->crc_errors - st0.crc_errors) +

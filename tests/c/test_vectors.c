@@ -14,7 +14,7 @@
  *
  * Every buffer handed to the code under test is a heap block of exactly the
  * size the call is allowed to use, so an address-sanitizer build catches any
- * read or write outside it (P1).
+ * read or write outside it (W-P1).
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -866,7 +866,7 @@ static void check_cobs_encode(const json_value *cases, group *g) {
         } else if (st != PHYFF_OK) {
             if (out_len != 0) {
                 ok = 0;
-                report(g, i, c->offset, "failure left *out_len = %zu, P3 says 0", out_len);
+                report(g, i, c->offset, "failure left *out_len = %zu, W-P3 says 0", out_len);
             }
         } else {
             size_t wn;
@@ -915,7 +915,7 @@ static void check_cobs_decode(const json_value *cases, group *g) {
                        how, status_label(want_st), status_label(st));
             } else if (st != PHYFF_OK && out_len != 0) {
                 ok = 0;
-                report(g, i, c->offset, "%s: failure left *out_len = %zu, P3 says 0", how,
+                report(g, i, c->offset, "%s: failure left *out_len = %zu, W-P3 says 0", how,
                        out_len);
             } else if (st == PHYFF_OK && !bytes_equal(buf, out_len, want, wn)) {
                 ok = 0;
@@ -1033,7 +1033,7 @@ static void check_frame_encode(const json_value *cases, group *g) {
         } else if (st != PHYFF_OK) {
             if (out_len != 0) {
                 ok = 0;
-                snprintf(why, sizeof why, "failure left *out_len = %zu, P3 says 0", out_len);
+                snprintf(why, sizeof why, "failure left *out_len = %zu, W-P3 says 0", out_len);
             }
         } else {
             const json_value *wv = json_get(out, "wire");
@@ -1070,7 +1070,7 @@ static void check_frame_encode(const json_value *cases, group *g) {
                 free(head);
                 free(tail);
             }
-            /* W1: exactly one 0x00, at the end */
+            /* W-W1: exactly one 0x00, at the end */
             if (ok && (out_len == 0 || wire[out_len - 1] != 0 ||
                        memchr(wire, 0, out_len - 1) != NULL)) {
                 ok = 0;
@@ -1119,7 +1119,7 @@ static void check_frame_decode(const json_value *cases, group *g) {
         } else if (st != PHYFF_OK) {
             if (plen != 0) {
                 ok = 0;
-                report(g, i, c->offset, "failure left *payload_len = %zu, P3 says 0", plen);
+                report(g, i, c->offset, "failure left *payload_len = %zu, W-P3 says 0", plen);
             }
         } else {
             struct phyff_header want = get_header(field(out, "header"));
@@ -1413,8 +1413,8 @@ static void check_u32_le(const json_value *c, group *g) { run_uint_le(c, g, 4); 
  * Not golden vectors: every valid frame body from frame_decode is corrupted in
  * many ways (bit flips, truncation, insertion, deletion, byte overwrite) and
  * decoded from an exact-size buffer. The decoder must not touch memory
- * outside it (P1), must return a status of the enum, must set *payload_len to
- * 0 on failure (P3), and on success must return a payload inside the buffer
+ * outside it (W-P1), must return a status of the enum, must set *payload_len to
+ * 0 on failure (W-P3), and on success must return a payload inside the buffer
  * whose re-encoding decodes to the same frame. */
 
 static uint32_t lcg_state = 12345u;
@@ -1787,7 +1787,7 @@ static void check_argmax(const json_value *cases, group *g) {
     }
 }
 
-/* P1-P7 for one sample, composed from the model.c functions the way the core
+/* M-P1-P7 for one sample, composed from the model.c functions the way the core
  * composes them, the sensed values given by the vector. */
 static void check_infer_sample(const json_value *cases, group *g) {
     for (size_t i = 0; i < json_count(cases); i++) {

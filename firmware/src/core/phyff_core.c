@@ -1,6 +1,8 @@
 /*
- * phyff_core.c - frame reassembly, dispatch and the five commands.
- * Contracts are in phyff_core.h (K1-K7) and wire.h (C1-C5, F1-F3, S1-S5, T1-T8, E1-E3, L1-L4).
+ * phyff_core.c - frame reassembly, dispatch and the commands: HELLO,
+ * CONFIGURE, QUERY, STATS, RESET and, with model memory, the six on-device
+ * inference commands. Contracts are in phyff_core.h (CORE-K1-K8) and wire.h
+ * (W-C1-C5, W-F1-F3, W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4).
  */
 #include "phyff_core.h"
 
@@ -46,7 +48,7 @@ static void reply_error(struct phyff_core *core, uint8_t seq, uint8_t cmd,
     send_frame(core, seq, cmd, PHYFF_FLAG_REPLY | PHYFF_FLAG_ERROR, buf, sizeof buf);
 }
 
-/* Refuse an intact request (wire.h S5): an ERROR reply with the request's
+/* Refuse an intact request (wire.h W-S5): an ERROR reply with the request's
  * seq and cmd, counted as a bad command. */
 static void refuse(struct phyff_core *core, const struct phyff_header *req,
                    enum phyff_status status, uint16_t arg) {
@@ -54,7 +56,7 @@ static void refuse(struct phyff_core *core, const struct phyff_header *req,
     reply_error(core, req->seq, req->cmd, status, arg);
 }
 
-/* Refuse a frame that failed the frame checks (wire.h F1-F3): seq 0, cmd
+/* Refuse a frame that failed the frame checks (wire.h W-F1-F3): seq 0, cmd
  * NONE, counted as a CRC or a framing error. */
 static void refuse_frame(struct phyff_core *core, enum phyff_status status) {
     if (status == PHYFF_ERR_BAD_CRC) {
@@ -184,7 +186,7 @@ static long query_check(struct phyff_core *core, const struct phyff_header *req,
  * request's samples: each little-endian value becomes a native u16 code at
  * the same address (the rx buffer is aligned, the payload starts at offset
  * 8, the samples at 12). A negative value is driven as 0 and flags its
- * sample (K3). With fewer active than wired drive channels the rows are then
+ * sample (CORE-K3). With fewer active than wired drive channels the rows are then
  * spread to full width, inactive channels at code 0, walking backwards so
  * nothing is overwritten before it is read; the buffer has room since
  * max_batch is computed for the full channel count. Returns the codes. */
@@ -215,7 +217,7 @@ static uint16_t *query_drive(struct phyff_core *core, uint8_t *samples, size_t n
     return dac;
 }
 
-/* One sample through drive/settle/sense, averaging (K4). */
+/* One sample through drive/settle/sense, averaging (CORE-K4). */
 PHYFF_NODISCARD
 static int measure_one(struct phyff_core *core, const struct phyff_config *cfg,
                        const uint16_t *dac, uint16_t *adc) {
@@ -255,7 +257,7 @@ static int query_measure(struct phyff_core *core, const struct phyff_config *cfg
     return 0;
 }
 
-/* ADC code -> Q15 sense value (K3): code << (15 - adc_bits); a code at (or
+/* ADC code -> Q15 sense value (CORE-K3): code << (15 - adc_bits); a code at (or
  * above) the top reads as the top and sets *clipped. The one conversion of
  * QUERY and INFER. */
 static uint16_t sense_q15(const struct phyff_core *core, uint16_t code, bool *clipped) {
@@ -268,7 +270,7 @@ static uint16_t sense_q15(const struct phyff_core *core, uint16_t code, bool *cl
 }
 
 /* Sense step: ADC codes become little-endian Q15 values in place; a code at
- * (or above) the top flags its sample (K3). */
+ * (or above) the top flags its sample (CORE-K3). */
 static void query_sense(struct phyff_core *core, uint16_t *adc, size_t n, uint8_t *bitmap) {
     const uint16_t ns = core->config.n_sense_active;
     for (size_t i = 0; i < n * ns; ++i) {
@@ -330,7 +332,7 @@ static void cmd_reset(struct phyff_core *core, const struct phyff_header *req, s
     default_config(core);
     memset(&core->stats, 0, sizeof core->stats);
     core->uptime_us_frac = 0;
-    phyff_core_announce(core); /* wire.h E1: state is back to power-up defaults */
+    phyff_core_announce(core); /* wire.h W-E1: state is back to power-up defaults */
 }
 
 /* ---- on-device inference (wire.h "On-device inference", model.h) -------- */
@@ -436,7 +438,7 @@ static void cmd_model_commit(struct phyff_core *core, const struct phyff_header 
         refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
         return;
     }
-    if (core->load_state == LOAD_DONE && core->loaded) { /* a retried COMMIT (C3) */
+    if (core->load_state == LOAD_DONE && core->loaded) { /* a retried COMMIT (W-C3) */
         reply_model_info(core, req);
         return;
     }
@@ -510,7 +512,7 @@ static void cmd_model_erase(struct phyff_core *core, const struct phyff_header *
     reply_ok(core, req, NULL, 0);
 }
 
-/* Block k of one sample, physical part (model.h P3-P4): encode h, drive the
+/* Block k of one sample, physical part (model.h M-P3-P4): encode h, drive the
  * block's channels, read its sense channels into p as Q15. Returns -1 for a
  * medium fault, 1 when a sense channel read its top code, else 0. The time
  * in the port is added to *medium_us. */
@@ -681,7 +683,7 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
 }
 
 /* A model the port kept across a power cycle, if it passes the checks COMMIT
- * makes (model.h V1-V6, one sample per frame). */
+ * makes (model.h M-V1-V6, one sample per frame). */
 static void restore_model(struct phyff_core *core) {
     const struct phyff_port *p = core->port;
     if (p->model_restore == NULL) return;
@@ -715,7 +717,7 @@ static void handle_frame(struct phyff_core *core) {
         refuse_frame(core, st);
         return;
     }
-    core->stats.frames_ok++; /* intact: its reply carries its seq (S1) */
+    core->stats.frames_ok++; /* intact: its reply carries its seq (W-S1) */
     if (h.flags & (PHYFF_FLAG_REPLY | PHYFF_FLAG_EVENT)) {
         refuse(core, &h, PHYFF_ERR_NOT_A_REQUEST, 0);
         return;
@@ -774,7 +776,7 @@ void phyff_core_receive(struct phyff_core *core, const uint8_t *data, size_t n) 
         if (b != 0) {
             if (core->rx_dropping) continue;
             if (core->rx_len == sizeof core->rx.bytes) {
-                core->rx_dropping = true; /* K2: drop to the delimiter */
+                core->rx_dropping = true; /* CORE-K2: drop to the delimiter */
                 continue;
             }
             core->rx.bytes[core->rx_len++] = b;
@@ -786,7 +788,7 @@ void phyff_core_receive(struct phyff_core *core, const uint8_t *data, size_t n) 
             refuse_frame(core, PHYFF_ERR_TOO_LONG);
         } else if (core->rx_len != 0) {
             handle_frame(core);
-        } /* else: empty frame, ignored (wire.h C5) */
+        } /* else: empty frame, ignored (wire.h W-C5) */
         core->rx_len = 0;
         core->rx_dropping = false;
     }
