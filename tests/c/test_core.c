@@ -201,6 +201,10 @@ static void build_query(uint8_t *buf, uint16_t n, uint16_t nd, int16_t base) {
     }
 }
 
+/* A QUERY's values, exactly: DAC code = q15 >> (15 - dac_bits), a negative
+ * value driven as 0, sense value = code << (15 - adc_bits) (CORE-K3); k reads
+ * averaged with round half up on the per-sample path (CORE-K4), which the
+ * batch path reproduces (PORT-R3). */
 static void check_query(int batch, uint16_t k) {
     setup(batch, 4, 3, PHYFF_FEAT_OVERSAMPLE);
     struct phyff_header h;
@@ -263,13 +267,13 @@ static void test_query_errors(void) {
               err_status(p) == PHYFF_ERR_BAD_PAYLOAD, "short payload");
     CHECK(transact(PHYFF_PROTOCOL_LEVEL, 4, PHYFF_CMD_QUERY, q, 2, &h, &p, &n) == 0 &&
               err_status(p) == PHYFF_ERR_BAD_PAYLOAD, "no head");
-    /* negative drive flags the sample; top ADC code flags too */
+    /* negative drive flags the sample; top ADC code flags too (CORE-K3) */
     build_query(q, 9, 4, 100);
     phyff_put_u16(q + 4 + 2 * (8 * 4 + 1), (uint16_t)(int16_t)-5);
     CHECK(transact(PHYFF_PROTOCOL_LEVEL, 5, PHYFF_CMD_QUERY, q, 4 + 2 * 9 * 4, &h, &p, &n) == 0 &&
               !(h.flags & 2), "query with negative");
     CHECK(n == 4 + 2 * 9 * 3 + 2 && (p[n - 1] & 1), "sample 8 flagged");
-    /* medium fault */
+    /* medium fault: the port's non-zero return (PORT-R2) */
     fk.fail_sense = 1;
     CHECK(transact(PHYFF_PROTOCOL_LEVEL, 6, PHYFF_CMD_QUERY, q, 4 + 2 * 9 * 4, &h, &p, &n) == 0 &&
               err_status(p) == PHYFF_ERR_MEDIUM, "medium fault");
@@ -303,7 +307,8 @@ static void test_configure_stats_reset(void) {
     phyff_config_unpack(p, &got);
     CHECK(got.n_drive_active == 3 && got.n_sense_active == 2 && got.settle_us == 100,
           "config echoed");
-    /* a query with 3 active drive channels reaches the medium as 6 codes (3 zero) */
+    /* a query with 3 active drive channels reaches the medium as 6 codes (3 zero:
+     * PORT-R2, CORE-K3) */
     static uint8_t q[4 + 2 * 3 * 5];
     build_query(q, 5, 3, 1000);
     CHECK(transact(PHYFF_PROTOCOL_LEVEL, 3, PHYFF_CMD_QUERY, q, sizeof q, &h, &p, &n) == 0 && !(h.flags & 2) &&
@@ -332,7 +337,7 @@ static void test_configure_stats_reset(void) {
           "reset");
     const size_t reply_len = (size_t)((const uint8_t *)memchr(fk.out, 0, fk.out_len) - fk.out) + 1;
     CHECK(is_reset_event(fk.out + reply_len, fk.out_len - reply_len),
-          "reset reply followed by the reset event (W-E1)");
+          "reset reply followed by the reset event (W-E1, CORE-K7)");
     CHECK(core.config.n_drive_active == 6 && core.stats.frames_ok == 0, "reset restores");
 }
 
@@ -380,7 +385,7 @@ static void test_framing_errors(void) {
     memcpy(reply_buf, fk.out, fk.out_len - 1);
     CHECK(phyff_frame_decode(reply_buf, fk.out_len - 1, 65535, &h, &p, &n) == PHYFF_OK &&
               err_status(p) == PHYFF_ERR_NOT_A_REQUEST, "not a request");
-    /* announce */
+    /* announce (CORE-K7) */
     fk.out_len = 0;
     phyff_core_announce(&core);
     memcpy(reply_buf, fk.out, fk.out_len - 1);
@@ -426,7 +431,8 @@ static struct phyff_stats read_stats(void) {
     return st;
 }
 
-/* wire.h W-T1-T8: every counter by exactly what increments it. */
+/* wire.h W-T1-T8: every counter by exactly what increments it, and nothing
+ * else (CORE-K5). */
 static void test_counters(void) {
     setup(1, 4, 3, 0);
     struct phyff_header h;
@@ -483,7 +489,7 @@ static void test_counters(void) {
 }
 
 /* Unspecified-until-now behaviours, now rules: HELLO's payload, aux,
- * settle range, uptime from the clock. */
+ * settle range, uptime from the clock (CORE-K6). */
 static void test_rules(void) {
     setup(1, 4, 3, PHYFF_FEAT_SETTLE);
     struct phyff_header h;
@@ -514,7 +520,7 @@ static void test_rules(void) {
           "encode a request with aux set");
     CHECK(feed(frame, fl, &h, &p, &n) == 1 && !(h.flags & PHYFF_FLAG_ERROR) && h.aux == 0,
           "aux ignored");
-    /* uptime follows the port clock, not the traffic */
+    /* uptime follows the port clock, not the traffic (CORE-K6, W-T8) */
     const uint32_t before = read_stats().uptime_ms;
     fk.now += 5000000u; /* five seconds pass without a frame */
     const uint32_t after = read_stats().uptime_ms;
@@ -871,7 +877,7 @@ static void test_model_load_and_infer(void) {
                             5u + 17u + 0u;
     CHECK(st.infer_samples == served, "stats.infer_samples %u, expected %u", st.infer_samples,
           served);
-    CHECK(st.infer_digital_us > 0 && st.infer_medium_us > 0, "INFER time counted");
+    CHECK(st.infer_digital_us > 0 && st.infer_medium_us > 0, "INFER time counted (W-T10-T11)");
     /* the sample-by-sample measuring path (no measure_batch) gives the same */
     setup(0, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
     CHECK(load(&g, 1000, &info), "goodness model, no batch port");
@@ -880,6 +886,7 @@ static void test_model_load_and_infer(void) {
     CHECK(infer_matches(&g, 2, 1, 7u), "goodness INFER through drive/settle/sense");
     CHECK(fk.senses - before == 2u * 3u * 3u, "oversample 3 x 3 passes x 2 samples: %u reads",
           fk.senses - before);
+    /* the settle wait is the port's delay_us (PORT-R4) */
     CHECK(core.stats.infer_medium_us - medium_before >= 2u * 3u * 10u,
           "the settle time (10 us x 3 passes x 2 samples) is medium time: %u us",
           (unsigned)(core.stats.infer_medium_us - medium_before));
@@ -1153,6 +1160,8 @@ static uint32_t rnd(void) {
     return rng_state;
 }
 
+/* CORE-K1: any bytes in any split, every complete non-empty frame exactly one
+ * reply, nothing touched outside the core (the sanitizers watch). */
 static void test_fuzz(long iterations) {
     setup(1, 4, 3, PHYFF_FEAT_CHANNEL_SELECT | PHYFF_FEAT_OVERSAMPLE);
     static uint8_t frame[PHYFF_WIRE_MAX_FRAME(PHYFF_CORE_MAX_PAYLOAD + 64)];

@@ -5,8 +5,8 @@
  * Rule IDs
  *   The contracts of the project's C headers are numbered rules, and every
  *   rule is cited as TAG-ID: the tag of the file that defines it, a hyphen,
- *   then the letter and number it has there (W-F3 is rule F3 of this
- *   header). A range keeps one tag: W-T1-T11 is W-T1 to W-T11. The tags:
+ *   then the letter and number it has there (W-F3 is the third F rule of
+ *   this header). A range keeps one tag: W-T1-T11 is W-T1 to W-T11. The tags:
  *     W     shared/include/phyff/wire.h         W-W1, W-C1, W-F1, W-S1, W-T1,
  *                                               W-E1, W-L1, W-P1
  *     FX    shared/include/phyff/fixed.h        FX-F1
