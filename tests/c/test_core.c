@@ -454,8 +454,7 @@ static void test_counters(void) {
     CHECK(feed(trunc, sizeof trunc, &h, &p, &n) == 1 && h.seq == 0 &&
               err_status(p) == PHYFF_ERR_TRUNCATED && err_arg(p) == 0, "truncated, arg 0");
     rq.flags = 0;
-    CHECK(phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK,
-          "encode a HELLO");
+    CHECK(phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK, "encode a HELLO");
     frame[2] ^= 0x01; /* the seq byte (COBS code at 0, level at 1) */
     CHECK(feed(frame, fl, &h, &p, &n) == 1 && err_status(p) == PHYFF_ERR_BAD_CRC, "bad crc");
     /* empty frames: nothing at all */

@@ -1872,25 +1872,25 @@ typedef struct checker {
  * total) and hand each kernel separate exact-size heap blocks (FX-F9); every
  * codec failure must be one of the enum's statuses (W-P2). */
 static const checker checkers[] = {
-    {"fixed", "sat_q15", check_sat_q15}, /* FX-F2 */
-    {"fixed", "sat_q31", check_sat_q31}, /* FX-F2 */
+    {"fixed", "sat_q15", check_sat_q15},             /* FX-F2 */
+    {"fixed", "sat_q31", check_sat_q31},             /* FX-F2 */
     {"fixed", "round_shift_s64", check_round_shift}, /* FX-F3 */
-    {"fixed", "q15_add", check_q15_add}, /* FX-F2 */
-    {"fixed", "q15_sub", check_q15_sub}, /* FX-F2 */
-    {"fixed", "q15_mul", check_q15_mul}, /* FX-F3, FX-F4 */
-    {"fixed", "q31_add", check_q31_add}, /* FX-F2 */
-    {"fixed", "q31_sub", check_q31_sub}, /* FX-F2 */
-    {"fixed", "q31_mul", check_q31_mul}, /* FX-F3, FX-F4 */
+    {"fixed", "q15_add", check_q15_add},             /* FX-F2 */
+    {"fixed", "q15_sub", check_q15_sub},             /* FX-F2 */
+    {"fixed", "q15_mul", check_q15_mul},             /* FX-F3, FX-F4 */
+    {"fixed", "q31_add", check_q31_add},             /* FX-F2 */
+    {"fixed", "q31_sub", check_q31_sub},             /* FX-F2 */
+    {"fixed", "q31_mul", check_q31_mul},             /* FX-F3, FX-F4 */
     {"fixed", "q15_to_q31", check_q15_to_q31},
-    {"fixed", "q31_to_q15", check_q31_to_q15}, /* FX-F2, FX-F3 */
+    {"fixed", "q31_to_q15", check_q31_to_q15},           /* FX-F2, FX-F3 */
     {"fixed", "q15_from_double", check_q15_from_double}, /* FX-F6 */
-    {"fixed", "q15_to_double", check_q15_to_double}, /* FX-F6 */
-    {"fixed", "isqrt_u32", check_isqrt_u32}, /* FX-F7 */
-    {"fixed", "isqrt_u64", check_isqrt_u64}, /* FX-F7 */
-    {"fixed", "dot_q15_acc64", check_dot_acc64}, /* FX-F5 */
-    {"fixed", "dot_q15_acc32", check_dot_acc32}, /* FX-F5 */
-    {"fixed", "dot_q15", check_dot_q15}, /* FX-F5 */
-    {"fixed", "matvec_q15", check_matvec}, /* FX-F5, FX-F8 (empty rows) */
+    {"fixed", "q15_to_double", check_q15_to_double},     /* FX-F6 */
+    {"fixed", "isqrt_u32", check_isqrt_u32},             /* FX-F7 */
+    {"fixed", "isqrt_u64", check_isqrt_u64},             /* FX-F7 */
+    {"fixed", "dot_q15_acc64", check_dot_acc64},         /* FX-F5 */
+    {"fixed", "dot_q15_acc32", check_dot_acc32},         /* FX-F5 */
+    {"fixed", "dot_q15", check_dot_q15},                 /* FX-F5 */
+    {"fixed", "matvec_q15", check_matvec},               /* FX-F5, FX-F8 (empty rows) */
     {"fixed", "matvec_q15_acc64", check_matvec_acc64},
     {"fixed", "matmul_q15", check_matmul}, /* FX-F5 */
     {"wire", "constants", check_constants},
@@ -1900,7 +1900,7 @@ static const checker checkers[] = {
     {"wire", "crc32", check_crc32},
     {"wire", "cobs_max_encoded", check_cobs_max},
     {"wire", "wire_max_frame", check_wire_max},
-    {"wire", "crc16", check_crc16}, /* W-W2 */
+    {"wire", "crc16", check_crc16},             /* W-W2 */
     {"wire", "cobs_encode", check_cobs_encode}, /* W-W1 */
     {"wire", "cobs_decode", check_cobs_decode}, /* W-W1, W-P5 (in place) */
     {"wire", "frame_encode", check_frame_encode},
@@ -1925,13 +1925,13 @@ static const checker checkers[] = {
     {"model", "model_head_pack", check_model_head_pack},
     {"model", "block_head_pack", check_block_head_pack},
     {"model", "readout_head_pack", check_readout_head_pack},
-    {"model", "model_check", check_model_check}, /* M-V1-V6 */
-    {"model", "infer_layout", check_infer_layout}, /* M-P1-P2 */
-    {"model", "infer_encode", check_infer_encode}, /* M-P3 */
-    {"model", "infer_affine", check_infer_affine}, /* M-M1-M2, M-P5 */
-    {"model", "infer_readout", check_infer_readout}, /* M-M2, M-P6 */
+    {"model", "model_check", check_model_check},       /* M-V1-V6 */
+    {"model", "infer_layout", check_infer_layout},     /* M-P1-P2 */
+    {"model", "infer_encode", check_infer_encode},     /* M-P3 */
+    {"model", "infer_affine", check_infer_affine},     /* M-M1-M2, M-P5 */
+    {"model", "infer_readout", check_infer_readout},   /* M-M2, M-P6 */
     {"model", "infer_goodness", check_infer_goodness}, /* M-P6 */
-    {"model", "argmax", check_argmax}, /* M-P7 */
+    {"model", "argmax", check_argmax},                 /* M-P7 */
     {"model", "infer_sample", check_infer_sample},
 };
 #define N_CHECKERS (sizeof checkers / sizeof checkers[0])
