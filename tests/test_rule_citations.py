@@ -26,10 +26,10 @@ THIS = Path(__file__).resolve()
 # Where a citation counts as a test's: the Python and C tests, the HIL
 # suites and the MicroPython board's own tests.
 TEST_DIRS = ("tests/", "hil/", "firmware/micropython/tests/")
-# Text that may cite rules; generated data (shared/vectors/*.json) included,
-# so stale vectors are caught as well.
-TEXT_SUFFIXES = {".c", ".h", ".cpp", ".ino", ".py", ".pyi", ".md", ".rst", ".txt", ".json",
-                 ".ini", ".toml", ".cfg", ".sh", ".yml", ".yaml"}
+# Every text file may cite rules, generated vectors (shared/vectors/*.json)
+# included so that stale ones are caught; data and images are not read.
+DATA_SUFFIXES = {".png", ".jpg", ".svg", ".pdf", ".csv", ".npz", ".npy", ".zip", ".gz", ".elf",
+                 ".hex", ".bin", ".dat"}
 SKIP_DIRS = {".git", "build", "typings", "__pycache__", ".pio", "node_modules", ".venv"}
 
 # Capitals and digits that read like an unprefixed rule ID but are something
@@ -94,8 +94,13 @@ def text_files() -> list[str]:
     except (OSError, subprocess.CalledProcessError):
         paths = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()]
     return sorted(p for p in paths
-                  if Path(p).suffix in TEXT_SUFFIXES and (ROOT / p).is_file()
-                  and not SKIP_DIRS.intersection(Path(p).parts))
+                  if Path(p).suffix not in DATA_SUFFIXES and (ROOT / p).is_file()
+                  and not SKIP_DIRS.intersection(Path(p).parts) and _is_text(ROOT / p))
+
+
+def _is_text(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return b"\0" not in fh.read(8192)
 
 
 def citations(tags: dict[str, str], files: list[str]) -> Iterator[Citation]:
