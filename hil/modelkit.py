@@ -3,7 +3,7 @@ C pipeline run on the host.
 
 The board's INFER reply is checked against ``shared/src/model.c`` itself,
 compiled into ``phyff._native``: the host runs the same layout, affine maps,
-read-out or goodness (model.h P1-P2, P5-P7) on the sensed values the board
+read-out or goodness (model.h M-P1-P2, M-P5-P7) on the sensed values the board
 traced, so any difference is the board's (its transport, its arithmetic on
 its CPU, its bookkeeping), never a second implementation's.
 """

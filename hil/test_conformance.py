@@ -2,8 +2,9 @@
 host can provoke, checked on the wire (raw frames, so nothing is retried or hidden).
 
 The rules are those of shared/include/phyff/wire.h and docs/protocol.md
-(C1-C5, F1-F3, S1-S5, T1-T8, E1-E3, L4, the command table); each test names
-the rule it checks. The expectations come from the board's own HELLO record,
+(W-C1-C5, W-F1-F3, W-S1-S5, W-T1-T8, W-E1-E3, W-L4, the command table; the
+inference counters W-T9-T11 in test_inference.py); each test names the rule it
+checks. The expectations come from the board's own HELLO record,
 so a real board with other limits is held to the same rules.
 
 The commands of on-device inference (MODEL_BEGIN..MODEL_ERASE) are held to
@@ -77,7 +78,7 @@ def stats(raw: RawLink) -> Stats:
 
 def test_hello_reports_a_consistent_capability_record(raw: RawLink) -> None:
     header, payload = raw.request(Cmd.HELLO, seq=42)
-    assert (header.seq, header.cmd, header.flags) == (42, Cmd.HELLO, Flag.REPLY)  # C1
+    assert (header.seq, header.cmd, header.flags) == (42, Cmd.HELLO, Flag.REPLY)  # W-C1
     assert len(payload) == wire.CAPS_SIZE
     caps = Caps.unpack(payload)
     assert caps.level == wire.PROTOCOL_LEVEL
@@ -126,15 +127,15 @@ def test_stats_count_frames_and_samples(raw: RawLink, caps: Caps) -> None:
     raw.request(Cmd.QUERY, query_payload(3, caps.n_drive))
     raw.error(0x33)
     after = stats(raw)
-    # T1: every intact frame, served or refused: QUERY, the unknown command, STATS
+    # W-T1: every intact frame, served or refused: QUERY, the unknown command, STATS
     assert after.frames_ok == before.frames_ok + 3
-    assert after.samples_served == before.samples_served + 3  # T6
-    assert after.bad_commands == before.bad_commands + 1  # T4
-    assert after.error_replies == before.error_replies + 1  # T7
+    assert after.samples_served == before.samples_served + 3  # W-T6
+    assert after.bad_commands == before.bad_commands + 1  # W-T4
+    assert after.error_replies == before.error_replies + 1  # W-T7
 
 
 def test_every_refusal_of_an_intact_frame_is_a_bad_command(raw: RawLink, caps: Caps) -> None:
-    """T1, T4, T7: S1-S4 refusals count in frames_ok and bad_commands alike."""
+    """W-T1, W-T4, W-T7: W-S1-S4 refusals count in frames_ok and bad_commands alike."""
     before = stats(raw)
     raw.error(Cmd.HELLO, flags=int(Flag.REPLY))  # NOT_A_REQUEST
     raw.error(Cmd.STATS, level=wire.PROTOCOL_LEVEL + 1)  # BAD_LEVEL
@@ -151,8 +152,8 @@ def test_every_refusal_of_an_intact_frame_is_a_bad_command(raw: RawLink, caps: C
 
 
 def test_uptime_follows_the_clock_not_the_traffic(raw: RawLink, target: Target) -> None:
-    """T8: uptime advances while no frame arrives (by wall time, or by the simulated
-    MCU's time on a simulator, which runs slower than real time when idle)."""
+    """W-T8: uptime advances while no frame arrives (by wall time, or by the simulated
+    MCU's time on a simulator, which runs slower than real time when idle: SIM-S5)."""
     first = stats(raw).uptime_ms
     time.sleep(1.2)
     second = stats(raw).uptime_ms
@@ -173,7 +174,7 @@ def test_reset_restores_defaults_and_clears_counters(raw: RawLink, caps: Caps) -
 
 
 def test_reset_is_followed_by_the_reset_event(raw: RawLink) -> None:
-    """E1: after RESET's reply, the event (seq 0, arg = level); none after other commands."""
+    """W-E1: after RESET's reply, the event (seq 0, arg = level); none after other commands."""
     raw.frames(wait=0.2)
     raw.events.clear()
     raw.request(Cmd.STATS)
@@ -193,10 +194,10 @@ def test_reset_is_followed_by_the_reset_event(raw: RawLink) -> None:
 
 def test_a_new_connection_meets_a_board_just_started(board_url: str, target: Target,
                                                     caps: Caps, raw: RawLink) -> None:
-    """E3: emulator servers start the board afresh for every connection; the event comes
+    """W-E3: emulator servers start the board afresh for every connection; the event comes
     first (on a pty, just before the reply to the first request)."""
     if target.name not in ("emu", "pty"):
-        pytest.skip(f"target {target.name}: a new connection reaches the running board (E3)")
+        pytest.skip(f"target {target.name}: a new connection reaches the running board (W-E3)")
     raw.request(Cmd.CONFIGURE, Config(0, caps.max_oversample, caps.n_drive, caps.n_sense).pack())
     raw.close()
     fresh = RawLink(board_url)
@@ -221,23 +222,23 @@ def test_sequence_numbers_are_echoed(raw: RawLink) -> None:
 def test_bad_level_is_refused_except_for_hello(raw: RawLink) -> None:
     header, err = raw.error(Cmd.STATS, level=wire.PROTOCOL_LEVEL + 1, seq=9)
     assert (header.seq, header.cmd) == (9, Cmd.STATS)
-    assert (err.status, err.arg) == (Status.BAD_LEVEL, wire.PROTOCOL_LEVEL)  # L4
+    assert (err.status, err.arg) == (Status.BAD_LEVEL, wire.PROTOCOL_LEVEL)  # W-L4
     header, payload = raw.request(Cmd.HELLO, level=wire.PROTOCOL_LEVEL + 7)
-    assert not header.is_error and payload[0] == wire.PROTOCOL_LEVEL  # L3, L4
+    assert not header.is_error and payload[0] == wire.PROTOCOL_LEVEL  # W-L3, W-L4
 
 
 def test_unknown_and_reserved_commands(raw: RawLink, caps: Caps) -> None:
-    """S3: 0x10..0x15 are served only with FEAT_INFER; 0x16..0x1F are reserved."""
+    """W-S3: 0x10..0x15 are served only with FEAT_INFER; 0x16..0x1F are reserved."""
     unknown = [0x00, 0x06, 0x16, 0x1F, 0x40, 0xFF]
     if not caps.features & Feature.INFER:
         unknown += list(range(0x10, 0x16))
     for cmd in unknown:
         header, err = raw.error(cmd, seq=cmd or 1)
-        assert header.cmd == cmd and (err.status, err.arg) == (Status.UNKNOWN_COMMAND, 0)  # S3
+        assert header.cmd == cmd and (err.status, err.arg) == (Status.UNKNOWN_COMMAND, 0)  # W-S3
 
 
 def test_order_of_request_checks(raw: RawLink, caps: Caps) -> None:
-    """S1 before S2 before S3 before the command's own checks."""
+    """W-S1 before W-S2 before W-S3 before the command's own checks."""
     _, err = raw.error(0x40, level=wire.PROTOCOL_LEVEL + 1, flags=int(Flag.REPLY))
     assert err.status == Status.NOT_A_REQUEST
     _, err = raw.error(0x40, level=wire.PROTOCOL_LEVEL + 1)
@@ -257,7 +258,7 @@ def test_oversized_batch_reports_the_limit(raw: RawLink, caps: Caps) -> None:
 
 
 def test_a_whole_query_one_sample_too_big(raw: RawLink, caps: Caps) -> None:
-    """F2 and QUERY: max_batch + 1 full samples get TOO_LONG (seq 0, arg max_payload) when
+    """W-F2 and QUERY: max_batch + 1 full samples get TOO_LONG (seq 0, arg max_payload) when
     the payload exceeds max_payload, else BATCH_TOO_LARGE with the request's seq."""
     payload = query_payload(caps.max_batch + 1, caps.n_drive)
     before = stats(raw)
@@ -272,7 +273,7 @@ def test_a_whole_query_one_sample_too_big(raw: RawLink, caps: Caps) -> None:
         assert (err.status, err.arg) == (Status.TOO_LONG, caps.max_payload)
         after = stats(raw)
         assert after.framing_errors == before.framing_errors + 1
-        assert after.overruns == before.overruns  # T5: an over-long frame is no overrun
+        assert after.overruns == before.overruns  # W-T5: an over-long frame is no overrun
     else:
         assert (header.seq, header.cmd) == (33, Cmd.QUERY)
         assert (err.status, err.arg) == (Status.BATCH_TOO_LARGE, caps.max_batch)
@@ -398,7 +399,7 @@ def test_damaged_frames_get_a_seq_zero_error(raw: RawLink) -> None:
     header, payload = raw.reply()
     err = wire.ErrorRecord.unpack(payload)
     assert (header.seq, header.cmd, header.flags) == (0, Cmd.NONE, Flag.REPLY | Flag.ERROR)
-    assert err.status == Status.BAD_CRC  # C2
+    assert err.status == Status.BAD_CRC  # W-C2
     raw.send(b"\x05\x01\x02\x00")  # COBS code pointing past the end
     header, payload = raw.reply()
     assert header.seq == 0 and wire.ErrorRecord.unpack(payload).status == Status.BAD_COBS
@@ -406,15 +407,15 @@ def test_damaged_frames_get_a_seq_zero_error(raw: RawLink) -> None:
     header, payload = raw.reply()
     assert header.seq == 0 and wire.ErrorRecord.unpack(payload).status == Status.TRUNCATED
     after = stats(raw)
-    assert after.crc_errors == before.crc_errors + 1  # T2
-    assert after.framing_errors == before.framing_errors + 2  # T3
-    assert after.frames_ok == before.frames_ok + 1  # only this STATS (T1)
-    assert after.error_replies == before.error_replies + 3  # T7
+    assert after.crc_errors == before.crc_errors + 1  # W-T2
+    assert after.framing_errors == before.framing_errors + 2  # W-T3
+    assert after.frames_ok == before.frames_ok + 1  # only this STATS (W-T1)
+    assert after.error_replies == before.error_replies + 3  # W-T7
 
 
 def test_length_mismatch_with_a_valid_crc_gets_a_seq_zero_notice(raw: RawLink,
                                                                   caps: Caps) -> None:
-    """F2: the length field is only believed once it agrees with the frame."""
+    """W-F2: the length field is only believed once it agrees with the frame."""
     raw.send(_frame_with_length(5, b"\x01\x02"))
     header, payload = raw.reply()
     assert (header.seq, header.cmd) == (0, Cmd.NONE)
@@ -427,7 +428,7 @@ def test_length_mismatch_with_a_valid_crc_gets_a_seq_zero_notice(raw: RawLink,
 
 def test_a_flushed_half_frame_gets_a_notice_and_the_request_still_its_reply(
         raw: RawLink) -> None:
-    """C5, F3: the notice for the fragment comes first, then the reply with its seq."""
+    """W-C5, W-F3: the notice for the fragment comes first, then the reply with its seq."""
     frame = wire.encode_frame(Header(cmd=Cmd.STATS, seq=90))
     raw.send(frame[: len(frame) // 2])  # interrupted mid-frame
     raw.send(wire.DELIMITER + wire.encode_frame(Header(cmd=Cmd.HELLO, seq=91)))
@@ -438,7 +439,7 @@ def test_a_flushed_half_frame_gets_a_notice_and_the_request_still_its_reply(
 
 
 def test_a_host_link_does_not_take_a_notice_for_its_reply(board_url: str) -> None:
-    """F3 from the host side: phyff's Link waits on for its reply after a notice."""
+    """W-F3 from the host side: phyff's Link waits on for its reply after a notice."""
     from phyff.board import Board
 
     with Board.open(board_url, timeout=3.0) as board:
@@ -450,15 +451,16 @@ def test_a_host_link_does_not_take_a_notice_for_its_reply(board_url: str) -> Non
 
 
 def test_over_long_frame_is_too_long_with_the_limit(raw: RawLink, caps: Caps) -> None:
-    # longer than any receive buffer for max_payload could be (K2)
+    # longer than any receive buffer for max_payload could be (CORE-K2)
     before = stats(raw)
     raw.send(b"\x07" * (wire.max_frame_size(caps.max_payload) + 16) + b"\x00")
     header, payload = raw.reply()
     err = wire.ErrorRecord.unpack(payload)
-    assert header.seq == 0 and (err.status, err.arg) == (Status.TOO_LONG, caps.max_payload)  # K2
+    # CORE-K2: answered like any over-long frame
+    assert header.seq == 0 and (err.status, err.arg) == (Status.TOO_LONG, caps.max_payload)
     after = stats(raw)
-    assert after.framing_errors == before.framing_errors + 1  # T3
-    assert after.overruns == before.overruns  # T5: not an overrun
+    assert after.framing_errors == before.framing_errors + 1  # W-T3
+    assert after.overruns == before.overruns  # W-T5: not an overrun
     assert raw.request(Cmd.HELLO)[0].cmd == Cmd.HELLO  # and the board is in sync again
 
 
@@ -473,12 +475,12 @@ def test_replies_and_events_sent_to_the_board_are_refused(raw: RawLink) -> None:
 def test_empty_frames_are_ignored(raw: RawLink) -> None:
     before = stats(raw)
     raw.send(b"\x00\x00\x00")
-    assert raw.frames(wait=0.3) == []  # C5: no reply at all
+    assert raw.frames(wait=0.3) == []  # W-C5: no reply at all
     raw.send(b"\x00" + wire.encode_frame(wire.Header(cmd=Cmd.HELLO, seq=3)))
     header, _ = raw.reply()
     assert header.seq == 3 and raw.frames(wait=0.2) == []
     after = stats(raw)
-    assert after.framing_errors == before.framing_errors  # C5: empty frames count nowhere
+    assert after.framing_errors == before.framing_errors  # W-C5: empty frames count nowhere
     assert after.crc_errors == before.crc_errors and after.overruns == before.overruns
     assert after.frames_ok == before.frames_ok + 2  # HELLO and this STATS
 
@@ -546,7 +548,7 @@ def test_model_commands_check_their_payload_first(infer_raw: RawLink) -> None:
 
 
 def test_model_refusals_are_bad_commands(infer_raw: RawLink) -> None:
-    """T1, T4, T7 for the new statuses."""
+    """W-T1, W-T4, W-T7 for the new statuses."""
     raw = infer_raw
     before = stats(raw)
     raw.error(Cmd.MODEL_INFO)  # NO_MODEL
@@ -566,7 +568,7 @@ def test_chunks_come_in_order_and_may_repeat(infer_raw: RawLink, caps: Caps) -> 
     assert ChunkHead.unpack(body).offset == 40
     _, err = raw.error(Cmd.MODEL_CHUNK, ChunkHead(41).pack() + image[41:60])  # a gap
     assert (err.status, err.arg) == (Status.LOAD_RANGE, 40)
-    _, body = raw.request(Cmd.MODEL_CHUNK, ChunkHead(0).pack() + image[:40])  # a retry (C3)
+    _, body = raw.request(Cmd.MODEL_CHUNK, ChunkHead(0).pack() + image[:40])  # a retry (W-C3)
     assert ChunkHead.unpack(body).offset == 40
     _, body = raw.request(Cmd.MODEL_CHUNK, ChunkHead(20).pack() + image[20:80])  # overlap
     assert ChunkHead.unpack(body).offset == 80
@@ -582,7 +584,7 @@ def test_a_retried_commit_answers_the_same_record(model: tuple[RawLink, bytes, M
                                                   ) -> None:
     raw, _, info = model
     for _ in range(2):
-        header, body = raw.request(Cmd.MODEL_COMMIT)  # C3: the reply to a retry
+        header, body = raw.request(Cmd.MODEL_COMMIT)  # W-C3: the reply to a retry
         assert not header.is_error and ModelInfo.unpack(body) == info
 
 
@@ -653,7 +655,7 @@ def test_reset_keeps_the_model_and_drops_a_load(model: tuple[RawLink, bytes, Mod
     _, err = raw.error(Cmd.MODEL_CHUNK, ChunkHead(32).pack() + other[32:64])
     assert err.status == Status.NO_LOAD
     assert ModelInfo.unpack(raw.request(Cmd.MODEL_INFO)[1]) == info
-    assert stats(raw).infer_samples == 0  # counters cleared (E1), T9 with them
+    assert stats(raw).infer_samples == 0  # counters cleared (W-E1), W-T9 with them
 
 
 def test_erase_removes_the_model(model: tuple[RawLink, bytes, ModelInfo]) -> None:

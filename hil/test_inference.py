@@ -171,9 +171,9 @@ def test_infer_stats_count_samples_and_split_the_time(loaded: tuple[RawLink, byt
     infer_raw(raw, features(4, model.n_features))
     raw.error(Cmd.INFER, InferHead(1, model.n_features + 1, 0).pack())  # refused: not counted
     after = wire.Stats.unpack(raw.request(Cmd.STATS)[1])
-    assert after.infer_samples == before.infer_samples + 4  # T9
-    assert after.samples_served == before.samples_served  # T6 counts QUERY only
-    assert after.infer_medium_us >= before.infer_medium_us  # T10, T11: both advance with time
+    assert after.infer_samples == before.infer_samples + 4  # W-T9
+    assert after.samples_served == before.samples_served  # W-T6 counts QUERY only
+    assert after.infer_medium_us >= before.infer_medium_us  # W-T10, W-T11: both advance with time
     assert after.infer_digital_us >= before.infer_digital_us
 
 
@@ -268,7 +268,7 @@ def test_a_model_of_another_board_is_refused(loaded: tuple[RawLink, bytes],
                                                                    **{field: value})).pack()
         _, body = load_raw(raw, other)
         err = wire.ErrorRecord.unpack(body)
-        assert (err.status, err.arg) == (Status.WRONG_BOARD, offset), field  # V6
+        assert (err.status, err.arg) == (Status.WRONG_BOARD, offset), field  # M-V6
     assert_still_in_force(raw, image, icaps)
 
 
@@ -276,11 +276,11 @@ def test_a_broken_image_is_refused_with_the_field_offset(loaded: tuple[RawLink, 
                                                          icaps: Caps) -> None:
     raw, image = loaded
     other = bytearray(small_image(icaps, seed=2).pack())
-    other[0] ^= 0xFF  # V1: magic
+    other[0] ^= 0xFF  # M-V1: magic
     _, body = load_raw(raw, bytes(other))
     assert (wire.ErrorRecord.unpack(body).status, wire.ErrorRecord.unpack(body).arg) == (
         Status.BAD_MODEL, 0)
-    _, body = load_raw(raw, image + b"\0\0")  # V5: two bytes past the layout
+    _, body = load_raw(raw, image + b"\0\0")  # M-V5: two bytes past the layout
     err = wire.ErrorRecord.unpack(body)
     assert err.status == Status.BAD_MODEL
     assert_still_in_force(raw, image, icaps)

@@ -62,6 +62,7 @@ def test_query_splits_batches_and_matches_single_frames() -> None:
 
 
 def test_batch_and_per_sample_core_paths_agree() -> None:
+    """HOST-H2: the core's measure_batch path and its drive/sense path answer alike."""
     fast, _ = open_emu("emu://circuit?seed=2&noise=0.01")
     slow, _ = open_emu("emu://circuit?seed=2&noise=0.01&batch=0")
     for b in (fast, slow):
@@ -308,7 +309,7 @@ def test_tcp_server() -> None:
 
 
 def test_tcp_server_starts_the_board_afresh_for_each_connection() -> None:
-    """wire.h E3: each connection's first frame is the reset event, and the
+    """wire.h W-E3: each connection's first frame is the reset event, and the
     configuration the previous client left is gone."""
     import socket
 

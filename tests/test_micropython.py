@@ -364,7 +364,7 @@ class Pair:
 
     def request(self, cmd: int, payload: bytes = b"", seq: int = 1, **kw: int) -> bytes:
         frames = self.send(wire.encode_frame(Header(cmd=cmd, seq=seq, **kw), payload))
-        # one reply; a served RESET is followed by the reset event (wire.h E1)
+        # one reply; a served RESET is followed by the reset event (wire.h W-E1)
         assert len(frames) == 1 or (cmd == Cmd.RESET and not payload and len(frames) == 2)
         return frames[0]
 
@@ -409,7 +409,7 @@ def scripted_session(pair: Pair, spec: EmulatorSpec, rng: np.random.Generator,
     nd, ns = int(medium.n_in), int(medium.n_out)
     mb = int(lib.phyff_core_max_batch(nd, ns))
     pair.request(Cmd.HELLO)
-    pair.request(Cmd.HELLO, level=9)  # HELLO passes at any level (L4)
+    pair.request(Cmd.HELLO, level=9)  # HELLO passes at any level (W-L4)
     pair.request(Cmd.CONFIGURE)
     for n in sizes:
         pair.request(Cmd.QUERY, query_payload(rng, min(n, mb), nd))
@@ -480,7 +480,7 @@ def test_tcp_link_equals_the_emulated_board_and_restarts_for_a_second_client(pai
     pair.request(Cmd.QUERY, query_payload(rng, 50, 20))
     url = f"socket://127.0.0.1:{pair.port.sock.getpeername()[1]}"  # type: ignore[union-attr]
     pair.port.close()
-    pair.port = RawPort(url)  # a new client meets a board just started (wire.h E3)
+    pair.port = RawPort(url)  # a new client meets a board just started (wire.h W-E3)
     pair.emu.restart()
     pair.start()  # the same reset event first on both
     pair.request(Cmd.CONFIGURE)  # defaults again
@@ -653,7 +653,7 @@ def build_model(spec: EmulatorSpec, rng: np.random.Generator, blocks: list[Block
 
 def features(rng: np.random.Generator, n: int, f: int) -> np.ndarray:
     x = rng.integers(-20000, 20000, size=(n, f)).astype(np.int16)
-    x[rng.random((n, f)) < 0.03] = -32768  # the overlay value saturates (P2)
+    x[rng.random((n, f)) < 0.03] = -32768  # the overlay value saturates (M-P2)
     return x
 
 
@@ -706,7 +706,7 @@ def infer_session(pair: Pair, image: bytes, rng: np.random.Generator, n: int = 1
         assert InferHead.unpack(payload[:8]) == InferHead(n, c, flags)
         classes = np.frombuffer(payload[8:8 + 2 * n], "<u2")
         scores = np.frombuffer(payload[8 + 2 * n:8 + 2 * n + 4 * n * c], "<i4").reshape(n, c)
-        np.testing.assert_array_equal(classes, scores.argmax(axis=1))  # P7: first largest
+        np.testing.assert_array_equal(classes, scores.argmax(axis=1))  # M-P7: first largest
     assert served(pair.request(Cmd.INFER, infer_payload(x[:0])))[:8] == InferHead(0, c).pack()
     mb = info.max_batch
     pair.request(Cmd.INFER, infer_payload(features(rng, min(mb, 40), f)))
@@ -885,7 +885,7 @@ def test_every_refusal_of_the_model_commands_equals_the_emulator(pair_for: Any) 
     assert refused(pair.request(Cmd.INFER, good + b"\x00\x00")) == (Status.BAD_PAYLOAD, len(good))
     pair.request(Cmd.INFER, good)
     # a failed load leaves the model in force
-    assert refused(load(pair, image[:-2])) == (Status.BAD_MODEL, len(image) - 2)  # V5
+    assert refused(load(pair, image[:-2])) == (Status.BAD_MODEL, len(image) - 2)  # M-V5
     assert served(pair.request(Cmd.MODEL_INFO)) == served(commit)
     # MODEL_ERASE
     assert refused(pair.request(Cmd.MODEL_ERASE, b"\x00")) == (Status.BAD_PAYLOAD, 0)
@@ -953,7 +953,7 @@ def test_a_model_survives_a_reconnect_and_a_restart_with_its_storage(
     assert hello.model_capacity == lib.PHYFF_CORE_MODEL_BYTES
     load(pair, image)
     assert mpy_file.read_bytes() == image == emu_file.read_bytes()
-    # a new host connection meets a board just started (wire.h E3): the model is back
+    # a new host connection meets a board just started (wire.h W-E3): the model is back
     url = f"socket://127.0.0.1:{pair.port.sock.getpeername()[1]}"  # type: ignore[union-attr]
     pair.port.close()
     pair.port = RawPort(url)

@@ -47,15 +47,16 @@ def _clean(text: str) -> str:
 
 def _macros(text: str) -> dict[str, str]:
     """Object-like macros with a value: name -> body. Include guards (no
-    body), function-like macros and string or float values are not constants
-    cffi can expose."""
+    body), function-like macros, string or float values and compiler
+    attributes (PHYFF_NODISCARD) are not constants cffi can expose."""
     found: dict[str, str] = {}
     for m in re.finditer(r"^[ \t]*#[ \t]*define[ \t]+(\w+)([^\n]*)$", text, re.M):
         name, rest = m.group(1), m.group(2)
         if rest.startswith("("):
             continue
         body = rest.strip()
-        if not body or '"' in body or re.search(r"\d\.\d|\d[eE][+-]?\d", body):
+        if (not body or '"' in body or "__attribute__" in body
+                or re.search(r"\d\.\d|\d[eE][+-]?\d", body)):
             continue
         found[name] = body
     return found

@@ -297,7 +297,7 @@ def test_refusals_carry_the_numbers_and_change_nothing(loaded) -> None:  # type:
     with pytest.raises(BoardError) as exc:
         board._request(wire.Cmd.MODEL_BEGIN, wire.ModelBegin(capacity + 1, 0).pack())
     assert exc.value.status == Status.MODEL_TOO_LARGE and exc.value.arg == min(capacity, 65535)
-    # a model trained on another unit: the board checks V6 itself
+    # a model trained on another unit: the board checks M-V6 itself
     foreign = random_image(np.random.default_rng(3), board.caps, encoder="amplitude",
                            inference=INFERENCE_ONEPASS)
     values = {f: getattr(foreign.head, f) for f in foreign.head.__dataclass_fields__}
@@ -306,7 +306,7 @@ def test_refusals_carry_the_numbers_and_change_nothing(loaded) -> None:  # type:
     with pytest.raises(BoardError) as exc:
         board.load_model(foreign.pack())
     assert exc.value.status == Status.WRONG_BOARD and exc.value.arg == 16
-    # a model the board cannot run: more sense channels than it has (rule V3)
+    # a model the board cannot run: more sense channels than it has (rule M-V3)
     values["train_unit_id"] = board.caps.unit_id
     foreign.head = ModelHead(**values)
     broken = foreign.pack()
@@ -328,6 +328,7 @@ def test_refusals_carry_the_numbers_and_change_nothing(loaded) -> None:  # type:
 
 
 def test_the_model_survives_a_power_cycle_and_reset(loaded) -> None:  # type: ignore[no-untyped-def]
+    """The emulated board stores its model (HOST-H4, PORT-R6) and restores it at start-up."""
     board, _image, info = loaded
     board.reset()
     _still_in_force(board, info)

@@ -5,9 +5,9 @@ only, written from the contracts in fixed.h, wire.h and model.h), loaded by
 path. The decoder is also fed random bytes and damaged frames: it must never
 crash, and it must agree with the reference on the status or on the decoded
 frame. Damaged model images go through the compiled phyff_model_check and
-the reference's V1-V6 alike: same status, same refused offset; random
+the reference's M-V1-V6 alike: same status, same refused offset; random
 models, features and sensed values through model.c's pipeline and the
-reference's P1-P7 alike: same drives, scores, class and saturation.
+reference's M-P1-P7 alike: same drives, scores, class and saturation.
 """
 
 from __future__ import annotations
@@ -515,7 +515,7 @@ def _models(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _c_sample(image: bytes, x: list[int], sensed: list[list[int]]) -> dict[str, Any]:
-    """P1-P7 composed from the compiled model.c functions, as the core composes them."""
+    """M-P1-P7 composed from the compiled model.c functions, as the core composes them."""
     buf = ffi.new("uint8_t[]", image)
     limits = ffi.new("struct phyff_model_limits *")
     for k, v in PIPE_LIMITS.items():

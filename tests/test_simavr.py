@@ -8,6 +8,7 @@ avr-gcc build from the same definition; both are exercised when possible.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,8 @@ import pytest
 from phyff.board import Board
 from phyff.emulator import simavr
 from phyff.emulator.medium_server import MediumServer, MediumService
-from phyff.protocol.wire import Config
+from phyff.protocol import wire
+from phyff.protocol.wire import Cmd, Config, Event, Header, QueryHead
 
 UNAVAILABLE = simavr.simavr_unavailable()
 pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"simavr board: {UNAVAILABLE}")
@@ -38,9 +40,14 @@ def uno() -> Iterator[simavr.SimavrBoard]:
 
 
 def test_direct_build_fits_the_atmega328p() -> None:
-    sizes = simavr.image_sizes(simavr.build_with_avr_gcc())
+    elf = simavr.build_with_avr_gcc()
+    sizes = simavr.image_sizes(elf)
     assert sizes["flash"] <= FLASH_LIMIT, sizes
     assert sizes["ram"] <= simavr.RAM_SIZE - STACK_RESERVE, sizes
+    # ARD-A4: every buffer is static; no heap allocator is linked in
+    symbols = subprocess.run(["avr-nm", str(elf)], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert not {"malloc", "calloc", "realloc", "free"} & set(symbols)
 
 
 @pytest.mark.skipif(not simavr.pio_ready(), reason="PlatformIO not set up offline "
@@ -61,6 +68,8 @@ def test_spec_is_fitted_to_the_uno() -> None:
 
 
 def test_replies_match_the_emulator_configured_like_the_uno(uno: simavr.SimavrBoard) -> None:
+    """SIM-S3: one medium row per sense round, so the Uno answers byte for byte
+    as the emulator configured like it, within its limits (CFG-C3)."""
     rng = np.random.default_rng(1)
     drive = rng.integers(-2000, 32768, size=(45, 4), dtype=np.int16)  # 3 frames of <= 20
     with Board.open(uno.url) as board, Board.open(uno.spec.url()) as reference:
@@ -81,6 +90,7 @@ def test_replies_match_the_emulator_configured_like_the_uno(uno: simavr.SimavrBo
 
 
 def test_a_second_host_is_told_the_board_is_busy(uno: simavr.SimavrBoard) -> None:
+    """SIM-S2."""
     with Board.open(uno.url) as first:
         with socket.create_connection(("127.0.0.1", uno.port), timeout=5) as second:
             second.settimeout(5)
@@ -89,6 +99,47 @@ def test_a_second_host_is_told_the_board_is_busy(uno: simavr.SimavrBoard) -> Non
                 message += chunk
         assert b"board busy" in message and b"close it first" in message
         assert first.hello().board == "uno"  # the attached host is not disturbed
+
+
+def _frames(sock: socket.socket, deframer: wire.Deframer, n: int) -> list[tuple[Header, bytes]]:
+    """The next n frames from the board."""
+    frames: list[tuple[Header, bytes]] = []
+    while len(frames) < n:
+        chunk = sock.recv(512)
+        assert chunk, "the simulated Uno closed the connection"
+        frames += [wire.decode_frame(body) for body in deframer.feed(chunk)]
+    return frames
+
+
+def test_first_host_meets_the_start_up_event_and_diag_stamps_every_reply(
+        tmp_path: Path) -> None:
+    """SIM-S1 and ARD-A1: the simulation starts with the first host, which gets
+    the board's start-up event; ARD-A2: loop() answers each request; SIM-S7:
+    one --diag line per reply (to a request sent once the previous reply came),
+    with the sense rounds between request and reply."""
+    diag = tmp_path / "diag.txt"
+    x = np.full((3, 4), 12000, dtype=np.int16)
+    with simavr.SimavrBoard(SPEC, diag=diag) as uno, \
+            socket.create_connection(("127.0.0.1", uno.port), timeout=10) as sock:
+        deframer = wire.Deframer()
+        [(header, payload)] = _frames(sock, deframer, 1)
+        assert header.is_event and header.seq == 0 and header.cmd == Cmd.EVENT
+        assert Event.unpack(payload).arg == wire.PROTOCOL_LEVEL
+        replies = []
+        for request in (wire.encode_frame(Header(cmd=Cmd.HELLO, seq=1)),
+                        wire.encode_frame(Header(cmd=Cmd.QUERY, seq=2),
+                                          QueryHead(3, 4).pack() + wire.pack_samples(x))):
+            sock.sendall(request)  # one request at a time, as the cycle stamps assume
+            replies += _frames(sock, deframer, 1)
+    assert [(h.seq, h.is_error) for h, _ in replies] == [(1, False), (2, False)]
+    lines = diag.read_text().splitlines()
+    stamps = [re.fullmatch(r"reply start=(\d+) end=(\d+) rounds=(\d+) first=(\d+) last=(\d+)",
+                           line) for line in lines]
+    assert len(lines) == 2 and all(stamps), lines
+    hello, query = [tuple(int(v) for v in m.groups()) for m in stamps if m]
+    assert hello[0] < hello[1] and hello[2:] == (0, 0, 0)
+    start, end, rounds, first, last = query
+    assert rounds == 3 and start < first <= last < end  # one sense round per sample
 
 
 def test_wrong_images_are_refused_with_what_to_do(tmp_path: Path) -> None:
@@ -119,6 +170,7 @@ def test_missing_simavr_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_harness_refuses_a_medium_the_uno_is_not_wired_for() -> None:
+    """SIM-S4, with exit code 2 (SIM-S6)."""
     elf, harness = simavr.ensure_firmware(), simavr.build_harness()
     server = MediumServer(MediumService("emu://acoustic?seed=1&n_in=6&n_out=4")).start()
     try:

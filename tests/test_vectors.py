@@ -484,7 +484,7 @@ def check_argmax(case: Case) -> None:
 
 
 def check_sample(case: Case) -> None:
-    """P1-P7 composed from the C functions as the core composes them."""
+    """M-P1-P7 composed from the C functions as the core composes them."""
     inp, out = case["in"], case["out"]
     v = View(inp).checked()
     hd = v.view.head
@@ -573,7 +573,7 @@ def test_every_group_is_checked(file: str) -> None:
 @pytest.mark.parametrize("file", ["wire", "model"])
 def test_enums_have_vectors(file: str) -> None:
     """Every member the wrappers and the compiled module expose is pinned by a
-    vector (protocol level, L1/L2), and every pinned member exists."""
+    vector (protocol level, W-L1/W-L2), and every pinned member exists."""
     pinned = {tuple(c["in"]) for c in DOCS[file]["enums"]}
     exposed = {(kind, name) for kind, members in LIB_ENUMS[file].items() for name in members}
     if file == "wire":
@@ -586,9 +586,9 @@ def test_enums_have_vectors(file: str) -> None:
 
 
 def test_model_check_covers_every_rule() -> None:
-    """model.json refuses at least one image per rule V1-V6 and checks valid ones."""
+    """model.json refuses at least one image per rule M-V1-V6 and checks valid ones."""
     whys = [c["in"]["why"] for c in DOCS["model"]["model_check"]]
-    for rule in ("V1", "V2", "V3", "V4", "V5", "V6", "valid"):
+    for rule in ("M-V1", "M-V2", "M-V3", "M-V4", "M-V5", "M-V6", "valid"):
         assert any(w.startswith(rule) for w in whys), f"no model_check vector for {rule}"
     statuses = {c["out"]["status"] for c in DOCS["model"]["model_check"]}
     assert statuses == {"OK", "BAD_MODEL", "WRONG_BOARD"}

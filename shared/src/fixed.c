@@ -2,7 +2,7 @@
  * fixed.c - vector kernels of phyff/fixed.h.
  *
  * The scalar helpers are static inline in the header; only loops live here.
- * The inner loops accumulate exact products in int64 (F5), which compilers
+ * The inner loops accumulate exact products in int64 (FX-F5), which compilers
  * vectorise on hosts (SSE/AVX/NEON) and turn into SMLAL on Cortex-M.
  */
 #include "phyff/fixed.h"
@@ -28,7 +28,7 @@ int32_t phyff_dot_q15_acc32(const int16_t *a, const int16_t *b, size_t n) {
 
 static inline int16_t acc_to_q15(int64_t acc) {
     /* |acc| < 2^62 for any realistic n (n < 2^32), so the rounding add cannot
-     * overflow; saturate afterwards (F3, F5). */
+     * overflow; saturate afterwards (FX-F3, FX-F5). */
     int64_t r = phyff_round_shift_s64(acc, 15);
     if (r > INT16_MAX) return INT16_MAX;
     if (r < INT16_MIN) return INT16_MIN;

@@ -1,6 +1,6 @@
 /*
  * model.c - the on-device model of phyff/model.h: image records, the checks
- * V1-V6 and the integer pipeline P1-P7. No floating point, no allocation.
+ * M-V1-V6 and the integer pipeline M-P1-P7. No floating point, no allocation.
  */
 #include "phyff/model.h"
 
@@ -147,6 +147,7 @@ uint32_t phyff_model_work_values(const struct phyff_model_view *view) {
         return PHYFF_ERR_BAD_MODEL; \
     } while (0)
 
+PHYFF_NODISCARD
 static enum phyff_status check_block(const struct phyff_block_head *b, uint32_t at,
                                      uint16_t d_in, int8_t in_exp,
                                      const struct phyff_model_limits *lim, uint32_t *bad_offset) {
@@ -259,7 +260,7 @@ static int32_t abs16(int16_t x) {
     return x < 0 ? -(int32_t)x : (int32_t)x;
 }
 
-/* x * 2^s exactly (s <= 40, |x| small enough by the V3/V4 limits). */
+/* x * 2^s exactly (s <= 40, |x| small enough by the M-V3/M-V4 limits). */
 static int64_t scale_up(int64_t x, unsigned s) {
     return x * ((int64_t)1 << s);
 }

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-/* ---- little-endian helpers (W3) ----------------------------------------- */
+/* ---- little-endian helpers (W-W3) ----------------------------------------- */
 
 void phyff_put_u16(uint8_t *p, uint16_t v) {
     p[0] = (uint8_t)(v & 0xFFu);
@@ -33,7 +33,7 @@ uint32_t phyff_get_u32(const uint8_t *p) {
            ((uint32_t)p[3] << 24);
 }
 
-/* ---- CRC-16/CCITT-FALSE (W2) -------------------------------------------- */
+/* ---- CRC-16/CCITT-FALSE (W-W2) -------------------------------------------- */
 
 uint16_t phyff_crc16(uint16_t crc, const uint8_t *data, size_t n) {
     for (size_t i = 0; i < n; ++i) {

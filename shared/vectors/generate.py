@@ -4,13 +4,13 @@
 This is an independent, exact reference: it uses only Python integers and
 fractions.Fraction, never the C code or the phyff package. Each function below
 implements one operation straight from the numbered contracts in
-shared/include/phyff/fixed.h (F1-F9), shared/include/phyff/wire.h (W1-W4,
-L4, P2-P3) and shared/include/phyff/model.h (M1-M2, P1-P7, V1-V6), and the
+shared/include/phyff/fixed.h (FX-F1-F9), shared/include/phyff/wire.h (W-W1-W4,
+W-L4, W-P2-P3) and shared/include/phyff/model.h (M-M1-M2, M-P1-P7, M-V1-V6), and the
 generator writes the results as JSON:
 
     shared/vectors/fixed.json   fixed-point operations
     shared/vectors/wire.json    CRC-16, CRC-32, COBS, frames, records, constants
-    shared/vectors/model.json   model image records, checks V1-V6, pipeline P1-P7
+    shared/vectors/model.json   model image records, checks M-V1-V6, pipeline M-P1-P7
 
 Usage:
     python shared/vectors/generate.py           # (re)write the three files
@@ -60,7 +60,7 @@ HALF = Fraction(1, 2)
 
 
 def sat(v: int, lo: int, hi: int) -> int:
-    """F2: clamp to the nearest end of the range."""
+    """FX-F2: clamp to the nearest end of the range."""
     return lo if v < lo else hi if v > hi else v
 
 
@@ -73,19 +73,19 @@ def sat_q31(v: int) -> int:
 
 
 def round_half_up(q: Fraction) -> int:
-    """F3: round to nearest, ties toward +infinity."""
+    """FX-F3: round to nearest, ties toward +infinity."""
     return math.floor(q + HALF)
 
 
 def round_half_away(q: Fraction) -> int:
-    """F6: round to nearest, ties away from zero."""
+    """FX-F6: round to nearest, ties away from zero."""
     if q >= 0:
         return math.floor(q + HALF)
     return -math.floor(-q + HALF)
 
 
 def round_shift_s64(x: int, s: int) -> int:
-    """x / 2^s rounded by F3 (phyff_round_shift_s64)."""
+    """x / 2^s rounded by FX-F3 (phyff_round_shift_s64)."""
     return round_half_up(Fraction(x, 2**s))
 
 
@@ -98,7 +98,7 @@ def q15_sub(a: int, b: int) -> int:
 
 
 def q15_mul(a: int, b: int) -> int:
-    """F4: exact product, rounded once (F3), saturated (F2)."""
+    """FX-F4: exact product, rounded once (FX-F3), saturated (FX-F2)."""
     return sat_q15(round_half_up(Fraction(a * b, 2**15)))
 
 
@@ -124,7 +124,7 @@ def q31_to_q15(v: int) -> int:
 
 
 def q15_from_float(x: float) -> int:
-    """F6: scale by 2^15 exactly, round ties away from zero, saturate."""
+    """FX-F6: scale by 2^15 exactly, round ties away from zero, saturate."""
     if math.isnan(x):
         return 0
     if x >= 1.0:
@@ -135,7 +135,7 @@ def q15_from_float(x: float) -> int:
 
 
 def q15_to_float(v: int) -> float:
-    """F6: exact (v / 32768 has at most 16 significant bits)."""
+    """FX-F6: exact (v / 32768 has at most 16 significant bits)."""
     f = Fraction(v, 2**15)
     out = float(f)
     assert Fraction(out) == f
@@ -143,17 +143,17 @@ def q15_to_float(v: int) -> float:
 
 
 def isqrt(x: int) -> int:
-    """F7: floor(sqrt(x))."""
+    """FX-F7: floor(sqrt(x))."""
     return math.isqrt(x)
 
 
 def dot_acc64(a: Sequence[int], b: Sequence[int]) -> int:
-    """F5: the exact sum of the exact products."""
+    """FX-F5: the exact sum of the exact products."""
     return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 def dot_acc32(a: Sequence[int], b: Sequence[int]) -> int:
-    """F5: 32-bit accumulator saturating after every addition, j = 0..n-1."""
+    """FX-F5: 32-bit accumulator saturating after every addition, j = 0..n-1."""
     acc = 0
     for x, y in zip(a, b, strict=True):
         acc = sat_q31(acc + x * y)
@@ -161,7 +161,7 @@ def dot_acc32(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def dot_q15(a: Sequence[int], b: Sequence[int]) -> int:
-    """F5: exact sum, rounded once (F3), saturated once (F2)."""
+    """FX-F5: exact sum, rounded once (FX-F3), saturated once (FX-F2)."""
     return sat_q15(round_half_up(Fraction(dot_acc64(a, b), 2**15)))
 
 
@@ -285,7 +285,7 @@ INFER_FLAG = {"TRACE": 0x0001}
 
 
 class RefWireError(Exception):
-    """A codec failure of the reference, carrying the status name (P2)."""
+    """A codec failure of the reference, carrying the status name (W-P2)."""
 
     def __init__(self, status: str) -> None:
         super().__init__(status)
@@ -293,7 +293,7 @@ class RefWireError(Exception):
 
 
 def crc16(data: bytes, crc: int = CRC_INIT) -> int:
-    """W2: CRC-16/CCITT-FALSE, poly 0x1021, MSB first, no reflection or final xor."""
+    """W-W2: CRC-16/CCITT-FALSE, poly 0x1021, MSB first, no reflection or final xor."""
     for byte in data:
         crc ^= byte << 8
         for _ in range(8):
@@ -391,7 +391,7 @@ def get_u32(b: bytes, off: int) -> int:
 
 
 def header_pack(h: dict[str, int]) -> bytes:
-    """W4: level, seq, cmd, flags (u8 each), length, aux (u16 LE)."""
+    """W-W4: level, seq, cmd, flags (u8 each), length, aux (u16 LE)."""
     return (
         bytes((h["level"], h["seq"], h["cmd"], h["flags"]))
         + u16le(h["length"])
@@ -418,7 +418,7 @@ def frame_raw(h: dict[str, int], payload: bytes, length: int | None = None) -> b
 
 
 def frame_encode(h: dict[str, int], payload: bytes) -> bytes:
-    """W1: COBS(header + payload + CRC) + 0x00. h["length"] is ignored."""
+    """W-W1: COBS(header + payload + CRC) + 0x00. h["length"] is ignored."""
     if len(payload) > MAX_PAYLOAD_LIMIT:
         raise RefWireError("TOO_LONG")
     return cobs_encode(frame_raw(h, payload)) + b"\x00"
@@ -443,7 +443,7 @@ def frame_decode(body: bytes, max_payload: int) -> tuple[dict[str, int], bytes]:
 
 
 def check_level(level: int, cmd: int) -> str:
-    """L4: HELLO is served at any level; everything else needs ours."""
+    """W-L4: HELLO is served at any level; everything else needs ours."""
     if cmd == CMD["HELLO"] or level == PROTOCOL_LEVEL:
         return "OK"
     return "BAD_LEVEL"
@@ -559,7 +559,7 @@ def samples_pack(v: Sequence[int]) -> bytes:
 
 
 # =============================================================================
-# model.h reference (written from model.h's prose: M1-M2, P1-P7, V1-V6)
+# model.h reference (written from model.h's prose: M-M1-M2, M-P1-P7, M-V1-V6)
 # =============================================================================
 
 MODEL_MAGIC = 0x4D594850  # "PHYM" little-endian
@@ -606,7 +606,7 @@ def record_unpack(fields: list[tuple[str, str]], b: bytes) -> dict[str, Any]:
         w = WIDTH[k]
         raw = b[at:at + w]
         if k == "name":
-            rec[n] = raw  # the 16 bytes, compared whole (V6)
+            rec[n] = raw  # the 16 bytes, compared whole (M-V6)
         else:
             v = int.from_bytes(raw, "little")
             rec[n] = v - 256 if k == "i8" and v > 127 else v
@@ -656,7 +656,7 @@ class ModelRefused(Exception):
 
 
 def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
-    """V1-V6: the first refused field in image order (V1-V5), then V6.
+    """M-V1-V6: the first refused field in image order (M-V1-V5), then M-V6.
 
     A rule on several fields is reported at the field the header's V-list
     names it by: width (12) for n_classes + n_features <= width <=
@@ -751,12 +751,12 @@ def view_i16(v: dict[str, Any], at: int, n: int) -> list[int]:
 
 
 def round_shift(acc: int, s: int) -> int:
-    """M2: one round-and-shift (F3); a shift of 0 leaves acc as it is."""
+    """M-M2: one round-and-shift (FX-F3); a shift of 0 leaves acc as it is."""
     return acc if s == 0 else round_shift_s64(acc, s)
 
 
 def infer_layout(v: dict[str, Any], x: Sequence[int], label: int) -> tuple[list[int], bool]:
-    """P1-P2: features into the row, the overlay on the label slots."""
+    """M-P1-P2: features into the row, the overlay on the label slots."""
     h = v["head"]
     row = [0] * h["width"]
     for j, xj in enumerate(x):
@@ -773,7 +773,7 @@ def infer_layout(v: dict[str, Any], x: Sequence[int], label: int) -> tuple[list[
 
 
 def infer_encode(v: dict[str, Any], k: int, hv: Sequence[int]) -> list[int]:
-    """P3, encoder by encoder."""
+    """M-P3, encoder by encoder."""
     b = v["blocks"][k]
     enc = b["encoder"]
     if enc == ENCODER["AMPLITUDE"]:
@@ -804,7 +804,7 @@ def infer_encode(v: dict[str, Any], k: int, hv: Sequence[int]) -> list[int]:
 
 def infer_affine(v: dict[str, Any], k: int, p: Sequence[int],
                  hv: Sequence[int]) -> tuple[list[int], bool]:
-    """P5 (M2): exact segment sums, shifted, plus the bias; one rounding, one saturation."""
+    """M-P5 (M-M2): exact segment sums, shifted, plus the bias; one rounding, one saturation."""
     b = v["blocks"][k]
     z = z_width(b)
     at = v["block_at"][k]
@@ -830,7 +830,7 @@ def infer_affine(v: dict[str, Any], k: int, p: Sequence[int],
 
 def infer_readout(v: dict[str, Any], ys: Sequence[Sequence[int]]) -> tuple[list[int], list[int],
                                                                              bool]:
-    """P6 one-pass: acc_c over the blocks' segments, then bias, round, sat32."""
+    """M-P6 one-pass: acc_c over the blocks' segments, then bias, round, sat32."""
     h, ro = v["head"], v["readout"]
     nc, width = h["n_classes"], v["readout_width"]
     r = view_i16(v, v["readout_at"], nc * width)
@@ -853,7 +853,7 @@ def infer_readout(v: dict[str, Any], ys: Sequence[Sequence[int]]) -> tuple[list[
 
 
 def infer_goodness(v: dict[str, Any], k: int, y: Sequence[int]) -> int:
-    """P6 goodness: round half up of sum |y_j| xi_j / isqrt(sum y_j^2); 0 for y = 0."""
+    """M-P6 goodness: round half up of sum |y_j| xi_j / isqrt(sum y_j^2); 0 for y = 0."""
     b = v["blocks"][k]
     xi = view_i16(v, v["block_at"][k] + 2 * (b["d_out"] * z_width(b) + b["d_out"]), b["d_out"])
     num = sum(abs(t) * x for t, x in zip(y, xi, strict=True))
@@ -864,7 +864,7 @@ def infer_goodness(v: dict[str, Any], k: int, y: Sequence[int]) -> int:
 
 
 def argmax(scores: Sequence[int]) -> int:
-    """P7: the first index of the largest score."""
+    """M-P7: the first index of the largest score."""
     best = 0
     for i, s in enumerate(scores):
         if s > scores[best]:
@@ -874,7 +874,7 @@ def argmax(scores: Sequence[int]) -> int:
 
 def infer_sample(v: dict[str, Any], x: Sequence[int],
                  sensed: Sequence[Sequence[int]]) -> dict[str, Any]:
-    """P1-P7 for one sample, the sensed values given (P4 is the board's): one list
+    """M-P1-P7 for one sample, the sensed values given (M-P4 is the board's): one list
     per measurement, in order pass, block. Returns drives, scores, class, saturation."""
     h = v["head"]
     labels = [-1] if h["inference"] == INFERENCE["ONEPASS"] else list(range(h["n_classes"]))
@@ -1232,7 +1232,7 @@ def gen_matvec_inputs() -> list[tuple[int, int, list[int], list[int]]]:
     out: list[tuple[int, int, list[int], list[int]]] = [
         (0, 0, [], []),
         (0, 3, [], [1, 2, 3]),
-        (3, 0, [], []),  # empty rows: y = 0 (F8)
+        (3, 0, [], []),  # empty rows: y = 0 (FX-F8)
         (1, 1, [m], [m]),
         (2, 1, [1, -1], [16384]),  # ties +0.5 -> 1 and -0.5 -> 0
         (2, 2, [m, m, mx, mx], [m, m]),  # saturate high and low
@@ -1304,7 +1304,7 @@ def caps_example(**over: Any) -> dict[str, Any]:
 def gen_wire() -> dict[str, Any]:
     g: dict[str, Any] = {}
 
-    # ---- constants and enum values (the protocol's numbers, L1/L2) -----------------
+    # ---- constants and enum values (the protocol's numbers, W-L1/W-L2) -----------------
     consts = {
         "PROTOCOL_LEVEL": PROTOCOL_LEVEL, "HEADER_SIZE": HEADER_SIZE, "CRC_SIZE": CRC_SIZE,
         "CRC_INIT": CRC_INIT, "MAX_PAYLOAD_LIMIT": MAX_PAYLOAD_LIMIT, "NAME_SIZE": NAME_SIZE,
@@ -1853,7 +1853,7 @@ def sample_models(rng: random.Random) -> dict[str, dict[str, Any]]:
                  "shift_h": 16, "shift_b": 16, "shift_out": 2, "readout_shift": 16}],
             readout={"shift_b": 40, "shift_out": 0}),
         # y_i = round(+-h_i / 2) (+ a bias of 0 or 1/2): odd inputs are exact halves,
-        # which round toward +infinity (F3): 1.5 -> 2, -1.5 -> -1, -0.5 -> 0
+        # which round toward +infinity (FX-F3): 1.5 -> 2, -1.5 -> -1, -0.5 -> 0
         "onepass_affine_ties": make_model(rng, inference="ONEPASS", n_features=2, n_classes=2,
             blocks=[{"encoder": "CLIP", "flags": S, "d_out": 4, "shift_out": 1,
                      "W": [[0, 0, 1, 0], [0, 0, -1, 0], [0, 0, 0, 1], [0, 0, 1, 1]],
@@ -1900,7 +1900,7 @@ def gen_model() -> dict[str, Any]:
     images = {k: image_pack(m) for k, m in models.items()}
     views = {k: model_check(img, LIMITS) for k, img in images.items()}
 
-    # ---- V1-V6 -------------------------------------------------------------------
+    # ---- M-V1-V6 -------------------------------------------------------------------
     chk: list[dict[str, Any]] = [check_case(img, LIMITS, f"valid {k}")
                                  for k, img in images.items()]
     base = images["onepass_amp_bin2"]
@@ -1912,71 +1912,71 @@ def gen_model() -> dict[str, Any]:
     H = lambda f, kind, v, img=base: patch(img, ho[f], kind, v)  # noqa: E731
     B = lambda at, f, kind, v, img=base: patch(img, at + bo[f], kind, v)  # noqa: E731
     broken: list[tuple[bytes, dict[str, Any], str]] = [
-        (b"", LIMITS, "V1 empty"),
-        (base[:71], LIMITS, "V1 shorter than the head"),
-        (H("magic", "u32", 0x4D594851), LIMITS, "V1 magic"),
-        (H("version", "u16", 2), LIMITS, "V1 version"),
-        (H("version", "u16", 0), LIMITS, "V1 version 0"),
-        (H("n_blocks", "u8", 0), LIMITS, "V2 no block"),
-        (H("n_blocks", "u8", 9), LIMITS, "V2 too many blocks"),
-        (H("inference", "u8", 2), LIMITS, "V2 inference"),
-        (H("n_features", "u16", 0), LIMITS, "V2 no feature"),
-        (H("n_classes", "u16", 1), LIMITS, "V2 one class"),
-        (H("n_classes", "u16", 33), LIMITS, "V2 more classes than max_classes"),
-        (H("width", "u16", 8), LIMITS, "V2 width < n_classes + n_features"),
-        (base, dict(LIMITS, work_values=8), "V2 width > work_values"),
-        (H("feature_offset", "u16", 2), LIMITS, "V2 feature_offset < n_classes"),
-        (H("feature_offset", "u16", 4), LIMITS, "V2 features past the width"),
-        (H("input_exp", "u8", 33), LIMITS, "V2 input_exp 33"),
-        (H("input_exp", "u8", (-33) & 0xFF), LIMITS, "V2 input_exp -33"),
-        (H("score_exp", "u8", 33), LIMITS, "V2 score_exp"),
-        (H("overlay", "u8", 1), LIMITS, "V2 overlay"),
-        (H("readout_abs", "u8", 2), LIMITS, "V2 readout_abs"),
-        (B(b0, "encoder", "u8", 5), LIMITS, "V3 encoder"),
-        (B(b0, "flags", "u8", 0), LIMITS, "V3 z empty"),
-        (B(b0, "flags", "u8", 7), LIMITS, "V3 unknown flag"),
-        (B(b1, "d_in", "u16", 5), LIMITS, "V3 d_in != previous d_out"),
-        (base, dict(LIMITS, work_values=22), "V3 scratch > work_values"),
+        (b"", LIMITS, "M-V1 empty"),
+        (base[:71], LIMITS, "M-V1 shorter than the head"),
+        (H("magic", "u32", 0x4D594851), LIMITS, "M-V1 magic"),
+        (H("version", "u16", 2), LIMITS, "M-V1 version"),
+        (H("version", "u16", 0), LIMITS, "M-V1 version 0"),
+        (H("n_blocks", "u8", 0), LIMITS, "M-V2 no block"),
+        (H("n_blocks", "u8", 9), LIMITS, "M-V2 too many blocks"),
+        (H("inference", "u8", 2), LIMITS, "M-V2 inference"),
+        (H("n_features", "u16", 0), LIMITS, "M-V2 no feature"),
+        (H("n_classes", "u16", 1), LIMITS, "M-V2 one class"),
+        (H("n_classes", "u16", 33), LIMITS, "M-V2 more classes than max_classes"),
+        (H("width", "u16", 8), LIMITS, "M-V2 width < n_classes + n_features"),
+        (base, dict(LIMITS, work_values=8), "M-V2 width > work_values"),
+        (H("feature_offset", "u16", 2), LIMITS, "M-V2 feature_offset < n_classes"),
+        (H("feature_offset", "u16", 4), LIMITS, "M-V2 features past the width"),
+        (H("input_exp", "u8", 33), LIMITS, "M-V2 input_exp 33"),
+        (H("input_exp", "u8", (-33) & 0xFF), LIMITS, "M-V2 input_exp -33"),
+        (H("score_exp", "u8", 33), LIMITS, "M-V2 score_exp"),
+        (H("overlay", "u8", 1), LIMITS, "M-V2 overlay"),
+        (H("readout_abs", "u8", 2), LIMITS, "M-V2 readout_abs"),
+        (B(b0, "encoder", "u8", 5), LIMITS, "M-V3 encoder"),
+        (B(b0, "flags", "u8", 0), LIMITS, "M-V3 z empty"),
+        (B(b0, "flags", "u8", 7), LIMITS, "M-V3 unknown flag"),
+        (B(b1, "d_in", "u16", 5), LIMITS, "M-V3 d_in != previous d_out"),
+        (base, dict(LIMITS, work_values=22), "M-V3 scratch > work_values"),
         (B(b0, "reserved", "u8", 1), dict(LIMITS, work_values=22),
-         "V3 scratch and reserved: the scratch (at d_in) comes first"),
-        (B(b0, "n_drive", "u16", 10), LIMITS, "V3 n_drive != d_in"),
-        (base, dict(LIMITS, n_drive=8), "V3 n_drive above the board's"),
-        (B(b0, "n_sense", "u16", 0), LIMITS, "V3 physical without sense"),
-        (base, dict(LIMITS, n_sense=4), "V3 n_sense above the board's"),
-        (B(b0, "d_out", "u16", 0), LIMITS, "V3 d_out 0"),
-        (B(b0, "in_exp", "u8", 0), LIMITS, "V3 in_exp != input_exp"),
-        (B(b1, "in_exp", "u8", 0), LIMITS, "V3 in_exp != previous out_exp"),
-        (B(b0, "out_exp", "u8", 33), LIMITS, "V3 out_exp"),
-        (B(b0, "shift_p", "u8", 17), LIMITS, "V3 shift_p"),
-        (B(b0, "shift_h", "u8", 17), LIMITS, "V3 shift_h"),
-        (B(b0, "shift_b", "u8", 41), LIMITS, "V3 shift_b"),
-        (B(b0, "shift_out", "u8", 63), LIMITS, "V3 shift_out"),
-        (base, dict(LIMITS, max_settle_us=99), "V3 settle_us"),
-        (B(b0, "oversample", "u16", 0), LIMITS, "V3 oversample 0"),
-        (base, dict(LIMITS, max_oversample=1), "V3 oversample above the board's"),
-        (B(b0, "readout_shift", "u8", 17), LIMITS, "V3 readout_shift"),
-        (B(b1, "reserved", "u8", 1), LIMITS, "V3 reserved (second block)"),
+         "M-V3 scratch and reserved: the scratch (at d_in) comes first"),
+        (B(b0, "n_drive", "u16", 10), LIMITS, "M-V3 n_drive != d_in"),
+        (base, dict(LIMITS, n_drive=8), "M-V3 n_drive above the board's"),
+        (B(b0, "n_sense", "u16", 0), LIMITS, "M-V3 physical without sense"),
+        (base, dict(LIMITS, n_sense=4), "M-V3 n_sense above the board's"),
+        (B(b0, "d_out", "u16", 0), LIMITS, "M-V3 d_out 0"),
+        (B(b0, "in_exp", "u8", 0), LIMITS, "M-V3 in_exp != input_exp"),
+        (B(b1, "in_exp", "u8", 0), LIMITS, "M-V3 in_exp != previous out_exp"),
+        (B(b0, "out_exp", "u8", 33), LIMITS, "M-V3 out_exp"),
+        (B(b0, "shift_p", "u8", 17), LIMITS, "M-V3 shift_p"),
+        (B(b0, "shift_h", "u8", 17), LIMITS, "M-V3 shift_h"),
+        (B(b0, "shift_b", "u8", 41), LIMITS, "M-V3 shift_b"),
+        (B(b0, "shift_out", "u8", 63), LIMITS, "M-V3 shift_out"),
+        (base, dict(LIMITS, max_settle_us=99), "M-V3 settle_us"),
+        (B(b0, "oversample", "u16", 0), LIMITS, "M-V3 oversample 0"),
+        (base, dict(LIMITS, max_oversample=1), "M-V3 oversample above the board's"),
+        (B(b0, "readout_shift", "u8", 17), LIMITS, "M-V3 readout_shift"),
+        (B(b1, "reserved", "u8", 1), LIMITS, "M-V3 reserved (second block)"),
         (B(b1, "shift_p", "u8", 17, B(b1, "reserved", "u8", 1)), LIMITS,
-         "V3 two fields: the first in image order"),
-        (patch(base, ro_at + roo["n_in"], "u16", 8), LIMITS, "V4 n_in"),
-        (patch(base, ro_at + roo["n_classes"], "u16", 4), LIMITS, "V4 n_classes"),
-        (patch(base, ro_at + roo["shift_b"], "u8", 41), LIMITS, "V4 shift_b"),
-        (patch(base, ro_at + roo["shift_out"], "u8", 63), LIMITS, "V4 shift_out"),
-        (patch(base, ro_at + roo["reserved"], "u16", 1), LIMITS, "V4 reserved"),
-        (base[:-1], LIMITS, "V5 one byte short"),
-        (base + b"\x00", LIMITS, "V5 one byte extra"),
-        (base[:b0 + 10], LIMITS, "V5 cut in a block head"),
-        (base[:ro_at + 4], LIMITS, "V5 cut in the read-out head"),
-        (gb + b"\x00\x00", LIMITS, "V5 goodness image with a read-out's bytes"),
-        (H("inference", "u8", 1), LIMITS, "V5 one-pass image marked goodness"),
+         "M-V3 two fields: the first in image order"),
+        (patch(base, ro_at + roo["n_in"], "u16", 8), LIMITS, "M-V4 n_in"),
+        (patch(base, ro_at + roo["n_classes"], "u16", 4), LIMITS, "M-V4 n_classes"),
+        (patch(base, ro_at + roo["shift_b"], "u8", 41), LIMITS, "M-V4 shift_b"),
+        (patch(base, ro_at + roo["shift_out"], "u8", 63), LIMITS, "M-V4 shift_out"),
+        (patch(base, ro_at + roo["reserved"], "u16", 1), LIMITS, "M-V4 reserved"),
+        (base[:-1], LIMITS, "M-V5 one byte short"),
+        (base + b"\x00", LIMITS, "M-V5 one byte extra"),
+        (base[:b0 + 10], LIMITS, "M-V5 cut in a block head"),
+        (base[:ro_at + 4], LIMITS, "M-V5 cut in the read-out head"),
+        (gb + b"\x00\x00", LIMITS, "M-V5 goodness image with a read-out's bytes"),
+        (H("inference", "u8", 1), LIMITS, "M-V5 one-pass image marked goodness"),
         (B(b0, "settle_us", "u32", 0, B(b0, "flags", "u8", 2)), LIMITS,
-         "V5 a block made digital keeps the physical W columns"),
-        (H("train_unit_id", "u32", 7), LIMITS, "V6 unit"),
-        (H("train_medium", "u32", 0x6F636361), LIMITS, "V6 medium"),
-        (base, dict(LIMITS, unit_id=1, medium="optical"), "V6 both: the unit first"),
-        (base, dict(LIMITS, medium="acoustic-long-16"), "V6 medium of 16 characters"),
+         "M-V5 a block made digital keeps the physical W columns"),
+        (H("train_unit_id", "u32", 7), LIMITS, "M-V6 unit"),
+        (H("train_medium", "u32", 0x6F636361), LIMITS, "M-V6 medium"),
+        (base, dict(LIMITS, unit_id=1, medium="optical"), "M-V6 both: the unit first"),
+        (base, dict(LIMITS, medium="acoustic-long-16"), "M-V6 medium of 16 characters"),
         (H("overlay", "u8", 1, H("train_unit_id", "u32", 7)), LIMITS,
-         "V2 before V6 though the unit comes first in the image"),
+         "M-V2 before M-V6 though the unit comes first in the image"),
     ]
     # A non-physical block's settle/oversample/n_sense are not the board's business.
     dig = make_model(rng, inference="ONEPASS", n_features=2, n_classes=2, blocks=[
@@ -1998,7 +1998,7 @@ def gen_model() -> dict[str, Any]:
     def case(model: str, **inp: Any) -> dict[str, Any]:
         return {"image": hx(images[model]), "limits": LIMITS, "model": model, **inp}
 
-    # ---- P1-P2 layout --------------------------------------------------------------
+    # ---- M-P1-P2 layout --------------------------------------------------------------
     rng = rng_for("model_layout")
     lay: list[dict[str, Any]] = []
     for name, v in views.items():
@@ -2011,7 +2011,7 @@ def gen_model() -> dict[str, Any]:
                 lay.append({"in": case(name, x=x, label=label), "out": {"h": h, "sat": s}})
     g["infer_layout"] = lay
 
-    # ---- P3 encoders -----------------------------------------------------------------
+    # ---- M-P3 encoders -----------------------------------------------------------------
     rng = rng_for("model_encode")
     enc_cases: list[dict[str, Any]] = []
     edge_rows = [[0, 0, 0, 0, 0], [7, 7, 7, 7, 7], [-32768, -32768, -32768, -32768, -32768],
@@ -2042,7 +2042,7 @@ def gen_model() -> dict[str, Any]:
                 enc_cases.append({"in": case(name, k=k, h=h), "out": infer_encode(v, k, h)})
     g["infer_encode"] = enc_cases
 
-    # ---- P5 affine ---------------------------------------------------------------------
+    # ---- M-P5 affine ---------------------------------------------------------------------
     rng = rng_for("model_affine")
     aff: list[dict[str, Any]] = []
     for name, v in views.items():
@@ -2061,7 +2061,7 @@ def gen_model() -> dict[str, Any]:
                 aff.append({"in": case(name, k=k, p=p, h=h), "out": {"y": y, "sat": s}})
     g["infer_affine"] = aff
 
-    # ---- P6 read-out and goodness ----------------------------------------------------
+    # ---- M-P6 read-out and goodness ----------------------------------------------------
     rng = rng_for("model_readout")
     rd: list[dict[str, Any]] = []
     for name, v in views.items():
@@ -2098,14 +2098,14 @@ def gen_model() -> dict[str, Any]:
                        "out": infer_goodness(v, 0, y)})
     g["infer_goodness"] = gd
 
-    # ---- P7 argmax -------------------------------------------------------------------
+    # ---- M-P7 argmax -------------------------------------------------------------------
     rng = rng_for("model_argmax")
     am = [[0], [Q31_MIN], [1, 1], [0, 1], [1, 0], [Q31_MIN, Q31_MIN], [-5, -3, -3, -7],
           [Q31_MAX, 0, Q31_MAX], [3, 9, 2, 9, 9], [Q31_MIN, Q31_MIN + 1]]
     am += [[randint(rng, -5, 5) for _ in range(randint(rng, 1, 12))] for _ in range(10)]
     g["argmax"] = [{"in": s, "out": argmax(s)} for s in am]
 
-    # ---- P1-P7: a whole sample, the sensed values given ---------------------------
+    # ---- M-P1-P7: a whole sample, the sensed values given ---------------------------
     rng = rng_for("model_sample")
     smp: list[dict[str, Any]] = []
     for name, v in views.items():

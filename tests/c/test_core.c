@@ -10,7 +10,7 @@
  * Built twice (Makefile test-c): as is, where the on-device inference
  * commands must be unknown, and with -DPHYFF_CORE_MODEL_BYTES=4096u, where
  * they are tested against model.c called directly on the same sensed values
- * (the fake port also keeps a stored model for port.h R6).
+ * (the fake port also keeps a stored model for port.h PORT-R6).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ struct fake {
     int fail_sense;
     unsigned adc_bits;
     unsigned senses;
-    /* non-volatile model storage (port.h R6) */
+    /* non-volatile model storage (port.h PORT-R6) */
     uint8_t stored[8192];
     size_t stored_len;
     int fail_save;
@@ -129,7 +129,7 @@ static void setup(int batch, uint16_t nd, uint16_t ns, uint16_t features) {
     setup_ex(batch, nd, ns, features, 0);
 }
 
-/* Whether out[0..n) is exactly one reset event frame (wire.h E1). */
+/* Whether out[0..n) is exactly one reset event frame (wire.h W-E1). */
 static int is_reset_event(const uint8_t *out, size_t n) {
     static uint8_t buf[64];
     struct phyff_header h;
@@ -153,7 +153,7 @@ static int transact(uint8_t level, uint8_t seq, uint8_t cmd, const uint8_t *payl
     fk.out_len = 0;
     phyff_core_receive(&core, frame, n);
     if (fk.out_len == 0 || fk.out[fk.out_len - 1] != 0) return -2;
-    /* exactly one reply; after RESET it is followed by the reset event (E1) */
+    /* exactly one reply; after RESET it is followed by the reset event (W-E1) */
     const uint8_t *end = memchr(fk.out, 0, fk.out_len);
     const size_t first = (size_t)(end - fk.out);
     if (first + 1 != fk.out_len) {
@@ -184,7 +184,7 @@ static void test_hello(void) {
           "caps names");
     CHECK(c.max_batch == phyff_core_max_batch(4, 3), "max batch");
     CHECK(c.features & PHYFF_FEAT_SATURATION_FLAGS, "saturation feature");
-    /* HELLO answers whatever the level (L4) */
+    /* HELLO answers whatever the level (W-L4) */
     CHECK(transact(99, 1, PHYFF_CMD_HELLO, NULL, 0, &h, &p, &n) == 0 && !(h.flags & 2),
           "hello at other level");
     /* any other command at another level: BAD_LEVEL with our level */
@@ -201,6 +201,10 @@ static void build_query(uint8_t *buf, uint16_t n, uint16_t nd, int16_t base) {
     }
 }
 
+/* A QUERY's values, exactly: DAC code = q15 >> (15 - dac_bits), a negative
+ * value driven as 0, sense value = code << (15 - adc_bits) (CORE-K3); k reads
+ * averaged with round half up on the per-sample path (CORE-K4), which the
+ * batch path reproduces (PORT-R3). */
 static void check_query(int batch, uint16_t k) {
     setup(batch, 4, 3, PHYFF_FEAT_OVERSAMPLE);
     struct phyff_header h;
@@ -263,13 +267,13 @@ static void test_query_errors(void) {
               err_status(p) == PHYFF_ERR_BAD_PAYLOAD, "short payload");
     CHECK(transact(PHYFF_PROTOCOL_LEVEL, 4, PHYFF_CMD_QUERY, q, 2, &h, &p, &n) == 0 &&
               err_status(p) == PHYFF_ERR_BAD_PAYLOAD, "no head");
-    /* negative drive flags the sample; top ADC code flags too */
+    /* negative drive flags the sample; top ADC code flags too (CORE-K3) */
     build_query(q, 9, 4, 100);
     phyff_put_u16(q + 4 + 2 * (8 * 4 + 1), (uint16_t)(int16_t)-5);
     CHECK(transact(PHYFF_PROTOCOL_LEVEL, 5, PHYFF_CMD_QUERY, q, 4 + 2 * 9 * 4, &h, &p, &n) == 0 &&
               !(h.flags & 2), "query with negative");
     CHECK(n == 4 + 2 * 9 * 3 + 2 && (p[n - 1] & 1), "sample 8 flagged");
-    /* medium fault */
+    /* medium fault: the port's non-zero return (PORT-R2) */
     fk.fail_sense = 1;
     CHECK(transact(PHYFF_PROTOCOL_LEVEL, 6, PHYFF_CMD_QUERY, q, 4 + 2 * 9 * 4, &h, &p, &n) == 0 &&
               err_status(p) == PHYFF_ERR_MEDIUM, "medium fault");
@@ -303,7 +307,8 @@ static void test_configure_stats_reset(void) {
     phyff_config_unpack(p, &got);
     CHECK(got.n_drive_active == 3 && got.n_sense_active == 2 && got.settle_us == 100,
           "config echoed");
-    /* a query with 3 active drive channels reaches the medium as 6 codes (3 zero) */
+    /* a query with 3 active drive channels reaches the medium as 6 codes (3 zero:
+     * PORT-R2, CORE-K3) */
     static uint8_t q[4 + 2 * 3 * 5];
     build_query(q, 5, 3, 1000);
     CHECK(transact(PHYFF_PROTOCOL_LEVEL, 3, PHYFF_CMD_QUERY, q, sizeof q, &h, &p, &n) == 0 && !(h.flags & 2) &&
@@ -332,7 +337,7 @@ static void test_configure_stats_reset(void) {
           "reset");
     const size_t reply_len = (size_t)((const uint8_t *)memchr(fk.out, 0, fk.out_len) - fk.out) + 1;
     CHECK(is_reset_event(fk.out + reply_len, fk.out_len - reply_len),
-          "reset reply followed by the reset event (E1)");
+          "reset reply followed by the reset event (W-E1, CORE-K7)");
     CHECK(core.config.n_drive_active == 6 && core.stats.frames_ok == 0, "reset restores");
 }
 
@@ -373,13 +378,14 @@ static void test_framing_errors(void) {
     uint8_t frame[64];
     struct phyff_header bad = {PHYFF_PROTOCOL_LEVEL, 4, PHYFF_CMD_STATS, PHYFF_FLAG_REPLY, 0, 0};
     size_t fl;
-    phyff_frame_encode(&bad, NULL, 0, frame, sizeof frame, &fl);
+    CHECK(phyff_frame_encode(&bad, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK,
+          "encode a REPLY-flagged request");
     fk.out_len = 0;
     phyff_core_receive(&core, frame, fl);
     memcpy(reply_buf, fk.out, fk.out_len - 1);
     CHECK(phyff_frame_decode(reply_buf, fk.out_len - 1, 65535, &h, &p, &n) == PHYFF_OK &&
               err_status(p) == PHYFF_ERR_NOT_A_REQUEST, "not a request");
-    /* announce */
+    /* announce (CORE-K7) */
     fk.out_len = 0;
     phyff_core_announce(&core);
     memcpy(reply_buf, fk.out, fk.out_len - 1);
@@ -425,7 +431,8 @@ static struct phyff_stats read_stats(void) {
     return st;
 }
 
-/* wire.h T1-T8: every counter by exactly what increments it. */
+/* wire.h W-T1-T8: every counter by exactly what increments it, and nothing
+ * else (CORE-K5). */
 static void test_counters(void) {
     setup(1, 4, 3, 0);
     struct phyff_header h;
@@ -438,7 +445,8 @@ static void test_counters(void) {
     uint8_t frame[64];
     size_t fl;
     struct phyff_header rq = {PHYFF_PROTOCOL_LEVEL, 3, PHYFF_CMD_HELLO, PHYFF_FLAG_REPLY, 0, 0};
-    phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl);
+    CHECK(phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK,
+          "encode a REPLY-flagged HELLO");
     CHECK(feed(frame, fl, &h, &p, &n) == 1 && err_status(p) == PHYFF_ERR_NOT_A_REQUEST,
           "not a request");
     /* damaged: one of crc_errors / framing_errors, never frames_ok */
@@ -446,7 +454,7 @@ static void test_counters(void) {
     CHECK(feed(trunc, sizeof trunc, &h, &p, &n) == 1 && h.seq == 0 &&
               err_status(p) == PHYFF_ERR_TRUNCATED && err_arg(p) == 0, "truncated, arg 0");
     rq.flags = 0;
-    phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl);
+    CHECK(phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK, "encode a HELLO");
     frame[2] ^= 0x01; /* the seq byte (COBS code at 0, level at 1) */
     CHECK(feed(frame, fl, &h, &p, &n) == 1 && err_status(p) == PHYFF_ERR_BAD_CRC, "bad crc");
     /* empty frames: nothing at all */
@@ -480,7 +488,7 @@ static void test_counters(void) {
 }
 
 /* Unspecified-until-now behaviours, now rules: HELLO's payload, aux,
- * settle range, uptime from the clock. */
+ * settle range, uptime from the clock (CORE-K6). */
 static void test_rules(void) {
     setup(1, 4, 3, PHYFF_FEAT_SETTLE);
     struct phyff_header h;
@@ -507,10 +515,11 @@ static void test_rules(void) {
     uint8_t frame[64];
     size_t fl;
     struct phyff_header rq = {PHYFF_PROTOCOL_LEVEL, 4, PHYFF_CMD_STATS, 0, 0, 0xBEEF};
-    phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl);
+    CHECK(phyff_frame_encode(&rq, NULL, 0, frame, sizeof frame, &fl) == PHYFF_OK,
+          "encode a request with aux set");
     CHECK(feed(frame, fl, &h, &p, &n) == 1 && !(h.flags & PHYFF_FLAG_ERROR) && h.aux == 0,
           "aux ignored");
-    /* uptime follows the port clock, not the traffic */
+    /* uptime follows the port clock, not the traffic (CORE-K6, W-T8) */
     const uint32_t before = read_stats().uptime_ms;
     fk.now += 5000000u; /* five seconds pass without a frame */
     const uint32_t after = read_stats().uptime_ms;
@@ -525,7 +534,7 @@ static void test_rules(void) {
           "settle refused without the feature");
 }
 
-/* ---- on-device inference (wire.h "On-device inference", phyff_core.h K8) ---- */
+/* ---- on-device inference (wire.h "On-device inference", phyff_core.h CORE-K8) ---- */
 
 #if PHYFF_CORE_INFER
 
@@ -840,7 +849,7 @@ static void test_model_load_and_infer(void) {
     CHECK(infer_matches(&a, 9, 1, 2u), "one-pass INFER with TRACE = model.c, trace included");
     CHECK(infer_matches(&a, info.max_batch_trace, 1, 3u), "largest traced batch");
     CHECK(infer_matches(&a, info.max_batch, 0, 4u), "largest batch");
-    /* a retried COMMIT answers the same record (C3) */
+    /* a retried COMMIT answers the same record (W-C3) */
     CHECK(req(PHYFF_CMD_MODEL_COMMIT, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
               n == PHYFF_MODEL_INFO_SIZE, "retried COMMIT");
     phyff_model_info_unpack(p, &again);
@@ -867,7 +876,7 @@ static void test_model_load_and_infer(void) {
                             5u + 17u + 0u;
     CHECK(st.infer_samples == served, "stats.infer_samples %u, expected %u", st.infer_samples,
           served);
-    CHECK(st.infer_digital_us > 0 && st.infer_medium_us > 0, "INFER time counted");
+    CHECK(st.infer_digital_us > 0 && st.infer_medium_us > 0, "INFER time counted (W-T10-T11)");
     /* the sample-by-sample measuring path (no measure_batch) gives the same */
     setup(0, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
     CHECK(load(&g, 1000, &info), "goodness model, no batch port");
@@ -876,6 +885,7 @@ static void test_model_load_and_infer(void) {
     CHECK(infer_matches(&g, 2, 1, 7u), "goodness INFER through drive/settle/sense");
     CHECK(fk.senses - before == 2u * 3u * 3u, "oversample 3 x 3 passes x 2 samples: %u reads",
           fk.senses - before);
+    /* the settle wait is the port's delay_us (PORT-R4) */
     CHECK(core.stats.infer_medium_us - medium_before >= 2u * 3u * 10u,
           "the settle time (10 us x 3 passes x 2 samples) is medium time: %u us",
           (unsigned)(core.stats.infer_medium_us - medium_before));
@@ -1060,7 +1070,7 @@ static void test_model_persistence(void) {
     struct phyff_model_info info;
     CHECK(load(&a, 256, &info), "A loaded");
     CHECK(fk.saves == 1 && fk.stored_len == a.size && memcmp(fk.stored, a.bytes, a.size) == 0,
-          "COMMIT stored the image (R6)");
+          "COMMIT stored the image (PORT-R6)");
     reboot();
     CHECK(info_now(&info) && info.crc32 == phyff_crc32(0, a.bytes, a.size),
           "the stored model is in force after a restart");
@@ -1113,7 +1123,7 @@ static void test_model_persistence(void) {
 
 #else /* !PHYFF_CORE_INFER */
 
-/* Built without model memory: the inference commands do not exist (S3). */
+/* Built without model memory: the inference commands do not exist (W-S3). */
 static void test_no_inference(void) {
     setup(1, 4, 3, 0);
     struct phyff_header h;
@@ -1149,11 +1159,13 @@ static uint32_t rnd(void) {
     return rng_state;
 }
 
+/* CORE-K1: any bytes in any split, every complete non-empty frame exactly one
+ * reply, nothing touched outside the core (the sanitizers watch). */
 static void test_fuzz(long iterations) {
     setup(1, 4, 3, PHYFF_FEAT_CHANNEL_SELECT | PHYFF_FEAT_OVERSAMPLE);
     static uint8_t frame[PHYFF_WIRE_MAX_FRAME(PHYFF_CORE_MAX_PAYLOAD + 64)];
     static uint8_t payload[PHYFF_CORE_MAX_PAYLOAD + 64];
-    long bad_replies = 0, unanswered = 0, miscounted = 0;
+    long bad_replies = 0, unanswered = 0, miscounted = 0, unencoded = 0;
 #if PHYFF_CORE_INFER
     /* a model that fits this board (4 drive, 3 sense channels), so random
      * INFER requests reach the pipeline; reloaded now and then, as random
@@ -1209,7 +1221,10 @@ static void test_fuzz(long iterations) {
                 phyff_put_u32(payload, h.cmd == PHYFF_CMD_MODEL_CHUNK && rnd() % 2 ? 0u
                                                                              : rnd() % 300);
             }
-            phyff_frame_encode(&h, payload, len, frame, sizeof frame, &n);
+            if (phyff_frame_encode(&h, payload, len, frame, sizeof frame, &n) != PHYFF_OK) {
+                unencoded++;
+                continue;
+            }
             if (mode >= 2 && n > 1) { /* flip, drop or insert a byte before the delimiter */
                 size_t at = rnd() % (n - 1);
                 uint32_t what = rnd() % 3;
@@ -1244,7 +1259,7 @@ static void test_fuzz(long iterations) {
             off += take;
         }
         size_t replies = count_zeros(fk.out, fk.out_len);
-        /* each RESET served adds its event (E1): not a reply */
+        /* each RESET served adds its event (W-E1): not a reply */
         size_t events = 0, estart = 0;
         for (size_t i = 0; i < fk.out_len; ++i) {
             if (fk.out[i] != 0) continue;
@@ -1252,7 +1267,7 @@ static void test_fuzz(long iterations) {
             estart = i + 1;
         }
         if (replies - events != frames) unanswered++;
-        /* T1-T3: each non-empty frame counts in exactly one of three (unless a
+        /* W-T1-T3: each non-empty frame counts in exactly one of three (unless a
          * RESET among them cleared the counters) */
         const struct phyff_stats *st1 = &core.stats;
         if (events == 0 && (st1->frames_ok - st0.frames_ok) + (st1->crc_errors - st0.crc_errors) +
@@ -1275,6 +1290,7 @@ static void test_fuzz(long iterations) {
             start = i + 1;
         }
     }
+    CHECK(unencoded == 0, "fuzz: %ld frames the codec would not encode", unencoded);
     CHECK(unanswered == 0, "fuzz: %ld frames without exactly one reply", unanswered);
     CHECK(bad_replies == 0, "fuzz: %ld invalid replies", bad_replies);
     CHECK(miscounted == 0, "fuzz: %ld feeds whose frames were not counted once each", miscounted);

@@ -14,7 +14,7 @@
  *
  * Every buffer handed to the code under test is a heap block of exactly the
  * size the call is allowed to use, so an address-sanitizer build catches any
- * read or write outside it (P1).
+ * read or write outside it (W-P1).
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -866,7 +866,7 @@ static void check_cobs_encode(const json_value *cases, group *g) {
         } else if (st != PHYFF_OK) {
             if (out_len != 0) {
                 ok = 0;
-                report(g, i, c->offset, "failure left *out_len = %zu, P3 says 0", out_len);
+                report(g, i, c->offset, "failure left *out_len = %zu, W-P3 says 0", out_len);
             }
         } else {
             size_t wn;
@@ -915,7 +915,7 @@ static void check_cobs_decode(const json_value *cases, group *g) {
                        how, status_label(want_st), status_label(st));
             } else if (st != PHYFF_OK && out_len != 0) {
                 ok = 0;
-                report(g, i, c->offset, "%s: failure left *out_len = %zu, P3 says 0", how,
+                report(g, i, c->offset, "%s: failure left *out_len = %zu, W-P3 says 0", how,
                        out_len);
             } else if (st == PHYFF_OK && !bytes_equal(buf, out_len, want, wn)) {
                 ok = 0;
@@ -1033,7 +1033,7 @@ static void check_frame_encode(const json_value *cases, group *g) {
         } else if (st != PHYFF_OK) {
             if (out_len != 0) {
                 ok = 0;
-                snprintf(why, sizeof why, "failure left *out_len = %zu, P3 says 0", out_len);
+                snprintf(why, sizeof why, "failure left *out_len = %zu, W-P3 says 0", out_len);
             }
         } else {
             const json_value *wv = json_get(out, "wire");
@@ -1070,7 +1070,7 @@ static void check_frame_encode(const json_value *cases, group *g) {
                 free(head);
                 free(tail);
             }
-            /* W1: exactly one 0x00, at the end */
+            /* W-W1: exactly one 0x00, at the end */
             if (ok && (out_len == 0 || wire[out_len - 1] != 0 ||
                        memchr(wire, 0, out_len - 1) != NULL)) {
                 ok = 0;
@@ -1119,7 +1119,7 @@ static void check_frame_decode(const json_value *cases, group *g) {
         } else if (st != PHYFF_OK) {
             if (plen != 0) {
                 ok = 0;
-                report(g, i, c->offset, "failure left *payload_len = %zu, P3 says 0", plen);
+                report(g, i, c->offset, "failure left *payload_len = %zu, W-P3 says 0", plen);
             }
         } else {
             struct phyff_header want = get_header(field(out, "header"));
@@ -1413,8 +1413,8 @@ static void check_u32_le(const json_value *c, group *g) { run_uint_le(c, g, 4); 
  * Not golden vectors: every valid frame body from frame_decode is corrupted in
  * many ways (bit flips, truncation, insertion, deletion, byte overwrite) and
  * decoded from an exact-size buffer. The decoder must not touch memory
- * outside it (P1), must return a status of the enum, must set *payload_len to
- * 0 on failure (P3), and on success must return a payload inside the buffer
+ * outside it (W-P1), must return a status of the enum, must set *payload_len to
+ * 0 on failure (W-P3), and on success must return a payload inside the buffer
  * whose re-encoding decodes to the same frame. */
 
 static uint32_t lcg_state = 12345u;
@@ -1787,7 +1787,7 @@ static void check_argmax(const json_value *cases, group *g) {
     }
 }
 
-/* P1-P7 for one sample, composed from the model.c functions the way the core
+/* M-P1-P7 for one sample, composed from the model.c functions the way the core
  * composes them, the sensed values given by the vector. */
 static void check_infer_sample(const json_value *cases, group *g) {
     for (size_t i = 0; i < json_count(cases); i++) {
@@ -1867,28 +1867,32 @@ typedef struct checker {
     check_fn fn;
 } checker;
 
+/* The rule each group checks. The fixed-point groups run every operation on
+ * extreme and random bit patterns under UBSan (FX-F1: every operation is
+ * total) and hand each kernel separate exact-size heap blocks (FX-F9); every
+ * codec failure must be one of the enum's statuses (W-P2). */
 static const checker checkers[] = {
-    {"fixed", "sat_q15", check_sat_q15},
-    {"fixed", "sat_q31", check_sat_q31},
-    {"fixed", "round_shift_s64", check_round_shift},
-    {"fixed", "q15_add", check_q15_add},
-    {"fixed", "q15_sub", check_q15_sub},
-    {"fixed", "q15_mul", check_q15_mul},
-    {"fixed", "q31_add", check_q31_add},
-    {"fixed", "q31_sub", check_q31_sub},
-    {"fixed", "q31_mul", check_q31_mul},
+    {"fixed", "sat_q15", check_sat_q15},             /* FX-F2 */
+    {"fixed", "sat_q31", check_sat_q31},             /* FX-F2 */
+    {"fixed", "round_shift_s64", check_round_shift}, /* FX-F3 */
+    {"fixed", "q15_add", check_q15_add},             /* FX-F2 */
+    {"fixed", "q15_sub", check_q15_sub},             /* FX-F2 */
+    {"fixed", "q15_mul", check_q15_mul},             /* FX-F3, FX-F4 */
+    {"fixed", "q31_add", check_q31_add},             /* FX-F2 */
+    {"fixed", "q31_sub", check_q31_sub},             /* FX-F2 */
+    {"fixed", "q31_mul", check_q31_mul},             /* FX-F3, FX-F4 */
     {"fixed", "q15_to_q31", check_q15_to_q31},
-    {"fixed", "q31_to_q15", check_q31_to_q15},
-    {"fixed", "q15_from_double", check_q15_from_double},
-    {"fixed", "q15_to_double", check_q15_to_double},
-    {"fixed", "isqrt_u32", check_isqrt_u32},
-    {"fixed", "isqrt_u64", check_isqrt_u64},
-    {"fixed", "dot_q15_acc64", check_dot_acc64},
-    {"fixed", "dot_q15_acc32", check_dot_acc32},
-    {"fixed", "dot_q15", check_dot_q15},
-    {"fixed", "matvec_q15", check_matvec},
+    {"fixed", "q31_to_q15", check_q31_to_q15},           /* FX-F2, FX-F3 */
+    {"fixed", "q15_from_double", check_q15_from_double}, /* FX-F6 */
+    {"fixed", "q15_to_double", check_q15_to_double},     /* FX-F6 */
+    {"fixed", "isqrt_u32", check_isqrt_u32},             /* FX-F7 */
+    {"fixed", "isqrt_u64", check_isqrt_u64},             /* FX-F7 */
+    {"fixed", "dot_q15_acc64", check_dot_acc64},         /* FX-F5 */
+    {"fixed", "dot_q15_acc32", check_dot_acc32},         /* FX-F5 */
+    {"fixed", "dot_q15", check_dot_q15},                 /* FX-F5 */
+    {"fixed", "matvec_q15", check_matvec},               /* FX-F5, FX-F8 (empty rows) */
     {"fixed", "matvec_q15_acc64", check_matvec_acc64},
-    {"fixed", "matmul_q15", check_matmul},
+    {"fixed", "matmul_q15", check_matmul}, /* FX-F5 */
     {"wire", "constants", check_constants},
     {"wire", "enums", check_enums},
     {"wire", "status_name_unknown", check_status_name_unknown},
@@ -1896,13 +1900,13 @@ static const checker checkers[] = {
     {"wire", "crc32", check_crc32},
     {"wire", "cobs_max_encoded", check_cobs_max},
     {"wire", "wire_max_frame", check_wire_max},
-    {"wire", "crc16", check_crc16},
-    {"wire", "cobs_encode", check_cobs_encode},
-    {"wire", "cobs_decode", check_cobs_decode},
+    {"wire", "crc16", check_crc16},             /* W-W2 */
+    {"wire", "cobs_encode", check_cobs_encode}, /* W-W1 */
+    {"wire", "cobs_decode", check_cobs_decode}, /* W-W1, W-P5 (in place) */
     {"wire", "frame_encode", check_frame_encode},
-    {"wire", "frame_decode", check_frame_decode},
+    {"wire", "frame_decode", check_frame_decode}, /* W-F2, W-P3, W-P4 */
     {"wire", "check_level", check_check_level},
-    {"wire", "header_pack", check_header_pack},
+    {"wire", "header_pack", check_header_pack}, /* W-W4 */
     {"wire", "error_pack", check_error_pack},
     {"wire", "event_pack", check_event_pack},
     {"wire", "query_head_pack", check_query_head_pack},
@@ -1914,20 +1918,20 @@ static const checker checkers[] = {
     {"wire", "infer_head_pack", check_infer_head_pack},
     {"wire", "model_info_pack", check_model_info_pack},
     {"wire", "samples_pack", check_samples},
-    {"wire", "u16_le", check_u16_le},
-    {"wire", "u32_le", check_u32_le},
+    {"wire", "u16_le", check_u16_le}, /* W-W3 */
+    {"wire", "u32_le", check_u32_le}, /* W-W3 */
     {"model", "constants", check_model_constants},
     {"model", "enums", check_model_enums},
     {"model", "model_head_pack", check_model_head_pack},
     {"model", "block_head_pack", check_block_head_pack},
     {"model", "readout_head_pack", check_readout_head_pack},
-    {"model", "model_check", check_model_check},
-    {"model", "infer_layout", check_infer_layout},
-    {"model", "infer_encode", check_infer_encode},
-    {"model", "infer_affine", check_infer_affine},
-    {"model", "infer_readout", check_infer_readout},
-    {"model", "infer_goodness", check_infer_goodness},
-    {"model", "argmax", check_argmax},
+    {"model", "model_check", check_model_check},       /* M-V1-V6 */
+    {"model", "infer_layout", check_infer_layout},     /* M-P1-P2 */
+    {"model", "infer_encode", check_infer_encode},     /* M-P3 */
+    {"model", "infer_affine", check_infer_affine},     /* M-M1-M2, M-P5 */
+    {"model", "infer_readout", check_infer_readout},   /* M-M2, M-P6 */
+    {"model", "infer_goodness", check_infer_goodness}, /* M-P6 */
+    {"model", "argmax", check_argmax},                 /* M-P7 */
     {"model", "infer_sample", check_infer_sample},
 };
 #define N_CHECKERS (sizeof checkers / sizeof checkers[0])

@@ -85,7 +85,7 @@ def main() -> None:
         _ready()
         while True:
             link.accept()
-            # wire.h E3: every new host connection meets a board that has just
+            # wire.h W-E3: every new host connection meets a board that has just
             # started (state at power-up defaults, the reset event first).
             core.restart()
             app.serve(core, link, cfg.RX_CHUNK, announce)

@@ -3,7 +3,7 @@
 Per-sample path (``batch=False``): the core drives, settles and reads through
 the host ``machine`` module, one MEASURE round trip per sense read, like the
 C host port's drive/sense. Batch path (the default): the whole QUERY is one
-MEASURE (port.h R3), exactly as the C emulator's measure_batch does, so the
+MEASURE (port.h PORT-R3), exactly as the C emulator's measure_batch does, so the
 replies are byte-identical to the emulator's for the same seed.
 """
 
@@ -31,7 +31,7 @@ class HostPort(HwPort):
 
     def _measure_batch(self, dac: "Any", n: int, nd: int, adc: "Any", ns: int, k: int,
                        settle_us: int) -> int:
-        # A simulated medium has no dynamics: settling is a no-op (port.h R4).
+        # A simulated medium has no dynamics: settling is a no-op (port.h PORT-R4).
         return self.link.measure(dac, n, nd, adc, ns, k)
 
     def sense(self, adc: "Any", off: int, n: int) -> int:

@@ -49,7 +49,7 @@ class MediumError(OSError):
 
 @micropython.viper
 def pack_u16(src: ptr16, count: int, dst: ptr8, off: int) -> int:
-    """src[0:count] (native uint16) -> little-endian bytes at dst[off:] (W3)."""
+    """src[0:count] (native uint16) -> little-endian bytes at dst[off:] (W-W3)."""
     i = 0
     while i < count:
         v = src[i]

@@ -23,7 +23,7 @@ def make_core(cfg: "Any", port: "Any", link: "Any") -> Core:
 
 def serve(core: Core, link: "Any", chunk: int = 512, announce: bool = True,
           ready: "Any" = None) -> None:
-    """Announce the start-up (wire.h E1), then feed the core until the link closes."""
+    """Announce the start-up (wire.h W-E1), then feed the core until the link closes."""
     buf = bytearray(chunk)
     if announce:
         core.announce()

@@ -1,35 +1,37 @@
 """The board's behaviour (firmware/src/core/phyff_core.c), in MicroPython.
 
-Same contracts as the C core (phyff_core.h K1-K8; wire.h C1-C5, F1-F3,
-S1-S5, T1-T11, E1-E3, L1-L4, "On-device inference"): the same replies, error
+Same contracts as the C core (phyff_core.h CORE-K1-K8; wire.h W-C1-C5, W-F1-F3,
+W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4, "On-device inference"): the same replies, error
 codes and arguments, statistics, events, saturation bitmap, code conversions
-(K3), oversampling (K4) and, with a model memory (``model_bytes`` > 0, as
+(CORE-K3), oversampling (CORE-K4) and, with a model memory (``model_bytes`` > 0, as
 PHYFF_CORE_MODEL_BYTES), the model commands and INFER, byte for byte. The
 structure mirrors phyff_core.c, helper for helper (``_refuse``,
 ``_refuse_frame``, ``_reply_error``, the ``_cmd_*`` functions, QUERY's
 ``_query_check``/``_query_drive``/``_query_measure``/``_query_sense`` steps,
-INFER's ``_infer_measure``/``_infer_pass``, ``_restore_model``), so the two
-are read side by side. All buffers are allocated once in ``Core.__init__``;
+INFER's ``_infer_check``/``_infer_measure``/``_infer_pass``, ``batch_limit``,
+``_restore_model``), so the two are read side by side; the ADC-to-Q15 rule
+(C ``sense_q15``) is inlined in ``sense_values`` and ``_infer_measure``, as a
+call per value would cost MicroPython too much. All buffers are allocated once in ``Core.__init__``;
 receiving, dispatching and answering a QUERY, configuration or model frame
 allocate nothing (checked under ``micropython.heap_lock`` by the tests), so
 the garbage collector never runs in the middle of a QUERY. INFER allocates
 nothing on a 64-bit port; on a 32-bit board its sums may become long ints
 (phyffmp/model.py).
 
-A port is any object with these methods (port.h R2-R4):
+A port is any object with these methods (port.h PORT-R2-R4):
 
 - ``drive(dac, off, n) -> int``: apply dac[off:off+n] (DAC codes; n is the
   wired drive count, codes past the active count are 0); 0 or a fault;
 - ``sense(adc, off, n) -> int``: read n ADC codes once into adc[off:off+n];
 - ``delay_us(us)``;
 - ``measure_batch``: None, or ``measure_batch(dac, n, nd, adc, ns, k, settle_us)
-  -> int``, a whole QUERY at once (R3), for media across a link.
+  -> int``, a whole QUERY at once (PORT-R3), for media across a link.
 
-``write(buf, n)`` sends the first n bytes of buf to the host (R1).
+``write(buf, n)`` sends the first n bytes of buf to the host (PORT-R1).
 
-Model storage (port.h R6) is a file, ``model_file``: written to a temporary
+Model storage (port.h PORT-R6) is a file, ``model_file``: written to a temporary
 file and renamed over the old one on MODEL_COMMIT, removed on MODEL_ERASE,
-read back and checked (model.h V1-V6) at start-up and at ``restart()``.
+read back and checked (model.h M-V1-V6) at start-up and at ``restart()``.
 """
 
 import os
@@ -178,21 +180,30 @@ N_STATS = const(11)
 _P = const(8)  # HEADER_SIZE: where payloads start in rx and raw
 
 
+def sat_u16(v: int) -> int:
+    """sat_u16(): sizes and offsets in error arguments saturate at 65535."""
+    return 0xFFFF if v > 0xFFFF else v
+
+
+def batch_limit(room: int, per_request: int, per_reply: int) -> int:
+    """batch_limit(): the largest n whose request (n * per_request bytes) and
+    reply (n * per_reply bytes and a ceil(n / 8)-byte bitmap) fit room,
+    saturated at 65535; the batch-limit solver of QUERY and INFER."""
+    n = room // per_request
+    by_reply = (room * 8) // (8 * per_reply + 1)
+    if by_reply < n:
+        n = by_reply
+    while n > 0 and n * per_reply + (n + 7) // 8 > room:
+        n -= 1
+    return sat_u16(n)
+
+
 def max_batch(n_drive: int, n_sense: int, max_payload: int = CORE_MAX_PAYLOAD) -> int:
     """phyff_core_max_batch: largest QUERY batch for the full channel counts."""
-    room = max_payload - QUERY_HEAD_SIZE
-    by_request = room // (2 * n_drive)
-    # reply: 2 * n * n_sense + ceil(n / 8) <= room
-    n = (room * 8) // (16 * n_sense + 1)
-    while n > 0 and 2 * n * n_sense + (n + 7) // 8 > room:
-        n -= 1
-    while 2 * (n + 1) * n_sense + (n + 8) // 8 <= room:
-        n += 1
-    best = by_request if by_request < n else n
-    return 0xFFFF if best > 0xFFFF else best
+    return batch_limit(max_payload - QUERY_HEAD_SIZE, 2 * n_drive, 2 * n_sense)
 
 
-# ---- sample conversions (K3), viper ------------------------------------------------
+# ---- sample conversions (CORE-K3), viper ------------------------------------------------
 
 
 # Viper functions take at most four arguments on older MicroPython releases,
@@ -212,7 +223,7 @@ def drive_codes(src: ptr8, dac: ptr16, bitmap: ptr8, prm: ptr32) -> int:
     """Q15 drive values (LE, sample-major, P_ACTIVE per sample) -> DAC codes.
 
     Writes full rows of P_WIRED codes (inactive channels 0); a negative value
-    is driven as 0 and flags its sample in the bitmap (K3).
+    is driven as 0 and flags its sample in the bitmap (CORE-K3).
     """
     off = prm[0]
     count = prm[1]
@@ -244,7 +255,7 @@ def drive_codes(src: ptr8, dac: ptr16, bitmap: ptr8, prm: ptr32) -> int:
 
 @micropython.viper
 def sense_values(adc: ptr16, out: ptr8, prm: ptr32) -> int:
-    """ADC codes -> Q15 sense values (LE) in out; a code at the top flags its sample (K3)."""
+    """ADC codes -> Q15 sense values (LE) in out; a code at the top flags its sample (CORE-K3)."""
     count = prm[1]
     n_sense = prm[2]
     shift = prm[4]
@@ -281,11 +292,6 @@ def copy_span(dst: ptr8, off: int, src: ptr8, prm: ptr32) -> int:
         dst[off + i] = src[s + i]
         i += 1
     return n
-
-
-def sat_u16(v: int) -> int:
-    """sat_u16(): sizes and offsets in error arguments saturate at 65535."""
-    return 0xFFFF if v > 0xFFFF else v
 
 
 @micropython.viper
@@ -377,7 +383,7 @@ class Core:
             self.crc_st = array("i", [0, 0])
             # the DAC row of the full wired width shares the scratch (model_limits)
             work = infer_work - n_drive if infer_work > n_drive else 0
-            # d_out <= the work values (V3), n_classes <= max_classes; only the view in
+            # d_out <= the work values (M-V3), n_classes <= max_classes; only the view in
             # force runs the pipeline, so both views share its row sums
             self.view = View(max(work, max_classes))
             self.staging_view = View()
@@ -401,7 +407,7 @@ class Core:
     # ---- link side ------------------------------------------------------------
 
     def announce(self) -> None:
-        """phyff_core_announce: the reset event (E1), at start-up and after RESET."""
+        """phyff_core_announce: the reset event (W-E1), at start-up and after RESET."""
         put_pair(self.raw, _P, EVENT_RESET, PROTOCOL_LEVEL)
         self._send_frame(0, CMD_EVENT, FLAG_EVENT, EVENT_SIZE)
 
@@ -425,12 +431,12 @@ class Core:
         self.rx_state[2] = 0
 
     def note_overrun(self) -> None:
-        """phyff_core_note_overrun: a loss the link detected (T5)."""
+        """phyff_core_note_overrun: a loss the link detected (W-T5)."""
         self.stats[S_OVERRUNS] += 1
 
     @micropython.native
     def receive(self, data: bytearray, n: int) -> None:
-        """Feed n received bytes; every complete non-empty frame gets one reply (K1)."""
+        """Feed n received bytes; every complete non-empty frame gets one reply (CORE-K1)."""
         st = self.rx_state
         rx = self.rx
         st[0] = 0
@@ -441,10 +447,10 @@ class Core:
             # a delimiter
             if st[2]:
                 self._tick()
-                self._refuse_frame(ERR_TOO_LONG)  # K2
+                self._refuse_frame(ERR_TOO_LONG)  # CORE-K2
             elif st[1] != 0:
                 self._handle_frame(st[1])
-            # else: an empty frame, ignored (C5)
+            # else: an empty frame, ignored (W-C5)
             st[1] = 0
             st[2] = 0
             st[0] = j + 1
@@ -462,12 +468,12 @@ class Core:
         self._send_frame(seq, cmd, FLAG_REPLY | FLAG_ERROR, ERROR_SIZE)
 
     def _refuse(self, seq: int, cmd: int, status: int, arg: int) -> None:
-        """refuse(): an intact request refused (S1-S4), counted as a bad command."""
+        """refuse(): an intact request refused (W-S1-S4), counted as a bad command."""
         self.stats[S_BAD_COMMANDS] += 1
         self._reply_error(seq, cmd, status, arg)
 
     def _refuse_frame(self, status: int) -> None:
-        """refuse_frame(): a frame that failed F1, answered by a seq-0 notice (F3)."""
+        """refuse_frame(): a frame that failed W-F1, answered by a seq-0 notice (W-F3)."""
         if status == ERR_BAD_CRC:
             self.stats[S_CRC_ERRORS] += 1
         else:
@@ -497,7 +503,7 @@ class Core:
         if length < 0:
             self._refuse_frame(-length)
             return
-        self.stats[S_FRAMES_OK] += 1  # intact: its reply carries its seq (T1)
+        self.stats[S_FRAMES_OK] += 1  # intact: its reply carries its seq (W-T1)
         seq = rx[1]
         cmd = rx[2]
         if rx[3] & (FLAG_REPLY | FLAG_EVENT):
@@ -557,7 +563,7 @@ class Core:
         stats = self.stats
         for k in range(N_STATS):
             stats[k] = 0
-        self.announce()  # E1: state back to power-up defaults
+        self.announce()  # W-E1: state back to power-up defaults
 
     def _config_refusal(self, settle: int, k: int, nd: int, ns: int, reserved: int) -> int:
         """config_refusal(): offset of the first refused field, or -1 (record order)."""
@@ -621,7 +627,7 @@ class Core:
 
     @micropython.native
     def _query_drive(self, n: int, bitmap: int) -> None:
-        """query_drive(): Q15 drive values -> full rows of DAC codes in self.dac (K3)."""
+        """query_drive(): Q15 drive values -> full rows of DAC codes in self.dac (CORE-K3)."""
         prm = self.prm
         prm[P_SRC] = _P + QUERY_HEAD_SIZE
         prm[P_COUNT] = n * self.n_drive_active
@@ -647,7 +653,7 @@ class Core:
 
     @micropython.native
     def _query_sense(self, n: int, bitmap: int) -> None:
-        """query_sense(): ADC codes -> Q15 sense values in the reply (K3)."""
+        """query_sense(): ADC codes -> Q15 sense values in the reply (CORE-K3)."""
         prm = self.prm
         ns = self.n_sense_active
         prm[P_COUNT] = n * ns
@@ -683,7 +689,7 @@ class Core:
     @micropython.native
     def _measure_each(self, port: "Any", dac: "Any", n: int, nd: int, adc: "Any", ns: int,
                       k: int, settle: int) -> int:
-        """measure_one() for every sample (K4): drive, settle, read k times, round half up."""
+        """measure_one() for every sample (CORE-K4): drive, settle, read k times, round half up."""
         acc = self.acc
         half = k >> 1
         for s in range(n):
@@ -721,7 +727,7 @@ class Core:
             return False
 
     def _model_save(self, image: "Any", n: int) -> int:
-        """port.h R6 model_save: store image[0:n] (n = 0: erase); 0 when stored whole.
+        """port.h PORT-R6 model_save: store image[0:n] (n = 0: erase); 0 when stored whole.
 
         A new image goes to a temporary file first, then replaces the old one
         by a rename, so a power cut leaves the old or the new image, never
@@ -754,7 +760,7 @@ class Core:
             return -1
 
     def _model_restore_bytes(self, buf: bytearray) -> int:
-        """port.h R6 model_restore: the stored image into buf; its size, 0 when none or too big."""
+        """PORT-R6 model_restore: the stored image into buf; its size, 0 when none or too big."""
         path = self.model_file
         if path is None:
             return 0
@@ -785,18 +791,10 @@ class Core:
 
     def _infer_max_batch(self, v: View, trace: int) -> int:
         """infer_max_batch(): largest INFER batch whose request and reply fit max_payload."""
-        room = self.max_payload - INFER_HEAD_SIZE
-        per_request = 2 * v.n_features
         per_reply = 2 + 4 * v.n_classes
         if trace:
             per_reply += 2 * v.trace_values
-        n = room // per_request
-        by_reply = (room * 8) // (8 * per_reply + 1)
-        if by_reply < n:
-            n = by_reply
-        while n > 0 and n * per_reply + (n + 7) // 8 > room:
-            n -= 1
-        return sat_u16(n)
+        return batch_limit(self.max_payload - INFER_HEAD_SIZE, 2 * v.n_features, per_reply)
 
     def _reply_model_info(self, seq: int, cmd: int) -> None:
         """model_info() + reply_model_info(): struct phyff_model_info of the model in force."""
@@ -853,7 +851,7 @@ class Core:
         if length != 0:
             self._refuse(seq, CMD_MODEL_COMMIT, ERR_BAD_PAYLOAD, 0)
             return
-        if self.load_state == LOAD_DONE and self.loaded:  # a retried COMMIT (C3)
+        if self.load_state == LOAD_DONE and self.loaded:  # a retried COMMIT (W-C3)
             self._reply_model_info(seq, CMD_MODEL_COMMIT)
             return
         if self.load_state != LOAD_BUSY:
@@ -911,7 +909,7 @@ class Core:
 
     @micropython.native
     def _infer_measure(self, k: int) -> int:
-        """infer_measure(): block k's physical part (P3-P4) from h into p (Q15).
+        """infer_measure(): block k's physical part (M-P3-P4) from h into p (Q15).
 
         -1 for a medium fault, 1 when a sense channel read its top code, else
         0; the time in the port is added to self.medium_us.
@@ -982,36 +980,46 @@ class Core:
         return sat
 
     @micropython.native
-    def _cmd_infer(self, seq: int, length: int) -> None:
+    def _infer_check(self, seq: int, length: int) -> int:
+        """infer_check(): the sample count, or -1 after refusing (wire.h INFER order)."""
         if length < INFER_HEAD_SIZE:
             self._refuse(seq, CMD_INFER, ERR_BAD_PAYLOAD, INFER_HEAD_SIZE)
-            return
+            return -1
         if not self.loaded:
             self._refuse(seq, CMD_INFER, ERR_NO_MODEL, 0)
-            return
+            return -1
         v = self.view
         rx = self.rx
         n = get_u16(rx, _P)
         flags = get_u16(rx, _P + 4)
         if get_u16(rx, _P + 2) != v.n_features:
             self._refuse(seq, CMD_INFER, ERR_BAD_CHANNELS, v.n_features)
-            return
+            return -1
         if flags & ~INFER_TRACE & 0xFFFF:
             self._refuse(seq, CMD_INFER, ERR_BAD_CONFIG, 4)
-            return
+            return -1
         if get_u16(rx, _P + 6) != 0:
             self._refuse(seq, CMD_INFER, ERR_BAD_CONFIG, 6)
-            return
-        tracing = flags & INFER_TRACE
-        limit = self._infer_max_batch(v, tracing)
+            return -1
+        limit = self._infer_max_batch(v, flags & INFER_TRACE)
         if n > limit:
             self._refuse(seq, CMD_INFER, ERR_BATCH_TOO_LARGE, limit)
-            return
-        f = v.n_features
-        expect = INFER_HEAD_SIZE + 2 * n * f
+            return -1
+        expect = INFER_HEAD_SIZE + 2 * n * v.n_features
         if length != expect:
             self._refuse(seq, CMD_INFER, ERR_BAD_PAYLOAD, expect & 0xFFFF)
+            return -1
+        return n
+
+    @micropython.native
+    def _cmd_infer(self, seq: int, length: int) -> None:
+        n = self._infer_check(seq, length)
+        if n < 0:
             return
+        v = self.view
+        flags = get_u16(self.rx, _P + 4)
+        tracing = flags & INFER_TRACE
+        f = v.n_features
         c = v.n_classes
         raw = self.raw
         classes = _P + INFER_HEAD_SIZE

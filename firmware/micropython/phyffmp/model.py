@@ -1,16 +1,16 @@
 """The on-device model (shared/include/phyff/model.h, shared/src/model.c), in MicroPython.
 
-Same image format, the same checks V1-V6 in the same order with the same
-refused offsets (``check``), and the integer pipeline P1-P7 bit for bit
+Same image format, the same checks M-V1-V6 in the same order with the same
+refused offsets (``check``), and the integer pipeline M-P1-P7 bit for bit
 (``infer_layout``, ``infer_encode``, ``infer_affine``, ``infer_readout_add``,
 ``infer_readout_finish``, ``infer_goodness``, ``argmax_s32``), mirroring
 model.c function for function.
 
-Arithmetic: the C sums are exact int64 (model.h M2). Here the inner dot
+Arithmetic: the C sums are exact int64 (model.h M-M2). Here the inner dot
 products run in viper, where an int is a machine word (32 bits on a
 board): each int16 x int16 product (|p| <= 2^30) is split into its low 16
 bits and the rest, summed separately (both sums stay far below 2^31 for the
-<= 16384 terms V3 allows), and joined as a Python int, which is exact at any
+<= 16384 terms M-V3 allows), and joined as a Python int, which is exact at any
 size. Shifts, rounding and saturation then run on Python ints. Those may be
 long ints on a 32-bit board, so INFER allocates a little (unlike QUERY); the
 model slots, views and scratch arrays are all preallocated.
@@ -223,7 +223,7 @@ class View:
         self.r_reserved = _u16(img, at + 6)
 
 
-# ---- checks (V1-V6) ---------------------------------------------------------------
+# ---- checks (M-V1-V6) ---------------------------------------------------------------
 
 
 def _exp_ok(e: int) -> bool:
@@ -309,7 +309,7 @@ def _check_block(v: View, k: int, at: int, d_in: int, in_exp: int, lim: Limits) 
 def model_check(image: "Any", size: int, lim: Limits, v: View) -> int:
     """phyff_model_check: OK, BAD_MODEL or WRONG_BOARD, with v.bad = the field's offset.
 
-    image[0:size] is checked against V1-V6 in image order; on OK the view
+    image[0:size] is checked against M-V1-V6 in image order; on OK the view
     describes it (v.image is image).
     """
     v.clear()
@@ -422,7 +422,7 @@ def isqrt_u64(x: int) -> int:
 
 
 def round_shift(acc: int, s: int) -> int:
-    """round_shift(): add half, floor (fixed.h F3); s = 0 leaves acc as it is."""
+    """round_shift(): add half, floor (fixed.h FX-F3); s = 0 leaves acc as it is."""
     if s == 0:
         return acc
     return (acc + (1 << (s - 1))) >> s
@@ -564,12 +564,12 @@ def _weight(v: View, at: int) -> int:
     return _s16(_u16(v.image, at))
 
 
-# ---- pipeline (P1-P7) --------------------------------------------------------------
+# ---- pipeline (M-P1-P7) --------------------------------------------------------------
 
 
 @micropython.native
 def infer_layout(v: View, src: "Any", off: int, label: int, h: "Any") -> bool:
-    """P1-P2: h (width values) from the features at src[off:] (LE int16) and label.
+    """M-P1-P2: h (width values) from the features at src[off:] (LE int16) and label.
 
     label -1: the neutral overlay. Returns True when the overlay value saturated.
     """
@@ -598,7 +598,7 @@ def infer_layout(v: View, src: "Any", off: int, label: int, h: "Any") -> bool:
 
 @micropython.native
 def infer_encode(v: View, k: int, h: "Any", drive: "Any") -> None:
-    """P3: drive (n_drive Q15 values) of block k from its input h (d_in)."""
+    """M-P3: drive (n_drive Q15 values) of block k from its input h (d_in)."""
     d = v.d_in[k]
     enc = v.encoder[k]
     if enc == ENC_AMPLITUDE:
@@ -649,7 +649,7 @@ def infer_encode(v: View, k: int, h: "Any", drive: "Any") -> None:
 
 @micropython.native
 def infer_affine(v: View, k: int, p: "Any", h: "Any", y: "Any") -> bool:
-    """P5: y (d_out) of block k from p (n_sense, physical blocks) and h (d_in).
+    """M-P5: y (d_out) of block k from p (n_sense, physical blocks) and h (d_in).
 
     Returns True when an output saturated.
     """
@@ -690,7 +690,7 @@ def infer_affine(v: View, k: int, p: "Any", h: "Any", y: "Any") -> bool:
 
 @micropython.native
 def infer_readout_add(v: View, k: int, y: "Any", acc: "Any") -> None:
-    """P6 one-pass: add block k's read-out segment of y to acc (n_classes ints)."""
+    """M-P6 one-pass: add block k's read-out segment of y to acc (n_classes ints)."""
     col = 0
     for j in range(k):
         col += v.d_out[j]
@@ -705,7 +705,7 @@ def infer_readout_add(v: View, k: int, y: "Any", acc: "Any") -> None:
 
 @micropython.native
 def infer_readout_finish(v: View, acc: "Any", scores: "Any") -> bool:
-    """P6 one-pass: scores (int32) from acc, the bias added here; True when one saturated."""
+    """M-P6 one-pass: scores (int32) from acc, the bias added here; True when one saturated."""
     rb_at = v.readout_at + 2 * v.n_classes * v.readout_width
     sat = False
     for c in range(v.n_classes):
@@ -719,7 +719,7 @@ def infer_readout_finish(v: View, acc: "Any", scores: "Any") -> bool:
 
 @micropython.native
 def infer_goodness(v: View, k: int, y: "Any") -> int:
-    """P6 goodness: G_k of block k's output y, Q15 (cosine with xi, rounded half up)."""
+    """M-P6 goodness: G_k of block k's output y, Q15 (cosine with xi, rounded half up)."""
     d_out = v.d_out[k]
     xi_at = v.block_at[k] + 2 * (d_out * _z_width(v, k) + d_out)
     num = _dot(v, xi_at, y, 0, d_out, 2)
@@ -731,7 +731,7 @@ def infer_goodness(v: View, k: int, y: "Any") -> int:
 
 @micropython.native
 def argmax_s32(scores: "Any", n: int) -> int:
-    """P7: the first index of the largest of n scores."""
+    """M-P7: the first index of the largest of n scores."""
     best = 0
     for i in range(1, n):
         if scores[i] > scores[best]:

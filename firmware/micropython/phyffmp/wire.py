@@ -4,7 +4,7 @@ Every number here is the C header's; a host test parses this file and
 compares each ``const`` with the compiled C (no silent drift). Codec
 functions work on caller-owned buffers and allocate nothing:
 
-- ``crc16(buf, off, n, crc)``: CRC-16/CCITT-FALSE (W2), table-free like the C.
+- ``crc16(buf, off, n, crc)``: CRC-16/CCITT-FALSE (W-W2), table-free like the C.
 - ``crc32(buf, off, n, crc, st)``: CRC-32/ISO-HDLC (phyff_crc32) of model
   images, table-free, the register in two 16-bit halves (small ints on
   32-bit boards).
@@ -129,7 +129,7 @@ def wire_max_frame(n: int) -> int:
     return cobs_max_encoded(HEADER_SIZE + n + CRC_SIZE) + 1
 
 
-# ---- little-endian fields (W3) ------------------------------------------------
+# ---- little-endian fields (W-W3) ------------------------------------------------
 
 
 def get_u16(b: bytearray, off: int) -> int:
@@ -171,7 +171,7 @@ def put_config(b: bytearray, off: int, settle_us: int, oversample: int, n_drive_
 
 
 def put_stats(b: bytearray, off: int, counters: "Any") -> None:
-    """struct phyff_stats from its eleven counters, in field order (T1-T11)."""
+    """struct phyff_stats from its eleven counters, in field order (W-T1-T11)."""
     for k in range(STATS_SIZE // 4):
         put_u32(b, off + 4 * k, counters[k])
 
@@ -244,7 +244,7 @@ def put_model_info(b: bytearray, off: int, crc: int, image_size: int, train_unit
 
 
 def check_level(level: int, cmd: int) -> int:
-    """phyff_check_level: HELLO passes at any level (L4)."""
+    """phyff_check_level: HELLO passes at any level (W-L4)."""
     if cmd == CMD_HELLO or level == PROTOCOL_LEVEL:
         return OK
     return ERR_BAD_LEVEL
@@ -255,7 +255,7 @@ def check_level(level: int, cmd: int) -> int:
 
 @micropython.viper
 def crc16(buf: ptr8, off: int, n: int, crc: int) -> int:
-    """CRC-16/CCITT-FALSE of buf[off:off+n], continuing from crc (W2)."""
+    """CRC-16/CCITT-FALSE of buf[off:off+n], continuing from crc (W-W2)."""
     i = off
     end = off + n
     while i < end:
@@ -377,7 +377,7 @@ def cobs_decode(src: ptr8, n: int, dst: ptr8, cap: int) -> int:
 
 @micropython.viper
 def gather(data: ptr8, n: int, rx: ptr8, st: ptr32) -> int:
-    """Frame reassembly (K1, K2) from data[st[0]:n] into rx; index of the delimiter, or n.
+    """Frame reassembly (CORE-K1, CORE-K2) from data[st[0]:n] into rx; index of the delimiter, or n.
 
     st holds [position in data, rx_len, dropping, rx capacity] and is
     updated. Bytes past the capacity set the dropping flag: the frame is
@@ -415,7 +415,7 @@ def copy(dst: ptr8, off: int, src: ptr8, n: int) -> int:
     return n
 
 
-# ---- frames (W1, W4) ------------------------------------------------------------
+# ---- frames (W-W1, W-W4) ------------------------------------------------------------
 
 
 def frame_encode(raw: bytearray, plen: int, level: int, seq: int, cmd: int, flags: int,
@@ -449,7 +449,7 @@ def frame_decode(buf: bytearray, n: int, max_payload: int) -> int:
     On success the header is buf[0:8] and the payload buf[8:8+length].
     Checks in the order of phyff_frame_decode: EMPTY, BAD_COBS, TRUNCATED,
     BAD_CRC, TRUNCATED/TOO_LONG against the length field, TOO_LONG against
-    max_payload. The level is not checked (L4).
+    max_payload. The level is not checked (W-L4).
     """
     m = cobs_decode(buf, n, buf, n)
     if m < 0:

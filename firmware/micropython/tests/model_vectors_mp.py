@@ -88,7 +88,7 @@ class Checked:
                                    lim["max_settle_us"], lim["max_classes"],
                                    lim["work_values"])
         self.image = unhex(inp["image"])
-        # rows as Core sizes them: d_out <= work values (V3), n_classes <= max_classes
+        # rows as Core sizes them: d_out <= work values (M-V3), n_classes <= max_classes
         self.view = view_for(max(lim["work_values"], lim["max_classes"]))
         self.status = model.model_check(self.image, len(self.image), self.limits, self.view)
 
@@ -124,7 +124,7 @@ def c_model_head(case: dict) -> "str | None":
                 "overlay", "readout_abs"):
         if getattr(v, key) != h[key]:
             return f"{key} = {getattr(v, key)}, want {h[key]}"
-    # the names stay in the image; model_check compares train_medium there (V6)
+    # the names stay in the image; model_check compares train_medium there (M-V6)
     for key, at in HEAD_NAMES:
         if raw[at:at + wire.NAME_SIZE] != name_bytes(h[key]):
             return f"{key} is not at offset {at}"
@@ -252,7 +252,7 @@ def c_argmax(case: dict) -> "str | None":
 
 
 def c_infer_sample(case: dict) -> "str | None":
-    """P1-P7 composed as Core._infer_pass/_cmd_infer compose them; sensed values for P4."""
+    """M-P1-P7 composed as Core._infer_pass/_cmd_infer compose them; sensed values for M-P4."""
     inp = case["in"]
     out = case["out"]
     c = Checked(inp)

@@ -177,7 +177,7 @@ def run(batch: bool) -> "list[bytes]":
         check(ok, f"allocation while serving frame {bytes(f[:6])!r} (batch={batch})")
         if bytes(f) != b"\x00\x00":
             expected += 1
-            if f is frames[-3]:  # RESET: its reply, then the reset event (E1)
+            if f is frames[-3]:  # RESET: its reply, then the reset event (W-E1)
                 expected += 1
         else:
             check(sink.n == before, "an empty frame was answered")

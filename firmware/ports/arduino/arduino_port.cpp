@@ -15,7 +15,7 @@
  */
 #include <Arduino.h>
 
-#include "phyff_config.h" /* before the core: its buffer limits (C3) */
+#include "phyff_config.h" /* before the core: its buffer limits (CFG-C3) */
 
 extern "C" {
 #include "phyff_core.h"
@@ -107,8 +107,8 @@ void phyff_board_begin() {
     port.drive = port_drive;
     port.sense = port_sense;
     port.measure_batch = NULL;
-    /* No model storage yet (port.h R6): a model loaded on the Pico, Nucleo
-     * or ESP32 lives in RAM until power-off (phyff_config.h C5). */
+    /* No model storage yet (port.h PORT-R6): a model loaded on the Pico, Nucleo
+     * or ESP32 lives in RAM until power-off (phyff_config.h CFG-C5). */
     port.model_save = NULL;
     port.model_restore = NULL;
 

@@ -7,18 +7,18 @@
  *   void loop() { phyff_board_poll(); }
  *
  * Contract
- *   A1. phyff_board_begin() is called once, first: it opens Serial at
+ *   ARD-A1. phyff_board_begin() is called once, first: it opens Serial at
  *       115200 baud, sets up the drive pins (all at 0) and announces the
  *       board to the host ("board reset" event).
- *   A2. phyff_board_poll() is called as often as possible (every loop()):
+ *   ARD-A2. phyff_board_poll() is called as often as possible (every loop()):
  *       it feeds what Serial received to the board core, which answers
  *       complete requests before returning. A QUERY holds it for the whole
  *       batch (drive, settle, sense per sample), so keep other work in
  *       loop() short and never block Serial.
- *   A3. The board is chosen at compile time from the Arduino board being
+ *   ARD-A3. The board is chosen at compile time from the Arduino board being
  *       built for (phyff_config.h); pins.h lists the pins per board. Other
  *       boards stop the build with an #error naming the supported ones.
- *   A4. Nothing is allocated on the heap; all buffers are static and sized
+ *   ARD-A4. Nothing is allocated on the heap; all buffers are static and sized
  *       by the board's limits (phyff_config.h).
  */
 #ifndef PHYFF_ARDUINO_H

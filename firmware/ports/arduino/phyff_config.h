@@ -3,22 +3,22 @@
  * core's buffer limits for it.
  *
  * Rules
- *   C1. A -DPHYFF_BOARD_<NAME> build flag (PlatformIO's envs set one) wins.
- *   C2. Without one (the Arduino IDE, arduino-cli), the board is taken from
+ *   CFG-C1. A -DPHYFF_BOARD_<NAME> build flag (PlatformIO's envs set one) wins.
+ *   CFG-C2. Without one (the Arduino IDE, arduino-cli), the board is taken from
  *       the macro the Arduino core defines for the selected board:
  *       ARDUINO_AVR_UNO -> UNO, ARDUINO_RASPBERRY_PI_PICO -> PICO,
  *       ARDUINO_NUCLEO_L476RG -> NUCLEO_L476RG, ARDUINO_ESP32_DEV -> ESP32DEV.
  *       Any other board leaves none selected and pins.h stops the build.
- *   C3. The Uno's 2 KiB of RAM hold the core only with a 256-byte payload
+ *   CFG-C3. The Uno's 2 KiB of RAM hold the core only with a 256-byte payload
  *       limit and at most 8 channels; a -D flag for either limit wins.
  *       Other boards keep the core's defaults (phyff_core.h).
- *   C5. On-device inference: the Pico, the Nucleo-L476RG and the ESP32
+ *   CFG-C5. On-device inference: the Pico, the Nucleo-L476RG and the ESP32
  *       DevKit get two 16 KiB model slots in RAM (PHYFF_CORE_MODEL_BYTES,
  *       as platformio.ini's infer_flags); the Uno none (its 2 KiB of RAM
  *       cannot hold a slot, its EEPROM only 1 KiB). The model is not kept
  *       in flash yet: no port sets model_save/model_restore, so no board
  *       here has FEAT_MODEL_PERSIST. A -D flag wins.
- *   C4. This header only defines macros, so the C core includes it too (via
+ *   CFG-C4. This header only defines macros, so the C core includes it too (via
  *       port.h in the Arduino library) and sees the same limits.
  */
 #ifndef PHYFF_ARDUINO_CONFIG_H

@@ -16,7 +16,7 @@ static void host_write(void *ctx, const uint8_t *data, size_t n) {
     b->out_dropped += n - take;
 }
 
-/* H3: the board's clock is the host's monotonic clock, so uptime advances
+/* HOST-H3: the board's clock is the host's monotonic clock, so uptime advances
  * between frames as on a real board. */
 static uint32_t host_micros(void *ctx) {
     (void)ctx;

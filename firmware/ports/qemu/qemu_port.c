@@ -230,7 +230,7 @@ static void link_write(void *ctx, const uint8_t *data, size_t n) {
 
 /* ---- UART1: the medium link, streamed ------------------------------------ */
 
-/* Streaming frame writer (wire.h W1-W2): CRC over header + payload, COBS in
+/* Streaming frame writer (wire.h W-W1-W2): CRC over header + payload, COBS in
  * 254-byte blocks, canonical like shared/src/wire.c (a full block is closed
  * with 0xFF and a new one opened only if input remains). */
 static struct {
@@ -413,7 +413,7 @@ static uint8_t medium_next_seq(void) {
 
 static bool medium_ok;
 
-/* R3: the whole batch as one MEASURE; the reply's ADC codes land in adc. */
+/* PORT-R3: the whole batch as one MEASURE; the reply's ADC codes land in adc. */
 static int port_measure_batch(void *ctx, const uint16_t *dac, uint16_t n_samples,
                               uint16_t n_drive, uint16_t *adc, uint16_t n_sense,
                               uint16_t oversample, uint32_t settle_us) {
@@ -434,7 +434,7 @@ static int port_measure_batch(void *ctx, const uint16_t *dac, uint16_t n_samples
     const size_t n_adc = (size_t)n_samples * n_sense;
     uint8_t *raw = (uint8_t *)adc;
     const int rc = medium_reply(seq, PHYFF_MEDIUM_MEASURE, raw, 2u * n_adc, MEASURE_TIMEOUT_US);
-    /* little-endian bytes -> native codes, in place (W3) */
+    /* little-endian bytes -> native codes, in place (W-W3) */
     for (size_t i = 0; rc == 0 && i < n_adc; ++i) adc[i] = phyff_get_u16(raw + 2u * i);
     acct_medium += (t0 - ticks_now()) - (acct_wait - wait0);
     return rc;
@@ -483,7 +483,7 @@ int main(void) {
     port.drive = NULL;
     port.sense = NULL;
     port.measure_batch = port_measure_batch;
-    /* No non-volatile model storage (port.h R6): QEMU's mps2-an385 has no
+    /* No non-volatile model storage (port.h PORT-R6): QEMU's mps2-an385 has no
      * flash model and the launcher no semihosting, so a loaded model lasts
      * until QEMU exits (no FEAT_MODEL_PERSIST; docs/boards.md). */
     port.model_save = NULL;
@@ -512,7 +512,9 @@ int main(void) {
         desc.n_sense = 1;
         desc.dac_bits = 12;
         desc.adc_bits = 12;
-        (void)phyff_core_init(&core, &port, &desc);
+        if (phyff_core_init(&core, &port, &desc) != PHYFF_OK) {
+            return 1; /* cannot happen (1 x 1 channels fit any frame); parks the core */
+        }
     }
     phyff_core_announce(&core);
 

@@ -15,18 +15,18 @@
  *               reading of all six inputs per sense round.
  *
  * Contract (numbered rules)
- *   S1. The simulation starts when the first host connects, so the board's
+ *   SIM-S1. The simulation starts when the first host connects, so the board's
  *       start-up announcement ("board reset" event) reaches it. Later hosts
  *       may connect after the previous one closed; bytes the firmware sends
  *       while no host is attached are dropped, as on an unplugged USB port.
  *       Host bytes reach the UART only once the firmware enabled its
  *       receiver (Serial.begin), so a request sent during boot is not lost.
- *   S2. One host at a time: a second connection while one is attached gets
+ *   SIM-S2. One host at a time: a second connection while one is attached gets
  *       the text line "phyff-simavr: board busy: ..." and is then closed
  *       (after the harness has read what it sent, so the line is not lost
  *       to a connection reset); the harness says so on its stderr. The
  *       attached host is not disturbed.
- *   S3. A sense round starts when the firmware starts a conversion on A0
+ *   SIM-S3. A sense round starts when the firmware starts a conversion on A0
  *       (ports/arduino reads A0..A(n-1) in order on every sense call). At
  *       that moment the harness reads the drive vector from the pins, sends
  *       one MEASURE (1 sample, all six inputs, oversample 1) and sets A0..A5
@@ -34,17 +34,17 @@
  *       sent. One medium row per sense call is exactly what the emulator's
  *       per-sample path consumes, oversampling included, so replies are
  *       byte-identical to the in-process emulator configured like the Uno.
- *   S4. At start-up the medium server is asked DESCRIBE; a medium whose
+ *   SIM-S4. At start-up the medium server is asked DESCRIBE; a medium whose
  *       channel counts or converter bits differ from the Uno's (4 drive,
  *       6 sense, 8-bit PWM, 10-bit ADC) is refused with a message, exit 2.
- *   S5. Simulated time is the firmware's time: baud rate, micros() and
+ *   SIM-S5. Simulated time is the firmware's time: baud rate, micros() and
  *       delays are those of a 16 MHz ATmega328P. While no request is being
  *       served, the harness sleeps on its sockets between 1 ms slices of
  *       simulated time, so an idle board costs little host CPU.
- *   S6. Exit codes: 0 on SIGTERM/SIGINT, 1 bad arguments or ELF, 2 medium
+ *   SIM-S6. Exit codes: 0 on SIGTERM/SIGINT, 1 bad arguments or ELF, 2 medium
  *       refused or unreachable, 3 medium failure while running, 4 the
  *       firmware crashed or stopped.
- *   S7. With --diag FILE, one line per reply frame the firmware sends:
+ *   SIM-S7. With --diag FILE, one line per reply frame the firmware sends:
  *       "reply start=<cycle> end=<cycle> rounds=<n> first=<cycle> last=<cycle>",
  *       where start is the cycle the request's first byte reached the UART,
  *       end the cycle the reply's delimiter left it, n the sense rounds in
@@ -172,7 +172,7 @@ static void close_host(void) {
 static void accept_host(void) {
     int fd = accept(listen_fd, NULL, NULL);
     if (fd < 0) return;
-    if (host_fd >= 0) { /* S2 */
+    if (host_fd >= 0) { /* SIM-S2 */
         static const char busy[] =
             "phyff-simavr: board busy: another host is attached to this simulated Uno; "
             "close it first\n";
@@ -317,7 +317,7 @@ static int connect_medium(const char *addr) {
     return fd;
 }
 
-static void describe_medium(void) { /* S4 */
+static void describe_medium(void) { /* SIM-S4 */
     uint8_t raw[PHYFF_MEDIUM_DESC_SIZE];
     if (medium_request(PHYFF_MEDIUM_DESCRIBE, NULL, 0, raw, sizeof raw) != sizeof raw)
         die(2, "medium server's DESCRIBE reply has the wrong size");
@@ -344,7 +344,7 @@ static uint16_t drive_code(const struct drive_pin *p) {
 
 static avr_irq_t *adc_irq;
 
-/* S3: the millivolts for which simavr's ADC (code = mV * 1023 / AVCC,
+/* SIM-S3: the millivolts for which simavr's ADC (code = mV * 1023 / AVCC,
  * truncated) yields exactly `code`. */
 static uint32_t code_to_mv(uint16_t code) {
     return ((uint32_t)code * AVCC_MV + 1022u) / 1023u;
@@ -521,7 +521,7 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &act, NULL);
     sigaction(SIGINT, &act, NULL);
 
-    while (host_fd < 0 && !stop_requested) service_sockets(100); /* S1 */
+    while (host_fd < 0 && !stop_requested) service_sockets(100); /* SIM-S1 */
 
     const avr_cycle_count_t slice = F_CPU_HZ / 1000u; /* 1 ms */
     const avr_cycle_count_t busy_limit = 2u * F_CPU_HZ;
@@ -529,7 +529,7 @@ int main(int argc, char **argv) {
     while (!stop_requested) {
         const int busy = rx_len > 0 || tx_len > 0 ||
                          (req_open && avr->cycle - last_input_cycle < busy_limit);
-        service_sockets(busy ? 0 : 20); /* S5 */
+        service_sockets(busy ? 0 : 20); /* SIM-S5 */
         feed_uart();
         const avr_cycle_count_t until = avr->cycle + (busy ? slice / 16u : slice);
         while (avr->cycle < until) {

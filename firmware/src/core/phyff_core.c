@@ -1,6 +1,8 @@
 /*
- * phyff_core.c - frame reassembly, dispatch and the five commands.
- * Contracts are in phyff_core.h (K1-K7) and wire.h (C1-C5, F1-F3, S1-S5, T1-T8, E1-E3, L1-L4).
+ * phyff_core.c - frame reassembly, dispatch and the commands: HELLO,
+ * CONFIGURE, QUERY, STATS, RESET and, with model memory, the six on-device
+ * inference commands. Contracts are in phyff_core.h (CORE-K1-K8) and wire.h
+ * (W-C1-C5, W-F1-F3, W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4).
  */
 #include "phyff_core.h"
 
@@ -46,7 +48,7 @@ static void reply_error(struct phyff_core *core, uint8_t seq, uint8_t cmd,
     send_frame(core, seq, cmd, PHYFF_FLAG_REPLY | PHYFF_FLAG_ERROR, buf, sizeof buf);
 }
 
-/* Refuse an intact request (wire.h S5): an ERROR reply with the request's
+/* Refuse an intact request (wire.h W-S5): an ERROR reply with the request's
  * seq and cmd, counted as a bad command. */
 static void refuse(struct phyff_core *core, const struct phyff_header *req,
                    enum phyff_status status, uint16_t arg) {
@@ -54,7 +56,7 @@ static void refuse(struct phyff_core *core, const struct phyff_header *req,
     reply_error(core, req->seq, req->cmd, status, arg);
 }
 
-/* Refuse a frame that failed the frame checks (wire.h F1-F3): seq 0, cmd
+/* Refuse a frame that failed the frame checks (wire.h W-F1-F3): seq 0, cmd
  * NONE, counted as a CRC or a framing error. */
 static void refuse_frame(struct phyff_core *core, enum phyff_status status) {
     if (status == PHYFF_ERR_BAD_CRC) {
@@ -74,15 +76,27 @@ static void default_config(struct phyff_core *core) {
     core->config.reserved = 0;
 }
 
+static uint16_t sat_u16(uint32_t v) {
+    return (uint16_t)(v > 0xFFFFu ? 0xFFFFu : v);
+}
+
+/* The batch-limit solver of QUERY and INFER: the largest n whose request
+ * (n x per_request bytes) and reply (n x per_reply bytes and the ceil(n / 8)
+ * bytes of the saturation bitmap) both fit room, saturated at 65535.
+ * 8 x room / (8 x per_reply + 1) bounds every n that fits the reply (the
+ * bitmap takes at least n / 8), so counting down from there finds the
+ * largest. per_request and per_reply are >= 1. */
+static uint16_t batch_limit(uint32_t room, uint32_t per_request, uint32_t per_reply) {
+    uint32_t n = room / per_request;
+    const uint32_t by_reply = (room * 8u) / (8u * per_reply + 1u);
+    if (by_reply < n) n = by_reply;
+    while (n > 0 && n * per_reply + (n + 7u) / 8u > room) --n;
+    return sat_u16(n);
+}
+
 uint16_t phyff_core_max_batch(uint16_t n_drive, uint16_t n_sense) {
-    const uint32_t room = PHYFF_CORE_MAX_PAYLOAD - PHYFF_QUERY_HEAD_SIZE;
-    uint32_t by_request = room / (2u * (uint32_t)n_drive);
-    /* reply: 2 * n * n_sense + ceil(n / 8) <= room */
-    uint32_t n = (room * 8u) / (16u * (uint32_t)n_sense + 1u);
-    while (n > 0 && 2u * n * n_sense + (n + 7u) / 8u > room) --n;
-    while (2u * (n + 1u) * n_sense + (n + 8u) / 8u <= room) ++n;
-    uint32_t best = by_request < n ? by_request : n;
-    return (uint16_t)(best > 0xFFFFu ? 0xFFFFu : best);
+    return batch_limit(PHYFF_CORE_MAX_PAYLOAD - PHYFF_QUERY_HEAD_SIZE, 2u * (uint32_t)n_drive,
+                       2u * (uint32_t)n_sense);
 }
 
 /* ---- commands ---------------------------------------------------------- */
@@ -98,6 +112,7 @@ static void cmd_hello(struct phyff_core *core, const struct phyff_header *req) {
 
 /* Offset of the first refused field of a proposed config, or -1 (wire.h
  * CONFIGURE: fields are checked in record order). */
+PHYFF_NODISCARD
 static int config_refusal(const struct phyff_core *core, const struct phyff_config *c) {
     const bool select = (core->caps.features & PHYFF_FEAT_CHANNEL_SELECT) != 0;
     if (c->settle_us > core->caps.max_settle_us) {
@@ -141,6 +156,7 @@ static void cmd_configure(struct phyff_core *core, const struct phyff_header *re
 /* QUERY checks, in order (wire.h QUERY): payload holds a head, channel
  * count, batch limit, exact length. Returns the sample count, or -1 after
  * refusing the request. */
+PHYFF_NODISCARD
 static long query_check(struct phyff_core *core, const struct phyff_header *req,
                         const uint8_t *payload, size_t len) {
     if (len < PHYFF_QUERY_HEAD_SIZE) {
@@ -170,7 +186,7 @@ static long query_check(struct phyff_core *core, const struct phyff_header *req,
  * request's samples: each little-endian value becomes a native u16 code at
  * the same address (the rx buffer is aligned, the payload starts at offset
  * 8, the samples at 12). A negative value is driven as 0 and flags its
- * sample (K3). With fewer active than wired drive channels the rows are then
+ * sample (CORE-K3). With fewer active than wired drive channels the rows are then
  * spread to full width, inactive channels at code 0, walking backwards so
  * nothing is overwritten before it is read; the buffer has room since
  * max_batch is computed for the full channel count. Returns the codes. */
@@ -201,7 +217,8 @@ static uint16_t *query_drive(struct phyff_core *core, uint8_t *samples, size_t n
     return dac;
 }
 
-/* One sample through drive/settle/sense, averaging (K4). */
+/* One sample through drive/settle/sense, averaging (CORE-K4). */
+PHYFF_NODISCARD
 static int measure_one(struct phyff_core *core, const struct phyff_config *cfg,
                        const uint16_t *dac, uint16_t *adc) {
     const struct phyff_port *p = core->port;
@@ -223,6 +240,7 @@ static int measure_one(struct phyff_core *core, const struct phyff_config *cfg,
  * the settings of cfg, through the port's batch path or sample by sample.
  * The port is not called for n = 0. Returns 0, or non-zero for a medium
  * fault. */
+PHYFF_NODISCARD
 static int query_measure(struct phyff_core *core, const struct phyff_config *cfg,
                          const uint16_t *dac, size_t n, uint16_t *adc) {
     const struct phyff_port *p = core->port;
@@ -239,19 +257,30 @@ static int query_measure(struct phyff_core *core, const struct phyff_config *cfg
     return 0;
 }
 
+/* ADC code -> Q15 sense value (CORE-K3): code << (15 - adc_bits); a code at (or
+ * above) the top reads as the top and sets *clipped. The one conversion of
+ * QUERY and INFER. */
+static uint16_t sense_q15(const struct phyff_core *core, uint16_t code, bool *clipped) {
+    const uint16_t top = (uint16_t)((1u << core->caps.adc_bits) - 1u);
+    if (code >= top) {
+        code = top;
+        *clipped = true;
+    }
+    return (uint16_t)(code << (15u - core->caps.adc_bits));
+}
+
 /* Sense step: ADC codes become little-endian Q15 values in place; a code at
- * (or above) the top flags its sample (K3). */
+ * (or above) the top flags its sample (CORE-K3). */
 static void query_sense(struct phyff_core *core, uint16_t *adc, size_t n, uint8_t *bitmap) {
     const uint16_t ns = core->config.n_sense_active;
-    const uint16_t top = (uint16_t)((1u << core->caps.adc_bits) - 1u);
-    const unsigned adc_shift = 15u - core->caps.adc_bits;
     for (size_t i = 0; i < n * ns; ++i) {
-        const uint16_t code = adc[i] > top ? top : adc[i];
-        if (code == top) {
+        bool clipped = false;
+        const uint16_t v = sense_q15(core, adc[i], &clipped);
+        if (clipped) {
             const size_t s = i / ns;
             bitmap[s / 8u] |= (uint8_t)(1u << (s % 8u));
         }
-        phyff_put_u16((uint8_t *)&adc[i], (uint16_t)(code << adc_shift));
+        phyff_put_u16((uint8_t *)&adc[i], v);
     }
 }
 
@@ -303,17 +332,13 @@ static void cmd_reset(struct phyff_core *core, const struct phyff_header *req, s
     default_config(core);
     memset(&core->stats, 0, sizeof core->stats);
     core->uptime_us_frac = 0;
-    phyff_core_announce(core); /* wire.h E1: state is back to power-up defaults */
+    phyff_core_announce(core); /* wire.h W-E1: state is back to power-up defaults */
 }
 
 /* ---- on-device inference (wire.h "On-device inference", model.h) -------- */
 #if PHYFF_CORE_INFER
 
 enum { LOAD_IDLE = 0, LOAD_BUSY = 1, LOAD_DONE = 2 };
-
-static uint16_t sat_u16(uint32_t v) {
-    return (uint16_t)(v > 0xFFFFu ? 0xFFFFu : v);
-}
 
 static void model_limits(const struct phyff_core *core, struct phyff_model_limits *lim) {
     lim->unit_id = core->caps.unit_id;
@@ -330,15 +355,10 @@ static void model_limits(const struct phyff_core *core, struct phyff_model_limit
 
 /* Largest INFER batch whose request and reply fit max_payload. */
 static uint16_t infer_max_batch(const struct phyff_model_view *v, bool trace) {
-    const uint32_t room = PHYFF_CORE_MAX_PAYLOAD - PHYFF_INFER_HEAD_SIZE;
-    const uint32_t per_request = 2u * v->head.n_features;
     uint32_t per_reply = 2u + 4u * v->head.n_classes;
     if (trace) per_reply += 2u * v->trace_values;
-    uint32_t n = room / per_request;
-    const uint32_t by_reply = (room * 8u) / (8u * per_reply + 1u);
-    if (by_reply < n) n = by_reply;
-    while (n > 0 && n * per_reply + (n + 7u) / 8u > room) --n;
-    return sat_u16(n);
+    return batch_limit(PHYFF_CORE_MAX_PAYLOAD - PHYFF_INFER_HEAD_SIZE,
+                       2u * (uint32_t)v->head.n_features, per_reply);
 }
 
 static void model_info(const struct phyff_core *core, struct phyff_model_info *info) {
@@ -418,7 +438,7 @@ static void cmd_model_commit(struct phyff_core *core, const struct phyff_header 
         refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
         return;
     }
-    if (core->load_state == LOAD_DONE && core->loaded) { /* a retried COMMIT (C3) */
+    if (core->load_state == LOAD_DONE && core->loaded) { /* a retried COMMIT (W-C3) */
         reply_model_info(core, req);
         return;
     }
@@ -492,10 +512,11 @@ static void cmd_model_erase(struct phyff_core *core, const struct phyff_header *
     reply_ok(core, req, NULL, 0);
 }
 
-/* Block k of one sample, physical part (model.h P3-P4): encode h, drive the
+/* Block k of one sample, physical part (model.h M-P3-P4): encode h, drive the
  * block's channels, read its sense channels into p as Q15. Returns -1 for a
  * medium fault, 1 when a sense channel read its top code, else 0. The time
  * in the port is added to *medium_us. */
+PHYFF_NODISCARD
 static int infer_measure(struct phyff_core *core, unsigned k, const int16_t *h, int16_t *drive,
                          int16_t *p, uint16_t *dac, uint32_t *medium_us) {
     const struct phyff_block_head *b = &core->view.blocks[k];
@@ -511,21 +532,16 @@ static int infer_measure(struct phyff_core *core, unsigned k, const int16_t *h, 
     const int fault = query_measure(core, &cfg, dac, 1, adc);
     *medium_us += core->port->micros(core->port->ctx) - t0;
     if (fault != 0) return -1;
-    const uint16_t top = (uint16_t)((1u << core->caps.adc_bits) - 1u);
-    const unsigned adc_shift = 15u - core->caps.adc_bits;
-    int clipped = 0;
-    for (uint16_t j = 0; j < b->n_sense; ++j) {
-        const uint16_t code = adc[j] > top ? top : adc[j];
-        if (code == top) clipped = 1;
-        p[j] = (int16_t)(uint16_t)(code << adc_shift);
-    }
-    return clipped;
+    bool clipped = false;
+    for (uint16_t j = 0; j < b->n_sense; ++j) p[j] = (int16_t)sense_q15(core, adc[j], &clipped);
+    return clipped ? 1 : 0;
 }
 
 /* One pass of one sample through every block (label < 0: neutral overlay).
  * Fills the read-out accumulators (one-pass) or returns the summed goodness
  * in *goodness; appends the sensed values to *trace when it is not NULL.
  * Returns -1 for a medium fault, else 1 when something saturated, else 0. */
+PHYFF_NODISCARD
 static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int32_t *goodness,
                       uint8_t **trace, uint32_t *medium_us) {
     const struct phyff_model_view *v = &core->view;
@@ -559,44 +575,57 @@ static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int3
     return sat;
 }
 
-static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, uint8_t *payload,
-                      size_t len) {
+/* INFER checks, in order (wire.h INFER): payload holds a head, a model is
+ * in force, feature count, flags, reserved, batch limit, exact length. Fills
+ * *q with the request's head; returns the sample count, or -1 after refusing
+ * the request. */
+PHYFF_NODISCARD
+static long infer_check(struct phyff_core *core, const struct phyff_header *req,
+                        const uint8_t *payload, size_t len, struct phyff_infer_head *q) {
     if (len < PHYFF_INFER_HEAD_SIZE) {
         refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_INFER_HEAD_SIZE);
-        return;
+        return -1;
     }
     if (!core->loaded) {
         refuse(core, req, PHYFF_ERR_NO_MODEL, 0);
-        return;
+        return -1;
     }
     const struct phyff_model_view *v = &core->view;
-    struct phyff_infer_head q;
-    phyff_infer_head_unpack(payload, &q);
-    if (q.n_values != v->head.n_features) {
+    phyff_infer_head_unpack(payload, q);
+    if (q->n_values != v->head.n_features) {
         refuse(core, req, PHYFF_ERR_BAD_CHANNELS, v->head.n_features);
-        return;
+        return -1;
     }
-    if ((q.flags & (uint16_t)~PHYFF_INFER_TRACE) != 0) {
+    if ((q->flags & (uint16_t)~PHYFF_INFER_TRACE) != 0) {
         refuse(core, req, PHYFF_ERR_BAD_CONFIG, 4);
-        return;
+        return -1;
     }
-    if (q.reserved != 0) {
+    if (q->reserved != 0) {
         refuse(core, req, PHYFF_ERR_BAD_CONFIG, 6);
-        return;
+        return -1;
     }
-    const bool tracing = (q.flags & PHYFF_INFER_TRACE) != 0;
-    const uint16_t limit = infer_max_batch(v, tracing);
-    if (q.n_samples > limit) {
+    const uint16_t limit = infer_max_batch(v, (q->flags & PHYFF_INFER_TRACE) != 0);
+    if (q->n_samples > limit) {
         refuse(core, req, PHYFF_ERR_BATCH_TOO_LARGE, limit);
-        return;
+        return -1;
     }
-    const size_t n = q.n_samples;
-    const size_t f = v->head.n_features;
-    const size_t expect = PHYFF_INFER_HEAD_SIZE + 2u * n * f;
+    const size_t expect = PHYFF_INFER_HEAD_SIZE + 2u * (size_t)q->n_samples * v->head.n_features;
     if (len != expect) {
         refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, (uint16_t)expect);
-        return;
+        return -1;
     }
+    return (long)q->n_samples;
+}
+
+static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, uint8_t *payload,
+                      size_t len) {
+    struct phyff_infer_head q;
+    const long checked = infer_check(core, req, payload, len, &q);
+    if (checked < 0) return;
+    const struct phyff_model_view *v = &core->view;
+    const bool tracing = (q.flags & PHYFF_INFER_TRACE) != 0;
+    const size_t n = (size_t)checked;
+    const size_t f = v->head.n_features;
     const uint16_t c = v->head.n_classes;
     uint8_t *out = core->reply.bytes;
     uint8_t *classes = out + PHYFF_INFER_HEAD_SIZE;
@@ -654,7 +683,7 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
 }
 
 /* A model the port kept across a power cycle, if it passes the checks COMMIT
- * makes (model.h V1-V6, one sample per frame). */
+ * makes (model.h M-V1-V6, one sample per frame). */
 static void restore_model(struct phyff_core *core) {
     const struct phyff_port *p = core->port;
     if (p->model_restore == NULL) return;
@@ -688,7 +717,7 @@ static void handle_frame(struct phyff_core *core) {
         refuse_frame(core, st);
         return;
     }
-    core->stats.frames_ok++; /* intact: its reply carries its seq (S1) */
+    core->stats.frames_ok++; /* intact: its reply carries its seq (W-S1) */
     if (h.flags & (PHYFF_FLAG_REPLY | PHYFF_FLAG_EVENT)) {
         refuse(core, &h, PHYFF_ERR_NOT_A_REQUEST, 0);
         return;
@@ -747,7 +776,7 @@ void phyff_core_receive(struct phyff_core *core, const uint8_t *data, size_t n) 
         if (b != 0) {
             if (core->rx_dropping) continue;
             if (core->rx_len == sizeof core->rx.bytes) {
-                core->rx_dropping = true; /* K2: drop to the delimiter */
+                core->rx_dropping = true; /* CORE-K2: drop to the delimiter */
                 continue;
             }
             core->rx.bytes[core->rx_len++] = b;
@@ -759,7 +788,7 @@ void phyff_core_receive(struct phyff_core *core, const uint8_t *data, size_t n) 
             refuse_frame(core, PHYFF_ERR_TOO_LONG);
         } else if (core->rx_len != 0) {
             handle_frame(core);
-        } /* else: empty frame, ignored (wire.h C5) */
+        } /* else: empty frame, ignored (wire.h W-C5) */
         core->rx_len = 0;
         core->rx_dropping = false;
     }

@@ -3,41 +3,42 @@
  *
  * The core turns received bytes into replies: it reassembles frames on the
  * 0x00 delimiter, decodes them with the shared codec (shared/src/wire.c),
- * dispatches HELLO, CONFIGURE, QUERY, STATS and RESET, and writes every reply
- * through the port (port.h). It owns all its memory: one struct, sized at
- * compile time by the macros below, allocated by the port (statically on a
- * microcontroller). No malloc, no globals, no framework.
+ * dispatches HELLO, CONFIGURE, QUERY, STATS, RESET and (with model memory,
+ * PHYFF_CORE_MODEL_BYTES > 0) the on-device inference commands, and writes
+ * every reply through the port (port.h). It owns all its memory: one struct,
+ * sized at compile time by the macros below, allocated by the port
+ * (statically on a microcontroller). No malloc, no globals, no framework.
  *
  * Contracts
- *   K1. phyff_core_receive accepts any bytes, in any split, including
+ *   CORE-K1. phyff_core_receive accepts any bytes, in any split, including
  *       garbage: every complete non-empty frame gets exactly one reply
- *       (a result or an ERROR, wire.h C1, F1-F3, S1-S5); nothing is read or
+ *       (a result or an ERROR, wire.h W-C1, W-F1-F3, W-S1-S5); nothing is read or
  *       written outside the core struct and the given buffer.
- *   K2. A frame longer than the receive buffer is dropped up to its
+ *   CORE-K2. A frame longer than the receive buffer is dropped up to its
  *       delimiter and answered with PHYFF_ERR_TOO_LONG (arg = max_payload,
- *       seq 0), like any frame whose payload would exceed max_payload (F2).
- *   K3. QUERY: drive values are Q15 >= 0; a negative one is driven as 0
+ *       seq 0), like any frame whose payload would exceed max_payload (W-F2).
+ *   CORE-K3. QUERY: drive values are Q15 >= 0; a negative one is driven as 0
  *       and flags the sample. DAC code = q15 >> (15 - dac_bits). A sense
  *       channel that reads its top code (2^adc_bits - 1) flags the sample.
  *       Sense value = code << (15 - adc_bits). Drive channels past
  *       n_drive_active get code 0; sense channels 0..n_sense_active-1 are
  *       read and sent.
- *   K4. The per-sample path (no measure_batch) applies the drive, waits
+ *   CORE-K4. The per-sample path (no measure_batch) applies the drive, waits
  *       settle_us, reads `oversample` times and averages with round half up
  *       ((sum + k/2) / k): exactly what measure_batch must reproduce.
- *   K5. Statistics count what wire.h T1-T8 say, and nothing else: every
+ *   CORE-K5. Statistics count what wire.h W-T1-T11 say, and nothing else: every
  *       non-empty frame increments exactly one of frames_ok, crc_errors and
  *       framing_errors.
- *   K6. uptime_ms comes from the port's micros clock, read whenever a frame
+ *   CORE-K6. uptime_ms comes from the port's micros clock, read whenever a frame
  *       ends; it is exact while frames come at least once per wrap of that
  *       clock (about 71 minutes for a microsecond counter).
- *   K7. The reset event (wire.h E1) goes out from phyff_core_announce, which
+ *   CORE-K7. The reset event (wire.h W-E1) goes out from phyff_core_announce, which
  *       the port calls once its link is up, and from RESET after its reply.
- *   K8. On-device inference (PHYFF_CORE_MODEL_BYTES > 0): the model in force
+ *   CORE-K8. On-device inference (PHYFF_CORE_MODEL_BYTES > 0): the model in force
  *       changes only on a successful MODEL_COMMIT (after the port stored it,
  *       when it can) or MODEL_ERASE; phyff_core_init restores a stored model
  *       through the port and keeps it only if it passes the checks of
- *       MODEL_COMMIT (model.h V1-V6, one INFER sample fits a frame).
+ *       MODEL_COMMIT (model.h M-V1-V6, one INFER sample fits a frame).
  *       INFER measures through the same drive/settle/sense path as QUERY,
  *       with the model's own settings, and never changes the configuration.
  */
@@ -95,7 +96,7 @@ extern "C" {
 PHYFF_STATIC_ASSERT(PHYFF_CORE_MAX_PAYLOAD <= PHYFF_MAX_PAYLOAD_LIMIT, "payload fits u16 length");
 PHYFF_STATIC_ASSERT(PHYFF_CORE_MAX_PAYLOAD >= PHYFF_CAPS_SIZE, "HELLO reply must fit");
 PHYFF_STATIC_ASSERT(PHYFF_CORE_MAX_PAYLOAD >= PHYFF_MODEL_INFO_SIZE, "MODEL_INFO reply must fit");
-PHYFF_STATIC_ASSERT(PHYFF_CORE_INFER_WORK <= 16384u, "model.h V3 bounds the scratch");
+PHYFF_STATIC_ASSERT(PHYFF_CORE_INFER_WORK <= 16384u, "model.h M-V3 bounds the scratch");
 
 /* What a port declares about its hardware; the core derives the rest of
  * the capability record (level, version, max_batch, max_payload). */
@@ -145,17 +146,18 @@ struct phyff_core {
 /* Set up the core for a port. Returns PHYFF_OK, or PHYFF_ERR_BAD_CONFIG when
  * the description is out of range (then the core must not be used). Does
  * not send anything: call phyff_core_announce once the link is up. */
+PHYFF_NODISCARD
 enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_port *port,
                                   const struct phyff_board_desc *desc);
 
-/* Send the unsolicited PHYFF_EVENT_RESET frame (wire.h E1). */
+/* Send the unsolicited PHYFF_EVENT_RESET frame (wire.h W-E1). */
 void phyff_core_announce(struct phyff_core *core);
 
 /* Feed bytes received from the host; replies go out through the port. */
 void phyff_core_receive(struct phyff_core *core, const uint8_t *data, size_t n);
 
 /* Count a loss the port detected (a UART overrun, a full receive ring):
- * STATS overruns (wire.h T5). */
+ * STATS overruns (wire.h W-T5). */
 void phyff_core_note_overrun(struct phyff_core *core);
 
 /* Largest QUERY batch for the full channel counts of a description. */

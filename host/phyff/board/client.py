@@ -69,7 +69,7 @@ def check_caps(caps: Caps, where: str = "this port") -> None:
        and their reply in the protocol's payload limit;
     3. dac_bits and adc_bits are 1..15 (values travel as Q15);
     4. max_oversample is at least 1 (oversample 1 means one read);
-    5. features holds only bits defined at this protocol level (L2).
+    5. features holds only bits defined at this protocol level (W-L2).
     """
     problems = []
     if caps.n_drive < 1:
@@ -204,7 +204,7 @@ class Board:
             raise LinkError("the board keeps restarting during the handshake: check its power")
         if len(payload) < 1:
             raise ProtocolMismatch("the board's HELLO reply is empty: this is not phyff firmware")
-        level = payload[0]  # offset 0 at every level (wire.h L3)
+        level = payload[0]  # offset 0 at every level (wire.h W-L3)
         if level != wire.PROTOCOL_LEVEL:
             raise ProtocolMismatch(
                 f"the board at {self.url or 'this port'} speaks phyff protocol level {level}, "
@@ -259,7 +259,7 @@ class Board:
         """Defaults back, counters cleared (the RESET command, not a reboot).
 
         The link consumes the reset event that follows RESET's reply (wire.h
-        E1), so it is not mistaken for a reboot.
+        W-E1), so it is not mistaken for a reboot.
         """
         self._wanted = None
         self._request(Cmd.RESET)

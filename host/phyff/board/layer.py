@@ -3,7 +3,7 @@
 The trainer thinks in floats: drive fractions in [0, 1], readings as
 fractions of full scale. The board thinks in Q15 frames. This adapter is the
 only place the two meet, so the trainer never sees a port, a frame or a
-medium, and the conversion rules are the shared C ones (fixed.h F6).
+medium, and the conversion rules are the shared C ones (fixed.h FX-F6).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A :class:`Link` turns "send this command, get its reply" into bytes on any
 pyserial-like transport (a real port, ``socket://``, ``emu://``, a pty, or
-the in-process emulator). Rules it enforces (wire.h C1-C5, F3, E1-E2):
+the in-process emulator). Rules it enforces (wire.h W-C1-C5, W-F3, W-E1-E2):
 
 - every read AND every write has a deadline; a request without a valid
   reply by then is sent again with the SAME sequence number, up to
@@ -16,17 +16,17 @@ the in-process emulator). Rules it enforces (wire.h C1-C5, F3, E1-E2):
   :data:`BUSY_NOTICE` instead of frames; that raises :class:`BoardBusy`;
 - a reply counts only if its CRC is good and its seq and cmd match the
   request; anything else (stale replies, noise) is dropped and counted;
-- requests are numbered 1..255 (seq 0 marks the board's own frames, C4);
+- requests are numbered 1..255 (seq 0 marks the board's own frames, W-C4);
 - a framing-error notice from the board (ERROR, seq 0, cmd NONE) answers no
   request: it may be about our request or about noise or a fragment our
   flush ended, and replies come in order, so the link keeps reading for
   its reply a little longer (``damage_grace``) and then retries with the
-  same seq (F3, C3). A reply that fails its own CRC is retried at once;
-- the reset event that follows a RESET reply (E1) is consumed with it;
+  same seq (W-F3, W-C3). A reply that fails its own CRC is retried at once;
+- the reset event that follows a RESET reply (W-E1) is consumed with it;
   any other "board reset" event raises :class:`BoardResetDetected` so the
   caller can redo its handshake and configuration;
 - a lone 0x00 is sent before the first request and after any trouble, so a
-  half-received frame in the board's buffer is flushed (wire.h C5).
+  half-received frame in the board's buffer is flushed (wire.h W-C5).
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ class Link:
         )
 
     def _take_reset_event(self, deadline: float) -> None:
-        """Consume the event a board sends right after its RESET reply (E1).
+        """Consume the event a board sends right after its RESET reply (W-E1).
 
         A board of this level always sends it; if it does not come by the
         deadline the link goes on (the next request would see a late one
@@ -357,7 +357,7 @@ class Link:
                     self.stats.stale_replies += 1
                     continue
                 if header.seq == 0 and header.cmd == Cmd.NONE and header.is_error:
-                    # F3: a notice, not our reply; ours follows if our request was intact
+                    # W-F3: a notice, not our reply; ours follows if our request was intact
                     self.stats.damaged_requests += 1
                     deadline = min(deadline, time.monotonic() + self.damage_grace)
                     continue

@@ -1,7 +1,8 @@
 """`phyff bench`: measure PhyLL against the baselines on your board, in one command.
 
-Kept apart from cli.py (like cli_train) so the board commands start fast.
-`add_commands(add)` registers the subcommand; the lead wires it into cli.py.
+Kept apart from the other commands, like train.py: the benchmark's modules are
+imported only when it runs, so the board commands start fast.
+`add_commands(add)` registers the subcommand; main.py calls it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The training commands of ``phyff``: train, eval, report.
 
-Kept apart from cli.py so the board commands start fast and these own the
+Kept apart from the other commands (main.py registers each module's
+``add_commands``); the trainer's heavy modules are imported only when one of these
+commands runs, so the board commands start fast. These commands own the
 trainer's options. Every option of :class:`~phyff.training.config.TrainConfig`
 that a user may want is a flag; the rest come from the preset, which
 defaults to the board's medium (acoustic, microwave, optical) when it has

@@ -171,7 +171,7 @@ def check_spec(spec: EmulatorSpec) -> None:
 
 @ffi.def_extern()
 def phyff_host_model_save(handle, image, n):
-    """Non-volatile model storage of the emulated board (host_port.h H4)."""
+    """Non-volatile model storage of the emulated board (host_port.h HOST-H4)."""
     device: EmulatedDevice = ffi.from_handle(handle)
     try:
         device.store_model(bytes(ffi.buffer(image, n)) if n else b"")
@@ -183,7 +183,7 @@ def phyff_host_model_save(handle, image, n):
 
 @ffi.def_extern()
 def phyff_host_model_restore(handle, buf, cap):
-    """The stored model at start-up (host_port.h H4); 0 when none or too large."""
+    """The stored model at start-up (host_port.h HOST-H4); 0 when none or too large."""
     device: EmulatedDevice = ffi.from_handle(handle)
     try:
         image = device.stored_model()
@@ -198,7 +198,7 @@ def phyff_host_model_restore(handle, buf, cap):
 
 @ffi.def_extern()
 def phyff_host_measure(handle, dac, n_samples, n_drive, adc, n_sense, oversample):
-    """The host port's medium callback (host_port.h H2): never raises into C."""
+    """The host port's medium callback (host_port.h HOST-H2): never raises into C."""
     device: EmulatedDevice = ffi.from_handle(handle)
     try:
         codes = np.frombuffer(ffi.buffer(dac, 2 * n_samples * n_drive), dtype=np.uint16)
@@ -274,7 +274,7 @@ class EmulatedDevice:
         """Keep a committed model image (b"": erase), in memory or in spec.model_file.
 
         A file is replaced atomically (written beside, then renamed), as port.h
-        R6 asks: a crash mid-write leaves the previous image.
+        PORT-R6 asks: a crash mid-write leaves the previous image.
         """
         self._stored_model = image
         path = self.spec.model_file
@@ -326,7 +326,7 @@ class EmulatedDevice:
 
     def restart(self) -> None:
         """A new start of the board: core state as at power-up, then the reset
-        event (wire.h E1) unless the spec says announce=0. The medium is not
+        event (wire.h W-E1) unless the spec says announce=0. The medium is not
         part of the board and keeps its state, as a physical one would across
         a reboot."""
         with self._lock:

@@ -5,7 +5,7 @@
 ``phyff emulate --tcp 127.0.0.1:PORT`` serves ``socket://127.0.0.1:PORT``.
 One loop, no threads: wait (``select``/``poll``) for bytes or for room to
 write, feed what arrives to the board's core, write its replies back. Each
-new host connection meets a board that has just started (wire.h E3), like a
+new host connection meets a board that has just started (wire.h W-E3), like a
 USB-serial board that resets when its port is opened: the board's state
 goes back to power-up and the reset event is the connection's first frame
 (on a pty, just before the reply to the opener's first request, since the
@@ -152,7 +152,7 @@ class PtyServer:
                         connected = True
                         self.connections += 1
                         out = _Backlog()
-                        self.device.restart()  # E3: the event goes out before the reply
+                        self.device.restart()  # W-E3: the event goes out before the reply
                     self.device.write(data)
                     out.add(self.device.read_all(), now)
             if out.data and mask:
@@ -314,7 +314,7 @@ class TcpServer:
             client = None
         if client is None:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # Replies nobody took belong to no one. E3: every connection meets a
+            # Replies nobody took belong to no one. W-E3: every connection meets a
             # board just started, whose reset event is its first frame.
             out.data.clear()
             self.device.restart()

@@ -353,7 +353,7 @@ LIBRARY_SOURCES = {
 }
 PORT_H_PROLOGUE = (
     "/* Arduino library build: the board's buffer limits first, so the C core and\n"
-    " * the port see the same struct phyff_core (phyff_config.h, C3-C4). */\n"
+    " * the port see the same struct phyff_core (phyff_config.h, CFG-C3-C4). */\n"
     '#include "phyff_config.h"\n\n'
 )
 
@@ -470,7 +470,7 @@ class SimavrBoard(ProcessBoard):
 
     port 0 lets the harness choose a free port (no race: it reports the one
     it bound). diag, a path, receives one line per reply with its simulated
-    cycle stamps (see the harness's rule S7). echo=True copies the harness's
+    cycle stamps (see the harness's rule SIM-S7). echo=True copies the harness's
     messages (e.g. "refused a second host: board busy") to this process's
     stderr as they come.
     """

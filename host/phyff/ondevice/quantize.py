@@ -13,7 +13,7 @@ What is quantised, and how (why each choice):
 * products are summed exactly in int64 at the finest unit of the segments;
   a segment more than 16 bits coarser than the finest is brought closer by
   coarsening the finer one's weights (its products are then below the
-  others' resolution anyway), which bounds every accumulator (model.h V3);
+  others' resolution anyway), which bounds every accumulator (model.h M-V3);
 * output exponents come from calibration data measured through the board:
   the largest |y| seen, with a 1.5x margin for inputs the calibration did
   not see (test samples), so outputs rarely saturate;
@@ -53,8 +53,8 @@ from phyff.protocol.model_image import (
     ReadoutHead,
 )
 
-EXP_LIMIT = 32  # model.h V2/V3
-SEGMENT_SPREAD = 16  # largest shift between segments (model.h V3)
+EXP_LIMIT = 32  # model.h M-V2/M-V3
+SEGMENT_SPREAD = 16  # largest shift between segments (model.h M-V3)
 SHIFT_BIAS_MAX = 40
 SHIFT_OUT_MAX = 62
 OUTPUT_MARGIN = 1.5
@@ -108,7 +108,7 @@ def exponent_for(magnitude: float, margin: float = 1.0) -> int:
 
 
 def to_q15(values: NDArray[np.float64], exp: int) -> NDArray[np.int16]:
-    """Reals -> Q15 scaled by 2^exp: round half away from zero, saturate (fixed.h F6)."""
+    """Reals -> Q15 scaled by 2^exp: round half away from zero, saturate (fixed.h FX-F6)."""
     scaled = np.asarray(values, dtype=np.float64) * 2.0 ** (15 - exp)
     q = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
     return np.clip(q, -32768, 32767).astype(np.int16)

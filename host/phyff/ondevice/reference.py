@@ -1,4 +1,4 @@
-"""The board's integer pipeline in numpy: model.h P1-P7, bit for bit.
+"""The board's integer pipeline in numpy: model.h M-P1-P7, bit for bit.
 
 Why a second implementation: the board's answers must be checkable without
 trusting the board. Given the same features and the same sensed values (the
@@ -34,7 +34,7 @@ Q15_MAX = 32767
 
 
 def isqrt(x: Int) -> Int:
-    """floor(sqrt(x)) of non-negative int64 values (fixed.h F7), exact."""
+    """floor(sqrt(x)) of non-negative int64 values (fixed.h FX-F7), exact."""
     x = np.asarray(x, dtype=np.int64)
     r = np.floor(np.sqrt(x.astype(np.float64))).astype(np.int64)
     r -= (r * r > x).astype(np.int64)
@@ -43,14 +43,14 @@ def isqrt(x: Int) -> Int:
 
 
 def round_shift(x: Int, s: int) -> Int:
-    """Add half, shift right by s, i.e. floor((x + 2^(s-1)) / 2^s) (fixed.h F3); s = 0: x."""
+    """Add half, shift right by s, i.e. floor((x + 2^(s-1)) / 2^s) (fixed.h FX-F3); s = 0: x."""
     if s == 0:
         return x
     return (x + (np.int64(1) << np.int64(s - 1))) >> np.int64(s)
 
 
 def sat(x: Int, bits: int) -> tuple[Int, NDArray[np.bool_]]:
-    """Saturate to a signed `bits`-bit range (fixed.h F2); also say where it clipped."""
+    """Saturate to a signed `bits`-bit range (fixed.h FX-F2); also say where it clipped."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     clipped = (x < lo) | (x > hi)
     return np.clip(x, lo, hi), clipped
@@ -58,7 +58,7 @@ def sat(x: Int, bits: int) -> tuple[Int, NDArray[np.bool_]]:
 
 def layout(image: ModelImage, x: NDArray[np.int16], label: int | None
            ) -> tuple[Int, NDArray[np.bool_]]:
-    """P1-P2: input rows (N, width) from features (N, F); label None = neutral overlay."""
+    """M-P1-P2: input rows (N, width) from features (N, F); label None = neutral overlay."""
     h = image.head
     n = len(x)
     rows = np.zeros((n, h.width), np.int64)
@@ -75,7 +75,7 @@ def layout(image: ModelImage, x: NDArray[np.int16], label: int | None
 
 
 def encode(block: Block, h: Int) -> Int:
-    """P3: drive values (N, n_drive) in [0, 32767] from block inputs h (N, d_in)."""
+    """M-P3: drive values (N, n_drive) in [0, 32767] from block inputs h (N, d_in)."""
     name = ENCODER_NAMES[block.head.encoder]
     if name == "amplitude":
         a = isqrt((h * h).sum(axis=1))[:, None]
@@ -108,7 +108,7 @@ def encode(block: Block, h: Int) -> Int:
 
 
 def affine(block: Block, p: Int | None, h: Int) -> tuple[Int, NDArray[np.bool_]]:
-    """P5: block outputs (N, d_out) and per-sample saturation."""
+    """M-P5: block outputs (N, d_out) and per-sample saturation."""
     bh = block.head
     w = block.weights.astype(np.int64)
     acc = np.zeros((len(h), bh.d_out), np.int64)
@@ -127,12 +127,12 @@ def affine(block: Block, p: Int | None, h: Int) -> tuple[Int, NDArray[np.bool_]]
 
 
 def readout_features(image: ModelImage, y: Int) -> Int:
-    """P6: |y| (with |-32768| -> 32767) or y, as the model's read-out reads them."""
+    """M-P6: |y| (with |-32768| -> 32767) or y, as the model's read-out reads them."""
     return np.minimum(np.abs(y), Q15_MAX) if image.head.readout_abs else y
 
 
 def goodness(block: Block, y: Int) -> Int:
-    """P6: cosine goodness of block outputs, Q15, rounded half up; 0 for a zero vector."""
+    """M-P6: cosine goodness of block outputs, Q15, rounded half up; 0 for a zero vector."""
     num = (np.abs(y) * block.xi.astype(np.int64)).sum(axis=1)
     norm = isqrt((y * y).sum(axis=1))
     safe = np.where(norm == 0, 1, norm)
@@ -152,13 +152,13 @@ class Result:
 
 
 def sense_top(adc_bits: int) -> int:
-    """The Q15 value of an ADC's top code, which flags a sample (wire.h QUERY, core K3)."""
+    """The Q15 value of an ADC's top code, which flags a sample (wire.h QUERY, CORE-K3)."""
     return ((1 << adc_bits) - 1) << (15 - adc_bits)
 
 
 def run(image: ModelImage, features: NDArray[np.int16], sense: Sense,
         top: int | None = None) -> Result:
-    """The whole pipeline (P1-P7) on features (N, n_features) int16.
+    """The whole pipeline (M-P1-P7) on features (N, n_features) int16.
 
     top: the Q15 value of the board's top ADC code (`sense_top`); a sensed value
     there flags its sample, as on the board. None: sensing never flags.
@@ -213,7 +213,7 @@ def run(image: ModelImage, features: NDArray[np.int16], sense: Sense,
         acc += image.readout.bias.astype(np.int64) * (np.int64(1) << np.int64(rh.shift_b))
         scores, clipped = sat(round_shift(acc, rh.shift_out), 32)
         saturated |= clipped.any(axis=1)
-    classes = scores.argmax(axis=1)  # numpy: the first of equal maxima, like P7
+    classes = scores.argmax(axis=1)  # numpy: the first of equal maxima, like M-P7
     return Result(classes, scores, saturated, drives, outputs)
 
 

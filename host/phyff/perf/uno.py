@@ -11,7 +11,7 @@ static only, against 2 KiB; the rest is the stack (the core's QUERY path
 needs a few hundred bytes of it).
 
 Cycles. simavr counts the ATmega328P's cycles exactly (16 MHz), and the
-harness (firmware/sim/simavr, rule S7) stamps every reply: the cycle the
+harness (firmware/sim/simavr, rule SIM-S7) stamps every reply: the cycle the
 request's first byte reached UART0, the cycle the reply's last byte left it,
 and the cycles at which the first and last sense rounds of the QUERY began.
 "cycles per sample" is the spacing of sense rounds: drive (4 analogWrite),

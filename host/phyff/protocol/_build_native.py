@@ -59,7 +59,7 @@ HEADERS = [
 
 # The one thing a header cannot say: which of its functions are implemented
 # in Python. The emulated board reaches its simulated medium through this
-# callback (host_port.h H2); cffi must declare it extern "Python+C" so that
+# callback (host_port.h HOST-H2); cffi must declare it extern "Python+C" so that
 # it compiles a C entry point calling into Python. Its prototype is still
 # read from host_port.h.
 PYTHON_CALLBACKS = ["phyff_host_measure", "phyff_host_model_save", "phyff_host_model_restore"]

@@ -2,7 +2,7 @@
 
 Thin wrappers over ``shared/include/phyff/fixed.h`` compiled into
 ``phyff._native``: the host never re-implements the rounding or saturation
-rules (contracts F1-F9 in that header), it calls the same C. Array functions
+rules (contracts FX-F1-F9 in that header), it calls the same C. Array functions
 take numpy arrays and pass their buffers to C without copying when they are
 already C-contiguous with the right dtype.
 """
@@ -36,17 +36,17 @@ def _q31(v: int) -> int:
 
 
 def q15_add(a: int, b: int) -> int:
-    """Saturating Q15 addition (F2)."""
+    """Saturating Q15 addition (FX-F2)."""
     return int(lib.phyff_q15_add(_q15(a), _q15(b)))
 
 
 def q15_sub(a: int, b: int) -> int:
-    """Saturating Q15 subtraction (F2)."""
+    """Saturating Q15 subtraction (FX-F2)."""
     return int(lib.phyff_q15_sub(_q15(a), _q15(b)))
 
 
 def q15_mul(a: int, b: int) -> int:
-    """Q15 product, rounded to nearest with ties toward +inf, saturated (F3, F4)."""
+    """Q15 product, rounded to nearest with ties toward +inf, saturated (FX-F3, FX-F4)."""
     return int(lib.phyff_q15_mul(_q15(a), _q15(b)))
 
 
@@ -71,12 +71,12 @@ def q15_to_q31(v: int) -> int:
 
 
 def q31_to_q15(v: int) -> int:
-    """Narrowing with rounding (F3) and saturation (F2)."""
+    """Narrowing with rounding (FX-F3) and saturation (FX-F2)."""
     return int(lib.phyff_q31_to_q15(_q31(v)))
 
 
 def q15_from_float(x: float) -> int:
-    """float -> Q15: ties away from zero, NaN -> 0, saturating (F6)."""
+    """float -> Q15: ties away from zero, NaN -> 0, saturating (FX-F6)."""
     return int(lib.phyff_q15_from_double(float(x)))
 
 
@@ -86,12 +86,12 @@ def q15_to_float(v: int) -> float:
 
 
 def isqrt_u32(x: int) -> int:
-    """floor(sqrt(x)) for 0 <= x < 2**32 (F7)."""
+    """floor(sqrt(x)) for 0 <= x < 2**32 (FX-F7)."""
     return int(lib.phyff_isqrt_u32(_check_range("x", x, 0, 2**32 - 1)))
 
 
 def isqrt_u64(x: int) -> int:
-    """floor(sqrt(x)) for 0 <= x < 2**64 (F7)."""
+    """floor(sqrt(x)) for 0 <= x < 2**64 (FX-F7)."""
     return int(lib.phyff_isqrt_u64(_check_range("x", x, 0, 2**64 - 1)))
 
 
@@ -107,7 +107,7 @@ def _as_int16(name: str, a: ArrayLike, ndim: int) -> NDArray[np.int16]:
         return a  # the common case: pass the caller's buffer straight to C
     arr = np.asarray(a)
     if arr.size == 0 and arr.dtype.kind == "f":
-        arr = arr.astype(np.int16)  # [] is a valid empty vector (F8)
+        arr = arr.astype(np.int16)  # [] is a valid empty vector (FX-F8)
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
     if arr.dtype != np.int16:
@@ -124,7 +124,7 @@ def _ptr(ctype: str, arr: np.ndarray, writable: bool = False):
 
 
 def from_float(x: ArrayLike) -> NDArray[np.int16]:
-    """Convert an array of floats to Q15 with rule F6 (the board's converter)."""
+    """Convert an array of floats to Q15 with rule FX-F6 (the board's converter)."""
     arr = np.ascontiguousarray(x, dtype=np.float64)
     out = np.empty(arr.shape, dtype=np.int16)
     lib.phyff_q15_from_double_array(
@@ -151,19 +151,19 @@ def _pair(a: ArrayLike, b: ArrayLike) -> tuple[NDArray[np.int16], NDArray[np.int
 
 
 def dot_q15_acc64(a: ArrayLike, b: ArrayLike) -> int:
-    """Exact integer sum of products (F5)."""
+    """Exact integer sum of products (FX-F5)."""
     x, y = _pair(a, b)
     return int(lib.phyff_dot_q15_acc64(_ptr("int16_t[]", x), _ptr("int16_t[]", y), x.size))
 
 
 def dot_q15_acc32(a: ArrayLike, b: ArrayLike) -> int:
-    """Sum of products in a 32-bit accumulator saturating at every step (F5)."""
+    """Sum of products in a 32-bit accumulator saturating at every step (FX-F5)."""
     x, y = _pair(a, b)
     return int(lib.phyff_dot_q15_acc32(_ptr("int16_t[]", x), _ptr("int16_t[]", y), x.size))
 
 
 def dot_q15(a: ArrayLike, b: ArrayLike) -> int:
-    """Q15 dot product: exact sum, one rounding, one saturation (F5)."""
+    """Q15 dot product: exact sum, one rounding, one saturation (FX-F5)."""
     x, y = _pair(a, b)
     return int(lib.phyff_dot_q15(_ptr("int16_t[]", x), _ptr("int16_t[]", y), x.size))
 

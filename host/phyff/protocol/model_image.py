@@ -144,7 +144,7 @@ class ModelImage:
 
     @classmethod
     def unpack(cls, data: bytes) -> ModelImage:
-        """Parse image bytes (structure only; the board's checks are V1-V6 of model.h)."""
+        """Parse image bytes (structure only; the board's checks are M-V1-V6 of model.h)."""
         reader = _Reader(data)
         head = ModelHead.unpack(reader.take(ModelHead.size(), "the model head"))
         if head.magic != MAGIC:

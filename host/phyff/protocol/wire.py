@@ -54,7 +54,7 @@ class WireError(Exception):
 
 
 def crc16(data: bytes, crc: int = CRC_INIT) -> int:
-    """CRC-16/CCITT-FALSE, the frame checksum (W2)."""
+    """CRC-16/CCITT-FALSE, the frame checksum (W-W2)."""
     return int(lib.phyff_crc16(crc, ffi.from_buffer(data), len(data)))
 
 
@@ -82,7 +82,7 @@ def cobs_decode(data: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Header:
-    """A frame header (W4); ``length`` is implied by the payload."""
+    """A frame header (W-W4); ``length`` is implied by the payload."""
 
     cmd: int
     seq: int = 0
@@ -147,7 +147,7 @@ def decode_frame(body: bytes, max_payload: int = MAX_PAYLOAD_LIMIT) -> tuple[Hea
 
 
 class Deframer:
-    """Splits a byte stream into frame bodies on the 0x00 delimiter (W1).
+    """Splits a byte stream into frame bodies on the 0x00 delimiter (W-W1).
 
     Bytes that pile up beyond ``max_body`` without a delimiter are dropped
     (counted in ``overflows``) and the reader waits for the next delimiter:
@@ -191,7 +191,7 @@ R = TypeVar("R", bound="Record")
 
 
 class Record:
-    """A fixed-size record of the protocol, packed and unpacked by the C codec (W3).
+    """A fixed-size record of the protocol, packed and unpacked by the C codec (W-W3).
 
     A record is a frozen dataclass that names its C struct once, as a class
     keyword: ``class Caps(Record, ctype="phyff_caps")``. Everything else is
@@ -422,7 +422,7 @@ def crc32(data: bytes, crc: int = 0) -> int:
 
 
 def pack_samples(values: NDArray[np.int16]) -> bytes:
-    """Q15 values to little-endian bytes (W3), without a Python loop."""
+    """Q15 values to little-endian bytes (W-W3), without a Python loop."""
     arr = np.asarray(values)
     if arr.dtype != np.int16:
         raise TypeError(f"samples must be int16 (Q15), got {arr.dtype}")

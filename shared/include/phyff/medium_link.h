@@ -8,7 +8,7 @@
  * and DAC/ADC front end as the in-process emulator, so for the same seed and
  * the same drive batches every target answers byte for byte alike.
  *
- * The medium link reuses the host protocol's framing unchanged (wire.h W1-W4:
+ * The medium link reuses the host protocol's framing unchanged (wire.h W-W1-W4:
  * COBS, CRC-16, the 8-byte header, little-endian fields) with its own
  * command ids, so the board needs no second codec. The board is the client
  * here: it sends requests, the server replies (one reply per request, seq
@@ -20,7 +20,7 @@
  *             once at start-up and builds its capability record from it.
  *   MEASURE   struct phyff_measure_head + n_samples x n_drive uint16 DAC codes
  *             -> n_samples x n_sense uint16 ADC codes (each the round-half-up
- *             average of `oversample` reads, port.h R3).
+ *             average of `oversample` reads, port.h PORT-R3).
  */
 #ifndef PHYFF_MEDIUM_LINK_H
 #define PHYFF_MEDIUM_LINK_H
@@ -64,7 +64,7 @@ PHYFF_STATIC_ASSERT(offsetof(struct phyff_medium_desc, unit_id) == 8, "medium de
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_medium_desc, medium) == 12, "medium desc name");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_measure_head) == PHYFF_MEASURE_HEAD_SIZE, "measure head layout");
 
-/* Explicit little-endian codecs (W3). */
+/* Explicit little-endian codecs (W-W3). */
 static inline void phyff_medium_desc_pack(const struct phyff_medium_desc *d,
                                           uint8_t out[PHYFF_MEDIUM_DESC_SIZE]) {
     phyff_put_u16(out, d->n_drive);

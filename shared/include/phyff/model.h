@@ -18,30 +18,30 @@
  * makes the blocks' summed goodness largest wins).
  *
  * Number formats (fixed.h)
- *   M1. A vector of reals is stored as int16 q with an exponent e per vector
+ *   M-M1. A vector of reals is stored as int16 q with an exponent e per vector
  *       kind: value = q * 2^(e - 15) (Q15 scaled by 2^e). Sensed values are
  *       plain Q15 (e = 0). Weights of one segment (the columns acting on p,
  *       or on h) share one exponent; the image stores q and the shifts
  *       derived from the exponents, not the exponents themselves, except
  *       where a client needs them (input_exp, score_exp, block exponents).
- *   M2. Accumulation (an affine map, the read-out): the exact int64 sum of
- *       the products of each segment (fixed.h F5), multiplied by
+ *   M-M2. Accumulation (an affine map, the read-out): the exact int64 sum of
+ *       the products of each segment (fixed.h FX-F5), multiplied by
  *       2^shift_segment, plus bias * 2^shift_b, all exact in int64 (the
  *       limits below keep |acc| < 2^61 in an affine map and < 2^62.2 in
  *       the read-out, so the half added by the rounding never overflows
  *       int64); then ONE round-and-shift by
- *       shift_out (fixed.h F3: add half, floor; shift_out = 0 leaves acc
- *       as it is) and one saturation (F2) to int16 (block outputs) or int32
+ *       shift_out (fixed.h FX-F3: add half, floor; shift_out = 0 leaves acc
+ *       as it is) and one saturation (FX-F2) to int16 (block outputs) or int32
  *       (scores). A saturation flags the sample.
  *
  * The pipeline, per sample (x: n_features int16 at input_exp)
- *   P1. Layout: h0 = zeros(width); h0[feature_offset + j] = x[j].
- *   P2. Overlay value v = min(max_j |h0[j]|, 32767) over the row with the
+ *   M-P1. Layout: h0 = zeros(width); h0[feature_offset + j] = x[j].
+ *   M-P2. Overlay value v = min(max_j |h0[j]|, 32767) over the row with the
  *       label slots (0..n_classes-1) at 0. Neutral overlay (one-pass): every
  *       label slot = (v + floor(C / 2)) div C (integer division, C =
  *       n_classes). Label c (goodness): slot c = v, the others 0.
- *   P3. Encode h (d_in int16) into n_drive Q15 drive values in [0, 32767]:
- *       amplitude: a = isqrt(sum h_j^2) (fixed.h F7); drive_j =
+ *   M-P3. Encode h (d_in int16) into n_drive Q15 drive values in [0, 32767]:
+ *       amplitude: a = isqrt(sum h_j^2) (fixed.h FX-F7); drive_j =
  *         min(32767, (|h_j| * 32768 + floor(a / 2)) div a); a = 0 -> all 0.
  *       phase: lo = min h, span = max h - lo; drive_j =
  *         ((h_j - lo) * 32767 + floor(span / 2)) div span; span = 0 -> all 0.
@@ -51,15 +51,15 @@
  *       binary2_uniform: level = min((4d) div span, 3); msb = level >= 2,
  *         lsb = level odd (span = 0 -> all 0).
  *       clip: drive_j = clamp(h_j * 2^in_exp, 0, 32767), the product formed
- *         as a left shift (in_exp > 0) or a round-and-shift (F3, in_exp < 0).
- *   P4. Measure (physical blocks): the drive values go through the same
- *       steps as a QUERY sample (wire.h QUERY, core K3/K4) with the block's
+ *         as a left shift (in_exp > 0) or a round-and-shift (FX-F3, in_exp < 0).
+ *   M-P4. Measure (physical blocks): the drive values go through the same
+ *       steps as a QUERY sample (wire.h QUERY, CORE-K3, CORE-K4) with the block's
  *       settle_us, oversample and n_drive / n_sense active channels; p =
  *       the n_sense sensed Q15 values; a top code flags the sample.
- *   P5. Affine map (M2): segments p (columns 0..n_sense-1, shift_p) and h
+ *   M-P5. Affine map (M-M2): segments p (columns 0..n_sense-1, shift_p) and h
  *       (the next d_in columns, shift_h) as the block's flags say; y =
  *       sat16(round_shift(acc, shift_out)), exponent out_exp.
- *   P6. One-pass: read-out features f_k = |y_k| (sat16: |-32768| -> 32767)
+ *   M-P6. One-pass: read-out features f_k = |y_k| (sat16: |-32768| -> 32767)
  *       when readout_abs, else y_k; acc_c = sum_k (R_c,k . f_k) *
  *       2^readout_shift_k + rb_c * 2^shift_b; score_c = sat32(round_shift(
  *       acc_c, shift_out)), scaled by 2^(score_exp - 31).
@@ -67,7 +67,7 @@
  *       isqrt(sum_j y_j^2)) as Q15 (division rounds half up, floor((2n +
  *       d) / (2d)); sum of squares 0 -> G = 0); score_c = sum_k G_k for the
  *       overlay of label c (score_exp = 16).
- *   P7. class = the first index of the largest score.
+ *   M-P7. class = the first index of the largest score.
  *
  * Image layout (little-endian, no padding, byte offsets)
  *   struct phyff_model_head (72 bytes), then per block: struct
@@ -78,18 +78,18 @@
  *   (n_classes int16). The image ends there: its size is exactly that.
  *
  * Rules a board checks before a model is put in force (phyff_model_check).
- * V1-V5 are checked field by field in image order and the first refused
+ * M-V1-V5 are checked field by field in image order and the first refused
  * field's offset is reported; a rule on several fields is reported at the
  * field it is listed under below (the scratch rule at the block's d_in, the
- * drive width at n_drive). V6 is checked only for an image that passes
- * V1-V5, so a structural fault wins over a wrong board:
- *   V1. size >= 72; magic == PHYFF_MODEL_MAGIC; version == 1.
- *   V2. 1 <= n_blocks <= PHYFF_MODEL_MAX_BLOCKS; inference is 0 or 1;
+ * drive width at n_drive). M-V6 is checked only for an image that passes
+ * M-V1-V5, so a structural fault wins over a wrong board:
+ *   M-V1. size >= 72; magic == PHYFF_MODEL_MAGIC; version == 1.
+ *   M-V2. 1 <= n_blocks <= PHYFF_MODEL_MAX_BLOCKS; inference is 0 or 1;
  *       1 <= n_features; 2 <= n_classes <= limits->max_classes;
  *       n_classes + n_features <= width <= limits->work_values;
  *       feature_offset >= n_classes; feature_offset + n_features <= width;
  *       overlay == 0; readout_abs is 0 or 1; -32 <= input_exp, score_exp <= 32.
- *   V3. Per block: encoder known; flags only PHYFF_BLOCK_PHYSICAL and
+ *   M-V3. Per block: encoder known; flags only PHYFF_BLOCK_PHYSICAL and
  *       PHYFF_BLOCK_SKIP, and z not empty; d_in == width (block 0) or the
  *       previous d_out; in_exp == input_exp (block 0) or the previous
  *       out_exp; -32 <= out_exp <= 32; n_drive == d_in x (2 for binary2*,
@@ -100,20 +100,20 @@
  *       shift_b <= 40, shift_out <= 62, readout_shift <= 16; reserved 0;
  *       the per-sample scratch (d_in + n_drive + n_sense + d_out values,
  *       reported at d_in) fits limits->work_values (<= 16384, which with
- *       these shifts bounds every accumulator as M2 says).
- *   V4. One-pass: readout n_in == sum of d_out, n_classes == the head's,
+ *       these shifts bounds every accumulator as M-M2 says).
+ *   M-V4. One-pass: readout n_in == sum of d_out, n_classes == the head's,
  *       shift_b <= 40, shift_out <= 62, reserved 0. (Goodness models use
  *       the cosine goodness: no other kind is stored.)
- *   V5. The size equals the layout's exactly (a size that ends inside the
+ *   M-V5. The size equals the layout's exactly (a size that ends inside the
  *       head, a block head or the read-out head is refused there; every
  *       size fault reports the image's size). Then the sensed values of one
  *       sample (n_sense summed over physical blocks, times n_classes for
  *       goodness: MODEL_INFO trace_values) fit 65535, else n_blocks (6).
- *   V6. train_unit_id == the board's unit_id and train_medium == its
+ *   M-V6. train_unit_id == the board's unit_id and train_medium == its
  *       medium name (PHYFF_ERR_WRONG_BOARD).
  *
- * Code contracts: as wire.h P1-P5 and fixed.h F1-F9. Images are read byte
- * by byte (W3), so they may sit at any address in RAM or flash.
+ * Code contracts: as wire.h W-P1-P5 and fixed.h FX-F1-F9. Images are read byte
+ * by byte (W-W3), so they may sit at any address in RAM or flash.
  */
 #ifndef PHYFF_MODEL_H
 #define PHYFF_MODEL_H
@@ -242,9 +242,10 @@ struct phyff_model_view {
     uint16_t readout_width; /* sum of d_out */
 };
 
-/* Check image[0..size) against V1-V6 and fill *view. Returns PHYFF_OK,
+/* Check image[0..size) against M-V1-V6 and fill *view. Returns PHYFF_OK,
  * PHYFF_ERR_BAD_MODEL or PHYFF_ERR_WRONG_BOARD with *bad_offset = the
- * byte offset of the refused field (V5: the image's size). */
+ * byte offset of the refused field (M-V5: the image's size). */
+PHYFF_NODISCARD
 enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
                                     const struct phyff_model_limits *limits,
                                     struct phyff_model_view *view, uint32_t *bad_offset);
@@ -252,33 +253,33 @@ enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
 /* Scratch values (int16) the pipeline needs per sample for this model. */
 uint32_t phyff_model_work_values(const struct phyff_model_view *view);
 
-/* P1-P2: h (width values) from features x (n_features) and label (-1:
+/* M-P1-P2: h (width values) from features x (n_features) and label (-1:
  * neutral overlay). Returns true when the overlay value saturated. */
 bool phyff_infer_layout(const struct phyff_model_view *view, const int16_t *x, int label,
                         int16_t *h);
 
-/* P3: drive (n_drive Q15 values) of block k from its input h (d_in). */
+/* M-P3: drive (n_drive Q15 values) of block k from its input h (d_in). */
 void phyff_infer_encode(const struct phyff_model_view *view, unsigned k, const int16_t *h,
                         int16_t *drive);
 
-/* P5: y (d_out) of block k from p (n_sense, ignored unless physical) and h
+/* M-P5: y (d_out) of block k from p (n_sense, ignored unless physical) and h
  * (d_in). Returns true when an output saturated. y must not alias p or h. */
 bool phyff_infer_affine(const struct phyff_model_view *view, unsigned k, const int16_t *p,
                         const int16_t *h, int16_t *y);
 
-/* P6 one-pass: add block k's read-out segment of y to acc (n_classes). */
+/* M-P6 one-pass: add block k's read-out segment of y to acc (n_classes). */
 void phyff_infer_readout_add(const struct phyff_model_view *view, unsigned k, const int16_t *y,
                              int64_t *acc);
 
-/* P6 one-pass: scores from acc (the bias is added here). Returns true when a
+/* M-P6 one-pass: scores from acc (the bias is added here). Returns true when a
  * score saturated. */
 bool phyff_infer_readout_finish(const struct phyff_model_view *view, const int64_t *acc,
                                 int32_t *scores);
 
-/* P6 goodness: G_k of block k's output y, Q15. */
+/* M-P6 goodness: G_k of block k's output y, Q15. */
 int32_t phyff_infer_goodness(const struct phyff_model_view *view, unsigned k, const int16_t *y);
 
-/* P7: first index of the largest of n scores (n >= 1). */
+/* M-P7: first index of the largest of n scores (n >= 1). */
 uint16_t phyff_argmax_s32(const int32_t *scores, size_t n);
 
 #ifdef __cplusplus

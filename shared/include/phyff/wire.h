@@ -2,6 +2,25 @@
  * phyff/wire.h - the whole host <-> board protocol is defined in this header.
  * docs/protocol.md says the same at length, with tables, for implementers.
  *
+ * Rule IDs
+ *   The contracts of the project's C headers are numbered rules, and every
+ *   rule is cited as TAG-ID: the tag of the file that defines it, a hyphen,
+ *   then the letter and number it has there (W-F3 is the third F rule of
+ *   this header). A range keeps one tag: W-T1-T11 is W-T1 to W-T11. The tags:
+ *     W     shared/include/phyff/wire.h         W-W1, W-C1, W-F1, W-S1, W-T1,
+ *                                               W-E1, W-L1, W-P1
+ *     FX    shared/include/phyff/fixed.h        FX-F1
+ *     M     shared/include/phyff/model.h        M-M1, M-P1, M-V1
+ *     CORE  firmware/src/core/phyff_core.h      CORE-K1
+ *     PORT  firmware/src/port.h                 PORT-R1
+ *     HOST  firmware/ports/host/host_port.h     HOST-H1
+ *     ARD   firmware/ports/arduino/phyff_arduino.h   ARD-A1
+ *     CFG   firmware/ports/arduino/phyff_config.h    CFG-C1
+ *     SIM   firmware/sim/simavr/phyff_simavr.c       SIM-S1
+ *   A new rule takes its file's tag; a new file with rules takes a new tag.
+ *   tests/test_rule_citations.py reads the rules from these files and checks
+ *   that every rule cited anywhere exists and that a test cites every rule.
+ *
  * ===========================================================================
  * The protocol, in prose
  * ===========================================================================
@@ -12,7 +31,7 @@
  * both directions (UART, USB CDC, a pty, TCP).
  *
  * Framing
- *   W1. Every message is a frame: HEADER (8 bytes) + PAYLOAD (0..65535 bytes)
+ *   W-W1. Every message is a frame: HEADER (8 bytes) + PAYLOAD (0..65535 bytes)
  *       + CRC (2 bytes), COBS-encoded, followed by one 0x00 delimiter. The
  *       encoded frame never contains 0x00, so a reader that lost sync drops
  *       bytes up to the next 0x00 and starts again ("resync on delimiter").
@@ -20,13 +39,13 @@
  *       closed with code 0xFF and a new block is opened only if input
  *       remains (254 non-zero bytes encode as FF + data, no trailing 01);
  *       decoders also accept a trailing empty block (01).
- *   W2. CRC is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection,
+ *   W-W2. CRC is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection,
  *       no final xor; check value of "123456789" is 0x29B1), computed over
  *       header + payload, stored little-endian.
- *   W3. All multi-byte fields, in headers and payloads, are little-endian.
+ *   W-W3. All multi-byte fields, in headers and payloads, are little-endian.
  *       Encoders and decoders assemble them byte by byte, so the code is
  *       correct on any host whatever its byte order or alignment rules.
- *   W4. Header layout (struct phyff_header, offsets in bytes):
+ *   W-W4. Header layout (struct phyff_header, offsets in bytes):
  *         0 level   protocol level of the sender
  *         1 seq     sequence number, chosen by the host, echoed by the reply
  *         2 cmd     command id (PHYFF_CMD_*)
@@ -36,121 +55,121 @@
  *                   requests, 0 in replies and events
  *
  * Conversation
- *   C1. Exactly one reply per non-empty frame the board receives, in the
+ *   W-C1. Exactly one reply per non-empty frame the board receives, in the
  *       order the frames arrived. A reply has PHYFF_FLAG_REPLY set; the
- *       reply to an intact frame (F1) carries that frame's seq and cmd.
- *   C2. A frame the board cannot serve gets an ERROR reply: flags
+ *       reply to an intact frame (W-F1) carries that frame's seq and cmd.
+ *   W-C2. A frame the board cannot serve gets an ERROR reply: flags
  *       REPLY|ERROR, payload = struct phyff_error (status code + one
  *       argument, listed for every status in "Errors and their arguments").
- *   C3. The host may retry a request with the SAME seq after a timeout or a
+ *   W-C3. The host may retry a request with the SAME seq after a timeout or a
  *       damaged reply. Every command is idempotent at the board except
  *       that QUERY measures again (a physical measurement is never cached)
- *       and RESET sends its event again (E1).
- *   C4. Hosts number their requests 1..255 and never use seq 0 nor cmd
+ *       and RESET sends its event again (W-E1).
+ *   W-C4. Hosts number their requests 1..255 and never use seq 0 nor cmd
  *       PHYFF_CMD_NONE: seq 0 with cmd NONE marks a framing-error notice
- *       (F3) and seq 0 with cmd EVENT an event (E1). A board serves a seq-0
+ *       (W-F3) and seq 0 with cmd EVENT an event (W-E1). A board serves a seq-0
  *       request like any other; keeping seq 0 out of requests lets a host
  *       tell by seq alone the frames that no request of its caused.
- *   C5. An empty frame (a lone delimiter, or two in a row) is ignored: no
+ *   W-C5. An empty frame (a lone delimiter, or two in a row) is ignored: no
  *       reply, no counter. A host may send one 0x00 before a request to end
  *       a half-received frame in the board's buffer; if the buffer held a
- *       fragment, that fragment is a damaged frame and gets its notice (F3).
+ *       fragment, that fragment is a damaged frame and gets its notice (W-F3).
  *
  * Frame checks (before anything in the frame is believed)
- *   F1. A non-empty frame is intact when, in this order: it fits the receive
+ *   W-F1. A non-empty frame is intact when, in this order: it fits the receive
  *       buffer, its COBS is valid, it decodes to >= header + CRC bytes, its
  *       CRC matches, its decoded size equals header + length + CRC, and
  *       length <= caps.max_payload.
- *   F2. The failures, in that order: TOO_LONG (longer than the receive
+ *   W-F2. The failures, in that order: TOO_LONG (longer than the receive
  *       buffer: the board drops the rest up to the delimiter, then answers),
  *       BAD_COBS, TRUNCATED, BAD_CRC, TRUNCATED (fewer bytes than length
  *       says) or TOO_LONG (more), TOO_LONG (length > max_payload). So any
  *       request whose payload exceeds caps.max_payload gets TOO_LONG, never
  *       a command error: hosts keep payloads <= max_payload.
- *   F3. A frame that fails F1 is answered by a framing-error notice: an
- *       ERROR reply with seq 0, cmd PHYFF_CMD_NONE, the F2 status, arg =
+ *   W-F3. A frame that fails W-F1 is answered by a framing-error notice: an
+ *       ERROR reply with seq 0, cmd PHYFF_CMD_NONE, the W-F2 status, arg =
  *       max_payload for TOO_LONG and 0 otherwise. A notice answers no
  *       request: the damaged frame may have been the host's request, or
- *       noise or a fragment flushed by a 0x00 (C5). A host that receives
+ *       noise or a fragment flushed by a 0x00 (W-C5). A host that receives
  *       one keeps waiting for the reply to its outstanding request (which,
  *       replies being in order, comes after the notice if the request
- *       arrived intact) and retries with the same seq (C3) when its
+ *       arrived intact) and retries with the same seq (W-C3) when its
  *       deadline passes; it may shorten that deadline after a notice, as a
  *       same-seq retry is always safe.
  *
  * Serving an intact frame (checks in this order; the first failure answers)
- *   S1. Flags REPLY or EVENT set -> NOT_A_REQUEST, arg 0.
- *   S2. Level differs and cmd is not HELLO -> BAD_LEVEL, arg = board level.
- *   S3. cmd not served by this board (anything but 0x01..0x05 and, on a
+ *   W-S1. Flags REPLY or EVENT set -> NOT_A_REQUEST, arg 0.
+ *   W-S2. Level differs and cmd is not HELLO -> BAD_LEVEL, arg = board level.
+ *   W-S3. cmd not served by this board (anything but 0x01..0x05 and, on a
  *       board with FEAT_INFER, 0x10..0x15: NONE, EVENT, 0x16..0x1F...)
  *       -> UNKNOWN_COMMAND, arg 0.
- *   S4. The command's own checks (see Commands and On-device inference)
+ *   W-S4. The command's own checks (see Commands and On-device inference)
  *       -> BAD_PAYLOAD, BAD_CHANNELS, BATCH_TOO_LARGE, BAD_CONFIG or one of
  *       the model statuses (24..30).
- *   S5. A QUERY or INFER the port cannot measure, or a MODEL_COMMIT or
+ *   W-S5. A QUERY or INFER the port cannot measure, or a MODEL_COMMIT or
  *       MODEL_ERASE whose model the port cannot store or erase -> MEDIUM,
  *       arg 0.
  *   The header's aux field is ignored in requests and 0 in replies.
  *
  * Statistics (struct phyff_stats; counters wrap at 2^32)
- *   T1. frames_ok: intact frames (F1), served or refused by S1-S5.
- *   T2. crc_errors: frames refused with BAD_CRC.
- *   T3. framing_errors: frames refused with BAD_COBS, TRUNCATED or TOO_LONG.
- *       Every non-empty frame increments exactly one of T1-T3; empty frames
- *       none (C5).
- *   T4. bad_commands: intact frames refused by S1-S4.
- *   T5. overruns: losses the port detected before the bytes reached the
+ *   W-T1. frames_ok: intact frames (W-F1), served or refused by W-S1-S5.
+ *   W-T2. crc_errors: frames refused with BAD_CRC.
+ *   W-T3. framing_errors: frames refused with BAD_COBS, TRUNCATED or TOO_LONG.
+ *       Every non-empty frame increments exactly one of W-T1-T3; empty frames
+ *       none (W-C5).
+ *   W-T4. bad_commands: intact frames refused by W-S1-S4.
+ *   W-T5. overruns: losses the port detected before the bytes reached the
  *       protocol (a UART hardware overrun, a full receive ring); an
- *       over-long frame is a framing error (F2), not an overrun. Ports that
+ *       over-long frame is a framing error (W-F2), not an overrun. Ports that
  *       cannot lose bytes (flow control, TCP) keep it 0.
- *   T6. samples_served: samples of QUERY replies sent (not of refusals).
- *   T7. error_replies: ERROR replies sent (= T2 + T3 + T4 + MEDIUM faults).
- *   T8. uptime_ms: milliseconds of the board's clock since its start or the
+ *   W-T6. samples_served: samples of QUERY replies sent (not of refusals).
+ *   W-T7. error_replies: ERROR replies sent (= W-T2 + W-T3 + W-T4 + MEDIUM faults).
+ *   W-T8. uptime_ms: milliseconds of the board's clock since its start or the
  *       last RESET; it advances with time, not with traffic.
- *   T9. infer_samples: samples of INFER replies sent.
- *   T10. infer_digital_us: microseconds spent in INFER outside the port's
+ *   W-T9. infer_samples: samples of INFER replies sent.
+ *   W-T10. infer_digital_us: microseconds spent in INFER outside the port's
  *       drive/settle/sense calls (encoding, affine maps, read-out).
- *   T11. infer_medium_us: microseconds spent in the port's drive, settle and
+ *   W-T11. infer_medium_us: microseconds spent in the port's drive, settle and
  *       sense calls during INFER. Both come from the port's micros clock.
- *   A STATS request is counted (T1) before its reply is built, so the
+ *   A STATS request is counted (W-T1) before its reply is built, so the
  *   reply includes itself in frames_ok.
  *
  * Events
- *   E1. The board sends PHYFF_EVENT_RESET (seq 0, cmd PHYFF_CMD_EVENT,
+ *   W-E1. The board sends PHYFF_EVENT_RESET (seq 0, cmd PHYFF_CMD_EVENT,
  *       flags EVENT, arg = its level) whenever its state goes back to
  *       power-up defaults: once at every start (power-up, reboot), and
  *       right after its reply to every RESET. Frames that follow it in the
  *       stream see the default configuration and zeroed counters.
- *   E2. The event is written whether or not a host listens: a link that
+ *   W-E2. The event is written whether or not a host listens: a link that
  *       drops bytes while no host is connected (USB CDC, TCP) loses it. A
  *       host never waits for it; it says HELLO and configures after it
  *       connects, and treats an event it did not cause by RESET as "the
  *       board restarted: configure again".
- *   E3. Emulator servers (phyff emulate --tcp/--pty, the MicroPython board
+ *   W-E3. Emulator servers (phyff emulate --tcp/--pty, the MicroPython board
  *       on TCP) start their board afresh for every new host connection, so
  *       a connection's first frame from the board is the event (on a pty,
  *       it comes just before the reply to the opener's first request).
  *       The QEMU board starts when its first host connects; later
  *       connections reach the running board, as on a board whose serial
  *       port does not reset it.
- *   Hosts never send PHYFF_CMD_EVENT (S1, S3).
+ *   Hosts never send PHYFF_CMD_EVENT (W-S1, W-S3).
  *
  * Protocol level
- *   L1. PHYFF_PROTOCOL_LEVEL is one integer. Within one level nothing changes:
+ *   W-L1. PHYFF_PROTOCOL_LEVEL is one integer. Within one level nothing changes:
  *       no field moves, no command changes meaning, no code is reused.
- *   L2. Any change a host of the previous level could misread (a new field in
+ *   W-L2. Any change a host of the previous level could misread (a new field in
  *       an existing record, a changed layout or meaning) bumps the level. New
  *       commands, new status codes and new feature bits also bump it: a host
  *       must be able to trust that a board of level N knows exactly level N.
  *       (Level 2: caps.max_settle_us added, counters and events defined.
  *       Level 3: on-device inference: commands 0x10..0x15, statuses 24..30,
  *       FEAT_INFER and FEAT_MODEL_PERSIST, caps.model_capacity/model_crc/
- *       model_loaded, stats T9-T11.)
- *   L3. These never change, at any level, so that any host can talk to any
+ *       model_loaded, stats W-T9-T11.)
+ *   W-L3. These never change, at any level, so that any host can talk to any
  *       board well enough to tell the user what to do: the header fields
- *       `level` and `seq` at offsets 0 and 1, the framing (W1, W2), the HELLO
+ *       `level` and `seq` at offsets 0 and 1, the framing (W-W1, W-W2), the HELLO
  *       command id, and the first byte of its reply record (the level).
- *   L4. The board answers HELLO whatever the level in the request header.
+ *   W-L4. The board answers HELLO whatever the level in the request header.
  *       Every other request whose header level differs from the board's gets
  *       ERROR PHYFF_ERR_BAD_LEVEL with arg = the board's level. The host's
  *       first request is HELLO; on a mismatch it refuses to go on and tells
@@ -184,9 +203,9 @@
  *              n_drive_active are driven at 0; sense channels
  *              0..n_sense_active-1 are read. max_batch samples at the full
  *              channel counts fit max_payload both ways; max_batch + 1 may not
- *              (then F2: TOO_LONG, seq 0).
+ *              (then W-F2: TOO_LONG, seq 0).
  *   STATS      empty -> struct phyff_stats. Non-empty -> BAD_PAYLOAD, arg 0.
- *   RESET      empty -> empty reply, then the reset event (E1): configuration
+ *   RESET      empty -> empty reply, then the reset event (W-E1): configuration
  *              back to defaults, counters and uptime cleared. Non-empty ->
  *              BAD_PAYLOAD, arg 0.
  *   Defaults: settle_us 0, oversample 1, all wired channels active.
@@ -210,7 +229,7 @@
  *   MODEL_CHUNK  struct phyff_chunk_head (offset) + 1.. bytes of the image
  *                -> struct phyff_chunk_head (offset = bytes received so
  *                far). Chunks come in order; a chunk may repeat bytes already
- *                received (a retry, C3). Checks: payload < 5 -> BAD_PAYLOAD,
+ *                received (a retry, W-C3). Checks: payload < 5 -> BAD_PAYLOAD,
  *                arg 5; no load begun -> NO_LOAD, arg 0; offset > bytes
  *                received (a gap) or offset + length > image_size -> LOAD_RANGE,
  *                arg = bytes received.
@@ -225,7 +244,7 @@
  *                medium differ from caps) -> WRONG_BOARD, arg = the field's
  *                offset in the image; one sample's INFER request or reply
  *                would not fit max_payload -> BAD_MODEL, arg 8 (n_features);
- *                the port cannot store it -> MEDIUM (S5). Any failure drops
+ *                the port cannot store it -> MEDIUM (W-S5). Any failure drops
  *                the load and leaves the model in force untouched. A COMMIT
  *                repeated after a success (a retry) answers the same record
  *                again, until the next MODEL_BEGIN, MODEL_ERASE or RESET.
@@ -255,18 +274,18 @@
  *   MODEL_ERASE  empty -> empty; the model (and its stored copy) is gone.
  *                Non-empty -> BAD_PAYLOAD, arg 0. A board without a model
  *                answers the same. The port cannot erase the stored copy ->
- *                MEDIUM (S5), and the model stays.
+ *                MEDIUM (W-S5), and the model stays.
  *   RESET keeps the model in force (it is not configuration) but drops a
  *   load in progress.
  *
  * Errors and their arguments (status: when; seq; arg)
- *   BAD_CRC 1, BAD_COBS 4, TRUNCATED 2: F2; seq 0, cmd NONE; arg 0.
- *   TOO_LONG 3: F2; seq 0, cmd NONE; arg = caps.max_payload.
- *   NOT_A_REQUEST 23: S1, arg 0. BAD_LEVEL 5: S2, arg = board level.
- *   UNKNOWN_COMMAND 16: S3, arg 0. BAD_PAYLOAD 17: arg = the expected length
+ *   BAD_CRC 1, BAD_COBS 4, TRUNCATED 2: W-F2; seq 0, cmd NONE; arg 0.
+ *   TOO_LONG 3: W-F2; seq 0, cmd NONE; arg = caps.max_payload.
+ *   NOT_A_REQUEST 23: W-S1, arg 0. BAD_LEVEL 5: W-S2, arg = board level.
+ *   UNKNOWN_COMMAND 16: W-S3, arg 0. BAD_PAYLOAD 17: arg = the expected length
  *   (0 for STATS and RESET). BAD_CHANNELS 19: arg = n_drive_active.
  *   BATCH_TOO_LARGE 18: arg = max_batch. BAD_CONFIG 20: arg = field offset.
- *   MEDIUM 22: S5, arg 0. NO_MODEL 24, MODEL_TOO_LARGE 25, LOAD_RANGE 26,
+ *   MEDIUM 22: W-S5, arg 0. NO_MODEL 24, MODEL_TOO_LARGE 25, LOAD_RANGE 26,
  *   MODEL_CRC 27, BAD_MODEL 28, WRONG_BOARD 29, NO_LOAD 30: see On-device
  *   inference. Codes 6 (NO_SPACE), 7 (EMPTY) and 21 (OVERRUN) are
  *   codec results that boards of this level never send.
@@ -279,14 +298,14 @@
  * ===========================================================================
  *
  * Code contracts
- *   P1. No function here allocates, keeps state between calls or reads or
+ *   W-P1. No function here allocates, keeps state between calls or reads or
  *       writes outside the buffers and lengths it is given.
- *   P2. Every failure returns its own phyff_status value; PHYFF_OK is 0.
- *   P3. On failure, output lengths are set to 0 and output buffers may hold
+ *   W-P2. Every failure returns its own phyff_status value; PHYFF_OK is 0.
+ *   W-P3. On failure, output lengths are set to 0 and output buffers may hold
  *       partial data that must not be used.
- *   P4. When several failures apply, the first one met reading the input
+ *   W-P4. When several failures apply, the first one met reading the input
  *       from the start is returned.
- *   P5. Input and output buffers must not overlap unless a function says so.
+ *   W-P5. Input and output buffers must not overlap unless a function says so.
  */
 #ifndef PHYFF_WIRE_H
 #define PHYFF_WIRE_H
@@ -296,6 +315,15 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* A function whose result says whether it worked (a phyff_status, a fault
+ * code) is declared PHYFF_NODISCARD: GCC and Clang then warn at a call that
+ * drops the result, and the builds' -Werror makes that an error. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PHYFF_NODISCARD __attribute__((warn_unused_result))
+#else
+#define PHYFF_NODISCARD
 #endif
 
 /* ---- Levels, sizes --------------------------------------------------- */
@@ -315,7 +343,7 @@ extern "C" {
 /* ---- Enumerations ----------------------------------------------------- */
 
 enum phyff_cmd {
-    PHYFF_CMD_NONE = 0x00, /* only in framing-error notices (F3) */
+    PHYFF_CMD_NONE = 0x00, /* only in framing-error notices (W-F3) */
     PHYFF_CMD_HELLO = 0x01,
     PHYFF_CMD_CONFIGURE = 0x02,
     PHYFF_CMD_QUERY = 0x03,
@@ -358,7 +386,7 @@ enum phyff_status {
     PHYFF_ERR_BATCH_TOO_LARGE = 18, /* arg = max samples per QUERY */
     PHYFF_ERR_BAD_CHANNELS = 19,    /* channel count differs from config (arg = expected) */
     PHYFF_ERR_BAD_CONFIG = 20,      /* arg = byte offset of the refused field */
-    PHYFF_ERR_OVERRUN = 21,         /* not sent at this level (losses count in stats T5) */
+    PHYFF_ERR_OVERRUN = 21,         /* not sent at this level (losses count in stats W-T5) */
     PHYFF_ERR_MEDIUM = 22,          /* the port could not drive or read the medium */
     PHYFF_ERR_NOT_A_REQUEST = 23,   /* a frame with REPLY or EVENT flags sent to the board */
     /* on-device inference (level 3) */
@@ -404,7 +432,7 @@ struct phyff_event {
 };
 
 struct phyff_caps {
-    uint8_t level;            /* offset 0 forever (L3) */
+    uint8_t level;            /* offset 0 forever (W-L3) */
     uint8_t reserved0;
     uint16_t features;        /* enum phyff_feature bits */
     uint32_t firmware_version; /* major << 16 | minor << 8 | patch */
@@ -439,11 +467,11 @@ struct phyff_query_head {
     uint16_t n_channels; /* n_drive in requests, n_sense in replies */
 };
 
-struct phyff_stats {          /* exact definitions: T1-T8 above */
-    uint32_t frames_ok;      /* intact frames (F1), served or refused */
+struct phyff_stats {          /* exact definitions: W-T1-T11 above */
+    uint32_t frames_ok;      /* intact frames (W-F1), served or refused */
     uint32_t crc_errors;     /* frames refused with BAD_CRC */
     uint32_t framing_errors; /* frames refused with BAD_COBS, TRUNCATED, TOO_LONG */
-    uint32_t bad_commands;   /* intact frames refused by S1-S4 */
+    uint32_t bad_commands;   /* intact frames refused by W-S1-S4 */
     uint32_t overruns;       /* losses the port detected (UART overrun, ring full) */
     uint32_t samples_served; /* samples in QUERY replies sent */
     uint32_t error_replies;  /* ERROR replies sent */
@@ -494,7 +522,7 @@ struct phyff_model_info {
 };
 
 /* Byte sizes on the wire. Each equals sizeof on every supported target
- * (checked below), but the codec never relies on that: see W3. */
+ * (checked below), but the codec never relies on that: see W-W3. */
 #define PHYFF_ERROR_SIZE 4u
 #define PHYFF_EVENT_SIZE 4u
 #define PHYFF_CAPS_SIZE 72u
@@ -561,6 +589,7 @@ uint32_t phyff_crc32(uint32_t crc, const uint8_t *data, size_t n);
 /* COBS-encode src[0..n) into dst (capacity cap); no delimiter is written.
  * *out_len = encoded length. Needs cap >= PHYFF_COBS_MAX_ENCODED(n), else
  * PHYFF_ERR_NO_SPACE. n = 0 encodes to the single byte 0x01. */
+PHYFF_NODISCARD
 enum phyff_status phyff_cobs_encode(const uint8_t *src, size_t n, uint8_t *dst,
                                     size_t cap, size_t *out_len);
 
@@ -569,6 +598,7 @@ enum phyff_status phyff_cobs_encode(const uint8_t *src, size_t n, uint8_t *dst,
  * that runs past the end), PHYFF_ERR_NO_SPACE (dst too small).
  * dst may equal src (in-place decoding is allowed: output never overtakes
  * input). */
+PHYFF_NODISCARD
 enum phyff_status phyff_cobs_decode(const uint8_t *src, size_t n, uint8_t *dst,
                                     size_t cap, size_t *out_len);
 
@@ -580,6 +610,7 @@ enum phyff_status phyff_cobs_decode(const uint8_t *src, size_t n, uint8_t *dst,
  * PHYFF_ERR_NO_SPACE (cap < PHYFF_WIRE_MAX_FRAME(payload_len)); payload may
  * be NULL when payload_len is 0. Needs no scratch memory: the CRC and COBS
  * run over the pieces in place. */
+PHYFF_NODISCARD
 enum phyff_status phyff_frame_encode(const struct phyff_header *hdr, const uint8_t *payload,
                                      size_t payload_len, uint8_t *out, size_t cap,
                                      size_t *out_len);
@@ -590,15 +621,17 @@ enum phyff_status phyff_frame_encode(const struct phyff_header *hdr, const uint8
  * hdr->length. Checks, in order: EMPTY, BAD_COBS, TRUNCATED (decoded size <
  * header + CRC), BAD_CRC, TRUNCATED/TOO_LONG (decoded size disagrees with the
  * length field), TOO_LONG (length > max_payload). The level is NOT checked
- * here (L4: HELLO must pass whatever its level); see phyff_check_level. */
+ * here (W-L4: HELLO must pass whatever its level); see phyff_check_level. */
+PHYFF_NODISCARD
 enum phyff_status phyff_frame_decode(uint8_t *buf, size_t n, size_t max_payload,
                                      struct phyff_header *hdr, const uint8_t **payload,
                                      size_t *payload_len);
 
-/* PHYFF_OK when a request with this header may be served at our level (L4). */
+/* PHYFF_OK when a request with this header may be served at our level (W-L4). */
+PHYFF_NODISCARD
 enum phyff_status phyff_check_level(const struct phyff_header *hdr);
 
-/* ---- Record codecs (explicit little-endian, W3) ------------------------ */
+/* ---- Record codecs (explicit little-endian, W-W3) ------------------------ */
 
 void phyff_put_u16(uint8_t *p, uint16_t v);
 void phyff_put_u32(uint8_t *p, uint32_t v);

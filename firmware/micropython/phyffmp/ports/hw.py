@@ -1,5 +1,5 @@
 """A port over MicroPython's machine objects: one setter per drive channel,
-one reader per sense channel (port.h R2, R4).
+one reader per sense channel (port.h PORT-R2, PORT-R4).
 
 ``setters[j](value)`` applies a drive (``PWM.duty_u16``, ``DAC.write``...),
 after the DAC code is shifted left by ``drive_shift`` (16 - dac_bits for a
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class HwPort:
-    measure_batch: "Any" = None  # per-sample path: the core drives, settles and reads (K4)
+    measure_batch: "Any" = None  # per-sample path: the core drives, settles and reads (CORE-K4)
 
     def __init__(self, setters: "list[Any]", drive_shift: int, dac_bits: int,
                  readers: "list[Any]", sense_shift: int, adc_bits: int, unit_id: int) -> None:
