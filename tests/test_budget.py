@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from phyff.board.cost import (
 from phyff.cli.common import EXIT_OK, EXIT_USAGE
 from phyff.cli.main import main
 from phyff.perf.trainer import StandInLayer, SyntheticData, synthetic_vowels
-from phyff.phyll.model import MODEL_FORMAT, MODEL_FORMAT_VERSION, load_model
+from phyff.phyll.model import MODEL_FORMAT, MODEL_FORMAT_VERSION, Model, PhysicalLayer, load_model
 from phyff.phyll.npzio import read_npz, write_npz_atomic
+from phyff.phyll.schedule import SCHEDULES, EpochStats, Schedule, make_schedule
 from phyff.training.config import TrainConfig
 from phyff.training.session import train
 
@@ -181,6 +183,56 @@ def test_max_queries_stops_cleanly_and_resumes(tmp_path: Path) -> None:
                   progress=False)
     for a, b in zip(done.model.params, whole.model.params, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+class FullBatchOnly(Schedule):
+    """A schedule written as a user would: one class, registered by name, nothing else."""
+
+    name = "fullbatch"
+
+    def train_epoch(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
+                    y: np.ndarray, rng: np.random.Generator, batch_size: int | None,
+                    epoch: int) -> EpochStats:
+        stats = model.train_batch(layers, xl, y, (y + 1) % model.config.n_classes)
+        return EpochStats(stats.loss, stats.separation)
+
+    def epoch_queries(self, model: Model, n: int, epoch: int) -> int:
+        return 2 * n * model.n_blocks
+
+
+def test_a_schedule_is_one_class(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SCHEDULES, FullBatchOnly.name, FullBatchOnly)
+    cfg = frugal(schedule="fullbatch", epochs=3, inference="goodness")
+    result = train(cfg, layers(), data(), tmp_path, progress=False)
+    assert [r["block"] for r in result.history] == [None] * 3
+    assert [r["queries"] for r in result.history] == [2 * N * K] * 3
+    assert result.history[-1]["cached_train_acc"] is None  # no cache: the defaults say so
+    assert not (tmp_path / "cache.npz").exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 1}, "needs epochs >= blocks"),
+    ({"unsupervised": True}, "unsupervised training needs --schedule simultaneous"),
+])
+def test_layerwise_checks_the_whole_configuration_when_built(changes: dict[str, Any],
+                                                             message: str) -> None:
+    cfg = frugal(**changes)  # a configuration may still become a paper-schedule one
+    with pytest.raises(ValueError, match=message):
+        make_schedule(cfg)
+    assert isinstance(make_schedule(cfg.with_changes(schedule="simultaneous")), Schedule)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"repeats": 0}, "repeats must be an integer >= 1"),
+    ({"remeasure": 0}, "remeasure must be a positive integer"),
+    ({"cache_negatives": True}, "cache_negatives must be a positive number"),
+    ({"repeat_mode": "median"}, "repeat_mode must be one of"),
+    ({"schedule": "nightly"}, "unknown schedule 'nightly'"),
+])
+def test_schedule_options_fail_when_the_configuration_is_made(changes: dict[str, Any],
+                                                              message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        frugal(**changes)
 
 
 def test_resume_without_the_cache_file_measures_again(tmp_path: Path) -> None:

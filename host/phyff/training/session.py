@@ -227,7 +227,7 @@ CACHE_FORMAT = "phyff-cache"
 
 def _save_caches(run: Path, loop: EpochLoop, epoch: int) -> None:
     """The schedule's measurement caches, if it keeps any, as of `epoch`."""
-    state = getattr(loop.schedule, "state", lambda: None)()
+    state = loop.schedule.state()
     if state is not None:
         write_npz_atomic(run / CACHE_FILE, state,
                          {"format": CACHE_FORMAT, "format_version": 1, "epoch": epoch,
@@ -243,12 +243,11 @@ def _restore_caches(run: Path, loop: EpochLoop, start: int) -> None:
     is ignored and the caches are measured again.
     """
     path = run / CACHE_FILE
-    restore = getattr(loop.schedule, "restore", None)
-    if restore is None or not path.is_file():
+    if not path.is_file():
         return
     header, arrays = read_npz(path, CACHE_FORMAT, 1)
     if header.get("schedule") == loop.config.schedule and int(header.get("epoch", -1)) <= start:
-        restore(arrays)
+        loop.schedule.restore(arrays)
 
 
 def _budget_message(budget: int, spent: int, epoch: int, need: int) -> str:
