@@ -289,6 +289,29 @@ def test_mac_count_of_a_tiny_configuration_by_hand() -> None:
     assert model.meter.macs == (16 + 64 + 18) + (16 + 32 + 10)
 
 
+def test_scores_are_the_one_inference_predict_and_the_estimator_use() -> None:
+    model, layers = small_model(theta=3.0)
+    rng = np.random.default_rng(8)
+    features = rng.random((6, 5))
+    model.fit_readout(layers, rng.random((12, 5)), np.arange(12) % 4)
+    goodness_scores = model.scores(layers, features, "goodness")
+    np.testing.assert_allclose(goodness_scores, model.goodness_table(layers, features).sum(0))
+    assert model.logit_scale("goodness") == 3.0 and model.logit_scale("onepass") == 1.0
+    before = model.meter.copy()
+    onepass = model.scores(layers, features, "onepass")
+    spent = model.meter.since(before)
+    assert onepass.shape == (6, 4) and spent.queries == 6 * 2  # the neutral overlay, K blocks
+    start = model.meter.copy()
+    feats = model.embed(layers, features)
+    embed_macs = model.meter.since(start).macs
+    expected, read_macs = readout_scores(model.readout, feats)
+    np.testing.assert_allclose(onepass, expected)
+    assert spent.macs == embed_macs + read_macs  # the read-out's products counted too
+    for kind in ("goodness", "onepass"):
+        np.testing.assert_array_equal(model.predict(layers, features, kind),
+                                      model.scores(layers, features, kind).argmax(1))
+
+
 # --------------------------------------------------------------------- read-out
 def test_ridge_readout_fits_linearly_separable_classes() -> None:
     rng = np.random.default_rng(10)

@@ -48,10 +48,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from phyff._version import __version__
 from phyff.board import Board, BoardLayer
-from phyff.phyll.config import ModelConfig
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import Model, load_model, save_model
-from phyff.phyll.readout import readout_scores
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.loop import EpochLoop, new_model, prepare
 
@@ -402,22 +400,16 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
             )
 
     # ----------------------------------------------------------- inference
-    def _scores(self, X: Any) -> np.ndarray:
-        """Class scores (N, C): summed goodness (or read-out scores), logit-scaled."""
+    def _board_scores(self, X: Any) -> tuple[np.ndarray, float]:
+        """The model's class scores (N, C) for X through the board, and their logit scale."""
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         x = self.scaler_.transform(X)
         model = self.model_
         with self._open() as board:
             self._check_board(board)
-            layers = [BoardLayer(board)] * model.n_blocks
-            if model.uses_readout:
-                if model.readout is None:
-                    raise ValueError("this model has no fitted read-out; fit again")
-                scores, _ = readout_scores(model.readout, model.embed(layers, x))
-                return np.asarray(scores, dtype=np.float64)
-            table = model.goodness_table(layers, x).sum(axis=0)
-        return table * _logit_scale(model.config)
+            scores = model.scores([BoardLayer(board)] * model.n_blocks, x)
+        return scores, model.logit_scale()
 
     def _check_board(self, board: Board) -> None:
         trained = self.board_identity_.get("caps", {})
@@ -435,21 +427,29 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), rows summing to 1.
 
-        The choice: a softmax over classes of the goodness summed over blocks,
-        scaled by the loss's own logit scale: theta for the paper's cosine
-        goodness, whose loss softplus(-theta (G+ - G-)) makes sigmoid(theta
-        (G+ - G-)) the probability that a label is the right one; 1 for
-        Hinton's ff_v1 goodness (logit g - threshold). For two classes this is
-        exactly that sigmoid. Unsupervised models: a softmax of the ridge
-        read-out's scores. Not calibrated; use sklearn's CalibratedClassifierCV
-        when calibrated probabilities matter.
+        The choice: a softmax over classes of the model's class scores
+        (`Model.scores`) as logits. One-pass models (the default, and every
+        unsupervised one) score with the ridge read-out, taken as it is. Goodness
+        models score with the goodness summed over blocks, scaled by the loss's
+        own logit scale: theta for the paper's cosine goodness, whose loss
+        softplus(-theta (G+ - G-)) makes sigmoid(theta (G+ - G-)) the
+        probability that a label is the right one; 1 for Hinton's ff_v1
+        goodness (logit g - threshold). For two classes this is exactly that
+        sigmoid. Not calibrated; use sklearn's CalibratedClassifierCV when
+        calibrated probabilities matter.
         """
-        return _softmax(self._scores(X))
+        scores, scale = self._board_scores(X)
+        return _softmax(scores * scale)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Labels (in the training labels' type): the class of largest summed goodness."""
-        check_is_fitted(self, "model_")
-        return self.classes_[np.argmax(self._scores(X), axis=1)]
+        """Labels (in the training labels' type) by the model's own inference.
+
+        One-pass models (the default): the class of largest read-out score;
+        goodness models: the class whose label overlay gives the largest
+        goodness summed over blocks (`Model.scores`).
+        """
+        scores, _ = self._board_scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     # --------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -521,11 +521,6 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         clf.n_digital_macs_ = int(last.get("total_macs", 0))
         clf.board_identity_ = dict(model.metadata["layers"][0])
         return clf
-
-
-def _logit_scale(config: ModelConfig) -> float:
-    """What turns summed goodness into logits (see PhyLLClassifier.predict_proba)."""
-    return float(config.theta) if config.goodness == "cosine" else 1.0
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:

@@ -218,15 +218,16 @@ def _model_path(path: Path) -> Path:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from phyff.board.layer import BoardLayer
+    from phyff.phyll.config import INFERENCE_KINDS
     from phyff.phyll.model import load_model
 
     path = _model_path(args.model)
     model = load_model(path)
     if args.on_device:
         return _eval_on_device(args, path, model)
-    own = "onepass" if model.config.unsupervised else model.config.inference
+    own = model.own_inference
     kinds: list[str | None] = (
-        [own, "goodness" if own == "onepass" else "onepass"] if args.inference == "both"
+        [own, *(k for k in INFERENCE_KINDS if k != own)] if args.inference == "both"
         else [None if args.inference == "model" else args.inference])
     for kind in kinds:
         model.check_inference(kind)  # refuse before touching the board
