@@ -332,6 +332,18 @@ def test_predict_refuses_another_board(blobs, fitted: PhyLLClassifier) -> None:
         other.predict(x_te)
 
 
+def test_predict_applies_the_same_identity_rule_as_phyff_eval(blobs,
+                                                              fitted: PhyLLClassifier) -> None:
+    _, _, x_te, _ = blobs
+    other = clone(fitted)
+    for name in ("model_", "classes_", "scaler_", "n_features_in_"):
+        setattr(other, name, getattr(fitted, name))
+    caps = {**fitted.board_identity_["caps"], "level": fitted.board_identity_["caps"]["level"] + 1}
+    other.board_identity_ = {**fitted.board_identity_, "caps": caps}
+    with pytest.raises(ValueError, match="level: model"):
+        other.predict(x_te)
+
+
 def test_in_a_pipeline(blobs) -> None:
     x, y, _, _ = blobs
     pipe = make_pipeline(StandardScaler(), PhyLLClassifier(BOARD, **PAPER, epochs=4, eval_every=4))

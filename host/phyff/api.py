@@ -20,8 +20,10 @@ following scikit-learn's estimator rules, so ``clone``, ``GridSearchCV``,
    and closed after it, so the estimator stays picklable and clonable and an
    emulated board answers the same inputs with the same readings on every call.
 7. A fitted classifier only predicts through a board like the one it was
-   trained on (same kind, medium, unit and channel counts); another one is
-   refused, since the learned weights are specific to that physical system.
+   trained on (same kind, medium, unit, channel counts, converters and
+   protocol level: `phyff.training.identity`, the rule `phyff eval` applies);
+   another one is refused, since the learned weights are specific to that
+   physical system.
 8. Ctrl-C during ``fit`` (KeyboardInterrupt) still stops the program, but the
    classifier first takes the model of the last completed epoch (a notebook
    keeps what it trained); before the first epoch completes nothing is kept.
@@ -51,6 +53,7 @@ from phyff.board import Board, BoardLayer
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import Model, load_model, save_model
 from phyff.training.config import PRESETS, TrainConfig
+from phyff.training.identity import board_mismatches
 from phyff.training.loop import EpochLoop, new_model, prepare
 
 __all__ = ["FeatureScaler", "PhyLLClassifier"]
@@ -63,8 +66,6 @@ ROBUST_QUANTILE = 99.0  # percent; the scale of a feature under scaling="robust"
 
 # Settings the estimator owns or derives from the data, so they may not go in `settings`.
 _DERIVED = {"n_classes", "n_features", "model"}
-# Board identity fields that must agree between training and prediction.
-_BOARD_KEYS = ("board", "medium", "unit_id", "n_drive", "n_sense", "dac_bits", "adc_bits")
 
 
 @dataclass(frozen=True)
@@ -412,15 +413,12 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         return scores, model.logit_scale()
 
     def _check_board(self, board: Board) -> None:
-        trained = self.board_identity_.get("caps", {})
-        now = board.caps.as_dict()
-        diff = [k for k in _BOARD_KEYS if k in trained and trained[k] != now.get(k)]
+        """Rule 7: the board must be the one trained on, by the rule `phyff eval` applies."""
+        diff = board_mismatches([self.board_identity_], [board.identity()])
         if diff:
-            was = {k: trained[k] for k in diff}
-            got = {k: now.get(k) for k in diff}
             raise ValueError(
                 f"the board at {self.board!r} differs from the one this classifier was trained "
-                f"on ({was} then, {got} now); its weights only fit that physical system. "
+                f"on ({'; '.join(diff)}); its weights only fit that physical system. "
                 "Connect that board (set_params(board=...)) or fit again on this one."
             )
 

@@ -1,9 +1,9 @@
 """Which boards a model may meet: the identity a model records and the check against it.
 
-A model's digital maps are fitted to one physical medium. `phyff eval` and
-`phyff train --resume` both refuse a board whose identity differs from the
-one the model was trained on, by the same rule: these capability fields must
-be equal.
+A model's digital maps are fitted to one physical medium. `phyff eval`,
+`phyff deploy`, `phyff train --resume` and `PhyLLClassifier.predict` all
+refuse a board whose identity differs from the one the model was trained on,
+by the same rule: these capability fields must be equal.
 """
 
 from __future__ import annotations
@@ -13,6 +13,15 @@ from typing import Any
 
 IDENTITY_KEYS = ("board", "medium", "unit_id", "n_drive", "n_sense", "dac_bits", "adc_bits",
                  "level")
+
+
+def layer_identity(layer: object) -> dict[str, Any]:
+    """What a model records about one physical layer (a board's caps and config).
+
+    A layer that declares no identity (a stand-in in tests) records an empty one,
+    which `board_mismatches` never compares.
+    """
+    return dict(getattr(layer, "identity", None) or {})
 
 
 def board_mismatches(trained: Sequence[dict[str, Any]], current: Sequence[dict[str, Any]]

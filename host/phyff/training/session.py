@@ -43,7 +43,7 @@ from phyff.phyll.npzio import read_npz, write_npz_atomic
 from phyff.training.checkpoint import load_checkpoint, save_checkpoint
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.goodnessfile import write_goodness_file
-from phyff.training.identity import board_mismatches
+from phyff.training.identity import board_mismatches, layer_identity
 from phyff.training.loop import (
     Dataset,
     EpochLoop,
@@ -338,7 +338,7 @@ def _resume(
             "(fingerprint mismatch). Load the same dataset or start a new run."
         )
     trained = ck.model.metadata.get("layers") or []
-    mismatch = board_mismatches(trained, [dict(getattr(x, "identity", {}) or {}) for x in layers])
+    mismatch = board_mismatches(trained, [layer_identity(x) for x in layers])
     if mismatch:
         raise ValueError(
             f"cannot resume {run} on this board: it differs from the board the run was trained "
@@ -368,7 +368,7 @@ def _metadata(
     config: TrainConfig, layers: Sequence[PhysicalLayer], data: Dataset, fingerprint: str
 ) -> dict[str, Any]:
     """What is saved next to the weights: device identities, data, versions, settings."""
-    identities = [dict(getattr(layer, "identity", {}) or {}) for layer in layers]
+    identities = [layer_identity(layer) for layer in layers]
     try:
         json.dumps(identities)
     except (TypeError, ValueError) as err:
