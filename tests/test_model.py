@@ -13,6 +13,7 @@ from phyff.perf.trainer import StandInLayer
 from phyff.phyll.config import ModelConfig
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.goodness import GoodnessSpec, LocalLoss, goodness
+from phyff.phyll.goodness_reference import local_loss
 from phyff.phyll.layout import hybrid_negatives, lay_out, overlay, resolve_offset, wrong_labels
 from phyff.phyll.model import Model, load_model, save_model
 from phyff.phyll.optim import Adam
@@ -153,6 +154,43 @@ def test_analytic_gradient_matches_finite_differences(kind: str, reduce: str, sk
     loss(za, param, grad)
     loss.take_stats()
     np.testing.assert_allclose(grad, numeric_gradient(loss, za, param), rtol=1e-5, atol=1e-8)
+
+
+def reference_numeric_gradient(spec: GoodnessSpec, xi: np.ndarray, za: np.ndarray,
+                               param: np.ndarray) -> np.ndarray:
+    grad = np.zeros_like(param)
+    step = 1e-6
+    for idx in np.ndindex(param.shape):
+        up, down = param.copy(), param.copy()
+        up[idx] += step
+        down[idx] -= step
+        grad[idx] = (local_loss(spec, xi, za, up)[0] - local_loss(spec, xi, za, down)[0]) / (
+            2 * step)
+    return grad
+
+
+@pytest.mark.parametrize("kind,reduce", [("cosine", "mean"), ("ff_v1", "mean"), ("ff_v1", "sum")])
+@pytest.mark.parametrize("skip", [True, False])
+def test_fused_loss_equals_the_plain_reference(kind: str, reduce: str, skip: bool) -> None:
+    """Two oracles for LocalLoss: the row-by-row reference, and finite differences of it."""
+    model, layers = small_model(goodness=kind, ff_reduce=reduce, skip=skip, ff_threshold=0.3)
+    rng = np.random.default_rng(13)
+    x = model.prepare(rng.random((5, 5)))
+    h = np.concatenate([overlay(x, rng.integers(0, 4, 5), 4, "sample"),
+                        overlay(x, rng.integers(0, 4, 5), 4, "sample")])
+    za = model.block_input(0, layers, h)
+    param = model.params[0].copy()
+    spec, xi = model.config.goodness_spec(), model.xis[0]
+    ref_loss, ref_sep, ref_grad = local_loss(spec, xi, za, param)
+    np.testing.assert_allclose(ref_grad, reference_numeric_gradient(spec, xi, za, param),
+                               rtol=1e-5, atol=1e-8)
+    fused = model.losses[0]
+    grad = np.empty_like(param)
+    fused(za, param, grad)
+    loss, sep = fused.take_stats()
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    assert sep == pytest.approx(ref_sep, rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-14)
 
 
 def test_cosine_loss_value_matches_definition() -> None:
