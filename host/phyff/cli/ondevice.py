@@ -86,7 +86,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from phyff.board.layer import BoardLayer
     from phyff.datasets import load_dataset
     from phyff.ondevice.deploy import deploy, model_name, save_deployment
-    from phyff.ondevice.quantize import check_deployable
+    from phyff.ondevice.quantise import check_deployable
     from phyff.phyll.model import load_model
     from phyff.protocol.wire import Feature
     from phyff.training.identity import board_mismatches
