@@ -93,7 +93,7 @@ def test_predict_proba_is_softmax_of_scaled_goodness(blobs, fitted: PhyLLClassif
     np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], fitted.predict(x_te))
     # the documented choice: softmax over classes of theta * goodness summed over blocks
     with phyff.open_board(BOARD) as board:
-        layers = [phyff.board.BoardLayer(board)] * fitted.model_.n_blocks
+        layers = phyff.board.board_layers(board, fitted.model_.n_blocks)
         table = fitted.model_.goodness_table(layers, fitted.scaler_.transform(x_te))
     logits = fitted.config_.model.theta * table.sum(axis=0)
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)

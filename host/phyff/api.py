@@ -49,7 +49,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from phyff._version import __version__
-from phyff.board import Board, BoardLayer
+from phyff.board import Board, BoardLayer, board_layers
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import Model, load_model, save_model
 from phyff.training.config import PRESETS, TrainConfig
@@ -311,7 +311,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         with self._open() as board:
             config = self._config(board)
             self._check_fits(config, board, len(classes), X.shape[1])
-            layers = [BoardLayer(board)] * config.n_blocks
+            layers = board_layers(board, config.n_blocks)
             model, rng = new_model(config, layers, data)
             prepared = prepare(model, layers, data)
             loop = _Loop(config, model, layers, prepared, rng)
@@ -409,7 +409,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         model = self.model_
         with self._open() as board:
             self._check_board(board)
-            scores = model.scores([BoardLayer(board)] * model.n_blocks, x)
+            scores = model.scores(board_layers(board, model.n_blocks), x)
         return scores, model.logit_scale()
 
     def _check_board(self, board: Board) -> None:

@@ -13,7 +13,7 @@ from `phyff.board.ondevice`; the errors both raise from `phyff.board.errors`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -333,6 +333,17 @@ class Board(OnDeviceInference):
         """
         offer = getattr(self.link.transport, "oracle", None)
         return offer() if callable(offer) else None
+
+    def configure_like(self, identity: Mapping[str, Any]) -> None:
+        """Measure with the settings an `identity()` recorded (a model's training board's).
+
+        A model's digital maps fit the readings of those settle, oversample and
+        channel settings; an identity without settings changes nothing.
+        """
+        cfg = identity.get("config")
+        if cfg:
+            self.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
+                           n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
 
     def identity(self) -> dict[str, Any]:
         """What a saved model records about the board it was trained on."""

@@ -83,13 +83,12 @@ def _model_file(path: Path) -> Path:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.board.layer import BoardLayer
     from phyff.datasets import load_dataset
     from phyff.ondevice.deploy import deploy, model_name, save_deployment
     from phyff.ondevice.quantise import check_deployable
     from phyff.phyll.model import load_model
     from phyff.protocol.wire import Feature
-    from phyff.training.identity import board_mismatches
+    from phyff.training.identity import board_mismatches, trained_identity
 
     path = _model_file(args.model)
     model = load_model(path)
@@ -106,16 +105,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     url = resolve_board(args.board)
     with Board.open(url, baudrate=args.baud, timeout=args.timeout) as board:
         board.require_infer()
-        diffs = board_mismatches(meta.get("layers") or [], [BoardLayer(board).identity])
+        diffs = board_mismatches(meta.get("layers") or [], [board.identity()])
         if diffs and not args.force:
             raise ValueError(
                 "this model was trained on a different board/medium (" + "; ".join(diffs) +
                 "): its weights fit that physical system only. Deploy to the original "
                 "board, or retrain on this one.")
-        cfg = ((meta.get("layers") or [{}])[0]).get("config")
-        if cfg:
-            board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
-                            n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
+        board.configure_like(trained_identity(meta))
         result = deploy(model, board, data.x_train, data.y_train, name=model_name(path),
                         calibration=args.calibration, check=args.check,
                         max_error=args.max_error)

@@ -155,13 +155,13 @@ def trainer_speed(data: Any, url: str = "emu://acoustic?seed=1", epochs: int = 2
     import time
 
     from phyff.board.client import Board
-    from phyff.board.layer import BoardLayer
+    from phyff.board.layer import board_layers
     from phyff.training.session import TrainConfig, train
 
     config = TrainConfig.from_preset("acoustic", epochs=epochs, eval_every=1, seed=seed,
                                      schedule="simultaneous", inference="goodness")
     with Board.open(url) as board, tempfile.TemporaryDirectory(prefix="phyff-speed-") as run:
-        layers = [BoardLayer(board)] * config.n_blocks
+        layers = board_layers(board, config.n_blocks)
         t0 = time.perf_counter()
         result = train(config, layers, data, run, progress=False)
         wall = time.perf_counter() - t0

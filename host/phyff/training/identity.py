@@ -8,11 +8,21 @@ by the same rule: these capability fields must be equal.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 IDENTITY_KEYS = ("board", "medium", "unit_id", "n_drive", "n_sense", "dac_bits", "adc_bits",
                  "level")
+
+
+def trained_identity(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The board identity a saved model recorded ({} when none): its first block's.
+
+    A model's blocks are measured on one board, so the first identity holds the
+    caps and the measuring settings (config) it was trained with.
+    """
+    layers = metadata.get("layers") or [{}]
+    return dict(layers[0] or {})
 
 
 def layer_identity(layer: object) -> dict[str, Any]:
