@@ -16,7 +16,7 @@ from targets import Target
 from phyff.board.client import Board
 from phyff.board.layer import BoardLayer, board_layers
 from phyff.emulator import parse_emu_url
-from phyff.perf.trainer import synthetic_vowels
+from phyff.phyll.standin import synthetic_vowels
 from phyff.training.session import TrainConfig, TrainResult, train
 
 TRAIN_SPEC = "emu://acoustic?seed=1"

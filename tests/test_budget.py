@@ -20,10 +20,10 @@ from phyff.board.cost import (
 )
 from phyff.cli.common import EXIT_OK, EXIT_USAGE
 from phyff.cli.main import main
-from phyff.perf.trainer import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.phyll.model import MODEL_FORMAT, MODEL_FORMAT_VERSION, Model, PhysicalLayer, load_model
 from phyff.phyll.npzio import read_npz, write_npz_atomic
 from phyff.phyll.schedule import SCHEDULES, EpochStats, Schedule, make_schedule
+from phyff.phyll.standin import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.training.config import TrainConfig
 from phyff.training.session import train
 

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from phyff.perf.trainer import StandInLayer
 from phyff.phyll.config import ModelConfig
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.goodness import GoodnessSpec, LocalLoss, goodness
@@ -18,6 +17,7 @@ from phyff.phyll.layout import hybrid_negatives, lay_out, overlay, resolve_offse
 from phyff.phyll.model import Model, load_model, save_model
 from phyff.phyll.optim import Adam
 from phyff.phyll.readout import fit_ridge, readout_scores
+from phyff.phyll.standin import StandInLayer
 
 
 class Counting:
