@@ -1,7 +1,8 @@
 """`phyff bench`: measure PhyLL against the baselines on your board, in one command.
 
-Kept apart from cli.py (like cli_train) so the board commands start fast.
-`add_commands(add)` registers the subcommand; the lead wires it into cli.py.
+A module of its own (like every command group) so the board commands start
+fast without importing the benchmark; `add_commands(add)` registers the
+subcommand and `phyff.cli.main` wires every group in.
 """
 
 from __future__ import annotations

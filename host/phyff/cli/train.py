@@ -1,10 +1,10 @@
 """The training commands of ``phyff``: train, eval, report.
 
-Kept apart from cli.py so the board commands start fast and these own the
-trainer's options. Every option of :class:`~phyff.training.config.TrainConfig`
-that a user may want is a flag; the rest come from the preset, which
-defaults to the board's medium (acoustic, microwave, optical) when it has
-one.
+A module of its own (like every command group) so the board commands start
+fast without importing the trainer, and these commands own its options.
+Every option of :class:`~phyff.training.config.TrainConfig` that a user may
+want is a flag; the rest come from the preset, which defaults to the board's
+medium (acoustic, microwave, optical) when it has one.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def run_jobs_stored(jobs: Sequence[Job], execution: Execution, store: ResultStor
 # ------------------------------------------------------------------ the trainer's speed
 def trainer_speed(data: Any, url: str = "emu://acoustic?seed=1", epochs: int = 200,
                   seed: int = 0) -> dict[str, float]:
-    """The trainer issue's speed split: vowels7, paper preset, evaluation every epoch.
+    """The trainer's speed split: vowels7, paper preset, evaluation every epoch.
 
     Runs `phyff.training.session.train` exactly as `phyff train` does (in-process emulated
     board, checkpoints and metrics written every epoch) and reports the median
