@@ -218,8 +218,9 @@ def test_layerwise_checks_the_whole_configuration_when_built(changes: dict[str, 
                                                              message: str) -> None:
     cfg = frugal(**changes)  # a configuration may still become a paper-schedule one
     with pytest.raises(ValueError, match=message):
-        make_schedule(cfg)
-    assert isinstance(make_schedule(cfg.with_changes(schedule="simultaneous")), Schedule)
+        make_schedule(cfg.schedule_options())
+    paper = cfg.with_changes(schedule="simultaneous")
+    assert isinstance(make_schedule(paper.schedule_options()), Schedule)
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -29,6 +29,7 @@ from phyff.board.errors import (
     ModelTooLarge,
     NoOnDeviceInference,
     ProtocolMismatch,
+    sample_rows,
     too_short,
     unpack_reply,
 )
@@ -257,14 +258,8 @@ class Board(OnDeviceInference):
 
     def query(self, drive: ArrayLike) -> QueryResult:
         """Measure a batch of Q15 drive vectors (N, n_drive) -> sensed Q15 (N, n_sense)."""
-        arr = np.asarray(drive)
-        if arr.ndim == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[1] != self.n_drive:
-            raise DriveValueError(
-                f"drive batch must have shape (N, {self.n_drive}) for this board "
-                f"(configured drive channels), got {np.shape(drive)}"
-            )
+        arr = sample_rows(drive, self.n_drive, f"drive batch must have shape (N, {self.n_drive}) "
+                          "for this board (configured drive channels)")
         if arr.dtype != np.int16:
             if arr.dtype.kind not in "iu":
                 raise DriveValueError(

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 from phyff.board.link import LinkError
 from phyff.protocol import wire
 
@@ -54,3 +57,16 @@ def too_short(record: str, payload: bytes, cmd: str) -> ProtocolMismatch:
     return ProtocolMismatch(
         f"the board's {cmd} reply is {len(payload)} bytes, too short for its {record} record: "
         f"this is not phyff firmware at protocol level {wire.PROTOCOL_LEVEL}: {FLASH_HINT}")
+
+
+def sample_rows(values: ArrayLike, width: int, expected: str) -> np.ndarray:
+    """Samples as rows (N, width); one sample may come as a vector.
+
+    DriveValueError otherwise, saying what was `expected` and the shape given.
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise DriveValueError(f"{expected}, got an array of shape {np.shape(values)}")
+    return arr

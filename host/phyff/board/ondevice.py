@@ -18,6 +18,7 @@ from phyff.board.errors import (
     DriveValueError,
     ModelTooLarge,
     NoOnDeviceInference,
+    sample_rows,
     too_short,
     unpack_reply,
 )
@@ -131,13 +132,8 @@ class OnDeviceInference:
         info = info if info is not None else self.model_info()
         if info is None:
             raise BoardError(Cmd.INFER, wire.Status.NO_MODEL, 0)
-        arr = np.asarray(features)
-        if arr.ndim == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[1] != info.n_features:
-            raise DriveValueError(
-                f"the board's model takes {info.n_features} features per sample, got an array "
-                f"of shape {np.shape(features)}")
+        arr = sample_rows(features, info.n_features,
+                          f"the board's model takes {info.n_features} features per sample")
         if arr.dtype != np.int16:
             raise DriveValueError(f"infer() takes int16 features (Q15 scaled by "
                                   f"2^{info.input_exp}), got {arr.dtype}")

@@ -23,11 +23,12 @@ from phyff.cli.common import (
     EXIT_OK,
     AddCommand,
     fraction,
+    model_file,
     print_json,
     resolve_board,
 )
 from phyff.cli.settings import add_setting_flags, build_config
-from phyff.training.identity import board_mismatches, trained_identity
+from phyff.training.identity import refuse_other_board, trained_identity
 from phyff.training.runfiles import check_run_path
 
 
@@ -207,21 +208,12 @@ def _cost_text(train_queries: int, eval_queries: int, cost: dict[str, float]) ->
 # ---- eval ---------------------------------------------------------------------
 
 
-def _model_path(path: Path) -> Path:
-    if path.is_dir():
-        path = path / "model.npz"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no model at {path}: pass a model.npz written by `phyff train` or its run directory")
-    return path
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from phyff.board.layer import board_layers
     from phyff.phyll.config import INFERENCE_KINDS
     from phyff.phyll.model import load_model
 
-    path = _model_path(args.model)
+    path = model_file(args.model)
     model = load_model(path)
     if args.on_device:
         return _eval_on_device(args, path, model)
@@ -236,12 +228,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fp = (meta.get("dataset") or {}).get("fingerprint")
     same_data = fp is None or fp == data.fingerprint()
     with _open_board(args) as board:
-        diffs = board_mismatches(meta.get("layers") or [], [board.identity()])
-        if diffs and not args.force:
-            raise ValueError(
-                "this model was trained on a different board/medium (" + "; ".join(diffs) +
-                "): its digital weights only fit that physical system. Evaluate on the "
-                "original board, retrain, or pass --force to measure anyway.")
+        refuse_other_board(meta, board.identity(), force=args.force,
+                           advice="Evaluate on the original board, retrain, or pass --force "
+                                  "to measure anyway.")
         board.configure_like(trained_identity(meta))
         layers = board_layers(board, model.n_blocks)
         x = data.x_test if args.split == "test" else data.x_train

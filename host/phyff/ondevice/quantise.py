@@ -36,22 +36,8 @@ from numpy.typing import NDArray
 from phyff.ondevice import reference as ref
 from phyff.phyll.layout import overlay, wrong_labels
 from phyff.phyll.model import Model, PhysicalLayer
-from phyff.protocol.model_image import (
-    BLOCK_PHYSICAL,
-    BLOCK_SKIP,
-    ENCODERS,
-    INFERENCE_GOODNESS,
-    INFERENCE_ONEPASS,
-    MAGIC,
-    MAX_BLOCKS,
-    VERSION,
-    Block,
-    BlockHead,
-    ModelHead,
-    ModelImage,
-    Readout,
-    ReadoutHead,
-)
+from phyff.protocol import model_image
+from phyff.protocol.model_image import Block, BlockHead, ModelHead, ModelImage, Readout, ReadoutHead
 
 EXP_LIMIT = 32  # model.h V2/V3
 SEGMENT_SPREAD = 16  # largest shift between segments (model.h V3)
@@ -214,13 +200,13 @@ def check_deployable(model: Model) -> None:
         raise NotDeployable(
             f"goodness inference on the board uses the cosine goodness; this model's is "
             f"{cfg.goodness!r}: retrain with --goodness cosine or use one-pass inference")
-    if model.n_blocks > MAX_BLOCKS:
+    if model.n_blocks > model_image.MAX_BLOCKS:
         raise NotDeployable(f"the model has {model.n_blocks} blocks; a board runs at most "
-                            f"{MAX_BLOCKS}")
+                            f"{model_image.MAX_BLOCKS}")
     for k, spec in enumerate(model.specs):
-        if spec.encoder not in ENCODERS:
+        if spec.encoder not in model_image.ENCODERS:
             raise NotDeployable(f"block {k}'s encoder {spec.encoder!r} has no integer form "
-                                f"on the board ({', '.join(ENCODERS)} do)")
+                                f"on the board ({', '.join(model_image.ENCODERS)} do)")
     for k in range(model.n_blocks):
         if not np.isfinite(model.params[k]).all():
             raise NotDeployable(f"block {k}'s weights contain NaN or inf: the training "
@@ -322,10 +308,10 @@ def _quantise_block(model: Model, k: int, cal: _Calibration, in_exp: int,
                                     OUTPUT_MARGIN, what)
     q_w = np.concatenate([to_q15(s.weights, s.w_exp) for s in segments], axis=1)
     seg = {s.name: s for s in segments}
-    flags = (BLOCK_PHYSICAL if cfg.physical else 0) | (
-        BLOCK_SKIP if (cfg.skip or not cfg.physical) else 0)
+    flags = (model_image.BLOCK_PHYSICAL if cfg.physical else 0) | (
+        model_image.BLOCK_SKIP if (cfg.skip or not cfg.physical) else 0)
     head = BlockHead(
-        encoder=ENCODERS[spec.encoder], flags=flags, d_in=spec.d_in,
+        encoder=model_image.ENCODERS[spec.encoder], flags=flags, d_in=spec.d_in,
         n_drive=spec.n_drive, n_sense=spec.n_sense,
         d_out=spec.d_out, in_exp=in_exp, out_exp=out_exp,
         shift_p=seg["sensed"].shift if "sensed" in seg else 0,
@@ -386,9 +372,10 @@ def _model_head(model: Model, caps: dict[str, Any], name: str, input_exp: int,
                 score_exp: int) -> ModelHead:
     """The image's head: what the model takes and answers, and its training board."""
     cfg = model.config
+    onepass = cfg.inference == "onepass"
     return ModelHead(
-        magic=MAGIC, version=VERSION, n_blocks=model.n_blocks,
-        inference=INFERENCE_ONEPASS if cfg.inference == "onepass" else INFERENCE_GOODNESS,
+        magic=model_image.MAGIC, version=model_image.VERSION, n_blocks=model.n_blocks,
+        inference=model_image.INFERENCE_ONEPASS if onepass else model_image.INFERENCE_GOODNESS,
         n_features=cfg.n_features, n_classes=cfg.n_classes, width=model.width,
         feature_offset=model.offset, train_unit_id=int(caps.get("unit_id", 0)),
         input_exp=input_exp, score_exp=score_exp, overlay=0,
@@ -446,7 +433,7 @@ def _agreement(model: Model, image: ModelImage, cal: _Calibration) -> float:
     other values: this isolates the digital arithmetic).
     """
     n = len(cal.x0)
-    if image.head.inference != INFERENCE_ONEPASS:
+    if image.head.inference != model_image.INFERENCE_ONEPASS:
         return float("nan")  # the calibration rows carry labels: no class to compare
     x_feat = cal.x0[:, model.offset:model.offset + model.config.n_features]
     x_q = to_q15(x_feat, image.head.input_exp)

@@ -27,11 +27,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 import numpy as np
 
-from phyff.phyll.config import ModelConfig
 from phyff.phyll.layout import overlay, wrong_labels
 from phyff.phyll.model import Model, PhysicalLayer
 
@@ -46,51 +45,44 @@ class EpochStats:
     separation: np.ndarray
 
 
-class ScheduleSettings(Protocol):
-    """What a schedule reads from a training configuration (`TrainConfig` has all of it)."""
+@dataclass(frozen=True)
+class ScheduleOptions:
+    """What a training configuration tells a schedule (`TrainConfig.schedule_options`)."""
 
-    @property
-    def schedule(self) -> str: ...
-    @property
-    def epochs(self) -> int: ...
-    @property
-    def n_blocks(self) -> int: ...
-    @property
-    def model(self) -> ModelConfig: ...
-    @property
-    def remeasure(self) -> int | None: ...
-    @property
-    def repeats(self) -> int: ...
-    @property
-    def repeat_mode(self) -> str: ...
-    @property
-    def cache_negatives(self) -> int | None: ...
+    name: str
+    epochs: int
+    n_blocks: int
+    unsupervised: bool = False
+    remeasure: int | None = None
+    repeats: int = 1
+    repeat_mode: str = "mean"
+    cache_negatives: int | None = None
 
 
 def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def check_options(settings: ScheduleSettings) -> None:
+def check_options(options: ScheduleOptions) -> None:
     """Refuse schedule options no schedule can use, whichever schedule is chosen.
 
     The one place these rules live: a training configuration calls it when
     built (so a bad flag fails before a board is touched) and every
     `Schedule.from_config` calls it again through `Schedule.check`.
     """
-    schedule_class(settings.schedule)
-    if settings.remeasure is not None and not _positive_int(settings.remeasure):
+    schedule_class(options.name)
+    if options.remeasure is not None and not _positive_int(options.remeasure):
         raise ValueError(f"remeasure must be a positive integer number of epochs (or "
-                         f"None: never re-measure), got {settings.remeasure!r}")
-    if not _positive_int(settings.repeats):
+                         f"None: never re-measure), got {options.remeasure!r}")
+    if not _positive_int(options.repeats):
         raise ValueError(f"repeats must be an integer >= 1 (measurements per cached "
-                         f"row), got {settings.repeats!r}")
-    if settings.cache_negatives is not None and not _positive_int(settings.cache_negatives):
+                         f"row), got {options.repeats!r}")
+    if options.cache_negatives is not None and not _positive_int(options.cache_negatives):
         raise ValueError(f"cache_negatives must be a positive number of wrong labels per "
-                         f"sample (or None: all), got {settings.cache_negatives!r}")
-    if settings.repeat_mode not in REPEAT_MODES:
+                         f"sample (or None: all), got {options.cache_negatives!r}")
+    if options.repeat_mode not in REPEAT_MODES:
         raise ValueError(f"repeat_mode must be one of {', '.join(REPEAT_MODES)}, "
-                         f"got {settings.repeat_mode!r}")
+                         f"got {options.repeat_mode!r}")
 
 
 class Schedule:
@@ -110,20 +102,20 @@ class Schedule:
 
     # ------------------------------------------------------------ building
     @classmethod
-    def check(cls, settings: ScheduleSettings) -> None:
-        """Refuse settings this schedule cannot train with (subclasses add their own rules)."""
-        check_options(settings)
+    def check(cls, options: ScheduleOptions) -> None:
+        """Refuse options this schedule cannot train with (subclasses add their own rules)."""
+        check_options(options)
 
     @classmethod
-    def build(cls, settings: ScheduleSettings) -> Schedule:
-        """The schedule with its options taken from checked settings."""
+    def build(cls, options: ScheduleOptions) -> Schedule:
+        """The schedule built from options `check` has accepted."""
         return cls()
 
     @classmethod
-    def from_config(cls, settings: ScheduleSettings) -> Schedule:
-        """This schedule for a training configuration, every rule checked first."""
-        cls.check(settings)
-        return cls.build(settings)
+    def from_config(cls, options: ScheduleOptions) -> Schedule:
+        """This schedule for a training configuration's options, every rule checked first."""
+        cls.check(options)
+        return cls.build(options)
 
     # ------------------------------------------------------------ training
     def train_epoch(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
@@ -226,22 +218,22 @@ class LayerWise(Schedule):
         self.done_outputs: list[np.ndarray] = []  # frozen blocks' outputs (R, N, d_out)
 
     @classmethod
-    def check(cls, settings: ScheduleSettings) -> None:
+    def check(cls, options: ScheduleOptions) -> None:
         """The options, then what caching label overlays block by block needs (rule 1)."""
-        super().check(settings)
-        if settings.epochs < settings.n_blocks:
+        super().check(options)
+        if options.epochs < options.n_blocks:
             raise ValueError(f"the layer-wise schedule trains blocks one after another: it "
-                             f"needs epochs >= blocks, got {settings.epochs} epochs for "
-                             f"{settings.n_blocks} blocks (raise --epochs or use --schedule "
+                             f"needs epochs >= blocks, got {options.epochs} epochs for "
+                             f"{options.n_blocks} blocks (raise --epochs or use --schedule "
                              "simultaneous)")
-        if settings.model.unsupervised:
+        if options.unsupervised:
             raise ValueError("the layer-wise schedule caches label overlays; unsupervised "
                              "training needs --schedule simultaneous")
 
     @classmethod
-    def build(cls, settings: ScheduleSettings) -> Schedule:
-        return cls(settings.epochs, settings.remeasure, settings.repeats, settings.repeat_mode,
-                   settings.cache_negatives)
+    def build(cls, options: ScheduleOptions) -> Schedule:
+        return cls(options.epochs, options.remeasure, options.repeats, options.repeat_mode,
+                   options.cache_negatives)
 
     # ------------------------------------------------------------ the plan
     def block_of(self, epoch: int, n_blocks: int) -> int:
@@ -454,6 +446,6 @@ def schedule_class(name: str) -> type[Schedule]:
                          f"{', '.join(SCHEDULES)}") from None
 
 
-def make_schedule(settings: ScheduleSettings) -> Schedule:
+def make_schedule(options: ScheduleOptions) -> Schedule:
     """The schedule a training configuration names, with its options, checked."""
-    return schedule_class(settings.schedule).from_config(settings)
+    return schedule_class(options.name).from_config(options)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from phyff.phyll.config import ModelConfig, setting
-from phyff.phyll.schedule import REPEAT_MODES, SCHEDULES, check_options
+from phyff.phyll.schedule import REPEAT_MODES, SCHEDULES, ScheduleOptions, check_options
 
 SCHEDULE_NAMES: tuple[str, ...] = tuple(SCHEDULES)
 
@@ -91,7 +91,7 @@ class TrainConfig:
         # layer-wise one: a supervised model, epochs >= blocks) is checked when a
         # loop builds it (Schedule.from_config), so a base configuration may still
         # be turned into a paper-schedule one.
-        check_options(self)
+        check_options(self.schedule_options())
         if self.max_queries is not None and self.max_queries < 1:
             raise ValueError(f"max_queries must be a positive number of device queries, "
                              f"got {self.max_queries}")
@@ -105,6 +105,12 @@ class TrainConfig:
     @property
     def n_blocks(self) -> int:
         return self.model.n_blocks
+
+    def schedule_options(self) -> ScheduleOptions:
+        """The settings the chosen schedule reads (phyff.phyll.schedule)."""
+        return ScheduleOptions(self.schedule, self.epochs, self.n_blocks, self.model.unsupervised,
+                               self.remeasure, self.repeats, self.repeat_mode,
+                               self.cache_negatives)
 
     # ---- building and changing ------------------------------------------------
 

@@ -52,3 +52,14 @@ def board_mismatches(trained: Sequence[dict[str, Any]], current: Sequence[dict[s
                 if line not in out:  # blocks usually share one board: say it once
                     out.append(line)
     return out
+
+
+def refuse_other_board(metadata: Mapping[str, Any], current: dict[str, Any], *,
+                       force: bool = False, advice: str) -> None:
+    """ValueError (ending with `advice`) when the board whose identity is `current`
+    is not the one the model with this metadata was trained on, unless `force`."""
+    diffs = board_mismatches(metadata.get("layers") or [], [current])
+    if diffs and not force:
+        raise ValueError(
+            f"this model was trained on a different board/medium ({'; '.join(diffs)}): its "
+            f"digital weights only fit that physical system. {advice}")

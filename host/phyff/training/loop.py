@@ -120,7 +120,7 @@ class EpochLoop:
         self.layers = list(layers)
         self.data = data
         self.rng = rng
-        self.schedule = schedule or make_schedule(config)
+        self.schedule = schedule or make_schedule(config.schedule_options())
         self.evaluate = evaluate
         self.stop_reason: str | None = None
         n_sub = min(config.eval_subset, len(data.x_test))
