@@ -276,7 +276,9 @@ def quantise(model: Model, layers: Sequence[PhysicalLayer] | None,
         blocks.append(block)
         reports.append(report)
         in_exp = block.head.out_exp
-    readout, score_exp, readout_exps = None, 16, {}
+    readout: Readout | None = None
+    readout_exps: dict[str, int] = {}
+    score_exp = 16
     if model.config.inference == "onepass":
         readout, score_exp, readout_exps = _quantise_readout(model, blocks, cal)
     head = _model_head(model, caps, name, input_exp, score_exp)
@@ -326,8 +328,8 @@ def _quantise_block(model: Model, k: int, cal: _Calibration, in_exp: int,
 def _block_report(what: str, block: Block, segments: list[_Segment], cal: _Calibration,
                   k: int) -> LayerReport:
     """The block's own error: its integer affine map on the float path's inputs."""
-    p_q = (np.rint(cal.p[k] * 32768.0).astype(np.int64)
-           if cal.p[k] is not None else None)
+    sensed = cal.p[k]
+    p_q = np.rint(sensed * 32768.0).astype(np.int64) if sensed is not None else None
     h_q = to_q15(cal.h[k], block.head.in_exp).astype(np.int64)
     y_q, clipped = ref.affine(block, p_q, h_q)
     y_int = from_q(y_q, block.head.out_exp)
