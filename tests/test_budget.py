@@ -25,6 +25,7 @@ from phyff.phyll.npzio import read_npz, write_npz_atomic
 from phyff.phyll.schedule import SCHEDULES, EpochStats, Schedule, make_schedule
 from phyff.phyll.standin import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.training.config import TrainConfig
+from phyff.training.goodnessfile import read_goodness_file, write_goodness_file
 from phyff.training.session import train
 
 N, C, K = 42, 7, 2
@@ -69,6 +70,19 @@ def test_each_block_is_measured_once_in_one_call(tmp_path: Path, inference: str,
     assert hist[-1]["cached_train_acc"] == result.train_acc
     assert result.test_acc >= 0.8 and result.train_acc >= 0.8
     assert hist[0]["loss_blocks"][1] is None and hist[-1]["loss_blocks"][0] is None
+    _, arrays = read_goodness_file(tmp_path / "goodness.npz")  # by the model's own inference
+    assert np.trace(arrays["confusion"]) / 21 == pytest.approx(result.test_acc)
+
+
+def test_the_goodness_file_predicts_with_the_models_own_inference(tmp_path: Path) -> None:
+    model = train(frugal(epochs=2), layers(), data(), tmp_path, progress=False).model
+    assert model.readout is not None
+    model.readout = np.zeros_like(model.readout)
+    model.readout[-1, 3] = 1.0  # a read-out that always answers class 3
+    write_goodness_file(tmp_path / "g.npz", model, layers(), data().x_test, data().y_test)
+    _, arrays = read_goodness_file(tmp_path / "g.npz")
+    assert (arrays["pred"] == 3).all() and arrays["confusion"][:, 3].sum() == 21
+    assert arrays["table"].shape == (K, 21, C)  # the goodness itself is still all there
 
 
 @pytest.mark.parametrize("inference", ["goodness", "onepass"])
