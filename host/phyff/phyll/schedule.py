@@ -25,6 +25,7 @@ of the queries, the negatives of every epoch drawn from those W.
 from __future__ import annotations
 
 import itertools
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -85,11 +86,12 @@ def check_options(options: ScheduleOptions) -> None:
                          f"got {options.repeat_mode!r}")
 
 
-class Schedule:
+class Schedule(ABC):
     """Trains a model for one epoch on laid-out inputs `xl` with labels `y`.
 
     A schedule is one subclass: it names itself (`name`), trains an epoch
-    (`train_epoch`) and says what an epoch will cost (`epoch_queries`). The
+    (`train_epoch`) and says what an epoch will cost (`epoch_queries`), the
+    two members every schedule must write (abstract). The
     other members have defaults that mean "this schedule keeps no
     measurements": the loop and the session call every member unconditionally,
     so a schedule with caches overrides them and one without inherits them.
@@ -118,14 +120,15 @@ class Schedule:
         return cls.build(options)
 
     # ------------------------------------------------------------ training
+    @abstractmethod
     def train_epoch(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
                     y: np.ndarray, rng: np.random.Generator, batch_size: int | None,
                     epoch: int) -> EpochStats:
-        raise NotImplementedError(f"{type(self).__name__} must define train_epoch")
+        """Train `model` for epoch `epoch` (1-based) through `layers`."""
 
+    @abstractmethod
     def epoch_queries(self, model: Model, n: int, epoch: int) -> int:
         """Device queries epoch `epoch` will make on n training samples."""
-        raise NotImplementedError(f"{type(self).__name__} must define epoch_queries")
 
     # ------------------------------------------------------------ what a cache offers
     def train_predictions(self, model: Model) -> np.ndarray | None:
@@ -142,6 +145,7 @@ class Schedule:
 
     def restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Take back what `state` returned; a schedule without state has nothing to take."""
+        return None
 
 
 def batches(order: np.ndarray, batch_size: int | None, min_size: int) -> list[np.ndarray]:
