@@ -454,7 +454,8 @@ class ReplyMismatch(ValueError):
 
 
 def unpack_bitmap(data: bytes, n: int) -> NDArray[np.bool_]:
-    """The per-sample flags of a saturation bitmap: bit s % 8 of byte s / 8 (W3)."""
+    """The per-sample flags of a saturation bitmap (QUERY and INFER replies): bit s % 8 of
+    byte s / 8 is sample s."""
     if n == 0:
         return np.zeros(0, dtype=bool)
     bits = np.unpackbits(np.frombuffer(data, np.uint8, (n + 7) // 8), bitorder="little")
