@@ -24,7 +24,7 @@ from rawlink import RawLink
 from targets import Target
 
 from phyff.board.client import Board
-from phyff.board.layer import BoardLayer
+from phyff.board.layer import board_layers
 from phyff.emulator import EmulatorSpec, parse_emu_url
 from phyff.ondevice import reference
 from phyff.perf.firmware import (
@@ -320,7 +320,7 @@ def test_a_trained_vowels7_model_classifies_on_the_board(target: Target,
     data = load_dataset("vowels7", data_dir=data_dir, seed=0)
     spec = parse_emu_url(VOWELS7_MEDIUM)
     with Board.open(spec.url()) as emulated:
-        layers = [BoardLayer(emulated)] * 2
+        layers = board_layers(emulated, 2)
         trained = train(TrainConfig.from_preset("acoustic"), layers, data,
                         tmp_path / "run", progress=False)
     with target.open(spec) as url, Board.open(url, timeout=10.0) as board:

@@ -14,9 +14,9 @@ from pathlib import Path
 from targets import Target
 
 from phyff.board.client import Board
-from phyff.board.layer import BoardLayer
+from phyff.board.layer import BoardLayer, board_layers
 from phyff.emulator import parse_emu_url
-from phyff.perf.trainer import synthetic_vowels
+from phyff.phyll.standin import synthetic_vowels
 from phyff.training.session import TrainConfig, TrainResult, train
 
 TRAIN_SPEC = "emu://acoustic?seed=1"
@@ -32,7 +32,7 @@ def short_run(board: Board, run_dir: Path) -> TrainResult:
         data = synthetic_vowels(0, n_train=42, n_test=21, n_classes=2,
                                 n_features=board.n_drive - 2, spread=0.15)
     config = TrainConfig.from_preset("acoustic", epochs=EPOCHS, lr=5e-3, eval_every=EPOCHS)
-    return train(config, [BoardLayer(board), BoardLayer(board)], data, run_dir, progress=False)
+    return train(config, board_layers(board, 2), data, run_dir, progress=False)
 
 
 def test_short_training_run_learns(target: Target, tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def test_predict_proba_is_softmax_of_scaled_goodness(blobs, fitted: PhyLLClassif
     np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], fitted.predict(x_te))
     # the documented choice: softmax over classes of theta * goodness summed over blocks
     with phyff.open_board(BOARD) as board:
-        layers = [phyff.board.BoardLayer(board)] * fitted.model_.n_blocks
+        layers = phyff.board.board_layers(board, fitted.model_.n_blocks)
         table = fitted.model_.goodness_table(layers, fitted.scaler_.transform(x_te))
     logits = fitted.config_.model.theta * table.sum(axis=0)
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
@@ -329,6 +329,18 @@ def test_predict_refuses_another_board(blobs, fitted: PhyLLClassifier) -> None:
     for name in ("model_", "classes_", "scaler_", "board_identity_", "n_features_in_"):
         setattr(other, name, getattr(fitted, name))
     with pytest.raises(ValueError, match="differs from the one this classifier was trained on"):
+        other.predict(x_te)
+
+
+def test_predict_applies_the_same_identity_rule_as_phyff_eval(blobs,
+                                                              fitted: PhyLLClassifier) -> None:
+    _, _, x_te, _ = blobs
+    other = clone(fitted)
+    for name in ("model_", "classes_", "scaler_", "n_features_in_"):
+        setattr(other, name, getattr(fitted, name))
+    caps = {**fitted.board_identity_["caps"], "level": fitted.board_identity_["caps"]["level"] + 1}
+    other.board_identity_ = {**fitted.board_identity_, "caps": caps}
+    with pytest.raises(ValueError, match="level: model"):
         other.predict(x_te)
 
 

@@ -17,8 +17,8 @@ from phyff.compare.baselines.methods import Task, run_method
 from phyff.compare.baselines.phyll import epoch_loop, train_once
 from phyff.compare.baselines.twin import Twin, TwinSettings, record_pairs
 from phyff.media import make_medium
-from phyff.perf.trainer import StandInLayer, synthetic_vowels
 from phyff.phyll.encoders import get_encoder
+from phyff.phyll.standin import StandInLayer, synthetic_vowels
 from phyff.training.session import TrainConfig
 
 

@@ -355,3 +355,31 @@ def test_phyff_emulate_pty_subprocess() -> None:
     finally:
         proc.terminate()
         assert proc.wait(5) == 0
+
+
+# ---- reply decoding (protocol/wire.py, beside the records) --------------------------
+
+def test_query_reply_decodes_samples_and_bitmap_and_refuses_another_shape() -> None:
+    sense = np.array([[1, -2, 3], [4, 5, 32767]], np.int16)
+    payload = wire.QueryHead(2, 3).pack() + wire.pack_samples(sense) + bytes([0b10])
+    got, saturated = wire.unpack_query_reply(payload, 2, 3)
+    np.testing.assert_array_equal(got, sense)
+    assert saturated.tolist() == [False, True]
+    with pytest.raises(wire.ReplyMismatch, match=r"2 x 3 in 17 bytes, expected 2 x 2"):
+        wire.unpack_query_reply(payload, 2, 2)
+    with pytest.raises(wire.WireError):
+        wire.unpack_query_reply(payload[:3], 2, 3)
+
+
+def test_infer_reply_decodes_classes_scores_trace_and_bitmap() -> None:
+    classes = np.array([2, 0], "<u2")
+    scores = np.array([[-5, 7, 1 << 30], [9, -1, 0]], "<i4")
+    trace = np.array([[10, 11], [12, -13]], "<i2")
+    payload = (wire.InferHead(2, 3, wire.INFER_TRACE).pack() + classes.tobytes()
+               + scores.tobytes() + trace.tobytes() + bytes([0b01]))
+    reply = wire.InferReply.unpack(payload, 2, 3, 2)
+    assert reply.classes.tolist() == [2, 0] and reply.saturated.tolist() == [True, False]
+    np.testing.assert_array_equal(reply.scores, scores)
+    np.testing.assert_array_equal(reply.trace, trace)
+    with pytest.raises(wire.ReplyMismatch, match="INFER reply does not match"):
+        wire.InferReply.unpack(payload, 2, 3, 0)  # the trace was not asked for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from phyff.board.cost import (
 )
 from phyff.cli.common import EXIT_OK, EXIT_USAGE
 from phyff.cli.main import main
-from phyff.perf.trainer import StandInLayer, SyntheticData, synthetic_vowels
-from phyff.phyll.model import MODEL_FORMAT, MODEL_FORMAT_VERSION, load_model
+from phyff.phyll.model import MODEL_FORMAT, MODEL_FORMAT_VERSION, Model, PhysicalLayer, load_model
 from phyff.phyll.npzio import read_npz, write_npz_atomic
+from phyff.phyll.schedule import SCHEDULES, EpochStats, Schedule, make_schedule
+from phyff.phyll.standin import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.training.config import TrainConfig
+from phyff.training.goodnessfile import read_goodness_file, write_goodness_file
 from phyff.training.session import train
 
 N, C, K = 42, 7, 2
@@ -67,6 +70,19 @@ def test_each_block_is_measured_once_in_one_call(tmp_path: Path, inference: str,
     assert hist[-1]["cached_train_acc"] == result.train_acc
     assert result.test_acc >= 0.8 and result.train_acc >= 0.8
     assert hist[0]["loss_blocks"][1] is None and hist[-1]["loss_blocks"][0] is None
+    _, arrays = read_goodness_file(tmp_path / "goodness.npz")  # by the model's own inference
+    assert np.trace(arrays["confusion"]) / 21 == pytest.approx(result.test_acc)
+
+
+def test_the_goodness_file_predicts_with_the_models_own_inference(tmp_path: Path) -> None:
+    model = train(frugal(epochs=2), layers(), data(), tmp_path, progress=False).model
+    assert model.readout is not None
+    model.readout = np.zeros_like(model.readout)
+    model.readout[-1, 3] = 1.0  # a read-out that always answers class 3
+    write_goodness_file(tmp_path / "g.npz", model, layers(), data().x_test, data().y_test)
+    _, arrays = read_goodness_file(tmp_path / "g.npz")
+    assert (arrays["pred"] == 3).all() and arrays["confusion"][:, 3].sum() == 21
+    assert arrays["table"].shape == (K, 21, C)  # the goodness itself is still all there
 
 
 @pytest.mark.parametrize("inference", ["goodness", "onepass"])
@@ -181,6 +197,57 @@ def test_max_queries_stops_cleanly_and_resumes(tmp_path: Path) -> None:
                   progress=False)
     for a, b in zip(done.model.params, whole.model.params, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+class FullBatchOnly(Schedule):
+    """A schedule written as a user would: one class, registered by name, nothing else."""
+
+    name = "fullbatch"
+
+    def train_epoch(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
+                    y: np.ndarray, rng: np.random.Generator, batch_size: int | None,
+                    epoch: int) -> EpochStats:
+        stats = model.train_batch(layers, xl, y, (y + 1) % model.config.n_classes)
+        return EpochStats(stats.loss, stats.separation)
+
+    def epoch_queries(self, model: Model, n: int, epoch: int) -> int:
+        return 2 * n * model.n_blocks
+
+
+def test_a_schedule_is_one_class(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SCHEDULES, FullBatchOnly.name, FullBatchOnly)
+    cfg = frugal(schedule="fullbatch", epochs=3, inference="goodness")
+    result = train(cfg, layers(), data(), tmp_path, progress=False)
+    assert [r["block"] for r in result.history] == [None] * 3
+    assert [r["queries"] for r in result.history] == [2 * N * K] * 3
+    assert result.history[-1]["cached_train_acc"] is None  # no cache: the defaults say so
+    assert not (tmp_path / "cache.npz").exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 1}, "needs epochs >= blocks"),
+    ({"unsupervised": True}, "unsupervised training needs --schedule simultaneous"),
+])
+def test_layerwise_checks_the_whole_configuration_when_built(changes: dict[str, Any],
+                                                             message: str) -> None:
+    cfg = frugal(**changes)  # a configuration may still become a paper-schedule one
+    with pytest.raises(ValueError, match=message):
+        make_schedule(cfg.schedule_options())
+    paper = cfg.with_changes(schedule="simultaneous")
+    assert isinstance(make_schedule(paper.schedule_options()), Schedule)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"repeats": 0}, "repeats must be an integer >= 1"),
+    ({"remeasure": 0}, "remeasure must be a positive integer"),
+    ({"cache_negatives": True}, "cache_negatives must be a positive number"),
+    ({"repeat_mode": "median"}, "repeat_mode must be one of"),
+    ({"schedule": "nightly"}, "unknown schedule 'nightly'"),
+])
+def test_schedule_options_fail_when_the_configuration_is_made(changes: dict[str, Any],
+                                                              message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        frugal(**changes)
 
 
 def test_resume_without_the_cache_file_measures_again(tmp_path: Path) -> None:

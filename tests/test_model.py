@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from phyff.perf.trainer import StandInLayer
 from phyff.phyll.config import ModelConfig
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.goodness import GoodnessSpec, LocalLoss, goodness
+from phyff.phyll.goodness_reference import local_loss
 from phyff.phyll.layout import hybrid_negatives, lay_out, overlay, resolve_offset, wrong_labels
 from phyff.phyll.model import Model, load_model, save_model
 from phyff.phyll.optim import Adam
 from phyff.phyll.readout import fit_ridge, readout_scores
+from phyff.phyll.standin import StandInLayer
 
 
 class Counting:
@@ -120,13 +122,8 @@ def test_hybrid_negatives_mix_two_different_samples() -> None:
 
 
 # --------------------------------------------------------------- loss and gradients
-def numeric_gradient(loss: LocalLoss, za: np.ndarray, param: np.ndarray) -> np.ndarray:
-    scratch = np.empty_like(param)
-
-    def value(p: np.ndarray) -> float:
-        loss(za, p, scratch)
-        return loss.take_stats()[0]
-
+def finite_differences(value: Callable[[np.ndarray], float], param: np.ndarray) -> np.ndarray:
+    """Central differences of value(param), one entry at a time."""
     grad = np.zeros_like(param)
     step = 1e-6
     for idx in np.ndindex(param.shape):
@@ -137,9 +134,22 @@ def numeric_gradient(loss: LocalLoss, za: np.ndarray, param: np.ndarray) -> np.n
     return grad
 
 
+def numeric_gradient(loss: LocalLoss, za: np.ndarray, param: np.ndarray) -> np.ndarray:
+    scratch = np.empty_like(param)
+
+    def value(p: np.ndarray) -> float:
+        loss(za, p, scratch)
+        return loss.take_stats()[0]
+
+    return finite_differences(value, param)
+
+
 @pytest.mark.parametrize("kind,reduce", [("cosine", "mean"), ("ff_v1", "mean"), ("ff_v1", "sum")])
 @pytest.mark.parametrize("skip", [True, False])
-def test_analytic_gradient_matches_finite_differences(kind: str, reduce: str, skip: bool) -> None:
+def test_fused_gradient_matches_finite_differences_and_the_plain_reference(
+        kind: str, reduce: str, skip: bool) -> None:
+    """Three oracles for LocalLoss: finite differences of it, the row-by-row reference
+    (phyll/goodness_reference.py), and finite differences of that reference."""
     model, layers = small_model(goodness=kind, ff_reduce=reduce, skip=skip, ff_threshold=0.3)
     rng = np.random.default_rng(3)
     x = model.prepare(rng.random((6, 5)))
@@ -151,8 +161,15 @@ def test_analytic_gradient_matches_finite_differences(kind: str, reduce: str, sk
     loss = model.losses[0]
     grad = np.empty_like(param)
     loss(za, param, grad)
-    loss.take_stats()
+    value, sep = loss.take_stats()
     np.testing.assert_allclose(grad, numeric_gradient(loss, za, param), rtol=1e-5, atol=1e-8)
+    spec, xi = model.config.goodness_spec(), model.xis[0]
+    ref_value, ref_sep, ref_grad = local_loss(spec, xi, za, param)
+    assert value == pytest.approx(ref_value, rel=1e-12)
+    assert sep == pytest.approx(ref_sep, rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-14)
+    numeric = finite_differences(lambda p: local_loss(spec, xi, za, p)[0], param)
+    np.testing.assert_allclose(ref_grad, numeric, rtol=1e-5, atol=1e-8)
 
 
 def test_cosine_loss_value_matches_definition() -> None:
@@ -287,6 +304,29 @@ def test_mac_count_of_a_tiny_configuration_by_hand() -> None:
     # R = C*N = 2 rows. block 0: encode 16, forward R*o*q = 64, goodness 2*R*o + R = 18
     # block 1: encode 16, forward 32, goodness 2*R*2 + R = 10
     assert model.meter.macs == (16 + 64 + 18) + (16 + 32 + 10)
+
+
+def test_scores_are_the_one_inference_predict_and_the_estimator_use() -> None:
+    model, layers = small_model(theta=3.0)
+    rng = np.random.default_rng(8)
+    features = rng.random((6, 5))
+    model.fit_readout(layers, rng.random((12, 5)), np.arange(12) % 4)
+    goodness_scores = model.scores(layers, features, "goodness")
+    np.testing.assert_allclose(goodness_scores, model.goodness_table(layers, features).sum(0))
+    assert model.logit_scale("goodness") == 3.0 and model.logit_scale("onepass") == 1.0
+    before = model.meter.copy()
+    onepass = model.scores(layers, features, "onepass")
+    spent = model.meter.since(before)
+    assert onepass.shape == (6, 4) and spent.queries == 6 * 2  # the neutral overlay, K blocks
+    start = model.meter.copy()
+    feats = model.embed(layers, features)
+    embed_macs = model.meter.since(start).macs
+    expected, read_macs = readout_scores(model.readout, feats)
+    np.testing.assert_allclose(onepass, expected)
+    assert spent.macs == embed_macs + read_macs  # the read-out's products counted too
+    for kind in ("goodness", "onepass"):
+        np.testing.assert_array_equal(model.predict(layers, features, kind),
+                                      model.scores(layers, features, kind).argmax(1))
 
 
 # --------------------------------------------------------------------- read-out

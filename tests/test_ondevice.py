@@ -22,7 +22,7 @@ from phyff.board.client import Board, ModelTooLarge
 from phyff.board.link import BoardError
 from phyff.cli.main import main
 from phyff.ondevice import reference as ref
-from phyff.ondevice.quantize import NotDeployable, check_deployable, quantise
+from phyff.ondevice.quantise import NotDeployable, check_deployable, quantise
 from phyff.phyll.config import ModelConfig
 from phyff.phyll.model import Model
 from phyff.protocol import wire

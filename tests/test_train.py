@@ -13,8 +13,8 @@ import pytest
 
 import phyff.phyll.schedule as schedule_module
 import phyff.training.session as train_module
-from phyff.perf.trainer import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.phyll.model import load_model
+from phyff.phyll.standin import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.training.checkpoint import load_checkpoint
 from phyff.training.goodnessfile import read_goodness_file
 from phyff.training.plots import make_report

@@ -20,8 +20,10 @@ following scikit-learn's estimator rules, so ``clone``, ``GridSearchCV``,
    and closed after it, so the estimator stays picklable and clonable and an
    emulated board answers the same inputs with the same readings on every call.
 7. A fitted classifier only predicts through a board like the one it was
-   trained on (same kind, medium, unit and channel counts); another one is
-   refused, since the learned weights are specific to that physical system.
+   trained on (same kind, medium, unit, channel counts, converters and
+   protocol level: `phyff.training.identity`, the rule `phyff eval` applies);
+   another one is refused, since the learned weights are specific to that
+   physical system.
 8. Ctrl-C during ``fit`` (KeyboardInterrupt) still stops the program, but the
    classifier first takes the model of the last completed epoch (a notebook
    keeps what it trained); before the first epoch completes nothing is kept.
@@ -47,12 +49,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from phyff._version import __version__
-from phyff.board import Board, BoardLayer
-from phyff.phyll.config import ModelConfig
+from phyff.board import Board, BoardLayer, board_layers
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import Model, load_model, save_model
-from phyff.phyll.readout import readout_scores
 from phyff.training.config import PRESETS, TrainConfig
+from phyff.training.identity import board_mismatches
 from phyff.training.loop import EpochLoop, new_model, prepare
 
 __all__ = ["FeatureScaler", "PhyLLClassifier"]
@@ -65,8 +66,6 @@ ROBUST_QUANTILE = 99.0  # percent; the scale of a feature under scaling="robust"
 
 # Settings the estimator owns or derives from the data, so they may not go in `settings`.
 _DERIVED = {"n_classes", "n_features", "model"}
-# Board identity fields that must agree between training and prediction.
-_BOARD_KEYS = ("board", "medium", "unit_id", "n_drive", "n_sense", "dac_bits", "adc_bits")
 
 
 @dataclass(frozen=True)
@@ -312,7 +311,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         with self._open() as board:
             config = self._config(board)
             self._check_fits(config, board, len(classes), X.shape[1])
-            layers = [BoardLayer(board)] * config.n_blocks
+            layers = board_layers(board, config.n_blocks)
             model, rng = new_model(config, layers, data)
             prepared = prepare(model, layers, data)
             loop = _Loop(config, model, layers, prepared, rng)
@@ -402,54 +401,53 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
             )
 
     # ----------------------------------------------------------- inference
-    def _scores(self, X: Any) -> np.ndarray:
-        """Class scores (N, C): summed goodness (or read-out scores), logit-scaled."""
+    def _board_scores(self, X: Any) -> tuple[np.ndarray, float]:
+        """The model's class scores (N, C) for X through the board, and their logit scale."""
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         x = self.scaler_.transform(X)
         model = self.model_
         with self._open() as board:
             self._check_board(board)
-            layers = [BoardLayer(board)] * model.n_blocks
-            if model.uses_readout:
-                if model.readout is None:
-                    raise ValueError("this model has no fitted read-out; fit again")
-                scores, _ = readout_scores(model.readout, model.embed(layers, x))
-                return np.asarray(scores, dtype=np.float64)
-            table = model.goodness_table(layers, x).sum(axis=0)
-        return table * _logit_scale(model.config)
+            scores = model.scores(board_layers(board, model.n_blocks), x)
+        return scores, model.logit_scale()
 
     def _check_board(self, board: Board) -> None:
-        trained = self.board_identity_.get("caps", {})
-        now = board.caps.as_dict()
-        diff = [k for k in _BOARD_KEYS if k in trained and trained[k] != now.get(k)]
+        """Rule 7: the board must be the one trained on, by the rule `phyff eval` applies."""
+        diff = board_mismatches([self.board_identity_], [board.identity()])
         if diff:
-            was = {k: trained[k] for k in diff}
-            got = {k: now.get(k) for k in diff}
             raise ValueError(
                 f"the board at {self.board!r} differs from the one this classifier was trained "
-                f"on ({was} then, {got} now); its weights only fit that physical system. "
+                f"on ({'; '.join(diff)}); its weights only fit that physical system. "
                 "Connect that board (set_params(board=...)) or fit again on this one."
             )
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), rows summing to 1.
 
-        The choice: a softmax over classes of the goodness summed over blocks,
-        scaled by the loss's own logit scale: theta for the paper's cosine
-        goodness, whose loss softplus(-theta (G+ - G-)) makes sigmoid(theta
-        (G+ - G-)) the probability that a label is the right one; 1 for
-        Hinton's ff_v1 goodness (logit g - threshold). For two classes this is
-        exactly that sigmoid. Unsupervised models: a softmax of the ridge
-        read-out's scores. Not calibrated; use sklearn's CalibratedClassifierCV
-        when calibrated probabilities matter.
+        The choice: a softmax over classes of the model's class scores
+        (`Model.scores`) as logits. One-pass models (the default, and every
+        unsupervised one) score with the ridge read-out, taken as it is. Goodness
+        models score with the goodness summed over blocks, scaled by the loss's
+        own logit scale: theta for the paper's cosine goodness, whose loss
+        softplus(-theta (G+ - G-)) makes sigmoid(theta (G+ - G-)) the
+        probability that a label is the right one; 1 for Hinton's ff_v1
+        goodness (logit g - threshold). For two classes this is exactly that
+        sigmoid. Not calibrated; use sklearn's CalibratedClassifierCV when
+        calibrated probabilities matter.
         """
-        return _softmax(self._scores(X))
+        scores, scale = self._board_scores(X)
+        return _softmax(scores * scale)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Labels (in the training labels' type): the class of largest summed goodness."""
-        check_is_fitted(self, "model_")
-        return self.classes_[np.argmax(self._scores(X), axis=1)]
+        """Labels (in the training labels' type) by the model's own inference.
+
+        One-pass models (the default): the class of largest read-out score;
+        goodness models: the class whose label overlay gives the largest
+        goodness summed over blocks (`Model.scores`).
+        """
+        scores, _ = self._board_scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     # --------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -521,11 +519,6 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         clf.n_digital_macs_ = int(last.get("total_macs", 0))
         clf.board_identity_ = dict(model.metadata["layers"][0])
         return clf
-
-
-def _logit_scale(config: ModelConfig) -> float:
-    """What turns summed goodness into logits (see PhyLLClassifier.predict_proba)."""
-    return float(config.theta) if config.goodness == "cosine" else 1.0
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:

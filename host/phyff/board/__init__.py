@@ -6,7 +6,7 @@ socket, or an emulated board registered as a transport plugin.
 """
 
 from phyff.board.client import Board, DriveValueError, ProtocolMismatch, QueryResult, open_board
-from phyff.board.layer import BoardLayer
+from phyff.board.layer import BoardLayer, board_layers
 from phyff.board.link import BoardError, BoardResetDetected, Link, LinkError, LinkTimeout
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "LinkTimeout",
     "ProtocolMismatch",
     "QueryResult",
+    "board_layers",
     "open_board",
 ]

@@ -6,12 +6,14 @@ and so is a capability record no phyff board could send, see
 :func:`check_caps`), holds the capability record, configures, and turns ``query(batch)`` into as
 many QUERY frames as the board's batch limit requires, returning numpy
 arrays. It never sees a medium: the URL decides what is on the other end.
+The on-device model methods (load_model, model_info, erase_model, infer) come
+from `phyff.board.ondevice`; the errors both raise from `phyff.board.errors`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,41 +22,34 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from phyff._version import __version__
+from phyff.board.errors import (
+    FLASH_HINT,
+    BadCaps,
+    DriveValueError,
+    ModelTooLarge,
+    NoOnDeviceInference,
+    ProtocolMismatch,
+    sample_rows,
+    too_short,
+    unpack_reply,
+)
 from phyff.board.link import (
+    ADC_READ_SECONDS,
     MAX_TIMEOUT,
-    BoardError,
     BoardResetDetected,
     Link,
     LinkError,
     check_timeout,
 )
+from phyff.board.ondevice import InferResult, OnDeviceInference
 from phyff.board.transports import open_transport
 from phyff.protocol import fixed, wire
-from phyff.protocol.wire import (
-    Caps,
-    ChunkHead,
-    Cmd,
-    Config,
-    Feature,
-    InferHead,
-    ModelBegin,
-    ModelInfo,
-    QueryHead,
-    Stats,
-)
+from phyff.protocol.wire import Caps, Cmd, Config, Feature, QueryHead, Stats
 
-FLASH_HINT = (
-    "flash the firmware that ships with this phyff (cd firmware && pio run -e <board> -t upload), "
-    "or install the phyff release that speaks the board's level"
-)
-
-
-class ProtocolMismatch(LinkError):
-    """The board speaks another protocol level than this host."""
-
-
-class BadCaps(ProtocolMismatch):
-    """The board's HELLO reply describes a board that cannot exist."""
+__all__ = [
+    "FLASH_HINT", "BadCaps", "Board", "DriveValueError", "InferResult", "ModelTooLarge",
+    "NoOnDeviceInference", "ProtocolMismatch", "QueryResult", "check_caps", "open_board",
+]
 
 
 def check_caps(caps: Caps, where: str = "this port") -> None:
@@ -112,41 +107,6 @@ def check_caps(caps: Caps, where: str = "this port") -> None:
         )
 
 
-def _unpack(record: Any, payload: bytes, cmd: str) -> Any:
-    """A reply record, or LinkError when the board sent too few bytes for it."""
-    try:
-        return record.unpack(payload)
-    except wire.WireError as exc:
-        raise ProtocolMismatch(
-            f"the board's {cmd} reply is {len(payload)} bytes, too short for its "
-            f"{record.__name__} record: this is not phyff firmware at protocol level "
-            f"{wire.PROTOCOL_LEVEL}: {FLASH_HINT}"
-        ) from exc
-
-
-class DriveValueError(ValueError):
-    """Drive values that no board can apply (NaN, out of range)."""
-
-
-class NoOnDeviceInference(LinkError):
-    """The board's firmware has no model memory (no FEAT_INFER)."""
-
-
-class ModelTooLarge(ValueError):
-    """A model image larger than the board's model memory or frames."""
-
-
-@dataclass
-class InferResult:
-    """What INFER answered: classes (N,), int32 scores (N, C), the trace (N, T) when
-    asked for, and per-sample saturation flags."""
-
-    classes: NDArray[np.int64]
-    scores: NDArray[np.int64]
-    trace: NDArray[np.int16] | None
-    saturated: NDArray[np.bool_]
-
-
 @dataclass
 class QueryResult:
     """Sensed values (Q15) and per-sample saturation flags of one query."""
@@ -155,8 +115,11 @@ class QueryResult:
     saturated: NDArray[np.bool_]
 
 
-class Board:
-    """Handshake, configuration and batched queries over a :class:`Link`."""
+class Board(OnDeviceInference):
+    """Handshake, configuration and batched queries over a :class:`Link`.
+
+    The on-device model methods are inherited (`OnDeviceInference`).
+    """
 
     def __init__(self, link: Link, *, url: str = "") -> None:
         self.link = link
@@ -210,7 +173,7 @@ class Board:
                 f"the board at {self.url or 'this port'} speaks phyff protocol level {level}, "
                 f"this phyff {__version__} speaks level {wire.PROTOCOL_LEVEL}: {FLASH_HINT}"
             )
-        caps: Caps = _unpack(Caps, payload, "HELLO")
+        caps: Caps = unpack_reply(Caps, payload, "HELLO")
         check_caps(caps, self.url or "this port")
         return caps
 
@@ -221,7 +184,7 @@ class Board:
         return self.caps
 
     def read_config(self) -> Config:
-        return _unpack(Config, self._request(Cmd.CONFIGURE), "CONFIGURE")
+        return unpack_reply(Config, self._request(Cmd.CONFIGURE), "CONFIGURE")
 
     def configure(self, *, settle_us: int | None = None, oversample: int | None = None,
                   n_drive: int | None = None, n_sense: int | None = None) -> Config:
@@ -234,7 +197,7 @@ class Board:
             n_sense_active=cur.n_sense_active if n_sense is None else int(n_sense),
         )
         self._check_config(want)
-        self.config = _unpack(Config, self._request(Cmd.CONFIGURE, want.pack()), "CONFIGURE")
+        self.config = unpack_reply(Config, self._request(Cmd.CONFIGURE, want.pack()), "CONFIGURE")
         self._wanted = self.config
         return self.config
 
@@ -253,7 +216,7 @@ class Board:
             raise ValueError("configuration outside this board's limits: " + ", ".join(problems))
 
     def stats(self) -> Stats:
-        return _unpack(Stats, self._request(Cmd.STATS), "STATS")
+        return unpack_reply(Stats, self._request(Cmd.STATS), "STATS")
 
     def reset(self) -> None:
         """Defaults back, counters cleared (the RESET command, not a reboot).
@@ -273,10 +236,10 @@ class Board:
             # configuration the caller asked for, then repeat the request.
             self.caps = self._handshake()
             if self._wanted is not None:
-                self.config = _unpack(
+                self.config = unpack_reply(
                     Config, self.link.request(Cmd.CONFIGURE, self._wanted.pack()), "CONFIGURE")
             else:
-                self.config = _unpack(Config, self.link.request(Cmd.CONFIGURE), "CONFIGURE")
+                self.config = unpack_reply(Config, self.link.request(Cmd.CONFIGURE), "CONFIGURE")
             return self.link.request(cmd, payload, timeout=timeout)
 
     # ---- queries ------------------------------------------------------------
@@ -295,14 +258,8 @@ class Board:
 
     def query(self, drive: ArrayLike) -> QueryResult:
         """Measure a batch of Q15 drive vectors (N, n_drive) -> sensed Q15 (N, n_sense)."""
-        arr = np.asarray(drive)
-        if arr.ndim == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[1] != self.n_drive:
-            raise DriveValueError(
-                f"drive batch must have shape (N, {self.n_drive}) for this board "
-                f"(configured drive channels), got {np.shape(drive)}"
-            )
+        arr = sample_rows(drive, self.n_drive, f"drive batch must have shape (N, {self.n_drive}) "
+                          "for this board (configured drive channels)")
         if arr.dtype != np.int16:
             if arr.dtype.kind not in "iu":
                 raise DriveValueError(
@@ -330,24 +287,17 @@ class Board:
         n = chunk.shape[0]
         payload = QueryHead(n, self.n_drive).pack() + wire.pack_samples(chunk)
         reply = self._request(Cmd.QUERY, payload, timeout=self._query_timeout(n))
-        head = _unpack(QueryHead, reply, "QUERY")
-        bitmap_len = (n + 7) // 8
-        expect = wire.QUERY_HEAD_SIZE + 2 * n * self.n_sense + bitmap_len
-        if head.n_samples != n or head.n_channels != self.n_sense or len(reply) != expect:
-            raise LinkError(
-                f"QUERY reply does not match the request ({head.n_samples} x {head.n_channels} "
-                f"in {len(reply)} bytes, expected {n} x {self.n_sense} in {expect}): the "
-                f"board's configuration changed behind this host"
-            )
-        sense = wire.unpack_samples(reply[wire.QUERY_HEAD_SIZE:], n, self.n_sense)
-        bits = np.unpackbits(np.frombuffer(reply[-bitmap_len:], dtype=np.uint8),
-                             bitorder="little")[:n] if n else np.zeros(0, np.uint8)
-        return sense, bits.astype(bool)
+        try:
+            return wire.unpack_query_reply(reply, n, self.n_sense)
+        except wire.WireError as exc:
+            raise too_short("QueryHead", reply, "QUERY") from exc
+        except wire.ReplyMismatch as exc:
+            raise LinkError(f"{exc}: the board's configuration changed behind this host") from exc
 
     def _query_timeout(self, n: int) -> float:
         """The link deadline plus the board's own measuring time for n samples."""
         c = self.config
-        return min(self.link.timeout + n * (c.settle_us * 1e-6 + c.oversample * 1e-4),
+        return min(self.link.timeout + n * (c.settle_us * 1e-6 + c.oversample * ADC_READ_SECONDS),
                    MAX_TIMEOUT)
 
     def query_float(self, drive: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
@@ -369,124 +319,6 @@ class Board:
         result = self.query(fixed.from_float(arr))
         return fixed.to_float(result.sense), result.saturated
 
-    # ---- on-device inference (wire.h "On-device inference") ---------------------
-
-    @property
-    def can_infer(self) -> bool:
-        """True when the board runs models itself (FEAT_INFER)."""
-        return bool(self.caps.features & Feature.INFER)
-
-    def require_infer(self) -> None:
-        if not self.can_infer:
-            raise NoOnDeviceInference(
-                f"the board at {self.url or 'this port'} ({self.caps.board}) has no model memory "
-                f"(its firmware was built without on-device inference, e.g. the Uno's 2 KiB of "
-                f"RAM cannot hold a model): evaluate on the host instead (phyff eval without "
-                f"--on-device)")
-
-    def load_model(self, image: bytes) -> ModelInfo:
-        """Load and commit a model image (MODEL_BEGIN, MODEL_CHUNK..., MODEL_COMMIT).
-
-        The model in force changes only if the commit succeeds; a load the link
-        drops leaves it as it was (the board keeps the image in a second slot).
-        """
-        self.require_infer()
-        if len(image) > self.caps.model_capacity:
-            raise ModelTooLarge(
-                f"the model image is {len(image):,} bytes; the board's model memory "
-                f"(caps.model_capacity) holds {self.caps.model_capacity:,}: use a smaller "
-                f"model (fewer blocks or hidden units) or a board with more memory")
-        self._request(Cmd.MODEL_BEGIN, ModelBegin(len(image), wire.crc32(image)).pack())
-        step = self.caps.max_payload - wire.CHUNK_HEAD_SIZE
-        for at in range(0, len(image), step):
-            chunk = image[at:at + step]
-            reply = _unpack(ChunkHead, self._request(Cmd.MODEL_CHUNK,
-                                                     ChunkHead(at).pack() + chunk), "MODEL_CHUNK")
-            if reply.offset != at + len(chunk):
-                raise LinkError(f"MODEL_CHUNK: the board has {reply.offset} bytes of the image, "
-                                f"expected {at + len(chunk)}; load it again")
-        info = _unpack(ModelInfo, self._request(Cmd.MODEL_COMMIT), "MODEL_COMMIT")
-        self.caps = self.hello()
-        return info
-
-    def model_info(self) -> ModelInfo | None:
-        """The model in force, or None when the board holds none."""
-        self.require_infer()
-        try:
-            return _unpack(ModelInfo, self._request(Cmd.MODEL_INFO), "MODEL_INFO")
-        except BoardError as exc:
-            if exc.status == wire.Status.NO_MODEL:
-                return None
-            raise
-
-    def erase_model(self) -> None:
-        """Remove the model in force (and its stored copy)."""
-        self.require_infer()
-        self._request(Cmd.MODEL_ERASE)
-        self.caps = self.hello()
-
-    def infer(self, features: ArrayLike, *, trace: bool = False,
-              info: ModelInfo | None = None) -> InferResult:
-        """Classify feature vectors (N, n_features) of int16 (Q15 scaled by 2^input_exp).
-
-        As many INFER frames as the model's batch limit requires. With
-        ``trace`` the reply also carries every sensed value, so a host can
-        recompute the board's scores bit for bit (phyff.ondevice.reference).
-        """
-        info = info if info is not None else self.model_info()
-        if info is None:
-            raise BoardError(Cmd.INFER, wire.Status.NO_MODEL, 0)
-        arr = np.asarray(features)
-        if arr.ndim == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[1] != info.n_features:
-            raise DriveValueError(
-                f"the board's model takes {info.n_features} features per sample, got an array "
-                f"of shape {np.shape(features)}")
-        if arr.dtype != np.int16:
-            raise DriveValueError(f"infer() takes int16 features (Q15 scaled by "
-                                  f"2^{info.input_exp}), got {arr.dtype}")
-        n, c, t = len(arr), info.n_classes, info.trace_values if trace else 0
-        step = info.max_batch_trace if trace else info.max_batch
-        if step < 1:
-            raise ModelTooLarge(f"one traced sample of this model ({t} sensed values) does not "
-                                f"fit the board's {self.caps.max_payload}-byte frames; "
-                                f"infer without the trace")
-        classes = np.empty(n, np.int64)
-        scores = np.empty((n, c), np.int64)
-        traced = np.empty((n, t), np.int16)
-        saturated = np.zeros(n, bool)
-        flags = wire.INFER_TRACE if trace else 0
-        for start in range(0, n, step):
-            chunk = np.ascontiguousarray(arr[start:start + step])
-            m = len(chunk)
-            payload = InferHead(m, info.n_features, flags).pack() + wire.pack_samples(chunk)
-            reply = self._request(Cmd.INFER, payload, timeout=self._infer_timeout(m, info))
-            head = _unpack(InferHead, reply, "INFER")
-            at = wire.INFER_HEAD_SIZE
-            expect = at + m * (2 + 4 * c + 2 * t) + (m + 7) // 8
-            if head.n_samples != m or head.n_values != c or len(reply) != expect:
-                raise LinkError(f"INFER reply does not match the request ({head.n_samples} x "
-                                f"{head.n_values} in {len(reply)} bytes, expected {m} x {c} in "
-                                f"{expect}): the board's model changed behind this host")
-            sl = slice(start, start + m)
-            classes[sl] = np.frombuffer(reply, "<u2", m, at)
-            at += 2 * m
-            scores[sl] = np.frombuffer(reply, "<i4", m * c, at).reshape(m, c)
-            at += 4 * m * c
-            if t:
-                traced[sl] = np.frombuffer(reply, "<i2", m * t, at).reshape(m, t)
-                at += 2 * m * t
-            bits = np.unpackbits(np.frombuffer(reply, np.uint8, (m + 7) // 8, at),
-                                 bitorder="little")[:m]
-            saturated[sl] = bits.astype(bool)
-        return InferResult(classes, scores, traced if trace else None, saturated)
-
-    def _infer_timeout(self, n: int, info: ModelInfo) -> float:
-        passes = info.n_classes if info.inference == wire.lib.PHYFF_INFERENCE_GOODNESS else 1
-        per_sample = passes * info.n_blocks * (self.config.settle_us * 1e-6 + 64 * 1e-4)
-        return min(self.link.timeout + n * per_sample, MAX_TIMEOUT)
-
     def oracle(self) -> Any:
         """The simulated medium behind this board, or None (always None for real boards).
 
@@ -496,6 +328,17 @@ class Board:
         """
         offer = getattr(self.link.transport, "oracle", None)
         return offer() if callable(offer) else None
+
+    def configure_like(self, identity: Mapping[str, Any]) -> None:
+        """Measure with the settings an `identity()` recorded (a model's training board's).
+
+        A model's digital maps fit the readings of those settle, oversample and
+        channel settings; an identity without settings changes nothing.
+        """
+        cfg = identity.get("config")
+        if cfg:
+            self.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
+                           n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
 
     def identity(self) -> dict[str, Any]:
         """What a saved model records about the board it was trained on."""

@@ -46,3 +46,12 @@ class BoardLayer:
         self.queries += len(sense)
         self.saturated += int(saturated.sum())
         return sense
+
+
+def board_layers(board: Board, n_blocks: int) -> list[BoardLayer]:
+    """The physical layers of an n-block model measured on one board: one shared layer.
+
+    Sharing one object keeps one count of the board's queries, saturations
+    and time for the whole model.
+    """
+    return [BoardLayer(board)] * n_blocks

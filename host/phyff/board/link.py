@@ -42,6 +42,9 @@ from phyff.protocol.wire import Cmd, Deframer, ErrorRecord, Event, EventId, Flag
 _DRAIN = 1 << 16  # bytes asked for when draining what has already arrived
 
 MAX_TIMEOUT = 86_400.0  # one day: longer waits are mistakes, and overflow select()
+# What a deadline allows a board per ADC read when it adds the board's own
+# measuring time (oversample reads per sample) to the link's wait.
+ADC_READ_SECONDS = 1e-4
 
 #: What a board server sends, between two delimiters, to a host that connects
 #: while another host is attached (``phyff emulate --tcp``). It is text, so a

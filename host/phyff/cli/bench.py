@@ -1,8 +1,8 @@
 """`phyff bench`: measure PhyLL against the baselines on your board, in one command.
 
-Kept apart from the other commands, like train.py: the benchmark's modules are
-imported only when it runs, so the board commands start fast.
-`add_commands(add)` registers the subcommand; main.py calls it.
+A module of its own (like every command group) so the board commands start
+fast without importing the benchmark; `add_commands(add)` registers the
+subcommand and `phyff.cli.main` wires every group in.
 """
 
 from __future__ import annotations

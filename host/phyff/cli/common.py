@@ -19,6 +19,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 EXIT_OK = 0
@@ -166,3 +167,13 @@ def fraction(text: str) -> float:
         hint = ""
     return float(_number(text, float, lambda v: 0.0 <= v <= 1.0,
                          f"a fraction in [0, 1]{hint}"))
+
+
+def model_file(path: Path) -> Path:
+    """The model.npz a command was given: the file itself or the run directory holding it."""
+    if path.is_dir():
+        path = path / "model.npz"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no model at {path}: pass a run directory written by `phyff train` or its model.npz")
+    return path

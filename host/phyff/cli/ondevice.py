@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from phyff.cli.common import EXIT_OK, AddCommand, positive_int, print_json, resolve_board
+from phyff.cli.common import (
+    EXIT_OK,
+    AddCommand,
+    model_file,
+    positive_int,
+    print_json,
+    resolve_board,
+)
 
 
 def add_commands(add: AddCommand) -> None:
@@ -72,26 +79,16 @@ def _positive_fraction(text: str) -> float:
     return value
 
 
-def _model_file(path: Path) -> Path:
-    if path.is_dir():
-        path = path / "model.npz"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no model at {path}: pass a run directory written by `phyff train` or its model.npz")
-    return path
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.board.layer import BoardLayer
     from phyff.datasets import load_dataset
     from phyff.ondevice.deploy import deploy, model_name, save_deployment
-    from phyff.ondevice.quantize import check_deployable
+    from phyff.ondevice.quantise import check_deployable
     from phyff.phyll.model import load_model
     from phyff.protocol.wire import Feature
-    from phyff.training.identity import board_mismatches
+    from phyff.training.identity import refuse_other_board, trained_identity
 
-    path = _model_file(args.model)
+    path = model_file(args.model)
     model = load_model(path)
     check_deployable(model)  # before touching the board or the data
     meta = model.metadata or {}
@@ -106,16 +103,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     url = resolve_board(args.board)
     with Board.open(url, baudrate=args.baud, timeout=args.timeout) as board:
         board.require_infer()
-        diffs = board_mismatches(meta.get("layers") or [], [BoardLayer(board).identity])
-        if diffs and not args.force:
-            raise ValueError(
-                "this model was trained on a different board/medium (" + "; ".join(diffs) +
-                "): its weights fit that physical system only. Deploy to the original "
-                "board, or retrain on this one.")
-        cfg = ((meta.get("layers") or [{}])[0]).get("config")
-        if cfg:
-            board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
-                            n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
+        refuse_other_board(meta, board.identity(), force=args.force,
+                           advice="Deploy to the original board, or retrain on this one.")
+        board.configure_like(trained_identity(meta))
         result = deploy(model, board, data.x_train, data.y_train, name=model_name(path),
                         calibration=args.calibration, check=args.check,
                         max_error=args.max_error)

@@ -1,12 +1,10 @@
 """The training commands of ``phyff``: train, eval, report.
 
-Kept apart from the other commands (main.py registers each module's
-``add_commands``); the trainer's heavy modules are imported only when one of these
-commands runs, so the board commands start fast. These commands own the
-trainer's options. Every option of :class:`~phyff.training.config.TrainConfig`
-that a user may want is a flag; the rest come from the preset, which
-defaults to the board's medium (acoustic, microwave, optical) when it has
-one.
+A module of its own (like every command group) so the board commands start
+fast without importing the trainer, and these commands own its options.
+Every option of :class:`~phyff.training.config.TrainConfig` that a user may
+want is a flag; the rest come from the preset, which defaults to the board's
+medium (acoustic, microwave, optical) when it has one.
 """
 
 from __future__ import annotations
@@ -25,11 +23,12 @@ from phyff.cli.common import (
     EXIT_OK,
     AddCommand,
     fraction,
+    model_file,
     print_json,
     resolve_board,
 )
 from phyff.cli.settings import add_setting_flags, build_config
-from phyff.training.identity import board_mismatches
+from phyff.training.identity import refuse_other_board, trained_identity
 from phyff.training.runfiles import check_run_path
 
 
@@ -109,7 +108,7 @@ def _default_preset(medium: str) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from phyff.board.layer import BoardLayer
+    from phyff.board.layer import board_layers
     from phyff.board.link import LinkError
     from phyff.training.session import TrainingInterrupted, train
 
@@ -126,8 +125,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = args.run or Path("runs") / (
             f"{data.name.replace(':', '_').replace('/', '_')}-{board.caps.medium}-"
             f"{time.strftime('%Y%m%d-%H%M%S')}")
-        layer = BoardLayer(board)
-        layers = [layer] * config.n_blocks
+        layers = board_layers(board, config.n_blocks)
+        layer = layers[0]
         if not args.json:
             print(f"training on {board.caps.board} ({board.caps.medium}, {board.n_drive} -> "
                   f"{board.n_sense}) with {data.name}: {len(data.x_train)} train / "
@@ -209,26 +208,18 @@ def _cost_text(train_queries: int, eval_queries: int, cost: dict[str, float]) ->
 # ---- eval ---------------------------------------------------------------------
 
 
-def _model_path(path: Path) -> Path:
-    if path.is_dir():
-        path = path / "model.npz"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no model at {path}: pass a model.npz written by `phyff train` or its run directory")
-    return path
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    from phyff.board.layer import BoardLayer
+    from phyff.board.layer import board_layers
+    from phyff.phyll.config import INFERENCE_KINDS
     from phyff.phyll.model import load_model
 
-    path = _model_path(args.model)
+    path = model_file(args.model)
     model = load_model(path)
     if args.on_device:
         return _eval_on_device(args, path, model)
-    own = "onepass" if model.config.unsupervised else model.config.inference
+    own = model.own_inference
     kinds: list[str | None] = (
-        [own, "goodness" if own == "onepass" else "onepass"] if args.inference == "both"
+        [own, *(k for k in INFERENCE_KINDS if k != own)] if args.inference == "both"
         else [None if args.inference == "model" else args.inference])
     for kind in kinds:
         model.check_inference(kind)  # refuse before touching the board
@@ -237,17 +228,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fp = (meta.get("dataset") or {}).get("fingerprint")
     same_data = fp is None or fp == data.fingerprint()
     with _open_board(args) as board:
-        diffs = board_mismatches(meta.get("layers") or [], [BoardLayer(board).identity])
-        if diffs and not args.force:
-            raise ValueError(
-                "this model was trained on a different board/medium (" + "; ".join(diffs) +
-                "): its digital weights only fit that physical system. Evaluate on the "
-                "original board, retrain, or pass --force to measure anyway.")
-        cfg = ((meta.get("layers") or [{}])[0]).get("config")
-        if cfg:
-            board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
-                            n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
-        layers = [BoardLayer(board)] * model.n_blocks
+        refuse_other_board(meta, board.identity(), force=args.force,
+                           advice="Evaluate on the original board, retrain, or pass --force "
+                                  "to measure anyway.")
+        board.configure_like(trained_identity(meta))
+        layers = board_layers(board, model.n_blocks)
         x = data.x_test if args.split == "test" else data.x_train
         y = data.y_test if args.split == "test" else data.y_train
         others: dict[str, dict[str, Any]] = {}
@@ -323,7 +308,7 @@ def _print_confusion(per_class: list[dict[str, Any]], confusion: np.ndarray) -> 
 
 def _eval_on_device(args: argparse.Namespace, path: Path, model: Any) -> int:
     """eval --on-device: the board's own classifications of a split, checked and compared."""
-    from phyff.board.layer import BoardLayer
+    from phyff.board.layer import board_layers
     from phyff.ondevice.deploy import evaluate, load_deployment
 
     if args.inference != "model":
@@ -340,13 +325,10 @@ def _eval_on_device(args: argparse.Namespace, path: Path, model: Any) -> int:
         host: dict[str, Any] | None = None
         if not args.no_host:
             meta = model.metadata or {}
-            cfg = ((meta.get("layers") or [{}])[0]).get("config")
-            if cfg:
-                board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
-                                n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
+            board.configure_like(trained_identity(meta))
             before = model.meter.copy()
             t0 = time.perf_counter()
-            pred = model.predict([BoardLayer(board)] * model.n_blocks, x)
+            pred = model.predict(board_layers(board, model.n_blocks), x)
             seconds = time.perf_counter() - t0
             host = {"accuracy": float(np.mean(pred == y)), "seconds": round(seconds, 3),
                     "device_queries": model.meter.since(before).queries,

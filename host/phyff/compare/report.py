@@ -1,9 +1,9 @@
 """Writing the benchmark down: Markdown tables, CSV files, docs/benchmarks.md, targets.
 
 The generated document must let a reader check every claim against a number
-measured by the command that wrote it, so the targets of the benchmark issue
-are evaluated here from the measured summaries (MET / NOT MET, with the
-numbers), not written by hand.
+measured by the command that wrote it, so the benchmark's targets are
+evaluated here from the measured summaries (MET / NOT MET, with the numbers),
+not written by hand.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def markdown_table(summaries: Sequence[Summary], task: str) -> str:
 
 @dataclass
 class Target:
-    """One target of the issue, evaluated from measurements."""
+    """One target the benchmark sets itself, evaluated from measurements."""
 
     name: str
     met: bool | None  # None: not measured in this run
@@ -158,7 +158,7 @@ def _adapt_target(step: Scenario) -> Target:
 
 @dataclass
 class TrainerFigures:
-    """The trainer issue's figures: accuracy over seeds, ablations, speed split."""
+    """The trainer's own figures: accuracy over seeds, ablations, speed split."""
 
     speed: dict[str, float] = field(default_factory=dict)
 
@@ -333,7 +333,7 @@ def write_doc(outcome: Any, doc: Path, command: str) -> dict[str, Path]:
 
 
 def all_targets(outcome: Any) -> list[Target]:
-    """Every target of the benchmark issue and the trainer issue, evaluated."""
+    """Every target of the benchmark and of the trainer, evaluated."""
     from phyff.compare.tasks import HARD_TASKS
 
     names = [t.name for t in outcome.tasks]
@@ -470,14 +470,14 @@ def scenario_text(sc: Scenario) -> str:
 
 
 def trainer_text(outcome: Any) -> str:
-    """The trainer issue's section: accuracy over seeds, ablations and the speed split."""
+    """The trainer's section: accuracy over seeds, ablations and the speed split."""
     settings = "; ".join(f"{t.name}: preset `{t.phyll.preset}`, skip {t.phyll.model.skip}, "
                          f"T = {t.phyll.model.inner_steps}, lr {t.phyll.model.lr:g}, "
                          f"{_batch(t.phyll.batch_size)}, "
                          f"{t.phyll.epochs} epochs"
                          for t in outcome.tasks if t.name in ("vowels7/acoustic",
                                                               "digits/optical"))
-    lines = ["The same measurements, read for the trainer issue: PhyLL on vowels7 (the paper's "
+    lines = ["The same measurements, read for the trainer itself: PhyLL on vowels7 (the paper's "
              "acoustic settings) and digits (the settings of `make demo`), with the physical "
              f"layer removed and with the skip path removed ({settings}).", "",
              "| task | PhyLL (%) | without physical layer (%) | without skip path (%) |",

@@ -142,7 +142,7 @@ def run_jobs_stored(jobs: Sequence[Job], execution: Execution, store: ResultStor
 # ------------------------------------------------------------------ the trainer's speed
 def trainer_speed(data: Any, url: str = "emu://acoustic?seed=1", epochs: int = 200,
                   seed: int = 0) -> dict[str, float]:
-    """The trainer issue's speed split: vowels7, paper preset, evaluation every epoch.
+    """The trainer's speed split: vowels7, paper preset, evaluation every epoch.
 
     Runs `phyff.training.session.train` exactly as `phyff train` does (in-process emulated
     board, checkpoints and metrics written every epoch) and reports the median
@@ -153,13 +153,13 @@ def trainer_speed(data: Any, url: str = "emu://acoustic?seed=1", epochs: int = 2
     import time
 
     from phyff.board.client import Board
-    from phyff.board.layer import BoardLayer
+    from phyff.board.layer import board_layers
     from phyff.training.session import TrainConfig, train
 
     config = TrainConfig.from_preset("acoustic", epochs=epochs, eval_every=1, seed=seed,
                                      schedule="simultaneous", inference="goodness")
     with Board.open(url) as board, tempfile.TemporaryDirectory(prefix="phyff-speed-") as run:
-        layers = [BoardLayer(board)] * config.n_blocks
+        layers = board_layers(board, config.n_blocks)
         t0 = time.perf_counter()
         result = train(config, layers, data, run, progress=False)
         wall = time.perf_counter() - t0

@@ -1,10 +1,10 @@
 """The one registry of dataset names: what `phyff datasets` lists and what loads.
 
-Why a registry: the names, the listing and the dispatch used to be three separate
-lists that had to be kept in step by hand. Now each source module calls
-:func:`register` once per name (or name pattern) with its description and loader;
-:func:`available_datasets`, :func:`load_dataset` and the unknown-name error are all
-derived from the registered :class:`DatasetSource` records, in registration order.
+Why a registry: the names, the listing and the dispatch are one list, so they
+cannot drift apart. Each source module calls :func:`register` once per name (or
+name pattern) with its description and loader; :func:`available_datasets`,
+:func:`load_dataset` and the unknown-name error are all derived from the
+registered :class:`DatasetSource` records, in registration order.
 
 Adding a dataset: write a module with a loader ``(DatasetRequest) -> Dataset`` and
 one ``register(...)`` call, and import the module in ``phyff/datasets/__init__.py``

@@ -1,7 +1,7 @@
 """Put a trained model on its board, and ask the board itself to classify.
 
 ``deploy`` measures a few training samples through the board with the float
-model (calibration: the scales of every stage), quantises (quantize.py),
+model (calibration: the scales of every stage), quantises (quantise.py),
 refuses what the board cannot hold (its capacity, its identity), loads the
 image, then classifies some calibration samples on the board with a trace
 and recomputes every score on the host (reference.py): a deployment ends
@@ -28,7 +28,7 @@ from phyff.board.client import Board, InferResult, ModelTooLarge
 from phyff.board.layer import BoardLayer
 from phyff.board.link import LinkError
 from phyff.ondevice import reference as ref
-from phyff.ondevice.quantize import DEFAULT_MAX_ERROR, Quantised, quantise, to_q15
+from phyff.ondevice.quantise import DEFAULT_MAX_ERROR, Quantised, quantise, to_q15
 from phyff.phyll.model import Model
 from phyff.protocol.model_image import ModelImage
 from phyff.protocol.wire import ModelInfo, crc32

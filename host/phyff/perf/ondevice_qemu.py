@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from phyff.board.client import Board
-from phyff.board.layer import BoardLayer
+from phyff.board.layer import board_layers
 from phyff.datasets import load_dataset
 from phyff.emulator.qemu import QemuBoard, qemu_unavailable
 from phyff.ondevice.deploy import deploy, features_q15
@@ -47,7 +47,7 @@ def speed(repeats: int = 3) -> str:
     data = load_dataset("vowels7", seed=0)
     with tempfile.TemporaryDirectory(prefix="phyff-ondevice-qemu-") as tmp:
         with Board.open(MEDIUM) as emu:
-            layers = [BoardLayer(emu)] * 2
+            layers = board_layers(emu, 2)
             train(TrainConfig.from_preset("acoustic"), layers, data, Path(tmp) / "run",
                   progress=False)
         model = load_model(Path(tmp) / "run" / "model.npz")
@@ -58,7 +58,7 @@ def speed(repeats: int = 3) -> str:
         info = dep.info
         x = data.x_test
         x_q = features_q15(x, info.input_exp)
-        layers = [BoardLayer(board)] * model.n_blocks
+        layers = board_layers(board, model.n_blocks)
         on_board: list[float] = []
         on_host: list[float] = []
         board_classes = np.empty(len(x), np.int64)

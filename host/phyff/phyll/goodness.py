@@ -22,6 +22,8 @@ theta is not used by this loss. dg/dy = 2 y / o (mean) or 2 y (sum).
 
 The loss value returned is the one at the weights *before* the step, as the
 reference reports it. MAC counts follow `phyff.phyll.accounting`.
+`phyff.phyll.goodness_reference` computes the same loss and gradient row by
+row, unfused: read it first; the tests hold this fused version to it.
 """
 
 from __future__ import annotations

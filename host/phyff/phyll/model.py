@@ -403,10 +403,14 @@ class Model:
         self.meter.macs += macs + score_macs
         return scores.argmax(axis=1)
 
+    @property
+    def own_inference(self) -> str:
+        """The inference the model was trained for (an unsupervised one has only its read-out)."""
+        return "onepass" if self.config.unsupervised else self.config.inference
+
     def check_inference(self, inference: str | None = None) -> str:
         """The inference to use (default: the model's own), refused when it cannot work."""
-        own = "onepass" if self.config.unsupervised else self.config.inference
-        kind = own if inference is None else inference
+        kind = self.own_inference if inference is None else inference
         if kind not in INFERENCE_KINDS:
             raise ValueError(f"inference must be one of {', '.join(INFERENCE_KINDS)}, "
                              f"got {kind!r}")
@@ -422,21 +426,40 @@ class Model:
                 "or fit_readout() was never called")
         return kind
 
-    def predict(self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray,
-                inference: str | None = None) -> np.ndarray:
-        """Class predictions by `inference` (default: the model's own).
+    def scores(self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray,
+               inference: str | None = None) -> np.ndarray:
+        """Class scores (N, C) by `inference` (default: the model's own); MACs counted.
 
-        goodness: argmax over the C label overlays of the goodness summed over
-        blocks (C x K device queries per sample); onepass: the neutral overlay
-        once through the blocks and the linear read-out (K per sample).
+        The one place that knows how each inference scores a class, so every
+        caller (predictions, the estimator's probabilities) agrees with it:
+        goodness: the goodness summed over blocks under each of the C label
+        overlays (C x K device queries per sample); onepass: the neutral
+        overlay once through the blocks, then the linear read-out (K per sample).
         """
         kind = self.check_inference(inference)
         if kind == "onepass":
             assert self.readout is not None
             scores, macs = readout_scores(self.readout, self.embed(layers, features))
             self.meter.macs += macs
-            return scores.argmax(axis=1)
-        return self.goodness_table(layers, features).sum(axis=0).argmax(axis=1)
+            return np.asarray(scores, dtype=np.float64)
+        return self.goodness_table(layers, features).sum(axis=0)
+
+    def logit_scale(self, inference: str | None = None) -> float:
+        """What turns `scores` into logits of "this label is the right one".
+
+        Summed cosine goodness is trained by softplus(-theta (G+ - G-)), so theta
+        times it is a logit; Hinton's ff_v1 goodness is a logit as it stands
+        (g - threshold), and so are the ridge read-out's scores.
+        """
+        kind = self.check_inference(inference)
+        if kind == "goodness" and self.config.goodness == "cosine":
+            return float(self.config.theta)
+        return 1.0
+
+    def predict(self, layers: Sequence[PhysicalLayer] | None, features: np.ndarray,
+                inference: str | None = None) -> np.ndarray:
+        """Class predictions by `inference` (default: the model's own): argmax of `scores`."""
+        return self.scores(layers, features, inference).argmax(axis=1)
 
     # ----------------------------------------------------------- persistence
     def arrays(self) -> dict[str, np.ndarray]:

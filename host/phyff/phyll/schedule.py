@@ -25,14 +25,17 @@ of the queries, the negatives of every epoch drawn from those W.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar
 
 import numpy as np
 
 from phyff.phyll.layout import overlay, wrong_labels
 from phyff.phyll.model import Model, PhysicalLayer
+
+REPEAT_MODES: tuple[str, ...] = ("mean", "augment")
 
 
 @dataclass
@@ -43,16 +46,106 @@ class EpochStats:
     separation: np.ndarray
 
 
-class Schedule(Protocol):
-    """Trains a model for one epoch on laid-out inputs `xl` with labels `y`."""
+@dataclass(frozen=True)
+class ScheduleOptions:
+    """What a training configuration tells a schedule (`TrainConfig.schedule_options`)."""
 
     name: str
+    epochs: int
+    n_blocks: int
+    unsupervised: bool = False
+    remeasure: int | None = None
+    repeats: int = 1
+    repeat_mode: str = "mean"
+    cache_negatives: int | None = None
 
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_options(options: ScheduleOptions) -> None:
+    """Refuse schedule options no schedule can use, whichever schedule is chosen.
+
+    The one place these rules live: a training configuration calls it when
+    built (so a bad flag fails before a board is touched) and every
+    `Schedule.from_config` calls it again through `Schedule.check`.
+    """
+    schedule_class(options.name)
+    if options.remeasure is not None and not _positive_int(options.remeasure):
+        raise ValueError(f"remeasure must be a positive integer number of epochs (or "
+                         f"None: never re-measure), got {options.remeasure!r}")
+    if not _positive_int(options.repeats):
+        raise ValueError(f"repeats must be an integer >= 1 (measurements per cached "
+                         f"row), got {options.repeats!r}")
+    if options.cache_negatives is not None and not _positive_int(options.cache_negatives):
+        raise ValueError(f"cache_negatives must be a positive number of wrong labels per "
+                         f"sample (or None: all), got {options.cache_negatives!r}")
+    if options.repeat_mode not in REPEAT_MODES:
+        raise ValueError(f"repeat_mode must be one of {', '.join(REPEAT_MODES)}, "
+                         f"got {options.repeat_mode!r}")
+
+
+class Schedule(ABC):
+    """Trains a model for one epoch on laid-out inputs `xl` with labels `y`.
+
+    A schedule is one subclass: it names itself (`name`), trains an epoch
+    (`train_epoch`) and says what an epoch will cost (`epoch_queries`), the
+    two members every schedule must write (abstract). The
+    other members have defaults that mean "this schedule keeps no
+    measurements": the loop and the session call every member unconditionally,
+    so a schedule with caches overrides them and one without inherits them.
+    Options come from a training configuration through `from_config`, which
+    checks them all first (`check`), so a schedule object is always usable.
+    """
+
+    name: ClassVar[str] = ""
+    block: int | None = None  # the block the last epoch trained; None: every block
+
+    # ------------------------------------------------------------ building
+    @classmethod
+    def check(cls, options: ScheduleOptions) -> None:
+        """Refuse options this schedule cannot train with (subclasses add their own rules)."""
+        check_options(options)
+
+    @classmethod
+    def build(cls, options: ScheduleOptions) -> Schedule:
+        """The schedule built from options `check` has accepted."""
+        return cls()
+
+    @classmethod
+    def from_config(cls, options: ScheduleOptions) -> Schedule:
+        """This schedule for a training configuration's options, every rule checked first."""
+        cls.check(options)
+        return cls.build(options)
+
+    # ------------------------------------------------------------ training
+    @abstractmethod
     def train_epoch(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
                     y: np.ndarray, rng: np.random.Generator, batch_size: int | None,
-                    epoch: int) -> EpochStats: ...
+                    epoch: int) -> EpochStats:
+        """Train `model` for epoch `epoch` (1-based) through `layers`."""
 
-    def epoch_queries(self, model: Model, n: int, epoch: int) -> int: ...
+    @abstractmethod
+    def epoch_queries(self, model: Model, n: int, epoch: int) -> int:
+        """Device queries epoch `epoch` will make on n training samples."""
+
+    # ------------------------------------------------------------ what a cache offers
+    def train_predictions(self, model: Model) -> np.ndarray | None:
+        """Goodness-argmax predictions of the training set without a query, if known."""
+        return None
+
+    def readout_features(self, model: Model) -> np.ndarray | None:
+        """Read-out features of the training set without a query, if known."""
+        return None
+
+    def state(self) -> dict[str, np.ndarray] | None:
+        """Measurements worth keeping across a resume (None: nothing to keep)."""
+        return None
+
+    def restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take back what `state` returned; a schedule without state has nothing to take."""
+        return None
 
 
 def batches(order: np.ndarray, batch_size: int | None, min_size: int) -> list[np.ndarray]:
@@ -64,7 +157,7 @@ def batches(order: np.ndarray, batch_size: int | None, min_size: int) -> list[np
     return [order[a:b] for a, b in itertools.pairwise(cuts)]
 
 
-class Simultaneous:
+class Simultaneous(Schedule):
     """The paper's schedule: shuffle, fresh wrong labels, every batch through every block."""
 
     name = "simultaneous"
@@ -86,16 +179,12 @@ class Simultaneous:
             sep += stats.separation * len(idx) / n
         return EpochStats(loss, sep)
 
-
     def epoch_queries(self, model: Model, n: int, epoch: int) -> int:
         """Device queries epoch `epoch` will make on n training samples (0 without physics)."""
         return 2 * n * model.n_blocks if model.config.physical else 0
 
 
-REPEAT_MODES: tuple[str, ...] = ("mean", "augment")
-
-
-class LayerWise:
+class LayerWise(Schedule):
     """Blocks one after another, each on a cache of measurements; see the module docstring.
 
     Rules:
@@ -121,37 +210,38 @@ class LayerWise:
 
     def __init__(self, epochs: int, remeasure: int | None = None, repeats: int = 1,
                  repeat_mode: str = "mean", negatives: int | None = None) -> None:
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
-        if remeasure is not None and (not isinstance(remeasure, int) or remeasure < 1):
-            raise ValueError(f"the re-measure interval must be a positive integer number of "
-                             f"epochs (or None: never), got {remeasure!r}")
-        if not isinstance(repeats, int) or repeats < 1:
-            raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-        if repeat_mode not in REPEAT_MODES:
-            raise ValueError(f"repeat mode must be one of {', '.join(REPEAT_MODES)}, "
-                             f"got {repeat_mode!r}")
-        if negatives is not None and (isinstance(negatives, bool) or not isinstance(negatives, int)
-                                      or negatives < 1):
-            raise ValueError(f"cached negatives must be a positive number of wrong labels per "
-                             f"sample (or None: all), got {negatives!r}")
         self.epochs = epochs
         self.negatives = negatives
         self.labels: np.ndarray | None = None  # (rows, N) label of each cached row, -1 neutral
         self.remeasure = remeasure
         self.repeats = repeats
         self.repeat_mode = repeat_mode
-        self.block = -1  # block whose cache is held
+        self.block: int = -1  # block whose cache is held (-1: none yet)
         self.inputs: np.ndarray | None = None  # (R, N, width) inputs of that block
         self.cache: np.ndarray | None = None  # (M or 1, R, N, z width + 1)
         self.done_outputs: list[np.ndarray] = []  # frozen blocks' outputs (R, N, d_out)
 
+    @classmethod
+    def check(cls, options: ScheduleOptions) -> None:
+        """The options, then what caching label overlays block by block needs (rule 1)."""
+        super().check(options)
+        if options.epochs < options.n_blocks:
+            raise ValueError(f"the layer-wise schedule trains blocks one after another: it "
+                             f"needs epochs >= blocks, got {options.epochs} epochs for "
+                             f"{options.n_blocks} blocks (raise --epochs or use --schedule "
+                             "simultaneous)")
+        if options.unsupervised:
+            raise ValueError("the layer-wise schedule caches label overlays; unsupervised "
+                             "training needs --schedule simultaneous")
+
+    @classmethod
+    def build(cls, options: ScheduleOptions) -> Schedule:
+        return cls(options.epochs, options.remeasure, options.repeats, options.repeat_mode,
+                   options.cache_negatives)
+
     # ------------------------------------------------------------ the plan
     def block_of(self, epoch: int, n_blocks: int) -> int:
         """The block trained in `epoch` (rule 1)."""
-        if self.epochs < n_blocks:
-            raise ValueError(f"the layer-wise schedule needs at least one epoch per block: "
-                             f"{self.epochs} epochs for {n_blocks} blocks")
         return (epoch - 1) * n_blocks // self.epochs
 
     def first_epoch(self, k: int, n_blocks: int) -> int:
@@ -269,7 +359,7 @@ class LayerWise:
         out.update({f"done{k}": o for k, o in enumerate(self.done_outputs)})
         return out
 
-    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+    def restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Take back the caches written by `state` (rule 4)."""
         try:
             block = int(np.asarray(arrays["block"]).reshape(-1)[0])
@@ -291,10 +381,6 @@ class LayerWise:
     def train_epoch(self, model: Model, layers: Sequence[PhysicalLayer], xl: np.ndarray,
                     y: np.ndarray, rng: np.random.Generator, batch_size: int | None,
                     epoch: int) -> EpochStats:
-        if model.config.unsupervised:
-            raise ValueError("the layer-wise schedule caches label overlays and needs a "
-                             "supervised model; use --schedule simultaneous for unsupervised "
-                             "training")
         n, big_k = len(xl), model.n_blocks
         k = self.block_of(epoch, big_k)
         if self.block != k or self.cache is None:
@@ -352,15 +438,18 @@ class LayerWise:
         return model.readout_input(np.concatenate(outs, axis=1))
 
 
-SCHEDULES: dict[str, type] = {Simultaneous.name: Simultaneous, LayerWise.name: LayerWise}
+SCHEDULES: dict[str, type[Schedule]] = {cls.name: cls for cls in (Simultaneous, LayerWise)}
 
 
-def make_schedule(name: str, *, epochs: int, remeasure: int | None = None, repeats: int = 1,
-                  repeat_mode: str = "mean", negatives: int | None = None) -> Schedule:
-    """The schedule called `name` (see SCHEDULES) with its options."""
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}")
-    if name == LayerWise.name:
-        return LayerWise(epochs, remeasure, repeats, repeat_mode, negatives)
-    schedule: Schedule = SCHEDULES[name]()
-    return schedule
+def schedule_class(name: str) -> type[Schedule]:
+    """The schedule class registered under `name` (see SCHEDULES)."""
+    try:
+        return SCHEDULES[name]
+    except KeyError:
+        raise ValueError(f"unknown schedule {name!r}; expected one of "
+                         f"{', '.join(SCHEDULES)}") from None
+
+
+def make_schedule(options: ScheduleOptions) -> Schedule:
+    """The schedule a training configuration names, with its options, checked."""
+    return schedule_class(options.name).from_config(options)

@@ -436,3 +436,73 @@ def unpack_samples(data: bytes, n_samples: int, n_channels: int) -> NDArray[np.i
         raise WireError(lib.PHYFF_ERR_BAD_PAYLOAD, f"need {need} sample bytes, got {len(data)}")
     arr = np.frombuffer(data, dtype="<i2", count=n_samples * n_channels)
     return arr.astype(np.int16).reshape(n_samples, n_channels)
+
+
+# ---- replies that carry arrays after their head (wire.h "Command payloads") ----
+
+class ReplyMismatch(ValueError):
+    """A reply whose head or length does not answer the request it replies to."""
+
+
+def unpack_bitmap(data: bytes, n: int) -> NDArray[np.bool_]:
+    """The per-sample flags of a saturation bitmap (QUERY and INFER replies): bit s % 8 of
+    byte s / 8 is sample s."""
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(data, np.uint8, (n + 7) // 8), bitorder="little")
+    return bits[:n].astype(bool)
+
+
+def unpack_query_reply(payload: bytes, n_samples: int, n_channels: int
+                       ) -> tuple[NDArray[np.int16], NDArray[np.bool_]]:
+    """A QUERY reply to n_samples: sensed Q15 values (n_samples, n_channels) and flags.
+
+    Layout: query head (n_samples, n_sense_active), the samples, the saturation
+    bitmap. WireError when the head itself is cut short; ReplyMismatch when
+    the reply holds another shape than the request asked for.
+    """
+    head = QueryHead.unpack(payload)
+    bitmap_len = (n_samples + 7) // 8
+    expect = QUERY_HEAD_SIZE + 2 * n_samples * n_channels + bitmap_len
+    if head.n_samples != n_samples or head.n_channels != n_channels or len(payload) != expect:
+        raise ReplyMismatch(
+            f"QUERY reply does not match the request ({head.n_samples} x {head.n_channels} "
+            f"in {len(payload)} bytes, expected {n_samples} x {n_channels} in {expect})")
+    sense = unpack_samples(payload[QUERY_HEAD_SIZE:], n_samples, n_channels)
+    return sense, unpack_bitmap(payload[len(payload) - bitmap_len:], n_samples)
+
+
+@dataclass(frozen=True)
+class InferReply:
+    """An INFER reply: classes (N,), int32 scores (N, C), sensed trace (N, T), flags (N,)."""
+
+    classes: NDArray[np.int64]
+    scores: NDArray[np.int64]
+    trace: NDArray[np.int16]
+    saturated: NDArray[np.bool_]
+
+    @classmethod
+    def unpack(cls, payload: bytes, n_samples: int, n_classes: int, trace_values: int = 0
+               ) -> InferReply:
+        """Decode a reply to n_samples; trace_values is 0 unless PHYFF_INFER_TRACE was asked.
+
+        Layout: infer head (n_samples, n_classes), n x uint16 class, n x C int32
+        scores, n x T int16 trace, the saturation bitmap. WireError when the
+        head is cut short; ReplyMismatch when the reply holds another shape.
+        """
+        head = InferHead.unpack(payload)
+        m, c, t = n_samples, n_classes, trace_values
+        at = INFER_HEAD_SIZE
+        expect = at + m * (2 + 4 * c + 2 * t) + (m + 7) // 8
+        if head.n_samples != m or head.n_values != c or len(payload) != expect:
+            raise ReplyMismatch(
+                f"INFER reply does not match the request ({head.n_samples} x {head.n_values} "
+                f"in {len(payload)} bytes, expected {m} x {c} in {expect})")
+        classes = np.frombuffer(payload, "<u2", m, at).astype(np.int64)
+        at += 2 * m
+        scores = np.frombuffer(payload, "<i4", m * c, at).reshape(m, c).astype(np.int64)
+        at += 4 * m * c
+        trace = (np.frombuffer(payload, "<i2", m * t, at).reshape(m, t).astype(np.int16)
+                 if t else np.zeros((m, 0), np.int16))
+        at += 2 * m * t
+        return cls(classes, scores, trace, unpack_bitmap(payload[at:], m))

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from phyff.phyll.config import ModelConfig, setting
-from phyff.phyll.schedule import REPEAT_MODES, SCHEDULES
+from phyff.phyll.schedule import REPEAT_MODES, SCHEDULES, ScheduleOptions, check_options
 
 SCHEDULE_NAMES: tuple[str, ...] = tuple(SCHEDULES)
 
@@ -86,29 +86,12 @@ class TrainConfig:
                              f"got {self.eval_every}")
         if self.eval_subset < 0:
             raise ValueError(f"eval_subset must be >= 0 test samples, got {self.eval_subset}")
-        if self.schedule not in SCHEDULE_NAMES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of "
-                             f"{', '.join(SCHEDULE_NAMES)}")
-        if self.remeasure is not None and (isinstance(self.remeasure, bool)
-                                           or not isinstance(self.remeasure, int)
-                                           or self.remeasure < 1):
-            raise ValueError(f"remeasure must be a positive integer number of epochs (or "
-                             f"None: never re-measure), got {self.remeasure!r}")
-        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) \
-                or self.repeats < 1:
-            raise ValueError(f"repeats must be an integer >= 1 (measurements per cached "
-                             f"row), got {self.repeats!r}")
-        if self.cache_negatives is not None and (
-                isinstance(self.cache_negatives, bool) or not isinstance(self.cache_negatives, int)
-                or self.cache_negatives < 1):
-            raise ValueError(f"cache_negatives must be a positive number of wrong labels per "
-                             f"sample (or None: all), got {self.cache_negatives!r}")
-        if self.repeat_mode not in REPEAT_MODES:
-            raise ValueError(f"repeat_mode must be one of {', '.join(REPEAT_MODES)}, "
-                             f"got {self.repeat_mode!r}")
-        # The layer-wise schedule's needs (a supervised model, epochs >= blocks) are
-        # checked when a loop is built (phyff.training.loop.schedule_for), so a base
-        # configuration may still be turned into a paper-schedule one.
+        # The schedule's options are checked by the schedule module, the one place
+        # its rules live; what a schedule needs of the whole configuration (the
+        # layer-wise one: a supervised model, epochs >= blocks) is checked when a
+        # loop builds it (Schedule.from_config), so a base configuration may still
+        # be turned into a paper-schedule one.
+        check_options(self.schedule_options())
         if self.max_queries is not None and self.max_queries < 1:
             raise ValueError(f"max_queries must be a positive number of device queries, "
                              f"got {self.max_queries}")
@@ -122,6 +105,12 @@ class TrainConfig:
     @property
     def n_blocks(self) -> int:
         return self.model.n_blocks
+
+    def schedule_options(self) -> ScheduleOptions:
+        """The settings the chosen schedule reads (phyff.phyll.schedule)."""
+        return ScheduleOptions(self.schedule, self.epochs, self.n_blocks, self.model.unsupervised,
+                               self.remeasure, self.repeats, self.repeat_mode,
+                               self.cache_negatives)
 
     # ---- building and changing ------------------------------------------------
 

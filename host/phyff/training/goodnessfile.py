@@ -32,9 +32,11 @@ def write_goodness_file(
     """Evaluate the test set once more and store goodness and confusion arrays.
 
     Arrays: pos, neg (N,) summed goodness of positives and negatives; labels,
-    pred (N,); confusion (C, C) with rows = true class, columns = predicted;
-    supervised models also store neg_best (N,), the best wrong label's goodness,
-    and table (K, N, C), the goodness of every block under every label.
+    pred (N,) the model's own predictions (`Model.predict`, so the confusion
+    agrees with the run's test accuracy); confusion (C, C) with rows = true
+    class, columns = predicted; supervised models also store neg_best (N,),
+    the best wrong label's goodness, and table (K, N, C), the goodness of
+    every block under every label.
     """
     cfg = model.config
     y = model.check_labels(y_test, len(x_test))
@@ -55,12 +57,15 @@ def write_goodness_file(
         wrong = wrong_labels(y, cfg.n_classes, rng)
         others = total.copy()
         others[rows, y] = -np.inf
+        # A goodness model's predictions are this very table's argmax (no second
+        # measurement); a read-out model's come from its read-out.
+        pred = model.predict(layers, x_test) if model.uses_readout else total.argmax(axis=1)
         arrays.update(
             table=table,
             pos=total[rows, y],
             neg=total[rows, wrong],
             neg_best=others.max(axis=1),
-            pred=total.argmax(axis=1),
+            pred=pred,
         )
     confusion = np.zeros((cfg.n_classes, cfg.n_classes), dtype=np.int64)
     np.add.at(confusion, (y, arrays["pred"]), 1)

@@ -1,18 +1,37 @@
 """Which boards a model may meet: the identity a model records and the check against it.
 
-A model's digital maps are fitted to one physical medium. `phyff eval` and
-`phyff train --resume` both refuse a board whose identity differs from the
-one the model was trained on, by the same rule: these capability fields must
-be equal.
+A model's digital maps are fitted to one physical medium. `phyff eval`,
+`phyff deploy`, `phyff train --resume` and `PhyLLClassifier.predict` all
+refuse a board whose identity differs from the one the model was trained on,
+by the same rule: these capability fields must be equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 IDENTITY_KEYS = ("board", "medium", "unit_id", "n_drive", "n_sense", "dac_bits", "adc_bits",
                  "level")
+
+
+def trained_identity(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The board identity a saved model recorded ({} when none): its first block's.
+
+    A model's blocks are measured on one board, so the first identity holds the
+    caps and the measuring settings (config) it was trained with.
+    """
+    layers = metadata.get("layers") or [{}]
+    return dict(layers[0] or {})
+
+
+def layer_identity(layer: object) -> dict[str, Any]:
+    """What a model records about one physical layer (a board's caps and config).
+
+    A layer that declares no identity (a stand-in in tests) records an empty one,
+    which `board_mismatches` never compares.
+    """
+    return dict(getattr(layer, "identity", None) or {})
 
 
 def board_mismatches(trained: Sequence[dict[str, Any]], current: Sequence[dict[str, Any]]
@@ -33,3 +52,14 @@ def board_mismatches(trained: Sequence[dict[str, Any]], current: Sequence[dict[s
                 if line not in out:  # blocks usually share one board: say it once
                     out.append(line)
     return out
+
+
+def refuse_other_board(metadata: Mapping[str, Any], current: dict[str, Any], *,
+                       force: bool = False, advice: str) -> None:
+    """ValueError (ending with `advice`) when the board whose identity is `current`
+    is not the one the model with this metadata was trained on, unless `force`."""
+    diffs = board_mismatches(metadata.get("layers") or [], [current])
+    if diffs and not force:
+        raise ValueError(
+            f"this model was trained on a different board/medium ({'; '.join(diffs)}): its "
+            f"digital weights only fit that physical system. {advice}")

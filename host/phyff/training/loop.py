@@ -129,7 +129,7 @@ class EpochLoop:
         self.layers = list(layers)
         self.data = data
         self.rng = rng
-        self.schedule = schedule or schedule_for(config)
+        self.schedule = schedule or make_schedule(config.schedule_options())
         self.evaluate = evaluate
         self.stop_reason: str | None = None
         n_sub = min(config.eval_subset, len(data.x_test))
@@ -174,7 +174,7 @@ class EpochLoop:
         trained = ~np.isnan(stats.loss)
         record: dict[str, Any] = {
             "epoch": epoch,
-            "block": getattr(self.schedule, "block", None),
+            "block": self.schedule.block,
             "loss": float(stats.loss[trained].mean()),
             "loss_blocks": [float(v) if ok else None for v, ok in zip(stats.loss, trained,
                                                                         strict=True)],
@@ -220,9 +220,9 @@ class EpochLoop:
         """
         model, d = self.model, self.data
         if model.uses_readout:
-            feats = getattr(self.schedule, "readout_features", lambda m: None)(model)
+            feats = self.schedule.readout_features(model)
             return None if feats is None else model.fit_readout_on(feats, d.y_train)
-        return getattr(self.schedule, "train_predictions", lambda m: None)(model)
+        return self.schedule.train_predictions(model)
 
     def fit_readout(self) -> np.ndarray:
         """Refit the read-out (from the caches when possible); predictions on the train set."""
@@ -252,18 +252,3 @@ class EpochLoop:
         pred_te = model.predict(self.layers, d.x_test)
         return float(np.mean(pred_tr == d.y_train)), float(np.mean(pred_te == d.y_test))
 
-
-def schedule_for(config: TrainConfig) -> Schedule:
-    """The schedule a training configuration asks for, with its options (checked here)."""
-    if config.schedule == "layerwise":
-        if config.epochs < config.n_blocks:
-            raise ValueError(f"the layer-wise schedule trains blocks one after another: it "
-                             f"needs epochs >= blocks, got {config.epochs} epochs for "
-                             f"{config.n_blocks} blocks (raise --epochs or use --schedule "
-                             "simultaneous)")
-        if config.model.unsupervised:
-            raise ValueError("the layer-wise schedule caches label overlays; unsupervised "
-                             "training needs --schedule simultaneous")
-    return make_schedule(config.schedule, epochs=config.epochs, remeasure=config.remeasure,
-                         repeats=config.repeats, repeat_mode=config.repeat_mode,
-                         negatives=config.cache_negatives)

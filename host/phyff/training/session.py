@@ -43,7 +43,7 @@ from phyff.phyll.npzio import read_npz, write_npz_atomic
 from phyff.training.checkpoint import load_checkpoint, save_checkpoint
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.goodnessfile import write_goodness_file
-from phyff.training.identity import board_mismatches
+from phyff.training.identity import board_mismatches, layer_identity
 from phyff.training.loop import (
     Dataset,
     EpochLoop,
@@ -227,7 +227,7 @@ CACHE_FORMAT = "phyff-cache"
 
 def _save_caches(run: Path, loop: EpochLoop, epoch: int) -> None:
     """The schedule's measurement caches, if it keeps any, as of `epoch`."""
-    state = getattr(loop.schedule, "state", lambda: None)()
+    state = loop.schedule.state()
     if state is not None:
         write_npz_atomic(run / CACHE_FILE, state,
                          {"format": CACHE_FORMAT, "format_version": 1, "epoch": epoch,
@@ -243,12 +243,11 @@ def _restore_caches(run: Path, loop: EpochLoop, start: int) -> None:
     is ignored and the caches are measured again.
     """
     path = run / CACHE_FILE
-    restore = getattr(loop.schedule, "restore", None)
-    if restore is None or not path.is_file():
+    if not path.is_file():
         return
     header, arrays = read_npz(path, CACHE_FORMAT, 1)
     if header.get("schedule") == loop.config.schedule and int(header.get("epoch", -1)) <= start:
-        restore(arrays)
+        loop.schedule.restore(arrays)
 
 
 def _budget_message(budget: int, spent: int, epoch: int, need: int) -> str:
@@ -339,7 +338,7 @@ def _resume(
             "(fingerprint mismatch). Load the same dataset or start a new run."
         )
     trained = ck.model.metadata.get("layers") or []
-    mismatch = board_mismatches(trained, [dict(getattr(x, "identity", {}) or {}) for x in layers])
+    mismatch = board_mismatches(trained, [layer_identity(x) for x in layers])
     if mismatch:
         raise ValueError(
             f"cannot resume {run} on this board: it differs from the board the run was trained "
@@ -369,7 +368,7 @@ def _metadata(
     config: TrainConfig, layers: Sequence[PhysicalLayer], data: Dataset, fingerprint: str
 ) -> dict[str, Any]:
     """What is saved next to the weights: device identities, data, versions, settings."""
-    identities = [dict(getattr(layer, "identity", {}) or {}) for layer in layers]
+    identities = [layer_identity(layer) for layer in layers]
     try:
         json.dumps(identities)
     except (TypeError, ValueError) as err:

@@ -36,22 +36,8 @@ from numpy.typing import NDArray
 from phyff.ondevice import reference as ref
 from phyff.phyll.layout import overlay, wrong_labels
 from phyff.phyll.model import Model, PhysicalLayer
-from phyff.protocol.model_image import (
-    BLOCK_PHYSICAL,
-    BLOCK_SKIP,
-    ENCODERS,
-    INFERENCE_GOODNESS,
-    INFERENCE_ONEPASS,
-    MAGIC,
-    MAX_BLOCKS,
-    VERSION,
-    Block,
-    BlockHead,
-    ModelHead,
-    ModelImage,
-    Readout,
-    ReadoutHead,
-)
+from phyff.protocol import model_image
+from phyff.protocol.model_image import Block, BlockHead, ModelHead, ModelImage, Readout, ReadoutHead
 
 EXP_LIMIT = 32  # model.h M-V2/M-V3
 SEGMENT_SPREAD = 16  # largest shift between segments (model.h M-V3)
@@ -214,13 +200,13 @@ def check_deployable(model: Model) -> None:
         raise NotDeployable(
             f"goodness inference on the board uses the cosine goodness; this model's is "
             f"{cfg.goodness!r}: retrain with --goodness cosine or use one-pass inference")
-    if model.n_blocks > MAX_BLOCKS:
+    if model.n_blocks > model_image.MAX_BLOCKS:
         raise NotDeployable(f"the model has {model.n_blocks} blocks; a board runs at most "
-                            f"{MAX_BLOCKS}")
+                            f"{model_image.MAX_BLOCKS}")
     for k, spec in enumerate(model.specs):
-        if spec.encoder not in ENCODERS:
+        if spec.encoder not in model_image.ENCODERS:
             raise NotDeployable(f"block {k}'s encoder {spec.encoder!r} has no integer form "
-                                f"on the board ({', '.join(ENCODERS)} do)")
+                                f"on the board ({', '.join(model_image.ENCODERS)} do)")
     for k in range(model.n_blocks):
         if not np.isfinite(model.params[k]).all():
             raise NotDeployable(f"block {k}'s weights contain NaN or inf: the training "
@@ -274,111 +260,143 @@ def quantise(model: Model, layers: Sequence[PhysicalLayer] | None,
 
     identity: the training board's caps (unit_id, board, medium) and the
     measuring settings (config: settle_us, oversample) the model was trained with.
+    Steps: calibrate (measure every stage in float), quantise each block on the
+    exponent of its input, then the read-out (one-pass models), write the head,
+    and refuse the image when a layer's error exceeds `max_error`.
     """
     check_deployable(model)
-    cfg = model.config
     caps = identity.get("caps") or {}
-    board_cfg = identity.get("config") or {}
     cal = _calibrate(model, layers, features, labels, np.random.default_rng(seed))
     input_exp = _check_exp(exponent_for(np.abs(cal.x0).max(initial=0.0)), "the input")
-    reports: list[LayerReport] = []
     blocks: list[Block] = []
+    reports: list[LayerReport] = []
     in_exp = input_exp
-    for k, spec in enumerate(model.specs):
-        w = np.asarray(model.weights(k), dtype=np.float64)
-        b = np.asarray(model.bias(k), dtype=np.float64)
-        segments: list[_Segment] = []
-        col = 0
-        if cfg.physical:
-            segments.append(_Segment(w[:, :spec.n_sense], 0, "sensed"))
-            col = spec.n_sense
-        if cfg.skip or not cfg.physical:
-            segments.append(_Segment(w[:, col:col + spec.d_in], in_exp, "input"))
-        what = f"block {k}"
-        unit, b_exp, shift_b = _plan_segments(segments, b, what)
-        out_exp, shift_out = _out_shift(unit, np.abs(cal.y[k]).max(initial=0.0), 15,
-                                        OUTPUT_MARGIN, what)
-        q_w = np.concatenate([to_q15(s.weights, s.w_exp) for s in segments], axis=1)
-        q_b = to_q15(b, b_exp)
-        xi = to_q15(np.asarray(model.xis[k], np.float64), 0)
-        seg = {s.name: s for s in segments}
-        flags = (BLOCK_PHYSICAL if cfg.physical else 0) | (
-            BLOCK_SKIP if (cfg.skip or not cfg.physical) else 0)
-        block_head = BlockHead(
-            encoder=ENCODERS[spec.encoder], flags=flags, d_in=spec.d_in,
-            n_drive=spec.n_drive, n_sense=spec.n_sense,
-            d_out=spec.d_out, in_exp=in_exp, out_exp=out_exp,
-            shift_p=seg["sensed"].shift if "sensed" in seg else 0,
-            shift_h=seg["input"].shift if "input" in seg else 0,
-            shift_b=shift_b, shift_out=shift_out,
-            settle_us=int(board_cfg.get("settle_us", 0)),
-            oversample=int(board_cfg.get("oversample", 1)), readout_shift=0)
-        block = Block(block_head, q_w, q_b, xi)
+    for k in range(model.n_blocks):
+        block, report = _quantise_block(model, k, cal, in_exp, identity.get("config") or {})
         blocks.append(block)
-        # the layer's own error: integer affine map on the float path's inputs
-        p_k = cal.p[k]
-        p_q = np.rint(p_k * 32768.0).astype(np.int64) if p_k is not None else None
-        h_q = to_q15(cal.h[k], in_exp).astype(np.int64)
-        y_q, clipped = ref.affine(block, p_q, h_q)
-        y_int = from_q(y_q, out_exp)
-        weight_err = max(float(np.abs(from_q(to_q15(s.weights, s.w_exp), s.w_exp)
-                                      - s.weights).max(initial=0.0))
-                         / max(float(np.abs(s.weights).max(initial=0.0)), 1e-300)
-                         for s in segments)
-        reports.append(LayerReport(
-            what, {s.name: s.w_exp for s in segments}, out_exp,
-            _rel_error(y_int, cal.y[k]), float(clipped.mean()) if clipped.size else 0.0,
-            weight_err))
-        in_exp = out_exp
-
-    readout = None
+        reports.append(report)
+        in_exp = block.head.out_exp
+    readout: Readout | None = None
     readout_exps: dict[str, int] = {}
     score_exp = 16
-    if cfg.inference == "onepass":
-        assert model.readout is not None
-        r = np.asarray(model.readout, dtype=np.float64)  # (F + 1, C), last row the bias
-        feats = [model.readout_input(y) for y in cal.y]
-        segments = []
-        col = 0
-        for k, blk in enumerate(blocks):
-            d = blk.head.d_out
-            segments.append(_Segment(r[col:col + d].T, blk.head.out_exp, f"block {k}"))
-            col += d
-        unit, b_exp, shift_b = _plan_segments(segments, r[-1], "the read-out")
-        readout_exps = {s.name: s.w_exp for s in segments}
-        scores_float = np.concatenate(feats, axis=1) @ r[:-1] + r[-1]
-        score_exp, shift_out = _out_shift(unit, np.abs(scores_float).max(initial=0.0), 31,
-                                          SCORE_MARGIN, "the read-out")
-        q_r = np.concatenate([to_q15(s.weights, s.w_exp) for s in segments], axis=1)
-        readout = Readout(ReadoutHead(col, cfg.n_classes, shift_b, shift_out),
-                          q_r, to_q15(r[-1], b_exp))
-        for k, s in enumerate(segments):
-            blocks[k].head = _with_readout_shift(blocks[k].head, s.shift)
-
-    head = ModelHead(
-        magic=MAGIC, version=VERSION, n_blocks=model.n_blocks,
-        inference=INFERENCE_ONEPASS if cfg.inference == "onepass" else INFERENCE_GOODNESS,
-        n_features=cfg.n_features, n_classes=cfg.n_classes, width=model.width,
-        feature_offset=model.offset, train_unit_id=int(caps.get("unit_id", 0)),
-        input_exp=input_exp, score_exp=score_exp, overlay=0,
-        readout_abs=1 if cfg.readout_features == "abs" else 0, name=name[:16],
-        train_board=str(caps.get("board", ""))[:16], train_medium=str(caps.get("medium", ""))[:16])
+    if model.config.inference == "onepass":
+        readout, score_exp, readout_exps = _quantise_readout(model, blocks, cal)
+    head = _model_head(model, caps, name, input_exp, score_exp)
     image = ModelImage(head, blocks, readout)
     result = Quantised(image, reports, len(cal.x0))
     if readout is not None:
         result.layers.append(_readout_report(model, image, cal, score_exp, readout_exps))
     result.agreement = _agreement(model, image, cal)
+    _refuse_large_errors(result, max_error)
+    return result
+
+
+def _quantise_block(model: Model, k: int, cal: _Calibration, in_exp: int,
+                    board_cfg: dict[str, Any]) -> tuple[Block, LayerReport]:
+    """Block k in fixed point (its input at 2^in_exp), with the error it adds."""
+    cfg, spec = model.config, model.specs[k]
+    w = np.asarray(model.weights(k), dtype=np.float64)
+    b = np.asarray(model.bias(k), dtype=np.float64)
+    segments: list[_Segment] = []
+    col = 0
+    if cfg.physical:
+        segments.append(_Segment(w[:, :spec.n_sense], 0, "sensed"))
+        col = spec.n_sense
+    if cfg.skip or not cfg.physical:
+        segments.append(_Segment(w[:, col:col + spec.d_in], in_exp, "input"))
+    what = f"block {k}"
+    unit, b_exp, shift_b = _plan_segments(segments, b, what)
+    out_exp, shift_out = _out_shift(unit, np.abs(cal.y[k]).max(initial=0.0), 15,
+                                    OUTPUT_MARGIN, what)
+    q_w = np.concatenate([to_q15(s.weights, s.w_exp) for s in segments], axis=1)
+    seg = {s.name: s for s in segments}
+    flags = (model_image.BLOCK_PHYSICAL if cfg.physical else 0) | (
+        model_image.BLOCK_SKIP if (cfg.skip or not cfg.physical) else 0)
+    head = BlockHead(
+        encoder=model_image.ENCODERS[spec.encoder], flags=flags, d_in=spec.d_in,
+        n_drive=spec.n_drive, n_sense=spec.n_sense,
+        d_out=spec.d_out, in_exp=in_exp, out_exp=out_exp,
+        shift_p=seg["sensed"].shift if "sensed" in seg else 0,
+        shift_h=seg["input"].shift if "input" in seg else 0,
+        shift_b=shift_b, shift_out=shift_out,
+        settle_us=int(board_cfg.get("settle_us", 0)),
+        oversample=int(board_cfg.get("oversample", 1)), readout_shift=0)
+    block = Block(head, q_w, to_q15(b, b_exp), to_q15(np.asarray(model.xis[k], np.float64), 0))
+    return block, _block_report(what, block, segments, cal, k)
+
+
+def _block_report(what: str, block: Block, segments: list[_Segment], cal: _Calibration,
+                  k: int) -> LayerReport:
+    """The block's own error: its integer affine map on the float path's inputs."""
+    sensed = cal.p[k]
+    p_q = np.rint(sensed * 32768.0).astype(np.int64) if sensed is not None else None
+    h_q = to_q15(cal.h[k], block.head.in_exp).astype(np.int64)
+    y_q, clipped = ref.affine(block, p_q, h_q)
+    y_int = from_q(y_q, block.head.out_exp)
+    weight_err = max(float(np.abs(from_q(to_q15(s.weights, s.w_exp), s.w_exp)
+                                  - s.weights).max(initial=0.0))
+                     / max(float(np.abs(s.weights).max(initial=0.0)), 1e-300)
+                     for s in segments)
+    return LayerReport(what, {s.name: s.w_exp for s in segments}, block.head.out_exp,
+                       _rel_error(y_int, cal.y[k]),
+                       float(clipped.mean()) if clipped.size else 0.0, weight_err)
+
+
+def _quantise_readout(model: Model, blocks: list[Block], cal: _Calibration
+                      ) -> tuple[Readout, int, dict[str, int]]:
+    """The one-pass read-out in fixed point: (record, score exponent, weight exponents).
+
+    One weight segment per block (its outputs have the block's exponent); each
+    block's head learns the shift of its segment (readout_shift).
+    """
+    assert model.readout is not None
+    r = np.asarray(model.readout, dtype=np.float64)  # (F + 1, C), last row the bias
+    feats = [model.readout_input(y) for y in cal.y]
+    segments = []
+    col = 0
+    for k, blk in enumerate(blocks):
+        d = blk.head.d_out
+        segments.append(_Segment(r[col:col + d].T, blk.head.out_exp, f"block {k}"))
+        col += d
+    unit, b_exp, shift_b = _plan_segments(segments, r[-1], "the read-out")
+    scores_float = np.concatenate(feats, axis=1) @ r[:-1] + r[-1]
+    score_exp, shift_out = _out_shift(unit, np.abs(scores_float).max(initial=0.0), 31,
+                                      SCORE_MARGIN, "the read-out")
+    q_r = np.concatenate([to_q15(s.weights, s.w_exp) for s in segments], axis=1)
+    readout = Readout(ReadoutHead(col, model.config.n_classes, shift_b, shift_out),
+                      q_r, to_q15(r[-1], b_exp))
+    for k, s in enumerate(segments):
+        blocks[k].head = _with_readout_shift(blocks[k].head, s.shift)
+    return readout, score_exp, {s.name: s.w_exp for s in segments}
+
+
+def _model_head(model: Model, caps: dict[str, Any], name: str, input_exp: int,
+                score_exp: int) -> ModelHead:
+    """The image's head: what the model takes and answers, and its training board."""
+    cfg = model.config
+    onepass = cfg.inference == "onepass"
+    return ModelHead(
+        magic=model_image.MAGIC, version=model_image.VERSION, n_blocks=model.n_blocks,
+        inference=model_image.INFERENCE_ONEPASS if onepass else model_image.INFERENCE_GOODNESS,
+        n_features=cfg.n_features, n_classes=cfg.n_classes, width=model.width,
+        feature_offset=model.offset, train_unit_id=int(caps.get("unit_id", 0)),
+        input_exp=input_exp, score_exp=score_exp, overlay=0,
+        readout_abs=1 if cfg.readout_features == "abs" else 0, name=name[:16],
+        train_board=str(caps.get("board", ""))[:16], train_medium=str(caps.get("medium", ""))[:16])
+
+
+def _refuse_large_errors(result: Quantised, max_error: float) -> None:
+    """NotDeployable, with every layer's numbers, when one layer's error exceeds max_error."""
     worst = max(result.layers, key=lambda r: r.relative_error)
     if worst.relative_error > max_error:
         table = "; ".join(f"{r.name} {100 * r.relative_error:.2f} % "
                           f"({100 * r.saturated:.1f} % saturated)" for r in result.layers)
         raise NotDeployable(
             f"quantising to Q15 changes {worst.name}'s outputs by {100 * worst.relative_error:.2f}"
-            f" % (RMS of its worst unit, on {len(cal.x0)} calibration rows), more than the allowed "
-            f"{100 * max_error:.2f} %: {table}. Its weights or outputs span too many orders of "
-            f"magnitude for 16 bits; retrain (e.g. with weight decay or fewer epochs) or pass "
-            f"a larger --max-error to deploy anyway")
-    return result
+            f" % (RMS of its worst unit, on {result.calibration_rows} calibration rows), more "
+            f"than the allowed {100 * max_error:.2f} %: {table}. Its weights or outputs span too "
+            f"many orders of magnitude for 16 bits; retrain (e.g. with weight decay or fewer "
+            f"epochs) or pass a larger --max-error to deploy anyway")
 
 
 def _with_readout_shift(head: BlockHead, shift: int) -> BlockHead:
@@ -417,7 +435,7 @@ def _agreement(model: Model, image: ModelImage, cal: _Calibration) -> float:
     other values: this isolates the digital arithmetic).
     """
     n = len(cal.x0)
-    if image.head.inference != INFERENCE_ONEPASS:
+    if image.head.inference != model_image.INFERENCE_ONEPASS:
         return float("nan")  # the calibration rows carry labels: no class to compare
     x_feat = cal.x0[:, model.offset:model.offset + model.config.n_features]
     x_q = to_q15(x_feat, image.head.input_exp)

@@ -1,0 +1,171 @@
+"""The on-device model methods of a Board: load, inspect, erase a model; INFER.
+
+wire.h's "On-device inference" section, from the host's side. These are the
+`Board` methods a deployed model needs (`Board` inherits them from
+`OnDeviceInference`), kept apart from the handshake, configuration and QUERY
+they build on; a board without model memory refuses each with
+`NoOnDeviceInference`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from phyff.board.errors import (
+    DriveValueError,
+    ModelTooLarge,
+    NoOnDeviceInference,
+    sample_rows,
+    too_short,
+    unpack_reply,
+)
+from phyff.board.link import ADC_READ_SECONDS, MAX_TIMEOUT, BoardError, Link, LinkError
+from phyff.protocol import wire
+from phyff.protocol.model_image import INFERENCE_GOODNESS
+from phyff.protocol.wire import (
+    Caps,
+    ChunkHead,
+    Cmd,
+    Config,
+    Feature,
+    InferHead,
+    ModelBegin,
+    ModelInfo,
+)
+
+# MODEL_INFO does not say how many ADC reads a block's pass makes (its oversample
+# is in the image's block heads): an INFER deadline allows this many per pass.
+INFER_READS_PER_PASS = 64
+
+
+@dataclass
+class InferResult:
+    """What INFER answered: classes (N,), int32 scores (N, C), the trace (N, T) when
+    asked for, and per-sample saturation flags."""
+
+    classes: NDArray[np.int64]
+    scores: NDArray[np.int64]
+    trace: NDArray[np.int16] | None
+    saturated: NDArray[np.bool_]
+
+
+class OnDeviceInference:
+    """Model memory and INFER, for a Board that has shaken hands and can request."""
+
+    link: Link
+    url: str
+    caps: Caps
+    config: Config
+
+    def _request(self, cmd: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
+        raise NotImplementedError  # the Board's, which survives a board's restart
+
+    def hello(self) -> Caps:
+        raise NotImplementedError  # the Board's handshake
+
+    @property
+    def can_infer(self) -> bool:
+        """True when the board runs models itself (FEAT_INFER)."""
+        return bool(self.caps.features & Feature.INFER)
+
+    def require_infer(self) -> None:
+        if not self.can_infer:
+            raise NoOnDeviceInference(
+                f"the board at {self.url or 'this port'} ({self.caps.board}) has no model memory "
+                f"(its firmware was built without on-device inference, e.g. the Uno's 2 KiB of "
+                f"RAM cannot hold a model): evaluate on the host instead (phyff eval without "
+                f"--on-device)")
+
+    def load_model(self, image: bytes) -> ModelInfo:
+        """Load and commit a model image (MODEL_BEGIN, MODEL_CHUNK..., MODEL_COMMIT).
+
+        The model in force changes only if the commit succeeds; a load the link
+        drops leaves it as it was (the board keeps the image in a second slot).
+        """
+        self.require_infer()
+        if len(image) > self.caps.model_capacity:
+            raise ModelTooLarge(
+                f"the model image is {len(image):,} bytes; the board's model memory "
+                f"(caps.model_capacity) holds {self.caps.model_capacity:,}: use a smaller "
+                f"model (fewer blocks or hidden units) or a board with more memory")
+        self._request(Cmd.MODEL_BEGIN, ModelBegin(len(image), wire.crc32(image)).pack())
+        step = self.caps.max_payload - wire.CHUNK_HEAD_SIZE
+        for at in range(0, len(image), step):
+            chunk = image[at:at + step]
+            reply = unpack_reply(ChunkHead, self._request(Cmd.MODEL_CHUNK,
+                                                          ChunkHead(at).pack() + chunk),
+                                 "MODEL_CHUNK")
+            if reply.offset != at + len(chunk):
+                raise LinkError(f"MODEL_CHUNK: the board has {reply.offset} bytes of the image, "
+                                f"expected {at + len(chunk)}; load it again")
+        info = unpack_reply(ModelInfo, self._request(Cmd.MODEL_COMMIT), "MODEL_COMMIT")
+        self.caps = self.hello()
+        return info
+
+    def model_info(self) -> ModelInfo | None:
+        """The model in force, or None when the board holds none."""
+        self.require_infer()
+        try:
+            return unpack_reply(ModelInfo, self._request(Cmd.MODEL_INFO), "MODEL_INFO")
+        except BoardError as exc:
+            if exc.status == wire.Status.NO_MODEL:
+                return None
+            raise
+
+    def erase_model(self) -> None:
+        """Remove the model in force (and its stored copy)."""
+        self.require_infer()
+        self._request(Cmd.MODEL_ERASE)
+        self.caps = self.hello()
+
+    def infer(self, features: ArrayLike, *, trace: bool = False,
+              info: ModelInfo | None = None) -> InferResult:
+        """Classify feature vectors (N, n_features) of int16 (Q15 scaled by 2^input_exp).
+
+        As many INFER frames as the model's batch limit requires. With
+        ``trace`` the reply also carries every sensed value, so a host can
+        recompute the board's scores bit for bit (phyff.ondevice.reference).
+        """
+        info = info if info is not None else self.model_info()
+        if info is None:
+            raise BoardError(Cmd.INFER, wire.Status.NO_MODEL, 0)
+        arr = sample_rows(features, info.n_features,
+                          f"the board's model takes {info.n_features} features per sample")
+        if arr.dtype != np.int16:
+            raise DriveValueError(f"infer() takes int16 features (Q15 scaled by "
+                                  f"2^{info.input_exp}), got {arr.dtype}")
+        n, c, t = len(arr), info.n_classes, info.trace_values if trace else 0
+        step = info.max_batch_trace if trace else info.max_batch
+        if step < 1:
+            raise ModelTooLarge(f"one traced sample of this model ({t} sensed values) does not "
+                                f"fit the board's {self.caps.max_payload}-byte frames; "
+                                f"infer without the trace")
+        classes = np.empty(n, np.int64)
+        scores = np.empty((n, c), np.int64)
+        traced = np.empty((n, t), np.int16)
+        saturated = np.zeros(n, bool)
+        flags = wire.INFER_TRACE if trace else 0
+        for start in range(0, n, step):
+            chunk = np.ascontiguousarray(arr[start:start + step])
+            m = len(chunk)
+            payload = InferHead(m, info.n_features, flags).pack() + wire.pack_samples(chunk)
+            reply = self._request(Cmd.INFER, payload, timeout=self._infer_timeout(m, info))
+            try:
+                part = wire.InferReply.unpack(reply, m, c, t)
+            except wire.WireError as exc:
+                raise too_short("InferHead", reply, "INFER") from exc
+            except wire.ReplyMismatch as exc:
+                raise LinkError(f"{exc}: the board's model changed behind this host") from exc
+            sl = slice(start, start + m)
+            classes[sl], scores[sl], traced[sl], saturated[sl] = (
+                part.classes, part.scores, part.trace, part.saturated)
+        return InferResult(classes, scores, traced if trace else None, saturated)
+
+    def _infer_timeout(self, n: int, info: ModelInfo) -> float:
+        """The link deadline plus n samples' passes through every block on the board."""
+        passes = info.n_classes if info.inference == INFERENCE_GOODNESS else 1
+        per_pass = self.config.settle_us * 1e-6 + INFER_READS_PER_PASS * ADC_READ_SECONDS
+        return min(self.link.timeout + n * passes * info.n_blocks * per_pass, MAX_TIMEOUT)
