@@ -41,7 +41,10 @@ def add_commands(add: AddCommand) -> None:
                    help="board URL (repeatable); pool:// or pool://MEDIUM takes a board "
                         "from the workers' pool")
     p.add_argument("--preset", help="training preset the settings start from")
-    p.add_argument("--method", help="phyll (default) or an ablation (phyll-noskip, ...)")
+    p.add_argument("--method",
+                   help="train (default: each configuration exactly as `phyff train` runs "
+                        "it), or a benchmark variant that changes the settings: phyll (the "
+                        "paper's schedule), phyll-frugal, phyll-noskip, ...")
     p.add_argument("--seeds", type=int, help="seeds per configuration (default 1)")
     p.add_argument("--validation", type=float,
                    help="fraction of the training data held out for scoring (default 0.2)")

@@ -19,6 +19,11 @@ Rules:
    `random_seed`: the same file always gives the same configurations.
 5. The best configuration of a dataset is the one with the highest mean
    validation accuracy over seeds (ties: the first in the file's order).
+6. The default method, ``train``, runs every configuration exactly as
+   `phyff train` would with the same settings; another method (``phyll``,
+   the paper's schedule, or an ablation) changes the settings as the
+   benchmark does, and best.json's ``train_config`` is the configuration
+   that ran, those changes included.
 
 The file (TOML, or the same structure as JSON)::
 
@@ -26,7 +31,8 @@ The file (TOML, or the same structure as JSON)::
     boards = ["emu://optical?seed=1&n_in=80&n_out=40"]  # or "pool://optical"
     seeds = [0, 1]                 # or a count: seeds = 2
     preset = "optical"             # TrainConfig preset the settings start from
-    method = "phyll"               # or an ablation: phyll-noskip, phyll-ffv1, ...
+    method = "train"               # what `phyff train` runs (default), or a benchmark
+                                   # variant: phyll (the paper's schedule), phyll-frugal, ...
     validation = 0.2
 
     [base]                         # fixed training settings
@@ -68,7 +74,7 @@ class SweepSpec:
     boards: tuple[str, ...]
     seeds: tuple[int, ...]
     preset: str | None = None
-    method: str = "phyll"
+    method: str = "train"
     validation: float = 0.2
     split_seed: int = 0
     base: dict[str, Any] = field(default_factory=dict)
@@ -112,7 +118,7 @@ def _str_list(value: Any, key: str) -> tuple[str, ...]:
 
 def parse_spec(raw: dict[str, Any], where: str = "sweep") -> SweepSpec:
     """Validate a sweep file's content (rule 2) into a SweepSpec."""
-    from phyff.compare.baselines.phyll import VARIANTS
+    from phyff.compare.baselines.phyll import AS_CONFIGURED, VARIANTS
 
     unknown = sorted(set(raw) - set(TOP_KEYS))
     if unknown:
@@ -130,7 +136,7 @@ def parse_spec(raw: dict[str, Any], where: str = "sweep") -> SweepSpec:
                             for s in seeds):
         raise ValueError(f"{where}: `seeds` must hold at least one non-negative integer, "
                          f"got {seeds_raw!r}")
-    method = raw.get("method", "phyll")
+    method = raw.get("method", AS_CONFIGURED)
     if method not in VARIANTS:
         raise ValueError(f"{where}: method {method!r} is not tuned by training settings; "
                          f"choose one of {', '.join(VARIANTS)}")
@@ -269,6 +275,15 @@ def train_config(spec: SweepSpec, params: dict[str, Any]) -> Any:
         raise ValueError(f"the trainer rejects the settings {shown}: {exc}") from exc
 
 
+def ran_config(spec: SweepSpec, params: dict[str, Any]) -> Any:
+    """The TrainConfig a configuration's runs trained with (rule 6): the sweep's
+    method applied to `train_config`; the seed is each run's own."""
+    from phyff.compare.baselines.phyll import variant_config
+
+    config = train_config(spec, params)
+    return variant_config(config, spec.method, config.seed)
+
+
 def sweep_jobs(spec: SweepSpec) -> list[Job]:
     """Every configuration x dataset x board x seed, as jobs (dataset-major order)."""
     from phyff.compare.baselines.backprop import BackpropSettings
@@ -363,7 +378,7 @@ def write_outputs(spec: SweepSpec, scores: Sequence[ConfigScore], out: Path) -> 
     paths["best"].write_text(json.dumps({
         d: {"board": s.board, "params": s.params, "val_acc_mean": s.mean, "val_acc_std": s.std,
             "seeds": len(s.accs), "validation": spec.validation, "method": spec.method,
-            "train_config": train_config(spec, s.params).to_dict()}
+            "train_config": ran_config(spec, s.params).to_dict()}
         for d, s in best.items()}, indent=2, default=str))
     plot(scores, paths["plot"], spec.swept)
     return paths

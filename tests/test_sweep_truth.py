@@ -1,0 +1,69 @@
+"""`phyff sweep` tunes what `phyff train` runs, and its files say what ran.
+
+A sweep whose default quietly ran another schedule than the trainer (and
+whose best.json then named the trainer's) picked a winner for a run nobody
+would make; these tests hold the default, the recorded configuration, the
+names and the timing of the sweep's files to what actually happened.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from phyff.cli.main import build_parser, main
+from phyff.cli.settings import build_config
+
+pytest.importorskip("distributed")
+
+BOARD = "emu://acoustic?seed=1"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 3-class, 6-feature dataset as npz."""
+    rng = np.random.default_rng(0)
+    n, c = 120, 3
+    y = np.arange(n) % c
+    centers = rng.normal(size=(c, 6))
+    x = np.abs(centers[y] + 0.4 * rng.normal(size=(n, 6)))
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x=x, y=y)
+    return f"npz:{path}"
+
+
+def _sweep(tiny: str, out: Path, *extra: str) -> dict[str, Any]:
+    code = main(["sweep", "--dataset", tiny, "--board", BOARD, "--preset", "acoustic",
+                 "--set", "epochs=4", "--grid", "lr=1e-3,5e-3", "--workers", "1",
+                 "--out", str(out), "--quiet", *extra])
+    assert code == 0
+    return dict(json.loads((out / "best.json").read_text())[tiny])
+
+
+def _train_config(*flags: str) -> dict[str, Any]:
+    """The configuration `phyff train` builds from these flags."""
+    args = build_parser().parse_args(["train", "--dataset", "digits", *flags])
+    return dict(build_config(args, "acoustic").to_dict())
+
+
+def test_default_sweep_runs_and_records_what_phyff_train_runs(tiny: str,
+                                                              tmp_path: Path) -> None:
+    best = _sweep(tiny, tmp_path / "default")
+    assert best["method"] == "train"
+    lr = best["params"]["lr"]
+    ran = best["train_config"]
+    assert ran == _train_config("--preset", "acoustic", "--epochs", "4", "--lr", str(lr))
+    assert (ran["schedule"], ran["model"]["inference"]) == ("layerwise", "onepass")
+    lines = [json.loads(x) for x in (tmp_path / "default" / "results.jsonl").read_text()
+             .splitlines()]
+    assert {r["result"]["epochs"] for r in lines} == {4}  # not multiplied per block
+
+
+def test_paper_method_records_the_paper_schedule(tiny: str, tmp_path: Path) -> None:
+    best = _sweep(tiny, tmp_path / "paper", "--method", "phyll")
+    ran = best["train_config"]
+    assert (ran["schedule"], ran["model"]["inference"]) == ("simultaneous", "goodness")
