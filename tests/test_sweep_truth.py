@@ -67,3 +67,27 @@ def test_paper_method_records_the_paper_schedule(tiny: str, tmp_path: Path) -> N
     best = _sweep(tiny, tmp_path / "paper", "--method", "phyll")
     ran = best["train_config"]
     assert (ran["schedule"], ran["model"]["inference"]) == ("simultaneous", "goodness")
+
+
+def test_results_name_the_validation_accuracy_and_time_the_whole_run(
+        tiny: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+
+    out = tmp_path / "timing"
+    code = main(["sweep", "--dataset", tiny, "--board", BOARD, "--preset", "acoustic",
+                 "--set", "epochs=2", "--grid", "lr=1e-3", "--seeds", "1", "--workers", "1",
+                 "--out", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "(1 seed," in printed and "1 configuration in" in printed, printed
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert records and all("val_acc" in r["result"] and "test_acc" not in r["result"]
+                           for r in records)
+    assert all("n_val" in r["result"]["extra"] for r in records)
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    job_seconds = sum(r["seconds"] for r in records)
+    epochs_only = sum(r["result"]["wall_s"] for r in records)
+    # the run's wall time, not only its training epochs: within the job's own
+    # measurement (which adds only the thread-pool setup around it)
+    assert float(rows[0]["wall_s"]) > epochs_only
+    assert float(rows[0]["wall_s"]) >= 0.9 * job_seconds - 0.01

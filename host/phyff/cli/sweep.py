@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from phyff._text import plural
 from phyff.cli.bench import add_execution_flags, execution_from_args, progress_printer
 from phyff.cli.common import EXIT_FAILED, EXIT_OK, AddCommand, print_json
 
@@ -161,10 +162,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         for dataset, s in best.items():
             print(f"{dataset}: best {100 * s.mean:.1f} ± {100 * s.std:.1f} % validation "
-                  f"accuracy ({len(s.accs)} seeds, {spec.validation:.0%} of the training "
-                  f"data) with {s.params or 'the base settings'} on {s.board}")
+                  f"accuracy ({plural(len(s.accs), 'seed')}, {spec.validation:.0%} of the "
+                  f"training data) with {s.params or 'the base settings'} on {s.board}")
         if paths:
-            print(f"{len(scores)} configurations in {paths['csv']}; plot {paths['plot']}; "
+            print(f"{plural(len(scores), 'configuration')} in {paths['csv']}; plot "
+                  f"{paths['plot']}; "
                   f"settings of the best in {paths['best']}")
     if failed is not None:
         print(f"phyff: {failed}", file=sys.stderr)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from phyff._text import plural
 from phyff.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -129,8 +130,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"training on {board.caps.board} ({board.caps.medium}, {board.n_drive} -> "
                   f"{board.n_sense}) with {data.name}: {len(data.x_train)} train / "
-                  f"{len(data.x_test)} test, preset {config.preset}, {config.n_blocks} blocks, "
-                  f"{config.epochs} epochs -> {run}", file=sys.stderr)
+                  f"{len(data.x_test)} test, preset {config.preset}, "
+                  f"{plural(config.n_blocks, 'block')}, {plural(config.epochs, 'epoch')} -> "
+                  f"{run}", file=sys.stderr)
         t0 = time.perf_counter()
         try:
             result = train(config, layers, data, run, resume=args.resume, overwrite=args.overwrite,
@@ -173,7 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"phyff: {result.stop_reason} (phyff train --resume --run {result.run_dir} "
                   "--max-queries N)", file=sys.stderr)
         print(f"test accuracy {100 * result.test_acc:.1f} % (train {100 * result.train_acc:.1f} %)"
-              f" after {result.epochs} epochs in {wall:.1f} s "
+              f" after {plural(result.epochs, 'epoch')} in {wall:.1f} s "
               f"({layer.seconds:.1f} s on the board); model: {result.model_path}")
         print(_cost_text(result.train_queries, result.eval_queries, cost))
         if layer.saturated:

@@ -346,10 +346,13 @@ def score(jobs: Sequence[Job], done: dict[str, dict[str, Any]]) -> list[ConfigSc
         k = (job.dataset, job.board_url, int(job.meta["config"]))
         s = groups.setdefault(k, ConfigScore(job.dataset, job.board_url, k[2],
                                              dict(job.meta["params"]), [], [], 0.0))
-        s.accs.append(float(result["test_acc"]))  # the validation split's accuracy
+        # the validation split's accuracy (results of older versions called it test_acc)
+        s.accs.append(float(result.get("val_acc", result.get("test_acc"))))
         if result.get("train_acc") is not None:
             s.train_accs.append(float(result["train_acc"]))
-        s.wall_s += float(result.get("wall_s", 0.0))
+        # the whole run where it ran (data, board, run files, evaluation), not only
+        # the training epochs
+        s.wall_s += float(result.get("extra", {}).get("job_s", result.get("wall_s", 0.0)))
     return list(groups.values())
 
 
