@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from phyff._text import plural
 from phyff.training.goodnessfile import read_goodness_file
 from phyff.training.runfiles import GOODNESS_FILE, METRICS_FILE, read_metrics
 
@@ -42,7 +43,9 @@ def make_report(run_dir: str | os.PathLike[str]) -> list[Path]:
     paths = [_curves(run / CURVES_PNG, records)]
     if (run / GOODNESS_FILE).is_file():
         header, arrays = read_goodness_file(run / GOODNESS_FILE)
-        paths.append(_confusion(run / CONFUSION_PNG, arrays["confusion"]))
+        # files written before the header named it predicted by goodness argmax
+        inference = str(header.get("inference", "goodness"))
+        paths.append(_confusion(run / CONFUSION_PNG, arrays["confusion"], inference))
         paths.append(_goodness(run / GOODNESS_PNG, header, arrays))
     return paths
 
@@ -84,7 +87,17 @@ ANNOTATE_MAX_CLASSES = 30
 FIGURE_MAX_INCHES = 12.0
 
 
-def _confusion(path: Path, confusion: np.ndarray) -> Path:
+INFERENCE_NAMES = {"onepass": "one-pass inference", "goodness": "goodness-argmax inference"}
+
+
+def confusion_title(confusion: np.ndarray, inference: str) -> str:
+    """The confusion figure's title: accuracy and the inference that predicted."""
+    accuracy = np.trace(confusion) / max(confusion.sum(), 1)
+    how = INFERENCE_NAMES.get(inference, f"{inference} inference")
+    return f"test confusion, {how} (accuracy {100 * accuracy:.1f} %)"
+
+
+def _confusion(path: Path, confusion: np.ndarray, inference: str) -> Path:
     c = confusion.shape[0]
     side = min(FIGURE_MAX_INCHES, 1.2 + 0.6 * c)
     fig = Figure(figsize=(side, side - 0.2), layout="constrained")
@@ -101,8 +114,7 @@ def _confusion(path: Path, confusion: np.ndarray) -> Path:
         ax.set_yticks(range(c))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    accuracy = np.trace(confusion) / max(confusion.sum(), 1)
-    ax.set_title(f"test confusion (accuracy {100 * accuracy:.1f} %)")
+    ax.set_title(confusion_title(confusion, inference), fontsize=10)
     fig.savefig(path, dpi=120)
     return path
 
@@ -119,7 +131,8 @@ def _goodness(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray])
     ax = fig.subplots()
     for label, v in series:
         ax.hist(v, bins=bins, alpha=0.5, label=label)
-    ax.set_xlabel(f"goodness summed over {header.get('n_blocks', '?')} blocks "
+    blocks = header.get("n_blocks")
+    ax.set_xlabel(f"goodness summed over {plural(int(blocks), 'block') if blocks else 'blocks'} "
                   f"({header.get('goodness', '?')})")
     ax.set_ylabel("test samples")
     ax.legend()

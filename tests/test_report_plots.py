@@ -1,0 +1,50 @@
+"""`phyff report`'s figures say what the run did: the model's own inference in the
+confusion matrix, readable accuracy curves, the schedule's block switches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phyff.perf.trainer import StandInLayer, SyntheticData, synthetic_vowels
+from phyff.phyll.model import load_model
+from phyff.training.goodnessfile import read_goodness_file
+from phyff.training.plots import confusion_title, make_report
+from phyff.training.session import TrainConfig, train
+
+
+def hard_data() -> SyntheticData:
+    """Overlapping clusters: one-pass and goodness inference disagree on some samples."""
+    return synthetic_vowels(0, n_train=84, n_test=84, spread=0.9)
+
+
+def layers() -> list[StandInLayer]:
+    return [StandInLayer(20, 20, seed=k + 1) for k in range(2)]
+
+
+def run(tmp_path: Path, **settings: Any) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
+    config = TrainConfig.from_preset("acoustic", **{"epochs": 6, "lr": 5e-3, **settings})
+    result = train(config, layers(), hard_data(), tmp_path, progress=False)
+    header, arrays = read_goodness_file(tmp_path / "goodness.npz")
+    return result, header, arrays
+
+
+def test_confusion_uses_the_models_own_inference(tmp_path: Path) -> None:
+    result, header, arrays = run(tmp_path / "onepass")  # the default: one-pass inference
+    assert header["inference"] == "onepass"
+    confusion = arrays["confusion"]
+    assert np.trace(confusion) / confusion.sum() == result.test_acc
+    model = load_model(tmp_path / "onepass" / "model.npz")
+    assert (arrays["pred"] == model.predict(layers(), hard_data().x_test)).all()
+    assert (arrays["pred"] != arrays["pred_goodness"]).any()  # the case that was wrong
+    title = confusion_title(confusion, header["inference"])
+    assert "one-pass inference" in title and f"{100 * result.test_acc:.1f} %" in title
+    make_report(tmp_path / "onepass")
+
+    result, header, arrays = run(tmp_path / "goodness", inference="goodness")
+    assert header["inference"] == "goodness"
+    assert (arrays["pred"] == arrays["pred_goodness"]).all()
+    assert np.trace(arrays["confusion"]) / arrays["confusion"].sum() == result.test_acc
+    assert "goodness-argmax" in confusion_title(arrays["confusion"], "goodness")
