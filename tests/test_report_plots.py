@@ -48,3 +48,29 @@ def test_confusion_uses_the_models_own_inference(tmp_path: Path) -> None:
     assert (arrays["pred"] == arrays["pred_goodness"]).all()
     assert np.trace(arrays["confusion"]) / arrays["confusion"].sum() == result.test_acc
     assert "goodness-argmax" in confusion_title(arrays["confusion"], "goodness")
+
+
+def test_curves_zoom_on_the_accuracies_and_mark_the_block_switch(tmp_path: Path) -> None:
+    from phyff.training.plots import block_starts, curves_figure
+    from phyff.training.runfiles import read_metrics
+
+    result, _, _ = run(tmp_path / "run", epochs=8)  # layer-wise, evaluated at the end only
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert block_starts(records) == [(5, 1)]
+    fig = curves_figure(records)
+    ax_loss, ax_acc = fig.axes[:2]
+    low, high = ax_acc.get_ylim()
+    values = [100 * result.test_acc, 100 * result.train_acc] + [
+        100 * r["cached_train_acc"] for r in records if r.get("cached_train_acc") is not None]
+    assert low <= min(values) and high > max(values)  # nothing on or under the frame
+    assert high - low < 60  # zoomed on the accuracies, not 0..100
+    assert max(ax_acc.get_yticks()) <= 100
+    for ax in (ax_loss, ax_acc):
+        switches = [line.get_xdata()[0] for line in ax.get_lines()
+                    if line.get_linestyle() == "--"]
+        assert switches == [4.5]
+    assert "only at the end" in ax_acc.get_title()
+    fig.canvas.draw()
+    for ax in (ax_loss, ax_acc):  # legends below the panels, off the data
+        legend = ax.get_legend().get_window_extent()
+        assert legend.y1 <= ax.get_window_extent().y0
