@@ -91,3 +91,34 @@ def test_results_name_the_validation_accuracy_and_time_the_whole_run(
     # measurement (which adds only the thread-pool setup around it)
     assert float(rows[0]["wall_s"]) > epochs_only
     assert float(rows[0]["wall_s"]) >= 0.9 * job_seconds - 0.01
+
+
+def test_sweep_plot_bars_start_at_zero_show_every_error_bar_and_say_ties() -> None:
+    from phyff.compare.sweep import ConfigScore, sweep_figure, ties_with_best
+
+    def config(i: int, accs: list[float]) -> ConfigScore:
+        return ConfigScore("d", BOARD, i, {"lr": 0.001 * (i + 1), "inner_steps": 5}, accs,
+                           [], 1.0, n_val=24)
+
+    scores = [config(0, [0.9583, 1.0]), config(1, [1.0, 0.9583]), config(2, [0.9167, 0.9583])]
+    assert [t.index for t in ties_with_best(scores)["d"]] == [1]
+    fig = sweep_figure(scores, ["lr", "inner_steps"])
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert low == 0 and high > 100 * max(s.mean + s.std for s in scores)
+    title = ax.get_title()
+    assert "2 configurations tie for the best" in title and "best.json" in title
+    assert "one validation sample = 4.2 points" in title
+
+
+def test_ties_are_reported(tiny: str, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    # the same settings twice under two spellings of one value: a certain tie
+    out = tmp_path / "tie"
+    code = main(["sweep", "--dataset", tiny, "--board", BOARD, "--preset", "acoustic",
+                 "--set", "epochs=2", "--grid", "lr=0.001,1e-3", "--seeds", "1",
+                 "--workers", "1", "--out", str(out), "--quiet"])
+    assert code == 0
+    assert "tied with 1 other configuration" in capsys.readouterr().out
+    best = json.loads((out / "best.json").read_text())[tiny]
+    assert len(best["tied_with"]) == 1

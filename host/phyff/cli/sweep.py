@@ -119,7 +119,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, write its files, print the best configuration per dataset."""
     from phyff.compare.rawio import ResultStore
     from phyff.compare.runner import IncompleteRun, run_jobs_stored
-    from phyff.compare.sweep import best_per_dataset, parse_spec, score, sweep_jobs, write_outputs
+    from phyff.compare.sweep import (
+        best_per_dataset,
+        parse_spec,
+        score,
+        sweep_jobs,
+        ties_with_best,
+        write_outputs,
+    )
 
     spec = parse_spec(raw_from_args(args), str(args.file.name) if args.file else "flags")
     if args.resume and not args.out:
@@ -146,6 +153,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     scores = score(jobs, done)
     paths = write_outputs(spec, scores, out) if scores else {}
     best = best_per_dataset(scores)
+    ties = ties_with_best(scores)
     seconds = time.perf_counter() - t0
     if args.json:
         print_json({
@@ -157,13 +165,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             "configurations": [s.as_row() for s in scores],
             "results": {j.key: done[j.key] for j in jobs if j.key in done},
             "best": {d: {"board": s.board, "params": s.params, "val_acc_mean": s.mean,
-                         "val_acc_std": s.std} for d, s in best.items()},
+                         "val_acc_std": s.std,
+                         "tied_with": [{"board": t.board, "params": t.params}
+                                       for t in ties[d]]} for d, s in best.items()},
         })
     else:
         for dataset, s in best.items():
             print(f"{dataset}: best {100 * s.mean:.1f} ± {100 * s.std:.1f} % validation "
                   f"accuracy ({plural(len(s.accs), 'seed')}, {spec.validation:.0%} of the "
                   f"training data) with {s.params or 'the base settings'} on {s.board}")
+            if ties[dataset]:
+                print(f"  tied with {plural(len(ties[dataset]), 'other configuration')} "
+                      f"(the first in the sweep's order is reported): " + "; ".join(
+                          f"{t.params or 'the base settings'} on {t.board}"
+                          for t in ties[dataset][:5]) + (" ..." if len(ties[dataset]) > 5
+                                                         else ""))
         if paths:
             print(f"{plural(len(scores), 'configuration')} in {paths['csv']}; plot "
                   f"{paths['plot']}; "

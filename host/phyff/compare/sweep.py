@@ -318,6 +318,7 @@ class ConfigScore:
     accs: list[float]
     train_accs: list[float]
     wall_s: float
+    n_val: int = 0  # validation samples per run (one of them is 1 / n_val of accuracy)
 
     @property
     def mean(self) -> float:
@@ -353,7 +354,17 @@ def score(jobs: Sequence[Job], done: dict[str, dict[str, Any]]) -> list[ConfigSc
         # the whole run where it ran (data, board, run files, evaluation), not only
         # the training epochs
         s.wall_s += float(result.get("extra", {}).get("job_s", result.get("wall_s", 0.0)))
+        s.n_val = int(result.get("extra", {}).get("n_val", s.n_val))
     return list(groups.values())
+
+
+def ties_with_best(scores: Sequence[ConfigScore]) -> dict[str, list[ConfigScore]]:
+    """Per dataset, the other configurations whose mean equals the best's (rule 5 picked
+    the first of them; a report says so rather than crown one in silence)."""
+    best = best_per_dataset(scores)
+    return {d: [s for s in scores if s.dataset == d and s is not b
+                and math.isclose(s.mean, b.mean, rel_tol=0, abs_tol=1e-12)]
+            for d, b in best.items()}
 
 
 def best_per_dataset(scores: Sequence[ConfigScore]) -> dict[str, ConfigScore]:
@@ -378,8 +389,10 @@ def write_outputs(spec: SweepSpec, scores: Sequence[ConfigScore], out: Path) -> 
         writer.writeheader()
         writer.writerows(rows)
     best = best_per_dataset(scores)
+    ties = ties_with_best(scores)
     paths["best"].write_text(json.dumps({
         d: {"board": s.board, "params": s.params, "val_acc_mean": s.mean, "val_acc_std": s.std,
+            "tied_with": [{"board": t.board, "params": t.params} for t in ties[d]],
             "seeds": len(s.accs), "validation": spec.validation, "method": spec.method,
             "train_config": ran_config(spec, s.params).to_dict()}
         for d, s in best.items()}, indent=2, default=str))
@@ -393,16 +406,21 @@ def _label(params: dict[str, Any]) -> str:
 
 
 def plot(scores: Sequence[ConfigScore], path: Path, swept: Sequence[str]) -> Path:
-    """Validation accuracy of every configuration, per dataset: against the swept value
-    when one numeric setting varies (log axis for ranges over decades), else ranked."""
-    import matplotlib
+    """sweep.png: `sweep_figure` at 110 dpi."""
+    sweep_figure(scores, swept).savefig(path, dpi=110)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def sweep_figure(scores: Sequence[ConfigScore], swept: Sequence[str]) -> Any:
+    """Validation accuracy of every configuration, per dataset: against the swept value
+    when one numeric setting varies (log axis for ranges over decades), else ranked bars
+    from 0 with their values written; ties with the best and the size of one validation
+    sample are said in the title."""
+    from matplotlib.figure import Figure
 
     datasets = list(dict.fromkeys(s.dataset for s in scores))
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(8, 3.2 * max(1, len(datasets))),
-                             squeeze=False)
+    fig = Figure(figsize=(8, 3.2 * max(1, len(datasets))))
+    axes = fig.subplots(len(datasets), 1, squeeze=False)
     one = swept[0] if len(swept) == 1 else None
     for ax, dataset in zip(axes[:, 0], datasets, strict=True):
         mine = [s for s in scores if s.dataset == dataset]
@@ -422,23 +440,37 @@ def plot(scores: Sequence[ConfigScore], path: Path, swept: Sequence[str]) -> Pat
             ax.set_xlabel(one)
             ax.legend(fontsize=7)
         else:
+            # Bars start at 0 so their lengths compare honestly; the value is written at
+            # each bar, and the axis leaves room for every error bar (none is clipped).
             ranked = sorted(mine, key=lambda s: -s.mean)[:25]
-            ys = range(len(ranked))
-            ax.barh(list(ys), [100 * s.mean for s in ranked],
-                    xerr=[100 * s.std for s in ranked], color="tab:blue", alpha=0.8)
-            ax.set_yticks(list(ys))
+            top = ranked[0].mean
+            ys = list(range(len(ranked)))
+            colors = ["tab:orange" if math.isclose(s.mean, top, abs_tol=1e-12) else "tab:blue"
+                      for s in ranked]
+            ax.barh(ys, [100 * s.mean for s in ranked], xerr=[100 * s.std for s in ranked],
+                    color=colors, alpha=0.85, capsize=2)
+            right = max(100.0, max(100 * (s.mean + s.std) for s in ranked))
+            for y, s in zip(ys, ranked, strict=True):
+                ax.text(100 * (s.mean + s.std) + 0.01 * right, y,
+                        f"{100 * s.mean:.1f} ± {100 * s.std:.1f}", va="center", fontsize=7)
+            ax.set_yticks(ys)
             ax.set_yticklabels([_label(s.params) + ("" if len({x.board for x in mine}) == 1
                                                     else f" @ {s.board}") for s in ranked],
                                fontsize=7)
             ax.invert_yaxis()
-            lo = min(100 * (s.mean - s.std) for s in ranked)
-            ax.set_xlim(max(0.0, lo - 5), 100)
+            ax.set_xlim(0, 1.18 * right)
             ax.set_xlabel("validation accuracy (%)")
-        ax.set_title(f"{dataset}: validation accuracy, mean ± std over seeds", fontsize=9)
+        n_best = sum(math.isclose(s.mean, max(x.mean for x in mine), abs_tol=1e-12)
+                     for s in mine)
+        step = max((s.n_val for s in mine), default=0)
+        notes = [f"one validation sample = {100 / step:.2g} points" if step else "",
+                 f"{n_best} configurations tie for the best{'' if numeric else ' (orange)'}; "
+                 f"best.json reports the first" if n_best > 1 else ""]
+        note = "; ".join(n for n in notes if n)
+        ax.set_title(f"{dataset}: validation accuracy, mean ± std over seeds"
+                     + (f"\n{note}" if note else ""), fontsize=9)
         if numeric:
             ax.set_ylabel("validation accuracy (%)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
