@@ -74,3 +74,34 @@ def test_curves_zoom_on_the_accuracies_and_mark_the_block_switch(tmp_path: Path)
     for ax in (ax_loss, ax_acc):  # legends below the panels, off the data
         legend = ax.get_legend().get_window_extent()
         assert legend.y1 <= ax.get_window_extent().y0
+
+
+def test_queries_plot_legend_is_off_the_data(tmp_path: Path,
+                                             monkeypatch: Any) -> None:
+    """docs/queries.png: one legend below the panels, none inside a panel."""
+    from matplotlib.figure import Figure
+
+    from phyff.compare.baselines.common import RunResult
+    from phyff.compare.budget import plot_accuracy_vs_queries
+
+    drawn: list[Figure] = []
+    save = Figure.savefig
+
+    def keep(self: Figure, *args: Any, **kwargs: Any) -> None:
+        drawn.append(self)
+        save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    results = [RunResult(m, "acoustic", "vowels7", seed, test_acc=0.9 + 0.01 * seed,
+                         train_queries=q, extra={"task": task})
+               for task in ("vowels7/acoustic", "digits/optical")
+               for m, q in (("phyll-frugal", 2000), ("phyll", 168000), ("elm", 500))
+               for seed in range(3)]
+    assert plot_accuracy_vs_queries(results, tmp_path / "q.png") is not None
+    fig = drawn[0]
+    fig.canvas.draw()
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    (legend,) = fig.legends
+    box = legend.get_window_extent()
+    assert all(box.y1 <= ax.get_tightbbox().y0 + 1 for ax in fig.axes)
+    assert [t.get_text() for t in legend.get_texts()] == ["phyll-frugal", "phyll", "elm"]
