@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import re
 
+import pytest
+
 from phyff.cli import main as cli_main
 from phyff.cli.settings import help_with_default
 
@@ -61,3 +63,13 @@ def test_board_urls_only_under_commands_that_take_a_board() -> None:
         for line in text.splitlines():
             if line.strip().startswith("phyff ") and "example" not in line:
                 assert line.split()[1] == name, (name, line)
+
+
+def test_info_takes_the_board_as_board_option_or_positional(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = "emu://acoustic?seed=3"
+    for argv in (["info", "--board", url, "--json"], ["info", url, "--json"]):
+        assert cli_main.main(argv) == 0
+        assert '"unit_id": 3' in capsys.readouterr().out
+    assert cli_main.main(["info", url, "--board", "emu://acoustic?seed=4"]) == 2
+    assert "two boards given" in capsys.readouterr().err

@@ -46,7 +46,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
     from phyff.board.cost import measure_rate
 
-    with Board.open(resolve_board(args.board), baudrate=args.baud, timeout=args.timeout) as b:
+    if args.board_url and args.board and args.board_url != args.board:
+        raise ValueError(f"two boards given ({args.board_url!r} and --board {args.board!r}); "
+                         "name one")
+    url = args.board or args.board_url or "auto"
+    with Board.open(resolve_board(url), baudrate=args.baud, timeout=args.timeout) as b:
         stats = b.stats()
         model = b.model_info() if b.can_infer else None
         info = {"url": b.url, "caps": b.caps.as_dict(), "config": b.identity()["config"],
@@ -188,7 +192,9 @@ def add_commands(add: AddCommand) -> None:
     """Register info, ports, emulate and install-micropython."""
     p = add("info", cmd_info, "show a board's capabilities, configuration and statistics",
             board=True)
-    p.add_argument("board", nargs="?", default="auto", help="board URL (default: auto)")
+    p.add_argument("board_url", nargs="?", metavar="BOARD",
+                   help="board URL (default: auto, the one connected); --board URL works too")
+    p.add_argument("--board", help="board URL, as for the other commands")
 
     p = add("ports", cmd_ports, "list serial ports and which of them are phyff boards")
     p.add_argument("--timeout", type=positive_seconds, default=0.6,

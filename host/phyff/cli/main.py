@@ -35,7 +35,7 @@ boards are named by URL:
 
 EXAMPLES = """\
 examples:
-  phyff info 'emu://acoustic?seed=1'
+  phyff info --board 'emu://acoustic?seed=1'
   phyff train --board 'emu://optical?seed=1&n_in=80&n_out=40' --dataset digits --epochs 30
   phyff eval runs/demo/model.npz --board 'emu://optical?seed=1&n_in=80&n_out=40' \\
       --dataset digits
