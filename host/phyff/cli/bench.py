@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from phyff.cli.common import EXIT_FAILED, EXIT_OK, AddCommand, print_json
+from phyff.cli.common import DATA_HELP, EXIT_FAILED, EXIT_OK, AddCommand, print_json
 
 if TYPE_CHECKING:
     from phyff.compare.distributed import Execution
@@ -65,7 +65,7 @@ def add_commands(add: AddCommand) -> None:
                    help="also write the generated document here (docs/benchmarks.md), with "
                         "its CSVs and figure next to it")
     p.add_argument("--data", type=Path,
-                   help="folder with the vowel files (default: $PHYFF_DATA_DIR)")
+                   help=DATA_HELP)
     p.add_argument("--from-raw", type=Path, metavar="RAW_JSON",
                    help="do not run anything: re-render the report (and --doc) from the "
                         "raw.json a previous run wrote into its --out directory (the energy "

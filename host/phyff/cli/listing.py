@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from phyff.cli.common import EXIT_OK, AddCommand, print_json
+from phyff.cli.common import DATA_HELP, EXIT_OK, AddCommand, print_json
 
 # ---- listing ------------------------------------------------------------------
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from phyff.datasets import available_datasets
+    from phyff.datasets import available_datasets, resolve_data_dir
 
     rows = available_datasets()
+    folder, origin = resolve_data_dir(args.data)
     if args.json:
-        print_json([{"name": n, "description": d} for n, d in rows])
+        print_json({"data_folder": str(folder), "data_folder_from": origin,
+                    "datasets": [{"name": n, "description": d} for n, d in rows]})
     else:
         for name, desc in rows:
             print(f"{name:22s} {desc}")
+        print(f"\ndata files are read from {folder} ({origin}); the vowel datasets need "
+              f"vowels7/vowels7_pat_split.csv and hillenbrand1995/vowdata.dat there")
     return EXIT_OK
 
 
@@ -39,5 +44,7 @@ def cmd_media(args: argparse.Namespace) -> int:
 
 def add_commands(add: AddCommand) -> None:
     """Register datasets and media."""
-    add("datasets", cmd_datasets, "list the datasets phyff can load")
+    p = add("datasets", cmd_datasets, "list the datasets phyff can load and the folder "
+            "their files are read from")
+    p.add_argument("--data", type=Path, help=DATA_HELP)
     add("media", cmd_media, "list the simulated media of the emulated board")

@@ -15,7 +15,7 @@ from typing import Any
 
 from phyff._text import plural
 from phyff.cli.bench import add_execution_flags, execution_from_args, progress_printer
-from phyff.cli.common import EXIT_FAILED, EXIT_OK, AddCommand, print_json
+from phyff.cli.common import DATA_HELP, EXIT_FAILED, EXIT_OK, AddCommand, print_json
 
 EXAMPLE = """\
 example sweep.toml:
@@ -53,7 +53,7 @@ def add_commands(add: AddCommand) -> None:
                    help="fixed training setting (repeatable), e.g. --set epochs=5")
     p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2,...",
                    help="swept training setting (repeatable), e.g. --grid lr=1e-3,2e-3")
-    p.add_argument("--data", type=Path, help="folder with data files (default $PHYFF_DATA_DIR)")
+    p.add_argument("--data", type=Path, help=DATA_HELP)
     p.add_argument("--out", type=Path,
                    help="directory for results.jsonl (written run by run), sweep.csv, "
                         "best.json, sweep.png (default runs/sweep-<time>)")

@@ -19,6 +19,7 @@ import numpy as np
 
 from phyff._text import plural
 from phyff.cli.common import (
+    DATA_HELP,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -82,7 +83,7 @@ def _dataset_args(p: argparse.ArgumentParser) -> None:
                    help="vowels7, vowels7:speaker, hillenbrand12, digits, fashion-mnist[-14|-7]"
                         "[:N], csv:PATH, npz:PATH, idx:IMAGES,LABELS (phyff datasets lists them)")
     p.add_argument("--data", type=Path,
-                   help="folder with the vowel files (default: $PHYFF_DATA_DIR)")
+                   help=DATA_HELP)
 
 
 def _load_dataset(args: argparse.Namespace) -> Any:
