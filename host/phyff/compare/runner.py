@@ -183,6 +183,23 @@ def trainer_speed(data: Any, url: str = "emu://acoustic?seed=1", epochs: int = 2
 # ------------------------------------------------------------------ the whole benchmark
 
 
+def check_data(options: BenchOptions) -> None:
+    """Refuse before anything runs or is written: unknown tasks, and datasets that do not
+    load (saying which tasks could run without them)."""
+    from phyff.datasets import DatasetError, load_dataset
+
+    tasks = resolve_tasks(options)
+    for name in dict.fromkeys(t.dataset for t in tasks):
+        try:
+            load_dataset(name, data_dir=options.data_dir, seed=0)
+        except DatasetError as exc:
+            others = [t.name for t in tasks if t.dataset != name]
+            hint = (f" Or leave out the tasks that need it: --tasks {','.join(others)}"
+                    if others else "")
+            raise DatasetError(f"{exc}{hint}") from exc
+
+
+
 def run_bench(options: BenchOptions, progress: Progress | None = None,
               execution: Execution | None = None, store: ResultStore | None = None,
               bar: bool = False) -> BenchOutcome:
