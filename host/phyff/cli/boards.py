@@ -134,6 +134,10 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         from phyff.emulator.simavr import run_simavr_board
 
         return run_simavr_board(spec, port=args.simavr_port, stop=stop, verbose=args.verbose)
+    if args.micropython:
+        from phyff.emulator.micropython import run_micropython_board
+
+        return run_micropython_board(spec, stop=stop.is_set, verbose=args.verbose)
 
     device = EmulatedDevice(spec)
 
@@ -201,7 +205,8 @@ def add_commands(add: AddCommand) -> None:
                    help="seconds to wait per port")
 
     p = add("emulate", cmd_emulate,
-            "serve an emulated board on a pty, a TCP port, or as firmware in QEMU")
+            "serve an emulated board on a pty or a TCP port, or run the real firmware "
+            "(QEMU, simavr) or the MicroPython program with a simulated medium")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal "
                        "(default); prints its /dev/pts path")
@@ -214,6 +219,10 @@ def add_commands(add: AddCommand) -> None:
     where.add_argument("--simavr", action="store_true",
                        help="run the real Arduino Uno firmware in simavr (ATmega328P) with this "
                             "medium at the Uno's channel counts; prints the socket:// URL")
+    where.add_argument("--micropython", action="store_true",
+                       help="run the MicroPython board program (firmware/micropython) under "
+                            "the MicroPython unix port with this medium; prints the "
+                            "socket:// URL")
     p.add_argument("--qemu-port", type=lambda t: tcp_address(f":{t}")[1], default=0,
                    help="TCP port for QEMU's UART (0: any)")
     p.add_argument("--simavr-port", type=lambda t: tcp_address(f":{t}")[1], default=0,
