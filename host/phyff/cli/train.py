@@ -100,12 +100,32 @@ def _open_board(args: argparse.Namespace) -> Any:
 
 # ---- train --------------------------------------------------------------------
 
-def _default_preset(medium: str) -> str:
-    """The preset the board's medium declares (`training_preset`), else the acoustic one."""
-    from phyff.media import MEDIA
+def default_preset(medium: str) -> tuple[str, str | None]:
+    """The preset a board's medium names and, when it names none, why acoustic was chosen.
 
-    factory = MEDIA.get(medium)
-    return str(getattr(factory, "training_preset", "acoustic"))
+    A medium names its preset with a `training_preset` attribute on its class or
+    factory (built-in media and plugins alike); a real board's medium (`unknown`
+    unless its sketch names one), an unknown name or a medium that declares none
+    start from the acoustic preset, the paper's vowel settings, and the note says
+    so and how to choose.
+    """
+    from phyff.media import factory_for
+    from phyff.media.base import BaseMedium
+    from phyff.training.config import PRESETS
+
+    try:
+        factory = factory_for(medium)
+    except ValueError:
+        factory = None
+    owners = [k for k in getattr(factory, "__mro__", (factory,)) if k is not BaseMedium]
+    named = next((getattr(k, "training_preset", None) for k in owners
+                  if "training_preset" in vars(k)), None) if factory is not None else None
+    if medium == "acoustic" or named in PRESETS:
+        return str(named or "acoustic"), None
+    return "acoustic", (
+        f"the board's medium {medium!r} names no training preset, so training starts from "
+        f"the acoustic preset (the paper's vowel settings); choose with --preset "
+        f"{'|'.join(sorted(PRESETS))} (`phyff train --help` lists each preset's values)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -118,7 +138,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if any(v is not None for v in (args.oversample, args.settle_us, args.drive_channels)):
             board.configure(oversample=args.oversample, settle_us=args.settle_us,
                             n_drive=args.drive_channels)
-        config = build_config(args, _default_preset(board.caps.medium))
+        preset, why = default_preset(board.caps.medium)
+        config = build_config(args, preset)
+        if why and not args.preset and not args.json:
+            print(f"phyff: {why}", file=sys.stderr)
         if args.resume and args.run is None:
             raise ValueError("--resume needs --run DIR (the run to continue)")
         if args.run is not None:
@@ -156,6 +179,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "model": str(result.model_path),
             "dataset": data.name,
             "board": board.caps.as_dict(),
+            "preset": config.preset,
+            "preset_note": None if args.preset else why,
             "epochs": result.epochs,
             "train_accuracy": result.train_acc,
             "test_accuracy": result.test_acc,
