@@ -649,7 +649,7 @@ def test_missing_vowel_file_explains_where_and_how(
         assert file in message and str(tmp_path / file) in message
         assert "--data PATH" in message and "PHYFF_DATA_DIR" in message
         assert "Hillenbrand et al. (1995)" in message and "Wright et al." in message
-    with pytest.raises(DatasetError, match="default data folder") as info:
+    with pytest.raises(DatasetError, match="the default, as neither --data nor") as info:
         load_dataset("vowels7:speaker")
     home = Path(os.environ["XDG_DATA_HOME"]) / "phyff" / VOWELS7_CSV
     assert str(home) in str(info.value) and "vowels7/ and hillenbrand1995/" in str(info.value)

@@ -360,7 +360,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> tuple[Path, str
     env = os.environ.get(DATA_DIR_ENV, "").strip()
     if env:
         return Path(env).expanduser(), f"the {DATA_DIR_ENV} environment variable"
-    return default_data_dir(), "the default data folder (no --data, no PHYFF_DATA_DIR)"
+    return default_data_dir(), "the default, as neither --data nor PHYFF_DATA_DIR is set"
 
 
 def data_file(
