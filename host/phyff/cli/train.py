@@ -141,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         preset, why = default_preset(board.caps.medium)
         config = build_config(args, preset)
         if why and not args.preset and not args.json:
-            print(f"phyff: {why}", file=sys.stderr)
+            print(f"note: {why}", file=sys.stderr)
         if args.resume and args.run is None:
             raise ValueError("--resume needs --run DIR (the run to continue)")
         if args.run is not None:
