@@ -472,6 +472,17 @@ def test_replies_and_events_sent_to_the_board_are_refused(raw: RawLink) -> None:
     assert err.status == Status.NOT_A_REQUEST
 
 
+def test_other_flag_bits_of_a_request_are_ignored(raw: RawLink, caps: Caps) -> None:
+    """S1: ERROR and the undefined flag bits neither refuse a request nor change it."""
+    plain = raw.request(Cmd.HELLO)[1]
+    for flags in (int(Flag.ERROR), 0x08, 0x80, 0xF8 | int(Flag.ERROR)):
+        header, body = raw.request(Cmd.HELLO, flags=flags)
+        assert not header.is_error and header.flags == int(Flag.REPLY), hex(flags)
+        assert body == plain
+    header, _ = raw.request(Cmd.QUERY, QueryHead(0, caps.n_drive).pack(), flags=0x40)
+    assert not header.is_error
+
+
 def test_empty_frames_are_ignored(raw: RawLink) -> None:
     before = stats(raw)
     raw.send(b"\x00\x00\x00")

@@ -247,6 +247,24 @@ def test_truncated_load_is_refused(loaded: tuple[RawLink, bytes], icaps: Caps) -
     assert_still_in_force(raw, image, icaps)
 
 
+def test_a_commit_with_a_payload_leaves_the_load_going(loaded: tuple[RawLink, bytes],
+                                                       icaps: Caps) -> None:
+    """MODEL_COMMIT check 1: BAD_PAYLOAD ends nothing (wire.h and docs/protocol.md agree:
+    only the checks from LOAD_RANGE on end the load)."""
+    raw, image = loaded
+    other = small_image(icaps, seed=3, name="model-d").pack()
+    raw.request(Cmd.MODEL_BEGIN, ModelBegin(len(other), wire.crc32(other)).pack())
+    for at in range(0, len(other), 200):
+        header, _ = raw.request(Cmd.MODEL_CHUNK, ChunkHead(at).pack() + other[at:at + 200])
+        assert not header.is_error
+    _, err = raw.error(Cmd.MODEL_COMMIT, b"\x00")
+    assert (err.status, err.arg) == (Status.BAD_PAYLOAD, 0)
+    assert_still_in_force(raw, image, icaps)
+    header, body = raw.request(Cmd.MODEL_COMMIT)  # the same load, committed now
+    assert not header.is_error and ModelInfo.unpack(body).name == "model-d"
+    assert_still_in_force(raw, other, icaps)
+
+
 def test_too_large_is_refused(loaded: tuple[RawLink, bytes], icaps: Caps) -> None:
     raw, image = loaded
     for size in (icaps.model_capacity + 1, 0):

@@ -649,8 +649,25 @@ def test_missing_vowel_file_explains_where_and_how(
         assert file in message and str(tmp_path / file) in message
         assert "--data PATH" in message and "PHYFF_DATA_DIR" in message
         assert "Hillenbrand et al. (1995)" in message and "Wright et al." in message
-    with pytest.raises(DatasetError, match="no data folder was given"):
+    with pytest.raises(DatasetError, match="the default, as neither --data nor") as info:
         load_dataset("vowels7:speaker")
+    home = Path(os.environ["XDG_DATA_HOME"]) / "phyff" / VOWELS7_CSV
+    assert str(home) in str(info.value) and "vowels7/ and hillenbrand1995/" in str(info.value)
+
+
+def test_vowels_are_found_in_the_default_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`phyff train --dataset vowels7` outside make: the user data folder is the default."""
+    real = os.environ.get("PHYFF_DATA_DIR", "").strip()
+    if not real or not (Path(real) / VOWELS7_CSV).is_file():
+        pytest.skip("PHYFF_DATA_DIR with the vowel data is needed to fill the folder")
+    monkeypatch.delenv("PHYFF_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert datasets.default_data_dir() == tmp_path / "phyff"
+    (tmp_path / "phyff" / "vowels7").mkdir(parents=True)
+    (tmp_path / "phyff" / VOWELS7_CSV).write_bytes((Path(real) / VOWELS7_CSV).read_bytes())
+    assert load_dataset("vowels7").x_train.shape == (210, 12)
 
 
 def test_unknown_names_and_bad_arguments(tmp_path: Path) -> None:

@@ -58,9 +58,21 @@ def _from_help() -> list[str]:
     return out
 
 
+def _from_sketches() -> list[str]:
+    """`phyff ...` commands in the comments of the Arduino example sketches."""
+    out = []
+    for path in sorted((ROOT / "firmware").rglob("*.ino")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found = re.search(r"//\s*(phyff \S.*?)(?:\s{2,}.*)?$", line)
+            if found:
+                out.append(found.group(1).strip())
+    return out
+
+
 def examples() -> list[str]:
-    found = _from_help() + _from_markdown(ROOT / "README.md")
-    for doc in sorted((ROOT / "docs").glob("*.md")):
+    found = _from_help() + _from_markdown(ROOT / "README.md") + _from_sketches()
+    for doc in [*sorted((ROOT / "docs").glob("*.md")),
+                *sorted((ROOT / "firmware").rglob("*.md"))]:
         found += _from_markdown(doc)
     return list(dict.fromkeys(found))
 
@@ -75,6 +87,7 @@ def _board(argv: list[str]) -> str | None:
 def test_examples_are_found() -> None:
     found = examples()
     assert any(e.startswith("phyff train") for e in found) and len(found) >= 8
+    assert any(e.startswith("phyff info --board") for e in _from_sketches())
 
 
 @pytest.mark.parametrize("example", examples())

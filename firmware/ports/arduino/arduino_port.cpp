@@ -14,6 +14,7 @@
  * a vector, the core waits settle_us through delay_us, then reads.
  */
 #include <Arduino.h>
+#include <string.h>
 
 #include "phyff_config.h" /* before the core: its buffer limits (CFG-C3) */
 
@@ -22,6 +23,16 @@ extern "C" {
 }
 #include "phyff_arduino.h"
 #include "pins.h"
+
+/* Identity in HELLO when the sketch names none (phyff_arduino.h A5): build
+ * flags, e.g. -DPHYFF_UNIT_ID=2 -DPHYFF_MEDIUM_NAME='"cavity-a"'. */
+#ifndef PHYFF_UNIT_ID
+#define PHYFF_UNIT_ID 0
+#endif
+#ifndef PHYFF_MEDIUM_NAME
+#define PHYFF_MEDIUM_NAME "unknown"
+#endif
+#define NAME_MAX_CHARS 16u
 
 static const uint8_t drive_pins[] = PHYFF_DRIVE_PINS;
 static const uint8_t sense_pins[] = PHYFF_SENSE_PINS;
@@ -32,6 +43,8 @@ static const uint8_t sense_pins[] = PHYFF_SENSE_PINS;
 
 static struct phyff_core core; /* static: no heap, sized at compile time */
 static struct phyff_port port;
+static phyff_drive_fn own_drive; /* the sketch's converters (A6), or NULL */
+static phyff_sense_fn own_sense;
 
 static void link_write(void *ctx, const uint8_t *data, size_t n) {
     (void)ctx;
@@ -74,6 +87,16 @@ static int port_sense(void *ctx, uint16_t *adc, uint16_t n) {
     return 0;
 }
 
+static int own_port_drive(void *ctx, const uint16_t *dac, uint16_t n) {
+    (void)ctx;
+    return own_drive(dac, n);
+}
+
+static int own_port_sense(void *ctx, uint16_t *adc, uint16_t n) {
+    (void)ctx;
+    return own_sense(adc, n);
+}
+
 static void setup_converters(void) {
 #if defined(PHYFF_BOARD_UNO)
     /* Timer1 (D9, D10) and Timer2 (D3, D11): prescaler 1, phase-correct
@@ -96,41 +119,61 @@ static void setup_converters(void) {
     (void)port_drive(NULL, zeros, N_DRIVE);
 }
 
+static bool name_fits(const char *name) {
+    return name != NULL && name[0] != '\0' && strlen(name) <= NAME_MAX_CHARS;
+}
+
 void phyff_board_begin() {
+    (void)phyff_board_begin_with(NULL);
+}
+
+int phyff_board_begin_with(const struct phyff_board_config *config) {
+    static const struct phyff_board_config defaults = {};
+    const struct phyff_board_config *c = config != NULL ? config : &defaults;
+    const bool own = c->drive != NULL || c->sense != NULL;
+    struct phyff_board_desc desc;
+    desc.board = own ? (c->board != NULL ? c->board : "custom") : PHYFF_BOARD_NAME;
+    desc.medium = c->medium != NULL ? c->medium : PHYFF_MEDIUM_NAME;
+    desc.unit_id = c->unit_id != 0 ? c->unit_id : (uint32_t)PHYFF_UNIT_ID;
+    desc.features = PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE | PHYFF_FEAT_CHANNEL_SELECT;
+    desc.n_drive = own ? c->n_drive : N_DRIVE;
+    desc.n_sense = own ? c->n_sense : N_SENSE;
+    desc.dac_bits = own ? c->dac_bits : (uint8_t)PHYFF_DAC_BITS;
+    desc.adc_bits = own ? c->adc_bits : (uint8_t)PHYFF_ADC_BITS;
+    desc.max_oversample = MAX_OVERSAMPLE;
+    if (!name_fits(desc.board) || !name_fits(desc.medium) ||
+        (own && (c->drive == NULL || c->sense == NULL))) {
+        return PHYFF_ERR_BAD_CONFIG; /* A7 */
+    }
+
     Serial.begin(115200);
-    setup_converters();
+    own_drive = c->drive;
+    own_sense = c->sense;
+    if (!own) setup_converters();
 
     port.ctx = NULL;
     port.link_write = link_write;
     port.micros = port_micros;
     port.delay_us = port_delay_us;
-    port.drive = port_drive;
-    port.sense = port_sense;
+    port.drive = own ? own_port_drive : port_drive;
+    port.sense = own ? own_port_sense : port_sense;
     port.measure_batch = NULL;
     /* No model storage yet (port.h PORT-R6): a model loaded on the Pico, Nucleo
      * or ESP32 lives in RAM until power-off (phyff_config.h CFG-C5). */
     port.model_save = NULL;
     port.model_restore = NULL;
 
-    struct phyff_board_desc desc;
-    desc.board = PHYFF_BOARD_NAME;
-    desc.medium = "unknown"; /* what is wired is the user's business */
-    desc.unit_id = 0;
-    desc.features = PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE | PHYFF_FEAT_CHANNEL_SELECT;
-    desc.n_drive = N_DRIVE;
-    desc.n_sense = N_SENSE;
-    desc.dac_bits = PHYFF_DAC_BITS;
-    desc.adc_bits = PHYFF_ADC_BITS;
-    desc.max_oversample = MAX_OVERSAMPLE;
-    if (phyff_core_init(&core, &port, &desc) != PHYFF_OK) {
-        for (;;) {
-            delay(1000); /* a build error, really: pins.h declares too many channels */
-        }
+    const int status = phyff_core_init(&core, &port, &desc);
+    if (status != PHYFF_OK) {
+        port.link_write = NULL; /* A7: silent; phyff_board_poll() does nothing */
+        return status;
     }
     phyff_core_announce(&core);
+    return PHYFF_OK;
 }
 
 void phyff_board_poll() {
+    if (port.link_write == NULL) return; /* not begun, or refused (A7) */
     uint8_t chunk[RX_CHUNK];
     size_t n = 0;
     while (n < sizeof chunk && Serial.available() > 0) {

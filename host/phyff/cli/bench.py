@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from phyff.cli.common import EXIT_FAILED, EXIT_OK, AddCommand, print_json
+from phyff.cli.common import DATA_HELP, EXIT_FAILED, EXIT_OK, AddCommand, print_json
 
 if TYPE_CHECKING:
     from phyff.compare.distributed import Execution
@@ -32,12 +32,18 @@ def add_commands(add: AddCommand) -> None:
             "backprop, an extreme learning machine and ablations on the same board and data")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true",
-                      help="CI-sized run (about a minute): vowels7 + digits, a few epochs")
+                      help="the default: a check of about a minute (vowels7/acoustic and "
+                           "digits/optical, a few epochs, 2 seeds); it checks the machinery, "
+                           "not the numbers")
     size.add_argument("--full", action="store_true",
-                      help="the full matrix of docs/benchmarks.md (default; tens of minutes)")
-    p.add_argument("--tasks", help="comma-separated task names (default: all of the preset: "
-                                   "vowels7/acoustic, digits/optical, hillenbrand12/acoustic, "
-                                   "fashion7/optical)")
+                      help="the full matrix of docs/benchmarks.md (about 30 min on two cores: "
+                           "`make benchmarks`)")
+    p.add_argument("--tasks", help="comma-separated task names of the preset (quick: "
+                                   "vowels7/acoustic, digits/optical; full also "
+                                   "vowels7/acoustic-short, vowels7/acoustic-noisy, "
+                                   "hillenbrand12/acoustic, fashion7/optical), or datasets: "
+                                   "csv:PATH, npz:PATH, digits, ... run every method on an "
+                                   "emulated acoustic cavity sized to the data")
     p.add_argument("--methods", help=f"comma-separated methods (default: {','.join(METHODS)})")
     p.add_argument("--seeds", type=int, help="seeds per cell (default 5 full, 2 quick)")
     p.add_argument("--hard-seeds", type=int,
@@ -66,7 +72,7 @@ def add_commands(add: AddCommand) -> None:
                    help="also write the generated document here (docs/benchmarks.md), with "
                         "its CSVs and figure next to it")
     p.add_argument("--data", type=Path,
-                   help="folder with the vowel files (default: $PHYFF_DATA_DIR)")
+                   help=DATA_HELP)
     p.add_argument("--from-raw", type=Path, metavar="RAW_JSON",
                    help="do not run anything: re-render the report (and --doc) from the "
                         "raw.json a previous run wrote into its --out directory (the energy "
@@ -121,7 +127,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     from phyff.compare.baselines.methods import METHODS
     from phyff.compare.summary import BenchOptions, EnergyModel
 
-    quick = bool(args.quick)
+    quick = not args.full
     methods = tuple(m.strip() for m in args.methods.split(",")) if args.methods else METHODS
     return BenchOptions(
         preset="quick" if quick else "full",
@@ -164,6 +170,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     quiet = args.quiet or args.json
     progress = progress_printer(quiet)
+    if not (args.quick or args.full or args.from_raw or quiet):
+        progress("the quick check (about a minute; it checks the machinery, not the numbers); "
+                 "--full runs the matrix of docs/benchmarks.md (about 30 min on two cores)")
     if args.resume and not args.out:
         raise ValueError("--resume continues a run directory: give it with --out DIR")
     out = args.out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -173,8 +182,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         outcome = load_raw(args.from_raw, energy=options.energy)
     else:
         from phyff.compare.rawio import ResultStore
+        from phyff.compare.runner import check_data
 
         execution = execution_from_args(args)
+        check_data(options)  # unknown tasks and missing data are refused before any file
         store = ResultStore(out, resume=args.resume)
         try:
             outcome = run_bench(options, progress, execution, store, bar=not quiet)
@@ -185,7 +196,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.doc:
         custom = any(getattr(args, a, None) for a in ("tasks", "methods", "seeds", "hard_seeds",
                                                       "no_adapt", "no_speed"))
-        command = (_command_line(sys.argv[1:]) if custom else DOC_COMMAND if not args.quick
+        command = (_command_line(sys.argv[1:]) if custom else DOC_COMMAND if args.full
                    else "phyff bench --quick --doc ...")
         paths.update({f"doc_{k}": v for k, v in write_doc(outcome, args.doc, command).items()})
     targets = all_targets(outcome)

@@ -46,7 +46,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
     from phyff.board.cost import measure_rate
 
-    with Board.open(resolve_board(args.board), baudrate=args.baud, timeout=args.timeout) as b:
+    if args.board_url and args.board and args.board_url != args.board:
+        raise ValueError(f"two boards given ({args.board_url!r} and --board {args.board!r}); "
+                         "name one")
+    url = args.board or args.board_url or "auto"
+    with Board.open(resolve_board(url), baudrate=args.baud, timeout=args.timeout) as b:
         stats = b.stats()
         model = b.model_info() if b.can_infer else None
         info = {"url": b.url, "caps": b.caps.as_dict(), "config": b.identity()["config"],
@@ -130,6 +134,10 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         from phyff.emulator.simavr import run_simavr_board
 
         return run_simavr_board(spec, port=args.simavr_port, stop=stop, verbose=args.verbose)
+    if args.micropython:
+        from phyff.emulator.micropython import run_micropython_board
+
+        return run_micropython_board(spec, stop=stop.is_set, verbose=args.verbose)
 
     device = EmulatedDevice(spec)
 
@@ -188,14 +196,17 @@ def add_commands(add: AddCommand) -> None:
     """Register info, ports, emulate and install-micropython."""
     p = add("info", cmd_info, "show a board's capabilities, configuration and statistics",
             board=True)
-    p.add_argument("board", nargs="?", default="auto", help="board URL (default: auto)")
+    p.add_argument("board_url", nargs="?", metavar="BOARD",
+                   help="board URL (default: auto, the one connected); --board URL works too")
+    p.add_argument("--board", help="board URL, as for the other commands")
 
     p = add("ports", cmd_ports, "list serial ports and which of them are phyff boards")
     p.add_argument("--timeout", type=positive_seconds, default=0.6,
                    help="seconds to wait per port")
 
     p = add("emulate", cmd_emulate,
-            "serve an emulated board on a pty, a TCP port, or as firmware in QEMU")
+            "serve an emulated board on a pty or a TCP port, or run the real firmware "
+            "(QEMU, simavr) or the MicroPython program with a simulated medium")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal "
                        "(default); prints its /dev/pts path")
@@ -208,6 +219,10 @@ def add_commands(add: AddCommand) -> None:
     where.add_argument("--simavr", action="store_true",
                        help="run the real Arduino Uno firmware in simavr (ATmega328P) with this "
                             "medium at the Uno's channel counts; prints the socket:// URL")
+    where.add_argument("--micropython", action="store_true",
+                       help="run the MicroPython board program (firmware/micropython) under "
+                            "the MicroPython unix port with this medium; prints the "
+                            "socket:// URL")
     p.add_argument("--qemu-port", type=lambda t: tcp_address(f":{t}")[1], default=0,
                    help="TCP port for QEMU's UART (0: any)")
     p.add_argument("--simavr-port", type=lambda t: tcp_address(f":{t}")[1], default=0,

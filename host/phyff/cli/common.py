@@ -30,6 +30,9 @@ EXIT_INTERRUPTED = 130
 
 Command = Callable[[argparse.Namespace], int]
 
+DATA_HELP = ("folder with the data files (default: $PHYFF_DATA_DIR, else the user data "
+             "folder, ~/.local/share/phyff on Linux; `phyff datasets` says which)")
+
 
 class AddCommand(Protocol):
     """Registers a subcommand: (name, function, help, board options?) -> its parser."""

@@ -22,7 +22,7 @@ from phyff.cli import sweep as cli_sweep
 from phyff.cli import train as cli_train
 from phyff.cli.common import EXIT_USAGE, Command, positive_int, positive_seconds, run
 
-EPILOG = """\
+BOARD_URLS = """\
 boards are named by URL:
   emu://acoustic?seed=1          emulated board, in process (media: acoustic,
                                  microwave, optical, circuit, or a registered plugin
@@ -31,15 +31,32 @@ boards are named by URL:
   /dev/ttyACM0, COM3             a dev board running phyff firmware
   socket://127.0.0.1:5555        a board served over TCP (phyff emulate --tcp, QEMU)
   auto                           the one phyff board connected over USB
+"""
 
+EXAMPLES = """\
 examples:
-  phyff info 'emu://acoustic?seed=1'
+  phyff info --board 'emu://acoustic?seed=1'
   phyff train --board 'emu://optical?seed=1&n_in=80&n_out=40' --dataset digits --epochs 30
-  phyff eval runs/demo/model.npz --board 'emu://optical?seed=1&n_in=80&n_out=40' \
+  phyff eval runs/demo/model.npz --board 'emu://optical?seed=1&n_in=80&n_out=40' \\
       --dataset digits
   phyff report runs/demo
   phyff emulate --pty --medium acoustic --seed 1
 """
+
+EPILOG = BOARD_URLS + "\n" + EXAMPLES
+
+
+def command_epilog(name: str, board: bool) -> str:
+    """A subcommand's epilog: the board URLs where it takes a board, and its own examples."""
+    lines, keep = [], False
+    for line in EXAMPLES.splitlines()[1:]:
+        text = line.strip()
+        if text.startswith("phyff "):
+            keep = text.split()[1] == name
+        if keep:
+            lines.append(line)
+    examples = "examples:\n" + "\n".join(lines) + "\n" if lines else ""
+    return "\n".join(part for part in (BOARD_URLS if board else "", examples) if part)
 
 
 # ---- parser -------------------------------------------------------------------
@@ -60,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, fn: Command, help_: str,
             board: bool = False) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_, epilog=EPILOG,
+        p = sub.add_parser(name, help=help_, description=help_,
+                           epilog=command_epilog(name, board) or None,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--debug", action="store_true",

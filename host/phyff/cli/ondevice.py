@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from phyff.cli.common import (
+    DATA_HELP,
     EXIT_OK,
     AddCommand,
     model_file,
@@ -33,8 +34,7 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--dataset",
                    help="data to calibrate the fixed-point scales on (its training split; "
                         "default: the dataset the model was trained on)")
-    p.add_argument("--data", type=Path, help="folder with the vowel files "
-                                             "(default: $PHYFF_DATA_DIR)")
+    p.add_argument("--data", type=Path, help=DATA_HELP)
     p.add_argument("--calibration", type=positive_int, default=256,
                    help="training samples measured to choose the scales (default 256; "
                         "at least 1, better a few hundred)")

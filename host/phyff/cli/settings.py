@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import types
 import typing
-from dataclasses import MISSING, Field, fields
+from dataclasses import Field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
 from phyff.phyll.config import ModelConfig
@@ -64,30 +65,73 @@ def _parser_for(hint: Any) -> tuple[Any, bool]:
     return str, False
 
 
+# A help text's own "(default: WHAT; more)" names what an unset value (None) means.
+_NONE_MEANS = re.compile(r"\s*\(default: ([^;)]*)(?:; ([^)]*))?\)")
+
+
+def _shown(value: Any, none_means: str) -> str:
+    if value is None:
+        return none_means
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def help_with_default(text: str, by_preset: dict[str, Any]) -> str:
+    """A setting's help with the value each preset gives it, once.
+
+    The run starts from a preset (the board medium's, or --preset), so the
+    value that runs is the preset's: one value when every preset agrees,
+    else each preset's.
+    """
+    found = _NONE_MEANS.search(text)
+    none_means = "none"
+    if found:
+        none_means = found.group(1).strip()
+        rest = f" ({found.group(2).strip()})" if found.group(2) else ""
+        text = text[:found.start()] + rest + text[found.end():]
+    shown = {preset: _shown(value, none_means) for preset, value in by_preset.items()}
+    if len(set(shown.values())) == 1:
+        return f"{text} (default: {next(iter(shown.values()))})"
+    return f"{text} (default from the preset: " + ", ".join(
+        f"{preset} {value}" for preset, value in shown.items()) + ")"
+
+
+def preset_values() -> dict[str, dict[str, Any]]:
+    """Every setting's value in every preset, by field name."""
+    return {name: {**TrainConfig.from_preset(name).flat(),
+                   "n_blocks": TrainConfig.from_preset(name).n_blocks}
+            for name in sorted(PRESETS)}
+
+
 def add_setting_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per training setting, plus --preset and --blocks."""
-    group = p.add_argument_group("training settings (default: the preset's)")
+    """One flag per training setting, plus --preset and --blocks; each help shows the
+    value that will run (the preset's)."""
+    values = preset_values()
+    group = p.add_argument_group(
+        "training settings (each starts at the preset's value: --preset, else the one the "
+        "board's medium names, else acoustic)")
     group.add_argument("--preset", choices=sorted(PRESETS),
-                       help="the paper's settings to start from (default: the board medium's)")
-    group.add_argument("--blocks", type=int, dest="n_blocks",
-                       help="number of physical blocks (one encoder for all, or one each)")
+                       help="the paper's settings to start from (default: the one the board's "
+                            "medium names; real boards and media without one: acoustic)")
+    group.add_argument("--blocks", type=int, dest="n_blocks", help=help_with_default(
+        "number of physical blocks (one encoder for all, or one each)",
+        {preset: v["n_blocks"] for preset, v in values.items()}))
     for f, hint in _settings():
         name = f.metadata.get("flag") or f.name
         opt = "--" + name.replace("_", "-")
-        default = f.default if f.default is not MISSING else None
-        text = f.metadata["help"]
-        if isinstance(default, tuple):
-            shown = ",".join(str(v) for v in default)
-        else:
-            shown = "none" if default is None else str(default)
+        text = help_with_default(f.metadata["help"],
+                                 {preset: v[f.name] for preset, v in values.items()})
         parse, is_bool = _parser_for(hint)
         if is_bool:
             group.add_argument(opt, dest=f.name, action=argparse.BooleanOptionalAction,
-                               default=None, help=f"{text} (default {shown})")
+                               default=None, help=text)
         else:
             group.add_argument(opt, dest=f.name, type=parse, default=None,
                                choices=f.metadata.get("choices"), metavar=name.upper(),
-                               help=f"{text} (default {shown})")
+                               help=text)
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from phyff._text import plural
 from phyff.cli.bench import add_execution_flags, execution_from_args, progress_printer
-from phyff.cli.common import EXIT_FAILED, EXIT_OK, AddCommand, print_json
+from phyff.cli.common import DATA_HELP, EXIT_FAILED, EXIT_OK, AddCommand, print_json
 
 EXAMPLE = """\
 example sweep.toml:
@@ -41,7 +42,10 @@ def add_commands(add: AddCommand) -> None:
                    help="board URL (repeatable); pool:// or pool://MEDIUM takes a board "
                         "from the workers' pool")
     p.add_argument("--preset", help="training preset the settings start from")
-    p.add_argument("--method", help="phyll (default) or an ablation (phyll-noskip, ...)")
+    p.add_argument("--method",
+                   help="train (default: each configuration exactly as `phyff train` runs "
+                        "it), or a benchmark variant that changes the settings: phyll (the "
+                        "paper's schedule), phyll-frugal, phyll-noskip, ...")
     p.add_argument("--seeds", type=int, help="seeds per configuration (default 1)")
     p.add_argument("--validation", type=float,
                    help="fraction of the training data held out for scoring (default 0.2)")
@@ -49,7 +53,7 @@ def add_commands(add: AddCommand) -> None:
                    help="fixed training setting (repeatable), e.g. --set epochs=5")
     p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2,...",
                    help="swept training setting (repeatable), e.g. --grid lr=1e-3,2e-3")
-    p.add_argument("--data", type=Path, help="folder with data files (default $PHYFF_DATA_DIR)")
+    p.add_argument("--data", type=Path, help=DATA_HELP)
     p.add_argument("--out", type=Path,
                    help="directory for results.jsonl (written run by run), sweep.csv, "
                         "best.json, sweep.png (default runs/sweep-<time>)")
@@ -111,7 +115,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, write its files, print the best configuration per dataset."""
     from phyff.compare.rawio import ResultStore
     from phyff.compare.runner import IncompleteRun, run_jobs_stored
-    from phyff.compare.sweep import best_per_dataset, parse_spec, score, sweep_jobs, write_outputs
+    from phyff.compare.sweep import (
+        best_per_dataset,
+        parse_spec,
+        score,
+        sweep_jobs,
+        ties_with_best,
+        write_outputs,
+    )
 
     spec = parse_spec(raw_from_args(args), str(args.file.name) if args.file else "flags")
     if args.resume and not args.out:
@@ -138,6 +149,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     scores = score(jobs, done)
     paths = write_outputs(spec, scores, out) if scores else {}
     best = best_per_dataset(scores)
+    ties = ties_with_best(scores)
     seconds = time.perf_counter() - t0
     if args.json:
         print_json({
@@ -149,15 +161,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             "configurations": [s.as_row() for s in scores],
             "results": {j.key: done[j.key] for j in jobs if j.key in done},
             "best": {d: {"board": s.board, "params": s.params, "val_acc_mean": s.mean,
-                         "val_acc_std": s.std} for d, s in best.items()},
+                         "val_acc_std": s.std,
+                         "tied_with": [{"board": t.board, "params": t.params}
+                                       for t in ties[d]]} for d, s in best.items()},
         })
     else:
         for dataset, s in best.items():
             print(f"{dataset}: best {100 * s.mean:.1f} ± {100 * s.std:.1f} % validation "
-                  f"accuracy ({len(s.accs)} seeds, {spec.validation:.0%} of the training "
-                  f"data) with {s.params or 'the base settings'} on {s.board}")
+                  f"accuracy ({plural(len(s.accs), 'seed')}, {spec.validation:.0%} of the "
+                  f"training data) with {s.params or 'the base settings'} on {s.board}")
+            if ties[dataset]:
+                print(f"  tied with {plural(len(ties[dataset]), 'other configuration')} "
+                      f"(the first in the sweep's order is reported): " + "; ".join(
+                          f"{t.params or 'the base settings'} on {t.board}"
+                          for t in ties[dataset][:5]) + (" ..." if len(ties[dataset]) > 5
+                                                         else ""))
         if paths:
-            print(f"{len(scores)} configurations in {paths['csv']}; plot {paths['plot']}; "
+            print(f"{plural(len(scores), 'configuration')} in {paths['csv']}; plot "
+                  f"{paths['plot']}; "
                   f"settings of the best in {paths['best']}")
     if failed is not None:
         print(f"phyff: {failed}", file=sys.stderr)

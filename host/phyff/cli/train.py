@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from phyff._text import plural
 from phyff.cli.common import (
+    DATA_HELP,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -82,7 +84,7 @@ def _dataset_args(p: argparse.ArgumentParser) -> None:
                    help="vowels7, vowels7:speaker, hillenbrand12, digits, fashion-mnist[-14|-7]"
                         "[:N], csv:PATH, npz:PATH, idx:IMAGES,LABELS (phyff datasets lists them)")
     p.add_argument("--data", type=Path,
-                   help="folder with the vowel files (default: $PHYFF_DATA_DIR)")
+                   help=DATA_HELP)
 
 
 def _load_dataset(args: argparse.Namespace) -> Any:
@@ -99,12 +101,32 @@ def _open_board(args: argparse.Namespace) -> Any:
 
 # ---- train --------------------------------------------------------------------
 
-def _default_preset(medium: str) -> str:
-    """The preset the board's medium declares (`training_preset`), else the acoustic one."""
-    from phyff.media import MEDIA
+def default_preset(medium: str) -> tuple[str, str | None]:
+    """The preset a board's medium names and, when it names none, why acoustic was chosen.
 
-    factory = MEDIA.get(medium)
-    return str(getattr(factory, "training_preset", "acoustic"))
+    A medium names its preset with a `training_preset` attribute on its class or
+    factory (built-in media and plugins alike); a real board's medium (`unknown`
+    unless its sketch names one), an unknown name or a medium that declares none
+    start from the acoustic preset, the paper's vowel settings, and the note says
+    so and how to choose.
+    """
+    from phyff.media import factory_for
+    from phyff.media.base import BaseMedium
+    from phyff.training.config import PRESETS
+
+    try:
+        factory = factory_for(medium)
+    except ValueError:
+        factory = None
+    owners = [k for k in getattr(factory, "__mro__", (factory,)) if k is not BaseMedium]
+    named = next((getattr(k, "training_preset", None) for k in owners
+                  if "training_preset" in vars(k)), None) if factory is not None else None
+    if medium == "acoustic" or named in PRESETS:
+        return str(named or "acoustic"), None
+    return "acoustic", (
+        f"the board's medium {medium!r} names no training preset, so training starts from "
+        f"the acoustic preset (the paper's vowel settings); choose with --preset "
+        f"{'|'.join(sorted(PRESETS))} (`phyff train --help` lists each preset's values)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -117,7 +139,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if any(v is not None for v in (args.oversample, args.settle_us, args.drive_channels)):
             board.configure(oversample=args.oversample, settle_us=args.settle_us,
                             n_drive=args.drive_channels)
-        config = build_config(args, _default_preset(board.caps.medium))
+        preset, why = default_preset(board.caps.medium)
+        config = build_config(args, preset)
+        if why and not args.preset and not args.json:
+            print(f"note: {why}", file=sys.stderr)
         if args.resume and args.run is None:
             raise ValueError("--resume needs --run DIR (the run to continue)")
         if args.run is not None:
@@ -130,8 +155,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"training on {board.caps.board} ({board.caps.medium}, {board.n_drive} -> "
                   f"{board.n_sense}) with {data.name}: {len(data.x_train)} train / "
-                  f"{len(data.x_test)} test, preset {config.preset}, {config.n_blocks} blocks, "
-                  f"{config.epochs} epochs -> {run}", file=sys.stderr)
+                  f"{len(data.x_test)} test, preset {config.preset}, "
+                  f"{plural(config.n_blocks, 'block')}, {plural(config.epochs, 'epoch')} -> "
+                  f"{run}", file=sys.stderr)
         t0 = time.perf_counter()
         try:
             result = train(config, layers, data, run, resume=args.resume, overwrite=args.overwrite,
@@ -154,6 +180,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "model": str(result.model_path),
             "dataset": data.name,
             "board": board.caps.as_dict(),
+            "preset": config.preset,
+            "preset_note": None if args.preset else why,
             "epochs": result.epochs,
             "train_accuracy": result.train_acc,
             "test_accuracy": result.test_acc,
@@ -174,7 +202,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"phyff: {result.stop_reason} (phyff train --resume --run {result.run_dir} "
                   "--max-queries N)", file=sys.stderr)
         print(f"test accuracy {100 * result.test_acc:.1f} % (train {100 * result.train_acc:.1f} %)"
-              f" after {result.epochs} epochs in {wall:.1f} s "
+              f" after {plural(result.epochs, 'epoch')} in {wall:.1f} s "
               f"({layer.seconds:.1f} s on the board); model: {result.model_path}")
         print(_cost_text(result.train_queries, result.eval_queries, cost))
         if layer.saturated:

@@ -133,7 +133,7 @@ def plot_accuracy_vs_queries(results: Sequence[RunResult], path: Path) -> Path |
         return None
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.2 * len(tasks), 3.9), layout="constrained")
+    fig = Figure(figsize=(5.2 * len(tasks), 4.3), layout="constrained")
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
     for ax, task in zip(axes, tasks, strict=True):
         for i, method in enumerate(PLOT_METHODS):
@@ -150,7 +150,15 @@ def plot_accuracy_vs_queries(results: Sequence[RunResult], path: Path) -> Path |
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(task, fontsize=9)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, loc="lower right")
+    # One legend below the panels: inside an axes it covers some task's points.
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8,
+               title="diamond: mean over seeds; dots: one run each", title_fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path

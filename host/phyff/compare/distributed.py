@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -47,7 +48,7 @@ BOARD_ENV = "PHYFF_BOARD"
 CONNECT_TIMEOUT_S = 10.0
 # Result fields that measure the machine, not the run (excluded when comparing runs).
 TIMING_FIELDS = ("wall_s", "board_s", "digital_s")
-TIMING_EXTRA = ("twin_s",)
+TIMING_EXTRA = ("twin_s", "job_s")
 
 
 class ClusterError(ConnectionError):
@@ -206,14 +207,21 @@ def _execute(job: Job) -> dict[str, Any]:
     from phyff.compare.baselines.methods import run_method
     from phyff.compare.rawio import task_from_dict
 
+    started = time.perf_counter()
     task = task_from_dict(job.task)
     task = replace(task, url=resolve_board(task.url))
     data = _dataset(job.dataset, job.data_dir, job.validation, job.split_seed)
     if job.kind == "run":
         result = run_method(job.method, task, data, job.seed)
         result.extra["task"] = task.name
-        result.extra["n_test"] = len(data.y_test)
-        return result.as_dict()
+        result.extra["n_val" if job.validation > 0 else "n_test"] = len(data.y_test)
+        # The whole run where it ran: loading the data, opening the board, writing the
+        # run files and the final evaluation, not only the training epochs (wall_s).
+        result.extra["job_s"] = time.perf_counter() - started
+        out = result.as_dict()
+        if job.validation > 0:  # scored on the held-out part of the training data
+            out["val_acc"] = out.pop("test_acc")
+        return out
     if job.kind in ("step", "drift"):
         from phyff.compare.adapt import AdaptSettings, run_drift, run_step
 
@@ -227,8 +235,6 @@ def _execute(job: Job) -> dict[str, Any]:
 
 def _timed(job: Job) -> tuple[dict[str, Any], float]:
     """execute(job) and its wall time where it ran (job durations for docs/scaling.md)."""
-    import time
-
     t0 = time.perf_counter()
     result = execute(job)
     return result, time.perf_counter() - t0

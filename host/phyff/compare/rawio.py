@@ -139,8 +139,9 @@ class ResultStore:
        its configuration and seed, so a changed configuration is a new job).
     3. A line cut short by a crash is ignored (that job runs again).
     4. `failures.jsonl` lists this invocation's failed jobs with their errors;
-       it is rewritten by each invocation and never read for skipping, so
-       failed jobs run again on the next invocation.
+       an invocation removes the previous one's and writes it only when a job
+       fails (no failures: no file); it is never read for skipping, so failed
+       jobs run again on the next invocation.
     """
 
     def __init__(self, directory: Path, *, resume: bool) -> None:
@@ -153,7 +154,7 @@ class ResultStore:
                              "another --out directory")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.done: dict[str, dict[str, Any]] = self._read() if resume else {}
-        self.failures_path.write_text("")
+        self.failures_path.unlink(missing_ok=True)
 
     def _read(self) -> dict[str, dict[str, Any]]:
         done: dict[str, dict[str, Any]] = {}

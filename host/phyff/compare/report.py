@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from phyff._text import plural
 from phyff.compare.adapt import Scenario, scenario_rows
 from phyff.compare.baselines.common import RunResult
 from phyff.compare.summary import EnergyModel, Summary, describe, find, fmt_count
@@ -51,7 +52,8 @@ def write_runs_csv(path: Path, results: Sequence[RunResult]) -> Path:
             d = r.as_dict()
             row = {k: d.get(k, r.extra.get(k)) for k in RUN_FIELDS}
             row["extra"] = ";".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                    for k, v in r.extra.items() if k not in ("task", "n_test"))
+                                    for k, v in r.extra.items()
+                                    if k not in ("task", "n_test", "job_s"))
             writer.writerow(row)
     return path
 
@@ -255,11 +257,6 @@ def method_list(methods: Sequence[str]) -> str:
 
 def _batch(size: int | None) -> str:
     return "full batch" if size is None else f"batch {size}"
-
-
-def plural(n: int, word: str) -> str:
-    """'1 seed', '3 seeds'."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from phyff._text import plural
 from phyff.compare.baselines.common import RunResult
 from phyff.compare.baselines.methods import METHODS, TASK_ONLY, Task
 from phyff.compare.distributed import Execution, Failure, Job, run_jobs
@@ -111,10 +112,10 @@ def run_jobs_stored(jobs: Sequence[Job], execution: Execution, store: ResultStor
     unique = {j.key: j for j in jobs}  # the same configuration twice runs once
     todo = [j for k, j in unique.items() if k not in done]
     if progress is not None and len(todo) < len(jobs):
-        progress(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already done, "
-                 f"{len(todo)} to run {execution.describe()}")
+        progress(f"resuming: {len(jobs) - len(todo)} of {plural(len(jobs), 'run')} already "
+                 f"done, {len(todo)} to run {execution.describe()}")
     elif progress is not None and todo:
-        progress(f"{len(todo)} runs {execution.describe()}")
+        progress(f"{plural(len(todo), 'run')} {execution.describe()}")
 
     def on_result(job: Job, result: dict[str, Any], seconds: float) -> None:
         result = json.loads(json.dumps(result, default=_json_default))
@@ -123,7 +124,9 @@ def run_jobs_stored(jobs: Sequence[Job], execution: Execution, store: ResultStor
             store.add(job.key, job.label, result, seconds)
         if progress is not None and not bar and job.kind == "run":
             r = result
-            progress(f"{job.label:44s}: test {100 * r['test_acc']:5.1f} %, "
+            split, acc = ("validation", r["val_acc"]) if "val_acc" in r else ("test",
+                                                                              r["test_acc"])
+            progress(f"{job.label:44s}: {split} {100 * acc:5.1f} %, "
                      f"{r['train_queries'] + r['twin_queries']:>9,} queries, "
                      f"{r['train_macs']:.3g} MACs, {r['wall_s']:.1f} s")
 
@@ -176,6 +179,23 @@ def trainer_speed(data: Any, url: str = "emu://acoustic?seed=1", epochs: int = 2
 
 
 # ------------------------------------------------------------------ the whole benchmark
+
+
+def check_data(options: BenchOptions) -> None:
+    """Refuse before anything runs or is written: unknown tasks, and datasets that do not
+    load (saying which tasks could run without them)."""
+    from phyff.datasets import DatasetError, load_dataset
+
+    tasks = resolve_tasks(options)
+    for name in dict.fromkeys(t.dataset for t in tasks):
+        try:
+            load_dataset(name, data_dir=options.data_dir, seed=0)
+        except DatasetError as exc:
+            others = [t.name for t in tasks if t.dataset != name]
+            hint = (f" Or leave out the tasks that need it: --tasks {','.join(others)}"
+                    if others else "")
+            raise DatasetError(f"{exc}{hint}") from exc
+
 
 
 def run_bench(options: BenchOptions, progress: Progress | None = None,

@@ -19,6 +19,11 @@ Rules:
    `random_seed`: the same file always gives the same configurations.
 5. The best configuration of a dataset is the one with the highest mean
    validation accuracy over seeds (ties: the first in the file's order).
+6. The default method, ``train``, runs every configuration exactly as
+   `phyff train` would with the same settings; another method (``phyll``,
+   the paper's schedule, or an ablation) changes the settings as the
+   benchmark does, and best.json's ``train_config`` is the configuration
+   that ran, those changes included.
 
 The file (TOML, or the same structure as JSON)::
 
@@ -26,7 +31,8 @@ The file (TOML, or the same structure as JSON)::
     boards = ["emu://optical?seed=1&n_in=80&n_out=40"]  # or "pool://optical"
     seeds = [0, 1]                 # or a count: seeds = 2
     preset = "optical"             # TrainConfig preset the settings start from
-    method = "phyll"               # or an ablation: phyll-noskip, phyll-ffv1, ...
+    method = "train"               # what `phyff train` runs (default), or a benchmark
+                                   # variant: phyll (the paper's schedule), phyll-frugal, ...
     validation = 0.2
 
     [base]                         # fixed training settings
@@ -69,7 +75,7 @@ class SweepSpec:
     boards: tuple[str, ...]
     seeds: tuple[int, ...]
     preset: str | None = None
-    method: str = "phyll"
+    method: str = "train"
     validation: float = 0.2
     split_seed: int = 0
     base: dict[str, Any] = field(default_factory=dict)
@@ -113,7 +119,7 @@ def _str_list(value: Any, key: str) -> tuple[str, ...]:
 
 def parse_spec(raw: dict[str, Any], where: str = "sweep") -> SweepSpec:
     """Validate a sweep file's content (rule 2) into a SweepSpec."""
-    from phyff.compare.baselines.phyll import VARIANTS
+    from phyff.compare.baselines.phyll import AS_CONFIGURED, VARIANTS
 
     unknown = sorted(set(raw) - set(TOP_KEYS))
     if unknown:
@@ -131,7 +137,7 @@ def parse_spec(raw: dict[str, Any], where: str = "sweep") -> SweepSpec:
                             for s in seeds):
         raise ValueError(f"{where}: `seeds` must hold at least one non-negative integer, "
                          f"got {seeds_raw!r}")
-    method = raw.get("method", "phyll")
+    method = raw.get("method", AS_CONFIGURED)
     if method not in VARIANTS:
         raise ValueError(f"{where}: method {method!r} is not tuned by training settings; "
                          f"choose one of {', '.join(VARIANTS)}")
@@ -285,6 +291,15 @@ def train_config(spec: SweepSpec, params: dict[str, Any]) -> Any:
         raise ValueError(f"the trainer rejects the settings {shown}: {exc}") from exc
 
 
+def ran_config(spec: SweepSpec, params: dict[str, Any]) -> Any:
+    """The TrainConfig a configuration's runs trained with (rule 6): the sweep's
+    method applied to `train_config`; the seed is each run's own."""
+    from phyff.compare.baselines.phyll import variant_config
+
+    config = train_config(spec, params)
+    return variant_config(config, spec.method, config.seed)
+
+
 def sweep_jobs(spec: SweepSpec) -> list[Job]:
     """Every configuration x dataset x board x seed, as jobs (dataset-major order)."""
     from phyff.compare.baselines.backprop import BackpropSettings
@@ -319,6 +334,7 @@ class ConfigScore:
     accs: list[float]
     train_accs: list[float]
     wall_s: float
+    n_val: int = 0  # validation samples per run (one of them is 1 / n_val of accuracy)
 
     @property
     def mean(self) -> float:
@@ -347,11 +363,24 @@ def score(jobs: Sequence[Job], done: dict[str, dict[str, Any]]) -> list[ConfigSc
         k = (job.dataset, job.board_url, int(job.meta["config"]))
         s = groups.setdefault(k, ConfigScore(job.dataset, job.board_url, k[2],
                                              dict(job.meta["params"]), [], [], 0.0))
-        s.accs.append(float(result["test_acc"]))  # the validation split's accuracy
+        # the validation split's accuracy (results of older versions called it test_acc)
+        s.accs.append(float(result.get("val_acc", result.get("test_acc"))))
         if result.get("train_acc") is not None:
             s.train_accs.append(float(result["train_acc"]))
-        s.wall_s += float(result.get("wall_s", 0.0))
+        # the whole run where it ran (data, board, run files, evaluation), not only
+        # the training epochs
+        s.wall_s += float(result.get("extra", {}).get("job_s", result.get("wall_s", 0.0)))
+        s.n_val = int(result.get("extra", {}).get("n_val", s.n_val))
     return list(groups.values())
+
+
+def ties_with_best(scores: Sequence[ConfigScore]) -> dict[str, list[ConfigScore]]:
+    """Per dataset, the other configurations whose mean equals the best's (rule 5 picked
+    the first of them; a report says so rather than crown one in silence)."""
+    best = best_per_dataset(scores)
+    return {d: [s for s in scores if s.dataset == d and s is not b
+                and math.isclose(s.mean, b.mean, rel_tol=0, abs_tol=1e-12)]
+            for d, b in best.items()}
 
 
 def best_per_dataset(scores: Sequence[ConfigScore]) -> dict[str, ConfigScore]:
@@ -376,10 +405,12 @@ def write_outputs(spec: SweepSpec, scores: Sequence[ConfigScore], out: Path) -> 
         writer.writeheader()
         writer.writerows(rows)
     best = best_per_dataset(scores)
+    ties = ties_with_best(scores)
     paths["best"].write_text(json.dumps({
         d: {"board": s.board, "params": s.params, "val_acc_mean": s.mean, "val_acc_std": s.std,
+            "tied_with": [{"board": t.board, "params": t.params} for t in ties[d]],
             "seeds": len(s.accs), "validation": spec.validation, "method": spec.method,
-            "train_config": train_config(spec, s.params).to_dict()}
+            "train_config": ran_config(spec, s.params).to_dict()}
         for d, s in best.items()}, indent=2, default=str))
     plot(scores, paths["plot"], spec.swept)
     return paths
@@ -391,16 +422,21 @@ def _label(params: dict[str, Any]) -> str:
 
 
 def plot(scores: Sequence[ConfigScore], path: Path, swept: Sequence[str]) -> Path:
-    """Validation accuracy of every configuration, per dataset: against the swept value
-    when one numeric setting varies (log axis for ranges over decades), else ranked."""
-    import matplotlib
+    """sweep.png: `sweep_figure` at 110 dpi."""
+    sweep_figure(scores, swept).savefig(path, dpi=110)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def sweep_figure(scores: Sequence[ConfigScore], swept: Sequence[str]) -> Any:
+    """Validation accuracy of every configuration, per dataset: against the swept value
+    when one numeric setting varies (log axis for ranges over decades), else ranked bars
+    from 0 with their values written; ties with the best and the size of one validation
+    sample are said in the title."""
+    from matplotlib.figure import Figure
 
     datasets = list(dict.fromkeys(s.dataset for s in scores))
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(8, 3.2 * max(1, len(datasets))),
-                             squeeze=False)
+    fig = Figure(figsize=(8, 3.2 * max(1, len(datasets))))
+    axes = fig.subplots(len(datasets), 1, squeeze=False)
     one = swept[0] if len(swept) == 1 else None
     for ax, dataset in zip(axes[:, 0], datasets, strict=True):
         mine = [s for s in scores if s.dataset == dataset]
@@ -420,23 +456,37 @@ def plot(scores: Sequence[ConfigScore], path: Path, swept: Sequence[str]) -> Pat
             ax.set_xlabel(one)
             ax.legend(fontsize=7)
         else:
+            # Bars start at 0 so their lengths compare honestly; the value is written at
+            # each bar, and the axis leaves room for every error bar (none is clipped).
             ranked = sorted(mine, key=lambda s: -s.mean)[:25]
-            rows = list(range(len(ranked)))
-            ax.barh(rows, [100 * s.mean for s in ranked],
-                    xerr=[100 * s.std for s in ranked], color="tab:blue", alpha=0.8)
-            ax.set_yticks(rows)
+            top = ranked[0].mean
+            ys = list(range(len(ranked)))
+            colors = ["tab:orange" if math.isclose(s.mean, top, abs_tol=1e-12) else "tab:blue"
+                      for s in ranked]
+            ax.barh(ys, [100 * s.mean for s in ranked], xerr=[100 * s.std for s in ranked],
+                    color=colors, alpha=0.85, capsize=2)
+            right = max(100.0, max(100 * (s.mean + s.std) for s in ranked))
+            for y, s in zip(ys, ranked, strict=True):
+                ax.text(100 * (s.mean + s.std) + 0.01 * right, y,
+                        f"{100 * s.mean:.1f} ± {100 * s.std:.1f}", va="center", fontsize=7)
+            ax.set_yticks(ys)
             ax.set_yticklabels([_label(s.params) + ("" if len({x.board for x in mine}) == 1
                                                     else f" @ {s.board}") for s in ranked],
                                fontsize=7)
             ax.invert_yaxis()
-            lo = min(100 * (s.mean - s.std) for s in ranked)
-            ax.set_xlim(max(0.0, lo - 5), 100)
+            ax.set_xlim(0, 1.18 * right)
             ax.set_xlabel("validation accuracy (%)")
-        ax.set_title(f"{dataset}: validation accuracy, mean ± std over seeds", fontsize=9)
+        n_best = sum(math.isclose(s.mean, max(x.mean for x in mine), abs_tol=1e-12)
+                     for s in mine)
+        step = max((s.n_val for s in mine), default=0)
+        notes = [f"one validation sample = {100 / step:.2g} points" if step else "",
+                 f"{n_best} configurations tie for the best{'' if numeric else ' (orange)'}; "
+                 f"best.json reports the first" if n_best > 1 else ""]
+        note = "; ".join(n for n in notes if n)
+        ax.set_title(f"{dataset}: validation accuracy, mean ± std over seeds"
+                     + (f"\n{note}" if note else ""), fontsize=9)
         if numeric:
             ax.set_ylabel("validation accuracy (%)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

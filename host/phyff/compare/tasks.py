@@ -39,6 +39,12 @@ task but digits, which keeps all nine.
 
 ``full`` is what docs/benchmarks.md reports; ``quick`` is a CI-sized slice
 (a few epochs, tiny twin) that checks the machinery, not the numbers.
+
+A dataset name that is not a task (``csv:PATH``, ``npz:PATH``, ``digits``,
+...) becomes a task of its own (`dataset_task`): the vowels7/acoustic
+settings of the preset on an emulated acoustic cavity with as many
+loudspeakers and microphones as the data's label slots and features need
+(20 at least), so a user can measure every method on their own data.
 """
 
 from __future__ import annotations
@@ -120,20 +126,46 @@ PRESETS = {"full": full_tasks, "quick": quick_tasks}
 HARD_TASKS = ("hillenbrand12/acoustic", "fashion7/optical")
 
 
+def dataset_task(name: str, preset: str, data_dir: str | None) -> Task:
+    """A task for any dataset phyff loads (see the module docstring)."""
+    from phyff.datasets import load_dataset
+
+    data = load_dataset(name, data_dir=data_dir, seed=0)
+    channels = max(20, data.n_classes + data.n_features)
+    base = PRESETS[preset]()["vowels7/acoustic"]
+    return replace(base, name=f"{name} (acoustic)", dataset=name,
+                   url=f"emu://acoustic?seed=1&n_in={channels}&n_out={channels}",
+                   ffv1_lr=None, frugal_negatives=None, only=None)
+
+
+def _is_dataset(name: str) -> bool:
+    from phyff.datasets.registry import find_source
+
+    try:
+        find_source(name)
+    except ValueError:
+        return False
+    return True
+
+
 def resolve_tasks(options: BenchOptions) -> list[Task]:
-    """The preset's tasks, filtered by name and with the size flags applied."""
+    """The preset's tasks, filtered by name, with dataset names made tasks
+    (`dataset_task`) and the size flags applied."""
     from dataclasses import replace
 
     if options.preset not in PRESETS:
         raise ValueError(f"unknown preset {options.preset!r}; expected {', '.join(PRESETS)}")
     table = PRESETS[options.preset]()
     names = list(options.tasks) if options.tasks else list(table)
-    missing = [n for n in names if n not in table]
+    missing = [n for n in names if n not in table and not _is_dataset(n)]
     if missing:
-        raise ValueError(f"unknown tasks {missing}; this preset has: {', '.join(table)}")
+        raise ValueError(f"unknown tasks {missing}; this preset has: {', '.join(table)}; "
+                         "or name a dataset (csv:PATH, npz:PATH, digits, ...: `phyff "
+                         "datasets` lists them) to measure every method on it")
     tasks = []
     for name in names:
-        task = table[name]
+        task = table[name] if name in table else dataset_task(name, options.preset,
+                                                               options.data_dir)
         twin = task.twin
         if options.twin_pairs is not None:
             twin = replace(twin, n_pairs=options.twin_pairs)

@@ -19,8 +19,9 @@ scaling rules; one module per source registers its names:
   ``idx:IMAGES,LABELS`` (the user's own files, read defensively).
 
 Where files are looked for: the ``data_dir`` argument, else the ``PHYFF_DATA_DIR``
-environment variable (the CLI's ``--data PATH`` sets the former). Fashion-MNIST is
-also found in Debian's system location (package ``dataset-fashion-mnist``).
+environment variable (the CLI's ``--data PATH`` sets the former), else the user's
+data folder (:func:`default_data_dir`: ``~/.local/share/phyff`` on Linux). Fashion-MNIST
+is also found in Debian's system location (package ``dataset-fashion-mnist``).
 
 Normalisation (why: the paper feeds features of a known range to the medium, and
 fitting any statistic on test data would leak it into training):
@@ -58,6 +59,8 @@ from phyff.datasets.base import (
     Dataset,
     DatasetError,
     DatasetWarning,
+    default_data_dir,
+    resolve_data_dir,
 )
 from phyff.datasets.fashion import FASHION_MNIST_SYSTEM_DIR
 from phyff.datasets.idx import read_idx
@@ -80,7 +83,9 @@ __all__ = [
     "DatasetSource",
     "DatasetWarning",
     "available_datasets",
+    "default_data_dir",
     "load_dataset",
     "read_idx",
     "register",
+    "resolve_data_dir",
 ]

@@ -340,14 +340,31 @@ def _bytes(n: int) -> str:
 # --------------------------------------------------------------------------- data folder
 
 
-def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> tuple[Path | None, str]:
-    """The data folder and a phrase saying where it came from (for error messages)."""
+def default_data_dir() -> Path:
+    """The data folder used when neither ``--data`` nor ``PHYFF_DATA_DIR`` names one:
+    the user's data directory of the platform (``$XDG_DATA_HOME/phyff``, by default
+    ``~/.local/share/phyff`` on Linux; ``~/Library/Application Support/phyff`` on macOS;
+    ``%LOCALAPPDATA%\\phyff`` on Windows)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", "").strip() or
+                    Path.home() / ".local" / "share")
+    return base / "phyff"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:
+    """The data folder and a phrase saying where it came from (for error messages):
+    ``data_dir`` (the CLI's ``--data``), else ``PHYFF_DATA_DIR``, else
+    :func:`default_data_dir`."""
     if data_dir is not None:
         return Path(data_dir).expanduser(), "the data_dir argument (--data)"
     env = os.environ.get(DATA_DIR_ENV, "").strip()
     if env:
         return Path(env).expanduser(), f"the {DATA_DIR_ENV} environment variable"
-    return None, ""
+    return default_data_dir(), "the default, as neither --data nor PHYFF_DATA_DIR is set"
 
 
 def data_file(
@@ -359,20 +376,14 @@ def data_file(
     without them knows what to look for.
     """
     base, origin = resolve_data_dir(data_dir)
-    how = (
-        f"Point phyff at the data folder that contains {relative} with `--data PATH` or the "
-        f"{DATA_DIR_ENV} environment variable. "
-    )
-    if base is None:
-        raise DatasetError(
-            f"{dataset} needs the file {relative}, but no data folder was given "
-            f"(no --data PATH / data_dir argument, {DATA_DIR_ENV} is unset). {how}" + origin_note
-        )
     path = base / relative
     if not path.is_file():
         raise DatasetError(
             f"{dataset} needs the file {relative}; looked for it at {path} (data folder from "
-            f"{origin}) and it is not there. {how}" + origin_note
+            f"{origin}) and it is not there. Put the file there under that name (the vowel "
+            f"data's folders are vowels7/ and hillenbrand1995/, as the data's README names "
+            f"them), or point phyff at the folder that holds {relative} with `--data PATH` "
+            f"or the {DATA_DIR_ENV} environment variable. " + origin_note
         )
     return path
 

@@ -63,7 +63,7 @@ _SIZE_IN_NAME = re.compile(r"fashion-mnist(?:-(14|7))?(?::[0-9]+)?")
 def _find_fashion_dir(data_dir: str | os.PathLike[str] | None) -> dict[str, Path]:
     """The four Fashion-MNIST files from the first folder holding all of them."""
     base, origin = resolve_data_dir(data_dir)
-    candidates = [] if base is None else [(base / "fashion-mnist", f"data folder ({origin})")]
+    candidates = [(base / "fashion-mnist", f"data folder ({origin})")]
     candidates.append((FASHION_MNIST_SYSTEM_DIR, f"Debian's {FASHION_MNIST_DEBIAN_PACKAGE}"))
     for folder, _ in candidates:
         found: dict[str, Path] = {}

@@ -616,26 +616,31 @@ def load_idx_pair(spec: str, body: str, seed: int) -> Dataset:
     )  # fmt: skip
 
 
+# The split of files that bring none, as train/test percent (TEST_FRACTION).
+_SPLIT: Final = f"{100 - round(100 * TEST_FRACTION)}/{round(100 * TEST_FRACTION)}"
+
+
 def _body(request: DatasetRequest) -> str:
     return request.match.group("body")
 
 
 register(
     "csv:PATH[#label=COL]",
-    "your CSV: label column 'label' (or COL), numeric columns are features, optional "
-    "'split' column train/test",
+    "your CSV: label column 'label' (or COL), numeric columns are features; a 'split' "
+    f"column (train/test) gives the split, else a stratified {_SPLIT} split (seed 0)",
     lambda r: load_csv(r.name, _body(r), r.seed),
     pattern=r"csv:(?P<body>.*)",
 )
 register(
     "npz:PATH",
-    "your NPZ: x_train, y_train, x_test, y_test (or x, y to be split)",
+    f"your NPZ: x_train, y_train, x_test, y_test (or x, y: a stratified {_SPLIT} split, "
+    "seed 0)",
     lambda r: load_npz(r.name, _body(r), r.seed),
     pattern=r"npz:(?P<body>.*)",
 )
 register(
     "idx:IMAGES,LABELS",
-    "your IDX image and label files (split 80/20, seeded)",
+    f"your IDX image and label files (a stratified {_SPLIT} split, seed 0)",
     lambda r: load_idx_pair(r.name, _body(r), r.seed),
     pattern=r"idx:(?P<body>.*)",
 )

@@ -125,6 +125,46 @@ def _command(exe: str, medium: str, spec: EmulatorSpec, link: str,
 def micropython_board(spec: EmulatorSpec | str | None = None, *, link: str = "pty",
                       timeout: float = 10.0,
                       model_file: str | os.PathLike[str] | None = None) -> Iterator[str]:
+    """Run the MicroPython board program on the host; yield its URL (see
+    :func:`_running_program` for the arguments)."""
+    with _running_program(spec, link=link, timeout=timeout, model_file=model_file) as (url, _):
+        yield url
+
+
+def run_micropython_board(spec: EmulatorSpec | str, stop: Callable[[], bool],
+                          verbose: bool) -> int:
+    """``phyff emulate --micropython``: the program on the host behind a TCP port; print
+    its URL on stdout and what it is on stderr, serve until stop() or Ctrl-C. 0 when
+    stopped, 1 when the program stopped by itself or could not start (printed), 130 on
+    Ctrl-C (as ``--qemu`` and ``--simavr``)."""
+    import sys
+
+    try:
+        with _running_program(spec, link="tcp") as (url, proc):
+            print(url, flush=True)
+            shown = spec if isinstance(spec, str) else spec.url()
+            print(f"# MicroPython board program ({find_micropython()}, {program_dir()}), "
+                  f"medium {shown}; Ctrl-C to stop", file=sys.stderr, flush=True)
+            while not stop():
+                if proc.poll() is not None:
+                    print(f"the MicroPython board program stopped ({proc.returncode})",
+                          file=sys.stderr)
+                    return 1
+                time.sleep(0.2)
+            if verbose:
+                print("# stopped", file=sys.stderr)
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except DeployError as exc:
+        print(f"phyff: {exc}", file=sys.stderr)
+        return 1
+
+
+@contextmanager
+def _running_program(spec: EmulatorSpec | str | None = None, *, link: str = "pty",
+                     timeout: float = 10.0, model_file: str | os.PathLike[str] | None = None
+                     ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run the MicroPython board program on the host; yield its URL.
 
     ``spec`` is what an ``emu://`` URL says (medium, seed, converter bits,
@@ -163,7 +203,7 @@ def micropython_board(spec: EmulatorSpec | str | None = None, *, link: str = "pt
         else:
             url, proc = _start_tcp(stack, exe, server.address, spec, log, timeout, store)
         _wait_ready(proc, log, timeout)
-        yield url
+        yield url, proc
 
 
 def _start_pty(stack: ExitStack, exe: str, medium: str, spec: EmulatorSpec,

@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import zipfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -274,11 +275,14 @@ class _AvrBuild:
             subprocess.run(["avr-gcc-ar", "rcs", str(archive), *objs], check=True)
         return archive
 
-    def program(self, sources: list[Path], flags: list[str], cwd: Path, elf: Path) -> Path:
+    def program(self, sources: list[Path], flags: list[str], cwd: Path, elf: Path,
+                other: Sequence[tuple[Path, list[str]]] = ()) -> Path:
+        """Compile sources with flags (and each of `other` with its own flags), link
+        with the core."""
         archive = self.core_archive()
         jobs = [(src, self.out / "src" / (re.sub(r"[^A-Za-z0-9_.]", "_",
                                                   str(src.relative_to(src.anchor))) + ".o"),
-                 flags) for src in sources]
+                 own) for src, own in [*((s, flags) for s in sources), *other]]
         self.compile_all(jobs, cwd)
         cmd = [AVR_GCC, *self.link, "-o", str(elf), *[str(o) for _, o, _ in jobs],
                str(archive), "-lm"]
@@ -389,7 +393,19 @@ def assemble_library(dest: Path) -> Path:
     return lib
 
 
-def build_sketch(sketch: Path, library: Path, out_dir: Path, *, verbose: bool = False) -> Path:
+def core_libraries(sketch_text: str) -> list[Path]:
+    """The Arduino core's own libraries (Wire, EEPROM, SPI, ...) a sketch includes, as
+    arduino-cli discovers them from its #include lines."""
+    found = []
+    for name in re.findall(r"^\s*#include\s*<(\w+)\.h>", sketch_text, re.M):
+        folder = arduino_avr_dir() / "libraries" / name / "src"
+        if folder.is_dir():
+            found.append(folder)
+    return found
+
+
+def build_sketch(sketch: Path, library: Path, out_dir: Path, *, verbose: bool = False,
+                 defines: Sequence[str] = ()) -> Path:
     """Compile an .ino sketch with the library for the Uno, as arduino-cli would.
 
     arduino-cli turns the sketch into C++ (``#include <Arduino.h>`` first, a
@@ -397,7 +413,11 @@ def build_sketch(sketch: Path, library: Path, out_dir: Path, *, verbose: bool = 
     functions before use, so no prototypes are generated), adds the
     library's src/ to the include path and compiles every source in it, the
     core into an archive, and links with the platform's flags. The library's
-    own sources get -Wall -Wextra -Werror here (stricter than the IDE).
+    own sources get -Wall -Wextra -Werror here (stricter than the IDE). The
+    core's libraries the sketch includes (Wire, EEPROM, ...: `core_libraries`)
+    are compiled too, with the core's own warnings. `defines` are -D flags
+    for every source, as `--build-property` would pass them (e.g.
+    ``PHYFF_UNIT_ID=2``).
     """
     sketch = Path(sketch)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -408,8 +428,13 @@ def build_sketch(sketch: Path, library: Path, out_dir: Path, *, verbose: bool = 
     src = Path(library) / "src"
     sources = [cpp, *sorted(p for p in src.rglob("*") if p.suffix in (".c", ".cpp", ".S"))]
     build = _AvrBuild(out_dir, verbose=verbose)
-    flags = [f"-I{src}", "-Wall", "-Wextra", "-Werror"]
-    return build.program(sources, flags, out_dir, out_dir / (sketch.stem + ".elf"))
+    extra = core_libraries(text)
+    includes = [f"-I{d}" for d in extra]
+    defs = [f"-D{d}" for d in defines]
+    flags = [f"-I{src}", *includes, *defs, "-Wall", "-Wextra", "-Werror"]
+    other = [(p, [*includes, *defs]) for d in extra
+             for p in sorted(d.rglob("*")) if p.suffix in (".c", ".cpp")]
+    return build.program(sources, flags, out_dir, out_dir / (sketch.stem + ".elf"), other)
 
 
 ARDUINO_BUILDER = "arduino-builder"
@@ -562,6 +587,10 @@ def main(argv: list[str] | None = None) -> int:
             libdir = assemble_library(args.out)
             sketch = libdir / "examples" / "phyff_board" / "phyff_board.ino"
             elfs = [build_sketch(sketch, libdir, args.out / "example-uno", verbose=args.verbose)]
+            for other in sorted((libdir / "examples").glob("*/*.ino")):
+                if other != sketch:  # the other examples (custom hardware), for the Uno
+                    elfs.append(build_sketch(other, libdir, args.out / f"{other.stem}-uno",
+                                             verbose=args.verbose))
             if shutil.which(ARDUINO_BUILDER):
                 elfs.append(build_with_arduino_builder(sketch, libdir.parent,
                                                        args.out / "example-uno-ide"))

@@ -36,6 +36,7 @@ from phyff.media.registry import (
     factory_for,
     load_factory,
     make_medium,
+    medium_origin,
     register_medium,
     unregister_medium,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "factory_for",
     "load_factory",
     "make_medium",
+    "medium_origin",
     "register_medium",
     "unregister_medium",
 ]

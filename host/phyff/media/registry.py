@@ -68,6 +68,17 @@ def available_media() -> list[str]:
     return sorted(set(BUILTIN) | set(_registered) | set(_entry_points()))
 
 
+def medium_origin(name: str) -> str:
+    """Where a name from `available_media` comes from: "built-in", "registered" (in this
+    process) or "plugin MODULE:FACTORY" (an installed entry point)."""
+    if name in BUILTIN:
+        return "built-in"
+    if name in _registered:
+        return "registered"
+    ep = _entry_points().get(name)
+    return f"plugin {ep.value}" if ep is not None else "unknown"
+
+
 def load_factory(path: str) -> Factory:
     """Import ``pkg.module:factory`` (code named on purpose: command line or Python).
 

@@ -32,11 +32,12 @@ def write_goodness_file(
     """Evaluate the test set once more and store goodness and confusion arrays.
 
     Arrays: pos, neg (N,) summed goodness of positives and negatives; labels,
-    pred (N,) the model's own predictions (`Model.predict`, so the confusion
-    agrees with the run's test accuracy); confusion (C, C) with rows = true
-    class, columns = predicted; supervised models also store neg_best (N,),
-    the best wrong label's goodness, and table (K, N, C), the goodness of
-    every block under every label.
+    pred (N,) by the model's own inference (the header's ``inference``: what
+    `phyff train` reports and `phyff eval` runs); confusion (C, C) of those
+    predictions with rows = true class, columns = predicted; supervised models
+    also store neg_best (N,), the best wrong label's goodness, table (K, N, C),
+    the goodness of every block under every label, and pred_goodness (N,), the
+    goodness-argmax prediction read off that table.
     """
     cfg = model.config
     y = model.check_labels(y_test, len(x_test))
@@ -51,21 +52,22 @@ def write_goodness_file(
         _, good = model.run_blocks(layers, np.concatenate([xl, neg]))
         total = good.sum(axis=0)
         arrays.update(pos=total[:n], neg=total[n:], pred=model.predict(layers, x_test))
+        inference = "onepass"
     else:
         table = model.goodness_table(layers, x_test)
         total = table.sum(axis=0)
         wrong = wrong_labels(y, cfg.n_classes, rng)
         others = total.copy()
         others[rows, y] = -np.inf
-        # A goodness model's predictions are this very table's argmax (no second
-        # measurement); a read-out model's come from its read-out.
-        pred = model.predict(layers, x_test) if model.uses_readout else total.argmax(axis=1)
+        inference = cfg.inference
+        by_goodness = total.argmax(axis=1)
         arrays.update(
             table=table,
             pos=total[rows, y],
             neg=total[rows, wrong],
             neg_best=others.max(axis=1),
-            pred=pred,
+            pred_goodness=by_goodness,
+            pred=by_goodness if inference == "goodness" else model.predict(layers, x_test),
         )
     confusion = np.zeros((cfg.n_classes, cfg.n_classes), dtype=np.int64)
     np.add.at(confusion, (y, arrays["pred"]), 1)
@@ -76,6 +78,7 @@ def write_goodness_file(
         "kind": "unsupervised" if cfg.unsupervised else "supervised",
         "goodness": cfg.goodness,
         "n_blocks": model.n_blocks,
+        "inference": inference,
     }
     return write_npz_atomic(path, arrays, header)
 

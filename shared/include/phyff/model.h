@@ -42,7 +42,8 @@
  *       n_classes). Label c (goodness): slot c = v, the others 0.
  *   M-P3. Encode h (d_in int16) into n_drive Q15 drive values in [0, 32767]:
  *       amplitude: a = isqrt(sum h_j^2) (fixed.h FX-F7); drive_j =
- *         min(32767, (|h_j| * 32768 + floor(a / 2)) div a); a = 0 -> all 0.
+ *         min(32767, (|h_j| * 32768 + floor(a / 2)) div a); a = 0 -> all 0
+ *         (|h_j| exact: |-32768| = 32768).
  *       phase: lo = min h, span = max h - lo; drive_j =
  *         ((h_j - lo) * 32767 + floor(span / 2)) div span; span = 0 -> all 0.
  *       binary2: with d = h_j - lo: msb = 4d > span, lsb = (d > 0 and
@@ -66,7 +67,13 @@
  *       Goodness (cosine only): per block G_k = round((sum_j |y_j| xi_j) /
  *       isqrt(sum_j y_j^2)) as Q15 (division rounds half up, floor((2n +
  *       d) / (2d)); sum of squares 0 -> G = 0); score_c = sum_k G_k for the
- *       overlay of label c (score_exp = 16).
+ *       overlay of label c (score_exp = 16). Here |y_j| is exact, formed in
+ *       32 bits: |-32768| = 32768, unlike the read-out's features above,
+ *       which saturate |-32768| to 32767.
+ *   Digital blocks (flags without PHYFF_BLOCK_PHYSICAL, so SKIP alone: z =
+ *       [h]) skip M-P3 and M-P4: nothing is encoded, driven or sensed, they add
+ *       no value to an INFER trace (trace_values counts physical blocks
+ *       only) and no medium time; M-P5 onwards is the same.
  *   M-P7. class = the first index of the largest score.
  *
  * Image layout (little-endian, no padding, byte offsets)
@@ -96,7 +103,12 @@
  *       else 1); 1 <= d_out;
  *       physical: 1 <= n_drive <= limits->n_drive and 1 <= n_sense <=
  *       limits->n_sense, settle_us <= limits->max_settle_us, 1 <=
- *       oversample <= limits->max_oversample; shift_p, shift_h <= 16,
+ *       oversample <= limits->max_oversample (these four for physical
+ *       blocks only: a digital block's n_sense, settle_us and oversample
+ *       are neither checked nor used, but its n_drive must still equal
+ *       the encoder's width and n_drive and n_sense still count in the
+ *       scratch rule below; every other rule of V3 holds for every block);
+ *       shift_p, shift_h <= 16,
  *       shift_b <= 40, shift_out <= 62, readout_shift <= 16; reserved 0;
  *       the per-sample scratch (d_in + n_drive + n_sense + d_out values,
  *       reported at d_in) fits limits->work_values (<= 16384, which with

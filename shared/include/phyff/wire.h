@@ -63,8 +63,8 @@
  *       argument, listed for every status in "Errors and their arguments").
  *   W-C3. The host may retry a request with the SAME seq after a timeout or a
  *       damaged reply. Every command is idempotent at the board except
- *       that QUERY measures again (a physical measurement is never cached)
- *       and RESET sends its event again (W-E1).
+ *       that QUERY and INFER measure again (a physical measurement is never
+ *       cached) and RESET sends its event again (W-E1).
  *   W-C4. Hosts number their requests 1..255 and never use seq 0 nor cmd
  *       PHYFF_CMD_NONE: seq 0 with cmd NONE marks a framing-error notice
  *       (W-F3) and seq 0 with cmd EVENT an event (W-E1). A board serves a seq-0
@@ -99,6 +99,10 @@
  *
  * Serving an intact frame (checks in this order; the first failure answers)
  *   W-S1. Flags REPLY or EVENT set -> NOT_A_REQUEST, arg 0.
+ *       The other flag bits of a request (ERROR 0x02 and the undefined
+ *       0x08..0x80) are ignored: such a request is served as if they were
+ *       0, on every board. Hosts send them as 0 (a later level that gives
+ *       one a meaning bumps the level, W-L2).
  *   W-S2. Level differs and cmd is not HELLO -> BAD_LEVEL, arg = board level.
  *   W-S3. cmd not served by this board (anything but 0x01..0x05 and, on a
  *       board with FEAT_INFER, 0x10..0x15: NONE, EVENT, 0x16..0x1F...)
@@ -244,8 +248,11 @@
  *                medium differ from caps) -> WRONG_BOARD, arg = the field's
  *                offset in the image; one sample's INFER request or reply
  *                would not fit max_payload -> BAD_MODEL, arg 8 (n_features);
- *                the port cannot store it -> MEDIUM (W-S5). Any failure drops
- *                the load and leaves the model in force untouched. A COMMIT
+ *                the port cannot store it -> MEDIUM (W-S5). From LOAD_RANGE
+ *                on, a failure ends the load (a further COMMIT or CHUNK
+ *                gets NO_LOAD); BAD_PAYLOAD leaves a load in progress
+ *                going, as MODEL_BEGIN's does. No failure touches the
+ *                model in force. A COMMIT
  *                repeated after a success (a retry) answers the same record
  *                again, until the next MODEL_BEGIN, MODEL_ERASE or RESET.
  *   MODEL_INFO   empty -> struct phyff_model_info. Checks: non-empty ->
@@ -258,7 +265,9 @@
  *                n_classes int32 scores (scaled by 2^(score_exp - 31)) +
  *                with PHYFF_INFER_TRACE: n_samples x trace_values int16
  *                sensed values (every measurement of the sample, in order:
- *                pass, block, channel) + ceil(n_samples / 8) bytes
+ *                pass, block, channel; a digital block, without
+ *                PHYFF_BLOCK_PHYSICAL, drives and senses nothing and adds
+ *                no value) + ceil(n_samples / 8) bytes
  *                saturation bitmap (a sensed top code or a saturated result
  *                anywhere in the sample's pipeline).
  *                Each sample is measured with the model's own settle,
@@ -283,8 +292,13 @@
  *   TOO_LONG 3: W-F2; seq 0, cmd NONE; arg = caps.max_payload.
  *   NOT_A_REQUEST 23: W-S1, arg 0. BAD_LEVEL 5: W-S2, arg = board level.
  *   UNKNOWN_COMMAND 16: W-S3, arg 0. BAD_PAYLOAD 17: arg = the expected length
- *   (0 for STATS and RESET). BAD_CHANNELS 19: arg = n_drive_active.
- *   BATCH_TOO_LARGE 18: arg = max_batch. BAD_CONFIG 20: arg = field offset.
+ *   (CONFIGURE 12; QUERY 4 or 4 + 2 x n x n_channels; MODEL_BEGIN 8;
+ *   MODEL_CHUNK 5; INFER 8 or 8 + 2 x n x n_values; 0 for STATS, RESET,
+ *   MODEL_COMMIT, MODEL_INFO and MODEL_ERASE). BAD_CHANNELS 19: arg =
+ *   n_drive_active (QUERY), the model's n_features (INFER).
+ *   BATCH_TOO_LARGE 18: arg = caps.max_batch (QUERY), the model's max_batch
+ *   or max_batch_trace (INFER). BAD_CONFIG 20: arg = field offset
+ *   (CONFIGURE's record; INFER: 4 flags, 6 reserved).
  *   MEDIUM 22: W-S5, arg 0. NO_MODEL 24, MODEL_TOO_LARGE 25, LOAD_RANGE 26,
  *   MODEL_CRC 27, BAD_MODEL 28, WRONG_BOARD 29, NO_LOAD 30: see On-device
  *   inference. Codes 6 (NO_SPACE), 7 (EMPTY) and 21 (OVERRUN) are
