@@ -473,7 +473,7 @@ def test_replies_and_events_sent_to_the_board_are_refused(raw: RawLink) -> None:
 
 
 def test_other_flag_bits_of_a_request_are_ignored(raw: RawLink, caps: Caps) -> None:
-    """S1: ERROR and the undefined flag bits neither refuse a request nor change it."""
+    """W-S1: ERROR and the undefined flag bits neither refuse a request nor change it."""
     plain = raw.request(Cmd.HELLO)[1]
     for flags in (int(Flag.ERROR), 0x08, 0x80, 0xF8 | int(Flag.ERROR)):
         header, body = raw.request(Cmd.HELLO, flags=flags)

@@ -1,4 +1,4 @@
-"""The Arduino library's identity and custom-converter API (phyff_arduino.h A5-A7),
+"""The Arduino library's identity and custom-converter API (phyff_arduino.h ARD-A5-A7),
 built with the real Arduino core for the Uno and run in simavr where it can run.
 
 Two Unos used to report unit id 0 and medium "unknown" alike; now the sketch or the

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from phyff.perf.trainer import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.phyll.model import load_model
+from phyff.phyll.standin import StandInLayer, SyntheticData, synthetic_vowels
 from phyff.training.goodnessfile import read_goodness_file
 from phyff.training.plots import confusion_title, make_report
 from phyff.training.session import TrainConfig, train

@@ -24,7 +24,7 @@ extern "C" {
 #include "phyff_arduino.h"
 #include "pins.h"
 
-/* Identity in HELLO when the sketch names none (phyff_arduino.h A5): build
+/* Identity in HELLO when the sketch names none (phyff_arduino.h ARD-A5): build
  * flags, e.g. -DPHYFF_UNIT_ID=2 -DPHYFF_MEDIUM_NAME='"cavity-a"'. */
 #ifndef PHYFF_UNIT_ID
 #define PHYFF_UNIT_ID 0
@@ -43,7 +43,7 @@ static const uint8_t sense_pins[] = PHYFF_SENSE_PINS;
 
 static struct phyff_core core; /* static: no heap, sized at compile time */
 static struct phyff_port port;
-static phyff_drive_fn own_drive; /* the sketch's converters (A6), or NULL */
+static phyff_drive_fn own_drive; /* the sketch's converters (ARD-A6), or NULL */
 static phyff_sense_fn own_sense;
 
 static void link_write(void *ctx, const uint8_t *data, size_t n) {
@@ -173,7 +173,7 @@ int phyff_board_begin_with(const struct phyff_board_config *config) {
 }
 
 void phyff_board_poll() {
-    if (port.link_write == NULL) return; /* not begun, or refused (A7) */
+    if (port.link_write == NULL) return; /* not begun, or refused (ARD-A7) */
     uint8_t chunk[RX_CHUNK];
     size_t n = 0;
     while (n < sizeof chunk && Serial.available() > 0) {

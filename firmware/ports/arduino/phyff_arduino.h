@@ -29,21 +29,21 @@
  *       boards stop the build with an #error naming the supported ones.
  *   ARD-A4. Nothing is allocated on the heap; all buffers are static and sized
  *       by the board's limits (phyff_config.h).
- *   A5. Identity: the medium name and unit id in HELLO come from the config
+ *   ARD-A5. Identity: the medium name and unit id in HELLO come from the config
  *       given to phyff_board_begin_with() (a sketch may read them from
  *       EEPROM first), else from the build flags PHYFF_MEDIUM_NAME (a string
  *       of at most 16 characters) and PHYFF_UNIT_ID (0..2^32 - 1), else
  *       "unknown" and 0. A model remembers the board's name, medium and unit
  *       id, so two boards with distinct unit ids are never mistaken for each
  *       other.
- *   A6. Converters: with config.drive and config.sense set, the board drives
- *       and senses through them (port.h R2: codes below 2^dac_bits and
+ *   ARD-A6. Converters: with config.drive and config.sense set, the board drives
+ *       and senses through them (port.h PORT-R2: codes below 2^dac_bits and
  *       2^adc_bits, 0 on success, anything else a medium fault) and
  *       config.n_drive, n_sense, dac_bits and adc_bits say what they hold
  *       (channels at most the core's PHYFF_CORE_MAX_CHANNELS, bits 1..15);
  *       the pins of pins.h are then left alone, and config.board (default
  *       "custom") names the board. Without them the pins of pins.h are used.
- *   A7. phyff_board_begin_with() refuses a config it cannot serve (channels
+ *   ARD-A7. phyff_board_begin_with() refuses a config it cannot serve (channels
  *       or bits out of range, a drive without a sense, names too long): it
  *       returns nonzero and the board stays silent, so check it in setup().
  */
@@ -56,12 +56,12 @@
 extern "C" {
 #endif
 
-/* Drives one vector of DAC codes / reads one vector of ADC codes (A6). */
+/* Drives one vector of DAC codes / reads one vector of ADC codes (ARD-A6). */
 typedef int (*phyff_drive_fn)(const uint16_t *dac, uint16_t n);
 typedef int (*phyff_sense_fn)(uint16_t *adc, uint16_t n);
 
 /* What phyff_board_begin_with() may change; zero (or NULL) leaves a field at
- * its default (A5, A6), so `struct phyff_board_config config = {};` first. */
+ * its default (ARD-A5, ARD-A6), so `struct phyff_board_config config = {};` first. */
 struct phyff_board_config {
     const char *medium;   /* name of what is wired, in HELLO */
     uint32_t unit_id;     /* 0: PHYFF_UNIT_ID, itself 0 by default */

@@ -364,7 +364,7 @@ def score(jobs: Sequence[Job], done: dict[str, dict[str, Any]]) -> list[ConfigSc
         s = groups.setdefault(k, ConfigScore(job.dataset, job.board_url, k[2],
                                              dict(job.meta["params"]), [], [], 0.0))
         # the validation split's accuracy (results of older versions called it test_acc)
-        s.accs.append(float(result.get("val_acc", result.get("test_acc"))))
+        s.accs.append(float(result["val_acc"] if "val_acc" in result else result["test_acc"]))
         if result.get("train_acc") is not None:
             s.train_accs.append(float(result["train_acc"]))
         # the whole run where it ran (data, board, run files, evaluation), not only
@@ -460,16 +460,16 @@ def sweep_figure(scores: Sequence[ConfigScore], swept: Sequence[str]) -> Any:
             # each bar, and the axis leaves room for every error bar (none is clipped).
             ranked = sorted(mine, key=lambda s: -s.mean)[:25]
             top = ranked[0].mean
-            ys = list(range(len(ranked)))
+            bar_rows = list(range(len(ranked)))
             colors = ["tab:orange" if math.isclose(s.mean, top, abs_tol=1e-12) else "tab:blue"
                       for s in ranked]
-            ax.barh(ys, [100 * s.mean for s in ranked], xerr=[100 * s.std for s in ranked],
+            ax.barh(bar_rows, [100 * s.mean for s in ranked], xerr=[100 * s.std for s in ranked],
                     color=colors, alpha=0.85, capsize=2)
             right = max(100.0, max(100 * (s.mean + s.std) for s in ranked))
-            for y, s in zip(ys, ranked, strict=True):
+            for y, s in zip(bar_rows, ranked, strict=True):
                 ax.text(100 * (s.mean + s.std) + 0.01 * right, y,
                         f"{100 * s.mean:.1f} ± {100 * s.std:.1f}", va="center", fontsize=7)
-            ax.set_yticks(ys)
+            ax.set_yticks(bar_rows)
             ax.set_yticklabels([_label(s.params) + ("" if len({x.board for x in mine}) == 1
                                                     else f" @ {s.board}") for s in ranked],
                                fontsize=7)

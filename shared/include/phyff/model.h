@@ -107,7 +107,7 @@
  *       blocks only: a digital block's n_sense, settle_us and oversample
  *       are neither checked nor used, but its n_drive must still equal
  *       the encoder's width and n_drive and n_sense still count in the
- *       scratch rule below; every other rule of V3 holds for every block);
+ *       scratch rule below; every other rule of M-V3 holds for every block);
  *       shift_p, shift_h <= 16,
  *       shift_b <= 40, shift_out <= 62, readout_shift <= 16; reserved 0;
  *       the per-sample scratch (d_in + n_drive + n_sense + d_out values,

@@ -30,7 +30,7 @@ static const uint16_t CHANNELS = 4;
 static int drive_mcp4728(const uint16_t *dac, uint16_t n) {
   Wire.beginTransmission(MCP4728_ADDRESS);
   for (uint16_t ch = 0; ch < CHANNELS; ++ch) {
-    const uint16_t code = ch < n ? dac[ch] : 0;  // codes < 2^12 (port.h R2)
+    const uint16_t code = ch < n ? dac[ch] : 0;  // codes < 2^12 (port.h PORT-R2)
     Wire.write((uint8_t)((code >> 8) & 0x0F));
     Wire.write((uint8_t)(code & 0xFF));
   }
