@@ -96,6 +96,12 @@ static void setup_converters(void) {
     (void)port_drive(NULL, zeros, N_DRIVE);
 }
 
+/* This board's serial number in HELLO (caps.unit_id): 0 unless the build sets
+ * it (-DPHYFF_UNIT_ID=7, e.g. PLATFORMIO_BUILD_FLAGS for one upload). */
+#ifndef PHYFF_UNIT_ID
+#define PHYFF_UNIT_ID 0u
+#endif
+
 void phyff_board_begin() {
     Serial.begin(115200);
     setup_converters();
@@ -115,7 +121,7 @@ void phyff_board_begin() {
     struct phyff_board_desc desc;
     desc.board = PHYFF_BOARD_NAME;
     desc.medium = "unknown"; /* what is wired is the user's business */
-    desc.unit_id = 0;
+    desc.unit_id = PHYFF_UNIT_ID;
     desc.features = PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE | PHYFF_FEAT_CHANNEL_SELECT;
     desc.n_drive = N_DRIVE;
     desc.n_sense = N_SENSE;
