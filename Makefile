@@ -24,7 +24,7 @@ SHARED_INC := -Ishared/include
 
 .PHONY: install test test-c test-py cross lint demo bench vectors clean ci \
 	firmware firmware-test hil bench-firmware benchmarks uno uno-direct arduino-example \
-	hil-simavr bench-uno cross-boards bench-ondevice
+	hil-simavr bench-uno bench-autoreset cross-boards bench-ondevice
 HIL_TARGET ?= emu
 
 install:
@@ -132,6 +132,9 @@ arduino-example:
 # the HIL suite against the Uno image in simavr
 hil-simavr: uno
 	$(MAKE) hil HIL_TARGET=simavr
+
+bench-autoreset:
+	$(PHYFF_PY) -m phyff.perf.autoreset
 
 bench-uno:
 	$(PHYFF_PY) -m phyff.perf.uno

@@ -68,7 +68,11 @@ class BootloaderReply:
 
 
 class BootloaderOnly(LinkError):
-    """No phyff firmware answers, but the board's bootloader does."""
+    """No phyff firmware answers, but the board's bootloader does (``reply``)."""
+
+    def __init__(self, message: str, reply: BootloaderReply) -> None:
+        super().__init__(message)
+        self.reply = reply
 
 
 def probeable(url: str) -> bool:
@@ -137,8 +141,7 @@ def explain_silence(url: str, cause: LinkError, baudrate: int = 115200) -> LinkE
     return BootloaderOnly(
         f"no phyff firmware answers at {url}, but the board's bootloader does (STK500, "
         f"{reply.describe()}): its application flash is empty or damaged, as a failed or "
-        f"interrupted upload leaves it. Flash the firmware: {flash}"
-    )
+        f"interrupted upload leaves it. Flash the firmware: {flash}", reply)
 
 
 __all__ = ["BootloaderOnly", "BootloaderReply", "explain_silence", "probe_stk500",
