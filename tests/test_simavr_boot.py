@@ -192,7 +192,8 @@ def test_the_upload_instructions_in_docs_boards_md(
     """docs/boards.md's upload commands for the simulated Uno, run as written."""
     text = (ROOT / "docs" / "boards.md").read_text()
     section = text.split("### Uploading to the simulated Uno", 1)[1].split("\n## ", 1)[0]
-    commands = [line.strip() for line in section.splitlines()
+    blocks = re.findall(r"^```\n(.*?)^```", section, re.M | re.S)
+    commands = [line.strip() for block in blocks for line in block.splitlines()
                 if line.strip().startswith(("avrdude ", "pio run "))]
     assert any(c.startswith("avrdude ") for c in commands)
     assert any(c.startswith("pio run ") for c in commands)
@@ -201,7 +202,7 @@ def test_the_upload_instructions_in_docs_boards_md(
         if command.startswith("pio ") and not simavr.pio_ready():
             continue
         line = command.split("#", 1)[0].replace("PORT", port)
-        argv = shlex.split(re.sub(r"\S*firmware\.hex", str(images[22]), line))
+        argv = shlex.split(re.sub(r"[^\s:]*firmware\.hex", str(images[22]), line))
         cwd = ROOT / "firmware" if argv[0] == "pio" else ROOT
         proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300,
                               check=False)

@@ -80,7 +80,8 @@ def probeable(url: str) -> bool:
     return scheme in PROBED_SCHEMES
 
 
-def probe_stk500(url: str, *, window: float = 1.2, baudrate: int = 115200) -> BootloaderReply | None:
+def probe_stk500(url: str, *, window: float = 1.2,
+                 baudrate: int = 115200) -> BootloaderReply | None:
     """Open ``url`` (resetting a Uno) and ask for its bootloader; None if none answers."""
     if not probeable(url):
         return None

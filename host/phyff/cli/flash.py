@@ -89,7 +89,8 @@ def env_for_board(board: str) -> str | None:
     """The env to flash a board of this name with (an installed platform first)."""
     envs = [e for e, b in environments().items() if b == board.lower()]
     installed = [e for e in envs if _platform_installed(e)]
-    return (installed or envs or [None])[0]
+    choice = installed or envs
+    return choice[0] if choice else None
 
 
 def _usb_board(port: str) -> str | None:
@@ -105,10 +106,11 @@ def _usb_board(port: str) -> str | None:
 
 def tell_env(url: str, timeout: float) -> tuple[str | None, str]:
     """(env, how it was told), or (None, what was tried)."""
-    from phyff.board.bootloader import BootloaderOnly, probe_stk500
+    from phyff.board.bootloader import BootloaderOnly, BootloaderReply, probe_stk500
     from phyff.board.client import Board
     from phyff.board.link import LinkError
 
+    reply: BootloaderReply | None
     try:
         with Board.open(url, timeout=timeout, retries=1) as board:
             name = board.caps.board
@@ -160,8 +162,8 @@ def upload(env: str, url: str) -> str:
         raise FlashError(
             f"the upload to {url} failed its verify: the board's flash differs from the image"
             f"{where}. Its application is damaged (do not trust it, even if it answers), "
-            f"its bootloader is intact: flash again (phyff flash --board {url} --env {env}); if it fails "
-            f"again at the same place, the board's flash is worn", EXIT_BOARD)
+            f"its bootloader is intact: flash again (phyff flash --board {url} --env {env}); "
+            f"if it fails again at the same place, the board's flash is worn", EXIT_BOARD)
     raise FlashError(f"uploading env {env} to {url} failed:\n{_tail(proc, out)}", EXIT_BOARD)
 
 
