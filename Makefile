@@ -24,7 +24,7 @@ SHARED_INC := -Ishared/include
 
 .PHONY: install test test-c test-py cross lint demo bench vectors clean ci \
 	firmware firmware-test hil bench-firmware benchmarks uno uno-direct arduino-example \
-	hil-simavr bench-uno bench-autoreset cross-boards bench-ondevice
+	hil-simavr hil-simavr-boot bench-uno bench-autoreset cross-boards bench-ondevice
 HIL_TARGET ?= emu
 
 install:
@@ -129,10 +129,16 @@ uno-direct:
 arduino-example:
 	$(PHYFF_PY) -m phyff.emulator.simavr example
 
-# the HIL suite against the Uno image in simavr
+# the HIL suite against the Uno image in simavr; -boot: booting through optiboot
+# and reset on every connection, as a real Uno
 hil-simavr: uno
 	$(MAKE) hil HIL_TARGET=simavr
 
+hil-simavr-boot: uno
+	$(MAKE) hil HIL_TARGET=simavr-boot
+
+# the simulated Uno (optiboot, reset on open) opened and closed 100 times:
+# handshakes and time to the first HELLO
 bench-autoreset:
 	$(PHYFF_PY) -m phyff.perf.autoreset
 
@@ -151,6 +157,7 @@ ci: test firmware firmware-test uno arduino-example cross-boards
 	$(MAKE) hil HIL_TARGET=qemu
 	$(MAKE) hil HIL_TARGET=micropython
 	$(MAKE) hil HIL_TARGET=simavr
+	$(MAKE) hil HIL_TARGET=simavr-boot
 	$(MAKE) bench-firmware
 	$(MAKE) bench-uno
 
