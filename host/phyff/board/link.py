@@ -35,10 +35,11 @@ the in-process emulator). Rules it enforces (wire.h C1-C5, F3, E1-E2):
   HELLO again, and the next request starts with a 0x00 again (the board may
   hold the tail of the frame the bootloader let through). Anything a
   bootloader answers (STK500's 0x14 0x10) is no frame: it is dropped and
-  counted as a bad frame, never reported as an error. The first HELLO so
-  comes within the link's timeout times its tries; on the simulated Uno in
-  about 0.4 s (docs/boards.md). A board whose application never starts is
-  told apart from a dead line by :mod:`phyff.board.bootloader`.
+  counted as a bad frame, never reported as an error; a frame that follows
+  up to 8 such bytes with no delimiter between is still read. The first
+  HELLO so comes within the link's timeout times its tries; on the
+  simulated Uno in about 0.4 s (docs/boards.md). A board whose application
+  never starts is told apart from a dead line by :mod:`phyff.board.bootloader`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from phyff.protocol import wire
 from phyff.protocol.wire import Cmd, Deframer, ErrorRecord, Event, EventId, Flag, Header, Status
 
 _DRAIN = 1 << 16  # bytes asked for when draining what has already arrived
+_MAX_JUNK = 8  # leading non-frame bytes a frame is recovered from (see _decode)
 
 MAX_TIMEOUT = 86_400.0  # one day: longer waits are mistakes, and overflow select()
 
@@ -350,7 +352,15 @@ class Link:
         except wire.WireError:
             self._check_busy(body)
             self.stats.bad_frames += 1
-            return None
+        # A frame right behind a few bytes that were none (a bootloader's STK500
+        # answer, line noise at power-up) shares their body: no delimiter between.
+        # Its own COBS, length and CRC still tell it apart from garbage.
+        for skip in range(1, min(_MAX_JUNK, len(body) - 1) + 1):
+            try:
+                return wire.decode_frame(body[skip:], self.max_payload)
+            except wire.WireError:
+                continue
+        return None
 
     def _await_reply(self, cmd: int, seq: int, deadline: float) -> bytes | str:
         while True:
