@@ -112,12 +112,13 @@ hil:
 	$(PYTHON) -m pytest hil -s --target $(HIL_TARGET)
 
 # The Arduino Uno image, offline: PlatformIO's uno_sim env (the uno env's
-# sources and flags, Debian's Arduino AVR core and avr-gcc), and the simavr
-# harness that runs it (needs libsimavr-dev).
+# sources and flags, Debian's Arduino AVR core and avr-gcc), the simavr
+# harness that runs it (needs libsimavr-dev) and the Uno's bootloader (optiboot).
 uno:
 	firmware/tools/pio-offline.sh
 	cd firmware && pio run -e uno_sim
 	$(PHYFF_PY) -m phyff.emulator.simavr harness
+	$(PHYFF_PY) -m phyff.emulator.simavr bootloader
 
 # the same image without PlatformIO (avr-gcc from the same definition)
 uno-direct:
