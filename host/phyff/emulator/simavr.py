@@ -32,7 +32,7 @@ byte-identical to the in-process emulator configured like the Uno
   :func:`build_with_arduino_builder` with the Arduino IDE's own builder when
   Debian's arduino-builder is installed, so CI proves an IDE user can build it.
 
-``python -m phyff.emulator.simavr build|harness|library|example|serve`` runs
+``python -m phyff.emulator.simavr build|harness|bootloader|library|example|serve`` runs
 these from a shell (the Makefile's ``uno`` and ``arduino-example`` targets).
 """
 
