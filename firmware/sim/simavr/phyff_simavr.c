@@ -21,7 +21,8 @@
  *       while no host is attached are dropped, as on an unplugged USB port.
  *       Host bytes reach the UART only once the firmware enabled its
  *       receiver (Serial.begin), so a request sent during boot is not lost.
- *   S2. One host at a time: a second connection while one is attached gets
+ *   S2. One host at a time (a host that closed its connection before the next
+ *       one connected is gone by then): a second connection while one is attached gets
  *       the text line "phyff-simavr: board busy: ..." and is then closed
  *       (after the harness has read what it sent, so the line is not lost
  *       to a connection reset); the harness says so on its stderr. The
@@ -648,7 +649,8 @@ static void service_sockets(int timeout_ms) {
     struct pollfd p[2] = {{listen_fd, POLLIN, 0}, {host_fd, POLLIN, 0}};
     const nfds_t np = host_fd >= 0 ? 2 : 1;
     if (poll(p, np, timeout_ms) <= 0) return;
-    if (p[0].revents & POLLIN) accept_host();
+    /* The attached host first: one that closed just before the next one connected
+     * (avrdude, then phyff) is gone before the next is accepted, not "busy". */
     if (np == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
         while (rx_len < sizeof rx_buf) {
             const size_t tail = (rx_head + rx_len) % sizeof rx_buf;
@@ -663,6 +665,7 @@ static void service_sockets(int timeout_ms) {
             break;
         }
     }
+    if (p[0].revents & POLLIN) accept_host();
 }
 
 int main(int argc, char **argv) {

@@ -192,7 +192,9 @@ def cmd_flash(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         if not args.no_build:
+            print(f"# building env {env} with PlatformIO", file=sys.stderr, flush=True)
             build(env)
+        print(f"# uploading to {args.board} ({how})", file=sys.stderr, flush=True)
         upload(env, args.board)
     except FlashError as exc:
         print(f"phyff: {exc}", file=sys.stderr)
