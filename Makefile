@@ -24,7 +24,7 @@ SHARED_INC := -Ishared/include
 
 .PHONY: install test test-c test-py cross lint demo bench vectors enums typecheck clean ci \
 	firmware firmware-test hil bench-firmware benchmarks uno uno-direct arduino-example \
-	hil-simavr bench-uno cross-boards bench-ondevice
+	hil-simavr hil-simavr-boot bench-uno bench-autoreset cross-boards bench-ondevice
 HIL_TARGET ?= emu
 
 install:
@@ -120,12 +120,13 @@ hil:
 	$(PYTHON) -m pytest hil -s --target $(HIL_TARGET)
 
 # The Arduino Uno image, offline: PlatformIO's uno_sim env (the uno env's
-# sources and flags, Debian's Arduino AVR core and avr-gcc), and the simavr
-# harness that runs it (needs libsimavr-dev).
+# sources and flags, Debian's Arduino AVR core and avr-gcc), the simavr
+# harness that runs it (needs libsimavr-dev) and the Uno's bootloader (optiboot).
 uno:
 	firmware/tools/pio-offline.sh
 	cd firmware && pio run -e uno_sim
 	$(PHYFF_PY) -m phyff.emulator.simavr harness
+	$(PHYFF_PY) -m phyff.emulator.simavr bootloader
 
 # the same image without PlatformIO (avr-gcc from the same definition)
 uno-direct:
@@ -137,9 +138,18 @@ uno-direct:
 arduino-example:
 	$(PHYFF_PY) -m phyff.emulator.simavr example
 
-# the HIL suite against the Uno image in simavr
+# the HIL suite against the Uno image in simavr; -boot: booting through optiboot
+# and reset on every connection, as a real Uno
 hil-simavr: uno
 	$(MAKE) hil HIL_TARGET=simavr
+
+hil-simavr-boot: uno
+	$(MAKE) hil HIL_TARGET=simavr-boot
+
+# the simulated Uno (optiboot, reset on open) opened and closed 100 times:
+# handshakes and time to the first HELLO
+bench-autoreset:
+	$(PHYFF_PY) -m phyff.perf.autoreset
 
 bench-uno:
 	$(PHYFF_PY) -m phyff.perf.uno
@@ -156,6 +166,7 @@ ci: test firmware firmware-test uno arduino-example cross-boards
 	$(MAKE) hil HIL_TARGET=qemu
 	$(MAKE) hil HIL_TARGET=micropython
 	$(MAKE) hil HIL_TARGET=simavr
+	$(MAKE) hil HIL_TARGET=simavr-boot
 	$(MAKE) bench-firmware
 	$(MAKE) bench-uno
 

@@ -3,7 +3,9 @@
 Choose the board with ``--target NAME|PORT`` or ``PHYFF_HIL_TARGET``:
 ``emu`` (default: the firmware core in process), ``pty``, ``qemu`` (the real
 Cortex-M firmware in QEMU), ``micropython``, ``simavr`` (the Arduino Uno
-image in simavr) or a serial port of a real board. See targets.py.
+image in simavr), ``simavr-boot`` (the same, booting through optiboot and
+reset on every connection, as a real Uno) or a serial port of a real board.
+See targets.py.
 
     python -m pytest hil                              # in-process emulator
     python -m pytest hil --target qemu -s             # QEMU, with figures printed
@@ -31,9 +33,9 @@ DEFAULT_SPEC = "emu://acoustic?seed=21&n_in=6&n_out=4"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("phyff hil")
     group.addoption("--target", default=os.environ.get("PHYFF_HIL_TARGET", "emu"),
-                    help="board to test: emu, pty, qemu, micropython, simavr, or a serial port "
-                         "such as "
-                         "/dev/ttyACM0 (default: $PHYFF_HIL_TARGET or emu)")
+                    help="board to test: emu, pty, qemu, micropython, simavr, simavr-boot, or "
+                         "a serial port such as /dev/ttyACM0 (default: $PHYFF_HIL_TARGET or "
+                         "emu)")
     group.addoption("--soak-samples", type=int, default=None,
                     help="samples measured by the soak test (default 100000; 4000 on "
                          "the simulated Uno)")

@@ -82,9 +82,24 @@ class RawLink:
         assert header.is_error and header.is_reply, f"expected an ERROR reply, got {header}"
         return header, ErrorRecord.unpack(body)
 
-    def sync(self) -> None:
-        """Flush the board's receive buffer and wait for HELLO: a known state to start from."""
-        self.send(wire.DELIMITER)
-        header, _ = self.request(Cmd.HELLO)
-        assert header.cmd == Cmd.HELLO
-        self.pending.clear()
+    def sync(self, within: float = 6.0) -> None:
+        """Flush the board's receive buffer and wait for HELLO: a known state to start from.
+
+        A board that resets when its port is opened (a Uno, the simulated one with
+        its bootloader) runs its bootloader first, which swallows the first
+        request: HELLO is asked again when the board announces its start or after
+        a second without a reply, until ``within`` seconds have passed.
+        """
+        deadline = time.monotonic() + within
+        while True:
+            self.send(wire.DELIMITER)
+            seq = self.next_seq()
+            self.send(wire.encode_frame(Header(cmd=Cmd.HELLO, seq=seq)))
+            started = len(self.events)
+            until = min(deadline, time.monotonic() + 1.0)
+            while time.monotonic() < until and len(self.events) == started:
+                self._pump(until)
+                if any(h.cmd == Cmd.HELLO and h.seq == seq for h, _ in self.pending):
+                    self.pending.clear()
+                    return
+            assert time.monotonic() < deadline, "the board did not answer HELLO"

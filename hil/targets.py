@@ -90,6 +90,15 @@ def _simavr_board(spec: EmulatorSpec) -> Iterator[str]:
         yield board.url
 
 
+@contextmanager
+def _simavr_boot_board(spec: EmulatorSpec) -> Iterator[str]:
+    """The Uno image as a real Uno runs it: optiboot first, a reset on every connection."""
+    from phyff.emulator.simavr import SimavrBoard
+
+    with SimavrBoard(spec, bootloader=True) as board:
+        yield board.url
+
+
 def _micropython_board(spec: EmulatorSpec) -> AbstractContextManager[str]:
     """The MicroPython board program under the real MicroPython unix port."""
     from phyff.emulator.micropython import micropython_board
@@ -111,6 +120,8 @@ micropython_target = _launched("micropython", _micropython_board,
                                             "micropython_unavailable"))
 simavr_target = _launched("simavr", _simavr_board,
                           _unavailable("phyff.emulator.simavr", "simavr_unavailable"))
+simavr_boot_target = _launched("simavr-boot", _simavr_boot_board,
+                               _unavailable("phyff.emulator.simavr", "simavr_unavailable"))
 
 
 def _uno_spec(spec: EmulatorSpec) -> EmulatorSpec:
@@ -125,19 +136,21 @@ TARGETS: dict[str, TargetFactory] = {
     "qemu": qemu_target,
     "micropython": micropython_target,
     "simavr": simavr_target,
+    "simavr-boot": simavr_boot_target,
 }
 
 # Targets with a fixed board: the spec they serve for a requested one.
-FITS: dict[str, Callable[[EmulatorSpec], EmulatorSpec]] = {"simavr": _uno_spec}
+FITS: dict[str, Callable[[EmulatorSpec], EmulatorSpec]] = {"simavr": _uno_spec,
+                                                           "simavr-boot": _uno_spec}
 
 # Default soak length per target (--soak-samples overrides): the simulated
 # Uno moves about 500 samples per simulated second over its 115,200-baud UART.
-SOAK_SAMPLES: dict[str, int] = {"simavr": 4000}
+SOAK_SAMPLES: dict[str, int] = {"simavr": 4000, "simavr-boot": 4000}
 DEFAULT_SOAK_SAMPLES = 100_000
 
 
 # Targets whose board clock is a simulator's rather than wall time.
-SIMULATED_CLOCK = {"simavr"}
+SIMULATED_CLOCK = {"simavr", "simavr-boot"}
 
 
 @dataclass(frozen=True)

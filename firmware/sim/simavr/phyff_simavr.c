@@ -21,7 +21,8 @@
  *       while no host is attached are dropped, as on an unplugged USB port.
  *       Host bytes reach the UART only once the firmware enabled its
  *       receiver (Serial.begin), so a request sent during boot is not lost.
- *   SIM-S2. One host at a time: a second connection while one is attached gets
+ *   SIM-S2. One host at a time (a host that closed its connection before the next
+ *       one connected is gone by then): a second connection while one is attached gets
  *       the text line "phyff-simavr: board busy: ..." and is then closed
  *       (after the harness has read what it sent, so the line is not lost
  *       to a connection reset); the harness says so on its stderr. The
@@ -50,6 +51,47 @@
  *       end the cycle the reply's delimiter left it, n the sense rounds in
  *       between and first/last the cycles the first and last of them began
  *       (0 when there were none).
+ *
+ * The Uno's boot (--boot), its auto-reset (--reset-on-open), uploads
+ *   SIM-B1. --boot HEX loads a bootloader (the Uno's optiboot) from an Intel HEX
+ *       file into the boot section and programs the Uno's fuses (low 0xFF,
+ *       high 0xDE, extended 0xFD): BOOTRST is programmed and BOOTSZ selects
+ *       the 512-byte section at 0x7E00, so every reset starts there, as on
+ *       a real Uno. The bootloader must lie wholly inside that section.
+ *   SIM-B2. The application (--elf, or --app with an ELF or an Intel HEX file)
+ *       is loaded below the boot section; without one, the application
+ *       flash is erased (0xFF), as on a new chip that has only a bootloader.
+ *       Power-on sets PORF in MCUSR, so optiboot starts the application at
+ *       once, as a Uno does when it is plugged in.
+ *   SIM-B3. --reset-on-open: a host connecting to the TCP port is the Uno's
+ *       "port opened": its USB bridge pulls DTR, which resets the MCU
+ *       through a capacitor. The harness then resets the MCU with EXTRF in
+ *       MCUSR (an external reset), so optiboot listens for an upload for
+ *       about a second before it starts the application. TCP is used because
+ *       a connection is an unambiguous "open" (a pty gives no such signal
+ *       reliably). Closing the connection does nothing, as on a Uno.
+ *   SIM-B4. Self-programming (SPM) is simavr's: optiboot writes the flash page
+ *       by page, so avrdude (-c arduino -P net:127.0.0.1:PORT) programs the
+ *       simulated Uno; the new image runs after the bootloader's watchdog
+ *       reset. The flash lives as long as the harness.
+ *   SIM-B5. --flash-fault ADDR (a test of failed uploads): page writes at or
+ *       above byte address ADDR of the application section do not program
+ *       (the page stays erased, as in a flash that no longer takes writes),
+ *       so avrdude's verify fails there.
+ *   SIM-B6. With a bootloader, a crash of the application halts the MCU until
+ *       the next reset (a real board hangs; it does not vanish): the harness
+ *       says so on stderr and keeps serving; SIM-S6's exit 4 is for boards
+ *       without one.
+ *   SIM-B7. While the MCU runs in the boot section and no host bytes wait,
+ *       simulated time never runs ahead of the wall clock, so the
+ *       bootloader's timeouts (about 1 s listening after an external reset,
+ *       16 ms before the watchdog starts the application) last as long as
+ *       on a real Uno, and avrdude's pause after opening the port (it waits
+ *       300 ms for a reset to finish) fits in the window as it does there.
+ *       The application keeps SIM-S5's pacing.
+ *   SIM-B8. A watchdog timeout changed while the watchdog runs takes effect at
+ *       once (restarting its count), as optiboot relies on; simavr alone
+ *       keeps the old one until the next WDR.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,12 +106,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <simavr/avr_adc.h>
+#include <simavr/avr_flash.h>
 #include <simavr/avr_uart.h>
+#include <simavr/avr_watchdog.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
+#include <simavr/sim_io.h>
 
 #include "phyff/medium_link.h"
 #include "phyff/wire.h"
@@ -86,8 +132,26 @@
 enum {
     REG_PORTB = 0x25, REG_DDRB = 0x24, REG_PORTD = 0x2B, REG_DDRD = 0x2A,
     REG_TCCR1A = 0x80, REG_OCR1AL = 0x88, REG_OCR1BL = 0x8A,
-    REG_TCCR2A = 0xB0, REG_OCR2A = 0xB3, REG_OCR2B = 0xB4, REG_UCSR0B = 0xC1
+    REG_TCCR2A = 0xB0, REG_OCR2A = 0xB3, REG_OCR2B = 0xB4, REG_UCSR0B = 0xC1,
+    REG_MCUSR = 0x54, REG_WDTCSR = 0x60
 };
+enum { MCUSR_PORF = 1u << 0, MCUSR_EXTRF = 1u << 1 };
+
+/* The Uno's fuses (Arduino's boards.txt, uno.bootloader.*): BOOTRST programmed,
+ * BOOTSZ = 11 (256 words at word 0x3F00, byte 0x7E00). */
+#define UNO_LFUSE 0xFFu
+#define UNO_HFUSE 0xDEu
+#define UNO_EFUSE 0xFDu
+#define SPM_PAGE 128u
+
+/* The boot section's first byte address for a high fuse: BOOTSZ1:0 are bits
+ * 2:1 (11 = 256 words ... 00 = 2048 words); BOOTRST (bit 0) programmed (0)
+ * makes resets start there. */
+static uint32_t boot_start(uint8_t hfuse, uint32_t flash_size) {
+    const unsigned bootsz = (hfuse >> 1) & 3u;
+    const uint32_t words = 256u << (3u - bootsz);
+    return flash_size - 2u * words;
+}
 
 struct drive_pin {
     const char *name;
@@ -114,6 +178,21 @@ static int refused_fd = -1; /* a refused second host, drained until it closes */
 static unsigned refused_polls;
 static uint8_t medium_seq;
 static FILE *diag;
+
+static int reset_on_open;           /* SIM-B3 */
+static int have_boot;               /* SIM-B1 */
+static int halted;                  /* SIM-B6: crashed, waiting for a reset */
+static uint32_t app_end;            /* first byte of the boot section */
+static long flash_fault = -1;       /* SIM-B5 */
+static unsigned long long resets;
+static avr_cycle_count_t pace_cycle; /* SIM-B7: the cycle and wall time of the last reset */
+static double pace_wall;
+
+static double wall_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static uint8_t rx_buf[4096]; /* host -> UART, not yet accepted by the UART */
 static size_t rx_head, rx_len;
@@ -169,6 +248,8 @@ static void close_host(void) {
     tx_len = 0;
 }
 
+static void external_reset(void);
+
 static void accept_host(void) {
     int fd = accept(listen_fd, NULL, NULL);
     if (fd < 0) return;
@@ -189,6 +270,7 @@ static void accept_host(void) {
     set_nodelay(fd);
     (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     host_fd = fd;
+    if (reset_on_open) external_reset();
 }
 
 static void flush_tx(void) {
@@ -378,6 +460,136 @@ static void adc_trigger_hook(struct avr_irq_t *irq, uint32_t value, void *param)
     total_rounds++;
 }
 
+/* ---- boot, reset, flash (SIM-B1-B6) --------------------------------------- */
+
+/* SIM-B3: what the Uno's DTR capacitor does when a host opens the port. */
+static void external_reset(void) {
+    avr_reset(avr);
+    avr->data[REG_MCUSR] = MCUSR_EXTRF;
+    uart_xon = 1; /* the UART's input FIFO is empty again */
+    req_open = 0;
+    rounds = 0;
+    halted = 0;
+    resets++;
+    pace_cycle = avr->cycle;
+    pace_wall = wall_seconds();
+}
+
+/* SIM-B7: milliseconds the simulation is ahead of the wall clock since the last
+ * reset (0 when behind). */
+static int ms_ahead(void) {
+    const double sim = (double)(avr->cycle - pace_cycle) / F_CPU_HZ;
+    const double ahead = sim - (wall_seconds() - pace_wall);
+    return ahead > 0 ? (int)(ahead * 1000.0) + 1 : 0;
+}
+
+/* SIM-B8: simavr (1.6 and later) reads the watchdog's old prescaler after the
+ * timed write has stored the new one, so a new timeout never takes effect
+ * until the next WDR. optiboot shortens the timeout to 16 ms and spins
+ * (no WDR) to start the application: without this, that took a second.
+ * When the prescaler changes while the watchdog is on, restart its count
+ * with the new timeout, as a WDR would. */
+static uint8_t wdtcsr_seen;
+
+static void watch_watchdog(void) {
+    const uint8_t now = avr->data[REG_WDTCSR];
+    const uint8_t wdp = 0x27u, wde = 0x08u, wdie = 0x40u;
+    if ((now ^ wdtcsr_seen) & wdp && (now & (wde | wdie)))
+        avr_ioctl(avr, AVR_IOCTL_WATCHDOG_RESET, 0);
+    wdtcsr_seen = now;
+}
+
+/* SIM-B5: simavr's SPM, with the page writes of a worn-out region undone. */
+static int (*spm_ioctl)(struct avr_io_t *port, uint32_t ctl, void *param);
+
+static int faulty_spm_ioctl(struct avr_io_t *port, uint32_t ctl, void *param) {
+    if (ctl != AVR_IOCTL_FLASH_SPM) return spm_ioctl(port, ctl, param);
+    const uint32_t z = (uint32_t)avr->data[30] | ((uint32_t)avr->data[31] << 8); /* Z = r31:r30 */
+    const uint8_t spmcsr = avr->data[0x57];
+    const int page_write = (spmcsr & 0x05u) == 0x05u; /* PGWRT | SELFPRGEN */
+    const int rc = spm_ioctl(port, ctl, param);
+    const uint32_t page = z & ~(SPM_PAGE - 1u);
+    if (page_write && page < app_end && (long)page >= flash_fault)
+        memset(avr->flash + page, 0xff, SPM_PAGE);
+    return rc;
+}
+
+static void install_flash_fault(void) {
+    for (avr_io_t *io = avr->io_port; io != NULL; io = io->next) {
+        if (io->kind != NULL && !strcmp(io->kind, "flash")) {
+            spm_ioctl = io->ioctl;
+            io->ioctl = faulty_spm_ioctl;
+            return;
+        }
+    }
+    die(1, "--flash-fault: this simavr's ATmega328P has no self-programming module");
+}
+
+static int hex_nibble(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* SIM-B1/SIM-B2: an Intel HEX file into flash, every byte within [lo, hi). Records
+ * 00 (data), 01 (end), 02/04 (segment/linear base); 03/05 (start address)
+ * are ignored. Each record's checksum is checked. */
+static void load_hex(const char *path, uint32_t lo, uint32_t hi, const char *what) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) die(1, "cannot open %s %s: %s", what, path, strerror(errno));
+    char line[600];
+    uint32_t base = 0;
+    unsigned lineno = 0, data_bytes = 0;
+    int ended = 0;
+    while (!ended && fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        size_t n = strcspn(line, "\r\n");
+        line[n] = '\0';
+        if (n == 0) continue;
+        uint8_t rec[256 + 5];
+        size_t len = 0;
+        if (line[0] != ':' || n % 2 != 1 || (n - 1) / 2 > sizeof rec)
+            die(1, "%s %s: line %u is not an Intel HEX record", what, path, lineno);
+        uint8_t sum = 0;
+        for (size_t i = 1; i < n; i += 2) {
+            const int h = hex_nibble(line[i]), l = hex_nibble(line[i + 1]);
+            if (h < 0 || l < 0) die(1, "%s %s: line %u has a non-hex digit", what, path, lineno);
+            rec[len] = (uint8_t)(h * 16 + l);
+            sum = (uint8_t)(sum + rec[len++]);
+        }
+        if (len < 5 || len != (size_t)rec[0] + 5u || sum != 0)
+            die(1, "%s %s: line %u has a bad length or checksum", what, path, lineno);
+        const uint32_t addr = base + (((uint32_t)rec[1] << 8) | rec[2]);
+        switch (rec[3]) {
+        case 0x00:
+            if (addr < lo || addr + rec[0] > hi)
+                die(1, "%s %s writes bytes 0x%04x..0x%04x, outside 0x%04x..0x%04x: %s", what,
+                    path, addr, addr + rec[0] - 1u, lo, hi - 1u,
+                    lo == 0 ? "the application must fit below the Uno's 512-byte bootloader"
+                            : "is it the ATmega328P's optiboot?");
+            memcpy(avr->flash + addr, rec + 4, rec[0]);
+            data_bytes += rec[0];
+            break;
+        case 0x01: ended = 1; break;
+        case 0x02: base = (((uint32_t)rec[4] << 8) | rec[5]) << 4; break;
+        case 0x04: base = (((uint32_t)rec[4] << 8) | rec[5]) << 16; break;
+        default: break; /* 03, 05: start addresses */
+        }
+    }
+    fclose(f);
+    if (data_bytes == 0) die(1, "%s %s holds no data records", what, path);
+}
+
+static int is_elf_file(const char *path) {
+    unsigned char m[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) die(1, "cannot open firmware %s: %s", path, strerror(errno));
+    size_t n = fread(m, 1, sizeof m, f);
+    fclose(f);
+    return n == sizeof m && memcmp(m, "\x7f" "ELF", 4) == 0;
+}
+
 /* ---- ELF check -------------------------------------------------------------- */
 static void check_elf(const char *path) {
     unsigned char h[52];
@@ -404,10 +616,14 @@ static void on_signal(int sig) {
 }
 
 static void usage(void) {
-    fputs("usage: phyff-simavr --elf FIRMWARE.elf --medium HOST:PORT [--port N] [--diag FILE]\n"
+    fputs("usage: phyff-simavr [--elf FIRMWARE.elf | --app FIRMWARE.elf|.hex] --medium HOST:PORT\n"
+          "                    [--boot BOOTLOADER.hex [--reset-on-open] [--flash-fault ADDR]]\n"
+          "                    [--port N] [--diag FILE]\n"
           "  Runs the Uno image on a simulated ATmega328P at 16 MHz. UART0 is served on\n"
           "  127.0.0.1:N (0 = any free port; the port is printed on stderr), the drive\n"
-          "  pins and analog inputs are wired to the medium server at HOST:PORT.\n",
+          "  pins and analog inputs are wired to the medium server at HOST:PORT.\n"
+          "  --boot loads the bootloader with the Uno's fuses (resets start it);\n"
+          "  --reset-on-open resets the MCU whenever a host connects (the Uno's DTR).\n",
           stderr);
 }
 
@@ -433,7 +649,8 @@ static void service_sockets(int timeout_ms) {
     struct pollfd p[2] = {{listen_fd, POLLIN, 0}, {host_fd, POLLIN, 0}};
     const nfds_t np = host_fd >= 0 ? 2 : 1;
     if (poll(p, np, timeout_ms) <= 0) return;
-    if (p[0].revents & POLLIN) accept_host();
+    /* The attached host first: one that closed just before the next one connected
+     * (avrdude, then phyff) is gone before the next is accepted, not "busy". */
     if (np == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
         while (rx_len < sizeof rx_buf) {
             const size_t tail = (rx_head + rx_len) % sizeof rx_buf;
@@ -448,26 +665,34 @@ static void service_sockets(int timeout_ms) {
             break;
         }
     }
+    if (p[0].revents & POLLIN) accept_host();
 }
 
 int main(int argc, char **argv) {
-    const char *elf = NULL, *medium = NULL, *diag_path = NULL;
+    const char *elf = NULL, *medium = NULL, *diag_path = NULL, *boot = NULL;
     int port = 0;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--elf") && i + 1 < argc) elf = argv[++i];
         else if (!strcmp(argv[i], "--medium") && i + 1 < argc) medium = argv[++i];
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--diag") && i + 1 < argc) diag_path = argv[++i];
+        else if (!strcmp(argv[i], "--app") && i + 1 < argc) elf = argv[++i];
+        else if (!strcmp(argv[i], "--boot") && i + 1 < argc) boot = argv[++i];
+        else if (!strcmp(argv[i], "--reset-on-open")) reset_on_open = 1;
+        else if (!strcmp(argv[i], "--flash-fault") && i + 1 < argc)
+            flash_fault = strtol(argv[++i], NULL, 0);
         else {
             usage();
             return 1;
         }
     }
-    if (elf == NULL || medium == NULL || port < 0 || port > 65535) {
+    if ((elf == NULL && boot == NULL) || medium == NULL || port < 0 || port > 65535 ||
+        ((reset_on_open || flash_fault >= 0) && boot == NULL)) {
         usage();
         return 1;
     }
-    check_elf(elf);
+    const int app_is_elf = elf != NULL && is_elf_file(elf);
+    if (app_is_elf) check_elf(elf);
     if (diag_path && (diag = fopen(diag_path, "w")) == NULL)
         die(1, "cannot write %s: %s", diag_path, strerror(errno));
 
@@ -476,14 +701,42 @@ int main(int argc, char **argv) {
 
     elf_firmware_t fw;
     memset(&fw, 0, sizeof fw);
-    if (elf_read_firmware(elf, &fw) != 0) die(1, "simavr cannot load %s", elf);
+    if (app_is_elf && elf_read_firmware(elf, &fw) != 0) die(1, "simavr cannot load %s", elf);
     avr = avr_make_mcu_by_name("atmega328p");
     if (avr == NULL) die(1, "this simavr has no ATmega328P model");
     avr_init(avr);
     avr->log = 0; /* quiet: warnings about clipped ADC values etc. */
     fw.frequency = F_CPU_HZ;
     fw.vcc = fw.avcc = fw.aref = AVCC_MV;
-    avr_load_firmware(avr, &fw);
+    const uint32_t flash_size = avr->flashend + 1u;
+    app_end = flash_size;
+    if (boot != NULL) { /* SIM-B1 */
+        avr->fuse[0] = UNO_LFUSE;
+        avr->fuse[1] = UNO_HFUSE;
+        avr->fuse[2] = UNO_EFUSE;
+        app_end = boot_start(UNO_HFUSE, flash_size);
+    }
+    if (app_is_elf) {
+        if (fw.flashsize > app_end)
+            die(1, "%s holds %u bytes of flash, more than the %u below the bootloader", elf,
+                fw.flashsize, app_end);
+        avr_load_firmware(avr, &fw);
+    } else if (elf != NULL) {
+        avr->frequency = fw.frequency; /* SIM-B2: an Intel HEX application */
+        avr->vcc = avr->avcc = avr->aref = AVCC_MV;
+        load_hex(elf, 0, app_end, "the application");
+    }
+    if (boot != NULL) {
+        load_hex(boot, app_end, flash_size, "the bootloader");
+        avr->frequency = F_CPU_HZ;
+        avr->codeend = avr->flashend; /* the whole flash may run (an erased one slides to boot) */
+        avr->reset_pc = (avr_flashaddr_t)app_end; /* BOOTRST */
+        avr_reset(avr);
+        avr->data[REG_MCUSR] = MCUSR_PORF; /* SIM-B2: power-on */
+        pace_wall = wall_seconds();
+        have_boot = 1;
+        if (flash_fault >= 0) install_flash_fault();
+    }
 
     uint32_t flags = 0;
     avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
@@ -527,13 +780,35 @@ int main(int argc, char **argv) {
     const avr_cycle_count_t busy_limit = 2u * F_CPU_HZ;
     int code = 0;
     while (!stop_requested) {
+        if (halted) { /* SIM-B6: nothing runs; what the host sends is lost */
+            service_sockets(20);
+            rx_head = rx_len = 0;
+            continue;
+        }
+        if (have_boot && avr->pc >= app_end && rx_len == 0 && tx_len == 0) { /* SIM-B7 */
+            const int ahead = ms_ahead();
+            if (ahead > 0) {
+                service_sockets(ahead < 20 ? ahead : 20);
+                continue;
+            }
+        }
         const int busy = rx_len > 0 || tx_len > 0 ||
+                         (have_boot && avr->pc >= app_end) ||
                          (req_open && avr->cycle - last_input_cycle < busy_limit);
         service_sockets(busy ? 0 : 20); /* SIM-S5 */
         feed_uart();
         const avr_cycle_count_t until = avr->cycle + (busy ? slice / 16u : slice);
         while (avr->cycle < until) {
             const int state = avr_run(avr);
+            if ((state == cpu_Done || state == cpu_Crashed) && have_boot) { /* SIM-B6 */
+                fprintf(stderr, "phyff-simavr: the application %s at cycle %llu (pc 0x%04x); "
+                        "the MCU is halted until the next reset (port open)\n",
+                        state == cpu_Done ? "stopped" : "crashed",
+                        (unsigned long long)avr->cycle, (unsigned)avr->pc);
+                fflush(stderr);
+                halted = 1;
+                break;
+            }
             if (state == cpu_Done || state == cpu_Crashed) {
                 flush_tx();
                 fprintf(stderr, "phyff-simavr: the firmware %s at cycle %llu\n",
@@ -542,15 +817,17 @@ int main(int argc, char **argv) {
                 code = 4;
                 goto out;
             }
+            if (have_boot && avr->data[REG_WDTCSR] != wdtcsr_seen) watch_watchdog();
             if (rx_len > 0 && uart_xon) feed_uart();
         }
         flush_tx();
     }
 out:
     fprintf(stderr,
-            "phyff-simavr: %llu cycles (%.3f s simulated), %llu replies, %llu sense rounds\n",
+            "phyff-simavr: %llu cycles (%.3f s simulated), %llu replies, %llu sense rounds, "
+            "%llu resets on open\n",
             (unsigned long long)avr->cycle, (double)avr->cycle / F_CPU_HZ, total_replies,
-            total_rounds);
+            total_rounds, resets);
     if (diag) fclose(diag);
     close_host();
     close(listen_fd);

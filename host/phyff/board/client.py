@@ -39,6 +39,7 @@ from phyff.board.link import (
     BoardResetDetected,
     Link,
     LinkError,
+    LinkTimeout,
     check_timeout,
 )
 from phyff.board.ondevice import InferResult, OnDeviceInference
@@ -143,6 +144,16 @@ class Board(OnDeviceInference):
         transport = open_transport(url, baudrate=baudrate, timeout=timeout)
         try:
             return cls(Link(transport, timeout=timeout, retries=retries), url=url)
+        except LinkTimeout as exc:
+            # Nothing phyff answered: a board with only its bootloader (an empty or
+            # damaged application flash) is told apart from a dead line.
+            transport.close()
+            from phyff.board.bootloader import explain_silence
+
+            explained = explain_silence(url, exc, baudrate)
+            if explained is exc:
+                raise
+            raise explained from exc
         except BaseException:
             transport.close()
             raise

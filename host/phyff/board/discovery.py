@@ -40,10 +40,11 @@ def probe(url: str, timeout: float = 0.6) -> Candidate:
     return cand
 
 
-def find_boards(timeout: float = 0.6) -> list[Candidate]:
-    """Every serial port, probed; boards first."""
+def find_boards(timeout: float = 0.6, extra: list[str] | None = None) -> list[Candidate]:
+    """Every serial port, and every URL in extra (boards the OS lists as no serial
+    port: socket://, a pty), probed; boards first."""
     found = []
-    for device, description in list_ports():
+    for device, description in [*list_ports(), *((u, "") for u in extra or [])]:
         cand = probe(device, timeout)
         if not cand.description:
             cand.description = description

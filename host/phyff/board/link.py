@@ -26,7 +26,20 @@ the in-process emulator). Rules it enforces (wire.h W-C1-C5, W-F3, W-E1-E2):
   any other "board reset" event raises :class:`BoardResetDetected` so the
   caller can redo its handshake and configuration;
 - a lone 0x00 is sent before the first request and after any trouble, so a
-  half-received frame in the board's buffer is flushed (wire.h W-C5).
+  half-received frame in the board's buffer is flushed (wire.h W-C5);
+- first contact with a board that resets when its port is opened (an
+  Arduino Uno's DTR auto-reset) meets its bootloader first. That lone 0x00
+  is no STK500 command, so optiboot gives up at once and starts the
+  application 16 ms later (after its ~0.4 s of LED flashes); the
+  application's start-up event raises BoardResetDetected, the handshake asks
+  HELLO again, and the next request starts with a 0x00 again (the board may
+  hold the tail of the frame the bootloader let through). Anything a
+  bootloader answers (STK500's 0x14 0x10) is no frame: it is dropped and
+  counted as a bad frame, never reported as an error; a frame that follows
+  up to 8 such bytes with no delimiter between is still read. The first
+  HELLO so comes within the link's timeout times its tries; on the
+  simulated Uno in about 0.4 s (docs/boards.md). A board whose application
+  never starts is told apart from a dead line by :mod:`phyff.board.bootloader`.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from phyff.protocol import wire
 from phyff.protocol.wire import Cmd, Deframer, ErrorRecord, Event, EventId, Flag, Header, Status
 
 _DRAIN = 1 << 16  # bytes asked for when draining what has already arrived
+_MAX_JUNK = 8  # leading non-frame bytes a frame is recovered from (see _decode)
 
 MAX_TIMEOUT = 86_400.0  # one day: longer waits are mistakes, and overflow select()
 # What a deadline allows a board per ADC read when it adds the board's own
@@ -302,7 +316,13 @@ class Link:
             data = (wire.DELIMITER + frame) if self._need_flush else frame
             self._need_flush = False
             self._write(cmd, data)
-            outcome = self._await_reply(cmd, seq, time.monotonic() + per_try)
+            try:
+                outcome = self._await_reply(cmd, seq, time.monotonic() + per_try)
+            except BoardResetDetected:
+                # A board that restarted (e.g. reset by opening its port) may hold the
+                # tail of a frame its bootloader let through: flush before the next.
+                self._need_flush = True
+                raise
             if isinstance(outcome, bytes):
                 if cmd == Cmd.RESET:
                     self._take_reset_event(time.monotonic() + per_try)
@@ -335,7 +355,15 @@ class Link:
         except wire.WireError:
             self._check_busy(body)
             self.stats.bad_frames += 1
-            return None
+        # A frame right behind a few bytes that were none (a bootloader's STK500
+        # answer, line noise at power-up) shares their body: no delimiter between.
+        # Its own COBS, length and CRC still tell it apart from garbage.
+        for skip in range(1, min(_MAX_JUNK, len(body) - 1) + 1):
+            try:
+                return wire.decode_frame(body[skip:], self.max_payload)
+            except wire.WireError:
+                continue
+        return None
 
     def _await_reply(self, cmd: int, seq: int, deadline: float) -> bytes | str:
         while True:

@@ -93,7 +93,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_ports(args: argparse.Namespace) -> int:
     from phyff.board.discovery import find_boards
 
-    found = find_boards(timeout=args.timeout)
+    found = find_boards(timeout=args.timeout, extra=args.url)
     if args.json:
         print_json([c.__dict__ for c in found])
         return EXIT_OK
@@ -133,7 +133,9 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     if args.simavr:
         from phyff.emulator.simavr import run_simavr_board
 
-        return run_simavr_board(spec, port=args.simavr_port, stop=stop, verbose=args.verbose)
+        return run_simavr_board(spec, port=args.simavr_port, stop=stop, verbose=args.verbose,
+                                bootloader=not args.no_bootloader,
+                                reset_on_open=not args.no_reset_on_open)
     if args.micropython:
         from phyff.emulator.micropython import run_micropython_board
 
@@ -201,6 +203,8 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--board", help="board URL, as for the other commands")
 
     p = add("ports", cmd_ports, "list serial ports and which of them are phyff boards")
+    p.add_argument("url", nargs="*", help="also probe these (socket://HOST:PORT, a pty): "
+                   "boards the OS does not list as serial ports, e.g. the simulated Uno")
     p.add_argument("--timeout", type=positive_seconds, default=0.6,
                    help="seconds to wait per port")
 
@@ -217,7 +221,8 @@ def add_commands(add: AddCommand) -> None:
                        help="run the real Cortex-M firmware in QEMU with this medium; "
                             "prints the socket:// URL")
     where.add_argument("--simavr", action="store_true",
-                       help="run the real Arduino Uno firmware in simavr (ATmega328P) with this "
+                       help="run the real Arduino Uno firmware in simavr (ATmega328P, booting "
+                            "through optiboot) with this "
                             "medium at the Uno's channel counts; prints the socket:// URL")
     where.add_argument("--micropython", action="store_true",
                        help="run the MicroPython board program (firmware/micropython) under "
@@ -227,6 +232,11 @@ def add_commands(add: AddCommand) -> None:
                    help="TCP port for QEMU's UART (0: any)")
     p.add_argument("--simavr-port", type=lambda t: tcp_address(f":{t}")[1], default=0,
                    help="TCP port for the simulated Uno's UART (0: any)")
+    p.add_argument("--no-reset-on-open", action="store_true",
+                   help="simavr: do not reset the Uno when a host connects (a real Uno's "
+                        "DTR auto-reset, on by default; avrdude needs it to upload)")
+    p.add_argument("--no-bootloader", action="store_true",
+                   help="simavr: run the image directly, without optiboot (no uploads)")
     p.add_argument("--medium", default="acoustic",
                    help="medium name, or an import path pkg.module:factory for a medium of "
                         "your own (only here: URLs name registered media only)")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from phyff._version import __version__
 from phyff.cli import bench as cli_bench
 from phyff.cli import boards as cli_boards
+from phyff.cli import flash as cli_flash
 from phyff.cli import listing as cli_listing
 from phyff.cli import ondevice as cli_ondevice
 from phyff.cli import sweep as cli_sweep
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_ondevice.add_commands(add)
     cli_bench.add_commands(add)
     cli_sweep.add_commands(add)
+    cli_flash.add_commands(add)
     return parser
 
 

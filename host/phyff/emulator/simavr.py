@@ -18,6 +18,13 @@ byte-identical to the in-process emulator configured like the Uno
   the board's host link as ``socket://127.0.0.1:PORT``; the lifecycle is
   :class:`~phyff.emulator.process_board.ProcessBoard`'s, the build
   :class:`~phyff.emulator.image.FirmwareImage`'s.
+- With ``bootloader=True`` the simulated Uno boots like a real one
+  (harness rules SIM-B1-B8): optiboot (:func:`build_bootloader`) in the boot
+  section with the Uno's fuses, the application below it, and, with
+  ``reset_on_open``, a reset whenever a host connects (the Uno's DTR
+  auto-reset). avrdude then uploads through the bootloader:
+  ``avrdude -c arduino -p m328p -P net:127.0.0.1:PORT -b 115200 -U flash:w:HEX``
+  (:func:`avrdude_port` turns the board's URL into that port).
 - :func:`run_simavr_board` serves one for ``phyff emulate --simavr``.
 - :func:`assemble_library` lays out the Arduino library (``library.properties``,
   ``src/``, ``examples/``); :func:`build_sketch` compiles a sketch against it
@@ -25,7 +32,7 @@ byte-identical to the in-process emulator configured like the Uno
   :func:`build_with_arduino_builder` with the Arduino IDE's own builder when
   Debian's arduino-builder is installed, so CI proves an IDE user can build it.
 
-``python -m phyff.emulator.simavr build|harness|library|example|serve`` runs
+``python -m phyff.emulator.simavr build|harness|bootloader|library|example|serve`` runs
 these from a shell (the Makefile's ``uno`` and ``arduino-example`` targets).
 """
 
@@ -68,6 +75,17 @@ INSTALL_AVR = ("install the AVR toolchain and Arduino core (Debian/Ubuntu: apt-g
                "--no-install-recommends gcc-avr avr-libc arduino-core-avr)")
 INSTALL_SIMAVR = ("install simavr's library (Debian/Ubuntu: apt-get install "
                   "--no-install-recommends libsimavr-dev simavr)")
+
+
+BOOT_SECTION = 512  # bytes at the top of the flash (the Uno's fuses: BOOTSZ = 256 words)
+# optiboot's own source (Arduino's, shipped with the AVR core) and the options of
+# its Makefile's atmega328 target, with flags that keep avr-gcc 5.4's build
+# within the 512-byte boot section (-mshort-calls is gone from newer GCCs; the
+# Debian package's prebuilt optiboot_atmega328.hex is 532 bytes, too large:
+# its last 20 bytes would lie past the end of the flash).
+OPTIBOOT_FLAGS = ("-Os", "-fno-inline-small-functions", "-fno-split-wide-types", "-mrelax",
+                  "-fno-tree-scev-cprop", "-fno-jump-tables", "-fno-move-loop-invariants",
+                  "-DLED_START_FLASHES=3", "-DBAUD_RATE=115200", "-DF_CPU=16000000L")
 
 
 class SimavrError(RuntimeError):
@@ -313,6 +331,67 @@ pio_elf, find_elf = IMAGE.pio_elf, IMAGE.find_elf
 build_firmware, ensure_firmware = IMAGE.build, IMAGE.ensure
 
 
+def bootloader_path() -> Path:
+    return repo_root() / "build" / "simavr" / "optiboot_atmega328.hex"
+
+
+def build_bootloader(*, verbose: bool = False) -> Path:
+    """The Uno's optiboot as Intel HEX, built from the Arduino AVR core's optiboot.c.
+
+    The boot section holds 512 bytes (0x7E00..0x7FFF); a build that does not
+    fit is refused rather than loaded half.
+    """
+    out = bootloader_path()
+    src_dir = arduino_avr_dir() / "bootloaders" / "optiboot"
+    source = src_dir / "optiboot.c"
+    if not source.is_file():
+        raise SimavrError(f"no optiboot source at {source}: {INSTALL_AVR}")
+    if is_fresh(out, [source, Path(__file__)]):
+        return out
+    if shutil.which(AVR_GCC) is None:
+        raise SimavrError(f"{AVR_GCC} not found to build the bootloader: {INSTALL_AVR}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    elf = out.with_suffix(".elf")
+    start = FLASH_SIZE - BOOT_SECTION
+    cmd = [AVR_GCC, "-g", "-Wall", f"-mmcu={MCU}", *OPTIBOOT_FLAGS,
+           f"-Wl,--section-start=.text=0x{start:x}", "-Wl,--section-start=.version=0x7ffe",
+           "-Wl,--relax", "-Wl,--gc-sections", "-nostartfiles", "-nostdlib",
+           "-o", str(elf), str(source)]
+    if verbose:
+        print(" ".join(cmd), file=sys.stderr)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SimavrError(f"building optiboot failed:\n{proc.stderr.strip()}")
+    size = image_sizes(elf)["text"]
+    if size > BOOT_SECTION - 2:  # the last word holds optiboot's version
+        raise SimavrError(f"optiboot built to {size} bytes, more than the Uno's {BOOT_SECTION}-"
+                          f"byte boot section holds")
+    subprocess.run(["avr-objcopy", "-j", ".text", "-j", ".data", "-j", ".version",
+                    "--set-section-flags", ".version=alloc,load", "-O", "ihex", str(elf),
+                    str(out)], check=True)
+    return out
+
+
+def build_image_hex(out_dir: Path, defines: dict[str, str], *, verbose: bool = False) -> Path:
+    """The Uno image built with extra -D definitions (e.g. PHYFF_UNIT_ID), as Intel HEX.
+
+    Its own build folder per call site: objects do not record their flags.
+    """
+    opts, sources = IMAGE.sources(SOURCE_ENV, (".c", ".cpp", ".S"))
+    build = _AvrBuild(Path(out_dir), verbose=verbose)
+    flags = [*opts["build_flags"].split(), *opts["build_src_flags"].split(),
+             *(f"-D{k}={v}" for k, v in sorted(defines.items()))]
+    elf = build.program(sources, flags, firmware_dir(), Path(out_dir) / "firmware.elf")
+    return elf.with_suffix(".hex")
+
+
+def avrdude_port(url: str) -> str:
+    """avrdude's -P for a board URL: ``net:HOST:PORT`` for ``socket://``, else the device."""
+    if url.startswith("socket://"):
+        return "net:" + url[len("socket://"):].rstrip("/")
+    return url
+
+
 def build_harness(*, verbose: bool = False) -> Path:
     """Compile the simavr harness with the host's gcc (warnings are errors)."""
     out = harness_path()
@@ -498,6 +577,14 @@ class SimavrBoard(ProcessBoard):
     cycle stamps (see the harness's rule SIM-S7). echo=True copies the harness's
     messages (e.g. "refused a second host: board busy") to this process's
     stderr as they come.
+
+    bootloader=True boots like a real Uno (harness rules SIM-B1-B8): optiboot
+    in the boot section, the application (elf, or app: an ELF or Intel HEX
+    file; erased=True for none, a chip with only its bootloader) below it;
+    reset_on_open resets the MCU whenever a host connects (the DTR
+    auto-reset; on by default with the bootloader). flash_fault (a byte
+    address) makes page writes from there on fail, for tests of broken
+    uploads. Without the bootloader the ELF runs directly, as before.
     """
 
     name = "simavr"
@@ -506,19 +593,37 @@ class SimavrBoard(ProcessBoard):
 
     def __init__(self, spec: EmulatorSpec | str, *, port: int = 0, elf: Path | None = None,
                  diag: Path | None = None, start_timeout: float = 10.0,
-                 echo: bool = False) -> None:
+                 echo: bool = False, bootloader: bool = False,
+                 reset_on_open: bool | None = None, app: Path | None = None,
+                 erased: bool = False, flash_fault: int | None = None) -> None:
         super().__init__(uno_spec(spec), port=port, elf=elf, diag=diag,
                          start_timeout=start_timeout)
         self.echo = echo
         self.harness: Path | None = None
+        self.bootloader = bootloader
+        self.reset_on_open = bootloader if reset_on_open is None else reset_on_open
+        self.app = Path(app) if app is not None else None
+        self.erased = erased
+        self.flash_fault = flash_fault
+        self.boot_hex: Path | None = None
+        if not bootloader and (self.reset_on_open or erased or app is not None
+                               or flash_fault is not None):
+            raise SimavrError("reset_on_open, app, erased and flash_fault need bootloader=True")
 
     def prepare(self) -> None:
-        reason = simavr_unavailable(need_image=self.elf is None)
+        own_image = self.elf is not None or self.app is not None or self.erased
+        reason = simavr_unavailable(need_image=not own_image)
         if reason:
             raise SimavrError(f"cannot run the simavr board: {reason}")
-        if self.elf is None:
-            self.elf = ensure_firmware()
-        check_elf(self.elf)
+        if self.app is not None:
+            if not self.app.is_file():
+                raise SimavrError(f"application image {self.app} does not exist")
+        elif not self.erased:
+            if self.elf is None:
+                self.elf = ensure_firmware()
+            check_elf(self.elf)
+        if self.bootloader:
+            self.boot_hex = build_bootloader()
         self.harness = build_harness()
 
     def pick_port(self) -> int:
@@ -527,8 +632,17 @@ class SimavrBoard(ProcessBoard):
 
     def command(self, port: int) -> list[str]:
         assert self.harness is not None and self.medium is not None
-        cmd = [str(self.harness), "--elf", str(self.elf), "--medium", self.medium.address,
-               "--port", str(port)]
+        cmd = [str(self.harness), "--medium", self.medium.address, "--port", str(port)]
+        if self.app is not None:
+            cmd += ["--app", str(self.app)]
+        elif not self.erased:
+            cmd += ["--elf", str(self.elf)]
+        if self.boot_hex is not None:
+            cmd += ["--boot", str(self.boot_hex)]
+        if self.reset_on_open:
+            cmd += ["--reset-on-open"]
+        if self.flash_fault is not None:
+            cmd += ["--flash-fault", str(self.flash_fault)]
         if self.diag is not None:
             cmd += ["--diag", str(self.diag)]
         return cmd
@@ -544,15 +658,29 @@ class SimavrBoard(ProcessBoard):
         return f" ({INSTALL_SIMAVR})" if "libsimavr" in self.stderr else ""
 
     def banner(self) -> str:
-        return (f"Uno image {self.elf} in simavr ({MCU} at {F_CPU // 1_000_000} MHz), medium "
-                f"{self.spec.url()}")
+        image = self.app or ("an erased flash" if self.erased else self.elf)
+        boot = ""
+        if self.bootloader:
+            boot = (", booting through optiboot"
+                    + (", reset when a host connects (upload: avrdude -c arduino -p m328p "
+                       f"-P {avrdude_port(self.url)} -b {BAUD} -U flash:w:FILE.hex)"
+                       if self.reset_on_open else ""))
+        return (f"Uno image {image} in simavr ({MCU} at {F_CPU // 1_000_000} MHz){boot}, "
+                f"medium {self.spec.url()}")
 
 
 def run_simavr_board(spec: EmulatorSpec | str, port: int, stop: threading.Event,
-                     verbose: bool) -> int:
-    """``phyff emulate --simavr``: print the board's URL, serve until stop or Ctrl-C."""
+                     verbose: bool, *, bootloader: bool = True,
+                     reset_on_open: bool = True) -> int:
+    """``phyff emulate --simavr``: print the board's URL, serve until stop or Ctrl-C.
+
+    By default the board boots like a real Uno and resets when a host
+    connects (so avrdude can upload to it); bootloader=False runs the ELF
+    directly."""
     return serve_board(lambda: SimavrBoard(spec, port=port, elf=ensure_firmware(verbose=verbose),
-                                           echo=True), SimavrError, stop, verbose)
+                                           echo=True, bootloader=bootloader,
+                                           reset_on_open=bootloader and reset_on_open),
+                       SimavrError, stop, verbose)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -563,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="build the Uno image (pio, else avr-gcc directly)")
     b.add_argument("--direct", action="store_true", help="avr-gcc directly, not pio")
     sub.add_parser("harness", help="build the simavr harness")
+    sub.add_parser("bootloader", help="build the Uno's optiboot (Intel HEX)")
     lib = sub.add_parser("library", help="lay out the Arduino library and its ZIP")
     lib.add_argument("--out", type=Path, default=repo_root() / "build" / "arduino")
     ex = sub.add_parser("example", help="compile the library's example sketch for the Uno")
@@ -581,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{RAM_SIZE} (static; the rest is stack)")
         elif args.cmd == "harness":
             print(build_harness(verbose=args.verbose))
+        elif args.cmd == "bootloader":
+            print(build_bootloader(verbose=args.verbose))
         elif args.cmd == "library":
             print(assemble_library(args.out))
         elif args.cmd == "example":
@@ -609,7 +740,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["SimavrBoard", "SimavrError", "assemble_library", "build_firmware", "build_harness",
+__all__ = ["SimavrBoard", "SimavrError", "assemble_library", "avrdude_port", "build_bootloader",
+           "build_firmware", "build_harness", "build_image_hex",
            "build_sketch", "build_with_arduino_builder", "build_with_avr_gcc", "ensure_firmware",
            "find_elf", "firmware_dir", "pio_ready", "repo_root", "run_simavr_board",
            "simavr_unavailable", "uno_spec"]
