@@ -19,7 +19,7 @@ PHYFF_PY := PYTHONPATH=$(CURDIR)/host$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON)
 
 CSTD := -std=c11 -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
-SHARED_SRC := shared/src/fixed.c shared/src/wire.c shared/src/model.c
+SHARED_SRC := shared/src/fixed.c shared/src/wire.c shared/src/model.c shared/src/learn.c
 SHARED_INC := -Ishared/include
 
 .PHONY: install test test-c test-py cross lint demo bench vectors enums typecheck clean ci \

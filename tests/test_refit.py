@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from phyff._native import ffi, lib
 from phyff.ondevice import refit as rf
 from phyff.phyll.readout import fit_ridge
 from phyff.protocol.model_image import (
@@ -197,3 +198,121 @@ def test_refusals_say_why() -> None:
     with pytest.raises(rf.RefitRefused) as dead:
         rf.refit(onepass_image((2,), (20,), n_classes=2), zero, 60)
     assert dead.value.reason == "SINGULAR"
+
+
+# ---- the C library (shared/src/learn.c) against the reference ----------------
+
+LEARN_STATUS = {0: "OK", 1: "FULL", 2: "BAD_LABEL", 3: "TOO_FEW", 4: "TOO_WIDE",
+                5: "BAD_LAMBDA", 6: "SINGULAR", 7: "OVERFLOW", 8: "NO_READOUT"}
+
+
+class NativeLearner:
+    """The board's statistics and refit through the cffi module, on one image."""
+
+    def __init__(self, image: ModelImage) -> None:
+        self.ffi, self.lib = ffi, lib
+        data = image.pack()
+        self.size = len(data)
+        self.image = ffi.new("uint8_t[]", data)
+        limits = ffi.new("struct phyff_model_limits *")
+        limits.unit_id = image.head.train_unit_id
+        medium = image.head.train_medium.encode("ascii")
+        ffi.memmove(limits.medium, medium.ljust(16, b"\0"), 16)
+        limits.n_drive = limits.n_sense = 1024
+        limits.max_oversample = 16
+        limits.max_settle_us = 1_000_000
+        limits.max_classes = 256
+        limits.work_values = 16384
+        self.limits = limits
+        self.view = ffi.new("struct phyff_model_view *")
+        self._check()
+        assert image.readout is not None
+        self.width, self.n_classes = image.readout.head.n_in, image.head.n_classes
+        self.area = ffi.new("uint8_t[]", int(lib.phyff_learn_area_size(self.width,
+                                                                         self.n_classes)))
+        self.scratch = ffi.new("int32_t[]", 2 * (self.width + 1))
+
+    def _check(self) -> None:
+        bad = self.ffi.new("uint32_t *")
+        status = self.lib.phyff_model_check(self.image, self.size, self.limits, self.view, bad)
+        assert status == self.lib.PHYFF_OK, (status, bad[0])
+
+    def add(self, f: np.ndarray, labels: np.ndarray) -> list[str]:
+        out = []
+        for row, label in zip(f, labels, strict=True):
+            values = self.ffi.new("int16_t[]", [int(v) for v in row])
+            out.append(LEARN_STATUS[int(self.lib.phyff_learn_add(
+                self.area, self.width, self.n_classes, values, int(label)))])
+        return out
+
+    def area_bytes(self) -> bytes:
+        return bytes(self.ffi.buffer(self.area))
+
+    def refit(self, lambda_shift: int) -> tuple[str, bytes, int]:
+        cond = self.ffi.new("uint8_t *")
+        status = int(self.lib.phyff_learn_refit(self.area, self.view, self.image, lambda_shift,
+                                                self.scratch, cond))
+        data = bytes(self.ffi.buffer(self.image, self.size))
+        self._check()  # RF-Q5: the written image still passes model.h M-V1-V6
+        return LEARN_STATUS[status], data, int(cond[0])
+
+
+def _c_and_reference(image: ModelImage, f: np.ndarray, labels: np.ndarray, lambda_shift: int
+                     ) -> tuple[tuple[str, bytes, int], tuple[str, bytes, int]]:
+    native = NativeLearner(image)
+    assert set(native.add(f, labels)) == {"OK"}
+    stats = rf.Statistics.empty(native.width, native.n_classes)
+    stats.add(f, labels)
+    assert native.area_bytes() == stats.pack_area()  # RF-M1, RF-A3
+    got = native.refit(lambda_shift)
+    assert native.area_bytes() == bytes(len(native.area_bytes()))  # RF-A5: consumed
+    try:
+        result = rf.refit(image, stats, lambda_shift)
+        want = ("OK", result.image.pack(), result.cond_bits)
+    except rf.RefitRefused as refused:
+        want = (refused.reason, image.pack(), got[2])
+    return got, want
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_board_refits_bit_for_bit_like_the_reference(seed: int) -> None:
+    """RF-A1-Q5 in C equal the reference: statistics area, status, image, conditioning."""
+    rng = np.random.default_rng(100 + seed)
+    widths = ((20, 20), (3,), (7, 5, 9), (33,))[seed % 4]
+    out_exps = tuple(int(e) for e in rng.integers(-3, 4, len(widths)))
+    n_classes = int(rng.integers(2, 9))
+    image = onepass_image(widths, out_exps, n_classes=n_classes,
+                          readout_abs=int(rng.integers(0, 2)),
+                          score_exp=int(rng.integers(-2, 6)))
+    n = int(rng.integers(n_classes, 200))
+    f, labels = clustered_features(rng, n, sum(widths), n_classes, noise=float(rng.uniform(0.1, 1)))
+    if not image.head.readout_abs:
+        f = f * rng.choice([-1, 1], f.shape)
+    got, want = _c_and_reference(image, f, labels, int(rng.integers(0, 24)))
+    assert got == want
+
+
+def test_the_board_refuses_like_the_reference() -> None:
+    """RF-E1 in C: refusals before RF-S3 keep the statistics, later ones clear them."""
+    image = onepass_image()
+    rng = np.random.default_rng(7)
+    f, labels = clustered_features(rng, 14)
+    native = NativeLearner(image)
+    assert native.add(f[:1], np.array([N_CLASSES])) == ["BAD_LABEL"]
+    assert native.area_bytes() == bytes(len(native.area_bytes()))
+    native.add(f[labels != 2], labels[labels != 2])
+    before = native.area_bytes()
+    status, data, _ = native.refit(10)
+    assert status == "TOO_FEW" and data == image.pack() and native.area_bytes() == before
+    assert native.refit(61)[0] == "TOO_FEW"
+    native.add(f[labels == 2], labels[labels == 2])
+    status, data, _ = native.refit(40)
+    assert status == "SINGULAR" and data == image.pack()
+    assert native.area_bytes() == bytes(len(before))
+    full = NativeLearner(onepass_image((2,), (0,), n_classes=2))
+    many = np.ones((rf.MAX_SAMPLES + 1, 2), np.int64)
+    statuses = full.add(many, np.zeros(len(many), np.int64))
+    assert statuses[-2:] == ["OK", "FULL"]
+    lam = NativeLearner(onepass_image((2,), (-5,), n_classes=2))
+    lam.add(np.array([[5, 100], [40, 3]]), np.array([0, 1]))
+    assert lam.refit(0)[0] == "BAD_LAMBDA"

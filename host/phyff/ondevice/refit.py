@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +89,14 @@ class Statistics:
         self.gram += aug.T @ aug
         np.add.at(self.sums, y, g)
         self.counts += np.bincount(y, minlength=c)
+
+    def pack_area(self, byteorder: str = sys.byteorder) -> bytes:
+        """RF-M1: the board's area bytes (int32 and uint16 in the board's byte order)."""
+        n = self.gram.shape[0]
+        order = "<" if byteorder == "little" else ">"
+        tri = np.concatenate([self.gram[i, i:] for i in range(n)]).astype(order + "i4")
+        sums = self.sums.reshape(-1).astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3]
+        return tri.tobytes() + sums.tobytes() + self.counts.astype(order + "u2").tobytes()
 
     def area_size(self) -> int:
         """RF-M1: bytes of the board's area for these statistics."""

@@ -63,7 +63,8 @@
  * The solve (REFIT), in order; lambda_shift L gives the ridge penalty
  * lambda = 2^-L on the real features of model.h (value = f 2^(e_k - 15),
  * e_k the out_exp of the feature's block), as the host's ridge penalty.
- *   RF-S1. Preconditions (refused before anything is changed): 2 <= N;
+ *   RF-S1. Preconditions (refused before anything is changed): a one-pass
+ *       model (PHYFF_LEARN_NO_READOUT); 2 <= N;
  *       count_c >= 1 for every class (PHYFF_LEARN_TOO_FEW); 1 <= F <=
  *       PHYFF_LEARN_MAX_WIDTH (PHYFF_LEARN_TOO_WIDE); L <= 60 and, for every
  *       block, p_k = 53 - 2 e_k - L <= 61 (PHYFF_LEARN_BAD_LAMBDA).
@@ -170,7 +171,8 @@ enum phyff_learn_status {
     PHYFF_LEARN_TOO_WIDE = 4,   /* RF-S1: F out of 1..PHYFF_LEARN_MAX_WIDTH */
     PHYFF_LEARN_BAD_LAMBDA = 5, /* RF-S1 */
     PHYFF_LEARN_SINGULAR = 6,   /* RF-S2, RF-S4 */
-    PHYFF_LEARN_OVERFLOW = 7    /* RF-S4, RF-S5, RF-Q2, RF-Q3 */
+    PHYFF_LEARN_OVERFLOW = 7,   /* RF-S4, RF-S5, RF-Q2, RF-Q3 */
+    PHYFF_LEARN_NO_READOUT = 8  /* RF-S1: a goodness model has no read-out */
 };
 
 /* Bytes of the statistics of a read-out of `width` features and n_classes
