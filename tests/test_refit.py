@@ -10,6 +10,10 @@ through the cffi module) against the reference on random problems.
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -316,3 +320,70 @@ def test_the_board_refuses_like_the_reference() -> None:
     lam = NativeLearner(onepass_image((2,), (-5,), n_classes=2))
     lam.add(np.array([[5, 100], [40, 3]]), np.array([0, 1]))
     assert lam.refit(0)[0] == "BAD_LAMBDA"
+
+
+# ---- golden vectors (shared/vectors/learn.json, written by gen_learn.py) ------
+
+VECTORS = json.loads((Path(__file__).resolve().parents[1] / "shared" / "vectors" / "learn.json")
+                     .read_text(encoding="ascii"))
+
+
+def test_learn_vector_constants_are_the_headers() -> None:
+    """learn.json's constants are learn.h's macros and the reference's numbers."""
+    for case in VECTORS["constants"]:
+        assert getattr(lib, "PHYFF_" + case["in"]) == case["out"]
+        assert getattr(rf, case["in"].removeprefix("LEARN_")) == case["out"]
+    for case in VECTORS["area_size"]:
+        w, c = case["in"]["width"], case["in"]["n_classes"]
+        assert lib.phyff_learn_area_size(w, c) == rf.area_size(w, c) == case["out"]
+    for case in VECTORS["feature"]:
+        y, a = case["in"]["y"], case["in"]["abs"]
+        assert lib.phyff_learn_feature(y, bool(a)) == case["out"]
+
+
+@pytest.mark.skipif(sys.byteorder != "little", reason="learn.json's areas are little-endian")
+def test_learn_add_vectors_in_c_and_numpy() -> None:
+    """RF-A2-A4: every status and the area after the run, C and reference."""
+    for case in VECTORS["learn_add"]:
+        inp, out = case["in"], case["out"]
+        width, c = inp["width"], inp["n_classes"]
+        area = ffi.new("uint8_t[]", int(lib.phyff_learn_area_size(width, c)))
+        stats = rf.Statistics.empty(width, c)
+        statuses, ref_statuses = [], []
+        for f, label in zip(inp["features"], inp["labels"], strict=True):
+            statuses.append(LEARN_STATUS[int(lib.phyff_learn_add(
+                area, width, c, ffi.new("int16_t[]", f), label))])
+            try:
+                stats.add(np.array([f]), np.array([label]))
+                ref_statuses.append("OK")
+            except rf.RefitRefused as refused:
+                ref_statuses.append(refused.reason)
+        assert statuses == ref_statuses == out["statuses"]
+        assert bytes(ffi.buffer(area)).hex() == stats.pack_area().hex() == out["area"]
+        assert lib.phyff_learn_samples(area, width) == stats.samples == out["samples"]
+
+
+def test_refit_vectors_in_c_and_numpy() -> None:
+    """RF-S1-Q5 and RF-E1: status, image and conditioning figure, C and reference."""
+    for case in VECTORS["refit"]:
+        inp, out = case["in"], case["out"]
+        image = ModelImage.unpack(bytes.fromhex(inp["image"]))
+        f = np.array(inp["features"], np.int64)
+        labels = np.array(inp["labels"], np.int64)
+        if image.readout is None:
+            with pytest.raises(ValueError, match="one-pass"):
+                rf.refit(image, rf.Statistics.empty(f.shape[1], image.head.n_classes), 0)
+            assert out["status"] == "NO_READOUT"
+            continue
+        native = NativeLearner(image)
+        native.add(f, labels)
+        assert native.refit(inp["lambda_shift"]) == (out["status"], bytes.fromhex(out["image"]),
+                                                     out["cond_bits"]), inp["why"]
+        stats = rf.Statistics.empty(native.width, native.n_classes)
+        stats.add(f, labels)
+        try:
+            result = rf.refit(image, stats, inp["lambda_shift"])
+            got = ("OK", result.image.pack().hex(), result.cond_bits)
+        except rf.RefitRefused as refused:
+            got = (refused.reason, inp["image"], 0)
+        assert got == (out["status"], out["image"], out["cond_bits"]), inp["why"]

@@ -390,5 +390,6 @@ enum phyff_learn_status phyff_learn_refit(uint8_t *area, const struct phyff_mode
         }
     }
     phyff_learn_clear(area, width, n_classes); /* RF-S3, RF-E1 */
+    if (st != PHYFF_LEARN_OK) *cond_bits = 0;
     return st;
 }

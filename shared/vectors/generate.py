@@ -11,6 +11,7 @@ generator writes the results as JSON:
     shared/vectors/fixed.json   fixed-point operations
     shared/vectors/wire.json    CRC-16, CRC-32, COBS, frames, records, constants
     shared/vectors/model.json   model image records, checks M-V1-V6, pipeline M-P1-P7
+    shared/vectors/learn.json   read-out learning RF-A1-E1 (written by gen_learn.py)
 
 Usage:
     python shared/vectors/generate.py           # (re)write the three files
@@ -2153,8 +2154,11 @@ def render(groups: dict[str, Any]) -> str:
 
 
 def outputs() -> dict[Path, str]:
+    import gen_learn  # noqa: PLC0415 - learn.h's vectors; it imports this module's helpers
+
     return {HERE / "fixed.json": render(gen_fixed()), HERE / "wire.json": render(gen_wire()),
-            HERE / "model.json": render(gen_model())}
+            HERE / "model.json": render(gen_model()),
+            HERE / "learn.json": render(gen_learn.gen_learn())}
 
 
 def main(argv: list[str] | None = None) -> int:

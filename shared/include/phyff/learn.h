@@ -201,7 +201,7 @@ enum phyff_learn_status phyff_learn_add(uint8_t *area, uint16_t width, uint16_t 
 /* RF-S1-Q5: solve and write the new read-out into image (the bytes view was
  * checked from; the caller re-checks the image afterwards to refresh view).
  * scratch: 2 (width + 1) int32. *cond_bits receives the conditioning figure
- * (RF-S4) when the factorisation completed, else 0. */
+ * (RF-S4) of a successful refit, else 0. */
 PHYFF_NODISCARD
 enum phyff_learn_status phyff_learn_refit(uint8_t *area, const struct phyff_model_view *view,
                                           uint8_t *image, uint8_t lambda_shift,
