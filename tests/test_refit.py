@@ -11,6 +11,8 @@ through the cffi module) against the reference on random problems.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 import pytest
 
 from phyff._native import ffi, lib
+from phyff.emulator.micropython import MICROPYTHON_HINT, find_micropython
 from phyff.ondevice import refit as rf
 from phyff.phyll.readout import fit_ridge
 from phyff.protocol.model_image import (
@@ -387,3 +390,23 @@ def test_refit_vectors_in_c_and_numpy() -> None:
         except rf.RefitRefused as refused:
             got = (refused.reason, inp["image"], 0)
         assert got == (out["status"], out["image"], out["cond_bits"]), inp["why"]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+MPY = find_micropython()
+
+
+@pytest.mark.skipif(MPY is None, reason=MICROPYTHON_HINT)
+def test_learn_vectors_pass_under_micropython() -> None:
+    """learn.json through phyffmp.learn: the MicroPython board learns as learn.c does."""
+    assert MPY is not None
+    path = ROOT / "shared" / "vectors" / "learn.json"
+    done = subprocess.run([MPY, str(ROOT / "firmware" / "micropython" / "tests" /
+                                    "learn_vectors_mp.py"), str(path)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    groups = {g: len(cases) for g, cases in VECTORS.items() if isinstance(cases, list)}
+    checked = {g: int(n) for g, n in re.findall(r"^group (\w+): (\d+) cases, 0 failed$",
+                                                done.stdout, re.M)}
+    assert checked == groups
+    assert re.search(rf"^{sum(groups.values())} passed, 0 failed$", done.stdout, re.M)

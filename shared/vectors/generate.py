@@ -2154,7 +2154,7 @@ def render(groups: dict[str, Any]) -> str:
 
 
 def outputs() -> dict[Path, str]:
-    import gen_learn  # noqa: PLC0415 - learn.h's vectors; it imports this module's helpers
+    import gen_learn  # learn.h's vectors; it imports this module's helpers
 
     return {HERE / "fixed.json": render(gen_fixed()), HERE / "wire.json": render(gen_wire()),
             HERE / "model.json": render(gen_model()),
