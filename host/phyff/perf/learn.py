@@ -38,8 +38,8 @@ from sklearn.linear_model import LogisticRegression
 
 from phyff.board.client import Board
 from phyff.datasets import load_dataset
-from phyff.ondevice import refit as rf
 from phyff.ondevice import reference as ref
+from phyff.ondevice import refit as rf
 from phyff.ondevice.deploy import features_q15, load_deployment
 from phyff.phyll.readout import fit_ridge
 from phyff.protocol.model_image import ModelImage
