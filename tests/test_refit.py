@@ -22,6 +22,7 @@ import pytest
 from phyff._native import ffi, lib
 from phyff.emulator.micropython import MICROPYTHON_HINT, find_micropython
 from phyff.ondevice import refit as rf
+from phyff.perf.learn_qemu import bench
 from phyff.phyll.readout import fit_ridge
 from phyff.protocol.model_image import (
     BLOCK_PHYSICAL,
@@ -410,3 +411,19 @@ def test_learn_vectors_pass_under_micropython() -> None:
                                                 done.stdout, re.M)}
     assert checked == groups
     assert re.search(rf"^{sum(groups.values())} passed, 0 failed$", done.stdout, re.M)
+
+
+def test_a_cortex_m3_refits_bit_for_bit_within_the_budget() -> None:
+    """RF-A1-Q5 on the QEMU Cortex-M3 (firmware/bench/learn_qemu.c): the same image as
+    refit.py, statistics of a vowels7-sized read-out in one 4,352 B model slot."""
+    rng = np.random.default_rng(3)
+    image = onepass_image()
+    f, labels = clustered_features(rng, 70)
+    stats = rf.Statistics.empty(sum(WIDTHS), N_CLASSES)
+    stats.add(f, labels)
+    want = rf.refit(image, stats, 10)
+    got = bench(image, f, labels, 10)
+    assert got.status == 0 and got.cond_bits == want.cond_bits
+    assert got.image == want.image.pack()
+    assert got.area_bytes == rf.area_size(40, 7) <= 4352
+    assert got.refit_instructions > 0 and got.add_instructions > 0
