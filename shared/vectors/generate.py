@@ -2153,9 +2153,21 @@ def render(groups: dict[str, Any]) -> str:
     return text
 
 
-def outputs() -> dict[Path, str]:
-    import gen_learn  # learn.h's vectors; it imports this module's helpers
+def _gen_learn() -> Any:
+    """gen_learn.py (learn.h's vectors) beside this file, however this file was loaded;
+    its ``import generate`` gets this very module."""
+    import importlib.util
 
+    sys.modules.setdefault("generate", sys.modules[__name__])
+    spec = importlib.util.spec_from_file_location("gen_learn", HERE / "gen_learn.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def outputs() -> dict[Path, str]:
+    gen_learn = _gen_learn()
     return {HERE / "fixed.json": render(gen_fixed()), HERE / "wire.json": render(gen_wire()),
             HERE / "model.json": render(gen_model()),
             HERE / "learn.json": render(gen_learn.gen_learn())}
