@@ -210,6 +210,11 @@ def test_refusals_say_why() -> None:
 
 # ---- the C library (shared/src/learn.c) against the reference ----------------
 
+def area_words(width: int, n_classes: int) -> int:
+    """learn.h RF-M1: the area is an int32 array of ceil(bytes / 4) words."""
+    return (int(lib.phyff_learn_area_size(width, n_classes)) + 3) // 4
+
+
 LEARN_STATUS = {0: "OK", 1: "FULL", 2: "BAD_LABEL", 3: "TOO_FEW", 4: "TOO_WIDE",
                 5: "BAD_LAMBDA", 6: "SINGULAR", 7: "OVERFLOW", 8: "NO_READOUT"}
 
@@ -236,8 +241,7 @@ class NativeLearner:
         self._check()
         assert image.readout is not None
         self.width, self.n_classes = image.readout.head.n_in, image.head.n_classes
-        self.area = ffi.new("uint8_t[]", int(lib.phyff_learn_area_size(self.width,
-                                                                         self.n_classes)))
+        self.area = ffi.new("int32_t[]", area_words(self.width, self.n_classes))
         self.scratch = ffi.new("int32_t[]", 2 * (self.width + 1))
 
     def _check(self) -> None:
@@ -254,7 +258,7 @@ class NativeLearner:
         return out
 
     def area_bytes(self) -> bytes:
-        return bytes(self.ffi.buffer(self.area))
+        return bytes(self.ffi.buffer(self.area))[:rf.area_size(self.width, self.n_classes)]
 
     def refit(self, lambda_shift: int) -> tuple[str, bytes, int]:
         cond = self.ffi.new("uint8_t *")
@@ -351,7 +355,7 @@ def test_learn_add_vectors_in_c_and_numpy() -> None:
     for case in VECTORS["learn_add"]:
         inp, out = case["in"], case["out"]
         width, c = inp["width"], inp["n_classes"]
-        area = ffi.new("uint8_t[]", int(lib.phyff_learn_area_size(width, c)))
+        area = ffi.new("int32_t[]", area_words(width, c))
         stats = rf.Statistics.empty(width, c)
         statuses, ref_statuses = [], []
         for f, label in zip(inp["features"], inp["labels"], strict=True):
@@ -363,7 +367,8 @@ def test_learn_add_vectors_in_c_and_numpy() -> None:
             except rf.RefitRefused as refused:
                 ref_statuses.append(refused.reason)
         assert statuses == ref_statuses == out["statuses"]
-        assert bytes(ffi.buffer(area)).hex() == stats.pack_area().hex() == out["area"]
+        size = rf.area_size(width, c)
+        assert bytes(ffi.buffer(area))[:size].hex() == stats.pack_area().hex() == out["area"]
         assert lib.phyff_learn_samples(area, width) == stats.samples == out["samples"]
 
 

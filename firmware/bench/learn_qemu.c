@@ -27,7 +27,7 @@
 #endif
 
 static union { uint8_t bytes[LEARN_SLOT_BYTES]; uint32_t align; } image;
-static union { uint8_t bytes[LEARN_SLOT_BYTES]; uint32_t align; } area;
+static union { uint8_t bytes[LEARN_SLOT_BYTES]; int32_t words[LEARN_SLOT_BYTES / 4u]; } area;
 static int32_t scratch[2u * (PHYFF_LEARN_MAX_WIDTH + 1u)];
 
 void qemu_uart0_rx_handler(void) {}
@@ -93,18 +93,18 @@ int main(void) {
         puts0("error statistics larger than a slot\nEND\n");
         return 1;
     }
-    phyff_learn_clear(area.bytes, width, nc);
+    phyff_learn_clear(area.words, width, nc);
     uint32_t refused = 0;
     const uint32_t t0 = TIMER0->value;
     for (uint32_t s = 0; s < LEARN_SAMPLES; ++s) {
-        if (phyff_learn_add(area.bytes, width, nc, LEARN_FEATURES[s], LEARN_LABELS[s]) !=
+        if (phyff_learn_add(area.words, width, nc, LEARN_FEATURES[s], LEARN_LABELS[s]) !=
             PHYFF_LEARN_OK)
             refused++;
     }
     const uint32_t t1 = TIMER0->value;
     uint8_t cond = 0;
     const enum phyff_learn_status st =
-        phyff_learn_refit(area.bytes, &view, image.bytes, LEARN_LAMBDA_SHIFT, scratch, &cond);
+        phyff_learn_refit(area.words, &view, image.bytes, LEARN_LAMBDA_SHIFT, scratch, &cond);
     const uint32_t t2 = TIMER0->value;
     put_u32("samples ", LEARN_SAMPLES);
     put_u32("refused ", refused);

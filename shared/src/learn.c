@@ -27,18 +27,12 @@ size_t phyff_learn_area_size(uint16_t width, uint16_t n_classes) {
     return 4u * tri_count(n) + 3u * (size_t)n_classes * width + 2u * (size_t)n_classes;
 }
 
-static int32_t tri_get(const uint8_t *area, uint32_t n, uint32_t i, uint32_t j) {
-    int32_t v;
-    memcpy(&v, area + 4u * tri_index(n, i, j), sizeof v);
-    return v;
+static uint8_t *sums_at(int32_t *area, uint16_t width) {
+    return (uint8_t *)(area + tri_count((uint32_t)width + 1u));
 }
 
-static void tri_set(uint8_t *area, uint32_t n, uint32_t i, uint32_t j, int32_t v) {
-    memcpy(area + 4u * tri_index(n, i, j), &v, sizeof v);
-}
-
-static uint8_t *sums_at(uint8_t *area, uint16_t width) {
-    return area + 4u * tri_count((uint32_t)width + 1u);
+static const uint8_t *sums_of(const int32_t *area, uint16_t width) {
+    return (const uint8_t *)(area + tri_count((uint32_t)width + 1u));
 }
 
 static int32_t sum_get(const uint8_t *p) {
@@ -53,12 +47,12 @@ static void sum_set(uint8_t *p, int32_t v) {
     p[2] = (uint8_t)(raw >> 16);
 }
 
-static uint8_t *counts_at(uint8_t *area, uint16_t width, uint16_t n_classes) {
+static uint8_t *counts_at(int32_t *area, uint16_t width, uint16_t n_classes) {
     return sums_at(area, width) + 3u * (size_t)n_classes * width;
 }
 
-static const uint8_t *counts_of(const uint8_t *area, uint16_t width, uint16_t n_classes) {
-    return area + 4u * tri_count((uint32_t)width + 1u) + 3u * (size_t)n_classes * width;
+static const uint8_t *counts_of(const int32_t *area, uint16_t width, uint16_t n_classes) {
+    return sums_of(area, width) + 3u * (size_t)n_classes * width;
 }
 
 static uint16_t count_get(const uint8_t *counts, uint16_t c) {
@@ -67,16 +61,16 @@ static uint16_t count_get(const uint8_t *counts, uint16_t c) {
     return v;
 }
 
-void phyff_learn_clear(uint8_t *area, uint16_t width, uint16_t n_classes) {
+void phyff_learn_clear(int32_t *area, uint16_t width, uint16_t n_classes) {
     memset(area, 0, phyff_learn_area_size(width, n_classes));
 }
 
-uint32_t phyff_learn_samples(const uint8_t *area, uint16_t width) {
+uint32_t phyff_learn_samples(const int32_t *area, uint16_t width) {
     const uint32_t n = (uint32_t)width + 1u;
-    return (uint32_t)tri_get(area, n, n - 1u, n - 1u);
+    return (uint32_t)area[tri_count(n) - 1u];
 }
 
-uint16_t phyff_learn_class_samples(const uint8_t *area, uint16_t width, uint16_t n_classes,
+uint16_t phyff_learn_class_samples(const int32_t *area, uint16_t width, uint16_t n_classes,
                                    uint16_t c) {
     return count_get(counts_of(area, width, n_classes), c);
 }
@@ -91,24 +85,22 @@ static int32_t reduce(int16_t f) {
     return (int32_t)phyff_round_shift_s64(f, PHYFF_LEARN_FEATURE_SHIFT);
 }
 
-enum phyff_learn_status phyff_learn_add(uint8_t *area, uint16_t width, uint16_t n_classes,
+enum phyff_learn_status phyff_learn_add(int32_t *area, uint16_t width, uint16_t n_classes,
                                         const int16_t *f, uint16_t label) {
     if (label >= n_classes) return PHYFF_LEARN_BAD_LABEL;
+    if (width > PHYFF_LEARN_MAX_WIDTH) return PHYFF_LEARN_TOO_WIDE;
     const uint32_t n = (uint32_t)width + 1u;
     if (phyff_learn_samples(area, width) >= PHYFF_LEARN_MAX_SAMPLES) return PHYFF_LEARN_FULL;
-    size_t at = 0;
+    int16_t g[PHYFF_LEARN_MAX_WIDTH + 1u];
+    for (uint16_t i = 0; i < width; ++i) g[i] = (int16_t)reduce(f[i]);
+    g[width] = 1;
+    int32_t *at = area;
     for (uint32_t i = 0; i < n; ++i) {
-        const int32_t gi = i < width ? reduce(f[i]) : 1;
-        for (uint32_t j = i; j < n; ++j, ++at) {
-            const int32_t gj = j < width ? reduce(f[j]) : 1;
-            int32_t v;
-            memcpy(&v, area + 4u * at, sizeof v);
-            v += gi * gj; /* RF-A4: |v| < 2^31 */
-            memcpy(area + 4u * at, &v, sizeof v);
-        }
+        const int32_t gi = g[i];
+        for (uint32_t j = i; j < n; ++j) *at++ += gi * g[j]; /* RF-A4: |sum| < 2^31 */
     }
     uint8_t *row = sums_at(area, width) + 3u * (size_t)label * width;
-    for (uint16_t i = 0; i < width; ++i) sum_set(row + 3u * i, sum_get(row + 3u * i) + reduce(f[i]));
+    for (uint16_t i = 0; i < width; ++i) sum_set(row + 3u * i, sum_get(row + 3u * i) + g[i]);
     uint8_t *counts = counts_at(area, width, n_classes);
     const uint16_t c = (uint16_t)(count_get(counts, label) + 1u);
     memcpy(counts + 2u * label, &c, sizeof c);
@@ -166,7 +158,7 @@ static void put_u16(uint8_t *p, uint16_t v) {
 
 /* The read-out layout a refit works on. */
 struct problem {
-    uint8_t *area;
+    int32_t *area;
     uint16_t width; /* F */
     uint32_t n;     /* F + 1 */
     uint16_t n_classes;
@@ -182,14 +174,14 @@ static enum phyff_learn_status factor(struct problem *pb, const struct phyff_mod
     for (unsigned k = 0; k < view->head.n_blocks; ++k) {
         const int p = 53 - 2 * (int)view->blocks[k].out_exp - (int)lambda_shift;
         for (uint16_t j = 0; j < view->blocks[k].d_out; ++j, ++i) {
-            int64_t abar = (int64_t)tri_get(pb->area, n, i, i) * ((int64_t)1 << 31);
+            int64_t abar = (int64_t)pb->area[tri_index(n, i, i)] * ((int64_t)1 << 31);
             if (p >= 0) abar += (int64_t)1 << p;
             if (abar <= 0) return PHYFF_LEARN_SINGULAR;
             pb->u[i] = (int8_t)ceil_half((int)bitlen_u64((uint64_t)abar) - (int)Q);
         }
     }
     {
-        const int64_t abar = (int64_t)tri_get(pb->area, n, n - 1u, n - 1u) * ((int64_t)1 << 31);
+        const int64_t abar = (int64_t)pb->area[tri_count(n) - 1u] * ((int64_t)1 << 31);
         if (abar <= 0) return PHYFF_LEARN_SINGULAR;
         pb->u[n - 1u] = (int8_t)ceil_half((int)bitlen_u64((uint64_t)abar) - (int)Q);
     }
@@ -201,34 +193,40 @@ static enum phyff_learn_status factor(struct problem *pb, const struct phyff_mod
         const uint16_t d = bias ? 1u : view->blocks[k].d_out;
         for (uint16_t r = 0; r < d; ++r, ++i) {
             for (uint32_t j = i; j < n; ++j) {
-                int64_t abar = (int64_t)tri_get(pb->area, n, i, j) * ((int64_t)1 << 31);
+                int32_t *e = &pb->area[tri_index(n, i, j)];
+                int64_t abar = (int64_t)*e * ((int64_t)1 << 31);
                 if (j == i && p >= 0) abar += (int64_t)1 << p;
-                tri_set(pb->area, n, i, j, (int32_t)scale(abar, -(pb->u[i] + pb->u[j])));
+                *e = (int32_t)scale(abar, -(pb->u[i] + pb->u[j]));
             }
         }
     }
-    /* RF-S4: upper Cholesky U = L^T, row j from the rows above it */
+    /* RF-S4: upper Cholesky U = L^T, row j from the rows above it. Column j of U
+     * is walked from (0, j): index(k + 1, j) = index(k, j) + n - k - 1. */
+    int32_t *u = pb->area;
     uint64_t dmax = 0;
     uint64_t dmin = UINT64_MAX;
     for (uint32_t j = 0; j < n; ++j) {
-        int64_t dj = (int64_t)tri_get(pb->area, n, j, j) * ONE_Q;
-        for (uint32_t k = 0; k < j; ++k) {
-            const int64_t l = tri_get(pb->area, n, k, j);
-            dj -= l * l;
-        }
+        const size_t jj = tri_index(n, j, j);
+        int64_t dj = (int64_t)u[jj] * ONE_Q;
+        size_t kj = j;
+        for (uint32_t k = 0; k < j; kj += n - k - 1u, ++k) dj -= (int64_t)u[kj] * u[kj];
         if (dj < ONE_Q) return PHYFF_LEARN_SINGULAR;
         if ((uint64_t)dj > dmax) dmax = (uint64_t)dj;
         if ((uint64_t)dj < dmin) dmin = (uint64_t)dj;
         const int64_t ljj = (int64_t)phyff_isqrt_u64((uint64_t)dj);
-        tri_set(pb->area, n, j, j, (int32_t)ljj);
+        u[jj] = (int32_t)ljj;
         for (uint32_t c = j + 1u; c < n; ++c) {
-            int64_t num = (int64_t)tri_get(pb->area, n, j, c) * ONE_Q;
+            int64_t num = (int64_t)u[jj + (c - j)] * ONE_Q;
+            size_t kc = c;
+            kj = j;
             for (uint32_t k = 0; k < j; ++k) {
-                num -= (int64_t)tri_get(pb->area, n, k, c) * tri_get(pb->area, n, k, j);
+                num -= (int64_t)u[kc] * u[kj];
+                kc += n - k - 1u;
+                kj += n - k - 1u;
             }
             const int64_t v = div_round(num, ljj);
             if (v > ONE_Q || v < -ONE_Q) return PHYFF_LEARN_OVERFLOW;
-            tri_set(pb->area, n, j, c, (int32_t)v);
+            u[jj + (c - j)] = (int32_t)v;
         }
     }
     *cond_bits = (uint8_t)(bitlen_u64(dmax) - bitlen_u64(dmin));
@@ -259,15 +257,17 @@ static enum phyff_learn_status solve_class(struct problem *pb, uint16_t c, int32
         bool ok = true;
         for (uint32_t i = 0; i < n && ok; ++i) {
             int64_t num = scale(rhs(pb, c, i), 31 - pb->u[i] - r) * ONE_Q;
-            for (uint32_t k = 0; k < i; ++k) num -= (int64_t)tri_get(pb->area, n, k, i) * y[k];
-            const int64_t v = div_round(num, tri_get(pb->area, n, i, i));
+            size_t ki = i;
+            for (uint32_t k = 0; k < i; ki += n - k - 1u, ++k) num -= (int64_t)pb->area[ki] * y[k];
+            const int64_t v = div_round(num, pb->area[ki]);
             if (v > limit || v < -limit) ok = false;
             else y[i] = (int32_t)v;
         }
         for (uint32_t i = n; i-- > 0 && ok;) {
             int64_t num = (int64_t)y[i] * ONE_Q;
-            for (uint32_t k = i + 1u; k < n; ++k) num -= (int64_t)tri_get(pb->area, n, i, k) * w[k];
-            const int64_t v = div_round(num, tri_get(pb->area, n, i, i));
+            const int32_t *row = &pb->area[tri_index(n, i, i)];
+            for (uint32_t k = i + 1u; k < n; ++k) num -= (int64_t)row[k - i] * w[k];
+            const int64_t v = div_round(num, row[0]);
             if (v > limit || v < -limit) ok = false;
             else w[i] = (int32_t)v;
         }
@@ -279,7 +279,7 @@ static enum phyff_learn_status solve_class(struct problem *pb, uint16_t c, int32
     return PHYFF_LEARN_OVERFLOW;
 }
 
-enum phyff_learn_status phyff_learn_refit(uint8_t *area, const struct phyff_model_view *view,
+enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_model_view *view,
                                           uint8_t *image, uint8_t lambda_shift,
                                           int32_t *scratch, uint8_t *cond_bits) {
     *cond_bits = 0;

@@ -1921,9 +1921,9 @@ static const char *learn_status_name(enum phyff_learn_status st) {
 
 /* Feed in.features / in.labels to phyff_learn_add; *statuses_ok says whether
  * every status equals out_statuses (when given). Returns the area. */
-static uint8_t *learn_samples(const json_value *in, uint16_t width, uint16_t n_classes,
+static int32_t *learn_samples(const json_value *in, uint16_t width, uint16_t n_classes,
                               const json_value *out_statuses, int *statuses_ok) {
-    uint8_t *area = xmalloc(phyff_learn_area_size(width, n_classes));
+    int32_t *area = xmalloc(4u * ((phyff_learn_area_size(width, n_classes) + 3u) / 4u));
     phyff_learn_clear(area, width, n_classes);
     const json_value *fs = get_arr(field(in, "features")), *ls = get_arr(field(in, "labels"));
     *statuses_ok = json_count(fs) == json_count(ls);
@@ -1951,7 +1951,7 @@ static void check_learn_add(const json_value *cases, group *g) {
         const uint16_t width = (uint16_t)get_u64(field(in, "width"), PHYFF_LEARN_MAX_WIDTH);
         const uint16_t nc = (uint16_t)get_u64(field(in, "n_classes"), 0xFFFF);
         int ok;
-        uint8_t *area = learn_samples(in, width, nc, get_arr(field(out, "statuses")), &ok);
+        int32_t *area = learn_samples(in, width, nc, get_arr(field(out, "statuses")), &ok);
         size_t n;
         uint8_t *want = get_hex(field(out, "area"), &n);
         /* the area is in the machine's byte order (RF-M1); the vectors are little-endian */
@@ -1973,7 +1973,7 @@ static void check_learn_refit(const json_value *cases, group *g) {
         const uint16_t width = v.readout_width;
         const uint16_t nc = v.head.n_classes;
         int ok;
-        uint8_t *area = learn_samples(in, width, nc, NULL, &ok);
+        int32_t *area = learn_samples(in, width, nc, NULL, &ok);
         int32_t *scratch = xmalloc(sizeof(int32_t) * 2u * ((size_t)width + 1u));
         uint8_t cond = 0xFF;
         const enum phyff_learn_status st = phyff_learn_refit(
@@ -1987,7 +1987,8 @@ static void check_learn_refit(const json_value *cases, group *g) {
         const int early = st == PHYFF_LEARN_TOO_FEW || st == PHYFF_LEARN_BAD_LAMBDA ||
                           st == PHYFF_LEARN_TOO_WIDE || st == PHYFF_LEARN_NO_READOUT;
         if (!early)
-            for (size_t k = 0; k < phyff_learn_area_size(width, nc); k++) cleared &= area[k] == 0;
+            for (size_t k = 0; k < phyff_learn_area_size(width, nc); k++)
+                cleared &= ((const uint8_t *)area)[k] == 0;
         /* the image written by a refit still passes model.h M-V1-V6 */
         struct phyff_model_view again;
         struct phyff_model_limits lim;

@@ -52,8 +52,9 @@
  *       board core) clears them whenever the model in force changes, and a
  *       refit consumes them (RF-S3, RF-E1).
  *
- * Storage (the "area": phyff_learn_area_size(F, C) bytes, 4-byte aligned,
- * never sent anywhere, so int32 and uint16 are in the machine's byte order)
+ * Storage (the "area": an int32 array of ceil(phyff_learn_area_size(F, C) / 4)
+ * words, never sent anywhere, so int32 and uint16 are in the machine's byte
+ * order; the sums and counts are reached byte by byte)
  *   RF-M1. G: n (n + 1) / 2 int32, the upper triangle row by row (G_ij,
  *       i <= j, at index i n - i (i - 1) / 2 + j - i); then S: C x F values
  *       of 3 bytes, two's complement, little-endian, row c at c F; then
@@ -176,26 +177,27 @@ enum phyff_learn_status {
 };
 
 /* Bytes of the statistics of a read-out of `width` features and n_classes
- * classes (RF-M1). */
+ * classes (RF-M1); the area is ceil(bytes / 4) int32 words. */
 size_t phyff_learn_area_size(uint16_t width, uint16_t n_classes);
 
 /* Clear the statistics (RF-M1: all zero bytes). */
-void phyff_learn_clear(uint8_t *area, uint16_t width, uint16_t n_classes);
+void phyff_learn_clear(int32_t *area, uint16_t width, uint16_t n_classes);
 
 /* Samples accumulated so far (G_FF). */
-uint32_t phyff_learn_samples(const uint8_t *area, uint16_t width);
+uint32_t phyff_learn_samples(const int32_t *area, uint16_t width);
 
 /* Samples of class c accumulated so far (count_c). */
-uint16_t phyff_learn_class_samples(const uint8_t *area, uint16_t width, uint16_t n_classes,
-                                   uint16_t c);
+uint16_t phyff_learn_class_samples(const int32_t *area, uint16_t width,
+                                   uint16_t n_classes, uint16_t c);
 
 /* RF-A1: the read-out feature of block output value y (|y| when abs). */
 int16_t phyff_learn_feature(int16_t y, bool readout_abs);
 
 /* RF-A2-A4: add one sample of read-out features f (width values) with its
- * label. Returns PHYFF_LEARN_OK, PHYFF_LEARN_BAD_LABEL or PHYFF_LEARN_FULL. */
+ * label. Returns PHYFF_LEARN_OK, PHYFF_LEARN_BAD_LABEL, PHYFF_LEARN_FULL or
+ * PHYFF_LEARN_TOO_WIDE (width > PHYFF_LEARN_MAX_WIDTH). */
 PHYFF_NODISCARD
-enum phyff_learn_status phyff_learn_add(uint8_t *area, uint16_t width, uint16_t n_classes,
+enum phyff_learn_status phyff_learn_add(int32_t *area, uint16_t width, uint16_t n_classes,
                                         const int16_t *f, uint16_t label);
 
 /* RF-S1-Q5: solve and write the new read-out into image (the bytes view was
@@ -203,7 +205,7 @@ enum phyff_learn_status phyff_learn_add(uint8_t *area, uint16_t width, uint16_t 
  * scratch: 2 (width + 1) int32. *cond_bits receives the conditioning figure
  * (RF-S4) of a successful refit, else 0. */
 PHYFF_NODISCARD
-enum phyff_learn_status phyff_learn_refit(uint8_t *area, const struct phyff_model_view *view,
+enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_model_view *view,
                                           uint8_t *image, uint8_t lambda_shift,
                                           int32_t *scratch, uint8_t *cond_bits);
 
