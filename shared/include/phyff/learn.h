@@ -39,8 +39,8 @@
  *   RF-A2. Each feature is reduced to 12 bits: g_i = round_shift(f_i,
  *       PHYFF_LEARN_FEATURE_SHIFT = 4), so |g_i| <= 2048; g_F = 1 (bias).
  *       The statistics below are exact sums of the reduced features; the
- *       reduction adds a rounding of 1/2048 of the block's full scale, far
- *       below a medium's read noise, and is what lets them fit in int32.
+ *       reduction (an error of at most 8 of the 32768 Q15 units) is what
+ *       lets them fit in int32 (docs/ondevice.md measures what it costs).
  *   RF-A3. For label c (0 <= c < C): G_ij += g_i g_j for 0 <= i <= j < n
  *       (the upper triangle, bias row included: G_iF = sum of g_i, G_FF =
  *       the number of samples N); S_ci += g_i for i < F; count_c += 1.
@@ -79,7 +79,7 @@
  *       Abar_ij 2^-(u_i + u_j), a left shift when u_i + u_j < 0, else
  *       round_shift by u_i + u_j. |A'_ij| <= 2^Q (Abar is positive
  *       semi-definite). A' overwrites G in place: from here on the statistics
- *       are gone, and whatever the outcome the area ends cleared.
+ *       are gone, and whatever the outcome the area ends cleared (RF-E1).
  *   RF-S4. Cholesky in place, column by column, j = 0 .. n-1 (L lower
  *       triangular, integer, L L^T = A' 2^Q):
  *         d_j = A'_jj 2^Q - sum_{k<j} L_jk^2; d_j < 2^Q (a pivot below 2^-Q of
@@ -136,9 +136,10 @@
  *
  * Refusals
  *   RF-E1. A refused LEARN sample (label >= C, the cap of RF-A4) changes
- *       nothing. A refusal of RF-S1 changes nothing. A refusal at or after
- *       RF-S3 leaves the read-out in force, untouched, and the statistics
- *       cleared (RF-S3 overwrote them).
+ *       nothing. A refusal of RF-S1 changes nothing. A refusal from RF-S2 on
+ *       leaves the read-out in force, untouched, and the statistics cleared
+ *       (the solve works in their place from RF-S3 on, so a board clears
+ *       them on every outcome past RF-S1).
  *
  * Code contracts: as wire.h W-P1-P5 and fixed.h FX-F1-F9; no allocation; the
  * solve uses the caller's scratch of 2 n int32 and a few hundred bytes of
