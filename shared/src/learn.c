@@ -381,11 +381,18 @@ enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_mode
             put_u16(image + rb_at + 2u * c, (uint16_t)qb);
         }
         if (st == PHYFF_LEARN_OK) {
-            image[21] = (uint8_t)(int8_t)score_exp; /* model head score_exp */
-            image[r_at - PHYFF_READOUT_HEAD_SIZE + 4u] = (uint8_t)(beta - 15 - unit);
-            image[r_at - PHYFF_READOUT_HEAD_SIZE + 5u] = (uint8_t)(score_exp - 31 - unit);
+            /* the heads through model.h's own codecs, so the layout is stated once */
+            struct phyff_model_head head = view->head;
+            head.score_exp = (int8_t)score_exp;
+            phyff_model_head_pack(&head, image);
+            struct phyff_readout_head ro = view->readout;
+            ro.shift_b = (uint8_t)(beta - 15 - unit);
+            ro.shift_out = (uint8_t)(score_exp - 31 - unit);
+            phyff_readout_head_pack(&ro, image + r_at - PHYFF_READOUT_HEAD_SIZE);
             for (unsigned k = 0; k < n_blocks; ++k) {
-                image[view->block_at[k] - PHYFF_BLOCK_HEAD_SIZE + 22u] = (uint8_t)(units[k] - unit);
+                struct phyff_block_head b = view->blocks[k];
+                b.readout_shift = (uint8_t)(units[k] - unit);
+                phyff_block_head_pack(&b, image + view->block_at[k] - PHYFF_BLOCK_HEAD_SIZE);
             }
         }
     }
