@@ -432,3 +432,20 @@ def test_a_cortex_m3_refits_bit_for_bit_within_the_budget() -> None:
     assert got.image == want.image.pack()
     assert got.area_bytes == rf.area_size(40, 7) <= 4352
     assert got.refit_instructions > 0 and got.add_instructions > 0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ill_conditioned_problems_refit_or_refuse_alike(seed: int) -> None:
+    """RF-S4-S5 near their limits (nearly collinear features, small penalties: RF-S5's
+    rescaling, RF-S4's pivot refusal): C and reference agree on status and bytes."""
+    rng = np.random.default_rng(500 + seed)
+    base = rng.integers(1000, 20000, 4)
+    t = rng.integers(-300, 301, 60)
+    f = np.stack([base[0] + t, base[1] + t, base[2] - 2 * t, base[3] + 3 * t,
+                  base[0] + 2 * t, np.full(60, 5000)], axis=1)
+    f = f + rng.integers(-2, 3, f.shape)
+    labels = np.arange(60) % 2
+    image = onepass_image((6,), (0,), n_classes=2)
+    for lambda_shift in (12, 16, 18, 20, 24):
+        got, want = _c_and_reference(image, f, labels, lambda_shift)
+        assert got == want, lambda_shift
