@@ -19,7 +19,7 @@ PHYFF_PY := PYTHONPATH=$(CURDIR)/host$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON)
 
 CSTD := -std=c11 -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
-SHARED_SRC := shared/src/fixed.c shared/src/wire.c shared/src/model.c
+SHARED_SRC := shared/src/fixed.c shared/src/wire.c shared/src/model.c shared/src/learn.c
 SHARED_INC := -Ishared/include
 
 .PHONY: install test test-c test-py cross lint demo bench vectors enums typecheck clean ci \
@@ -50,7 +50,7 @@ $(BUILD)/test_core_model: tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) firmware
 # 100,000 random and mutated frames), built without and with on-device
 # inference.
 test-c: $(BUILD)/test_vectors $(BUILD)/test_core $(BUILD)/test_core_model
-	$(BUILD)/test_vectors shared/vectors/fixed.json shared/vectors/wire.json shared/vectors/model.json
+	$(BUILD)/test_vectors shared/vectors/fixed.json shared/vectors/wire.json shared/vectors/model.json shared/vectors/learn.json
 	$(BUILD)/test_core 100000
 	$(BUILD)/test_core_model 100000
 

@@ -11,6 +11,7 @@ generator writes the results as JSON:
     shared/vectors/fixed.json   fixed-point operations
     shared/vectors/wire.json    CRC-16, CRC-32, COBS, frames, records, constants
     shared/vectors/model.json   model image records, checks M-V1-V6, pipeline M-P1-P7
+    shared/vectors/learn.json   read-out learning RF-A1-E1 (written by gen_learn.py)
 
 Usage:
     python shared/vectors/generate.py           # (re)write the three files
@@ -2152,9 +2153,24 @@ def render(groups: dict[str, Any]) -> str:
     return text
 
 
+def _gen_learn() -> Any:
+    """gen_learn.py (learn.h's vectors) beside this file, however this file was loaded;
+    its ``import generate`` gets this very module."""
+    import importlib.util
+
+    sys.modules.setdefault("generate", sys.modules[__name__])
+    spec = importlib.util.spec_from_file_location("gen_learn", HERE / "gen_learn.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def outputs() -> dict[Path, str]:
+    gen_learn = _gen_learn()
     return {HERE / "fixed.json": render(gen_fixed()), HERE / "wire.json": render(gen_wire()),
-            HERE / "model.json": render(gen_model())}
+            HERE / "model.json": render(gen_model()),
+            HERE / "learn.json": render(gen_learn.gen_learn())}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@
 
 #include "json_min.h"
 #include "phyff/fixed.h"
+#include "phyff/learn.h"
 #include "phyff/model.h"
 #include "phyff/wire.h"
 
@@ -1856,6 +1857,156 @@ static void check_infer_sample(const json_value *cases, group *g) {
 }
 
 /* ==========================================================================
+ * learn.json: on-device read-out learning (learn.h RF-A1-E1)
+ * ========================================================================== */
+
+static void check_learn_constants(const json_value *cases, group *g) {
+    static const struct { const char *name; long long value; } table[] = {
+        {"LEARN_FEATURE_SHIFT", PHYFF_LEARN_FEATURE_SHIFT},
+        {"LEARN_MAX_SAMPLES", PHYFF_LEARN_MAX_SAMPLES},
+        {"LEARN_MAX_WIDTH", PHYFF_LEARN_MAX_WIDTH},
+        {"LEARN_Q", PHYFF_LEARN_Q},
+        {"LEARN_RESCALE", PHYFF_LEARN_RESCALE},
+        {"LEARN_RETRIES", PHYFF_LEARN_RETRIES},
+        {"LEARN_MAX_LAMBDA_SHIFT", PHYFF_LEARN_MAX_LAMBDA_SHIFT},
+    };
+    const size_t n_table = sizeof table / sizeof table[0];
+    if (json_count(cases) != n_table) {
+        printf("  FAIL %s: %zu constants in the file, %zu in learn.h\n", g->name,
+               json_count(cases), n_table);
+        record(g, 0);
+    }
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i);
+        const char *name = get_str(field(c, "in"));
+        int ok = 0;
+        for (size_t k = 0; k < n_table; k++)
+            if (strcmp(table[k].name, name) == 0)
+                ok = table[k].value == get_i64(field(c, "out"), INT64_MIN, INT64_MAX);
+        if (!ok) report(g, i, c->offset, "%s differs from learn.h (or is unknown)", name);
+        record(g, ok);
+    }
+}
+
+static void check_learn_area_size(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i), *in = field(c, "in");
+        const size_t got = phyff_learn_area_size((uint16_t)get_u64(field(in, "width"), 0xFFFF),
+                                                 (uint16_t)get_u64(field(in, "n_classes"), 0xFFFF));
+        const int ok = got == get_u64(field(c, "out"), UINT32_MAX);
+        if (!ok) report(g, i, c->offset, "area size %zu", got);
+        record(g, ok);
+    }
+}
+
+static void check_learn_feature(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i), *in = field(c, "in");
+        const int16_t got = phyff_learn_feature((int16_t)get_i64(field(in, "y"), INT16_MIN, INT16_MAX),
+                                                get_u64(field(in, "abs"), 1) != 0);
+        const int ok = got == get_i64(field(c, "out"), INT16_MIN, INT16_MAX);
+        if (!ok) report(g, i, c->offset, "feature %d", got);
+        record(g, ok);
+    }
+}
+
+static const char *const learn_status_names[] = {"OK", "FULL", "BAD_LABEL", "TOO_FEW", "TOO_WIDE",
+                                                 "BAD_LAMBDA", "SINGULAR", "OVERFLOW",
+                                                 "NO_READOUT"};
+
+static const char *learn_status_name(enum phyff_learn_status st) {
+    const size_t n = sizeof learn_status_names / sizeof learn_status_names[0];
+    return (size_t)st < n ? learn_status_names[st] : "?";
+}
+
+/* Feed in.features / in.labels to phyff_learn_add; *statuses_ok says whether
+ * every status equals out_statuses (when given). Returns the area. */
+static int32_t *learn_samples(const json_value *in, uint16_t width, uint16_t n_classes,
+                              const json_value *out_statuses, int *statuses_ok) {
+    int32_t *area = xmalloc(4u * ((phyff_learn_area_size(width, n_classes) + 3u) / 4u));
+    phyff_learn_clear(area, width, n_classes);
+    const json_value *fs = get_arr(field(in, "features")), *ls = get_arr(field(in, "labels"));
+    *statuses_ok = json_count(fs) == json_count(ls);
+    for (size_t k = 0; k < json_count(fs); k++) {
+        size_t nf;
+        int16_t *f = get_i16_array(item(fs, k), &nf);
+        if (nf != width) bad_vector(item(fs, k), "a sample of the wrong width");
+        const enum phyff_learn_status st =
+            phyff_learn_add(area, width, n_classes, f,
+                            (uint16_t)get_u64(item(ls, k), 0xFFFF));
+        if (out_statuses != NULL &&
+            strcmp(learn_status_name(st), get_str(item(out_statuses, k))) != 0)
+            *statuses_ok = 0;
+        free(f);
+    }
+    return area;
+}
+
+static void check_learn_add(const json_value *cases, group *g) {
+    const uint16_t probe = 1;
+    uint8_t little;
+    memcpy(&little, &probe, 1);
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i), *in = field(c, "in"), *out = field(c, "out");
+        const uint16_t width = (uint16_t)get_u64(field(in, "width"), PHYFF_LEARN_MAX_WIDTH);
+        const uint16_t nc = (uint16_t)get_u64(field(in, "n_classes"), 0xFFFF);
+        int ok;
+        int32_t *area = learn_samples(in, width, nc, get_arr(field(out, "statuses")), &ok);
+        size_t n;
+        uint8_t *want = get_hex(field(out, "area"), &n);
+        /* the area is in the machine's byte order (RF-M1); the vectors are little-endian */
+        const int same = n == phyff_learn_area_size(width, nc) &&
+                         (little == 0 || memcmp(area, want, n) == 0);
+        const int count = phyff_learn_samples(area, width) == get_u64(field(out, "samples"), 0xFFFF);
+        if (!ok || !same || !count) report(g, i, c->offset, "statuses %d area %d samples %d", ok, same, count);
+        record(g, ok && same && count);
+        free(want);
+        free(area);
+    }
+}
+
+static void check_learn_refit(const json_value *cases, group *g) {
+    for (size_t i = 0; i < json_count(cases); i++) {
+        const json_value *c = item(cases, i), *in = field(c, "in"), *out = field(c, "out");
+        struct phyff_model_view v;
+        uint8_t *img = load_view(in, &v);
+        const uint16_t width = v.readout_width;
+        const uint16_t nc = v.head.n_classes;
+        int ok;
+        int32_t *area = learn_samples(in, width, nc, NULL, &ok);
+        int32_t *scratch = xmalloc(sizeof(int32_t) * 2u * ((size_t)width + 1u));
+        uint8_t cond = 0xFF;
+        const enum phyff_learn_status st = phyff_learn_refit(
+            area, &v, img, (uint8_t)get_u64(field(in, "lambda_shift"), 255), scratch, &cond);
+        size_t n;
+        uint8_t *want = get_hex(field(out, "image"), &n);
+        const int same = n == v.size && memcmp(img, want, n) == 0;
+        const int status = strcmp(learn_status_name(st), get_str(field(out, "status"))) == 0;
+        const int cond_ok = cond == get_u64(field(out, "cond_bits"), 255);
+        int cleared = 1; /* RF-E1: refused before RF-S3 keeps the statistics, else cleared */
+        const int early = st == PHYFF_LEARN_TOO_FEW || st == PHYFF_LEARN_BAD_LAMBDA ||
+                          st == PHYFF_LEARN_TOO_WIDE || st == PHYFF_LEARN_NO_READOUT;
+        if (!early)
+            for (size_t k = 0; k < phyff_learn_area_size(width, nc); k++)
+                cleared &= ((const uint8_t *)area)[k] == 0;
+        /* the image written by a refit still passes model.h M-V1-V6 */
+        struct phyff_model_view again;
+        struct phyff_model_limits lim;
+        get_limits(field(in, "limits"), &lim);
+        uint32_t bad = 0;
+        const int valid = phyff_model_check(img, v.size, &lim, &again, &bad) == PHYFF_OK;
+        if (!(ok && same && status && cond_ok && cleared && valid))
+            report(g, i, c->offset, "%s: status %s, image %d, cond %u, cleared %d, valid %d",
+                   get_str(field(in, "why")), learn_status_name(st), same, cond, cleared, valid);
+        record(g, ok && same && status && cond_ok && cleared && valid);
+        free(want);
+        free(scratch);
+        free(area);
+        free(img);
+    }
+}
+
+/* ==========================================================================
  * Driver
  * ========================================================================== */
 
@@ -1933,6 +2084,11 @@ static const checker checkers[] = {
     {"model", "infer_goodness", check_infer_goodness}, /* M-P6 */
     {"model", "argmax", check_argmax},                 /* M-P7 */
     {"model", "infer_sample", check_infer_sample},
+    {"learn", "constants", check_learn_constants},
+    {"learn", "area_size", check_learn_area_size},   /* RF-M1 */
+    {"learn", "feature", check_learn_feature},       /* RF-A1 */
+    {"learn", "learn_add", check_learn_add},         /* RF-A2-A4 */
+    {"learn", "refit", check_learn_refit},           /* RF-S1-Q5, RF-E1 */
 };
 #define N_CHECKERS (sizeof checkers / sizeof checkers[0])
 
@@ -2001,23 +2157,26 @@ static void run_file(const char *file, const char *path) {
 }
 
 int main(int argc, char **argv) {
-    char fixed_path[4096], wire_path[4096], model_path[4096];
-    if (argc == 4) {
+    char fixed_path[4096], wire_path[4096], model_path[4096], learn_path[4096];
+    if (argc == 5) {
         snprintf(fixed_path, sizeof fixed_path, "%s", argv[1]);
         snprintf(wire_path, sizeof wire_path, "%s", argv[2]);
         snprintf(model_path, sizeof model_path, "%s", argv[3]);
+        snprintf(learn_path, sizeof learn_path, "%s", argv[4]);
     } else if (argc <= 2) {
         const char *dir = argc == 2 ? argv[1] : "shared/vectors";
         snprintf(fixed_path, sizeof fixed_path, "%s/fixed.json", dir);
         snprintf(wire_path, sizeof wire_path, "%s/wire.json", dir);
         snprintf(model_path, sizeof model_path, "%s/model.json", dir);
+        snprintf(learn_path, sizeof learn_path, "%s/learn.json", dir);
     } else {
-        fprintf(stderr, "usage: %s [DIR | FIXED_JSON WIRE_JSON MODEL_JSON]\n", argv[0]);
+        fprintf(stderr, "usage: %s [DIR | FIXED_JSON WIRE_JSON MODEL_JSON LEARN_JSON]\n", argv[0]);
         return 2;
     }
     run_file("fixed", fixed_path);
     run_file("wire", wire_path);
     run_file("model", model_path);
+    run_file("learn", learn_path);
     long pass = 0, fail = 0;
     for (size_t i = 0; i < n_groups; i++) {
         pass += groups[i].pass;

@@ -26,6 +26,7 @@ SOURCES = [
     SHARED / "src" / "fixed.c",
     SHARED / "src" / "wire.c",
     SHARED / "src" / "model.c",
+    SHARED / "src" / "learn.c",
     FIRMWARE / "src" / "core" / "phyff_core.c",
     FIRMWARE / "ports" / "host" / "host_port.c",
 ]

@@ -11,6 +11,7 @@
  *                                               W-E1, W-L1, W-P1
  *     FX    shared/include/phyff/fixed.h        FX-F1
  *     M     shared/include/phyff/model.h        M-M1, M-P1, M-V1
+ *     RF    shared/include/phyff/learn.h        RF-A1, RF-M1, RF-S1, RF-Q1, RF-E1
  *     CORE  firmware/src/core/phyff_core.h      CORE-K1
  *     PORT  firmware/src/port.h                 PORT-R1
  *     HOST  firmware/ports/host/host_port.h     HOST-H1
