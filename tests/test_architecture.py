@@ -38,7 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
 }
 # Leaves any layer may read.
-LEAVES = {"_version", "_native"}
+LEAVES = {"_version", "_native", "_fileio"}
 
 
 def _package(module: str) -> str:

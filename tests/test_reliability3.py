@@ -1,0 +1,209 @@
+"""Reliability, round 3: model files, on-device storage, sweeps and the cluster under
+attack. Each test names the hostile input and checks the documented outcome: exit 2
+(input) or 3 (board/link) with a message naming the file, value or address; nothing a
+user owns overwritten or deleted; no hang; no silent wrong result."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phyff.board import Board
+from phyff.board.link import BoardBusy, LinkError
+from phyff.cli.main import main
+from phyff.emulator.device import EmulatedDevice
+from phyff.media import register_medium, unregister_medium
+from phyff.media.optical import OpticalMedium
+from phyff.protocol import model_image
+from test_emulator_servers import emulator
+
+BOARD = "emu://acoustic?seed=4"
+
+
+# ---- 1-3: the emulated board's model storage holds only model images ----------------
+
+
+def _model_image() -> bytes:
+    """A stored model as the board writes it (magic first)."""
+    return model_image.MAGIC.to_bytes(4, "little") + bytes(96)
+
+
+def test_model_file_refuses_a_file_that_is_not_a_model(tmp_path: Path) -> None:
+    thesis = tmp_path / "thesis.tex"
+    thesis.write_text("\\documentclass{article}\n")
+    with pytest.raises(ValueError, match=r"thesis\.tex.*not a phyff model image"):
+        EmulatedDevice(f"{BOARD}&model_file={thesis}")
+    assert thesis.read_text() == "\\documentclass{article}\n"
+
+
+def test_model_file_swapped_for_a_user_file_is_neither_erased_nor_overwritten(
+        tmp_path: Path) -> None:
+    path = tmp_path / "board.model"
+    device = EmulatedDevice(f"{BOARD}&model_file={path}")
+    device.store_model(_model_image())
+    assert path.read_bytes() == _model_image()
+    path.write_text("my notes\n")  # replaced behind the board's back
+    with pytest.raises(ValueError, match="not a phyff model image"):
+        device.store_model(b"")
+    with pytest.raises(ValueError, match="not a phyff model image"):
+        device.store_model(_model_image())
+    assert path.read_text() == "my notes\n"
+
+
+def test_model_file_erase_over_the_link_keeps_a_user_file(tmp_path: Path) -> None:
+    path = tmp_path / "board.model"
+    with Board.open(f"{BOARD}&model_file={path}") as board:
+        path.write_text("precious\n")
+        with pytest.raises(Exception, match="not a phyff model image"):
+            board.erase_model()
+    assert path.read_text() == "precious\n"
+
+
+def test_model_file_write_does_not_follow_a_planted_temporary_symlink(tmp_path: Path) -> None:
+    path = tmp_path / "board.model"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    for pid in range(os.getpid() - 2, os.getpid() + 3):  # the names used to be predictable
+        (tmp_path / f"board.model.tmp{pid}").symlink_to(victim)
+    EmulatedDevice(f"{BOARD}&model_file={path}").store_model(_model_image())
+    assert victim.read_text() == "keep me\n"
+    assert path.read_bytes() == _model_image() and not path.is_symlink()
+
+
+def test_model_file_failed_write_leaves_no_temporary_file(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "board.model"
+    device = EmulatedDevice(f"{BOARD}&model_file={path}")
+    device.store_model(_model_image())
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=r"board\.model"):
+        device.store_model(_model_image() + b"\x01")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["board.model"]
+    assert path.read_bytes() == _model_image()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_model_file_must_be_a_regular_file(tmp_path: Path, kind: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "store"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    result: list[int] = []
+    worker = threading.Thread(
+        target=lambda: result.append(main(["info", f"{BOARD}&model_file={path}"])),
+        daemon=True)
+    worker.start()
+    worker.join(20)
+    if worker.is_alive():  # unblock the reader so the test process can end
+        if kind == "fifo":
+            with open(path, "wb"):
+                pass
+        pytest.fail("phyff info blocked on a non-regular model_file")
+    assert result == [2]
+    err = capsys.readouterr().err
+    assert "store" in err and "not a regular file" in err
+    assert stat.S_ISFIFO(path.stat().st_mode) if kind == "fifo" else path.is_dir()
+
+
+# ---- 12: a medium fault says what failed ----------------------------------------------
+
+
+class _FailingMedium(OpticalMedium):
+    """A plugin medium whose respond raises once the board serves it."""
+
+    armed = False
+
+    def respond(self, drive: np.ndarray) -> np.ndarray:
+        if _FailingMedium.armed:
+            raise RuntimeError("the laser driver is unplugged (plugin's own words)")
+        return super().respond(drive)
+
+
+def test_plugin_medium_exception_reaches_the_user(capsys: pytest.CaptureFixture[str]) -> None:
+    register_medium("failing-test-medium", _FailingMedium)
+    try:
+        with Board.open("emu://failing-test-medium?seed=1&n_in=8&n_out=4") as board:
+            _FailingMedium.armed = True
+            with pytest.raises(LinkError, match="laser driver is unplugged") as info:
+                board.query_float(np.zeros((2, 8)))
+            assert "check the wiring" not in str(info.value)
+    finally:
+        _FailingMedium.armed = False
+        unregister_medium("failing-test-medium")
+
+
+def test_unwritable_model_file_is_reported_with_its_cause(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "board.model"
+    path.write_bytes(_model_image())
+    with Board.open(f"{BOARD}&model_file={path}") as board:
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(os, "unlink", refuse)  # a read-only folder, also for root
+        with pytest.raises(LinkError, match="PermissionError.*Permission denied") as info:
+            board.erase_model()
+        monkeypatch.undo()
+        assert "check the wiring" not in str(info.value)
+    assert path.read_bytes() == _model_image()
+
+
+def test_emulate_logs_the_fault_cause(tmp_path: Path) -> None:
+    path = tmp_path / "board.model"
+    with emulator("--tcp", "127.0.0.1:0", "--url", f"{BOARD}&model_file={path}") as (proc, url):
+        with Board.open(url, timeout=5) as board:
+            path.write_text("precious\n")
+            with pytest.raises(LinkError):
+                board.erase_model()
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "not a phyff model image" in err
+    assert path.read_text() == "precious\n"
+
+
+# ---- 14: an idle host does not hold the board forever ---------------------------------
+
+
+def test_idle_tcp_client_yields_the_board_to_the_next_host() -> None:
+    with emulator("--tcp", "127.0.0.1:0", "--idle-timeout", "1") as (proc, url):
+        host, port = url.removeprefix("socket://").rsplit(":", 1)
+        squatter = socket.create_connection((host, int(port)), timeout=5)
+        try:
+            time.sleep(0.3)
+            with pytest.raises(BoardBusy):  # not idle long enough yet
+                Board.open(url, timeout=2, retries=0).close()
+            time.sleep(1.2)
+            with Board.open(url, timeout=5) as board:
+                assert board.caps.n_drive > 0
+        finally:
+            squatter.close()
+
+
+# ---- 16: --tcp [::1]:0 -----------------------------------------------------------------
+
+
+def test_emulate_on_an_ipv6_address() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("IPv6 loopback unavailable")
+    with emulator("--tcp", "[::1]:0") as (_, url):
+        assert url.startswith("socket://[::1]:")
+        with Board.open(url, timeout=5) as board:
+            assert board.caps.n_drive > 0
