@@ -207,3 +207,44 @@ def test_emulate_on_an_ipv6_address() -> None:
         assert url.startswith("socket://[::1]:")
         with Board.open(url, timeout=5) as board:
             assert board.caps.n_drive > 0
+
+
+# ---- 5: URL option ranges are checked before anything is built ------------------------
+
+
+@pytest.mark.parametrize("url, words", [
+    ("emu://acoustic?seed=1&n_in=2000", ["n_in=2000", "1..1024"]),  # the board's limit
+    ("emu://acoustic?seed=1&n_in=20000", ["n_in=20000", "1..1024"]),
+    ("emu://circuit?seed=1&n_in=3000", ["n_in=3000", "1..1024"]),
+    ("emu://optical?seed=1&n_out=100000", ["n_out=100000", "1..1024"]),
+    ("emu://circuit?seed=1&n_in=500", ["n_in=500", "1..64"]),  # the medium's own
+    ("emu://acoustic?seed=1&n_out=1000", ["n_out=1000", "1..256"]),
+    ("emu://acoustic?seed=1&n_freq=100000000", ["n_freq=100000000", "1..64"]),
+    ("emu://acoustic?seed=1&n_membranes=10000000", ["n_membranes=10000000", "1..256"]),
+    ("emu://microwave?seed=1&n_env=10000000", ["n_env=10000000", "0..256"]),
+    ("emu://optical?seed=1&n_out=4&n_cam=100000000", ["n_cam=100000000", "1..4096"]),
+    ("emu://acoustic?seed=1&n_in=2.5", ["n_in=2.5", "whole number"]),
+])
+def test_url_sizes_are_refused_before_the_medium_is_built(
+        url: str, words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    t0 = time.monotonic()
+    assert main(["info", url]) == 2
+    assert time.monotonic() - t0 < 5
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err
+
+
+@pytest.mark.parametrize("medium, options, limit", [
+    ("circuit", {"n_in": 3000}, "1..64"),
+    ("acoustic", {"n_in": 2000}, "1..256"),
+    ("microwave", {"n_out": 5000}, "1..128"),
+])
+def test_media_refuse_sizes_beyond_their_limit(medium: str, options: dict[str, int],
+                                               limit: str) -> None:
+    from phyff.media import make_medium
+
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match=limit):
+        make_medium(medium, seed=1, **options)
+    assert time.monotonic() - t0 < 5

@@ -162,6 +162,23 @@ def parse_emu_url(url: str) -> EmulatorSpec:
     return spec
 
 
+def _check_channel_options(spec: EmulatorSpec) -> None:
+    """The board's channel limit on the medium's n_in and n_out options, before the
+    medium is built (building one far beyond it can take minutes and gigabytes).
+    The medium checks its own, possibly lower, limits when it is built."""
+    hi = int(lib.PHYFF_CORE_MAX_CHANNELS)
+    for key in ("n_in", "n_out"):
+        value = spec.options.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"emulated board: {key}={value!r} must be a whole number in "
+                             f"1..{hi}")
+        if not 1 <= value <= hi:
+            raise ValueError(f"emulated board: {key}={value} is outside 1..{hi}, the board's "
+                             f"channel limit")
+
+
 def check_spec(spec: EmulatorSpec) -> None:
     """The ranges of parse_emu_url's rule 4, for a spec built in Python, and the
     model storage's rules (:func:`check_model_file`)."""
@@ -277,6 +294,7 @@ class EmulatedDevice:
         check_spec(spec)
         self.spec = spec
         if medium is None:
+            _check_channel_options(spec)
             medium = make_medium(medium_factory if medium_factory is not None else spec.medium,
                                  seed=spec.seed, **spec.options)
         self.medium = medium
