@@ -77,7 +77,7 @@ def test_train_eval_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     other = BOARD.replace("seed=1", "seed=2")
     assert main(["eval", str(run), "--board", other, "--dataset", "digits"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "different board" in err and "unit_id" in err
+    assert "does not match this board" in err and "unit_id" in err
 
     assert main(["report", str(run), "--json"]) == EXIT_OK
     figures = json.loads(capsys.readouterr().out)["figures"]

@@ -5,12 +5,17 @@ user owns overwritten or deleted; no hang; no silent wrong result."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import socket
 import stat
 import threading
 import time
+import tracemalloc
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +26,7 @@ from phyff.cli.main import main
 from phyff.emulator.device import EmulatedDevice
 from phyff.media import register_medium, unregister_medium
 from phyff.media.optical import OpticalMedium
+from phyff.phyll.model import load_model
 from phyff.protocol import model_image
 from test_emulator_servers import emulator
 
@@ -248,3 +254,163 @@ def test_media_refuse_sizes_beyond_their_limit(medium: str, options: dict[str, i
     with pytest.raises(ValueError, match=limit):
         make_medium(medium, seed=1, **options)
     assert time.monotonic() - t0 < 5
+
+
+# ---- model files: 7 zip bombs, 8 non-finite weights, 9 identity and shapes, 11, 16 -----
+
+MODEL_BOARD = "emu://optical?seed=1&n_in=80&n_out=40&noise=0"
+
+
+@pytest.fixture(scope="module")
+def model_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("model") / "run"
+    assert main(["train", "--board", MODEL_BOARD, "--dataset", "digits", "--epochs", "2",
+                 "--no-progress", "--batch-size", "512", "--run", str(run)]) == 0
+    return run / "model.npz"
+
+
+def _parts(path: Path) -> tuple[Any, dict[str, np.ndarray]]:
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(str(data["header_json"][()]))
+        return header, {k: data[k] for k in data.files if k != "header_json"}
+
+
+def _rewrite(src: Path, dst: Path, header: Any = None, header_text: str | None = None,
+             **arrays: np.ndarray | None) -> Path:
+    """A copy of a model file with its header or some arrays replaced (None: removed)."""
+    old_header, old = _parts(src)
+    text = header_text if header_text is not None else json.dumps(
+        old_header if header is None else header)
+    merged = {**old, **arrays}
+    np.savez(dst, header_json=np.array(text), **{k: v for k, v in merged.items()
+                                                 if v is not None})
+    return dst
+
+
+def _npy_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...], data: bytes,
+                compress: bool = False) -> None:
+    """A .npy member whose header declares `shape` (float64), followed by `data`."""
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        head, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    zf.writestr(zipfile.ZipInfo(f"{name}.npy"), head.getvalue() + data,
+                compress_type=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
+
+
+def _eval(model: Path, *extra: str) -> int:
+    return main(["eval", str(model), "--board", MODEL_BOARD, "--dataset", "digits", *extra])
+
+
+def test_model_with_an_unused_bomb_member_is_read_without_it(
+        model_npz: Path, tmp_path: Path) -> None:
+    bomb = tmp_path / "model.npz"
+    bomb.write_bytes(model_npz.read_bytes())
+    with zipfile.ZipFile(bomb, "a") as zf:
+        _npy_member(zf, "junk", (64 << 20,), bytes(8 * (64 << 20)), compress=True)
+        _npy_member(zf, "huge", (100000, 100000), b"")
+    assert bomb.stat().st_size < 2 << 20
+    tracemalloc.start()
+    try:
+        model = load_model(bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"{peak / 1e6:.0f} MB allocated: the unused member was read"
+    assert model.n_blocks == 2
+
+
+@pytest.mark.parametrize("declared", [(100000, 100000), (80, 40, 10**9)])
+def test_model_member_declaring_a_huge_shape_is_refused_by_name(
+        model_npz: Path, tmp_path: Path, declared: tuple[int, ...],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    header, arrays = _parts(model_npz)
+    bad = tmp_path / "model.npz"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("header_json.npy", _npy_bytes(np.array(json.dumps(header))))
+        for name, arr in arrays.items():
+            if name == "W0":
+                _npy_member(zf, "W0", declared, arr.tobytes())
+            else:
+                zf.writestr(f"{name}.npy", _npy_bytes(arr))
+    assert _eval(bad) == 2
+    err = capsys.readouterr().err
+    assert "model.npz" in err and "W0" in err and "MemoryError" not in err
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ["readout", "xi0", "W1", "b0"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_model_with_non_finite_weights_is_refused(
+        model_npz: Path, tmp_path: Path, name: str, value: float,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _, arrays = _parts(model_npz)
+    arr = arrays[name].copy()
+    arr.flat[3] = value
+    bad = _rewrite(model_npz, tmp_path / "model.npz", **{name: arr})
+    assert _eval(bad) == 2
+    err = capsys.readouterr().err
+    assert name in err and "model.npz" in err and ("nan" in err.lower() or "inf" in err)
+    with pytest.raises(ValueError, match=name):
+        load_model(bad)
+
+
+def test_model_without_board_identity_needs_force(model_npz: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    header, _ = _parts(model_npz)
+    del header["metadata"]
+    bare = _rewrite(model_npz, tmp_path / "model.npz", header=header)
+    assert _eval(bare) == 2
+    err = capsys.readouterr().err
+    assert "board" in err and "--force" in err
+    assert _eval(bare, "--force") == 0
+
+
+@pytest.mark.parametrize("change", ["n_classes", "readout_rows", "d_out", "huge_width"])
+def test_model_header_must_agree_with_its_arrays(model_npz: Path, tmp_path: Path, change: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    header, arrays = _parts(model_npz)
+    extra: dict[str, np.ndarray] = {}
+    if change == "n_classes":
+        header["model"]["config"]["n_classes"] = 6  # the read-out has 10 columns
+    elif change == "readout_rows":
+        extra["readout"] = arrays["readout"][:-1]
+    elif change == "d_out":
+        extra["W1"] = arrays["W1"][:1]  # broadcasts into every row if not checked
+        extra["b1"] = arrays["b1"][:1]
+        extra["xi1"] = arrays["xi1"][:1]
+    else:
+        header["model"]["blocks"][0]["d_out"] = 10**12  # would allocate terabytes
+    bad = _rewrite(model_npz, tmp_path / "model.npz", header=header, **extra)
+    assert _eval(bad) == 2
+    assert "model.npz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["[1, 2, 3]", "42", '"model"', "null", "[" * 100000,
+                                  '{"format": "phyff-model", "format_version": true}',
+                                  '{"format": "phyff-model", "format_version": 1.0}'],
+                         ids=["list", "number", "string", "null", "deep", "version-true",
+                              "version-float"])
+def test_model_header_that_is_not_a_phyff_header(model_npz: Path, tmp_path: Path, text: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    bad = _rewrite(model_npz, tmp_path / "model.npz", header_text=text)
+    assert _eval(bad) == 2
+    err = capsys.readouterr().err
+    assert "model.npz" in err and "bug in phyff" not in err
+
+
+@pytest.mark.parametrize("kind", ["3-D", "complex", "1-D", "text"])
+def test_model_weights_of_the_wrong_kind(model_npz: Path, tmp_path: Path, kind: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _, arrays = _parts(model_npz)
+    w0 = arrays["W0"]
+    bad_w0 = {"3-D": w0[None, :, :], "complex": w0 + 1j * w0, "1-D": w0.ravel(),
+              "text": w0.astype(str)}[kind]
+    bad = _rewrite(model_npz, tmp_path / "model.npz", W0=bad_w0)
+    assert _eval(bad) == 2
+    err = capsys.readouterr().err
+    assert "W0" in err and "model.npz" in err

@@ -238,9 +238,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         diffs = board_mismatches(meta.get("layers") or [], [BoardLayer(board).identity])
         if diffs and not args.force:
             raise ValueError(
-                "this model was trained on a different board/medium (" + "; ".join(diffs) +
-                "): its digital weights only fit that physical system. Evaluate on the "
-                "original board, retrain, or pass --force to measure anyway.")
+                "this model does not match this board/medium (" + "; ".join(diffs) +
+                "): its digital weights only fit the physical system it was trained on. "
+                "Evaluate on the original board, retrain, or pass --force to measure anyway.")
         cfg = ((meta.get("layers") or [{}])[0]).get("config")
         if cfg:
             board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
