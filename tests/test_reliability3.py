@@ -414,3 +414,17 @@ def test_model_weights_of_the_wrong_kind(model_npz: Path, tmp_path: Path, kind: 
     assert _eval(bad) == 2
     err = capsys.readouterr().err
     assert "W0" in err and "model.npz" in err
+
+
+# ---- 8: training that diverges stops and saves nothing as final ----------------------
+
+
+def test_training_that_diverges_stops_with_exit_1(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    code = main(["train", "--board", MODEL_BOARD, "--dataset", "digits", "--epochs", "4",
+                 "--no-progress", "--batch-size", "512", "--lr", "1e300", "--run", str(run)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "training diverged at epoch" in err and "--lr" in err
+    assert not (run / "model.npz").exists()
