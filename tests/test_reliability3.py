@@ -428,3 +428,37 @@ def test_training_that_diverges_stops_with_exit_1(tmp_path: Path,
     assert code == 1, err
     assert "training diverged at epoch" in err and "--lr" in err
     assert not (run / "model.npz").exists()
+
+
+# ---- 11/16: training settings of the wrong kind or size -------------------------------
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--repeats", "100000"], ["repeats=100000", "1..100"]),
+])
+def test_train_settings_out_of_range(tmp_path: Path, args: list[str], words: list[str],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--board", MODEL_BOARD, "--dataset", "digits", "--no-progress",
+                 "--run", str(tmp_path / "run"), *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    for word in words:
+        assert word in err
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("epochs=1.5", ["epochs=1.5", "whole number"]),
+    ("repeats=100000", ["repeats=100000", "1..100"]),
+    ("batch_size=true", ["batch_size=True", "whole number"]),
+])
+def test_sweep_settings_of_the_wrong_kind_are_refused_before_running(
+        tmp_path: Path, setting: str, words: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sweep"
+    code = main(["sweep", "--dataset", "digits", "--board", MODEL_BOARD, "--set", setting,
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    for word in words:
+        assert word in err
+    assert not (out / "results.jsonl").exists()
