@@ -462,3 +462,119 @@ def test_sweep_settings_of_the_wrong_kind_are_refused_before_running(
     for word in words:
         assert word in err
     assert not (out / "results.jsonl").exists()
+
+
+# ---- 6: a sweep's size is counted before anything is expanded -------------------------
+
+
+@pytest.mark.parametrize("seeds, words", [(1000000, "1,000,000 seeds"),
+                                          (1000, "1,000,000 runs")])
+def test_absurd_sweep_is_refused_before_expansion(tmp_path: Path, seeds: int, words: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "huge.json"
+    spec.write_text(json.dumps({
+        "datasets": ["digits"], "boards": [MODEL_BOARD], "seeds": seeds,
+        "grid": {"lr": [1e-4 * i for i in range(1, 11)],
+                 "theta": [float(i) for i in range(1, 11)],
+                 "inner_steps": list(range(1, 11))}}))
+    tracemalloc.start()
+    t0 = time.monotonic()
+    try:
+        code = main(["sweep", str(spec), "--out", str(tmp_path / "out")])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert words in err and "100,000" in err
+    assert time.monotonic() - t0 < 10 and peak < 200 << 20
+
+
+@pytest.mark.parametrize("seeds", [10**12, 2**63])
+def test_sweep_seed_count_is_bounded(tmp_path: Path, seeds: int,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "--dataset", "digits", "--board", MODEL_BOARD, "--seeds",
+                 str(seeds), "--out", str(tmp_path / "out")]) == 2
+    assert "100,000" in capsys.readouterr().err
+
+
+# ---- 11/15: results.jsonl and metrics.jsonl read back ---------------------------------
+
+
+@pytest.mark.parametrize("result, words", [
+    ('{"test_acc": NaN}', ["test_acc", "nan"]),
+    ('{"test_acc": 5.0}', ["test_acc", "5.0", "[0, 1]"]),
+    ('{"test_acc": -0.1}', ["test_acc", "-0.1"]),
+    ('{"test_acc": "high"}', ["test_acc", "high"]),
+    ('{"test_acc": 0.5, "train_acc": Infinity}', ["train_acc"]),
+    ('[' * 100000, ["nested too deeply"]),
+    ('"just text"', ["object"]),
+], ids=["nan", "five", "negative", "text", "train-inf", "deep", "string"])
+def test_resumed_sweep_refuses_edited_results(tmp_path: Path, result: str, words: list[str],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sweep"
+    out.mkdir()
+    line = (result if result.startswith("[") else
+            f'{{"key": "k1", "label": "x", "result": {result}}}')
+    (out / "results.jsonl").write_text('{"key": "k0", "label": "x", "result": '
+                                       '{"test_acc": 0.5}}\n' + line + "\n")
+    code = main(["sweep", "--dataset", "digits", "--board", MODEL_BOARD, "--set", "epochs=2",
+                 "--out", str(out), "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "results.jsonl" in err and "line 2" in err
+    for word in words:
+        assert word in err
+
+
+def test_report_on_deeply_nested_metrics(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "test_acc": 0.5}\n' + "[" * 100000 + "\n")
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.jsonl" in err and "nested too deeply" in err
+
+
+# ---- 15: writes that fail leave the previous file and name the path -------------------
+
+
+def test_sweep_outputs_survive_a_full_disk(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from phyff.compare.sweep import ConfigScore, parse_spec, write_outputs
+
+    spec = parse_spec({"datasets": ["digits"], "boards": [MODEL_BOARD]})
+    scores = [ConfigScore("digits", MODEL_BOARD, 0, {}, [0.5, 0.6], [0.7], 1.0)]
+    out = tmp_path / "sweep"
+    write_outputs(spec, scores, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as info:
+        write_outputs(spec, [ConfigScore("digits", MODEL_BOARD, 0, {}, [0.9], [], 1.0)], out)
+    monkeypatch.undo()
+    assert info.value.filename is not None and str(out) in info.value.filename
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no 0-byte best.json
+
+
+def test_train_on_a_full_disk_names_the_path_and_leaves_no_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    code = main(["train", "--board", MODEL_BOARD, "--dataset", "digits", "--epochs", "2",
+                 "--no-progress", "--batch-size", "512", "--run", str(run)])
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "disk is full" in err and str(run) in err
+    assert not (run / ".lock").exists()
+    assert not list(run.glob(".*.tmp"))

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from phyff._fileio import write_atomic
 from phyff.cli.bench import add_execution_flags, execution_from_args, progress_printer
 from phyff.cli.common import EXIT_FAILED, EXIT_OK, AddCommand, print_json
 
@@ -126,7 +127,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     progress = progress_printer(quiet)
     jobs = sweep_jobs(spec)
     store = ResultStore(out, resume=args.resume)
-    (out / "sweep.json").write_text(json.dumps({
+    write_atomic(out / "sweep.json", json.dumps({
         "datasets": spec.datasets, "boards": spec.boards, "seeds": spec.seeds,
         "preset": spec.preset, "method": spec.method, "validation": spec.validation,
         "split_seed": spec.split_seed, "base": spec.base, "grid": spec.grid,
