@@ -578,3 +578,85 @@ def test_train_on_a_full_disk_names_the_path_and_leaves_no_lock(
     assert "disk is full" in err and str(run) in err
     assert not (run / ".lock").exists()
     assert not list(run.glob(".*.tmp"))
+
+
+# ---- 4/11: --scheduler at something that is not a Dask scheduler ---------------------
+
+
+@pytest.fixture()
+def silent_listener() -> Any:
+    """A TCP port that accepts connections and never says a word."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    worker = threading.Thread(target=accept, daemon=True)
+    worker.start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    worker.join(2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.fixture()
+def http_server() -> Any:
+    import http.server
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.SimpleHTTPRequestHandler)
+    worker = threading.Thread(target=server.serve_forever, daemon=True)
+    worker.start()
+    yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _sweep_on(scheduler: str, out: Path) -> int:
+    return main(["sweep", "--dataset", "digits", "--board", MODEL_BOARD, "--set", "epochs=2",
+                 "--scheduler", scheduler, "--out", str(out)])
+
+
+def test_scheduler_that_never_answers_is_given_up_on_time(
+        silent_listener: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from phyff.compare import distributed
+
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT_S", 1.0)
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(
+        _sweep_on(silent_listener, tmp_path / "out")), daemon=True)
+    t0 = time.monotonic()
+    worker.start()
+    worker.join(30)
+    assert result, "still waiting for the scheduler after 30 s"
+    assert result == [3] and time.monotonic() - t0 < 15
+    err = capsys.readouterr().err
+    assert silent_listener in err and "did not answer" in err
+
+
+def test_scheduler_address_of_an_http_server(http_server: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from phyff.compare import distributed
+
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT_S", 1.0)
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(
+        _sweep_on(http_server, tmp_path / "out")), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert result == [3]
+    err = capsys.readouterr().err
+    assert http_server in err and "Traceback" not in err and "allocate" not in err
