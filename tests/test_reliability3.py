@@ -660,3 +660,56 @@ def test_scheduler_address_of_an_http_server(http_server: str, tmp_path: Path,
     assert result == [3]
     err = capsys.readouterr().err
     assert http_server in err and "Traceback" not in err and "allocate" not in err
+
+
+# ---- 7: dataset npz bombs --------------------------------------------------------------
+
+
+def test_dataset_npz_with_an_unused_bomb_member(tmp_path: Path) -> None:
+    from phyff.datasets import load_dataset
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "data.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x.npy", _npy_bytes(rng.random((60, 4))))
+        zf.writestr("y.npy", _npy_bytes(np.arange(60) % 3))
+        _npy_member(zf, "junk", (64 << 20,), bytes(8 * (64 << 20)), compress=True)
+        _npy_member(zf, "huge", (100000, 100000), b"")
+    tracemalloc.start()
+    try:
+        data = load_dataset(f"npz:{path}")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20 and data.n_classes == 3
+
+
+def test_dataset_npz_member_declaring_a_huge_shape(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "data.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        _npy_member(zf, "x", (100000, 100000), b"")
+        zf.writestr("y.npy", _npy_bytes(np.arange(60) % 3))
+    assert main(["train", "--board", MODEL_BOARD, "--dataset", f"npz:{path}", "--run",
+                 str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "data.npz" in err and "MemoryError" not in err
+
+
+def test_dataset_npz_whose_x_is_a_zip_bomb(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "data.npz"
+    n = 20 << 20  # 160 MB of zeros in well under 1 MB
+    with zipfile.ZipFile(path, "w") as zf:
+        _npy_member(zf, "x", (n // 4, 4), bytes(8 * n), compress=True)
+        _npy_member(zf, "y", (n // 4,), bytes(2 * n), compress=True)
+    assert path.stat().st_size < 8 << 20
+    tracemalloc.start()
+    try:
+        code = main(["train", "--board", MODEL_BOARD, "--dataset", f"npz:{path}", "--run",
+                     str(tmp_path / "run")])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and peak < 200 << 20
+    assert "zip bomb" in capsys.readouterr().err

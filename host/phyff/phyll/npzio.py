@@ -51,6 +51,8 @@ def write_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]
 
 MAX_HEADER_CHARS = 1 << 20  # a header is a few kB of JSON
 MAX_ARRAY_BYTES = 1 << 30  # all arrays read from one file together (models: kB to MB)
+MAX_INFLATION = 200  # uncompressed : compressed bytes of a member larger than BOMB_FLOOR
+BOMB_FLOOR = 64 << 20
 
 
 def read_npz(path: str | os.PathLike[str], expected_format: str,
@@ -148,6 +150,9 @@ def _declared(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
     if any(d < 0 for d in shape):
         raise _Unreadable(f"array {name} has a negative shape {shape}")
     nbytes = math.prod(shape) * dtype.itemsize
+    if info.file_size > BOMB_FLOOR and info.file_size > MAX_INFLATION * max(info.compress_size, 1):
+        raise _Unreadable(f"array {name} inflates {info.compress_size:,} bytes to "
+                          f"{info.file_size:,}: a zip bomb")
     if header_len + nbytes != info.file_size:
         raise _Unreadable(f"array {name} declares shape {shape} of {dtype} ({nbytes:,} bytes) "
                           f"but its entry holds {max(info.file_size - header_len, 0):,}")
