@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from phyff.board import Board
 from phyff.board.link import BoardBusy, LinkError
@@ -713,3 +715,136 @@ def test_dataset_npz_whose_x_is_a_zip_bomb(tmp_path: Path,
         tracemalloc.stop()
     assert code == 2 and peak < 200 << 20
     assert "zip bomb" in capsys.readouterr().err
+
+
+# ---- fresh attack: fuzzers over the same surfaces (seconds each) ----------------------
+
+FUZZ = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12)
+
+
+@pytest.fixture(scope="module")
+def model_bytes(model_npz: Path) -> bytes:
+    return model_npz.read_bytes()
+
+
+def _load_or_refuse(path: Path) -> None:
+    """load_model either returns a usable model or raises ValueError: nothing else."""
+    try:
+        model = load_model(path)
+    except ValueError:
+        return
+    for k in range(model.n_blocks):
+        assert np.isfinite(model.params[k]).all() and np.isfinite(model.xis[k]).all()
+    assert model.readout is None or np.isfinite(model.readout).all()
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_damaged_model_files_are_refused_or_sound(model_bytes: bytes, tmp_path: Path,
+                                                       data: st.DataObject) -> None:
+    raw = bytearray(model_bytes)
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        raw[pos] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(len(raw) // 2, len(raw)))
+    path = tmp_path / "model.npz"
+    path.write_bytes(bytes(raw[:cut]))
+    _load_or_refuse(path)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_model_headers_are_refused_or_sound(model_npz: Path, tmp_path: Path,
+                                                 data: st.DataObject) -> None:
+    header, _ = _parts(model_npz)
+    section = data.draw(st.sampled_from(["config", "blocks", "metadata", "top"]))
+    value = data.draw(JSON)
+    if section == "top":
+        header[data.draw(st.sampled_from(["model", "metadata", "format_version"]))] = value
+    elif section == "blocks":
+        block = header["model"]["blocks"][data.draw(st.integers(0, 1))]
+        block[data.draw(st.sampled_from(sorted(block)))] = value
+    elif section == "config":
+        config = header["model"]["config"]
+        config[data.draw(st.sampled_from(sorted(config)))] = value
+    else:
+        header["metadata"] = value
+    _load_or_refuse(_rewrite(model_npz, tmp_path / "model.npz", header=header))
+
+
+@FUZZ
+@given(record=JSON)
+def test_fuzz_results_lines_are_refused_or_sound(tmp_path: Path, record: Any) -> None:
+    from phyff.compare.rawio import ResultStore
+
+    out = tmp_path / "store"
+    out.mkdir(exist_ok=True)
+    line = json.dumps({"key": "k", "label": "x", "result": record})
+    (out / "results.jsonl").write_text(line + "\n")
+    try:
+        done = ResultStore(out, resume=True).done
+    except ValueError as exc:
+        assert "results.jsonl line 1" in str(exc)
+        return
+    for result in done.values():
+        for name in ("test_acc", "train_acc"):
+            value = result.get(name)
+            assert value is None or 0.0 <= value <= 1.0
+
+
+@FUZZ
+@given(text=st.text(alphabet="[]:0123456789abcdef.x-", max_size=24))
+def test_fuzz_tcp_addresses(text: str) -> None:
+    import argparse
+
+    from phyff.cli.boards import tcp_address
+
+    try:
+        host, port = tcp_address(text)
+    except argparse.ArgumentTypeError:
+        return
+    assert 0 <= port <= 65535 and host and "[" not in host and "]" not in host
+
+
+@FUZZ
+@given(medium=st.sampled_from(["acoustic", "optical", "microwave", "circuit"]),
+       key=st.sampled_from(["n_in", "n_out", "n_freq", "n_membranes", "n_env", "n_cam"]),
+       value=st.one_of(st.integers(-10, 10**12), st.floats(allow_nan=True),
+                       st.sampled_from(["x", "true", ""])))
+def test_fuzz_medium_sizes_are_refused_fast(medium: str, key: str, value: Any) -> None:
+    """A size outside the medium's limits is refused at once; one inside is not refused by
+    the size check (building it is left out: a valid circuit of 64 nodes takes seconds)."""
+    from phyff.media import BUILTIN, make_medium
+
+    cls = BUILTIN[medium]
+    limits = cls.size_limits
+    inside = (key in limits and not isinstance(value, bool) and isinstance(value, int)
+              and limits[key][0] <= value <= limits[key][1])
+    if inside:
+        cls._check_sizes(**{key: value})
+        return
+    t0 = time.monotonic()
+    with pytest.raises((ValueError, TypeError)):
+        make_medium(medium, seed=1, **{key: value})
+    assert time.monotonic() - t0 < 2
+
+
+@pytest.mark.parametrize("metadata", [
+    5, {"layers": 5}, {"layers": [5]}, {"layers": [{"caps": 5}]},
+    {"layers": [{"config": {"settle_us": "x"}}]}, {"layers": [{"config": {}}]},
+    {"dataset": 5},
+], ids=["number", "layers-int", "layers-of-int", "caps-int", "config-text", "config-empty",
+        "dataset-int"])
+def test_model_metadata_of_the_wrong_kind_is_refused_on_load(
+        model_npz: Path, tmp_path: Path, metadata: Any) -> None:
+    header, _ = _parts(model_npz)
+    header["metadata"] = metadata
+    bad = _rewrite(model_npz, tmp_path / "model.npz", header=header)
+    with pytest.raises(ValueError, match=r"model\.npz.*metadata"):
+        load_model(bad)

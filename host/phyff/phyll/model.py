@@ -543,9 +543,37 @@ def load_model(path: str | os.PathLike[str]) -> Model:
         model = Model.from_parts(header.get("model"), arrays)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
-    metadata = header.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{path}: its metadata is a JSON {type(metadata).__name__}, not an "
-                         f"object")
-    model.metadata = metadata
+    model.metadata = _checked_metadata(header.get("metadata", {}), path)
     return model
+
+
+# The measuring settings a trained model records for each physical layer.
+LAYER_CONFIG_KEYS = ("settle_us", "oversample", "n_drive_active", "n_sense_active")
+
+
+def _checked_metadata(metadata: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata's parts phyff acts on, checked for their kind (ValueError naming the
+    file): ``dataset`` an object, ``layers`` a list of objects whose ``caps`` and
+    ``config`` are objects and whose config values are whole numbers."""
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{path}: its metadata is damaged ({what}); train the model again "
+                          f"or restore the file")
+
+    if not isinstance(metadata, dict):
+        raise bad(f"a JSON {type(metadata).__name__}, not an object")
+    if not isinstance(metadata.get("dataset", {}), dict):
+        raise bad("`dataset` is not an object")
+    layers = metadata.get("layers", [])
+    if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        raise bad("`layers` is not a list of objects")
+    for k, layer in enumerate(layers):
+        for part in ("caps", "config"):
+            if part in layer and not isinstance(layer[part], dict):
+                raise bad(f"layer {k}: `{part}` is not an object")
+        config = layer.get("config")
+        if config is not None:
+            for key in LAYER_CONFIG_KEYS:
+                value = config.get(key)
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise bad(f"layer {k}: config {key}={value!r} is not a whole number")
+    return metadata
