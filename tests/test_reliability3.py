@@ -848,3 +848,14 @@ def test_model_metadata_of_the_wrong_kind_is_refused_on_load(
     bad = _rewrite(model_npz, tmp_path / "model.npz", header=header)
     with pytest.raises(ValueError, match=r"model\.npz.*metadata"):
         load_model(bad)
+
+
+@pytest.mark.parametrize("name, text", [("deep.json", "[" * 100000),
+                                        ("deep.toml", "a = " + "[" * 100000)])
+def test_deeply_nested_sweep_file(tmp_path: Path, name: str, text: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert name in err and "bug in phyff" not in err

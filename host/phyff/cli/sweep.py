@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from phyff._fileio import write_atomic
+from phyff._fileio import loads_json, write_atomic
 from phyff.cli.bench import add_execution_flags, execution_from_args, progress_printer
 from phyff.cli.common import EXIT_FAILED, EXIT_OK, AddCommand, print_json
 
@@ -86,7 +86,7 @@ def raw_from_args(args: argparse.Namespace) -> dict[str, Any]:
         load_spec(args.file)  # validates and names the file in errors
         text = args.file.read_text()
         if args.file.suffix.lower() == ".json":
-            raw = json.loads(text)
+            raw = loads_json(text, str(args.file))
         else:
             try:
                 import tomllib

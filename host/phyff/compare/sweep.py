@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phyff._fileio import atomic_output, write_atomic
+from phyff._fileio import atomic_output, loads_json, write_atomic
 from phyff.compare.distributed import Job
 
 TOP_KEYS = ("datasets", "boards", "seeds", "preset", "method", "validation", "split_seed",
@@ -234,10 +234,7 @@ def load_spec(path: Path) -> SweepSpec:
         raise FileNotFoundError(f"sweep file {path} not found")
     text = path.read_text()
     if path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        raw = loads_json(text, str(path))
     else:
         try:
             import tomllib
@@ -249,6 +246,8 @@ def load_spec(path: Path) -> SweepSpec:
                                  "'phyff[sweep]' (or write the sweep as .json)") from exc
         try:
             raw = tomllib.loads(text)
+        except RecursionError:
+            raise ValueError(f"{path}: nested too deeply to read") from None
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: not valid TOML ({exc}); JSON files need a .json "
                              "suffix") from exc

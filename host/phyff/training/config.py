@@ -17,6 +17,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from phyff._fileio import loads_json
 from phyff.phyll.config import ModelConfig, setting
 from phyff.phyll.schedule import REPEAT_MODES, SCHEDULES
 
@@ -211,4 +212,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
         """Parse to_json() output."""
-        return cls.from_dict(json.loads(text))
+        data = loads_json(text, "training configuration")
+        if not isinstance(data, dict):
+            raise ValueError("training configuration: not a JSON object")
+        return cls.from_dict(data)
