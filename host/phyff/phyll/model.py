@@ -552,17 +552,15 @@ LAYER_CONFIG_KEYS = ("settle_us", "oversample", "n_drive_active", "n_sense_activ
 
 
 def _checked_metadata(metadata: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The metadata's parts phyff acts on, checked for their kind (ValueError naming the
-    file): ``dataset`` an object, ``layers`` a list of objects whose ``caps`` and
-    ``config`` are objects and whose config values are whole numbers."""
+    """The metadata's part phyff acts on, checked for its kind (ValueError naming the
+    file): ``layers``, a list of objects whose ``caps`` and ``config`` are objects and
+    whose config values are whole numbers. The rest is the caller's (save_model)."""
     def bad(what: str) -> ValueError:
         return ValueError(f"{path}: its metadata is damaged ({what}); train the model again "
                           f"or restore the file")
 
     if not isinstance(metadata, dict):
         raise bad(f"a JSON {type(metadata).__name__}, not an object")
-    if not isinstance(metadata.get("dataset", {}), dict):
-        raise bad("`dataset` is not an object")
     layers = metadata.get("layers", [])
     if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
         raise bad("`layers` is not a list of objects")
