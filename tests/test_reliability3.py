@@ -865,3 +865,16 @@ def test_deeply_nested_sweep_file(tmp_path: Path, name: str, text: str,
     assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert name in err and "bug in phyff" not in err
+
+
+@pytest.mark.parametrize("value", ["NaN", '"x"', "5.0", "-1", "true"])
+def test_report_refuses_edited_accuracies(tmp_path: Path, value: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(
+        f'{{"epoch": 1, "loss": 1.0, "separation": 0.1, "train_acc": 0.5, "test_acc": {value}}}'
+        "\n")
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.jsonl line 1" in err and "test_acc" in err

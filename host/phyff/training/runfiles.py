@@ -119,17 +119,43 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     if not path.is_file():
         return records
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
         except RecursionError:
-            raise ValueError(f"{path}: a line is nested too deeply to read; the file was "
-                             f"edited or damaged: delete that line") from None
+            raise ValueError(f"{path} line {number}: nested too deeply to read; {_EDITED}"
+                             ) from None
         if isinstance(record, dict) and isinstance(record.get("epoch"), int):
+            _check_record(record, f"{path} line {number}")
             records.append(record)
     return records
+
+
+_EDITED = "the file was edited or damaged: fix or delete that line"
+ACCURACY_FIELDS = ("train_acc", "test_acc", "cached_train_acc", "subset_acc")
+NUMBER_FIELDS = ("loss", "separation")  # NaN allowed: a block that trained nothing
+
+
+def _check_record(record: dict[str, Any], where: str) -> None:
+    """A metrics record's figures are what phyff writes: numbers, accuracies in [0, 1]
+    or null (plotting 5.0 as 500 %, or text, would be a silent wrong result)."""
+    for name in NUMBER_FIELDS:
+        if name not in record:
+            continue
+        value = record[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{where}: {name} {value!r} is not a number; {_EDITED}")
+    for name in ACCURACY_FIELDS:
+        value = record.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not 0.0 <= value <= 1.0:
+            raise ValueError(f"{where}: {name} {value!r} is not an accuracy in [0, 1]; "
+                             f"{_EDITED}")
 
 
 def truncate_metrics(path: Path, last_epoch: int) -> list[dict[str, Any]]:
