@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_emulator_servers import emulator
 
 from phyff.board import Board
 from phyff.board.link import BoardBusy, LinkError
@@ -30,7 +31,6 @@ from phyff.media import register_medium, unregister_medium
 from phyff.media.optical import OpticalMedium
 from phyff.phyll.model import load_model
 from phyff.protocol import model_image
-from test_emulator_servers import emulator
 
 BOARD = "emu://acoustic?seed=4"
 
@@ -163,7 +163,7 @@ def test_unwritable_model_file_is_reported_with_its_cause(
             raise PermissionError(13, "Permission denied")
 
         monkeypatch.setattr(os, "unlink", refuse)  # a read-only folder, also for root
-        with pytest.raises(LinkError, match="PermissionError.*Permission denied") as info:
+        with pytest.raises(LinkError, match=r"PermissionError.*Permission denied") as info:
             board.erase_model()
         monkeypatch.undo()
         assert "check the wiring" not in str(info.value)
@@ -187,7 +187,7 @@ def test_emulate_logs_the_fault_cause(tmp_path: Path) -> None:
 
 
 def test_idle_tcp_client_yields_the_board_to_the_next_host() -> None:
-    with emulator("--tcp", "127.0.0.1:0", "--idle-timeout", "1") as (proc, url):
+    with emulator("--tcp", "127.0.0.1:0", "--idle-timeout", "1") as (_, url):
         host, port = url.removeprefix("socket://").rsplit(":", 1)
         squatter = socket.create_connection((host, int(port)), timeout=5)
         try:
