@@ -42,6 +42,7 @@ NOT_RULES = [
     ("host/phyff/cli/sweep.py", "V2", "a value placeholder of --grid FIELD=V1,V2"),
     ("docs/scaling.md", "V1", "a value placeholder of --grid FIELD=V1,V2"),
     ("docs/scaling.md", "V2", "a value placeholder of --grid FIELD=V1,V2"),
+    ("tests/test_reliability3.py", "W1", "the second block's weights in a model file"),
 ]
 # Arduino's analog pin names (A0..A7) are everywhere in the board code and
 # docs; the Arduino port's own rules are only ever cited with their tag.

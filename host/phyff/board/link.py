@@ -119,15 +119,22 @@ class BoardResetDetected(LinkError):
 class BoardError(LinkError):
     """The board answered with an ERROR reply."""
 
-    def __init__(self, cmd: int, status: int, arg: int) -> None:
+    def __init__(self, cmd: int, status: int, arg: int, cause: str | None = None) -> None:
         self.cmd = cmd
         self.status = wire.as_status(status)
         self.arg = arg
-        super().__init__(describe_error(cmd, status, arg))
+        self.cause = cause
+        super().__init__(describe_error(cmd, status, arg, cause))
 
 
-def describe_error(cmd: int, status: int, arg: int) -> str:
-    """An ERROR reply in words, with the action to take where there is one."""
+def describe_error(cmd: int, status: int, arg: int, cause: str | None = None) -> str:
+    """An ERROR reply in words, with the action to take where there is one.
+
+    ``cause``: what the board knows of the failure beyond its status, where the
+    transport can tell (an emulated board's medium or storage exception); it
+    replaces the generic hint, which would send the user to check wiring that
+    does not exist.
+    """
     name = wire.status_name(status)
     try:
         cmd_name = Cmd(cmd).name
@@ -152,6 +159,8 @@ def describe_error(cmd: int, status: int, arg: int) -> str:
         Status.NO_LOAD: "no model load is in progress; send MODEL_BEGIN first",
     }
     hint = hints.get(wire.as_status(status))  # type: ignore[call-overload]
+    if cause:
+        hint = f"the emulated board reports: {cause}"
     return f"{cmd_name}: {name}" + (f" ({hint})" if hint else "")
 
 
@@ -405,10 +414,19 @@ class Link:
                             f"bytes, too short for an error record: this is not phyff "
                             f"firmware at protocol level {wire.PROTOCOL_LEVEL}"
                         ) from exc
-                    raise BoardError(cmd, err.status, err.arg)
+                    raise BoardError(cmd, err.status, err.arg, self._fault_cause(err.status))
                 return reply
             if damaged:
                 return "damaged"
+
+    def _fault_cause(self, status: int) -> str | None:
+        """A medium fault's cause, from a transport that knows it (``fault_cause()``:
+        the in-process emulated board); None otherwise."""
+        cause = getattr(self.transport, "fault_cause", None)
+        if status != Status.MEDIUM or not callable(cause):
+            return None
+        text = cause()
+        return str(text) if text else None
 
     @staticmethod
     def _check_busy(data: bytes) -> None:

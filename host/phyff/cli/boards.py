@@ -24,10 +24,18 @@ from phyff.cli.common import (
 
 
 def tcp_address(text: str) -> tuple[str, int]:
-    """argparse type for ``HOST:PORT`` (port 0..65535, 0 = any free port)."""
+    """argparse type for ``HOST:PORT`` (port 0..65535, 0 = any free port); an IPv6
+    host is written in brackets, as in URLs: ``[::1]:5000``."""
     host, sep, port = text.rpartition(":")
     if not sep:
         host, port = "", text
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not host:
+            raise argparse.ArgumentTypeError(f"{text!r}: empty IPv6 address in brackets")
+    elif ":" in host or "[" in host or "]" in host:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write an IPv6 address in brackets, as in [::1]:5000")
     try:
         number = int(port or 0)
     except ValueError:
@@ -147,11 +155,21 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         if args.verbose:
             print(f"# {message}", file=sys.stderr, flush=True)
 
+    def fault(exc: Exception) -> None:
+        # The host is told only "medium fault" (the wire carries a status): the cause
+        # goes to this log, verbose or not.
+        print(f"# medium fault: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+    device.on_fault = fault
+
     if args.tcp:
         from phyff.emulator.server import TcpServer
 
         host, port = args.tcp
-        server: Any = TcpServer(device, host, port, log=log)
+        from phyff.emulator.server import IDLE_TIMEOUT
+
+        idle = IDLE_TIMEOUT if args.idle_timeout is None else args.idle_timeout
+        server: Any = TcpServer(device, host, port, idle_timeout=idle, log=log)
         print(server.url, flush=True)
     else:
         from phyff.emulator.server import PtyServer
@@ -244,6 +262,9 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                    help="medium option, e.g. -o noise=0.01 (repeatable)")
     p.add_argument("--url", help="an emu:// URL instead of --medium/--seed/--option")
+    p.add_argument("--idle-timeout", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="with --tcp: a host that has sent nothing for this long gives the "
+                        "board up to the next host that connects (default 30)")
     p.add_argument("--verbose", "-v", action="store_true",
                    help="log hosts attaching, turned away (busy) or dropped")
 

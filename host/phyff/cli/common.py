@@ -63,9 +63,12 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
     problem is 3; an interruption is 130; anything else is a bug, 1.
     """
     from phyff.board.link import LinkError
+    from phyff.training.loop import TrainingDiverged
 
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED, "interrupted"
+    if isinstance(exc, TrainingDiverged):
+        return EXIT_FAILED, str(exc)
     if isinstance(exc, LinkError):
         return EXIT_BOARD, str(exc)
     if isinstance(exc, KeyError):

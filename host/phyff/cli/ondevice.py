@@ -92,7 +92,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     model = load_model(path)
     check_deployable(model)  # before touching the board or the data
     meta = model.metadata or {}
-    dataset = args.dataset or (meta.get("dataset") or {}).get("name")
+    recorded = meta.get("dataset")
+    dataset = args.dataset or (recorded.get("name") if isinstance(recorded, dict) else None)
     if not dataset:
         raise ValueError("the model does not record its dataset: pass --dataset NAME to "
                          "calibrate on")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from phyff._fileio import loads_json, write_atomic
 from phyff._text import plural
 from phyff.cli.bench import add_execution_flags, execution_from_args, progress_printer
 from phyff.cli.common import DATA_HELP, EXIT_FAILED, EXIT_OK, AddCommand, print_json
@@ -89,7 +90,7 @@ def raw_from_args(args: argparse.Namespace) -> dict[str, Any]:
         load_spec(args.file)  # validates and names the file in errors
         text = args.file.read_text()
         if args.file.suffix.lower() == ".json":
-            raw = json.loads(text)
+            raw = loads_json(text, str(args.file))
         else:
             raw = parse_toml(text)
     elif not (args.dataset and args.board):
@@ -133,7 +134,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     progress = progress_printer(quiet)
     jobs = sweep_jobs(spec)
     store = ResultStore(out, resume=args.resume)
-    (out / "sweep.json").write_text(json.dumps({
+    write_atomic(out / "sweep.json", json.dumps({
         "datasets": spec.datasets, "boards": spec.boards, "seeds": spec.seeds,
         "preset": spec.preset, "method": spec.method, "validation": spec.validation,
         "split_seed": spec.split_seed, "base": spec.base, "grid": spec.grid,

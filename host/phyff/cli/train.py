@@ -253,7 +253,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model.check_inference(kind)  # refuse before touching the board
     data = _load_dataset(args)
     meta = model.metadata or {}
-    fp = (meta.get("dataset") or {}).get("fingerprint")
+    recorded = meta.get("dataset")
+    fp = recorded.get("fingerprint") if isinstance(recorded, dict) else None
     same_data = fp is None or fp == data.fingerprint()
     with _open_board(args) as board:
         refuse_other_board(meta, board.identity(), force=args.force,

@@ -337,6 +337,72 @@ def _progress(total: int, bar: bool, desc: str) -> Iterator[Callable[[int], None
         yield tick
 
 
+MAX_HANDSHAKE = 1 << 20  # bytes a Dask scheduler's first message may announce
+
+
+def probe_scheduler(address: str, deadline: float) -> None:
+    """Check, within `deadline` seconds in all, that a Dask scheduler answers at a
+    ``tcp://`` address, before Dask's client is let near it.
+
+    Why: Dask's client waits without a deadline for the first message of the
+    server it connects to, so a listener that accepts and never answers hung
+    it for good; and it allocates whatever size the first eight bytes announce,
+    so an HTTP server's reply asked for exabytes. A Dask scheduler speaks first:
+    on every connection it sends its handshake, a message whose first eight
+    bytes are its length (little-endian). So: connect, read eight bytes,
+    check the length is a handshake's, close. Other schemes (tls://, ucx://)
+    are left to Dask. ClusterError (exit 3) names the address and what
+    happened.
+    """
+    import socket
+    import struct
+    import time
+    import urllib.parse
+
+    scheme, _, rest = address.partition("://")
+    if scheme != "tcp":
+        return
+    try:
+        parts = urllib.parse.urlsplit(f"tcp://{rest}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or port is None:
+        raise ClusterError(f"--scheduler {address!r}: expected tcp://HOST:PORT")
+    end = time.monotonic() + deadline
+    hint = ("start one with `dask scheduler` and workers with `dask worker ADDRESS`, or drop "
+            "--scheduler to use this machine's cores")
+    try:
+        sock = socket.create_connection((host, port), timeout=deadline)
+    except OSError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise ClusterError(f"cannot reach the Dask scheduler at {address} ({reason}); "
+                           f"{hint}") from None
+    head = b""
+    try:
+        while len(head) < 8:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
+            chunk = sock.recv(8 - len(head))
+            if not chunk:
+                break
+            head += chunk
+    except (TimeoutError, OSError):
+        pass
+    finally:
+        sock.close()
+    if len(head) < 8:
+        raise ClusterError(f"{address} accepted the connection but did not answer as a Dask "
+                           f"scheduler within {deadline:g} s (a scheduler speaks first); is it "
+                           f"the scheduler's address? {hint}")
+    (length,) = struct.unpack("<Q", head)
+    if not 0 < length <= MAX_HANDSHAKE:
+        raise ClusterError(f"{address} answered, but not as a Dask scheduler (its first bytes "
+                           f"{head!r} are no Dask message); check the address and port")
+
+
 @contextmanager
 def _client(execution: Execution) -> Iterator[Any]:
     """A Dask client on the embedded LocalCluster or the given scheduler; always closed."""
@@ -350,6 +416,7 @@ def _client(execution: Execution) -> Iterator[Any]:
                            "'phyff[sweep]' (or use --workers 1)") from exc
     if execution.scheduler:
         address = execution.scheduler
+        probe_scheduler(address, CONNECT_TIMEOUT_S)
         try:
             client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError) as exc:

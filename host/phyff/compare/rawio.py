@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from phyff._fileio import append_line, loads_json, write_atomic
 from phyff.compare.adapt import AdaptSettings, Scenario
 from phyff.compare.baselines.backprop import BackpropSettings
 from phyff.compare.baselines.common import RunResult
@@ -92,14 +93,15 @@ def save_raw(outcome: BenchOutcome, path: Path) -> Path:
         "speed": outcome.speed,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1))
+    write_atomic(path, json.dumps(payload, indent=1))
     return path
 
 
 def load_raw(path: Path, energy: EnergyModel | None = None) -> BenchOutcome:
     """Rebuild an outcome from save_raw's JSON; `energy` replaces the stored energy model."""
-    payload = json.loads(Path(path).read_text())
-    if payload.get("format") != RAW_FORMAT or payload.get("version") != RAW_VERSION:
+    payload = loads_json(Path(path).read_text(), str(path))
+    if not isinstance(payload, dict) or payload.get("format") != RAW_FORMAT \
+            or payload.get("version") != RAW_VERSION:
         raise ValueError(f"{path} is not a phyff bench raw file (format {RAW_FORMAT} "
                          f"v{RAW_VERSION}); write one with `phyff bench --out DIR`")
     opts = dict(payload["options"])
@@ -137,7 +139,11 @@ class ResultStore:
        (and fsynced) before the next job's result is taken.
     2. A rerun reads it back and skips those keys (a job's key is a hash of
        its configuration and seed, so a changed configuration is a new job).
-    3. A line cut short by a crash is ignored (that job runs again).
+    3. A line cut short by a crash is ignored (that job runs again). A line
+       that parses but is not a result phyff wrote (not an object, nested too
+       deeply, an accuracy that is not a number in [0, 1]) is refused, naming
+       the file and line: it was edited or damaged, and scoring it would
+       report nonsense (test_acc 5.0 shown as 500 %).
     4. `failures.jsonl` lists this invocation's failed jobs with their errors;
        an invocation removes the previous one's and writes it only when a job
        fails (no failures: no file); it is never read for skipping, so failed
@@ -160,12 +166,18 @@ class ResultStore:
         done: dict[str, dict[str, Any]] = {}
         if not self.path.exists():
             return done
-        for line in self.path.read_text().splitlines():
+        text = self.path.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            where = f"{self.path} line {number}"
             try:
                 record = json.loads(line)
-                done[str(record["key"])] = record["result"]
-            except (ValueError, KeyError, TypeError):
-                continue  # rule 3
+            except json.JSONDecodeError:
+                continue  # rule 3: cut short by a crash
+            except RecursionError:
+                raise ValueError(f"{where}: the JSON is nested too deeply to read; "
+                                 f"{_EDITED}") from None
+            key, result = _checked_record(record, where)
+            done[key] = result
         return done
 
     def add(self, key: str, label: str, result: dict[str, Any],
@@ -183,12 +195,31 @@ class ResultStore:
 
     @staticmethod
     def _append(path: Path, record: dict[str, Any]) -> None:
-        import os
+        append_line(path, json.dumps(record, default=_json_default))
 
-        with path.open("a") as fh:
-            fh.write(json.dumps(record, default=_json_default) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+
+_EDITED = ("the file was edited or damaged: fix or delete that line (its run then runs "
+           "again), then rerun with --resume")
+ACCURACY_KEYS = ("test_acc", "train_acc")
+
+
+def _checked_record(record: Any, where: str) -> tuple[str, dict[str, Any]]:
+    """(key, result) of one results.jsonl line, refused unless phyff could have written it."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: a JSON {type(record).__name__}, not an object; {_EDITED}")
+    key, result = record.get("key"), record.get("result")
+    if not isinstance(key, str) or not isinstance(result, dict):
+        raise ValueError(f"{where}: a result needs a text `key` and an object `result`; "
+                         f"{_EDITED}")
+    for name in ACCURACY_KEYS:
+        value = result.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not 0.0 <= value <= 1.0:  # NaN fails this too
+            raise ValueError(f"{where}: {name} {value!r} is not an accuracy in [0, 1]; "
+                             f"{_EDITED}")
+    return key, result
 
 
 def _json_default(value: Any) -> Any:

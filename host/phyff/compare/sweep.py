@@ -24,6 +24,10 @@ Rules:
    the paper's schedule, or an ablation) changes the settings as the
    benchmark does, and best.json's ``train_config`` is the configuration
    that ran, those changes included.
+7. The output files are replaced atomically (phyff._fileio): a full disk
+   leaves the previous ones, never a truncated best.json.
+8. The runs are counted before any is expanded: configurations x datasets
+   x boards x seeds may be at most MAX_RUNS (100,000).
 
 The file (TOML, or the same structure as JSON)::
 
@@ -60,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from phyff._fileio import atomic_output, loads_json, write_atomic
 from phyff.compare.distributed import Job
 
 TOP_KEYS = ("datasets", "boards", "seeds", "preset", "method", "validation", "split_seed",
@@ -132,6 +137,9 @@ def parse_spec(raw: dict[str, Any], where: str = "sweep") -> SweepSpec:
     seeds_raw = raw.get("seeds", 1)
     if isinstance(seeds_raw, bool) or not isinstance(seeds_raw, int | list):
         raise ValueError(f"{where}: `seeds` is a count or a list of seeds, got {seeds_raw!r}")
+    if isinstance(seeds_raw, int) and seeds_raw > MAX_RUNS:
+        raise ValueError(f"{where}: {seeds_raw:,} seeds; a sweep runs at most {MAX_RUNS:,} "
+                         f"runs in all")
     seeds = tuple(range(seeds_raw)) if isinstance(seeds_raw, int) else tuple(seeds_raw)
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                             for s in seeds):
@@ -172,6 +180,7 @@ def parse_spec(raw: dict[str, Any], where: str = "sweep") -> SweepSpec:
     both = sorted(set(grid) & set(rand) | (set(base) & (set(grid) | set(rand))))
     if both:
         raise ValueError(f"{where}: {both} set in more than one of [base], [grid], [random]")
+    _check_size(where, grid, int(samples) if rand else 1, raw, seeds)
     spec = SweepSpec(
         datasets=_str_list(raw["datasets"], "datasets"),
         boards=_str_list(raw["boards"], "boards"),
@@ -183,6 +192,23 @@ def parse_spec(raw: dict[str, Any], where: str = "sweep") -> SweepSpec:
     for params in configurations(spec):  # the trainer's own checks, before anything runs
         train_config(spec, params)
     return spec
+
+
+MAX_RUNS = 100_000  # runs of one sweep (configurations x datasets x boards x seeds)
+
+
+def _check_size(where: str, grid: dict[str, tuple[Any, ...]], samples: int,
+                raw: dict[str, Any], seeds: tuple[int, ...]) -> None:
+    """Rule 7: count the runs before any is expanded; refuse more than MAX_RUNS."""
+    configs = math.prod(len(v) for v in grid.values()) * samples
+    lists = [raw.get(k) for k in ("datasets", "boards")]
+    counts = [len(v) if isinstance(v, list) else 1 for v in lists]
+    runs = configs * counts[0] * counts[1] * len(seeds)
+    if runs > MAX_RUNS:
+        raise ValueError(
+            f"{where}: {configs:,} configurations x {counts[0]} datasets x {counts[1]} boards "
+            f"x {len(seeds):,} seeds = {runs:,} runs; a sweep runs at most {MAX_RUNS:,}. "
+            f"Sweep fewer values or seeds, or split it into several sweeps")
 
 
 def _parse_range(where: str, spec: Any) -> tuple[str, tuple[Any, ...]]:
@@ -238,13 +264,12 @@ def load_spec(path: Path) -> SweepSpec:
         raise FileNotFoundError(f"sweep file {path} not found")
     text = path.read_text()
     if path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        raw = loads_json(text, str(path))
     else:
         try:
             raw = parse_toml(text)
+        except RecursionError:
+            raise ValueError(f"{path}: nested too deeply to read") from None
         except TomlSyntaxError as exc:
             raise ValueError(f"{path}: not valid TOML ({exc}); JSON files need a .json "
                              "suffix") from exc
@@ -400,13 +425,13 @@ def write_outputs(spec: SweepSpec, scores: Sequence[ConfigScore], out: Path) -> 
     paths = {"csv": out / "sweep.csv", "best": out / "best.json", "plot": out / "sweep.png"}
     rows = [s.as_row() for s in scores]
     names = list(dict.fromkeys(k for r in rows for k in r))
-    with paths["csv"].open("w", newline="") as fh:
+    with atomic_output(paths["csv"], text=True, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=names)
         writer.writeheader()
         writer.writerows(rows)
     best = best_per_dataset(scores)
     ties = ties_with_best(scores)
-    paths["best"].write_text(json.dumps({
+    write_atomic(paths["best"], json.dumps({
         d: {"board": s.board, "params": s.params, "val_acc_mean": s.mean, "val_acc_std": s.std,
             "tied_with": [{"board": t.board, "params": t.params} for t in ties[d]],
             "seeds": len(s.accs), "validation": spec.validation, "method": spec.method,

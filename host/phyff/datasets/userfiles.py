@@ -451,6 +451,17 @@ def load_csv(spec: str, body: str, seed: int) -> Dataset:
 # --------------------------------------------------------------------------- NPZ
 
 
+MAX_INFLATION = 200  # uncompressed : compressed bytes of a member larger than BOMB_FLOOR
+BOMB_FLOOR = 64 << 20
+
+
+def is_zip_bomb(info: zipfile.ZipInfo) -> bool:
+    """A large member that inflates far beyond what real numbers compress to (deflate of
+    repeated bytes reaches ~1000:1; measured data rarely 20:1)."""
+    return info.file_size > BOMB_FLOOR and \
+        info.file_size > MAX_INFLATION * max(info.compress_size, 1)
+
+
 def _npy_header(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str
 ) -> tuple[tuple[int, ...], np.dtype[np.generic]]:
@@ -477,6 +488,12 @@ def _npy_header(
     if any(d < 0 for d in shape):
         raise DatasetError(f"{where}: entry {shorten(entry, 60)} has a negative shape {shape}")
     nbytes = math.prod(shape) * dtype.itemsize
+    if is_zip_bomb(info):
+        raise DatasetError(
+            f"{where}: entry {shorten(entry, 60)} inflates {info.compress_size:,} bytes to "
+            f"{info.file_size:,} (more than {MAX_INFLATION}:1): a zip bomb or an array of one "
+            "repeated value, not data to train on"
+        )
     if header_len + nbytes != info.file_size:
         raise DatasetError(
             f"{where}: entry {shorten(entry, 60)} claims shape {shape} of {dtype} "

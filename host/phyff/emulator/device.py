@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from phyff._fileio import write_atomic
 from phyff._native import ffi, lib
 from phyff.media import make_medium
 from phyff.media.frontend import Frontend
@@ -160,13 +162,74 @@ def parse_emu_url(url: str) -> EmulatorSpec:
     return spec
 
 
+def _check_channel_options(spec: EmulatorSpec) -> None:
+    """The board's channel limit on the medium's n_in and n_out options, before the
+    medium is built (building one far beyond it can take minutes and gigabytes).
+    The medium checks its own, possibly lower, limits when it is built."""
+    hi = int(lib.PHYFF_CORE_MAX_CHANNELS)
+    for key in ("n_in", "n_out"):
+        value = spec.options.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"emulated board: {key}={value!r} must be a whole number in "
+                             f"1..{hi}")
+        if not 1 <= value <= hi:
+            raise ValueError(f"emulated board: {key}={value} is outside 1..{hi}, the board's "
+                             f"channel limit")
+
+
 def check_spec(spec: EmulatorSpec) -> None:
-    """The ranges of parse_emu_url's rule 4, for a spec built in Python."""
+    """The ranges of parse_emu_url's rule 4, for a spec built in Python, and the
+    model storage's rules (:func:`check_model_file`)."""
     for key in _RANGES:
         value = getattr(spec, key)
         lo, hi = _RANGES[key]
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise ValueError(f"emulated board: {key}={value!r} must be an integer in {lo}..{hi}")
+    if spec.model_file is not None:
+        check_model_file(spec.model_file)
+
+
+MODEL_MAGIC = int(lib.PHYFF_MODEL_MAGIC).to_bytes(4, "little")  # model.h M-V1, first bytes
+MODEL_FILE_CAP = 1 << 20  # bytes read back from storage, far above any board's model memory
+
+
+def read_model_file(path: str | os.PathLike[str]) -> bytes | None:
+    """The content of a model storage file; None when there is no file.
+
+    The storage rules, which keep ``model_file=PATH`` from costing a user a file:
+
+    1. Only a regular file is storage: a FIFO, device, socket or directory is
+       refused (ValueError), never opened for a blocking read.
+    2. A file that is not empty must start with the model image magic (model.h
+       M-V1): anything else is someone's file, refused rather than read as a
+       model, overwritten by a deploy or deleted by MODEL_ERASE.
+    """
+    where = os.fspath(path)
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        return None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device")
+        raise ValueError(f"model_file {where} is not a regular file ({kind}); name a "
+                         f"file for the board's model storage")
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(MODEL_FILE_CAP)
+    if data and not data.startswith(MODEL_MAGIC):
+        raise ValueError(f"model_file {where} exists and is not a phyff model image (it does "
+                         f"not start with {MODEL_MAGIC!r}); the board would overwrite or "
+                         f"delete it, so name a new file or one a board wrote")
+    return data
+
+
+def check_model_file(path: str | os.PathLike[str]) -> None:
+    """Refuse a storage path the board may not use (:func:`read_model_file`'s rules)."""
+    read_model_file(path)
 
 
 @ffi.def_extern()
@@ -177,7 +240,7 @@ def phyff_host_model_save(handle, image, n):
         device.store_model(bytes(ffi.buffer(image, n)) if n else b"")
         return 0
     except Exception as exc:  # reported to the host as a medium fault
-        device.last_fault = exc
+        device.record_fault(exc)
         return -1
 
 
@@ -188,7 +251,7 @@ def phyff_host_model_restore(handle, buf, cap):
     try:
         image = device.stored_model()
     except Exception as exc:
-        device.last_fault = exc
+        device.record_fault(exc)
         return 0
     if not image or len(image) > cap:
         return 0
@@ -207,7 +270,7 @@ def phyff_host_measure(handle, dac, n_samples, n_drive, adc, n_sense, oversample
         ffi.memmove(adc, ffi.from_buffer(readings), 2 * n_samples * n_sense)
         return 0
     except Exception as exc:  # reported to the host as a medium fault
-        device.last_fault = exc
+        device.record_fault(exc)
         return -1
 
 
@@ -231,11 +294,14 @@ class EmulatedDevice:
         check_spec(spec)
         self.spec = spec
         if medium is None:
+            _check_channel_options(spec)
             medium = make_medium(medium_factory if medium_factory is not None else spec.medium,
                                  seed=spec.seed, **spec.options)
         self.medium = medium
         self.frontend = Frontend(self.medium, dac_bits=spec.dac_bits, adc_bits=spec.adc_bits)
-        self.last_fault: Exception | None = None
+        self.last_fault: Exception | None = None  # the latest medium or storage failure
+        self._fault_pending = False  # last_fault not yet taken by take_fault()
+        self.on_fault: Callable[[Exception], None] | None = None  # e.g. a server's log
         self._stored_model = b""
         self._lock = threading.RLock()
         self._handle = ffi.new_handle(self)
@@ -270,38 +336,45 @@ class EmulatedDevice:
     def url(self) -> str:
         return self.spec.url()
 
+    def record_fault(self, exc: Exception) -> None:
+        """Keep what made a medium fault, for the host (take_fault) and the log."""
+        self.last_fault = exc
+        self._fault_pending = True
+        if self.on_fault is not None:
+            self.on_fault(exc)
+
+    def take_fault(self) -> str | None:
+        """The last fault's exception in words, once (None when none is pending)."""
+        if not self._fault_pending or self.last_fault is None:
+            return None
+        self._fault_pending = False
+        return f"{type(self.last_fault).__name__}: {self.last_fault}"
+
     def store_model(self, image: bytes) -> None:
         """Keep a committed model image (b"": erase), in memory or in spec.model_file.
 
-        A file is replaced atomically (written beside, then renamed), as port.h
-        PORT-R6 asks: a crash mid-write leaves the previous image.
+        A file is replaced atomically (a fresh temporary file beside it, then
+        renamed), as port.h PORT-R6 asks: a crash mid-write leaves the previous
+        image. The path is checked again first (:func:`read_model_file`): a
+        file put there since the board started is not the board's to replace.
         """
-        self._stored_model = image
         path = self.spec.model_file
-        if path is None:
-            return
-        target = os.path.abspath(path)
-        if not image:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(target)
-            return
-        tmp = f"{target}.tmp{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            fh.write(image)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        if path is not None:
+            target = os.path.abspath(path)
+            check_model_file(target)
+            if image:
+                write_atomic(target, image)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(target)
+        self._stored_model = image
 
     def stored_model(self) -> bytes:
         """The stored model image (b"" when none)."""
         path = self.spec.model_file
         if path is None:
             return self._stored_model
-        try:
-            with open(path, "rb") as fh:
-                return fh.read(1 << 20)
-        except FileNotFoundError:
-            return b""
+        return read_model_file(path) or b""
 
     def write(self, data: bytes) -> int:
         """Bytes from the host to the board; replies are produced synchronously."""

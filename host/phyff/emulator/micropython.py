@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phyff.emulator.device import EmulatorSpec, parse_emu_url
+from phyff.emulator.device import EmulatorSpec, check_model_file, parse_emu_url
 from phyff.emulator.medium_server import MediumServer, MediumService
 
 PROGRAM_DIR = Path(__file__).resolve().parents[3] / "firmware" / "micropython"
@@ -197,6 +197,8 @@ def _running_program(spec: EmulatorSpec | str | None = None, *, link: str = "pty
         log = tmp / "stderr.log"
         if model_file is None:
             model_file = spec.model_file  # emu://...&model_file=PATH, as the emulated board
+        if model_file is not None:
+            check_model_file(model_file)  # a user's file is not the board's to overwrite
         store = Path(model_file) if model_file is not None else tmp / "model.bin"
         if link == "pty":
             url, proc = _start_pty(stack, exe, server.address, spec, log, store)

@@ -37,7 +37,13 @@ server alive whatever a client does:
 3. A client that sends nothing, sends slowly, sends garbage or vanishes
    costs nothing but its own connection: the board core resynchronises on
    the next delimiter, and a vanished TCP client frees the board at once.
-4. ``should_stop`` is polled at least every ``poll`` seconds whatever the
+4. A host that has sent nothing for ``idle_timeout`` seconds (default
+   :data:`IDLE_TIMEOUT`) and has no replies waiting gives the board up to
+   the next host that connects: it is disconnected and the newcomer
+   attached. Until another host asks, an idle host keeps the board (an
+   interactive session may rest for hours), so the timeout only ends a
+   connection that blocks someone else.
+5. ``should_stop`` is polled at least every ``poll`` seconds whatever the
    clients do, so SIGTERM (which the CLI turns into a stop request) always
    ends the server, also when a pty's buffers are full.
 """
@@ -60,6 +66,7 @@ MAX_BACKLOG = 1 << 20  # reply bytes buffered for one client before we stop read
 MAX_TURNED_AWAY = 16  # busy connections held open at once to deliver the notice
 WRITE_DEADLINE = 5.0  # seconds a client may leave replies unread before it is dropped
 BUSY_LINGER = 2.0  # seconds a turned-away connection stays open so the notice is read
+IDLE_TIMEOUT = 30.0  # seconds of silence after which a host yields the board (rule 4)
 
 Log = Callable[[str], None]
 
@@ -216,17 +223,20 @@ class TcpServer:
 
     def __init__(self, device: EmulatedDevice, host: str = "127.0.0.1", port: int = 0, *,
                  write_deadline: float = WRITE_DEADLINE, busy_linger: float = BUSY_LINGER,
-                 log: Log = _quiet) -> None:
+                 idle_timeout: float = IDLE_TIMEOUT, log: Log = _quiet) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"TCP port {port!r} is outside 0..65535 (0: any free port)")
         self.device = device
         self.write_deadline = _check_seconds(write_deadline, "write_deadline")
         self.busy_linger = _check_seconds(busy_linger, "busy_linger")
+        self.idle_timeout = _check_seconds(idle_timeout, "idle_timeout")
+        self.last_heard = 0.0  # when the attached host last sent bytes (or attached)
         self.log = log
         self.turned_away = 0  # connections told "board busy"
         self.dropped = 0  # clients disconnected for not reading their replies
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
-            self.sock = socket.create_server((host, port))
+            self.sock = socket.create_server((host, port), family=family)
         except (OSError, OverflowError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise ValueError(f"cannot serve on {host}:{port}: {reason}; choose another "
@@ -236,7 +246,8 @@ class TcpServer:
 
     @property
     def url(self) -> str:
-        return f"socket://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"socket://{host}:{self.port}"
 
     def serve(self, should_stop: Callable[[], bool] = lambda: False, poll: float = 0.2) -> None:
         client: socket.socket | None = None
@@ -312,6 +323,10 @@ class TcpServer:
         if client is not None and self._gone(client):
             self._drop(client, out, "disconnected")
             client = None
+        if client is not None and not out.data and now - self.last_heard >= self.idle_timeout:
+            self._drop(client, out, f"silent for {self.idle_timeout:g} s: gave the board up "
+                                    f"to {peer[0]}:{peer[1]}")
+            client = None
         if client is None:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # Replies nobody took belong to no one. W-E3: every connection meets a
@@ -319,6 +334,7 @@ class TcpServer:
             out.data.clear()
             self.device.restart()
             out.add(self.device.read_all(), now)
+            self.last_heard = now
             self.log(f"host {peer[0]}:{peer[1]} attached")
             return conn
         self.turned_away += 1
@@ -357,6 +373,7 @@ class TcpServer:
             return False
         if not data:
             return False
+        self.last_heard = now
         self.device.write(data)
         out.add(self.device.read_all(), now)
         return True

@@ -45,6 +45,11 @@ class DirectTransport:
     def close(self) -> None:
         pass
 
+    def fault_cause(self) -> str | None:
+        """What made the board's last medium fault (the medium's or the model storage's
+        exception), taken once; None when it recorded none."""
+        return self.device.take_fault()
+
     def oracle(self) -> Any:
         """The simulated medium behind this board, for baselines that need its physics."""
         return self.device

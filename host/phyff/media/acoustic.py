@@ -55,6 +55,8 @@ computed bit-identically whatever batch it arrives in, at BLAS speed.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from phyff.media.base import BaseMedium
@@ -84,6 +86,8 @@ class AcousticMedium(BaseMedium):
     """
 
     name = "acoustic"
+    size_limits: ClassVar[dict[str, tuple[int, int]]] = {
+        **BaseMedium.size_limits, "n_freq": (1, 64), "n_membranes": (1, 256)}
     drift_channels = 2
 
     def __init__(
@@ -99,8 +103,7 @@ class AcousticMedium(BaseMedium):
         drift: float = 0.0,
         gain: float | None = None,
     ) -> None:
-        if int(n_freq) < 1 or int(n_membranes) < 1:
-            raise ValueError(f"n_freq and n_membranes must be >= 1, got {n_freq} and {n_membranes}")
+        self._check_sizes(n_in=n_in, n_out=n_out, n_freq=n_freq, n_membranes=n_membranes)
         if not (np.isfinite(nonlinearity) and nonlinearity >= 0):
             raise ValueError(f"nonlinearity must be >= 0, got {nonlinearity}")
         self.n_freq = int(n_freq)

@@ -44,6 +44,8 @@ point, with an in-band resonance; strength scales its polarizability.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from phyff.media.base import BaseMedium
@@ -66,6 +68,10 @@ class MicrowaveMedium(BaseMedium):
     """
 
     name = "microwave"
+    # Each sample solves the cavity per frequency with every element: 64 channels
+    # build in seconds, 256 in minutes.
+    size_limits: ClassVar[dict[str, tuple[int, int]]] = {
+        "n_in": (1, 128), "n_out": (1, 128), "n_env": (0, 256)}
     training_preset = "microwave"
     drift_channels = 2
     calibration_probes = 256  # x 20 frequencies: plenty for a 99th percentile, half the solves
@@ -81,8 +87,7 @@ class MicrowaveMedium(BaseMedium):
         drift: float = 0.0,
         gain: float | None = None,
     ) -> None:
-        if int(n_env) < 0:
-            raise ValueError(f"n_env must be >= 0, got {n_env}")
+        self._check_sizes(n_in=n_in, n_out=n_out, n_env=n_env)
         self.n_env = int(n_env)
         super().__init__(n_in, n_out, seed=seed, noise=noise, drift=drift, gain=gain)
 

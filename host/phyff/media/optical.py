@@ -35,6 +35,8 @@ bit-identical whatever batch it is measured in.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from phyff.media.base import BaseMedium
@@ -62,6 +64,8 @@ class OpticalMedium(BaseMedium):
     """
 
     name = "optical"
+    size_limits: ClassVar[dict[str, tuple[int, int]]] = {
+        **BaseMedium.size_limits, "n_cam": (1, 4096)}
     training_preset = "optical"
     drift_channels = 2
 
@@ -80,6 +84,7 @@ class OpticalMedium(BaseMedium):
     ) -> None:
         if detect not in DETECTORS:
             raise ValueError(f"detect must be one of {', '.join(DETECTORS)}, got {detect!r}")
+        self._check_sizes(n_in=n_in, n_out=n_out, n_cam=n_cam)
         cam = 4 * int(n_out) if n_cam is None else int(n_cam)
         if int(n_out) < 1 or cam < 1 or cam % int(n_out):
             raise ValueError(f"n_cam ({cam}) must be a positive multiple of n_out ({n_out})")

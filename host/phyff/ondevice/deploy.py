@@ -15,7 +15,6 @@ confusion come from the board's answers.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from phyff._fileio import write_atomic
 from phyff.board.client import Board, InferResult, ModelTooLarge
 from phyff.board.layer import BoardLayer
 from phyff.board.link import LinkError
@@ -154,9 +154,7 @@ def save_deployment(folder: Path, deployment: Deployment, board_url: str) -> tup
     for path, data in ((image_path, deployment.image),
                        (report_path, (json.dumps({**deployment.as_dict(), "board": board_url},
                                                  indent=2) + "\n").encode())):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     return image_path, report_path
 
 

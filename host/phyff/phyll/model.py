@@ -481,23 +481,81 @@ class Model:
         }
 
     @classmethod
-    def from_parts(cls, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Model:
-        """Rebuild a model from header() and arrays() output."""
+    def from_parts(cls, header: Any, arrays: dict[str, np.ndarray]) -> Model:
+        """Rebuild a model from header() and arrays() output.
+
+        ``header`` is whatever a file held (so typed Any): anything but the
+        shape header() writes is refused.
+
+        Everything is checked before it is used (ValueError naming what is wrong):
+        the block sizes are whole numbers within :data:`MAX_BLOCK_WIDTH` (so a
+        header cannot make the constructor allocate gigabytes), and every array
+        is real, finite and exactly the shape the header's sizes give it (numpy
+        would broadcast a single row into every row, or drop an imaginary part).
+        """
         try:
+            if not isinstance(header, dict) or not isinstance(header.get("config"), dict) \
+                    or not isinstance(header.get("blocks"), list):
+                raise ValueError("the model header needs a `config` object and a `blocks` "
+                                 "list")
             saved = dict(header["config"])
             # Files from before one-pass inference existed classified by goodness.
             saved.setdefault("inference", "goodness")
             config = ModelConfig.from_dict(saved)
-            model = cls(config, [BlockSpec(**b) for b in header["blocks"]])
+            specs = [_block_spec(b, k) for k, b in enumerate(header["blocks"])]
+            model = cls(config, specs)
             for k in range(model.n_blocks):
-                model.params[k][:, :-1] = arrays[f"W{k}"]
-                model.params[k][:, -1] = arrays[f"b{k}"]
-                model.xis[k][:] = arrays[f"xi{k}"]
+                d_out, width = model.params[k].shape
+                model.params[k][:, :-1] = _real_array(arrays, f"W{k}", (d_out, width - 1))
+                model.params[k][:, -1] = _real_array(arrays, f"b{k}", (d_out,))
+                model.xis[k][:] = _real_array(arrays, f"xi{k}", (d_out,))
+            if "readout" in arrays:
+                rows = sum(spec.d_out for spec in model.specs) + 1
+                model.readout = _real_array(arrays, "readout", (rows, config.n_classes))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"model data is incomplete or inconsistent: {err}") from err
-        model.readout = arrays.get("readout")
         model._reset_training_state()
         return model
+
+
+MAX_BLOCK_WIDTH = 1 << 16  # any width of a block a model file may declare
+# The arrays a model file holds (checkpoints add the optimiser's): what load_model reads.
+MODEL_ARRAYS = r"(W|b|xi)\d{1,3}|readout"
+
+
+def _block_spec(raw: Any, k: int) -> BlockSpec:
+    """One block of a model header, its sizes checked before anything is allocated."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"block {k} of the header is not an object")
+    spec = BlockSpec(**raw)
+    for name in ("d_in", "n_drive", "n_sense", "d_out"):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                not 1 <= value <= MAX_BLOCK_WIDTH:
+            raise ValueError(f"block {k}: {name}={value!r} must be a whole number in "
+                             f"1..{MAX_BLOCK_WIDTH}")
+    return spec
+
+
+def _real_array(arrays: dict[str, np.ndarray], name: str,
+                shape: tuple[int, ...]) -> np.ndarray:
+    """arrays[name], refused unless real numbers, finite, of exactly `shape`."""
+    if name not in arrays:
+        raise ValueError(f"array {name} is missing")
+    arr = np.asarray(arrays[name])
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"array {name} holds {arr.dtype} values; model arrays hold real "
+                         f"numbers")
+    if arr.shape != shape:
+        raise ValueError(f"array {name} has shape {arr.shape}; the header's block sizes give "
+                         f"{shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"array {name} holds {int(bad.sum())} NaN or infinite values (the "
+                         f"first at index {first}): the model is damaged or its training "
+                         f"diverged; train it again")
+    return arr
 
 
 def save_model(
@@ -515,7 +573,40 @@ def save_model(
 
 def load_model(path: str | os.PathLike[str]) -> Model:
     """Load a model written by save_model; its metadata is in `model.metadata`."""
-    header, arrays = read_npz(path, MODEL_FORMAT, MODEL_FORMAT_VERSION)
-    model = Model.from_parts(header["model"], arrays)
-    model.metadata = header.get("metadata", {})
+    header, arrays = read_npz(path, MODEL_FORMAT, MODEL_FORMAT_VERSION, members=MODEL_ARRAYS)
+    try:
+        model = Model.from_parts(header.get("model"), arrays)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    model.metadata = _checked_metadata(header.get("metadata", {}), path)
     return model
+
+
+# The measuring settings a trained model records for each physical layer.
+LAYER_CONFIG_KEYS = ("settle_us", "oversample", "n_drive_active", "n_sense_active")
+
+
+def _checked_metadata(metadata: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata's part phyff acts on, checked for its kind (ValueError naming the
+    file): ``layers``, a list of objects whose ``caps`` and ``config`` are objects and
+    whose config values are whole numbers. The rest is the caller's (save_model)."""
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{path}: its metadata is damaged ({what}); train the model again "
+                          f"or restore the file")
+
+    if not isinstance(metadata, dict):
+        raise bad(f"a JSON {type(metadata).__name__}, not an object")
+    layers = metadata.get("layers", [])
+    if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        raise bad("`layers` is not a list of objects")
+    for k, layer in enumerate(layers):
+        for part in ("caps", "config"):
+            if part in layer and not isinstance(layer[part], dict):
+                raise bad(f"layer {k}: `{part}` is not an object")
+        config = layer.get("config")
+        if config is not None:
+            for key in LAYER_CONFIG_KEYS:
+                value = config.get(key)
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise bad(f"layer {k}: config {key}={value!r} is not a whole number")
+    return metadata

@@ -2,22 +2,26 @@
 
 Models and checkpoints must survive a crash or Ctrl-C at any moment: a run that
 is interrupted while saving must still find the previous complete file on disk.
-So every write goes to a temporary file in the same directory, is flushed to
-disk, and then atomically renamed over the target (os.replace). Files are read
-with allow_pickle=False; the header is stored as a plain unicode string, so
-loading never executes code.
+So every write goes through phyff._fileio.atomic_output (a fresh temporary file
+in the same directory, flushed, renamed over the target). Files are read with
+allow_pickle=False; the header is stored as a plain unicode string, so loading
+never executes code, and read_npz checks what each member declares before it
+reads anything (see its rules).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from phyff._fileio import atomic_output, loads_json
 
 HEADER_KEY = "header_json"
 
@@ -40,66 +44,117 @@ def write_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = {HEADER_KEY: np.array(json.dumps(header, sort_keys=True))}
     payload.update({k: np.ascontiguousarray(v) for k, v in arrays.items()})
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # as open() would: mkstemp's 0600 hides the file
-        with os.fdopen(fd, "wb") as handle:
-            # numpy's stub types a **dict splat against savez's allow_pickle
-            np.savez(handle, **payload)  # type: ignore[arg-type]
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
+    with atomic_output(target) as handle:
+        # numpy's stub types a **dict splat against savez's allow_pickle
+        np.savez(handle, **payload)  # type: ignore[arg-type]
     return target
 
 
+MAX_HEADER_CHARS = 1 << 20  # a header is a few kB of JSON
+MAX_ARRAY_BYTES = 1 << 30  # all arrays read from one file together (models: kB to MB)
+MAX_INFLATION = 200  # uncompressed : compressed bytes of a member larger than BOMB_FLOOR
+BOMB_FLOOR = 64 << 20
+
+
 def read_npz(path: str | os.PathLike[str], expected_format: str,
-             max_version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read a file written by write_npz_atomic and check its format and version."""
+             max_version: int, members: str = r"[A-Za-z_][A-Za-z0-9_]{0,63}",
+             max_bytes: int = MAX_ARRAY_BYTES
+             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a file written by write_npz_atomic and check its format and version.
+
+    The rules that keep a hostile or damaged file from costing more than a
+    clear ValueError (naming the file):
+
+    1. Only members whose names fully match the regular expression `members`
+       (the format's arrays) and the header are read; anything else in the
+       archive is never decompressed.
+    2. Each member's .npy header is read first: no Python objects, a shape
+       and dtype whose size is exactly what the zip entry declares, and all of
+       them together at most `max_bytes` (a zip bomb declares its size).
+    3. The header is one JSON object of at most MAX_HEADER_CHARS characters,
+       with ``format`` == expected_format and an integer ``format_version``
+       (not a bool) in 1..max_version.
+    """
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"no {expected_format} file at {source}")
+    remedy = _REMEDY.get(expected_format, "Re-create it.")
+    pattern = re.compile(members)
     try:
-        with np.load(source, allow_pickle=False) as data:
-            header = json.loads(str(data[HEADER_KEY][()]))
-            arrays = {k: data[k] for k in data.files if k != HEADER_KEY}
-    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError, IndexError) as err:
-        remedy = _REMEDY.get(expected_format, "Re-create it.")
+        with zipfile.ZipFile(source) as archive:
+            wanted = {}
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                if info.filename.endswith(".npy") and (
+                        name == HEADER_KEY or pattern.fullmatch(name)):
+                    wanted[name] = info
+            if HEADER_KEY not in wanted:
+                raise _Unreadable("it holds no phyff header")
+            declared = {name: _declared(archive, info, name) for name, info in wanted.items()}
+            text_dtype = declared[HEADER_KEY][1]
+            if text_dtype.kind != "U" or declared[HEADER_KEY][0] != () or \
+                    text_dtype.itemsize > 4 * MAX_HEADER_CHARS:
+                raise _Unreadable("its header is not one JSON text of at most "
+                                  f"{MAX_HEADER_CHARS:,} characters")
+            total = sum(math.prod(shape) * dtype.itemsize for shape, dtype in declared.values())
+            if total > max_bytes:
+                raise _Unreadable(f"its arrays declare {total:,} bytes; a {expected_format} "
+                                  f"file holds at most {max_bytes:,}")
+            loaded = {}
+            for name, info in wanted.items():
+                with archive.open(info) as fp:
+                    loaded[name] = np.lib.format.read_array(fp, allow_pickle=False)
+    except _Unreadable as err:
+        raise ValueError(f"{source} is not a readable {expected_format} file: {err}. "
+                         f"{remedy}") from None
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError, IndexError,
+            NotImplementedError, RuntimeError) as err:
         raise ValueError(
             f"{source} is not a readable {expected_format} file: it is corrupt, truncated or "
             f"was not written by phyff ({type(err).__name__}). {remedy}"
         ) from None
+    header = loads_json(str(loaded.pop(HEADER_KEY)[()]), f"{source}: the header")
+    if not isinstance(header, dict):
+        raise ValueError(f"{source} is not a readable {expected_format} file: its header is "
+                         f"a JSON {type(header).__name__}, not an object. {remedy}")
     found = header.get("format")
     if found != expected_format:
         raise ValueError(f"{source} holds {found!r}, expected a {expected_format!r} file")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > max_version or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or \
+            not 1 <= version <= max_version:
         raise ValueError(
             f"{source} has {expected_format} format version {version!r}; this phyff reads "
             f"versions 1..{max_version}. Upgrade phyff to load it."
         )
-    return header, arrays
+    return header, loaded
 
 
-def _umask() -> int:
-    """The process's file-creation mask (read by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+class _Unreadable(Exception):
+    """Why a file is refused before its arrays are read (rule 1-3 of read_npz)."""
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Persist the rename itself (best effort: not every platform allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _declared(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+              name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """A member's shape and dtype from its .npy header, checked against its entry size."""
+    with archive.open(info) as fp:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise _Unreadable(f"array {name} uses .npy version {version}")
+        header_len = fp.tell()
+    if dtype.hasobject:
+        raise _Unreadable(f"array {name} holds Python objects")
+    if any(d < 0 for d in shape):
+        raise _Unreadable(f"array {name} has a negative shape {shape}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if info.file_size > BOMB_FLOOR and info.file_size > MAX_INFLATION * max(info.compress_size, 1):
+        raise _Unreadable(f"array {name} inflates {info.compress_size:,} bytes to "
+                          f"{info.file_size:,}: a zip bomb")
+    if header_len + nbytes != info.file_size:
+        raise _Unreadable(f"array {name} declares shape {shape} of {dtype} ({nbytes:,} bytes) "
+                          f"but its entry holds {max(info.file_size - header_len, 0):,}")
+    return shape, dtype

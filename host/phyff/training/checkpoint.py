@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from phyff.phyll.model import Model
+from phyff.phyll.model import MODEL_ARRAYS, Model
 from phyff.phyll.npzio import read_npz, write_npz_atomic
 
 CHECKPOINT_FORMAT = "phyff-checkpoint"
@@ -66,8 +66,12 @@ def save_checkpoint(
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint written by save_checkpoint."""
-    header, arrays = read_npz(path, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION)
-    model = Model.from_parts(header["model"], arrays)
+    header, arrays = read_npz(path, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION,
+                              members=rf"{MODEL_ARRAYS}|adam_[mv]\d{{1,3}}")
+    try:
+        model = Model.from_parts(header.get("model"), arrays)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     model.metadata = header.get("metadata", {})
     try:
         for k, adam in enumerate(model.adams):

@@ -17,8 +17,13 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from phyff._fileio import loads_json
 from phyff.phyll.config import ModelConfig, setting
 from phyff.phyll.schedule import REPEAT_MODES, SCHEDULES, ScheduleOptions, check_options
+
+# Measurements per cached row: the layer-wise cache holds repeats x rows x samples
+# values, so 100,000 asked for 25 GiB; the paper's averaging gains little past a few.
+MAX_REPEATS = 100
 
 SCHEDULE_NAMES: tuple[str, ...] = tuple(SCHEDULES)
 
@@ -77,6 +82,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
             raise TypeError(f"model must be a ModelConfig, got {type(self.model).__name__}")
+        for name in ("epochs", "batch_size", "eval_every", "eval_subset", "remeasure",
+                     "repeats", "cache_negatives", "max_queries"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name}={value!r} must be a whole number")
+        if not 1 <= self.repeats <= MAX_REPEATS:
+            raise ValueError(f"repeats={self.repeats} is outside 1..{MAX_REPEATS} (measurements "
+                             f"per cached row; the cache grows with it)")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -188,4 +201,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
         """Parse to_json() output."""
-        return cls.from_dict(json.loads(text))
+        data = loads_json(text, "training configuration")
+        if not isinstance(data, dict):
+            raise ValueError("training configuration: not a JSON object")
+        return cls.from_dict(data)

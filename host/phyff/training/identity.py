@@ -39,10 +39,21 @@ def board_mismatches(trained: Sequence[dict[str, Any]], current: Sequence[dict[s
     """Differences between the layers' identities a model was trained with and these.
 
     Each identity is a physical layer's `identity` dict (a board's holds "caps").
-    Layers without caps (stand-in layers in tests) are not compared.
+    Layers without caps (stand-in layers in tests) are not compared. A model
+    that records no board at all, met by a board that has an identity, is a
+    mismatch too: its metadata was removed or never written, and nothing shows
+    it fits this board.
     """
+    def has_caps(layers: Sequence[Any]) -> bool:
+        return any(isinstance(x, dict) and isinstance(x.get("caps"), dict) for x in layers)
+
+    if has_caps(current) and not has_caps(trained):
+        return ["board: the model records no board identity (its metadata is missing), so "
+                "nothing shows it was trained on this board"]
     out: list[str] = []
     for old, new in zip(trained, current, strict=False):
+        if not isinstance(old, dict) or not isinstance(new, dict):
+            continue
         old_caps, new_caps = old.get("caps"), new.get("caps")
         if not isinstance(old_caps, dict) or not isinstance(new_caps, dict):
             continue

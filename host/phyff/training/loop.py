@@ -48,6 +48,29 @@ class StopTraining(Exception):
     """Raised by a hook to end training after the current epoch; the message says why."""
 
 
+class TrainingDiverged(Exception):
+    """The weights became NaN or infinite: nothing of that epoch is kept."""
+
+    def __init__(self, epoch: int, where: str) -> None:
+        self.epoch = epoch
+        super().__init__(
+            f"training diverged at epoch {epoch}: {where} hold NaN or infinite values. "
+            f"Lower the learning rate (--lr) and train again; no final model was saved "
+            f"(the checkpoint of epoch {epoch - 1} is kept)" if epoch > 1 else
+            f"training diverged at epoch {epoch}: {where} hold NaN or infinite values. "
+            f"Lower the learning rate (--lr) and train again; no model was saved")
+
+
+def non_finite_part(model: Model) -> str | None:
+    """Which learned arrays of `model` hold a NaN or an infinity (None: all finite)."""
+    for k, (param, xi) in enumerate(zip(model.params, model.xis, strict=True)):
+        if not (np.isfinite(param).all() and np.isfinite(xi).all()):
+            return f"the weights of block {k}"
+    if model.readout is not None and not np.isfinite(model.readout).all():
+        return "the read-out weights"
+    return None
+
+
 class Dataset(Protocol):
     """What the loop reads from a dataset object (read-only: it never writes them)."""
 
@@ -153,6 +176,9 @@ class EpochLoop:
         done = start
         for epoch in range(start + 1, self.config.epochs + 1):
             record = self.epoch(epoch)
+            bad = non_finite_part(self.model)
+            if bad is not None:  # before any hook saves the epoch
+                raise TrainingDiverged(epoch, bad)
             done = epoch
             try:
                 for hook in hooks:

@@ -16,6 +16,7 @@ hard kill.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from phyff._fileio import append_line, write_atomic
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -76,29 +79,39 @@ def run_lock(run: Path) -> Iterator[None]:
     process ends in any way, so a killed run never leaves the directory locked.
     """
     path = run / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
             raise RunInUse(
                 f"{run} is being written by another phyff process (pid {holder}); wait for it "
                 f"to finish, stop it, or choose another --run"
             ) from None
+        # The holder before us removes the file as it leaves: a lock taken on the
+        # removed file locks nothing, so take the one now at the path instead.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still held: no stale .lock is left behind
         os.close(fd)  # closing releases the lock
 
 
 def append_metrics(path: Path, record: dict[str, Any]) -> None:
     """Append one epoch's record and flush it to disk."""
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_line(path, json.dumps(record, sort_keys=True))
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -106,14 +119,43 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     if not path.is_file():
         return records
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        except RecursionError:
+            raise ValueError(f"{path} line {number}: nested too deeply to read; {_EDITED}"
+                             ) from None
         if isinstance(record, dict) and isinstance(record.get("epoch"), int):
+            _check_record(record, f"{path} line {number}")
             records.append(record)
     return records
+
+
+_EDITED = "the file was edited or damaged: fix or delete that line"
+ACCURACY_FIELDS = ("train_acc", "test_acc", "cached_train_acc", "subset_acc")
+NUMBER_FIELDS = ("loss", "separation")  # NaN allowed: a block that trained nothing
+
+
+def _check_record(record: dict[str, Any], where: str) -> None:
+    """A metrics record's figures are what phyff writes: numbers, accuracies in [0, 1]
+    or null (plotting 5.0 as 500 %, or text, would be a silent wrong result)."""
+    for name in NUMBER_FIELDS:
+        if name not in record:
+            continue
+        value = record[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{where}: {name} {value!r} is not a number; {_EDITED}")
+    for name in ACCURACY_FIELDS:
+        value = record.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not 0.0 <= value <= 1.0:
+            raise ValueError(f"{where}: {name} {value!r} is not an accuracy in [0, 1]; "
+                             f"{_EDITED}")
 
 
 def truncate_metrics(path: Path, last_epoch: int) -> list[dict[str, Any]]:
@@ -124,10 +166,8 @@ def truncate_metrics(path: Path, last_epoch: int) -> list[dict[str, Any]]:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace a small text file atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Replace a small text file atomically (phyff._fileio.write_atomic)."""
+    write_atomic(path, text)
 
 
 @contextmanager

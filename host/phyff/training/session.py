@@ -49,8 +49,10 @@ from phyff.training.loop import (
     EpochLoop,
     Hook,
     StopTraining,
+    TrainingDiverged,
     check_data,
     new_model,
+    non_finite_part,
     prepare,
 )
 from phyff.training.runfiles import (
@@ -211,6 +213,9 @@ def _run_epochs(loop: EpochLoop, config: TrainConfig, run: Path, start: int, res
         model.metadata["queries"] = {"training": train_queries, "evaluation": eval_queries,
                                      "max_queries": config.max_queries,
                                      "stopped": loop.stop_reason}
+        bad = non_finite_part(model)  # e.g. a read-out fitted on overflowing outputs
+        if bad is not None:
+            raise TrainingDiverged(done[0], bad)
         model_path = save_model(run / MODEL_FILE, model, model.metadata)
         write_goodness_file(run / GOODNESS_FILE, model, loop.layers, loop.data.x_test,
                             loop.data.y_test)
