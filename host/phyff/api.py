@@ -52,6 +52,9 @@ from phyff.phyll.config import ModelConfig
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import Model, load_model, save_model
 from phyff.phyll.readout import readout_scores
+from phyff.phyll.transform import METADATA_KEY as TRANSFORM_KEY
+from phyff.phyll.transform import InputTransform
+from phyff.phyll.transform import from_metadata as transform_from_metadata
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.loop import EpochLoop, new_model, prepare
 
@@ -308,6 +311,11 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         if eval_set is not None:
             x_val, y_val = self._validation(eval_set, classes, scaler)
         data = _Data(x_train, y_enc.astype(np.int64), x_val, y_val, len(classes))
+        names = getattr(self, "feature_names_in_", None)
+        self.input_transform_ = InputTransform.fit(
+            scaler.scale, x_train, clip=scaler.mode == "robust",
+            class_names=[str(c) for c in classes],
+            feature_names=None if names is None else [str(n) for n in names])
 
         with self._open() as board:
             config = self._config(board)
@@ -474,8 +482,10 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
             "history": self.history_,
             "n_epochs": self.n_epochs_,
         }
+        transform = getattr(self, "input_transform_", None)
         metadata = {
             "estimator": estimator,
+            TRANSFORM_KEY: None if transform is None else transform.to_dict(),
             "layers": [self.board_identity_] * self.model_.n_blocks,
             "train_config": self.config_.to_dict(),
             "versions": {"phyff": __version__, "numpy": np.__version__,
@@ -520,6 +530,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         clf.n_device_queries_ = int(last.get("total_queries", 0))
         clf.n_digital_macs_ = int(last.get("total_macs", 0))
         clf.board_identity_ = dict(model.metadata["layers"][0])
+        clf.input_transform_ = transform_from_metadata(model.metadata)
         return clf
 
 
