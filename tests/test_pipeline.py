@@ -17,6 +17,7 @@ import pytest
 
 from phyff.api import PhyLLClassifier
 from phyff.cli.main import main
+from phyff.cli.ondevice import ANSWER_BATCH
 from phyff.datasets import load_dataset
 from phyff.datasets.base import robust_scale
 from phyff.phyll.model import load_model, save_model
@@ -110,3 +111,207 @@ def test_a_model_written_before_the_transform_still_loads(raw_run: tuple[Path, s
     again = load_model(tmp_path / "old.npz")
     assert from_metadata(again.metadata) is None
     assert json.dumps(again.metadata)  # nothing else lost
+
+
+# ---- 2. classify takes raw values, names classes, streams, flags -----------------------
+
+
+@pytest.fixture(scope="module")
+def deployed(raw_run: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+             ) -> tuple[Path, str, str]:
+    run, data = raw_run
+    url = f"{BOARD}&model_file={tmp_path_factory.mktemp('board') / 'board.model'}"
+    assert main(["deploy", str(run), "--board", url, "--check", "0"]) == 0
+    return run, data, url
+
+
+def _test_split(data: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The raw test rows of the run's dataset (scaled test rows times the scale)."""
+    ds = load_dataset(data, seed=0)
+    assert ds.input_scale is not None
+    return ds.x_test * np.asarray(ds.input_scale), ds.y_test, ds.class_names
+
+
+def test_raw_rows_classify_as_eval_on_device(deployed: tuple[Path, str, str], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    run, data, url = deployed
+    x, y, names = _test_split(data)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--board", url, "--dataset", data, "--on-device",
+                 "--no-host", "--json"]) == 0
+    on_device = json.loads(capsys.readouterr().out)["on_device_accuracy"]
+    # the columns in another order: matched by the header
+    order = [3, 1, 0, 2, 7, 6, 5, 4]
+    csv = _write_csv(tmp_path / "raw.csv", x[:, order], names=[f"volt{j}" for j in order])
+    assert main(["classify", str(csv), "--board", url, "--model", str(run)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert set(printed) <= set(names)
+    accuracy = np.mean(np.array(printed) == np.array(names)[y])
+    assert abs(accuracy - on_device) <= 0.01
+    assert main(["classify", str(csv), "--board", url, "--model", str(run), "--indices"]) == 0
+    assert [names[int(c)] for c in capsys.readouterr().out.split()] == printed
+
+
+def test_rows_far_outside_the_training_range_are_flagged(
+        deployed: tuple[Path, str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run, data, url = deployed
+    x, _, _ = _test_split(data)
+    far = np.vstack([x[:3], x[3:4] * 10, x[4:5] * 1000])
+    csv = _write_csv(tmp_path / "far.csv", far)
+    capsys.readouterr()
+    assert main(["classify", str(csv), "--board", url, "--model", str(run), "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["out_of_range"] == [False, False, False, True, True]
+    assert out["flagged"] == 2
+    assert "2 of 5 rows lie outside the training range" in captured.err
+    assert "line 5" in captured.err  # the 10x row, after the header
+    assert main(["classify", str(csv), "--board", url, "--model", str(run), "--strict"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--strict" in captured.err
+    # pre-scaled rows that do not fit the board's Q15 input saturate
+    scaled = tmp_path / "scaled.csv"
+    scaled.write_text("0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1\n4,0,0,0,0,0,0,0\n"
+                      "1000,0,0,0,0,0,0,0\n")
+    assert main(["classify", str(scaled), "--board", url, "--model", str(run), "--scaled",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["saturated"] == [False, True, True]
+    assert out["out_of_range"] == [False, True, True]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("volt0,volt1,volt2,volt3,volt4,volt5,volt6,voltX\n" + "1," * 7 + "1\n",
+     "line 1: the header does not match the model's features (missing 'volt7'; "
+     "not a feature of the model: column 8 'voltX')"),
+    ("1,2,3,4,5,6,7,8\n1,2,3,4,5,6,7\n", "line 2 has 7 values; line 1 has 8"),
+    ("1,2,3,4,5,6,7,8\n1,2,3,x,5,6,7,8\n", "line 2 column 4: 'x' is not a number"),
+    ("1,2,3,4,5,6,7,8\n1,2,3,,5,6,7,8,9\n", "line 2 has 9 values"),
+    ("1,2,3,4,5,6,7,8\n1,2,3,,5,6,7,8\n", "line 2 column 4 is empty"),
+    ("volt0,volt1,volt2,volt3,volt4,volt5,volt6,volt7\n1,2,3,4,,6,7,8\n",
+     "line 2 column 5 ('volt4') is empty"),
+])
+def test_bad_csv_names_line_and_column(deployed: tuple[Path, str, str], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str], text: str,
+                                       message: str) -> None:
+    run, _, url = deployed
+    csv = tmp_path / "bad.csv"
+    csv.write_text(text)
+    capsys.readouterr()
+    assert main(["classify", str(csv), "--board", url, "--model", str(run)]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
+
+
+def test_an_empty_cell_never_shifts_the_row(deployed: tuple[Path, str, str], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22 finding 10: 13 fields with one empty were read as 12 features."""
+    run, _, url = deployed
+    csv = tmp_path / "gap.csv"
+    csv.write_text("0.1,0.2,0.3,,0.5,0.6,0.7,0.8,0.9\n")  # 9 fields, one empty: not 8
+    assert main(["classify", str(csv), "--board", url, "--model", str(run), "--scaled"]) == 2
+    assert "line 1 has 9 values; the model takes 8" in capsys.readouterr().err
+
+
+def test_a_utf8_bom_csv_is_read(deployed: tuple[Path, str, str], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 22 finding 16: what Excel writes (a BOM before the header) was refused."""
+    run, data, url = deployed
+    x, _, _ = _test_split(data)
+    plain = _write_csv(tmp_path / "plain.csv", x[:6])
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    capsys.readouterr()
+    assert main(["classify", str(plain), "--board", url, "--model", str(run)]) == 0
+    want = capsys.readouterr().out
+    assert main(["classify", str(bom), "--board", url, "--model", str(run)]) == 0
+    assert capsys.readouterr().out == want
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes(plain.read_bytes().replace(b"volt3", b"volt\xe93"))
+    assert main(["classify", str(bad), "--board", url, "--model", str(run)]) == 2
+    assert "line 1: not UTF-8" in capsys.readouterr().err
+
+
+def test_closed_stdin_is_bad_input(deployed: tuple[Path, str, str]) -> None:
+    """Issue 22 finding 11: closed stdin on classify was 'a bug in phyff' (exit 1)."""
+    import os
+    import subprocess
+    import sys
+
+    run, _, url = deployed
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "host")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "phyff.cli.main", "classify", "--board", url, "--model",
+         str(run)], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
+        preexec_fn=lambda: os.close(0), check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "stdin is closed" in proc.stderr
+
+
+def test_classify_prints_each_batch_as_it_returns(
+        deployed: tuple[Path, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22 finding 13: a board that stops half-way lost every answer already given."""
+    from phyff.board.client import Board
+    from phyff.board.link import LinkError
+
+    run, data, url = deployed
+    x, _, _ = _test_split(data)
+    csv = _write_csv(tmp_path / "many.csv", np.vstack([x] * 20))
+    real = Board.infer
+    calls = []
+
+    def failing(self: Board, *args: object, **kw: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise LinkError("no reply from the board (test: it stopped)")
+        return real(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Board, "infer", failing)
+    capsys.readouterr()
+    assert main(["classify", str(csv), "--board", url, "--model", str(run)]) == 3
+    captured = capsys.readouterr()
+    assert len(captured.out.split()) == ANSWER_BATCH < len(x) * 20
+    assert "stopped" in captured.err
+
+
+# ---- 3. predict: the same through the host path ----------------------------------------
+
+
+def test_predict_answers_like_eval_on_the_host(raw_run: tuple[Path, str], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    run, data = raw_run
+    x, y, names = _test_split(data)
+    csv = _write_csv(tmp_path / "raw.csv", x)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--board", BOARD, "--dataset", data, "--json"]) == 0
+    host = json.loads(capsys.readouterr().out)["accuracy"]
+    assert main(["predict", str(run), str(csv), "--board", BOARD]) == 0
+    printed = capsys.readouterr().out.split()
+    assert abs(np.mean(np.array(printed) == np.array(names)[y]) - host) <= 0.01
+    far = _write_csv(tmp_path / "far.csv", x[:2] * 1000)
+    assert main(["predict", str(run), str(far), "--board", BOARD, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["out_of_range"] == [True, True]
+    assert "2 of 2 rows" in captured.err
+    assert main(["predict", str(run), str(far), "--board", "emu://acoustic?seed=5"]) == 2
+    assert "different board" in capsys.readouterr().err
+
+
+def test_predict_on_a_model_without_scaling_says_so(raw_run: tuple[Path, str], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    run, data = raw_run
+    model = load_model(run / "model.npz")
+    old = tmp_path / "old"
+    save_model(old / "model.npz", model, {k: v for k, v in model.metadata.items()
+                                          if k != "input"})
+    x, _, _ = _test_split(data)
+    csv = _write_csv(tmp_path / "raw.csv", x[:4])
+    capsys.readouterr()
+    assert main(["predict", str(old), str(csv), "--board", BOARD]) == 2
+    assert "records no input scaling" in capsys.readouterr().err
+    ds = load_dataset(data, seed=0)
+    scaled = _write_csv(tmp_path / "scaled.csv", ds.x_test[:4])
+    assert main(["predict", str(old), str(scaled), "--board", BOARD, "--scaled"]) == 0
+    assert all(c.isdigit() for c in capsys.readouterr().out.split())

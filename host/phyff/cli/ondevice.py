@@ -7,14 +7,22 @@ same module underneath (phyff.ondevice.deploy).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from phyff.cli.common import EXIT_OK, AddCommand, positive_int, print_json, resolve_board
+from phyff.cli.answers import Answers, Inputs, check_flags, model_inputs
+from phyff.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    AddCommand,
+    positive_int,
+    print_json,
+    resolve_board,
+)
+from phyff.cli.rows import read_rows
 
 
 def add_commands(add: AddCommand) -> None:
@@ -42,14 +50,39 @@ def add_commands(add: AddCommand) -> None:
                         "board's (the board itself still refuses another unit or medium)")
 
     p = add("classify", cmd_classify,
-            "classify feature vectors on the board with its deployed model (CSV in, "
-            "classes out)", board=True)
+            "classify raw feature rows on the board with its deployed model (CSV in, class "
+            "names out, printed as each batch returns)", board=True)
+    _row_options(p)
+    p.add_argument("--model", type=Path,
+                   help="the run (or model.npz) deployed on the board: its input scaling, "
+                        "feature and class names")
+
+    p = add("predict", cmd_predict,
+            "classify raw feature rows with a trained run through the board's medium "
+            "(the host computes, the board measures: for boards without model memory)",
+            board=True)
+    p.add_argument("model", type=Path, help="run directory (or its model.npz)")
+    _row_options(p)
+    p.add_argument("--force", action="store_true",
+                   help="measure even when the board's identity differs from the training "
+                        "board's")
+
+
+def _row_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", nargs="?", default="-",
-                   help="CSV file of feature rows, in the model's input scale (default: stdin)")
+                   help="CSV file of raw feature rows (default: stdin); a header line is "
+                        "matched to the model's feature names")
     p.add_argument("--board", default="auto", help="board URL (default: the one connected)")
+    p.add_argument("--scaled", action="store_true",
+                   help="the rows are already in the model's input scale (no scaling)")
+    p.add_argument("--indices", action="store_true",
+                   help="print class numbers instead of class names")
     p.add_argument("--scores", action="store_true", help="print the class scores too")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse rows outside the training range or saturating the input "
+                        "(exit 2) instead of warning")
     p.add_argument("--skip-header", action="store_true",
-                   help="the first line names the columns")
+                   help="the first line is a header even if it looks like numbers")
 
 
 def _count(text: str) -> int:
@@ -148,64 +181,108 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_rows(source: str, skip_header: bool) -> np.ndarray:
-    """Feature rows from a CSV file or stdin; a clear error for anything else."""
-    if source == "-":
-        text = sys.stdin.read()
-        where = "stdin"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"no such file: {source}; give a CSV of feature rows "
-                                    f"(or - for stdin)")
-        text = path.read_text(errors="replace")
-        where = source
-    rows: list[list[float]] = []
-    reader = csv.reader(io.StringIO(text))
-    for line, row in enumerate(reader, start=1):
-        cells = [c.strip() for c in row if c.strip()]
-        if not cells or cells[0].startswith("#"):
-            continue
-        if skip_header and not rows and line == 1:
-            continue
-        try:
-            rows.append([float(c) for c in cells])
-        except ValueError:
-            raise ValueError(f"{where} line {line}: {','.join(cells)[:80]!r} is not a row of "
-                             f"numbers (use --skip-header for a header line)") from None
-        if len(rows[-1]) != len(rows[0]):
-            raise ValueError(f"{where} line {line} has {len(rows[-1])} values; the first row "
-                             f"has {len(rows[0])}: every row needs the same features")
-    if not rows:
-        raise ValueError(f"{where} holds no feature rows")
-    return np.asarray(rows, dtype=np.float64)
-
-
 def cmd_classify(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.ondevice.deploy import features_q15
+    from phyff.ondevice.deploy import check_board_holds, features_q15, load_deployment
+    from phyff.phyll.model import load_model
+    from phyff.phyll.transform import from_metadata
 
-    x = _read_rows(args.input, args.skip_header)
+    transform = None
+    image = None
+    if args.model is not None:
+        path = _model_file(args.model)
+        transform = from_metadata(load_model(path).metadata)
+        image = load_deployment(path.parent)
     with Board.open(resolve_board(args.board), baudrate=args.baud,
                     timeout=args.timeout) as board:
         board.require_infer()
-        info = board.model_info()
+        info = (check_board_holds(board, image) if image is not None
+                else board.model_info())
         if info is None:
             raise ValueError("the board holds no model: run phyff deploy RUN --board URL "
                              "first")
-        if x.shape[1] != info.n_features:
-            raise ValueError(f"the rows have {x.shape[1]} features; the board's model "
-                             f"{info.name!r} takes {info.n_features}")
-        result = board.infer(features_q15(x, info.input_exp), info=info)
-    scale = 2.0 ** (info.score_exp - 31)
+        if transform is None and not args.scaled:
+            raise ValueError("raw rows need the model's input scaling: pass --model RUN (the "
+                             "run deployed on this board), or --scaled for rows already in "
+                             "the model's input scale")
+        rows = read_rows(args.input, n_features=info.n_features,
+                         feature_names=None if transform is None else transform.feature_names,
+                         skip_header=args.skip_header)
+        inputs = model_inputs(rows, transform, scaled=args.scaled, input_exp=info.input_exp)
+        check_flags(rows, inputs, transform, info.input_exp, strict=args.strict)
+        x_q = features_q15(inputs.x, info.input_exp)
+        answers = Answers(None if transform is None else transform.class_names, args.indices,
+                          args.scores, args.json)
+        scale = 2.0 ** (info.score_exp - 31)
+        step = max(1, min(info.max_batch, ANSWER_BATCH))
+        for start in range(0, len(x_q), step):
+            result = board.infer(x_q[start:start + step], info=info)
+            answers.batch(result.classes, result.scores * scale, result.saturated)
+    return _finish(answers, inputs, info.name, args)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from phyff.board.client import Board
+    from phyff.board.layer import BoardLayer
+    from phyff.phyll.model import load_model
+    from phyff.phyll.transform import from_metadata
+    from phyff.training.identity import board_mismatches
+
+    path = _model_file(args.model)
+    model = load_model(path)
+    model.check_inference()
+    transform = from_metadata(model.metadata)
+    rows = read_rows(args.input, n_features=model.config.n_features,
+                     feature_names=None if transform is None else transform.feature_names,
+                     skip_header=args.skip_header)
+    inputs = model_inputs(rows, transform, scaled=args.scaled, input_exp=None)
+    check_flags(rows, inputs, transform, None, strict=args.strict)
+    meta = model.metadata or {}
+    answers = Answers(None if transform is None else transform.class_names, args.indices,
+                      args.scores, args.json)
+    with Board.open(resolve_board(args.board), baudrate=args.baud,
+                    timeout=args.timeout) as board:
+        diffs = board_mismatches(meta.get("layers") or [], [BoardLayer(board).identity])
+        if diffs and not args.force:
+            raise ValueError(
+                "this model was trained on a different board/medium (" + "; ".join(diffs) +
+                "): its weights fit that physical system only. Use the original board, "
+                "retrain, or pass --force to measure anyway.")
+        cfg = ((meta.get("layers") or [{}])[0]).get("config")
+        if cfg:
+            board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
+                            n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
+        layers = [BoardLayer(board)] * model.n_blocks
+        step = ANSWER_BATCH
+        for start in range(0, len(inputs.x), step):
+            scores = _host_scores(model, layers, inputs.x[start:start + step])
+            classes = np.argmax(scores, axis=1)
+            answers.batch(classes, scores, np.zeros(len(classes), bool))
+    return _finish(answers, inputs, path.parent.name, args)
+
+
+ANSWER_BATCH = 256  # most rows per batch: answers are printed batch by batch
+
+
+def _host_scores(model: Any, layers: list[Any], x: np.ndarray) -> np.ndarray:
+    """Class scores of the model's own inference (what Model.predict takes the argmax of)."""
+    from phyff.phyll.readout import readout_scores
+
+    if model.check_inference() == "onepass":
+        scores, _ = readout_scores(model.readout, model.embed(layers, x))
+        return np.asarray(scores, dtype=np.float64)
+    return np.asarray(model.goodness_table(layers, x).sum(axis=0), dtype=np.float64)
+
+
+def _finish(answers: Answers, inputs: Inputs, name: str, args: argparse.Namespace) -> int:
+    on_board = sum(answers.saturated)
     if args.json:
-        print_json({"model": info.name, "classes": result.classes.tolist(),
-                    "scores": (result.scores * scale).tolist(),
-                    "saturated": result.saturated.tolist()})
-        return EXIT_OK
-    for k, c in enumerate(result.classes):
-        line = str(int(c))
-        if args.scores:
-            line += "," + ",".join(f"{v * scale:.6g}" for v in result.scores[k])
-        print(line)
+        print_json(answers.document(name, inputs))
+    if on_board:
+        message = (f"{on_board} of {len(answers.saturated)} rows saturated on the board (a "
+                   f"sensed value at the top of its range, or a stage's fixed-point limit)")
+        if args.strict:
+            print(f"phyff: {message} (--strict)", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"phyff: warning: {message}", file=sys.stderr)
     return EXIT_OK
