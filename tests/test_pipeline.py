@@ -315,3 +315,60 @@ def test_predict_on_a_model_without_scaling_says_so(raw_run: tuple[Path, str], t
     scaled = _write_csv(tmp_path / "scaled.csv", ds.x_test[:4])
     assert main(["predict", str(old), str(scaled), "--board", BOARD, "--scaled"]) == 0
     assert all(c.isdigit() for c in capsys.readouterr().out.split())
+
+
+# ---- 7. the classifier deploys and exports itself; names follow the model --------------
+
+
+def test_dir_phyff_lists_the_lazy_public_names() -> None:
+    import phyff
+
+    assert {"PhyLLClassifier", "open_board", "__version__"} <= set(dir(phyff))
+
+
+def test_classifier_deploy_uses_its_own_scaler_and_names(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    from phyff.board.client import Board
+
+    x, y = _raw_blobs()
+    labels = np.array(CLASSES)[y]
+    clf = PhyLLClassifier(BOARD, epochs=6, eval_every=3, inference="onepass").fit(x, labels)
+    url = f"{BOARD}&model_file={tmp_path / 'board.model'}"
+    with Board.open(url) as board:
+        result = clf.deploy(x, labels, board, name="blobs-clf")
+        assert result.check_agreement == 1.0 and result.info.name == "blobs-clf"
+    # the saved classifier deploys through the CLI with the dataset's raw values and its
+    # own scaler; the image is named after the file and written beside it, not in the cwd
+    models = tmp_path / "models"
+    path = clf.save(models / "vowelish.npz")
+    raw = _write_csv(tmp_path / "raw.csv", x, y)
+    capsys.readouterr()
+    assert main(["deploy", str(path), "--board", url, "--dataset", f"csv:{raw}",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"]["name"] == "vowelish"
+    assert report["image_file"] == str(models / "vowelish.device-model.bin")
+    assert (models / "vowelish.device-model.json").is_file()
+    assert main(["classify", str(_write_csv(tmp_path / "rows.csv", x[:40])), "--board", url,
+                 "--model", str(path)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert np.mean(np.array(printed) == labels[:40]) >= 0.9
+
+
+def test_export_writes_a_header_with_the_image_and_the_transform(
+        raw_run: tuple[Path, str], tmp_path: Path) -> None:
+    from phyff.protocol.wire import crc32
+
+    run, _ = raw_run
+    header = tmp_path / "model.h"
+    assert main(["export", str(run), "--board", BOARD, "--header", str(header)]) == 0
+    text = header.read_text()
+    size = int(text.split("#define PHYFF_MODEL_IMAGE_SIZE ")[1].split("u")[0])
+    body = text.split("phyff_model_image[PHYFF_MODEL_IMAGE_SIZE] PHYFF_MODEL_ROM = {")[1]
+    image = bytes(int(b, 16) for b in body.split("};")[0].replace(",", " ").split())
+    assert len(image) == size
+    assert f"PHYFF_MODEL_IMAGE_CRC32 0x{crc32(image):08X}u" in text
+    assert '"volt0"' in text and "phyff_model_scale" in text and "PROGMEM" in text
+    assert main(["export", str(run), "--board", "emu://acoustic?seed=5", "--header",
+                 str(header)]) == 2

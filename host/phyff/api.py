@@ -48,6 +48,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from phyff._version import __version__
 from phyff.board import Board, BoardLayer
+from phyff.ondevice.deploy import Deployment, calibrate
+from phyff.ondevice.deploy import deploy as deploy_model
+from phyff.ondevice.export import write_arduino_sketch, write_c_header
 from phyff.phyll.config import ModelConfig
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import Model, load_model, save_model
@@ -458,6 +461,70 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         """Labels (in the training labels' type): the class of largest summed goodness."""
         check_is_fitted(self, "model_")
         return self.classes_[np.argmax(self._scores(X), axis=1)]
+
+    # ------------------------------------------------------- on the board
+    def _calibration(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Calibration rows in this classifier's own input scale, labels as indices."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        y = np.asarray(y)
+        if len(y) != len(X):
+            raise ValueError(f"{len(X)} calibration rows but {len(y)} labels")
+        known = np.isin(y, self.classes_)
+        if not known.all():
+            raise ValueError(f"calibration label {y[~known][0]!r} is not one of the classes "
+                             f"this classifier was fitted on ({list(self.classes_)})")
+        return self.scaler_.transform(X), np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def deploy(self, X: Any, y: Any, board: str | Board | None = None, *,
+               name: str = "PhyLLClassifier", calibration: int = 256,
+               check: int = 64) -> Deployment:
+        """Put the fitted model on the board (its model memory) and prove it bit for bit.
+
+        X, y: a few hundred training rows (raw, as passed to fit) to choose the
+        fixed-point scales from; they are scaled by this classifier's own scaler.
+        board: an open Board or a URL (default: the one fitted on). Returns what
+        was loaded and measured (phyff.ondevice.deploy.Deployment); the board
+        then classifies by itself (``phyff classify``).
+        """
+        x, labels = self._calibration(X, y)
+        with self._board(board) as b:
+            self._check_board(b)
+            return deploy_model(self.model_, b, x, labels, name=name[:16],
+                                calibration=calibration, check=check)
+
+    def export(self, path: str | os.PathLike[str], X: Any, y: Any,
+               board: str | Board | None = None, *, name: str = "PhyLLClassifier",
+               calibration: int = 256, arduino: bool = False) -> Path:
+        """Write the fitted model as a device image compiled into firmware.
+
+        The image is quantised on (X, y) measured through the board, like
+        deploy, but not loaded: ``path`` becomes a C header (a const array,
+        PROGMEM on AVR, plus the input scaling and class names), or with
+        ``arduino`` a sketch folder that boots with the model
+        (phyff.ondevice.export). Returns the header's or the folder's path.
+        """
+        x, labels = self._calibration(X, y)
+        with self._board(board) as b:
+            self._check_board(b)
+            cal = calibrate(self.model_, b, x, labels, name=name[:16], calibration=calibration)
+            caps = b.caps
+        transform = getattr(self, "input_transform_", None)
+        if arduino:
+            return write_arduino_sketch(Path(path), cal.quantised.data, caps, transform)
+        return write_c_header(Path(path), cal.quantised.data, transform)
+
+    @contextmanager
+    def _board(self, board: str | Board | None) -> Iterator[Board]:
+        if isinstance(board, Board):
+            yield board
+            return
+        if board is not None:
+            with Board.open(board) as opened:
+                yield opened
+            return
+        with self._open() as opened:
+            yield opened
 
     # --------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> Path:

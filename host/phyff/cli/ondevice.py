@@ -49,6 +49,26 @@ def add_commands(add: AddCommand) -> None:
                    help="deploy even when the board's identity differs from the training "
                         "board's (the board itself still refuses another unit or medium)")
 
+    p = add("export", cmd_export,
+            "write a trained model as firmware source: a C header (const array, PROGMEM on "
+            "AVR) or an Arduino sketch that boots with it (calibrated through the board, not "
+            "loaded)", board=True)
+    p.add_argument("model", type=Path, help="run directory (or its model.npz)")
+    p.add_argument("--board", default="auto",
+                   help="the training board, measured to choose the fixed-point scales")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--arduino", type=Path, metavar="DIR",
+                     help="write the sketch folder DIR (DIR/DIR.ino + DIR/phyff_model.h)")
+    out.add_argument("--header", type=Path, metavar="FILE.h", help="write a plain C header")
+    p.add_argument("--dataset", help="data to calibrate on (default: the model's own)")
+    p.add_argument("--data", type=Path, help="folder with the vowel files "
+                                             "(default: $PHYFF_DATA_DIR)")
+    p.add_argument("--calibration", type=positive_int, default=256,
+                   help="training samples measured to choose the scales (default 256)")
+    p.add_argument("--force", action="store_true",
+                   help="export even when the board's identity differs from the training "
+                        "board's")
+
     p = add("classify", cmd_classify,
             "classify raw feature rows on the board with its deployed model (CSV in, class "
             "names out, printed as each batch returns)", board=True)
@@ -114,19 +134,41 @@ def _model_file(path: Path) -> Path:
     return path
 
 
-def cmd_deploy(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.board.layer import BoardLayer
-    from phyff.datasets import load_dataset
-    from phyff.ondevice.deploy import deploy, model_name, save_deployment
+    from phyff.ondevice.deploy import calibrate, model_name
+    from phyff.ondevice.export import write_arduino_sketch, write_c_header
     from phyff.ondevice.quantize import check_deployable
     from phyff.phyll.model import load_model
-    from phyff.protocol.wire import Feature
-    from phyff.training.identity import board_mismatches
+    from phyff.phyll.transform import from_metadata
 
     path = _model_file(args.model)
     model = load_model(path)
-    check_deployable(model)  # before touching the board or the data
+    check_deployable(model)
+    data = _calibration_data(args, model)
+    url = resolve_board(args.board)
+    with Board.open(url, baudrate=args.baud, timeout=args.timeout) as board:
+        _check_identity(model, board, args.force)
+        cal = calibrate(model, board, calibration_rows(model, data), data.y_train,
+                        name=model_name(path), calibration=args.calibration)
+        caps = board.caps
+    image = cal.quantised.data
+    transform = from_metadata(model.metadata)
+    written = (write_arduino_sketch(args.arduino, image, caps, transform)
+               if args.arduino is not None else write_c_header(args.header, image, transform))
+    if args.json:
+        print_json({"written": str(written), "image_bytes": len(image),
+                    "calibration_queries": cal.queries,
+                    "layers": [r.as_dict() for r in cal.quantised.layers]})
+    else:
+        print(f"wrote {written}: model {model_name(path)!r}, {len(image):,} bytes of image "
+              f"({cal.queries:,} calibration queries)")
+    return EXIT_OK
+
+
+def _calibration_data(args: argparse.Namespace, model: Any) -> Any:
+    from phyff.datasets import load_dataset
+
     meta = model.metadata or {}
     dataset = args.dataset or (meta.get("dataset") or {}).get("name")
     if not dataset:
@@ -136,25 +178,50 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if data.n_features != model.config.n_features:
         raise ValueError(f"{data.name} has {data.n_features} features; the model takes "
                          f"{model.config.n_features}: pass the dataset it was trained on")
+    return data
+
+
+def _check_identity(model: Any, board: Any, force: bool) -> None:
+    """Refuse another board than the training one (its weights fit that one only); set
+    the board's configuration to the training one's."""
+    from phyff.board.layer import BoardLayer
+    from phyff.training.identity import board_mismatches
+
+    meta = model.metadata or {}
+    diffs = board_mismatches(meta.get("layers") or [], [BoardLayer(board).identity])
+    if diffs and not force:
+        raise ValueError(
+            "this model was trained on a different board/medium (" + "; ".join(diffs) +
+            "): its weights fit that physical system only. Use the original board, or "
+            "retrain on this one.")
+    cfg = ((meta.get("layers") or [{}])[0]).get("config")
+    if cfg:
+        board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
+                        n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from phyff.board.client import Board
+    from phyff.ondevice.deploy import deploy, model_name, save_deployment
+    from phyff.ondevice.quantize import check_deployable
+    from phyff.phyll.model import load_model
+    from phyff.protocol.wire import Feature
+
+    path = _model_file(args.model)
+    model = load_model(path)
+    check_deployable(model)  # before touching the board or the data
+    data = _calibration_data(args, model)
+    x_train = calibration_rows(model, data)
     url = resolve_board(args.board)
     with Board.open(url, baudrate=args.baud, timeout=args.timeout) as board:
         board.require_infer()
-        diffs = board_mismatches(meta.get("layers") or [], [BoardLayer(board).identity])
-        if diffs and not args.force:
-            raise ValueError(
-                "this model was trained on a different board/medium (" + "; ".join(diffs) +
-                "): its weights fit that physical system only. Deploy to the original "
-                "board, or retrain on this one.")
-        cfg = ((meta.get("layers") or [{}])[0]).get("config")
-        if cfg:
-            board.configure(settle_us=cfg["settle_us"], oversample=cfg["oversample"],
-                            n_drive=cfg["n_drive_active"], n_sense=cfg["n_sense_active"])
-        result = deploy(model, board, data.x_train, data.y_train, name=model_name(path),
+        _check_identity(model, board, args.force)
+        result = deploy(model, board, x_train, data.y_train, name=model_name(path),
                         calibration=args.calibration, check=args.check,
                         max_error=args.max_error)
         capacity = board.caps.model_capacity
         persistent = bool(board.caps.features & Feature.MODEL_PERSIST)
-    image_path, report_path = save_deployment(path.parent, result, url)
+    image_path, report_path = save_deployment(path, result, url)
     out = {**result.as_dict(), "board": url, "capacity": capacity, "persistent": persistent,
            "image_file": str(image_path), "report_file": str(report_path)}
     if args.json:
@@ -181,6 +248,23 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def calibration_rows(model: Any, data: Any) -> np.ndarray:
+    """The dataset's training rows in the model's own input scale.
+
+    A model whose recorded scaling differs from the dataset's (e.g. one trained by
+    PhyLLClassifier, which fits its own scaler) is calibrated on the dataset's raw
+    values put through the model's transform, never on another scaler's values.
+    """
+    from phyff.phyll.transform import from_metadata
+
+    transform = from_metadata(model.metadata)
+    ours = getattr(data, "input_scale", None)
+    if transform is None or ours is None or (
+            np.allclose(transform.scale, ours) and transform.clip == data.input_clip):
+        return np.asarray(data.x_train)
+    return transform.apply(np.asarray(data.x_train) * np.asarray(ours))
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
     from phyff.ondevice.deploy import check_board_holds, features_q15, load_deployment
@@ -192,7 +276,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.model is not None:
         path = _model_file(args.model)
         transform = from_metadata(load_model(path).metadata)
-        image = load_deployment(path.parent)
+        image = load_deployment(path)
     with Board.open(resolve_board(args.board), baudrate=args.baud,
                     timeout=args.timeout) as board:
         board.require_infer()
