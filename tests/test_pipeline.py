@@ -372,3 +372,83 @@ def test_export_writes_a_header_with_the_image_and_the_transform(
     assert '"volt0"' in text and "phyff_model_scale" in text and "PROGMEM" in text
     assert main(["export", str(run), "--board", "emu://acoustic?seed=5", "--header",
                  str(header)]) == 2
+
+
+# ---- 4. board limits a host can see ------------------------------------------------------
+
+
+def _c_check(image: bytes, caps: object) -> tuple[int, int]:
+    """The board's own check (model.h V1-V6) with the limits a board of these caps uses."""
+    from phyff._native import ffi, lib
+
+    buf = ffi.new("uint8_t[]", image)
+    limits = ffi.new("struct phyff_model_limits *")
+    limits.unit_id = caps.unit_id  # type: ignore[attr-defined]
+    ffi.memmove(limits.medium, caps.medium.encode().ljust(16, b"\0"), 16)  # type: ignore[attr-defined]
+    for name in ("n_drive", "n_sense", "max_oversample", "max_settle_us", "max_classes"):
+        setattr(limits, name, getattr(caps, name))
+    limits.work_values = caps.infer_work  # type: ignore[attr-defined]
+    view = ffi.new("struct phyff_model_view *")
+    bad = ffi.new("uint32_t *")
+    return int(lib.phyff_model_check(buf, len(image), limits, view, bad)), int(bad[0])
+
+
+def test_caps_advertise_the_model_limits() -> None:
+    from phyff._native import lib
+    from phyff.board.client import Board
+
+    with Board.open(BOARD) as board:
+        caps = board.caps
+    assert caps.max_classes == lib.PHYFF_CORE_MAX_CLASSES
+    assert caps.infer_work == lib.PHYFF_CORE_INFER_WORK - caps.n_drive
+
+
+@pytest.mark.parametrize("limit", ["max_classes", "infer_work", "width"])
+def test_every_limit_is_named_where_the_board_refuses(limit: str) -> None:
+    """The host names the limit, at the very byte offset the board's own check refuses."""
+    from dataclasses import replace
+
+    from phyff.ondevice.limits import DoesNotFit, check_fits, explain_refusal
+    from phyff.protocol.model_image import INFERENCE_ONEPASS
+    from phyff.protocol.wire import Caps, Status
+    from tests.test_ondevice import random_image
+
+    qemu_like = Caps(level=4, features=0, firmware_version=0, unit_id=7, max_batch=1,
+                     max_payload=1024, n_drive=20, n_sense=20, dac_bits=12, adc_bits=12,
+                     max_oversample=64, board="qemu-mps2-an385", medium="acoustic",
+                     max_settle_us=0, model_capacity=4352, max_classes=32, infer_work=236)
+    image = random_image(np.random.default_rng(0), qemu_like, encoder="amplitude",
+                         inference=INFERENCE_ONEPASS, n_classes=4)
+    assert _c_check(image.pack(), qemu_like)[0] == 0
+    check_fits(image, qemu_like)
+    caps = {"max_classes": replace(qemu_like, max_classes=3),
+            "infer_work": replace(qemu_like, infer_work=40),
+            "width": replace(qemu_like, infer_work=19)}[limit]
+    status, offset = _c_check(image.pack(), caps)
+    assert status == Status.BAD_MODEL
+    why = explain_refusal(image, caps, offset)
+    assert why is not None and f"caps.{limit if limit != 'width' else 'infer_work'}" in why
+    with pytest.raises(DoesNotFit, match="the board allows at most"):
+        check_fits(image, caps)
+
+
+def test_deploy_refuses_before_loading(raw_run: tuple[Path, str], tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from phyff.board.client import Board
+    from phyff.ondevice.deploy import deploy
+    from phyff.ondevice.limits import DoesNotFit
+
+    run, data = raw_run
+    model = load_model(run / "model.npz")
+    ds = load_dataset(data, seed=0)
+    with Board.open(f"{BOARD}&model_file={tmp_path / 'm'}") as board:
+        board.caps = replace(board.caps, max_classes=3)
+        before = board.stats().samples_served
+        with pytest.raises(DoesNotFit, match=r"4 classes.*at most 3 \(caps.max_classes\)"):
+            deploy(model, board, ds.x_train, ds.y_train, name="x")
+        assert board.stats().samples_served == before  # refused before calibrating
+        board.caps = replace(board.caps, max_classes=32, infer_work=30)
+        with pytest.raises(DoesNotFit, match=r"caps.infer_work"):
+            deploy(model, board, ds.x_train, ds.y_train, name="x")
+        assert board.model_info() is None  # nothing was loaded

@@ -812,6 +812,9 @@ static void test_model_load_and_infer(void) {
     CHECK((c.features & PHYFF_FEAT_INFER) && !(c.features & PHYFF_FEAT_MODEL_PERSIST) &&
               c.model_capacity == PHYFF_CORE_MODEL_BYTES && c.model_loaded == 0 &&
               c.model_crc == 0, "caps before a model: infer, no persist, capacity, none loaded");
+    CHECK(c.max_classes == PHYFF_CORE_MAX_CLASSES &&
+              c.infer_work == PHYFF_CORE_INFER_WORK - ND,
+          "caps advertise the model limits: max classes, scratch less one DAC row");
     static struct image a, g;
     image_onepass(&a);
     image_goodness(&g);
@@ -821,7 +824,7 @@ static void test_model_load_and_infer(void) {
     CHECK(info.crc32 == crc_a && info.image_size == a.size && info.train_unit_id == 42 &&
               info.n_features == 3 && info.n_classes == 2 && info.n_blocks == 2 &&
               info.inference == PHYFF_INFERENCE_ONEPASS && info.input_exp == 1 &&
-              info.score_exp == 16 && info.trace_values == 7 && info.reserved == 0 &&
+              info.score_exp == 16 && info.trace_values == 7 && info.origin == PHYFF_MODEL_LOADED &&
               strcmp(info.name, "onepass") == 0 && strcmp(info.train_board, "test") == 0 &&
               strcmp(info.train_medium, "fake") == 0, "COMMIT's model info");
     CHECK(info.max_batch == expect_max_batch(3, 2, 0) &&

@@ -810,6 +810,12 @@ enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_po
     core->caps.features |= PHYFF_FEAT_INFER;
     if (port->model_save != NULL) core->caps.features |= PHYFF_FEAT_MODEL_PERSIST;
     core->caps.model_capacity = PHYFF_CORE_MODEL_BYTES;
+    {
+        struct phyff_model_limits lim; /* what V2/V3 check, advertised (level 4) */
+        model_limits(core, &lim);
+        core->caps.max_classes = lim.max_classes;
+        core->caps.infer_work = (uint16_t)lim.work_values;
+    }
     restore_model(core);
 #endif
     default_config(core);

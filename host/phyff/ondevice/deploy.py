@@ -26,12 +26,13 @@ from numpy.typing import NDArray
 
 from phyff.board.client import Board, InferResult, ModelTooLarge
 from phyff.board.layer import BoardLayer
-from phyff.board.link import LinkError
+from phyff.board.link import BoardError, LinkError
 from phyff.ondevice import reference as ref
+from phyff.ondevice.limits import DoesNotFit, check_fits, explain_refusal
 from phyff.ondevice.quantize import DEFAULT_MAX_ERROR, Quantised, quantise, to_q15
 from phyff.phyll.model import Model
 from phyff.protocol.model_image import ModelImage
-from phyff.protocol.wire import ModelInfo, crc32
+from phyff.protocol.wire import ModelInfo, Status, crc32
 
 IMAGE_FILE = "device-model.bin"
 REPORT_FILE = "device-model.json"
@@ -160,10 +161,16 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
     """Quantise `model` on calibration samples measured through `board`, load it, prove it."""
     t0 = time.perf_counter()
     board.require_infer()
+    caps = board.caps
+    if caps.max_classes and model.config.n_classes > caps.max_classes:
+        raise DoesNotFit(f"the model has {model.config.n_classes} classes; the board "
+                         f"{caps.board!r} allows at most {caps.max_classes} (caps.max_classes): "
+                         f"train with fewer classes or use a board with a larger limit")
     cal = calibrate(model, board, features, labels, name=name, calibration=calibration,
                     max_error=max_error, seed=seed)
     quantised, x_cal, queries = cal.quantised, cal.x_cal, cal.queries
     image = quantised.data
+    check_fits(quantised.image, caps)  # the byte count gets its own message below
     capacity = board.caps.model_capacity
     if len(image) > capacity:
         raise ModelTooLarge(
@@ -171,7 +178,14 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
             f"{', '.join(f'{b.head.d_out}x{b.head.z_width}' for b in quantised.image.blocks)} "
             f"weights) and the board's model memory holds {capacity:,}: use a smaller model "
             f"or a board with more memory")
-    info = board.load_model(image)
+    try:
+        info = board.load_model(image)
+    except BoardError as exc:
+        why = (explain_refusal(quantised.image, caps, exc.arg)
+               if exc.status == Status.BAD_MODEL else None)
+        if why is None:
+            raise
+        raise DoesNotFit(f"the board refused the model: {why}") from None
     if info.crc32 != crc32(image):
         raise BoardDisagrees(f"the board committed an image with CRC 0x{info.crc32:08x}, "
                              f"this host sent 0x{crc32(image):08x}")
