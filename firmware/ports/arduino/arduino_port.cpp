@@ -96,7 +96,7 @@ static void setup_converters(void) {
     (void)port_drive(NULL, zeros, N_DRIVE);
 }
 
-void phyff_board_begin() {
+static void board_setup() {
     Serial.begin(115200);
     setup_converters();
 
@@ -127,8 +127,21 @@ void phyff_board_begin() {
             delay(1000); /* a build error, really: pins.h declares too many channels */
         }
     }
+}
+
+void phyff_board_begin() {
+    board_setup();
     phyff_core_announce(&core);
 }
+
+#if PHYFF_CORE_COMPILED_MODEL
+void phyff_board_begin_with_model(const uint8_t *image, uint32_t size) {
+    board_setup();
+    /* a refused image is not served; MODEL_INFO says why (phyff_core.h K9) */
+    (void)phyff_core_use_compiled_model(&core, image, size);
+    phyff_core_announce(&core);
+}
+#endif
 
 void phyff_board_poll() {
     uint8_t chunk[RX_CHUNK];

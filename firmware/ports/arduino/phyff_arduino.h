@@ -20,11 +20,21 @@
  *       boards stop the build with an #error naming the supported ones.
  *   A4. Nothing is allocated on the heap; all buffers are static and sized
  *       by the board's limits (phyff_config.h).
+ *   A5. phyff_board_begin_with_model(image, size) instead of
+ *       phyff_board_begin(): the board boots with a model compiled into the
+ *       firmware (a sketch written by `phyff export RUN --arduino DIR`; the
+ *       image is a const array, in PROGMEM on AVR). The core checks it
+ *       against this board (identity, channel layout) and serves it
+ *       read-only; a refused one is not served and MODEL_INFO says why.
+ *       Boards with PHYFF_CORE_COMPILED_MODEL (phyff_config.h C6) only.
  */
 #ifndef PHYFF_ARDUINO_H
 #define PHYFF_ARDUINO_H
 
+#include <stdint.h>
+
 void phyff_board_begin(void);
+void phyff_board_begin_with_model(const uint8_t *image, uint32_t size);
 void phyff_board_poll(void);
 
 #endif /* PHYFF_ARDUINO_H */

@@ -739,24 +739,39 @@ enum phyff_status phyff_core_use_compiled_model(struct phyff_core *core, const u
     core->compiled = image;
     core->compiled_size = size;
     uint32_t crc = 0;
-    for (uint32_t i = 0; i < size; ++i) {
+    for (uint32_t i = 0; image != NULL && i < size; ++i) {
         const uint8_t b = phyff_model_byte(image, i); /* W4: flash on AVR */
         crc = phyff_crc32(crc, &b, 1);
     }
     core->compiled_crc = crc;
     struct phyff_model_limits lim;
     model_limits(core, &lim);
-    struct phyff_model_view view;
     uint32_t bad = 0;
-    enum phyff_status st = image == NULL ? PHYFF_ERR_BAD_MODEL
-                                         : phyff_model_check(image, size, &lim, &view, &bad);
-    if (st == PHYFF_OK && infer_max_batch(&view, false) == 0) {
-        st = PHYFF_ERR_BAD_MODEL; /* one sample must fit a frame (as COMMIT) */
-        bad = 8;
+    enum phyff_status st = PHYFF_ERR_BAD_MODEL;
+    if (image != NULL) {
+        /* checked into the view in force (a small board's stack cannot hold a
+         * second view); a restored model's view is rebuilt afterwards */
+        const uint8_t *restored = core->loaded ? core->view.image : NULL;
+        const uint32_t restored_size = core->view.size;
+        st = phyff_model_check(image, size, &lim, &core->view, &bad);
+        if (st == PHYFF_OK && infer_max_batch(&core->view, false) == 0) {
+            st = PHYFF_ERR_BAD_MODEL; /* one sample must fit a frame (as COMMIT) */
+            bad = 8;
+        }
+        if (restored != NULL) {
+            uint32_t unused = 0;
+            (void)phyff_model_check(restored, restored_size, &lim, &core->view, &unused);
+        } else if (st != PHYFF_OK) {
+            memset(&core->view, 0, sizeof core->view);
+        }
     }
     core->compiled_status = (uint16_t)st;
     core->compiled_bad = sat_u16(bad);
-    if (st == PHYFF_OK && !core->loaded) serve_compiled(core);
+    if (st == PHYFF_OK && !core->loaded) {
+        core->loaded = true;
+        core->model_crc = crc;
+        core->from_flash = true;
+    }
     core->caps.model_loaded = core->loaded ? 1u : 0u;
     core->caps.model_crc = core->loaded ? core->model_crc : 0u;
     return st;

@@ -408,7 +408,8 @@ def build_sketch(sketch: Path, library: Path, out_dir: Path, *, verbose: bool = 
     src = Path(library) / "src"
     sources = [cpp, *sorted(p for p in src.rglob("*") if p.suffix in (".c", ".cpp", ".S"))]
     build = _AvrBuild(out_dir, verbose=verbose)
-    flags = [f"-I{src}", "-Wall", "-Wextra", "-Werror"]
+    # the sketch's own folder too: an exported sketch includes its phyff_model.h
+    flags = [f"-I{src}", f"-I{sketch.resolve().parent}", "-Wall", "-Wextra", "-Werror"]
     return build.program(sources, flags, out_dir, out_dir / (sketch.stem + ".elf"))
 
 
