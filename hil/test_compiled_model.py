@@ -125,6 +125,16 @@ def test_the_uno_serves_its_compiled_model_bit_exact(
         again = board.model_info()
         assert again is not None and again.origin == wire.lib.PHYFF_MODEL_COMPILED
         host = model.predict([BoardLayer(board)] * model.n_blocks, ds.x_test)
+    # raw sensor units in, class names out, from the compiled-in model
+    raw = tmp_path / "raw.csv"
+    scale = np.asarray(ds.input_scale)
+    raw.write_text("volts,degC\n" + "".join(f"{float(a)!r},{float(b)!r}\n"
+                                              for a, b in ds.x_test * scale))
+    with SimavrBoard(SPEC, elf=elf) as uno:
+        done = _cli("classify", str(raw), "--board", uno.url, "--model", str(run))
+    assert done.returncode == 0, done.stderr
+    names = np.array(ds.class_names)
+    assert done.stdout.split() == names[on_device.predictions].tolist()
     accuracy = float(np.mean(on_device.predictions == ds.y_test))
     host_accuracy = float(np.mean(host == ds.y_test))
     assert on_device.bit_exact == 1.0

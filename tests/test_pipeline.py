@@ -358,9 +358,12 @@ def test_classifier_deploy_uses_its_own_scaler_and_names(tmp_path: Path,
 
 def test_export_writes_a_header_with_the_image_and_the_transform(
         raw_run: tuple[Path, str], tmp_path: Path) -> None:
+    import shutil
+
     from phyff.protocol.wire import crc32
 
-    run, _ = raw_run
+    run = tmp_path / "run"  # a copy: export keeps its image beside the model
+    shutil.copytree(raw_run[0], run)
     header = tmp_path / "model.h"
     assert main(["export", str(run), "--board", BOARD, "--header", str(header)]) == 0
     text = header.read_text()
@@ -370,6 +373,18 @@ def test_export_writes_a_header_with_the_image_and_the_transform(
     assert len(image) == size
     assert f"PHYFF_MODEL_IMAGE_CRC32 0x{crc32(image):08X}u" in text
     assert '"volt0"' in text and "phyff_model_scale" in text and "PROGMEM" in text
+    # the image is also kept beside the model, for classify --model against the board
+    assert (run / "device-model.bin").read_bytes() == image
+    # the header compiles warning-free (C11), as a sketch's or a host's code includes it
+    use = tmp_path / "use.c"
+    use.write_text('#include "model.h"\nunsigned first(void) { return phyff_model_image[0] + '
+                   '(unsigned)phyff_model_scale[0] + (unsigned)*phyff_model_classes[0]; }\n')
+    import subprocess
+
+    done = subprocess.run(["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-c", str(use),
+                           "-o", str(tmp_path / "use.o")], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
     assert main(["export", str(run), "--board", "emu://acoustic?seed=5", "--header",
                  str(header)]) == 2
 

@@ -136,11 +136,12 @@ def _model_file(path: Path) -> Path:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.ondevice.deploy import calibrate, model_name
+    from phyff.ondevice.deploy import calibrate, model_name, save_image
     from phyff.ondevice.export import write_arduino_sketch, write_c_header
     from phyff.ondevice.quantize import check_deployable
     from phyff.phyll.model import load_model
     from phyff.phyll.transform import from_metadata
+    from phyff.protocol.wire import crc32
 
     path = _model_file(args.model)
     model = load_model(path)
@@ -156,13 +157,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     transform = from_metadata(model.metadata)
     written = (write_arduino_sketch(args.arduino, image, caps, transform)
                if args.arduino is not None else write_c_header(args.header, image, transform))
+    report = {"written": str(written), "image_bytes": len(image),
+              "crc32": f"0x{crc32(image):08x}", "board": url, "compiled_in": True,
+              "calibration_queries": cal.queries,
+              "layers": [r.as_dict() for r in cal.quantised.layers]}
+    image_path, _ = save_image(path, image, report)  # what classify --model checks against
     if args.json:
-        print_json({"written": str(written), "image_bytes": len(image),
-                    "calibration_queries": cal.queries,
-                    "layers": [r.as_dict() for r in cal.quantised.layers]})
+        print_json({**report, "image_file": str(image_path)})
     else:
         print(f"wrote {written}: model {model_name(path)!r}, {len(image):,} bytes of image "
-              f"({cal.queries:,} calibration queries)")
+              f"({cal.queries:,} calibration queries); the image also in {image_path}")
     return EXIT_OK
 
 

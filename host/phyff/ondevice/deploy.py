@@ -208,10 +208,16 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
 def save_deployment(model_path: Path, deployment: Deployment, board_url: str
                     ) -> tuple[Path, Path]:
     """Keep the image and its report beside the model, so eval --on-device can check the board."""
+    return save_image(model_path, deployment.image,
+                      {**deployment.as_dict(), "board": board_url})
+
+
+def save_image(model_path: Path, image: bytes, report: dict[str, Any]) -> tuple[Path, Path]:
+    """The image a board holds (loaded or compiled in) and its report, beside the model:
+    classify --model and eval --on-device check the board against it."""
     image_path, report_path = deployment_paths(model_path)
-    for path, data in ((image_path, deployment.image),
-                       (report_path, (json.dumps({**deployment.as_dict(), "board": board_url},
-                                                 indent=2) + "\n").encode())):
+    for path, data in ((image_path, image),
+                       (report_path, (json.dumps(report, indent=2) + "\n").encode())):
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
