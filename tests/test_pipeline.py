@@ -287,7 +287,7 @@ def test_predict_answers_like_eval_on_the_host(raw_run: tuple[Path, str], tmp_pa
     capsys.readouterr()
     assert main(["eval", str(run), "--board", BOARD, "--dataset", data, "--json"]) == 0
     host = json.loads(capsys.readouterr().out)["accuracy"]
-    assert main(["predict", str(run), str(csv), "--board", BOARD]) == 0
+    assert main(["predict", str(run), "--board", BOARD, str(csv)]) == 0  # the CSV last
     printed = capsys.readouterr().out.split()
     assert abs(np.mean(np.array(printed) == np.array(names)[y]) - host) <= 0.01
     far = _write_csv(tmp_path / "far.csv", x[:2] * 1000)

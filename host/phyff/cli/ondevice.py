@@ -86,6 +86,25 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--force", action="store_true",
                    help="measure even when the board's identity differs from the training "
                         "board's")
+    _take_late_input(p)
+
+
+def _take_late_input(parser: argparse.ArgumentParser) -> None:
+    """Let the CSV come after the options: ``predict RUN --board URL rows.csv``.
+
+    argparse fills positionals only where they first appear, so with RUN first
+    the CSV after the options would be left over (an "unrecognized argument").
+    One left-over plain argument (or ``-``) is taken as the input instead.
+    """
+    parse = parser.parse_known_args
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> Any:
+        ns, extra = parse(args, namespace)
+        if extra and ns.input == "-" and (extra[0] == "-" or not extra[0].startswith("-")):
+            ns.input = extra.pop(0)
+        return ns, extra
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def _row_options(p: argparse.ArgumentParser) -> None:
