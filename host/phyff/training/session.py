@@ -144,8 +144,8 @@ def train(
             _refuse_existing(run, overwrite)
             model, rng = new_model(config, layers, data)
             start = 0
+        prepared = prepare(model, layers, data)  # the data are checked here first
         model.metadata = _metadata(config, layers, data, fingerprint)
-        prepared = prepare(model, layers, data)
         loop = EpochLoop(config, model, layers, prepared, rng)
         if resume:
             _restore_caches(run, loop, start)
