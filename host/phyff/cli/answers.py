@@ -73,7 +73,8 @@ def describe_flags(rows: Rows, inputs: Inputs, transform: InputTransform | None,
             times = abs(inputs.unclipped[r, j]) / lim if lim > 0 else float("inf")
             why = f"{times:.3g}x the training max |x|"
         else:
-            why = f"saturates the board's input format (|x| < 2^{input_exp} in the model scale)"
+            why = (f"{abs(inputs.x[r, j]):.4g} in the model's scale saturates the board's "
+                   f"fixed-point input, which holds |x| < {2.0 ** (input_exp or 0):g}")
         shown.append(f"line {int(rows.lines[r])} {name!r} = {value:g} ({why})")
     return (f"{bad_rows.size} of {len(rows.values)} rows lie outside the training range "
             f"(beyond {RANGE_FACTOR:g}x a feature's training max |x|) or saturate the model's "
