@@ -74,7 +74,7 @@ def test_replies_match_the_emulator_configured_like_the_uno(uno: simavr.SimavrBo
     drive = rng.integers(-2000, 32768, size=(45, 4), dtype=np.int16)  # 3 frames of <= 20
     with Board.open(uno.url) as board, Board.open(uno.spec.url()) as reference:
         assert (board.caps.board, board.n_drive, board.n_sense) == ("uno", 4, 6)
-        assert (board.caps.dac_bits, board.caps.adc_bits, board.caps.max_payload) == (8, 10, 256)
+        assert (board.caps.dac_bits, board.caps.adc_bits, board.caps.max_payload) == (8, 10, 192)
         for config in (Config(0, 1, 4, 6), Config(0, 3, 4, 6), Config(50, 1, 2, 4)):
             for b in (board, reference):
                 b.configure(settle_us=config.settle_us, oversample=config.oversample,
