@@ -1,7 +1,8 @@
 """On-device inference on the board under test (wire.h "On-device inference", model.h).
 
 Every test here needs FEAT_INFER and skips, saying so, on a board without it
-(the simulated Uno: its 2 KiB of RAM hold no model). A model image is built
+(the simulated Uno: its 2 KiB of RAM hold no model slot; its compiled-in
+models are tested by test_compiled_model.py). A model image is built
 from the board's own HELLO record (its unit id, medium and channel counts
 are the "trained on" fields), loaded, and run with the trace on; the
 classes and scores the board answers are recomputed on the host by the C
@@ -50,7 +51,7 @@ from phyff.protocol.wire import (
 def require_infer(caps: Caps) -> None:
     if not caps.features & Feature.INFER:
         pytest.skip(f"{caps.board} has no on-device inference (no FEAT_INFER in its HELLO "
-                    f"record: its firmware is built without model memory)")
+                    f"record: its firmware has no model memory and no model compiled in)")
 
 
 @pytest.fixture

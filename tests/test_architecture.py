@@ -2,7 +2,7 @@
 
 The packages, top to bottom (README's architecture section):
 
-    cli -> compare / api -> training -> phyll / datasets
+    cli -> compare / api -> ondevice / training -> phyll / datasets
         -> board -> protocol -> _native
     emulator (the board's emu:// transport plugin) -> board, protocol, media
     perf (speed figures, run with python -m) -> anything; nothing imports perf
@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
              "emulator", "media", "_native", "phyff"},
     "ondevice": {"phyll", "board", "protocol"},
     "compare": {"training", "phyll", "datasets", "board", "protocol"},
-    "api": {"training", "phyll", "datasets", "board", "protocol"},
+    "api": {"ondevice", "training", "phyll", "datasets", "board", "protocol"},
     "training": {"phyll", "protocol", "phyff"},
     "phyll": set(),
     "datasets": set(),

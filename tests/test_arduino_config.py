@@ -73,10 +73,10 @@ def test_an_unknown_board_stops_the_build_naming_the_supported_ones(tmp_path: Pa
 
 
 def test_the_uno_gets_its_ram_limits_and_a_flag_overrides_them(tmp_path: Path) -> None:
-    """CFG-C3: 256-byte payloads and 8 channels on the Uno, a -D flag wins,
+    """CFG-C3: 192-byte payloads and 8 channels on the Uno, a -D flag wins,
     the other boards keep the core's defaults."""
     uno = macros(tmp_path, '#include "phyff_config.h"\n', "-DARDUINO_AVR_UNO")
-    assert (uno["PHYFF_CORE_MAX_PAYLOAD"], uno["PHYFF_CORE_MAX_CHANNELS"]) == ("256u", "8u")
+    assert (uno["PHYFF_CORE_MAX_PAYLOAD"], uno["PHYFF_CORE_MAX_CHANNELS"]) == ("192u", "8u")
     wider = macros(tmp_path, '#include "phyff_config.h"\n', "-DARDUINO_AVR_UNO",
                    "-DPHYFF_CORE_MAX_PAYLOAD=320u")
     assert (wider["PHYFF_CORE_MAX_PAYLOAD"], wider["PHYFF_CORE_MAX_CHANNELS"]) == ("320u", "8u")
@@ -99,12 +99,27 @@ def test_model_memory_per_board(tmp_path: Path) -> None:
     assert found["PHYFF_CORE_MODEL_BYTES"] == "0u"
 
 
+def test_the_uno_serves_a_compiled_in_model_within_its_limits(tmp_path: Path) -> None:
+    """CFG-C6: the Uno's core takes a compiled-in model (no model memory) with 4
+    classes and 32 scratch values; the other boards load models into RAM instead;
+    a -D flag wins."""
+    uno = macros(tmp_path, '#include "phyff_config.h"\n', "-DARDUINO_AVR_UNO")
+    assert (uno["PHYFF_CORE_COMPILED_MODEL"], uno["PHYFF_CORE_MAX_CLASSES"],
+            uno["PHYFF_CORE_INFER_WORK"]) == ("1", "4u", "32u")
+    more = macros(tmp_path, '#include "phyff_config.h"\n', "-DARDUINO_AVR_UNO",
+                  "-DPHYFF_CORE_MAX_CLASSES=3u")
+    assert more["PHYFF_CORE_MAX_CLASSES"] == "3u"
+    for macro in sorted(set(BOARDS) - {"ARDUINO_AVR_UNO"}):
+        other = macros(tmp_path, '#include "phyff_config.h"\n', f"-D{macro}")
+        assert "PHYFF_CORE_COMPILED_MODEL" not in other, macro
+
+
 def test_the_core_in_the_arduino_library_sees_the_boards_limits(tmp_path: Path) -> None:
     """CFG-C4: phyff_config.h only defines macros, so the library's port.h
     includes it and the C core compiles with the board's limits."""
     src = simavr.assemble_library(tmp_path / "lib") / "src"
     found = macros(tmp_path, '#include "phyff_core.h"\n', "-DARDUINO_AVR_UNO", include=src)
-    assert (found["PHYFF_CORE_MAX_PAYLOAD"], found["PHYFF_CORE_MAX_CHANNELS"]) == ("256u", "8u")
+    assert (found["PHYFF_CORE_MAX_PAYLOAD"], found["PHYFF_CORE_MAX_CHANNELS"]) == ("192u", "8u")
     proc = subprocess.run([str(CC), "-std=c11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
                            f"-I{src}", "-DARDUINO_AVR_UNO", str(src / "phyff_core.c")],
                           capture_output=True, text=True, check=False)

@@ -177,12 +177,13 @@ def test_deploy_then_eval_on_device_then_classify(
     features = np.loadtxt(_blobs_csv(tmp_path / "again.csv"), delimiter=",",
                           skiprows=1)[:5, :8]
     rows.write_text("\n".join(",".join(str(v) for v in r) for r in features) + "\n")
-    assert main(["classify", str(rows), "--board", url, "--json"]) == 0
+    assert main(["classify", str(rows), "--board", url, "--model", str(run), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert len(out["classes"]) == 5 and all(0 <= c < 4 for c in out["classes"])
-    assert main(["classify", str(rows), "--board", url, "--scores"]) == 0
+    assert len(out["indices"]) == 5 and all(0 <= c < 4 for c in out["indices"])
+    assert main(["classify", str(rows), "--board", url, "--model", str(run), "--scores",
+                 "--indices"]) == 0
     lines = capsys.readouterr().out.split()
-    assert [int(line.split(",")[0]) for line in lines] == out["classes"]
+    assert [int(line.split(",")[0]) for line in lines] == out["indices"]
     assert all(len(line.split(",")) == 5 for line in lines)
 
 
@@ -197,14 +198,14 @@ def test_classify_refuses_bad_rows_with_the_numbers(
     assert "holds no model" in capsys.readouterr().err
     assert main(["deploy", str(run), "--board", url, "--dataset", data, "--check", "0"]) == 0
     capsys.readouterr()
-    assert main(["classify", str(rows), "--board", url]) == 2
+    assert main(["classify", str(rows), "--board", url, "--scaled"]) == 2
     err = capsys.readouterr().err
-    assert "3 features" in err and "takes 8" in err
+    assert "3 values" in err and "takes 8" in err
     rows.write_text("0,0,0,0,0,0,0,nan\n")
-    assert main(["classify", str(rows), "--board", url]) == 2
+    assert main(["classify", str(rows), "--board", url, "--scaled"]) == 2
     assert "nan" in capsys.readouterr().err.lower()
     rows.write_text("0,0,0,0,0,0,0,0\n1,2\n")
-    assert main(["classify", str(rows), "--board", url]) == 2
+    assert main(["classify", str(rows), "--board", url, "--scaled"]) == 2
     assert "line 2 has 2 values" in capsys.readouterr().err
 
 

@@ -74,7 +74,7 @@ def test_replies_match_the_emulator_configured_like_the_uno(uno: simavr.SimavrBo
     drive = rng.integers(-2000, 32768, size=(45, 4), dtype=np.int16)  # 3 frames of <= 20
     with Board.open(uno.url) as board, Board.open(uno.spec.url()) as reference:
         assert (board.caps.board, board.n_drive, board.n_sense) == ("uno", 4, 6)
-        assert (board.caps.dac_bits, board.caps.adc_bits, board.caps.max_payload) == (8, 10, 256)
+        assert (board.caps.dac_bits, board.caps.adc_bits, board.caps.max_payload) == (8, 10, 192)
         for config in (Config(0, 1, 4, 6), Config(0, 3, 4, 6), Config(50, 1, 2, 4)):
             for b in (board, reference):
                 b.configure(settle_us=config.settle_us, oversample=config.oversample,
@@ -133,13 +133,15 @@ def test_first_host_meets_the_start_up_event_and_diag_stamps_every_reply(
             replies += _frames(sock, deframer, 1)
     assert [(h.seq, h.is_error) for h, _ in replies] == [(1, False), (2, False)]
     lines = diag.read_text().splitlines()
-    stamps = [re.fullmatch(r"reply start=(\d+) end=(\d+) rounds=(\d+) first=(\d+) last=(\d+)",
-                           line) for line in lines]
+    stamps = [re.fullmatch(r"reply start=(\d+) end=(\d+) rounds=(\d+) first=(\d+) last=(\d+)"
+                           r" sp_min=(\d+)", line) for line in lines]
     assert len(lines) == 2 and all(stamps), lines
     hello, query = [tuple(int(v) for v in m.groups()) for m in stamps if m]
-    assert hello[0] < hello[1] and hello[2:] == (0, 0, 0)
-    start, end, rounds, first, last = query
+    assert hello[0] < hello[1] and hello[2:5] == (0, 0, 0)
+    start, end, rounds, first, last, sp_min = query
     assert rounds == 3 and start < first <= last < end  # one sense round per sample
+    # the lowest stack pointer so far: inside the RAM (0x100..RAMEND), never rising
+    assert 0x100 <= sp_min <= hello[5] <= 0x8FF
 
 
 def test_wrong_images_are_refused_with_what_to_do(tmp_path: Path) -> None:

@@ -37,6 +37,11 @@ def _register_pyserial_scheme() -> None:
 _register_pyserial_scheme()
 
 
+def __dir__() -> list[str]:
+    # the lazy public names too, so tab completion and dir(phyff) show them
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str) -> Any:
     # The public API is imported on first use, so `import phyff` stays light.
     if name == "PhyLLClassifier":

@@ -50,8 +50,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from phyff._version import __version__
 from phyff.board import Board, BoardLayer, board_layers
+from phyff.ondevice.deploy import Deployment, calibrate
+from phyff.ondevice.deploy import deploy as deploy_model
+from phyff.ondevice.export import write_arduino_sketch, write_c_header
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import Model, load_model, save_model
+from phyff.phyll.transform import METADATA_KEY as TRANSFORM_KEY
+from phyff.phyll.transform import InputTransform
+from phyff.phyll.transform import from_metadata as transform_from_metadata
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.identity import board_mismatches
 from phyff.training.loop import EpochLoop, new_model, prepare
@@ -307,6 +313,11 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         if eval_set is not None:
             x_val, y_val = self._validation(eval_set, classes, scaler)
         data = _Data(x_train, y_enc.astype(np.int64), x_val, y_val, len(classes))
+        names = getattr(self, "feature_names_in_", None)
+        self.input_transform_: InputTransform | None = InputTransform.fit(
+            scaler.scale, x_train, clip=scaler.mode == "robust",
+            class_names=[str(c) for c in classes],
+            feature_names=None if names is None else [str(n) for n in names])
 
         with self._open() as board:
             config = self._config(board)
@@ -449,6 +460,70 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         scores, _ = self._board_scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
+    # ------------------------------------------------------- on the board
+    def _calibration(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Calibration rows in this classifier's own input scale, labels as indices."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        y = np.asarray(y)
+        if len(y) != len(X):
+            raise ValueError(f"{len(X)} calibration rows but {len(y)} labels")
+        known = np.isin(y, self.classes_)
+        if not known.all():
+            raise ValueError(f"calibration label {y[~known][0]!r} is not one of the classes "
+                             f"this classifier was fitted on ({list(self.classes_)})")
+        return self.scaler_.transform(X), np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def deploy(self, X: Any, y: Any, board: str | Board | None = None, *,
+               name: str = "PhyLLClassifier", calibration: int = 256,
+               check: int = 64) -> Deployment:
+        """Put the fitted model on the board (its model memory) and prove it bit for bit.
+
+        X, y: a few hundred training rows (raw, as passed to fit) to choose the
+        fixed-point scales from; they are scaled by this classifier's own scaler.
+        board: an open Board or a URL (default: the one fitted on). Returns what
+        was loaded and measured (phyff.ondevice.deploy.Deployment); the board
+        then classifies by itself (``phyff classify``).
+        """
+        x, labels = self._calibration(X, y)
+        with self._board(board) as b:
+            self._check_board(b)
+            return deploy_model(self.model_, b, x, labels, name=name[:16],
+                                calibration=calibration, check=check)
+
+    def export(self, path: str | os.PathLike[str], X: Any, y: Any,
+               board: str | Board | None = None, *, name: str = "PhyLLClassifier",
+               calibration: int = 256, arduino: bool = False) -> Path:
+        """Write the fitted model as a device image compiled into firmware.
+
+        The image is quantised on (X, y) measured through the board, like
+        deploy, but not loaded: ``path`` becomes a C header (a const array,
+        PROGMEM on AVR, plus the input scaling and class names), or with
+        ``arduino`` a sketch folder that boots with the model
+        (phyff.ondevice.export). Returns the header's or the folder's path.
+        """
+        x, labels = self._calibration(X, y)
+        with self._board(board) as b:
+            self._check_board(b)
+            cal = calibrate(self.model_, b, x, labels, name=name[:16], calibration=calibration)
+            caps = b.caps
+        transform = getattr(self, "input_transform_", None)
+        if arduino:
+            return write_arduino_sketch(Path(path), cal.quantised.data, caps, transform)
+        return write_c_header(Path(path), cal.quantised.data, transform)
+
+    @contextmanager
+    def _board(self, board: str | Board | None) -> Iterator[Board]:
+        if isinstance(board, Board):
+            yield board
+            return
+        if board is not None:
+            with Board.open(board) as opened:
+                yield opened
+            return
+        with self._open() as opened:
+            yield opened
+
     # --------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted classifier to one .npz model file (atomically); returns its path.
@@ -472,8 +547,10 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
             "history": self.history_,
             "n_epochs": self.n_epochs_,
         }
+        transform = getattr(self, "input_transform_", None)
         metadata = {
             "estimator": estimator,
+            TRANSFORM_KEY: None if transform is None else transform.to_dict(),
             "layers": [self.board_identity_] * self.model_.n_blocks,
             "train_config": self.config_.to_dict(),
             "versions": {"phyff": __version__, "numpy": np.__version__,
@@ -518,6 +595,7 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         clf.n_device_queries_ = int(last.get("total_queries", 0))
         clf.n_digital_macs_ = int(last.get("total_macs", 0))
         clf.board_identity_ = dict(model.metadata["layers"][0])
+        clf.input_transform_ = transform_from_metadata(model.metadata)
         return clf
 
 

@@ -8,6 +8,31 @@
 
 #include "phyff/fixed.h"
 
+/* ---- image bytes (model.h M-C1) ---------------------------------------- */
+
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define IMG_BYTE(p) ((uint8_t)pgm_read_byte(p)) /* AVR: images live in program memory */
+#else
+#define IMG_BYTE(p) (*(const uint8_t *)(p))
+#endif
+
+uint8_t phyff_model_byte(const uint8_t *image, uint32_t at) {
+    return IMG_BYTE(image + at);
+}
+
+static uint16_t rd16(const uint8_t *p) {
+    return (uint16_t)(IMG_BYTE(p) | (uint16_t)IMG_BYTE(p + 1) << 8);
+}
+
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16;
+}
+
+static void rd_name(char dst[PHYFF_NAME_SIZE], const uint8_t *src) {
+    for (size_t i = 0; i < PHYFF_NAME_SIZE; ++i) dst[i] = (char)IMG_BYTE(src + i);
+}
+
 /* ---- records ---------------------------------------------------------- */
 
 void phyff_model_head_pack(const struct phyff_model_head *h, uint8_t out[PHYFF_MODEL_HEAD_SIZE]) {
@@ -30,22 +55,22 @@ void phyff_model_head_pack(const struct phyff_model_head *h, uint8_t out[PHYFF_M
 }
 
 void phyff_model_head_unpack(const uint8_t in[PHYFF_MODEL_HEAD_SIZE], struct phyff_model_head *h) {
-    h->magic = phyff_get_u32(in);
-    h->version = phyff_get_u16(in + 4);
-    h->n_blocks = in[6];
-    h->inference = in[7];
-    h->n_features = phyff_get_u16(in + 8);
-    h->n_classes = phyff_get_u16(in + 10);
-    h->width = phyff_get_u16(in + 12);
-    h->feature_offset = phyff_get_u16(in + 14);
-    h->train_unit_id = phyff_get_u32(in + 16);
-    h->input_exp = (int8_t)in[20];
-    h->score_exp = (int8_t)in[21];
-    h->overlay = in[22];
-    h->readout_abs = in[23];
-    memcpy(h->name, in + 24, PHYFF_NAME_SIZE);
-    memcpy(h->train_board, in + 40, PHYFF_NAME_SIZE);
-    memcpy(h->train_medium, in + 56, PHYFF_NAME_SIZE);
+    h->magic = rd32(in);
+    h->version = rd16(in + 4);
+    h->n_blocks = IMG_BYTE(in + 6);
+    h->inference = IMG_BYTE(in + 7);
+    h->n_features = rd16(in + 8);
+    h->n_classes = rd16(in + 10);
+    h->width = rd16(in + 12);
+    h->feature_offset = rd16(in + 14);
+    h->train_unit_id = rd32(in + 16);
+    h->input_exp = (int8_t)IMG_BYTE(in + 20);
+    h->score_exp = (int8_t)IMG_BYTE(in + 21);
+    h->overlay = IMG_BYTE(in + 22);
+    h->readout_abs = IMG_BYTE(in + 23);
+    rd_name(h->name, in + 24);
+    rd_name(h->train_board, in + 40);
+    rd_name(h->train_medium, in + 56);
 }
 
 void phyff_block_head_pack(const struct phyff_block_head *b, uint8_t out[PHYFF_BLOCK_HEAD_SIZE]) {
@@ -68,22 +93,22 @@ void phyff_block_head_pack(const struct phyff_block_head *b, uint8_t out[PHYFF_B
 }
 
 void phyff_block_head_unpack(const uint8_t in[PHYFF_BLOCK_HEAD_SIZE], struct phyff_block_head *b) {
-    b->encoder = in[0];
-    b->flags = in[1];
-    b->d_in = phyff_get_u16(in + 2);
-    b->n_drive = phyff_get_u16(in + 4);
-    b->n_sense = phyff_get_u16(in + 6);
-    b->d_out = phyff_get_u16(in + 8);
-    b->in_exp = (int8_t)in[10];
-    b->out_exp = (int8_t)in[11];
-    b->shift_p = in[12];
-    b->shift_h = in[13];
-    b->shift_b = in[14];
-    b->shift_out = in[15];
-    b->settle_us = phyff_get_u32(in + 16);
-    b->oversample = phyff_get_u16(in + 20);
-    b->readout_shift = in[22];
-    b->reserved = in[23];
+    b->encoder = IMG_BYTE(in + 0);
+    b->flags = IMG_BYTE(in + 1);
+    b->d_in = rd16(in + 2);
+    b->n_drive = rd16(in + 4);
+    b->n_sense = rd16(in + 6);
+    b->d_out = rd16(in + 8);
+    b->in_exp = (int8_t)IMG_BYTE(in + 10);
+    b->out_exp = (int8_t)IMG_BYTE(in + 11);
+    b->shift_p = IMG_BYTE(in + 12);
+    b->shift_h = IMG_BYTE(in + 13);
+    b->shift_b = IMG_BYTE(in + 14);
+    b->shift_out = IMG_BYTE(in + 15);
+    b->settle_us = rd32(in + 16);
+    b->oversample = rd16(in + 20);
+    b->readout_shift = IMG_BYTE(in + 22);
+    b->reserved = IMG_BYTE(in + 23);
 }
 
 void phyff_readout_head_pack(const struct phyff_readout_head *r,
@@ -97,11 +122,11 @@ void phyff_readout_head_pack(const struct phyff_readout_head *r,
 
 void phyff_readout_head_unpack(const uint8_t in[PHYFF_READOUT_HEAD_SIZE],
                                struct phyff_readout_head *r) {
-    r->n_in = phyff_get_u16(in);
-    r->n_classes = phyff_get_u16(in + 2);
-    r->shift_b = in[4];
-    r->shift_out = in[5];
-    r->reserved = phyff_get_u16(in + 6);
+    r->n_in = rd16(in);
+    r->n_classes = rd16(in + 2);
+    r->shift_b = IMG_BYTE(in + 4);
+    r->shift_out = IMG_BYTE(in + 5);
+    r->reserved = rd16(in + 6);
 }
 
 /* ---- checks ----------------------------------------------------------- */
@@ -253,7 +278,7 @@ enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
 /* ---- pipeline --------------------------------------------------------- */
 
 static int16_t weight(const struct phyff_model_view *v, uint32_t at) {
-    return (int16_t)phyff_get_u16(v->image + at);
+    return (int16_t)rd16(v->image + at);
 }
 
 static int32_t abs16(int16_t x) {

@@ -209,6 +209,8 @@ void phyff_caps_pack(const struct phyff_caps *c, uint8_t out[PHYFF_CAPS_SIZE]) {
     out[68] = c->model_loaded;
     out[69] = c->reserved1;
     phyff_put_u16(out + 70, c->reserved2);
+    phyff_put_u16(out + 72, c->max_classes);
+    phyff_put_u16(out + 74, c->infer_work);
 }
 
 void phyff_caps_unpack(const uint8_t in[PHYFF_CAPS_SIZE], struct phyff_caps *c) {
@@ -232,6 +234,8 @@ void phyff_caps_unpack(const uint8_t in[PHYFF_CAPS_SIZE], struct phyff_caps *c) 
     c->model_loaded = in[68];
     c->reserved1 = in[69];
     c->reserved2 = phyff_get_u16(in + 70);
+    c->max_classes = phyff_get_u16(in + 72);
+    c->infer_work = phyff_get_u16(in + 74);
 }
 
 void phyff_config_pack(const struct phyff_config *c, uint8_t out[PHYFF_CONFIG_SIZE]) {
@@ -335,7 +339,7 @@ void phyff_model_info_pack(const struct phyff_model_info *m, uint8_t out[PHYFF_M
     out[22] = (uint8_t)m->input_exp;
     out[23] = (uint8_t)m->score_exp;
     phyff_put_u16(out + 24, m->trace_values);
-    phyff_put_u16(out + 26, m->reserved);
+    phyff_put_u16(out + 26, m->origin);
     memcpy(out + 28, m->name, PHYFF_NAME_SIZE);
     memcpy(out + 44, m->train_board, PHYFF_NAME_SIZE);
     memcpy(out + 60, m->train_medium, PHYFF_NAME_SIZE);
@@ -354,7 +358,7 @@ void phyff_model_info_unpack(const uint8_t in[PHYFF_MODEL_INFO_SIZE], struct phy
     m->input_exp = (int8_t)in[22];
     m->score_exp = (int8_t)in[23];
     m->trace_values = phyff_get_u16(in + 24);
-    m->reserved = phyff_get_u16(in + 26);
+    m->origin = phyff_get_u16(in + 26);
     memcpy(m->name, in + 28, PHYFF_NAME_SIZE);
     memcpy(m->train_board, in + 44, PHYFF_NAME_SIZE);
     memcpy(m->train_medium, in + 60, PHYFF_NAME_SIZE);

@@ -188,7 +188,7 @@ def matmul_q15(
 # wire.h reference
 # =============================================================================
 
-PROTOCOL_LEVEL = 3
+PROTOCOL_LEVEL = 4
 HEADER_SIZE = 8
 CRC_SIZE = 2
 CRC_INIT = 0xFFFF
@@ -196,7 +196,7 @@ MAX_PAYLOAD_LIMIT = 65535
 NAME_SIZE = 16
 ERROR_SIZE = 4
 EVENT_SIZE = 4
-CAPS_SIZE = 72
+CAPS_SIZE = 76
 CONFIG_SIZE = 12
 QUERY_HEAD_SIZE = 4
 STATS_SIZE = 44
@@ -477,6 +477,8 @@ CAPS_FIELDS: list[tuple[str, str]] = [
     ("model_loaded", "u8"),
     ("reserved1", "u8"),
     ("reserved2", "u16"),
+    ("max_classes", "u16"),  # level 4
+    ("infer_work", "u16"),
 ]
 CONFIG_FIELDS = [
     ("settle_us", "u32"),
@@ -518,7 +520,7 @@ MODEL_INFO_FIELDS = [
     ("input_exp", "i8"),
     ("score_exp", "i8"),
     ("trace_values", "u16"),
-    ("reserved", "u16"),
+    ("origin", "u16"),  # level 4 (enum phyff_model_origin)
     ("name", "name"),
     ("train_board", "name"),
     ("train_medium", "name"),
@@ -1296,7 +1298,8 @@ def caps_example(**over: Any) -> dict[str, Any]:
         "max_payload": 16384, "n_drive": 8, "n_sense": 20, "dac_bits": 12, "adc_bits": 12,
         "max_oversample": 64, "board": "qemu-mps2-an385", "medium": "acoustic",
         "max_settle_us": 1000000, "model_capacity": 65535, "model_crc": 0xCBF43926,
-        "model_loaded": 1, "reserved1": 0, "reserved2": 0,
+        "model_loaded": 1, "reserved1": 0, "reserved2": 0, "max_classes": 32,
+        "infer_work": 492,
     }
     c.update(over)
     return c
@@ -1504,7 +1507,7 @@ def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     info = record_pack(MODEL_INFO_FIELDS, {
         "crc32": crc32(image), "image_size": len(image), "train_unit_id": 0xC0FFEE01,
         "n_features": 3, "n_classes": 2, "max_batch": 100, "max_batch_trace": 60, "n_blocks": 1,
-        "inference": 0, "input_exp": -2, "score_exp": 4, "trace_values": 2, "reserved": 0,
+        "inference": 0, "input_exp": -2, "score_exp": 4, "trace_values": 2, "origin": 0,
         "name": "m", "train_board": "qemu-mps2-an385", "train_medium": "acoustic"})
     feats = [100, -200, 300, -32768, 0, 32767]
     scores = [-5, 70000, 2**31 - 1, -(2**31)]
@@ -1714,6 +1717,8 @@ def gen_records() -> dict[str, Any]:
         dict(maxed(CAPS_FIELDS), board="z" * 15, medium="y"),
         dict(distinct(CAPS_FIELDS), board="b", medium="mediummedium"),
         caps_example(features=0x0137, model_capacity=0, model_crc=0, model_loaded=0),
+        caps_example(features=0x0007, model_capacity=0, model_crc=0, model_loaded=0,
+                     max_classes=0, infer_work=0),  # no FEAT_INFER: no limits
     ])
     # level 3 records (on-device inference)
     g["model_begin_pack"] = record_cases(rng, MODEL_BEGIN_FIELDS, [
@@ -1724,7 +1729,7 @@ def gen_records() -> dict[str, Any]:
     info = {"crc32": 0xDEADBEEF, "image_size": 4242, "train_unit_id": 0xC0FFEE01,
             "n_features": 64, "n_classes": 10, "max_batch": 12, "max_batch_trace": 3,
             "n_blocks": 2, "inference": 1, "input_exp": -3, "score_exp": 16,
-            "trace_values": 400, "reserved": 0, "name": "digits-run-7",
+            "trace_values": 400, "origin": 1, "name": "digits-run-7",
             "train_board": "qemu-mps2-an385", "train_medium": "optical"}
     g["model_info_pack"] = record_cases(rng, MODEL_INFO_FIELDS, [
         info, dict(info, input_exp=-128, score_exp=127, name="0123456789abcdef")])

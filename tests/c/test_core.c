@@ -821,6 +821,9 @@ static void test_model_load_and_infer(void) {
     CHECK((c.features & PHYFF_FEAT_INFER) && !(c.features & PHYFF_FEAT_MODEL_PERSIST) &&
               c.model_capacity == PHYFF_CORE_MODEL_BYTES && c.model_loaded == 0 &&
               c.model_crc == 0, "caps before a model: infer, no persist, capacity, none loaded");
+    CHECK(c.max_classes == PHYFF_CORE_MAX_CLASSES &&
+              c.infer_work == PHYFF_CORE_INFER_WORK - ND,
+          "caps advertise the model limits: max classes, scratch less one DAC row");
     static struct image a, g;
     image_onepass(&a);
     image_goodness(&g);
@@ -830,7 +833,7 @@ static void test_model_load_and_infer(void) {
     CHECK(info.crc32 == crc_a && info.image_size == a.size && info.train_unit_id == 42 &&
               info.n_features == 3 && info.n_classes == 2 && info.n_blocks == 2 &&
               info.inference == PHYFF_INFERENCE_ONEPASS && info.input_exp == 1 &&
-              info.score_exp == 16 && info.trace_values == 7 && info.reserved == 0 &&
+              info.score_exp == 16 && info.trace_values == 7 && info.origin == PHYFF_MODEL_LOADED &&
               strcmp(info.name, "onepass") == 0 && strcmp(info.train_board, "test") == 0 &&
               strcmp(info.train_medium, "fake") == 0, "COMMIT's model info");
     CHECK(info.max_batch == expect_max_batch(3, 2, 0) &&
@@ -1121,6 +1124,61 @@ static void test_model_persistence(void) {
     CHECK(c.model_loaded == 1 && c.model_crc == info.crc32, "caps after restore");
 }
 
+#if PHYFF_CORE_COMPILED_MODEL && PHYFF_CORE_MODEL_BYTES == 0
+/* CORE-K9: a model compiled into the firmware, on a core without model memory. */
+static void test_compiled_model(void) {
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    const uint8_t eight[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    CHECK(!(core.caps.features & PHYFF_FEAT_INFER) && core.caps.max_classes == 0,
+          "no image handed over: no FEAT_INFER, no limits");
+    CHECK(req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_UNKNOWN_COMMAND, 0),
+          "no image handed over: the inference commands are unknown");
+    static struct image a;
+    image_onepass(&a);
+    const uint32_t crc = phyff_crc32(0, a.bytes, a.size);
+    CHECK(phyff_core_use_compiled_model(&core, a.bytes, a.size) == PHYFF_OK, "image accepted");
+    CHECK(req(PHYFF_CMD_HELLO, NULL, 0, &h, &p, &n) && n == PHYFF_CAPS_SIZE, "hello");
+    struct phyff_caps c;
+    phyff_caps_unpack(p, &c);
+    CHECK((c.features & PHYFF_FEAT_INFER) && c.model_capacity == 0 && c.model_loaded == 1 &&
+              c.model_crc == crc && c.max_classes == PHYFF_CORE_MAX_CLASSES &&
+              c.infer_work == PHYFF_CORE_INFER_WORK - ND,
+          "caps: inference, no model memory, the compiled model's CRC, the limits");
+    struct phyff_model_info info;
+    CHECK(info_now(&info) && info.origin == PHYFF_MODEL_COMPILED && info.crc32 == crc &&
+              info.image_size == a.size, "MODEL_INFO: compiled in, its CRC and size");
+    CHECK(infer_matches(&a, 5, 1, 51u) && infer_matches(&a, 3, 0, 52u),
+          "INFER with the compiled model, traced and not");
+    CHECK(begin(a.size, crc, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_MODEL_TOO_LARGE, 0),
+          "no model memory: every load is refused, capacity 0");
+    CHECK(req(PHYFF_CMD_MODEL_ERASE, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              info_now(&info) && info.origin == PHYFF_MODEL_COMPILED,
+          "MODEL_ERASE: the compiled model is in force again");
+    /* another board identity: refused at boot, reported, not served (model.h M-C2) */
+    setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    static struct image w;
+    image_onepass(&w);
+    phyff_put_u32(w.bytes + 16, 43u); /* train_unit_id */
+    CHECK(phyff_core_use_compiled_model(&core, w.bytes, w.size) == PHYFF_ERR_WRONG_BOARD,
+          "another unit: WRONG_BOARD");
+    CHECK(req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_WRONG_BOARD, 16),
+          "MODEL_INFO reports the refusal at train_unit_id");
+    CHECK(req(PHYFF_CMD_INFER, eight, 8, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "the refused model is not served");
+    /* another channel layout: 4 drive channels for a 5-wide first block */
+    setup(1, 4, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    CHECK(phyff_core_use_compiled_model(&core, a.bytes, a.size) == PHYFF_ERR_BAD_MODEL &&
+              req(PHYFF_CMD_MODEL_INFO, NULL, 0, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_MODEL, PHYFF_MODEL_HEAD_SIZE + 4),
+          "a block wider than the board's drive channels: BAD_MODEL at its n_drive");
+}
+#endif
+
 #else /* !PHYFF_CORE_INFER */
 
 /* Built without model memory: the inference commands do not exist (W-S3). */
@@ -1179,7 +1237,12 @@ static void test_fuzz(long iterations) {
 #endif
     long served[256] = {0}; /* replies without ERROR, by command */
     for (long it = 0; it < iterations; ++it) {
-#if PHYFF_CORE_INFER
+#if PHYFF_CORE_INFER && PHYFF_CORE_MODEL_BYTES == 0
+        if (it == 0) { /* compiled in: never dropped (MODEL_ERASE brings it back, CORE-K9) */
+            reloads++;
+            loaded_ok += phyff_core_use_compiled_model(&core, fm.bytes, fm.size) == PHYFF_OK;
+        }
+#elif PHYFF_CORE_INFER
         if (it % 256 == 0) {
             struct phyff_model_info info;
             reloads++;
@@ -1304,7 +1367,8 @@ static void test_fuzz(long iterations) {
            served[PHYFF_CMD_MODEL_CHUNK], served[PHYFF_CMD_MODEL_COMMIT],
            served[PHYFF_CMD_MODEL_INFO], served[PHYFF_CMD_INFER], served[PHYFF_CMD_MODEL_ERASE],
            reloads);
-    CHECK(served[PHYFF_CMD_INFER] > 0 && served[PHYFF_CMD_MODEL_CHUNK] > 0,
+    CHECK(served[PHYFF_CMD_INFER] > 0 &&
+              (PHYFF_CORE_MODEL_BYTES == 0 || served[PHYFF_CMD_MODEL_CHUNK] > 0),
           "fuzz: random INFER and MODEL_CHUNK requests were served, not only refused");
 #endif
 }
@@ -1320,7 +1384,12 @@ int main(int argc, char **argv) {
     test_framing_errors();
     test_counters();
     test_rules();
-#if PHYFF_CORE_INFER
+#if PHYFF_CORE_INFER && PHYFF_CORE_MODEL_BYTES == 0
+    test_compiled_model();
+    (void)test_model_load_and_infer; /* they load models: no model memory here */
+    (void)test_model_refusals;
+    (void)test_model_persistence;
+#elif PHYFF_CORE_INFER
     test_model_load_and_infer();
     test_model_refusals();
     test_model_persistence();

@@ -1205,6 +1205,7 @@ static const field_desc caps_fields[] = {
     F(struct phyff_caps, max_settle_us, 4),  F(struct phyff_caps, model_capacity, 4),
     F(struct phyff_caps, model_crc, 4),      F(struct phyff_caps, model_loaded, 1),
     F(struct phyff_caps, reserved1, 1),      F(struct phyff_caps, reserved2, 2),
+    F(struct phyff_caps, max_classes, 2),    F(struct phyff_caps, infer_work, 2),
     {NULL, 0, 0}};
 static const field_desc model_begin_fields[] = {
     F(struct phyff_model_begin, image_size, 4), F(struct phyff_model_begin, crc32, 4),
@@ -1222,7 +1223,7 @@ static const field_desc model_info_fields[] = {
     F(struct phyff_model_info, max_batch_trace, 2), F(struct phyff_model_info, n_blocks, 1),
     F(struct phyff_model_info, inference, 1),      F(struct phyff_model_info, input_exp, -1),
     F(struct phyff_model_info, score_exp, -1),     F(struct phyff_model_info, trace_values, 2),
-    F(struct phyff_model_info, reserved, 2),       F(struct phyff_model_info, name, 0),
+    F(struct phyff_model_info, origin, 2),         F(struct phyff_model_info, name, 0),
     F(struct phyff_model_info, train_board, 0),    F(struct phyff_model_info, train_medium, 0),
     {NULL, 0, 0}};
 static const field_desc model_head_fields[] = {

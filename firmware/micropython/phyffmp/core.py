@@ -120,6 +120,7 @@ from phyffmp.wire import (
     get_u16,
     get_u32,
     put_caps,
+    put_caps_limits,
     put_caps_model,
     put_config,
     put_model_info,
@@ -388,6 +389,7 @@ class Core:
             self.view = View(max(work, max_classes))
             self.staging_view = View()
             self.staging_view.share_rows(self.view)
+            put_caps_limits(self.caps, 0, max_classes, work)  # level 4
             self.limits = Limits(unit_id & 0xFFFFFFFF, self.caps[40:40 + NAME_SIZE], n_drive,
                                  n_sense, max_oversample, self.max_settle_us, max_classes,
                                  work)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     ptr32 = array | memoryview
 
 # ---- levels, sizes (wire.h) ---------------------------------------------------
-PROTOCOL_LEVEL = const(3)
+PROTOCOL_LEVEL = const(4)
 HEADER_SIZE = const(8)
 CRC_SIZE = const(2)
 CRC_INIT = const(0xFFFF)
@@ -102,7 +102,7 @@ FEAT_EMULATED = const(0x0100)
 # ---- record sizes -------------------------------------------------------------
 ERROR_SIZE = const(4)
 EVENT_SIZE = const(4)
-CAPS_SIZE = const(72)
+CAPS_SIZE = const(76)
 CONFIG_SIZE = const(12)
 QUERY_HEAD_SIZE = const(4)
 STATS_SIZE = const(44)
@@ -190,7 +190,7 @@ def put_caps(b: bytearray, off: int, level: int, features: int, firmware_version
              unit_id: int, max_batch: int, max_payload: int, n_drive: int, n_sense: int,
              dac_bits: int, adc_bits: int, max_oversample: int, board: str,
              medium: str, max_settle_us: int, model_capacity: int = 0, model_crc: int = 0,
-             model_loaded: int = 0) -> None:
+             model_loaded: int = 0, max_classes: int = 0, infer_work: int = 0) -> None:
     """struct phyff_caps (reserved0, reserved1, reserved2 = 0)."""
     b[off] = level
     b[off + 1] = 0
@@ -208,6 +208,13 @@ def put_caps(b: bytearray, off: int, level: int, features: int, firmware_version
     put_name(b, off + 40, medium)
     put_u32(b, off + 56, max_settle_us)
     put_caps_model(b, off, model_capacity, model_crc, model_loaded)
+    put_caps_limits(b, off, max_classes, infer_work)
+
+
+def put_caps_limits(b: bytearray, off: int, max_classes: int, infer_work: int) -> None:
+    """The level-4 tail of struct phyff_caps: the on-device limits a model must fit."""
+    put_u16(b, off + 72, max_classes)
+    put_u16(b, off + 74, infer_work)
 
 
 def put_caps_model(b: bytearray, off: int, model_capacity: int, model_crc: int,
@@ -223,7 +230,7 @@ def put_caps_model(b: bytearray, off: int, model_capacity: int, model_crc: int,
 def put_model_info(b: bytearray, off: int, crc: int, image_size: int, train_unit_id: int,
                    n_features: int, n_classes: int, max_batch: int, max_batch_trace: int,
                    n_blocks: int, inference: int, input_exp: int, score_exp: int,
-                   trace_values: int, names: "Any", names_off: int) -> None:
+                   trace_values: int, names: "Any", names_off: int, origin: int = 0) -> None:
     """struct phyff_model_info; names: 48 bytes at names[names_off:] (name, train_board,
     train_medium, as the image head holds them), or None for all zero."""
     put_u32(b, off, crc)
@@ -238,7 +245,7 @@ def put_model_info(b: bytearray, off: int, crc: int, image_size: int, train_unit
     b[off + 22] = input_exp & 0xFF
     b[off + 23] = score_exp & 0xFF
     put_u16(b, off + 24, trace_values)
-    put_u16(b, off + 26, 0)
+    put_u16(b, off + 26, origin)
     for i in range(3 * NAME_SIZE):
         b[off + 28 + i] = names[names_off + i] if names is not None else 0
 

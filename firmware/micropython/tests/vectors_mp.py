@@ -243,7 +243,7 @@ def c_caps_pack(case: dict) -> "str | None":
                   c["max_batch"], c["max_payload"], c["n_drive"], c["n_sense"], c["dac_bits"],
                   c["adc_bits"], c["max_oversample"], c["board"], c["medium"],
                   c["max_settle_us"], c.get("model_capacity", 0), c.get("model_crc", 0),
-                  c.get("model_loaded", 0))
+                  c.get("model_loaded", 0), c.get("max_classes", 0), c.get("infer_work", 0))
     b[1] = c["reserved0"]  # the board always sends 0; the vector may not
     b[69] = c.get("reserved1", 0)
     wire.put_u16(b, 70, c.get("reserved2", 0))
@@ -295,8 +295,7 @@ def c_model_info_pack(case: dict) -> "str | None":
     wire.put_model_info(b, 0, c["crc32"], c["image_size"], c["train_unit_id"], c["n_features"],
                         c["n_classes"], c["max_batch"], c["max_batch_trace"], c["n_blocks"],
                         c["inference"], c["input_exp"], c["score_exp"], c["trace_values"],
-                        names, 0)
-    wire.put_u16(b, 26, c["reserved"])  # the board always sends 0; the vector may not
+                        names, 0, c["origin"])
     return None if hexb(b) == case["out"] else hexb(b)
 
 

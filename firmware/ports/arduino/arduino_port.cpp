@@ -123,11 +123,9 @@ static bool name_fits(const char *name) {
     return name != NULL && name[0] != '\0' && strlen(name) <= NAME_MAX_CHARS;
 }
 
-void phyff_board_begin() {
-    (void)phyff_board_begin_with(NULL);
-}
-
-int phyff_board_begin_with(const struct phyff_board_config *config) {
+/* Everything phyff_board_begin_with() does but the RESET event, so that a
+ * compiled-in model can be handed to the core before it (CORE-K9). */
+static int board_setup(const struct phyff_board_config *config) {
     static const struct phyff_board_config defaults = {};
     const struct phyff_board_config *c = config != NULL ? config : &defaults;
     const bool own = c->drive != NULL || c->sense != NULL;
@@ -143,7 +141,7 @@ int phyff_board_begin_with(const struct phyff_board_config *config) {
     desc.max_oversample = MAX_OVERSAMPLE;
     if (!name_fits(desc.board) || !name_fits(desc.medium) ||
         (own && (c->drive == NULL || c->sense == NULL))) {
-        return PHYFF_ERR_BAD_CONFIG; /* A7 */
+        return PHYFF_ERR_BAD_CONFIG; /* ARD-A7 */
     }
 
     Serial.begin(115200);
@@ -165,12 +163,34 @@ int phyff_board_begin_with(const struct phyff_board_config *config) {
 
     const int status = phyff_core_init(&core, &port, &desc);
     if (status != PHYFF_OK) {
-        port.link_write = NULL; /* A7: silent; phyff_board_poll() does nothing */
+        port.link_write = NULL; /* ARD-A7: silent; phyff_board_poll() does nothing */
         return status;
     }
+    return PHYFF_OK;
+}
+
+void phyff_board_begin() {
+    (void)phyff_board_begin_with(NULL);
+}
+
+int phyff_board_begin_with(const struct phyff_board_config *config) {
+    const int status = board_setup(config);
+    if (status != PHYFF_OK) return status;
     phyff_core_announce(&core);
     return PHYFF_OK;
 }
+
+#if PHYFF_CORE_COMPILED_MODEL
+int phyff_board_begin_with_model(const uint8_t *image, uint32_t size) {
+    const int status = board_setup(NULL);
+    if (status != PHYFF_OK) return status;
+    /* ARD-A8: a refused image is not served, MODEL_INFO says why (CORE-K9),
+     * and the board answers as one without a model */
+    const int served = phyff_core_use_compiled_model(&core, image, size);
+    phyff_core_announce(&core);
+    return served;
+}
+#endif
 
 void phyff_board_poll() {
     if (port.link_write == NULL) return; /* not begun, or refused (ARD-A7) */

@@ -46,6 +46,17 @@
  *   ARD-A7. phyff_board_begin_with() refuses a config it cannot serve (channels
  *       or bits out of range, a drive without a sense, names too long): it
  *       returns nonzero and the board stays silent, so check it in setup().
+ *   ARD-A8. phyff_board_begin_with_model(image, size) instead of
+ *       phyff_board_begin(): the board boots with a model compiled into the
+ *       firmware (a sketch written by `phyff export RUN --arduino DIR`; the
+ *       image is a const array, in PROGMEM on AVR). Its identity is the
+ *       build's (ARD-A5: PHYFF_MEDIUM_NAME, PHYFF_UNIT_ID), so build it with
+ *       the flags of the board the model was trained on. The core checks the
+ *       image against this board (identity, channel layout) and serves it
+ *       read-only; a refused one is not served, MODEL_INFO says why, and the
+ *       call returns the refusal (PHYFF_ERR_BAD_MODEL or WRONG_BOARD; 0 when
+ *       served). Boards with PHYFF_CORE_COMPILED_MODEL (phyff_config.h
+ *       CFG-C6) only.
  */
 #ifndef PHYFF_ARDUINO_H
 #define PHYFF_ARDUINO_H
@@ -74,6 +85,7 @@ struct phyff_board_config {
 
 void phyff_board_begin(void);
 int phyff_board_begin_with(const struct phyff_board_config *config);
+int phyff_board_begin_with_model(const uint8_t *image, uint32_t size);
 void phyff_board_poll(void);
 
 #ifdef __cplusplus

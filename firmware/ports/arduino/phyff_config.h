@@ -9,7 +9,7 @@
  *       ARDUINO_AVR_UNO -> UNO, ARDUINO_RASPBERRY_PI_PICO -> PICO,
  *       ARDUINO_NUCLEO_L476RG -> NUCLEO_L476RG, ARDUINO_ESP32_DEV -> ESP32DEV.
  *       Any other board leaves none selected and pins.h stops the build.
- *   CFG-C3. The Uno's 2 KiB of RAM hold the core only with a 256-byte payload
+ *   CFG-C3. The Uno's 2 KiB of RAM hold the core only with a 192-byte payload
  *       limit and at most 8 channels; a -D flag for either limit wins.
  *       Other boards keep the core's defaults (phyff_core.h).
  *   CFG-C5. On-device inference: the Pico, the Nucleo-L476RG and the ESP32
@@ -20,6 +20,13 @@
  *       here has FEAT_MODEL_PERSIST. A -D flag wins.
  *   CFG-C4. This header only defines macros, so the C core includes it too (via
  *       port.h in the Arduino library) and sees the same limits.
+ *   CFG-C6. A model compiled into the firmware (phyff_arduino.h ARD-A8): the
+ *       Uno's core is built with PHYFF_CORE_COMPILED_MODEL, no model memory,
+ *       and inference limits sized for its 2 KiB of RAM: 4 classes, 32 int16
+ *       scratch values per sample (the DAC row of its 4 drive channels
+ *       included; docs/boards.md has the RAM budget). Without a compiled-in
+ *       image the inference commands stay unknown, as before. PlatformIO's
+ *       uno env passes the same -D flags.
  */
 #ifndef PHYFF_ARDUINO_CONFIG_H
 #define PHYFF_ARDUINO_CONFIG_H
@@ -39,10 +46,19 @@
 
 #if defined(PHYFF_BOARD_UNO)
 #ifndef PHYFF_CORE_MAX_PAYLOAD
-#define PHYFF_CORE_MAX_PAYLOAD 256u
+#define PHYFF_CORE_MAX_PAYLOAD 192u
 #endif
 #ifndef PHYFF_CORE_MAX_CHANNELS
 #define PHYFF_CORE_MAX_CHANNELS 8u
+#endif
+#ifndef PHYFF_CORE_COMPILED_MODEL
+#define PHYFF_CORE_COMPILED_MODEL 1
+#endif
+#ifndef PHYFF_CORE_MAX_CLASSES
+#define PHYFF_CORE_MAX_CLASSES 4u
+#endif
+#ifndef PHYFF_CORE_INFER_WORK
+#define PHYFF_CORE_INFER_WORK 32u
 #endif
 #endif
 

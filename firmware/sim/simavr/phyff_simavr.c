@@ -50,7 +50,8 @@
  *       where start is the cycle the request's first byte reached the UART,
  *       end the cycle the reply's delimiter left it, n the sense rounds in
  *       between and first/last the cycles the first and last of them began
- *       (0 when there were none).
+ *       (0 when there were none), then "sp_min=<address>": the lowest stack
+ *       pointer since start-up (RAMEND minus it is the stack peak).
  *
  * The Uno's boot (--boot), its auto-reset (--reset-on-open), uploads
  *   SIM-B1. --boot HEX loads a bootloader (the Uno's optiboot) from an Intel HEX
@@ -178,6 +179,7 @@ static int refused_fd = -1; /* a refused second host, drained until it closes */
 static unsigned refused_polls;
 static uint8_t medium_seq;
 static FILE *diag;
+static unsigned sp_min = 0xFFFFu; /* lowest stack pointer seen (SIM-S7) */
 
 static int reset_on_open;           /* SIM-B3 */
 static int have_boot;               /* SIM-B1 */
@@ -290,9 +292,9 @@ static void uart_out_hook(struct avr_irq_t *irq, uint32_t value, void *param) {
     }
     if (byte == 0x00 && req_open) { /* end of the reply to the open request */
         if (diag) {
-            fprintf(diag, "reply start=%llu end=%llu rounds=%lu first=%llu last=%llu\n",
+            fprintf(diag, "reply start=%llu end=%llu rounds=%lu first=%llu last=%llu sp_min=%u\n",
                     (unsigned long long)req_start, (unsigned long long)avr->cycle, rounds,
-                    (unsigned long long)first_round, (unsigned long long)last_round);
+                    (unsigned long long)first_round, (unsigned long long)last_round, sp_min);
             fflush(diag);
         }
         total_replies++;
@@ -819,6 +821,10 @@ int main(int argc, char **argv) {
             }
             if (have_boot && avr->data[REG_WDTCSR] != wdtcsr_seen) watch_watchdog();
             if (rx_len > 0 && uart_xon) feed_uart();
+            if (diag) {
+                const unsigned sp = avr->data[R_SPL] | (unsigned)avr->data[R_SPH] << 8;
+                if (sp < sp_min) sp_min = sp;
+            }
         }
         flush_tx();
     }

@@ -340,6 +340,21 @@ static void cmd_reset(struct phyff_core *core, const struct phyff_header *req, s
 
 enum { LOAD_IDLE = 0, LOAD_BUSY = 1, LOAD_DONE = 2 };
 
+/* Model slot k in RAM (NULL on a core without model memory: no load ever
+ * begins there, MODEL_BEGIN refuses every size). */
+static uint8_t *slot(struct phyff_core *core, unsigned k) {
+#if PHYFF_CORE_MODEL_BYTES > 0
+    return core->model.bytes[k];
+#else
+    (void)core;
+    (void)k;
+    return NULL;
+#endif
+}
+
+/* The compiled-in model in force again, if there is one that passed CORE-K9. */
+static void serve_compiled(struct phyff_core *core);
+
 static void model_limits(const struct phyff_core *core, struct phyff_model_limits *lim) {
     lim->unit_id = core->caps.unit_id;
     memcpy(lim->medium, core->caps.medium, PHYFF_NAME_SIZE);
@@ -376,6 +391,9 @@ static void model_info(const struct phyff_core *core, struct phyff_model_info *i
     info->input_exp = v->head.input_exp;
     info->score_exp = v->head.score_exp;
     info->trace_values = v->trace_values;
+#if PHYFF_CORE_COMPILED_MODEL
+    info->origin = core->from_flash ? PHYFF_MODEL_COMPILED : PHYFF_MODEL_LOADED;
+#endif
     memcpy(info->name, v->head.name, PHYFF_NAME_SIZE);
     memcpy(info->train_board, v->head.train_board, PHYFF_NAME_SIZE);
     memcpy(info->train_medium, v->head.train_medium, PHYFF_NAME_SIZE);
@@ -426,7 +444,7 @@ static void cmd_model_chunk(struct phyff_core *core, const struct phyff_header *
         refuse(core, req, PHYFF_ERR_LOAD_RANGE, sat_u16(core->load_received));
         return;
     }
-    memcpy(core->model.bytes[1u - core->active] + c.offset, payload + PHYFF_CHUNK_HEAD_SIZE, n);
+    memcpy(slot(core, 1u - core->active) + c.offset, payload + PHYFF_CHUNK_HEAD_SIZE, n);
     if (c.offset + n > core->load_received) core->load_received = c.offset + n;
     struct phyff_chunk_head r = {core->load_received};
     phyff_chunk_head_pack(&r, core->reply.bytes);
@@ -452,7 +470,7 @@ static void cmd_model_commit(struct phyff_core *core, const struct phyff_header 
         return;
     }
     const uint8_t staging = (uint8_t)(1u - core->active);
-    const uint8_t *image = core->model.bytes[staging];
+    const uint8_t *image = slot(core, staging);
     if (phyff_crc32(0, image, core->load_size) != core->load_crc) {
         refuse(core, req, PHYFF_ERR_MODEL_CRC, 0);
         return;
@@ -480,6 +498,9 @@ static void cmd_model_commit(struct phyff_core *core, const struct phyff_header 
     core->model_crc = core->load_crc;
     core->loaded = true;
     core->load_state = LOAD_DONE;
+#if PHYFF_CORE_COMPILED_MODEL
+    core->from_flash = false;
+#endif
     reply_model_info(core, req);
 }
 
@@ -489,6 +510,12 @@ static void cmd_model_info(struct phyff_core *core, const struct phyff_header *r
         return;
     }
     if (!core->loaded) {
+#if PHYFF_CORE_COMPILED_MODEL
+        if (core->compiled != NULL && core->compiled_status != PHYFF_OK) { /* CORE-K9 */
+            refuse(core, req, (enum phyff_status)core->compiled_status, core->compiled_bad);
+            return;
+        }
+#endif
         refuse(core, req, PHYFF_ERR_NO_MODEL, 0);
         return;
     }
@@ -509,6 +536,7 @@ static void cmd_model_erase(struct phyff_core *core, const struct phyff_header *
     core->model_crc = 0;
     core->load_state = LOAD_IDLE;
     memset(&core->view, 0, sizeof core->view);
+    serve_compiled(core); /* CORE-K9: the compiled-in model, if any, is in force again */
     reply_ok(core, req, NULL, 0);
 }
 
@@ -686,21 +714,96 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
  * makes (model.h M-V1-V6, one sample per frame). */
 static void restore_model(struct phyff_core *core) {
     const struct phyff_port *p = core->port;
-    if (p->model_restore == NULL) return;
-    const size_t n = p->model_restore(p->ctx, core->model.bytes[0], PHYFF_CORE_MODEL_BYTES);
+    if (p->model_restore == NULL || PHYFF_CORE_MODEL_BYTES == 0) return;
+    const size_t n = p->model_restore(p->ctx, slot(core, 0), PHYFF_CORE_MODEL_BYTES);
     if (n == 0 || n > PHYFF_CORE_MODEL_BYTES) return;
     struct phyff_model_limits lim;
     model_limits(core, &lim);
     uint32_t bad = 0;
-    if (phyff_model_check(core->model.bytes[0], (uint32_t)n, &lim, &core->view, &bad) != PHYFF_OK ||
+    if (phyff_model_check(slot(core, 0), (uint32_t)n, &lim, &core->view, &bad) != PHYFF_OK ||
         infer_max_batch(&core->view, false) == 0) { /* the checks COMMIT makes */
         memset(&core->view, 0, sizeof core->view);
         return;
     }
     core->active = 0;
     core->loaded = true;
-    core->model_crc = phyff_crc32(0, core->model.bytes[0], n);
+    core->model_crc = phyff_crc32(0, slot(core, 0), n);
 }
+
+/* Advertise on-device inference and its limits (wire.h level 4). */
+static void advertise_infer(struct phyff_core *core) {
+    struct phyff_model_limits lim;
+    model_limits(core, &lim);
+    core->caps.features |= PHYFF_FEAT_INFER;
+    core->caps.max_classes = lim.max_classes;
+    core->caps.infer_work = (uint16_t)lim.work_values;
+}
+
+/* ---- a model compiled into the firmware (CORE-K9, model.h M-C1-C2) ------- */
+
+static void serve_compiled(struct phyff_core *core) {
+#if PHYFF_CORE_COMPILED_MODEL
+    core->from_flash = false;
+    if (core->compiled == NULL || core->compiled_status != PHYFF_OK) return;
+    struct phyff_model_limits lim;
+    model_limits(core, &lim);
+    uint32_t bad = 0;
+    if (phyff_model_check(core->compiled, core->compiled_size, &lim, &core->view, &bad) !=
+        PHYFF_OK) {
+        memset(&core->view, 0, sizeof core->view);
+        return; /* cannot happen: it passed once, and the limits do not change */
+    }
+    core->loaded = true;
+    core->model_crc = core->compiled_crc;
+    core->from_flash = true;
+#else
+    (void)core;
+#endif
+}
+
+#if PHYFF_CORE_COMPILED_MODEL
+enum phyff_status phyff_core_use_compiled_model(struct phyff_core *core, const uint8_t *image,
+                                                uint32_t size) {
+    advertise_infer(core);
+    core->compiled = image;
+    core->compiled_size = size;
+    uint32_t crc = 0;
+    for (uint32_t i = 0; image != NULL && i < size; ++i) {
+        const uint8_t b = phyff_model_byte(image, i); /* M-C1: flash on AVR */
+        crc = phyff_crc32(crc, &b, 1);
+    }
+    core->compiled_crc = crc;
+    struct phyff_model_limits lim;
+    model_limits(core, &lim);
+    uint32_t bad = 0;
+    enum phyff_status st = PHYFF_ERR_BAD_MODEL;
+    if (image != NULL) {
+        /* checked into the view in force (a small board's stack cannot hold a
+         * second view); a restored model's view is rebuilt afterwards */
+        const uint8_t *restored = core->loaded ? core->view.image : NULL;
+        const uint32_t restored_size = core->view.size;
+        st = phyff_model_check(image, size, &lim, &core->view, &bad);
+        if (st == PHYFF_OK && infer_max_batch(&core->view, false) == 0) {
+            st = PHYFF_ERR_BAD_MODEL; /* one sample must fit a frame (as COMMIT) */
+            bad = 8;
+        }
+        uint32_t unused = 0;
+        if (restored != NULL &&
+            phyff_model_check(restored, restored_size, &lim, &core->view, &unused) != PHYFF_OK) {
+            core->loaded = false; /* cannot happen: it passed at restore, same limits */
+            memset(&core->view, 0, sizeof core->view);
+        } else if (restored == NULL && st != PHYFF_OK) {
+            memset(&core->view, 0, sizeof core->view);
+        }
+    }
+    core->compiled_status = (uint16_t)st;
+    core->compiled_bad = sat_u16(bad);
+    if (st == PHYFF_OK && !core->loaded) serve_compiled(core);
+    core->caps.model_loaded = core->loaded ? 1u : 0u;
+    core->caps.model_crc = core->loaded ? core->model_crc : 0u;
+    return st;
+}
+#endif
 
 #endif /* PHYFF_CORE_INFER */
 
@@ -728,6 +831,13 @@ static void handle_frame(struct phyff_core *core) {
     }
     /* The payload is inside rx and may be rewritten in place (QUERY). */
     uint8_t *body = core->rx.bytes + PHYFF_HEADER_SIZE;
+#if PHYFF_CORE_INFER
+    if (h.cmd >= PHYFF_CMD_MODEL_BEGIN && h.cmd <= PHYFF_CMD_MODEL_ERASE &&
+        !(core->caps.features & PHYFF_FEAT_INFER)) { /* CORE-K9: none in memory or compiled */
+        refuse(core, &h, PHYFF_ERR_UNKNOWN_COMMAND, 0);
+        return;
+    }
+#endif
     switch (h.cmd) {
     case PHYFF_CMD_HELLO:
         cmd_hello(core, &h); /* any payload is ignored (wire.h HELLO) */
@@ -836,10 +946,12 @@ enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_po
     copy_name(core->caps.board, desc->board);
     copy_name(core->caps.medium, desc->medium);
 #if PHYFF_CORE_INFER
-    core->caps.features |= PHYFF_FEAT_INFER;
-    if (port->model_save != NULL) core->caps.features |= PHYFF_FEAT_MODEL_PERSIST;
     core->caps.model_capacity = PHYFF_CORE_MODEL_BYTES;
-    restore_model(core);
+    if (PHYFF_CORE_MODEL_BYTES > 0) { /* a compiled-in model advertises it later (CORE-K9) */
+        advertise_infer(core);
+        if (port->model_save != NULL) core->caps.features |= PHYFF_FEAT_MODEL_PERSIST;
+        restore_model(core);
+    }
 #endif
     default_config(core);
     core->last_us = port->micros(port->ctx);

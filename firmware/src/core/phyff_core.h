@@ -41,6 +41,18 @@
  *       MODEL_COMMIT (model.h M-V1-V6, one INFER sample fits a frame).
  *       INFER measures through the same drive/settle/sense path as QUERY,
  *       with the model's own settings, and never changes the configuration.
+ *   CORE-K9. A compiled-in model (PHYFF_CORE_COMPILED_MODEL, model.h M-C1-C2): the
+ *       port hands its image to phyff_core_use_compiled_model after init and
+ *       before phyff_core_announce. The core checks it like a COMMIT does;
+ *       an accepted one is served read-only (MODEL_INFO origin COMPILED)
+ *       whenever no loaded model is in force: at start-up unless a stored
+ *       model was restored, and again after MODEL_ERASE. A loaded model
+ *       replaces it where the board has model memory (caps.model_capacity
+ *       > 0). A refused one is never served: MODEL_INFO answers the refusal
+ *       (BAD_MODEL or WRONG_BOARD, arg = the refused field's offset) until a
+ *       model is loaded. The inference commands are served (FEAT_INFER) only
+ *       on a core with model memory or with a compiled-in image handed over;
+ *       other cores answer them UNKNOWN_COMMAND.
  */
 #ifndef PHYFF_CORE_H
 #define PHYFF_CORE_H
@@ -88,7 +100,15 @@ extern "C" {
 #ifndef PHYFF_CORE_INFER_WORK
 #define PHYFF_CORE_INFER_WORK 512u
 #endif
-#define PHYFF_CORE_INFER (PHYFF_CORE_MODEL_BYTES > 0u)
+/* A model compiled into the firmware (phyff export; model.h M-C1-C2): 1 builds
+ * phyff_core_use_compiled_model (CORE-K9). Needs no model memory in RAM. */
+#ifndef PHYFF_CORE_COMPILED_MODEL
+#define PHYFF_CORE_COMPILED_MODEL 0
+#endif
+#define PHYFF_CORE_INFER (PHYFF_CORE_MODEL_BYTES > 0u || PHYFF_CORE_COMPILED_MODEL)
+#if defined(__AVR__) && PHYFF_CORE_MODEL_BYTES > 0
+#error "on AVR model images are read from program memory (model.h M-C1): no RAM model slots"
+#endif
 
 #define PHYFF_CORE_RX_CAP PHYFF_COBS_MAX_ENCODED(PHYFF_HEADER_SIZE + PHYFF_CORE_MAX_PAYLOAD + PHYFF_CRC_SIZE)
 #define PHYFF_CORE_TX_CAP PHYFF_WIRE_MAX_FRAME(PHYFF_CORE_MAX_PAYLOAD)
@@ -128,7 +148,9 @@ struct phyff_core {
     uint32_t acc[PHYFF_CORE_MAX_CHANNELS];
 #if PHYFF_CORE_INFER
     /* On-device inference (wire.h "On-device inference", model.h). */
+#if PHYFF_CORE_MODEL_BYTES > 0
     union { uint8_t bytes[2][PHYFF_CORE_MODEL_BYTES]; uint32_t align; } model;
+#endif
     uint8_t active;          /* slot of the model in force */
     bool loaded;             /* a model is in force */
     uint8_t load_state;      /* LOAD_IDLE, LOAD_BUSY, LOAD_DONE (phyff_core.c) */
@@ -141,6 +163,15 @@ struct phyff_core {
     int64_t class_acc[PHYFF_CORE_MAX_CLASSES];
     int32_t scores[PHYFF_CORE_MAX_CLASSES];
 #endif
+#if PHYFF_CORE_COMPILED_MODEL
+    /* A model compiled into the firmware (CORE-K9). */
+    const uint8_t *compiled;   /* its image (in program memory on AVR); NULL: none */
+    uint32_t compiled_size;
+    uint32_t compiled_crc;
+    uint16_t compiled_status;  /* PHYFF_OK, or why it is not served */
+    uint16_t compiled_bad;     /* the refused field's offset */
+    bool from_flash;           /* the model in force is the compiled-in one */
+#endif
 };
 
 /* Set up the core for a port. Returns PHYFF_OK, or PHYFF_ERR_BAD_CONFIG when
@@ -149,6 +180,16 @@ struct phyff_core {
 PHYFF_NODISCARD
 enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_port *port,
                                   const struct phyff_board_desc *desc);
+
+#if PHYFF_CORE_COMPILED_MODEL
+/* CORE-K9: serve the compiled-in image[0..size) (model.h M-C1-C2). Call after
+ * phyff_core_init, before phyff_core_announce. Returns PHYFF_OK, or
+ * PHYFF_ERR_BAD_MODEL / PHYFF_ERR_WRONG_BOARD when the image is refused (then
+ * MODEL_INFO reports that status and the refused field's offset). */
+PHYFF_NODISCARD
+enum phyff_status phyff_core_use_compiled_model(struct phyff_core *core, const uint8_t *image,
+                                                uint32_t size);
+#endif
 
 /* Send the unsolicited PHYFF_EVENT_RESET frame (wire.h W-E1). */
 void phyff_core_announce(struct phyff_core *core);

@@ -89,7 +89,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         m = info["model"]
         print(f"model      {m['name']!r}: {m['n_features']} features -> {m['n_classes']} "
               f"classes, {m['inference']}, {m['image_size']:,} of {caps['model_capacity']:,} "
-              f"bytes, CRC 0x{m['crc32']:08x}")
+              f"bytes, CRC 0x{m['crc32']:08x}, {m['origin']}")
+    if caps.get("max_classes"):
+        print(f"limits     models of up to {caps['max_classes']} classes and "
+              f"{caps['infer_work']:,} int16 scratch values per sample")
     print("stats      " + ", ".join(f"{k} {v}" for k, v in info["stats"].items()))
     rate = info["rate"]
     print(f"speed      {rate['samples_per_s']:,.0f} samples/s in frames of {rate['batch']} "

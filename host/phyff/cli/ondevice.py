@@ -7,22 +7,24 @@ same module underneath (phyff.ondevice.deploy).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from phyff.cli.answers import Answers, Inputs, check_flags, model_inputs
 from phyff.cli.common import (
     DATA_HELP,
     EXIT_OK,
+    EXIT_USAGE,
     AddCommand,
     model_file,
     positive_int,
     print_json,
     resolve_board,
 )
+from phyff.cli.rows import read_rows
 
 
 def add_commands(add: AddCommand) -> None:
@@ -48,15 +50,78 @@ def add_commands(add: AddCommand) -> None:
                    help="deploy even when the board's identity differs from the training "
                         "board's (the board itself still refuses another unit or medium)")
 
+    p = add("export", cmd_export,
+            "write a trained model as firmware source: a C header (const array, PROGMEM on "
+            "AVR) or an Arduino sketch that boots with it (calibrated through the board, not "
+            "loaded)", board=True)
+    p.add_argument("model", type=Path, help="run directory (or its model.npz)")
+    p.add_argument("--board", default="auto",
+                   help="the training board, measured to choose the fixed-point scales")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--arduino", type=Path, metavar="DIR",
+                     help="write the sketch folder DIR (DIR/DIR.ino + DIR/phyff_model.h)")
+    out.add_argument("--header", type=Path, metavar="FILE.h", help="write a plain C header")
+    p.add_argument("--dataset", help="data to calibrate on (default: the model's own)")
+    p.add_argument("--data", type=Path, help=DATA_HELP)
+    p.add_argument("--calibration", type=positive_int, default=256,
+                   help="training samples measured to choose the scales (default 256)")
+    p.add_argument("--force", action="store_true",
+                   help="export even when the board's identity differs from the training "
+                        "board's")
+
     p = add("classify", cmd_classify,
-            "classify feature vectors on the board with its deployed model (CSV in, "
-            "classes out)", board=True)
+            "classify raw feature rows on the board with its deployed model (CSV in, class "
+            "names out, printed as each batch returns)", board=True)
+    _row_options(p)
+    p.add_argument("--model", type=Path,
+                   help="the run (or model.npz) deployed on the board: its input scaling, "
+                        "feature and class names")
+
+    p = add("predict", cmd_predict,
+            "classify raw feature rows with a trained run through the board's medium "
+            "(the host computes, the board measures: for boards without model memory)",
+            board=True)
+    p.add_argument("model", type=Path, help="run directory (or its model.npz)")
+    _row_options(p)
+    p.add_argument("--force", action="store_true",
+                   help="measure even when the board's identity differs from the training "
+                        "board's")
+    _take_late_input(p)
+
+
+def _take_late_input(parser: argparse.ArgumentParser) -> None:
+    """Let the CSV come after the options: ``predict RUN --board URL rows.csv``.
+
+    argparse fills positionals only where they first appear, so with RUN first
+    the CSV after the options would be left over (an "unrecognized argument").
+    One left-over plain argument (or ``-``) is taken as the input instead.
+    """
+    parse = parser.parse_known_args
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> Any:
+        ns, extra = parse(args, namespace)
+        if extra and ns.input == "-" and (extra[0] == "-" or not extra[0].startswith("-")):
+            ns.input = extra.pop(0)
+        return ns, extra
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+
+def _row_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", nargs="?", default="-",
-                   help="CSV file of feature rows, in the model's input scale (default: stdin)")
+                   help="CSV file of raw feature rows (default: stdin); a header line is "
+                        "matched to the model's feature names")
     p.add_argument("--board", default="auto", help="board URL (default: the one connected)")
+    p.add_argument("--scaled", action="store_true",
+                   help="the rows are already in the model's input scale (no scaling)")
+    p.add_argument("--indices", action="store_true",
+                   help="print class numbers instead of class names")
     p.add_argument("--scores", action="store_true", help="print the class scores too")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse rows outside the training range or saturating the input "
+                        "(exit 2) instead of warning")
     p.add_argument("--skip-header", action="store_true",
-                   help="the first line names the columns")
+                   help="the first line is a header even if it looks like numbers")
 
 
 def _count(text: str) -> int:
@@ -79,18 +144,46 @@ def _positive_fraction(text: str) -> float:
     return value
 
 
-def cmd_deploy(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.datasets import load_dataset
-    from phyff.ondevice.deploy import deploy, model_name, save_deployment
+    from phyff.ondevice.deploy import calibrate, model_name, save_image
+    from phyff.ondevice.export import write_arduino_sketch, write_c_header
     from phyff.ondevice.quantise import check_deployable
     from phyff.phyll.model import load_model
-    from phyff.protocol.wire import Feature
-    from phyff.training.identity import refuse_other_board, trained_identity
+    from phyff.phyll.transform import from_metadata
+    from phyff.protocol.wire import crc32
 
     path = model_file(args.model)
     model = load_model(path)
-    check_deployable(model)  # before touching the board or the data
+    check_deployable(model)
+    data = _calibration_data(args, model)
+    url = resolve_board(args.board)
+    with Board.open(url, baudrate=args.baud, timeout=args.timeout) as board:
+        _use_training_board(model, board, args.force,
+                            "Export from the original board, or retrain on this one.")
+        cal = calibrate(model, board, calibration_rows(model, data), data.y_train,
+                        name=model_name(path), calibration=args.calibration)
+        caps = board.caps
+    image = cal.quantised.data
+    transform = from_metadata(model.metadata)
+    written = (write_arduino_sketch(args.arduino, image, caps, transform)
+               if args.arduino is not None else write_c_header(args.header, image, transform))
+    report = {"written": str(written), "image_bytes": len(image),
+              "crc32": f"0x{crc32(image):08x}", "board": url, "compiled_in": True,
+              "calibration_queries": cal.queries,
+              "layers": [r.as_dict() for r in cal.quantised.layers]}
+    image_path, _ = save_image(path, image, report)  # what classify --model checks against
+    if args.json:
+        print_json({**report, "image_file": str(image_path)})
+    else:
+        print(f"wrote {written}: model {model_name(path)!r}, {len(image):,} bytes of image "
+              f"({cal.queries:,} calibration queries); the image also in {image_path}")
+    return EXIT_OK
+
+
+def _calibration_data(args: argparse.Namespace, model: Any) -> Any:
+    from phyff.datasets import load_dataset
+
     meta = model.metadata or {}
     recorded = meta.get("dataset")
     dataset = args.dataset or (recorded.get("name") if isinstance(recorded, dict) else None)
@@ -101,18 +194,42 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if data.n_features != model.config.n_features:
         raise ValueError(f"{data.name} has {data.n_features} features; the model takes "
                          f"{model.config.n_features}: pass the dataset it was trained on")
+    return data
+
+
+def _use_training_board(model: Any, board: Any, force: bool, advice: str) -> None:
+    """Refuse another board than the training one (its weights fit that one only), by
+    the one identity rule (training.identity); measure with the training settings."""
+    from phyff.training.identity import refuse_other_board, trained_identity
+
+    meta = model.metadata or {}
+    refuse_other_board(meta, board.identity(), force=force, advice=advice)
+    board.configure_like(trained_identity(meta))
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from phyff.board.client import Board
+    from phyff.ondevice.deploy import deploy, model_name, save_deployment
+    from phyff.ondevice.quantise import check_deployable
+    from phyff.phyll.model import load_model
+    from phyff.protocol.wire import Feature
+
+    path = model_file(args.model)
+    model = load_model(path)
+    check_deployable(model)  # before touching the board or the data
+    data = _calibration_data(args, model)
+    x_train = calibration_rows(model, data)
     url = resolve_board(args.board)
     with Board.open(url, baudrate=args.baud, timeout=args.timeout) as board:
         board.require_infer()
-        refuse_other_board(meta, board.identity(), force=args.force,
-                           advice="Deploy to the original board, or retrain on this one.")
-        board.configure_like(trained_identity(meta))
-        result = deploy(model, board, data.x_train, data.y_train, name=model_name(path),
+        _use_training_board(model, board, args.force,
+                            "Deploy to the original board, or retrain on this one.")
+        result = deploy(model, board, x_train, data.y_train, name=model_name(path),
                         calibration=args.calibration, check=args.check,
                         max_error=args.max_error)
         capacity = board.caps.model_capacity
         persistent = bool(board.caps.features & Feature.MODEL_PERSIST)
-    image_path, report_path = save_deployment(path.parent, result, url)
+    image_path, report_path = save_deployment(path, result, url)
     out = {**result.as_dict(), "board": url, "capacity": capacity, "persistent": persistent,
            "image_file": str(image_path), "report_file": str(report_path)}
     if args.json:
@@ -139,64 +256,107 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_rows(source: str, skip_header: bool) -> np.ndarray:
-    """Feature rows from a CSV file or stdin; a clear error for anything else."""
-    if source == "-":
-        text = sys.stdin.read()
-        where = "stdin"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"no such file: {source}; give a CSV of feature rows "
-                                    f"(or - for stdin)")
-        text = path.read_text(errors="replace")
-        where = source
-    rows: list[list[float]] = []
-    reader = csv.reader(io.StringIO(text))
-    for line, row in enumerate(reader, start=1):
-        cells = [c.strip() for c in row if c.strip()]
-        if not cells or cells[0].startswith("#"):
-            continue
-        if skip_header and not rows and line == 1:
-            continue
-        try:
-            rows.append([float(c) for c in cells])
-        except ValueError:
-            raise ValueError(f"{where} line {line}: {','.join(cells)[:80]!r} is not a row of "
-                             f"numbers (use --skip-header for a header line)") from None
-        if len(rows[-1]) != len(rows[0]):
-            raise ValueError(f"{where} line {line} has {len(rows[-1])} values; the first row "
-                             f"has {len(rows[0])}: every row needs the same features")
-    if not rows:
-        raise ValueError(f"{where} holds no feature rows")
-    return np.asarray(rows, dtype=np.float64)
+def calibration_rows(model: Any, data: Any) -> np.ndarray:
+    """The dataset's training rows in the model's own input scale.
+
+    A model whose recorded scaling differs from the dataset's (e.g. one trained by
+    PhyLLClassifier, which fits its own scaler) is calibrated on the dataset's raw
+    values put through the model's transform, never on another scaler's values.
+    """
+    from phyff.phyll.transform import from_metadata
+
+    transform = from_metadata(model.metadata)
+    ours = getattr(data, "input_scale", None)
+    if transform is None or ours is None or (
+            np.allclose(transform.scale, ours) and transform.clip == data.input_clip):
+        return np.asarray(data.x_train)
+    return transform.apply(np.asarray(data.x_train) * np.asarray(ours))
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.ondevice.deploy import features_q15
+    from phyff.ondevice.deploy import check_board_holds, features_q15, load_deployment
+    from phyff.phyll.model import load_model
+    from phyff.phyll.transform import from_metadata
 
-    x = _read_rows(args.input, args.skip_header)
+    transform = None
+    image = None
+    if args.model is not None:
+        path = model_file(args.model)
+        transform = from_metadata(load_model(path).metadata)
+        image = load_deployment(path)
     with Board.open(resolve_board(args.board), baudrate=args.baud,
                     timeout=args.timeout) as board:
         board.require_infer()
-        info = board.model_info()
+        info = (check_board_holds(board, image) if image is not None
+                else board.model_info())
         if info is None:
             raise ValueError("the board holds no model: run phyff deploy RUN --board URL "
                              "first")
-        if x.shape[1] != info.n_features:
-            raise ValueError(f"the rows have {x.shape[1]} features; the board's model "
-                             f"{info.name!r} takes {info.n_features}")
-        result = board.infer(features_q15(x, info.input_exp), info=info)
-    scale = 2.0 ** (info.score_exp - 31)
+        if transform is None and not args.scaled:
+            raise ValueError("raw rows need the model's input scaling: pass --model RUN (the "
+                             "run deployed on this board), or --scaled for rows already in "
+                             "the model's input scale")
+        rows = read_rows(args.input, n_features=info.n_features,
+                         feature_names=None if transform is None else transform.feature_names,
+                         skip_header=args.skip_header)
+        inputs = model_inputs(rows, transform, scaled=args.scaled, input_exp=info.input_exp)
+        check_flags(rows, inputs, transform, info.input_exp, strict=args.strict)
+        x_q = features_q15(inputs.x, info.input_exp)
+        answers = Answers(None if transform is None else transform.class_names, args.indices,
+                          args.scores, args.json)
+        scale = 2.0 ** (info.score_exp - 31)
+        step = max(1, min(info.max_batch, ANSWER_BATCH))
+        for start in range(0, len(x_q), step):
+            result = board.infer(x_q[start:start + step], info=info)
+            answers.batch(result.classes, np.asarray(result.scores * scale, dtype=np.float64),
+                          result.saturated)
+    return _finish(answers, inputs, info.name, args)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from phyff.board.client import Board
+    from phyff.board.layer import board_layers
+    from phyff.phyll.model import load_model
+    from phyff.phyll.transform import from_metadata
+
+    path = model_file(args.model)
+    model = load_model(path)
+    model.check_inference()
+    transform = from_metadata(model.metadata)
+    rows = read_rows(args.input, n_features=model.config.n_features,
+                     feature_names=None if transform is None else transform.feature_names,
+                     skip_header=args.skip_header)
+    inputs = model_inputs(rows, transform, scaled=args.scaled, input_exp=None)
+    check_flags(rows, inputs, transform, None, strict=args.strict)
+    answers = Answers(None if transform is None else transform.class_names, args.indices,
+                      args.scores, args.json)
+    with Board.open(resolve_board(args.board), baudrate=args.baud,
+                    timeout=args.timeout) as board:
+        _use_training_board(model, board, args.force,
+                            "Use the original board, retrain, or pass --force to measure "
+                            "anyway.")
+        layers = board_layers(board, model.n_blocks)
+        step = ANSWER_BATCH
+        for start in range(0, len(inputs.x), step):
+            scores = model.scores(layers, inputs.x[start:start + step])
+            classes = np.argmax(scores, axis=1)
+            answers.batch(classes, scores, np.zeros(len(classes), bool))
+    return _finish(answers, inputs, path.parent.name, args)
+
+
+ANSWER_BATCH = 256  # most rows per batch: answers are printed batch by batch
+
+
+def _finish(answers: Answers, inputs: Inputs, name: str, args: argparse.Namespace) -> int:
+    on_board = sum(answers.saturated)
     if args.json:
-        print_json({"model": info.name, "classes": result.classes.tolist(),
-                    "scores": (result.scores * scale).tolist(),
-                    "saturated": result.saturated.tolist()})
-        return EXIT_OK
-    for k, c in enumerate(result.classes):
-        line = str(int(c))
-        if args.scores:
-            line += "," + ",".join(f"{v * scale:.6g}" for v in result.scores[k])
-        print(line)
+        print_json(answers.document(name, inputs))
+    if on_board:
+        message = (f"{on_board} of {len(answers.saturated)} rows saturated on the board (a "
+                   f"sensed value at the top of its range, or a stage's fixed-point limit)")
+        if args.strict:
+            print(f"phyff: {message} (--strict)", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"phyff: warning: {message}", file=sys.stderr)
     return EXIT_OK

@@ -343,7 +343,7 @@ def _eval_on_device(args: argparse.Namespace, path: Path, model: Any) -> int:
     if args.inference != "model":
         raise ValueError("--on-device runs the inference the model was deployed with; "
                          "leave out --inference")
-    image = load_deployment(path.parent)
+    image = load_deployment(path)
     data = _load_dataset(args)
     x = data.x_test if args.split == "test" else data.x_train
     y = data.y_test if args.split == "test" else data.y_train

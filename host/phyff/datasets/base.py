@@ -124,6 +124,13 @@ class Dataset:
     feature_names: tuple[str, ...] | None
     source: str
     image_shape: tuple[int, int] | None
+    input_scale: tuple[float, ...] | None = None
+    """Per feature: the divisor that turned the raw values into these (None: unknown)."""
+    input_clip: bool = False
+    """The scaled values were clipped to [-1, 1] after the division."""
+    input_range: float = 0.0
+    """The known range of the scaled values (1 for fixed divisors such as pixels / 255;
+    0 when only the training split says how far the values reach)."""
 
     def __post_init__(self) -> None:
         where = self.name or "dataset"
@@ -139,6 +146,9 @@ class Dataset:
         object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
         if self.feature_names is not None:
             object.__setattr__(self, "feature_names", tuple(str(f) for f in self.feature_names))
+        if self.input_scale is not None:
+            object.__setattr__(self, "input_scale",
+                               tuple(float(v) for v in np.ravel(self.input_scale)))
         if self.image_shape is not None:
             shape = tuple(int(s) for s in self.image_shape)
             if len(shape) != 2:
@@ -264,6 +274,10 @@ def validate(ds: Dataset) -> None:
     if ds.feature_names is not None and len(ds.feature_names) != ds.n_features:
         raise DatasetError(
             f"{where}: {len(ds.feature_names)} feature names for {ds.n_features} features"
+        )
+    if ds.input_scale is not None and len(ds.input_scale) != ds.n_features:
+        raise DatasetError(
+            f"{where}: {len(ds.input_scale)} feature scales for {ds.n_features} features"
         )
     if ds.image_shape is not None and math.prod(ds.image_shape) != ds.n_features:
         raise DatasetError(
@@ -674,7 +688,10 @@ def scaled_dataset(name: str, x_train: Float, y_train: Int, x_test: Float, y_tes
     if x_train.shape[0] == 0:
         raise DatasetError(f"{name}: the train split is empty")
     scale: float | Float = divisor if divisor is not None else maxabs_scale(x_train)
-    return frozen_dataset(name, x_train / scale, y_train, x_test / scale, y_test, **meta)
+    per_feature = np.broadcast_to(np.asarray(scale, dtype=np.float64), (x_train.shape[1],))
+    return frozen_dataset(name, x_train / scale, y_train, x_test / scale, y_test,
+                          input_scale=tuple(per_feature.tolist()),
+                          input_range=1.0 if divisor is not None else 0.0, **meta)
 
 
 def frozen_dataset(name: str, x_train: Float, y_train: Int, x_test: Float, y_test: Int, *,
@@ -708,7 +725,7 @@ def robust_dataset(name: str, x_train: Float, y_train: Int, x_test: Float, y_tes
     np.clip(train, -1.0, 1.0, out=train)
     np.clip(test, -1.0, 1.0, out=test)
     return frozen_dataset(name, train, y_train, test, y_test, feature_names=feature_names,
-                          **meta)
+                          input_scale=tuple(fit.scale.tolist()), input_clip=True, **meta)
 
 
 def readonly(arr: _ArrayT) -> _ArrayT:

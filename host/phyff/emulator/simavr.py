@@ -510,7 +510,9 @@ def build_sketch(sketch: Path, library: Path, out_dir: Path, *, verbose: bool = 
     extra = core_libraries(text)
     includes = [f"-I{d}" for d in extra]
     defs = [f"-D{d}" for d in defines]
-    flags = [f"-I{src}", *includes, *defs, "-Wall", "-Wextra", "-Werror"]
+    # the sketch's own folder too: an exported sketch includes its phyff_model.h
+    flags = [f"-I{src}", f"-I{sketch.resolve().parent}", *includes, *defs,
+             "-Wall", "-Wextra", "-Werror"]
     other = [(p, [*includes, *defs]) for d in extra
              for p in sorted(d.rglob("*")) if p.suffix in (".c", ".cpp")]
     return build.program(sources, flags, out_dir, out_dir / (sketch.stem + ".elf"), other)

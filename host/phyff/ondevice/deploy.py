@@ -26,12 +26,13 @@ from numpy.typing import NDArray
 from phyff._fileio import write_atomic
 from phyff.board.client import Board, InferResult, ModelTooLarge
 from phyff.board.layer import BoardLayer
-from phyff.board.link import LinkError
+from phyff.board.link import BoardError, LinkError
 from phyff.ondevice import reference as ref
+from phyff.ondevice.limits import DoesNotFit, check_fits, explain_refusal
 from phyff.ondevice.quantise import DEFAULT_MAX_ERROR, Quantised, quantise, to_q15
 from phyff.phyll.model import Model
 from phyff.protocol.model_image import ModelImage
-from phyff.protocol.wire import ModelInfo, crc32
+from phyff.protocol.wire import ModelInfo, Status, crc32
 
 IMAGE_FILE = "device-model.bin"
 REPORT_FILE = "device-model.json"
@@ -71,11 +72,35 @@ class Deployment:
         }
 
 
+MODEL_FILE = "model.npz"  # a run directory's model (training/runfiles.py)
+
+
 def model_name(path: Path) -> str:
-    """A model's name on the board: its run directory's name (<= 16 ASCII characters)."""
-    run = path.parent if path.suffix == ".npz" else path
-    text = run.resolve().name.encode("ascii", "replace").decode("ascii")
-    return text[:16] or "model"
+    """A model's name on the board (<= 16 ASCII characters): its run directory's name
+    for a run's model.npz (or the directory itself), else the model file's own name."""
+    path = Path(path)
+    if path.is_dir() or path.name == MODEL_FILE:
+        run = path if path.is_dir() else path.parent
+        text = run.resolve().name
+    else:
+        text = path.stem
+    return text.encode("ascii", "replace").decode("ascii")[:16] or "model"
+
+
+def deployment_paths(model_path: Path) -> tuple[Path, Path]:
+    """Where the device image and its report of a model go: beside the model file.
+
+    A run's model.npz: ``device-model.bin`` / ``.json`` in the run directory; any
+    other model file ``NAME.npz``: ``NAME.device-model.bin`` / ``.json`` next to it,
+    so two models in one folder never share an image.
+    """
+    path = Path(model_path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if path.name == MODEL_FILE:
+        return path.parent / IMAGE_FILE, path.parent / REPORT_FILE
+    return (path.with_name(f"{path.stem}.{IMAGE_FILE}"),
+            path.with_name(f"{path.stem}.{REPORT_FILE}"))
 
 
 def features_q15(features: NDArray[np.float64], input_exp: int) -> NDArray[np.int16]:
@@ -101,12 +126,20 @@ def check_against_reference(image: ModelImage, x_q: NDArray[np.int16], result: I
             & (expected.classes == result.classes))
 
 
-def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: NDArray[np.int64],
-           *, name: str, calibration: int = 256, check: int = 64,
-           max_error: float = DEFAULT_MAX_ERROR, seed: int = 0) -> Deployment:
-    """Quantise `model` on calibration samples measured through `board`, load it, prove it."""
-    t0 = time.perf_counter()
-    board.require_infer()
+@dataclass
+class Calibrated:
+    """A quantised image, the calibration rows it was fitted on and what it cost."""
+
+    quantised: Quantised
+    x_cal: NDArray[np.float64]
+    queries: int
+
+
+def calibrate(model: Model, board: Board, features: NDArray[np.float64],
+              labels: NDArray[np.int64], *, name: str, calibration: int = 256,
+              max_error: float = DEFAULT_MAX_ERROR, seed: int = 0) -> Calibrated:
+    """Quantise `model` on calibration samples measured through `board` (QUERY only: a
+    board without model memory can calibrate an image that is compiled in elsewhere)."""
     if calibration < 1 or len(features) == 0:
         raise ValueError("calibration needs at least one training sample to choose the "
                          "fixed-point scales from (a few hundred give margins that hold)")
@@ -119,8 +152,25 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
     before = model.meter.copy()
     quantised = quantise(model, layers, x_cal, y_cal, identity=identity, name=name,
                          max_error=max_error, seed=seed)
-    queries = model.meter.since(before).queries
+    return Calibrated(quantised, x_cal, model.meter.since(before).queries)
+
+
+def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: NDArray[np.int64],
+           *, name: str, calibration: int = 256, check: int = 64,
+           max_error: float = DEFAULT_MAX_ERROR, seed: int = 0) -> Deployment:
+    """Quantise `model` on calibration samples measured through `board`, load it, prove it."""
+    t0 = time.perf_counter()
+    board.require_infer()
+    caps = board.caps
+    if caps.max_classes and model.config.n_classes > caps.max_classes:
+        raise DoesNotFit(f"the model has {model.config.n_classes} classes; the board "
+                         f"{caps.board!r} allows at most {caps.max_classes} (caps.max_classes): "
+                         f"train with fewer classes or use a board with a larger limit")
+    cal = calibrate(model, board, features, labels, name=name, calibration=calibration,
+                    max_error=max_error, seed=seed)
+    quantised, x_cal, queries = cal.quantised, cal.x_cal, cal.queries
     image = quantised.data
+    check_fits(quantised.image, caps)  # the byte count gets its own message below
     capacity = board.caps.model_capacity
     if len(image) > capacity:
         raise ModelTooLarge(
@@ -128,7 +178,14 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
             f"{', '.join(f'{b.head.d_out}x{b.head.z_width}' for b in quantised.image.blocks)} "
             f"weights) and the board's model memory holds {capacity:,}: use a smaller model "
             f"or a board with more memory")
-    info = board.load_model(image)
+    try:
+        info = board.load_model(image)
+    except BoardError as exc:
+        why = (explain_refusal(quantised.image, caps, exc.arg)
+               if exc.status == Status.BAD_MODEL else None)
+        if why is None:
+            raise
+        raise DoesNotFit(f"the board refused the model: {why}") from None
     if info.crc32 != crc32(image):
         raise BoardDisagrees(f"the board committed an image with CRC 0x{info.crc32:08x}, "
                              f"this host sent 0x{crc32(image):08x}")
@@ -148,23 +205,30 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
     return Deployment(quantised, info, image, queries, m, agreement, time.perf_counter() - t0)
 
 
-def save_deployment(folder: Path, deployment: Deployment, board_url: str) -> tuple[Path, Path]:
+def save_deployment(model_path: Path, deployment: Deployment, board_url: str
+                    ) -> tuple[Path, Path]:
     """Keep the image and its report beside the model, so eval --on-device can check the board."""
-    image_path, report_path = folder / IMAGE_FILE, folder / REPORT_FILE
-    for path, data in ((image_path, deployment.image),
-                       (report_path, (json.dumps({**deployment.as_dict(), "board": board_url},
-                                                 indent=2) + "\n").encode())):
+    return save_image(model_path, deployment.image,
+                      {**deployment.as_dict(), "board": board_url})
+
+
+def save_image(model_path: Path, image: bytes, report: dict[str, Any]) -> tuple[Path, Path]:
+    """The image a board holds (loaded or compiled in) and its report, beside the model:
+    classify --model and eval --on-device check the board against it."""
+    image_path, report_path = deployment_paths(model_path)
+    for path, data in ((image_path, image),
+                       (report_path, (json.dumps(report, indent=2) + "\n").encode())):
         write_atomic(path, data)
     return image_path, report_path
 
 
-def load_deployment(folder: Path) -> ModelImage:
-    """The image `phyff deploy` wrote for this run."""
-    path = folder / IMAGE_FILE
+def load_deployment(model_path: Path) -> ModelImage:
+    """The image `phyff deploy` wrote for this model (a run directory or a model file)."""
+    path, _ = deployment_paths(model_path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"no deployed model in {folder} ({IMAGE_FILE} is missing): run "
-            f"phyff deploy {folder} --board URL first")
+            f"no deployed model beside {model_path} ({path.name} is missing): run "
+            f"phyff deploy {model_path} --board URL first")
     try:
         return ModelImage.unpack(path.read_bytes())
     except ValueError as exc:

@@ -46,6 +46,8 @@ DEFINES = [
     ("PHYFF_CORE_MODEL_BYTES", "65535u"),
     ("PHYFF_CORE_INFER_WORK", "16384u"),
     ("PHYFF_CORE_MAX_CLASSES", "256u"),
+    # phyff_core_use_compiled_model reaches Python (the emulator never hands one over)
+    ("PHYFF_CORE_COMPILED_MODEL", "1"),
 ]
 
 # Every header the module exposes: all of shared/ (the wire format and fixed

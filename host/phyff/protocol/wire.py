@@ -300,6 +300,8 @@ class Caps(Record, ctype="phyff_caps"):
     reserved0: int = 0
     reserved1: int = 0
     reserved2: int = 0
+    max_classes: int = 0  # most classes an on-device model may have (level 4)
+    infer_work: int = 0  # int16 scratch values one INFER sample may use (level 4)
 
     @property
     def firmware_version_str(self) -> str:
@@ -395,11 +397,11 @@ class ModelInfo(Record, ctype="phyff_model_info"):
     name: str
     train_board: str
     train_medium: str
-    reserved: int = 0
+    origin: int = 0  # MODEL_LOADED, or MODEL_COMPILED into the firmware (level 4)
 
     def as_dict(self) -> dict[str, object]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d.pop("reserved")
+        d["origin"] = "compiled in" if self.origin == lib.PHYFF_MODEL_COMPILED else "loaded"
         d["inference"] = "goodness" if self.inference == lib.PHYFF_INFERENCE_GOODNESS \
             else "onepass"
         return d

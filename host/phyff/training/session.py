@@ -40,6 +40,7 @@ from tqdm import tqdm
 from phyff._version import __version__
 from phyff.phyll.model import Model, PhysicalLayer, save_model
 from phyff.phyll.npzio import read_npz, write_npz_atomic
+from phyff.phyll.transform import METADATA_KEY, InputTransform
 from phyff.training.checkpoint import load_checkpoint, save_checkpoint
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.goodnessfile import write_goodness_file
@@ -145,8 +146,8 @@ def train(
             _refuse_existing(run, overwrite)
             model, rng = new_model(config, layers, data)
             start = 0
+        prepared = prepare(model, layers, data)  # the data are checked here first
         model.metadata = _metadata(config, layers, data, fingerprint)
-        prepared = prepare(model, layers, data)
         loop = EpochLoop(config, model, layers, prepared, rng)
         if resume:
             _restore_caches(run, loop, start)
@@ -369,6 +370,23 @@ def _dataset_fingerprint(data: Dataset, arrays: tuple[np.ndarray, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
+def input_transform(data: Dataset) -> InputTransform:
+    """What turns raw rows into this data's features: the dataset's own record when it
+    has one (``input_transform``, or phyff.datasets' ``input_scale``), else none (the
+    caller's arrays are taken as the raw values)."""
+    given = getattr(data, "input_transform", None)
+    if isinstance(given, InputTransform):
+        return given
+    x_tr = np.asarray(data.x_train, dtype=np.float64)
+    n_classes = int(data.n_classes)
+    names = getattr(data, "class_names", None) or [str(c) for c in range(n_classes)]
+    scale = getattr(data, "input_scale", None)
+    return InputTransform.fit(1.0 if scale is None else scale, x_tr,
+                              clip=bool(getattr(data, "input_clip", False)), class_names=names,
+                              feature_names=getattr(data, "feature_names", None),
+                              floor=float(getattr(data, "input_range", 0.0)))
+
+
 def _metadata(
     config: TrainConfig, layers: Sequence[PhysicalLayer], data: Dataset, fingerprint: str
 ) -> dict[str, Any]:
@@ -381,6 +399,7 @@ def _metadata(
     return {
         "layers": identities,
         "dataset": {"name": getattr(data, "name", None), "fingerprint": fingerprint},
+        METADATA_KEY: input_transform(data).to_dict(),
         "train_config": config.to_dict(),
         "versions": {
             "phyff": __version__,

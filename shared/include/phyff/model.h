@@ -126,6 +126,16 @@
  *
  * Code contracts: as wire.h W-P1-P5 and fixed.h FX-F1-F9. Images are read byte
  * by byte (W-W3), so they may sit at any address in RAM or flash.
+ *
+ * Models compiled into the firmware (phyff export)
+ *   M-C1. Every byte of an image is read through phyff_model_byte's rule: a
+ *       plain load on targets with one address space; on AVR (where flash
+ *       and RAM are separate) an image is in program memory (PROGMEM) and is
+ *       read with pgm_read_byte, so an AVR core holds no model in RAM
+ *       (phyff_core.h: PHYFF_CORE_MODEL_BYTES is 0 there).
+ *   M-C2. A compiled-in image is checked at start-up by exactly the rules a
+ *       loaded one is (M-V1-V6: its board identity and channel layout); one
+ *       that fails is not served, and the board reports why (phyff_core.h).
  */
 #ifndef PHYFF_MODEL_H
 #define PHYFF_MODEL_H
@@ -290,6 +300,9 @@ bool phyff_infer_readout_finish(const struct phyff_model_view *view, const int64
 
 /* M-P6 goodness: G_k of block k's output y, Q15. */
 int32_t phyff_infer_goodness(const struct phyff_model_view *view, unsigned k, const int16_t *y);
+
+/* M-C1: byte `at` of an image (in program memory on AVR). */
+uint8_t phyff_model_byte(const uint8_t *image, uint32_t at);
 
 /* M-P7: first index of the largest of n scores (n >= 1). */
 uint16_t phyff_argmax_s32(const int32_t *scores, size_t n);

@@ -169,7 +169,10 @@
  *       (Level 2: caps.max_settle_us added, counters and events defined.
  *       Level 3: on-device inference: commands 0x10..0x15, statuses 24..30,
  *       FEAT_INFER and FEAT_MODEL_PERSIST, caps.model_capacity/model_crc/
- *       model_loaded, stats W-T9-T11.)
+ *       model_loaded, stats W-T9-T11.
+ *       Level 4: caps.max_classes and caps.infer_work (the on-device limits
+ *       a model must fit, before it is loaded); model_info.origin (a model
+ *       compiled into the firmware).)
  *   W-L3. These never change, at any level, so that any host can talk to any
  *       board well enough to tell the user what to do: the header fields
  *       `level` and `seq` at offsets 0 and 1, the framing (W-W1, W-W2), the HELLO
@@ -343,7 +346,7 @@ extern "C" {
 
 /* ---- Levels, sizes --------------------------------------------------- */
 
-#define PHYFF_PROTOCOL_LEVEL 3u
+#define PHYFF_PROTOCOL_LEVEL 4u
 
 #define PHYFF_HEADER_SIZE 8u
 #define PHYFF_CRC_SIZE 2u
@@ -467,6 +470,11 @@ struct phyff_caps {
     uint8_t model_loaded;     /* 1 when a model is in force, else 0 */
     uint8_t reserved1;
     uint16_t reserved2;
+    uint16_t max_classes;     /* most classes a model may have (model.h M-V2); 0 without
+                                 FEAT_INFER (level 4) */
+    uint16_t infer_work;      /* int16 scratch values one INFER sample may use (model.h
+                                 M-V2 width, M-V3 per block); 0 without FEAT_INFER
+                                 (level 4) */
 };
 
 struct phyff_config {
@@ -517,6 +525,12 @@ struct phyff_infer_head {
     uint16_t reserved; /* 0 */
 };
 
+/* Where the model in force came from (model_info.origin). */
+enum phyff_model_origin {
+    PHYFF_MODEL_LOADED = 0,  /* loaded over the link (MODEL_BEGIN..COMMIT) */
+    PHYFF_MODEL_COMPILED = 1 /* compiled into the firmware: read-only, in flash */
+};
+
 struct phyff_model_info {
     uint32_t crc32;           /* of the image in force */
     uint32_t image_size;      /* its bytes */
@@ -530,7 +544,7 @@ struct phyff_model_info {
     int8_t input_exp;         /* features are Q15 scaled by 2^input_exp */
     int8_t score_exp;         /* scores are int32 scaled by 2^(score_exp - 31) */
     uint16_t trace_values;    /* sensed values per sample in a trace */
-    uint16_t reserved;
+    uint16_t origin;          /* enum phyff_model_origin (level 4) */
     char name[PHYFF_NAME_SIZE];         /* the model's name (its run) */
     char train_board[PHYFF_NAME_SIZE];  /* caps.board it was trained on */
     char train_medium[PHYFF_NAME_SIZE]; /* caps.medium it was trained on */
@@ -540,7 +554,7 @@ struct phyff_model_info {
  * (checked below), but the codec never relies on that: see W-W3. */
 #define PHYFF_ERROR_SIZE 4u
 #define PHYFF_EVENT_SIZE 4u
-#define PHYFF_CAPS_SIZE 72u
+#define PHYFF_CAPS_SIZE 76u
 #define PHYFF_CONFIG_SIZE 12u
 #define PHYFF_QUERY_HEAD_SIZE 4u
 #define PHYFF_STATS_SIZE 44u
@@ -579,6 +593,8 @@ PHYFF_STATIC_ASSERT(offsetof(struct phyff_config, reserved) == 10, "config.reser
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_query_head) == PHYFF_QUERY_HEAD_SIZE, "query head layout");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, model_capacity) == 60, "caps.model_capacity offset");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, model_loaded) == 68, "caps.model_loaded offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, max_classes) == 72, "caps.max_classes offset");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_caps, infer_work) == 74, "caps.infer_work offset");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_stats) == PHYFF_STATS_SIZE, "stats layout");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_model_begin) == PHYFF_MODEL_BEGIN_SIZE, "model_begin layout");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_chunk_head) == PHYFF_CHUNK_HEAD_SIZE, "chunk_head layout");
