@@ -61,13 +61,15 @@ def matrix_jobs(tasks: Sequence[Task], methods: Sequence[str], seeds: Iterable[i
 
 def _cost(task: Task, method: str, n_train: int) -> float:
     """Rough relative run time (sample-epochs, PAT's twin fit counted): a priority only."""
-    if method in ("elm", "linear"):
+    if method in ("elm", "logreg", "digital-elm", "ridge-lsq"):
         return n_train / 100
+    if method == "mlp":
+        return n_train / 10
     if method in ("pat", "backprop"):
         twin = task.twin.n_pairs * task.twin.epochs / 10 if method == "pat" else 0
         return (task.backprop.epochs * n_train + twin) / 10
     steps = task.phyll.model.inner_steps
-    if method == "phyll-nophys":
+    if method.endswith("-nophys"):
         steps /= 2
     return task.phyll.epochs * n_train * steps / 100
 
