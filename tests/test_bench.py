@@ -46,7 +46,7 @@ def test_quick_matrix_has_every_method_with_sane_numbers(quick_digits: Any) -> N
     n = len(digits.y_train)
     # Device queries follow the methods' definitions exactly (one epoch, two blocks).
     assert rows["phyll"].train_queries == 2 * n * 2  # positives + negatives, per block
-    assert rows["phyll-nophys"].train_queries == 0 and rows["linear"].train_queries == 0
+    assert rows["phyll-nophys"].train_queries == 0 and rows["ridge-lsq"].train_queries == 0
     assert rows["pat"].train_queries == rows["backprop"].train_queries == n * 2
     assert rows["pat"].twin_queries == 3000 and rows["elm"].train_queries == n * 2
     assert rows["pat"].twin_macs > 0 and rows["backprop"].oracle_evals == 0  # analytic optics
@@ -129,12 +129,12 @@ def test_cli_registers_bench_and_runs_a_slice(tmp_path: Path,
     cli_bench.add_commands(add)
     assert set(registered) == {"bench"}
     args = parser.parse_args(["--quick", "--tasks", "digits/optical", "--methods",
-                              "phyll,linear", "--no-adapt", "--no-speed", "--out",
+                              "phyll,ridge-lsq", "--no-adapt", "--no-speed", "--out",
                               str(tmp_path), "--json", "--j-per-query", "1e-3",
                               "--workers", "1"])
     assert registered["bench"](args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert [r["method"] for r in out["summary"]] == ["phyll", "linear"]
+    assert [r["method"] for r in out["summary"]] == ["phyll", "ridge-lsq"]
     assert Path(out["files"]["csv"]).is_file()
     phyll = out["summary"][0]
     assert float(phyll["energy_j"]) >= phyll["train_queries"] * 1e-3

@@ -343,7 +343,7 @@ def write_doc(outcome: Any, doc: Path, command: str) -> dict[str, Path]:
 
 def all_targets(outcome: Any) -> list[Target]:
     """Every target of the benchmark issue and the trainer issue, evaluated."""
-    from phyff.compare.verdict import physics_helps_target
+    from phyff.compare.verdict import ELM_ORDER, physics_helps_target
 
     names = [t.name for t in outcome.tasks]
     steps = [s for s in outcome.scenarios if s.kind == "step"]
@@ -357,6 +357,8 @@ def all_targets(outcome: Any) -> list[Target]:
     return [
         *accuracy_cost_targets(outcome.summaries, vowels + image),
         Target(*physics_helps_target(task_verdicts(outcome))),
+        Target(*physics_helps_target(task_verdicts(outcome, ELM_ORDER),
+                                     "a fixed medium with a ridge read-out (elm)")),
         *physics_targets(outcome.summaries, names),
         *adapt_targets(steps),
         *trainer_targets(outcome.summaries, outcome.speed),
@@ -364,18 +366,19 @@ def all_targets(outcome: Any) -> list[Target]:
     ]
 
 
-def task_verdicts(outcome: Any) -> list[Any]:
-    """The does-the-medium-help verdict of every task of the outcome."""
-    from phyff.compare.verdict import verdicts
+def task_verdicts(outcome: Any, subjects: Sequence[str] | None = None) -> list[Any]:
+    """The does-the-medium-help verdict of every task of the outcome (PhyLL by default)."""
+    from phyff.compare.verdict import PHYLL_ORDER, verdicts
 
-    return verdicts(outcome.summaries, outcome.results, [t.name for t in outcome.tasks])
+    return verdicts(outcome.summaries, outcome.results, [t.name for t in outcome.tasks],
+                    subjects or PHYLL_ORDER)
 
 
 def render(outcome: Any, *, csv_name: str, runs_name: str, plot_name: str,
            command: str) -> str:
     """The whole Markdown report."""
     from phyff.compare.budget import cost_table
-    from phyff.compare.verdict import verdict_table
+    from phyff.compare.verdict import ELM_ORDER, verdict_table
 
     m = outcome.machine
     o = outcome.options
@@ -408,6 +411,12 @@ def render(outcome: Any, *, csv_name: str, runs_name: str, plot_name: str,
         VERDICT_TEXT,
         "",
         verdict_table(task_verdicts(outcome)),
+        "",
+        "The same question for the simplest use of the medium, a fixed medium with a "
+        "trained ridge read-out (`elm`: fixed random physical blocks, no training of "
+        "anything before the read-out):",
+        "",
+        verdict_table(task_verdicts(outcome, ELM_ORDER), "elm"),
         "",
         "## Targets",
         "",

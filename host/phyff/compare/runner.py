@@ -219,6 +219,7 @@ def run_bench(options: BenchOptions, progress: Progress | None = None,
     jobs: list[Job] = []
     for task in tasks:
         n = options.hard_seeds if task.name in HARD_TASKS and options.hard_seeds else options.seeds
+        n = task.seeds or n
         methods = [m for m in options.methods
                    if (m in task.only if task.only is not None else m not in TASK_ONLY)]
         size = {task.dataset: len(load(task.dataset).y_train)}

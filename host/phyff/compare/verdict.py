@@ -29,6 +29,8 @@ from phyff.compare.summary import Summary, find, fmt_count
 
 # The PhyLL a user runs (the product's default first), as the verdict's subject.
 PHYLL_ORDER: tuple[str, ...] = ("phyll-frugal", "phyll")
+# The simplest use of a medium, judged the same way: fixed physical blocks, ridge read-out.
+ELM_ORDER: tuple[str, ...] = ("elm",)
 HELPS, HURTS, UNCLEAR, UNDECIDED = ("helps", "hurts", "no clear difference",
                                     "one seed: no spread to judge by")
 # The issue's bar for "physics helps": over this many seeds at least.
@@ -78,9 +80,10 @@ def is_digital(s: Summary) -> bool:
 
 
 def verdict_for(summaries: Sequence[Summary], results: Sequence[RunResult],
-                task: str) -> Verdict | None:
-    """The verdict of one task (None when no PhyLL with physical layers ran on it)."""
-    phyll = next((s for m in PHYLL_ORDER if (s := find(summaries, task, m)) is not None
+                task: str, subjects: Sequence[str] = PHYLL_ORDER) -> Verdict | None:
+    """The verdict of one task for the first of `subjects` that ran on it with its medium
+    (None when none did)."""
+    phyll = next((s for m in subjects if (s := find(summaries, task, m)) is not None
                   and not is_digital(s)), None)
     if phyll is None:
         return None
@@ -93,14 +96,15 @@ def verdict_for(summaries: Sequence[Summary], results: Sequence[RunResult],
 
 
 def verdicts(summaries: Sequence[Summary], results: Sequence[RunResult],
-             tasks: Sequence[str]) -> list[Verdict]:
-    """The verdict of every task that ran PhyLL with physical layers, in task order."""
-    return [v for t in tasks if (v := verdict_for(summaries, results, t)) is not None]
+             tasks: Sequence[str], subjects: Sequence[str] = PHYLL_ORDER) -> list[Verdict]:
+    """The verdict of every task that ran one of `subjects` with its medium, in task order."""
+    return [v for t in tasks
+            if (v := verdict_for(summaries, results, t, subjects)) is not None]
 
 
-def verdict_table(rows: Sequence[Verdict]) -> str:
+def verdict_table(rows: Sequence[Verdict], subject: str = "PhyLL") -> str:
     """Markdown: one row per task."""
-    lines = ["| task | PhyLL (%) | its MACs / prediction | its device queries | best digital "
+    lines = [f"| task | {subject} (%) | its MACs / prediction | its device queries | best digital "
              "model at <= those MACs (%) | its MACs / prediction | margin (points) "
              "| 2 x seed spread | seeds | does the medium help? |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -115,9 +119,10 @@ def verdict_table(rows: Sequence[Verdict]) -> str:
     return "\n".join(lines)
 
 
-def physics_helps_target(rows: Sequence[Verdict]) -> tuple[str, bool | None, str]:
-    """(name, met, detail): PhyLL beats the best digital model somewhere, by > 2x spread."""
-    name = (f"PhyLL beats the best digital model at no more digital MACs per prediction by "
+def physics_helps_target(rows: Sequence[Verdict], subject: str = "PhyLL"
+                         ) -> tuple[str, bool | None, str]:
+    """(name, met, detail): `subject` beats the best digital model somewhere, by > 2x spread."""
+    name = (f"{subject} beats the best digital model at no more digital MACs per prediction by "
             f"more than twice the seed spread, over >= {VERDICT_SEEDS} seeds, on at least "
             "one (task, medium)")
     if not rows:

@@ -96,6 +96,7 @@ class Task:
     # wrong labels cached per sample by the query-frugal variants (None: all C - 1),
     # chosen on validation splits of the training data (see compare/tasks.py)
     frugal_negatives: int | None = None
+    seeds: int | None = None  # seeds of this task (None: the benchmark's --seeds)
 
 
 def run_method(name: str, task: Task, data: Dataset, seed: int, *, curve: bool = False,
