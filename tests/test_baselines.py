@@ -340,6 +340,10 @@ def test_verdict_compares_with_the_best_digital_model_at_no_more_macs() -> None:
     name, met, detail = physics_helps_target(list(got.values()))
     assert name.startswith("PhyLL beats")
     assert met is True and "a: helps" in detail
+    from phyff.compare.verdict import plain_words
+
+    words = plain_words(list(got.values()))
+    assert "on 1 (b) a digital model" in words and "on 1 (a) PhyLL is more accurate" in words
     few = verdicts([_summary("a", "phyll", 0.9, 0.0, 10, 5, seeds=3),
                     _summary("a", "logreg", 0.5, 0.0, 10, seeds=3)], [], ["a"])
     assert few[0].answer == HELPS and physics_helps_target(few)[1] is False  # < 10 seeds

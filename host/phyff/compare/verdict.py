@@ -137,3 +137,29 @@ def physics_helps_target(rows: Sequence[Verdict], subject: str = "PhyLL"
 
 def _acc(s: Summary) -> str:
     return f"{100 * s.acc_mean:.1f} +- {100 * s.acc_std:.1f}"
+
+
+def plain_words(rows: Sequence[Verdict], subject: str = "PhyLL") -> str:
+    """One paragraph saying what the verdicts show, for the top of the report."""
+    if not rows:
+        return f"No task ran {subject} with a physical medium and a digital baseline."
+    groups: dict[str, list[str]] = {}
+    for v in rows:
+        groups.setdefault(v.answer, []).append(v.task)
+    n = len(rows)
+    parts = [f"In plain words: of the {n} task{'s' if n != 1 else ''} below,"]
+    said = []
+    for answer, text in ((HURTS, "a digital model that needs no device and no more digital "
+                                 "work per prediction is more accurate than {s}"),
+                         (UNCLEAR, "{s} and the best such digital model are level within "
+                                   "twice the seed spread"),
+                         (HELPS, "{s} is more accurate than every such digital model by "
+                                 "more than twice the seed spread")):
+        tasks = groups.get(answer, [])
+        if tasks:
+            said.append(f"on {len(tasks)} ({', '.join(tasks)}) " + text.format(s=subject))
+    rest = [t for a, ts in groups.items() if a not in (HURTS, UNCLEAR, HELPS) for t in ts]
+    if rest:
+        said.append(f"on {len(rest)} ({', '.join(rest)}) there is no verdict (one seed, or "
+                    "no digital baseline ran)")
+    return " ".join(parts) + " " + "; ".join(said) + "."
