@@ -366,6 +366,24 @@ def all_targets(outcome: Any) -> list[Target]:
     ]
 
 
+def search_text(outcome: Any) -> str:
+    """Which of the search pairs this invocation ran (the others are named, not hidden)."""
+    from phyff.compare.tasks import SEARCH_SEEDS, search_task_names
+
+    names = search_task_names()
+    ran = [t.name for t in outcome.tasks if t.name in names]
+    missing = [n for n in names if n not in ran]
+    text = ("The search for a (task, medium) pair where the physics helps tries "
+            f"{len(names)} pairs ({', '.join(names)}; why each, in `phyff.compare.tasks`), "
+            f"each over {SEARCH_SEEDS} seeds with PhyLL, its no-physics ablation, the "
+            "physical ELM and the digital baselines.")
+    if missing:
+        text += (f" This invocation ran {len(ran)} of them"
+                 + (f" ({', '.join(ran)})" if ran else "")
+                 + f"; not run here: {', '.join(missing)} (`make benchmarks` runs all).")
+    return text
+
+
 def task_verdicts(outcome: Any, subjects: Sequence[str] | None = None) -> list[Any]:
     """The does-the-medium-help verdict of every task of the outcome (PhyLL by default)."""
     from phyff.compare.verdict import PHYLL_ORDER, verdicts
@@ -420,6 +438,8 @@ def render(outcome: Any, *, csv_name: str, runs_name: str, plot_name: str,
         "anything before the read-out):",
         "",
         verdict_table(task_verdicts(outcome, ELM_ORDER), "elm"),
+        "",
+        search_text(outcome),
         "",
         "## Targets",
         "",
