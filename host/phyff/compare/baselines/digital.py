@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from phyff.phyll.accounting import Meter
+from phyff.phyll.model import PhysicalLayer
 from phyff.phyll.readout import fit_ridge, readout_scores
 
 DIGITAL_METHODS: tuple[str, ...] = ("logreg", "mlp", "digital-elm", "ridge-lsq")
@@ -78,6 +79,8 @@ class ShapeLayer:
 
     def __init__(self, n_in: int, n_out: int) -> None:
         self.n_in, self.n_out = int(n_in), int(n_out)
+        self.identity: dict[str, Any] = {"board": "shape only", "n_in": self.n_in,
+                                         "n_out": self.n_out}
 
     def measure(self, drive: np.ndarray) -> np.ndarray:
         return np.full((len(drive), self.n_out), 0.5)
@@ -93,7 +96,7 @@ def phyll_inference_macs(config: Any, n_in: int, n_out: int, data: Any) -> float
     from phyff.training.loop import new_model
 
     config = config.with_changes(inference="onepass")
-    layers = [ShapeLayer(n_in, n_out)] * config.n_blocks
+    layers: list[PhysicalLayer] = [ShapeLayer(n_in, n_out)] * config.n_blocks
     model, _ = new_model(config, layers, data)
     x = np.asarray(data.x_train[:8], dtype=np.float64)
     model.fit_readout_on(model.embed(layers, x), np.arange(len(x)) % model.config.n_classes)
@@ -139,7 +142,7 @@ class DigitalModel:
         xs = self._std(x)
         self.meter.macs += 2 * x.size
         if self.method == "logreg":
-            from sklearn.linear_model import LogisticRegression
+            from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
             model = LogisticRegression(max_iter=5000)
             with warnings.catch_warnings():
@@ -150,7 +153,7 @@ class DigitalModel:
             self.extra["iterations"] = float(iters)
             self._model = model
         elif self.method == "mlp":
-            from sklearn.neural_network import MLPClassifier
+            from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
 
             model = MLPClassifier(hidden_layer_sizes=(self.hidden,), max_iter=MLP_MAX_ITER,
                                   random_state=self.seed)
