@@ -166,9 +166,6 @@ def test_elm_uses_one_pass_per_block_and_beats_chance() -> None:
     elm.fit(layers, data.x_train, data.y_train, np.random.default_rng(0))
     assert elm.meter.queries == 84 * 2 and elm.meter.macs > 0
     assert np.mean(elm.predict(layers, data.x_test) == data.y_test) >= 0.8
-    linear = Elm(7, 12, layers, ElmSettings(), seed=0, physics=False)
-    linear.fit(layers, data.x_train, data.y_train, np.random.default_rng(0))
-    assert linear.meter.queries == 0
 
 
 def test_bench_loop_is_the_product_loop(tmp_path: Path) -> None:
@@ -203,18 +200,19 @@ TINY = Task(
 )
 
 
-@pytest.mark.parametrize("method", ["phyll", "phyll-nophys", "pat", "backprop", "elm", "linear"])
+@pytest.mark.parametrize("method", ["phyll", "phyll-nophys", "pat", "backprop", "elm",
+                                    "ridge-lsq", "logreg", "mlp", "digital-elm"])
 def test_every_method_counts_its_queries_exactly(method: str) -> None:
     data = synthetic_vowels(0, n_train=40, n_test=10)
     r = run_method(method, TINY, data, seed=0)
     assert 0.0 <= r.test_acc <= 1.0 and r.medium == "acoustic"
     expected_train = {"phyll": 3 * 2 * 40 * 2, "phyll-nophys": 0, "pat": 2 * 40 * 2,
-                      "backprop": 2 * 40 * 2, "elm": 40 * 2, "linear": 0}[method]
+                      "backprop": 2 * 40 * 2, "elm": 40 * 2}.get(method, 0)
     assert r.train_queries == expected_train
     assert r.twin_queries == (300 if method == "pat" else 0)
     assert r.train_macs > 0
-    assert r.eval_queries == {"phyll": 7 * 2 * 10, "phyll-nophys": 0, "linear": 0}.get(
-        method, 2 * 10)
+    assert r.eval_queries == {"phyll": 7 * 2 * 10, "pat": 2 * 10, "backprop": 2 * 10,
+                              "elm": 2 * 10}.get(method, 0)
     assert r.wall_s >= r.board_s >= 0.0
     if method == "pat":
         assert r.twin_macs > 0 and r.train_macs > r.twin_macs
@@ -247,3 +245,105 @@ def test_recovery_epochs() -> None:
     assert before_change(curve, 10) == pytest.approx(0.9)
     assert recovery_epochs(curve, 10, 0.02) == 3
     assert recovery_epochs([*curve[:12], *[(e, 0.6) for e in range(13, 25)]], 10, 0.02) is None
+
+
+# ------------------------------------------------------------ digital baselines
+def test_digital_baselines_make_no_query_and_count_inference_macs() -> None:
+    from phyff.compare.baselines.digital import DigitalModel
+
+    data = synthetic_vowels(0, n_train=84, n_test=42, spread=0.3)
+    d, c = 12, 7
+    expected = {"logreg": d * c, "ridge-lsq": d * c, "mlp": d * 30 + 30 * c,
+                "digital-elm": d * 40 + (40 + d) * c}
+    for method, per_sample in expected.items():
+        model = DigitalModel(method, c, seed=0, hidden=30, width=40)
+        model.fit(data.x_train, data.y_train)
+        assert model.meter.queries == 0 and model.meter.macs > 0
+        before = model.meter.macs
+        pred = model.predict(data.x_test)
+        assert model.meter.macs - before == 42 * per_sample
+        assert np.mean(pred == data.y_test) >= 0.7, method
+
+
+def test_mlp_is_sized_to_phyll_digital_work_per_prediction() -> None:
+    """The MLP's budget is what a one-pass PhyLL run of the task measures, to the MAC."""
+    from phyff.compare.baselines.digital import mlp_width, phyll_inference_macs
+    from phyff.compare.baselines.phyll import variant_config
+
+    data = synthetic_vowels(0, n_train=40, n_test=10)
+    frugal = run_method("phyll-frugal", TINY, data, seed=0)
+    budget = phyll_inference_macs(variant_config(TINY.phyll, "phyll-frugal", 0), 20, 20, data)
+    assert budget == frugal.eval_macs / 10
+    mlp = run_method("mlp", TINY, data, seed=0)
+    assert mlp.extra["phyll_inference_macs"] == budget
+    assert mlp.eval_macs / 10 <= budget < mlp.eval_macs / 10 + 12 + 7
+    assert mlp.extra["hidden"] == mlp_width(budget, 12, 7)
+    elm = run_method("digital-elm", TINY, data, seed=0)
+    assert elm.extra["width"] == TINY.phyll.n_blocks * 20  # as wide as the physical readings
+
+
+@pytest.mark.parametrize("ablation", ["nophys", "noskip"])
+def test_ablations_run_the_schedule_of_the_phyll_they_ablate(ablation: str) -> None:
+    """phyll-frugal-X is phyll-frugal with one setting changed, through the same trainer."""
+    from phyff.compare.baselines.phyll import variant_config
+    from phyff.compare.tasks import full_tasks
+
+    field = {"nophys": "physical", "noskip": "skip"}[ablation]
+    for task in full_tasks().values():
+        for method in ("phyll", "phyll-frugal"):
+            base = variant_config(task.phyll, method, 3).flat()
+            changed = variant_config(task.phyll, f"{method}-{ablation}", 3).flat()
+            assert {k for k in base if base[k] != changed[k]} == {field}
+            assert changed["schedule"] == ("layerwise" if "frugal" in method else "simultaneous")
+    # Run through the product loop: the layer-wise schedule's caches and one-pass inference.
+    data = synthetic_vowels(0, n_train=40, n_test=10)
+    plain = run_method("phyll-frugal", TINY, data, seed=0)
+    r = run_method(f"phyll-frugal-{ablation}", TINY, data, seed=0)
+    assert r.epochs == plain.epochs == 2 * TINY.phyll.epochs
+    if ablation == "noskip":
+        assert r.train_queries == plain.train_queries  # the same cached measurements
+        assert r.eval_queries == plain.eval_queries == 2 * 10  # one pass per block
+    else:
+        assert r.train_queries == r.eval_queries == 0
+
+
+def _summary(task: str, method: str, acc: float, std: float, macs: float,
+             queries: float = 0.0, seeds: int = 10) -> Any:
+    from phyff.compare.summary import Summary
+
+    return Summary(task, method, "m", "d", seeds, acc, std, queries, 0.0, 0.0, 1e6, 0.0,
+                   0.0, 0.0, 0.0, 2.0 if queries else 0.0, macs, 10)
+
+
+def test_verdict_compares_with_the_best_digital_model_at_no_more_macs() -> None:
+    from phyff.compare.verdict import HELPS, HURTS, UNCLEAR, physics_helps_target, verdicts
+
+    rows = [
+        _summary("a", "phyll-frugal", 0.90, 0.01, 2000, queries=5000),
+        _summary("a", "phyll", 0.95, 0.01, 9000, queries=50000),
+        _summary("a", "logreg", 0.80, 0.0, 100),
+        _summary("a", "mlp", 0.99, 0.0, 2500),  # more MACs than PhyLL: not eligible
+        _summary("a", "digital-elm", 0.85, 0.02, 1500),
+        _summary("a", "elm", 0.99, 0.0, 500, queries=100),  # uses the device: not digital
+        _summary("b", "phyll-frugal", 0.90, 0.02, 2000, queries=5000),
+        _summary("b", "mlp", 0.99, 0.01, 1900),
+        _summary("c", "phyll-frugal", 0.90, 0.03, 2000, queries=5000),
+        _summary("c", "my-plugin-model", 0.88, 0.01, 10),  # any digital method counts
+    ]
+    got = {v.task: v for v in verdicts(rows, [], ["a", "b", "c", "absent"])}
+    assert list(got) == ["a", "b", "c"]
+    a, b, c = got["a"], got["b"], got["c"]
+    assert a.phyll.method == "phyll-frugal" and a.best is not None
+    assert a.best.method == "digital-elm" and a.answer == HELPS
+    assert a.margin == pytest.approx(0.05) and a.spread == pytest.approx(0.02)
+    assert b.answer == HURTS and c.answer == UNCLEAR
+    name, met, detail = physics_helps_target(list(got.values()))
+    assert name.startswith("PhyLL beats")
+    assert met is True and "a: helps" in detail
+    from phyff.compare.verdict import plain_words
+
+    words = plain_words(list(got.values()))
+    assert "on 1 (b) a digital model" in words and "on 1 (a) PhyLL is more accurate" in words
+    few = verdicts([_summary("a", "phyll", 0.9, 0.0, 10, 5, seeds=3),
+                    _summary("a", "logreg", 0.5, 0.0, 10, seeds=3)], [], ["a"])
+    assert few[0].answer == HELPS and physics_helps_target(few)[1] is False  # < 10 seeds

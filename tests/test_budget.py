@@ -238,9 +238,9 @@ def test_layerwise_checks_the_whole_configuration_when_built(changes: dict[str, 
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"repeats": 0}, "repeats must be an integer >= 1"),
+    ({"repeats": 0}, "repeats must be an integer in 1..100"),
     ({"remeasure": 0}, "remeasure must be a positive integer"),
-    ({"cache_negatives": True}, "cache_negatives must be a positive number"),
+    ({"cache_negatives": 0}, "cache_negatives must be a positive number"),
     ({"repeat_mode": "median"}, "repeat_mode must be one of"),
     ({"schedule": "nightly"}, "unknown schedule 'nightly'"),
 ])

@@ -687,3 +687,19 @@ def test_available_datasets_lists_every_builtin() -> None:
     for name in ("vowels7", "vowels7:speaker", "hillenbrand12", "digits", "fashion-mnist-14"):
         assert name in names
     assert any(name.startswith("csv:") for name in names)
+
+
+def test_interference_is_seeded_nonlinear_and_checks_its_size() -> None:
+    a, b = load_dataset("interference:400"), load_dataset("interference:400")
+    assert a.fingerprint() == b.fingerprint() and a.n_classes == 4 and a.n_features == 16
+    assert len(a.y_test) == 80 and load_dataset("interference:400", seed=1).fingerprint() \
+        != a.fingerprint()
+    # Not linearly separable: a least-squares linear classifier on the phases stays below
+    # 70 % (the task's own pairwise-phase features give 90 %, see phyff.compare.tasks).
+    big = load_dataset("interference")
+    x = np.c_[big.x_train, np.ones(len(big.x_train))]
+    w = np.linalg.lstsq(x, np.eye(4)[big.y_train], rcond=None)[0]
+    linear = np.mean((np.c_[big.x_test, np.ones(len(big.x_test))] @ w).argmax(1) == big.y_test)
+    assert linear < 0.7
+    with pytest.raises(DatasetError, match="between"):
+        load_dataset("interference:3")

@@ -436,7 +436,7 @@ def test_training_that_diverges_stops_with_exit_1(tmp_path: Path,
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--repeats", "100000"], ["repeats=100000", "1..100"]),
+    (["--repeats", "100000"], ["repeats must be an integer in 1..100", "100000"]),
 ])
 def test_train_settings_out_of_range(tmp_path: Path, args: list[str], words: list[str],
                                      capsys: pytest.CaptureFixture[str]) -> None:
@@ -450,7 +450,7 @@ def test_train_settings_out_of_range(tmp_path: Path, args: list[str], words: lis
 
 @pytest.mark.parametrize("setting, words", [
     ("epochs=1.5", ["epochs=1.5", "whole number"]),
-    ("repeats=100000", ["repeats=100000", "1..100"]),
+    ("repeats=100000", ["repeats must be an integer in 1..100", "100000"]),
     ("batch_size=true", ["batch_size=True", "whole number"]),
 ])
 def test_sweep_settings_of_the_wrong_kind_are_refused_before_running(

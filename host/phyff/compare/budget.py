@@ -65,7 +65,7 @@ def budget_targets(summaries: Sequence[Summary], results: Sequence[RunResult]) -
         acc_ok, q_ok = fr.acc_mean >= 0.95, fr_q <= 5000
         ratio = (pat_q / fr_q) if pat_q else None
         ratio_ok = ratio is not None and ratio >= 10
-        out.append((name, acc_ok and q_ok and ratio_ok,
+        out.append((name, (acc_ok and q_ok and ratio_ok) if pat_q is not None else None,
                     f"{100 * fr.acc_mean:.1f} +- {100 * fr.acc_std:.1f} % over {fr.seeds} "
                     f"seeds ({'ok' if acc_ok else 'NO'}); {fr_q:,.0f} queries "
                     f"({'ok' if q_ok else 'NO'}); PAT {fmt_count(pat_q or float('nan'))} = "

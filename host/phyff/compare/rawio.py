@@ -60,7 +60,7 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "phyll": task.phyll.to_dict(), "backprop": asdict(task.backprop),
         "twin": asdict(task.twin), "elm": asdict(task.elm), "ffv1_lr": task.ffv1_lr,
         "only": None if task.only is None else list(task.only),
-        "frugal_negatives": task.frugal_negatives,
+        "frugal_negatives": task.frugal_negatives, "seeds": task.seeds,
     }
 
 
@@ -71,7 +71,7 @@ def task_from_dict(d: dict[str, Any]) -> Task:
     return Task(d["name"], d["url"], d["dataset"], TrainConfig.from_dict(d["phyll"]),
                 BackpropSettings(**d["backprop"]), TwinSettings(**twin), ElmSettings(**elm),
                 d.get("ffv1_lr"), None if d.get("only") is None else tuple(d["only"]),
-                d.get("frugal_negatives"))
+                d.get("frugal_negatives"), d.get("seeds"))
 
 
 def save_raw(outcome: BenchOutcome, path: Path) -> Path:

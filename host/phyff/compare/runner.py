@@ -62,12 +62,14 @@ def matrix_jobs(tasks: Sequence[Task], methods: Sequence[str], seeds: Iterable[i
 
 def _cost(task: Task, method: str, n_train: int) -> float:
     """Rough relative run time (sample-epochs, PAT's twin fit counted): a priority only."""
-    if method in ("elm", "linear"):
+    if method in ("elm", "logreg", "digital-elm", "ridge-lsq"):
         return n_train / 100
+    if method == "mlp":
+        return n_train / 10
     if method in ("pat", "backprop"):
         twin = task.twin.n_pairs * task.twin.epochs / 10 if method == "pat" else 0
         return (task.backprop.epochs * n_train + twin) / 10
-    steps = task.phyll.model.inner_steps / (2 if method == "phyll-nophys" else 1)
+    steps = task.phyll.model.inner_steps / (2 if method.endswith("-nophys") else 1)
     return task.phyll.epochs * n_train * steps / 100
 
 
@@ -235,6 +237,7 @@ def run_bench(options: BenchOptions, progress: Progress | None = None,
     jobs: list[Job] = []
     for task in tasks:
         n = options.hard_seeds if task.name in HARD_TASKS and options.hard_seeds else options.seeds
+        n = task.seeds or n
         methods = [m for m in options.methods
                    if (m in task.only if task.only is not None else m not in TASK_ONLY)]
         size = {task.dataset: len(load(task.dataset).y_train)}

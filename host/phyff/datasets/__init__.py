@@ -15,6 +15,7 @@ scaling rules; one module per source registers its names:
   (Hillenbrand et al. 1995, the physics-aware-training split);
 * :mod:`~phyff.datasets.digits` -- ``digits`` (scikit-learn 8x8);
 * :mod:`~phyff.datasets.fashion` -- ``fashion-mnist[-14|-7][:N]``;
+* :mod:`~phyff.datasets.synthetic` -- ``interference[:N]`` (generated in code);
 * :mod:`~phyff.datasets.userfiles` -- ``csv:PATH[#label=COL]``, ``npz:PATH``,
   ``idx:IMAGES,LABELS`` (the user's own files, read defensively).
 
@@ -49,6 +50,7 @@ from __future__ import annotations
 from phyff.datasets import vowels as vowels
 from phyff.datasets import digits as digits
 from phyff.datasets import fashion as fashion
+from phyff.datasets import synthetic as synthetic
 from phyff.datasets import userfiles as userfiles
 
 # isort: on

@@ -64,6 +64,11 @@ def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
+# Measurements per cached row: the layer-wise cache holds repeats x rows x samples
+# values, so 100,000 asked for 25 GiB; the paper's averaging gains little past a few.
+MAX_REPEATS = 100
+
+
 def check_options(options: ScheduleOptions) -> None:
     """Refuse schedule options no schedule can use, whichever schedule is chosen.
 
@@ -75,9 +80,9 @@ def check_options(options: ScheduleOptions) -> None:
     if options.remeasure is not None and not _positive_int(options.remeasure):
         raise ValueError(f"remeasure must be a positive integer number of epochs (or "
                          f"None: never re-measure), got {options.remeasure!r}")
-    if not _positive_int(options.repeats):
-        raise ValueError(f"repeats must be an integer >= 1 (measurements per cached "
-                         f"row), got {options.repeats!r}")
+    if not _positive_int(options.repeats) or options.repeats > MAX_REPEATS:
+        raise ValueError(f"repeats must be an integer in 1..{MAX_REPEATS} (measurements per "
+                         f"cached row; the cache grows with it), got {options.repeats!r}")
     if options.cache_negatives is not None and not _positive_int(options.cache_negatives):
         raise ValueError(f"cache_negatives must be a positive number of wrong labels per "
                          f"sample (or None: all), got {options.cache_negatives!r}")

@@ -11,8 +11,9 @@ penalty is chosen from a small grid on a held-out fifth of the training set
 (no extra device queries: the features are measured once), then refitted on
 all of it.
 
-The same read-out on x alone (`physics=False`) is the plain linear model:
-the table's measure of what any physical layer adds.
+The same read-out on x alone is the benchmark's ``ridge-lsq``, and random
+digital features in place of the physical blocks its ``digital-elm``
+(`phyff.compare.baselines.digital`).
 """
 
 from __future__ import annotations
@@ -40,13 +41,12 @@ class ElmSettings:
 
 
 class Elm:
-    """Random fixed blocks + ridge read-out (or the read-out alone, physics=False)."""
+    """Random fixed physical blocks + ridge read-out."""
 
     def __init__(self, n_classes: int, n_features: int, layers: Sequence[PhysicalLayer],
-                 settings: ElmSettings, seed: int, *, physics: bool = True) -> None:
+                 settings: ElmSettings, seed: int) -> None:
         self.settings = settings
         self.n_classes = n_classes
-        self.physics = physics
         enc = settings.encoder
         self.d_in = [get_encoder(enc).input_width(int(lay.n_in)) for lay in layers]
         self.width = self.d_in[0]
@@ -62,10 +62,8 @@ class Elm:
         self.meter = Meter()
 
     def features(self, layers: Sequence[PhysicalLayer], x: np.ndarray) -> np.ndarray:
-        """[p_1, ..., p_K, x] for raw features x (or x alone without physics)."""
+        """[p_1, ..., p_K, x] for raw features x."""
         x = np.asarray(x, dtype=np.float64)
-        if not self.physics:
-            return x
         h = lay_out(x, self.width, self.offset)
         parts = []
         for k, layer in enumerate(layers):

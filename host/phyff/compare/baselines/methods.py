@@ -9,7 +9,8 @@ set and returns a `RunResult`. Methods:
 - ``pat``: physics-aware training, twin recorded and fitted on this board;
 - ``backprop``: ideal backpropagation through the emulator's exact medium;
 - ``elm``: fixed random physical blocks + ridge read-out;
-- ``linear``: the ridge read-out on the raw features (no physics at all).
+- ``logreg``, ``mlp``, ``digital-elm``, ``ridge-lsq``: digital models with no
+  device query at all (`phyff.compare.baselines.digital`).
 
 `hook(epoch, ctx)` is called after every training epoch of the iterative
 methods, after that epoch's evaluation (to perturb the medium part-way, say;
@@ -29,6 +30,12 @@ import numpy as np
 
 from phyff.compare.baselines.backprop import BackpropNet, BackpropSettings, train_backprop
 from phyff.compare.baselines.common import BenchContext, RunResult, accuracy
+from phyff.compare.baselines.digital import (
+    DIGITAL_METHODS,
+    DigitalModel,
+    mlp_width,
+    phyll_inference_macs,
+)
 from phyff.compare.baselines.elm import Elm, ElmSettings
 from phyff.compare.baselines.jacobian import ExactGradient, LayerGradient
 from phyff.compare.baselines.phyll import (
@@ -49,7 +56,7 @@ Hook = Callable[[int, BenchContext], bool]
 # The benchmark's methods (AS_CONFIGURED, the settings unchanged, is a sweep's method:
 # the benchmark names its schedule instead).
 METHODS: tuple[str, ...] = (*(v for v in VARIANTS if v != AS_CONFIGURED),
-                            "pat", "backprop", "elm", "linear")
+                            "pat", "backprop", "elm", *DIGITAL_METHODS)
 # Methods that run only on the tasks that name them in Task.only (the drift scenario).
 TASK_ONLY: tuple[str, ...] = ("phyll-frugal-r10",)
 
@@ -63,6 +70,10 @@ DESCRIPTIONS: dict[str, str] = {
                     "(K queries per test sample)",
     "phyll-frugal-r10": "query-frugal PhyLL re-measuring its cache every 10 epochs "
                         "(for drifting media)",
+    "phyll-frugal-nophys": "query-frugal PhyLL with the physical layers removed (digital "
+                           "blocks only; same schedule, epochs and inference)",
+    "phyll-frugal-noskip": "query-frugal PhyLL without the skip path (z = [p]; same "
+                           "schedule, epochs and inference)",
     "phyll-nophys": "PhyLL with the physical layers removed (digital blocks only)",
     "phyll-noskip": "PhyLL without the skip path (z = [p] instead of [p, h])",
     "phyll-ffv1": "PhyLL with the forward-forward v1 goodness (mean of squares, threshold)",
@@ -70,7 +81,13 @@ DESCRIPTIONS: dict[str, str] = {
     "backprop": "ideal backpropagation: board forward, exact medium Jacobian backward "
                 "(emulator only: PAT with a perfect twin)",
     "elm": "extreme learning machine: fixed random physical blocks, ridge read-out",
-    "linear": "ridge read-out on the raw features (no physics)",
+    "logreg": "logistic regression on standardised features (scikit-learn; no device)",
+    "mlp": "one-hidden-layer MLP (scikit-learn) no larger per inference than the product's "
+           "PhyLL in digital multiply-adds (no device)",
+    "digital-elm": "digital extreme learning machine: as many fixed random tanh features as "
+                   "the physical layers give readings, ridge read-out (no device)",
+    "ridge-lsq": "least-squares ridge classifier on the raw features (one-hot targets; "
+                 "no device)",
 }
 
 
@@ -90,6 +107,7 @@ class Task:
     # wrong labels cached per sample by the query-frugal variants (None: all C - 1),
     # chosen on validation splits of the training data (see compare/tasks.py)
     frugal_negatives: int | None = None
+    seeds: int | None = None  # seeds of this task (None: the benchmark's --seeds)
 
 
 def run_method(name: str, task: Task, data: Dataset, seed: int, *, curve: bool = False,
@@ -103,8 +121,10 @@ def run_method(name: str, task: Task, data: Dataset, seed: int, *, curve: bool =
             _run_phyll(name, task, data, seed, ctx, result, curve, hook)
         elif name in ("pat", "backprop"):
             _run_backprop(name, task, data, seed, ctx, result, curve, hook)
+        elif name in DIGITAL_METHODS:
+            _run_digital(name, task, data, seed, ctx, result)
         else:
-            _run_elm(name, task, data, seed, ctx, result)
+            _run_elm(task, data, seed, ctx, result)
     return result
 
 
@@ -232,16 +252,41 @@ def _fit_twin(settings: TwinSettings, ctx: BenchContext, encoder: str, x_layout:
     return twin, macs
 
 
-# ------------------------------------------------------------------ ELM / linear
-def _run_elm(name: str, task: Task, data: Dataset, seed: int, ctx: BenchContext,
+# ------------------------------------------------------------------------- ELM
+def _run_elm(task: Task, data: Dataset, seed: int, ctx: BenchContext,
              result: RunResult) -> None:
     s = task.elm
     layers = [ctx.layer] * s.n_blocks
-    elm = Elm(data.n_classes, data.x_train.shape[1], layers, s, seed, physics=name == "elm")
+    elm = Elm(data.n_classes, data.x_train.shape[1], layers, s, seed)
     with ctx.training():
         elm.fit(layers, data.x_train, data.y_train, np.random.default_rng([seed, 1]))
     result.train_macs, result.train_queries = elm.meter.macs, int(ctx.queries)
     result.wall_s, result.board_s = ctx.wall_s, ctx.board_s
     result.extra["ridge"] = elm.alpha
     result.test_acc = _test_cost(elm, lambda: elm.predict(layers, data.x_test), result,
+                                 data.y_test)
+
+
+# ------------------------------------------------------------ digital baselines
+def _run_digital(name: str, task: Task, data: Dataset, seed: int, ctx: BenchContext,
+                 result: RunResult) -> None:
+    """A digital baseline: the board is opened for its widths only, never queried."""
+    n_in, n_out = int(ctx.layer.n_in), int(ctx.layer.n_out)
+    d = int(data.x_train.shape[1])
+    hidden = width = 0
+    if name == "mlp":
+        budget = phyll_inference_macs(variant_config(task.phyll, "phyll-frugal", seed),
+                                      n_in, n_out, data)
+        hidden = mlp_width(budget, d, int(data.n_classes))
+        result.extra["phyll_inference_macs"] = budget
+    elif name == "digital-elm":
+        width = task.phyll.n_blocks * n_out
+    model = DigitalModel(name, int(data.n_classes), seed, hidden=hidden, width=width,
+                         alphas=task.elm.alphas, holdout=task.elm.holdout)
+    with ctx.training():
+        model.fit(data.x_train, data.y_train)
+    result.train_macs, result.train_queries = model.meter.macs, int(ctx.queries)
+    result.wall_s, result.board_s = ctx.wall_s, ctx.board_s
+    result.extra.update(model.extra)
+    result.test_acc = _test_cost(model, lambda: model.predict(data.x_test), result,
                                  data.y_test)

@@ -12,10 +12,15 @@ end. The ablations change one field of that configuration:
   one-pass inference. Cached epochs cost no device query, so each block gets
   the epochs the paper schedule gives the whole network (K times the epochs);
 - ``phyll-frugal-r10``: the same, re-measuring the current block's cache every
-  10 epochs (for drifting media).
+  10 epochs (for drifting media);
+- ``phyll-frugal-nophys``, ``phyll-frugal-noskip``: the query-frugal PhyLL with
+  the physical layers removed / without the skip path: the same schedule,
+  epochs, cached negatives and inference as ``phyll-frugal``, so its physics
+  margin compares like with like.
 
-``phyll`` and its ablations run the paper's schedule (fresh measurements every
-batch, goodness-argmax inference), whatever the trainer's defaults.
+``phyll`` and its ablations ``phyll-nophys``, ``phyll-noskip``, ``phyll-ffv1``
+run the paper's schedule (fresh measurements every batch, goodness-argmax
+inference), whatever the trainer's defaults.
 
 ``train`` (`AS_CONFIGURED`) changes nothing: the configuration exactly as
 `phyff train` would run it with the same settings (the trainer's defaults:
@@ -50,6 +55,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "phyll": PAPER,
     "phyll-frugal": FRUGAL,
     "phyll-frugal-r10": {**FRUGAL, "remeasure": 10},
+    "phyll-frugal-nophys": {**FRUGAL, "physical": False},
+    "phyll-frugal-noskip": {**FRUGAL, "skip": False},
     "phyll-nophys": {**PAPER, "physical": False},
     "phyll-noskip": {**PAPER, "skip": False},
     "phyll-ffv1": {**PAPER, "goodness": "ff_v1"},
