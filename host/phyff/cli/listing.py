@@ -22,6 +22,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_media(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from phyff.emulator.shapes import DEFAULT_SHAPE_MEDIUM, SHAPES
     from phyff.media import MEDIA, make_medium
 
     rows = []
@@ -29,11 +32,18 @@ def cmd_media(args: argparse.Namespace) -> int:
         m = make_medium(name, seed=0)
         doc = (type(m).__doc__ or "").strip().splitlines()[0] if type(m).__doc__ else ""
         rows.append({"name": name, "n_in": m.n_in, "n_out": m.n_out, "description": doc})
+    shapes = [{**asdict(s), "url": f"emu://{DEFAULT_SHAPE_MEDIUM}?seed=1&shape={s.name}"}
+              for s in SHAPES.values()]
     if args.json:
-        print_json(rows)
+        print_json({"media": rows, "shapes": shapes})
     else:
         for r in rows:
             print(f"{r['name']:10s} {r['n_in']:4d} -> {r['n_out']:<4d} {r['description']}")
+        print("\nboard shapes (emulate a real board's channels and converters; "
+              "any medium, default circuit):")
+        for s in SHAPES.values():
+            print(f"  shape={s.name:7s} {s.describe()}")
+        print(f"  e.g. --board 'emu://{DEFAULT_SHAPE_MEDIUM}?seed=1&shape=uno'")
     return EXIT_OK
 
 

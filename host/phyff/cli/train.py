@@ -186,10 +186,11 @@ def _cost_summary(board: Any, args: argparse.Namespace, train_queries: int, eval
                   calls: int) -> dict[str, float]:
     """Projected wall time of these device queries on the board in use (and UART boards)."""
     from phyff.board.cost import BoardFacts, is_emulated, projections
+    from phyff.emulator.shapes import shape_of_url
 
     total = train_queries + eval_queries
     found = projections(total, calls, BoardFacts.of(board), baud=getattr(args, "baud", None),
-                        emulated=is_emulated(board))
+                        emulated=is_emulated(board), shape=shape_of_url(board.url))
     return {p.name: round(p.seconds, 3) for p in found}
 
 
