@@ -1,0 +1,176 @@
+"""Physical layers wider than the board: multi-row blocks and superposed labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from phyff.perf.trainer import StandInLayer, synthetic_vowels
+from phyff.phyll.config import ModelConfig
+from phyff.phyll.layout import label_codes, superpose
+from phyff.phyll.model import Model, load_model, save_model
+from phyff.phyll.rows import MAX_ROWS, make_plan, min_rows
+from phyff.training.checkpoint import load_checkpoint
+from phyff.training.session import TrainConfig, train
+
+N_TRAIN, N_TEST = 70, 35
+
+
+class Counting(StandInLayer):
+    """A narrow stand-in layer (4 drive / 6 sense) that records every measure() call."""
+
+    def __init__(self, seed: int = 1, n_in: int = 4, n_out: int = 6) -> None:
+        super().__init__(n_in, n_out, seed=seed)
+        self.sizes: list[int] = []
+
+    def measure(self, drive: np.ndarray) -> np.ndarray:
+        assert drive.shape[1] == self.n_in  # the board only ever sees its own width
+        self.sizes.append(len(drive))
+        return super().measure(drive)
+
+
+def narrow(n: int = 2, n_in: int = 4) -> list[Counting]:
+    return [Counting(seed=k + 1, n_in=n_in) for k in range(n)]
+
+
+def data() -> Any:
+    return synthetic_vowels(0, n_train=N_TRAIN, n_test=N_TEST, spread=0.15)
+
+
+def config(**overrides: Any) -> TrainConfig:
+    settings: dict[str, Any] = {"epochs": 4, "lr": 5e-3, "eval_every": 1}
+    settings.update(overrides)
+    return TrainConfig.from_preset("acoustic", **settings)
+
+
+# ------------------------------------------------------------------ the slot map
+def test_split_fills_rows_in_order_and_wraps_around_past_the_end() -> None:
+    plan = make_plan("split", 6, 4, 2, np.random.default_rng(0))
+    assert plan.slots.tolist() == [0, 1, 2, 3, 4, 5, 0, 1]
+    drive = np.arange(12.0).reshape(2, 6)
+    rows = plan.gather(drive)
+    assert rows.tolist() == [[0, 1, 2, 3], [4, 5, 0, 1], [6, 7, 8, 9], [10, 11, 6, 7]]
+
+
+def test_permute_drives_every_entry_once_per_pass_over_the_inputs() -> None:
+    plan = make_plan("permute", 10, 4, 5, np.random.default_rng(0))
+    first, second = plan.slots[:10], plan.slots[10:]
+    assert sorted(first.tolist()) == list(range(10))
+    assert len(set(second.tolist())) == 10 and not np.array_equal(first, second)
+
+
+def test_too_few_or_too_many_rows_are_refused_naming_the_numbers() -> None:
+    with pytest.raises(ValueError, match=r"2 rows are too few .* 12 drive values need at least "
+                                         r"ceil\(12 / 4 drive channels\) = 3 rows"):
+        make_plan("split", 12, 4, 2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=f"more than the {MAX_ROWS}"):
+        make_plan("split", 12, 4, MAX_ROWS + 1, np.random.default_rng(0))
+    assert min_rows(12, 4) == 3 and min_rows(13, 4) == 4
+
+
+def test_a_label_alone_in_a_row_is_refused() -> None:
+    # 7 label slots in order over 4-channel rows: row 0 holds labels only
+    cfg = ModelConfig(n_classes=7, n_features=12, labels="slots", row_layout="split")
+    with pytest.raises(ValueError, match="label slots alone in row 0"):
+        Model.build(cfg, narrow())
+    # permute draws until every row with a label has a feature beside it
+    model = Model.build(cfg.__class__(**{**cfg.to_dict(), "row_layout": "permute"}), narrow())
+    kinds = np.where(np.arange(19) < 7, 1, 2)[model.plans[0].slots].reshape(-1, 4)
+    assert ((kinds == 2).any(axis=1)).all()
+
+
+# ------------------------------------------------------------------ the model
+def test_a_problem_wider_than_the_board_takes_the_fewest_rows_and_a_superposed_label() -> None:
+    model = Model.build(ModelConfig(n_classes=7, n_features=12), narrow())
+    assert model.label_mode == "add" and model.block_rows == [3, 3]
+    assert model.config.labels == "add"  # resolved, so the file records it
+    assert [s.sensed for s in model.specs] == [18, 18] and model.width == 12
+    # a problem that fits keeps the plain single-row layout with label slots
+    wide = Model.build(ModelConfig(n_classes=7, n_features=12), narrow(n_in=20))
+    assert wide.label_mode == "slots" and wide.block_rows == [1, 1] and wide.width == 20
+    assert all(p.is_plain for p in wide.plans)
+
+
+def test_queries_count_rows_and_one_sample_is_its_rows_in_order() -> None:
+    layers = narrow()
+    model = Model.build(ModelConfig(n_classes=7, n_features=12, rows=4, inference="goodness"),
+                        layers)
+    x = np.random.default_rng(0).normal(size=(5, 12))
+    before = model.meter.queries
+    model.predict(layers, x)
+    assert model.meter.queries - before == 5 * 7 * 2 * 4  # samples x labels x blocks x rows
+    assert layers[0].sizes[-1] == 5 * 7 * 4
+
+
+def test_superposed_label_adds_the_class_code_scaled_by_the_overlay_value() -> None:
+    codes = label_codes(3, 4, np.random.default_rng(0))
+    assert set(np.unique(codes)) <= {-1.0, 1.0} and len({c.tobytes() for c in codes}) == 3
+    x = np.array([[0.0, 2.0, -1.0, 0.5]])
+    out = superpose(x, codes, np.array([1]), 0, "sample", 0.5)
+    np.testing.assert_allclose(out, x + 0.5 * 2.0 * codes[1])
+    neutral = superpose(x, codes, None, 0, "sample", 0.5)
+    np.testing.assert_allclose(neutral, x + codes.mean(axis=0))
+
+
+def test_the_slot_map_and_codes_are_saved_with_the_model(tmp_path: Path) -> None:
+    layers = narrow()
+    model = Model.build(ModelConfig(n_classes=7, n_features=12, rows=5, seed=3,
+                                    inference="goodness"), layers)
+    x = np.random.default_rng(1).normal(size=(6, 12))
+    expected = model.goodness_table(layers, x)
+    model.plans[0] = type(model.plans[0])(5, 4, model.plans[0].slots[::-1].copy())
+    changed = model.goodness_table(layers, x)
+    save_model(tmp_path / "m.npz", model)
+    loaded = load_model(tmp_path / "m.npz")
+    assert loaded.block_rows == [5, 5] and loaded.label_mode == "add"
+    np.testing.assert_array_equal(loaded.plans[0].slots, model.plans[0].slots)
+    np.testing.assert_array_equal(loaded.codes, model.codes)
+    np.testing.assert_allclose(loaded.goodness_table(layers, x), changed)
+    assert not np.allclose(changed, expected)
+
+
+# ------------------------------------------------------------------ training above it
+@pytest.mark.parametrize("schedule", ["layerwise", "simultaneous"])
+def test_training_over_rows_learns_and_its_projected_queries_are_the_measured_ones(
+        tmp_path: Path, schedule: str) -> None:
+    result = train(config(schedule=schedule, epochs=30), narrow(), data(), tmp_path,
+                   progress=False)
+    assert result.model.block_rows == [3, 3]
+    assert result.test_acc >= 0.8
+    lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    spent = sum(r["queries"] for r in lines)
+    assert spent == result.train_queries
+    if schedule == "simultaneous":
+        assert all(r["queries"] == 2 * N_TRAIN * (3 + 3) for r in lines)
+    else:  # each block's cache once: (C + 1 neutral) overlays x rows
+        assert spent == N_TRAIN * (7 + 1) * (3 + 3)
+
+
+def test_a_budget_counts_rows(tmp_path: Path) -> None:
+    per_epoch = 2 * N_TRAIN * 6
+    result = train(config(schedule="simultaneous", epochs=10, eval_every=None,
+                          inference="goodness", max_queries=3 * per_epoch + 10),
+                   narrow(), data(), tmp_path, progress=False)
+    assert result.epochs == 3 and result.stop_reason
+
+
+def test_a_multi_row_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    cfg = config(epochs=6, rows=4)
+    full = train(cfg, narrow(), data(), tmp_path / "full", progress=False)
+
+    def crash(record: dict[str, Any]) -> None:
+        if record["epoch"] == 4:
+            raise RuntimeError("power cut")
+
+    run = tmp_path / "crashed"
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(cfg, narrow(), data(), run, progress=False, on_epoch=crash)
+    assert load_checkpoint(run / "checkpoint.npz").model.block_rows == [4, 4]
+    resumed = train(cfg, narrow(), data(), run, resume=True, progress=False)
+    for k in range(2):
+        np.testing.assert_array_equal(resumed.model.params[k], full.model.params[k])
+    assert resumed.test_acc == full.test_acc
