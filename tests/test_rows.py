@@ -174,3 +174,69 @@ def test_a_multi_row_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
     for k in range(2):
         np.testing.assert_array_equal(resumed.model.params[k], full.model.params[k])
     assert resumed.test_acc == full.test_acc
+
+
+@pytest.mark.parametrize("overrides", [
+    {"schedule": "layerwise"},
+    {"schedule": "layerwise", "cache_negatives": 2, "remeasure": 3, "epochs": 8},
+    {"schedule": "simultaneous", "inference": "goodness", "eval_every": 2},
+])
+def test_the_run_plan_counts_the_queries_a_run_makes(tmp_path: Path,
+                                                     overrides: dict[str, Any]) -> None:
+    from phyff.training.loop import new_model
+    from phyff.training.plan import plan_run
+
+    cfg = config(**{"eval_every": None, **overrides})
+    planned = plan_run(cfg, new_model(cfg, narrow(), data())[0], N_TRAIN, N_TEST)
+    result = train(cfg, narrow(), data(), tmp_path, progress=False)
+    assert planned.rows == (3, 3)
+    assert (planned.train_queries, planned.eval_queries) == (result.train_queries,
+                                                             result.eval_queries)
+
+
+def test_elm_meets_the_same_rows_as_phyll_on_a_narrow_board() -> None:
+    from phyff.compare.baselines.elm import Elm, ElmSettings
+
+    layers = narrow()
+    d = data()
+    elm = Elm(7, 12, layers, ElmSettings(), seed=0)
+    assert [p.rows for p in elm.plans] == [3, 3]
+    feats = elm.features(layers, d.x_train)
+    assert feats.shape == (N_TRAIN, 2 * 3 * 6 + 12)
+    assert elm.meter.queries == N_TRAIN * 6
+
+
+# ------------------------------------------------------------------ the command
+UNO = "emu://circuit?seed=1&n_in=4&n_out=6&dac_bits=8&adc_bits=10"
+
+
+def _csv(tmp_path: Path) -> Path:
+    d = data()
+    rows = np.column_stack([d.x_train, d.y_train])
+    path = tmp_path / "wide.csv"
+    header = ",".join([f"f{i}" for i in range(d.x_train.shape[1])] + ["label"])
+    np.savetxt(path, rows, delimiter=",", header=header, comments="", fmt="%.6g")
+    return path
+
+
+def test_train_on_an_uno_shaped_board_needs_no_option_and_says_what_the_rows_cost(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from phyff.cli.common import EXIT_OK, EXIT_USAGE
+    from phyff.cli.main import main
+
+    csv = _csv(tmp_path)
+    code = main(["train", "--board", UNO, "--dataset", f"csv:{csv}", "--epochs", "4",
+                 "--run", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == EXIT_OK, err
+    assert "3 device rows per sample and block" in err
+    assert "on a real Arduino Uno (115,200 baud, settle 50 ms)" in err
+    assert load_model(tmp_path / "run" / "model.npz").block_rows == [3, 3]
+    code = main(["train", "--board", UNO, "--dataset", f"csv:{csv}", "--epochs", "4",
+                 "--rows", "2", "--run", str(tmp_path / "r2"), "--no-progress"])
+    assert code == EXIT_USAGE
+    assert "2 rows are too few for block 0: its 12 drive values need at least" in \
+        capsys.readouterr().err
+    code = main(["train", "--board", UNO, "--dataset", f"csv:{csv}", "--rows", "65",
+                 "--run", str(tmp_path / "r65"), "--no-progress"])
+    assert code == EXIT_USAGE and "from 1 to 64" in capsys.readouterr().err
