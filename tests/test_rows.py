@@ -240,3 +240,15 @@ def test_train_on_an_uno_shaped_board_needs_no_option_and_says_what_the_rows_cos
     code = main(["train", "--board", UNO, "--dataset", f"csv:{csv}", "--rows", "65",
                  "--run", str(tmp_path / "r65"), "--no-progress"])
     assert code == EXIT_USAGE and "from 1 to 64" in capsys.readouterr().err
+
+
+def test_deploying_a_multi_row_or_code_label_model_is_refused_with_the_reason() -> None:
+    from phyff.ondevice.quantize import NotDeployable, check_deployable
+
+    model = Model.build(ModelConfig(n_classes=7, n_features=12), narrow())
+    with pytest.raises(NotDeployable, match="3/3 device rows per sample"):
+        check_deployable(model)
+    coded = Model.build(ModelConfig(n_classes=7, n_features=12, labels="add"), narrow(n_in=20))
+    assert coded.block_rows == [1, 1]
+    with pytest.raises(NotDeployable, match="labels=add"):
+        check_deployable(coded)

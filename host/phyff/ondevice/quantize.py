@@ -209,6 +209,17 @@ def check_deployable(model: Model) -> None:
             f"this model uses the {cfg.overlay!r} label overlay, whose value depends on the "
             f"whole batch; a board classifies one sample at a time: retrain with --overlay "
             f"sample to deploy")
+    if max(model.block_rows) > 1 or not all(p.is_plain for p in model.plans):
+        raise NotDeployable(
+            f"this model drives its blocks as {'/'.join(map(str, model.block_rows))} device "
+            f"rows per sample (a problem wider than the board); the on-device pipeline of "
+            f"this firmware runs one row per block: evaluate it from the host (phyff eval), "
+            f"or train a model that fits one row to deploy")
+    if model.label_mode == "add":
+        raise NotDeployable(
+            "this model superposes its label as a class code on the features (labels=add); "
+            "the on-device pipeline of this firmware writes label slots only: evaluate it "
+            "from the host (phyff eval), or train with --labels slots to deploy")
     kind = model.check_inference()
     if kind == "goodness" and cfg.goodness != "cosine":
         raise NotDeployable(
