@@ -27,7 +27,7 @@ def test_a_real_uno_waits_the_settle_time_of_every_row() -> None:
 def test_targets_give_accuracy_time_and_an_honest_physics_verdict() -> None:
     rows = [summary("phyll-frugal", 0.96, 0.01, 10_080), summary("phyll-nophys", 0.95, 0.01),
             summary("elm", 0.90, 0.02), summary("linear", 0.94, 0.0)]
-    (acc_name, acc_met, acc_detail), (phys_name, phys_met, detail) = \
+    (_, acc_met, acc_detail), (_, phys_met, detail) = \
         small_board_targets(rows, ["vowels7/uno"])
     assert acc_met and "96.0 ± 1.0 %" in acc_detail and "real Arduino Uno" in acc_detail
     # +1 point over the digital blocks is within 2 x spread (2 points): not shown
