@@ -99,4 +99,7 @@ def _physics_verdict(summaries: Sequence[Summary], task: str, ph: Summary
     lin = find(summaries, task, "linear")
     if lin is not None:
         parts.append(f"linear (ridge on the raw features) {100 * lin.acc_mean:.1f} %")
+    for s in summaries:  # a logistic-regression baseline, whatever its method name
+        if s.task == task and s.method.startswith("log"):
+            parts.append(f"{s.method} {100 * s.acc_mean:.1f} %")
     return (all(met) if met else None), "; ".join(parts) or "not run"
