@@ -242,13 +242,59 @@ def test_train_on_an_uno_shaped_board_needs_no_option_and_says_what_the_rows_cos
     assert code == EXIT_USAGE and "from 1 to 64" in capsys.readouterr().err
 
 
-def test_deploying_a_multi_row_or_code_label_model_is_refused_with_the_reason() -> None:
+def test_a_class_code_gain_the_board_cannot_hold_is_refused_before_deploying() -> None:
     from phyff.ondevice.quantize import NotDeployable, check_deployable
 
-    model = Model.build(ModelConfig(n_classes=7, n_features=12), narrow())
-    with pytest.raises(NotDeployable, match="3/3 device rows per sample"):
+    model = Model.build(ModelConfig(n_classes=7, n_features=12, label_gain=5.0), narrow())
+    with pytest.raises(NotDeployable, match="gain 5.0 has no on-device form"):
         check_deployable(model)
-    coded = Model.build(ModelConfig(n_classes=7, n_features=12, labels="add"), narrow(n_in=20))
-    assert coded.block_rows == [1, 1]
-    with pytest.raises(NotDeployable, match="labels=add"):
-        check_deployable(coded)
+
+
+# ------------------------------------------------------------------ on the board
+def test_the_numpy_reference_reads_rows_and_codes_as_the_golden_vectors_do() -> None:
+    from phyff.ondevice import reference as ref
+    from phyff.protocol.model_image import ModelImage
+
+    doc = json.loads((Path(__file__).parents[1] / "shared" / "vectors" /
+                      "model.json").read_text())
+    cases = [c for c in doc["infer_sample"] if "rows" in c["in"]["model"]
+             or "code" in c["in"]["model"]]
+    assert len(cases) >= 15
+    for case in cases:
+        image = ModelImage.unpack(bytes.fromhex(case["in"]["image"]))
+        sensed = iter(case["in"]["sensed"])
+        measured: list[list[int]] = []
+
+        def sense(_i: int, k: int, drive: np.ndarray, image: Any = image,
+                  measured: list[list[int]] = measured, sensed: Any = sensed) -> np.ndarray:
+            measured.append(drive.reshape(-1).tolist())
+            return np.array(next(sensed), np.int16).reshape(-1, image.blocks[k].head.n_sense)
+
+        result = ref.run(image, np.array([case["in"]["x"]], np.int16), sense)
+        out = case["out"]
+        assert measured == out["drives"], case["in"]["model"]
+        assert result.scores[0].tolist() == out["scores"] and result.classes[0] == out["class"]
+        assert bool(result.saturated[0]) == out["sat"]
+
+
+def test_a_multi_row_code_label_model_runs_on_the_board_bit_exact(tmp_path: Path) -> None:
+    from phyff.board.client import Board
+    from phyff.board.layer import BoardLayer
+    from phyff.ondevice.deploy import evaluate
+    from phyff.ondevice.quantize import quantise
+
+    d = data()
+    url = "emu://circuit?seed=1&shape=uno"
+    with Board.open(url) as board:
+        layers = [BoardLayer(board)] * 2
+        result = train(config(epochs=20), layers, d, tmp_path / "run", progress=False)
+        model = result.model
+        assert model.block_rows == [3, 3] and model.label_mode == "add"
+        q = quantise(model, layers, d.x_train, d.y_train, identity=board.identity(),
+                     name="rows")
+        assert q.image.head.overlay == 1 and [b.head.rows for b in q.image.blocks] == [3, 3]
+        board.load_model(q.image.pack())
+        on_device = evaluate(board, q.image, d.x_test)
+        host = model.predict(layers, d.x_test)
+    assert on_device.bit_exact == 1.0
+    assert np.mean(on_device.predictions == d.y_test) >= np.mean(host == d.y_test) - 0.05
