@@ -246,7 +246,7 @@ def test_a_class_code_gain_the_board_cannot_hold_is_refused_before_deploying() -
     from phyff.ondevice.quantize import NotDeployable, check_deployable
 
     model = Model.build(ModelConfig(n_classes=7, n_features=12, label_gain=5.0), narrow())
-    with pytest.raises(NotDeployable, match="gain 5.0 has no on-device form"):
+    with pytest.raises(NotDeployable, match=r"gain 5\.0 has no on-device form"):
         check_deployable(model)
 
 
