@@ -187,7 +187,7 @@ def matmul_q15(
 # wire.h reference
 # =============================================================================
 
-PROTOCOL_LEVEL = 3
+PROTOCOL_LEVEL = 4
 HEADER_SIZE = 8
 CRC_SIZE = 2
 CRC_INIT = 0xFFFF
@@ -1709,7 +1709,7 @@ def gen_check_level() -> list[dict[str, Any]]:
         for name in CMD:
             cases.append({"in": {"level": level, "cmd": CMD[name]},
                           "out": check_level(level, CMD[name])})
-    cases.append({"in": {"level": 3, "cmd": 0x16}, "out": check_level(3, 0x16)})
+    cases.append({"in": {"level": 4, "cmd": 0x16}, "out": check_level(4, 0x16)})
     cases.append({"in": {"level": 1, "cmd": 0xEE}, "out": check_level(1, 0xEE)})
     return cases
 
