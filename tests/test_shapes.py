@@ -6,8 +6,8 @@ import pytest
 
 from phyff.board.client import Board
 from phyff.board.cost import BoardFacts, projections
-from phyff.emulator.device import parse_emu_url
-from phyff.emulator.shapes import SHAPES, shape_of_url
+from phyff.emulator.device import parse_emu_url, shape_of_url
+from phyff.emulator.shapes import SHAPES
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))

@@ -484,7 +484,10 @@ class Board:
 
     def _infer_timeout(self, n: int, info: ModelInfo) -> float:
         passes = info.n_classes if info.inference == wire.lib.PHYFF_INFERENCE_GOODNESS else 1
-        per_sample = passes * info.n_blocks * (self.config.settle_us * 1e-6 + 64 * 1e-4)
+        # device rows measured per sample: a block of several rows (model.h R1) measures
+        # each, and the trace counts their sensed values
+        rows = max(passes * info.n_blocks, -(-info.trace_values // max(1, self.n_sense)))
+        per_sample = rows * (self.config.settle_us * 1e-6 + 64 * 1e-4)
         return min(self.link.timeout + n * per_sample, MAX_TIMEOUT)
 
     def oracle(self) -> Any:

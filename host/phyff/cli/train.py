@@ -216,7 +216,7 @@ def _cost_summary(board: Any, args: argparse.Namespace, train_queries: int, eval
                   calls: int) -> dict[str, float]:
     """Projected wall time of these device queries on the board in use (and UART boards)."""
     from phyff.board.cost import BoardFacts, is_emulated, projections
-    from phyff.emulator.shapes import shape_of_url
+    from phyff.emulator.device import shape_of_url
 
     total = train_queries + eval_queries
     found = projections(total, calls, BoardFacts.of(board), baud=getattr(args, "baud", None),

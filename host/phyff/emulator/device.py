@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from phyff._native import ffi, lib
+from phyff.emulator.shapes import DEFAULT_SHAPE_MEDIUM, SHAPES, BoardShape, get_shape
 from phyff.media import make_medium
 from phyff.media.frontend import Frontend
 from phyff.protocol.wire import Feature
@@ -171,7 +172,6 @@ def parse_emu_url(url: str) -> EmulatorSpec:
 
 def _apply_shape(url: str, spec: EmulatorSpec, given: set[str], medium_given: bool) -> None:
     """Give the spec a real board's channels and converters (shapes.py rule 1)."""
-    from phyff.emulator.shapes import DEFAULT_SHAPE_MEDIUM, get_shape
 
     try:
         shape = get_shape(str(spec.shape))
@@ -190,6 +190,25 @@ def _apply_shape(url: str, spec: EmulatorSpec, given: set[str], medium_given: bo
             setattr(spec, key, value)
         else:
             spec.options[key] = value
+
+
+def shape_of_url(url: str) -> BoardShape | None:
+    """The shape of an ``emu://`` URL: the one it names, or the one whose channels and
+    converters it spells out in full (``n_in=4&n_out=6&dac_bits=8&adc_bits=10`` is an
+    Uno); None for other URLs."""
+    if not str(url).startswith("emu:"):
+        return None
+    try:
+        spec = parse_emu_url(str(url))
+    except ValueError:
+        return None
+    if spec.shape is not None:
+        return SHAPES.get(spec.shape)
+    have = (spec.options.get("n_in"), spec.options.get("n_out"), spec.dac_bits, spec.adc_bits)
+    for shape in SHAPES.values():
+        if have == (shape.n_drive, shape.n_sense, shape.dac_bits, shape.adc_bits):
+            return shape
+    return None
 
 
 def check_spec(spec: EmulatorSpec) -> None:

@@ -65,24 +65,3 @@ def get_shape(name: str) -> BoardShape:
     except (KeyError, TypeError):
         raise ValueError(f"unknown board shape {name!r}; expected one of "
                          f"{', '.join(SHAPES)} (phyff media lists them)") from None
-
-
-def shape_of_url(url: str) -> BoardShape | None:
-    """The shape of an ``emu://`` URL: the one it names, or the one whose channels and
-    converters it spells out in full (``n_in=4&n_out=6&dac_bits=8&adc_bits=10`` is an
-    Uno); None for other URLs."""
-    if not str(url).startswith("emu:"):
-        return None
-    from phyff.emulator.device import parse_emu_url
-
-    try:
-        spec = parse_emu_url(str(url))
-    except ValueError:
-        return None
-    if spec.shape is not None:
-        return SHAPES.get(spec.shape)
-    have = (spec.options.get("n_in"), spec.options.get("n_out"), spec.dac_bits, spec.adc_bits)
-    for shape in SHAPES.values():
-        if have == (shape.n_drive, shape.n_sense, shape.dac_bits, shape.adc_bits):
-            return shape
-    return None
