@@ -194,8 +194,8 @@ def _rows_line(board: Any, args: argparse.Namespace, config: Any, layers: Any,
     from phyff.training.plan import plan_run
 
     model, _ = new_model(config, layers, data)
-    if max(model.block_rows) == 1:
-        return None
+    if max(model.block_rows) == 1 and model.label_mode == "slots":
+        return None  # the paper's layout: nothing to say
     plan = plan_run(config, model, len(data.x_train), len(data.x_test))
     rows = plan.rows[0] if len(set(plan.rows)) == 1 else "/".join(map(str, plan.rows))
     label = ("a superposed class code" if model.label_mode == "add"
