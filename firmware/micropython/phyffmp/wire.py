@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     ptr32 = array | memoryview
 
 # ---- levels, sizes (wire.h) ---------------------------------------------------
-PROTOCOL_LEVEL = const(3)
+PROTOCOL_LEVEL = const(4)
 HEADER_SIZE = const(8)
 CRC_SIZE = const(2)
 CRC_INIT = const(0xFFFF)

@@ -169,7 +169,13 @@
  *       (Level 2: caps.max_settle_us added, counters and events defined.
  *       Level 3: on-device inference: commands 0x10..0x15, statuses 24..30,
  *       FEAT_INFER and FEAT_MODEL_PERSIST, caps.model_capacity/model_crc/
- *       model_loaded, stats W-T9-T11.)
+ *       model_loaded, stats W-T9-T11.
+ *       Level 4: model images whose blocks are driven as several device
+ *       rows through a slot map (model.h M-R1-R3, block head byte 23, which
+ *       level 3 required to be 0) and whose label is a class code added to
+ *       the features (M-C1-C2, head.overlay 1 and the code section); one
+ *       INFER sample then measures every row of every block in order, and
+ *       MODEL_INFO trace_values counts rows x n_sense per block.)
  *   W-L3. These never change, at any level, so that any host can talk to any
  *       board well enough to tell the user what to do: the header fields
  *       `level` and `seq` at offsets 0 and 1, the framing (W-W1, W-W2), the HELLO
@@ -343,7 +349,7 @@ extern "C" {
 
 /* ---- Levels, sizes --------------------------------------------------- */
 
-#define PHYFF_PROTOCOL_LEVEL 3u
+#define PHYFF_PROTOCOL_LEVEL 4u
 
 #define PHYFF_HEADER_SIZE 8u
 #define PHYFF_CRC_SIZE 2u
