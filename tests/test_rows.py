@@ -243,7 +243,7 @@ def test_train_on_an_uno_shaped_board_needs_no_option_and_says_what_the_rows_cos
 
 
 def test_a_class_code_gain_the_board_cannot_hold_is_refused_before_deploying() -> None:
-    from phyff.ondevice.quantize import NotDeployable, check_deployable
+    from phyff.ondevice.quantise import NotDeployable, check_deployable
 
     model = Model.build(ModelConfig(n_classes=7, n_features=12, label_gain=5.0), narrow())
     with pytest.raises(NotDeployable, match=r"gain 5\.0 has no on-device form"):
@@ -279,14 +279,14 @@ def test_the_numpy_reference_reads_rows_and_codes_as_the_golden_vectors_do() -> 
 
 def test_a_multi_row_code_label_model_runs_on_the_board_bit_exact(tmp_path: Path) -> None:
     from phyff.board.client import Board
-    from phyff.board.layer import BoardLayer
+    from phyff.board.layer import board_layers
     from phyff.ondevice.deploy import evaluate
-    from phyff.ondevice.quantize import quantise
+    from phyff.ondevice.quantise import quantise
 
     d = data()
     url = "emu://circuit?seed=1&shape=uno"
     with Board.open(url) as board:
-        layers = [BoardLayer(board)] * 2
+        layers = board_layers(board, 2)
         result = train(config(epochs=20), layers, d, tmp_path / "run", progress=False)
         model = result.model
         assert model.block_rows == [3, 3] and model.label_mode == "add"
