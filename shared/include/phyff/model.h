@@ -135,8 +135,9 @@
  * A problem wider than the board's drive channels is driven as R device
  * rows per block, and its label may be a class code added to the features
  * instead of label slots. Both are marked in fields that level 3 required
- * to be 0, so a level-3 board refuses such an image (M-V2 overlay, M-V3
- * block byte 23) instead of misreading it. Images without them are unchanged.
+ * to be 0, so a level-3 board refuses such an image (its M-V2 overlay 0,
+ * its M-V3 reserved byte 23 = 0) instead of misreading it. Images without
+ * them are unchanged.
  *   M-R1. Block head byte 23 `rows`: 0 = the plain block above (one row,
  *       n_drive == the drive width). 1..PHYFF_MODEL_MAX_ROWS = R rows: the
  *       encoder still writes the drive width W = d_in x (2 for binary2*,
