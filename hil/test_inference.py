@@ -356,3 +356,43 @@ def test_a_trained_vowels7_model_classifies_on_the_board(target: Target,
           f"{result.samples_per_second:,.0f} samples/s, bit-exact {100 * result.bit_exact:.0f} %")
     assert result.bit_exact == 1.0
     assert accuracy >= trained.test_acc - 0.05  # read noise: 49 test samples, 2 points each
+
+
+def test_a_multi_row_vowels7_model_classifies_on_the_board(target: Target,
+                                                           tmp_path: Path) -> None:
+    """A problem wider than the board (model.h M-R1-R3, M-L1-L2): vowels7 trained on 4 active
+    drive / 6 sense channels of the emulated cavity (3 device rows per block, the label a
+    class code), deployed with `phyff deploy`'s path; every INFER sample measures its rows
+    on the board, and the board's accuracy stays within a point of the host's."""
+    import os
+
+    from phyff.datasets import load_dataset
+    from phyff.ondevice.deploy import deploy, evaluate
+    from phyff.training.session import TrainConfig, train
+
+    data_dir = os.environ.get("PHYFF_DATA_DIR")
+    if not data_dir or not (Path(data_dir) / "vowels7").is_dir():
+        pytest.skip("vowels7 data: set PHYFF_DATA_DIR to the folder holding vowels7/")
+    data = load_dataset("vowels7", data_dir=data_dir, seed=0)
+    spec = parse_emu_url(VOWELS7_MEDIUM)
+    config = TrainConfig.from_preset("acoustic", cache_negatives=1)
+    with Board.open(spec.url()) as emulated:
+        emulated.configure(n_drive=4, n_sense=6)
+        layers = board_layers(emulated, 2)
+        trained = train(config, layers, data, tmp_path / "run", progress=False)
+    assert trained.model.block_rows == [3, 3] and trained.model.label_mode == "add"
+    with target.open(spec) as url, Board.open(url, timeout=10.0) as board:
+        require_infer(board.caps)
+        board.configure(n_drive=4, n_sense=6)
+        done = deploy(trained.model, board, data.x_train, data.y_train, name="vowels7-rows")
+        assert done.check_agreement == 1.0
+        result = evaluate(board, done.quantised.image, data.x_test)
+        host = trained.model.predict(board_layers(board, 2), data.x_test)
+        board.erase_model()
+    accuracy = float(np.mean(result.predictions == data.y_test))
+    host_accuracy = float(np.mean(host == data.y_test))
+    print(f"\n[{target.name}] multi-row vowels7 model on the board: {100 * accuracy:.1f} % "
+          f"(host float on the same board {100 * host_accuracy:.1f} %), {len(done.image):,} "
+          f"bytes, bit-exact {100 * result.bit_exact:.0f} %")
+    assert result.bit_exact == 1.0
+    assert accuracy >= host_accuracy - 0.0205  # within a sample (2.04 points) of the host

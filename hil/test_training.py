@@ -66,7 +66,9 @@ def test_qemu_vowels7_budget_run(target: Target, tmp_path: Path) -> None:
 
     The figure of the query-budget issue: through the real firmware image in
     QEMU, a vowels7 run reaches >= 93 % test accuracy, training plus
-    evaluation, in <= 60 s wall: accuracy and queries are asserted, the wall
+    evaluation, in <= 60 s wall; through the Uno image in simavr (4 drive
+    pins) the same run over device rows reaches >= 93 % too: accuracy and
+    queries are asserted, the wall
     time is printed against the target (a timed assertion would measure the
     host's load, not the firmware). On every target the run's board time is
     also checked against the cost projection calibrated by `measure_rate`
@@ -87,10 +89,10 @@ def test_qemu_vowels7_budget_run(target: Target, tmp_path: Path) -> None:
     data = load_dataset("vowels7", data_dir=data_dir, seed=0)
     config = TrainConfig.from_preset("acoustic", inference="onepass")
     with target.open(parse_emu_url(VOWELS_SPEC)) as url, Board.open(url, timeout=5.0) as board:
-        need = data.n_classes + data.x_train.shape[1]
-        if board.n_drive < need:
-            pytest.skip(f"{target.name}: its {board.n_drive} drive channels cannot hold "
-                        f"vowels7's {need} inputs (label slots + formants)")
+        if board.n_drive < data.n_classes + data.x_train.shape[1]:
+            # a narrow board (the Uno's 4 drive pins): 3 device rows per sample and block
+            # with a class-code label, one wrong label cached per sample (compare/tasks.py)
+            config = config.with_changes(cache_negatives=1)
         # Calibrated before and after the run: a loaded host changes a board's speed.
         rates = [measure_rate(board, repeats=5)]
         t0 = time.perf_counter()

@@ -212,11 +212,16 @@ def test_bad_features_get_clear_errors(blobs, fitted: PhyLLClassifier) -> None:
         fitted.predict(np.full((2, 6), np.nan))
 
 
-def test_too_many_features_for_the_board(blobs) -> None:
-    x, y, _, _ = blobs
+def test_more_features_than_the_board_has_channels_still_train(blobs) -> None:
+    x, y, x_te, _ = blobs
     wide = np.hstack([x, x, x])  # 18 features + 3 label slots > 20 drive channels
-    with pytest.raises(ValueError, match="do not fit the board's input of 20 entries"):
-        PhyLLClassifier(BOARD, **PAPER, epochs=1).fit(wide, y)
+    fitted = PhyLLClassifier(BOARD, **PAPER, epochs=2).fit(wide, y)
+    # the label is superposed on the 18 features, which fit one row of 20
+    assert fitted.model_.label_mode == "add" and fitted.model_.block_rows == [1, 1]
+    wider = np.hstack([x] * 5)  # 30 features: two device rows per block
+    fitted = PhyLLClassifier(BOARD, **PAPER, epochs=2).fit(wider, y)
+    assert fitted.model_.block_rows == [2, 2]
+    assert fitted.predict(np.hstack([x_te] * 5)).shape == (len(x_te),)
 
 
 def test_robust_scaler_ignores_outliers() -> None:

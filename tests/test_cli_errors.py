@@ -108,14 +108,23 @@ def test_overwrite_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture
     assert (run / "model.npz").read_bytes() != b"keep me"
 
 
-def test_documented_layout_error_makes_sense(capsys: pytest.CaptureFixture[str],
-                                             tmp_path: Path) -> None:
+def test_a_problem_wider_than_its_label_slots_allow_says_how_it_is_laid_out(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # digits: 10 label slots + 64 pixels = 74 inputs on 64 drive channels: the label
+    # becomes a class code on the pixels, which fit one row
     code = main(["train", "--board", "emu://optical?seed=1", "--dataset", "digits",
-                 "--epochs", "1", "--run", str(tmp_path / "r"), "--no-progress"])
-    assert code == EXIT_USAGE
+                 "--epochs", "2", "--run", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
-    assert "74 inputs" in err and "64" in err and "between" not in err
-    assert not (tmp_path / "r").exists()
+    assert code == 0, err
+    assert "64 features + a superposed class code = 64 inputs over 64 drive channels: 1 " \
+           "device rows per sample" in err
+    # on an Uno's 4 drive pins, 10 label slots in order fill rows 0-1 with labels only
+    code = main(["train", "--board", "emu://circuit?seed=1&shape=uno", "--dataset", "digits",
+                 "--labels", "slots", "--row-layout", "split", "--epochs", "2",
+                 "--run", str(tmp_path / "s"), "--no-progress"])
+    assert code == EXIT_USAGE
+    assert "label slots alone in row 0" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
 
 
 def test_report_on_a_torn_metrics_line(tmp_path: Path,

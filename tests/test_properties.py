@@ -380,6 +380,7 @@ records = st.one_of(
     _builds(model_image.ModelHead, ref.MODEL_HEAD_FIELDS),
     _builds(model_image.BlockHead, ref.BLOCK_HEAD_FIELDS),
     _builds(model_image.ReadoutHead, ref.READOUT_HEAD_FIELDS),
+    _builds(model_image.CodeHead, ref.CODE_HEAD_FIELDS),
 )
 REF_FIELDS = {
     wire.ErrorRecord: ref.ERROR_FIELDS,
@@ -395,6 +396,7 @@ REF_FIELDS = {
     model_image.ModelHead: ref.MODEL_HEAD_FIELDS,
     model_image.BlockHead: ref.BLOCK_HEAD_FIELDS,
     model_image.ReadoutHead: ref.READOUT_HEAD_FIELDS,
+    model_image.CodeHead: ref.CODE_HEAD_FIELDS,
 }
 
 

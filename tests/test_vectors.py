@@ -443,7 +443,7 @@ def check_layout(case: Case) -> None:
 def check_encode(case: Case) -> None:
     v = View(case["in"]).checked()
     k = case["in"]["k"]
-    n = v.view.blocks[k].n_drive
+    n = lib.phyff_block_drive_width(ffi.addressof(v.view.blocks[k]))
     drive = i16_out(n)
     lib.phyff_infer_encode(v.view, k, i16_in(case["in"]["h"]), drive)
     assert list(drive)[:n] == case["out"], f"encoder {v.view.blocks[k].encoder}"
@@ -501,10 +501,12 @@ def check_sample(case: Case) -> None:
         for k in range(hd.n_blocks):
             b = v.view.blocks[k]
             p = i16_in([])
-            if b.flags & model_image.BLOCK_PHYSICAL:
-                drive = i16_out(b.n_drive)
+            if b.flags & model_image.BLOCK_PHYSICAL:  # the rows through the slot map (M-R1)
+                drive = i16_out(lib.phyff_block_drive_width(ffi.addressof(b)))
                 lib.phyff_infer_encode(v.view, k, h, drive)
-                drives.append(list(drive)[: b.n_drive])
+                rows = lib.phyff_block_rows(ffi.addressof(b))
+                drives.append([drive[lib.phyff_infer_slot(v.view, k, r, j)]
+                               for r in range(rows) for j in range(b.n_drive)])
                 p = i16_in(next(sensed))
             y = i16_out(b.d_out)
             sat |= bool(lib.phyff_infer_affine(v.view, k, p, h, y))
@@ -530,6 +532,7 @@ MODEL_CHECKERS: dict[str, Checker] = {
     "model_head_pack": record(model_image.ModelHead),
     "block_head_pack": record(model_image.BlockHead),
     "readout_head_pack": record(model_image.ReadoutHead),
+    "code_head_pack": record(model_image.CodeHead),
     "model_check": check_model_check,
     "infer_layout": check_layout,
     "infer_encode": check_encode,

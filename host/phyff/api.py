@@ -53,7 +53,6 @@ from phyff.board import Board, BoardLayer, board_layers
 from phyff.ondevice.deploy import Deployment, calibrate
 from phyff.ondevice.deploy import deploy as deploy_model
 from phyff.ondevice.export import write_arduino_sketch, write_c_header
-from phyff.phyll.encoders import get_encoder
 from phyff.phyll.model import Model, load_model, save_model
 from phyff.phyll.transform import METADATA_KEY as TRANSFORM_KEY
 from phyff.phyll.transform import InputTransform
@@ -321,7 +320,6 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
 
         with self._open() as board:
             config = self._config(board)
-            self._check_fits(config, board, len(classes), X.shape[1])
             layers = board_layers(board, config.n_blocks)
             model, rng = new_model(config, layers, data)
             prepared = prepare(model, layers, data)
@@ -397,19 +395,6 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
                 f"{classes.tolist()}"
             )
         return scaler.transform(x_val), np.searchsorted(classes, y_val).astype(np.int64)
-
-    @staticmethod
-    def _check_fits(config: TrainConfig, board: Board, n_classes: int, n_features: int) -> None:
-        """The label slots and features must fit the first block's input (the board's drive)."""
-        width = get_encoder(config.model.encoders[0]).input_width(board.n_drive)
-        if config.model.feature_offset is None and n_classes + n_features > width:
-            raise ValueError(
-                f"{n_classes} classes + {n_features} features do not fit the board's input of "
-                f"{width} entries ({board.n_drive} drive channels, encoder "
-                f"{config.model.encoders[0]!r}): each sample needs one slot per class for its "
-                f"label plus one per feature. Reduce the features (e.g. sklearn PCA or "
-                f"pooling) or use a board with more drive channels."
-            )
 
     # ----------------------------------------------------------- inference
     def _board_scores(self, X: Any) -> tuple[np.ndarray, float]:

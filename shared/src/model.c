@@ -89,7 +89,7 @@ void phyff_block_head_pack(const struct phyff_block_head *b, uint8_t out[PHYFF_B
     phyff_put_u32(out + 16, b->settle_us);
     phyff_put_u16(out + 20, b->oversample);
     out[22] = b->readout_shift;
-    out[23] = b->reserved;
+    out[23] = b->rows;
 }
 
 void phyff_block_head_unpack(const uint8_t in[PHYFF_BLOCK_HEAD_SIZE], struct phyff_block_head *b) {
@@ -108,7 +108,7 @@ void phyff_block_head_unpack(const uint8_t in[PHYFF_BLOCK_HEAD_SIZE], struct phy
     b->settle_us = rd32(in + 16);
     b->oversample = rd16(in + 20);
     b->readout_shift = IMG_BYTE(in + 22);
-    b->reserved = IMG_BYTE(in + 23);
+    b->rows = IMG_BYTE(in + 23);
 }
 
 void phyff_readout_head_pack(const struct phyff_readout_head *r,
@@ -129,6 +129,16 @@ void phyff_readout_head_unpack(const uint8_t in[PHYFF_READOUT_HEAD_SIZE],
     r->reserved = rd16(in + 6);
 }
 
+void phyff_code_head_pack(const struct phyff_code_head *c, uint8_t out[PHYFF_CODE_HEAD_SIZE]) {
+    phyff_put_u16(out, c->gain_q8);
+    phyff_put_u16(out + 2, c->reserved);
+}
+
+void phyff_code_head_unpack(const uint8_t in[PHYFF_CODE_HEAD_SIZE], struct phyff_code_head *c) {
+    c->gain_q8 = rd16(in);
+    c->reserved = rd16(in + 2);
+}
+
 /* ---- checks ----------------------------------------------------------- */
 
 #define SHIFT_SEGMENT_MAX 16u
@@ -145,16 +155,30 @@ static uint16_t drive_width(uint8_t encoder, uint16_t d_in) {
     return (uint16_t)(two ? 2u * d_in : d_in);
 }
 
+uint16_t phyff_block_rows(const struct phyff_block_head *b) {
+    return b->rows == 0 ? 1u : b->rows;
+}
+
+uint16_t phyff_block_drive_width(const struct phyff_block_head *b) {
+    return drive_width(b->encoder, b->d_in);
+}
+
+/* Sensed values of one pass through the block (M-R3). */
+static uint32_t sensed_width(const struct phyff_block_head *b) {
+    return (uint32_t)phyff_block_rows(b) * b->n_sense;
+}
+
 static uint32_t z_width(const struct phyff_block_head *b) {
     uint32_t z = 0;
-    if (b->flags & PHYFF_BLOCK_PHYSICAL) z += b->n_sense;
+    if (b->flags & PHYFF_BLOCK_PHYSICAL) z += sensed_width(b);
     if (b->flags & PHYFF_BLOCK_SKIP) z += b->d_in;
     return z;
 }
 
-/* Scratch of one block: h in, drive, p, y out (int16 values). */
+/* Scratch of one block: h in, drive, p, y out (int16 values; M-R3). */
 static uint32_t block_work(const struct phyff_block_head *b) {
-    return (uint32_t)b->d_in + b->n_drive + b->n_sense + b->d_out;
+    const uint32_t drive = b->rows == 0 ? b->n_drive : drive_width(b->encoder, b->d_in);
+    return (uint32_t)b->d_in + drive + sensed_width(b) + b->d_out;
 }
 
 uint32_t phyff_model_work_values(const struct phyff_model_view *view) {
@@ -184,8 +208,8 @@ static enum phyff_status check_block(const struct phyff_block_head *b, uint32_t 
      * refused field in image order, even when a later field is also bad) */
     if (b->d_in != d_in || d_in == 0 || block_work(b) > lim->work_values) REFUSE(at + 2);
     const bool physical = (b->flags & PHYFF_BLOCK_PHYSICAL) != 0;
-    if (b->n_drive != drive_width(b->encoder, b->d_in) ||
-        (physical && b->n_drive > lim->n_drive)) {
+    if ((b->rows == 0 && b->n_drive != drive_width(b->encoder, b->d_in)) ||
+        (b->rows != 0 && b->n_drive < 1) || (physical && b->n_drive > lim->n_drive)) {
         REFUSE(at + 4);
     }
     if (physical && (b->n_sense < 1 || b->n_sense > lim->n_sense)) REFUSE(at + 6);
@@ -199,7 +223,18 @@ static enum phyff_status check_block(const struct phyff_block_head *b, uint32_t 
     if (physical && b->settle_us > lim->max_settle_us) REFUSE(at + 16);
     if (physical && (b->oversample < 1 || b->oversample > lim->max_oversample)) REFUSE(at + 20);
     if (b->readout_shift > SHIFT_SEGMENT_MAX) REFUSE(at + 22);
-    if (b->reserved != 0) REFUSE(at + 23);
+    if (b->rows > PHYFF_MODEL_MAX_ROWS || (b->rows != 0 && !physical)) REFUSE(at + 23);
+    return PHYFF_OK;
+}
+
+/* M-R1: every slot of block b's map (at `at`, R x n_drive uint16) < W. */
+static enum phyff_status check_slots(const struct phyff_block_head *b, const uint8_t *image,
+                                     uint32_t at, uint32_t *bad_offset) {
+    const uint32_t n = (uint32_t)b->rows * b->n_drive;
+    const uint16_t w = drive_width(b->encoder, b->d_in);
+    for (uint32_t i = 0; i < n; ++i) {
+        if (rd16(image + at + 2u * i) >= w) REFUSE(at + 2u * i);
+    }
     return PHYFF_OK;
 }
 
@@ -217,14 +252,15 @@ enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
     if (h->inference > PHYFF_INFERENCE_GOODNESS) REFUSE(7);
     if (h->n_features < 1) REFUSE(8);
     if (h->n_classes < 2 || h->n_classes > lim->max_classes) REFUSE(10);
-    if (h->width < h->n_classes + h->n_features || h->width > lim->work_values) REFUSE(12);
-    if (h->feature_offset < h->n_classes ||
-        (uint32_t)h->feature_offset + h->n_features > h->width) {
+    const bool coded = h->overlay == PHYFF_OVERLAY_CODE;
+    const uint32_t slots = coded ? 0u : h->n_classes;
+    if (h->width < slots + h->n_features || h->width > lim->work_values) REFUSE(12);
+    if (h->feature_offset < slots || (uint32_t)h->feature_offset + h->n_features > h->width) {
         REFUSE(14);
     }
     if (!exp_ok(h->input_exp)) REFUSE(20);
     if (!exp_ok(h->score_exp)) REFUSE(21);
-    if (h->overlay != 0) REFUSE(22);
+    if (h->overlay > PHYFF_OVERLAY_CODE) REFUSE(22);
     if (h->readout_abs > 1) REFUSE(23);
 
     uint32_t at = PHYFF_MODEL_HEAD_SIZE;
@@ -238,10 +274,18 @@ enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
         phyff_block_head_unpack(image + at, b);
         const enum phyff_status st = check_block(b, at, d_in, in_exp, lim, bad_offset);
         if (st != PHYFF_OK) return st;
-        if (b->flags & PHYFF_BLOCK_PHYSICAL) trace += b->n_sense;
+        if (b->flags & PHYFF_BLOCK_PHYSICAL) trace += sensed_width(b);
         readout_width += b->d_out;
         view->block_at[k] = at + PHYFF_BLOCK_HEAD_SIZE;
         at += PHYFF_BLOCK_HEAD_SIZE + 2u * ((uint32_t)b->d_out * z_width(b) + 2u * b->d_out);
+        if (b->rows != 0) {
+            const uint32_t n = (uint32_t)b->rows * b->n_drive;
+            if ((uint64_t)at + 2u * n > size) REFUSE(size);
+            const enum phyff_status sst = check_slots(b, image, at, bad_offset);
+            if (sst != PHYFF_OK) return sst;
+            view->slots_at[k] = at;
+            at += 2u * n;
+        }
         d_in = b->d_out;
         in_exp = b->out_exp;
     }
@@ -257,6 +301,21 @@ enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
         at += PHYFF_READOUT_HEAD_SIZE + 2u * ((uint32_t)h->n_classes * readout_width + h->n_classes);
     } else {
         trace *= h->n_classes;
+    }
+    if (coded) {
+        if ((uint64_t)at + PHYFF_CODE_HEAD_SIZE > size) REFUSE(size);
+        phyff_code_head_unpack(image + at, &view->code);
+        if (view->code.gain_q8 > PHYFF_CODE_GAIN_MAX) REFUSE(at + 0);
+        if (view->code.reserved != 0) REFUSE(at + 2);
+        at += PHYFF_CODE_HEAD_SIZE;
+        const uint32_t n = (uint32_t)h->n_classes * h->n_features;
+        if ((uint64_t)at + n > size) REFUSE(size);
+        for (uint32_t i = 0; i < n; ++i) {
+            const int8_t c = (int8_t)IMG_BYTE(image + at + i);
+            if (c != 1 && c != -1) REFUSE(at + i);
+        }
+        view->code_at = at;
+        at += n;
     }
     if (at != size) REFUSE(size);
     if (trace > 0xFFFFu) REFUSE(6);
@@ -294,6 +353,15 @@ static int64_t round_shift(int64_t acc, unsigned s) {
     return s == 0u ? acc : phyff_round_shift_s64(acc, s);
 }
 
+static int64_t div_round(int64_t n, int64_t d);
+
+uint16_t phyff_infer_slot(const struct phyff_model_view *view, unsigned k, uint16_t r,
+                          uint16_t j) {
+    const struct phyff_block_head *b = &view->blocks[k];
+    if (b->rows == 0) return j;
+    return rd16(view->image + view->slots_at[k] + 2u * ((uint32_t)r * b->n_drive + j));
+}
+
 bool phyff_infer_layout(const struct phyff_model_view *view, const int16_t *x, int label,
                         int16_t *h) {
     const struct phyff_model_head *hd = &view->head;
@@ -304,8 +372,31 @@ bool phyff_infer_layout(const struct phyff_model_view *view, const int16_t *x, i
         const int32_t a = abs16(x[j]);
         if (a > top) top = a;
     }
-    const bool sat = top > INT16_MAX;
+    bool sat = top > INT16_MAX;
     if (sat) top = INT16_MAX;
+    if (hd->overlay == PHYFF_OVERLAY_CODE) {
+        const int64_t c = hd->n_classes;
+        const int64_t scaled = (int64_t)top * view->code.gain_q8; /* v x gain_q8 */
+        const int64_t a = (scaled + 128) >> 8;
+        for (uint16_t j = 0; j < hd->n_features; ++j) {
+            int64_t add;
+            if (label < 0) {
+                int64_t s = 0;
+                for (uint16_t k = 0; k < hd->n_classes; ++k) {
+                    s += (int8_t)IMG_BYTE(view->image + view->code_at + (uint32_t)k * hd->n_features + j);
+                }
+                add = div_round(scaled * s, 256 * c);
+            } else {
+                add = a * (int8_t)IMG_BYTE(view->image + view->code_at +
+                                           (uint32_t)label * hd->n_features + j);
+            }
+            const int64_t v = (int64_t)x[j] + add;
+            if (v > INT16_MAX || v < INT16_MIN) sat = true;
+            h[hd->feature_offset + j] =
+                (int16_t)(v > INT16_MAX ? INT16_MAX : (v < INT16_MIN ? INT16_MIN : v));
+        }
+        return sat;
+    }
     if (label < 0) {
         const int32_t c = hd->n_classes;
         const int16_t share = (int16_t)((top + c / 2) / c);
@@ -385,7 +476,8 @@ bool phyff_infer_affine(const struct phyff_model_view *view, unsigned k, const i
         int64_t acc = 0;
         if (physical) {
             int64_t part = 0;
-            for (uint16_t j = 0; j < b->n_sense; ++j, at += 2u) {
+            const uint32_t sensed = sensed_width(b);
+            for (uint32_t j = 0; j < sensed; ++j, at += 2u) {
                 part += (int32_t)weight(view, at) * (int32_t)p[j];
             }
             acc += scale_up(part, b->shift_p);

@@ -373,6 +373,11 @@ def cobs_decode(data: bytes) -> bytes:
     return bytes(out)
 
 
+def u16_at(b: bytes, at: int) -> int:
+    """The little-endian uint16 at byte `at` of b."""
+    return b[at] | (b[at + 1] << 8)
+
+
 def u16le(v: int) -> bytes:
     assert 0 <= v <= 0xFFFF
     return bytes((v & 0xFF, v >> 8))
@@ -574,6 +579,11 @@ READOUT_HEAD_SIZE = 8
 INFERENCE = {"ONEPASS": 0, "GOODNESS": 1}
 ENCODER = {"AMPLITUDE": 0, "BINARY2": 1, "BINARY2_UNIFORM": 2, "PHASE": 3, "CLIP": 4}
 BLOCK_FLAG = {"PHYSICAL": 0x01, "SKIP": 0x02}
+# model.h M-R1, M-L1 (level 4): blocks driven as several device rows, class-code overlay
+MODEL_MAX_ROWS = 64
+OVERLAY = {"SLOTS": 0, "CODE": 1}
+CODE_GAIN_MAX = 1024
+CODE_HEAD_SIZE = 4
 SHIFT_SEGMENT_MAX, SHIFT_BIAS_MAX, SHIFT_OUT_MAX, EXP_LIMIT = 16, 40, 62, 32
 
 MODEL_HEAD_FIELDS = [
@@ -587,10 +597,11 @@ BLOCK_HEAD_FIELDS = [
     ("encoder", "u8"), ("flags", "u8"), ("d_in", "u16"), ("n_drive", "u16"),
     ("n_sense", "u16"), ("d_out", "u16"), ("in_exp", "i8"), ("out_exp", "i8"),
     ("shift_p", "u8"), ("shift_h", "u8"), ("shift_b", "u8"), ("shift_out", "u8"),
-    ("settle_us", "u32"), ("oversample", "u16"), ("readout_shift", "u8"), ("reserved", "u8"),
+    ("settle_us", "u32"), ("oversample", "u16"), ("readout_shift", "u8"), ("rows", "u8"),
 ]
 READOUT_HEAD_FIELDS = [("n_in", "u16"), ("n_classes", "u16"), ("shift_b", "u8"),
                        ("shift_out", "u8"), ("reserved", "u16")]
+CODE_HEAD_FIELDS = [("gain_q8", "u16"), ("reserved", "u16")]
 WIDTH = {"u8": 1, "i8": 1, "u16": 2, "u32": 4, "name": NAME_SIZE}
 
 
@@ -633,8 +644,24 @@ def drive_width(encoder: int, d_in: int) -> int:
     return 2 * d_in if encoder in (ENCODER["BINARY2"], ENCODER["BINARY2_UNIFORM"]) else d_in
 
 
+def block_rows(b: dict[str, Any]) -> int:
+    """M-R1: device rows per sample (0 in the head: the plain block, one row)."""
+    return max(1, b["rows"])
+
+
+def sensed_width(b: dict[str, Any]) -> int:
+    """M-R3: sensed values of one pass through the block."""
+    return block_rows(b) * b["n_sense"]
+
+
+def block_work(b: dict[str, Any]) -> int:
+    """M-R3: scratch values of a block (h, drive, p, y)."""
+    drive = b["n_drive"] if b["rows"] == 0 else drive_width(b["encoder"], b["d_in"])
+    return b["d_in"] + drive + sensed_width(b) + b["d_out"]
+
+
 def z_width(b: dict[str, Any]) -> int:
-    return (b["n_sense"] if b["flags"] & BLOCK_FLAG["PHYSICAL"] else 0) + \
+    return (sensed_width(b) if b["flags"] & BLOCK_FLAG["PHYSICAL"] else 0) + \
         (b["d_in"] if b["flags"] & BLOCK_FLAG["SKIP"] else 0)
 
 
@@ -645,10 +672,15 @@ def image_pack(m: dict[str, Any]) -> bytes:
         out += record_pack(BLOCK_HEAD_FIELDS, blk["head"])
         out += i16_pack(v for row in blk["W"] for v in row)
         out += i16_pack(blk["b"]) + i16_pack(blk["xi"])
+        if blk["head"]["rows"]:
+            out += b"".join(u16le(v) for row in blk["slots"] for v in row)
     if m.get("readout") is not None:
         ro = m["readout"]
         out += record_pack(READOUT_HEAD_FIELDS, ro["head"])
         out += i16_pack(v for row in ro["R"] for v in row) + i16_pack(ro["rb"])
+    if m["head"]["overlay"] == OVERLAY["CODE"]:
+        out += record_pack(CODE_HEAD_FIELDS, m["code"]["head"])
+        out += bytes(c & 0xFF for row in m["code"]["codes"] for c in row)
     return bytes(out)
 
 
@@ -681,12 +713,14 @@ def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
     need(h["inference"] in INFERENCE.values(), o["inference"])
     need(nf >= 1, o["n_features"])
     need(2 <= nc <= lim["max_classes"], o["n_classes"])
-    need(nc + nf <= h["width"] <= lim["work_values"], o["width"])
-    need(h["feature_offset"] >= nc and h["feature_offset"] + nf <= h["width"],
+    coded = h["overlay"] == OVERLAY["CODE"]
+    slots = 0 if coded else nc
+    need(slots + nf <= h["width"] <= lim["work_values"], o["width"])
+    need(h["feature_offset"] >= slots and h["feature_offset"] + nf <= h["width"],
          o["feature_offset"])
     need(-EXP_LIMIT <= h["input_exp"] <= EXP_LIMIT, o["input_exp"])
     need(-EXP_LIMIT <= h["score_exp"] <= EXP_LIMIT, o["score_exp"])
-    need(h["overlay"] == 0, o["overlay"])
+    need(h["overlay"] in OVERLAY.values(), o["overlay"])
     need(h["readout_abs"] in (0, 1), o["readout_abs"])
     at = MODEL_HEAD_SIZE
     d_in, in_exp = h["width"], h["input_exp"]
@@ -699,10 +733,9 @@ def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
         need(b["encoder"] in ENCODER.values(), at + bo["encoder"])
         need(b["flags"] & ~(BLOCK_FLAG["PHYSICAL"] | BLOCK_FLAG["SKIP"]) == 0 and
              b["flags"] != 0, at + bo["flags"])
-        need(b["d_in"] == d_in and
-             b["d_in"] + b["n_drive"] + b["n_sense"] + b["d_out"] <= lim["work_values"],
-             at + bo["d_in"])
-        need(b["n_drive"] == drive_width(b["encoder"], b["d_in"]) and
+        need(b["d_in"] == d_in and block_work(b) <= lim["work_values"], at + bo["d_in"])
+        need((b["n_drive"] == drive_width(b["encoder"], b["d_in"]) if b["rows"] == 0
+              else b["n_drive"] >= 1) and
              (not phys or 1 <= b["n_drive"] <= lim["n_drive"]), at + bo["n_drive"])
         need(not phys or 1 <= b["n_sense"] <= lim["n_sense"], at + bo["n_sense"])
         need(b["d_out"] >= 1, at + bo["d_out"])
@@ -715,12 +748,22 @@ def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
         need(not phys or b["settle_us"] <= lim["max_settle_us"], at + bo["settle_us"])
         need(not phys or 1 <= b["oversample"] <= lim["max_oversample"], at + bo["oversample"])
         need(b["readout_shift"] <= SHIFT_SEGMENT_MAX, at + bo["readout_shift"])
-        need(b["reserved"] == 0, at + bo["reserved"])
+        need(b["rows"] <= MODEL_MAX_ROWS and (b["rows"] == 0 or phys), at + bo["rows"])
         blocks.append(b)
         block_at.append(at + BLOCK_HEAD_SIZE)
         at += BLOCK_HEAD_SIZE + 2 * (b["d_out"] * z_width(b) + 2 * b["d_out"])
+        b["slots"], b["slots_at"] = [], 0
+        if b["rows"]:  # M-R1: the slot map, each entry < the drive width
+            n = b["rows"] * b["n_drive"]
+            need(at + 2 * n <= size, size)
+            w = drive_width(b["encoder"], b["d_in"])
+            for i in range(n):
+                need(u16_at(image, at + 2 * i) < w, at + 2 * i)
+            b["slots"] = [u16_at(image, at + 2 * i) for i in range(n)]
+            b["slots_at"] = at
+            at += 2 * n
         d_in, in_exp = b["d_out"], b["out_exp"]
-    trace = sum(b["n_sense"] for b in blocks if b["flags"] & BLOCK_FLAG["PHYSICAL"])
+    trace = sum(sensed_width(b) for b in blocks if b["flags"] & BLOCK_FLAG["PHYSICAL"])
     width = sum(b["d_out"] for b in blocks)
     readout, readout_at = None, 0
     if h["inference"] == INFERENCE["ONEPASS"]:
@@ -736,17 +779,32 @@ def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
         at = readout_at + 2 * (nc * width + nc)
     else:
         trace *= nc
+    code: dict[str, Any] | None = None
+    if coded:  # M-L1: the code section ends the image
+        need(at + CODE_HEAD_SIZE <= size, size)
+        ch = record_unpack(CODE_HEAD_FIELDS, image[at:at + CODE_HEAD_SIZE])
+        co = field_offsets(CODE_HEAD_FIELDS)
+        need(ch["gain_q8"] <= CODE_GAIN_MAX, at + co["gain_q8"])
+        need(ch["reserved"] == 0, at + co["reserved"])
+        at += CODE_HEAD_SIZE
+        need(at + nc * nf <= size, size)
+        codes = [image[at + i] - 256 if image[at + i] > 127 else image[at + i]
+                 for i in range(nc * nf)]
+        for i, c in enumerate(codes):
+            need(c in (-1, 1), at + i)
+        code = {"gain_q8": ch["gain_q8"], "codes": [codes[c * nf:(c + 1) * nf]
+                                                     for c in range(nc)]}
+        at += nc * nf
     need(at == size, size)
     need(trace <= 0xFFFF, o["n_blocks"])
     if h["train_unit_id"] != lim["unit_id"]:
         raise ModelRefused("WRONG_BOARD", o["train_unit_id"])
     if h["train_medium"] != name_bytes(lim["medium"]):
         raise ModelRefused("WRONG_BOARD", o["train_medium"])
-    work = max([h["width"]] + [b["d_in"] + b["n_drive"] + b["n_sense"] + b["d_out"]
-                               for b in blocks])
+    work = max([h["width"]] + [block_work(b) for b in blocks])
     return {"image": image, "head": h, "blocks": blocks, "block_at": block_at,
             "readout": readout, "readout_at": readout_at, "trace_values": trace,
-            "readout_width": width, "work_values": work}
+            "readout_width": width, "work_values": work, "code": code}
 
 
 def view_i16(v: dict[str, Any], at: int, n: int) -> list[int]:
@@ -767,6 +825,20 @@ def infer_layout(v: dict[str, Any], x: Sequence[int], label: int) -> tuple[list[
     top = max(abs(t) for t in row)
     value = min(top, Q15_MAX)
     c = h["n_classes"]
+    if v["code"] is not None:  # M-L2
+        codes, g = v["code"]["codes"], v["code"]["gain_q8"]
+        scaled = value * g
+        saturated = top > Q15_MAX
+        for j, xj in enumerate(x):
+            if label < 0:
+                num, den = scaled * sum(codes[k][j] for k in range(c)), 256 * c
+                add = (2 * num + den) // (2 * den)  # round half up, Python // floors
+            else:
+                add = ((scaled + 128) >> 8) * codes[label][j]
+            t = xj + add
+            saturated |= not Q15_MIN <= t <= Q15_MAX
+            row[h["feature_offset"] + j] = sat_q15(t)
+        return row, saturated
     if label < 0:
         for j in range(c):
             row[j] = (value + c // 2) // c
@@ -805,6 +877,14 @@ def infer_encode(v: dict[str, Any], k: int, hv: Sequence[int]) -> list[int]:
     return out
 
 
+def infer_rows(v: dict[str, Any], k: int, drive: Sequence[int]) -> list[int]:
+    """M-R1-R2: the values a block drives, row after row (a plain block: its drive)."""
+    b = v["blocks"][k]
+    if b["rows"] == 0:
+        return list(drive)
+    return [drive[s] for s in b["slots"]]
+
+
 def infer_affine(v: dict[str, Any], k: int, p: Sequence[int],
                  hv: Sequence[int]) -> tuple[list[int], bool]:
     """M-P5 (M-M2): exact segment sums, shifted, plus the bias; one rounding, one saturation."""
@@ -820,8 +900,9 @@ def infer_affine(v: dict[str, Any], k: int, p: Sequence[int],
         acc = 0
         col = 0
         if phys:
-            acc += dot_acc64(row[:b["n_sense"]], p[:b["n_sense"]]) * 2**b["shift_p"]
-            col = b["n_sense"]
+            n = sensed_width(b)
+            acc += dot_acc64(row[:n], p[:n]) * 2**b["shift_p"]
+            col = n
         if skip:
             acc += dot_acc64(row[col:col + b["d_in"]], hv) * 2**b["shift_h"]
         acc += bias[i] * 2**b["shift_b"]
@@ -892,7 +973,7 @@ def infer_sample(v: dict[str, Any], x: Sequence[int],
         for k, b in enumerate(v["blocks"]):
             p: list[int] = []
             if b["flags"] & BLOCK_FLAG["PHYSICAL"]:
-                drives.append(infer_encode(v, k, hv))
+                drives.append(infer_rows(v, k, infer_encode(v, k, hv)))
                 p = list(sensed[m])
                 m += 1
             y, s = infer_affine(v, k, p, hv)
@@ -1632,7 +1713,7 @@ def gen_check_level() -> list[dict[str, Any]]:
         for name in CMD:
             cases.append({"in": {"level": level, "cmd": CMD[name]},
                           "out": check_level(level, CMD[name])})
-    cases.append({"in": {"level": 3, "cmd": 0x16}, "out": check_level(3, 0x16)})
+    cases.append({"in": {"level": 4, "cmd": 0x16}, "out": check_level(4, 0x16)})
     cases.append({"in": {"level": 1, "cmd": 0xEE}, "out": check_level(1, 0xEE)})
     return cases
 
@@ -1759,16 +1840,20 @@ def make_model(rng: random.Random, *, inference: str, n_features: int, n_classes
                blocks: list[dict[str, Any]], width: int | None = None,
                feature_offset: int | None = None, input_exp: int = 0, score_exp: int = 0,
                readout_abs: int = 1, wr: int = 3000, readout: dict[str, Any] | None = None,
-               name: str = "vec") -> dict[str, Any]:
+               name: str = "vec", gain_q8: int | None = None) -> dict[str, Any]:
     """A model dict for image_pack: random int16 arrays in [-wr, wr], heads from
-    the given block settings (each: encoder, flags, d_out, n_sense, out_exp, shifts)."""
-    fo = n_classes if feature_offset is None else feature_offset
+    the given block settings (each: encoder, flags, d_out, n_sense, out_exp, shifts;
+    rows and n_drive for a block of device rows, M-R1, with a random slot map);
+    gain_q8 set: the class-code overlay (M-L1) with random codes."""
+    coded = gain_q8 is not None
+    fo = (0 if coded else n_classes) if feature_offset is None else feature_offset
     width = fo + n_features if width is None else width
     head = {"magic": MODEL_MAGIC, "version": MODEL_VERSION, "n_blocks": len(blocks),
             "inference": INFERENCE[inference], "n_features": n_features,
             "n_classes": n_classes, "width": width, "feature_offset": fo,
             "train_unit_id": LIMITS["unit_id"], "input_exp": input_exp, "score_exp": score_exp,
-            "overlay": 0, "readout_abs": readout_abs, "name": name, "train_board": "vec-board",
+            "overlay": OVERLAY["CODE"] if coded else OVERLAY["SLOTS"],
+            "readout_abs": readout_abs, "name": name, "train_board": "vec-board",
             "train_medium": LIMITS["medium"]}
     out: dict[str, Any] = {"head": head, "blocks": []}
     d_in, in_exp = width, input_exp
@@ -1776,14 +1861,16 @@ def make_model(rng: random.Random, *, inference: str, n_features: int, n_classes
         enc = ENCODER[spec.get("encoder", "AMPLITUDE")]
         flags = spec.get("flags", BLOCK_FLAG["PHYSICAL"] | BLOCK_FLAG["SKIP"])
         phys = bool(flags & BLOCK_FLAG["PHYSICAL"])
-        bh = {"encoder": enc, "flags": flags, "d_in": d_in, "n_drive": drive_width(enc, d_in),
+        rows = spec.get("rows", 0)
+        bh = {"encoder": enc, "flags": flags, "d_in": d_in,
+              "n_drive": spec["n_drive"] if rows else drive_width(enc, d_in),
               "n_sense": spec.get("n_sense", 4) if phys else 0, "d_out": spec["d_out"],
               "in_exp": in_exp, "out_exp": spec.get("out_exp", 0),
               "shift_p": spec.get("shift_p", 0), "shift_h": spec.get("shift_h", 0),
               "shift_b": spec.get("shift_b", 0), "shift_out": spec.get("shift_out", 15),
               "settle_us": spec.get("settle_us", 100 if phys else 0),
               "oversample": spec.get("oversample", 2 if phys else 0),
-              "readout_shift": spec.get("readout_shift", 0), "reserved": 0}
+              "readout_shift": spec.get("readout_shift", 0), "rows": rows}
         z = z_width(bh)
         bwr = spec.get("wr", wr)
         blk = {"head": bh,
@@ -1791,6 +1878,11 @@ def make_model(rng: random.Random, *, inference: str, n_features: int, n_classes
                                       for _ in range(bh["d_out"])],
                "b": spec.get("b") or [randint(rng, -bwr, bwr) for _ in range(bh["d_out"])],
                "xi": spec.get("xi") or [randint(rng, -32768, 32767) for _ in range(bh["d_out"])]}
+        if rows:
+            w = drive_width(enc, d_in)
+            blk["slots"] = spec.get("slots") or [[randint(rng, 0, w - 1)
+                                                  for _ in range(bh["n_drive"])]
+                                                 for _ in range(rows)]
         out["blocks"].append(blk)
         d_in, in_exp = bh["d_out"], bh["out_exp"]
     if inference == "ONEPASS":
@@ -1802,6 +1894,10 @@ def make_model(rng: random.Random, *, inference: str, n_features: int, n_classes
                      "shift_out": ro["shift_out"], "reserved": 0},
             "R": [[randint(rng, -rwr, rwr) for _ in range(n_in)] for _ in range(n_classes)],
             "rb": [randint(rng, -rwr, rwr) for _ in range(n_classes)]}
+    if coded:
+        out["code"] = {"head": {"gain_q8": gain_q8, "reserved": 0},
+                       "codes": [[1 if randint(rng, 0, 1) else -1 for _ in range(n_features)]
+                                 for _ in range(n_classes)]}
     return out
 
 
@@ -1868,6 +1964,33 @@ def sample_models(rng: random.Random) -> dict[str, dict[str, Any]]:
     }
 
 
+def row_models(rng: random.Random) -> dict[str, dict[str, Any]]:
+    """Level-4 models (M-R1, M-L1): blocks of device rows, the class-code overlay."""
+    P, S = BLOCK_FLAG["PHYSICAL"], BLOCK_FLAG["SKIP"]
+    return {
+        "onepass_rows_code": make_model(rng, inference="ONEPASS", n_features=7, n_classes=3,
+            input_exp=1, gain_q8=256, blocks=[
+                {"encoder": "AMPLITUDE", "flags": P | S, "rows": 3, "n_drive": 3, "n_sense": 2,
+                 "d_out": 7, "out_exp": 2, "shift_p": 1, "shift_h": 2, "shift_b": 3,
+                 "shift_out": 16, "readout_shift": 1},
+                {"encoder": "BINARY2", "flags": P | S, "rows": 5, "n_drive": 3, "n_sense": 2,
+                 "d_out": 4, "out_exp": -1, "shift_b": 15, "shift_out": 14,
+                 "readout_shift": 2}],
+            readout={"shift_b": 10, "shift_out": 8}),
+        "goodness_rows_slots": make_model(rng, inference="GOODNESS", n_features=5, n_classes=3,
+            input_exp=-2, score_exp=16, blocks=[
+                {"encoder": "PHASE", "flags": P | S, "rows": 2, "n_drive": 4, "n_sense": 3,
+                 "d_out": 5, "out_exp": 3, "shift_out": 15,
+                 "slots": [[0, 1, 2, 3], [4, 5, 6, 7]]},
+                {"encoder": "CLIP", "flags": P, "rows": 1, "n_drive": 2, "n_sense": 3,
+                 "d_out": 4, "out_exp": 0, "shift_b": 20, "shift_out": 18}]),
+        "goodness_code_saturating": make_model(rng, inference="GOODNESS", n_features=3,
+            n_classes=4, gain_q8=1024, score_exp=16, blocks=[
+                {"encoder": "AMPLITUDE", "flags": P | S, "rows": 2, "n_drive": 2, "n_sense": 2,
+                 "d_out": 3, "shift_out": 15}]),
+    }
+
+
 def q15_vec(rng: random.Random, n: int, lo: int = Q15_MIN, hi: int = Q15_MAX) -> list[int]:
     out = []
     for _ in range(n):
@@ -1897,12 +2020,18 @@ def gen_model() -> dict[str, Any]:
     g["block_head_pack"] = record_cases(rng, BLOCK_HEAD_FIELDS, [
         {"encoder": 1, "flags": 3, "d_in": 80, "n_drive": 160, "n_sense": 40, "d_out": 40,
          "in_exp": -7, "out_exp": -2, "shift_p": 3, "shift_h": 16, "shift_b": 40,
-         "shift_out": 62, "settle_us": 250, "oversample": 4, "readout_shift": 2, "reserved": 0}])
+         "shift_out": 62, "settle_us": 250, "oversample": 4, "readout_shift": 2, "rows": 0},
+        {"encoder": 0, "flags": 1, "d_in": 19, "n_drive": 4, "n_sense": 6, "d_out": 19,
+         "in_exp": 0, "out_exp": 1, "shift_p": 0, "shift_h": 1, "shift_b": 2,
+         "shift_out": 15, "settle_us": 50000, "oversample": 1, "readout_shift": 0, "rows": 5}])
     g["readout_head_pack"] = record_cases(rng, READOUT_HEAD_FIELDS, [
         {"n_in": 80, "n_classes": 10, "shift_b": 40, "shift_out": 62, "reserved": 0}])
+    g["code_head_pack"] = record_cases(rng_for("model_code_records"), CODE_HEAD_FIELDS, [
+        {"gain_q8": 256, "reserved": 0}, {"gain_q8": 1024, "reserved": 0}])
 
     rng = rng_for("model_images")
     models = sample_models(rng)
+    models.update(row_models(rng_for("model_rows")))
     images = {k: image_pack(m) for k, m in models.items()}
     views = {k: model_check(img, LIMITS) for k, img in images.items()}
 
@@ -1943,8 +2072,8 @@ def gen_model() -> dict[str, Any]:
         (B(b0, "flags", "u8", 7), LIMITS, "M-V3 unknown flag"),
         (B(b1, "d_in", "u16", 5), LIMITS, "M-V3 d_in != previous d_out"),
         (base, dict(LIMITS, work_values=22), "M-V3 scratch > work_values"),
-        (B(b0, "reserved", "u8", 1), dict(LIMITS, work_values=22),
-         "M-V3 scratch and reserved: the scratch (at d_in) comes first"),
+        (B(b0, "rows", "u8", 65), dict(LIMITS, work_values=22),
+         "M-V3 scratch and rows: the scratch (at d_in) comes first"),
         (B(b0, "n_drive", "u16", 10), LIMITS, "M-V3 n_drive != d_in"),
         (base, dict(LIMITS, n_drive=8), "M-V3 n_drive above the board's"),
         (B(b0, "n_sense", "u16", 0), LIMITS, "M-V3 physical without sense"),
@@ -1961,8 +2090,8 @@ def gen_model() -> dict[str, Any]:
         (B(b0, "oversample", "u16", 0), LIMITS, "M-V3 oversample 0"),
         (base, dict(LIMITS, max_oversample=1), "M-V3 oversample above the board's"),
         (B(b0, "readout_shift", "u8", 17), LIMITS, "M-V3 readout_shift"),
-        (B(b1, "reserved", "u8", 1), LIMITS, "M-V3 reserved (second block)"),
-        (B(b1, "shift_p", "u8", 17, B(b1, "reserved", "u8", 1)), LIMITS,
+        (B(b1, "rows", "u8", 65), LIMITS, "M-R1 more than 64 rows (second block)"),
+        (B(b1, "shift_p", "u8", 17, B(b1, "rows", "u8", 65)), LIMITS,
          "M-V3 two fields: the first in image order"),
         (patch(base, ro_at + roo["n_in"], "u16", 8), LIMITS, "M-V4 n_in"),
         (patch(base, ro_at + roo["n_classes"], "u16", 4), LIMITS, "M-V4 n_classes"),
@@ -1997,6 +2126,37 @@ def gen_model() -> dict[str, Any]:
     tr_ok = make_model(rng, inference="GOODNESS", n_features=1, n_classes=655, blocks=[
         {"encoder": "AMPLITUDE", "flags": BLOCK_FLAG["PHYSICAL"], "n_sense": 100, "d_out": 1}])
     broken.append((image_pack(tr_ok), big_lim, "trace of 65500 values: accepted"))
+    # M-R1 and M-L1 (level 4): slot maps and the class-code section
+    rc, rv = images["onepass_rows_code"], views["onepass_rows_code"]
+    rs = rv["blocks"][0]["slots_at"]
+    rb0 = MODEL_HEAD_SIZE
+    rd1 = rv["block_at"][1] - BLOCK_HEAD_SIZE
+    code_at = len(rc) - 3 * 7 - CODE_HEAD_SIZE
+    gs = images["goodness_rows_slots"]
+    broken += [
+        (patch(rc, rs, "u16", 7), LIMITS, "M-R1 a slot past the drive width (7 of 7)"),
+        (patch(rc, rs + 2 * 8, "u16", 0xFFFF), LIMITS, "M-R1 the last slot of block 0"),
+        (patch(rc, rb0 + bo["rows"], "u8", 0), LIMITS,
+         "M-R1 rows 0 with a channel count below the drive width"),
+        (patch(gs, MODEL_HEAD_SIZE + bo["flags"], "u8", 2), LIMITS,
+         "M-R1 rows on a digital block"),
+        (rc[:rs + 3], LIMITS, "M-V5 cut in a slot map"),
+        (patch(rc, rd1 + bo["n_drive"], "u16", 17), LIMITS, "M-R1 a row wider than the board"),
+        (patch(rc, rd1 + bo["n_drive"], "u16", 0), LIMITS, "M-R1 a row of no channel"),
+        (patch(rc, code_at, "u16", 1025), LIMITS, "M-L1 gain above 4"),
+        (patch(rc, code_at + 2, "u16", 1), LIMITS, "M-L1 reserved"),
+        (patch(rc, code_at + 4 + 5, "u8", 0), LIMITS, "M-L1 a code of 0"),
+        (patch(rc, code_at + 4 + 20, "u8", 2), LIMITS, "M-L1 a code of 2 (the last)"),
+        (rc[:code_at + 2], LIMITS, "M-V5 cut in the code head"),
+        (rc[:-1], LIMITS, "M-V5 one code short"),
+        (rc + b"\x01", LIMITS, "M-V5 one code extra"),
+        (patch(rc, ho["overlay"], "u8", 0), LIMITS,
+         "M-V2 label slots need n_classes + n_features <= width"),
+        (patch(rc, ho["overlay"], "u8", 2), LIMITS,
+         "M-V2 overlay 2: with label slots the width is refused first"),
+        (patch(rc, ho["feature_offset"], "u16", 1), LIMITS, "M-L1 features past the width"),
+        (base + bytes(4), LIMITS, "M-V5 a slot-overlay image with a code head's bytes"),
+    ]
     for img, lim, why in broken:
         chk.append(check_case(img, lim, why))
     g["model_check"] = chk
@@ -2053,7 +2213,7 @@ def gen_model() -> dict[str, Any]:
     aff: list[dict[str, Any]] = []
     for name, v in views.items():
         for k, b in enumerate(v["blocks"]):
-            ns = b["n_sense"] if b["flags"] & BLOCK_FLAG["PHYSICAL"] else 0
+            ns = sensed_width(b) if b["flags"] & BLOCK_FLAG["PHYSICAL"] else 0
             inputs = [([0] * ns, [0] * b["d_in"]), ([Q15_MAX] * ns, [Q15_MIN] * b["d_in"]),
                       ([Q15_MAX] * ns, [Q15_MAX] * b["d_in"])]
             inputs += [(q15_vec(rng, ns, 0, Q15_MAX), q15_vec(rng, b["d_in"]))
@@ -2119,7 +2279,7 @@ def gen_model() -> dict[str, Any]:
         passes = 1 if v["readout"] is not None else v["head"]["n_classes"]
         for t in range(5):
             x = q15_vec(rng, nf, -2000, 2000) if t < 3 else q15_vec(rng, nf)
-            sensed = [[randint(rng, 0, 4095) << 3 for _ in range(b["n_sense"])]
+            sensed = [[randint(rng, 0, 4095) << 3 for _ in range(sensed_width(b))]
                       for _ in range(passes) for b in v["blocks"]
                       if b["flags"] & BLOCK_FLAG["PHYSICAL"]]
             smp.append({"in": case(name, x=x, sensed=sensed), "out": infer_sample(v, x, sensed)})

@@ -1244,12 +1244,14 @@ static const field_desc block_head_fields[] = {
     F(struct phyff_block_head, shift_p, 1),   F(struct phyff_block_head, shift_h, 1),
     F(struct phyff_block_head, shift_b, 1),   F(struct phyff_block_head, shift_out, 1),
     F(struct phyff_block_head, settle_us, 4), F(struct phyff_block_head, oversample, 2),
-    F(struct phyff_block_head, readout_shift, 1), F(struct phyff_block_head, reserved, 1),
+    F(struct phyff_block_head, readout_shift, 1), F(struct phyff_block_head, rows, 1),
     {NULL, 0, 0}};
 static const field_desc readout_head_fields[] = {
     F(struct phyff_readout_head, n_in, 2),    F(struct phyff_readout_head, n_classes, 2),
     F(struct phyff_readout_head, shift_b, 1), F(struct phyff_readout_head, shift_out, 1),
     F(struct phyff_readout_head, reserved, 2), {NULL, 0, 0}};
+static const field_desc code_head_fields[] = {
+    F(struct phyff_code_head, gain_q8, 2), F(struct phyff_code_head, reserved, 2), {NULL, 0, 0}};
 #undef F
 
 typedef void (*pack_fn)(const void *rec, uint8_t *out);
@@ -1272,6 +1274,7 @@ PACKERS(struct phyff_model_info, model_info)
 PACKERS(struct phyff_model_head, model_head)
 PACKERS(struct phyff_block_head, block_head)
 PACKERS(struct phyff_readout_head, readout_head)
+PACKERS(struct phyff_code_head, code_head)
 #undef PACKERS
 
 /* Fill rec (of size `size`) from the JSON object, field by field. */
@@ -1361,6 +1364,7 @@ RECORD_CHECK(model_info, struct phyff_model_info, PHYFF_MODEL_INFO_SIZE)
 RECORD_CHECK(model_head, struct phyff_model_head, PHYFF_MODEL_HEAD_SIZE)
 RECORD_CHECK(block_head, struct phyff_block_head, PHYFF_BLOCK_HEAD_SIZE)
 RECORD_CHECK(readout_head, struct phyff_readout_head, PHYFF_READOUT_HEAD_SIZE)
+RECORD_CHECK(code_head, struct phyff_code_head, PHYFF_CODE_HEAD_SIZE)
 #undef RECORD_CHECK
 
 static void check_samples(const json_value *cases, group *g) {
@@ -1679,9 +1683,10 @@ static void check_infer_encode(const json_value *cases, group *g) {
         size_t nh;
         int16_t *h = get_i16_array(field(in, "h"), &nh);
         if (nh != b->d_in) bad_vector(in, "h: d_in values");
-        int16_t *drive = xmalloc(sizeof(int16_t) * b->n_drive);
+        const uint16_t w = phyff_block_drive_width(b);
+        int16_t *drive = xmalloc(sizeof(int16_t) * w);
         phyff_infer_encode(&v, k, h, drive);
-        int ok = i16_equal(drive, field(c, "out"), b->n_drive);
+        int ok = i16_equal(drive, field(c, "out"), w);
         if (!ok) report(g, i, c->offset, "encoder %u (block %u): drive differs", b->encoder, k);
         record(g, ok);
         free(drive);
@@ -1701,8 +1706,9 @@ static void check_infer_affine(const json_value *cases, group *g) {
         size_t np, nh;
         int16_t *p = get_i16_array(field(in, "p"), &np);
         int16_t *h = get_i16_array(field(in, "h"), &nh);
-        if (nh != b->d_in || np != ((b->flags & PHYFF_BLOCK_PHYSICAL) ? b->n_sense : 0u))
-            bad_vector(in, "p: n_sense values (physical), h: d_in values");
+        const size_t sensed = (size_t)phyff_block_rows(b) * b->n_sense;
+        if (nh != b->d_in || np != ((b->flags & PHYFF_BLOCK_PHYSICAL) ? sensed : 0u))
+            bad_vector(in, "p: rows x n_sense values (physical), h: d_in values");
         int16_t *y = xmalloc(sizeof(int16_t) * b->d_out);
         bool sat = phyff_infer_affine(&v, k, p, h, y);
         int ok = i16_equal(y, field(out, "y"), b->d_out) &&
@@ -1817,14 +1823,23 @@ static void check_infer_sample(const json_value *cases, group *g) {
                 const struct phyff_block_head *b = &v.blocks[k];
                 int16_t *p = NULL;
                 if (b->flags & PHYFF_BLOCK_PHYSICAL) {
-                    int16_t *drive = xmalloc(sizeof(int16_t) * b->n_drive);
+                    /* the drive values row after row, through the slot map (M-R1-R2) */
+                    const uint16_t rows = phyff_block_rows(b);
+                    const size_t n_rows = (size_t)rows * b->n_drive;
+                    int16_t *drive = xmalloc(sizeof(int16_t) * phyff_block_drive_width(b));
+                    int16_t *driven = xmalloc(sizeof(int16_t) * n_rows);
                     phyff_infer_encode(&v, k, h, drive);
-                    if (m >= json_count(drives) || !i16_equal(drive, item(drives, m), b->n_drive))
+                    for (uint16_t r = 0; r < rows; r++)
+                        for (uint16_t j = 0; j < b->n_drive; j++)
+                            driven[(size_t)r * b->n_drive + j] =
+                                drive[phyff_infer_slot(&v, k, r, j)];
+                    if (m >= json_count(drives) || !i16_equal(driven, item(drives, m), n_rows))
                         ok = 0;
+                    free(driven);
                     free(drive);
                     size_t np;
                     p = get_i16_array(item(sensed, m), &np);
-                    if (np != b->n_sense) bad_vector(in, "sensed: n_sense values");
+                    if (np != (size_t)rows * b->n_sense) bad_vector(in, "sensed: rows x n_sense");
                     m++;
                 }
                 int16_t *y = xmalloc(sizeof(int16_t) * b->d_out);
@@ -2077,10 +2092,11 @@ static const checker checkers[] = {
     {"model", "model_head_pack", check_model_head_pack},
     {"model", "block_head_pack", check_block_head_pack},
     {"model", "readout_head_pack", check_readout_head_pack},
-    {"model", "model_check", check_model_check},       /* M-V1-V6 */
-    {"model", "infer_layout", check_infer_layout},     /* M-P1-P2 */
+    {"model", "code_head_pack", check_code_head_pack}, /* M-L1 */
+    {"model", "model_check", check_model_check},       /* M-V1-V6, M-R1, M-L1 */
+    {"model", "infer_layout", check_infer_layout},     /* M-P1-P2, M-L2 */
     {"model", "infer_encode", check_infer_encode},     /* M-P3 */
-    {"model", "infer_affine", check_infer_affine},     /* M-M1-M2, M-P5 */
+    {"model", "infer_affine", check_infer_affine},     /* M-M1-M2, M-P5, M-R3 */
     {"model", "infer_readout", check_infer_readout},   /* M-M2, M-P6 */
     {"model", "infer_goodness", check_infer_goodness}, /* M-P6 */
     {"model", "argmax", check_argmax},                 /* M-P7 */

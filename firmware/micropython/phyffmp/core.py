@@ -47,13 +47,16 @@ from phyffmp.model import (
     Limits,
     View,
     argmax_s32,
+    block_rows,
     infer_affine,
     infer_encode,
     infer_goodness,
     infer_layout,
     infer_readout_add,
     infer_readout_finish,
+    infer_slot,
     model_check,
+    sensed_width,
 )
 from phyffmp.wire import (
     CAPS_SIZE,
@@ -396,7 +399,7 @@ class Core:
             self.h = array("h", [0] * work)
             self.y = array("h", [0] * work)
             self.drive = array("h", [0] * work)
-            self.p = array("h", [0] * n_sense)
+            self.p = array("h", [0] * max(n_sense, work))  # rows x n_sense (M-R3)
             self.idac = array("H", [0] * n_drive)
             self.iadc = array("H", [0] * n_sense)
             self.class_acc = [0] * max_classes
@@ -922,26 +925,28 @@ class Core:
         dac = self.idac
         shift = 15 - self.dac_bits
         nd_b = v.n_drive[k]
-        for j in range(self.n_drive):
-            dac[j] = drive[j] >> shift if j < nd_b else 0
         ns = v.n_sense[k]
         adc = self.iadc
-        t0 = time.ticks_us()
-        fault = self._query_measure(dac, 1, ns, v.oversample[k], v.settle_us[k], adc)
-        self.medium_us += time.ticks_diff(time.ticks_us(), t0)
-        if fault != 0:
-            return -1
         top = (1 << self.adc_bits) - 1
         adc_shift = 15 - self.adc_bits
         clipped = 0
         p = self.p
-        for j in range(ns):
-            code = adc[j]
-            if code > top:
-                code = top
-            if code == top:
-                clipped = 1
-            p[j] = code << adc_shift
+        for r in range(block_rows(v, k)):  # M-R1-R2: row after row through the slot map
+            for j in range(self.n_drive):
+                dac[j] = drive[infer_slot(v, k, r, j)] >> shift if j < nd_b else 0
+            t0 = time.ticks_us()
+            fault = self._query_measure(dac, 1, ns, v.oversample[k], v.settle_us[k], adc)
+            self.medium_us += time.ticks_diff(time.ticks_us(), t0)
+            if fault != 0:
+                return -1
+            base = r * ns
+            for j in range(ns):
+                code = adc[j]
+                if code > top:
+                    code = top
+                if code == top:
+                    clipped = 1
+                p[base + j] = code << adc_shift
         return clipped
 
     @micropython.native
@@ -968,9 +973,10 @@ class Core:
                 sat |= r
                 at = self.trace_at
                 if at >= 0:
-                    for j in range(v.n_sense[k]):
+                    n = sensed_width(v, k)
+                    for j in range(n):
                         put_u16(raw, at + 2 * j, p[j] & 0xFFFF)
-                    self.trace_at = at + 2 * v.n_sense[k]
+                    self.trace_at = at + 2 * n
             if infer_affine(v, k, p, h, y):
                 sat = 1
             if v.inference == INFERENCE_ONEPASS:

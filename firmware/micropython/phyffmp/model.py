@@ -47,6 +47,12 @@ BLOCK_SKIP = const(0x02)
 MODEL_HEAD_SIZE = const(72)
 BLOCK_HEAD_SIZE = const(24)
 READOUT_HEAD_SIZE = const(8)
+# model.h M-R1, M-L1 (level 4): blocks of device rows, the class-code overlay
+MODEL_MAX_ROWS = const(64)
+OVERLAY_SLOTS = const(0)
+OVERLAY_CODE = const(1)
+CODE_GAIN_MAX = const(1024)
+CODE_HEAD_SIZE = const(4)
 
 # model.c
 SHIFT_SEGMENT_MAX = const(16)
@@ -140,8 +146,13 @@ class View:
         self.settle_us = array("I", [0] * mb)
         self.oversample = array("i", [0] * mb)
         self.readout_shift = array("i", [0] * mb)
-        self.reserved = array("i", [0] * mb)
+        self.n_rows = array("i", [0] * mb)  # the head's `rows` (M-R1): 0 plain
         self.block_at = array("I", [0] * mb)  # offset of W of block k
+        self.slots_at = array("I", [0] * mb)  # offset of block k's slot map (M-R1)
+        # struct phyff_code_head (M-L1)
+        self.code_gain = 0
+        self.code_reserved = 0
+        self.code_at = 0
         # struct phyff_readout_head
         self.r_n_in = 0
         self.r_n_classes = 0
@@ -212,7 +223,12 @@ class View:
         self.settle_us[k] = _u32(img, at + 16)
         self.oversample[k] = _u16(img, at + 20)
         self.readout_shift[k] = img[at + 22]
-        self.reserved[k] = img[at + 23]
+        self.n_rows[k] = img[at + 23]
+
+    def code_unpack(self, img: "Any", at: int) -> None:
+        """phyff_code_head_unpack (M-L1)."""
+        self.code_gain = _u16(img, at)
+        self.code_reserved = _u16(img, at + 2)
 
     def readout_unpack(self, img: "Any", at: int) -> None:
         """phyff_readout_head_unpack."""
@@ -235,18 +251,42 @@ def _drive_width(encoder: int, d_in: int) -> int:
     return 2 * d_in if two else d_in
 
 
+def block_rows(v: View, k: int) -> int:
+    """phyff_block_rows: device rows per sample of block k (M-R1)."""
+    r = v.n_rows[k]
+    return 1 if r == 0 else r
+
+
+def block_drive_width(v: View, k: int) -> int:
+    """phyff_block_drive_width: drive values block k's encoder writes (M-R1)."""
+    return _drive_width(v.encoder[k], v.d_in[k])
+
+
+def sensed_width(v: View, k: int) -> int:
+    """Sensed values of one pass through block k (M-R3)."""
+    return block_rows(v, k) * v.n_sense[k]
+
+
 def _z_width(v: View, k: int) -> int:
     z = 0
     if v.flags[k] & BLOCK_PHYSICAL:
-        z += v.n_sense[k]
+        z += sensed_width(v, k)
     if v.flags[k] & BLOCK_SKIP:
         z += v.d_in[k]
     return z
 
 
 def _block_work(v: View, k: int) -> int:
-    """Scratch of one block: h in, drive, p, y out (int16 values)."""
-    return v.d_in[k] + v.n_drive[k] + v.n_sense[k] + v.d_out[k]
+    """Scratch of one block: h in, drive, p, y out (int16 values; M-R3)."""
+    drive = v.n_drive[k] if v.n_rows[k] == 0 else block_drive_width(v, k)
+    return v.d_in[k] + drive + sensed_width(v, k) + v.d_out[k]
+
+
+def infer_slot(v: View, k: int, r: int, j: int) -> int:
+    """phyff_infer_slot: the drive value channel j takes in row r of block k (M-R1)."""
+    if v.n_rows[k] == 0:
+        return j
+    return _u16(v.image, v.slots_at[k] + 2 * (r * v.n_drive[k] + j))
 
 
 def model_work_values(v: View) -> int:
@@ -276,7 +316,9 @@ def _check_block(v: View, k: int, at: int, d_in: int, in_exp: int, lim: Limits) 
     if v.d_in[k] != d_in or d_in == 0 or _block_work(v, k) > lim.work_values:
         return _refuse(v, at + 2)
     physical = (flags & BLOCK_PHYSICAL) != 0
-    if (v.n_drive[k] != _drive_width(v.encoder[k], v.d_in[k])
+    rows = v.n_rows[k]
+    if ((rows == 0 and v.n_drive[k] != _drive_width(v.encoder[k], v.d_in[k]))
+            or (rows != 0 and v.n_drive[k] < 1)
             or (physical and v.n_drive[k] > lim.n_drive)):
         return _refuse(v, at + 4)
     if physical and (v.n_sense[k] < 1 or v.n_sense[k] > lim.n_sense):
@@ -301,7 +343,7 @@ def _check_block(v: View, k: int, at: int, d_in: int, in_exp: int, lim: Limits) 
         return _refuse(v, at + 20)
     if v.readout_shift[k] > SHIFT_SEGMENT_MAX:
         return _refuse(v, at + 22)
-    if v.reserved[k] != 0:
+    if rows > MODEL_MAX_ROWS or (rows != 0 and not physical):
         return _refuse(v, at + 23)
     return OK
 
@@ -329,15 +371,17 @@ def model_check(image: "Any", size: int, lim: Limits, v: View) -> int:
         return _refuse(v, 8)
     if v.n_classes < 2 or v.n_classes > lim.max_classes:
         return _refuse(v, 10)
-    if v.width < v.n_classes + v.n_features or v.width > lim.work_values:
+    coded = v.overlay == OVERLAY_CODE
+    slots = 0 if coded else v.n_classes
+    if v.width < slots + v.n_features or v.width > lim.work_values:
         return _refuse(v, 12)
-    if v.feature_offset < v.n_classes or v.feature_offset + v.n_features > v.width:
+    if v.feature_offset < slots or v.feature_offset + v.n_features > v.width:
         return _refuse(v, 14)
     if not _exp_ok(v.input_exp):
         return _refuse(v, 20)
     if not _exp_ok(v.score_exp):
         return _refuse(v, 21)
-    if v.overlay != 0:
+    if v.overlay > OVERLAY_CODE:
         return _refuse(v, 22)
     if v.readout_abs > 1:
         return _refuse(v, 23)
@@ -355,10 +399,21 @@ def model_check(image: "Any", size: int, lim: Limits, v: View) -> int:
         if st != OK:
             return st
         if v.flags[k] & BLOCK_PHYSICAL:
-            trace += v.n_sense[k]
+            trace += sensed_width(v, k)
         readout_width += v.d_out[k]
         v.block_at[k] = at + BLOCK_HEAD_SIZE
         at += BLOCK_HEAD_SIZE + 2 * (v.d_out[k] * _z_width(v, k) + 2 * v.d_out[k])
+        v.slots_at[k] = 0
+        if v.n_rows[k] != 0:  # M-R1: the slot map, every entry < the drive width
+            n = v.n_rows[k] * v.n_drive[k]
+            if at + 2 * n > size:
+                return _refuse(v, size)
+            w = block_drive_width(v, k)
+            for i in range(n):
+                if _u16(image, at + 2 * i) >= w:
+                    return _refuse(v, at + 2 * i)
+            v.slots_at[k] = at
+            at += 2 * n
         d_in = v.d_out[k]
         in_exp = v.out_exp[k]
     if v.inference == INFERENCE_ONEPASS:
@@ -379,6 +434,25 @@ def model_check(image: "Any", size: int, lim: Limits, v: View) -> int:
         at += READOUT_HEAD_SIZE + 2 * (v.n_classes * readout_width + v.n_classes)
     else:
         trace *= v.n_classes
+    v.code_at = 0
+    if coded:  # M-L1: the code section ends the image
+        if at + CODE_HEAD_SIZE > size:
+            return _refuse(v, size)
+        v.code_unpack(image, at)
+        if v.code_gain > CODE_GAIN_MAX:
+            return _refuse(v, at)
+        if v.code_reserved != 0:
+            return _refuse(v, at + 2)
+        at += CODE_HEAD_SIZE
+        n = v.n_classes * v.n_features
+        if at + n > size:
+            return _refuse(v, size)
+        for i in range(n):
+            c = image[at + i]
+            if c != 1 and c != 0xFF:
+                return _refuse(v, at + i)
+        v.code_at = at
+        at += n
     if at != size:
         return _refuse(v, size)
     if trace > 0xFFFF:
@@ -586,6 +660,28 @@ def infer_layout(v: View, src: "Any", off: int, label: int, h: "Any") -> bool:
     sat = top > 32767
     if sat:
         top = 32767
+    if v.overlay == OVERLAY_CODE:  # M-L2
+        c = v.n_classes
+        nf = v.n_features
+        img = v.image
+        code_at = v.code_at
+        scaled = top * v.code_gain
+        a = (scaled + 128) >> 8
+        den = 256 * c
+        for j in range(nf):
+            if label < 0:
+                s = 0
+                for k in range(c):
+                    s += _s8(img[code_at + k * nf + j])
+                num = 2 * scaled * s + den
+                add = num // (2 * den)  # div_round: floor((2n + d) / (2d))
+            else:
+                add = a * _s8(img[code_at + label * nf + j])
+            t = h[fo + j] + add
+            if t > 32767 or t < -32768:
+                sat = True
+            h[fo + j] = 32767 if t > 32767 else (-32768 if t < -32768 else t)
+        return sat
     if label < 0:
         c = v.n_classes
         share = (top + c // 2) // c
@@ -598,7 +694,7 @@ def infer_layout(v: View, src: "Any", off: int, label: int, h: "Any") -> bool:
 
 @micropython.native
 def infer_encode(v: View, k: int, h: "Any", drive: "Any") -> None:
-    """M-P3: drive (n_drive Q15 values) of block k from its input h (d_in)."""
+    """M-P3: drive (the drive width of Q15 values, M-R1) of block k from its input h (d_in)."""
     d = v.d_in[k]
     enc = v.encoder[k]
     if enc == ENC_AMPLITUDE:
@@ -649,7 +745,7 @@ def infer_encode(v: View, k: int, h: "Any", drive: "Any") -> None:
 
 @micropython.native
 def infer_affine(v: View, k: int, p: "Any", h: "Any", y: "Any") -> bool:
-    """M-P5: y (d_out) of block k from p (n_sense, physical blocks) and h (d_in).
+    """M-P5: y (d_out) of block k from p (rows x n_sense, physical blocks) and h (d_in).
 
     Returns True when an output saturated.
     """
@@ -658,7 +754,7 @@ def infer_affine(v: View, k: int, p: "Any", h: "Any", y: "Any") -> bool:
     w_at = v.block_at[k]
     d_out = v.d_out[k]
     b_at = w_at + 2 * d_out * z
-    ns = v.n_sense[k]
+    ns = sensed_width(v, k)
     d_in = v.d_in[k]
     sp = v.shift_p[k]
     sh = v.shift_h[k]

@@ -2,7 +2,10 @@
 
 Run under the MicroPython unix port from anywhere:
 
-    micropython firmware/micropython/tests/model_vectors_mp.py shared/vectors/model.json
+    micropython -X heapsize=8M firmware/micropython/tests/model_vectors_mp.py \
+        shared/vectors/model.json
+
+(the parsed vectors outgrow the unix port's default heap of 2 MB).
 
 Every group goes through ``phyffmp.model`` as the board uses it: images are
 checked by ``model_check`` against ``Limits`` built from the vector (the
@@ -19,6 +22,7 @@ failures, and a last line "N passed, M failed" (N, M counted in cases).
 Exit status 1 when a case fails.
 """
 
+import gc
 import sys
 from array import array
 
@@ -73,6 +77,7 @@ _VIEWS: dict = {}
 def view_for(rows: int) -> "model.View":
     v = _VIEWS.get(rows)
     if v is None:
+        gc.collect()  # a large view wants one contiguous block of the heap
         v = model.View(rows)
         _VIEWS[rows] = v
     return v
@@ -133,7 +138,8 @@ def c_model_head(case: dict) -> "str | None":
 
 BLOCK_FIELDS = ("encoder", "flags", "d_in", "n_drive", "n_sense", "d_out", "in_exp", "out_exp",
                 "shift_p", "shift_h", "shift_b", "shift_out", "settle_us", "oversample",
-                "readout_shift", "reserved")
+                "readout_shift", "rows")
+VIEW_NAME = {"rows": "n_rows"}  # View.rows is the size of its row-sum scratch
 
 
 def c_block_head(case: dict) -> "str | None":
@@ -147,7 +153,7 @@ def c_block_head(case: dict) -> "str | None":
     v = model.View()
     v.block_unpack(img, at, k)
     for key in BLOCK_FIELDS:
-        got = getattr(v, key)[k]
+        got = getattr(v, VIEW_NAME.get(key, key))[k]
         if got != case["in"][key]:
             return f"{key} = {got}, want {case['in'][key]}"
     return None
@@ -164,6 +170,17 @@ def c_readout_head(case: dict) -> "str | None":
     got = (v.r_n_in, v.r_n_classes, v.r_shift_b, v.r_shift_out, v.r_reserved)
     want = (r["n_in"], r["n_classes"], r["shift_b"], r["shift_out"], r["reserved"])
     return None if got == want else f"(n_in, n_classes, shift_b, shift_out, reserved) {got}"
+
+
+def c_code_head(case: dict) -> "str | None":
+    raw = unhex(case["out"])
+    if len(raw) != model.CODE_HEAD_SIZE:
+        return f"{len(raw)} bytes, CODE_HEAD_SIZE is {model.CODE_HEAD_SIZE}"
+    v = model.View()
+    v.code_unpack(bytearray(5) + raw, 5)
+    got = (v.code_gain, v.code_reserved)
+    want = (case["in"]["gain_q8"], case["in"]["reserved"])
+    return None if got == want else f"(gain_q8, reserved) {got}"
 
 
 def c_model_check(case: dict) -> "str | None":
@@ -204,7 +221,7 @@ def c_infer_encode(case: dict) -> "str | None":
         return c.refused()
     v = c.view
     k = case["in"]["k"]
-    drive = array("h", [0x5A5A] * v.n_drive[k])
+    drive = array("h", [0x5A5A] * model.block_drive_width(v, k))
     model.infer_encode(v, k, i16(case["in"]["h"]), drive)
     return diff(list(drive), case["out"], f"block {k} (encoder {v.encoder[k]}) drive")
 
@@ -265,7 +282,7 @@ def c_infer_sample(case: dict) -> "str | None":
     h = array("h", [0] * work)
     y = array("h", [0] * work)
     drive = array("h", [0] * work)
-    p = array("h", [0] * c.limits.n_sense)
+    p = array("h", [0] * work)  # rows x n_sense (M-R3)
     x = i16_le(inp["x"])
     acc = [0] * nc
     scores = array("i", [0] * nc)
@@ -278,8 +295,10 @@ def c_infer_sample(case: dict) -> "str | None":
         goodness = 0
         for k in range(v.n_blocks):
             if v.flags[k] & model.BLOCK_PHYSICAL:
-                model.infer_encode(v, k, h, drive)
-                drives.append(list(drive[:v.n_drive[k]]))
+                model.infer_encode(v, k, h, drive)  # then row after row (M-R1-R2)
+                drives.append([drive[model.infer_slot(v, k, r, j)]
+                               for r in range(model.block_rows(v, k))
+                               for j in range(v.n_drive[k])])
                 if used == len(sensed):
                     return "more physical passes than sensed vectors"
                 for j, q in enumerate(sensed[used]):
@@ -311,6 +330,7 @@ CHECKERS = {
     "model_head_pack": c_model_head,
     "block_head_pack": c_block_head,
     "readout_head_pack": c_readout_head,
+    "code_head_pack": c_code_head,
     "model_check": c_model_check,
     "infer_layout": c_infer_layout,
     "infer_encode": c_infer_encode,

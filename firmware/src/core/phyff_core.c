@@ -540,8 +540,9 @@ static void cmd_model_erase(struct phyff_core *core, const struct phyff_header *
     reply_ok(core, req, NULL, 0);
 }
 
-/* Block k of one sample, physical part (model.h M-P3-P4): encode h, drive the
- * block's channels, read its sense channels into p as Q15. Returns -1 for a
+/* Block k of one sample, physical part (model.h M-P3-P4, M-R1-M-R2): encode h,
+ * then for each of the block's rows drive its channels from the slot map and
+ * read its sense channels into p (row after row) as Q15. Returns -1 for a
  * medium fault, 1 when a sense channel read its top code, else 0. The time
  * in the port is added to *medium_us. */
 PHYFF_NODISCARD
@@ -550,18 +551,25 @@ static int infer_measure(struct phyff_core *core, unsigned k, const int16_t *h, 
     const struct phyff_block_head *b = &core->view.blocks[k];
     phyff_infer_encode(&core->view, k, h, drive);
     const unsigned dac_shift = 15u - core->caps.dac_bits;
-    for (uint16_t j = 0; j < core->caps.n_drive; ++j) {
-        const unsigned code = j < b->n_drive ? (unsigned)(uint16_t)drive[j] >> dac_shift : 0u;
-        dac[j] = (uint16_t)code;
-    }
     const struct phyff_config cfg = {b->settle_us, b->oversample, b->n_drive, b->n_sense, 0};
-    uint16_t *adc = (uint16_t *)(void *)p;
-    const uint32_t t0 = core->port->micros(core->port->ctx);
-    const int fault = query_measure(core, &cfg, dac, 1, adc);
-    *medium_us += core->port->micros(core->port->ctx) - t0;
-    if (fault != 0) return -1;
+    const uint16_t rows = phyff_block_rows(b);
     bool clipped = false;
-    for (uint16_t j = 0; j < b->n_sense; ++j) p[j] = (int16_t)sense_q15(core, adc[j], &clipped);
+    for (uint16_t r = 0; r < rows; ++r) {
+        for (uint16_t j = 0; j < core->caps.n_drive; ++j) {
+            const unsigned code =
+                j < b->n_drive
+                    ? (unsigned)(uint16_t)drive[phyff_infer_slot(&core->view, k, r, j)] >> dac_shift
+                    : 0u;
+            dac[j] = (uint16_t)code;
+        }
+        int16_t *row = p + (uint32_t)r * b->n_sense;
+        uint16_t *adc = (uint16_t *)(void *)row;
+        const uint32_t t0 = core->port->micros(core->port->ctx);
+        const int fault = query_measure(core, &cfg, dac, 1, adc);
+        *medium_us += core->port->micros(core->port->ctx) - t0;
+        if (fault != 0) return -1;
+        for (uint16_t j = 0; j < b->n_sense; ++j) row[j] = (int16_t)sense_q15(core, adc[j], &clipped);
+    }
     return clipped ? 1 : 0;
 }
 
@@ -578,18 +586,19 @@ static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int3
     *goodness = 0;
     for (unsigned k = 0; k < v->head.n_blocks; ++k) {
         const struct phyff_block_head *b = &v->blocks[k];
+        const uint32_t sensed = (uint32_t)phyff_block_rows(b) * b->n_sense;
         int16_t *h = work;
         int16_t *y = work + b->d_in;
         int16_t *drive = y + b->d_out;
-        int16_t *p = drive + b->n_drive;
-        uint16_t *dac = (uint16_t *)(void *)(p + b->n_sense);
+        int16_t *p = drive + (b->rows == 0 ? b->n_drive : phyff_block_drive_width(b));
+        uint16_t *dac = (uint16_t *)(void *)(p + sensed);
         if (b->flags & PHYFF_BLOCK_PHYSICAL) {
             const int r = infer_measure(core, k, h, drive, p, dac, medium_us);
             if (r < 0) return -1;
             sat |= r;
             if (*trace != NULL) {
-                phyff_samples_pack(p, b->n_sense, *trace);
-                *trace += 2u * b->n_sense;
+                phyff_samples_pack(p, (size_t)sensed, *trace);
+                *trace += 2u * sensed;
             }
         }
         if (phyff_infer_affine(v, k, p, h, y)) sat = 1;

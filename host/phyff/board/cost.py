@@ -178,17 +178,32 @@ def is_emulated(board: Any) -> bool:
     return str(getattr(board, "url", "")).startswith("emu:")
 
 
+def shape_facts(facts: BoardFacts, shape: Any) -> tuple[BoardFacts, LinkModel]:
+    """The facts and link of the real board an emulated board is shaped like
+    (`phyff.emulator.shapes.BoardShape`): its frame limit, settle time and baud rate."""
+    real = BoardFacts(facts.n_drive, facts.n_sense, facts.max_batch, int(shape.max_payload),
+                      int(shape.settle_us), facts.oversample)
+    link = LinkModel(float(shape.baud), name=f"real {shape.title} ({shape.baud:,} baud"
+                     + (f", settle {shape.settle_us / 1000:g} ms)" if shape.settle_us else ")"))
+    return real, link
+
+
 def projections(queries: int, calls: int, facts: BoardFacts, *, baud: float | None,
-                emulated: bool, rate: MeasuredRate | None = None) -> list[Projection]:
-    """The projections a command prints: the board in use, and for emulated boards two UARTs.
+                emulated: bool, rate: MeasuredRate | None = None,
+                shape: Any = None) -> list[Projection]:
+    """The projections a command prints: the board in use, and for emulated boards two UARTs
+    (or, for a board shaped like a real one, that real board).
 
     baud: the serial baud rate the board was opened with (a real board's link);
-    rate: a measurement of the board in use, when one was made.
+    rate: a measurement of the board in use, when one was made;
+    shape: the real board an emulated board is shaped like (`phyff.emulator.shapes`).
     """
     out = []
     if rate is not None:
         out.append(project(queries, calls, facts, LinkModel.measured(rate)))
-    if emulated:
+    if emulated and shape is not None:
+        out.append(project(queries, calls, *shape_facts(facts, shape)))
+    elif emulated:
         out += [project(queries, calls, facts, LinkModel.uart(b)) for b in REFERENCE_BAUDS]
     elif baud:
         out.append(project(queries, calls, facts, LinkModel.uart(baud)))

@@ -167,5 +167,9 @@ class OnDeviceInference:
     def _infer_timeout(self, n: int, info: ModelInfo) -> float:
         """The link deadline plus n samples' passes through every block on the board."""
         passes = info.n_classes if info.inference == INFERENCE_GOODNESS else 1
-        per_pass = self.config.settle_us * 1e-6 + INFER_READS_PER_PASS * ADC_READ_SECONDS
-        return min(self.link.timeout + n * passes * info.n_blocks * per_pass, MAX_TIMEOUT)
+        # device rows measured per sample: a block of several rows (model.h M-R1) measures
+        # each, and the trace counts their sensed values
+        per_row_sensed = max(1, self.config.n_sense_active)
+        rows = max(passes * info.n_blocks, -(-info.trace_values // per_row_sensed))
+        per_row = self.config.settle_us * 1e-6 + INFER_READS_PER_PASS * ADC_READ_SECONDS
+        return min(self.link.timeout + n * rows * per_row, MAX_TIMEOUT)

@@ -60,12 +60,17 @@ def medium_rows() -> list[dict[str, Any]]:
 
 
 def cmd_media(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from phyff.emulator.device import BOARD_KEYS
+    from phyff.emulator.shapes import DEFAULT_SHAPE_MEDIUM, SHAPES
 
     rows = medium_rows()
     board_keys = sorted(BOARD_KEYS)
+    shapes = [{**asdict(s), "url": f"emu://{DEFAULT_SHAPE_MEDIUM}?seed=1&shape={s.name}"}
+              for s in SHAPES.values()]
     if args.json:
-        print_json({"media": rows, "board_keys": board_keys})
+        print_json({"media": rows, "board_keys": board_keys, "shapes": shapes})
         return EXIT_OK
     for r in rows:
         if "error" in r:
@@ -77,6 +82,11 @@ def cmd_media(args: argparse.Namespace) -> int:
     print(f"\nevery emu:// URL also takes the board's keys: {', '.join(board_keys)} "
           f"(e.g. emu://acoustic?seed=1&n_in=24&n_out=24&noise=0.01); media of your own: "
           f"entry point group phyff.media (README, 'Emulated media')")
+    print("\nboard shapes (shape=NAME emulates a real board's channels and converters; "
+          "any medium, default circuit):")
+    for s in SHAPES.values():
+        print(f"  shape={s.name:7s} {s.describe()}")
+    print(f"  e.g. --board 'emu://{DEFAULT_SHAPE_MEDIUM}?seed=1&shape=uno'")
     return EXIT_OK
 
 

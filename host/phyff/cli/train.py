@@ -158,6 +158,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"{len(data.x_test)} test, preset {config.preset}, "
                   f"{plural(config.n_blocks, 'block')}, {plural(config.epochs, 'epoch')} -> "
                   f"{run}", file=sys.stderr)
+            if not args.resume:
+                line = _rows_line(board, args, config, layers, data)
+                if line:
+                    print(line, file=sys.stderr)
         t0 = time.perf_counter()
         try:
             result = train(config, layers, data, run, resume=args.resume, overwrite=args.overwrite,
@@ -211,14 +215,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rows_line(board: Any, args: argparse.Namespace, config: Any, layers: Any,
+               data: Any) -> str | None:
+    """One line when the problem is laid over several device rows: rows, queries, time."""
+    from phyff.board.cost import format_seconds
+    from phyff.training.loop import new_model
+    from phyff.training.plan import plan_run
+
+    model, _ = new_model(config, layers, data)
+    if max(model.block_rows) == 1 and model.label_mode == "slots":
+        return None  # the paper's layout: nothing to say
+    plan = plan_run(config, model, len(data.x_train), len(data.x_test))
+    rows = plan.rows[0] if len(set(plan.rows)) == 1 else "/".join(map(str, plan.rows))
+    label = ("a superposed class code" if model.label_mode == "add"
+             else f"{model.config.n_classes} label slots")
+    cost = _cost_summary(board, args, plan.train_queries, plan.eval_queries,
+                         plan.queries // max(1, board.caps.max_batch))
+    when = ", ".join(f"{format_seconds(t)} on a {name}" for name, t in cost.items())
+    how = (f"--rows {model.config.rows}" if model.config.rows
+           else "the fewest that fit; --rows sets more")
+    return (f"layout: {model.config.n_features} features + {label} = {model.width} inputs over "
+            f"{board.n_drive} drive channels: {rows} device rows per sample and block ({how}); "
+            f"this run makes about {plan.queries:,} device queries "
+            f"({plan.train_queries:,} training, {plan.eval_queries:,} evaluation)"
+            + (f", projected {when}" if when else ""))
+
+
 def _cost_summary(board: Any, args: argparse.Namespace, train_queries: int, eval_queries: int,
                   calls: int) -> dict[str, float]:
     """Projected wall time of these device queries on the board in use (and UART boards)."""
     from phyff.board.cost import BoardFacts, is_emulated, projections
+    from phyff.emulator.device import shape_of_url
 
     total = train_queries + eval_queries
     found = projections(total, calls, BoardFacts.of(board), baud=getattr(args, "baud", None),
-                        emulated=is_emulated(board))
+                        emulated=is_emulated(board), shape=shape_of_url(board.url))
     return {p.name: round(p.seconds, 3) for p in found}
 
 

@@ -346,12 +346,17 @@ def all_targets(outcome: Any) -> list[Target]:
     names = [t.name for t in outcome.tasks]
     steps = [s for s in outcome.scenarios if s.kind == "step"]
     image = [n for n in ("digits/optical", "fashion7/optical") if n in names]
-    vowels = [n for n in names if n.startswith("vowels7") and not n.endswith("-noisy")] \
-        or ["vowels7/acoustic"]
+    from phyff.compare.smallboard import TARGETS as SMALL
+    from phyff.compare.smallboard import small_board_targets
+
+    vowels = [n for n in names if n.startswith("vowels7") and not n.endswith("-noisy")
+              and n not in SMALL] or ["vowels7/acoustic"]
     from phyff.compare.budget import budget_targets
 
     budget = [Target(n, met, detail)
               for n, met, detail in budget_targets(outcome.summaries, outcome.results)]
+    budget += [Target(n, met, detail)
+               for n, met, detail in small_board_targets(outcome.summaries, names)]
     return [
         *accuracy_cost_targets(outcome.summaries, vowels + image),
         Target(*physics_helps_target(task_verdicts(outcome))),

@@ -22,6 +22,7 @@ import numpy as np
 
 from phyff._fileio import write_atomic
 from phyff._native import ffi, lib
+from phyff.emulator.shapes import DEFAULT_SHAPE_MEDIUM, SHAPES, BoardShape, get_shape
 from phyff.media import make_medium
 from phyff.media.frontend import Frontend
 from phyff.protocol.wire import Feature
@@ -31,7 +32,7 @@ OUT_CAPACITY = 1 << 20  # bytes of replies buffered between two reads
 
 # URL query keys that configure the board rather than the medium.
 BOARD_KEYS = {"seed", "dac_bits", "adc_bits", "batch", "unit_id", "max_oversample", "announce",
-              "model_file"}
+              "model_file", "shape"}
 
 
 @dataclass
@@ -50,18 +51,23 @@ class EmulatorSpec:
     # outlives the process, as it would outlive a power cycle on a real board)
     model_file: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # passed to the medium
+    shape: str | None = None  # a real board's shape (phyff.emulator.shapes), if named
 
     def url(self) -> str:
         q: dict[str, Any] = {"seed": self.seed}
-        if self.dac_bits != 12:
+        implied: set[str] = set()  # keys the shape sets
+        if self.shape is not None:
+            q["shape"] = self.shape
+            implied = {"dac_bits", "adc_bits", "n_in", "n_out"}
+        if self.dac_bits != 12 and "dac_bits" not in implied:
             q["dac_bits"] = self.dac_bits
-        if self.adc_bits != 12:
+        if self.adc_bits != 12 and "adc_bits" not in implied:
             q["adc_bits"] = self.adc_bits
         if not self.batch:
             q["batch"] = 0
         if self.model_file:
             q["model_file"] = self.model_file
-        q.update(self.options)
+        q.update({k: v for k, v in self.options.items() if k not in implied})
         return f"emu://{self.medium}?{urllib.parse.urlencode(q)}"
 
 
@@ -128,8 +134,8 @@ def parse_emu_url(url: str) -> EmulatorSpec:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "emu":
         raise ValueError(f"not an emulator URL: {url!r} (expected emu://MEDIUM?seed=N)")
-    medium = parts.netloc or parts.path.lstrip("/") or "acoustic"
-    spec = EmulatorSpec(medium=medium)
+    medium = parts.netloc or parts.path.lstrip("/")
+    spec = EmulatorSpec(medium=medium or "acoustic")
     try:
         pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True,
                                        strict_parsing=bool(parts.query), max_num_fields=256)
@@ -157,8 +163,12 @@ def parse_emu_url(url: str) -> EmulatorSpec:
             if not text:
                 raise ValueError(f"emulator URL {url!r}: model_file needs a file path")
             spec.model_file = text
+        elif key == "shape":
+            spec.shape = text
         else:
             spec.options[key] = _parse_value(text)
+    if spec.shape is not None:
+        _apply_shape(url, spec, seen, bool(medium))
     return spec
 
 
@@ -177,6 +187,47 @@ def _check_channel_options(spec: EmulatorSpec) -> None:
         if not 1 <= value <= hi:
             raise ValueError(f"emulated board: {key}={value} is outside 1..{hi}, the board's "
                              f"channel limit")
+
+
+def _apply_shape(url: str, spec: EmulatorSpec, given: set[str], medium_given: bool) -> None:
+    """Give the spec a real board's channels and converters (shapes.py rule 1)."""
+
+    try:
+        shape = get_shape(str(spec.shape))
+    except ValueError as exc:
+        raise ValueError(f"emulator URL {url!r}: {exc}") from None
+    if not medium_given:
+        spec.medium = DEFAULT_SHAPE_MEDIUM
+    wanted = {"dac_bits": shape.dac_bits, "adc_bits": shape.adc_bits,
+              "n_in": shape.n_drive, "n_out": shape.n_sense}
+    for key, value in wanted.items():
+        have = getattr(spec, key) if key in ("dac_bits", "adc_bits") else spec.options.get(key)
+        if key in given and have != value:
+            raise ValueError(f"emulator URL {url!r}: shape={shape.name} has {key}={value}, "
+                             f"the URL says {key}={have}; leave {key} out (or the shape)")
+        if key in ("dac_bits", "adc_bits"):
+            setattr(spec, key, value)
+        else:
+            spec.options[key] = value
+
+
+def shape_of_url(url: str) -> BoardShape | None:
+    """The shape of an ``emu://`` URL: the one it names, or the one whose channels and
+    converters it spells out in full (``n_in=4&n_out=6&dac_bits=8&adc_bits=10`` is an
+    Uno); None for other URLs."""
+    if not str(url).startswith("emu:"):
+        return None
+    try:
+        spec = parse_emu_url(str(url))
+    except ValueError:
+        return None
+    if spec.shape is not None:
+        return SHAPES.get(spec.shape)
+    have = (spec.options.get("n_in"), spec.options.get("n_out"), spec.dac_bits, spec.adc_bits)
+    for shape in SHAPES.values():
+        if have == (shape.n_drive, shape.n_sense, shape.dac_bits, shape.adc_bits):
+            return shape
+    return None
 
 
 def check_spec(spec: EmulatorSpec) -> None:

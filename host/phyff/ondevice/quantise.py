@@ -34,12 +34,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phyff.ondevice import reference as ref
-from phyff.phyll.layout import overlay, wrong_labels
+from phyff.phyll.layout import wrong_labels
 from phyff.phyll.model import Model, PhysicalLayer
 from phyff.protocol import model_image
-from phyff.protocol.model_image import Block, BlockHead, ModelHead, ModelImage, Readout, ReadoutHead
+from phyff.protocol.model_image import (
+    Block,
+    BlockHead,
+    CodeHead,
+    CodeOverlay,
+    ModelHead,
+    ModelImage,
+    Readout,
+    ReadoutHead,
+)
 
 EXP_LIMIT = 32  # model.h M-V2/M-V3
+CODE_GAIN_MAX = 1024  # model.h M-L1
 SEGMENT_SPREAD = 16  # largest shift between segments (model.h M-V3)
 SHIFT_BIAS_MAX = 40
 SHIFT_OUT_MAX = 62
@@ -195,6 +205,13 @@ def check_deployable(model: Model) -> None:
             f"this model uses the {cfg.overlay!r} label overlay, whose value depends on the "
             f"whole batch; a board classifies one sample at a time: retrain with --overlay "
             f"sample to deploy")
+    if max(model.block_rows) > model_image.MAX_ROWS:
+        raise NotDeployable(f"the model drives a block as {max(model.block_rows)} device rows "
+                            f"per sample; a board runs at most {model_image.MAX_ROWS}")
+    if model.label_mode == "add" and not 0 < round(cfg.label_gain * 256) <= CODE_GAIN_MAX:
+        raise NotDeployable(f"the class code's gain {cfg.label_gain} has no on-device form "
+                            f"(1/256 .. {CODE_GAIN_MAX / 256:g}): retrain with another "
+                            f"--label-gain")
     kind = model.check_inference()
     if kind == "goodness" and cfg.goodness != "cosine":
         raise NotDeployable(
@@ -223,6 +240,7 @@ class _Calibration:
     p: list[NDArray[np.float64] | None]
     y: list[NDArray[np.float64]]
     x0: NDArray[np.float64]
+    features: NDArray[np.float64]  # the raw features of x0's rows (before any overlay)
 
 
 def _calibrate(model: Model, layers: Sequence[PhysicalLayer] | None,
@@ -236,20 +254,22 @@ def _calibrate(model: Model, layers: Sequence[PhysicalLayer] | None,
     x = model.prepare(features)
     if model.config.inference == "onepass":
         rows = model.neutral(x)
+        raw = np.asarray(features, np.float64)
     else:
-        c, mode = model.config.n_classes, model.config.overlay
-        rows = np.concatenate([overlay(x, labels, c, mode),
-                               overlay(x, wrong_labels(labels, c, rng), c, mode)])
+        c = model.config.n_classes
+        rows = np.concatenate([model.overlay(x, labels),
+                               model.overlay(x, wrong_labels(labels, c, rng))])
+        raw = np.concatenate([features, features]).astype(np.float64)
     h = rows.astype(model.dtype)
     hs, ps, ys = [], [], []
     for k, spec in enumerate(model.specs):
         za = model.block_input(k, layers, h)
         hs.append(np.asarray(h, dtype=np.float64))
-        ps.append(np.asarray(za[:, :spec.n_sense], np.float64) if model.config.physical
+        ps.append(np.asarray(za[:, :spec.sensed], np.float64) if model.config.physical
                   else None)
         h = model.block_output(k, za)
         ys.append(np.asarray(h, dtype=np.float64))
-    return _Calibration(hs, ps, ys, np.asarray(rows, dtype=np.float64))
+    return _Calibration(hs, ps, ys, np.asarray(rows, dtype=np.float64), raw)
 
 
 def quantise(model: Model, layers: Sequence[PhysicalLayer] | None,
@@ -282,7 +302,7 @@ def quantise(model: Model, layers: Sequence[PhysicalLayer] | None,
     if model.config.inference == "onepass":
         readout, score_exp, readout_exps = _quantise_readout(model, blocks, cal)
     head = _model_head(model, caps, name, input_exp, score_exp)
-    image = ModelImage(head, blocks, readout)
+    image = ModelImage(head, blocks, readout, _code_overlay(model))
     result = Quantised(image, reports, len(cal.x0))
     if readout is not None:
         result.layers.append(_readout_report(model, image, cal, score_exp, readout_exps))
@@ -294,14 +314,14 @@ def quantise(model: Model, layers: Sequence[PhysicalLayer] | None,
 def _quantise_block(model: Model, k: int, cal: _Calibration, in_exp: int,
                     board_cfg: dict[str, Any]) -> tuple[Block, LayerReport]:
     """Block k in fixed point (its input at 2^in_exp), with the error it adds."""
-    cfg, spec = model.config, model.specs[k]
+    cfg, spec, plan = model.config, model.specs[k], model.plans[k]
     w = np.asarray(model.weights(k), dtype=np.float64)
     b = np.asarray(model.bias(k), dtype=np.float64)
     segments: list[_Segment] = []
     col = 0
     if cfg.physical:
-        segments.append(_Segment(w[:, :spec.n_sense], 0, "sensed"))
-        col = spec.n_sense
+        segments.append(_Segment(w[:, :spec.sensed], 0, "sensed"))
+        col = spec.sensed
     if cfg.skip or not cfg.physical:
         segments.append(_Segment(w[:, col:col + spec.d_in], in_exp, "input"))
     what = f"block {k}"
@@ -320,8 +340,12 @@ def _quantise_block(model: Model, k: int, cal: _Calibration, in_exp: int,
         shift_h=seg["input"].shift if "input" in seg else 0,
         shift_b=shift_b, shift_out=shift_out,
         settle_us=int(board_cfg.get("settle_us", 0)),
-        oversample=int(board_cfg.get("oversample", 1)), readout_shift=0)
-    block = Block(head, q_w, to_q15(b, b_exp), to_q15(np.asarray(model.xis[k], np.float64), 0))
+        oversample=int(board_cfg.get("oversample", 1)), readout_shift=0,
+        rows=0 if plan.is_plain else spec.rows)
+    slots = (None if plan.is_plain
+             else plan.slots.astype(np.uint16).reshape(spec.rows, spec.n_drive))
+    block = Block(head, q_w, to_q15(b, b_exp), to_q15(np.asarray(model.xis[k], np.float64), 0),
+                  slots)
     return block, _block_report(what, block, segments, cal, k)
 
 
@@ -380,9 +404,20 @@ def _model_head(model: Model, caps: dict[str, Any], name: str, input_exp: int,
         inference=model_image.INFERENCE_ONEPASS if onepass else model_image.INFERENCE_GOODNESS,
         n_features=cfg.n_features, n_classes=cfg.n_classes, width=model.width,
         feature_offset=model.offset, train_unit_id=int(caps.get("unit_id", 0)),
-        input_exp=input_exp, score_exp=score_exp, overlay=0,
+        input_exp=input_exp, score_exp=score_exp,
+        overlay=model_image.OVERLAY_CODE if model.label_mode == "add"
+        else model_image.OVERLAY_SLOTS,
         readout_abs=1 if cfg.readout_features == "abs" else 0, name=name[:16],
         train_board=str(caps.get("board", ""))[:16], train_medium=str(caps.get("medium", ""))[:16])
+
+
+def _code_overlay(model: Model) -> CodeOverlay | None:
+    """The class-code section (model.h M-L1) of a model whose label is a superposed code."""
+    if model.label_mode != "add":
+        return None
+    assert model.codes is not None
+    return CodeOverlay(CodeHead(round(model.config.label_gain * 256)),
+                       np.where(model.codes < 0, -1, 1).astype(np.int8))
 
 
 def _refuse_large_errors(result: Quantised, max_error: float) -> None:
@@ -437,8 +472,7 @@ def _agreement(model: Model, image: ModelImage, cal: _Calibration) -> float:
     n = len(cal.x0)
     if image.head.inference != model_image.INFERENCE_ONEPASS:
         return float("nan")  # the calibration rows carry labels: no class to compare
-    x_feat = cal.x0[:, model.offset:model.offset + model.config.n_features]
-    x_q = to_q15(x_feat, image.head.input_exp)
+    x_q = to_q15(cal.features, image.head.input_exp)
     sensed = {k: np.rint(p * 32768.0).astype(np.int16) for k, p in enumerate(cal.p)
               if p is not None}
     result = ref.run(image, x_q, lambda _i, k, _d: sensed[k])

@@ -22,13 +22,16 @@ from numpy.typing import NDArray
 from phyff.protocol.model_image import (
     ENCODER_NAMES,
     INFERENCE_ONEPASS,
+    OVERLAY_CODE,
     Block,
     ModelImage,
 )
 
 Int = NDArray[np.int64]
 Sense = Callable[[int, int, NDArray[np.int16]], NDArray[np.int16]]
-"""sense(pass_index, block, drive Q15 (N, n_drive)) -> sensed Q15 (N, n_sense)."""
+"""sense(pass_index, block, drive Q15 (M, n_drive)) -> sensed Q15 (M, n_sense); a block
+of R device rows (model.h M-R1-R2) is asked for its N x R rows at once, sample after
+sample, each sample's rows in order."""
 
 Q15_MAX = 32767
 
@@ -66,6 +69,19 @@ def layout(image: ModelImage, x: NDArray[np.int16], label: int | None
     top = np.abs(x.astype(np.int64)).max(axis=1, initial=0)
     clipped = top > Q15_MAX
     top = np.minimum(top, Q15_MAX)
+    if h.overlay == OVERLAY_CODE:  # M-L2
+        assert image.code is not None
+        codes = image.code.codes.astype(np.int64)
+        scaled = top * image.code.head.gain_q8
+        if label is None:
+            num = scaled[:, None] * codes.sum(axis=0)[None, :]
+            den = 256 * h.n_classes
+            add = (2 * num + den) // (2 * den)
+        else:
+            add = ((scaled + 128) >> 8)[:, None] * codes[label][None, :]
+        v, over = sat(x.astype(np.int64) + add, 16)
+        rows[:, h.feature_offset:h.feature_offset + h.n_features] = v
+        return rows, clipped | over.any(axis=1)
     if label is None:
         c = h.n_classes
         rows[:, :c] = ((top + c // 2) // c)[:, None]
@@ -115,15 +131,24 @@ def affine(block: Block, p: Int | None, h: Int) -> tuple[Int, NDArray[np.bool_]]
     col = 0
     if bh.physical:
         assert p is not None
-        part = p @ w[:, :bh.n_sense].T
+        part = p @ w[:, :bh.sensed].T
         acc += part * (np.int64(1) << np.int64(bh.shift_p))
-        col = bh.n_sense
+        col = bh.sensed
     if bh.skip:
         part = h @ w[:, col:col + bh.d_in].T
         acc += part * (np.int64(1) << np.int64(bh.shift_h))
     acc += block.bias.astype(np.int64) * (np.int64(1) << np.int64(bh.shift_b))
     y, clipped = sat(round_shift(acc, bh.shift_out), 16)
     return y, np.asarray(clipped.any(axis=1))
+
+
+def rows_of(block: Block, drive: Int) -> Int:
+    """M-R1-R2: the device rows (N x R, n_drive) of drive values (N, W); a plain block's
+    drive as it is."""
+    if not block.head.rows:
+        return drive
+    assert block.slots is not None
+    return drive[:, block.slots.astype(np.int64).reshape(-1)].reshape(-1, block.head.n_drive)
 
 
 def readout_features(image: ModelImage, y: Int) -> Int:
@@ -147,7 +172,7 @@ class Result:
     classes: Int
     scores: Int
     saturated: NDArray[np.bool_]
-    drives: list[list[Int]]  # [pass][block] (N, n_drive), physical blocks only
+    drives: list[list[Int]]  # [pass][block] (N x rows, n_drive), physical blocks only
     outputs: list[list[Int]]  # [pass][block] (N, d_out)
 
 
@@ -186,9 +211,10 @@ def run(image: ModelImage, features: NDArray[np.int16], sense: Sense,
         for k, block in enumerate(image.blocks):
             p = None
             if block.head.physical:
-                drive = encode(block, h)
+                drive = rows_of(block, encode(block, h))
                 pass_drives.append(drive)
                 p = np.asarray(sense(index, k, drive.astype(np.int16)), dtype=np.int64)
+                p = p.reshape(n, block.head.sensed)
                 if top is not None:
                     saturated |= (p >= top).any(axis=1)
             y, clipped = affine(block, p, h)
@@ -230,13 +256,14 @@ def replay(image: ModelImage, trace: NDArray[np.int16]) -> Sense:
         for k, block in enumerate(image.blocks):
             if block.head.physical:
                 offsets[(index, k)] = at
-                at += block.head.n_sense
+                at += block.head.sensed
     if trace.shape[1] != at:
         raise ValueError(f"the trace has {trace.shape[1]} values per sample; this model "
                          f"measures {at}")
 
     def sense(index: int, k: int, drive: NDArray[np.int16]) -> NDArray[np.int16]:
         start = offsets[(index, k)]
-        return trace[:, start:start + image.blocks[k].head.n_sense]
+        bh = image.blocks[k].head
+        return trace[:, start:start + bh.sensed].reshape(-1, bh.n_sense)
 
     return sense

@@ -16,7 +16,8 @@ import numpy as np
 
 from phyff.phyll.encoders import ENCODERS, check_encoder
 from phyff.phyll.goodness import FF_REDUCE, GOODNESS_KINDS, GoodnessSpec
-from phyff.phyll.layout import OVERLAY_MODES
+from phyff.phyll.layout import LABEL_MODES, OVERLAY_MODES
+from phyff.phyll.rows import MAX_ROWS, ROW_LAYOUTS
 
 READOUT_FEATURES: tuple[str, ...] = ("abs", "raw")
 # How a supervised model classifies: goodness argmax over the C label overlays
@@ -64,6 +65,20 @@ class ModelConfig:
     ff_reduce: str = setting("mean", "reduction of the ff_v1 goodness", choices=FF_REDUCE)
     overlay: str = setting("sample", "label overlay value: per-sample max or batch max",
                            choices=OVERLAY_MODES)
+    labels: str = setting(
+        "auto", "how the label enters the input: slots (the paper's: C drive entries of their "
+        "own), add (a fixed per-class code added to the features: no drive entries) or auto "
+        "(slots when the problem fits one device row, else add)", choices=LABEL_MODES)
+    label_gain: float = setting(1.0, "labels=add: size of the class code relative to the "
+                                     "overlay value (max|x|)")
+    rows: int | None = setting(
+        None, "device rows per sample and block: a block input wider than the board's drive "
+              "channels is driven as R rows of them, R x S readings concatenated (default: "
+              "one row when the problem fits, else the fewest that fit)")
+    row_layout: str = setting(
+        "permute", "which input goes to which (row, channel): permute (fixed random "
+        "permutations, fresh for every pass over the inputs) or split (in order)",
+        choices=ROW_LAYOUTS)
     skip: bool = setting(True, "skip path z = [p, h] (--no-skip: z = [p])")
     physical: bool = setting(True, "use the physical layers (--no-physical: digital-only "
                                    "ablation; the board is still opened)")
@@ -103,6 +118,18 @@ class ModelConfig:
         self.goodness_spec()  # validates goodness, theta, ff_reduce
         if self.overlay not in OVERLAY_MODES:
             raise ValueError(f"overlay must be 'sample' or 'batch', got {self.overlay!r}")
+        if self.labels not in LABEL_MODES:
+            raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}, "
+                             f"got {self.labels!r}")
+        if not (self.label_gain > 0 and np.isfinite(self.label_gain)):
+            raise ValueError(f"label_gain must be a positive number, got {self.label_gain}")
+        if self.rows is not None and (isinstance(self.rows, bool) or not isinstance(self.rows, int)
+                                      or not 1 <= self.rows <= MAX_ROWS):
+            raise ValueError(f"rows must be a whole number of device rows from 1 to {MAX_ROWS} "
+                             f"(or unset: the fewest that fit), got {self.rows!r}")
+        if self.row_layout not in ROW_LAYOUTS:
+            raise ValueError(f"row_layout must be one of {', '.join(ROW_LAYOUTS)}, "
+                             f"got {self.row_layout!r}")
         if self.inner_steps < 1:
             raise ValueError(f"inner_steps must be >= 1, got {self.inner_steps}")
         if not (self.lr > 0 and np.isfinite(self.lr)):
@@ -175,19 +202,26 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class BlockSpec:
-    """Shapes of one block: h (d_in) -> drive (n_drive) -> p (n_sense) -> y (d_out)."""
+    """Shapes of one block: h (d_in) -> drive -> `rows` device rows of n_drive values ->
+    p (rows x n_sense) -> y (d_out). n_drive and n_sense are the board's channels."""
 
     encoder: str
     d_in: int
     n_drive: int
     n_sense: int
     d_out: int
+    rows: int = 1
+
+    @property
+    def sensed(self) -> int:
+        """Width of the block's physical output p: rows x n_sense readings."""
+        return self.rows * self.n_sense
 
     def z_width(self, physical: bool, skip: bool) -> int:
         """Width of z, the input of the digital map (before the bias column)."""
         if not physical:
             return self.d_in
-        return self.n_sense + (self.d_in if skip else 0)
+        return self.sensed + (self.d_in if skip else 0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""

@@ -13,6 +13,14 @@ Overlay: zero the C label slots, then write max|x| into slot [label], per
 sample (default, so one sample's scale never depends on its batch) or over the
 batch (the reference's choice).
 
+Superposed labels (``labels="add"``): on a narrow board label slots would
+cost drive channels (rows) of their own, so the label can instead be a fixed
+per-class code (random signs, one per feature, seeded and saved with the
+model) added to the features: x + g * v * code[label], with v the same
+overlay value (per-sample or batch max|x|) and g the gain. The neutral
+overlay adds the mean code. The physics then sees label and data together
+in every row, and the label costs no drive entry.
+
 Negatives: supervised, the same sample with a wrong label drawn uniformly from
 the other classes. Unsupervised (Hinton's recipe), hybrids of two different
 samples mixed through a smooth random binary mask, without any label.
@@ -23,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 OVERLAY_MODES: tuple[str, ...] = ("sample", "batch")
+LABEL_MODES: tuple[str, ...] = ("auto", "slots", "add")
 
 
 def resolve_offset(width: int, n_features: int, n_classes: int, offset: int | None) -> int:
@@ -79,6 +88,44 @@ def overlay(
     else:
         value = np.abs(out).max(initial=0.0) if batch_max is None else batch_max
     out[np.arange(len(out)), labels] = value
+    return out
+
+
+def label_codes(n_classes: int, n_features: int, rng: np.random.Generator) -> np.ndarray:
+    """Fixed per-class codes (C, F) of random signs, no two classes alike when 2^F > C."""
+    for _ in range(100):
+        codes = np.where(rng.random((n_classes, n_features)) < 0.5, -1.0, 1.0)
+        if len({c.tobytes() for c in codes}) == n_classes or 2**n_features < n_classes:
+            return codes
+    return codes
+
+
+def overlay_value(x: np.ndarray, mode: str, batch_max: float | None) -> np.ndarray:
+    """The overlay value per row: max|x| of the row ("sample") or of the batch."""
+    if mode not in OVERLAY_MODES:
+        raise ValueError(f"overlay must be 'sample' or 'batch', got {mode!r}")
+    if mode == "sample":
+        return np.abs(x).max(axis=1)
+    return np.full(len(x), np.abs(x).max(initial=0.0) if batch_max is None else batch_max)
+
+
+def superpose(x: np.ndarray, codes: np.ndarray | None, labels: np.ndarray | None,
+              offset: int, mode: str, gain: float, out: np.ndarray | None = None,
+              batch_max: float | None = None) -> np.ndarray:
+    """x plus gain * value * code[label] on the feature columns; labels None: the mean code.
+
+    Returns `out` (or a copy of x). codes: (C, F) from `label_codes`.
+    """
+    if codes is None:
+        raise ValueError("superposed labels need the model's class codes")
+    if out is None:
+        out = np.array(x, copy=True)
+    elif out is not x:
+        out[...] = x
+    value = gain * overlay_value(x, mode, batch_max)
+    code = codes.mean(axis=0)[None, :] if labels is None else codes[labels]
+    f = codes.shape[1]
+    out[:, offset : offset + f] += value[:, None] * code
     return out
 
 

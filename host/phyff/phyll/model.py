@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,10 +28,18 @@ from phyff.phyll.accounting import Meter
 from phyff.phyll.config import INFERENCE_KINDS, BlockSpec, ModelConfig
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.goodness import LocalLoss, goodness
-from phyff.phyll.layout import hybrid_negatives, lay_out, overlay, resolve_offset
+from phyff.phyll.layout import (
+    hybrid_negatives,
+    label_codes,
+    lay_out,
+    overlay,
+    resolve_offset,
+    superpose,
+)
 from phyff.phyll.npzio import read_npz, write_npz_atomic
 from phyff.phyll.optim import Adam
 from phyff.phyll.readout import fit_ridge, readout_scores
+from phyff.phyll.rows import RowPlan, check_rows, make_plan, min_rows
 
 MODEL_FORMAT = "phyff-model"
 MODEL_FORMAT_VERSION = 1
@@ -67,6 +75,16 @@ class BatchStats:
     separation: np.ndarray
 
 
+def resolve_labels(config: ModelConfig, specs: Sequence[BlockSpec]) -> str:
+    """The label mode of a model: config.labels, with "auto" decided by the block shapes
+    (label slots when the first block is one row wide enough for them, else a code)."""
+    if config.labels != "auto":
+        return config.labels
+    first = specs[0]
+    fits = first.rows == 1 and config.n_classes + config.n_features <= first.d_in
+    return "slots" if fits else "add"
+
+
 class Model:
     """Weights, goodness directions and optimiser state of a PhyLL network."""
 
@@ -76,9 +94,14 @@ class Model:
         self.config = config
         self.specs = tuple(specs)
         self.width = self.specs[0].d_in
+        self.label_mode = resolve_labels(config, self.specs)
         self.offset = resolve_offset(
-            self.width, config.n_features, config.n_classes, config.feature_offset
+            self.width, config.n_features, self.label_slots, config.feature_offset
         )
+        self.codes = (label_codes(config.n_classes, config.n_features,
+                                  np.random.default_rng([config.seed, 3]))
+                      if self.label_mode == "add" else None)
+        self.plans = [self._plan(k, spec) for k, spec in enumerate(self.specs)]
         self.dtype = np.dtype(config.dtype)
         init = np.random.default_rng([config.seed, 0])
         self.params: list[np.ndarray] = []
@@ -103,9 +126,50 @@ class Model:
         self.losses = [LocalLoss(cfg.goodness_spec(), xi) for xi in self.xis]
         self._grads = [np.empty_like(p) for p in self.params]
 
+    @property
+    def label_slots(self) -> int:
+        """Input entries the label takes: C with label slots, 0 with a superposed label."""
+        return self.config.n_classes if self.label_mode == "slots" else 0
+
+    @property
+    def block_rows(self) -> list[int]:
+        """Device rows per sample of every block (1 for a block that fits the board)."""
+        return [spec.rows for spec in self.specs]
+
+    def _plan(self, k: int, spec: BlockSpec) -> RowPlan:
+        """Block k's slot map (phyff.phyll.rows), seeded by the model's seed."""
+        bits = get_encoder(spec.encoder).bits
+        width = bits * spec.d_in
+        if spec.rows == 1 and width == spec.n_drive:
+            return RowPlan(1, spec.n_drive, np.arange(spec.n_drive))
+        kinds = None
+        if k == 0 and self.label_mode == "slots":
+            entry = np.arange(width) // bits
+            kinds = np.where(entry < self.config.n_classes, 1, 0)
+            features = (entry >= self.offset) & (entry < self.offset + self.config.n_features)
+            kinds = np.where(features, 2, kinds)
+        return make_plan(self.config.row_layout, width, spec.n_drive, spec.rows,
+                         np.random.default_rng([self.config.seed, 4, k]), kinds)
+
+    def overlay(self, x: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None,
+                batch_max: float | None = None) -> np.ndarray:
+        """Laid-out rows x with `labels` overlaid (label slots or superposed code)."""
+        cfg = self.config
+        if self.label_mode == "slots":
+            return overlay(x, labels, cfg.n_classes, cfg.overlay, out, batch_max)
+        return superpose(x, self.codes, labels, self.offset, cfg.overlay, cfg.label_gain,
+                         out, batch_max)
+
     @classmethod
     def build(cls, config: ModelConfig, layers: Sequence[PhysicalLayer]) -> Model:
-        """A freshly initialised model whose block widths follow the physical layers."""
+        """A freshly initialised model whose block widths follow the physical layers.
+
+        A problem that fits one device row (label slots + features <= the first
+        layer's inputs, rows unset or 1) gets the plain layout: every block as
+        wide as its layer. Otherwise every block takes the problem's width (its
+        features, plus C label slots with labels=slots) and is driven as rows
+        (phyff.phyll.rows): `config.rows` of them, or the fewest that fit.
+        """
         if not config.is_sized:
             raise ValueError(
                 "the model configuration has no data dimensions yet: use "
@@ -118,12 +182,23 @@ class Model:
             )
         pairs = list(zip(config.encoders, layers, strict=True))
         d_in = [get_encoder(enc).input_width(int(lay.n_in)) for enc, lay in pairs]
+        c, f = config.n_classes, config.n_features
+        fits = config.rows in (None, 1) and c + f <= d_in[0]
+        labels = config.labels if config.labels != "auto" else ("slots" if fits else "add")
+        rows = [1] * len(pairs)
+        if not (fits or (labels == "add" and config.rows in (None, 1) and f <= d_in[0])):
+            width = f + (c if labels == "slots" else 0)
+            d_in = [width] * len(pairs)
+            for k, (enc, lay) in enumerate(pairs):
+                drive = get_encoder(enc).bits * width
+                rows[k] = config.rows or min_rows(drive, int(lay.n_in))
+                check_rows(rows[k], drive, int(lay.n_in), f"block {k}")
         d_out = [*d_in[1:], config.hidden or d_in[-1]]
         specs = [
-            BlockSpec(enc, d_in[k], int(lay.n_in), int(lay.n_out), d_out[k])
+            BlockSpec(enc, d_in[k], int(lay.n_in), int(lay.n_out), d_out[k], rows[k])
             for k, (enc, lay) in enumerate(pairs)
         ]
-        return cls(config, specs)
+        return cls(replace(config, labels=labels), specs)
 
     @property
     def n_blocks(self) -> int:
@@ -220,8 +295,11 @@ class Model:
                 raise ValueError(f"block {k} needs its physical layer (physical=True)")
             drive, macs = get_encoder(spec.encoder).encode(h)
             self.meter.macs += macs
-            za[:, : spec.n_sense] = self._measure(k, layers[k], drive)
-            col = spec.n_sense
+            plan = self.plans[k]
+            if not plan.is_plain:
+                drive = plan.gather(drive)
+            za[:, : spec.sensed] = plan.sensed(self._measure(k, layers[k], drive), len(h))
+            col = spec.sensed
         if cfg.skip or not cfg.physical:
             za[:, col : col + spec.d_in] = h
         za[:, -1] = 1.0
@@ -240,12 +318,12 @@ class Model:
         The positives carry `labels`, the negatives (same samples) `neg_labels`.
         """
         self.check_layers(layers)
-        n, c, mode = len(x), self.config.n_classes, self.config.overlay
+        n = len(x)
         labels = self.check_labels(labels, n)
         neg_labels = self.check_labels(neg_labels, n)
         h = np.empty((2 * n, self.width), self.dtype)
-        overlay(x, labels, c, mode, out=h[:n])
-        overlay(x, neg_labels, c, mode, out=h[n:])
+        self.overlay(x, labels, out=h[:n])
+        self.overlay(x, neg_labels, out=h[n:])
         return self._train_pairs(layers, h)
 
     def train_batch_unsupervised(
@@ -305,6 +383,9 @@ class Model:
         input scale matches training while favouring no class.
         """
         c, mode = self.config.n_classes, self.config.overlay
+        if self.label_mode == "add":
+            return superpose(np.asarray(x, dtype=self.dtype), self.codes, None, self.offset,
+                             mode, self.config.label_gain, batch_max=batch_max)
         out = np.array(x, dtype=self.dtype, copy=True)
         out[:, :c] = 0.0
         if mode == "sample":
@@ -356,7 +437,7 @@ class Model:
             h = np.empty((c * m, self.width), self.dtype)
             for label in range(c):
                 rows = h[label * m : (label + 1) * m]
-                overlay(chunk, np.full(m, label), c, self.config.overlay, rows, batch_max)
+                self.overlay(chunk, np.full(m, label), rows, batch_max)
             _, good = self.run_blocks(layers, h)
             table[:, start : start + m] = good.reshape(self.n_blocks, c, m).transpose(0, 2, 1)
         return table
@@ -469,6 +550,10 @@ class Model:
             out[f"W{k}"] = self.weights(k)
             out[f"b{k}"] = self.bias(k)
             out[f"xi{k}"] = self.xis[k]
+            if not self.plans[k].is_plain:
+                out[f"slots{k}"] = self.plans[k].slots
+        if self.codes is not None:
+            out["label_code"] = self.codes
         if self.readout is not None:
             out["readout"] = self.readout
         return out
@@ -509,6 +594,20 @@ class Model:
                 model.params[k][:, :-1] = _real_array(arrays, f"W{k}", (d_out, width - 1))
                 model.params[k][:, -1] = _real_array(arrays, f"b{k}", (d_out,))
                 model.xis[k][:] = _real_array(arrays, f"xi{k}", (d_out,))
+                if f"slots{k}" in arrays:
+                    plan = model.plans[k]
+                    slots = _real_array(arrays, f"slots{k}", plan.slots.shape)
+                    drive_width = get_encoder(model.specs[k].encoder).bits * model.specs[k].d_in
+                    if slots.dtype.kind not in "iu" or slots.min(initial=0) < 0 or \
+                            slots.max(initial=0) >= drive_width:
+                        raise ValueError(f"slot map of block {k} holds entries outside "
+                                         f"0..{drive_width - 1}, the block's drive width")
+                    model.plans[k] = RowPlan(plan.rows, plan.channels, slots.astype(np.int64))
+            if "label_code" in arrays:
+                if model.codes is None:
+                    raise ValueError("the file holds class codes but its model uses label slots")
+                model.codes = _real_array(arrays, "label_code", model.codes.shape).astype(
+                    np.float64)
             if "readout" in arrays:
                 rows = sum(spec.d_out for spec in model.specs) + 1
                 model.readout = _real_array(arrays, "readout", (rows, config.n_classes))
@@ -520,7 +619,7 @@ class Model:
 
 MAX_BLOCK_WIDTH = 1 << 16  # any width of a block a model file may declare
 # The arrays a model file holds (checkpoints add the optimiser's): what load_model reads.
-MODEL_ARRAYS = r"(W|b|xi)\d{1,3}|readout"
+MODEL_ARRAYS = r"(W|b|xi|slots)\d{1,3}|readout|label_code"
 
 
 def _block_spec(raw: Any, k: int) -> BlockSpec:

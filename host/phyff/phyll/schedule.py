@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from phyff.phyll.layout import overlay, wrong_labels
+from phyff.phyll.layout import wrong_labels
 from phyff.phyll.model import Model, PhysicalLayer
 
 REPEAT_MODES: tuple[str, ...] = ("mean", "augment")
@@ -186,7 +186,7 @@ class Simultaneous(Schedule):
 
     def epoch_queries(self, model: Model, n: int, epoch: int) -> int:
         """Device queries epoch `epoch` will make on n training samples (0 without physics)."""
-        return 2 * n * model.n_blocks if model.config.physical else 0
+        return 2 * n * sum(model.block_rows) if model.config.physical else 0
 
 
 class LayerWise(Schedule):
@@ -277,12 +277,13 @@ class LayerWise(Schedule):
         if not model.config.physical:
             return 0
         k = self.block_of(epoch, model.n_blocks)
-        per_block = self.repeats * self.overlays(model) * n
+        per_row = self.repeats * self.overlays(model) * n
+        upto = per_row * sum(model.block_rows[: k + 1])  # blocks 0..k measured afresh
         if self.cache is not None and self.block == k:
-            return (k + 1) * per_block if self.measures_at(epoch, model.n_blocks) else 0
+            return upto if self.measures_at(epoch, model.n_blocks) else 0
         if self.cache is not None and self.block == k - 1:
-            return per_block
-        return (k + 1) * per_block
+            return per_row * model.block_rows[k]
+        return upto
 
     # ------------------------------------------------------------ the cache
     def row_labels(self, model: Model, y: np.ndarray) -> np.ndarray:
@@ -305,7 +306,7 @@ class LayerWise(Schedule):
 
     def _first_inputs(self, model: Model, xl: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Block 0's inputs: every sample under every cached label overlay (rule 3)."""
-        c, mode = model.config.n_classes, model.config.overlay
+        mode = model.config.overlay
         n = len(xl)
         batch_max = float(np.abs(xl).max(initial=0.0)) if mode == "batch" else None
         self.labels = self.row_labels(model, y)
@@ -314,7 +315,7 @@ class LayerWise(Schedule):
             if labels[0] < 0:
                 rows[r] = model.neutral(xl, batch_max)
             else:
-                overlay(xl, labels, c, mode, rows[r], batch_max)
+                model.overlay(xl, labels, rows[r], batch_max)
         return rows
 
     def _measure(self, model: Model, layers: Sequence[PhysicalLayer], k: int) -> None:

@@ -1,9 +1,11 @@
 """The on-device model image of ``shared/include/phyff/model.h``, as records.
 
 The image is what ``phyff deploy`` sends to a board: a head, one record and
-three int16 arrays per block, and for one-pass models a read-out record and
-two arrays. The records are packed and unpacked by the shared C (like the
-wire records), so the host and the firmware agree on every byte; the array
+three int16 arrays per block (and the slot map of a block driven as several
+device rows, model.h M-R1), for one-pass models a read-out record and two
+arrays, and for a class-code label overlay the code section (M-L1). The
+records are packed and unpacked by the shared C (like the wire records), so
+the host and the firmware agree on every byte; the array
 layout (row-major, little-endian int16) is written here with numpy.
 """
 
@@ -20,6 +22,9 @@ from phyff.protocol.wire import Record
 MAGIC: int = lib.PHYFF_MODEL_MAGIC
 VERSION: int = lib.PHYFF_MODEL_VERSION
 MAX_BLOCKS: int = lib.PHYFF_MODEL_MAX_BLOCKS
+MAX_ROWS: int = lib.PHYFF_MODEL_MAX_ROWS
+OVERLAY_SLOTS: int = lib.PHYFF_OVERLAY_SLOTS
+OVERLAY_CODE: int = lib.PHYFF_OVERLAY_CODE
 INFERENCE_ONEPASS: int = lib.PHYFF_INFERENCE_ONEPASS
 INFERENCE_GOODNESS: int = lib.PHYFF_INFERENCE_GOODNESS
 BLOCK_PHYSICAL: int = lib.PHYFF_BLOCK_PHYSICAL
@@ -75,7 +80,7 @@ class BlockHead(Record, ctype="phyff_block_head"):
     settle_us: int
     oversample: int
     readout_shift: int
-    reserved: int = 0
+    rows: int = 0  # model.h M-R1: 0 plain, else device rows per sample
 
     @property
     def physical(self) -> bool:
@@ -86,9 +91,25 @@ class BlockHead(Record, ctype="phyff_block_head"):
         return bool(self.flags & BLOCK_SKIP)
 
     @property
+    def row_count(self) -> int:
+        """Device rows per sample (1 for a plain block)."""
+        return max(1, self.rows)
+
+    @property
+    def drive_width(self) -> int:
+        """Drive values the encoder writes (M-R1)."""
+        return self.d_in * (2 if ENCODER_NAMES.get(self.encoder, "").startswith("binary2")
+                            else 1)
+
+    @property
+    def sensed(self) -> int:
+        """Sensed values of one pass: rows x n_sense (M-R3)."""
+        return self.row_count * self.n_sense
+
+    @property
     def z_width(self) -> int:
         """Columns of W: the sensed values (physical), then the block input (skip)."""
-        return self.n_sense * self.physical + self.d_in * self.skip
+        return self.sensed * self.physical + self.d_in * self.skip
 
 
 @dataclass(frozen=True)
@@ -102,14 +123,32 @@ class ReadoutHead(Record, ctype="phyff_readout_head"):
     reserved: int = 0
 
 
+@dataclass(frozen=True)
+class CodeHead(Record, ctype="phyff_code_head"):
+    """The class-code overlay (model.h M-L1): the code's gain in 1/256."""
+
+    gain_q8: int
+    reserved: int = 0
+
+
 @dataclass
 class Block:
-    """A block record with its arrays: W (d_out, z), b (d_out,), xi (d_out,)."""
+    """A block record with its arrays: W (d_out, z), b (d_out,), xi (d_out,), and the
+    slot map (rows, n_drive) uint16 of a multi-row block (M-R1)."""
 
     head: BlockHead
     weights: NDArray[np.int16]
     bias: NDArray[np.int16]
     xi: NDArray[np.int16]
+    slots: NDArray[np.uint16] | None = None
+
+
+@dataclass
+class CodeOverlay:
+    """The code section (M-L1): its head and the codes (n_classes, n_features) of -1/+1."""
+
+    head: CodeHead
+    codes: NDArray[np.int8]
 
 
 @dataclass
@@ -128,6 +167,7 @@ class ModelImage:
     head: ModelHead
     blocks: list[Block] = field(default_factory=list)
     readout: Readout | None = None
+    code: CodeOverlay | None = None
 
     def pack(self) -> bytes:
         """The image bytes, in model.h's layout."""
@@ -136,10 +176,19 @@ class ModelImage:
             parts.append(blk.head.pack())
             for arr in (blk.weights, blk.bias, blk.xi):
                 parts.append(_int16_bytes(arr))
+            if blk.head.rows:
+                if blk.slots is None:
+                    raise ValueError("a block with rows needs its slot map")
+                parts.append(np.ascontiguousarray(blk.slots, dtype="<u2").tobytes())
         if self.readout is not None:
             parts.append(self.readout.head.pack())
             parts.append(_int16_bytes(self.readout.weights))
             parts.append(_int16_bytes(self.readout.bias))
+        if self.head.overlay == OVERLAY_CODE:
+            if self.code is None:
+                raise ValueError("a class-code overlay needs its codes")
+            parts.append(self.code.head.pack())
+            parts.append(np.ascontiguousarray(self.code.codes, dtype=np.int8).tobytes())
         return b"".join(parts)
 
     @classmethod
@@ -159,13 +208,24 @@ class ModelImage:
                 bh.d_out, bh.z_width)
             b = reader.int16(bh.d_out, f"block {k}'s bias")
             xi = reader.int16(bh.d_out, f"block {k}'s goodness direction")
-            image.blocks.append(Block(bh, w, b, xi))
+            slots = None
+            if bh.rows:
+                n = bh.rows * bh.n_drive
+                slots = np.frombuffer(reader.take(2 * n, f"block {k}'s slot map"),
+                                      dtype="<u2").astype(np.uint16).reshape(bh.rows,
+                                                                             bh.n_drive)
+            image.blocks.append(Block(bh, w, b, xi, slots))
         if head.inference == INFERENCE_ONEPASS:
             rh = ReadoutHead.unpack(reader.take(ReadoutHead.size(), "the read-out head"))
             r = reader.int16(rh.n_classes * rh.n_in, "the read-out weights").reshape(
                 rh.n_classes, rh.n_in)
             rb = reader.int16(rh.n_classes, "the read-out bias")
             image.readout = Readout(rh, r, rb)
+        if head.overlay == OVERLAY_CODE:
+            ch = CodeHead.unpack(reader.take(CodeHead.size(), "the code head"))
+            n = head.n_classes * head.n_features
+            codes = np.frombuffer(reader.take(n, "the class codes"), dtype=np.int8)
+            image.code = CodeOverlay(ch, codes.reshape(head.n_classes, head.n_features).copy())
         if reader.at != len(data):
             raise ValueError(f"the image has {len(data) - reader.at} bytes after its end")
         return image

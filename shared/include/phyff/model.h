@@ -94,13 +94,14 @@
  *   M-V2. 1 <= n_blocks <= PHYFF_MODEL_MAX_BLOCKS; inference is 0 or 1;
  *       1 <= n_features; 2 <= n_classes <= limits->max_classes;
  *       n_classes + n_features <= width <= limits->work_values;
- *       feature_offset >= n_classes; feature_offset + n_features <= width;
- *       overlay == 0; readout_abs is 0 or 1; -32 <= input_exp, score_exp <= 32.
+ *       feature_offset >= n_classes; feature_offset + n_features <= width
+ *       (overlay 1: M-L1 instead); overlay is 0 or 1; readout_abs is 0 or 1;
+ *       -32 <= input_exp, score_exp <= 32.
  *   M-V3. Per block: encoder known; flags only PHYFF_BLOCK_PHYSICAL and
  *       PHYFF_BLOCK_SKIP, and z not empty; d_in == width (block 0) or the
  *       previous d_out; in_exp == input_exp (block 0) or the previous
  *       out_exp; -32 <= out_exp <= 32; n_drive == d_in x (2 for binary2*,
- *       else 1); 1 <= d_out;
+ *       else 1) (rows > 0: M-R1 instead); 1 <= d_out;
  *       physical: 1 <= n_drive <= limits->n_drive and 1 <= n_sense <=
  *       limits->n_sense, settle_us <= limits->max_settle_us, 1 <=
  *       oversample <= limits->max_oversample (these four for physical
@@ -109,20 +110,61 @@
  *       the encoder's width and n_drive and n_sense still count in the
  *       scratch rule below; every other rule of M-V3 holds for every block);
  *       shift_p, shift_h <= 16,
- *       shift_b <= 40, shift_out <= 62, readout_shift <= 16; reserved 0;
- *       the per-sample scratch (d_in + n_drive + n_sense + d_out values,
- *       reported at d_in) fits limits->work_values (<= 16384, which with
- *       these shifts bounds every accumulator as M-M2 says).
+ *       shift_b <= 40, shift_out <= 62, readout_shift <= 16; rows <=
+ *       PHYFF_MODEL_MAX_ROWS and 0 unless physical (M-R1); every slot < W
+ *       (reported at the slot); the per-sample scratch (d_in + n_drive +
+ *       n_sense + d_out values, M-R3 with rows, reported at d_in) fits
+ *       limits->work_values (<= 16384, which with these shifts bounds every
+ *       accumulator as M-M2 says).
  *   M-V4. One-pass: readout n_in == sum of d_out, n_classes == the head's,
  *       shift_b <= 40, shift_out <= 62, reserved 0. (Goodness models use
  *       the cosine goodness: no other kind is stored.)
  *   M-V5. The size equals the layout's exactly (a size that ends inside the
- *       head, a block head or the read-out head is refused there; every
+ *       head, a block head, the read-out head or the code head is refused
+ *       there; M-L1's gain, reserved and codes are checked in order; every
  *       size fault reports the image's size). Then the sensed values of one
  *       sample (n_sense summed over physical blocks, times n_classes for
  *       goodness: MODEL_INFO trace_values) fit 65535, else n_blocks (6).
  *   M-V6. train_unit_id == the board's unit_id and train_medium == its
  *       medium name (PHYFF_ERR_WRONG_BOARD).
+ *
+ * ===========================================================================
+ * Blocks wider than the board and the class-code overlay (protocol level 4)
+ * ===========================================================================
+ *
+ * A problem wider than the board's drive channels is driven as R device
+ * rows per block, and its label may be a class code added to the features
+ * instead of label slots. Both are marked in fields that level 3 required
+ * to be 0, so a level-3 board refuses such an image (its M-V2 overlay 0,
+ * its M-V3 reserved byte 23 = 0) instead of misreading it. Images without
+ * them are unchanged.
+ *   M-R1. Block head byte 23 `rows`: 0 = the plain block above (one row,
+ *       n_drive == the drive width). 1..PHYFF_MODEL_MAX_ROWS = R rows: the
+ *       encoder still writes the drive width W = d_in x (2 for binary2*,
+ *       else 1) values; n_drive is then the drive channels of ONE row
+ *       (1 <= n_drive <= limits->n_drive), and the block's xi is followed
+ *       by its slot map: R x n_drive uint16 (row-major), entry r x n_drive
+ *       + j = the drive value (< W) channel j takes in row r.
+ *   M-R2. M-P4 with rows: for r = 0..R-1 in order, channel j is driven with
+ *       drive[slot[r][j]] and the row is measured as one QUERY sample;
+ *       p = the R x n_sense sensed values, row after row. A top code in
+ *       any row flags the sample.
+ *   M-R3. M-P5 with rows: the p segment has R x n_sense columns (shift_p); z
+ *       = [p | h] as before. The scratch of M-V3 counts d_in + W + R x
+ *       n_sense + d_out values; trace_values (M-V5) counts R x n_sense per
+ *       physical block and pass.
+ *   M-L1. Head byte 22 `overlay`: 0 = label slots (M-P2); 1 = class code
+ *       (PHYFF_OVERLAY_CODE). With 1, M-V2 reads: n_features <= width,
+ *       feature_offset + n_features <= width (no label slots), and the
+ *       image ends with the code section: struct phyff_code_head (4
+ *       bytes), then n_classes x n_features int8 codes (row-major, each -1
+ *       or +1; 0 is refused); gain_q8 <= 1024 (gain = gain_q8 / 256).
+ *   M-L2. M-P2 with a code: v as in M-P2 (over the features); a = (v x gain_q8 +
+ *       128) >> 8. Label c: h0[feature_offset + j] = sat16(x[j] +
+ *       code[c][j] x a). Neutral: s_j = sum over c of code[c][j];
+ *       h0[feature_offset + j] = sat16(x[j] + round(v x gain_q8 x s_j /
+ *       (256 C))), the division rounding half up (as M-P6's goodness). A
+ *       saturation flags the sample.
  *
  * Code contracts: as wire.h W-P1-P5 and fixed.h FX-F1-F9. Images are read byte
  * by byte (W-W3), so they may sit at any address in RAM or flash.
@@ -153,6 +195,10 @@ extern "C" {
 #define PHYFF_MODEL_MAGIC 0x4D594850u /* "PHYM" little-endian */
 #define PHYFF_MODEL_VERSION 1u
 #define PHYFF_MODEL_MAX_BLOCKS 8u
+#define PHYFF_MODEL_MAX_ROWS 64u    /* M-R1: device rows per block and sample */
+#define PHYFF_OVERLAY_SLOTS 0u      /* head.overlay: label slots (M-P2) */
+#define PHYFF_OVERLAY_CODE 1u       /* head.overlay: class code (M-L1, M-L2) */
+#define PHYFF_CODE_GAIN_MAX 1024u   /* M-L1: gain_q8 <= 4.0 */
 
 enum phyff_inference {
     PHYFF_INFERENCE_ONEPASS = 0, /* neutral overlay once, linear read-out */
@@ -184,7 +230,7 @@ struct phyff_model_head {
     uint32_t train_unit_id;
     int8_t input_exp;
     int8_t score_exp;
-    uint8_t overlay;         /* 0: per-sample overlay value (the only one) */
+    uint8_t overlay;         /* PHYFF_OVERLAY_SLOTS or _CODE (M-L1); per-sample value */
     uint8_t readout_abs;     /* 1: read-out of |y|; 0: of y */
     char name[PHYFF_NAME_SIZE];
     char train_board[PHYFF_NAME_SIZE];
@@ -207,7 +253,7 @@ struct phyff_block_head {
     uint32_t settle_us;
     uint16_t oversample;
     uint8_t readout_shift; /* this block's segment of the read-out */
-    uint8_t reserved;
+    uint8_t rows;          /* M-R1: 0 plain, else device rows per sample (level 4) */
 };
 
 struct phyff_readout_head {
@@ -218,6 +264,13 @@ struct phyff_readout_head {
     uint16_t reserved;
 };
 
+/* M-L1: the class-code section at the end of an image with overlay == 1. */
+struct phyff_code_head {
+    uint16_t gain_q8;  /* code amplitude relative to the overlay value, / 256 */
+    uint16_t reserved; /* 0 */
+};
+
+#define PHYFF_CODE_HEAD_SIZE 4u
 #define PHYFF_MODEL_HEAD_SIZE 72u
 #define PHYFF_BLOCK_HEAD_SIZE 24u
 #define PHYFF_READOUT_HEAD_SIZE 8u
@@ -229,6 +282,7 @@ PHYFF_STATIC_ASSERT(offsetof(struct phyff_model_head, train_medium) == 56, "head
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_block_head) == PHYFF_BLOCK_HEAD_SIZE, "block head layout");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_block_head, settle_us) == 16, "block.settle offset");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_readout_head) == PHYFF_READOUT_HEAD_SIZE, "readout layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_code_head) == PHYFF_CODE_HEAD_SIZE, "code head layout");
 
 void phyff_model_head_pack(const struct phyff_model_head *h, uint8_t out[PHYFF_MODEL_HEAD_SIZE]);
 void phyff_model_head_unpack(const uint8_t in[PHYFF_MODEL_HEAD_SIZE], struct phyff_model_head *h);
@@ -238,6 +292,8 @@ void phyff_readout_head_pack(const struct phyff_readout_head *r,
                              uint8_t out[PHYFF_READOUT_HEAD_SIZE]);
 void phyff_readout_head_unpack(const uint8_t in[PHYFF_READOUT_HEAD_SIZE],
                                struct phyff_readout_head *r);
+void phyff_code_head_pack(const struct phyff_code_head *c, uint8_t out[PHYFF_CODE_HEAD_SIZE]);
+void phyff_code_head_unpack(const uint8_t in[PHYFF_CODE_HEAD_SIZE], struct phyff_code_head *c);
 
 /* What the board allows (from its caps and its core's buffers). */
 struct phyff_model_limits {
@@ -262,7 +318,20 @@ struct phyff_model_view {
     uint32_t readout_at;    /* offset of R (one-pass) */
     uint16_t trace_values;  /* sensed values per sample (all passes) */
     uint16_t readout_width; /* sum of d_out */
+    uint32_t slots_at[PHYFF_MODEL_MAX_BLOCKS]; /* M-R1: offset of block k's slot map (0: none) */
+    struct phyff_code_head code; /* M-L1 (overlay == 1) */
+    uint32_t code_at;            /* offset of the codes (0: label slots) */
 };
+
+/* M-R1: device rows per sample of block k (1 for a plain block). */
+uint16_t phyff_block_rows(const struct phyff_block_head *b);
+
+/* M-R1: drive width W the encoder of block k writes. */
+uint16_t phyff_block_drive_width(const struct phyff_block_head *b);
+
+/* M-R1: the drive value channel j takes in row r of block k. */
+uint16_t phyff_infer_slot(const struct phyff_model_view *view, unsigned k, uint16_t r,
+                          uint16_t j);
 
 /* Check image[0..size) against M-V1-V6 and fill *view. Returns PHYFF_OK,
  * PHYFF_ERR_BAD_MODEL or PHYFF_ERR_WRONG_BOARD with *bad_offset = the
@@ -280,11 +349,11 @@ uint32_t phyff_model_work_values(const struct phyff_model_view *view);
 bool phyff_infer_layout(const struct phyff_model_view *view, const int16_t *x, int label,
                         int16_t *h);
 
-/* M-P3: drive (n_drive Q15 values) of block k from its input h (d_in). */
+/* M-P3: drive (the drive width W of Q15 values, M-R1) of block k from its input h (d_in). */
 void phyff_infer_encode(const struct phyff_model_view *view, unsigned k, const int16_t *h,
                         int16_t *drive);
 
-/* M-P5: y (d_out) of block k from p (n_sense, ignored unless physical) and h
+/* M-P5: y (d_out) of block k from p (R x n_sense, ignored unless physical) and h
  * (d_in). Returns true when an output saturated. y must not alias p or h. */
 bool phyff_infer_affine(const struct phyff_model_view *view, unsigned k, const int16_t *p,
                         const int16_t *h, int16_t *y);

@@ -172,7 +172,13 @@
  *       model_loaded, stats W-T9-T11.
  *       Level 4: caps.max_classes and caps.infer_work (the on-device limits
  *       a model must fit, before it is loaded); model_info.origin (a model
- *       compiled into the firmware).)
+ *       compiled into the firmware); model images whose blocks are driven
+ *       as several device rows through a slot map (model.h M-R1-R3, block
+ *       head byte 23, which level 3 required to be 0) and whose label is a
+ *       class code added to the features (M-L1-L2, head.overlay 1 and the
+ *       code section); one INFER sample then measures every row of every
+ *       block in order, and MODEL_INFO trace_values counts rows x n_sense
+ *       per block.)
  *   W-L3. These never change, at any level, so that any host can talk to any
  *       board well enough to tell the user what to do: the header fields
  *       `level` and `seq` at offsets 0 and 1, the framing (W-W1, W-W2), the HELLO

@@ -11,6 +11,11 @@ penalty is chosen from a small grid on a held-out fifth of the training set
 (no extra device queries: the features are measured once), then refitted on
 all of it.
 
+On a board narrower than the features (more features + label slots than
+drive channels) the blocks are as wide as the features and driven as the
+fewest device rows that fit (`phyff.phyll.rows`, the ``permute`` layout,
+as PhyLL lays them out by default), so both meet the same rows.
+
 The same read-out on x alone is the benchmark's ``ridge-lsq``, and random
 digital features in place of the physical blocks its ``digital-elm``
 (`phyff.compare.baselines.digital`).
@@ -28,6 +33,7 @@ from phyff.phyll.encoders import get_encoder
 from phyff.phyll.layout import lay_out, resolve_offset
 from phyff.phyll.model import PhysicalLayer
 from phyff.phyll.readout import fit_ridge, readout_scores
+from phyff.phyll.rows import RowPlan, make_plan, min_rows
 
 
 @dataclass(frozen=True)
@@ -49,12 +55,22 @@ class Elm:
         self.n_classes = n_classes
         enc = settings.encoder
         self.d_in = [get_encoder(enc).input_width(int(lay.n_in)) for lay in layers]
-        self.width = self.d_in[0]
-        self.offset = resolve_offset(self.width, n_features, n_classes, None)
+        bits = get_encoder(enc).bits
+        self.plans = [RowPlan(1, int(lay.n_in), np.arange(int(lay.n_in))) for lay in layers]
+        if n_classes + n_features > self.d_in[0]:  # narrow board: feature-wide blocks in rows
+            self.d_in = [n_features] * len(layers)
+            self.plans = [make_plan("permute", bits * n_features, int(lay.n_in),
+                                    min_rows(bits * n_features, int(lay.n_in)),
+                                    np.random.default_rng([seed, 4, k]))
+                          for k, lay in enumerate(layers)]
+            self.width, self.offset = n_features, 0
+        else:
+            self.width = self.d_in[0]
+            self.offset = resolve_offset(self.width, n_features, n_classes, None)
         rng = np.random.default_rng([seed, 0])
         self.maps: list[np.ndarray] = []
         for k in range(len(layers) - 1):
-            fan_in = int(layers[k].n_out) + self.d_in[k]
+            fan_in = self.plans[k].rows * int(layers[k].n_out) + self.d_in[k]
             bound = 1.0 / np.sqrt(fan_in)
             self.maps.append(rng.uniform(-bound, bound, (self.d_in[k + 1], fan_in + 1)))
         self.readout: np.ndarray | None = None
@@ -68,7 +84,11 @@ class Elm:
         parts = []
         for k, layer in enumerate(layers):
             drive, macs = get_encoder(self.settings.encoder).encode(h)
+            plan = self.plans[k]
+            if not plan.is_plain:
+                drive = plan.gather(drive)
             p = np.asarray(layer.measure(np.ascontiguousarray(drive)), dtype=np.float64)
+            p = plan.sensed(p, len(h))
             self.meter.queries += len(drive)
             self.meter.measure_calls += 1
             self.meter.macs += macs
