@@ -979,7 +979,9 @@ def test_a_stored_image_that_fails_the_checks_is_ignored_at_start(
     spec = EmulatorSpec(medium="circuit", seed=3, model_file=str(tmp_path / "emu.bin"))
     blocks: list[BlockSpec] = [("phase", PHYS | SKIP, 4, 0, 8, 1, 0, 15)]
     image = build_model(spec, np.random.default_rng(3), blocks, n_classes=2, n_features=3)
-    data = {"garbage": b"\x50\x48" * 40, "truncated": image[:-4],
+    # garbage behind the magic: the emulator takes the file as storage (a file without
+    # the magic is refused as someone else's), and both boards refuse its image
+    data = {"garbage": b"PHYM" + b"\x50\x48" * 38, "truncated": image[:-4],
             "other-board": build_model(replace(spec, seed=4), np.random.default_rng(3), blocks,
                                        n_classes=2, n_features=3)}[stored]
     for name in ("emu.bin", "mpy.bin"):
