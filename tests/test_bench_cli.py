@@ -27,12 +27,12 @@ def test_a_csv_dataset_is_a_task(tmp_path: Path, capsys: pytest.CaptureFixture[s
         ",".join(f"{v:.4f}" for v in row) + f",{label}\n" for row, label in zip(x, y,
                                                                                 strict=True)))
     out = tmp_path / "bench"
-    code = main(["bench", "--tasks", f"csv:{data}", "--methods", "phyll-frugal,linear",
+    code = main(["bench", "--tasks", f"csv:{data}", "--methods", "phyll-frugal,ridge-lsq",
                  "--seeds", "1", "--no-adapt", "--no-speed", "--workers", "1", "--out",
                  str(out), "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)["summary"]
-    assert {r["method"] for r in summary} == {"phyll-frugal", "linear"}
+    assert {r["method"] for r in summary} == {"phyll-frugal", "ridge-lsq"}
     assert {r["task"] for r in summary} == {f"csv:{data} (acoustic)"}
     assert not (out / "failures.jsonl").exists()  # nothing failed: no failures file
 

@@ -33,6 +33,9 @@ def tcp_address(text: str) -> tuple[str, int]:
         host = host[1:-1]
         if not host:
             raise argparse.ArgumentTypeError(f"{text!r}: empty IPv6 address in brackets")
+        if "[" in host or "]" in host:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: one IPv6 address in one pair of brackets, as in [::1]:5000")
     elif ":" in host or "[" in host or "]" in host:
         raise argparse.ArgumentTypeError(
             f"{text!r}: write an IPv6 address in brackets, as in [::1]:5000")
