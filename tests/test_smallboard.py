@@ -16,7 +16,7 @@ def test_small_board_tasks_run_on_board_shaped_emulators() -> None:
     tasks = full_tasks()
     assert "shape=uno" in tasks["vowels7/uno"].url and "shape=esp32" in tasks["vowels7/esp32"].url
     assert tasks["digits/uno"].frugal_negatives == 1
-    assert "linear" in (tasks["vowels7/uno"].only or ())
+    assert "ridge-lsq" in (tasks["vowels7/uno"].only or ())
 
 
 def test_a_real_uno_waits_the_settle_time_of_every_row() -> None:
@@ -26,13 +26,13 @@ def test_a_real_uno_waits_the_settle_time_of_every_row() -> None:
 
 def test_targets_give_accuracy_time_and_an_honest_physics_verdict() -> None:
     rows = [summary("phyll-frugal", 0.96, 0.01, 10_080), summary("phyll-nophys", 0.95, 0.01),
-            summary("elm", 0.90, 0.02), summary("linear", 0.94, 0.0)]
+            summary("elm", 0.90, 0.02), summary("ridge-lsq", 0.94, 0.0)]
     (_, acc_met, acc_detail), (_, phys_met, detail) = \
         small_board_targets(rows, ["vowels7/uno"])
     assert acc_met and "96.0 ± 1.0 %" in acc_detail and "real Arduino Uno" in acc_detail
     # +1 point over the digital blocks is within 2 x spread (2 points): not shown
     assert phys_met is False and "margin +1.0 points vs 2 x spread 2.0 (not shown)" in detail
     assert "vs elm 90.0 %: margin +6.0 points vs 2 x spread 4.0 (physics helps)" in detail
-    assert "linear (ridge on the raw features) 94.0 %" in detail
+    assert "ridge-lsq (ridge on the raw features) 94.0 %" in detail
     slow = [summary("phyll-frugal", 0.96, 0.01, 20_000)]
     assert small_board_targets(slow, ["vowels7/uno"])[0][1] is False  # over 10 min

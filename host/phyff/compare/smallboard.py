@@ -11,7 +11,7 @@ from the benchmark's summaries (never typed in):
 3. the physics verdict: PhyLL's margin over the same trainer without the
    physical layers (``phyll-nophys``) and over the extreme learning machine
    on the same rows (``elm``), each against twice the larger seed spread,
-   always beside the ridge read-out of the raw features (``linear``).
+   always beside the ridge read-out of the raw features (``ridge-lsq``).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def small_board_targets(summaries: Sequence[Summary], tasks: Sequence[str]
 
 def _physics_verdict(summaries: Sequence[Summary], task: str, ph: Summary
                      ) -> tuple[bool | None, str]:
-    """Margins over phyll-nophys and elm against 2x the spread, beside linear."""
+    """Margins over phyll-nophys and elm against 2x the spread, beside ridge-lsq."""
     parts, met = [], []
     for other in ("phyll-nophys", "elm"):
         s = find(summaries, task, other)
@@ -98,7 +98,7 @@ def _physics_verdict(summaries: Sequence[Summary], task: str, ph: Summary
                      f"2 x spread {2 * spread:.1f} ({'physics helps' if ok else 'not shown'})")
     lin = find(summaries, task, "ridge-lsq")
     if lin is not None:
-        parts.append(f"linear (ridge on the raw features) {100 * lin.acc_mean:.1f} %")
+        parts.append(f"ridge-lsq (ridge on the raw features) {100 * lin.acc_mean:.1f} %")
     for s in summaries:  # a logistic-regression baseline, whatever its method name
         if s.task == task and s.method.startswith("log"):
             parts.append(f"{s.method} {100 * s.acc_mean:.1f} %")
