@@ -49,7 +49,7 @@ class BoardShape:
 
 SHAPES: dict[str, BoardShape] = {
     s.name: s for s in (
-        BoardShape("uno", "Arduino Uno", 4, 6, 8, 10, 256, 50_000, drive="PWM+RC"),
+        BoardShape("uno", "Arduino Uno", 4, 6, 8, 10, 192, 50_000, drive="PWM+RC"),
         BoardShape("pico", "Raspberry Pi Pico", 4, 3, 8, 12, 1024, 500_000, drive="PWM+RC"),
         BoardShape("nucleo", "ST Nucleo-L476RG", 2, 5, 12, 12, 1024, 0),
         BoardShape("esp32", "ESP32 DevKit", 2, 6, 8, 12, 1024, 0),
