@@ -39,6 +39,7 @@ from typing import IO, Final
 import numpy as np
 import numpy.typing as npt
 
+from phyff._npzentry import MAX_INFLATION, UnknownNpyVersion, is_zip_bomb, npy_header
 from phyff.datasets.base import (
     MAX_CLASSES,
     TEST_FRACTION,
@@ -451,34 +452,18 @@ def load_csv(spec: str, body: str, seed: int) -> Dataset:
 # --------------------------------------------------------------------------- NPZ
 
 
-MAX_INFLATION = 200  # uncompressed : compressed bytes of a member larger than BOMB_FLOOR
-BOMB_FLOOR = 64 << 20
-
-
-def is_zip_bomb(info: zipfile.ZipInfo) -> bool:
-    """A large member that inflates far beyond what real numbers compress to (deflate of
-    repeated bytes reaches ~1000:1; measured data rarely 20:1)."""
-    return info.file_size > BOMB_FLOOR and \
-        info.file_size > MAX_INFLATION * max(info.compress_size, 1)
-
-
 def _npy_header(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str
 ) -> tuple[tuple[int, ...], np.dtype[np.generic]]:
     """Shape and dtype from a member's .npy header, checked against the bytes it holds."""
     entry = info.filename
-    with archive.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise DatasetError(
-                f"{where}: entry {shorten(entry, 60)} uses .npy format version {version}, which "
-                "phyff does not read; save it with numpy.savez"
-            )
-        header_len = fp.tell()
+    try:
+        shape, dtype, header_len = npy_header(archive, info)
+    except UnknownNpyVersion as err:
+        raise DatasetError(
+            f"{where}: entry {shorten(entry, 60)} uses .npy format version {err.version}, "
+            "which phyff does not read; save it with numpy.savez"
+        ) from None
     if dtype.hasobject:
         raise DatasetError(
             f"{where}: entry {shorten(entry, 60)} holds Python objects (dtype {dtype}); phyff "
