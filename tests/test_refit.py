@@ -46,19 +46,7 @@ def clustered_features(rng: np.random.Generator, n: int, width: int = sum(WIDTHS
 
 def board_scores(image: ModelImage, f: np.ndarray) -> np.ndarray:
     """The read-out of model.h M-P6 on features f, as reals (score * 2^(score_exp - 31))."""
-    ro = image.readout
-    assert ro is not None
-    acc = np.zeros((len(f), image.head.n_classes), np.int64)
-    col = 0
-    for blk in image.blocks:
-        d = blk.head.d_out
-        part = f[:, col:col + d] @ ro.weights[:, col:col + d].astype(np.int64).T
-        acc += part << blk.head.readout_shift
-        col += d
-    acc += ro.bias.astype(np.int64) << ro.head.shift_b
-    s = ro.head.shift_out
-    scores = (acc + ((1 << (s - 1)) if s else 0)) >> s
-    return scores * 2.0 ** (image.head.score_exp - 31)
+    return rf.readout_scores(image, f) * 2.0 ** (image.head.score_exp - 31)
 
 
 def real_features(image: ModelImage, f: np.ndarray) -> np.ndarray:
