@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from rawlink import RawLink
 
 from phyff._native import ffi, lib
-from phyff.perf.firmware import random_model_image
+from phyff.ondevice.random_images import random_model_image
 from phyff.protocol import wire
 from phyff.protocol.model_image import INFERENCE_ONEPASS, ModelImage
 from phyff.protocol.wire import Caps, ChunkHead, Cmd, ErrorRecord, Header, ModelBegin

@@ -39,7 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
 }
 # Leaves any layer may read.
-LEAVES = {"_version", "_native", "_text", "_fileio"}
+LEAVES = {"_version", "_native", "_text", "_fileio", "_npzentry"}
 
 
 def _package(module: str) -> str:

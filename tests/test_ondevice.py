@@ -23,62 +23,19 @@ from phyff.board.link import BoardError
 from phyff.cli.main import main
 from phyff.ondevice import reference as ref
 from phyff.ondevice.quantise import NotDeployable, check_deployable, quantise
+from phyff.ondevice.random_images import random_image
 from phyff.phyll.config import ModelConfig
 from phyff.phyll.model import Model
 from phyff.protocol import wire
 from phyff.protocol.model_image import (
-    BLOCK_PHYSICAL,
-    BLOCK_SKIP,
     ENCODERS,
     INFERENCE_GOODNESS,
     INFERENCE_ONEPASS,
-    MAGIC,
-    VERSION,
-    Block,
-    BlockHead,
     ModelHead,
     ModelImage,
-    Readout,
-    ReadoutHead,
 )
 
 Status = wire.Status
-
-
-def random_image(rng: np.random.Generator, caps: wire.Caps, *, encoder: str, inference: int,
-                 n_features: int = 6, n_classes: int = 4, blocks: int = 2,
-                 scale: int = 12000) -> ModelImage:
-    """A valid image with random weights for the board described by caps."""
-    bits = 2 if encoder.startswith("binary2") else 1
-    width = caps.n_drive // bits
-    assert width >= n_features + n_classes
-    input_exp = int(rng.integers(-1, 2))
-    head = ModelHead(MAGIC, VERSION, blocks, inference, n_features, n_classes, width,
-                     width - n_features, caps.unit_id, input_exp,
-                     16 if inference == INFERENCE_GOODNESS else 3, 0, int(rng.integers(0, 2)),
-                     "random", caps.board, caps.medium)
-    out: list[Block] = []
-    d_in, in_exp = width, input_exp
-    for k in range(blocks):
-        skip = k == 0 or bool(rng.integers(0, 2))
-        d_out = width
-        z = caps.n_sense + (d_in if skip else 0)
-        bh = BlockHead(ENCODERS[encoder], BLOCK_PHYSICAL | (BLOCK_SKIP if skip else 0), d_in,
-                       bits * d_in, caps.n_sense, d_out, in_exp, int(rng.integers(-2, 2)),
-                       int(rng.integers(0, 3)), int(rng.integers(0, 3)), int(rng.integers(0, 4)),
-                       int(rng.integers(14, 18)), 0, 1, int(rng.integers(0, 3)))
-        out.append(Block(bh, rng.integers(-scale, scale, (d_out, z)).astype(np.int16),
-                         rng.integers(-3000, 3000, d_out).astype(np.int16),
-                         rng.integers(-20000, 20000, d_out).astype(np.int16)))
-        d_in, in_exp = d_out, bh.out_exp
-    readout = None
-    if inference == INFERENCE_ONEPASS:
-        n_in = blocks * width
-        readout = Readout(ReadoutHead(n_in, n_classes, int(rng.integers(0, 3)),
-                                      int(rng.integers(0, 6))),
-                          rng.integers(-scale, scale, (n_classes, n_in)).astype(np.int16),
-                          rng.integers(-3000, 3000, n_classes).astype(np.int16))
-    return ModelImage(head, out, readout)
 
 
 @pytest.mark.parametrize("inference", [INFERENCE_ONEPASS, INFERENCE_GOODNESS])

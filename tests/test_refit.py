@@ -22,46 +22,14 @@ import pytest
 from phyff._native import ffi, lib
 from phyff.emulator.micropython import MICROPYTHON_HINT, find_micropython
 from phyff.ondevice import refit as rf
+from phyff.ondevice.random_images import REFIT_CLASSES as N_CLASSES
+from phyff.ondevice.random_images import REFIT_WIDTHS as WIDTHS
+from phyff.ondevice.random_images import onepass_image
 from phyff.perf.learn_qemu import bench
 from phyff.phyll.readout import fit_ridge
 from phyff.protocol.model_image import (
-    BLOCK_PHYSICAL,
-    BLOCK_SKIP,
-    INFERENCE_ONEPASS,
-    MAGIC,
-    VERSION,
-    Block,
-    BlockHead,
-    ModelHead,
     ModelImage,
-    Readout,
-    ReadoutHead,
 )
-
-N_CLASSES = 7
-WIDTHS = (20, 20)  # vowels7: two blocks of 20 outputs
-
-
-def onepass_image(widths: tuple[int, ...] = WIDTHS, out_exps: tuple[int, ...] = (1, 2),
-                  n_classes: int = N_CLASSES, readout_abs: int = 1, score_exp: int = 2
-                  ) -> ModelImage:
-    """A one-pass image whose read-out is to be refitted (block weights do not matter here)."""
-    n_features = 12
-    width = n_features + n_classes
-    head = ModelHead(MAGIC, VERSION, len(widths), INFERENCE_ONEPASS, n_features, n_classes,
-                     width, n_classes, 1, 0, score_exp, 0, readout_abs, "refit", "b", "m")
-    blocks = []
-    d_in, in_exp = width, 0
-    for d_out, e in zip(widths, out_exps, strict=True):
-        bh = BlockHead(0, BLOCK_PHYSICAL | BLOCK_SKIP, d_in, d_in, 4, d_out, in_exp, e, 0, 0, 0,
-                       15, 0, 1, 0)
-        blocks.append(Block(bh, np.zeros((d_out, 4 + d_in), np.int16), np.zeros(d_out, np.int16),
-                            np.zeros(d_out, np.int16)))
-        d_in, in_exp = d_out, e
-    n_in = sum(widths)
-    readout = Readout(ReadoutHead(n_in, n_classes, 0, 0), np.ones((n_classes, n_in), np.int16),
-                      np.ones(n_classes, np.int16))
-    return ModelImage(head, blocks, readout)
 
 
 def clustered_features(rng: np.random.Generator, n: int, width: int = sum(WIDTHS),
@@ -78,19 +46,7 @@ def clustered_features(rng: np.random.Generator, n: int, width: int = sum(WIDTHS
 
 def board_scores(image: ModelImage, f: np.ndarray) -> np.ndarray:
     """The read-out of model.h M-P6 on features f, as reals (score * 2^(score_exp - 31))."""
-    ro = image.readout
-    assert ro is not None
-    acc = np.zeros((len(f), image.head.n_classes), np.int64)
-    col = 0
-    for blk in image.blocks:
-        d = blk.head.d_out
-        part = f[:, col:col + d] @ ro.weights[:, col:col + d].astype(np.int64).T
-        acc += part << blk.head.readout_shift
-        col += d
-    acc += ro.bias.astype(np.int64) << ro.head.shift_b
-    s = ro.head.shift_out
-    scores = (acc + ((1 << (s - 1)) if s else 0)) >> s
-    return scores * 2.0 ** (image.head.score_exp - 31)
+    return rf.readout_scores(image, f) * 2.0 ** (image.head.score_exp - 31)
 
 
 def real_features(image: ModelImage, f: np.ndarray) -> np.ndarray:

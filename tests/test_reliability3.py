@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from silent import silent_port
 from test_emulator_servers import emulator
 
 from phyff.board import Board
@@ -588,28 +589,8 @@ def test_train_on_a_full_disk_names_the_path_and_leaves_no_lock(
 @pytest.fixture()
 def silent_listener() -> Any:
     """A TCP port that accepts connections and never says a word."""
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    worker = threading.Thread(target=accept, daemon=True)
-    worker.start()
-    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    worker.join(2)
-    for conn in held:
-        conn.close()
-    server.close()
+    with silent_port() as port:
+        yield f"tcp://127.0.0.1:{port}"
 
 
 @pytest.fixture()

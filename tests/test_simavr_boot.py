@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from silent import silent_port
 
 from phyff.board.bootloader import BootloaderOnly, probe_stk500
 from phyff.board.client import Board
@@ -156,30 +155,9 @@ def test_phyff_flash_reports_a_failed_verify(images: dict[int, Path],
 
 def test_phyff_flash_refuses_a_board_it_cannot_tell(capsys: pytest.CaptureFixture[str]) -> None:
     """A TCP port where nothing answers: no HELLO, no bootloader, no USB ids."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        stop = threading.Event()
-
-        def accept() -> None:
-            conns = []
-            server.settimeout(0.1)
-            while not stop.is_set():
-                try:
-                    conns.append(server.accept()[0])
-                except OSError:
-                    continue
-            for c in conns:
-                c.close()
-
-        thread = threading.Thread(target=accept, daemon=True)
-        thread.start()
-        url = f"socket://127.0.0.1:{server.getsockname()[1]}"
-        try:
-            code = phyff(["flash", "--board", url, "--timeout", "0.3"])
-        finally:
-            stop.set()
-            thread.join()
+    with silent_port() as port:
+        url = f"socket://127.0.0.1:{port}"
+        code = phyff(["flash", "--board", url, "--timeout", "0.3"])
     _, err = capsys.readouterr()
     assert code == 2
     assert "cannot tell which firmware" in err and "Pass --env, one of: uno" in err

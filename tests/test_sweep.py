@@ -47,19 +47,6 @@ BOARD = "emu://acoustic?seed=1"
 KILLER = "phyff_test_killer"
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 3-class, 6-feature dataset as npz (absolute path: workers load it themselves)."""
-    rng = np.random.default_rng(0)
-    n, c = 120, 3
-    y = np.arange(n) % c
-    centers = rng.normal(size=(c, 6))
-    x = np.abs(centers[y] + 0.4 * rng.normal(size=(n, 6)))
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(path, x=x, y=y)
-    return f"npz:{path}"
-
-
 def raw(tiny: str, **changes: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "datasets": [tiny], "boards": [BOARD], "preset": "acoustic", "seeds": [0, 1],

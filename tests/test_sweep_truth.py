@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from phyff.cli.main import build_parser, main
@@ -21,19 +20,6 @@ from phyff.cli.settings import build_config
 pytest.importorskip("distributed")
 
 BOARD = "emu://acoustic?seed=1"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 3-class, 6-feature dataset as npz."""
-    rng = np.random.default_rng(0)
-    n, c = 120, 3
-    y = np.arange(n) % c
-    centers = rng.normal(size=(c, 6))
-    x = np.abs(centers[y] + 0.4 * rng.normal(size=(n, 6)))
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(path, x=x, y=y)
-    return f"npz:{path}"
 
 
 def _sweep(tiny: str, out: Path, *extra: str) -> dict[str, Any]:

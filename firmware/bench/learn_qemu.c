@@ -47,11 +47,7 @@ static void puts0(const char *s) {
 
 static void put_u32(const char *label, uint32_t v) {
     char digits[10];
-    unsigned n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0);
+    unsigned n = u32_digits_reversed(v, digits);
     puts0(label);
     while (n > 0) putc0(digits[--n]);
     putc0('\n');

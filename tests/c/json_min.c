@@ -275,6 +275,28 @@ static char *parse_string_raw(parser *p, size_t *out_len) {
     return buf;
 }
 
+/* After an array item or an object member: 1 when a ',' follows (another one
+ * comes), 0 when close ends the container (both consumed), -1 when neither
+ * does (the error reported with the message that fits). */
+static int comma_or_close(parser *p, char close, const char *unterminated,
+                          const char *expected) {
+    skip_ws(p);
+    if (p->pos >= p->len) {
+        fail_at(p, p->pos, "%s", unterminated);
+        return -1;
+    }
+    if (p->s[p->pos] == ',') {
+        p->pos++;
+        return 1;
+    }
+    if (p->s[p->pos] == close) {
+        p->pos++;
+        return 0;
+    }
+    fail_at(p, p->pos, "%s", expected);
+    return -1;
+}
+
 static json_value *parse_array(parser *p, int depth) {
     json_value *v = new_value(p, JSON_ARRAY, p->pos);
     if (v == NULL) return NULL;
@@ -300,20 +322,10 @@ static json_value *parse_array(parser *p, int depth) {
             cap = ncap;
         }
         v->u.array.items[v->u.array.count++] = item;
-        skip_ws(p);
-        if (p->pos >= p->len) {
-            fail_at(p, p->pos, "unterminated array");
-            break;
-        }
-        if (p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        if (p->s[p->pos] == ']') {
-            p->pos++;
-            return v;
-        }
-        fail_at(p, p->pos, "expected ',' or ']' in an array");
+        const int more = comma_or_close(p, ']', "unterminated array",
+                                        "expected ',' or ']' in an array");
+        if (more > 0) continue;
+        if (more == 0) return v;
         break;
     }
     json_free(v);
@@ -379,20 +391,10 @@ static json_value *parse_object(parser *p, int depth) {
         m->key = key;
         m->key_len = klen;
         m->value = item;
-        skip_ws(p);
-        if (p->pos >= p->len) {
-            fail_at(p, p->pos, "unterminated object");
-            break;
-        }
-        if (p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        if (p->s[p->pos] == '}') {
-            p->pos++;
-            return v;
-        }
-        fail_at(p, p->pos, "expected ',' or '}' in an object");
+        const int more = comma_or_close(p, '}', "unterminated object",
+                                        "expected ',' or '}' in an object");
+        if (more > 0) continue;
+        if (more == 0) return v;
         break;
     }
     json_free(v);

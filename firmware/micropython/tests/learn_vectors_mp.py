@@ -94,9 +94,4 @@ CHECKERS = {
 }
 
 
-def main() -> int:
-    path = sys.argv[1] if len(sys.argv) > 1 else _here + "/../../../shared/vectors/learn.json"
-    return vectorkit.run(path, CHECKERS, ())
-
-
-sys.exit(main())
+sys.exit(vectorkit.main("learn.json", CHECKERS, ()))

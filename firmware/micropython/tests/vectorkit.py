@@ -1,4 +1,5 @@
-"""The loop both golden-vector runners share (vectors_mp.py, model_vectors_mp.py).
+"""The loop the golden-vector runners share (vectors_mp.py, model_vectors_mp.py,
+learn_vectors_mp.py).
 
 A runner names its checkers (group -> function returning None when a case
 passes, else a message) and the groups the board has no use for; this runs
@@ -8,6 +9,7 @@ port and on a board.
 """
 
 import json
+import sys
 
 META = ("format", "generator", "seed")
 
@@ -48,3 +50,11 @@ def run(path: str, checkers: dict, not_on_board: tuple = ()) -> int:
         print(f"group {group}: {len(doc[group])} cases, {bad} failed")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def main(default_file: str, checkers: dict, not_on_board: tuple = ()) -> int:
+    """run() on the vector file named on the command line, else on shared/vectors'
+    default_file (found from this file's folder, so a runner works from anywhere)."""
+    here = __file__.rpartition("/")[0] or "."
+    path = sys.argv[1] if len(sys.argv) > 1 else here + "/../../../shared/vectors/" + default_file
+    return run(path, checkers, not_on_board)

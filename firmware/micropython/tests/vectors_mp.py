@@ -328,9 +328,4 @@ CHECKERS = {
 }
 
 
-def main() -> int:
-    path = sys.argv[1] if len(sys.argv) > 1 else _here + "/../../../shared/vectors/wire.json"
-    return vectorkit.run(path, CHECKERS, NOT_ON_BOARD)
-
-
-sys.exit(main())
+sys.exit(vectorkit.main("wire.json", CHECKERS, NOT_ON_BOARD))

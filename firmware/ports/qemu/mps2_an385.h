@@ -66,4 +66,15 @@ static inline void irq_disable(void) { __asm volatile("cpsid i" ::: "memory"); }
 static inline void irq_enable(void) { __asm volatile("cpsie i" ::: "memory"); }
 static inline void wait_for_interrupt(void) { __asm volatile("wfi" ::: "memory"); }
 
+/* The decimal digits of v into digits, least significant first, for the UART
+ * diagnostics lines (no printf in the image); returns their count, 1..10. */
+static inline unsigned u32_digits_reversed(uint32_t v, char digits[10]) {
+    unsigned n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0);
+    return n;
+}
+
 #endif /* PHYFF_MPS2_AN385_H */

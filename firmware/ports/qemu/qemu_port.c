@@ -133,11 +133,7 @@ static void uart_putc(struct cmsdk_uart *u, uint8_t b) {
 
 static void diag_number(const char *label, uint32_t v) {
     char digits[10];
-    unsigned n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0);
+    unsigned n = u32_digits_reversed(v, digits);
     while (*label) uart_putc(UART2, (uint8_t)*label++);
     while (n > 0) uart_putc(UART2, (uint8_t)digits[--n]);
 }

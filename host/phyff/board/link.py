@@ -296,12 +296,9 @@ class Link:
                     continue
                 header, payload = decoded
                 if header.is_event:
-                    try:
-                        event = Event.unpack(payload)
-                    except wire.WireError:
-                        self.stats.bad_frames += 1
+                    event = self._record_event(payload)
+                    if event is None:
                         continue
-                    self.stats.events.append(event.event)
                     self._backlog = bodies[i + 1:] + self._backlog
                     return event
         return None
@@ -441,14 +438,20 @@ class Link:
                 f"127.0.0.1:0)"
             )
 
-    def _on_event(self, payload: bytes) -> None:
+    def _record_event(self, payload: bytes) -> Event | None:
+        """The event in payload, counted in the stats; None (a bad frame) when it is
+        not one."""
         try:
             event = Event.unpack(payload)
         except wire.WireError:
             self.stats.bad_frames += 1
-            return
+            return None
         self.stats.events.append(event.event)
-        if event.event == EventId.RESET:
+        return event
+
+    def _on_event(self, payload: bytes) -> None:
+        event = self._record_event(payload)
+        if event is not None and event.event == EventId.RESET:
             self.stats.resets_seen += 1
             raise BoardResetDetected(
                 "the board restarted (it announced a reset): its configuration is back to "

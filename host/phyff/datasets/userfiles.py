@@ -33,12 +33,14 @@ import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from phyff._npzentry import MAX_INFLATION, UnknownNpyVersion, is_zip_bomb, npy_header
 from phyff.datasets.base import (
     MAX_CLASSES,
     TEST_FRACTION,
@@ -159,17 +161,24 @@ def _as_features(
     )
 
 
+@dataclass(frozen=True)
+class _About:
+    """What a user file says besides its numbers, carried to the Dataset unchanged."""
+
+    class_names: tuple[str, ...]
+    feature_names: Sequence[str] | None
+    image_shape: tuple[int, int] | None
+    source: str  # where the data came from, for the Dataset's source line
+
+
 def _split_and_scale(
     name: str,
     x: npt.NDArray[np.generic],
     y: Int,
     test: npt.NDArray[np.bool_] | None,
+    about: _About,
     *,
     seed: int,
-    class_names: tuple[str, ...],
-    feature_names: Sequence[str] | None,
-    image_shape: tuple[int, int] | None,
-    source: str,
 ) -> Dataset:
     """Apply a given split (or a seeded stratified 80/20 one) and the scaling rule."""
     note = "split given by the file"
@@ -177,11 +186,8 @@ def _split_and_scale(
         test = stratified_test_mask(y, round(TEST_FRACTION * y.size), np.random.default_rng(seed))
         held = round(100 * TEST_FRACTION)
         note = f"stratified {100 - held}/{held} split (seed {seed})"
-    return _user_dataset(
-        name, x[~test], y[~test], x[test], y[test],
-        class_names=class_names, feature_names=feature_names, image_shape=image_shape,
-        source=f"{source}; {note}",
-    )  # fmt: skip
+    return _user_dataset(name, x[~test], y[~test], x[test], y[test],
+                         replace(about, source=f"{about.source}; {note}"))
 
 
 def _user_dataset(
@@ -190,11 +196,7 @@ def _user_dataset(
     y_train: Int,
     x_test: npt.NDArray[np.generic],
     y_test: Int,
-    *,
-    class_names: tuple[str, ...],
-    feature_names: Sequence[str] | None,
-    image_shape: tuple[int, int] | None,
-    source: str,
+    about: _About,
 ) -> Dataset:
     """Scale user data: uint8 as pixels (/255), anything else by the robust scaler."""
     for part, x in (("train", x_train), ("test", x_test)):
@@ -204,17 +206,20 @@ def _user_dataset(
         raise DatasetError(f"{name}: no features")
     if x_train.dtype == np.uint8 and x_test.dtype == np.uint8:
         train = x_train.astype(np.float64)
-        warn_constant(train, name, feature_names, per_column=False)
+        warn_constant(train, name, about.feature_names, per_column=False)
         return scaled_dataset(
             name, train, y_train, x_test.astype(np.float64), y_test,
-            class_names=class_names, feature_names=feature_names, image_shape=image_shape,
-            source=f"{source}; pixels / 255", divisor=255.0,
+            class_names=about.class_names, feature_names=about.feature_names,
+            image_shape=about.image_shape, source=f"{about.source}; pixels / 255",
+            divisor=255.0,
         )  # fmt: skip
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         return robust_dataset(
             name, x_train.astype(np.float64), y_train, x_test.astype(np.float64), y_test,
-            class_names=class_names, feature_names=feature_names, image_shape=image_shape,
-            source=f"{source}; features / training max |x| (outlier-guarded, clipped to +-1)",
+            class_names=about.class_names, feature_names=about.feature_names,
+            image_shape=about.image_shape,
+            source=f"{about.source}; features / training max |x| (outlier-guarded, "
+                   "clipped to +-1)",
         )  # fmt: skip
 
 
@@ -442,24 +447,11 @@ def load_csv(spec: str, body: str, seed: int) -> Dataset:
     source = f"CSV file {path.name}, label column {label_col!r}"
     if ignored:
         source += f", text columns ignored: {list_some(ignored, limit=10)}"
-    return _split_and_scale(
-        spec, x, y, test, seed=seed, class_names=class_names,
-        feature_names=feature_names, image_shape=None, source=source,
-    )  # fmt: skip
+    return _split_and_scale(spec, x, y, test, _About(class_names, feature_names, None, source),
+                            seed=seed)
 
 
 # --------------------------------------------------------------------------- NPZ
-
-
-MAX_INFLATION = 200  # uncompressed : compressed bytes of a member larger than BOMB_FLOOR
-BOMB_FLOOR = 64 << 20
-
-
-def is_zip_bomb(info: zipfile.ZipInfo) -> bool:
-    """A large member that inflates far beyond what real numbers compress to (deflate of
-    repeated bytes reaches ~1000:1; measured data rarely 20:1)."""
-    return info.file_size > BOMB_FLOOR and \
-        info.file_size > MAX_INFLATION * max(info.compress_size, 1)
 
 
 def _npy_header(
@@ -467,18 +459,13 @@ def _npy_header(
 ) -> tuple[tuple[int, ...], np.dtype[np.generic]]:
     """Shape and dtype from a member's .npy header, checked against the bytes it holds."""
     entry = info.filename
-    with archive.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise DatasetError(
-                f"{where}: entry {shorten(entry, 60)} uses .npy format version {version}, which "
-                "phyff does not read; save it with numpy.savez"
-            )
-        header_len = fp.tell()
+    try:
+        shape, dtype, header_len = npy_header(archive, info)
+    except UnknownNpyVersion as err:
+        raise DatasetError(
+            f"{where}: entry {shorten(entry, 60)} uses .npy format version {err.version}, "
+            "which phyff does not read; save it with numpy.savez"
+        ) from None
     if dtype.hasobject:
         raise DatasetError(
             f"{where}: entry {shorten(entry, 60)} holds Python objects (dtype {dtype}); phyff "
@@ -590,10 +577,8 @@ def load_npz(spec: str, body: str, seed: int) -> Dataset:
         (y_tr, y_te), classes = encode_labels(
             [("y_train", arrays["y_train"]), ("y_test", arrays["y_test"])], class_names, where
         )
-        return _user_dataset(
-            spec, x_tr, y_tr, x_te, y_te, class_names=classes, feature_names=feature_names,
-            image_shape=shape_tr, source=f"NPZ file {path.name}; split given by the file",
-        )  # fmt: skip
+        return _user_dataset(spec, x_tr, y_tr, x_te, y_te, _About(
+            classes, feature_names, shape_tr, f"NPZ file {path.name}; split given by the file"))
     x, shape = _as_features(arrays["x"], "x", where)
     if arrays["y"].ndim != 1 or x.shape[0] != arrays["y"].shape[0]:
         raise DatasetError(
@@ -601,10 +586,9 @@ def load_npz(spec: str, body: str, seed: int) -> Dataset:
         )
     check_finite(x, f"{where}: x", feature_names)
     (y,), classes = encode_labels([("y", arrays["y"])], class_names, where)
-    return _split_and_scale(
-        spec, x, y, None, seed=seed, class_names=classes, feature_names=feature_names,
-        image_shape=shape, source=f"NPZ file {path.name}",
-    )  # fmt: skip
+    return _split_and_scale(spec, x, y, None,
+                            _About(classes, feature_names, shape, f"NPZ file {path.name}"),
+                            seed=seed)
 
 
 # --------------------------------------------------------------------------- IDX
@@ -627,10 +611,8 @@ def load_idx_pair(spec: str, body: str, seed: int) -> Dataset:
         )
     check_finite(x, images_path.name)
     (y,), classes = encode_labels([(labels_path.name, labels)], None, labels_path.name)
-    return _split_and_scale(
-        spec, x, y, None, seed=seed, class_names=classes, feature_names=None,
-        image_shape=shape, source=f"IDX files {images_path.name}, {labels_path.name}",
-    )  # fmt: skip
+    return _split_and_scale(spec, x, y, None, _About(
+        classes, None, shape, f"IDX files {images_path.name}, {labels_path.name}"), seed=seed)
 
 
 # The split of files that bring none, as train/test percent (TEST_FRACTION).

@@ -27,6 +27,7 @@ from typing import Any
 
 from phyff.emulator.device import EmulatorSpec, check_model_file, parse_emu_url
 from phyff.emulator.medium_server import MediumServer, MediumService
+from phyff.emulator.process_board import serve_exit_code
 
 PROGRAM_DIR = Path(__file__).resolve().parents[3] / "firmware" / "micropython"
 MICROPYTHON_HINT = (
@@ -139,7 +140,7 @@ def run_micropython_board(spec: EmulatorSpec | str, stop: Callable[[], bool],
     Ctrl-C (as ``--qemu`` and ``--simavr``)."""
     import sys
 
-    try:
+    def serve() -> int:
         with _running_program(spec, link="tcp") as (url, proc):
             print(url, flush=True)
             shown = spec if isinstance(spec, str) else spec.url()
@@ -154,11 +155,8 @@ def run_micropython_board(spec: EmulatorSpec | str, stop: Callable[[], bool],
             if verbose:
                 print("# stopped", file=sys.stderr)
         return 0
-    except KeyboardInterrupt:
-        return 130
-    except DeployError as exc:
-        print(f"phyff: {exc}", file=sys.stderr)
-        return 1
+
+    return serve_exit_code(serve, DeployError)
 
 
 @contextmanager

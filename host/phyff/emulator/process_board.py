@@ -222,13 +222,25 @@ class ProcessBoard:
         self.close()
 
 
+def serve_exit_code(serve: Callable[[], int], error: type[Exception]) -> int:
+    """serve()'s exit code, with the ``phyff emulate`` conventions for how serving
+    ends otherwise: 130 on Ctrl-C, 1 (the error printed) when error is raised."""
+    try:
+        return serve()
+    except KeyboardInterrupt:
+        return 130
+    except error as exc:
+        print(f"phyff: {exc}", file=sys.stderr)
+        return 1
+
+
 def serve_board(make: Callable[[], ProcessBoard], error: type[Exception],
                 stop: threading.Event, verbose: bool) -> int:
     """``phyff emulate --qemu/--simavr``: start the board make() gives (building its
     image first if needed), print its URL on stdout and what it is on stderr, serve
     until stop is set or Ctrl-C. 0 when stopped, 1 when the emulator stopped by
     itself or could not start (error, printed), 130 on Ctrl-C."""
-    try:
+    def serve() -> int:
         with make() as board:
             print(board.url, flush=True)
             print(f"# {board.banner()}; Ctrl-C to stop", file=sys.stderr, flush=True)
@@ -241,11 +253,8 @@ def serve_board(make: Callable[[], ProcessBoard], error: type[Exception],
                 print(f"# medium server: {svc.requests} requests, {svc.samples} samples",
                       file=sys.stderr)
         return 0
-    except KeyboardInterrupt:
-        return 130
-    except error as exc:
-        print(f"phyff: {exc}", file=sys.stderr)
-        return 1
+
+    return serve_exit_code(serve, error)
 
 
-__all__ = ["ProcessBoard", "die_with_parent", "free_port", "serve_board"]
+__all__ = ["ProcessBoard", "die_with_parent", "free_port", "serve_board", "serve_exit_code"]

@@ -63,18 +63,15 @@ def excesses(image: ModelImage, caps: Caps, image_size: int | None = None) -> li
             out.append(Excess(f"block {k}'s scratch (d_in {b.d_in} + drive {b.n_drive} + "
                               f"sense {b.n_sense} + d_out {b.d_out})", work, caps.infer_work,
                               "caps.infer_work, int16 scratch values per sample", at + 2))
-        if b.physical and b.n_drive > caps.n_drive:
-            out.append(Excess(f"block {k}'s drive channels", b.n_drive, caps.n_drive,
-                              "caps.n_drive", at + 4))
-        if b.physical and b.n_sense > caps.n_sense:
-            out.append(Excess(f"block {k}'s sense channels", b.n_sense, caps.n_sense,
-                              "caps.n_sense", at + 6))
-        if b.physical and b.settle_us > caps.max_settle_us:
-            out.append(Excess(f"block {k}'s settle time (us)", b.settle_us, caps.max_settle_us,
-                              "caps.max_settle_us", at + 16))
-        if b.physical and b.oversample > caps.max_oversample:
-            out.append(Excess(f"block {k}'s oversampling", b.oversample, caps.max_oversample,
-                              "caps.max_oversample", at + 20))
+        if b.physical:
+            for what, need, have, field, offset in (
+                    ("drive channels", b.n_drive, caps.n_drive, "n_drive", 4),
+                    ("sense channels", b.n_sense, caps.n_sense, "n_sense", 6),
+                    ("settle time (us)", b.settle_us, caps.max_settle_us, "max_settle_us", 16),
+                    ("oversampling", b.oversample, caps.max_oversample, "max_oversample", 20)):
+                if need > have:
+                    out.append(Excess(f"block {k}'s {what}", need, have, f"caps.{field}",
+                                      at + offset))
         at += len(b.pack()) + 2 * (b.d_out * b.z_width + 2 * b.d_out)
     return out
 

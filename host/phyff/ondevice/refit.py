@@ -115,6 +115,23 @@ def readout_features(image: ModelImage, outputs: list[Int]) -> Int:
     return np.concatenate(parts, axis=1).astype(np.int64)
 
 
+def readout_scores(image: ModelImage, f: Int) -> Int:
+    """model.h M-P6: the read-out's int32 scores of read-out features f (N, F)."""
+    ro = image.readout
+    if ro is None:
+        raise ValueError("the image has no read-out (a goodness model)")
+    acc = np.zeros((len(f), image.head.n_classes), np.int64)
+    col = 0
+    for blk in image.blocks:
+        d = blk.head.d_out
+        acc += (f[:, col:col + d] @ ro.weights[:, col:col + d].astype(np.int64).T
+                ) << blk.head.readout_shift
+        col += d
+    acc += ro.bias.astype(np.int64) << ro.head.shift_b
+    s = ro.head.shift_out
+    return (acc + ((1 << (s - 1)) if s else 0)) >> s
+
+
 def reduce_features(f: Int) -> Int:
     """RF-A2: round_shift(f, 4) (fixed.h FX-F3), |g| <= 2048."""
     return (f + (1 << (FEATURE_SHIFT - 1))) >> FEATURE_SHIFT

@@ -52,23 +52,9 @@ import numpy as np
 
 from phyff.board.client import Board
 from phyff.emulator.qemu import QemuBoard, QemuError, ensure_firmware, qemu_unavailable
+from phyff.ondevice.random_images import random_model_image
 from phyff.protocol import wire
-from phyff.protocol.model_image import (
-    BLOCK_PHYSICAL,
-    BLOCK_SKIP,
-    ENCODERS,
-    INFERENCE_GOODNESS,
-    INFERENCE_ONEPASS,
-    MAGIC,
-    VERSION,
-    Block,
-    BlockHead,
-    ModelHead,
-    ModelImage,
-    Readout,
-    ReadoutHead,
-)
-from phyff.protocol.wire import Caps, Cmd, QueryHead
+from phyff.protocol.wire import Cmd, QueryHead
 
 FLASH_BUDGET = 32 * 1024
 RAM_BUDGET = 16 * 1024
@@ -83,52 +69,6 @@ MEDIA = ("emu://acoustic?seed=1&n_in=6&n_out=4", "emu://acoustic?seed=1",
 VOWELS7_MEDIUM = "emu://acoustic?seed=1&n_in=20&n_out=20"
 VOWELS7_CLASSES = 7
 VOWELS7_FEATURES = 12
-
-
-def random_model_image(caps: Caps, *, n_classes: int, n_features: int, hidden: int,
-                       n_blocks: int = 2, inference: int = INFERENCE_ONEPASS,
-                       seed: int = 0, name: str = "random",
-                       sense: list[int] | None = None) -> ModelImage:
-    """A model image of the given shape for the board whose HELLO record is caps, with
-    random int16 weights: the same bytes and work as a trained model of that shape.
-
-    The board's firmware does not care what the weights mean, so the benchmark
-    (instructions per INFER sample) and the HIL suite (the board's scores against
-    the C pipeline on the host) use this rather than a training run. Every block
-    is physical with a skip connection and the amplitude encoder; the first
-    block's input is as wide as the board's drive channels, with the label slots
-    first and the features after them. The shifts keep the block outputs mostly
-    inside int16 (some saturate, which the saturation flags must then report).
-    sense: the sense channels each block reads (default: all the board's).
-    Raises ValueError when the shape does not fit the board.
-    """
-    width = caps.n_drive
-    if n_classes + n_features > width or hidden > caps.n_drive:
-        raise ValueError(f"{n_classes} label slots + {n_features} features and {hidden} "
-                         f"hidden units need {max(n_classes + n_features, hidden)} drive "
-                         f"channels; the board has {caps.n_drive}")
-    rng = np.random.default_rng(seed)
-    head = ModelHead(MAGIC, VERSION, n_blocks, inference, n_features, n_classes, width,
-                     n_classes, caps.unit_id, 0, 16 if inference == INFERENCE_GOODNESS else 4,
-                     0, 1, name, caps.board, caps.medium)
-    image = ModelImage(head)
-    d_in = width
-    for k in range(n_blocks):
-        n_sense = sense[k] if sense is not None else caps.n_sense
-        bh = BlockHead(ENCODERS["amplitude"], BLOCK_PHYSICAL | BLOCK_SKIP, d_in, d_in, n_sense,
-                       hidden, 0, 0, 0, 0, 12, 16, 0, 1, 0)
-        w = rng.integers(-1500, 1500, size=(hidden, n_sense + d_in), dtype=np.int16)
-        b = rng.integers(-2000, 2000, size=hidden, dtype=np.int16)
-        xi = rng.integers(-32768, 32767, size=hidden, dtype=np.int16)
-        image.blocks.append(Block(bh, w, b, xi))
-        d_in = hidden
-    if inference == INFERENCE_ONEPASS:
-        n_in = hidden * n_blocks
-        image.readout = Readout(ReadoutHead(n_in, n_classes, 12, 8),
-                                rng.integers(-3000, 3000, size=(n_classes, n_in),
-                                             dtype=np.int16),
-                                rng.integers(-3000, 3000, size=n_classes, dtype=np.int16))
-    return image
 
 
 @dataclass

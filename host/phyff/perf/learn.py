@@ -67,18 +67,7 @@ def measure(board: Board, image: ModelImage, x: NDArray[np.float64]) -> Measured
 
 def readout_accuracy(image: ModelImage, f: NDArray[np.int64], y: NDArray[np.int64]) -> float:
     """model.h M-P6-P7 on read-out features f."""
-    ro = image.readout
-    assert ro is not None
-    acc = np.zeros((len(f), image.head.n_classes), np.int64)
-    col = 0
-    for blk in image.blocks:
-        d = blk.head.d_out
-        acc += (f[:, col:col + d] @ ro.weights[:, col:col + d].astype(np.int64).T
-                ) << blk.head.readout_shift
-        col += d
-    acc += ro.bias.astype(np.int64) << ro.head.shift_b
-    s = ro.head.shift_out
-    scores = (acc + ((1 << (s - 1)) if s else 0)) >> s
+    scores = rf.readout_scores(image, f)
     return float((scores.argmax(axis=1) == y).mean())
 
 
@@ -93,13 +82,20 @@ def pick(y: NDArray[np.int64], per_class: int, seed: int) -> NDArray[np.int64]:
                                    for c in range(int(y.max()) + 1)]))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def refit_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The arguments of the read-out refit benchmarks: a trained run, the board it
+    is deployed on, the dataset and how many samples per class the refit sees."""
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--board", required=True)
     ap.add_argument("--dataset", default="vowels7")
     ap.add_argument("--per-class", type=int, default=10)
     ap.add_argument("--lambda-shift", type=int, default=10)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = refit_arguments(__doc__)
     ap.add_argument("--strengths", default="0,1,3")
     ap.add_argument("--picks", type=int, default=10, help="sample selections per strength")
     args = ap.parse_args(argv)

@@ -18,7 +18,6 @@ The samples' read-out features come from the board, as in phyff.perf.learn.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ from numpy.typing import NDArray
 
 from phyff.emulator.qemu import MACHINE, QEMU
 from phyff.ondevice import refit as rf
+from phyff.perf.learn import refit_arguments
 from phyff.protocol.model_image import ModelImage
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -144,12 +144,7 @@ def bench(image: ModelImage, f: NDArray[np.int64], y: NDArray[np.int64], lambda_
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", type=Path)
-    ap.add_argument("--board", required=True)
-    ap.add_argument("--dataset", default="vowels7")
-    ap.add_argument("--per-class", type=int, default=10)
-    ap.add_argument("--lambda-shift", type=int, default=10)
+    ap = refit_arguments(__doc__)
     args = ap.parse_args(argv)
     if shutil.which(ARM_GCC) is None or shutil.which(QEMU) is None:
         print(f"needs {ARM_GCC} and {QEMU}")

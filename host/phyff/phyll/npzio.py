@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from phyff._fileio import atomic_output, loads_json
+from phyff._npzentry import UnknownNpyVersion, is_zip_bomb, npy_header
 
 HEADER_KEY = "header_json"
 
@@ -52,8 +53,6 @@ def write_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]
 
 MAX_HEADER_CHARS = 1 << 20  # a header is a few kB of JSON
 MAX_ARRAY_BYTES = 1 << 30  # all arrays read from one file together (models: kB to MB)
-MAX_INFLATION = 200  # uncompressed : compressed bytes of a member larger than BOMB_FLOOR
-BOMB_FLOOR = 64 << 20
 
 
 def read_npz(path: str | os.PathLike[str], expected_format: str,
@@ -137,21 +136,16 @@ class _Unreadable(Exception):
 def _declared(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
               name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """A member's shape and dtype from its .npy header, checked against its entry size."""
-    with archive.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise _Unreadable(f"array {name} uses .npy version {version}")
-        header_len = fp.tell()
+    try:
+        shape, dtype, header_len = npy_header(archive, info)
+    except UnknownNpyVersion as err:
+        raise _Unreadable(f"array {name} uses .npy version {err.version}") from None
     if dtype.hasobject:
         raise _Unreadable(f"array {name} holds Python objects")
     if any(d < 0 for d in shape):
         raise _Unreadable(f"array {name} has a negative shape {shape}")
     nbytes = math.prod(shape) * dtype.itemsize
-    if info.file_size > BOMB_FLOOR and info.file_size > MAX_INFLATION * max(info.compress_size, 1):
+    if is_zip_bomb(info):
         raise _Unreadable(f"array {name} inflates {info.compress_size:,} bytes to "
                           f"{info.file_size:,}: a zip bomb")
     if header_len + nbytes != info.file_size:

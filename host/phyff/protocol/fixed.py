@@ -9,6 +9,8 @@ already C-contiguous with the right dtype.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -35,34 +37,26 @@ def _q31(v: int) -> int:
     return _check_range("Q31 value", v, Q31_MIN, Q31_MAX)
 
 
-def q15_add(a: int, b: int) -> int:
-    """Saturating Q15 addition (FX-F2)."""
-    return int(lib.phyff_q15_add(_q15(a), _q15(b)))
+def _binary(c_name: str, check: Callable[[int], int], doc: str) -> Callable[[int, int], int]:
+    """The C operation c_name of ``phyff._native`` on two range-checked scalars."""
+    c_op = getattr(lib, c_name)
+
+    def op(a: int, b: int) -> int:
+        return int(c_op(check(a), check(b)))
+
+    op.__name__ = op.__qualname__ = c_name.removeprefix("phyff_")
+    op.__doc__ = doc
+    return op
 
 
-def q15_sub(a: int, b: int) -> int:
-    """Saturating Q15 subtraction (FX-F2)."""
-    return int(lib.phyff_q15_sub(_q15(a), _q15(b)))
-
-
-def q15_mul(a: int, b: int) -> int:
-    """Q15 product, rounded to nearest with ties toward +inf, saturated (FX-F3, FX-F4)."""
-    return int(lib.phyff_q15_mul(_q15(a), _q15(b)))
-
-
-def q31_add(a: int, b: int) -> int:
-    """Saturating Q31 addition."""
-    return int(lib.phyff_q31_add(_q31(a), _q31(b)))
-
-
-def q31_sub(a: int, b: int) -> int:
-    """Saturating Q31 subtraction."""
-    return int(lib.phyff_q31_sub(_q31(a), _q31(b)))
-
-
-def q31_mul(a: int, b: int) -> int:
-    """Q31 product with the same rounding and saturation rules as Q15."""
-    return int(lib.phyff_q31_mul(_q31(a), _q31(b)))
+q15_add = _binary("phyff_q15_add", _q15, "Saturating Q15 addition (FX-F2).")
+q15_sub = _binary("phyff_q15_sub", _q15, "Saturating Q15 subtraction (FX-F2).")
+q15_mul = _binary("phyff_q15_mul", _q15, "Q15 product, rounded to nearest with ties toward "
+                  "+inf, saturated (FX-F3, FX-F4).")
+q31_add = _binary("phyff_q31_add", _q31, "Saturating Q31 addition.")
+q31_sub = _binary("phyff_q31_sub", _q31, "Saturating Q31 subtraction.")
+q31_mul = _binary("phyff_q31_mul", _q31, "Q31 product with the same rounding and saturation "
+                  "rules as Q15.")
 
 
 def q15_to_q31(v: int) -> int:
