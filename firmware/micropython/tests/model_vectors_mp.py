@@ -17,9 +17,7 @@ only reads them out of an image (``View.head_unpack``, ``block_unpack``,
 ``readout_unpack``), so the ``*_pack`` groups check that reading: the
 vector's bytes must unpack to the vector's fields.
 
-Prints one line per group ("group <name>: <n> cases, <f> failed"), the first
-failures, and a last line "N passed, M failed" (N, M counted in cases).
-Exit status 1 when a case fails.
+Output and exit status are vectorkit.run's, as for every vector runner.
 """
 
 import gc

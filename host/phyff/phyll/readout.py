@@ -48,3 +48,28 @@ def readout_scores(weights: np.ndarray, features: np.ndarray) -> tuple[np.ndarra
             "it was fitted on a different model"
         )
     return features @ weights[:f] + weights[f], n * f * weights.shape[1]
+
+
+def fit_ridge_held_out(features: np.ndarray, y: np.ndarray, n_classes: int,
+                       alphas: tuple[float, ...] | list[float], holdout: float,
+                       order: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """A ridge read-out whose penalty is picked on a held-out fraction, refitted on all rows.
+
+    ``order`` is a permutation of the rows: its first ``round(holdout * N)``
+    are the held-out ones (ties: the first penalty of ``alphas`` wins). With
+    no held-out row or a single penalty, ``alphas[0]`` is used. Returns
+    (weights, the penalty chosen, MACs of every fit and score on the way).
+    """
+    n_val = round(holdout * len(y))
+    val, tr = order[:n_val], order[n_val:]
+    best, best_acc, macs = alphas[0], -1.0, 0
+    if n_val and len(alphas) > 1:
+        for alpha in alphas:
+            w, fit_macs = fit_ridge(features[tr], y[tr], n_classes, alpha)
+            scores, score_macs = readout_scores(w, features[val])
+            macs += fit_macs + score_macs
+            acc = float(np.mean(scores.argmax(axis=1) == y[val]))
+            if acc > best_acc:
+                best, best_acc = alpha, acc
+    weights, fit_macs = fit_ridge(features, y, n_classes, best)
+    return weights, best, macs + fit_macs

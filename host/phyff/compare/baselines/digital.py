@@ -47,7 +47,7 @@ import numpy as np
 
 from phyff.phyll.accounting import Meter
 from phyff.phyll.model import PhysicalLayer
-from phyff.phyll.readout import fit_ridge, readout_scores
+from phyff.phyll.readout import fit_ridge_held_out
 
 DIGITAL_METHODS: tuple[str, ...] = ("logreg", "mlp", "digital-elm", "ridge-lsq")
 ALPHAS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -187,21 +187,10 @@ class DigitalModel:
                rng: np.random.Generator | None = None) -> np.ndarray:
         """Ridge read-out, penalty picked on a held-out fraction, refitted on all rows."""
         rng = rng or np.random.default_rng([self.seed, 1])
-        order = rng.permutation(len(y))
-        n_val = round(self.holdout * len(y))
-        val, tr = order[:n_val], order[n_val:]
-        best, best_acc = self.alphas[0], -1.0
-        if n_val and len(self.alphas) > 1:
-            for alpha in self.alphas:
-                w, macs = fit_ridge(feats[tr], y[tr], self.n_classes, alpha)
-                scores, score_macs = readout_scores(w, feats[val])
-                self.meter.macs += macs + score_macs
-                acc = float(np.mean(scores.argmax(axis=1) == y[val]))
-                if acc > best_acc:
-                    best, best_acc = alpha, acc
-        self.extra["ridge"] = best
-        w, macs = fit_ridge(feats, y, self.n_classes, best)
+        w, best, macs = fit_ridge_held_out(feats, y, self.n_classes, self.alphas,
+                                           self.holdout, rng.permutation(len(y)))
         self.meter.macs += macs
+        self.extra["ridge"] = best
         return w
 
     # ---------------------------------------------------------------- inference

@@ -32,7 +32,7 @@ from phyff.phyll.accounting import Meter
 from phyff.phyll.encoders import get_encoder
 from phyff.phyll.layout import lay_out, resolve_offset
 from phyff.phyll.model import PhysicalLayer
-from phyff.phyll.readout import fit_ridge, readout_scores
+from phyff.phyll.readout import fit_ridge_held_out, readout_scores
 from phyff.phyll.rows import RowPlan, make_plan, min_rows
 
 
@@ -104,20 +104,9 @@ class Elm:
         """Measure the training features once, pick the penalty on a hold-out, refit."""
         feats = self.features(layers, x)
         y = np.asarray(y, dtype=np.int64)
-        order = rng.permutation(len(y))
-        n_val = round(self.settings.holdout * len(y))
-        val, tr = order[:n_val], order[n_val:]
-        best, best_acc = self.settings.alphas[0], -1.0
-        if n_val and len(self.settings.alphas) > 1:
-            for alpha in self.settings.alphas:
-                w, macs = fit_ridge(feats[tr], y[tr], self.n_classes, alpha)
-                scores, score_macs = readout_scores(w, feats[val])
-                self.meter.macs += macs + score_macs
-                acc = float(np.mean(scores.argmax(axis=1) == y[val]))
-                if acc > best_acc:
-                    best, best_acc = alpha, acc
-        self.alpha = best
-        self.readout, macs = fit_ridge(feats, y, self.n_classes, best)
+        self.readout, self.alpha, macs = fit_ridge_held_out(
+            feats, y, self.n_classes, self.settings.alphas, self.settings.holdout,
+            rng.permutation(len(y)))
         self.meter.macs += macs
 
     def predict(self, layers: Sequence[PhysicalLayer], x: np.ndarray) -> np.ndarray:
