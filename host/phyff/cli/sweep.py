@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from phyff._fileio import loads_json, write_atomic
+from phyff._fileio import write_atomic
 from phyff._text import plural
 from phyff.cli.bench import add_execution_flags, execution_from_args, progress_printer
 from phyff.cli.common import DATA_HELP, EXIT_FAILED, EXIT_OK, AddCommand, print_json
@@ -85,14 +85,10 @@ def raw_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The sweep file's content, with the flags given on top (flags win)."""
     raw: dict[str, Any] = {}
     if args.file is not None:
-        from phyff.compare.sweep import load_spec, parse_toml
+        from phyff.compare.sweep import parse_spec, read_spec_file
 
-        load_spec(args.file)  # validates and names the file in errors
-        text = args.file.read_text()
-        if args.file.suffix.lower() == ".json":
-            raw = loads_json(text, str(args.file))
-        else:
-            raw = parse_toml(text)
+        raw = read_spec_file(args.file)
+        parse_spec(raw, args.file.name)  # validates the file alone, naming it in errors
     elif not (args.dataset and args.board):
         raise ValueError("give a sweep file, or at least --dataset and --board (and --grid "
                          "FIELD=V1,V2 to sweep something); see `phyff sweep --help`")

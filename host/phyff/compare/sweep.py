@@ -260,6 +260,12 @@ def parse_toml(text: str) -> dict[str, Any]:
 def load_spec(path: Path) -> SweepSpec:
     """Read a TOML (or JSON) sweep file; errors name the file and the key."""
     path = Path(path)
+    return parse_spec(read_spec_file(path), str(path.name))
+
+
+def read_spec_file(path: Path) -> dict[str, Any]:
+    """A sweep file's table of keys, not yet checked (errors name the file)."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sweep file {path} not found")
     text = path.read_text()
@@ -275,7 +281,7 @@ def load_spec(path: Path) -> SweepSpec:
                              "suffix") from exc
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a sweep file is a table of keys")
-    return parse_spec(raw, str(path.name))
+    return raw
 
 
 def configurations(spec: SweepSpec) -> list[dict[str, Any]]:
