@@ -9,8 +9,9 @@ from the benchmark's summaries (never typed in):
    emulated one is shaped like (its baud rate, frame limit and the settle
    time of every row, `phyff.board.cost`), against the task's limit;
 3. the physics verdict: PhyLL's margin over the same trainer without the
-   physical layers (``phyll-nophys``) and over the extreme learning machine
-   on the same rows (``elm``), each against twice the larger seed spread,
+   physical layers on the same schedule (``phyll-frugal-nophys``) and over
+   the extreme learning machine on the same rows (``elm``), each against
+   twice the larger seed spread,
    always beside the ridge read-out of the raw features (``ridge-lsq``).
 """
 
@@ -84,9 +85,9 @@ def small_board_targets(summaries: Sequence[Summary], tasks: Sequence[str]
 
 def _physics_verdict(summaries: Sequence[Summary], task: str, ph: Summary
                      ) -> tuple[bool | None, str]:
-    """Margins over phyll-nophys and elm against 2x the spread, beside ridge-lsq."""
+    """Margins over phyll-frugal-nophys and elm against 2x the spread, beside ridge-lsq."""
     parts, met = [], []
-    for other in ("phyll-nophys", "elm"):
+    for other in ("phyll-frugal-nophys", "elm"):
         s = find(summaries, task, other)
         if s is None:
             continue

@@ -92,13 +92,15 @@ a superposed class-code label (the trainer's defaults on such a board).
 Their PhyLL is the query-frugal product (``phyll-frugal``: layer-wise cache,
 one-pass read-out); the paper's schedule would measure every row afresh on
 every batch (hundreds of thousands of rows: hours on a real Uno). Beside it:
-the digital blocks alone (``phyll-nophys``), the extreme learning machine on
-the same rows (``elm``) and the ridge read-out of the raw features
-(``ridge-lsq``). Every task caches one wrong label per sample (W = 1): on
-validation splits of vowels7's training set (``phyff sweep``, a fifth held
-out, 3 seeds, the Uno shape, 100 epochs per block) W = 1 scored 98.4 % with
-3,006 training rows, all six wrong labels 98.4 % with 8,016 and W = 3
-96.9 % with 5,010; so the rows a real Uno waits for drop 2.7x for nothing.
+the same schedule with the digital blocks alone (``phyll-frugal-nophys``,
+so the margin compares like with like), the extreme learning machine on the
+same rows (``elm``), the strong digital models (``logreg``, ``mlp``,
+``digital-elm``) and the ridge read-out of the raw features (``ridge-lsq``).
+Every task caches one wrong label per sample (W = 1): on validation splits
+of vowels7's training set (``phyff sweep``, a fifth held out, 3 seeds, the
+Uno shape, 100 epochs per block) W = 1 scored 98.4 % with 3,006 training
+rows, all six wrong labels 98.4 % with 8,016 and W = 3 96.9 % with 5,010;
+so the rows a real Uno waits for drop 2.7x for nothing.
 digits/uno runs 50 epochs per block (its 64 features take 16 rows per block).
 The same sweeps chose the layout defaults: the fewest rows that fit (6
 rows instead of 3 gave 97.7 % against 98.4 %), the ``permute`` slot map
@@ -143,7 +145,8 @@ OPTICAL64 = "emu://optical?seed=1&n_in=64&n_out=32"
 # Dev-board shapes (docs/boards.md) in front of a breadboard circuit.
 UNO = "emu://circuit?seed=1&shape=uno"
 ESP32 = "emu://circuit?seed=1&shape=esp32"
-SMALL_BOARD_METHODS = ("phyll-frugal", "phyll-nophys", "elm", "ridge-lsq")
+SMALL_BOARD_METHODS = ("phyll-frugal", "phyll-frugal-nophys", "elm", "logreg", "mlp",
+                       "digital-elm", "ridge-lsq")
 
 
 def _optical_phyll(epochs: int) -> TrainConfig:
