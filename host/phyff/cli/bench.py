@@ -58,6 +58,11 @@ def add_commands(add: AddCommand) -> None:
                         "quick: 1)")
     p.add_argument("--adapt-drift", type=float, default=0.02,
                    help="medium drift rate per 10,000 samples in the drift scenario")
+    p.add_argument("--no-field", action="store_true",
+                   help="skip the on-device adaptation scenarios (the board re-learns its "
+                        "read-out after the medium changes: LEARN + REFIT)")
+    p.add_argument("--field-seeds", type=int,
+                   help="seeds of each on-device adaptation scenario (default 10; quick 1)")
     p.add_argument("--no-speed", action="store_true", help="skip the trainer speed run")
     p.add_argument("--pj-per-mac", type=float, default=10.0,
                    help="energy per digital multiply-add in pJ (default 10)")
@@ -143,6 +148,8 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         adapt_strengths=tuple(float(v) for v in args.adapt_strength.split(","))
         if args.adapt_strength else ((1.0,) if quick else (1.0, 3.0)),
         adapt_drift=args.adapt_drift,
+        field_adapt=not args.no_field,
+        field_seeds=args.field_seeds or (1 if quick else 10),
         speed=not args.no_speed,
         energy=EnergyModel(args.pj_per_mac, args.j_per_query, args.board_watts),
         data_dir=str(args.data) if args.data else None,
@@ -195,7 +202,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     paths = write_outputs(outcome, out)
     if args.doc:
         custom = any(getattr(args, a, None) for a in ("tasks", "methods", "seeds", "hard_seeds",
-                                                      "no_adapt", "no_speed"))
+                                                      "no_adapt", "no_field", "no_speed"))
         command = (_command_line(sys.argv[1:]) if custom else DOC_COMMAND if args.full
                    else "phyff bench --quick --doc ...")
         paths.update({f"doc_{k}": v for k, v in write_doc(outcome, args.doc, command).items()})

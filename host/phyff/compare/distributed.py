@@ -60,7 +60,8 @@ class Job:
     """One independent run: a method of a task on a dataset for one seed.
 
     kind: "run" (one `run_method` call), "step" or "drift" (one seed of the
-    benchmark's adaptability scenario). `validation` > 0 carves that fraction
+    benchmark's adaptability scenario), "field" (one seed of an on-device
+    adaptation scenario, `phyff.compare.fieldadapt`). `validation` > 0 carves that fraction
     of the training data as the evaluation set (sweeps: the test set is never
     used); `meta` travels with the result (sweep parameters, labels).
     """
@@ -230,6 +231,10 @@ def _execute(job: Job) -> dict[str, Any]:
         scenario = runner(task, data, [job.seed], settings)
         return {"kind": scenario.kind, "settings": asdict(scenario.settings),
                 "runs": {m: [r.as_dict() for r in runs] for m, runs in scenario.runs.items()}}
+    if job.kind == "field":
+        from phyff.compare.fieldadapt import FieldSettings, run_seed
+
+        return run_seed(task, data, job.seed, FieldSettings(**job.settings))
     raise ValueError(f"unknown job kind {job.kind!r}")
 
 

@@ -21,6 +21,7 @@ from phyff.compare.baselines.common import RunResult
 from phyff.compare.baselines.elm import ElmSettings
 from phyff.compare.baselines.methods import Task
 from phyff.compare.baselines.twin import TwinSettings
+from phyff.compare.fieldadapt import FieldSettings, from_results
 from phyff.compare.summary import BenchOptions, BenchOutcome, EnergyModel, summarise
 from phyff.compare.tasks import resolve_tasks
 from phyff.training.config import TrainConfig
@@ -91,6 +92,8 @@ def save_raw(outcome: BenchOutcome, path: Path) -> Path:
                        "runs": {m: [r.as_dict() for r in runs] for m, runs in s.runs.items()}}
                       for s in outcome.scenarios],
         "speed": outcome.speed,
+        "field": [{"settings": asdict(f.settings), "seeds": f.seeds}
+                  for f in outcome.field_scenarios],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(payload, indent=1))
@@ -118,9 +121,11 @@ def load_raw(path: Path, energy: EnergyModel | None = None) -> BenchOutcome:
     datasets = {k: DataInfo(**v) for k, v in payload["datasets"].items()}
     stored = payload.get("task_settings")
     tasks = [task_from_dict(t) for t in stored] if stored else resolve_tasks(options)
+    field = [from_results(FieldSettings(**f["settings"]), f["seeds"])
+             for f in payload.get("field", [])]  # absent before on-device learning
     return BenchOutcome(options, tasks, datasets, results,
                         summarise(results, options.energy), scenarios, payload["speed"],
-                        float(payload["seconds"]), payload["machine"])
+                        float(payload["seconds"]), payload["machine"], field)
 
 
 # ------------------------------------------------------------------ results as they complete

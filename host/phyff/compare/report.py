@@ -23,6 +23,7 @@ import numpy as np
 from phyff._text import plural
 from phyff.compare.adapt import Scenario, scenario_rows
 from phyff.compare.baselines.common import RunResult
+from phyff.compare.fieldadapt import FIELD_TEXT, field_table, field_targets
 from phyff.compare.summary import EnergyModel, Summary, describe, find, fmt_count
 
 QUERIES_PLOT = "queries.png"
@@ -364,6 +365,7 @@ def all_targets(outcome: Any) -> list[Target]:
                                      "a fixed medium with a ridge read-out (elm)")),
         *physics_targets(outcome.summaries, names),
         *adapt_targets(steps),
+        *(Target(*t) for t in field_targets(outcome.field_scenarios)),
         *trainer_targets(outcome.summaries, outcome.speed),
         *budget,
     ]
@@ -475,6 +477,9 @@ def render(outcome: Any, *, csv_name: str, runs_name: str, plot_name: str,
             title = (f"Step perturbation, strength {sc.settings.strength:g}"
                      if sc.kind == "step" else "Slow drift")
             parts += ["", f"### {title}", "", scenario_text(sc), "", adapt_table(sc)]
+    if outcome.field_scenarios:
+        parts += ["", "## On-device adaptation: the board re-learns by itself", "",
+                  FIELD_TEXT, "", field_table(outcome.field_scenarios)]
     parts += ["", "## Trainer figures", "", trainer_text(outcome), "", NOTES]
     return "\n".join(parts) + "\n"
 

@@ -25,6 +25,7 @@ from phyff._text import plural
 from phyff.compare.baselines.common import RunResult
 from phyff.compare.baselines.methods import METHODS, TASK_ONLY, Task
 from phyff.compare.distributed import Execution, Failure, Job, run_jobs
+from phyff.compare.fieldadapt import METHOD, FieldSettings, from_results
 from phyff.compare.rawio import ResultStore, run_from_dict
 from phyff.compare.summary import (
     BenchOptions,
@@ -262,6 +263,9 @@ def run_bench(options: BenchOptions, progress: Progress | None = None,
                   for seed in range(options.adapt_seeds)]
             scenario_jobs.append((kind, settings, sj))
             jobs += sj
+    field_jobs = field_scenario_jobs(options, adapt_task, load) if adapt_task else []
+    for _, fj in field_jobs:
+        jobs += fj
     done = run_jobs_stored(jobs, execution, store, progress, bar=bar, desc="bench")
     results = [run_from_dict(done[j.key]) for j in jobs if j.kind == "run"]
     summaries = summarise(results, options.energy)
@@ -272,6 +276,7 @@ def run_bench(options: BenchOptions, progress: Progress | None = None,
             for method, runs in done[job.key]["runs"].items():
                 scenario.runs.setdefault(method, []).extend(run_from_dict(r) for r in runs)
         scenarios.append(scenario)
+    field = [from_results(settings, [done[j.key] for j in fj]) for settings, fj in field_jobs]
     speed: dict[str, float] = {}
     if options.speed and any(t.dataset == "vowels7" for t in tasks):
         epochs = 200 if options.preset == "full" else 10
@@ -281,4 +286,30 @@ def run_bench(options: BenchOptions, progress: Progress | None = None,
                      f"{speed['board_ms']:.1f} ms board per epoch; {epochs} epochs with "
                      f"evaluation in {speed['wall_s']:.1f} s")
     return BenchOutcome(options, tasks, datasets, results, summaries, scenarios, speed,
-                        time.perf_counter() - t0, started)
+                        time.perf_counter() - t0, started, field)
+
+
+def field_scenario_jobs(options: BenchOptions, task: Task, load: Callable[[str], Any]
+                        ) -> list[tuple[FieldSettings, list[Job]]]:
+    """The on-device adaptation scenarios (compare/fieldadapt.py): step 1, step 3, drift.
+
+    They need a board that learns (learn.h): the emulated board does; the
+    quick preset runs one seed of the step of strength 1, without retraining.
+    """
+    from phyff.compare.rawio import task_to_dict
+
+    if not options.field_adapt or not task.url.startswith("emu://"):
+        return []
+    quick = options.preset == "quick"
+    kinds = ([FieldSettings("step", 1.0, retrain=False)] if quick else
+             [FieldSettings("step", s) for s in options.adapt_strengths]
+             + [FieldSettings("drift")])
+    seeds = 1 if quick else options.field_seeds
+    n_train = len(load(task.dataset).y_train)
+    out = []
+    for settings in kinds:
+        cost = (2 if settings.retrain else 1) * task.phyll.epochs * n_train / 100
+        out.append((settings, [Job("field", METHOD, task_to_dict(task), task.dataset, seed,
+                                   options.data_dir, settings=asdict(settings), cost=cost)
+                               for seed in range(seeds)]))
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from phyff.compare.baselines.common import RunResult
@@ -171,6 +171,8 @@ class BenchOptions:
     adapt_epochs: int | None = None
     adapt_strengths: tuple[float, ...] = (1.0, 3.0)
     adapt_drift: float = 0.02
+    field_adapt: bool = True  # on-device adaptation after a change (compare/fieldadapt.py)
+    field_seeds: int = 10
     speed: bool = True
     energy: EnergyModel = EnergyModel()
     data_dir: str | None = None
@@ -189,3 +191,4 @@ class BenchOutcome:
     speed: dict[str, float]
     seconds: float
     machine: dict[str, str]
+    field_scenarios: list[Any] = field(default_factory=list)  # fieldadapt.FieldScenario

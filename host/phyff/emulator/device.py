@@ -481,6 +481,15 @@ class EmulatedDevice:
         with self._lock:
             self.medium.perturb(kind, strength)
 
+    def age(self, samples: int) -> None:
+        """Run the simulated medium's drift clock on by `samples` rows (phyff.media)."""
+        age = getattr(self.medium, "age", None)
+        if age is None:
+            raise ValueError(f"the medium {type(self.medium).__name__} has no drift clock "
+                             "to run on (only phyff's built-in media have one)")
+        with self._lock:
+            age(samples)
+
     @property
     def virtual_seconds(self) -> float:
         """Board time spent measuring (virtual: settle + per-sample cost)."""

@@ -289,6 +289,17 @@ class BaseMedium:
             return np.zeros((0, self.n_out))
         return self._physics(x, None) * self.gain
 
+    def age(self, samples: int) -> None:
+        """Let the medium's clock run on by `samples` rows without measuring them.
+
+        Drift is clocked by rows measured (a proxy for time in use); a board
+        that classifies in the field for a while ages its medium the same
+        way. This skips the measurements themselves, which only cost time.
+        """
+        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0:
+            raise ValueError(f"age takes a count of samples >= 0, got {samples!r}")
+        self._samples += int(samples)
+
     def reset(self) -> None:
         """Back to the freshly constructed state: structure, drift, noise stream."""
         self._fresh_state()
