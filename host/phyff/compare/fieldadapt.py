@@ -16,16 +16,17 @@ below is the board's own INFER answer on the test split:
   ridge system in fixed point; the host only sends features and labels);
 - ``host ridge refit``: the host's float ridge (`phyll.readout.fit_ridge`,
   same penalty) on the same samples' read-out features, recomputed from a
-  traced INFER of them through the same board (so the same measurements on a
-  medium without noise or drift), scored on the test split's features;
+  traced INFER of them through the same board just before the LEARN (the
+  same medium state; only the medium's measurement noise differs between the
+  two readings), scored on the test split's features;
 - ``host retraining``: `phyff train` from scratch on the changed medium with
   the whole training split, deployed: what a host would have to do without
   on-device learning, and the device rows it costs.
 
-The board's refit is also predicted bit for bit by `phyff.ondevice.refit`
-from the traced features; on a medium without drift the prediction's CRC
-must equal the board's (`predicted_exact`). Device rows are counted from the
-emulated medium's own measurement counter.
+That the board's refit equals `phyff.ondevice.refit` bit for bit on the same
+measurements is checked by the test and HIL suites, not by a
+benchmark figure. Device rows are counted from the emulated medium's own
+measurement counter.
 
 Each seed uses its own cavity (medium seed 1 + seed) and training seed, so
 the perturbation, the model and the picked samples all vary over seeds.
@@ -50,7 +51,6 @@ from phyff.ondevice import refit as rf
 from phyff.ondevice.deploy import deploy, features_q15
 from phyff.phyll.readout import fit_ridge
 from phyff.protocol.model_image import ModelImage
-from phyff.protocol.wire import crc32
 
 METHOD = "phyll-frugal"  # the product's default: what a user deploys
 
@@ -141,9 +141,6 @@ def run_seed(task: Task, data: Any, seed: int, settings: FieldSettings) -> dict[
         idx = pick_per_class(y_train, settings.per_class, seed)
         x_learn = features_q15(data.x_train[idx], image.head.input_exp)
         f_learn, _ = _features(board, image, x_learn)
-        stats = rf.Statistics.empty(f_learn.shape[1], image.head.n_classes)
-        stats.add(f_learn, y_train[idx])
-        predicted = rf.refit(image, stats, settings.lambda_shift)
 
         rows0 = device.medium.samples_measured
         board.forget()
@@ -166,8 +163,6 @@ def run_seed(task: Task, data: Any, seed: int, settings: FieldSettings) -> dict[
             "readout_origin": int(info.readout_origin),
             "readout_samples": int(info.readout_samples),
             "board_crc": f"0x{info.crc32:08x}",
-            "predicted_crc": f"0x{crc32(predicted.image.pack()):08x}",
-            "predicted_exact": bool(info.crc32 == crc32(predicted.image.pack())),
         }
         if settings.retrain:
             rows0 = device.medium.samples_measured
@@ -208,7 +203,7 @@ class FieldScenario:
             "gap_to_host_ridge": mean("board_refit") - mean("host_ridge"),
             "recovered": (mean("board_refit") - mean("no_adapt")) / lost if lost > 0
             else float("nan"),
-            "predicted_exact": sum(bool(r["predicted_exact"]) for r in s),
+            "readout_origin_board": sum(int(r["readout_origin"]) == 1 for r in s),
         }
 
 
@@ -224,13 +219,11 @@ def field_table(scenarios: Sequence[FieldScenario]) -> str:
     """Markdown: one row per scenario, means over seeds (the board's own answers)."""
     lines = ["| change | seeds | deployed | no adaptation | board refit (LEARN + REFIT) | "
              "host ridge refit, same samples | host retraining | lost accuracy recovered | "
-             "rows: board learning / host retraining | refit predicted bit for bit |",
+             "rows: board learning / host retraining | MODEL_INFO says refitted |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for sc in scenarios:
         r = sc.row()
-        exact = (f"{r['predicted_exact']} of {r['seeds']}" if sc.settings.kind == "step"
-                 else f"{r['predicted_exact']} of {r['seeds']} (drift moves between the "
-                      "board's and the host's measurement)")
+        exact = f"{r['readout_origin_board']} of {r['seeds']}"
         retrain_rows = "-" if r["retrain_rows"] != r["retrain_rows"] else \
             f"{r['retrain_rows']:,.0f}"
         lines.append(
@@ -267,6 +260,7 @@ The board then learns a new read-out by itself: LEARN of at most 10 labelled tra
 samples per class (the board measures each through its own physical blocks) and REFIT
 (a fixed-point ridge solve on the board, learn.h). Every accuracy is the board's own INFER
 answer on the test split. Beside it: the host's float ridge fit of the same samples'
-read-out features (from a traced INFER of them, so the same measurements), and retraining
+read-out features (from a traced INFER of them just before the LEARN: the same medium,
+another draw of its measurement noise), and retraining
 from scratch on the host with the whole training split (what a board that cannot learn
 needs, and the device rows it costs). Each seed has its own cavity and training seed."""
