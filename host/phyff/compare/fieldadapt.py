@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from phyff._text import plural
 from phyff.board.client import Board
 from phyff.compare.baselines.common import BenchContext
 from phyff.compare.baselines.methods import Task
@@ -250,7 +251,7 @@ def field_targets(scenarios: Sequence[FieldScenario]) -> list[tuple[str, bool | 
             f"board {_pct(r['board_refit'])} vs host ridge {_pct(r['host_ridge'])} "
             f"({gap:+.1f} points); deployed {_pct(r['deployed'])}, no adaptation "
             f"{_pct(r['no_adapt'])}, recovered {_pct(r['recovered'])} of the loss; "
-            f"{r['seeds']} seeds"))
+            + plural(r["seeds"], "seed")))
     return out
 
 
