@@ -24,7 +24,7 @@ SHARED_INC := -Ishared/include
 
 .PHONY: install test test-c test-py cross lint demo bench vectors enums typecheck clean ci \
 	firmware firmware-test hil bench-firmware benchmarks uno uno-direct arduino-example \
-	hil-simavr hil-simavr-boot bench-uno bench-autoreset cross-boards bench-ondevice
+	hil-simavr hil-simavr-boot bench-uno bench-uno-model bench-autoreset cross-boards bench-ondevice
 HIL_TARGET ?= emu
 
 install:
@@ -158,6 +158,12 @@ bench-autoreset:
 
 bench-uno:
 	$(PHYFF_PY) -m phyff.perf.uno
+
+# a vowels7 network compiled into the Uno image (trained through the simulated
+# Uno, exported, built, run in simavr): flash, RAM with the stack peak, accuracy
+# vs the host's, bit-exactness (~1 min; needs the vowel data, PHYFF_DATA_DIR)
+bench-uno-model:
+	$(PHYFF_PY) -m phyff.perf.uno_model
 
 # on-device inference: the board's accuracy vs the host's (10 seeds, two tasks, ~3 min)
 bench-ondevice:

@@ -22,6 +22,7 @@ from phyff.datasets import load_dataset
 from phyff.datasets.base import robust_scale
 from phyff.phyll.model import load_model, save_model
 from phyff.phyll.transform import InputTransform, from_metadata
+from phyff.protocol.model_image import ModelImage
 
 BOARD = "emu://acoustic?seed=4"
 UNITS = np.array([1, 10, 100, 1000, 0.01, 5, 50, 2])  # raw sensor units per feature
@@ -445,6 +446,74 @@ def test_every_limit_is_named_where_the_board_refuses(limit: str) -> None:
     assert why is not None and f"caps.{limit if limit != 'width' else 'infer_work'}" in why
     with pytest.raises(DoesNotFit, match="the board allows at most"):
         check_fits(image, caps)
+
+
+def _multi_row_image(d_outs: tuple[int, int]) -> ModelImage:
+    """A vowels7-shaped image for a 4-drive / 6-sense board: 12 features under a class
+    code (model.h M-L1), two physical blocks of 3 device rows each (M-R1)."""
+    from phyff.protocol.model_image import (
+        BLOCK_PHYSICAL,
+        BLOCK_SKIP,
+        ENCODERS,
+        INFERENCE_ONEPASS,
+        MAGIC,
+        OVERLAY_CODE,
+        VERSION,
+        Block,
+        BlockHead,
+        CodeHead,
+        CodeOverlay,
+        ModelHead,
+        Readout,
+        ReadoutHead,
+    )
+
+    rng = np.random.default_rng(0)
+    head = ModelHead(MAGIC, VERSION, 2, INFERENCE_ONEPASS, 12, 7, 12, 0, 0, 0, 4,
+                     OVERLAY_CODE, 1, "rows", "uno", "unknown")
+    blocks, d_in = [], 12
+    for d_out in d_outs:
+        bh = BlockHead(ENCODERS["amplitude"], BLOCK_PHYSICAL | BLOCK_SKIP, d_in, 4, 6, d_out,
+                       0, 0, 0, 0, 12, 16, 0, 1, 0, 3)
+        blocks.append(Block(bh, rng.integers(-900, 900, (d_out, 18 + d_in)).astype(np.int16),
+                            rng.integers(-900, 900, d_out).astype(np.int16),
+                            rng.integers(-900, 900, d_out).astype(np.int16),
+                            rng.permutation(d_in).reshape(3, 4).astype(np.uint16)))
+        d_in = d_out
+    n_in = sum(d_outs)
+    readout = Readout(ReadoutHead(n_in, 7, 12, 8),
+                      rng.integers(-900, 900, (7, n_in)).astype(np.int16),
+                      rng.integers(-900, 900, 7).astype(np.int16))
+    code = CodeOverlay(CodeHead(256), rng.choice([-1, 1], (7, 12)).astype(np.int8))
+    return ModelImage(head, blocks, readout, code)
+
+
+def test_a_multi_row_blocks_scratch_is_counted_as_the_board_counts_it() -> None:
+    """M-R3: with device rows a block's scratch is d_in + the encoder's drive width + rows x
+    n_sense + d_out (vowels7 on an Uno: 12 + 12 + 18 + 12 = 54, as its caps.infer_work of
+    60 admits); the host refuses exactly where the board's own check does, past the
+    slot map of the block before."""
+    from dataclasses import replace
+
+    from phyff.ondevice.limits import DoesNotFit, block_work, check_fits, explain_refusal
+    from phyff.protocol.wire import Caps, Status
+
+    uno = Caps(level=4, features=0, firmware_version=0, unit_id=0, max_batch=15,
+               max_payload=192, n_drive=4, n_sense=6, dac_bits=8, adc_bits=10,
+               max_oversample=64, board="uno", medium="unknown", max_settle_us=1000000,
+               model_capacity=0, max_classes=8, infer_work=60)
+    image = _multi_row_image((12, 16))
+    assert [block_work(image, k) for k in range(2)] == [54, 58]
+    assert _c_check(image.pack(), uno) == (0, 0)
+    check_fits(image, uno)
+    for limit, block in ((57, 1), (53, 0)):
+        caps = replace(uno, infer_work=limit)
+        status, offset = _c_check(image.pack(), caps)
+        assert status == Status.BAD_MODEL
+        why = explain_refusal(image, caps, offset)
+        assert why is not None and f"block {block}'s scratch" in why and "infer_work" in why
+        with pytest.raises(DoesNotFit, match=f"block {block}'s scratch"):
+            check_fits(image, caps)
 
 
 def test_deploy_refuses_before_loading(raw_run: tuple[Path, str], tmp_path: Path) -> None:

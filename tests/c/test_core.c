@@ -1179,6 +1179,47 @@ static void test_compiled_model(void) {
 }
 #endif
 
+/* CORE-K10: INFER's scratch lies inside the transmit buffer, which is no larger
+ * than the larger of the two needs; every reply after INFERs that filled the
+ * scratch (the INFER replies themselves, a HELLO, the ERROR of a medium fault
+ * while the scratch is in use) goes out intact, and the next INFER starts afresh. */
+static void test_scratch_shares_the_transmit_buffer(void) {
+    const size_t need = sizeof core.tx.infer > PHYFF_CORE_TX_CAP ? sizeof core.tx.infer
+                                                                 : PHYFF_CORE_TX_CAP;
+    CHECK(sizeof core.tx >= need && sizeof core.tx < need + sizeof(int64_t),
+          "tx is max(frame %u, scratch %u) bytes: %u", (unsigned)PHYFF_CORE_TX_CAP,
+          (unsigned)sizeof core.tx.infer, (unsigned)sizeof core.tx);
+    CHECK((const void *)core.tx.infer.work >= (const void *)core.tx.frame &&
+              (const void *)(core.tx.infer.work + PHYFF_CORE_INFER_WORK) <=
+                  (const void *)((const uint8_t *)&core.tx + sizeof core.tx),
+          "the scratch lies inside tx");
+    setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    static struct image g;
+    image_goodness(&g);
+#if PHYFF_CORE_MODEL_BYTES > 0
+    struct phyff_model_info info;
+    CHECK(load(&g, 1000, &info), "goodness model loaded");
+#else
+    CHECK(phyff_core_use_compiled_model(&core, g.bytes, g.size) == PHYFF_OK,
+          "goodness model compiled in");
+#endif
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    CHECK(infer_matches(&g, 6, 1, 61u) && infer_matches(&g, 6, 0, 62u),
+          "INFER replies intact after the scratch filled tx");
+    CHECK(req(PHYFF_CMD_HELLO, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              n == PHYFF_CAPS_SIZE, "HELLO after INFER: intact");
+    static uint8_t rq[PHYFF_CORE_MAX_PAYLOAD];
+    static int16_t x[64];
+    features_of(x, 2u * 2u, 63u);
+    fk.fail_sense = 1;
+    CHECK(req(PHYFF_CMD_INFER, rq, infer_request(rq, 2, 2, 0, 0, x), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_MEDIUM, 0), "a medium fault in INFER: its ERROR");
+    fk.fail_sense = 0;
+    CHECK(infer_matches(&g, 3, 0, 64u), "the next INFER starts afresh");
+}
+
 #else /* !PHYFF_CORE_INFER */
 
 /* Built without model memory: the inference commands do not exist (W-S3). */
@@ -1384,6 +1425,9 @@ int main(int argc, char **argv) {
     test_framing_errors();
     test_counters();
     test_rules();
+#if PHYFF_CORE_INFER
+    test_scratch_shares_the_transmit_buffer();
+#endif
 #if PHYFF_CORE_INFER && PHYFF_CORE_MODEL_BYTES == 0
     test_compiled_model();
     (void)test_model_load_and_infer; /* they load models: no model memory here */

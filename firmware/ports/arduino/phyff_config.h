@@ -22,11 +22,17 @@
  *       port.h in the Arduino library) and sees the same limits.
  *   CFG-C6. A model compiled into the firmware (phyff_arduino.h ARD-A8): the
  *       Uno's core is built with PHYFF_CORE_COMPILED_MODEL, no model memory,
- *       and inference limits sized for its 2 KiB of RAM: 4 classes, 32 int16
- *       scratch values per sample (the DAC row of its 4 drive channels
- *       included; docs/boards.md has the RAM budget). Without a compiled-in
- *       image the inference commands stay unknown, as before. PlatformIO's
- *       uno env passes the same -D flags.
+ *       and inference limits that fit its 2 KiB of RAM: 8 classes and 64
+ *       int16 scratch values per sample (the DAC row of its 4 drive channels
+ *       included, so HELLO's caps.infer_work is 60). That scratch shares the
+ *       transmit buffer (phyff_core.h CORE-K10): 8 int64 sums, 8 int32 scores
+ *       and 64 values take 224 bytes where a 192-byte payload's frame takes
+ *       204, so the limits cost 20 bytes of RAM beyond the frame buffers and
+ *       admit a vowels7 network on the Uno's 4 drive pins (7 classes, blocks
+ *       of 3 device rows: 54 values; docs/boards.md has the RAM budget).
+ *       Without a compiled-in image the inference commands stay unknown, as
+ *       before. These values are phyff_config.h's own, for PlatformIO's uno
+ *       env as for the Arduino IDE; a -D flag wins.
  */
 #ifndef PHYFF_ARDUINO_CONFIG_H
 #define PHYFF_ARDUINO_CONFIG_H
@@ -55,10 +61,10 @@
 #define PHYFF_CORE_COMPILED_MODEL 1
 #endif
 #ifndef PHYFF_CORE_MAX_CLASSES
-#define PHYFF_CORE_MAX_CLASSES 4u
+#define PHYFF_CORE_MAX_CLASSES 8u
 #endif
 #ifndef PHYFF_CORE_INFER_WORK
-#define PHYFF_CORE_INFER_WORK 32u
+#define PHYFF_CORE_INFER_WORK 64u
 #endif
 #endif
 

@@ -51,7 +51,12 @@
  *       end the cycle the reply's delimiter left it, n the sense rounds in
  *       between and first/last the cycles the first and last of them began
  *       (0 when there were none), then "sp_min=<address>": the lowest stack
- *       pointer since start-up (RAMEND minus it is the stack peak).
+ *       pointer since start-up (RAMEND minus it is the stack peak). SP is
+ *       read between instructions, except before the two that precede a
+ *       write of SPL: avr-gcc moves SP as `out SPH; out SREG; out SPL`, so
+ *       there it holds the new high byte beside the old low byte, a value
+ *       the program never uses (up to 255 bytes below the real one when a
+ *       frame crosses a 256-byte boundary).
  *
  * The Uno's boot (--boot), its auto-reset (--reset-on-open), uploads
  *   SIM-B1. --boot HEX loads a bootloader (the Uno's optiboot) from an Intel HEX
@@ -180,6 +185,18 @@ static unsigned refused_polls;
 static uint8_t medium_seq;
 static FILE *diag;
 static unsigned sp_min = 0xFFFFu; /* lowest stack pointer seen (SIM-S7) */
+
+/* SIM-S7: `out 0x3d, Rr` (SPL): 1011 1AAr rrrr AAAA with A = 0x3d. */
+static int writes_spl(avr_flashaddr_t at) {
+    if (at + 1u > avr->flashend) return 0;
+    const unsigned op = avr->flash[at] | (unsigned)avr->flash[at + 1u] << 8;
+    return (op & 0xFE0Fu) == 0xBE0Du;
+}
+
+/* SIM-S7: SP holds a value the program uses (not between SPH and SPL writes). */
+static int sp_settled(void) {
+    return !writes_spl(avr->pc) && !writes_spl(avr->pc + 2u);
+}
 
 static int reset_on_open;           /* SIM-B3 */
 static int have_boot;               /* SIM-B1 */
@@ -821,7 +838,7 @@ int main(int argc, char **argv) {
             }
             if (have_boot && avr->data[REG_WDTCSR] != wdtcsr_seen) watch_watchdog();
             if (rx_len > 0 && uart_xon) feed_uart();
-            if (diag) {
+            if (diag && sp_settled()) {
                 const unsigned sp = avr->data[R_SPL] | (unsigned)avr->data[R_SPH] << 8;
                 if (sp < sp_min) sp_min = sp;
             }

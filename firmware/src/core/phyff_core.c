@@ -1,7 +1,7 @@
 /*
  * phyff_core.c - frame reassembly, dispatch and the commands: HELLO,
  * CONFIGURE, QUERY, STATS, RESET and, with model memory, the six on-device
- * inference commands. Contracts are in phyff_core.h (CORE-K1-K8) and wire.h
+ * inference commands. Contracts are in phyff_core.h (CORE-K1-K10) and wire.h
  * (W-C1-C5, W-F1-F3, W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4).
  */
 #include "phyff_core.h"
@@ -29,8 +29,8 @@ static void send_frame(struct phyff_core *core, uint8_t seq, uint8_t cmd, uint8_
                        const uint8_t *payload, size_t len) {
     struct phyff_header h = {PHYFF_PROTOCOL_LEVEL, seq, cmd, flags, 0, 0};
     size_t n = 0;
-    if (phyff_frame_encode(&h, payload, len, core->tx, sizeof core->tx, &n) == PHYFF_OK) {
-        core->port->link_write(core->port->ctx, core->tx, n);
+    if (phyff_frame_encode(&h, payload, len, core->tx.frame, sizeof core->tx.frame, &n) == PHYFF_OK) {
+        core->port->link_write(core->port->ctx, core->tx.frame, n);
     }
 }
 
@@ -451,19 +451,12 @@ static void cmd_model_chunk(struct phyff_core *core, const struct phyff_header *
     reply_ok(core, req, core->reply.bytes, PHYFF_CHUNK_HEAD_SIZE);
 }
 
-static void cmd_model_commit(struct phyff_core *core, const struct phyff_header *req, size_t len) {
-    if (len != 0) {
-        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
-        return;
-    }
-    if (core->load_state == LOAD_DONE && core->loaded) { /* a retried COMMIT (W-C3) */
-        reply_model_info(core, req);
-        return;
-    }
-    if (core->load_state != LOAD_BUSY) {
-        refuse(core, req, PHYFF_ERR_NO_LOAD, 0);
-        return;
-    }
+#if PHYFF_CORE_MODEL_BYTES > 0
+/* COMMIT of a complete load: check the staged image and switch to it. Its own
+ * function, built only with model memory: the view it checks into is a
+ * stack-sized local that a core without model memory (which never has a load
+ * to commit) must not pay for on every COMMIT it refuses. */
+static void commit_load(struct phyff_core *core, const struct phyff_header *req) {
     core->load_state = LOAD_IDLE; /* whatever happens now, this load is over */
     if (core->load_received != core->load_size) {
         refuse(core, req, PHYFF_ERR_LOAD_RANGE, sat_u16(core->load_received));
@@ -502,6 +495,25 @@ static void cmd_model_commit(struct phyff_core *core, const struct phyff_header 
     core->from_flash = false;
 #endif
     reply_model_info(core, req);
+}
+#endif
+
+static void cmd_model_commit(struct phyff_core *core, const struct phyff_header *req, size_t len) {
+    if (len != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
+        return;
+    }
+    if (core->load_state == LOAD_DONE && core->loaded) { /* a retried COMMIT (W-C3) */
+        reply_model_info(core, req);
+        return;
+    }
+    if (core->load_state != LOAD_BUSY) { /* always, without model memory: no BEGIN succeeds */
+        refuse(core, req, PHYFF_ERR_NO_LOAD, 0);
+        return;
+    }
+#if PHYFF_CORE_MODEL_BYTES > 0
+    commit_load(core, req);
+#endif
 }
 
 static void cmd_model_info(struct phyff_core *core, const struct phyff_header *req, size_t len) {
@@ -581,7 +593,7 @@ PHYFF_NODISCARD
 static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int32_t *goodness,
                       uint8_t **trace, uint32_t *medium_us) {
     const struct phyff_model_view *v = &core->view;
-    int16_t *work = core->work;
+    int16_t *work = core->tx.infer.work; /* CORE-K10 */
     int sat = phyff_infer_layout(v, x, label, work) ? 1 : 0;
     *goodness = 0;
     for (unsigned k = 0; k < v->head.n_blocks; ++k) {
@@ -603,7 +615,7 @@ static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int3
         }
         if (phyff_infer_affine(v, k, p, h, y)) sat = 1;
         if (v->head.inference == PHYFF_INFERENCE_ONEPASS) {
-            phyff_infer_readout_add(v, k, y, core->class_acc);
+            phyff_infer_readout_add(v, k, y, core->tx.infer.class_acc);
         } else {
             *goodness += phyff_infer_goodness(v, k, y);
         }
@@ -670,6 +682,9 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
     uint8_t *trace = scores + 4u * n * c;
     uint8_t *bitmap = trace + (tracing ? 2u * n * v->trace_values : 0u);
     memset(bitmap, 0, (n + 7u) / 8u);
+    /* CORE-K10: the sums and scores live in tx until the reply is sent */
+    int64_t *class_acc = core->tx.infer.class_acc;
+    int32_t *class_scores = core->tx.infer.scores;
     const uint32_t t0 = core->port->micros(core->port->ctx);
     uint32_t medium_us = 0;
     /* Features become native int16 in place (each value's two bytes are read
@@ -684,7 +699,7 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
         uint8_t *tr = tracing ? trace + 2u * s * v->trace_values : NULL;
         int sat = 0;
         if (v->head.inference == PHYFF_INFERENCE_ONEPASS) {
-            memset(core->class_acc, 0, sizeof(int64_t) * c);
+            memset(class_acc, 0, sizeof(int64_t) * c);
             int32_t unused = 0;
             const int r = infer_pass(core, xs, -1, &unused, &tr, &medium_us);
             if (r < 0) {
@@ -692,10 +707,10 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
                 return;
             }
             sat = r;
-            if (phyff_infer_readout_finish(v, core->class_acc, core->scores)) sat = 1;
+            if (phyff_infer_readout_finish(v, class_acc, class_scores)) sat = 1;
         } else {
             for (uint16_t label = 0; label < c; ++label) {
-                const int r = infer_pass(core, xs, (int)label, &core->scores[label], &tr,
+                const int r = infer_pass(core, xs, (int)label, &class_scores[label], &tr,
                                          &medium_us);
                 if (r < 0) {
                     reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
@@ -704,9 +719,9 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
                 sat |= r;
             }
         }
-        phyff_put_u16(classes + 2u * s, phyff_argmax_s32(core->scores, c));
+        phyff_put_u16(classes + 2u * s, phyff_argmax_s32(class_scores, c));
         for (uint16_t j = 0; j < c; ++j) {
-            phyff_put_u32(scores + 4u * (s * c + j), (uint32_t)core->scores[j]);
+            phyff_put_u32(scores + 4u * (s * c + j), (uint32_t)class_scores[j]);
         }
         if (sat) bitmap[s / 8u] |= (uint8_t)(1u << (s % 8u));
     }

@@ -53,6 +53,17 @@
  *       model is loaded. The inference commands are served (FEAT_INFER) only
  *       on a core with model memory or with a compiled-in image handed over;
  *       other cores answer them UNKNOWN_COMMAND.
+ *   CORE-K10. INFER's scratch (PHYFF_CORE_INFER_WORK int16 block vectors,
+ *       PHYFF_CORE_MAX_CLASSES int64 read-out sums and int32 scores) shares
+ *       its memory with the transmit buffer `tx`: it is used only from an
+ *       INFER request's checks to its reply, while no frame is sent (a reply
+ *       or an ERROR ends its use), and nothing else keeps values in it
+ *       across frames. The union is the larger of the two, so a scratch no
+ *       larger than a frame costs no RAM (the Uno: PHYFF_CORE_MAX_PAYLOAD
+ *       192 gives a 204-byte tx; docs/boards.md has the budget). HELLO
+ *       advertises exactly these sizes: caps.max_classes =
+ *       PHYFF_CORE_MAX_CLASSES, caps.infer_work = PHYFF_CORE_INFER_WORK less
+ *       the wired drive channels (the DAC row of infer_measure).
  */
 #ifndef PHYFF_CORE_H
 #define PHYFF_CORE_H
@@ -91,12 +102,14 @@ extern "C" {
 #ifndef PHYFF_CORE_MODEL_BYTES
 #define PHYFF_CORE_MODEL_BYTES 0u
 #endif
-/* Most classes an on-device model may have. */
+/* Most classes an on-device model may have (caps.max_classes). */
 #ifndef PHYFF_CORE_MAX_CLASSES
 #define PHYFF_CORE_MAX_CLASSES 32u
 #endif
 /* int16 scratch values for one INFER sample (the widest block's input,
- * drive, sense and output, plus one full-width row of DAC codes). */
+ * drive, sense and output, plus one full-width row of DAC codes):
+ * caps.infer_work is this less the wired drive channels. CORE-K10: this
+ * scratch, the class sums and the scores share the transmit buffer. */
 #ifndef PHYFF_CORE_INFER_WORK
 #define PHYFF_CORE_INFER_WORK 512u
 #endif
@@ -144,7 +157,17 @@ struct phyff_core {
     /* unions keep the sample areas 2-byte aligned for in-place u16 use */
     union { uint8_t bytes[PHYFF_CORE_RX_CAP]; uint32_t align; } rx;
     union { uint8_t bytes[PHYFF_CORE_MAX_PAYLOAD]; uint32_t align; } reply;
-    uint8_t tx[PHYFF_CORE_TX_CAP];
+    /* CORE-K10: the frame being sent, or INFER's scratch while a reply is built */
+    union {
+        uint8_t frame[PHYFF_CORE_TX_CAP];
+#if PHYFF_CORE_INFER
+        struct {
+            int64_t class_acc[PHYFF_CORE_MAX_CLASSES];
+            int32_t scores[PHYFF_CORE_MAX_CLASSES];
+            int16_t work[PHYFF_CORE_INFER_WORK];
+        } infer;
+#endif
+    } tx;
     uint32_t acc[PHYFF_CORE_MAX_CHANNELS];
 #if PHYFF_CORE_INFER
     /* On-device inference (wire.h "On-device inference", model.h). */
@@ -159,9 +182,6 @@ struct phyff_core {
     uint32_t load_crc;
     uint32_t load_received;
     struct phyff_model_view view;
-    int16_t work[PHYFF_CORE_INFER_WORK];
-    int64_t class_acc[PHYFF_CORE_MAX_CLASSES];
-    int32_t scores[PHYFF_CORE_MAX_CLASSES];
 #endif
 #if PHYFF_CORE_COMPILED_MODEL
     /* A model compiled into the firmware (CORE-K9). */

@@ -36,9 +36,11 @@ class Excess:
 
 
 def block_work(image: ModelImage, k: int) -> int:
-    """int16 scratch values block k needs per sample (model.h M-V3)."""
+    """int16 scratch values block k needs per sample (model.h M-V3; with device rows,
+    M-R3: the encoder's whole drive width and every row's sensed values)."""
     b = image.blocks[k].head
-    return b.d_in + b.n_drive + b.n_sense + b.d_out
+    drive = b.drive_width if b.rows else b.n_drive
+    return b.d_in + drive + b.sensed + b.d_out
 
 
 def excesses(image: ModelImage, caps: Caps, image_size: int | None = None) -> list[Excess]:
@@ -60,8 +62,9 @@ def excesses(image: ModelImage, caps: Caps, image_size: int | None = None) -> li
         b = blk.head
         work = block_work(image, k)
         if caps.infer_work and work > caps.infer_work:
-            out.append(Excess(f"block {k}'s scratch (d_in {b.d_in} + drive {b.n_drive} + "
-                              f"sense {b.n_sense} + d_out {b.d_out})", work, caps.infer_work,
+            drive = b.drive_width if b.rows else b.n_drive
+            out.append(Excess(f"block {k}'s scratch (d_in {b.d_in} + drive {drive} + "
+                              f"sense {b.sensed} + d_out {b.d_out})", work, caps.infer_work,
                               "caps.infer_work, int16 scratch values per sample", at + 2))
         if b.physical:
             for what, need, have, field, offset in (
@@ -73,6 +76,7 @@ def excesses(image: ModelImage, caps: Caps, image_size: int | None = None) -> li
                     out.append(Excess(f"block {k}'s {what}", need, have, f"caps.{field}",
                                       at + offset))
         at += len(b.pack()) + 2 * (b.d_out * b.z_width + 2 * b.d_out)
+        at += 2 * b.rows * b.n_drive  # M-R1: the slot map of a multi-row block
     return out
 
 
