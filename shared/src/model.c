@@ -143,7 +143,7 @@ void phyff_code_head_unpack(const uint8_t in[PHYFF_CODE_HEAD_SIZE], struct phyff
 void phyff_describe_head_pack(const struct phyff_describe_head *d,
                               uint8_t out[PHYFF_DESCRIBE_HEAD_SIZE]) {
     phyff_put_u32(out, d->magic);
-    phyff_put_u32(out + 4, d->size);
+    phyff_put_u32(out + 4, d->length);
     phyff_put_u16(out + 8, d->n_features);
     phyff_put_u16(out + 10, d->n_classes);
     out[12] = d->flags;
@@ -154,7 +154,7 @@ void phyff_describe_head_pack(const struct phyff_describe_head *d,
 void phyff_describe_head_unpack(const uint8_t in[PHYFF_DESCRIBE_HEAD_SIZE],
                                 struct phyff_describe_head *d) {
     d->magic = rd32(in);
-    d->size = rd32(in + 4);
+    d->length = rd32(in + 4);
     d->n_features = rd16(in + 8);
     d->n_classes = rd16(in + 10);
     d->flags = IMG_BYTE(in + 12);
@@ -261,7 +261,7 @@ static enum phyff_status check_describe(const uint8_t *image, uint32_t at, uint3
     if (rest < PHYFF_DESCRIBE_HEAD_SIZE) REFUSE(size);
     struct phyff_describe_head d;
     phyff_describe_head_unpack(image + at, &d);
-    if (d.size != rest) REFUSE(at + 4);
+    if (d.length != rest) REFUSE(at + 4);
     if (d.n_features != h->n_features) REFUSE(at + 8);
     if (d.n_classes != h->n_classes) REFUSE(at + 10);
     if ((d.flags & ~(PHYFF_DESCRIBE_CLIP | PHYFF_DESCRIBE_FEATURE_NAMES)) != 0) REFUSE(at + 12);

@@ -612,7 +612,7 @@ BLOCK_HEAD_FIELDS = [
 READOUT_HEAD_FIELDS = [("n_in", "u16"), ("n_classes", "u16"), ("shift_b", "u8"),
                        ("shift_out", "u8"), ("reserved", "u16")]
 CODE_HEAD_FIELDS = [("gain_q8", "u16"), ("reserved", "u16")]
-DESCRIBE_HEAD_FIELDS = [("magic", "u32"), ("size", "u32"), ("n_features", "u16"),
+DESCRIBE_HEAD_FIELDS = [("magic", "u32"), ("length", "u32"), ("n_features", "u16"),
                         ("n_classes", "u16"), ("flags", "u8"), ("reserved", "u8"),
                         ("range_q8", "u16")]
 WIDTH = {"u8": 1, "i8": 1, "u16": 2, "u32": 4, "name": NAME_SIZE}
@@ -707,10 +707,26 @@ def describe_pack(d: dict[str, Any]) -> bytes:
         DESCRIBE_FLAG["FEATURE_NAMES"] if d.get("feature_names") is not None else 0)
     body = b"".join(struct.pack("<f", v) for v in list(d["scale"]) + list(d["limit"]))
     body += b"".join(n.encode("utf-8") + b"\x00" for n in names)
-    head = {"magic": DESCRIBE_MAGIC, "size": DESCRIBE_HEAD_SIZE + len(body), "n_features": nf,
+    head = {"magic": DESCRIBE_MAGIC, "length": DESCRIBE_HEAD_SIZE + len(body), "n_features": nf,
             "n_classes": len(d["class_names"]), "flags": flags, "reserved": 0,
             "range_q8": d.get("range_q8", DESCRIBE_RANGE_Q8)}
     return record_pack(DESCRIBE_HEAD_FIELDS, head) + body
+
+
+def describe_host_accepts(image: bytes, at: int) -> bool:
+    """M-D5: what a host checks beyond the board's structure (no section: True)."""
+    if not at:
+        return True
+    d = record_unpack(DESCRIBE_HEAD_FIELDS, image[at:at + DESCRIBE_HEAD_SIZE])
+    nf = d["n_features"]
+    p = at + DESCRIBE_HEAD_SIZE
+    floats = struct.unpack(f"<{2 * nf}f", image[p:p + 8 * nf])
+    try:
+        image[p + 8 * nf:].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return (all(math.isfinite(v) and v > 0 for v in floats[:nf])
+            and all(math.isfinite(v) and v >= 0 for v in floats[nf:]) and d["range_q8"] > 0)
 
 
 def describe_check(image: bytes, at: int, h: dict[str, Any],
@@ -722,7 +738,7 @@ def describe_check(image: bytes, at: int, h: dict[str, Any],
     need(rest >= DESCRIBE_HEAD_SIZE, size)
     d = record_unpack(DESCRIBE_HEAD_FIELDS, image[at:at + DESCRIBE_HEAD_SIZE])
     do = field_offsets(DESCRIBE_HEAD_FIELDS)
-    need(d["size"] == rest, at + do["size"])
+    need(d["length"] == rest, at + do["length"])
     need(d["n_features"] == h["n_features"], at + do["n_features"])
     need(d["n_classes"] == h["n_classes"], at + do["n_classes"])
     need(d["flags"] & ~(DESCRIBE_FLAG["CLIP"] | DESCRIBE_FLAG["FEATURE_NAMES"]) == 0,
@@ -1989,7 +2005,8 @@ def check_case(image: bytes, lim: dict[str, Any], why: str) -> dict[str, Any]:
                                "work_values": v["work_values"], "block_at": v["block_at"],
                                "readout_at": v["readout_at"],
                                "describe_at": v["describe_at"],
-                               "describe_size": v["describe_size"]}}
+                               "describe_size": v["describe_size"],
+                               "host_accepts": describe_host_accepts(image, v["describe_at"])}}
 
 
 def sample_models(rng: random.Random) -> dict[str, dict[str, Any]]:
@@ -2091,8 +2108,8 @@ def describe_cases(images: dict[str, bytes]) -> list[tuple[bytes, dict[str, Any]
         (base + unnamed[:3], LIMITS, "M-D1 three bytes of the magic: a size fault"),
         (base + b"\x51" + unnamed[1:], LIMITS, "M-D1 another magic: a size fault"),
         (base + unnamed[:15], LIMITS, "M-D3 a head cut short"),
-        (P(at + do["size"], "u32", len(with_names) - at + 1), LIMITS, "M-D3 size one more"),
-        (P(at + do["size"], "u32", 16), LIMITS, "M-D3 size of the head alone"),
+        (P(at + do["length"], "u32", len(with_names) - at + 1), LIMITS, "M-D3 length one more"),
+        (P(at + do["length"], "u32", 16), LIMITS, "M-D3 length of the head alone"),
         (P(at + do["n_features"], "u16", 5), LIMITS, "M-D3 n_features"),
         (P(at + do["n_classes"], "u16", 4), LIMITS, "M-D3 n_classes"),
         (P(at + do["flags"], "u8", 4), LIMITS, "M-D3 an unknown flag"),
@@ -2105,11 +2122,11 @@ def describe_cases(images: dict[str, bytes]) -> list[tuple[bytes, dict[str, Any]
         (patch(base + unnamed, at + do["flags"], "u8", 3), LIMITS,
          "M-D3 the feature-name flag set without names: the last name unended"),
         (with_names[:last_nul] + b"!", LIMITS, "M-D3 the last name without its 0x00"),
-        (patch(with_names, at + do["size"], "u32", len(with_names) - at + 1) + b"\x00",
+        (patch(with_names, at + do["length"], "u32", len(with_names) - at + 1) + b"\x00",
          LIMITS, "M-D3 one byte after the last name"),
-        (patch(base + unnamed[:DESCRIBE_HEAD_SIZE + 8], at + do["size"], "u32",
+        (patch(base + unnamed[:DESCRIBE_HEAD_SIZE + 8], at + do["length"], "u32",
                DESCRIBE_HEAD_SIZE + 8), LIMITS, "M-D3 the float arrays cut short"),
-        (patch(with_names[:names_at + 2], at + do["size"], "u32", names_at + 2 - at), LIMITS,
+        (patch(with_names[:names_at + 2], at + do["length"], "u32", names_at + 2 - at), LIMITS,
          "M-D3 the section ends inside the first name"),
         (patch(P(at + do["n_features"], "u16", 5), at + do["flags"], "u8", 9), LIMITS,
          "M-D3 two fields: the first in section order"),
@@ -2157,7 +2174,7 @@ def gen_model() -> dict[str, Any]:
         {"gain_q8": 256, "reserved": 0}, {"gain_q8": 1024, "reserved": 0}])
     g["describe_head_pack"] = record_cases(rng_for("model_describe_records"),
                                            DESCRIBE_HEAD_FIELDS, [
-        {"magic": DESCRIBE_MAGIC, "size": 61, "n_features": 2, "n_classes": 3, "flags": 3,
+        {"magic": DESCRIBE_MAGIC, "length": 61, "n_features": 2, "n_classes": 3, "flags": 3,
          "reserved": 0, "range_q8": DESCRIBE_RANGE_Q8}])
 
     rng = rng_for("model_images")

@@ -1256,7 +1256,7 @@ static const field_desc readout_head_fields[] = {
 static const field_desc code_head_fields[] = {
     F(struct phyff_code_head, gain_q8, 2), F(struct phyff_code_head, reserved, 2), {NULL, 0, 0}};
 static const field_desc describe_head_fields[] = {
-    F(struct phyff_describe_head, magic, 4),      F(struct phyff_describe_head, size, 4),
+    F(struct phyff_describe_head, magic, 4),      F(struct phyff_describe_head, length, 4),
     F(struct phyff_describe_head, n_features, 2), F(struct phyff_describe_head, n_classes, 2),
     F(struct phyff_describe_head, flags, 1),      F(struct phyff_describe_head, reserved, 1),
     F(struct phyff_describe_head, range_q8, 2),   {NULL, 0, 0}};

@@ -195,7 +195,7 @@
  *   M-D3. The board checks the section's structure only, after M-V1-V5's
  *       layout and before M-V6, first refused field in section order, the
  *       offset reported in the image: fewer than 16 bytes after the layout
- *       -> the image's size; size != the bytes after the layout -> size;
+ *       -> the image's size; length != the bytes after the layout -> length;
  *       n_features or n_classes != the model head's -> that field; flags
  *       with a bit other than CLIP and FEATURE_NAMES -> flags; reserved != 0
  *       -> reserved; the float arrays reach past the end -> the image's size;
@@ -330,7 +330,7 @@ enum phyff_describe_flag {
 
 struct phyff_describe_head {
     uint32_t magic;      /* PHYFF_DESCRIBE_MAGIC */
-    uint32_t size;       /* bytes of the whole section, this head included */
+    uint32_t length;     /* bytes of the whole section, this head included */
     uint16_t n_features; /* == the model head's */
     uint16_t n_classes;  /* == the model head's */
     uint8_t flags;       /* enum phyff_describe_flag bits */
