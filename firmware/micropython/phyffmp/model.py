@@ -1,10 +1,10 @@
 """The on-device model (shared/include/phyff/model.h, shared/src/model.c), in MicroPython.
 
-Same image format, the same checks M-V1-V6 (and the description's M-D1-D3) in the same order with the same
-refused offsets (``check``), and the integer pipeline M-P1-P7 bit for bit
-(``infer_layout``, ``infer_encode``, ``infer_affine``, ``infer_readout_add``,
-``infer_readout_finish``, ``infer_goodness``, ``argmax_s32``), mirroring
-model.c function for function.
+Same image format, the same checks M-V1-V6 (and the description's M-D1-D3) in
+the same order with the same refused offsets (``check``), and the integer
+pipeline M-P1-P7 bit for bit (``infer_layout``, ``infer_encode``,
+``infer_affine``, ``infer_readout_add``, ``infer_readout_finish``,
+``infer_goodness``, ``argmax_s32``), mirroring model.c function for function.
 
 Arithmetic: the C sums are exact int64 (model.h M-M2). Here the inner dot
 products run in viper, where an int is a machine word (32 bits on a

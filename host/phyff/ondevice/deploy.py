@@ -31,7 +31,8 @@ from phyff.ondevice import reference as ref
 from phyff.ondevice.limits import DoesNotFit, check_fits, explain_refusal
 from phyff.ondevice.quantise import DEFAULT_MAX_ERROR, Quantised, quantise, to_q15
 from phyff.phyll.model import Model
-from phyff.protocol.model_image import ModelImage
+from phyff.phyll.transform import RANGE_FACTOR, from_metadata
+from phyff.protocol.model_image import Description, ModelImage
 from phyff.protocol.wire import ModelInfo, Status, crc32
 
 IMAGE_FILE = "device-model.bin"
@@ -67,6 +68,7 @@ class Deployment:
             "calibration_queries": self.calibration_queries,
             "integer_float_agreement": self.quantised.agreement,
             "check_samples": self.check_samples,
+            "described": self.quantised.image.description is not None,
             "check_bit_exact": self.check_agreement,
             "seconds": round(self.seconds, 3),
         }
@@ -152,7 +154,24 @@ def calibrate(model: Model, board: Board, features: NDArray[np.float64],
     before = model.meter.copy()
     quantised = quantise(model, layers, x_cal, y_cal, identity=identity, name=name,
                          max_error=max_error, seed=seed)
+    quantised.image.description = description_of(model)
     return Calibrated(quantised, x_cal, model.meter.since(before).queries)
+
+
+NO_DESCRIPTION = ("the model file records no input scaling (it was written before phyff kept "
+                  "one), so its device image carries no description: hosts must send values "
+                  "already in the model's input scale (phyff classify --scaled), or train the "
+                  "model again to get one")
+
+
+def description_of(model: Model) -> Description | None:
+    """The image's description section (model.h M-D1-D5) from the model's input transform:
+    what a host needs to send raw values; None for a model file that records none."""
+    transform = from_metadata(model.metadata)
+    if transform is None:
+        return None
+    return Description.of(transform.scale, transform.limit, transform.clip,
+                          transform.feature_names, transform.class_names, RANGE_FACTOR)
 
 
 def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: NDArray[np.int64],

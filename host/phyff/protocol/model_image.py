@@ -263,6 +263,24 @@ class Description:
         return cls(tuple(floats[:nf]), tuple(floats[nf:]), bool(head.flags & DESCRIBE_CLIP),
                    features, classes, head.range_q8)
 
+    def as_dict(self) -> dict[str, object]:
+        return {"scale": list(self.scale), "limit": list(self.limit), "clip": self.clip,
+                "range_factor": self.range_factor,
+                "feature_names": None if self.feature_names is None else list(self.feature_names),
+                "class_names": list(self.class_names)}
+
+    def summary(self, most: int = 6) -> str:
+        """One line: how raw values are scaled, and the names (the first few)."""
+        def names(items: Sequence[str]) -> str:
+            shown = ", ".join(repr(n) for n in items[:most])
+            return shown + (f", ... ({len(items)})" if len(items) > most else "")
+        clip = ", clipped to [-1, 1]" if self.clip else ""
+        features = (f"features {names(self.feature_names)}" if self.feature_names is not None
+                    else f"{self.n_features} unnamed features")
+        return (f"raw / scale per feature{clip}; {features}; classes "
+                f"{names(self.class_names)}; out of range beyond {self.range_factor:g}x the "
+                f"training max |x|")
+
     def unclipped(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
         """raw / scale per feature (M-D4's s before clipping)."""
         x = np.asarray(raw, dtype=np.float64)
