@@ -260,6 +260,7 @@ def test_a_host_that_is_not_phyff_reads_the_description_and_sends_raw_values(
     input_exp = struct.unpack_from("<b", info, 22)[0]
     d = parse_description(client.describe())
     assert d["features"] == [f"f{j}" for j in range(8)] and d["classes"] == list(ds.class_names)
+    assert len(d["classes"]) == nc
     s = raw / d["scale"].astype(np.float64)  # M-D4
     if d["clip"]:
         s = np.clip(s, -1.0, 1.0)
