@@ -12,6 +12,7 @@ same checks in hil/test_inference.py and tests/test_micropython.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from pathlib import Path
@@ -26,6 +27,7 @@ from phyff.cli.main import main
 from phyff.datasets import load_dataset
 from phyff.emulator import EmulatedDevice
 from phyff.ondevice import reference as ref
+from phyff.ondevice.deploy import deploy
 from phyff.ondevice.quantise import NotDeployable, check_deployable, quantise
 from phyff.ondevice.random_images import random_image
 from phyff.phyll.config import ModelConfig
@@ -38,6 +40,7 @@ from phyff.protocol.model_image import (
     ModelHead,
     ModelImage,
 )
+from phyff.training.identity import trained_identity
 
 Status = wire.Status
 
@@ -281,6 +284,23 @@ def test_a_host_that_is_not_phyff_reads_the_description_and_sends_raw_values(
     assert main(["classify", str(rows), "--board", url, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["classes"] == [d["classes"][c] for c in classes]
+
+
+def test_deploy_counts_the_description_against_the_model_memory(
+        trained_run: tuple[Path, str, str]) -> None:
+    run, data, url = trained_run
+    model = load_model(run / "model.npz")
+    ds = load_dataset(data, seed=0)
+    with Board.open(url) as board:
+        board.configure_like(trained_identity(model.metadata))
+        first = deploy(model, board, ds.x_train, ds.y_train, name="fits", check=0)
+        section = first.quantised.image.description
+        assert section is not None and len(first.image) == len(
+            first.quantised.image.pack()) and len(section.pack()) > 0
+        board.caps = dataclasses.replace(board.caps, model_capacity=len(first.image) - 1)
+        with pytest.raises(ModelTooLarge, match=f"{len(section.pack())} of them its "
+                                                f"description"):
+            deploy(model, board, ds.x_train, ds.y_train, name="fits", check=0)
 
 
 def test_classify_refuses_bad_rows_with_the_numbers(

@@ -192,11 +192,14 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
     check_fits(quantised.image, caps)  # the byte count gets its own message below
     capacity = board.caps.model_capacity
     if len(image) > capacity:
+        described = quantised.image.description
+        extra = (f", {len(described.pack()):,} of them its description (input scaling, "
+                 f"feature and class names)" if described is not None else "")
         raise ModelTooLarge(
             f"the quantised model is {len(image):,} bytes ({model.n_blocks} blocks: "
             f"{', '.join(f'{b.head.d_out}x{b.head.z_width}' for b in quantised.image.blocks)} "
-            f"weights) and the board's model memory holds {capacity:,}: use a smaller model "
-            f"or a board with more memory")
+            f"weights{extra}) and the board's model memory holds {capacity:,}: use a smaller "
+            f"model or a board with more memory")
     try:
         info = board.load_model(image)
     except BoardError as exc:
