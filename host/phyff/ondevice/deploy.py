@@ -31,7 +31,7 @@ from phyff.ondevice import reference as ref
 from phyff.ondevice.limits import DoesNotFit, check_fits, explain_refusal
 from phyff.ondevice.quantise import DEFAULT_MAX_ERROR, Quantised, quantise, to_q15
 from phyff.phyll.model import Model
-from phyff.phyll.transform import RANGE_FACTOR, from_metadata
+from phyff.phyll.transform import RANGE_FACTOR, InputTransform, from_metadata
 from phyff.protocol.model_image import Description, ModelImage
 from phyff.protocol.wire import ModelInfo, Status, crc32
 
@@ -139,9 +139,13 @@ class Calibrated:
 
 def calibrate(model: Model, board: Board, features: NDArray[np.float64],
               labels: NDArray[np.int64], *, name: str, calibration: int = 256,
-              max_error: float = DEFAULT_MAX_ERROR, seed: int = 0) -> Calibrated:
+              max_error: float = DEFAULT_MAX_ERROR, seed: int = 0,
+              transform: InputTransform | None = None) -> Calibrated:
     """Quantise `model` on calibration samples measured through `board` (QUERY only: a
-    board without model memory can calibrate an image that is compiled in elsewhere)."""
+    board without model memory can calibrate an image that is compiled in elsewhere).
+
+    The image ends with the description of `transform` (default: the one the
+    model's metadata records; model.h M-D1-D5), when there is one."""
     if calibration < 1 or len(features) == 0:
         raise ValueError("calibration needs at least one training sample to choose the "
                          "fixed-point scales from (a few hundred give margins that hold)")
@@ -154,7 +158,7 @@ def calibrate(model: Model, board: Board, features: NDArray[np.float64],
     before = model.meter.copy()
     quantised = quantise(model, layers, x_cal, y_cal, identity=identity, name=name,
                          max_error=max_error, seed=seed)
-    quantised.image.description = description_of(model)
+    quantised.image.description = description_of(model, transform)
     return Calibrated(quantised, x_cal, model.meter.since(before).queries)
 
 
@@ -164,10 +168,12 @@ NO_DESCRIPTION = ("the model file records no input scaling (it was written befor
                   "model again to get one")
 
 
-def description_of(model: Model) -> Description | None:
-    """The image's description section (model.h M-D1-D5) from the model's input transform:
-    what a host needs to send raw values; None for a model file that records none."""
-    transform = from_metadata(model.metadata)
+def description_of(model: Model, transform: InputTransform | None = None
+                   ) -> Description | None:
+    """The image's description section (model.h M-D1-D5) from the model's input transform
+    (or `transform`): what a host needs to send raw values; None when there is none."""
+    if transform is None:
+        transform = from_metadata(model.metadata)
     if transform is None:
         return None
     return Description.of(transform.scale, transform.limit, transform.clip,
@@ -176,7 +182,8 @@ def description_of(model: Model) -> Description | None:
 
 def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: NDArray[np.int64],
            *, name: str, calibration: int = 256, check: int = 64,
-           max_error: float = DEFAULT_MAX_ERROR, seed: int = 0) -> Deployment:
+           max_error: float = DEFAULT_MAX_ERROR, seed: int = 0,
+           transform: InputTransform | None = None) -> Deployment:
     """Quantise `model` on calibration samples measured through `board`, load it, prove it."""
     t0 = time.perf_counter()
     board.require_infer()
@@ -186,7 +193,7 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
                          f"{caps.board!r} allows at most {caps.max_classes} (caps.max_classes): "
                          f"train with fewer classes or use a board with a larger limit")
     cal = calibrate(model, board, features, labels, name=name, calibration=calibration,
-                    max_error=max_error, seed=seed)
+                    max_error=max_error, seed=seed, transform=transform)
     quantised, x_cal, queries = cal.quantised, cal.x_cal, cal.queries
     image = quantised.data
     check_fits(quantised.image, caps)  # the byte count gets its own message below

@@ -294,6 +294,13 @@ class Description:
         s = self.unclipped(raw)
         return np.clip(s, -1.0, 1.0) if self.clip else s
 
+    def apply(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The model's inputs from raw rows, as InputTransform.apply: M-D4's s."""
+        return self.scaled(raw)
+
+    def name(self, j: int) -> str:
+        return self.feature_names[j] if self.feature_names is not None else f"feature {j}"
+
     def out_of_range(self, unclipped: NDArray[np.float64]) -> NDArray[np.bool_]:
         """M-D5, per cell: beyond range_factor x the feature's training max |s|."""
         return np.abs(unclipped) > self.range_factor * np.asarray(self.limit, dtype=np.float64)
