@@ -437,8 +437,8 @@ def check_model_check(case: Case) -> None:
         assert lib.phyff_model_work_values(view) == out["work_values"], inp["why"]
         assert view.readout_at == out["readout_at"], inp["why"]
         assert list(view.block_at)[: view.head.n_blocks] == out["block_at"], inp["why"]
-        assert (view.describe_at, view.describe_size) == (out["describe_at"],
-                                                          out["describe_size"]), inp["why"]
+        assert (view.describe_at, lib.phyff_model_describe_size(view)) == (
+            out["describe_at"], out["describe_size"]), inp["why"]
         # the Python image reader parses what the board accepts, and refuses a
         # description whose values a host must not use (model.h M-D5)
         if not out["host_accepts"]:

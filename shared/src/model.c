@@ -375,7 +375,6 @@ enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
         const enum phyff_status dst = check_describe(image, at, size, h, bad_offset);
         if (dst != PHYFF_OK) return dst;
         view->describe_at = at;
-        view->describe_size = size - at;
     }
     if (trace > 0xFFFFu) REFUSE(6);
     view->trace_values = (uint16_t)trace;
@@ -608,6 +607,10 @@ int32_t phyff_infer_goodness(const struct phyff_model_view *view, unsigned k, co
     const uint32_t norm = phyff_isqrt_u64(sq);
     if (norm == 0) return 0;
     return (int32_t)div_round(num, (int64_t)norm);
+}
+
+uint32_t phyff_model_describe_size(const struct phyff_model_view *view) {
+    return view->describe_at != 0 ? view->size - view->describe_at : 0u;
 }
 
 uint16_t phyff_argmax_s32(const int32_t *scores, size_t n) {

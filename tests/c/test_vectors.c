@@ -1660,7 +1660,7 @@ static void check_model_check(const json_value *cases, group *g) {
                               get_u64(field(out, "work_values"), 0xFFFFFFFFu) &&
                           view.readout_at == get_u64(field(out, "readout_at"), 0xFFFFFFFFu) &&
                           view.describe_at == get_u64(field(out, "describe_at"), 0xFFFFFFFFu) &&
-                          view.describe_size ==
+                          phyff_model_describe_size(&view) ==
                               get_u64(field(out, "describe_size"), 0xFFFFFFFFu) &&
                           json_count(at) == view.head.n_blocks && view.image == img &&
                           view.size == n;

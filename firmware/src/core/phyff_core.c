@@ -537,20 +537,21 @@ static void cmd_model_describe(struct phyff_core *core, const struct phyff_heade
     struct phyff_describe_request d;
     phyff_describe_request_unpack(payload, &d);
     const struct phyff_model_view *v = &core->view;
+    const uint32_t size = phyff_model_describe_size(v);
     if (d.reserved != 0) {
         refuse(core, req, PHYFF_ERR_BAD_CONFIG, 6);
         return;
     }
-    if (d.offset > v->describe_size) {
+    if (d.offset > size) {
         refuse(core, req, PHYFF_ERR_BAD_CONFIG, 0);
         return;
     }
-    uint32_t n = v->describe_size - d.offset;
+    uint32_t n = size - d.offset;
     if (n > d.max_bytes) n = d.max_bytes;
     if (n > PHYFF_CORE_MAX_PAYLOAD - PHYFF_DESCRIBE_REPLY_SIZE) {
         n = PHYFF_CORE_MAX_PAYLOAD - PHYFF_DESCRIBE_REPLY_SIZE;
     }
-    const struct phyff_describe_reply r = {v->describe_size, d.offset};
+    const struct phyff_describe_reply r = {size, d.offset};
     phyff_describe_reply_pack(&r, core->reply.bytes);
     const uint32_t from = v->describe_at + d.offset;
     for (uint32_t i = 0; i < n; ++i) {

@@ -402,7 +402,6 @@ struct phyff_model_view {
     struct phyff_code_head code; /* M-L1 (overlay == 1) */
     uint32_t code_at;            /* offset of the codes (0: label slots) */
     uint32_t describe_at;        /* M-D1: offset of the description section (0: none) */
-    uint32_t describe_size;      /* its bytes (0: none) */
 };
 
 /* M-R1: device rows per sample of block k (1 for a plain block). */
@@ -451,6 +450,9 @@ bool phyff_infer_readout_finish(const struct phyff_model_view *view, const int64
 
 /* M-P6 goodness: G_k of block k's output y, Q15. */
 int32_t phyff_infer_goodness(const struct phyff_model_view *view, unsigned k, const int16_t *y);
+
+/* M-D1: bytes of the checked image's description section (0: it has none). */
+uint32_t phyff_model_describe_size(const struct phyff_model_view *view);
 
 /* M-C1: byte `at` of an image (in program memory on AVR). */
 uint8_t phyff_model_byte(const uint8_t *image, uint32_t at);
