@@ -122,9 +122,10 @@
  *       shift_b <= 40, shift_out <= 62, reserved 0. (Goodness models use
  *       the cosine goodness: no other kind is stored.)
  *   M-V5. The size equals the layout's exactly, or the layout plus one
- *       description section (M-D1-D3) (a size that ends inside the head, a block head, the read-out head or the code head is refused
- *       there; M-L1's gain, reserved and codes are checked in order; every
- *       size fault reports the image's size). Then the sensed values of one
+ *       description section (M-D1-D3). A size that ends inside the head,
+ *       a block head, the read-out head or the code head is refused there
+ *       (M-L1's gain, reserved and codes are checked in order); every size
+ *       fault reports the image's size. Then the sensed values of one
  *       sample (n_sense summed over physical blocks, times n_classes for
  *       goodness: MODEL_INFO trace_values) fit 65535, else n_blocks (6).
  *   M-V6. train_unit_id == the board's unit_id and train_medium == its
@@ -215,7 +216,8 @@
  *   M-D5. Out of range: feature j of a row lies outside what the model was
  *       trained on when |r_j / scale_j| (before clipping) > (range_q8 / 256)
  *       x limit_j, where limit_j is the largest |s_j| over the training split
- *       (in the model's input scale, not in raw units). Hosts flag such rows:
+ *       (in the model's input scale, not in raw units; phyff raises it to
+ *       the data's known range where there is one, e.g. 1 for pixels / 255). Hosts flag such rows:
  *       their classes are guesses. A host refuses a description whose scale
  *       is not finite and > 0, whose limit is not finite and >= 0, whose
  *       range_q8 is 0, or whose names are not UTF-8.

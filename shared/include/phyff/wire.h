@@ -322,8 +322,8 @@
  *   UNKNOWN_COMMAND 16: W-S3, arg 0. BAD_PAYLOAD 17: arg = the expected length
  *   (CONFIGURE 12; QUERY 4 or 4 + 2 x n x n_channels; MODEL_BEGIN 8;
  *   MODEL_CHUNK 5; INFER 8 or 8 + 2 x n x n_values; MODEL_DESCRIBE 8; 0 for
- *   STATS, RESET, MODEL_COMMIT, MODEL_INFO and MODEL_ERASE). BAD_CHANNELS 19: arg =
- *   n_drive_active (QUERY), the model's n_features (INFER).
+ *   STATS, RESET, MODEL_COMMIT, MODEL_INFO and MODEL_ERASE). BAD_CHANNELS 19:
+ *   arg = n_drive_active (QUERY), the model's n_features (INFER).
  *   BATCH_TOO_LARGE 18: arg = caps.max_batch (QUERY), the model's max_batch
  *   or max_batch_trace (INFER). BAD_CONFIG 20: arg = field offset
  *   (CONFIGURE's record; INFER: 4 flags, 6 reserved; MODEL_DESCRIBE: 0 offset,
