@@ -11,6 +11,8 @@ with the phyff Arduino library for the ATmega328P, boot it
   memory: every load is refused) and MODEL_ERASE leaves it in force, within
   the Uno's inference limits (phyff_config.h CFG-C6: 8 classes, 64 scratch
   values with the DAC row);
+* it describes its input from flash (MODEL_DESCRIBE, model.h M-D1-D5), so raw
+  values are classified without the run (``phyff classify --board URL``);
 * its classes equal the host's float model's within 1 point of accuracy, and
   every score is bit-exact with the numpy reference (phyff.ondevice.reference)
   recomputed from the sensed values the board traced;
@@ -132,6 +134,11 @@ def test_the_uno_serves_its_compiled_model_bit_exact(
         board.erase_model()
         again = board.model_info()
         assert again is not None and again.origin == wire.lib.PHYFF_MODEL_COMPILED
+        # MODEL_DESCRIBE from flash (model.h M-C1, M-D1-D5): the exported description
+        described = board.describe()
+        assert described is not None and described == image.description
+        assert described.feature_names == ("volts", "degC")
+        assert described.class_names == ("off", "on")
         host = model.predict([BoardLayer(board)] * model.n_blocks, ds.x_test)
     # raw sensor units in, class names out, from the compiled-in model
     raw = tmp_path / "raw.csv"
@@ -140,9 +147,13 @@ def test_the_uno_serves_its_compiled_model_bit_exact(
                                               for a, b in ds.x_test * scale))
     with SimavrBoard(SPEC, elf=elf) as uno:
         done = _cli("classify", str(raw), "--board", uno.url, "--model", str(run))
+        # without --model: the board's own description scales the raw values
+        alone = _cli("classify", str(raw), "--board", uno.url)
     assert done.returncode == 0, done.stderr
+    assert alone.returncode == 0, alone.stderr
     names = np.array(ds.class_names)
     assert done.stdout.split() == names[on_device.predictions].tolist()
+    assert alone.stdout.split() == done.stdout.split()
     accuracy = float(np.mean(on_device.predictions == ds.y_test))
     host_accuracy = float(np.mean(host == ds.y_test))
     assert on_device.bit_exact == 1.0

@@ -228,10 +228,10 @@ def test_bad_level_is_refused_except_for_hello(raw: RawLink) -> None:
 
 
 def test_unknown_and_reserved_commands(raw: RawLink, caps: Caps) -> None:
-    """W-S3: 0x10..0x15 are served only with FEAT_INFER; 0x16..0x1F are reserved."""
-    unknown = [0x00, 0x06, 0x16, 0x1F, 0x40, 0xFF]
+    """W-S3: 0x10..0x16 are served only with FEAT_INFER; 0x17..0x1F are reserved."""
+    unknown = [0x00, 0x06, 0x17, 0x1F, 0x40, 0xFF]
     if not caps.features & Feature.INFER:
-        unknown += list(range(0x10, 0x16))
+        unknown += list(range(0x10, 0x17))
     for cmd in unknown:
         header, err = raw.error(cmd, seq=cmd or 1)
         assert header.cmd == cmd and (err.status, err.arg) == (Status.UNKNOWN_COMMAND, 0)  # W-S3

@@ -35,7 +35,12 @@ from phyff.perf.firmware import (
     random_model_image,
 )
 from phyff.protocol import wire
-from phyff.protocol.model_image import INFERENCE_GOODNESS, INFERENCE_ONEPASS, ModelImage
+from phyff.protocol.model_image import (
+    INFERENCE_GOODNESS,
+    INFERENCE_ONEPASS,
+    Description,
+    ModelImage,
+)
 from phyff.protocol.wire import (
     Caps,
     ChunkHead,
@@ -300,6 +305,58 @@ def test_a_broken_image_is_refused_with_the_field_offset(loaded: tuple[RawLink, 
     assert (wire.ErrorRecord.unpack(body).status, wire.ErrorRecord.unpack(body).arg) == (
         Status.BAD_MODEL, 0)
     _, body = load_raw(raw, image + b"\0\0")  # M-V5: two bytes past the layout
+    err = wire.ErrorRecord.unpack(body)
+    assert err.status == Status.BAD_MODEL
+    assert_still_in_force(raw, image, icaps)
+
+
+def _described(icaps: Caps, seed: int) -> tuple[bytes, bytes]:
+    """A small image with a description section (model.h M-D1-D2): (image, section)."""
+    image = small_image(icaps, seed=seed, name="described")
+    h = image.head
+    image.description = Description.of(
+        [0.5 + j for j in range(h.n_features)], [1.0] * h.n_features, True,
+        [f"feature {j}" for j in range(h.n_features)], [f"class {c}" for c in range(h.n_classes)])
+    packed = image.pack()
+    return packed, image.description.pack()
+
+
+def test_model_describe_serves_the_description_in_pieces(erased: RawLink,
+                                                         icaps: Caps) -> None:
+    """wire.h MODEL_DESCRIBE (level 5) and model.h M-D1-D3 on the board itself."""
+    raw = erased
+    request = wire.DescribeRequest
+    _, err = raw.error(Cmd.MODEL_DESCRIBE, request(0, 64).pack())
+    assert (err.status, err.arg) == (Status.NO_MODEL, 0)
+    plain = small_image(icaps, seed=3).pack()
+    assert not load_raw(raw, plain)[0].is_error
+    header, body = raw.request(Cmd.MODEL_DESCRIBE, request(0, 64).pack())
+    assert not header.is_error and body == bytes(8)  # no description: size 0
+    image, section = _described(icaps, seed=3)
+    header, body = load_raw(raw, image)
+    assert not header.is_error, wire.ErrorRecord.unpack(body)
+    for step in (65535, 16, 1):
+        got = b""
+        while len(got) < len(section):
+            header, body = raw.request(Cmd.MODEL_DESCRIBE, request(len(got), step).pack())
+            reply = wire.DescribeReply.unpack(body[:8])
+            assert (reply.section_size, reply.offset) == (len(section), len(got))
+            assert 0 < len(body) - 8 <= min(step, icaps.max_payload - 8)
+            got += body[8:]
+        assert got == section
+    for payload, refusal in ((request(0, 8, 1).pack(), (Status.BAD_CONFIG, 6)),
+                             (request(len(section) + 1, 8).pack(), (Status.BAD_CONFIG, 0)),
+                             (bytes(7), (Status.BAD_PAYLOAD, 8))):
+        _, err = raw.error(Cmd.MODEL_DESCRIBE, payload)
+        assert (err.status, err.arg) == refusal
+    # a damaged section is refused at COMMIT with the field's offset; the model stays
+    at = len(image) - len(section)
+    bad = bytearray(image)
+    bad[at + 8] ^= 1  # n_features
+    _, body = load_raw(raw, bytes(bad))
+    err = wire.ErrorRecord.unpack(body)
+    assert (err.status, err.arg) == (Status.BAD_MODEL, min(at + 8, 65535))
+    _, body = load_raw(raw, image[:-1] + b"!")  # the last class name without its 0x00
     err = wire.ErrorRecord.unpack(body)
     assert err.status == Status.BAD_MODEL
     assert_still_in_force(raw, image, icaps)

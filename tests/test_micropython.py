@@ -899,6 +899,50 @@ def test_every_refusal_of_the_model_commands_equals_the_emulator(pair_for: Any) 
     pair.request(Cmd.STATS)
 
 
+@needs_mpy
+def test_model_describe_answers_like_the_emulator(pair_for: Any) -> None:
+    """MODEL_DESCRIBE (wire.h, level 5) and the description's checks (model.h M-D1-D3)."""
+    spec = EmulatorSpec(medium="acoustic", seed=14)
+    rng = np.random.default_rng(14)
+    plain = build_model(spec, rng, [("amplitude", PHYS | SKIP, 6, 0, 20, 1, 0, 15)])
+    desc = model_image.Description.of(
+        [1.0, 2.5, 255.0, 1e-3, 7.0], [1.0, 0.5, 1.2, 0.0, 3.0], True,
+        ["a", "b\u00e9", "", "d,e", "f"], [f"class {c}" for c in range(3)]).pack()
+    pair = pair_for(spec)
+    request = wire.DescribeRequest
+    assert refused(pair.request(Cmd.MODEL_DESCRIBE, request(0, 9).pack())) == (Status.NO_MODEL, 0)
+    served(load(pair, plain))
+    assert served(pair.request(Cmd.MODEL_DESCRIBE, request(0, 9).pack())) == bytes(8)
+    assert refused(pair.request(Cmd.MODEL_DESCRIBE, request(1, 9).pack())) == \
+        (Status.BAD_CONFIG, 0)
+    served(load(pair, plain + desc))
+    got = b""
+    while True:
+        reply = served(pair.request(Cmd.MODEL_DESCRIBE, request(len(got), 13).pack()))
+        head = wire.DescribeReply.unpack(reply[:8])
+        assert (head.section_size, head.offset) == (len(desc), len(got))
+        if len(reply) == 8:
+            break
+        got += reply[8:]
+    assert got == desc
+    whole = served(pair.request(Cmd.MODEL_DESCRIBE, request(0, 65535).pack()))
+    assert whole[8:] == desc
+    for payload, why in ((request(0, 9, 1).pack(), (Status.BAD_CONFIG, 6)),
+                         (request(len(desc) + 1, 9).pack(), (Status.BAD_CONFIG, 0)),
+                         (bytes(7), (Status.BAD_PAYLOAD, 8)), (bytes(9), (Status.BAD_PAYLOAD, 8))):
+        assert refused(pair.request(Cmd.MODEL_DESCRIBE, payload)) == why
+    # damaged sections: both boards refuse at the same field, and keep the model in force
+    at = len(plain)
+    for off, value in ((0, 0x51), (4, 0), (8, 4), (10, 2), (12, 4), (13, 1)):
+        bad = bytearray(plain + desc)
+        bad[at + off] = value
+        load(pair, bytes(bad), chunk=97)
+    for bad in (plain + desc[:-1], plain + desc[:-1] + b"!", plain + desc + b"\x00",
+                plain + desc[:15]):
+        load(pair, bytes(bad), chunk=97)
+    assert served(pair.request(Cmd.MODEL_DESCRIBE, request(0, 65535).pack()))[8:] == desc
+
+
 def mutations(image: bytes, rnd: random.Random) -> Iterator[bytes]:
     """Images that break model.h's rules somewhere (or not: the boards must agree)."""
     head_fields = [0, 4, 6, 7, 8, 10, 12, 14, 16, 20, 21, 22, 23, 56]

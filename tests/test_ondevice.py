@@ -12,8 +12,11 @@ same checks in hil/test_inference.py and tests/test_micropython.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,11 +24,14 @@ import pytest
 from phyff.board.client import Board, ModelTooLarge
 from phyff.board.link import BoardError
 from phyff.cli.main import main
+from phyff.datasets import load_dataset
+from phyff.emulator import EmulatedDevice
 from phyff.ondevice import reference as ref
+from phyff.ondevice.deploy import deploy
 from phyff.ondevice.quantise import NotDeployable, check_deployable, quantise
 from phyff.ondevice.random_images import random_image
 from phyff.phyll.config import ModelConfig
-from phyff.phyll.model import Model
+from phyff.phyll.model import Model, load_model, save_model
 from phyff.protocol import wire
 from phyff.protocol.model_image import (
     ENCODERS,
@@ -34,6 +40,7 @@ from phyff.protocol.model_image import (
     ModelHead,
     ModelImage,
 )
+from phyff.training.identity import trained_identity
 
 Status = wire.Status
 
@@ -142,6 +149,158 @@ def test_deploy_then_eval_on_device_then_classify(
     lines = capsys.readouterr().out.split()
     assert [int(line.split(",")[0]) for line in lines] == out["indices"]
     assert all(len(line.split(",")) == 5 for line in lines)
+    # without --model: the board's own description (model.h M-D1-D5) scales and names
+    assert report["described"] is True
+    assert main(["classify", str(rows), "--board", url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["classes"] == out["classes"]
+    far = tmp_path / "far.csv"
+    far.write_text(",".join(f"f{j}" for j in range(8)) + "\n"
+                   + ",".join(str(v) for v in features[0] * 1000) + "\n")
+    assert main(["classify", str(far), "--board", url, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["out_of_range"] == [True]
+    assert "1 of 1 rows" in captured.err and "'f0'" in captured.err
+    swapped = [features[0][1], features[0][0], *features[0][2:]]
+    far.write_text("f1,f0,f2,f3,f4,f5,f6,f7\n" + ",".join(str(v) for v in swapped) + "\n")
+    assert main(["classify", str(far), "--board", url]) == 0  # columns matched by name
+    assert capsys.readouterr().out.split() == out["classes"][:1]
+    far.write_text("g0,f1,f2,f3,f4,f5,f6,f7\n" + ",".join(str(v) for v in swapped) + "\n")
+    assert main(["classify", str(far), "--board", url]) == 2
+    assert "g0" in capsys.readouterr().err
+    assert main(["info", "--board", url, "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)["description"]
+    assert described["feature_names"] == [f"f{j}" for j in range(8)]
+    assert len(described["class_names"]) == 4 and described["range_factor"] == 1.5
+    assert main(["info", "--board", url]) == 0
+    assert "features 'f0', 'f1'" in capsys.readouterr().out
+
+
+def test_a_model_file_without_scaling_deploys_without_a_description(
+        trained_run: tuple[Path, str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An old model file (no input transform) still deploys; its image has no description,
+    and classify without --model says what to do."""
+    run, data, board = trained_run
+    model = load_model(run / "model.npz")
+    old = tmp_path / "old"
+    save_model(old / "model.npz", model, {k: v for k, v in model.metadata.items()
+                                          if k != "input"})
+    url = f"{board}&model_file={tmp_path / 'board.model'}"
+    capsys.readouterr()
+    assert main(["deploy", str(old), "--board", url, "--dataset", data, "--check", "4"]) == 0
+    assert "records no input scaling" in capsys.readouterr().err
+    with Board.open(url) as b:
+        assert b.describe() is None
+    rows = tmp_path / "rows.csv"
+    rows.write_text("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8\n")
+    assert main(["classify", str(rows), "--board", url]) == 2
+    err = capsys.readouterr().err
+    assert "carries no description" in err and "--model RUN" in err and "--scaled" in err
+    assert main(["classify", str(rows), "--board", url, "--scaled"]) == 0
+    assert capsys.readouterr().out.strip().isdigit()
+    assert main(["info", "--board", url]) == 0
+    assert "no description in the model's image" in capsys.readouterr().out
+
+
+class OutsideClient:
+    """A host that is not phyff: frames through the wire codec, records parsed by hand
+    from wire.h's layouts, raw values scaled as model.h M-D4 says. Nothing of phyff's
+    board, model or transform classes."""
+
+    def __init__(self, device: EmulatedDevice) -> None:
+        self.device = device
+        self.seq = 0
+        device.read_all()  # the reset event (W-E1)
+
+    def request(self, cmd: int, payload: bytes = b"") -> bytes:
+        self.seq = self.seq % 255 + 1
+        self.device.write(wire.encode_frame(wire.Header(cmd=cmd, seq=self.seq), payload))
+        header, reply = wire.decode_frame(self.device.read_all().split(b"\x00")[0])
+        assert header.seq == self.seq and not header.flags & wire.Flag.ERROR, reply.hex()
+        return reply
+
+    def describe(self) -> bytes:
+        """MODEL_DESCRIBE in pieces of at most 64 bytes: the whole section."""
+        section = b""
+        while True:
+            reply = self.request(0x16, struct.pack("<IHH", len(section), 64, 0))
+            size, offset = struct.unpack_from("<II", reply)
+            assert offset == len(section)
+            section += reply[8:]
+            if len(section) == size:
+                return section
+
+
+def parse_description(section: bytes) -> dict[str, Any]:
+    """model.h M-D2, by hand."""
+    magic, length, nf, nc, flags, reserved, range_q8 = struct.unpack_from("<IIHHBBH", section)
+    assert magic == 0x44594850 and length == len(section) and reserved == 0
+    floats = struct.unpack_from(f"<{2 * nf}f", section, 16)
+    names = section[16 + 8 * nf:].split(b"\x00")[:-1]
+    features = [n.decode() for n in names[:nf]] if flags & 2 else None
+    return {"scale": np.array(floats[:nf]), "limit": np.array(floats[nf:]),
+            "clip": bool(flags & 1), "range": range_q8 / 256, "features": features,
+            "classes": [n.decode() for n in names[len(names) - nc:]]}
+
+
+def test_a_host_that_is_not_phyff_reads_the_description_and_sends_raw_values(
+        trained_run: tuple[Path, str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """model.h M-D1-D5, wire.h MODEL_DESCRIBE: raw rows in, the accuracy of eval --on-device."""
+    run, data, board = trained_run
+    url = f"{board}&model_file={tmp_path / 'board.model'}"
+    assert main(["deploy", str(run), "--board", url, "--dataset", data, "--check", "0"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--board", url, "--dataset", data, "--on-device",
+                 "--no-host", "--json"]) == 0
+    on_device = json.loads(capsys.readouterr().out)
+
+    ds = load_dataset(data, seed=0)
+    raw = np.asarray(ds.x_test) * np.asarray(ds.input_scale)  # the test rows in raw units
+    client = OutsideClient(EmulatedDevice(url))  # the same board, its model from storage
+    info = client.request(0x13)  # MODEL_INFO: n_features @12, max_batch @16, input_exp @22
+    nf, nc, max_batch = struct.unpack_from("<HHH", info, 12)
+    input_exp = struct.unpack_from("<b", info, 22)[0]
+    d = parse_description(client.describe())
+    assert d["features"] == [f"f{j}" for j in range(8)] and d["classes"] == list(ds.class_names)
+    assert len(d["classes"]) == nc
+    s = raw / d["scale"].astype(np.float64)  # M-D4
+    if d["clip"]:
+        s = np.clip(s, -1.0, 1.0)
+    q = np.sign(s) * np.floor(np.abs(s) * 2.0 ** (15 - input_exp) + 0.5)
+    x_q = np.clip(q, -32768, 32767).astype("<i2")
+    classes = []
+    for at in range(0, len(x_q), max_batch):
+        batch = x_q[at:at + max_batch]
+        reply = client.request(0x14, struct.pack("<HHHH", len(batch), nf, 0, 0)
+                               + batch.tobytes())
+        classes += struct.unpack_from(f"<{len(batch)}H", reply, 8)
+    accuracy = float(np.mean(np.array(classes) == ds.y_test))
+    assert accuracy == pytest.approx(on_device["on_device_accuracy"], abs=1 / len(classes))
+    # the same rows through phyff classify without --model: the board's description suffices
+    rows = tmp_path / "raw.csv"
+    rows.write_text(",".join(f"f{j}" for j in range(8)) + "\n"
+                    + "\n".join(",".join(repr(float(v)) for v in r) for r in raw) + "\n")
+    assert main(["classify", str(rows), "--board", url, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["classes"] == [d["classes"][c] for c in classes]
+
+
+def test_deploy_counts_the_description_against_the_model_memory(
+        trained_run: tuple[Path, str, str]) -> None:
+    run, data, url = trained_run
+    model = load_model(run / "model.npz")
+    ds = load_dataset(data, seed=0)
+    with Board.open(url) as board:
+        board.configure_like(trained_identity(model.metadata))
+        first = deploy(model, board, ds.x_train, ds.y_train, name="fits", check=0)
+        section = first.quantised.image.description
+        assert section is not None and len(first.image) == len(
+            first.quantised.image.pack()) and len(section.pack()) > 0
+        board.caps = dataclasses.replace(board.caps, model_capacity=len(first.image) - 1)
+        with pytest.raises(ModelTooLarge, match=f"{len(section.pack())} of them its "
+                                                f"description"):
+            deploy(model, board, ds.x_train, ds.y_train, name="fits", check=0)
 
 
 def test_classify_refuses_bad_rows_with_the_numbers(

@@ -339,6 +339,11 @@ def test_classifier_deploy_uses_its_own_scaler_and_names(tmp_path: Path,
     with Board.open(url) as board:
         result = clf.deploy(x, labels, board, name="blobs-clf")
         assert result.check_agreement == 1.0 and result.info.name == "blobs-clf"
+        described = board.describe()  # the classifier's own scaler and names (model.h M-D2)
+        assert described is not None and described.class_names == tuple(clf.classes_)
+        x_q, _ = described.to_infer(x[:40], result.info.input_exp)
+        answered = np.array(described.class_names)[board.infer(x_q).classes]
+        assert np.mean(answered == labels[:40]) >= 0.9
     # the saved classifier deploys through the CLI with the dataset's raw values and its
     # own scaler; the image is named after the file and written beside it, not in the cwd
     models = tmp_path / "models"

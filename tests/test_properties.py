@@ -381,6 +381,9 @@ records = st.one_of(
     _builds(model_image.BlockHead, ref.BLOCK_HEAD_FIELDS),
     _builds(model_image.ReadoutHead, ref.READOUT_HEAD_FIELDS),
     _builds(model_image.CodeHead, ref.CODE_HEAD_FIELDS),
+    _builds(model_image.DescribeHead, ref.DESCRIBE_HEAD_FIELDS),
+    _builds(wire.DescribeRequest, ref.DESCRIBE_REQUEST_FIELDS),
+    _builds(wire.DescribeReply, ref.DESCRIBE_REPLY_FIELDS),
 )
 REF_FIELDS = {
     wire.ErrorRecord: ref.ERROR_FIELDS,
@@ -397,6 +400,9 @@ REF_FIELDS = {
     model_image.BlockHead: ref.BLOCK_HEAD_FIELDS,
     model_image.ReadoutHead: ref.READOUT_HEAD_FIELDS,
     model_image.CodeHead: ref.CODE_HEAD_FIELDS,
+    model_image.DescribeHead: ref.DESCRIBE_HEAD_FIELDS,
+    wire.DescribeRequest: ref.DESCRIBE_REQUEST_FIELDS,
+    wire.DescribeReply: ref.DESCRIBE_REPLY_FIELDS,
 }
 
 
@@ -484,6 +490,40 @@ def test_model_check_matches_reference(image: bytes, edits: list[tuple[int, int]
     if work:
         lim["work_values"] = work
     assert _c_check(bytes(raw), lim) == _ref_check(bytes(raw), lim)
+
+
+def _with_description(m: dict[str, Any]) -> tuple[bytes, int]:
+    """A sample model's image ending with a description section (model.h M-D1-D2), and
+    where the section starts."""
+    nf, nc = m["head"]["n_features"], m["head"]["n_classes"]
+    image = ref.image_pack(m)
+    section = ref.describe_pack({"scale": [1.0 + j for j in range(nf)], "clip": nf % 2 == 0,
+                                 "limit": [0.5] * nf,
+                                 "feature_names": [f"f{j}" for j in range(nf)],
+                                 "class_names": [f"c\u00e9{c}" for c in range(nc)]})
+    return image + section, len(image)
+
+
+_DESCRIBED = [_with_description(m)
+              for m in ref.sample_models(ref.rng_for("model_images")).values()]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_DESCRIBED),
+       st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=3),
+       st.one_of(st.none(), st.integers(0, 10**6)))
+def test_description_check_matches_reference(described: tuple[bytes, int],
+                                             edits: list[tuple[int, int]],
+                                             cut: int | None) -> None:
+    """M-D1-D3: description sections with bytes overwritten or cut short: the C and the
+    reference accept the same sections and refuse the same field."""
+    image, at = described
+    raw = bytearray(image)
+    for pos, value in edits:
+        raw[at + pos % (len(raw) - at)] = value
+    if cut is not None:
+        raw = raw[: at + cut % (len(raw) - at + 1)]
+    assert _c_check(bytes(raw), ref.LIMITS) == _ref_check(bytes(raw), ref.LIMITS)
 
 
 # ---- the model pipeline against the reference ----------------------------------------

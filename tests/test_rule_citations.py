@@ -44,9 +44,10 @@ NOT_RULES = [
     ("docs/scaling.md", "V2", "a value placeholder of --grid FIELD=V1,V2"),
     ("tests/test_reliability3.py", "W1", "the second block's weights in a model file"),
 ]
-# Arduino's analog pin names (A0..A7) are everywhere in the board code and
-# docs; the Arduino port's own rules are only ever cited with their tag.
-PIN_NAME = re.compile(r"A[0-7]")
+# Arduino's pin names (analog A0..A7, digital D0..D13) are everywhere in the
+# board code and docs; the rules of those letters (the Arduino port's A rules,
+# model.h's D rules) are only ever cited with their tag.
+PIN_NAME = re.compile(r"A[0-7]|D1[0-3]|D[0-9]")
 
 _TAG_ROW = re.compile(r"^\s*\*\s{2,}([A-Z]{1,4})\s+((?:shared|firmware)/\S+)")
 _RULE_DEF = r"^\s*(?:\*|//|#)\s+{tag}-([A-Z])(\d{{1,2}})\.\s"

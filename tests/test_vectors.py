@@ -175,7 +175,11 @@ LIB_ENUMS = {
     "wire": {"InferFlag": _lib_members("PHYFF_INFER_", ("PHYFF_INFERENCE_",))},
     "model": {"Inference": _lib_members("PHYFF_INFERENCE_"),
               "Encoder": _lib_members("PHYFF_ENC_"),
-              "BlockFlag": _lib_members("PHYFF_BLOCK_")},
+              "BlockFlag": _lib_members("PHYFF_BLOCK_"),
+              "DescribeFlag": _lib_members("PHYFF_DESCRIBE_", ("PHYFF_DESCRIBE_MAGIC",
+                                                                "PHYFF_DESCRIBE_RANGE_",
+                                                                "PHYFF_DESCRIBE_REQUEST_",
+                                                                "PHYFF_DESCRIBE_REPLY_"))},
 }
 
 
@@ -184,7 +188,8 @@ RECORD_SIZES = {"MODEL_BEGIN_SIZE": wire.ModelBegin, "MODEL_INFO_SIZE": wire.Mod
                 "INFER_HEAD_SIZE": wire.InferHead, "CHUNK_HEAD_SIZE": wire.ChunkHead,
                 "CAPS_SIZE": wire.Caps, "STATS_SIZE": wire.Stats, "CONFIG_SIZE": wire.Config,
                 "QUERY_HEAD_SIZE": wire.QueryHead, "ERROR_SIZE": wire.ErrorRecord,
-                "EVENT_SIZE": wire.Event}
+                "EVENT_SIZE": wire.Event, "DESCRIBE_REQUEST_SIZE": wire.DescribeRequest,
+                "DESCRIBE_REPLY_SIZE": wire.DescribeReply}
 
 
 def check_constant(case: Case) -> None:
@@ -353,6 +358,8 @@ WIRE_CHECKERS: dict[str, Checker] = {
     "chunk_head_pack": record(wire.ChunkHead),
     "infer_head_pack": record(wire.InferHead),
     "model_info_pack": record(wire.ModelInfo),
+    "describe_request_pack": record(wire.DescribeRequest),
+    "describe_reply_pack": record(wire.DescribeReply),
     "status_name": check_status_name,
     "crc32": check_crc32,
     "samples_pack": check_samples,
@@ -365,6 +372,9 @@ MODEL_CONSTANTS = {
     "MODEL_MAX_BLOCKS": model_image.MAX_BLOCKS, "MODEL_HEAD_SIZE": model_image.ModelHead.size(),
     "BLOCK_HEAD_SIZE": model_image.BlockHead.size(),
     "READOUT_HEAD_SIZE": model_image.ReadoutHead.size(),
+    "DESCRIBE_MAGIC": model_image.DESCRIBE_MAGIC,
+    "DESCRIBE_HEAD_SIZE": model_image.DescribeHead.size(),
+    "DESCRIBE_RANGE_Q8": model_image.DESCRIBE_RANGE_Q8,
 }
 
 
@@ -427,7 +437,14 @@ def check_model_check(case: Case) -> None:
         assert lib.phyff_model_work_values(view) == out["work_values"], inp["why"]
         assert view.readout_at == out["readout_at"], inp["why"]
         assert list(view.block_at)[: view.head.n_blocks] == out["block_at"], inp["why"]
-        # the Python image reader parses what the board accepts
+        assert (view.describe_at, lib.phyff_model_describe_size(view)) == (
+            out["describe_at"], out["describe_size"]), inp["why"]
+        # the Python image reader parses what the board accepts, and refuses a
+        # description whose values a host must not use (model.h M-D5)
+        if not out["host_accepts"]:
+            with pytest.raises(ValueError):
+                model_image.ModelImage.unpack(bytes.fromhex(inp["image"]))
+            return
         image = model_image.ModelImage.unpack(bytes.fromhex(inp["image"]))
         assert image.pack().hex() == inp["image"]
 
@@ -533,6 +550,7 @@ MODEL_CHECKERS: dict[str, Checker] = {
     "block_head_pack": record(model_image.BlockHead),
     "readout_head_pack": record(model_image.ReadoutHead),
     "code_head_pack": record(model_image.CodeHead),
+    "describe_head_pack": record(model_image.DescribeHead),
     "model_check": check_model_check,
     "infer_layout": check_layout,
     "infer_encode": check_encode,

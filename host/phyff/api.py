@@ -474,7 +474,8 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         with self._board(board) as b:
             self._check_board(b)
             return deploy_model(self.model_, b, x, labels, name=name[:16],
-                                calibration=calibration, check=check)
+                                calibration=calibration, check=check,
+                                transform=getattr(self, "input_transform_", None))
 
     def export(self, path: str | os.PathLike[str], X: Any, y: Any,
                board: str | Board | None = None, *, name: str = "PhyLLClassifier",
@@ -490,9 +491,10 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         x, labels = self._calibration(X, y)
         with self._board(board) as b:
             self._check_board(b)
-            cal = calibrate(self.model_, b, x, labels, name=name[:16], calibration=calibration)
+            transform = getattr(self, "input_transform_", None)
+            cal = calibrate(self.model_, b, x, labels, name=name[:16], calibration=calibration,
+                            transform=transform)
             caps = b.caps
-        transform = getattr(self, "input_transform_", None)
         if arduino:
             return write_arduino_sketch(Path(path), cal.quantised.data, caps, transform)
         return write_c_header(Path(path), cal.quantised.data, transform)

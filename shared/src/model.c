@@ -1,6 +1,7 @@
 /*
  * model.c - the on-device model of phyff/model.h: image records, the checks
- * M-V1-V6 and the integer pipeline M-P1-P7. No floating point, no allocation.
+ * M-V1-V6 (with the description section's M-D1-D3) and the integer pipeline
+ * M-P1-P7. No floating point, no allocation.
  */
 #include "phyff/model.h"
 
@@ -139,6 +140,28 @@ void phyff_code_head_unpack(const uint8_t in[PHYFF_CODE_HEAD_SIZE], struct phyff
     c->reserved = rd16(in + 2);
 }
 
+void phyff_describe_head_pack(const struct phyff_describe_head *d,
+                              uint8_t out[PHYFF_DESCRIBE_HEAD_SIZE]) {
+    phyff_put_u32(out, d->magic);
+    phyff_put_u32(out + 4, d->length);
+    phyff_put_u16(out + 8, d->n_features);
+    phyff_put_u16(out + 10, d->n_classes);
+    out[12] = d->flags;
+    out[13] = d->reserved;
+    phyff_put_u16(out + 14, d->range_q8);
+}
+
+void phyff_describe_head_unpack(const uint8_t in[PHYFF_DESCRIBE_HEAD_SIZE],
+                                struct phyff_describe_head *d) {
+    d->magic = rd32(in);
+    d->length = rd32(in + 4);
+    d->n_features = rd16(in + 8);
+    d->n_classes = rd16(in + 10);
+    d->flags = IMG_BYTE(in + 12);
+    d->reserved = IMG_BYTE(in + 13);
+    d->range_q8 = rd16(in + 14);
+}
+
 /* ---- checks ----------------------------------------------------------- */
 
 #define SHIFT_SEGMENT_MAX 16u
@@ -224,6 +247,37 @@ static enum phyff_status check_block(const struct phyff_block_head *b, uint32_t 
     if (physical && (b->oversample < 1 || b->oversample > lim->max_oversample)) REFUSE(at + 20);
     if (b->readout_shift > SHIFT_SEGMENT_MAX) REFUSE(at + 22);
     if (b->rows > PHYFF_MODEL_MAX_ROWS || (b->rows != 0 && !physical)) REFUSE(at + 23);
+    return PHYFF_OK;
+}
+
+/* M-D1-D3: the description section image[at..size), the layout having ended at
+ * `at` != size. Its structure only: the board never uses its contents. */
+PHYFF_NODISCARD
+static enum phyff_status check_describe(const uint8_t *image, uint32_t at, uint32_t size,
+                                        const struct phyff_model_head *h, uint32_t *bad_offset) {
+    if (at > size) REFUSE(size); /* the layout itself runs past the end (M-V5) */
+    const uint32_t rest = size - at;
+    if (rest < 4u || rd32(image + at) != PHYFF_DESCRIBE_MAGIC) REFUSE(size); /* M-D1: M-V5 */
+    if (rest < PHYFF_DESCRIBE_HEAD_SIZE) REFUSE(size);
+    struct phyff_describe_head d;
+    phyff_describe_head_unpack(image + at, &d);
+    if (d.length != rest) REFUSE(at + 4);
+    if (d.n_features != h->n_features) REFUSE(at + 8);
+    if (d.n_classes != h->n_classes) REFUSE(at + 10);
+    if ((d.flags & ~(PHYFF_DESCRIBE_CLIP | PHYFF_DESCRIBE_FEATURE_NAMES)) != 0) REFUSE(at + 12);
+    if (d.reserved != 0) REFUSE(at + 13);
+    uint32_t p = at + PHYFF_DESCRIBE_HEAD_SIZE;
+    if ((uint64_t)p + 8u * (uint64_t)d.n_features > size) REFUSE(size);
+    p += 8u * (uint32_t)d.n_features;
+    uint32_t names = d.n_classes;
+    if (d.flags & PHYFF_DESCRIBE_FEATURE_NAMES) names += d.n_features;
+    for (uint32_t i = 0; i < names; ++i) {
+        const uint32_t start = p;
+        while (p < size && IMG_BYTE(image + p) != 0) ++p;
+        if (p == size) REFUSE(start);
+        ++p; /* past its 0x00 */
+    }
+    if (p != size) REFUSE(p);
     return PHYFF_OK;
 }
 
@@ -317,7 +371,11 @@ enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
         view->code_at = at;
         at += n;
     }
-    if (at != size) REFUSE(size);
+    if (at != size) { /* M-D1: a description section, or a size fault (M-V5) */
+        const enum phyff_status dst = check_describe(image, at, size, h, bad_offset);
+        if (dst != PHYFF_OK) return dst;
+        view->describe_at = at;
+    }
     if (trace > 0xFFFFu) REFUSE(6);
     view->trace_values = (uint16_t)trace;
     view->readout_width = (uint16_t)readout_width;
@@ -549,6 +607,10 @@ int32_t phyff_infer_goodness(const struct phyff_model_view *view, unsigned k, co
     const uint32_t norm = phyff_isqrt_u64(sq);
     if (norm == 0) return 0;
     return (int32_t)div_round(num, (int64_t)norm);
+}
+
+uint32_t phyff_model_describe_size(const struct phyff_model_view *view) {
+    return view->describe_at != 0 ? view->size - view->describe_at : 0u;
 }
 
 uint16_t phyff_argmax_s32(const int32_t *scores, size_t n) {

@@ -364,6 +364,32 @@ void phyff_model_info_unpack(const uint8_t in[PHYFF_MODEL_INFO_SIZE], struct phy
     memcpy(m->train_medium, in + 60, PHYFF_NAME_SIZE);
 }
 
+void phyff_describe_request_pack(const struct phyff_describe_request *d,
+                                 uint8_t out[PHYFF_DESCRIBE_REQUEST_SIZE]) {
+    phyff_put_u32(out, d->offset);
+    phyff_put_u16(out + 4, d->max_bytes);
+    phyff_put_u16(out + 6, d->reserved);
+}
+
+void phyff_describe_request_unpack(const uint8_t in[PHYFF_DESCRIBE_REQUEST_SIZE],
+                                   struct phyff_describe_request *d) {
+    d->offset = phyff_get_u32(in);
+    d->max_bytes = phyff_get_u16(in + 4);
+    d->reserved = phyff_get_u16(in + 6);
+}
+
+void phyff_describe_reply_pack(const struct phyff_describe_reply *d,
+                               uint8_t out[PHYFF_DESCRIBE_REPLY_SIZE]) {
+    phyff_put_u32(out, d->section_size);
+    phyff_put_u32(out + 4, d->offset);
+}
+
+void phyff_describe_reply_unpack(const uint8_t in[PHYFF_DESCRIBE_REPLY_SIZE],
+                                 struct phyff_describe_reply *d) {
+    d->section_size = phyff_get_u32(in);
+    d->offset = phyff_get_u32(in + 4);
+}
+
 void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out) {
     for (size_t i = 0; i < n; ++i) phyff_put_u16(out + 2 * i, (uint16_t)v[i]);
 }

@@ -188,7 +188,7 @@ def matmul_q15(
 # wire.h reference
 # =============================================================================
 
-PROTOCOL_LEVEL = 4
+PROTOCOL_LEVEL = 5
 HEADER_SIZE = 8
 CRC_SIZE = 2
 CRC_INIT = 0xFFFF
@@ -204,6 +204,8 @@ MODEL_BEGIN_SIZE = 8
 CHUNK_HEAD_SIZE = 4
 INFER_HEAD_SIZE = 8
 MODEL_INFO_SIZE = 76
+DESCRIBE_REQUEST_SIZE = 8  # level 5
+DESCRIBE_REPLY_SIZE = 8
 
 CMD = {
     "NONE": 0x00,
@@ -218,6 +220,7 @@ CMD = {
     "MODEL_INFO": 0x13,
     "INFER": 0x14,
     "MODEL_ERASE": 0x15,
+    "MODEL_DESCRIBE": 0x16,  # level 5
     "EVENT": 0x7F,
 }
 FLAG = {"REPLY": 0x01, "ERROR": 0x02, "EVENT": 0x04}
@@ -530,6 +533,8 @@ MODEL_INFO_FIELDS = [
     ("train_board", "name"),
     ("train_medium", "name"),
 ]
+DESCRIBE_REQUEST_FIELDS = [("offset", "u32"), ("max_bytes", "u16"), ("reserved", "u16")]
+DESCRIBE_REPLY_FIELDS = [("section_size", "u32"), ("offset", "u32")]
 ERROR_FIELDS = [("status", "u16"), ("arg", "u16")]
 EVENT_FIELDS = [("event", "u16"), ("arg", "u16")]
 QUERY_HEAD_FIELDS = [("n_samples", "u16"), ("n_channels", "u16")]
@@ -584,6 +589,11 @@ MODEL_MAX_ROWS = 64
 OVERLAY = {"SLOTS": 0, "CODE": 1}
 CODE_GAIN_MAX = 1024
 CODE_HEAD_SIZE = 4
+# model.h M-D1-D5 (level 5): the description section at the end of an image
+DESCRIBE_MAGIC = 0x44594850  # "PHYD" little-endian
+DESCRIBE_HEAD_SIZE = 16
+DESCRIBE_FLAG = {"CLIP": 0x01, "FEATURE_NAMES": 0x02}
+DESCRIBE_RANGE_Q8 = 384
 SHIFT_SEGMENT_MAX, SHIFT_BIAS_MAX, SHIFT_OUT_MAX, EXP_LIMIT = 16, 40, 62, 32
 
 MODEL_HEAD_FIELDS = [
@@ -602,6 +612,9 @@ BLOCK_HEAD_FIELDS = [
 READOUT_HEAD_FIELDS = [("n_in", "u16"), ("n_classes", "u16"), ("shift_b", "u8"),
                        ("shift_out", "u8"), ("reserved", "u16")]
 CODE_HEAD_FIELDS = [("gain_q8", "u16"), ("reserved", "u16")]
+DESCRIBE_HEAD_FIELDS = [("magic", "u32"), ("length", "u32"), ("n_features", "u16"),
+                        ("n_classes", "u16"), ("flags", "u8"), ("reserved", "u8"),
+                        ("range_q8", "u16")]
 WIDTH = {"u8": 1, "i8": 1, "u16": 2, "u32": 4, "name": NAME_SIZE}
 
 
@@ -681,7 +694,66 @@ def image_pack(m: dict[str, Any]) -> bytes:
     if m["head"]["overlay"] == OVERLAY["CODE"]:
         out += record_pack(CODE_HEAD_FIELDS, m["code"]["head"])
         out += bytes(c & 0xFF for row in m["code"]["codes"] for c in row)
+    if m.get("describe") is not None:
+        out += describe_pack(m["describe"])
     return bytes(out)
+
+
+def describe_pack(d: dict[str, Any]) -> bytes:
+    """M-D2: head, scale and limit (float32), then the names, each ended by 0x00."""
+    nf = len(d["scale"])
+    names = list(d.get("feature_names") or []) + list(d["class_names"])
+    flags = (DESCRIBE_FLAG["CLIP"] if d["clip"] else 0) | (
+        DESCRIBE_FLAG["FEATURE_NAMES"] if d.get("feature_names") is not None else 0)
+    body = b"".join(struct.pack("<f", v) for v in list(d["scale"]) + list(d["limit"]))
+    body += b"".join(n.encode("utf-8") + b"\x00" for n in names)
+    head = {"magic": DESCRIBE_MAGIC, "length": DESCRIBE_HEAD_SIZE + len(body), "n_features": nf,
+            "n_classes": len(d["class_names"]), "flags": flags, "reserved": 0,
+            "range_q8": d.get("range_q8", DESCRIBE_RANGE_Q8)}
+    return record_pack(DESCRIBE_HEAD_FIELDS, head) + body
+
+
+def describe_host_accepts(image: bytes, at: int) -> bool:
+    """M-D5: what a host checks beyond the board's structure (no section: True)."""
+    if not at:
+        return True
+    d = record_unpack(DESCRIBE_HEAD_FIELDS, image[at:at + DESCRIBE_HEAD_SIZE])
+    nf = d["n_features"]
+    p = at + DESCRIBE_HEAD_SIZE
+    floats = struct.unpack(f"<{2 * nf}f", image[p:p + 8 * nf])
+    try:
+        image[p + 8 * nf:].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return (all(math.isfinite(v) and v > 0 for v in floats[:nf])
+            and all(math.isfinite(v) and v >= 0 for v in floats[nf:]) and d["range_q8"] > 0)
+
+
+def describe_check(image: bytes, at: int, h: dict[str, Any],
+                   need: Callable[[bool, int], None]) -> None:
+    """M-D1-D3: the structure of the section image[at:], the layout ending at `at`."""
+    size = len(image)
+    rest = size - at
+    need(rest >= 4 and get_u32(image, at) == DESCRIBE_MAGIC, size)  # M-D1: else M-V5 (rest < 0 too)
+    need(rest >= DESCRIBE_HEAD_SIZE, size)
+    d = record_unpack(DESCRIBE_HEAD_FIELDS, image[at:at + DESCRIBE_HEAD_SIZE])
+    do = field_offsets(DESCRIBE_HEAD_FIELDS)
+    need(d["length"] == rest, at + do["length"])
+    need(d["n_features"] == h["n_features"], at + do["n_features"])
+    need(d["n_classes"] == h["n_classes"], at + do["n_classes"])
+    need(d["flags"] & ~(DESCRIBE_FLAG["CLIP"] | DESCRIBE_FLAG["FEATURE_NAMES"]) == 0,
+         at + do["flags"])
+    need(d["reserved"] == 0, at + do["reserved"])
+    p = at + DESCRIBE_HEAD_SIZE
+    need(p + 8 * d["n_features"] <= size, size)
+    p += 8 * d["n_features"]
+    names = d["n_classes"] + (d["n_features"] if d["flags"] & DESCRIBE_FLAG["FEATURE_NAMES"]
+                              else 0)
+    for _ in range(names):
+        end = image.find(b"\x00", p)
+        need(end >= 0, p)
+        p = end + 1
+    need(p == size, p)
 
 
 class ModelRefused(Exception):
@@ -795,7 +867,10 @@ def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
         code = {"gain_q8": ch["gain_q8"], "codes": [codes[c * nf:(c + 1) * nf]
                                                      for c in range(nc)]}
         at += nc * nf
-    need(at == size, size)
+    describe_at = 0
+    if at != size:  # M-D1: a description section, or a size fault (M-V5)
+        describe_check(image, at, h, need)
+        describe_at = at
     need(trace <= 0xFFFF, o["n_blocks"])
     if h["train_unit_id"] != lim["unit_id"]:
         raise ModelRefused("WRONG_BOARD", o["train_unit_id"])
@@ -804,7 +879,8 @@ def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
     work = max([h["width"]] + [block_work(b) for b in blocks])
     return {"image": image, "head": h, "blocks": blocks, "block_at": block_at,
             "readout": readout, "readout_at": readout_at, "trace_values": trace,
-            "readout_width": width, "work_values": work, "code": code}
+            "readout_width": width, "work_values": work, "code": code,
+            "describe_at": describe_at, "describe_size": size - describe_at if describe_at else 0}
 
 
 def view_i16(v: dict[str, Any], at: int, n: int) -> list[int]:
@@ -1397,6 +1473,8 @@ def gen_wire() -> dict[str, Any]:
         "CONFIG_SIZE": CONFIG_SIZE, "QUERY_HEAD_SIZE": QUERY_HEAD_SIZE, "STATS_SIZE": STATS_SIZE,
         "MODEL_BEGIN_SIZE": MODEL_BEGIN_SIZE, "CHUNK_HEAD_SIZE": CHUNK_HEAD_SIZE,
         "INFER_HEAD_SIZE": INFER_HEAD_SIZE, "MODEL_INFO_SIZE": MODEL_INFO_SIZE,
+        "DESCRIBE_REQUEST_SIZE": DESCRIBE_REQUEST_SIZE,
+        "DESCRIBE_REPLY_SIZE": DESCRIBE_REPLY_SIZE,
     }
     g["constants"] = [{"in": k, "out": v} for k, v in consts.items()]
     enums: list[dict[str, Any]] = []
@@ -1814,6 +1892,14 @@ def gen_records() -> dict[str, Any]:
             "train_board": "qemu-mps2-an385", "train_medium": "optical"}
     g["model_info_pack"] = record_cases(rng, MODEL_INFO_FIELDS, [
         info, dict(info, input_exp=-128, score_exp=127, name="0123456789abcdef")])
+    # level 5 records (MODEL_DESCRIBE)
+    g["describe_request_pack"] = record_cases(rng_for("describe_records"),
+                                              DESCRIBE_REQUEST_FIELDS, [
+        {"offset": 0, "max_bytes": 65535, "reserved": 0},
+        {"offset": 70000, "max_bytes": 1016, "reserved": 1}])
+    g["describe_reply_pack"] = record_cases(rng_for("describe_records"),
+                                            DESCRIBE_REPLY_FIELDS, [
+        {"section_size": 0, "offset": 0}, {"section_size": 1234, "offset": 1016}])
     samples = [[], [0], [1], [-1], [-32768], [32767], [0x1234, -0x1234],
                [-32768, 32767, 0, -1, 1, 256, -256, 255]]
     samples.append([randint(rng, Q15_MIN, Q15_MAX) for _ in range(40)])
@@ -1917,7 +2003,10 @@ def check_case(image: bytes, lim: dict[str, Any], why: str) -> dict[str, Any]:
                                "trace_values": v["trace_values"],
                                "readout_width": v["readout_width"],
                                "work_values": v["work_values"], "block_at": v["block_at"],
-                               "readout_at": v["readout_at"]}}
+                               "readout_at": v["readout_at"],
+                               "describe_at": v["describe_at"],
+                               "describe_size": v["describe_size"],
+                               "host_accepts": describe_host_accepts(image, v["describe_at"])}}
 
 
 def sample_models(rng: random.Random) -> dict[str, dict[str, Any]]:
@@ -1991,6 +2080,59 @@ def row_models(rng: random.Random) -> dict[str, dict[str, Any]]:
     }
 
 
+def describe_cases(images: dict[str, bytes]) -> list[tuple[bytes, dict[str, Any], str]]:
+    """M-D1-D3 (level 5): images ending with a description section, whole and broken."""
+    base = images["onepass_amp_bin2"]  # 6 features, 3 classes
+    named = {"scale": [1.0, 0.5, 255.0, 1e-3, 3.25, 1e6], "clip": False,
+             "limit": [1.0, 0.75, 1.0, 0.0, 2.5, 1.5],
+             "feature_names": ["f1", "", "t\u00e9mp", "x,y", "long feature name", "z"],
+             "class_names": ["a", "\u00e9t\u00e9", "c"]}
+    with_names = base + describe_pack(named)
+    at = len(base)
+    do = field_offsets(DESCRIBE_HEAD_FIELDS)
+    names_at = at + DESCRIBE_HEAD_SIZE + 8 * 6
+    unnamed = describe_pack({"scale": [2.0] * 6, "clip": True, "limit": [1.0] * 6,
+                             "feature_names": None, "class_names": ["x", "y", "z"]})
+    coded = images["goodness_code_saturating"]  # 3 features, 4 classes
+    coded_d = coded + describe_pack({"scale": [1.0, 2.0, 4.0], "clip": True,
+                                     "limit": [0.5, 0.5, 0.5], "feature_names": None,
+                                     "class_names": ["0", "1", "2", "3"]})
+    P = lambda off, kind, v: patch(with_names, off, kind, v)  # noqa: E731
+    last_nul = len(with_names) - 1
+    return [
+        (with_names, LIMITS, "M-D1 valid: a description with feature names"),
+        (base + unnamed, dict(LIMITS, unit_id=7), "M-D3 before M-V6: a valid section, "
+         "then the wrong unit"),
+        (base + unnamed, LIMITS, "M-D1 valid: clipped, no feature names"),
+        (coded_d, LIMITS, "M-D1 valid: after the code section"),
+        (base + unnamed[:3], LIMITS, "M-D1 three bytes of the magic: a size fault"),
+        (base + b"\x51" + unnamed[1:], LIMITS, "M-D1 another magic: a size fault"),
+        (base + unnamed[:15], LIMITS, "M-D3 a head cut short"),
+        (P(at + do["length"], "u32", len(with_names) - at + 1), LIMITS, "M-D3 length one more"),
+        (P(at + do["length"], "u32", 16), LIMITS, "M-D3 length of the head alone"),
+        (P(at + do["n_features"], "u16", 5), LIMITS, "M-D3 n_features"),
+        (P(at + do["n_classes"], "u16", 4), LIMITS, "M-D3 n_classes"),
+        (P(at + do["flags"], "u8", 4), LIMITS, "M-D3 an unknown flag"),
+        (P(at + do["reserved"], "u8", 1), LIMITS, "M-D3 reserved"),
+        (P(at + do["range_q8"], "u16", 0), LIMITS, "M-D3 range_q8 is not the board's to check"),
+        (P(at + DESCRIBE_HEAD_SIZE, "u32", 0xFFFFFFFF), LIMITS,
+         "M-D3 a NaN scale is not the board's to check"),
+        (P(at + do["flags"], "u8", 1), LIMITS,
+         "M-D3 the feature-name flag cleared: bytes after the class names"),
+        (patch(base + unnamed, at + do["flags"], "u8", 3), LIMITS,
+         "M-D3 the feature-name flag set without names: the last name unended"),
+        (with_names[:last_nul] + b"!", LIMITS, "M-D3 the last name without its 0x00"),
+        (patch(with_names, at + do["length"], "u32", len(with_names) - at + 1) + b"\x00",
+         LIMITS, "M-D3 one byte after the last name"),
+        (patch(base + unnamed[:DESCRIBE_HEAD_SIZE + 8], at + do["length"], "u32",
+               DESCRIBE_HEAD_SIZE + 8), LIMITS, "M-D3 the float arrays cut short"),
+        (patch(with_names[:names_at + 2], at + do["length"], "u32", names_at + 2 - at), LIMITS,
+         "M-D3 the section ends inside the first name"),
+        (patch(P(at + do["n_features"], "u16", 5), at + do["flags"], "u8", 9), LIMITS,
+         "M-D3 two fields: the first in section order"),
+    ]
+
+
 def q15_vec(rng: random.Random, n: int, lo: int = Q15_MIN, hi: int = Q15_MAX) -> list[int]:
     out = []
     for _ in range(n):
@@ -2003,11 +2145,13 @@ def gen_model() -> dict[str, Any]:
     g: dict[str, Any] = {}
     consts = {"MODEL_MAGIC": MODEL_MAGIC, "MODEL_VERSION": MODEL_VERSION,
               "MODEL_MAX_BLOCKS": MODEL_MAX_BLOCKS, "MODEL_HEAD_SIZE": MODEL_HEAD_SIZE,
-              "BLOCK_HEAD_SIZE": BLOCK_HEAD_SIZE, "READOUT_HEAD_SIZE": READOUT_HEAD_SIZE}
+              "BLOCK_HEAD_SIZE": BLOCK_HEAD_SIZE, "READOUT_HEAD_SIZE": READOUT_HEAD_SIZE,
+              "DESCRIBE_MAGIC": DESCRIBE_MAGIC, "DESCRIBE_HEAD_SIZE": DESCRIBE_HEAD_SIZE,
+              "DESCRIBE_RANGE_Q8": DESCRIBE_RANGE_Q8}
     g["constants"] = [{"in": k, "out": v} for k, v in consts.items()]
     enums: list[dict[str, Any]] = []
     for ename, table in (("Inference", INFERENCE), ("Encoder", ENCODER),
-                         ("BlockFlag", BLOCK_FLAG)):
+                         ("BlockFlag", BLOCK_FLAG), ("DescribeFlag", DESCRIBE_FLAG)):
         enums += [{"in": [ename, k], "out": v} for k, v in table.items()]
     g["enums"] = enums
 
@@ -2028,6 +2172,10 @@ def gen_model() -> dict[str, Any]:
         {"n_in": 80, "n_classes": 10, "shift_b": 40, "shift_out": 62, "reserved": 0}])
     g["code_head_pack"] = record_cases(rng_for("model_code_records"), CODE_HEAD_FIELDS, [
         {"gain_q8": 256, "reserved": 0}, {"gain_q8": 1024, "reserved": 0}])
+    g["describe_head_pack"] = record_cases(rng_for("model_describe_records"),
+                                           DESCRIBE_HEAD_FIELDS, [
+        {"magic": DESCRIBE_MAGIC, "length": 61, "n_features": 2, "n_classes": 3, "flags": 3,
+         "reserved": 0, "range_q8": DESCRIBE_RANGE_Q8}])
 
     rng = rng_for("model_images")
     models = sample_models(rng)
@@ -2157,6 +2305,7 @@ def gen_model() -> dict[str, Any]:
         (patch(rc, ho["feature_offset"], "u16", 1), LIMITS, "M-L1 features past the width"),
         (base + bytes(4), LIMITS, "M-V5 a slot-overlay image with a code head's bytes"),
     ]
+    broken += describe_cases(images)
     for img, lim, why in broken:
         chk.append(check_case(img, lim, why))
     g["model_check"] = chk

@@ -894,6 +894,104 @@ static void test_model_load_and_infer(void) {
           (unsigned)(core.stats.infer_medium_us - medium_before));
 }
 
+/* The image with a description section appended (model.h M-D1-D2): 3 features
+ * (scale 1, 2, 4; limit 0.5), clipped, named "a", "b", "c"; classes "no", "yes". */
+static void with_description(struct image *im) {
+    static const char names[] = "a\0b\0c\0no\0yes\0";
+    const uint32_t at = im->size;
+    const uint32_t size = PHYFF_DESCRIBE_HEAD_SIZE + 3u * 8u + (uint32_t)(sizeof names - 1u);
+    const struct phyff_describe_head d = {PHYFF_DESCRIBE_MAGIC, size, 3, 2,
+                                          PHYFF_DESCRIBE_CLIP | PHYFF_DESCRIBE_FEATURE_NAMES, 0,
+                                          PHYFF_DESCRIBE_RANGE_Q8};
+    phyff_describe_head_pack(&d, im->bytes + at);
+    static const uint32_t floats[6] = {0x3F800000u, 0x40000000u, 0x40800000u,  /* 1, 2, 4 */
+                                       0x3F000000u, 0x3F000000u, 0x3F000000u}; /* 0.5 */
+    for (unsigned i = 0; i < 6; ++i)
+        phyff_put_u32(im->bytes + at + PHYFF_DESCRIBE_HEAD_SIZE + 4u * i, floats[i]);
+    memcpy(im->bytes + at + PHYFF_DESCRIBE_HEAD_SIZE + 24u, names, sizeof names - 1u);
+    im->size = at + size;
+}
+
+/* MODEL_DESCRIBE of (offset, max_bytes, reserved). */
+static int describe(uint32_t offset, uint16_t max_bytes, uint16_t reserved,
+                    struct phyff_header *h, const uint8_t **p, size_t *n) {
+    uint8_t b[PHYFF_DESCRIBE_REQUEST_SIZE];
+    const struct phyff_describe_request d = {offset, max_bytes, reserved};
+    phyff_describe_request_pack(&d, b);
+    return req(PHYFF_CMD_MODEL_DESCRIBE, b, sizeof b, h, p, n);
+}
+
+/* The whole section read in pieces of `step` bytes equals the image's tail. */
+static int describe_matches(const struct image *im, uint32_t at, uint16_t step) {
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    uint32_t off = 0;
+    const uint32_t size = im->size - at;
+    do {
+        if (!describe(off, step, 0, &h, &p, &n) || (h.flags & PHYFF_FLAG_ERROR)) return 0;
+        struct phyff_describe_reply r;
+        phyff_describe_reply_unpack(p, &r);
+        uint32_t want = size - off < step ? size - off : step;
+        if (want > PHYFF_CORE_MAX_PAYLOAD - PHYFF_DESCRIBE_REPLY_SIZE)
+            want = PHYFF_CORE_MAX_PAYLOAD - PHYFF_DESCRIBE_REPLY_SIZE;
+        if (r.section_size != size || r.offset != off || n != PHYFF_DESCRIBE_REPLY_SIZE + want ||
+            memcmp(p + PHYFF_DESCRIBE_REPLY_SIZE, im->bytes + at + off, want) != 0)
+            return 0;
+        off += want;
+    } while (off < size);
+    return 1;
+}
+
+/* MODEL_DESCRIBE (wire.h, level 5; model.h M-D1-D3) on a core with model memory. */
+static void test_model_describe(void) {
+    setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    CHECK(describe(0, 100, 0, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0),
+          "MODEL_DESCRIBE without a model: NO_MODEL");
+    static struct image a, d;
+    image_onepass(&a);
+    d = a;
+    with_description(&d);
+    struct phyff_model_info info;
+    CHECK(load(&a, 200, &info), "a model without a description");
+    CHECK(describe(0, 100, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              n == PHYFF_DESCRIBE_REPLY_SIZE && phyff_get_u32(p) == 0 && phyff_get_u32(p + 4) == 0,
+          "no description: section_size 0, no bytes");
+    CHECK(describe(1, 100, 0, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_BAD_CONFIG, 0),
+          "no description: offset 1 is past its end");
+    CHECK(load(&d, 200, &info) && info.image_size == d.size, "the model with its description");
+    CHECK(infer_matches(&d, 4, 1, 61u), "INFER is as without the description");
+    CHECK(describe_matches(&d, a.size, 65535) && describe_matches(&d, a.size, 7) &&
+              describe_matches(&d, a.size, 1), "the section read whole, in 7- and 1-byte pieces");
+    const uint32_t size = d.size - a.size;
+    CHECK(describe(size, 100, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              n == PHYFF_DESCRIBE_REPLY_SIZE && phyff_get_u32(p + 4) == size,
+          "offset == section_size: the record alone");
+    CHECK(describe(3, 0, 0, &h, &p, &n) && n == PHYFF_DESCRIBE_REPLY_SIZE,
+          "max_bytes 0: the record alone");
+    CHECK(describe(size + 1, 100, 0, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_BAD_CONFIG, 0),
+          "offset past the section: BAD_CONFIG at 0");
+    CHECK(describe(0, 100, 1, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_BAD_CONFIG, 6),
+          "reserved: BAD_CONFIG at 6 (before the offset)");
+    CHECK(describe(size + 1, 100, 1, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_BAD_CONFIG, 6),
+          "reserved and offset both wrong: reserved first");
+    const uint8_t seven[7] = {0};
+    CHECK(req(PHYFF_CMD_MODEL_DESCRIBE, seven, 7, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 8), "a 7-byte request: BAD_PAYLOAD 8");
+    /* a broken section is refused at COMMIT like any field (M-D3), the model stays */
+    static struct image bad;
+    bad = d;
+    bad.bytes[bad.size - 1] = 'x'; /* the last class name loses its 0x00 */
+    CHECK(!load(&bad, 200, &info), "a name without its 0x00 is refused");
+    CHECK(describe_matches(&d, a.size, 50), "the model in force and its description stay");
+    CHECK(req(PHYFF_CMD_MODEL_ERASE, NULL, 0, &h, &p, &n) &&
+              describe(0, 100, 0, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0),
+          "erased: NO_MODEL");
+}
+
 static void test_model_refusals(void) {
     setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
     struct phyff_header h;
@@ -1155,9 +1253,20 @@ static void test_compiled_model(void) {
           "INFER with the compiled model, traced and not");
     CHECK(begin(a.size, crc, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_MODEL_TOO_LARGE, 0),
           "no model memory: every load is refused, capacity 0");
+    CHECK(describe(0, 9, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
+              n == PHYFF_DESCRIBE_REPLY_SIZE && phyff_get_u32(p) == 0,
+          "MODEL_DESCRIBE of a compiled model without a description: size 0");
     CHECK(req(PHYFF_CMD_MODEL_ERASE, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) &&
               info_now(&info) && info.origin == PHYFF_MODEL_COMPILED,
           "MODEL_ERASE: the compiled model is in force again");
+    /* a compiled-in model with a description serves it (M-C1: through phyff_model_byte) */
+    setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    static struct image ad;
+    ad = a;
+    with_description(&ad);
+    CHECK(phyff_core_use_compiled_model(&core, ad.bytes, ad.size) == PHYFF_OK &&
+              describe_matches(&ad, a.size, 65535) && describe_matches(&ad, a.size, 5),
+          "MODEL_DESCRIBE of a compiled model: its section, whole and in pieces");
     /* another board identity: refused at boot, reported, not served (model.h M-C2) */
     setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
     static struct image w;
@@ -1231,7 +1340,7 @@ static void test_no_inference(void) {
     CHECK(!(core.caps.features & (PHYFF_FEAT_INFER | PHYFF_FEAT_MODEL_PERSIST)) &&
               core.caps.model_capacity == 0, "no FEAT_INFER, capacity 0");
     const uint8_t payload[8] = {1, 0, 0, 0, 0, 0, 0, 0};
-    for (uint8_t cmd = PHYFF_CMD_MODEL_BEGIN; cmd <= PHYFF_CMD_MODEL_ERASE; ++cmd) {
+    for (uint8_t cmd = PHYFF_CMD_MODEL_BEGIN; cmd <= PHYFF_CMD_MODEL_DESCRIBE; ++cmd) {
         for (size_t len = 0; len <= 8; len += 8) {
             CHECK(transact(PHYFF_PROTOCOL_LEVEL, cmd, cmd, payload, len, &h, &p, &n) == 0 &&
                       h.cmd == cmd && (h.flags & PHYFF_FLAG_ERROR) &&
@@ -1299,7 +1408,7 @@ static void test_fuzz(long iterations) {
             frame[n++] = 0;
         } else { /* a valid frame, then mutated */
             /* commands 0..7 and, one time in four, the inference commands */
-            const uint8_t cmd = (uint8_t)(rnd() % 4 == 0 ? PHYFF_CMD_MODEL_BEGIN + rnd() % 6
+            const uint8_t cmd = (uint8_t)(rnd() % 4 == 0 ? PHYFF_CMD_MODEL_BEGIN + rnd() % 7
                                                          : rnd() % 8);
             struct phyff_header h = {(uint8_t)(rnd() % 8 == 0 ? rnd() : PHYFF_PROTOCOL_LEVEL), (uint8_t)rnd(),
                                      cmd, 0, 0, (uint16_t)rnd()};
@@ -1324,6 +1433,10 @@ static void test_fuzz(long iterations) {
                 /* a plausible size, or an offset (often 0: where a load starts) */
                 phyff_put_u32(payload, h.cmd == PHYFF_CMD_MODEL_CHUNK && rnd() % 2 ? 0u
                                                                              : rnd() % 300);
+            }
+            if (h.cmd == PHYFF_CMD_MODEL_DESCRIBE && len == 8 && rnd() % 2 == 0) {
+                const struct phyff_describe_request d = {rnd() % 4, (uint16_t)rnd(), 0};
+                phyff_describe_request_pack(&d, payload); /* mostly served */
             }
             if (phyff_frame_encode(&h, payload, len, frame, sizeof frame, &n) != PHYFF_OK) {
                 unencoded++;
@@ -1404,10 +1517,10 @@ static void test_fuzz(long iterations) {
     CHECK(loaded_ok == reloads, "fuzz: %ld of %ld model reloads failed", reloads - loaded_ok,
           reloads);
     printf("fuzz: inference commands served: BEGIN %ld, CHUNK %ld, COMMIT %ld, INFO %ld, "
-           "INFER %ld, ERASE %ld (plus %ld reloads)\n", served[PHYFF_CMD_MODEL_BEGIN],
-           served[PHYFF_CMD_MODEL_CHUNK], served[PHYFF_CMD_MODEL_COMMIT],
-           served[PHYFF_CMD_MODEL_INFO], served[PHYFF_CMD_INFER], served[PHYFF_CMD_MODEL_ERASE],
-           reloads);
+           "INFER %ld, ERASE %ld, DESCRIBE %ld (plus %ld reloads)\n",
+           served[PHYFF_CMD_MODEL_BEGIN], served[PHYFF_CMD_MODEL_CHUNK],
+           served[PHYFF_CMD_MODEL_COMMIT], served[PHYFF_CMD_MODEL_INFO], served[PHYFF_CMD_INFER],
+           served[PHYFF_CMD_MODEL_ERASE], served[PHYFF_CMD_MODEL_DESCRIBE], reloads);
     CHECK(served[PHYFF_CMD_INFER] > 0 &&
               (PHYFF_CORE_MODEL_BYTES == 0 || served[PHYFF_CMD_MODEL_CHUNK] > 0),
           "fuzz: random INFER and MODEL_CHUNK requests were served, not only refused");
@@ -1431,10 +1544,12 @@ int main(int argc, char **argv) {
 #if PHYFF_CORE_INFER && PHYFF_CORE_MODEL_BYTES == 0
     test_compiled_model();
     (void)test_model_load_and_infer; /* they load models: no model memory here */
+    (void)test_model_describe;
     (void)test_model_refusals;
     (void)test_model_persistence;
 #elif PHYFF_CORE_INFER
     test_model_load_and_infer();
+    test_model_describe();
     test_model_refusals();
     test_model_persistence();
 #else

@@ -649,6 +649,7 @@ static const named_enum enum_table[] = {
     {"Cmd", "MODEL_INFO", PHYFF_CMD_MODEL_INFO},
     {"Cmd", "INFER", PHYFF_CMD_INFER},
     {"Cmd", "MODEL_ERASE", PHYFF_CMD_MODEL_ERASE},
+    {"Cmd", "MODEL_DESCRIBE", PHYFF_CMD_MODEL_DESCRIBE},
     {"Cmd", "EVENT", PHYFF_CMD_EVENT},
     {"Flag", "REPLY", PHYFF_FLAG_REPLY},
     {"Flag", "ERROR", PHYFF_FLAG_ERROR},
@@ -682,6 +683,8 @@ static const named_const wire_consts[] = {
         {"CHUNK_HEAD_SIZE", PHYFF_CHUNK_HEAD_SIZE},
         {"INFER_HEAD_SIZE", PHYFF_INFER_HEAD_SIZE},
         {"MODEL_INFO_SIZE", PHYFF_MODEL_INFO_SIZE},
+        {"DESCRIBE_REQUEST_SIZE", PHYFF_DESCRIBE_REQUEST_SIZE},
+        {"DESCRIBE_REPLY_SIZE", PHYFF_DESCRIBE_REPLY_SIZE},
 };
 
 static void check_constants(const json_value *cases, group *g) {
@@ -1252,6 +1255,17 @@ static const field_desc readout_head_fields[] = {
     F(struct phyff_readout_head, reserved, 2), {NULL, 0, 0}};
 static const field_desc code_head_fields[] = {
     F(struct phyff_code_head, gain_q8, 2), F(struct phyff_code_head, reserved, 2), {NULL, 0, 0}};
+static const field_desc describe_head_fields[] = {
+    F(struct phyff_describe_head, magic, 4),      F(struct phyff_describe_head, length, 4),
+    F(struct phyff_describe_head, n_features, 2), F(struct phyff_describe_head, n_classes, 2),
+    F(struct phyff_describe_head, flags, 1),      F(struct phyff_describe_head, reserved, 1),
+    F(struct phyff_describe_head, range_q8, 2),   {NULL, 0, 0}};
+static const field_desc describe_request_fields[] = {
+    F(struct phyff_describe_request, offset, 4), F(struct phyff_describe_request, max_bytes, 2),
+    F(struct phyff_describe_request, reserved, 2), {NULL, 0, 0}};
+static const field_desc describe_reply_fields[] = {
+    F(struct phyff_describe_reply, section_size, 4), F(struct phyff_describe_reply, offset, 4),
+    {NULL, 0, 0}};
 #undef F
 
 typedef void (*pack_fn)(const void *rec, uint8_t *out);
@@ -1275,6 +1289,9 @@ PACKERS(struct phyff_model_head, model_head)
 PACKERS(struct phyff_block_head, block_head)
 PACKERS(struct phyff_readout_head, readout_head)
 PACKERS(struct phyff_code_head, code_head)
+PACKERS(struct phyff_describe_head, describe_head)
+PACKERS(struct phyff_describe_request, describe_request)
+PACKERS(struct phyff_describe_reply, describe_reply)
 #undef PACKERS
 
 /* Fill rec (of size `size`) from the JSON object, field by field. */
@@ -1365,6 +1382,9 @@ RECORD_CHECK(model_head, struct phyff_model_head, PHYFF_MODEL_HEAD_SIZE)
 RECORD_CHECK(block_head, struct phyff_block_head, PHYFF_BLOCK_HEAD_SIZE)
 RECORD_CHECK(readout_head, struct phyff_readout_head, PHYFF_READOUT_HEAD_SIZE)
 RECORD_CHECK(code_head, struct phyff_code_head, PHYFF_CODE_HEAD_SIZE)
+RECORD_CHECK(describe_head, struct phyff_describe_head, PHYFF_DESCRIBE_HEAD_SIZE)
+RECORD_CHECK(describe_request, struct phyff_describe_request, PHYFF_DESCRIBE_REQUEST_SIZE)
+RECORD_CHECK(describe_reply, struct phyff_describe_reply, PHYFF_DESCRIBE_REPLY_SIZE)
 #undef RECORD_CHECK
 
 static void check_samples(const json_value *cases, group *g) {
@@ -1530,6 +1550,9 @@ static const named_const model_consts[] = {
         {"MODEL_HEAD_SIZE", PHYFF_MODEL_HEAD_SIZE},
         {"BLOCK_HEAD_SIZE", PHYFF_BLOCK_HEAD_SIZE},
         {"READOUT_HEAD_SIZE", PHYFF_READOUT_HEAD_SIZE},
+        {"DESCRIBE_MAGIC", PHYFF_DESCRIBE_MAGIC},
+        {"DESCRIBE_HEAD_SIZE", PHYFF_DESCRIBE_HEAD_SIZE},
+        {"DESCRIBE_RANGE_Q8", PHYFF_DESCRIBE_RANGE_Q8},
 };
 
 static void check_model_constants(const json_value *cases, group *g) {
@@ -1547,6 +1570,8 @@ static const named_enum model_enum_table[] = {
     {"Encoder", "CLIP", PHYFF_ENC_CLIP},
     {"BlockFlag", "PHYSICAL", PHYFF_BLOCK_PHYSICAL},
     {"BlockFlag", "SKIP", PHYFF_BLOCK_SKIP},
+    {"DescribeFlag", "CLIP", PHYFF_DESCRIBE_CLIP},
+    {"DescribeFlag", "FEATURE_NAMES", PHYFF_DESCRIBE_FEATURE_NAMES},
 };
 #define N_MODEL_ENUM (sizeof model_enum_table / sizeof model_enum_table[0])
 
@@ -1634,6 +1659,9 @@ static void check_model_check(const json_value *cases, group *g) {
                           phyff_model_work_values(&view) ==
                               get_u64(field(out, "work_values"), 0xFFFFFFFFu) &&
                           view.readout_at == get_u64(field(out, "readout_at"), 0xFFFFFFFFu) &&
+                          view.describe_at == get_u64(field(out, "describe_at"), 0xFFFFFFFFu) &&
+                          phyff_model_describe_size(&view) ==
+                              get_u64(field(out, "describe_size"), 0xFFFFFFFFu) &&
                           json_count(at) == view.head.n_blocks && view.image == img &&
                           view.size == n;
             for (size_t k = 0; view_ok && k < json_count(at); k++)
@@ -2084,6 +2112,8 @@ static const checker checkers[] = {
     {"wire", "chunk_head_pack", check_chunk_head_pack},
     {"wire", "infer_head_pack", check_infer_head_pack},
     {"wire", "model_info_pack", check_model_info_pack},
+    {"wire", "describe_request_pack", check_describe_request_pack},
+    {"wire", "describe_reply_pack", check_describe_reply_pack},
     {"wire", "samples_pack", check_samples},
     {"wire", "u16_le", check_u16_le}, /* W-W3 */
     {"wire", "u32_le", check_u32_le}, /* W-W3 */
@@ -2093,7 +2123,8 @@ static const checker checkers[] = {
     {"model", "block_head_pack", check_block_head_pack},
     {"model", "readout_head_pack", check_readout_head_pack},
     {"model", "code_head_pack", check_code_head_pack}, /* M-L1 */
-    {"model", "model_check", check_model_check},       /* M-V1-V6, M-R1, M-L1 */
+    {"model", "describe_head_pack", check_describe_head_pack}, /* M-D2 */
+    {"model", "model_check", check_model_check}, /* M-V1-V6, M-R1, M-L1, M-D1-D3 */
     {"model", "infer_layout", check_infer_layout},     /* M-P1-P2, M-L2 */
     {"model", "infer_encode", check_infer_encode},     /* M-P3 */
     {"model", "infer_affine", check_infer_affine},     /* M-M1-M2, M-P5, M-R3 */

@@ -68,6 +68,7 @@ from phyffmp.wire import (
     CMD_MODEL_BEGIN,
     CMD_MODEL_CHUNK,
     CMD_MODEL_COMMIT,
+    CMD_MODEL_DESCRIBE,
     CMD_MODEL_ERASE,
     CMD_MODEL_INFO,
     CMD_NONE,
@@ -76,6 +77,8 @@ from phyffmp.wire import (
     CMD_STATS,
     CONFIG_SIZE,
     CRC_SIZE,
+    DESCRIBE_REPLY_SIZE,
+    DESCRIBE_REQUEST_SIZE,
     ERR_BAD_CHANNELS,
     ERR_BAD_CONFIG,
     ERR_BAD_CRC,
@@ -126,6 +129,7 @@ from phyffmp.wire import (
     put_caps_limits,
     put_caps_model,
     put_config,
+    put_describe_reply,
     put_model_info,
     put_pair,
     put_stats,
@@ -539,6 +543,8 @@ class Core:
             self._cmd_model_info(seq, length)
         elif cmd == CMD_MODEL_ERASE and self.model_bytes > 0:
             self._cmd_model_erase(seq, length)
+        elif cmd == CMD_MODEL_DESCRIBE and self.model_bytes > 0:
+            self._cmd_model_describe(seq, length)
         else:
             self._refuse(seq, cmd, ERR_UNKNOWN_COMMAND, 0)
 
@@ -898,6 +904,32 @@ class Core:
             self._refuse(seq, CMD_MODEL_INFO, ERR_NO_MODEL, 0)
             return
         self._reply_model_info(seq, CMD_MODEL_INFO)
+
+    def _cmd_model_describe(self, seq: int, length: int) -> None:
+        """MODEL_DESCRIBE (level 5): a piece of the description section (model.h M-D1)."""
+        if length != DESCRIBE_REQUEST_SIZE:
+            self._refuse(seq, CMD_MODEL_DESCRIBE, ERR_BAD_PAYLOAD, DESCRIBE_REQUEST_SIZE)
+            return
+        if not self.loaded:
+            self._refuse(seq, CMD_MODEL_DESCRIBE, ERR_NO_MODEL, 0)
+            return
+        rx = self.rx
+        offset = get_u32(rx, _P)
+        max_bytes = get_u16(rx, _P + 4)
+        v = self.view
+        if get_u16(rx, _P + 6) != 0:
+            self._refuse(seq, CMD_MODEL_DESCRIBE, ERR_BAD_CONFIG, 6)
+            return
+        if offset > v.describe_size:
+            self._refuse(seq, CMD_MODEL_DESCRIBE, ERR_BAD_CONFIG, 0)
+            return
+        n = min(v.describe_size - offset, max_bytes, self.max_payload - DESCRIBE_REPLY_SIZE)
+        put_describe_reply(self.raw, _P, v.describe_size, offset)
+        prm = self.prm_copy
+        prm[0] = v.describe_at + offset
+        prm[1] = n
+        copy_span(self.raw, _P + DESCRIBE_REPLY_SIZE, v.image, prm)
+        self._send_frame(seq, CMD_MODEL_DESCRIBE, FLAG_REPLY, DESCRIBE_REPLY_SIZE + n)
 
     def _cmd_model_erase(self, seq: int, length: int) -> None:
         if length != 0:

@@ -1,10 +1,10 @@
 """The on-device model (shared/include/phyff/model.h, shared/src/model.c), in MicroPython.
 
-Same image format, the same checks M-V1-V6 in the same order with the same
-refused offsets (``check``), and the integer pipeline M-P1-P7 bit for bit
-(``infer_layout``, ``infer_encode``, ``infer_affine``, ``infer_readout_add``,
-``infer_readout_finish``, ``infer_goodness``, ``argmax_s32``), mirroring
-model.c function for function.
+Same image format, the same checks M-V1-V6 (and the description's M-D1-D3) in
+the same order with the same refused offsets (``check``), and the integer
+pipeline M-P1-P7 bit for bit (``infer_layout``, ``infer_encode``,
+``infer_affine``, ``infer_readout_add``, ``infer_readout_finish``,
+``infer_goodness``, ``argmax_s32``), mirroring model.c function for function.
 
 Arithmetic: the C sums are exact int64 (model.h M-M2). Here the inner dot
 products run in viper, where an int is a machine word (32 bits on a
@@ -53,6 +53,12 @@ OVERLAY_SLOTS = const(0)
 OVERLAY_CODE = const(1)
 CODE_GAIN_MAX = const(1024)
 CODE_HEAD_SIZE = const(4)
+# model.h M-D1-D5 (level 5): the description section at the end of an image
+DESCRIBE_MAGIC = const(0x44594850)  # "PHYD" little-endian
+DESCRIBE_HEAD_SIZE = const(16)
+DESCRIBE_RANGE_Q8 = const(384)
+DESCRIBE_CLIP = const(0x01)
+DESCRIBE_FEATURE_NAMES = const(0x02)
 
 # model.c
 SHIFT_SEGMENT_MAX = const(16)
@@ -153,6 +159,9 @@ class View:
         self.code_gain = 0
         self.code_reserved = 0
         self.code_at = 0
+        # the description section (M-D1): where it starts and its bytes (0: none)
+        self.describe_at = 0
+        self.describe_size = 0
         # struct phyff_readout_head
         self.r_n_in = 0
         self.r_n_classes = 0
@@ -189,6 +198,8 @@ class View:
         self.score_exp = 0
         self.trace_values = 0
         self.readout_width = 0
+        self.describe_at = 0
+        self.describe_size = 0
 
     def head_unpack(self, img: "Any") -> None:
         """phyff_model_head_unpack (the names stay in the image: offsets 24, 40, 56)."""
@@ -348,6 +359,44 @@ def _check_block(v: View, k: int, at: int, d_in: int, in_exp: int, lim: Limits) 
     return OK
 
 
+def _check_describe(v: View, image: "Any", at: int, size: int) -> int:
+    """check_describe(): the structure of the section image[at:size] (M-D1-D3)."""
+    if at > size:
+        return _refuse(v, size)  # the layout itself runs past the end (M-V5)
+    rest = size - at
+    if rest < 4 or _u32(image, at) != DESCRIBE_MAGIC:
+        return _refuse(v, size)
+    if rest < DESCRIBE_HEAD_SIZE:
+        return _refuse(v, size)
+    if _u32(image, at + 4) != rest:
+        return _refuse(v, at + 4)
+    nf = _u16(image, at + 8)
+    if nf != v.n_features:
+        return _refuse(v, at + 8)
+    if _u16(image, at + 10) != v.n_classes:
+        return _refuse(v, at + 10)
+    flags = image[at + 12]
+    if flags & ~(DESCRIBE_CLIP | DESCRIBE_FEATURE_NAMES):
+        return _refuse(v, at + 12)
+    if image[at + 13] != 0:
+        return _refuse(v, at + 13)
+    p = at + DESCRIBE_HEAD_SIZE
+    if p + 8 * nf > size:
+        return _refuse(v, size)
+    p += 8 * nf
+    names = v.n_classes + (nf if flags & DESCRIBE_FEATURE_NAMES else 0)
+    for _ in range(names):
+        start = p
+        while p < size and image[p] != 0:
+            p += 1
+        if p == size:
+            return _refuse(v, start)
+        p += 1
+    if p != size:
+        return _refuse(v, p)
+    return OK
+
+
 def model_check(image: "Any", size: int, lim: Limits, v: View) -> int:
     """phyff_model_check: OK, BAD_MODEL or WRONG_BOARD, with v.bad = the field's offset.
 
@@ -453,8 +502,12 @@ def model_check(image: "Any", size: int, lim: Limits, v: View) -> int:
                 return _refuse(v, at + i)
         v.code_at = at
         at += n
-    if at != size:
-        return _refuse(v, size)
+    if at != size:  # M-D1: a description section, or a size fault (M-V5)
+        st = _check_describe(v, image, at, size)
+        if st != OK:
+            return st
+        v.describe_at = at
+        v.describe_size = size - at
     if trace > 0xFFFF:
         return _refuse(v, 6)
     v.trace_values = trace

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     ptr32 = array | memoryview
 
 # ---- levels, sizes (wire.h) ---------------------------------------------------
-PROTOCOL_LEVEL = const(4)
+PROTOCOL_LEVEL = const(5)
 HEADER_SIZE = const(8)
 CRC_SIZE = const(2)
 CRC_INIT = const(0xFFFF)
@@ -55,6 +55,7 @@ CMD_MODEL_COMMIT = const(0x12)
 CMD_MODEL_INFO = const(0x13)
 CMD_INFER = const(0x14)
 CMD_MODEL_ERASE = const(0x15)
+CMD_MODEL_DESCRIBE = const(0x16)  # level 5
 CMD_EVENT = const(0x7F)
 
 # ---- enum phyff_flag ----------------------------------------------------------
@@ -111,6 +112,8 @@ CHUNK_HEAD_SIZE = const(4)
 INFER_HEAD_SIZE = const(8)
 INFER_TRACE = const(0x0001)  # enum phyff_infer_flag: PHYFF_INFER_TRACE
 MODEL_INFO_SIZE = const(76)
+DESCRIBE_REQUEST_SIZE = const(8)  # level 5: MODEL_DESCRIBE
+DESCRIBE_REPLY_SIZE = const(8)
 
 # ---- medium link (medium_link.h) ----------------------------------------------
 MEDIUM_DESCRIBE = const(0x41)
@@ -248,6 +251,20 @@ def put_model_info(b: bytearray, off: int, crc: int, image_size: int, train_unit
     put_u16(b, off + 26, origin)
     for i in range(3 * NAME_SIZE):
         b[off + 28 + i] = names[names_off + i] if names is not None else 0
+
+
+def put_describe_request(b: bytearray, off: int, offset: int, max_bytes: int,
+                         reserved: int) -> None:
+    """struct phyff_describe_request (level 5)."""
+    put_u32(b, off, offset)
+    put_u16(b, off + 4, max_bytes)
+    put_u16(b, off + 6, reserved)
+
+
+def put_describe_reply(b: bytearray, off: int, section_size: int, offset: int) -> None:
+    """struct phyff_describe_reply (level 5)."""
+    put_u32(b, off, section_size)
+    put_u32(b, off + 4, offset)
 
 
 def check_level(level: int, cmd: int) -> int:

@@ -33,7 +33,8 @@ from phyffmp import model, wire  # noqa: E402
 
 STATUS = {"OK": wire.OK, "BAD_MODEL": wire.ERR_BAD_MODEL, "WRONG_BOARD": wire.ERR_WRONG_BOARD}
 
-ENUM_PREFIX = {"Inference": "INFERENCE_", "Encoder": "ENC_", "BlockFlag": "BLOCK_"}
+ENUM_PREFIX = {"Inference": "INFERENCE_", "Encoder": "ENC_", "BlockFlag": "BLOCK_",
+               "DescribeFlag": "DESCRIBE_"}
 
 HEAD_NAMES = (("name", 24), ("train_board", 40), ("train_medium", 56))
 
@@ -181,6 +182,19 @@ def c_code_head(case: dict) -> "str | None":
     return None if got == want else f"(gain_q8, reserved) {got}"
 
 
+def c_describe_head(case: dict) -> "str | None":
+    """The description head (M-D2) as model_check reads it: fields at their offsets."""
+    raw = unhex(case["out"])
+    if len(raw) != model.DESCRIBE_HEAD_SIZE:
+        return f"{len(raw)} bytes, DESCRIBE_HEAD_SIZE is {model.DESCRIBE_HEAD_SIZE}"
+    c = case["in"]
+    got = (wire.get_u32(raw, 0), wire.get_u32(raw, 4), wire.get_u16(raw, 8),
+           wire.get_u16(raw, 10), raw[12], raw[13], wire.get_u16(raw, 14))
+    want = (c["magic"], c["length"], c["n_features"], c["n_classes"], c["flags"],
+            c["reserved"], c["range_q8"])
+    return None if got == want else f"fields {got}, want {want}"
+
+
 def c_model_check(case: dict) -> "str | None":
     inp = case["in"]
     out = case["out"]
@@ -193,7 +207,8 @@ def c_model_check(case: dict) -> "str | None":
         return None
     got = {"trace_values": v.trace_values, "readout_width": v.readout_width,
            "work_values": model.model_work_values(v), "block_at": list(v.block_at[:v.n_blocks]),
-           "readout_at": v.readout_at}  # 0 for goodness images, as after the C's memset
+           "readout_at": v.readout_at,  # 0 for goodness images, as after the C's memset
+           "describe_at": v.describe_at, "describe_size": v.describe_size}
     for key, value in got.items():
         if value != out[key]:
             return f"{inp['why']}: {key} {value}, want {out[key]}"
@@ -329,6 +344,7 @@ CHECKERS = {
     "block_head_pack": c_block_head,
     "readout_head_pack": c_readout_head,
     "code_head_pack": c_code_head,
+    "describe_head_pack": c_describe_head,
     "model_check": c_model_check,
     "infer_layout": c_infer_layout,
     "infer_encode": c_infer_encode,

@@ -333,6 +333,7 @@ def run_model(batch: bool) -> "list[bytes]":
         request(wire.CMD_MODEL_COMMIT, 5),  # a retry: the same record
         request(wire.CMD_MODEL_INFO, 6),
         request(wire.CMD_HELLO, 7),
+        request(wire.CMD_MODEL_DESCRIBE, 11, bytes(8)),  # level 5: the (empty) description
     ])
     for f in frames:
         check(feed_locked(core, f), f"allocation while serving model frame {bytes(f[:6])!r}")

@@ -299,8 +299,24 @@ def c_model_info_pack(case: dict) -> "str | None":
     return None if hexb(b) == case["out"] else hexb(b)
 
 
+def c_describe_request_pack(case: dict) -> "str | None":
+    c = case["in"]
+    b = bytearray(wire.DESCRIBE_REQUEST_SIZE)
+    wire.put_describe_request(b, 0, c["offset"], c["max_bytes"], c["reserved"])
+    return None if hexb(b) == case["out"] else hexb(b)
+
+
+def c_describe_reply_pack(case: dict) -> "str | None":
+    c = case["in"]
+    b = bytearray(wire.DESCRIBE_REPLY_SIZE)
+    wire.put_describe_reply(b, 0, c["section_size"], c["offset"])
+    return None if hexb(b) == case["out"] else hexb(b)
+
+
 CHECKERS = {
     "crc32": c_crc32,
+    "describe_request_pack": c_describe_request_pack,
+    "describe_reply_pack": c_describe_reply_pack,
     "chunk_head_pack": c_chunk_head_pack,
     "model_begin_pack": c_model_begin_pack,
     "infer_head_pack": c_infer_head_pack,

@@ -1,6 +1,6 @@
 /*
  * phyff_core.c - frame reassembly, dispatch and the commands: HELLO,
- * CONFIGURE, QUERY, STATS, RESET and, with model memory, the six on-device
+ * CONFIGURE, QUERY, STATS, RESET and, with model memory, the seven on-device
  * inference commands. Contracts are in phyff_core.h (CORE-K1-K10) and wire.h
  * (W-C1-C5, W-F1-F3, W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4).
  */
@@ -534,6 +534,44 @@ static void cmd_model_info(struct phyff_core *core, const struct phyff_header *r
     reply_model_info(core, req);
 }
 
+/* MODEL_DESCRIBE (wire.h, level 5): a piece of the description section
+ * (model.h M-D1-D2), read byte by byte (M-C1: from flash on AVR). */
+static void cmd_model_describe(struct phyff_core *core, const struct phyff_header *req,
+                               const uint8_t *payload, size_t len) {
+    if (len != PHYFF_DESCRIBE_REQUEST_SIZE) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_DESCRIBE_REQUEST_SIZE);
+        return;
+    }
+    if (!core->loaded) {
+        refuse(core, req, PHYFF_ERR_NO_MODEL, 0);
+        return;
+    }
+    struct phyff_describe_request d;
+    phyff_describe_request_unpack(payload, &d);
+    const struct phyff_model_view *v = &core->view;
+    const uint32_t size = phyff_model_describe_size(v);
+    if (d.reserved != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_CONFIG, 6);
+        return;
+    }
+    if (d.offset > size) {
+        refuse(core, req, PHYFF_ERR_BAD_CONFIG, 0);
+        return;
+    }
+    uint32_t n = size - d.offset;
+    if (n > d.max_bytes) n = d.max_bytes;
+    if (n > PHYFF_CORE_MAX_PAYLOAD - PHYFF_DESCRIBE_REPLY_SIZE) {
+        n = PHYFF_CORE_MAX_PAYLOAD - PHYFF_DESCRIBE_REPLY_SIZE;
+    }
+    const struct phyff_describe_reply r = {size, d.offset};
+    phyff_describe_reply_pack(&r, core->reply.bytes);
+    const uint32_t from = v->describe_at + d.offset;
+    for (uint32_t i = 0; i < n; ++i) {
+        core->reply.bytes[PHYFF_DESCRIBE_REPLY_SIZE + i] = phyff_model_byte(v->image, from + i);
+    }
+    reply_ok(core, req, core->reply.bytes, PHYFF_DESCRIBE_REPLY_SIZE + n);
+}
+
 static void cmd_model_erase(struct phyff_core *core, const struct phyff_header *req, size_t len) {
     if (len != 0) {
         refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
@@ -856,7 +894,7 @@ static void handle_frame(struct phyff_core *core) {
     /* The payload is inside rx and may be rewritten in place (QUERY). */
     uint8_t *body = core->rx.bytes + PHYFF_HEADER_SIZE;
 #if PHYFF_CORE_INFER
-    if (h.cmd >= PHYFF_CMD_MODEL_BEGIN && h.cmd <= PHYFF_CMD_MODEL_ERASE &&
+    if (h.cmd >= PHYFF_CMD_MODEL_BEGIN && h.cmd <= PHYFF_CMD_MODEL_DESCRIBE &&
         !(core->caps.features & PHYFF_FEAT_INFER)) { /* CORE-K9: none in memory or compiled */
         refuse(core, &h, PHYFF_ERR_UNKNOWN_COMMAND, 0);
         return;
@@ -896,6 +934,9 @@ static void handle_frame(struct phyff_core *core) {
         return;
     case PHYFF_CMD_MODEL_ERASE:
         cmd_model_erase(core, &h, len);
+        return;
+    case PHYFF_CMD_MODEL_DESCRIBE:
+        cmd_model_describe(core, &h, body, len);
         return;
 #endif
     default:

@@ -98,7 +98,7 @@ extern "C" {
 /* Bytes of model memory for on-device inference (caps.model_capacity). The
  * core keeps two slots of this size (the model in force and the one being
  * loaded), so a failed load never touches the model in force. 0 builds the
- * core without inference: the 0x10..0x15 commands are then unknown. */
+ * core without inference: the 0x10..0x16 commands are then unknown. */
 #ifndef PHYFF_CORE_MODEL_BYTES
 #define PHYFF_CORE_MODEL_BYTES 0u
 #endif

@@ -24,12 +24,14 @@ from phyff.board.errors import (
 )
 from phyff.board.link import ADC_READ_SECONDS, MAX_TIMEOUT, BoardError, Link, LinkError
 from phyff.protocol import wire
-from phyff.protocol.model_image import INFERENCE_GOODNESS
+from phyff.protocol.model_image import INFERENCE_GOODNESS, Description
 from phyff.protocol.wire import (
     Caps,
     ChunkHead,
     Cmd,
     Config,
+    DescribeReply,
+    DescribeRequest,
     Feature,
     InferHead,
     ModelBegin,
@@ -114,6 +116,42 @@ class OnDeviceInference:
             if exc.status == wire.Status.NO_MODEL:
                 return None
             raise
+
+    def describe(self) -> Description | None:
+        """The model's description (model.h M-D1-D5), read with MODEL_DESCRIBE in pieces.
+
+        How raw values become the model's int16 inputs (scale, clipping, the
+        training range) and what its features and classes are called: all a
+        host needs to send raw values (Description.to_infer). None when the
+        model's image carries no description (an image built before protocol
+        level 5, or from a model file that records no input scaling); raises
+        BoardError NO_MODEL when the board holds no model.
+        """
+        self.require_infer()
+        data = b""
+        size = None
+        while size is None or len(data) < size:
+            reply = self._request(Cmd.MODEL_DESCRIBE,
+                                  DescribeRequest(len(data), 0xFFFF).pack())
+            head = unpack_reply(DescribeReply, reply, "MODEL_DESCRIBE")
+            piece = reply[wire.DESCRIBE_REPLY_SIZE:]
+            if head.offset != len(data) or (size is not None and head.section_size != size):
+                raise LinkError(f"MODEL_DESCRIBE answered offset {head.offset} of a "
+                                f"{head.section_size}-byte section, asked for {len(data)}: "
+                                f"the board's model changed while it was read; read it again")
+            size = head.section_size
+            if size and not piece and len(data) < size:
+                raise LinkError("MODEL_DESCRIBE sent no bytes of the section it has: the "
+                                "board's firmware disagrees with wire.h; flash the firmware "
+                                "that ships with this phyff")
+            data += piece
+        if not size:
+            return None
+        try:
+            return Description.unpack(data)
+        except ValueError as exc:
+            raise LinkError(f"the board's model description is unusable ({exc}): deploy the "
+                            f"model again") from None
 
     def erase_model(self) -> None:
         """Remove the model in force (and its stored copy)."""

@@ -76,8 +76,9 @@ def describe_flags(rows: Rows, inputs: Inputs, transform: InputTransform | None,
             why = (f"{abs(inputs.x[r, j]):.4g} in the model's scale saturates the board's "
                    f"fixed-point input, which holds |x| < {2.0 ** (input_exp or 0):g}")
         shown.append(f"line {int(rows.lines[r])} {name!r} = {value:g} ({why})")
+    factor = transform.range_factor if transform is not None else RANGE_FACTOR
     return (f"{bad_rows.size} of {len(rows.values)} rows lie outside the training range "
-            f"(beyond {RANGE_FACTOR:g}x a feature's training max |x|) or saturate the model's "
+            f"(beyond {factor:g}x a feature's training max |x|) or saturate the model's "
             f"input: {'; '.join(shown)}" + (" ..." if bad_rows.size > limit else "")
             + "; their classes are guesses")
 

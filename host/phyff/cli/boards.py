@@ -64,9 +64,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     with Board.open(resolve_board(url), baudrate=args.baud, timeout=args.timeout) as b:
         stats = b.stats()
         model = b.model_info() if b.can_infer else None
+        described = b.describe() if model is not None else None
         info = {"url": b.url, "caps": b.caps.as_dict(), "config": b.identity()["config"],
                 "stats": stats.as_dict(), "rate": measure_rate(b).as_dict(),
-                "model": None if model is None else model.as_dict()}
+                "model": None if model is None else model.as_dict(),
+                "description": None if described is None else described.as_dict()}
     if args.json:
         print_json(info)
         return EXIT_OK
@@ -93,6 +95,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"model      {m['name']!r}: {m['n_features']} features -> {m['n_classes']} "
               f"classes, {m['inference']}, {m['image_size']:,} of {caps['model_capacity']:,} "
               f"bytes, CRC 0x{m['crc32']:08x}, {m['origin']}")
+        print("input      " + (described.summary() if described is not None else
+                               "no description in the model's image: phyff classify needs "
+                               "--model RUN (or --scaled rows); deploy it again to add one"))
     if caps.get("max_classes"):
         print(f"limits     models of up to {caps['max_classes']} classes and "
               f"{caps['infer_work']:,} int16 scratch values per sample")

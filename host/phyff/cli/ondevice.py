@@ -75,7 +75,8 @@ def add_commands(add: AddCommand) -> None:
     _row_options(p)
     p.add_argument("--model", type=Path,
                    help="the run (or model.npz) deployed on the board: its input scaling, "
-                        "feature and class names")
+                        "feature and class names (default: the description the board's "
+                        "model carries, when it has one)")
 
     p = add("predict", cmd_predict,
             "classify raw feature rows with a trained run through the board's medium "
@@ -146,7 +147,7 @@ def _positive_fraction(text: str) -> float:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.ondevice.deploy import calibrate, model_name, save_image
+    from phyff.ondevice.deploy import NO_DESCRIPTION, calibrate, model_name, save_image
     from phyff.ondevice.export import write_arduino_sketch, write_c_header
     from phyff.ondevice.quantise import check_deployable
     from phyff.phyll.model import load_model
@@ -171,11 +172,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     report = {"written": str(written), "image_bytes": len(image),
               "crc32": f"0x{crc32(image):08x}", "board": url, "compiled_in": True,
               "calibration_queries": cal.queries,
+              "described": cal.quantised.image.description is not None,
               "layers": [r.as_dict() for r in cal.quantised.layers]}
     image_path, _ = save_image(path, image, report)  # what classify --model checks against
     if args.json:
         print_json({**report, "image_file": str(image_path)})
     else:
+        if cal.quantised.image.description is None:
+            print(f"phyff: note: {NO_DESCRIPTION}", file=sys.stderr)
         print(f"wrote {written}: model {model_name(path)!r}, {len(image):,} bytes of image "
               f"({cal.queries:,} calibration queries); the image also in {image_path}")
     return EXIT_OK
@@ -209,7 +213,7 @@ def _use_training_board(model: Any, board: Any, force: bool, advice: str) -> Non
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.ondevice.deploy import deploy, model_name, save_deployment
+    from phyff.ondevice.deploy import NO_DESCRIPTION, deploy, model_name, save_deployment
     from phyff.ondevice.quantise import check_deployable
     from phyff.phyll.model import load_model
     from phyff.protocol.wire import Feature
@@ -252,6 +256,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     print(f"calibration: {result.calibration_queries:,} device queries; check: "
           f"{result.check_samples} samples classified on the board, "
           f"{100 * result.check_agreement:.0f} % bit-exact with the host reference")
+    if result.quantised.image.description is not None:
+        print("the image describes its input (scaling, feature and class names): phyff "
+              "classify --board URL takes raw rows without --model")
+    else:
+        print(f"phyff: note: {NO_DESCRIPTION}", file=sys.stderr)
     print(f"saved {image_path} and {report_path}")
     return EXIT_OK
 
@@ -293,10 +302,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
         if info is None:
             raise ValueError("the board holds no model: run phyff deploy RUN --board URL "
                              "first")
+        if transform is None:
+            transform = board_transform(board)
         if transform is None and not args.scaled:
-            raise ValueError("raw rows need the model's input scaling: pass --model RUN (the "
-                             "run deployed on this board), or --scaled for rows already in "
-                             "the model's input scale")
+            raise ValueError("raw rows need the model's input scaling, and the board's model "
+                             "carries no description of it (its image was built from a model "
+                             "file that records none, or by an older phyff): pass --model RUN "
+                             "(the run deployed on this board), --scaled for rows already in "
+                             "the model's input scale, or deploy the model again with this "
+                             "phyff")
         rows = read_rows(args.input, n_features=info.n_features,
                          feature_names=None if transform is None else transform.feature_names,
                          skip_header=args.skip_header)
@@ -312,6 +326,17 @@ def cmd_classify(args: argparse.Namespace) -> int:
             answers.batch(result.classes, np.asarray(result.scores * scale, dtype=np.float64),
                           result.saturated)
     return _finish(answers, inputs, info.name, args)
+
+
+def board_transform(board: Any) -> Any:
+    """The InputTransform the board's model describes (model.h M-D1-D5), or None."""
+    from phyff.phyll.transform import InputTransform
+
+    d = board.describe()
+    if d is None:
+        return None
+    return InputTransform(d.scale, d.clip, d.limit, d.feature_names, d.class_names,
+                          d.range_factor)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

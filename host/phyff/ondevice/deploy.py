@@ -31,7 +31,8 @@ from phyff.ondevice import reference as ref
 from phyff.ondevice.limits import DoesNotFit, check_fits, explain_refusal
 from phyff.ondevice.quantise import DEFAULT_MAX_ERROR, Quantised, quantise, to_q15
 from phyff.phyll.model import Model
-from phyff.protocol.model_image import ModelImage
+from phyff.phyll.transform import RANGE_FACTOR, InputTransform, from_metadata
+from phyff.protocol.model_image import Description, ModelImage
 from phyff.protocol.wire import ModelInfo, Status, crc32
 
 IMAGE_FILE = "device-model.bin"
@@ -67,6 +68,7 @@ class Deployment:
             "calibration_queries": self.calibration_queries,
             "integer_float_agreement": self.quantised.agreement,
             "check_samples": self.check_samples,
+            "described": self.quantised.image.description is not None,
             "check_bit_exact": self.check_agreement,
             "seconds": round(self.seconds, 3),
         }
@@ -137,9 +139,13 @@ class Calibrated:
 
 def calibrate(model: Model, board: Board, features: NDArray[np.float64],
               labels: NDArray[np.int64], *, name: str, calibration: int = 256,
-              max_error: float = DEFAULT_MAX_ERROR, seed: int = 0) -> Calibrated:
+              max_error: float = DEFAULT_MAX_ERROR, seed: int = 0,
+              transform: InputTransform | None = None) -> Calibrated:
     """Quantise `model` on calibration samples measured through `board` (QUERY only: a
-    board without model memory can calibrate an image that is compiled in elsewhere)."""
+    board without model memory can calibrate an image that is compiled in elsewhere).
+
+    The image ends with the description of `transform` (default: the one the
+    model's metadata records; model.h M-D1-D5), when there is one."""
     if calibration < 1 or len(features) == 0:
         raise ValueError("calibration needs at least one training sample to choose the "
                          "fixed-point scales from (a few hundred give margins that hold)")
@@ -152,12 +158,32 @@ def calibrate(model: Model, board: Board, features: NDArray[np.float64],
     before = model.meter.copy()
     quantised = quantise(model, layers, x_cal, y_cal, identity=identity, name=name,
                          max_error=max_error, seed=seed)
+    quantised.image.description = description_of(model, transform)
     return Calibrated(quantised, x_cal, model.meter.since(before).queries)
+
+
+NO_DESCRIPTION = ("the model file records no input scaling (it was written before phyff kept "
+                  "one), so its device image carries no description: hosts must send values "
+                  "already in the model's input scale (phyff classify --scaled), or train the "
+                  "model again to get one")
+
+
+def description_of(model: Model, transform: InputTransform | None = None
+                   ) -> Description | None:
+    """The image's description section (model.h M-D1-D5) from the model's input transform
+    (or `transform`): what a host needs to send raw values; None when there is none."""
+    if transform is None:
+        transform = from_metadata(model.metadata)
+    if transform is None:
+        return None
+    return Description.of(transform.scale, transform.limit, transform.clip,
+                          transform.feature_names, transform.class_names, RANGE_FACTOR)
 
 
 def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: NDArray[np.int64],
            *, name: str, calibration: int = 256, check: int = 64,
-           max_error: float = DEFAULT_MAX_ERROR, seed: int = 0) -> Deployment:
+           max_error: float = DEFAULT_MAX_ERROR, seed: int = 0,
+           transform: InputTransform | None = None) -> Deployment:
     """Quantise `model` on calibration samples measured through `board`, load it, prove it."""
     t0 = time.perf_counter()
     board.require_infer()
@@ -167,17 +193,20 @@ def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: ND
                          f"{caps.board!r} allows at most {caps.max_classes} (caps.max_classes): "
                          f"train with fewer classes or use a board with a larger limit")
     cal = calibrate(model, board, features, labels, name=name, calibration=calibration,
-                    max_error=max_error, seed=seed)
+                    max_error=max_error, seed=seed, transform=transform)
     quantised, x_cal, queries = cal.quantised, cal.x_cal, cal.queries
     image = quantised.data
     check_fits(quantised.image, caps)  # the byte count gets its own message below
     capacity = board.caps.model_capacity
     if len(image) > capacity:
+        described = quantised.image.description
+        extra = (f", {len(described.pack()):,} of them its description (input scaling, "
+                 f"feature and class names)" if described is not None else "")
         raise ModelTooLarge(
             f"the quantised model is {len(image):,} bytes ({model.n_blocks} blocks: "
             f"{', '.join(f'{b.head.d_out}x{b.head.z_width}' for b in quantised.image.blocks)} "
-            f"weights) and the board's model memory holds {capacity:,}: use a smaller model "
-            f"or a board with more memory")
+            f"weights{extra}) and the board's model memory holds {capacity:,}: use a smaller "
+            f"model or a board with more memory")
     try:
         info = board.load_model(image)
     except BoardError as exc:

@@ -10,13 +10,15 @@ features and classes are called, and how far the training values reached:
 * ``clip``: the scaled values are then clipped to [-1, 1] (the robust scaler);
 * ``limit`` (per feature): the largest |scaled value| of the training split (at
   least ``floor``, the known range of fixed-divisor data such as pixels / 255):
-  a row whose |scaled value| exceeds ``RANGE_FACTOR`` x ``limit`` lies outside
-  what the model has seen and is flagged;
+  a row whose |scaled value| exceeds ``range_factor`` (``RANGE_FACTOR``) x
+  ``limit`` lies outside what the model has seen and is flagged;
 * ``feature_names`` (the CSV header, or None) and ``class_names``.
 
 It lives in the metadata of the model file under ``"input"``
 (:func:`from_metadata`); a model written before it existed has none and is
-reported so (:data:`ABSENT`).
+reported so (:data:`ABSENT`). ``phyff deploy`` and ``phyff export`` also write
+it into the device image (model.h's description section), so a board can tell
+any host how to scale raw values (``Board.describe``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class InputTransform:
     limit: tuple[float, ...]
     feature_names: tuple[str, ...] | None
     class_names: tuple[str, ...]
+    range_factor: float = RANGE_FACTOR  # a board's description may carry another (model.h M-D5)
 
     def __post_init__(self) -> None:
         n = len(self.scale)
@@ -60,6 +63,8 @@ class InputTransform:
             raise ValueError(f"{len(self.feature_names)} feature names for {n} features")
         if len(self.class_names) < 2:
             raise ValueError("an input transform needs at least two class names")
+        if not (np.isfinite(self.range_factor) and self.range_factor > 0):
+            raise ValueError("the out-of-range factor must be a finite number above 0")
 
     @property
     def n_features(self) -> int:
@@ -96,14 +101,14 @@ class InputTransform:
 
         ``scaled``: the unclipped inputs (a clipped value would hide how far out it was).
         """
-        return np.abs(scaled) > RANGE_FACTOR * np.asarray(self.limit)
+        return np.abs(scaled) > self.range_factor * np.asarray(self.limit)
 
     def name(self, j: int) -> str:
         return self.feature_names[j] if self.feature_names is not None else f"feature {j}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"scale": list(self.scale), "clip": self.clip, "limit": list(self.limit),
-                "range_factor": RANGE_FACTOR,
+                "range_factor": self.range_factor,
                 "feature_names": None if self.feature_names is None else list(self.feature_names),
                 "class_names": list(self.class_names)}
 
@@ -115,7 +120,8 @@ class InputTransform:
             return cls(tuple(float(v) for v in data["scale"]), bool(data["clip"]),
                        tuple(float(v) for v in data["limit"]),
                        None if names is None else tuple(str(f) for f in names),
-                       tuple(str(c) for c in data["class_names"]))
+                       tuple(str(c) for c in data["class_names"]),
+                       float(data.get("range_factor", RANGE_FACTOR)))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"the model's input transform is damaged ({type(exc).__name__}: "
                              f"{exc}): train or save the model again") from None

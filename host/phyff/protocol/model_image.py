@@ -3,7 +3,9 @@
 The image is what ``phyff deploy`` sends to a board: a head, one record and
 three int16 arrays per block (and the slot map of a block driven as several
 device rows, model.h M-R1), for one-pass models a read-out record and two
-arrays, and for a class-code label overlay the code section (M-L1). The
+arrays, for a class-code label overlay the code section (M-L1), and, when the
+model records its input scaling, the description section (M-D1-D5: how raw
+values become the model's inputs, the feature and class names). The
 records are packed and unpacked by the shared C (like the wire records), so
 the host and the firmware agree on every byte; the array
 layout (row-major, little-endian int16) is written here with numpy.
@@ -11,6 +13,9 @@ layout (row-major, little-endian int16) is written here with numpy.
 
 from __future__ import annotations
 
+import math
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +42,11 @@ ENCODERS: dict[str, int] = {
     "clip": lib.PHYFF_ENC_CLIP,
 }
 ENCODER_NAMES: dict[int, str] = {v: k for k, v in ENCODERS.items()}
+DESCRIBE_MAGIC: int = lib.PHYFF_DESCRIBE_MAGIC
+DESCRIBE_HEAD_SIZE: int = lib.PHYFF_DESCRIBE_HEAD_SIZE
+DESCRIBE_RANGE_Q8: int = lib.PHYFF_DESCRIBE_RANGE_Q8
+DESCRIBE_CLIP: int = lib.PHYFF_DESCRIBE_CLIP
+DESCRIBE_FEATURE_NAMES: int = lib.PHYFF_DESCRIBE_FEATURE_NAMES
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,178 @@ class CodeHead(Record, ctype="phyff_code_head"):
     reserved: int = 0
 
 
+@dataclass(frozen=True)
+class DescribeHead(Record, ctype="phyff_describe_head"):
+    """The description section's head (model.h M-D2)."""
+
+    magic: int
+    length: int
+    n_features: int
+    n_classes: int
+    flags: int
+    reserved: int = 0
+    range_q8: int = DESCRIBE_RANGE_Q8
+
+
+@dataclass(frozen=True)
+class Description:
+    """The description section (model.h M-D1-D5): from raw values to INFER's int16.
+
+    ``scale`` and ``limit`` are float32 in the image, so they hold the float32
+    values here (what every host reading the board gets); ``limit`` is in the
+    model's input scale (raw / scale), as the host's InputTransform keeps it.
+    """
+
+    scale: tuple[float, ...]
+    limit: tuple[float, ...]
+    clip: bool
+    feature_names: tuple[str, ...] | None
+    class_names: tuple[str, ...]
+    range_q8: int = DESCRIBE_RANGE_Q8
+
+    def __post_init__(self) -> None:
+        n = len(self.scale)
+        if n < 1 or len(self.limit) != n:
+            raise ValueError(f"a description needs one scale and one limit per feature, got "
+                             f"{n} and {len(self.limit)}")
+        if not all(math.isfinite(v) and v > 0 for v in self.scale):
+            raise ValueError("the description's feature scales must be finite numbers above 0 "
+                             "(model.h M-D5)")
+        if not all(math.isfinite(v) and v >= 0 for v in self.limit):
+            raise ValueError("the description's training ranges must be finite numbers >= 0 "
+                             "(model.h M-D5)")
+        if self.feature_names is not None and len(self.feature_names) != n:
+            raise ValueError(f"{len(self.feature_names)} feature names for {n} features")
+        if len(self.class_names) < 2:
+            raise ValueError("a description names at least two classes")
+        if not 0 < self.range_q8 <= 0xFFFF:
+            raise ValueError(f"the description's range factor x 256 is {self.range_q8}; it "
+                             f"must lie in 1..65535 (model.h M-D5)")
+        for name in (*(self.feature_names or ()), *self.class_names):
+            if "\x00" in name:
+                raise ValueError(f"the name {name!r} holds a NUL character, which ends a name "
+                                 f"in the image (model.h M-D2): rename it")
+
+    @classmethod
+    def of(cls, scale: Sequence[float], limit: Sequence[float], clip: bool,
+           feature_names: Sequence[str] | None, class_names: Sequence[str],
+           range_factor: float = DESCRIBE_RANGE_Q8 / 256) -> Description:
+        """From float64 values: scale and limit rounded to float32, as the image holds them."""
+        return cls(tuple(float(np.float32(v)) for v in scale),
+                   tuple(float(np.float32(v)) for v in limit), bool(clip),
+                   None if feature_names is None else tuple(str(f) for f in feature_names),
+                   tuple(str(c) for c in class_names), round(range_factor * 256))
+
+    @property
+    def n_features(self) -> int:
+        return len(self.scale)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def range_factor(self) -> float:
+        return self.range_q8 / 256
+
+    def pack(self) -> bytes:
+        """The section's bytes (model.h M-D2)."""
+        names = (*(self.feature_names or ()), *self.class_names)
+        body = struct.pack(f"<{2 * self.n_features}f", *self.scale, *self.limit)
+        body += b"".join(n.encode("utf-8") + b"\x00" for n in names)
+        flags = (DESCRIBE_CLIP if self.clip else 0) | (
+            DESCRIBE_FEATURE_NAMES if self.feature_names is not None else 0)
+        head = DescribeHead(DESCRIBE_MAGIC, DESCRIBE_HEAD_SIZE + len(body), self.n_features,
+                            self.n_classes, flags, 0, self.range_q8)
+        return head.pack() + body
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Description:
+        """Parse a whole section (M-D2), with the checks hosts make (M-D3, M-D5)."""
+        if len(data) < DESCRIBE_HEAD_SIZE:
+            raise ValueError(f"the description section has {len(data)} bytes, fewer than its "
+                             f"{DESCRIBE_HEAD_SIZE}-byte head")
+        head = DescribeHead.unpack(data[:DESCRIBE_HEAD_SIZE])
+        if head.magic != DESCRIBE_MAGIC:
+            raise ValueError(f"not a description section (magic 0x{head.magic:08x}, expected "
+                             f"0x{DESCRIBE_MAGIC:08x})")
+        if head.length != len(data):
+            raise ValueError(f"the description section says {head.length} bytes, it has "
+                             f"{len(data)}")
+        known = DESCRIBE_CLIP | DESCRIBE_FEATURE_NAMES
+        if head.flags & ~known or head.reserved:
+            raise ValueError(f"the description section has unknown flags (0x{head.flags:02x}) "
+                             f"or a reserved byte set: a newer format than this phyff reads")
+        nf = head.n_features
+        at = DESCRIBE_HEAD_SIZE + 8 * nf
+        if at > len(data):
+            raise ValueError(f"the description section is truncated: its {nf} scales and "
+                             f"limits need {at} bytes, it has {len(data)}")
+        floats = struct.unpack(f"<{2 * nf}f", data[DESCRIBE_HEAD_SIZE:at])
+        n_names = head.n_classes + (nf if head.flags & DESCRIBE_FEATURE_NAMES else 0)
+        parts = data[at:].split(b"\x00")
+        if len(parts) != n_names + 1 or parts[-1] != b"":
+            raise ValueError(f"the description section should end with {n_names} names, each "
+                             f"ended by a 0x00 byte; its name bytes do not")
+        try:
+            names = [p.decode("utf-8") for p in parts[:-1]]
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"a name in the description section is not UTF-8 ({exc})") from None
+        features = tuple(names[:nf]) if head.flags & DESCRIBE_FEATURE_NAMES else None
+        classes = tuple(names[len(names) - head.n_classes:])
+        return cls(tuple(floats[:nf]), tuple(floats[nf:]), bool(head.flags & DESCRIBE_CLIP),
+                   features, classes, head.range_q8)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"scale": list(self.scale), "limit": list(self.limit), "clip": self.clip,
+                "range_factor": self.range_factor,
+                "feature_names": None if self.feature_names is None else list(self.feature_names),
+                "class_names": list(self.class_names)}
+
+    def summary(self, most: int = 6) -> str:
+        """One line: how raw values are scaled, and the names (the first few)."""
+        def names(items: Sequence[str]) -> str:
+            shown = ", ".join(repr(n) for n in items[:most])
+            return shown + (f", ... ({len(items)})" if len(items) > most else "")
+        clip = ", clipped to [-1, 1]" if self.clip else ""
+        features = (f"features {names(self.feature_names)}" if self.feature_names is not None
+                    else f"{self.n_features} unnamed features")
+        return (f"raw / scale per feature{clip}; {features}; classes "
+                f"{names(self.class_names)}; out of range beyond {self.range_factor:g}x the "
+                f"training max |x|")
+
+    def unclipped(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
+        """raw / scale per feature (M-D4's s before clipping)."""
+        x = np.asarray(raw, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"the model takes {self.n_features} features per row, got an "
+                             f"array of shape {x.shape}")
+        return x / np.asarray(self.scale, dtype=np.float64)
+
+    def scaled(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
+        """M-D4's s: raw / scale, clipped to [-1, 1] when CLIP is set."""
+        s = self.unclipped(raw)
+        return np.clip(s, -1.0, 1.0) if self.clip else s
+
+    def apply(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The model's inputs from raw rows, as InputTransform.apply: M-D4's s."""
+        return self.scaled(raw)
+
+    def name(self, j: int) -> str:
+        return self.feature_names[j] if self.feature_names is not None else f"feature {j}"
+
+    def out_of_range(self, unclipped: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """M-D5, per cell: beyond range_factor x the feature's training max |s|."""
+        return np.abs(unclipped) > self.range_factor * np.asarray(self.limit, dtype=np.float64)
+
+    def to_infer(self, raw: NDArray[np.float64], input_exp: int
+                 ) -> tuple[NDArray[np.int16], NDArray[np.bool_]]:
+        """M-D4: raw rows -> INFER's int16 features, and which cells saturated."""
+        s = self.scaled(raw) * 2.0 ** (15 - input_exp)
+        q = np.sign(s) * np.floor(np.abs(s) + 0.5)
+        return np.clip(q, -32768, 32767).astype(np.int16), (q > 32767) | (q < -32768)
+
+
 @dataclass
 class Block:
     """A block record with its arrays: W (d_out, z), b (d_out,), xi (d_out,), and the
@@ -168,6 +350,7 @@ class ModelImage:
     blocks: list[Block] = field(default_factory=list)
     readout: Readout | None = None
     code: CodeOverlay | None = None
+    description: Description | None = None  # model.h M-D1: the optional last section
 
     def pack(self) -> bytes:
         """The image bytes, in model.h's layout."""
@@ -189,6 +372,13 @@ class ModelImage:
                 raise ValueError("a class-code overlay needs its codes")
             parts.append(self.code.head.pack())
             parts.append(np.ascontiguousarray(self.code.codes, dtype=np.int8).tobytes())
+        if self.description is not None:
+            d = self.description
+            if (d.n_features, d.n_classes) != (self.head.n_features, self.head.n_classes):
+                raise ValueError(f"the description has {d.n_features} features and "
+                                 f"{d.n_classes} classes; the model "
+                                 f"{self.head.n_features} and {self.head.n_classes}")
+            parts.append(d.pack())
         return b"".join(parts)
 
     @classmethod
@@ -226,8 +416,15 @@ class ModelImage:
             n = head.n_classes * head.n_features
             codes = np.frombuffer(reader.take(n, "the class codes"), dtype=np.int8)
             image.code = CodeOverlay(ch, codes.reshape(head.n_classes, head.n_features).copy())
-        if reader.at != len(data):
-            raise ValueError(f"the image has {len(data) - reader.at} bytes after its end")
+        if reader.at != len(data):  # M-D1: a description section, or bytes too many
+            rest = data[reader.at:]
+            if len(rest) < 4 or int.from_bytes(rest[:4], "little") != DESCRIBE_MAGIC:
+                raise ValueError(f"the image has {len(rest)} bytes after its end")
+            image.description = Description.unpack(rest)
+            if (image.description.n_features, image.description.n_classes) != (
+                    head.n_features, head.n_classes):
+                raise ValueError("the image's description counts other features or classes "
+                                 "than its model")
         return image
 
 

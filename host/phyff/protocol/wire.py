@@ -407,6 +407,23 @@ class ModelInfo(Record, ctype="phyff_model_info"):
         return d
 
 
+@dataclass(frozen=True)
+class DescribeRequest(Record, ctype="phyff_describe_request"):
+    """MODEL_DESCRIBE (level 5): which piece of the model's description section."""
+
+    offset: int
+    max_bytes: int
+    reserved: int = 0
+
+
+@dataclass(frozen=True)
+class DescribeReply(Record, ctype="phyff_describe_reply"):
+    """MODEL_DESCRIBE's reply record; the section's bytes from offset follow it."""
+
+    section_size: int
+    offset: int
+
+
 ERROR_SIZE: int = lib.PHYFF_ERROR_SIZE
 EVENT_SIZE: int = lib.PHYFF_EVENT_SIZE
 CAPS_SIZE: int = lib.PHYFF_CAPS_SIZE
@@ -415,6 +432,7 @@ QUERY_HEAD_SIZE: int = lib.PHYFF_QUERY_HEAD_SIZE
 STATS_SIZE: int = lib.PHYFF_STATS_SIZE
 INFER_HEAD_SIZE: int = lib.PHYFF_INFER_HEAD_SIZE
 CHUNK_HEAD_SIZE: int = lib.PHYFF_CHUNK_HEAD_SIZE
+DESCRIBE_REPLY_SIZE: int = lib.PHYFF_DESCRIBE_REPLY_SIZE
 INFER_TRACE: int = lib.PHYFF_INFER_TRACE
 
 

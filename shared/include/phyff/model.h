@@ -82,7 +82,9 @@
  *   [p | h]), b (d_out int16), xi (d_out int16, Q15 goodness direction);
  *   then, for one-pass models only: struct phyff_readout_head (8 bytes),
  *   R (n_classes x n_in int16, row-major, columns block by block), rb
- *   (n_classes int16). The image ends there: its size is exactly that.
+ *   (n_classes int16); then, with overlay 1, the code section (M-L1); then,
+ *   optionally, the description section (M-D1). The image ends there: its
+ *   size is exactly that.
  *
  * Rules a board checks before a model is put in force (phyff_model_check).
  * M-V1-V5 are checked field by field in image order and the first refused
@@ -119,10 +121,11 @@
  *   M-V4. One-pass: readout n_in == sum of d_out, n_classes == the head's,
  *       shift_b <= 40, shift_out <= 62, reserved 0. (Goodness models use
  *       the cosine goodness: no other kind is stored.)
- *   M-V5. The size equals the layout's exactly (a size that ends inside the
- *       head, a block head, the read-out head or the code head is refused
- *       there; M-L1's gain, reserved and codes are checked in order; every
- *       size fault reports the image's size). Then the sensed values of one
+ *   M-V5. The size equals the layout's exactly, or the layout plus one
+ *       description section (M-D1-D3). A size that ends inside the head,
+ *       a block head, the read-out head or the code head is refused there
+ *       (M-L1's gain, reserved and codes are checked in order); every size
+ *       fault reports the image's size. Then the sensed values of one
  *       sample (n_sense summed over physical blocks, times n_classes for
  *       goodness: MODEL_INFO trace_values) fit 65535, else n_blocks (6).
  *   M-V6. train_unit_id == the board's unit_id and train_medium == its
@@ -165,6 +168,59 @@
  *       h0[feature_offset + j] = sat16(x[j] + round(v x gain_q8 x s_j /
  *       (256 C))), the division rounding half up (as M-P6's goodness). A
  *       saturation flags the sample.
+ *
+ * ===========================================================================
+ * The description: from raw values to INFER (protocol level 5)
+ * ===========================================================================
+ *
+ * An image may end with a description section that says how raw
+ * measurements become the model's int16 inputs, what the features and the
+ * classes are called, and how far the training values reached. The board
+ * keeps it and serves it (wire.h MODEL_DESCRIBE); nothing in the pipeline
+ * reads it. With it, a host that is not phyff reads what it needs from the
+ * board, sends raw values scaled as M-D4 says, and names the classes.
+ * Images without it are unchanged (a level-4 image is a valid level-5 one).
+ *   M-D1. Where: right after the layout of M-V5 (after the read-out of a
+ *       one-pass model, after the code section of M-L1). An image whose size
+ *       equals its layout has none; bytes after the layout that begin with
+ *       PHYFF_DESCRIBE_MAGIC are one, and it ends the image. Bytes after the
+ *       layout that do not begin with it (fewer than 4, or another value)
+ *       are a size fault of M-V5, reported at the image's size.
+ *   M-D2. Layout (little-endian, no padding, offsets from the section's
+ *       start): struct phyff_describe_head (16 bytes); scale: n_features
+ *       float32 (IEEE 754 binary32); limit: n_features float32; then, when
+ *       flags has PHYFF_DESCRIBE_FEATURE_NAMES, n_features feature names in
+ *       feature order; then n_classes class names in class order. A name is
+ *       UTF-8 text ended by one 0x00 byte (it holds no other 0x00; it may be
+ *       empty). The section ends with the last class name's 0x00.
+ *   M-D3. The board checks the section's structure only, after M-V1-V5's
+ *       layout and before M-V6, first refused field in section order, the
+ *       offset reported in the image: fewer than 16 bytes after the layout
+ *       -> the image's size; length != the bytes after the layout -> length;
+ *       n_features or n_classes != the model head's -> that field; flags
+ *       with a bit other than CLIP and FEATURE_NAMES -> flags; reserved != 0
+ *       -> reserved; the float arrays reach past the end -> the image's size;
+ *       a name whose 0x00 is missing before the end -> the name's first
+ *       byte; bytes after the last class name -> the first of them. No float
+ *       value, range_q8 or UTF-8 is checked by the board: hosts check them
+ *       (M-D5).
+ *   M-D4. From a raw row r (n_features reals in the units the model was
+ *       trained on) to the INFER features q (int16, Q15 scaled by
+ *       2^input_exp, MODEL_INFO input_exp), for every feature j:
+ *       s_j = r_j / scale_j, computed in double precision with scale_j
+ *       widened exactly from its float32; with CLIP, s_j = min(max(s_j, -1),
+ *       1); q_j = sign(s_j) x floor(|s_j| x 2^(15 - input_exp) + 1/2) (round
+ *       half away from zero, fixed.h FX-F6), saturated to -32768..32767
+ *       (FX-F2). A q_j that saturated does not fit the model's input: hosts
+ *       flag the row.
+ *   M-D5. Out of range: feature j of a row lies outside what the model was
+ *       trained on when |r_j / scale_j| (before clipping) > (range_q8 / 256)
+ *       x limit_j, where limit_j is the largest |s_j| over the training split
+ *       (in the model's input scale, not in raw units; phyff raises it to
+ *       the data's known range where there is one, e.g. 1 for pixels / 255). Hosts flag such rows:
+ *       their classes are guesses. A host refuses a description whose scale
+ *       is not finite and > 0, whose limit is not finite and >= 0, whose
+ *       range_q8 is 0, or whose names are not UTF-8.
  *
  * Code contracts: as wire.h W-P1-P5 and fixed.h FX-F1-F9. Images are read byte
  * by byte (W-W3), so they may sit at any address in RAM or flash.
@@ -264,6 +320,26 @@ struct phyff_readout_head {
     uint16_t reserved;
 };
 
+/* M-D1-D2: the optional description section at the very end of an image. */
+#define PHYFF_DESCRIBE_MAGIC 0x44594850u /* "PHYD" little-endian */
+#define PHYFF_DESCRIBE_HEAD_SIZE 16u
+#define PHYFF_DESCRIBE_RANGE_Q8 384u     /* the range factor phyff writes: 1.5 x 256 */
+
+enum phyff_describe_flag {
+    PHYFF_DESCRIBE_CLIP = 0x01,         /* scaled values are clipped to [-1, 1] (M-D4) */
+    PHYFF_DESCRIBE_FEATURE_NAMES = 0x02 /* the section names the features (M-D2) */
+};
+
+struct phyff_describe_head {
+    uint32_t magic;      /* PHYFF_DESCRIBE_MAGIC */
+    uint32_t length;     /* bytes of the whole section, this head included */
+    uint16_t n_features; /* == the model head's */
+    uint16_t n_classes;  /* == the model head's */
+    uint8_t flags;       /* enum phyff_describe_flag bits */
+    uint8_t reserved;    /* 0 */
+    uint16_t range_q8;   /* out-of-range factor x 256 (M-D5) */
+};
+
 /* M-L1: the class-code section at the end of an image with overlay == 1. */
 struct phyff_code_head {
     uint16_t gain_q8;  /* code amplitude relative to the overlay value, / 256 */
@@ -283,6 +359,8 @@ PHYFF_STATIC_ASSERT(sizeof(struct phyff_block_head) == PHYFF_BLOCK_HEAD_SIZE, "b
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_block_head, settle_us) == 16, "block.settle offset");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_readout_head) == PHYFF_READOUT_HEAD_SIZE, "readout layout");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_code_head) == PHYFF_CODE_HEAD_SIZE, "code head layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_describe_head) == PHYFF_DESCRIBE_HEAD_SIZE,
+                    "describe head layout");
 
 void phyff_model_head_pack(const struct phyff_model_head *h, uint8_t out[PHYFF_MODEL_HEAD_SIZE]);
 void phyff_model_head_unpack(const uint8_t in[PHYFF_MODEL_HEAD_SIZE], struct phyff_model_head *h);
@@ -294,6 +372,10 @@ void phyff_readout_head_unpack(const uint8_t in[PHYFF_READOUT_HEAD_SIZE],
                                struct phyff_readout_head *r);
 void phyff_code_head_pack(const struct phyff_code_head *c, uint8_t out[PHYFF_CODE_HEAD_SIZE]);
 void phyff_code_head_unpack(const uint8_t in[PHYFF_CODE_HEAD_SIZE], struct phyff_code_head *c);
+void phyff_describe_head_pack(const struct phyff_describe_head *d,
+                              uint8_t out[PHYFF_DESCRIBE_HEAD_SIZE]);
+void phyff_describe_head_unpack(const uint8_t in[PHYFF_DESCRIBE_HEAD_SIZE],
+                                struct phyff_describe_head *d);
 
 /* What the board allows (from its caps and its core's buffers). */
 struct phyff_model_limits {
@@ -321,6 +403,7 @@ struct phyff_model_view {
     uint32_t slots_at[PHYFF_MODEL_MAX_BLOCKS]; /* M-R1: offset of block k's slot map (0: none) */
     struct phyff_code_head code; /* M-L1 (overlay == 1) */
     uint32_t code_at;            /* offset of the codes (0: label slots) */
+    uint32_t describe_at;        /* M-D1: offset of the description section (0: none) */
 };
 
 /* M-R1: device rows per sample of block k (1 for a plain block). */
@@ -369,6 +452,9 @@ bool phyff_infer_readout_finish(const struct phyff_model_view *view, const int64
 
 /* M-P6 goodness: G_k of block k's output y, Q15. */
 int32_t phyff_infer_goodness(const struct phyff_model_view *view, unsigned k, const int16_t *y);
+
+/* M-D1: bytes of the checked image's description section (0: it has none). */
+uint32_t phyff_model_describe_size(const struct phyff_model_view *view);
 
 /* M-C1: byte `at` of an image (in program memory on AVR). */
 uint8_t phyff_model_byte(const uint8_t *image, uint32_t at);

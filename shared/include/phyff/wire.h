@@ -106,7 +106,7 @@
  *       one a meaning bumps the level, W-L2).
  *   W-S2. Level differs and cmd is not HELLO -> BAD_LEVEL, arg = board level.
  *   W-S3. cmd not served by this board (anything but 0x01..0x05 and, on a
- *       board with FEAT_INFER, 0x10..0x15: NONE, EVENT, 0x16..0x1F...)
+ *       board with FEAT_INFER, 0x10..0x16: NONE, EVENT, 0x17..0x1F...)
  *       -> UNKNOWN_COMMAND, arg 0.
  *   W-S4. The command's own checks (see Commands and On-device inference)
  *       -> BAD_PAYLOAD, BAD_CHANNELS, BATCH_TOO_LARGE, BAD_CONFIG or one of
@@ -178,7 +178,11 @@
  *       class code added to the features (M-L1-L2, head.overlay 1 and the
  *       code section); one INFER sample then measures every row of every
  *       block in order, and MODEL_INFO trace_values counts rows x n_sense
- *       per block.)
+ *       per block.
+ *       Level 5: MODEL_DESCRIBE (0x16), which serves the model image's
+ *       description section (model.h M-D1-D5: the input scaling, feature and
+ *       class names a host needs to send raw values), and images that end
+ *       with one.)
  *   W-L3. These never change, at any level, so that any host can talk to any
  *       board well enough to tell the user what to do: the header fields
  *       `level` and `seq` at offsets 0 and 1, the framing (W-W1, W-W2), the HELLO
@@ -223,7 +227,7 @@
  *              back to defaults, counters and uptime cleared. Non-empty ->
  *              BAD_PAYLOAD, arg 0.
  *   Defaults: settle_us 0, oversample 1, all wired channels active.
- *   0x10..0x15 on-device inference (next section); 0x16..0x1F reserved.
+ *   0x10..0x16 on-device inference (next section); 0x17..0x1F reserved.
  *
  * On-device inference (boards with FEAT_INFER; others answer UNKNOWN_COMMAND)
  *   A board holds at most one model: an image in the format of
@@ -290,6 +294,20 @@
  *                BATCH_TOO_LARGE, arg = that limit; payload != 8 + 2 x
  *                n_samples x n_values -> BAD_PAYLOAD, arg = that length.
  *                n_samples = 0 is served (the head alone).
+ *   MODEL_DESCRIBE (level 5) struct phyff_describe_request (offset,
+ *                max_bytes, reserved) -> struct phyff_describe_reply
+ *                (section_size = bytes of the model's description section,
+ *                model.h M-D1-D2, 0 when its image has none; offset echoed)
+ *                + n bytes of the section from offset, n = min(max_bytes,
+ *                section_size - offset, max_payload - 8). A host reads the
+ *                whole section in pieces: offset 0, then offset + n, until
+ *                section_size; section_size never changes while the same
+ *                model is in force (MODEL_INFO crc32). Served for a
+ *                compiled-in model as for a loaded one. Checks: payload != 8
+ *                -> BAD_PAYLOAD, arg 8; no model -> NO_MODEL, arg 0; reserved
+ *                != 0 -> BAD_CONFIG, arg 6; offset > section_size ->
+ *                BAD_CONFIG, arg 0. max_bytes 0 or offset == section_size
+ *                is served (the reply record alone).
  *   MODEL_ERASE  empty -> empty; the model (and its stored copy) is gone.
  *                Non-empty -> BAD_PAYLOAD, arg 0. A board without a model
  *                answers the same. The port cannot erase the stored copy ->
@@ -303,12 +321,13 @@
  *   NOT_A_REQUEST 23: W-S1, arg 0. BAD_LEVEL 5: W-S2, arg = board level.
  *   UNKNOWN_COMMAND 16: W-S3, arg 0. BAD_PAYLOAD 17: arg = the expected length
  *   (CONFIGURE 12; QUERY 4 or 4 + 2 x n x n_channels; MODEL_BEGIN 8;
- *   MODEL_CHUNK 5; INFER 8 or 8 + 2 x n x n_values; 0 for STATS, RESET,
- *   MODEL_COMMIT, MODEL_INFO and MODEL_ERASE). BAD_CHANNELS 19: arg =
- *   n_drive_active (QUERY), the model's n_features (INFER).
+ *   MODEL_CHUNK 5; INFER 8 or 8 + 2 x n x n_values; MODEL_DESCRIBE 8; 0 for
+ *   STATS, RESET, MODEL_COMMIT, MODEL_INFO and MODEL_ERASE). BAD_CHANNELS 19:
+ *   arg = n_drive_active (QUERY), the model's n_features (INFER).
  *   BATCH_TOO_LARGE 18: arg = caps.max_batch (QUERY), the model's max_batch
  *   or max_batch_trace (INFER). BAD_CONFIG 20: arg = field offset
- *   (CONFIGURE's record; INFER: 4 flags, 6 reserved).
+ *   (CONFIGURE's record; INFER: 4 flags, 6 reserved; MODEL_DESCRIBE: 0 offset,
+ *   6 reserved).
  *   MEDIUM 22: W-S5, arg 0. NO_MODEL 24, MODEL_TOO_LARGE 25, LOAD_RANGE 26,
  *   MODEL_CRC 27, BAD_MODEL 28, WRONG_BOARD 29, NO_LOAD 30: see On-device
  *   inference. Codes 6 (NO_SPACE), 7 (EMPTY) and 21 (OVERRUN) are
@@ -352,7 +371,7 @@ extern "C" {
 
 /* ---- Levels, sizes --------------------------------------------------- */
 
-#define PHYFF_PROTOCOL_LEVEL 4u
+#define PHYFF_PROTOCOL_LEVEL 5u
 
 #define PHYFF_HEADER_SIZE 8u
 #define PHYFF_CRC_SIZE 2u
@@ -379,6 +398,7 @@ enum phyff_cmd {
     PHYFF_CMD_MODEL_INFO = 0x13,
     PHYFF_CMD_INFER = 0x14,
     PHYFF_CMD_MODEL_ERASE = 0x15,
+    PHYFF_CMD_MODEL_DESCRIBE = 0x16, /* level 5 */
     PHYFF_CMD_EVENT = 0x7F /* unsolicited, board -> host only */
 };
 
@@ -556,6 +576,18 @@ struct phyff_model_info {
     char train_medium[PHYFF_NAME_SIZE]; /* caps.medium it was trained on */
 };
 
+/* MODEL_DESCRIBE (level 5): a piece of the model's description section. */
+struct phyff_describe_request {
+    uint32_t offset;    /* first byte of the section wanted */
+    uint16_t max_bytes; /* most bytes wanted (the reply also stops at max_payload) */
+    uint16_t reserved;  /* 0 */
+};
+
+struct phyff_describe_reply {
+    uint32_t section_size; /* bytes of the whole section; 0: the model has none */
+    uint32_t offset;       /* the request's, echoed */
+};
+
 /* Byte sizes on the wire. Each equals sizeof on every supported target
  * (checked below), but the codec never relies on that: see W-W3. */
 #define PHYFF_ERROR_SIZE 4u
@@ -568,6 +600,8 @@ struct phyff_model_info {
 #define PHYFF_CHUNK_HEAD_SIZE 4u
 #define PHYFF_INFER_HEAD_SIZE 8u
 #define PHYFF_MODEL_INFO_SIZE 76u
+#define PHYFF_DESCRIBE_REQUEST_SIZE 8u
+#define PHYFF_DESCRIBE_REPLY_SIZE 8u
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define PHYFF_STATIC_ASSERT(c, m) _Static_assert(c, m)
@@ -608,6 +642,10 @@ PHYFF_STATIC_ASSERT(sizeof(struct phyff_infer_head) == PHYFF_INFER_HEAD_SIZE, "i
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_model_info) == PHYFF_MODEL_INFO_SIZE, "model_info layout");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_model_info, input_exp) == 22, "model_info.input_exp offset");
 PHYFF_STATIC_ASSERT(offsetof(struct phyff_model_info, name) == 28, "model_info.name offset");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_describe_request) == PHYFF_DESCRIBE_REQUEST_SIZE,
+                    "describe_request layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_describe_reply) == PHYFF_DESCRIBE_REPLY_SIZE,
+                    "describe_reply layout");
 
 /* ---- CRC and COBS ------------------------------------------------------ */
 
@@ -697,6 +735,14 @@ void phyff_infer_head_pack(const struct phyff_infer_head *h, uint8_t out[PHYFF_I
 void phyff_infer_head_unpack(const uint8_t in[PHYFF_INFER_HEAD_SIZE], struct phyff_infer_head *h);
 void phyff_model_info_pack(const struct phyff_model_info *m, uint8_t out[PHYFF_MODEL_INFO_SIZE]);
 void phyff_model_info_unpack(const uint8_t in[PHYFF_MODEL_INFO_SIZE], struct phyff_model_info *m);
+void phyff_describe_request_pack(const struct phyff_describe_request *d,
+                                 uint8_t out[PHYFF_DESCRIBE_REQUEST_SIZE]);
+void phyff_describe_request_unpack(const uint8_t in[PHYFF_DESCRIBE_REQUEST_SIZE],
+                                   struct phyff_describe_request *d);
+void phyff_describe_reply_pack(const struct phyff_describe_reply *d,
+                               uint8_t out[PHYFF_DESCRIBE_REPLY_SIZE]);
+void phyff_describe_reply_unpack(const uint8_t in[PHYFF_DESCRIBE_REPLY_SIZE],
+                                 struct phyff_describe_reply *d);
 
 /* Q15 sample arrays <-> little-endian bytes (n values, 2n bytes). */
 void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out);
