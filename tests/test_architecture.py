@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "perf": {"compare", "ondevice", "training", "phyll", "datasets", "board", "protocol",
              "emulator", "media", "_native", "phyff"},
     "ondevice": {"phyll", "board", "protocol"},
-    "compare": {"training", "phyll", "datasets", "board", "protocol"},
+    "compare": {"ondevice", "training", "phyll", "datasets", "board", "protocol"},
     "api": {"ondevice", "training", "phyll", "datasets", "board", "protocol"},
     "training": {"phyll", "protocol", "phyff"},
     "phyll": set(),
