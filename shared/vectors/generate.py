@@ -188,7 +188,7 @@ def matmul_q15(
 # wire.h reference
 # =============================================================================
 
-PROTOCOL_LEVEL = 4
+PROTOCOL_LEVEL = 5
 HEADER_SIZE = 8
 CRC_SIZE = 2
 CRC_INIT = 0xFFFF
@@ -203,7 +203,10 @@ STATS_SIZE = 44
 MODEL_BEGIN_SIZE = 8
 CHUNK_HEAD_SIZE = 4
 INFER_HEAD_SIZE = 8
-MODEL_INFO_SIZE = 76
+MODEL_INFO_SIZE = 80
+LEARN_HEAD_SIZE = 4
+REFIT_REPLY_SIZE = 8
+REFIT_REQUEST_SIZE = 2
 
 CMD = {
     "NONE": 0x00,
@@ -218,6 +221,9 @@ CMD = {
     "MODEL_INFO": 0x13,
     "INFER": 0x14,
     "MODEL_ERASE": 0x15,
+    "LEARN": 0x17,  # level 5
+    "REFIT": 0x18,
+    "FORGET": 0x19,
     "EVENT": 0x7F,
 }
 FLAG = {"REPLY": 0x01, "ERROR": 0x02, "EVENT": 0x04}
@@ -246,6 +252,14 @@ STATUS = {
     "BAD_MODEL": 28,
     "WRONG_BOARD": 29,
     "NO_LOAD": 30,
+    "LEARN_FULL": 31,  # level 5
+    "BAD_LABEL": 32,
+    "TOO_FEW": 33,
+    "SINGULAR": 34,
+    "NO_READOUT": 35,
+    "BAD_LAMBDA": 36,
+    "REFIT_OVERFLOW": 37,
+    "LEARN_TOO_LARGE": 38,
 }
 # phyff_status_name: short, stable names (hosts show them to users).
 STATUS_NAME = {
@@ -272,6 +286,14 @@ STATUS_NAME = {
     "BAD_MODEL": "model refused",
     "WRONG_BOARD": "model for another board",
     "NO_LOAD": "no model load in progress",
+    "LEARN_FULL": "learning statistics full",
+    "BAD_LABEL": "label out of range",
+    "TOO_FEW": "too few samples to refit",
+    "SINGULAR": "singular refit system",
+    "NO_READOUT": "no read-out to learn",
+    "BAD_LAMBDA": "ridge penalty out of range",
+    "REFIT_OVERFLOW": "refit out of range",
+    "LEARN_TOO_LARGE": "learning statistics too large",
 }
 FEATURE = {
     "SATURATION_FLAGS": 0x0001,
@@ -280,6 +302,7 @@ FEATURE = {
     "CHANNEL_SELECT": 0x0008,
     "INFER": 0x0010,
     "MODEL_PERSIST": 0x0020,
+    "LEARN": 0x0040,  # level 5
     "EMULATED": 0x0100,
 }
 INFER_FLAG = {"TRACE": 0x0001}
@@ -529,7 +552,11 @@ MODEL_INFO_FIELDS = [
     ("name", "name"),
     ("train_board", "name"),
     ("train_medium", "name"),
+    ("readout_origin", "u16"),  # level 5 (wire.h W-N6)
+    ("readout_samples", "u16"),
 ]
+LEARN_HEAD_FIELDS = [("n_samples", "u16"), ("n_values", "u16")]
+REFIT_REPLY_FIELDS = [("crc32", "u32"), ("samples", "u16"), ("conditioning", "u16")]
 ERROR_FIELDS = [("status", "u16"), ("arg", "u16")]
 EVENT_FIELDS = [("event", "u16"), ("arg", "u16")]
 QUERY_HEAD_FIELDS = [("n_samples", "u16"), ("n_channels", "u16")]
@@ -1397,6 +1424,8 @@ def gen_wire() -> dict[str, Any]:
         "CONFIG_SIZE": CONFIG_SIZE, "QUERY_HEAD_SIZE": QUERY_HEAD_SIZE, "STATS_SIZE": STATS_SIZE,
         "MODEL_BEGIN_SIZE": MODEL_BEGIN_SIZE, "CHUNK_HEAD_SIZE": CHUNK_HEAD_SIZE,
         "INFER_HEAD_SIZE": INFER_HEAD_SIZE, "MODEL_INFO_SIZE": MODEL_INFO_SIZE,
+        "LEARN_HEAD_SIZE": LEARN_HEAD_SIZE, "REFIT_REPLY_SIZE": REFIT_REPLY_SIZE,
+        "REFIT_REQUEST_SIZE": REFIT_REQUEST_SIZE,
     }
     g["constants"] = [{"in": k, "out": v} for k, v in consts.items()]
     enums: list[dict[str, Any]] = []
@@ -1589,7 +1618,8 @@ def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         "crc32": crc32(image), "image_size": len(image), "train_unit_id": 0xC0FFEE01,
         "n_features": 3, "n_classes": 2, "max_batch": 100, "max_batch_trace": 60, "n_blocks": 1,
         "inference": 0, "input_exp": -2, "score_exp": 4, "trace_values": 2, "origin": 0,
-        "name": "m", "train_board": "qemu-mps2-an385", "train_medium": "acoustic"})
+        "name": "m", "train_board": "qemu-mps2-an385", "train_medium": "acoustic",
+        "readout_origin": 0, "readout_samples": 0})
     feats = [100, -200, 300, -32768, 0, 32767]
     scores = [-5, 70000, 2**31 - 1, -(2**31)]
     frames += [
@@ -1608,6 +1638,22 @@ def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         (hdr(c["MODEL_COMMIT"], seq=45, flags=R | E),
          record_pack(ERROR_FIELDS, {"status": STATUS["BAD_MODEL"], "arg": 87})),
         (hdr(c["MODEL_ERASE"], seq=46), b""),
+    ]
+    # level 5 conversations (wire.h W-N1-N8): LEARN two samples, REFIT, FORGET, refusals
+    frames += [
+        (hdr(c["LEARN"], seq=50), record_pack(LEARN_HEAD_FIELDS, {"n_samples": 2, "n_values": 3})
+         + samples_pack(feats) + u16le(1) + u16le(0)),
+        (hdr(c["LEARN"], seq=50, flags=R), record_pack(LEARN_HEAD_FIELDS, {
+            "n_samples": 2, "n_values": 2}) + u16le(1) + u16le(1)),
+        (hdr(c["LEARN"], seq=51, flags=R | E),
+         record_pack(ERROR_FIELDS, {"status": STATUS["BAD_LABEL"], "arg": 2})),
+        (hdr(c["REFIT"], seq=52), u16le(20)),
+        (hdr(c["REFIT"], seq=52, flags=R), record_pack(REFIT_REPLY_FIELDS, {
+            "crc32": crc32(image), "samples": 2, "conditioning": 9})),
+        (hdr(c["REFIT"], seq=53, flags=R | E),
+         record_pack(ERROR_FIELDS, {"status": STATUS["TOO_FEW"], "arg": 0})),
+        (hdr(c["FORGET"], seq=54), b""),
+        (hdr(c["FORGET"], seq=54, flags=R), b""),
     ]
     # a payload that makes the frame's CRC 0x0000 (both CRC bytes are zero)
     h0 = hdr(c["QUERY"], seq=12)
@@ -1811,9 +1857,16 @@ def gen_records() -> dict[str, Any]:
             "n_features": 64, "n_classes": 10, "max_batch": 12, "max_batch_trace": 3,
             "n_blocks": 2, "inference": 1, "input_exp": -3, "score_exp": 16,
             "trace_values": 400, "origin": 1, "name": "digits-run-7",
-            "train_board": "qemu-mps2-an385", "train_medium": "optical"}
+            "train_board": "qemu-mps2-an385", "train_medium": "optical",
+            "readout_origin": 0, "readout_samples": 0}
     g["model_info_pack"] = record_cases(rng, MODEL_INFO_FIELDS, [
-        info, dict(info, input_exp=-128, score_exp=127, name="0123456789abcdef")])
+        info, dict(info, input_exp=-128, score_exp=127, name="0123456789abcdef"),
+        dict(info, readout_origin=1, readout_samples=511)])
+    # level 5 records (on-device learning, wire.h W-N1-N8)
+    g["learn_head_pack"] = record_cases(rng_for("learn_records"), LEARN_HEAD_FIELDS, [
+        {"n_samples": 12, "n_values": 40}, {"n_samples": 511, "n_values": 7}])
+    g["refit_reply_pack"] = record_cases(rng_for("refit_records"), REFIT_REPLY_FIELDS, [
+        {"crc32": crc32(b"123456789"), "samples": 70, "conditioning": 21}])
     samples = [[], [0], [1], [-1], [-32768], [32767], [0x1234, -0x1234],
                [-32768, 32767, 0, -1, 1, 256, -256, 255]]
     samples.append([randint(rng, Q15_MIN, Q15_MAX) for _ in range(40)])
@@ -1822,7 +1875,7 @@ def gen_records() -> dict[str, Any]:
     g["u32_le"] = [{"in": v, "out": hx(u32le(v))}
                    for v in (0, 1, 0xFF, 0x100, 0x12345678, 0x80000000, 0xFFFFFFFF)]
     g["status_name_unknown"] = [{"in": v, "out": "unknown status"}
-                                for v in (-1, 8, 9, 15, 31, 32, 100, 255, 256, 65536,
+                                for v in (-1, 8, 9, 15, 39, 40, 100, 255, 256, 65536,
                                           -2147483648)]
     g["status_name"] = [{"in": STATUS[k], "out": v} for k, v in STATUS_NAME.items()]
     return g

@@ -53,6 +53,15 @@
  *       model is loaded. The inference commands are served (FEAT_INFER) only
  *       on a core with model memory or with a compiled-in image handed over;
  *       other cores answer them UNKNOWN_COMMAND.
+ *   CORE-K10. On-device learning (wire.h W-N1-N8, learn.h) is built with model
+ *       memory (PHYFF_CORE_MODEL_BYTES > 0) and advertised as FEAT_LEARN; a
+ *       core without it (the Uno's, a compiled-in model alone) answers LEARN,
+ *       REFIT and FORGET UNKNOWN_COMMAND. The statistics occupy the model
+ *       slot the model in force does not use, so LEARN and REFIT end a load
+ *       in progress (a later MODEL_CHUNK or MODEL_COMMIT gets NO_LOAD). The
+ *       solve's scratch (2 (F + 1) int32) is the reply buffer, so a read-out
+ *       whose 8 (F + 1) bytes exceed PHYFF_CORE_MAX_PAYLOAD cannot learn
+ *       (LEARN_TOO_LARGE), as one whose statistics exceed a slot.
  */
 #ifndef PHYFF_CORE_H
 #define PHYFF_CORE_H
@@ -61,6 +70,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "phyff/learn.h"
 #include "phyff/model.h"
 #include "phyff/wire.h"
 #include "port.h"
@@ -162,6 +172,16 @@ struct phyff_core {
     int16_t work[PHYFF_CORE_INFER_WORK];
     int64_t class_acc[PHYFF_CORE_MAX_CLASSES];
     int32_t scores[PHYFF_CORE_MAX_CLASSES];
+#endif
+#if PHYFF_CORE_MODEL_BYTES > 0
+    /* On-device learning (CORE-K10, wire.h W-N1-N8). */
+    bool learn_ready;          /* the idle slot holds the statistics of the model in force */
+    uint8_t repeat_cmd;        /* W-N3: the LEARN or REFIT that succeeded just before, or 0 */
+    uint8_t repeat_seq;
+    uint8_t refit_cond;        /* the last REFIT's conditioning figure (its repeated reply) */
+    uint16_t readout_origin;   /* enum phyff_readout_origin (W-N6) */
+    uint16_t readout_samples;
+    int16_t learn_f[PHYFF_LEARN_MAX_WIDTH]; /* one sample's read-out features */
 #endif
 #if PHYFF_CORE_COMPILED_MODEL
     /* A model compiled into the firmware (CORE-K9). */
