@@ -184,7 +184,7 @@ RECORD_SIZES = {"MODEL_BEGIN_SIZE": wire.ModelBegin, "MODEL_INFO_SIZE": wire.Mod
                 "INFER_HEAD_SIZE": wire.InferHead, "CHUNK_HEAD_SIZE": wire.ChunkHead,
                 "CAPS_SIZE": wire.Caps, "STATS_SIZE": wire.Stats, "CONFIG_SIZE": wire.Config,
                 "QUERY_HEAD_SIZE": wire.QueryHead, "ERROR_SIZE": wire.ErrorRecord,
-                "EVENT_SIZE": wire.Event}
+                "EVENT_SIZE": wire.Event, "REFIT_REPLY_SIZE": wire.RefitReply}
 
 
 def check_constant(case: Case) -> None:
@@ -353,6 +353,8 @@ WIRE_CHECKERS: dict[str, Checker] = {
     "chunk_head_pack": record(wire.ChunkHead),
     "infer_head_pack": record(wire.InferHead),
     "model_info_pack": record(wire.ModelInfo),
+    "learn_head_pack": record(wire.LearnHead),  # W-N8
+    "refit_reply_pack": record(wire.RefitReply),
     "status_name": check_status_name,
     "crc32": check_crc32,
     "samples_pack": check_samples,

@@ -451,6 +451,7 @@ CHUNK_HEAD_SIZE: int = lib.PHYFF_CHUNK_HEAD_SIZE
 INFER_TRACE: int = lib.PHYFF_INFER_TRACE
 LEARN_HEAD_SIZE: int = lib.PHYFF_LEARN_HEAD_SIZE
 LEARN_MAX_SAMPLES: int = lib.PHYFF_LEARN_MAX_SAMPLES
+REFIT_REQUEST_SIZE: int = lib.PHYFF_REFIT_REQUEST_SIZE  # uint16 lambda_shift
 
 
 def crc32(data: bytes, crc: int = 0) -> int:
