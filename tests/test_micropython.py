@@ -119,8 +119,8 @@ def c_value(name: str) -> int:
             return int(enum_cls[name[len(prefix):]])  # type: ignore[misc]
     if name == "OK":
         return int(wire.Status.OK)
-    if name == "INFER_TRACE":
-        return int(lib.PHYFF_INFER_TRACE)
+    if name in ("INFER_TRACE", "READOUT_REFIT"):
+        return int(getattr(lib, f"PHYFF_{name}"))
     raise AssertionError(f"phyffmp.wire.{name} has no C counterpart")
 
 
@@ -187,7 +187,7 @@ def test_model_constants_equal_the_c_ones() -> None:
     for enum in ("ENC_AMPLITUDE", "ENC_BINARY2", "ENC_BINARY2_UNIFORM", "ENC_PHASE", "ENC_CLIP",
                  "INFERENCE_ONEPASS", "INFERENCE_GOODNESS", "BLOCK_PHYSICAL", "BLOCK_SKIP",
                  "MODEL_MAGIC", "MODEL_VERSION", "MODEL_MAX_BLOCKS", "MODEL_HEAD_SIZE",
-                 "BLOCK_HEAD_SIZE", "READOUT_HEAD_SIZE"):
+                 "BLOCK_HEAD_SIZE", "READOUT_HEAD_SIZE", "MODEL_MAX_REFIT_SAMPLES"):
         assert enum in mp, f"missing in phyffmp/model.py: {enum}"
 
 
@@ -1166,8 +1166,8 @@ def test_learn_refit_and_forget_answer_like_the_emulated_board(pair_for: Any) ->
 @needs_mpy
 def test_a_refitted_read_out_is_stored_and_restored_like_the_emulator(
         pair_for: Any, tmp_path: Path) -> None:
-    """W-N4, W-N6: the refitted image is what storage holds; a restart restores it (its
-    provenance is not in the image: readout_origin 0 after the restart)."""
+    """W-N4, W-N6: the refitted image is what storage holds; a restart restores it, and
+    the image says it was refitted (model.h M-V4)."""
     emu_file, mpy_file = tmp_path / "emu.bin", tmp_path / "mpy.bin"
     spec = EmulatorSpec(medium="acoustic", seed=33, model_file=str(emu_file))
     rng = np.random.default_rng(33)
@@ -1183,7 +1183,8 @@ def test_a_refitted_read_out_is_stored_and_restored_like_the_emulator(
     assert stored != image
     again = Numbered(pair_for(spec, model_file=mpy_file))
     restored = ModelInfo.unpack(served(again.request(Cmd.MODEL_INFO)))
-    assert (restored.crc32, restored.readout_origin) == (reply.crc32, 0)
+    assert (restored.crc32, restored.readout_origin, restored.readout_samples) == (
+        reply.crc32, lib.PHYFF_READOUT_REFIT, 3 * c)
     again.request(Cmd.INFER, infer_payload(x))
     again.request(Cmd.MODEL_ERASE)
 

@@ -367,6 +367,7 @@ MODEL_CONSTANTS = {
     "MODEL_MAX_BLOCKS": model_image.MAX_BLOCKS, "MODEL_HEAD_SIZE": model_image.ModelHead.size(),
     "BLOCK_HEAD_SIZE": model_image.BlockHead.size(),
     "READOUT_HEAD_SIZE": model_image.ReadoutHead.size(),
+    "MODEL_MAX_REFIT_SAMPLES": model_image.MAX_REFIT_SAMPLES,
 }
 
 

@@ -12,6 +12,10 @@
 #define Q PHYFF_LEARN_Q
 #define ONE_Q ((int64_t)1 << Q)
 
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(PHYFF_LEARN_MAX_SAMPLES == PHYFF_MODEL_MAX_REFIT_SAMPLES, "model.h M-V4 bounds RF-A4's cap");
+#endif
+
 /* ---- the area (RF-M1) -------------------------------------------------- */
 
 static size_t tri_count(uint32_t n) {
@@ -289,7 +293,8 @@ enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_mode
     if (view->head.inference != PHYFF_INFERENCE_ONEPASS) return PHYFF_LEARN_NO_READOUT;
     if (width < 1u || width > PHYFF_LEARN_MAX_WIDTH) return PHYFF_LEARN_TOO_WIDE;
     /* RF-S1 */
-    if (phyff_learn_samples(area, width) < 2u) return PHYFF_LEARN_TOO_FEW;
+    const uint32_t samples = phyff_learn_samples(area, width);
+    if (samples < 2u) return PHYFF_LEARN_TOO_FEW;
     for (uint16_t c = 0; c < n_classes; ++c) {
         if (phyff_learn_class_samples(area, width, n_classes, c) < 1u) return PHYFF_LEARN_TOO_FEW;
     }
@@ -388,6 +393,7 @@ enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_mode
             struct phyff_readout_head ro = view->readout;
             ro.shift_b = (uint8_t)(beta - 15 - unit);
             ro.shift_out = (uint8_t)(score_exp - 31 - unit);
+            ro.refit_samples = (uint16_t)samples; /* RF-Q5: the image's provenance */
             phyff_readout_head_pack(&ro, image + r_at - PHYFF_READOUT_HEAD_SIZE);
             for (unsigned k = 0; k < n_blocks; ++k) {
                 struct phyff_block_head b = view->blocks[k];

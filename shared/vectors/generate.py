@@ -627,7 +627,8 @@ BLOCK_HEAD_FIELDS = [
     ("settle_us", "u32"), ("oversample", "u16"), ("readout_shift", "u8"), ("rows", "u8"),
 ]
 READOUT_HEAD_FIELDS = [("n_in", "u16"), ("n_classes", "u16"), ("shift_b", "u8"),
-                       ("shift_out", "u8"), ("reserved", "u16")]
+                       ("shift_out", "u8"), ("refit_samples", "u16")]
+MODEL_MAX_REFIT_SAMPLES = 511  # M-V4 (level 5): learn.h RF-A4's cap
 CODE_HEAD_FIELDS = [("gain_q8", "u16"), ("reserved", "u16")]
 WIDTH = {"u8": 1, "i8": 1, "u16": 2, "u32": 4, "name": NAME_SIZE}
 
@@ -801,7 +802,7 @@ def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
         need(readout["n_classes"] == nc, at + ro["n_classes"])
         need(readout["shift_b"] <= SHIFT_BIAS_MAX, at + ro["shift_b"])
         need(readout["shift_out"] <= SHIFT_OUT_MAX, at + ro["shift_out"])
-        need(readout["reserved"] == 0, at + ro["reserved"])
+        need(readout["refit_samples"] <= MODEL_MAX_REFIT_SAMPLES, at + ro["refit_samples"])
         readout_at = at + READOUT_HEAD_SIZE
         at = readout_at + 2 * (nc * width + nc)
     else:
@@ -1944,7 +1945,7 @@ def make_model(rng: random.Random, *, inference: str, n_features: int, n_classes
         rwr = ro.pop("wr", wr)
         out["readout"] = {
             "head": {"n_in": n_in, "n_classes": n_classes, "shift_b": ro["shift_b"],
-                     "shift_out": ro["shift_out"], "reserved": 0},
+                     "shift_out": ro["shift_out"], "refit_samples": 0},
             "R": [[randint(rng, -rwr, rwr) for _ in range(n_in)] for _ in range(n_classes)],
             "rb": [randint(rng, -rwr, rwr) for _ in range(n_classes)]}
     if coded:
@@ -2056,7 +2057,8 @@ def gen_model() -> dict[str, Any]:
     g: dict[str, Any] = {}
     consts = {"MODEL_MAGIC": MODEL_MAGIC, "MODEL_VERSION": MODEL_VERSION,
               "MODEL_MAX_BLOCKS": MODEL_MAX_BLOCKS, "MODEL_HEAD_SIZE": MODEL_HEAD_SIZE,
-              "BLOCK_HEAD_SIZE": BLOCK_HEAD_SIZE, "READOUT_HEAD_SIZE": READOUT_HEAD_SIZE}
+              "BLOCK_HEAD_SIZE": BLOCK_HEAD_SIZE, "READOUT_HEAD_SIZE": READOUT_HEAD_SIZE,
+              "MODEL_MAX_REFIT_SAMPLES": MODEL_MAX_REFIT_SAMPLES}
     g["constants"] = [{"in": k, "out": v} for k, v in consts.items()]
     enums: list[dict[str, Any]] = []
     for ename, table in (("Inference", INFERENCE), ("Encoder", ENCODER),
@@ -2078,7 +2080,8 @@ def gen_model() -> dict[str, Any]:
          "in_exp": 0, "out_exp": 1, "shift_p": 0, "shift_h": 1, "shift_b": 2,
          "shift_out": 15, "settle_us": 50000, "oversample": 1, "readout_shift": 0, "rows": 5}])
     g["readout_head_pack"] = record_cases(rng, READOUT_HEAD_FIELDS, [
-        {"n_in": 80, "n_classes": 10, "shift_b": 40, "shift_out": 62, "reserved": 0}])
+        {"n_in": 80, "n_classes": 10, "shift_b": 40, "shift_out": 62, "refit_samples": 0},
+        {"n_in": 40, "n_classes": 7, "shift_b": 3, "shift_out": 9, "refit_samples": 511}])
     g["code_head_pack"] = record_cases(rng_for("model_code_records"), CODE_HEAD_FIELDS, [
         {"gain_q8": 256, "reserved": 0}, {"gain_q8": 1024, "reserved": 0}])
 
@@ -2150,7 +2153,10 @@ def gen_model() -> dict[str, Any]:
         (patch(base, ro_at + roo["n_classes"], "u16", 4), LIMITS, "M-V4 n_classes"),
         (patch(base, ro_at + roo["shift_b"], "u8", 41), LIMITS, "M-V4 shift_b"),
         (patch(base, ro_at + roo["shift_out"], "u8", 63), LIMITS, "M-V4 shift_out"),
-        (patch(base, ro_at + roo["reserved"], "u16", 1), LIMITS, "M-V4 reserved"),
+        (patch(base, ro_at + roo["refit_samples"], "u16", 511), LIMITS,
+         "M-V4 refit_samples at the cap"),
+        (patch(base, ro_at + roo["refit_samples"], "u16", 512), LIMITS,
+         "M-V4 refit_samples above the cap"),
         (base[:-1], LIMITS, "M-V5 one byte short"),
         (base + b"\x00", LIMITS, "M-V5 one byte extra"),
         (base[:b0 + 10], LIMITS, "M-V5 cut in a block head"),

@@ -1259,10 +1259,10 @@ static void test_learning(void) {
     CHECK(req(PHYFF_CMD_FORGET, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) && n == 0,
           "FORGET");
     CHECK(learn_seq(217, rq, learn_request(rq, 0, 3, NULL, NULL)) == 0, "FORGET cleared them");
-    /* a restart restores the refitted image; its provenance is not in the image (W-N6) */
+    /* a restart restores the refitted image, which says it was refitted (W-N6) */
     reboot();
-    CHECK(info_now(&info) && info.crc32 == r2.crc32 && info.readout_origin == PHYFF_READOUT_HOST,
-          "after a restart: the refitted image, origin unknown (0)");
+    CHECK(info_now(&info) && info.crc32 == r2.crc32 && info.readout_origin == PHYFF_READOUT_REFIT &&
+              info.readout_samples == 8, "after a restart: the refitted image, from 8 samples");
     /* a goodness model has no read-out (W-N5) */
     CHECK(load(&g, 256, &info), "goodness model");
     CHECK(req(PHYFF_CMD_LEARN, rq, learn_request(rq, 0, 2, NULL, NULL), &h, &p, &n) &&

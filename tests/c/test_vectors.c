@@ -1271,7 +1271,7 @@ static const field_desc block_head_fields[] = {
 static const field_desc readout_head_fields[] = {
     F(struct phyff_readout_head, n_in, 2),    F(struct phyff_readout_head, n_classes, 2),
     F(struct phyff_readout_head, shift_b, 1), F(struct phyff_readout_head, shift_out, 1),
-    F(struct phyff_readout_head, reserved, 2), {NULL, 0, 0}};
+    F(struct phyff_readout_head, refit_samples, 2), {NULL, 0, 0}};
 static const field_desc code_head_fields[] = {
     F(struct phyff_code_head, gain_q8, 2), F(struct phyff_code_head, reserved, 2), {NULL, 0, 0}};
 #undef F
@@ -1556,6 +1556,7 @@ static const named_const model_consts[] = {
         {"MODEL_HEAD_SIZE", PHYFF_MODEL_HEAD_SIZE},
         {"BLOCK_HEAD_SIZE", PHYFF_BLOCK_HEAD_SIZE},
         {"READOUT_HEAD_SIZE", PHYFF_READOUT_HEAD_SIZE},
+        {"MODEL_MAX_REFIT_SAMPLES", PHYFF_MODEL_MAX_REFIT_SAMPLES},
 };
 
 static void check_model_constants(const json_value *cases, group *g) {

@@ -846,7 +846,8 @@ class Core:
                        v.n_classes, self._infer_max_batch(v, 0), self._infer_max_batch(v, 1),
                        v.n_blocks, v.inference, v.input_exp, v.score_exp, v.trace_values,
                        v.image, 24,  # the head's name, train_board, train_medium
-                       0, self.readout_origin, self.readout_samples)
+                       0, READOUT_REFIT if self._refitted() else 0,
+                       v.r_refit_samples if self._refitted() else 0)
         self._send_frame(seq, cmd, FLAG_REPLY, MODEL_INFO_SIZE)
 
     def _cmd_model_begin(self, seq: int, length: int) -> None:
@@ -1129,10 +1130,13 @@ class Core:
     # ---- on-device learning (CORE-K10, wire.h W-N1-N8, learn.h) ---------------------
 
     def _learn_model_changed(self) -> None:
-        """learn_model_changed(): the statistics are gone, the read-out is the host's."""
+        """learn_model_changed(): the model in force changed, its statistics are gone."""
         self.learn_ready = False
-        self.readout_origin = 0
-        self.readout_samples = 0
+
+    def _refitted(self) -> bool:
+        """W-N6: whether a board refitted the read-out in force (the image says, M-V4)."""
+        v = self.view
+        return v.inference == INFERENCE_ONEPASS and v.r_refit_samples > 0
 
     def _learn_max_batch(self, v: View) -> int:
         """learn_max_batch(): most LEARN samples whose request fits max_payload."""
@@ -1265,7 +1269,7 @@ class Core:
         return False
 
     def _reply_refit(self, seq: int) -> None:
-        put_refit_reply(self.raw, _P, self.model_crc, self.readout_samples, self.refit_cond)
+        put_refit_reply(self.raw, _P, self.model_crc, self.view.r_refit_samples, self.refit_cond)
         self._send_frame(seq, CMD_REFIT, FLAG_REPLY, REFIT_REPLY_SIZE)
         self.repeat_cmd = CMD_REFIT
         self.repeat_seq = seq
@@ -1284,7 +1288,6 @@ class Core:
             lam = 255
         v = self.view
         area = self._learn_stats()
-        samples = lm.samples(area, v.readout_width)
         image = self.model[self.active]
         st, cond = lm.refit(area, v, image, lam)
         if st != lm.LEARN_OK:
@@ -1302,8 +1305,6 @@ class Core:
             self._reply_error(seq, CMD_REFIT, ERR_MEDIUM, 0)
             return
         self.model_crc = crc32(image, 0, size, 0, self.crc_st)
-        self.readout_origin = READOUT_REFIT
-        self.readout_samples = samples
         self.refit_cond = cond
         if self.load_state == LOAD_DONE:
             self.load_state = LOAD_IDLE  # COMMIT's retry is over

@@ -364,14 +364,9 @@ static void learn_drop_stats(struct phyff_core *core) {
 #endif
 }
 
-/* W-N1, W-N6: the model in force changed: the statistics are gone and the
- * read-out is the host's. */
+/* W-N1: the model in force changed: its statistics are gone. */
 static void learn_model_changed(struct phyff_core *core) {
     learn_drop_stats(core);
-#if PHYFF_CORE_MODEL_BYTES > 0
-    core->readout_origin = PHYFF_READOUT_HOST;
-    core->readout_samples = 0;
-#endif
 }
 
 static void model_limits(const struct phyff_core *core, struct phyff_model_limits *lim) {
@@ -413,10 +408,11 @@ static void model_info(const struct phyff_core *core, struct phyff_model_info *i
 #if PHYFF_CORE_COMPILED_MODEL
     info->origin = core->from_flash ? PHYFF_MODEL_COMPILED : PHYFF_MODEL_LOADED;
 #endif
-#if PHYFF_CORE_MODEL_BYTES > 0
-    info->readout_origin = core->readout_origin; /* W-N6 */
-    info->readout_samples = core->readout_samples;
-#endif
+    /* W-N6: the image says whether a board refitted its read-out (model.h M-V4) */
+    if (v->head.inference == PHYFF_INFERENCE_ONEPASS && v->readout.refit_samples > 0) {
+        info->readout_origin = PHYFF_READOUT_REFIT;
+        info->readout_samples = v->readout.refit_samples;
+    }
     memcpy(info->name, v->head.name, PHYFF_NAME_SIZE);
     memcpy(info->train_board, v->head.train_board, PHYFF_NAME_SIZE);
     memcpy(info->train_medium, v->head.train_medium, PHYFF_NAME_SIZE);
@@ -522,7 +518,7 @@ static void cmd_model_commit(struct phyff_core *core, const struct phyff_header 
     core->model_crc = core->load_crc;
     core->loaded = true;
     core->load_state = LOAD_DONE;
-    learn_model_changed(core); /* W-N1, W-N6 */
+    learn_model_changed(core); /* W-N1 */
 #if PHYFF_CORE_COMPILED_MODEL
     core->from_flash = false;
 #endif
@@ -561,7 +557,7 @@ static void cmd_model_erase(struct phyff_core *core, const struct phyff_header *
     core->model_crc = 0;
     core->load_state = LOAD_IDLE;
     memset(&core->view, 0, sizeof core->view);
-    learn_model_changed(core); /* W-N1, W-N6 */
+    learn_model_changed(core); /* W-N1 */
     serve_compiled(core); /* CORE-K9: the compiled-in model, if any, is in force again */
     reply_ok(core, req, NULL, 0);
 }
@@ -958,7 +954,8 @@ static bool refit_undo(struct phyff_core *core, uint32_t old_crc) {
 }
 
 static void reply_refit(struct phyff_core *core, const struct phyff_header *req) {
-    struct phyff_refit_reply r = {core->model_crc, core->readout_samples, core->refit_cond};
+    struct phyff_refit_reply r = {core->model_crc, core->view.readout.refit_samples,
+                                  core->refit_cond};
     phyff_refit_reply_pack(&r, core->reply.bytes);
     reply_ok(core, req, core->reply.bytes, PHYFF_REFIT_REPLY_SIZE);
     core->repeat_cmd = req->cmd;
@@ -979,7 +976,6 @@ static void cmd_refit(struct phyff_core *core, const struct phyff_header *req,
     const uint16_t requested = phyff_get_u16(payload);
     const uint8_t lambda_shift = (uint8_t)(requested > 255u ? 255u : requested);
     int32_t *area = learn_stats(core);
-    const uint32_t samples = phyff_learn_samples(area, core->view.readout_width);
     uint8_t *image = slot(core, core->active);
     uint8_t cond = 0;
     /* the solve's scratch is the reply buffer (CORE-K10: 8 (F + 1) bytes fit) */
@@ -1009,8 +1005,6 @@ static void cmd_refit(struct phyff_core *core, const struct phyff_header *req,
         return;
     }
     core->model_crc = phyff_crc32(0, image, size);
-    core->readout_origin = PHYFF_READOUT_REFIT;
-    core->readout_samples = (uint16_t)samples;
     core->refit_cond = cond;
     if (core->load_state == LOAD_DONE) core->load_state = LOAD_IDLE; /* COMMIT's retry is over */
     reply_refit(core, req);

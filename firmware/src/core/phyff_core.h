@@ -179,8 +179,6 @@ struct phyff_core {
     uint8_t repeat_cmd;        /* W-N3: the LEARN or REFIT that succeeded just before, or 0 */
     uint8_t repeat_seq;
     uint8_t refit_cond;        /* the last REFIT's conditioning figure (its repeated reply) */
-    uint16_t readout_origin;   /* enum phyff_readout_origin (W-N6) */
-    uint16_t readout_samples;
     int16_t learn_f[PHYFF_LEARN_MAX_WIDTH]; /* one sample's read-out features */
 #endif
 #if PHYFF_CORE_COMPILED_MODEL

@@ -182,7 +182,9 @@
  *       Level 5: on-device learning of the one-pass read-out: LEARN 0x17,
  *       REFIT 0x18, FORGET 0x19, statuses 31..38, FEAT_LEARN, struct
  *       phyff_learn_head and struct phyff_refit_reply, and model_info grows
- *       to 80 bytes with readout_origin and readout_samples (W-N1-N8).)
+ *       to 80 bytes with readout_origin and readout_samples (W-N1-N8); a
+ *       model image's read-out head records refit_samples (model.h M-V4),
+ *       which level 4 required to be 0.)
  *   W-L3. These never change, at any level, so that any host can talk to any
  *       board well enough to tell the user what to do: the header fields
  *       `level` and `seq` at offsets 0 and 1, the framing (W-W1, W-W2), the HELLO
@@ -332,8 +334,8 @@
  *       The new read-out replaces the old one only when the whole solve
  *       succeeded and the changed image passes model.h M-V1-V6 again; the
  *       image's CRC-32 (caps.model_crc, model_info.crc32) is then that of the
- *       changed image, and a board with FEAT_MODEL_PERSIST stores it (the
- *       port's model_save) before it answers. A store that fails answers
+ *       changed image (which records its provenance, W-N6), and a board with
+ *       FEAT_MODEL_PERSIST stores it (the port's model_save) before it answers. A store that fails answers
  *       MEDIUM and puts the stored copy (the model before the refit, PORT-R6)
  *       back in force. Every other refusal leaves the read-out in force
  *       untouched.
@@ -341,10 +343,10 @@
  *       and REFIT refuse it (NO_READOUT, arg 1), as a goodness model (arg 0),
  *       which has no read-out.
  *   W-N6. MODEL_INFO's readout_origin is 1 and readout_samples the samples of
- *       the last REFIT once a refit replaced the read-out of the model in
- *       force, else 0 and 0. The board keeps these in RAM: a model restored
- *       from storage at start-up reports 0 and 0 (the image itself holds no
- *       provenance).
+ *       the refit when the read-out in force was refitted by a board, else 0
+ *       and 0. Both come from the image itself (its read-out head's
+ *       refit_samples, model.h M-V4, learn.h RF-Q5), so they survive wherever
+ *       the image does: a stored copy restored at start-up, an image read back.
  *   W-N7. A REFIT leaves the model's n_features, n_classes and blocks as they
  *       were; score_exp may change (learn.h RF-Q2), so hosts read MODEL_INFO
  *       after a refit.
