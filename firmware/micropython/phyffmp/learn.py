@@ -307,7 +307,7 @@ def refit(area: "Any", v: "View", image: "Any", lam: int) -> tuple:
     w = [0] * n
     st, cond = _factor(area, v, n, lam, u)
     fx = -_Q - LEARN_FEATURE_SHIFT
-    omega: "list" = [None] * nb  # None: a segment without a non-zero weight yet
+    omega: list = [None] * nb  # None: a segment without a non-zero weight yet
     bias_exp = None
     rs = [0] * n_classes
     for c in range(n_classes):
