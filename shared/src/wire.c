@@ -378,16 +378,16 @@ void phyff_learn_head_unpack(const uint8_t in[PHYFF_LEARN_HEAD_SIZE], struct phy
     h->n_values = phyff_get_u16(in + 2);
 }
 
-void phyff_refit_reply_pack(const struct phyff_refit_reply *r, uint8_t out[PHYFF_REFIT_REPLY_SIZE]) {
-    phyff_put_u32(out, r->crc32);
-    phyff_put_u16(out + 4, r->samples);
-    phyff_put_u16(out + 6, r->conditioning);
+void phyff_refit_reply_pack(const struct phyff_refit_reply *reply, uint8_t out[PHYFF_REFIT_REPLY_SIZE]) {
+    phyff_put_u32(out, reply->crc32);
+    phyff_put_u16(out + 4, reply->samples);
+    phyff_put_u16(out + 6, reply->conditioning);
 }
 
-void phyff_refit_reply_unpack(const uint8_t in[PHYFF_REFIT_REPLY_SIZE], struct phyff_refit_reply *r) {
-    r->crc32 = phyff_get_u32(in);
-    r->samples = phyff_get_u16(in + 4);
-    r->conditioning = phyff_get_u16(in + 6);
+void phyff_refit_reply_unpack(const uint8_t in[PHYFF_REFIT_REPLY_SIZE], struct phyff_refit_reply *reply) {
+    reply->crc32 = phyff_get_u32(in);
+    reply->samples = phyff_get_u16(in + 4);
+    reply->conditioning = phyff_get_u16(in + 6);
 }
 
 void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out) {

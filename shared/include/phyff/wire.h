@@ -826,8 +826,8 @@ void phyff_model_info_pack(const struct phyff_model_info *m, uint8_t out[PHYFF_M
 void phyff_model_info_unpack(const uint8_t in[PHYFF_MODEL_INFO_SIZE], struct phyff_model_info *m);
 void phyff_learn_head_pack(const struct phyff_learn_head *h, uint8_t out[PHYFF_LEARN_HEAD_SIZE]);
 void phyff_learn_head_unpack(const uint8_t in[PHYFF_LEARN_HEAD_SIZE], struct phyff_learn_head *h);
-void phyff_refit_reply_pack(const struct phyff_refit_reply *r, uint8_t out[PHYFF_REFIT_REPLY_SIZE]);
-void phyff_refit_reply_unpack(const uint8_t in[PHYFF_REFIT_REPLY_SIZE], struct phyff_refit_reply *r);
+void phyff_refit_reply_pack(const struct phyff_refit_reply *reply, uint8_t out[PHYFF_REFIT_REPLY_SIZE]);
+void phyff_refit_reply_unpack(const uint8_t in[PHYFF_REFIT_REPLY_SIZE], struct phyff_refit_reply *reply);
 
 /* Q15 sample arrays <-> little-endian bytes (n values, 2n bytes). */
 void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out);
