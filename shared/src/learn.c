@@ -5,6 +5,7 @@
  */
 #include "phyff/learn.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "phyff/fixed.h"
@@ -247,7 +248,7 @@ static int64_t rhs(struct problem *pb, uint16_t c, uint32_t i) {
 static enum phyff_learn_status solve_class(struct problem *pb, uint16_t c, int32_t *scratch,
                                            int *r_out) {
     const uint32_t n = pb->n;
-    int r = INT32_MIN;
+    int r = INT_MIN;
     for (uint32_t i = 0; i < n; ++i) {
         const int64_t b = rhs(pb, c, i);
         if (b == 0) continue;
@@ -314,9 +315,9 @@ enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_mode
     const int FEATURE_X = -(int)Q - (int)PHYFF_LEARN_FEATURE_SHIFT;
     int omega[PHYFF_MODEL_MAX_BLOCKS];
     bool any[PHYFF_MODEL_MAX_BLOCKS];
-    int bias_exp = INT32_MIN;
+    int bias_exp = INT_MIN;
     for (unsigned k = 0; k < n_blocks; ++k) {
-        omega[k] = INT32_MIN;
+        omega[k] = INT_MIN;
         any[k] = false;
     }
     for (uint16_t c = 0; c < n_classes && st == PHYFF_LEARN_OK; ++c) {
@@ -344,12 +345,12 @@ enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_mode
     int beta = 0;
     if (st == PHYFF_LEARN_OK) {
         int u_s = score_exp - 31;
-        int coarsest = INT32_MIN;
+        int coarsest = INT_MIN;
         for (unsigned k = 0; k < n_blocks; ++k) {
             units[k] = any[k] ? omega[k] - 15 : u_s;
             if (units[k] > coarsest) coarsest = units[k];
         }
-        unit = INT32_MAX;
+        unit = INT_MAX;
         for (unsigned k = 0; k < n_blocks; ++k) {
             if (units[k] < coarsest - 16) units[k] = coarsest - 16; /* RF-Q2 */
             if (units[k] < unit) unit = units[k];
