@@ -1271,6 +1271,17 @@ static void test_learning(void) {
           "REFIT on a goodness model");
     CHECK(req(PHYFF_CMD_MODEL_ERASE, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR),
           "ERASE");
+#if PHYFF_CORE_COMPILED_MODEL
+    /* W-N5: a compiled-in model in force is read-only */
+    setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    CHECK(phyff_core_use_compiled_model(&core, a.bytes, a.size) == PHYFF_OK, "compiled-in model");
+    CHECK(req(PHYFF_CMD_LEARN, rq, learn_request(rq, 0, 3, NULL, NULL), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_READOUT, 1), "LEARN on a compiled-in model");
+    CHECK(refit_req(10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_READOUT, 1),
+          "REFIT on a compiled-in model");
+    CHECK(load(&a, 256, &info), "the same model loaded into RAM");
+    CHECK(learn_seq(218, rq, learn_request(rq, 0, 3, NULL, NULL)) == 0, "learns once loaded");
+#endif
 }
 #endif
 
