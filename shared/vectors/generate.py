@@ -1656,6 +1656,14 @@ def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         (hdr(c["FORGET"], seq=54), b""),
         (hdr(c["FORGET"], seq=54, flags=R), b""),
     ]
+    # every learning refusal with its documented arg (wire.h W-N5, W-N8)
+    for seq, (cmd, status, arg) in enumerate([
+            ("LEARN", "LEARN_FULL", 411), ("LEARN", "NO_READOUT", 1),
+            ("LEARN", "LEARN_TOO_LARGE", 4298), ("REFIT", "SINGULAR", 0),
+            ("REFIT", "BAD_LAMBDA", 60), ("REFIT", "REFIT_OVERFLOW", 0),
+            ("REFIT", "NO_READOUT", 0), ("LEARN", "BATCH_TOO_LARGE", 127)], start=55):
+        frames.append((hdr(c[cmd], seq=seq, flags=R | E),
+                       record_pack(ERROR_FIELDS, {"status": STATUS[status], "arg": arg})))
     # a payload that makes the frame's CRC 0x0000 (both CRC bytes are zero)
     h0 = hdr(c["QUERY"], seq=12)
     x = b"\x10\x20\x30\x40"
