@@ -1,8 +1,9 @@
 /*
  * phyff_core.c - frame reassembly, dispatch and the commands: HELLO,
  * CONFIGURE, QUERY, STATS, RESET and, with model memory, the six on-device
- * inference commands. Contracts are in phyff_core.h (CORE-K1-K8) and wire.h
- * (W-C1-C5, W-F1-F3, W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4).
+ * inference commands and the three learning ones. Contracts are in
+ * phyff_core.h (CORE-K1-K10) and wire.h (W-C1-C5, W-F1-F3, W-S1-S5,
+ * W-T1-T11, W-E1-E3, W-L1-L4, W-N1-N8).
  */
 #include "phyff_core.h"
 

@@ -4,7 +4,8 @@
  * The core turns received bytes into replies: it reassembles frames on the
  * 0x00 delimiter, decodes them with the shared codec (shared/src/wire.c),
  * dispatches HELLO, CONFIGURE, QUERY, STATS, RESET and (with model memory,
- * PHYFF_CORE_MODEL_BYTES > 0) the on-device inference commands, and writes
+ * PHYFF_CORE_MODEL_BYTES > 0) the on-device inference and learning commands,
+ * and writes
  * every reply through the port (port.h). It owns all its memory: one struct,
  * sized at compile time by the macros below, allocated by the port
  * (statically on a microcontroller). No malloc, no globals, no framework.
