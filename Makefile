@@ -50,14 +50,20 @@ $(BUILD)/test_core_model: tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) firmware
 $(BUILD)/test_core_compiled: tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) firmware/src/*.h firmware/src/core/*.h shared/include/phyff/*.h | $(BUILD)
 	$(CC) $(CSTD) $(SAN) -DPHYFF_CORE_COMPILED_MODEL=1 $(SHARED_INC) $(CORE_INC) tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) -o $@
 
+# the same tests on a core with both (model memory and a compiled-in model, as the
+# emulated board): learning refuses the read-only compiled-in model (wire.h W-N5)
+$(BUILD)/test_core_both: tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) firmware/src/*.h firmware/src/core/*.h shared/include/phyff/*.h | $(BUILD)
+	$(CC) $(CSTD) $(SAN) -DPHYFF_CORE_MODEL_BYTES=4096u -DPHYFF_CORE_COMPILED_MODEL=1 $(SHARED_INC) $(CORE_INC) tests/c/test_core.c $(CORE_SRC) $(SHARED_SRC) -o $@
+
 # C tests under sanitizers: golden vectors, then the board core (unit tests +
 # 100,000 random and mutated frames), built without and with on-device
-# inference, and with a compiled-in model.
-test-c: $(BUILD)/test_vectors $(BUILD)/test_core $(BUILD)/test_core_model $(BUILD)/test_core_compiled
+# inference, with a compiled-in model, and with both.
+test-c: $(BUILD)/test_vectors $(BUILD)/test_core $(BUILD)/test_core_model $(BUILD)/test_core_compiled $(BUILD)/test_core_both
 	$(BUILD)/test_vectors shared/vectors/fixed.json shared/vectors/wire.json shared/vectors/model.json shared/vectors/learn.json
 	$(BUILD)/test_core 100000
 	$(BUILD)/test_core_model 100000
 	$(BUILD)/test_core_compiled 100000
+	$(BUILD)/test_core_both 100000
 
 # The shared code must compile warning-free for a Cortex-M3 (freestanding-friendly).
 cross: | $(BUILD)

@@ -228,10 +228,13 @@ def test_bad_level_is_refused_except_for_hello(raw: RawLink) -> None:
 
 
 def test_unknown_and_reserved_commands(raw: RawLink, caps: Caps) -> None:
-    """W-S3: 0x10..0x16 are served only with FEAT_INFER; 0x17..0x1F are reserved."""
-    unknown = [0x00, 0x06, 0x17, 0x1F, 0x40, 0xFF]
+    """W-S3: 0x10..0x16 are served only with FEAT_INFER, 0x17..0x19 only with FEAT_LEARN;
+    0x1A..0x1F are reserved."""
+    unknown = [0x00, 0x06, 0x1A, 0x1F, 0x40, 0xFF]
     if not caps.features & Feature.INFER:
         unknown += list(range(0x10, 0x17))
+    if not caps.features & Feature.LEARN:
+        unknown += list(range(0x17, 0x1A))
     for cmd in unknown:
         header, err = raw.error(cmd, seq=cmd or 1)
         assert header.cmd == cmd and (err.status, err.arg) == (Status.UNKNOWN_COMMAND, 0)  # W-S3

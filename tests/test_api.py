@@ -23,6 +23,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import phyff
 from phyff.api import FeatureScaler, PhyLLClassifier
+from phyff.board.client import Board
+from phyff.ondevice.deploy import features_q15
 from phyff.phyll.model import save_model
 
 BOARD = "emu://acoustic?seed=1"
@@ -410,3 +412,23 @@ def test_defaults_are_the_query_frugal_ones(blobs, tmp_path: Path) -> None:
     clf.save(tmp_path / "m.npz")
     again = PhyLLClassifier.load(tmp_path / "m.npz")
     np.testing.assert_array_equal(again.predict(x_te), clf.predict(x_te))
+
+
+# ------------------------------------------------------- on-device adaptation (W-N1-N8)
+def test_adapt_refits_the_deployed_read_out_on_the_board(blobs) -> None:
+    x, y, x_test, y_test = blobs
+    labels = np.array(["a", "b", "c"])[y]
+    clf = PhyLLClassifier(QUIET_BOARD, epochs=6, eval_every=3, inference="onepass").fit(x, labels)
+    with Board.open(QUIET_BOARD) as board:
+        deployed = clf.deploy(x, labels, board)
+        result = clf.adapt(board, x, labels, lambda_shift=8)
+        assert result.learnt.samples_total == len(x) == result.refit.samples
+        assert result.learnt.class_counts.tolist() == np.bincount(y).tolist()
+        assert result.info.refitted and result.info.readout_samples == len(x)
+        assert result.info.crc32 == result.refit.crc32 != deployed.info.crc32
+        assert board.caps.model_crc == result.refit.crc32
+        # the board's own read-out classifies the held-out rows
+        x_q = features_q15(clf.scaler_.transform(x_test), result.info.input_exp)
+        assert np.mean(board.infer(x_q, info=result.info).classes == y_test) >= 0.8
+        with pytest.raises(ValueError, match="not one of the classes"):
+            clf.adapt(board, x[:3], ["a", "b", "zebra"])

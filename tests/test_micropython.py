@@ -57,6 +57,7 @@ from phyff.protocol.wire import (
     Flag,
     Header,
     InferHead,
+    LearnHead,
     ModelBegin,
     ModelInfo,
     QueryHead,
@@ -118,8 +119,8 @@ def c_value(name: str) -> int:
             return int(enum_cls[name[len(prefix):]])  # type: ignore[misc]
     if name == "OK":
         return int(wire.Status.OK)
-    if name == "INFER_TRACE":
-        return int(lib.PHYFF_INFER_TRACE)
+    if name in ("INFER_TRACE", "READOUT_REFIT"):
+        return int(getattr(lib, f"PHYFF_{name}"))
     raise AssertionError(f"phyffmp.wire.{name} has no C counterpart")
 
 
@@ -186,7 +187,7 @@ def test_model_constants_equal_the_c_ones() -> None:
     for enum in ("ENC_AMPLITUDE", "ENC_BINARY2", "ENC_BINARY2_UNIFORM", "ENC_PHASE", "ENC_CLIP",
                  "INFERENCE_ONEPASS", "INFERENCE_GOODNESS", "BLOCK_PHYSICAL", "BLOCK_SKIP",
                  "MODEL_MAGIC", "MODEL_VERSION", "MODEL_MAX_BLOCKS", "MODEL_HEAD_SIZE",
-                 "BLOCK_HEAD_SIZE", "READOUT_HEAD_SIZE"):
+                 "BLOCK_HEAD_SIZE", "READOUT_HEAD_SIZE", "MODEL_MAX_REFIT_SAMPLES"):
         assert enum in mp, f"missing in phyffmp/model.py: {enum}"
 
 
@@ -681,7 +682,7 @@ def refused(frame: bytes) -> tuple[int, int]:
     return int(err.status), int(err.arg)
 
 
-def load(pair: Pair, image: bytes, chunk: int = 700, crc: int | None = None) -> bytes:
+def load(pair: Pair | Numbered, image: bytes, chunk: int = 700, crc: int | None = None) -> bytes:
     """MODEL_BEGIN, the chunks in order, MODEL_COMMIT; the COMMIT reply frame."""
     crc = wire.crc32(image) if crc is None else crc
     assert served(pair.request(Cmd.MODEL_BEGIN, ModelBegin(len(image), crc).pack())) == \
@@ -1114,6 +1115,143 @@ def test_a_medium_fault_in_infer_is_reported_like_the_emulator(pair_for: Any,
     stats = Stats.unpack(served(pair.request(Cmd.STATS)))
     assert stats.infer_samples == 6 and stats.bad_commands == 0
 
+
+
+# ---- on-device learning (wire.h W-N1-N8): the same replies byte for byte ---------------
+
+
+def learn_payload(x: np.ndarray, labels: np.ndarray) -> bytes:
+    return wire.pack_learn_request(x, np.asarray(labels))
+
+
+def refit_payload(lambda_shift: int) -> bytes:
+    return int(lambda_shift).to_bytes(wire.REFIT_REQUEST_SIZE, "little")
+
+
+class Numbered:
+    """A Pair whose requests carry seq 1, 2, 3... as a host's do (W-C4): LEARN and REFIT
+    with the seq of the request just served are retries (W-N3)."""
+
+    def __init__(self, pair: Pair) -> None:
+        self.pair = pair
+        self.seq = 100
+
+    def request(self, cmd: int, payload: bytes = b"", seq: int | None = None) -> bytes:
+        if seq is None:
+            self.seq = self.seq % 255 + 1
+            seq = self.seq
+        return self.pair.request(cmd, payload, seq=seq)
+
+
+@needs_mpy
+def test_learn_refit_and_forget_answer_like_the_emulated_board(pair_for: Any) -> None:
+    """LEARN, REFIT, FORGET and every refusal of W-N8, byte for byte; the retry of W-N3."""
+    spec = EmulatorSpec(medium="acoustic", seed=31)
+    rng = np.random.default_rng(31)
+    image = build_model(spec, rng, [("amplitude", PHYS | SKIP, 6, 0, 20, 1, 0, 15),
+                                    ("binary2", PHYS, 4, 0, 12, 2, 0, 15)])
+    goodness = build_model(spec, rng, [("phase", PHYS | SKIP, 6, 0, 16, 3, 0, 15)],
+                           goodness=True)
+    pair = Numbered(pair_for(spec))
+    assert Caps.unpack(served(pair.request(Cmd.HELLO))).features & wire.Feature.LEARN
+    assert refused(pair.request(Cmd.LEARN, LearnHead(0, 5).pack())) == (Status.NO_MODEL, 0)
+    assert refused(pair.request(Cmd.FORGET)) == (Status.NO_MODEL, 0)
+    info = ModelInfo.unpack(served(load(pair, image)))
+    c, f = info.n_classes, info.n_features
+    x = features(rng, 4 * c, f)
+    labels = np.arange(4 * c) % c
+    assert refused(pair.request(Cmd.LEARN, b"\x01")) == (Status.BAD_PAYLOAD, 4)
+    assert refused(pair.request(Cmd.LEARN, LearnHead(1, f + 1).pack())) == \
+        (Status.BAD_CHANNELS, f)
+    assert refused(pair.request(Cmd.LEARN, LearnHead(60000, f).pack()))[0] == \
+        Status.BATCH_TOO_LARGE
+    assert refused(pair.request(Cmd.LEARN, learn_payload(x, labels)[:-1]))[0] == \
+        Status.BAD_PAYLOAD
+    bad = labels.copy()
+    bad[3] = c
+    assert refused(pair.request(Cmd.LEARN, learn_payload(x, bad))) == (Status.BAD_LABEL, c)
+    assert refused(pair.request(Cmd.REFIT, b"")) == (Status.BAD_PAYLOAD, 2)
+    assert refused(pair.request(Cmd.REFIT, refit_payload(10))) == (Status.TOO_FEW, 0)
+    pair.request(Cmd.LEARN, learn_payload(x[:c - 1], labels[:c - 1]), seq=5)
+    assert refused(pair.request(Cmd.REFIT, refit_payload(10))) == (Status.TOO_FEW, c - 1)
+    first = pair.request(Cmd.LEARN, learn_payload(x, labels), seq=9)
+    assert pair.request(Cmd.LEARN, learn_payload(x, labels), seq=9) == first  # W-N3
+    assert wire.LearnReply.unpack(served(first), c).samples_total == 5 * c - 1
+    assert refused(pair.request(Cmd.REFIT, refit_payload(61))) == (Status.BAD_LAMBDA, 60)
+    refit = pair.request(Cmd.REFIT, refit_payload(10), seq=11)
+    assert pair.request(Cmd.REFIT, refit_payload(10), seq=11) == refit  # W-N3
+    reply = wire.RefitReply.unpack(served(refit))
+    assert reply.samples == 5 * c - 1
+    after = ModelInfo.unpack(served(pair.request(Cmd.MODEL_INFO)))
+    assert (after.crc32, after.readout_origin, after.readout_samples) == (
+        reply.crc32, lib.PHYFF_READOUT_REFIT, 5 * c - 1)
+    assert Caps.unpack(served(pair.request(Cmd.HELLO))).model_crc == reply.crc32
+    assert refused(pair.request(Cmd.REFIT, refit_payload(10), seq=12)) == (Status.TOO_FEW, 0)
+    pair.request(Cmd.INFER, infer_payload(x, wire.INFER_TRACE))
+    # the cap (RF-A4): LEARN_FULL says how many more fit
+    big = features(rng, 500, f)
+    pair.request(Cmd.LEARN, learn_payload(big[:100], np.arange(100) % c))
+    assert refused(pair.request(Cmd.LEARN, learn_payload(big[:412], np.arange(412) % c))) == \
+        (Status.LEARN_FULL, 411)
+    assert served(pair.request(Cmd.FORGET)) == b""
+    pair.request(Cmd.LEARN, learn_payload(x[:0], labels[:0]))
+    # a model change clears the statistics and the provenance (W-N1, W-N6)
+    pair.request(Cmd.LEARN, learn_payload(x, labels))
+    served(load(pair, image))
+    pair.request(Cmd.LEARN, learn_payload(x[:0], labels[:0]))
+    pair.request(Cmd.MODEL_INFO)
+    served(load(pair, goodness))
+    # W-N8: the read-out check comes before the payload's
+    assert refused(pair.request(Cmd.LEARN, LearnHead(1, 99).pack())) == (Status.NO_READOUT, 0)
+    assert refused(pair.request(Cmd.REFIT, refit_payload(10))) == (Status.NO_READOUT, 0)
+    pair.request(Cmd.STATS)
+
+
+@needs_mpy
+def test_a_refitted_read_out_is_stored_and_restored_like_the_emulator(
+        pair_for: Any, tmp_path: Path) -> None:
+    """W-N4, W-N6: the refitted image is what storage holds; a restart restores it, and
+    the image says it was refitted (model.h M-V4)."""
+    emu_file, mpy_file = tmp_path / "emu.bin", tmp_path / "mpy.bin"
+    spec = EmulatorSpec(medium="acoustic", seed=33, model_file=str(emu_file))
+    rng = np.random.default_rng(33)
+    image = build_model(spec, rng, [("amplitude", PHYS | SKIP, 6, 0, 20, 1, 0, 15)])
+    pair = Numbered(pair_for(spec, model_file=mpy_file))
+    info = ModelInfo.unpack(served(load(pair, image)))
+    c, f = info.n_classes, info.n_features
+    x = features(rng, 3 * c, f)
+    pair.request(Cmd.LEARN, learn_payload(x, np.arange(3 * c) % c))
+    reply = wire.RefitReply.unpack(served(pair.request(Cmd.REFIT, refit_payload(8))))
+    stored = mpy_file.read_bytes()
+    assert stored == emu_file.read_bytes() and wire.crc32(stored) == reply.crc32
+    assert stored != image
+    again = Numbered(pair_for(spec, model_file=mpy_file))
+    restored = ModelInfo.unpack(served(again.request(Cmd.MODEL_INFO)))
+    assert (restored.crc32, restored.readout_origin, restored.readout_samples) == (
+        reply.crc32, lib.PHYFF_READOUT_REFIT, 3 * c)
+    again.request(Cmd.INFER, infer_payload(x))
+    again.request(Cmd.MODEL_ERASE)
+
+
+@needs_mpy
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "per-sample"])
+def test_a_medium_fault_in_learn_keeps_the_samples_before_it(pair_for: Any,
+                                                            batch: bool) -> None:
+    """W-N2: MEDIUM, and the samples measured before the fault stay learnt."""
+    register_medium("faulty-test", faulty_medium)
+    spec = EmulatorSpec(medium="faulty-test", seed=1, batch=batch)
+    rng = np.random.default_rng(1)
+    image = build_model(spec, rng, [("clip", PHYS | SKIP, 3, 0, 8, 2, 0, 15)],
+                        n_classes=2, n_features=4)
+    pair = Numbered(pair_for(spec))
+    served(load(pair, image))
+    x = np.full((4, 4), 1000, np.int16)
+    x[2] = 30000  # drives above the faulty medium's limit
+    assert refused(pair.request(Cmd.LEARN, learn_payload(x, np.arange(4) % 2))) == \
+        (Status.MEDIUM, 0)
+    counts = wire.LearnReply.unpack(served(pair.request(Cmd.LEARN, learn_payload(
+        x[:0], np.arange(0)))), 2)
+    assert counts.samples_total == 2
 
 # ---- the host's Board client on it -------------------------------------------------------
 

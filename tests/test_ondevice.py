@@ -500,3 +500,73 @@ def test_a_model_that_loses_its_weights_in_q15_is_refused_with_the_errors() -> N
     model.params[1][0, -2] = 1e6
     with pytest.raises(NotDeployable, match=r"block 1's outputs by .* %.*calibration rows"):
         quantise(model, layers, x, y, identity=layers[0].identity, name="bad")
+
+
+# ---- phyff adapt: the read-out refitted on the board (wire.h W-N1-N8) -------------------
+
+
+def test_adapt_refits_the_read_out_on_the_board_and_it_persists(
+        trained_run: tuple[Path, str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run, data, board = trained_run
+    url = f"{board}&model_file={tmp_path / 'board.model'}"
+    assert main(["deploy", str(run), "--board", url, "--dataset", data, "--check", "0"]) == 0
+    labelled = _blobs_csv(tmp_path / "labelled.csv", seed=0)
+    lines = labelled.read_text().splitlines()
+    subset = tmp_path / "subset.csv"
+    subset.write_text("\n".join(lines[:1] + lines[1::2]) + "\n")  # header + 120 rows
+    capsys.readouterr()
+    assert main(["adapt", str(subset), "--board", url, "--model", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["samples"] == out["rows"] == 120
+    assert sorted(out["per_class"].values()) == [30, 30, 30, 30]
+    assert out["provenance"] == "refitted on the board from 120 samples"
+    assert 0.0 <= out["accuracy_before"] <= 1.0 and out["accuracy_after"] >= 0.9
+    # the board stored the refitted image: a new board on the same storage serves it
+    with Board.open(url) as again:
+        info = again.model_info()
+        assert info is not None and f"0x{info.crc32:08x}" == out["crc32"]
+        assert again.caps.model_crc == info.crc32
+    # classify --model accepts the run's model with a refitted read-out
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join(",".join(line.split(",")[:8]) for line in lines[1:4]) + "\n")
+    assert main(["classify", str(rows), "--board", url, "--model", str(run), "--indices"]) == 0
+    assert len(capsys.readouterr().out.split()) == 3
+    # and adapt again on top of it (text output)
+    assert main(["adapt", str(subset), "--board", url, "--model", str(run)]) == 0
+    text = capsys.readouterr().out
+    assert "learnt 120 samples" in text and "refitted on the board from 120 samples" in text
+    assert "before" in text and "after" in text
+
+
+def test_adapt_refuses_bad_rows_and_boards_that_cannot_learn(
+        trained_run: tuple[Path, str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run, data, board = trained_run
+    url = f"{board}&model_file={tmp_path / 'board.model'}"
+    rows = tmp_path / "rows.csv"
+    rows.write_text("0,0,0,0,0,0,0,0,1\n")
+    assert main(["adapt", str(rows), "--board", url, "--scaled"]) == 2
+    assert "holds no model" in capsys.readouterr().err
+    assert main(["deploy", str(run), "--board", url, "--dataset", data, "--check", "0"]) == 0
+    capsys.readouterr()
+    assert main(["adapt", str(rows), "--board", url]) == 2
+    assert "--model RUN" in capsys.readouterr().err
+    rows.write_text("0,0,0,0,0,0,0,0,9\n")
+    assert main(["adapt", str(rows), "--board", url, "--model", str(run)]) == 2
+    assert "label" in capsys.readouterr().err
+    rows.write_text("0,0,0,0,0,0,0,0,cat\n")
+    assert main(["adapt", str(rows), "--board", url, "--model", str(run)]) == 2
+    assert "'cat'" in capsys.readouterr().err
+    rows.write_text("\n".join("0,0,0,0,0,0,0,0,1" for _ in range(512)) + "\n")
+    assert main(["adapt", str(rows), "--board", url, "--model", str(run)]) == 2
+    assert "511" in capsys.readouterr().err
+    # one class only: the board refuses the refit (TOO_FEW), the read-out stays
+    before = Board.open(url)
+    crc = before.caps.model_crc
+    before.close()
+    rows.write_text("0,0,0,0,0,0,0,0,1\n0.1,0,0,0,0,0,0,0,1\n")
+    assert main(["adapt", str(rows), "--board", url, "--model", str(run)]) == 3
+    assert "class 0 has no samples" in capsys.readouterr().err
+    with Board.open(url) as after:
+        assert after.caps.model_crc == crc

@@ -189,7 +189,7 @@ RECORD_SIZES = {"MODEL_BEGIN_SIZE": wire.ModelBegin, "MODEL_INFO_SIZE": wire.Mod
                 "CAPS_SIZE": wire.Caps, "STATS_SIZE": wire.Stats, "CONFIG_SIZE": wire.Config,
                 "QUERY_HEAD_SIZE": wire.QueryHead, "ERROR_SIZE": wire.ErrorRecord,
                 "EVENT_SIZE": wire.Event, "DESCRIBE_REQUEST_SIZE": wire.DescribeRequest,
-                "DESCRIBE_REPLY_SIZE": wire.DescribeReply}
+                "DESCRIBE_REPLY_SIZE": wire.DescribeReply, "REFIT_REPLY_SIZE": wire.RefitReply}
 
 
 def check_constant(case: Case) -> None:
@@ -360,6 +360,8 @@ WIRE_CHECKERS: dict[str, Checker] = {
     "model_info_pack": record(wire.ModelInfo),
     "describe_request_pack": record(wire.DescribeRequest),
     "describe_reply_pack": record(wire.DescribeReply),
+    "learn_head_pack": record(wire.LearnHead),  # W-N8
+    "refit_reply_pack": record(wire.RefitReply),
     "status_name": check_status_name,
     "crc32": check_crc32,
     "samples_pack": check_samples,
@@ -375,6 +377,7 @@ MODEL_CONSTANTS = {
     "DESCRIBE_MAGIC": model_image.DESCRIBE_MAGIC,
     "DESCRIBE_HEAD_SIZE": model_image.DescribeHead.size(),
     "DESCRIBE_RANGE_Q8": model_image.DESCRIBE_RANGE_Q8,
+    "MODEL_MAX_REFIT_SAMPLES": model_image.MAX_REFIT_SAMPLES,
 }
 
 

@@ -50,13 +50,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from phyff._version import __version__
 from phyff.board import Board, BoardLayer, board_layers
-from phyff.ondevice.deploy import Deployment, calibrate
+from phyff.ondevice.deploy import Deployment, calibrate, features_q15
 from phyff.ondevice.deploy import deploy as deploy_model
 from phyff.ondevice.export import write_arduino_sketch, write_c_header
 from phyff.phyll.model import Model, load_model, save_model
 from phyff.phyll.transform import METADATA_KEY as TRANSFORM_KEY
 from phyff.phyll.transform import InputTransform
 from phyff.phyll.transform import from_metadata as transform_from_metadata
+from phyff.protocol.wire import LearnReply, ModelInfo, RefitReply
 from phyff.training.config import PRESETS, TrainConfig
 from phyff.training.identity import board_mismatches
 from phyff.training.loop import EpochLoop, new_model, prepare
@@ -477,6 +478,37 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
                                 calibration=calibration, check=check,
                                 transform=getattr(self, "input_transform_", None))
 
+    def adapt(self, board: str | Board | None, X: Any, y: Any, *,
+              lambda_shift: int = 10, keep: bool = False) -> Adaptation:
+        """Refit the deployed model's read-out on the board from labelled rows (wire.h
+        W-N1-N8): the board measures each row through its physical blocks, accumulates
+        the read-out's statistics in exact integers and solves the ridge problem
+        (penalty 2^-lambda_shift, learn.h) in fixed point; the new read-out replaces
+        the old only if the solve succeeds.
+
+        X, y: raw rows (as passed to fit) and their labels, at most 511 rows (the
+        statistics' cap). keep: add to the statistics the board already holds
+        instead of starting from none. The host's model_ is not changed (the board's
+        read-out is now its own: predict through the board with ``phyff classify``
+        or `Board.infer`). Returns what the board learnt and answered.
+        """
+        x, labels = self._calibration(X, y)
+        with self._board(board) as b:
+            b.require_learn()
+            info = b.model_info()
+            if info is None or (info.n_features, info.n_classes) != (
+                    self.n_features_in_, len(self.classes_)):
+                raise ValueError("the board does not hold this classifier's model: deploy it "
+                                 "first (PhyLLClassifier.deploy)")
+            x_q = features_q15(x, info.input_exp)
+            if not keep:
+                b.forget()
+            learnt = b.learn(x_q, labels, info=info)
+            refit = b.refit(lambda_shift)
+            after = b.model_info()
+            assert after is not None  # a successful REFIT leaves the model in force
+        return Adaptation(learnt, refit, after)
+
     def export(self, path: str | os.PathLike[str], X: Any, y: Any,
                board: str | Board | None = None, *, name: str = "PhyLLClassifier",
                calibration: int = 256, arduino: bool = False) -> Path:
@@ -584,6 +616,16 @@ class PhyLLClassifier(ClassifierMixin, BaseEstimator):
         clf.board_identity_ = dict(model.metadata["layers"][0])
         clf.input_transform_ = transform_from_metadata(model.metadata)
         return clf
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """What `PhyLLClassifier.adapt` did on the board: the samples learnt (per class),
+    the refit's reply (new image CRC, samples, conditioning) and the model now in force."""
+
+    learnt: LearnReply
+    refit: RefitReply
+    info: ModelInfo
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:

@@ -5,12 +5,17 @@
  */
 #include "phyff/learn.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "phyff/fixed.h"
 
 #define Q PHYFF_LEARN_Q
 #define ONE_Q ((int64_t)1 << Q)
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(PHYFF_LEARN_MAX_SAMPLES == PHYFF_MODEL_MAX_REFIT_SAMPLES, "model.h M-V4 bounds RF-A4's cap");
+#endif
 
 /* ---- the area (RF-M1) -------------------------------------------------- */
 
@@ -243,7 +248,7 @@ static int64_t rhs(struct problem *pb, uint16_t c, uint32_t i) {
 static enum phyff_learn_status solve_class(struct problem *pb, uint16_t c, int32_t *scratch,
                                            int *r_out) {
     const uint32_t n = pb->n;
-    int r = INT32_MIN;
+    int r = INT_MIN;
     for (uint32_t i = 0; i < n; ++i) {
         const int64_t b = rhs(pb, c, i);
         if (b == 0) continue;
@@ -289,7 +294,8 @@ enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_mode
     if (view->head.inference != PHYFF_INFERENCE_ONEPASS) return PHYFF_LEARN_NO_READOUT;
     if (width < 1u || width > PHYFF_LEARN_MAX_WIDTH) return PHYFF_LEARN_TOO_WIDE;
     /* RF-S1 */
-    if (phyff_learn_samples(area, width) < 2u) return PHYFF_LEARN_TOO_FEW;
+    const uint32_t samples = phyff_learn_samples(area, width);
+    if (samples < 2u) return PHYFF_LEARN_TOO_FEW;
     for (uint16_t c = 0; c < n_classes; ++c) {
         if (phyff_learn_class_samples(area, width, n_classes, c) < 1u) return PHYFF_LEARN_TOO_FEW;
     }
@@ -309,9 +315,9 @@ enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_mode
     const int FEATURE_X = -(int)Q - (int)PHYFF_LEARN_FEATURE_SHIFT;
     int omega[PHYFF_MODEL_MAX_BLOCKS];
     bool any[PHYFF_MODEL_MAX_BLOCKS];
-    int bias_exp = INT32_MIN;
+    int bias_exp = INT_MIN;
     for (unsigned k = 0; k < n_blocks; ++k) {
-        omega[k] = INT32_MIN;
+        omega[k] = INT_MIN;
         any[k] = false;
     }
     for (uint16_t c = 0; c < n_classes && st == PHYFF_LEARN_OK; ++c) {
@@ -339,12 +345,12 @@ enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_mode
     int beta = 0;
     if (st == PHYFF_LEARN_OK) {
         int u_s = score_exp - 31;
-        int coarsest = INT32_MIN;
+        int coarsest = INT_MIN;
         for (unsigned k = 0; k < n_blocks; ++k) {
             units[k] = any[k] ? omega[k] - 15 : u_s;
             if (units[k] > coarsest) coarsest = units[k];
         }
-        unit = INT32_MAX;
+        unit = INT_MAX;
         for (unsigned k = 0; k < n_blocks; ++k) {
             if (units[k] < coarsest - 16) units[k] = coarsest - 16; /* RF-Q2 */
             if (units[k] < unit) unit = units[k];
@@ -388,6 +394,7 @@ enum phyff_learn_status phyff_learn_refit(int32_t *area, const struct phyff_mode
             struct phyff_readout_head ro = view->readout;
             ro.shift_b = (uint8_t)(beta - 15 - unit);
             ro.shift_out = (uint8_t)(score_exp - 31 - unit);
+            ro.refit_samples = (uint16_t)samples; /* RF-Q5: the image's provenance */
             phyff_readout_head_pack(&ro, image + r_at - PHYFF_READOUT_HEAD_SIZE);
             for (unsigned k = 0; k < n_blocks; ++k) {
                 struct phyff_block_head b = view->blocks[k];

@@ -118,7 +118,7 @@ void phyff_readout_head_pack(const struct phyff_readout_head *r,
     phyff_put_u16(out + 2, r->n_classes);
     out[4] = r->shift_b;
     out[5] = r->shift_out;
-    phyff_put_u16(out + 6, r->reserved);
+    phyff_put_u16(out + 6, r->refit_samples);
 }
 
 void phyff_readout_head_unpack(const uint8_t in[PHYFF_READOUT_HEAD_SIZE],
@@ -127,7 +127,7 @@ void phyff_readout_head_unpack(const uint8_t in[PHYFF_READOUT_HEAD_SIZE],
     r->n_classes = rd16(in + 2);
     r->shift_b = IMG_BYTE(in + 4);
     r->shift_out = IMG_BYTE(in + 5);
-    r->reserved = rd16(in + 6);
+    r->refit_samples = rd16(in + 6);
 }
 
 void phyff_code_head_pack(const struct phyff_code_head *c, uint8_t out[PHYFF_CODE_HEAD_SIZE]) {
@@ -350,7 +350,7 @@ enum phyff_status phyff_model_check(const uint8_t *image, uint32_t size,
         if (view->readout.n_classes != h->n_classes) REFUSE(at + 2);
         if (view->readout.shift_b > SHIFT_BIAS_MAX) REFUSE(at + 4);
         if (view->readout.shift_out > SHIFT_OUT_MAX) REFUSE(at + 5);
-        if (view->readout.reserved != 0) REFUSE(at + 6);
+        if (view->readout.refit_samples > PHYFF_MODEL_MAX_REFIT_SAMPLES) REFUSE(at + 6);
         view->readout_at = at + PHYFF_READOUT_HEAD_SIZE;
         at += PHYFF_READOUT_HEAD_SIZE + 2u * ((uint32_t)h->n_classes * readout_width + h->n_classes);
     } else {

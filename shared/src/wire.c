@@ -343,6 +343,8 @@ void phyff_model_info_pack(const struct phyff_model_info *m, uint8_t out[PHYFF_M
     memcpy(out + 28, m->name, PHYFF_NAME_SIZE);
     memcpy(out + 44, m->train_board, PHYFF_NAME_SIZE);
     memcpy(out + 60, m->train_medium, PHYFF_NAME_SIZE);
+    phyff_put_u16(out + 76, m->readout_origin);
+    phyff_put_u16(out + 78, m->readout_samples);
 }
 
 void phyff_model_info_unpack(const uint8_t in[PHYFF_MODEL_INFO_SIZE], struct phyff_model_info *m) {
@@ -362,6 +364,30 @@ void phyff_model_info_unpack(const uint8_t in[PHYFF_MODEL_INFO_SIZE], struct phy
     memcpy(m->name, in + 28, PHYFF_NAME_SIZE);
     memcpy(m->train_board, in + 44, PHYFF_NAME_SIZE);
     memcpy(m->train_medium, in + 60, PHYFF_NAME_SIZE);
+    m->readout_origin = phyff_get_u16(in + 76);
+    m->readout_samples = phyff_get_u16(in + 78);
+}
+
+void phyff_learn_head_pack(const struct phyff_learn_head *h, uint8_t out[PHYFF_LEARN_HEAD_SIZE]) {
+    phyff_put_u16(out, h->n_samples);
+    phyff_put_u16(out + 2, h->n_values);
+}
+
+void phyff_learn_head_unpack(const uint8_t in[PHYFF_LEARN_HEAD_SIZE], struct phyff_learn_head *h) {
+    h->n_samples = phyff_get_u16(in);
+    h->n_values = phyff_get_u16(in + 2);
+}
+
+void phyff_refit_reply_pack(const struct phyff_refit_reply *reply, uint8_t out[PHYFF_REFIT_REPLY_SIZE]) {
+    phyff_put_u32(out, reply->crc32);
+    phyff_put_u16(out + 4, reply->samples);
+    phyff_put_u16(out + 6, reply->conditioning);
+}
+
+void phyff_refit_reply_unpack(const uint8_t in[PHYFF_REFIT_REPLY_SIZE], struct phyff_refit_reply *reply) {
+    reply->crc32 = phyff_get_u32(in);
+    reply->samples = phyff_get_u16(in + 4);
+    reply->conditioning = phyff_get_u16(in + 6);
 }
 
 void phyff_describe_request_pack(const struct phyff_describe_request *d,
@@ -483,6 +509,14 @@ const char *phyff_status_name(int status) {
     case PHYFF_ERR_BAD_MODEL: return "model refused";
     case PHYFF_ERR_WRONG_BOARD: return "model for another board";
     case PHYFF_ERR_NO_LOAD: return "no model load in progress";
+    case PHYFF_ERR_LEARN_FULL: return "learning statistics full";
+    case PHYFF_ERR_BAD_LABEL: return "label out of range";
+    case PHYFF_ERR_TOO_FEW: return "too few samples to refit";
+    case PHYFF_ERR_SINGULAR: return "singular refit system";
+    case PHYFF_ERR_NO_READOUT: return "no read-out to learn";
+    case PHYFF_ERR_BAD_LAMBDA: return "ridge penalty out of range";
+    case PHYFF_ERR_REFIT_OVERFLOW: return "refit out of range";
+    case PHYFF_ERR_LEARN_TOO_LARGE: return "learning statistics too large";
     default: return "unknown status";
     }
 }

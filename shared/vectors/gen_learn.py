@@ -220,6 +220,7 @@ def refit(model: dict[str, Any], st: Stats, lam: int) -> tuple[dict[str, Any], i
     ro = out["readout"]
     ro["head"]["shift_b"] = beta - 15 - unit
     ro["head"]["shift_out"] = u_s - unit
+    ro["head"]["refit_samples"] = st.g[-1][-1]  # RF-Q5: N, the samples solved
     for c in range(n_classes):
         for seg, x in zip(segs, units, strict=True):
             for i in seg:

@@ -203,9 +203,12 @@ STATS_SIZE = 44
 MODEL_BEGIN_SIZE = 8
 CHUNK_HEAD_SIZE = 4
 INFER_HEAD_SIZE = 8
-MODEL_INFO_SIZE = 76
+MODEL_INFO_SIZE = 80
 DESCRIBE_REQUEST_SIZE = 8  # level 5
 DESCRIBE_REPLY_SIZE = 8
+LEARN_HEAD_SIZE = 4
+REFIT_REPLY_SIZE = 8
+REFIT_REQUEST_SIZE = 2
 
 CMD = {
     "NONE": 0x00,
@@ -221,6 +224,9 @@ CMD = {
     "INFER": 0x14,
     "MODEL_ERASE": 0x15,
     "MODEL_DESCRIBE": 0x16,  # level 5
+    "LEARN": 0x17,  # level 5
+    "REFIT": 0x18,
+    "FORGET": 0x19,
     "EVENT": 0x7F,
 }
 FLAG = {"REPLY": 0x01, "ERROR": 0x02, "EVENT": 0x04}
@@ -249,6 +255,14 @@ STATUS = {
     "BAD_MODEL": 28,
     "WRONG_BOARD": 29,
     "NO_LOAD": 30,
+    "LEARN_FULL": 31,  # level 5
+    "BAD_LABEL": 32,
+    "TOO_FEW": 33,
+    "SINGULAR": 34,
+    "NO_READOUT": 35,
+    "BAD_LAMBDA": 36,
+    "REFIT_OVERFLOW": 37,
+    "LEARN_TOO_LARGE": 38,
 }
 # phyff_status_name: short, stable names (hosts show them to users).
 STATUS_NAME = {
@@ -275,6 +289,14 @@ STATUS_NAME = {
     "BAD_MODEL": "model refused",
     "WRONG_BOARD": "model for another board",
     "NO_LOAD": "no model load in progress",
+    "LEARN_FULL": "learning statistics full",
+    "BAD_LABEL": "label out of range",
+    "TOO_FEW": "too few samples to refit",
+    "SINGULAR": "singular refit system",
+    "NO_READOUT": "no read-out to learn",
+    "BAD_LAMBDA": "ridge penalty out of range",
+    "REFIT_OVERFLOW": "refit out of range",
+    "LEARN_TOO_LARGE": "learning statistics too large",
 }
 FEATURE = {
     "SATURATION_FLAGS": 0x0001,
@@ -283,6 +305,7 @@ FEATURE = {
     "CHANNEL_SELECT": 0x0008,
     "INFER": 0x0010,
     "MODEL_PERSIST": 0x0020,
+    "LEARN": 0x0040,  # level 5
     "EMULATED": 0x0100,
 }
 INFER_FLAG = {"TRACE": 0x0001}
@@ -532,9 +555,13 @@ MODEL_INFO_FIELDS = [
     ("name", "name"),
     ("train_board", "name"),
     ("train_medium", "name"),
+    ("readout_origin", "u16"),  # level 5 (wire.h W-N6)
+    ("readout_samples", "u16"),
 ]
 DESCRIBE_REQUEST_FIELDS = [("offset", "u32"), ("max_bytes", "u16"), ("reserved", "u16")]
 DESCRIBE_REPLY_FIELDS = [("section_size", "u32"), ("offset", "u32")]
+LEARN_HEAD_FIELDS = [("n_samples", "u16"), ("n_values", "u16")]
+REFIT_REPLY_FIELDS = [("crc32", "u32"), ("samples", "u16"), ("conditioning", "u16")]
 ERROR_FIELDS = [("status", "u16"), ("arg", "u16")]
 EVENT_FIELDS = [("event", "u16"), ("arg", "u16")]
 QUERY_HEAD_FIELDS = [("n_samples", "u16"), ("n_channels", "u16")]
@@ -610,7 +637,8 @@ BLOCK_HEAD_FIELDS = [
     ("settle_us", "u32"), ("oversample", "u16"), ("readout_shift", "u8"), ("rows", "u8"),
 ]
 READOUT_HEAD_FIELDS = [("n_in", "u16"), ("n_classes", "u16"), ("shift_b", "u8"),
-                       ("shift_out", "u8"), ("reserved", "u16")]
+                       ("shift_out", "u8"), ("refit_samples", "u16")]
+MODEL_MAX_REFIT_SAMPLES = 511  # M-V4 (level 5): learn.h RF-A4's cap
 CODE_HEAD_FIELDS = [("gain_q8", "u16"), ("reserved", "u16")]
 DESCRIBE_HEAD_FIELDS = [("magic", "u32"), ("length", "u32"), ("n_features", "u16"),
                         ("n_classes", "u16"), ("flags", "u8"), ("reserved", "u8"),
@@ -846,7 +874,7 @@ def model_check(image: bytes, lim: dict[str, Any]) -> dict[str, Any]:
         need(readout["n_classes"] == nc, at + ro["n_classes"])
         need(readout["shift_b"] <= SHIFT_BIAS_MAX, at + ro["shift_b"])
         need(readout["shift_out"] <= SHIFT_OUT_MAX, at + ro["shift_out"])
-        need(readout["reserved"] == 0, at + ro["reserved"])
+        need(readout["refit_samples"] <= MODEL_MAX_REFIT_SAMPLES, at + ro["refit_samples"])
         readout_at = at + READOUT_HEAD_SIZE
         at = readout_at + 2 * (nc * width + nc)
     else:
@@ -1475,6 +1503,8 @@ def gen_wire() -> dict[str, Any]:
         "INFER_HEAD_SIZE": INFER_HEAD_SIZE, "MODEL_INFO_SIZE": MODEL_INFO_SIZE,
         "DESCRIBE_REQUEST_SIZE": DESCRIBE_REQUEST_SIZE,
         "DESCRIBE_REPLY_SIZE": DESCRIBE_REPLY_SIZE,
+        "LEARN_HEAD_SIZE": LEARN_HEAD_SIZE, "REFIT_REPLY_SIZE": REFIT_REPLY_SIZE,
+        "REFIT_REQUEST_SIZE": REFIT_REQUEST_SIZE,
     }
     g["constants"] = [{"in": k, "out": v} for k, v in consts.items()]
     enums: list[dict[str, Any]] = []
@@ -1667,7 +1697,8 @@ def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         "crc32": crc32(image), "image_size": len(image), "train_unit_id": 0xC0FFEE01,
         "n_features": 3, "n_classes": 2, "max_batch": 100, "max_batch_trace": 60, "n_blocks": 1,
         "inference": 0, "input_exp": -2, "score_exp": 4, "trace_values": 2, "origin": 0,
-        "name": "m", "train_board": "qemu-mps2-an385", "train_medium": "acoustic"})
+        "name": "m", "train_board": "qemu-mps2-an385", "train_medium": "acoustic",
+        "readout_origin": 0, "readout_samples": 0})
     feats = [100, -200, 300, -32768, 0, 32767]
     scores = [-5, 70000, 2**31 - 1, -(2**31)]
     frames += [
@@ -1687,6 +1718,30 @@ def gen_frames() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
          record_pack(ERROR_FIELDS, {"status": STATUS["BAD_MODEL"], "arg": 87})),
         (hdr(c["MODEL_ERASE"], seq=46), b""),
     ]
+    # level 5 conversations (wire.h W-N1-N8): LEARN two samples, REFIT, FORGET, refusals
+    frames += [
+        (hdr(c["LEARN"], seq=50), record_pack(LEARN_HEAD_FIELDS, {"n_samples": 2, "n_values": 3})
+         + samples_pack(feats) + u16le(1) + u16le(0)),
+        (hdr(c["LEARN"], seq=50, flags=R), record_pack(LEARN_HEAD_FIELDS, {
+            "n_samples": 2, "n_values": 2}) + u16le(1) + u16le(1)),
+        (hdr(c["LEARN"], seq=51, flags=R | E),
+         record_pack(ERROR_FIELDS, {"status": STATUS["BAD_LABEL"], "arg": 2})),
+        (hdr(c["REFIT"], seq=52), u16le(20)),
+        (hdr(c["REFIT"], seq=52, flags=R), record_pack(REFIT_REPLY_FIELDS, {
+            "crc32": crc32(image), "samples": 2, "conditioning": 9})),
+        (hdr(c["REFIT"], seq=53, flags=R | E),
+         record_pack(ERROR_FIELDS, {"status": STATUS["TOO_FEW"], "arg": 0})),
+        (hdr(c["FORGET"], seq=54), b""),
+        (hdr(c["FORGET"], seq=54, flags=R), b""),
+    ]
+    # every learning refusal with its documented arg (wire.h W-N5, W-N8)
+    for seq, (cmd, status, arg) in enumerate([
+            ("LEARN", "LEARN_FULL", 411), ("LEARN", "NO_READOUT", 1),
+            ("LEARN", "LEARN_TOO_LARGE", 4298), ("REFIT", "SINGULAR", 0),
+            ("REFIT", "BAD_LAMBDA", 60), ("REFIT", "REFIT_OVERFLOW", 0),
+            ("REFIT", "NO_READOUT", 0), ("LEARN", "BATCH_TOO_LARGE", 127)], start=55):
+        frames.append((hdr(c[cmd], seq=seq, flags=R | E),
+                       record_pack(ERROR_FIELDS, {"status": STATUS[status], "arg": arg})))
     # a payload that makes the frame's CRC 0x0000 (both CRC bytes are zero)
     h0 = hdr(c["QUERY"], seq=12)
     x = b"\x10\x20\x30\x40"
@@ -1889,9 +1944,11 @@ def gen_records() -> dict[str, Any]:
             "n_features": 64, "n_classes": 10, "max_batch": 12, "max_batch_trace": 3,
             "n_blocks": 2, "inference": 1, "input_exp": -3, "score_exp": 16,
             "trace_values": 400, "origin": 1, "name": "digits-run-7",
-            "train_board": "qemu-mps2-an385", "train_medium": "optical"}
+            "train_board": "qemu-mps2-an385", "train_medium": "optical",
+            "readout_origin": 0, "readout_samples": 0}
     g["model_info_pack"] = record_cases(rng, MODEL_INFO_FIELDS, [
-        info, dict(info, input_exp=-128, score_exp=127, name="0123456789abcdef")])
+        info, dict(info, input_exp=-128, score_exp=127, name="0123456789abcdef"),
+        dict(info, readout_origin=1, readout_samples=511)])
     # level 5 records (MODEL_DESCRIBE)
     g["describe_request_pack"] = record_cases(rng_for("describe_records"),
                                               DESCRIBE_REQUEST_FIELDS, [
@@ -1900,6 +1957,11 @@ def gen_records() -> dict[str, Any]:
     g["describe_reply_pack"] = record_cases(rng_for("describe_records"),
                                             DESCRIBE_REPLY_FIELDS, [
         {"section_size": 0, "offset": 0}, {"section_size": 1234, "offset": 1016}])
+    # level 5 records (on-device learning, wire.h W-N1-N8)
+    g["learn_head_pack"] = record_cases(rng_for("learn_records"), LEARN_HEAD_FIELDS, [
+        {"n_samples": 12, "n_values": 40}, {"n_samples": 511, "n_values": 7}])
+    g["refit_reply_pack"] = record_cases(rng_for("refit_records"), REFIT_REPLY_FIELDS, [
+        {"crc32": crc32(b"123456789"), "samples": 70, "conditioning": 21}])
     samples = [[], [0], [1], [-1], [-32768], [32767], [0x1234, -0x1234],
                [-32768, 32767, 0, -1, 1, 256, -256, 255]]
     samples.append([randint(rng, Q15_MIN, Q15_MAX) for _ in range(40)])
@@ -1908,7 +1970,7 @@ def gen_records() -> dict[str, Any]:
     g["u32_le"] = [{"in": v, "out": hx(u32le(v))}
                    for v in (0, 1, 0xFF, 0x100, 0x12345678, 0x80000000, 0xFFFFFFFF)]
     g["status_name_unknown"] = [{"in": v, "out": "unknown status"}
-                                for v in (-1, 8, 9, 15, 31, 32, 100, 255, 256, 65536,
+                                for v in (-1, 8, 9, 15, 39, 40, 100, 255, 256, 65536,
                                           -2147483648)]
     g["status_name"] = [{"in": STATUS[k], "out": v} for k, v in STATUS_NAME.items()]
     return g
@@ -1977,7 +2039,7 @@ def make_model(rng: random.Random, *, inference: str, n_features: int, n_classes
         rwr = ro.pop("wr", wr)
         out["readout"] = {
             "head": {"n_in": n_in, "n_classes": n_classes, "shift_b": ro["shift_b"],
-                     "shift_out": ro["shift_out"], "reserved": 0},
+                     "shift_out": ro["shift_out"], "refit_samples": 0},
             "R": [[randint(rng, -rwr, rwr) for _ in range(n_in)] for _ in range(n_classes)],
             "rb": [randint(rng, -rwr, rwr) for _ in range(n_classes)]}
     if coded:
@@ -2147,7 +2209,8 @@ def gen_model() -> dict[str, Any]:
               "MODEL_MAX_BLOCKS": MODEL_MAX_BLOCKS, "MODEL_HEAD_SIZE": MODEL_HEAD_SIZE,
               "BLOCK_HEAD_SIZE": BLOCK_HEAD_SIZE, "READOUT_HEAD_SIZE": READOUT_HEAD_SIZE,
               "DESCRIBE_MAGIC": DESCRIBE_MAGIC, "DESCRIBE_HEAD_SIZE": DESCRIBE_HEAD_SIZE,
-              "DESCRIBE_RANGE_Q8": DESCRIBE_RANGE_Q8}
+              "DESCRIBE_RANGE_Q8": DESCRIBE_RANGE_Q8,
+              "MODEL_MAX_REFIT_SAMPLES": MODEL_MAX_REFIT_SAMPLES}
     g["constants"] = [{"in": k, "out": v} for k, v in consts.items()]
     enums: list[dict[str, Any]] = []
     for ename, table in (("Inference", INFERENCE), ("Encoder", ENCODER),
@@ -2169,7 +2232,8 @@ def gen_model() -> dict[str, Any]:
          "in_exp": 0, "out_exp": 1, "shift_p": 0, "shift_h": 1, "shift_b": 2,
          "shift_out": 15, "settle_us": 50000, "oversample": 1, "readout_shift": 0, "rows": 5}])
     g["readout_head_pack"] = record_cases(rng, READOUT_HEAD_FIELDS, [
-        {"n_in": 80, "n_classes": 10, "shift_b": 40, "shift_out": 62, "reserved": 0}])
+        {"n_in": 80, "n_classes": 10, "shift_b": 40, "shift_out": 62, "refit_samples": 0},
+        {"n_in": 40, "n_classes": 7, "shift_b": 3, "shift_out": 9, "refit_samples": 511}])
     g["code_head_pack"] = record_cases(rng_for("model_code_records"), CODE_HEAD_FIELDS, [
         {"gain_q8": 256, "reserved": 0}, {"gain_q8": 1024, "reserved": 0}])
     g["describe_head_pack"] = record_cases(rng_for("model_describe_records"),
@@ -2245,7 +2309,10 @@ def gen_model() -> dict[str, Any]:
         (patch(base, ro_at + roo["n_classes"], "u16", 4), LIMITS, "M-V4 n_classes"),
         (patch(base, ro_at + roo["shift_b"], "u8", 41), LIMITS, "M-V4 shift_b"),
         (patch(base, ro_at + roo["shift_out"], "u8", 63), LIMITS, "M-V4 shift_out"),
-        (patch(base, ro_at + roo["reserved"], "u16", 1), LIMITS, "M-V4 reserved"),
+        (patch(base, ro_at + roo["refit_samples"], "u16", 511), LIMITS,
+         "M-V4 refit_samples at the cap"),
+        (patch(base, ro_at + roo["refit_samples"], "u16", 512), LIMITS,
+         "M-V4 refit_samples above the cap"),
         (base[:-1], LIMITS, "M-V5 one byte short"),
         (base + b"\x00", LIMITS, "M-V5 one byte extra"),
         (base[:b0 + 10], LIMITS, "M-V5 cut in a block head"),

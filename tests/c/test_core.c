@@ -1222,6 +1222,167 @@ static void test_model_persistence(void) {
     CHECK(c.model_loaded == 1 && c.model_crc == info.crc32, "caps after restore");
 }
 
+#if PHYFF_CORE_MODEL_BYTES > 0
+/* ---- on-device learning (CORE-K11, wire.h W-N1-N8) ------------------------------ */
+
+static size_t learn_request(uint8_t *buf, uint16_t ns, uint16_t nv, const int16_t *x,
+                            const uint16_t *labels) {
+    struct phyff_learn_head lh = {ns, nv};
+    phyff_learn_head_pack(&lh, buf);
+    if (x) phyff_samples_pack(x, (size_t)ns * nv, buf + PHYFF_LEARN_HEAD_SIZE);
+    for (uint16_t s = 0; labels && s < ns; ++s)
+        phyff_put_u16(buf + PHYFF_LEARN_HEAD_SIZE + 2u * (size_t)ns * nv + 2u * s, labels[s]);
+    return PHYFF_LEARN_HEAD_SIZE + (size_t)ns * (2u * nv + 2u);
+}
+
+/* LEARN with seq; the samples learnt (or -1 for an ERROR reply). */
+static long learn_seq(uint8_t seq, const uint8_t *rq, size_t len) {
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    if (transact(PHYFF_PROTOCOL_LEVEL, seq, PHYFF_CMD_LEARN, rq, len, &h, &p, &n) != 0 ||
+        (h.flags & PHYFF_FLAG_ERROR) || n < PHYFF_LEARN_HEAD_SIZE)
+        return -1;
+    return phyff_get_u16(p);
+}
+
+static int refit_req(uint16_t lambda_shift, struct phyff_header *h, const uint8_t **p,
+                     size_t *n) {
+    uint8_t b[2];
+    phyff_put_u16(b, lambda_shift);
+    return req(PHYFF_CMD_REFIT, b, sizeof b, h, p, n);
+}
+
+static void test_learning(void) {
+    setup_ex(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE, 1);
+    CHECK(core.caps.features & PHYFF_FEAT_LEARN, "FEAT_LEARN with model memory (CORE-K11)");
+    struct phyff_header h;
+    const uint8_t *p;
+    size_t n;
+    static uint8_t rq[PHYFF_CORE_MAX_PAYLOAD];
+    CHECK(req(PHYFF_CMD_LEARN, rq, learn_request(rq, 0, 3, NULL, NULL), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0), "LEARN without a model");
+    CHECK(req(PHYFF_CMD_FORGET, NULL, 0, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_MODEL, 0),
+          "FORGET without a model");
+    static struct image a, g;
+    image_onepass(&a);
+    image_goodness(&g);
+    struct phyff_model_info info;
+    CHECK(load(&a, 256, &info), "one-pass model");
+    CHECK(info.readout_origin == PHYFF_READOUT_HOST && info.readout_samples == 0,
+          "a loaded read-out is the host's (W-N6)");
+    const uint32_t crc_a = phyff_crc32(0, a.bytes, a.size);
+    int16_t x[8 * 3];
+    features_of(x, 8 * 3, 91u);
+    uint16_t y[8] = {0, 1, 0, 1, 0, 1, 0, 1};
+    /* W-N8's checks in order */
+    CHECK(req(PHYFF_CMD_LEARN, rq, 3, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 4),
+          "LEARN shorter than its head");
+    CHECK(req(PHYFF_CMD_LEARN, rq, learn_request(rq, 1, 4, NULL, NULL), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_CHANNELS, 3), "LEARN with the wrong width");
+    const uint16_t limit = (uint16_t)((PHYFF_CORE_MAX_PAYLOAD - 4u) / 8u);
+    (void)learn_request(rq, (uint16_t)(limit + 1u), 3, NULL, NULL);
+    CHECK(req(PHYFF_CMD_LEARN, rq, PHYFF_LEARN_HEAD_SIZE, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BATCH_TOO_LARGE, limit < 511u ? limit : 511u),
+          "LEARN beyond the batch limit");
+    CHECK(req(PHYFF_CMD_LEARN, rq, learn_request(rq, 2, 3, x, y) - 1u, &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 4u + 2u * 8u), "LEARN's length");
+    uint16_t bad[8];
+    memcpy(bad, y, sizeof bad);
+    bad[5] = 2;
+    CHECK(req(PHYFF_CMD_LEARN, rq, learn_request(rq, 8, 3, x, bad), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_BAD_LABEL, 2), "a label out of range refuses the batch");
+    CHECK(refit_req(10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_TOO_FEW, 0),
+          "nothing learnt by the refusals: REFIT has too few");
+    CHECK(req(PHYFF_CMD_REFIT, rq, 3, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 2),
+          "REFIT of 3 bytes");
+    CHECK(learn_seq(200, rq, learn_request(rq, 1, 3, x, y)) == 1, "one sample of class 0");
+    CHECK(refit_req(10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_TOO_FEW, 1),
+          "class 1 has no samples: TOO_FEW, arg 1");
+    /* W-N3: a retried LEARN adds nothing */
+    size_t len = learn_request(rq, 8, 3, x, y);
+    CHECK(learn_seq(201, rq, len) == 9 && learn_seq(201, rq, len) == 9, "a retried LEARN");
+    CHECK(learn_seq(202, rq, learn_request(rq, 0, 3, NULL, NULL)) == 9, "LEARN of 0 reads");
+    len = learn_request(rq, 8, 3, x, y);
+    CHECK(refit_req(61, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_BAD_LAMBDA, 60),
+          "lambda_shift above 60");
+    /* W-N4: the refit replaces the read-out, stores the image, answers its CRC */
+    const unsigned saves = fk.saves;
+    uint8_t b2[2];
+    phyff_put_u16(b2, 10);
+    CHECK(transact(PHYFF_PROTOCOL_LEVEL, 210, PHYFF_CMD_REFIT, b2, 2, &h, &p, &n) == 0 &&
+              !(h.flags & PHYFF_FLAG_ERROR) && n == PHYFF_REFIT_REPLY_SIZE, "REFIT");
+    struct phyff_refit_reply rr;
+    phyff_refit_reply_unpack(p, &rr);
+    CHECK(rr.samples == 9 && rr.crc32 != crc_a && rr.conditioning <= 48,
+          "REFIT's reply: 9 samples, a new CRC, conditioning %u", rr.conditioning);
+    CHECK(fk.saves == saves + 1u && phyff_crc32(0, fk.stored, fk.stored_len) == rr.crc32 &&
+              fk.stored_len == a.size, "the refitted image is stored (FEAT_MODEL_PERSIST)");
+    CHECK(info_now(&info) && info.crc32 == rr.crc32 && info.readout_origin == PHYFF_READOUT_REFIT &&
+              info.readout_samples == 9, "MODEL_INFO: the new CRC, refitted from 9 samples");
+    CHECK(req(PHYFF_CMD_HELLO, NULL, 0, &h, &p, &n) && phyff_get_u32(p + 64) == rr.crc32,
+          "caps.model_crc is the new image's");
+    CHECK(transact(PHYFF_PROTOCOL_LEVEL, 210, PHYFF_CMD_REFIT, b2, 2, &h, &p, &n) == 0 &&
+              is_error(&h, p, n, PHYFF_ERR_TOO_FEW, 0),
+          "the same seq after another request is not a retry: the statistics are consumed");
+    CHECK(learn_seq(211, rq, len) == 8, "LEARN again");
+    CHECK(transact(PHYFF_PROTOCOL_LEVEL, 212, PHYFF_CMD_REFIT, b2, 2, &h, &p, &n) == 0 &&
+              !(h.flags & PHYFF_FLAG_ERROR), "REFIT again");
+    struct phyff_refit_reply r2;
+    phyff_refit_reply_unpack(p, &r2);
+    CHECK(transact(PHYFF_PROTOCOL_LEVEL, 212, PHYFF_CMD_REFIT, b2, 2, &h, &p, &n) == 0 &&
+              !(h.flags & PHYFF_FLAG_ERROR) && phyff_get_u32(p) == r2.crc32 &&
+              fk.saves == saves + 2u, "a retried REFIT answers the same, stores nothing (W-N3)");
+    /* a store that fails: MEDIUM, the stored model back in force */
+    CHECK(learn_seq(213, rq, len) == 8, "LEARN for a refit that cannot be stored");
+    fk.fail_save = 1;
+    CHECK(refit_req(12, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_MEDIUM, 0),
+          "REFIT when the port cannot store");
+    fk.fail_save = 0;
+    CHECK(info_now(&info) && info.crc32 == r2.crc32, "the stored read-out is in force (W-N4)");
+    CHECK(infer_matches(&a, 0, 0, 1u), "INFER still served");
+    /* MODEL_BEGIN clears the statistics and ends at the next LEARN (CORE-K11) */
+    CHECK(learn_seq(214, rq, len) == 8, "LEARN");
+    CHECK(begin(g.size, phyff_crc32(0, g.bytes, g.size), &h, &p, &n) &&
+              !(h.flags & PHYFF_FLAG_ERROR), "BEGIN");
+    CHECK(learn_seq(215, rq, learn_request(rq, 0, 3, NULL, NULL)) == 0,
+          "BEGIN cleared the statistics (W-N1)");
+    len = learn_request(rq, 8, 3, x, y);
+    CHECK(chunk(0, g.bytes, 8, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_LOAD, 0),
+          "LEARN ended the load");
+    /* FORGET */
+    CHECK(learn_seq(216, rq, len) == 8, "LEARN");
+    CHECK(req(PHYFF_CMD_FORGET, rq, 1, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_BAD_PAYLOAD, 0),
+          "FORGET with a payload");
+    CHECK(req(PHYFF_CMD_FORGET, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR) && n == 0,
+          "FORGET");
+    CHECK(learn_seq(217, rq, learn_request(rq, 0, 3, NULL, NULL)) == 0, "FORGET cleared them");
+    /* a restart restores the refitted image, which says it was refitted (W-N6) */
+    reboot();
+    CHECK(info_now(&info) && info.crc32 == r2.crc32 && info.readout_origin == PHYFF_READOUT_REFIT &&
+              info.readout_samples == 8, "after a restart: the refitted image, from 8 samples");
+    /* a goodness model has no read-out (W-N5) */
+    CHECK(load(&g, 256, &info), "goodness model");
+    CHECK(req(PHYFF_CMD_LEARN, rq, learn_request(rq, 0, 2, NULL, NULL), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_READOUT, 0), "LEARN on a goodness model");
+    CHECK(refit_req(10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_READOUT, 0),
+          "REFIT on a goodness model");
+    CHECK(req(PHYFF_CMD_MODEL_ERASE, NULL, 0, &h, &p, &n) && !(h.flags & PHYFF_FLAG_ERROR),
+          "ERASE");
+#if PHYFF_CORE_COMPILED_MODEL
+    /* W-N5: a compiled-in model in force is read-only */
+    setup(1, ND, NS, PHYFF_FEAT_SETTLE | PHYFF_FEAT_OVERSAMPLE);
+    CHECK(phyff_core_use_compiled_model(&core, a.bytes, a.size) == PHYFF_OK, "compiled-in model");
+    CHECK(req(PHYFF_CMD_LEARN, rq, learn_request(rq, 0, 3, NULL, NULL), &h, &p, &n) &&
+              is_error(&h, p, n, PHYFF_ERR_NO_READOUT, 1), "LEARN on a compiled-in model");
+    CHECK(refit_req(10, &h, &p, &n) && is_error(&h, p, n, PHYFF_ERR_NO_READOUT, 1),
+          "REFIT on a compiled-in model");
+    CHECK(load(&a, 256, &info), "the same model loaded into RAM");
+    CHECK(learn_seq(218, rq, learn_request(rq, 0, 3, NULL, NULL)) == 0, "learns once loaded");
+#endif
+}
+#endif
+
 #if PHYFF_CORE_COMPILED_MODEL && PHYFF_CORE_MODEL_BYTES == 0
 /* CORE-K9: a model compiled into the firmware, on a core without model memory. */
 static void test_compiled_model(void) {
@@ -1407,8 +1568,8 @@ static void test_fuzz(long iterations) {
             for (size_t i = 0; i < n; ++i) frame[i] = (uint8_t)(1 + rnd() % 255);
             frame[n++] = 0;
         } else { /* a valid frame, then mutated */
-            /* commands 0..7 and, one time in four, the inference commands */
-            const uint8_t cmd = (uint8_t)(rnd() % 4 == 0 ? PHYFF_CMD_MODEL_BEGIN + rnd() % 7
+            /* commands 0..7 and, one time in four, the inference and learning commands */
+            const uint8_t cmd = (uint8_t)(rnd() % 4 == 0 ? PHYFF_CMD_MODEL_BEGIN + rnd() % 10
                                                          : rnd() % 8);
             struct phyff_header h = {(uint8_t)(rnd() % 8 == 0 ? rnd() : PHYFF_PROTOCOL_LEVEL), (uint8_t)rnd(),
                                      cmd, 0, 0, (uint16_t)rnd()};
@@ -1517,10 +1678,12 @@ static void test_fuzz(long iterations) {
     CHECK(loaded_ok == reloads, "fuzz: %ld of %ld model reloads failed", reloads - loaded_ok,
           reloads);
     printf("fuzz: inference commands served: BEGIN %ld, CHUNK %ld, COMMIT %ld, INFO %ld, "
-           "INFER %ld, ERASE %ld, DESCRIBE %ld (plus %ld reloads)\n",
+           "INFER %ld, ERASE %ld, DESCRIBE %ld, LEARN %ld, REFIT %ld, FORGET %ld (plus %ld "
+           "reloads)\n",
            served[PHYFF_CMD_MODEL_BEGIN], served[PHYFF_CMD_MODEL_CHUNK],
            served[PHYFF_CMD_MODEL_COMMIT], served[PHYFF_CMD_MODEL_INFO], served[PHYFF_CMD_INFER],
-           served[PHYFF_CMD_MODEL_ERASE], served[PHYFF_CMD_MODEL_DESCRIBE], reloads);
+           served[PHYFF_CMD_MODEL_ERASE], served[PHYFF_CMD_MODEL_DESCRIBE],
+           served[PHYFF_CMD_LEARN], served[PHYFF_CMD_REFIT], served[PHYFF_CMD_FORGET], reloads);
     CHECK(served[PHYFF_CMD_INFER] > 0 &&
               (PHYFF_CORE_MODEL_BYTES == 0 || served[PHYFF_CMD_MODEL_CHUNK] > 0),
           "fuzz: random INFER and MODEL_CHUNK requests were served, not only refused");
@@ -1552,6 +1715,9 @@ int main(int argc, char **argv) {
     test_model_describe();
     test_model_refusals();
     test_model_persistence();
+#if PHYFF_CORE_MODEL_BYTES > 0
+    test_learning();
+#endif
 #else
     test_no_inference();
 #endif

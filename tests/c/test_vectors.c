@@ -560,6 +560,14 @@ static const struct {
     {"BAD_MODEL", PHYFF_ERR_BAD_MODEL},
     {"WRONG_BOARD", PHYFF_ERR_WRONG_BOARD},
     {"NO_LOAD", PHYFF_ERR_NO_LOAD},
+    {"LEARN_FULL", PHYFF_ERR_LEARN_FULL},
+    {"BAD_LABEL", PHYFF_ERR_BAD_LABEL},
+    {"TOO_FEW", PHYFF_ERR_TOO_FEW},
+    {"SINGULAR", PHYFF_ERR_SINGULAR},
+    {"NO_READOUT", PHYFF_ERR_NO_READOUT},
+    {"BAD_LAMBDA", PHYFF_ERR_BAD_LAMBDA},
+    {"REFIT_OVERFLOW", PHYFF_ERR_REFIT_OVERFLOW},
+    {"LEARN_TOO_LARGE", PHYFF_ERR_LEARN_TOO_LARGE},
 };
 #define N_STATUS (sizeof status_table / sizeof status_table[0])
 
@@ -650,6 +658,9 @@ static const named_enum enum_table[] = {
     {"Cmd", "INFER", PHYFF_CMD_INFER},
     {"Cmd", "MODEL_ERASE", PHYFF_CMD_MODEL_ERASE},
     {"Cmd", "MODEL_DESCRIBE", PHYFF_CMD_MODEL_DESCRIBE},
+    {"Cmd", "LEARN", PHYFF_CMD_LEARN},
+    {"Cmd", "REFIT", PHYFF_CMD_REFIT},
+    {"Cmd", "FORGET", PHYFF_CMD_FORGET},
     {"Cmd", "EVENT", PHYFF_CMD_EVENT},
     {"Flag", "REPLY", PHYFF_FLAG_REPLY},
     {"Flag", "ERROR", PHYFF_FLAG_ERROR},
@@ -661,6 +672,7 @@ static const named_enum enum_table[] = {
     {"Feature", "CHANNEL_SELECT", PHYFF_FEAT_CHANNEL_SELECT},
     {"Feature", "INFER", PHYFF_FEAT_INFER},
     {"Feature", "MODEL_PERSIST", PHYFF_FEAT_MODEL_PERSIST},
+    {"Feature", "LEARN", PHYFF_FEAT_LEARN},
     {"Feature", "EMULATED", PHYFF_FEAT_EMULATED},
     {"InferFlag", "TRACE", PHYFF_INFER_TRACE},
 };
@@ -685,6 +697,9 @@ static const named_const wire_consts[] = {
         {"MODEL_INFO_SIZE", PHYFF_MODEL_INFO_SIZE},
         {"DESCRIBE_REQUEST_SIZE", PHYFF_DESCRIBE_REQUEST_SIZE},
         {"DESCRIBE_REPLY_SIZE", PHYFF_DESCRIBE_REPLY_SIZE},
+        {"LEARN_HEAD_SIZE", PHYFF_LEARN_HEAD_SIZE},
+        {"REFIT_REPLY_SIZE", PHYFF_REFIT_REPLY_SIZE},
+        {"REFIT_REQUEST_SIZE", PHYFF_REFIT_REQUEST_SIZE},
 };
 
 static void check_constants(const json_value *cases, group *g) {
@@ -1228,7 +1243,14 @@ static const field_desc model_info_fields[] = {
     F(struct phyff_model_info, score_exp, -1),     F(struct phyff_model_info, trace_values, 2),
     F(struct phyff_model_info, origin, 2),         F(struct phyff_model_info, name, 0),
     F(struct phyff_model_info, train_board, 0),    F(struct phyff_model_info, train_medium, 0),
+    F(struct phyff_model_info, readout_origin, 2), F(struct phyff_model_info, readout_samples, 2),
     {NULL, 0, 0}};
+static const field_desc learn_head_fields[] = {
+    F(struct phyff_learn_head, n_samples, 2), F(struct phyff_learn_head, n_values, 2),
+    {NULL, 0, 0}};
+static const field_desc refit_reply_fields[] = {
+    F(struct phyff_refit_reply, crc32, 4), F(struct phyff_refit_reply, samples, 2),
+    F(struct phyff_refit_reply, conditioning, 2), {NULL, 0, 0}};
 static const field_desc model_head_fields[] = {
     F(struct phyff_model_head, magic, 4),          F(struct phyff_model_head, version, 2),
     F(struct phyff_model_head, n_blocks, 1),       F(struct phyff_model_head, inference, 1),
@@ -1252,7 +1274,7 @@ static const field_desc block_head_fields[] = {
 static const field_desc readout_head_fields[] = {
     F(struct phyff_readout_head, n_in, 2),    F(struct phyff_readout_head, n_classes, 2),
     F(struct phyff_readout_head, shift_b, 1), F(struct phyff_readout_head, shift_out, 1),
-    F(struct phyff_readout_head, reserved, 2), {NULL, 0, 0}};
+    F(struct phyff_readout_head, refit_samples, 2), {NULL, 0, 0}};
 static const field_desc code_head_fields[] = {
     F(struct phyff_code_head, gain_q8, 2), F(struct phyff_code_head, reserved, 2), {NULL, 0, 0}};
 static const field_desc describe_head_fields[] = {
@@ -1285,6 +1307,8 @@ PACKERS(struct phyff_model_begin, model_begin)
 PACKERS(struct phyff_chunk_head, chunk_head)
 PACKERS(struct phyff_infer_head, infer_head)
 PACKERS(struct phyff_model_info, model_info)
+PACKERS(struct phyff_learn_head, learn_head)
+PACKERS(struct phyff_refit_reply, refit_reply)
 PACKERS(struct phyff_model_head, model_head)
 PACKERS(struct phyff_block_head, block_head)
 PACKERS(struct phyff_readout_head, readout_head)
@@ -1378,6 +1402,8 @@ RECORD_CHECK(model_begin, struct phyff_model_begin, PHYFF_MODEL_BEGIN_SIZE)
 RECORD_CHECK(chunk_head, struct phyff_chunk_head, PHYFF_CHUNK_HEAD_SIZE)
 RECORD_CHECK(infer_head, struct phyff_infer_head, PHYFF_INFER_HEAD_SIZE)
 RECORD_CHECK(model_info, struct phyff_model_info, PHYFF_MODEL_INFO_SIZE)
+RECORD_CHECK(learn_head, struct phyff_learn_head, PHYFF_LEARN_HEAD_SIZE)
+RECORD_CHECK(refit_reply, struct phyff_refit_reply, PHYFF_REFIT_REPLY_SIZE)
 RECORD_CHECK(model_head, struct phyff_model_head, PHYFF_MODEL_HEAD_SIZE)
 RECORD_CHECK(block_head, struct phyff_block_head, PHYFF_BLOCK_HEAD_SIZE)
 RECORD_CHECK(readout_head, struct phyff_readout_head, PHYFF_READOUT_HEAD_SIZE)
@@ -1553,6 +1579,7 @@ static const named_const model_consts[] = {
         {"DESCRIBE_MAGIC", PHYFF_DESCRIBE_MAGIC},
         {"DESCRIBE_HEAD_SIZE", PHYFF_DESCRIBE_HEAD_SIZE},
         {"DESCRIBE_RANGE_Q8", PHYFF_DESCRIBE_RANGE_Q8},
+        {"MODEL_MAX_REFIT_SAMPLES", PHYFF_MODEL_MAX_REFIT_SAMPLES},
 };
 
 static void check_model_constants(const json_value *cases, group *g) {
@@ -2114,6 +2141,8 @@ static const checker checkers[] = {
     {"wire", "model_info_pack", check_model_info_pack},
     {"wire", "describe_request_pack", check_describe_request_pack},
     {"wire", "describe_reply_pack", check_describe_reply_pack},
+    {"wire", "learn_head_pack", check_learn_head_pack},   /* W-N8 */
+    {"wire", "refit_reply_pack", check_refit_reply_pack}, /* W-N8 */
     {"wire", "samples_pack", check_samples},
     {"wire", "u16_le", check_u16_le}, /* W-W3 */
     {"wire", "u32_le", check_u32_le}, /* W-W3 */

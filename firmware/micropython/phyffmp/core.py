@@ -1,7 +1,8 @@
 """The board's behaviour (firmware/src/core/phyff_core.c), in MicroPython.
 
-Same contracts as the C core (phyff_core.h CORE-K1-K8; wire.h W-C1-C5, W-F1-F3,
-W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4, "On-device inference"): the same replies, error
+Same contracts as the C core (phyff_core.h CORE-K1-K10; wire.h W-C1-C5, W-F1-F3,
+W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4, "On-device inference", W-N1-N8 "On-device
+learning" through phyffmp/learn.py): the same replies, error
 codes and arguments, statistics, events, saturation bitmap, code conversions
 (CORE-K3), oversampling (CORE-K4) and, with a model memory (``model_bytes`` > 0, as
 PHYFF_CORE_MODEL_BYTES), the model commands and INFER, byte for byte. The
@@ -41,6 +42,7 @@ from array import array
 import micropython
 from micropython import const
 
+from phyffmp import learn as lm
 from phyffmp.model import (
     BLOCK_PHYSICAL,
     INFERENCE_ONEPASS,
@@ -63,8 +65,10 @@ from phyffmp.wire import (
     CHUNK_HEAD_SIZE,
     CMD_CONFIGURE,
     CMD_EVENT,
+    CMD_FORGET,
     CMD_HELLO,
     CMD_INFER,
+    CMD_LEARN,
     CMD_MODEL_BEGIN,
     CMD_MODEL_CHUNK,
     CMD_MODEL_COMMIT,
@@ -73,6 +77,7 @@ from phyffmp.wire import (
     CMD_MODEL_INFO,
     CMD_NONE,
     CMD_QUERY,
+    CMD_REFIT,
     CMD_RESET,
     CMD_STATS,
     CONFIG_SIZE,
@@ -82,17 +87,25 @@ from phyffmp.wire import (
     ERR_BAD_CHANNELS,
     ERR_BAD_CONFIG,
     ERR_BAD_CRC,
+    ERR_BAD_LABEL,
+    ERR_BAD_LAMBDA,
     ERR_BAD_LEVEL,
     ERR_BAD_MODEL,
     ERR_BAD_PAYLOAD,
     ERR_BATCH_TOO_LARGE,
+    ERR_LEARN_FULL,
+    ERR_LEARN_TOO_LARGE,
     ERR_LOAD_RANGE,
     ERR_MEDIUM,
     ERR_MODEL_CRC,
     ERR_MODEL_TOO_LARGE,
     ERR_NO_LOAD,
     ERR_NO_MODEL,
+    ERR_NO_READOUT,
     ERR_NOT_A_REQUEST,
+    ERR_REFIT_OVERFLOW,
+    ERR_SINGULAR,
+    ERR_TOO_FEW,
     ERR_TOO_LONG,
     ERR_UNKNOWN_COMMAND,
     ERROR_SIZE,
@@ -100,6 +113,7 @@ from phyffmp.wire import (
     EVENT_SIZE,
     FEAT_CHANNEL_SELECT,
     FEAT_INFER,
+    FEAT_LEARN,
     FEAT_MODEL_PERSIST,
     FEAT_SATURATION_FLAGS,
     FEAT_SETTLE,
@@ -109,6 +123,7 @@ from phyffmp.wire import (
     HEADER_SIZE,
     INFER_HEAD_SIZE,
     INFER_TRACE,
+    LEARN_HEAD_SIZE,
     MAX_PAYLOAD_LIMIT,
     MODEL_BEGIN_SIZE,
     MODEL_INFO_SIZE,
@@ -116,6 +131,9 @@ from phyffmp.wire import (
     OK,
     PROTOCOL_LEVEL,
     QUERY_HEAD_SIZE,
+    READOUT_REFIT,
+    REFIT_REPLY_SIZE,
+    REFIT_REQUEST_SIZE,
     STATS_SIZE,
     cobs_max_encoded,
     copy,
@@ -132,6 +150,7 @@ from phyffmp.wire import (
     put_describe_reply,
     put_model_info,
     put_pair,
+    put_refit_reply,
     put_stats,
     put_u16,
     put_u32,
@@ -381,7 +400,7 @@ class Core:
         self.load_crc = 0
         self.load_received = 0
         if model_bytes > 0:
-            self.features |= FEAT_INFER
+            self.features |= FEAT_INFER | FEAT_LEARN  # CORE-K11
             if model_file is not None and self._storage_works():
                 self.features |= FEAT_MODEL_PERSIST
             else:
@@ -411,6 +430,12 @@ class Core:
             self.goodness = 0
             self.trace_at = -1
             self.medium_us = 0
+            # on-device learning (CORE-K11, wire.h W-N1-N8)
+            self.learn_f = array("h", [0] * lm.LEARN_MAX_WIDTH)
+            self.repeat_cmd = 0
+            self.repeat_seq = 0
+            self.refit_cond = 0
+            self._learn_model_changed()
             self._restore_model()
 
     # ---- link side ------------------------------------------------------------
@@ -434,6 +459,8 @@ class Core:
             self.model_crc = 0
             self.load_state = LOAD_IDLE
             self.view.clear()
+            self._learn_model_changed()
+            self.repeat_cmd = 0
             self._restore_model()
         self.last_ms = time.ticks_ms()
         self.rx_state[1] = 0
@@ -515,6 +542,11 @@ class Core:
         self.stats[S_FRAMES_OK] += 1  # intact: its reply carries its seq (W-T1)
         seq = rx[1]
         cmd = rx[2]
+        # W-N3: a LEARN or REFIT repeating the request that succeeded just before
+        repeat = False
+        if self.model_bytes > 0:
+            repeat = self.repeat_cmd != 0 and self.repeat_cmd == cmd and self.repeat_seq == seq
+            self.repeat_cmd = 0
         if rx[3] & (FLAG_REPLY | FLAG_EVENT):
             self._refuse(seq, cmd, ERR_NOT_A_REQUEST, 0)
             return
@@ -545,6 +577,12 @@ class Core:
             self._cmd_model_erase(seq, length)
         elif cmd == CMD_MODEL_DESCRIBE and self.model_bytes > 0:
             self._cmd_model_describe(seq, length)
+        elif cmd == CMD_LEARN and self.model_bytes > 0:
+            self._cmd_learn(seq, length, repeat)
+        elif cmd == CMD_REFIT and self.model_bytes > 0:
+            self._cmd_refit(seq, length, repeat)
+        elif cmd == CMD_FORGET and self.model_bytes > 0:
+            self._cmd_forget(seq, length)
         else:
             self._refuse(seq, cmd, ERR_UNKNOWN_COMMAND, 0)
 
@@ -813,7 +851,9 @@ class Core:
         put_model_info(self.raw, _P, self.model_crc, v.size, v.train_unit_id, v.n_features,
                        v.n_classes, self._infer_max_batch(v, 0), self._infer_max_batch(v, 1),
                        v.n_blocks, v.inference, v.input_exp, v.score_exp, v.trace_values,
-                       v.image, 24)  # the head's name, train_board, train_medium
+                       v.image, 24,  # the head's name, train_board, train_medium
+                       0, READOUT_REFIT if self._refitted() else 0,
+                       v.r_refit_samples if self._refitted() else 0)
         self._send_frame(seq, cmd, FLAG_REPLY, MODEL_INFO_SIZE)
 
     def _cmd_model_begin(self, seq: int, length: int) -> None:
@@ -827,6 +867,7 @@ class Core:
             self._refuse(seq, CMD_MODEL_BEGIN, ERR_MODEL_TOO_LARGE, sat_u16(self.model_bytes))
             return
         self.load_state = LOAD_BUSY
+        self.learn_ready = False  # W-N1: the chunks overwrite the statistics
         self.load_size = size
         self.load_crc = get_u32(rx, _P + 4)
         self.load_received = 0
@@ -894,6 +935,7 @@ class Core:
         self.model_crc = self.load_crc
         self.loaded = True
         self.load_state = LOAD_DONE
+        self._learn_model_changed()  # W-N1, W-N6
         self._reply_model_info(seq, CMD_MODEL_COMMIT)
 
     def _cmd_model_info(self, seq: int, length: int) -> None:
@@ -942,6 +984,7 @@ class Core:
         self.model_crc = 0
         self.load_state = LOAD_IDLE
         self.view.clear()
+        self._learn_model_changed()  # W-N1, W-N6
         self._send_frame(seq, CMD_MODEL_ERASE, FLAG_REPLY, 0)
 
     @micropython.native
@@ -982,7 +1025,7 @@ class Core:
         return clipped
 
     @micropython.native
-    def _infer_pass(self, xoff: int, label: int) -> int:
+    def _infer_pass(self, xoff: int, label: int, features: "Any" = None) -> int:
         """infer_pass(): one pass of the sample at rx[xoff:] through every block.
 
         label -1: the neutral overlay. Fills the read-out accumulators
@@ -997,6 +1040,7 @@ class Core:
         raw = self.raw
         sat = 1 if infer_layout(v, self.rx, xoff, label, h) else 0
         self.goodness = 0
+        at_f = 0  # features: where block k's read-out features go (learn.h RF-A1)
         for k in range(v.n_blocks):
             if v.flags[k] & BLOCK_PHYSICAL:
                 r = self._infer_measure(k)
@@ -1011,7 +1055,11 @@ class Core:
                     self.trace_at = at + 2 * n
             if infer_affine(v, k, p, h, y):
                 sat = 1
-            if v.inference == INFERENCE_ONEPASS:
+            if features is not None:
+                for j in range(v.d_out[k]):
+                    features[at_f + j] = lm.feature(y[j], v.readout_abs != 0)
+                at_f += v.d_out[k]
+            elif v.inference == INFERENCE_ONEPASS:
                 infer_readout_add(v, k, y, self.class_acc)
             else:
                 self.goodness += infer_goodness(v, k, y)
@@ -1109,6 +1157,200 @@ class Core:
         put_pair(raw, _P, n, c)
         put_pair(raw, _P + 4, flags, 0)
         self._send_frame(seq, CMD_INFER, FLAG_REPLY, bitmap - _P + ((n + 7) >> 3))
+
+
+    # ---- on-device learning (CORE-K11, wire.h W-N1-N8, learn.h) ---------------------
+
+    def _learn_model_changed(self) -> None:
+        """learn_model_changed(): the model in force changed, its statistics are gone."""
+        self.learn_ready = False
+
+    def _refitted(self) -> bool:
+        """W-N6: whether a board refitted the read-out in force (the image says, M-V4)."""
+        v = self.view
+        return v.inference == INFERENCE_ONEPASS and v.r_refit_samples > 0
+
+    def _learn_max_batch(self, v: View) -> int:
+        """learn_max_batch(): most LEARN samples whose request fits max_payload."""
+        n = (self.max_payload - LEARN_HEAD_SIZE) // (2 * v.n_features + 2)
+        return n if n < lm.LEARN_MAX_SAMPLES else lm.LEARN_MAX_SAMPLES
+
+    def _learn_refused(self, seq: int, cmd: int) -> bool:
+        """learn_refused(): a model, a writable read-out, statistics that fit."""
+        if not self.loaded:
+            self._refuse(seq, cmd, ERR_NO_MODEL, 0)
+            return True
+        v = self.view
+        if v.inference != INFERENCE_ONEPASS:
+            self._refuse(seq, cmd, ERR_NO_READOUT, 0)
+            return True
+        width = v.readout_width
+        size = lm.area_size(width, v.n_classes)
+        if (width > lm.LEARN_MAX_WIDTH or size > self.model_bytes
+                or 8 * (width + 1) > self.max_payload):
+            self._refuse(seq, cmd, ERR_LEARN_TOO_LARGE, sat_u16(size))
+            return True
+        return False
+
+    def _learn_stats(self) -> "Any":
+        """learn_stats(): the statistics, cleared on first use; ends a load in progress."""
+        area = self.model[1 - self.active]
+        if self.load_state == LOAD_BUSY:
+            self.load_state = LOAD_IDLE
+        if not self.learn_ready:
+            lm.clear(area, self.view.readout_width, self.view.n_classes)
+            self.learn_ready = True
+        return area
+
+    def _reply_learn(self, seq: int) -> None:
+        v = self.view
+        area = self._learn_stats()
+        c = v.n_classes
+        put_pair(self.raw, _P, lm.samples(area, v.readout_width), c)
+        for j in range(c):
+            put_u16(self.raw, _P + LEARN_HEAD_SIZE + 2 * j,
+                    lm.class_samples(area, v.readout_width, c, j))
+        self._send_frame(seq, CMD_LEARN, FLAG_REPLY, LEARN_HEAD_SIZE + 2 * c)
+
+    def _cmd_learn(self, seq: int, length: int, repeat: bool) -> None:
+        if repeat:  # W-N3: a retry of the LEARN just served
+            self._reply_learn(seq)
+            self.repeat_cmd = CMD_LEARN
+            self.repeat_seq = seq
+            return
+        if length < LEARN_HEAD_SIZE:
+            self._refuse(seq, CMD_LEARN, ERR_BAD_PAYLOAD, LEARN_HEAD_SIZE)
+            return
+        if self._learn_refused(seq, CMD_LEARN):
+            return
+        v = self.view
+        rx = self.rx
+        f = v.n_features
+        c = v.n_classes
+        if get_u16(rx, _P + 2) != f:
+            self._refuse(seq, CMD_LEARN, ERR_BAD_CHANNELS, f)
+            return
+        n = get_u16(rx, _P)
+        limit = self._learn_max_batch(v)
+        if n > limit:
+            self._refuse(seq, CMD_LEARN, ERR_BATCH_TOO_LARGE, limit)
+            return
+        expect = LEARN_HEAD_SIZE + n * (2 * f + 2)
+        if length != expect:
+            self._refuse(seq, CMD_LEARN, ERR_BAD_PAYLOAD, sat_u16(expect))
+            return
+        labels = _P + LEARN_HEAD_SIZE + 2 * n * f
+        for s in range(n):
+            if get_u16(rx, labels + 2 * s) >= c:
+                self._refuse(seq, CMD_LEARN, ERR_BAD_LABEL, c)
+                return
+        area = self._learn_stats()
+        width = v.readout_width
+        learnt = lm.samples(area, width)
+        if learnt + n > lm.LEARN_MAX_SAMPLES:
+            self._refuse(seq, CMD_LEARN, ERR_LEARN_FULL, lm.LEARN_MAX_SAMPLES - learnt)
+            return
+        self.trace_at = -1
+        self.medium_us = 0
+        for s in range(n):
+            if self._infer_pass(_P + LEARN_HEAD_SIZE + 2 * s * f, -1, self.learn_f) < 0:
+                self._reply_error(seq, CMD_LEARN, ERR_MEDIUM, 0)  # W-N2
+                return
+            if lm.add(area, width, c, self.learn_f, get_u16(rx, labels + 2 * s)) != lm.LEARN_OK:
+                self._reply_error(seq, CMD_LEARN, ERR_REFIT_OVERFLOW, 0)  # cannot happen
+                return
+        self._reply_learn(seq)
+        self.repeat_cmd = CMD_LEARN
+        self.repeat_seq = seq
+
+    def _refit_status(self, st: int, lam: int, area: "Any") -> tuple:
+        """refit_status(): the wire status of a learn.h result, and its arg."""
+        v = self.view
+        if st == lm.LEARN_TOO_FEW:
+            j = 0
+            while j < v.n_classes and lm.class_samples(area, v.readout_width, v.n_classes, j):
+                j += 1
+            return ERR_TOO_FEW, j
+        if st == lm.LEARN_BAD_LAMBDA:
+            lowest = 0  # learn.h RF-S1: 53 - 2 e_k - L <= 61
+            for k in range(v.n_blocks):
+                need = -8 - 2 * v.out_exp[k]
+                if need > lowest:
+                    lowest = need
+            return ERR_BAD_LAMBDA, (lm.LEARN_MAX_LAMBDA_SHIFT
+                                    if lam > lm.LEARN_MAX_LAMBDA_SHIFT else lowest)
+        if st == lm.LEARN_SINGULAR:
+            return ERR_SINGULAR, 0
+        if st == lm.LEARN_NO_READOUT:
+            return ERR_NO_READOUT, 0
+        if st == lm.LEARN_TOO_WIDE:
+            return ERR_LEARN_TOO_LARGE, sat_u16(lm.area_size(v.readout_width, v.n_classes))
+        return ERR_REFIT_OVERFLOW, 0
+
+    def _refit_undo(self, old_crc: int) -> bool:
+        """refit_undo(): the model before the refit back from storage (W-N4)."""
+        image = self.model[self.active]
+        n = self._model_restore_bytes(image)
+        if (0 < n <= self.model_bytes and crc32(image, 0, n, 0, self.crc_st) == old_crc
+                and model_check(image, n, self.limits, self.view) == OK):
+            return True
+        self.loaded = False
+        self.model_crc = 0
+        self.view.clear()
+        self._learn_model_changed()
+        return False
+
+    def _reply_refit(self, seq: int) -> None:
+        put_refit_reply(self.raw, _P, self.model_crc, self.view.r_refit_samples, self.refit_cond)
+        self._send_frame(seq, CMD_REFIT, FLAG_REPLY, REFIT_REPLY_SIZE)
+        self.repeat_cmd = CMD_REFIT
+        self.repeat_seq = seq
+
+    def _cmd_refit(self, seq: int, length: int, repeat: bool) -> None:
+        if repeat:  # W-N3: a retry of the REFIT just served
+            self._reply_refit(seq)
+            return
+        if length != REFIT_REQUEST_SIZE:
+            self._refuse(seq, CMD_REFIT, ERR_BAD_PAYLOAD, REFIT_REQUEST_SIZE)
+            return
+        if self._learn_refused(seq, CMD_REFIT):
+            return
+        lam = get_u16(self.rx, _P)
+        if lam > 255:
+            lam = 255
+        v = self.view
+        area = self._learn_stats()
+        image = self.model[self.active]
+        st, cond = lm.refit(area, v, image, lam)
+        if st != lm.LEARN_OK:
+            status, arg = self._refit_status(st, lam, area)
+            self._refuse(seq, CMD_REFIT, status, arg)  # learn.h RF-E1: read-out untouched
+            return
+        old_crc = self.model_crc
+        size = v.size
+        if model_check(image, size, self.limits, v) != OK:
+            self._refit_undo(old_crc)  # cannot happen: learn.h RF-Q5 keeps M-V1-V6
+            self._refuse(seq, CMD_REFIT, ERR_REFIT_OVERFLOW, 0)
+            return
+        if self._model_save(image, size) != 0:
+            self._refit_undo(old_crc)
+            self._reply_error(seq, CMD_REFIT, ERR_MEDIUM, 0)
+            return
+        self.model_crc = crc32(image, 0, size, 0, self.crc_st)
+        self.refit_cond = cond
+        if self.load_state == LOAD_DONE:
+            self.load_state = LOAD_IDLE  # COMMIT's retry is over
+        self._reply_refit(seq)
+
+    def _cmd_forget(self, seq: int, length: int) -> None:
+        if length != 0:
+            self._refuse(seq, CMD_FORGET, ERR_BAD_PAYLOAD, 0)
+            return
+        if not self.loaded:
+            self._refuse(seq, CMD_FORGET, ERR_NO_MODEL, 0)
+            return
+        self.learn_ready = False  # cleared the next time they are used
+        self._send_frame(seq, CMD_FORGET, FLAG_REPLY, 0)
 
 
 def _exists(path: str) -> bool:

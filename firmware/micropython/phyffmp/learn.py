@@ -241,12 +241,12 @@ def _solve_class(area: "Any", width: int, n_classes: int, u: list, c: int, y: li
                  w: list) -> tuple:
     """RF-S5: (status, r_c); w holds the solution."""
     n = width + 1
-    r = None
+    r = -(1 << 31)  # INT32_MIN, as learn.c: a class has count_c >= 1, so some b != 0
     for i in range(n):
         b = _rhs(area, width, n_classes, c, i)
         if b:
             e = _bitlen(abs(b)) + 31 - u[i] - _Q
-            if r is None or e > r:
+            if e > r:
                 r = e
     for _attempt in range(LEARN_RETRIES + 1):
         ok = True
@@ -301,12 +301,13 @@ def refit(area: "Any", v: "View", image: "Any", lam: int) -> tuple:
         if 53 - 2 * v.out_exp[k] - lam > 61:
             return LEARN_BAD_LAMBDA, 0
     n = width + 1
+    solved = samples(area, width)
     u = [0] * n
     y = [0] * n
     w = [0] * n
     st, cond = _factor(area, v, n, lam, u)
     fx = -_Q - LEARN_FEATURE_SHIFT
-    omega = [None] * nb
+    omega: list = [None] * nb  # None: a segment without a non-zero weight yet
     bias_exp = None
     rs = [0] * n_classes
     for c in range(n_classes):
@@ -372,6 +373,7 @@ def refit(area: "Any", v: "View", image: "Any", lam: int) -> tuple:
             image[21] = score_exp & 0xFF
             image[r_at - READOUT_HEAD_SIZE + 4] = beta - 15 - unit
             image[r_at - READOUT_HEAD_SIZE + 5] = score_exp - 31 - unit
+            _put16(image, r_at - READOUT_HEAD_SIZE + 6, solved)  # RF-Q5: refit_samples
             for k in range(nb):
                 image[v.block_at[k] - BLOCK_HEAD_SIZE + 22] = units[k] - unit
     clear(area, width, n_classes)

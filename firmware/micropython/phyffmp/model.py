@@ -49,6 +49,7 @@ BLOCK_HEAD_SIZE = const(24)
 READOUT_HEAD_SIZE = const(8)
 # model.h M-R1, M-L1 (level 4): blocks of device rows, the class-code overlay
 MODEL_MAX_ROWS = const(64)
+MODEL_MAX_REFIT_SAMPLES = const(511)  # M-V4 (level 5): learn.h RF-A4's cap
 OVERLAY_SLOTS = const(0)
 OVERLAY_CODE = const(1)
 CODE_GAIN_MAX = const(1024)
@@ -167,7 +168,7 @@ class View:
         self.r_n_classes = 0
         self.r_shift_b = 0
         self.r_shift_out = 0
-        self.r_reserved = 0
+        self.r_refit_samples = 0
         self.readout_at = 0
         self.trace_values = 0
         self.readout_width = 0
@@ -247,7 +248,7 @@ class View:
         self.r_n_classes = _u16(img, at + 2)
         self.r_shift_b = img[at + 4]
         self.r_shift_out = img[at + 5]
-        self.r_reserved = _u16(img, at + 6)
+        self.r_refit_samples = _u16(img, at + 6)
 
 
 # ---- checks (M-V1-V6) ---------------------------------------------------------------
@@ -477,7 +478,7 @@ def model_check(image: "Any", size: int, lim: Limits, v: View) -> int:
             return _refuse(v, at + 4)
         if v.r_shift_out > SHIFT_OUT_MAX:
             return _refuse(v, at + 5)
-        if v.r_reserved != 0:
+        if v.r_refit_samples > MODEL_MAX_REFIT_SAMPLES:
             return _refuse(v, at + 6)
         v.readout_at = at + READOUT_HEAD_SIZE
         at += READOUT_HEAD_SIZE + 2 * (v.n_classes * readout_width + v.n_classes)

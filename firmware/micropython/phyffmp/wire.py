@@ -56,6 +56,9 @@ CMD_MODEL_INFO = const(0x13)
 CMD_INFER = const(0x14)
 CMD_MODEL_ERASE = const(0x15)
 CMD_MODEL_DESCRIBE = const(0x16)  # level 5
+CMD_LEARN = const(0x17)  # level 5: on-device learning (wire.h W-N1-N8)
+CMD_REFIT = const(0x18)
+CMD_FORGET = const(0x19)
 CMD_EVENT = const(0x7F)
 
 # ---- enum phyff_flag ----------------------------------------------------------
@@ -90,6 +93,14 @@ ERR_MODEL_CRC = const(27)
 ERR_BAD_MODEL = const(28)
 ERR_WRONG_BOARD = const(29)
 ERR_NO_LOAD = const(30)
+ERR_LEARN_FULL = const(31)
+ERR_BAD_LABEL = const(32)
+ERR_TOO_FEW = const(33)
+ERR_SINGULAR = const(34)
+ERR_NO_READOUT = const(35)
+ERR_BAD_LAMBDA = const(36)
+ERR_REFIT_OVERFLOW = const(37)
+ERR_LEARN_TOO_LARGE = const(38)
 
 # ---- enum phyff_feature -------------------------------------------------------
 FEAT_SATURATION_FLAGS = const(0x0001)
@@ -98,6 +109,7 @@ FEAT_OVERSAMPLE = const(0x0004)
 FEAT_CHANNEL_SELECT = const(0x0008)
 FEAT_INFER = const(0x0010)
 FEAT_MODEL_PERSIST = const(0x0020)
+FEAT_LEARN = const(0x0040)
 FEAT_EMULATED = const(0x0100)
 
 # ---- record sizes -------------------------------------------------------------
@@ -111,9 +123,13 @@ MODEL_BEGIN_SIZE = const(8)
 CHUNK_HEAD_SIZE = const(4)
 INFER_HEAD_SIZE = const(8)
 INFER_TRACE = const(0x0001)  # enum phyff_infer_flag: PHYFF_INFER_TRACE
-MODEL_INFO_SIZE = const(76)
+MODEL_INFO_SIZE = const(80)
 DESCRIBE_REQUEST_SIZE = const(8)  # level 5: MODEL_DESCRIBE
 DESCRIBE_REPLY_SIZE = const(8)
+LEARN_HEAD_SIZE = const(4)
+REFIT_REPLY_SIZE = const(8)
+REFIT_REQUEST_SIZE = const(2)
+READOUT_REFIT = const(1)  # enum phyff_readout_origin: PHYFF_READOUT_REFIT
 
 # ---- medium link (medium_link.h) ----------------------------------------------
 MEDIUM_DESCRIBE = const(0x41)
@@ -233,7 +249,8 @@ def put_caps_model(b: bytearray, off: int, model_capacity: int, model_crc: int,
 def put_model_info(b: bytearray, off: int, crc: int, image_size: int, train_unit_id: int,
                    n_features: int, n_classes: int, max_batch: int, max_batch_trace: int,
                    n_blocks: int, inference: int, input_exp: int, score_exp: int,
-                   trace_values: int, names: "Any", names_off: int, origin: int = 0) -> None:
+                   trace_values: int, names: "Any", names_off: int, origin: int = 0,
+                   readout_origin: int = 0, readout_samples: int = 0) -> None:
     """struct phyff_model_info; names: 48 bytes at names[names_off:] (name, train_board,
     train_medium, as the image head holds them), or None for all zero."""
     put_u32(b, off, crc)
@@ -251,6 +268,15 @@ def put_model_info(b: bytearray, off: int, crc: int, image_size: int, train_unit
     put_u16(b, off + 26, origin)
     for i in range(3 * NAME_SIZE):
         b[off + 28 + i] = names[names_off + i] if names is not None else 0
+    put_u16(b, off + 76, readout_origin)  # level 5 (W-N6)
+    put_u16(b, off + 78, readout_samples)
+
+
+def put_refit_reply(b: bytearray, off: int, crc: int, samples: int, conditioning: int) -> None:
+    """struct phyff_refit_reply (level 5)."""
+    put_u32(b, off, crc)
+    put_u16(b, off + 4, samples)
+    put_u16(b, off + 6, conditioning)
 
 
 def put_describe_request(b: bytearray, off: int, offset: int, max_bytes: int,

@@ -166,9 +166,9 @@ def c_readout_head(case: dict) -> "str | None":
     v = model.View()
     v.readout_unpack(bytearray(at) + raw, at)
     r = case["in"]
-    got = (v.r_n_in, v.r_n_classes, v.r_shift_b, v.r_shift_out, v.r_reserved)
-    want = (r["n_in"], r["n_classes"], r["shift_b"], r["shift_out"], r["reserved"])
-    return None if got == want else f"(n_in, n_classes, shift_b, shift_out, reserved) {got}"
+    got = (v.r_n_in, v.r_n_classes, v.r_shift_b, v.r_shift_out, v.r_refit_samples)
+    want = (r["n_in"], r["n_classes"], r["shift_b"], r["shift_out"], r["refit_samples"])
+    return None if got == want else f"(n_in, n_classes, shift_b, shift_out, refit_samples) {got}"
 
 
 def c_code_head(case: dict) -> "str | None":

@@ -295,7 +295,21 @@ def c_model_info_pack(case: dict) -> "str | None":
     wire.put_model_info(b, 0, c["crc32"], c["image_size"], c["train_unit_id"], c["n_features"],
                         c["n_classes"], c["max_batch"], c["max_batch_trace"], c["n_blocks"],
                         c["inference"], c["input_exp"], c["score_exp"], c["trace_values"],
-                        names, 0, c["origin"])
+                        names, 0, c["origin"], c["readout_origin"], c["readout_samples"])
+    return None if hexb(b) == case["out"] else hexb(b)
+
+
+def c_learn_head_pack(case: dict) -> "str | None":
+    c = case["in"]
+    b = bytearray(wire.LEARN_HEAD_SIZE)
+    wire.put_pair(b, 0, c["n_samples"], c["n_values"])
+    return None if hexb(b) == case["out"] else hexb(b)
+
+
+def c_refit_reply_pack(case: dict) -> "str | None":
+    c = case["in"]
+    b = bytearray(wire.REFIT_REPLY_SIZE)
+    wire.put_refit_reply(b, 0, c["crc32"], c["samples"], c["conditioning"])
     return None if hexb(b) == case["out"] else hexb(b)
 
 
@@ -321,6 +335,8 @@ CHECKERS = {
     "model_begin_pack": c_model_begin_pack,
     "infer_head_pack": c_infer_head_pack,
     "model_info_pack": c_model_info_pack,
+    "learn_head_pack": c_learn_head_pack,  # W-N8
+    "refit_reply_pack": c_refit_reply_pack,
     "constants": c_constants,
     "enums": c_enums,
     "crc16": c_crc16,

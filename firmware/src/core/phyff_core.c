@@ -1,8 +1,9 @@
 /*
  * phyff_core.c - frame reassembly, dispatch and the commands: HELLO,
  * CONFIGURE, QUERY, STATS, RESET and, with model memory, the seven on-device
- * inference commands. Contracts are in phyff_core.h (CORE-K1-K10) and wire.h
- * (W-C1-C5, W-F1-F3, W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4).
+ * inference commands and the three learning ones. Contracts are in
+ * phyff_core.h (CORE-K1-K11) and wire.h (W-C1-C5, W-F1-F3, W-S1-S5,
+ * W-T1-T11, W-E1-E3, W-L1-L4, W-N1-N8).
  */
 #include "phyff_core.h"
 
@@ -355,6 +356,20 @@ static uint8_t *slot(struct phyff_core *core, unsigned k) {
 /* The compiled-in model in force again, if there is one that passed CORE-K9. */
 static void serve_compiled(struct phyff_core *core);
 
+/* W-N1: the idle slot no longer holds statistics (a load began there). */
+static void learn_drop_stats(struct phyff_core *core) {
+#if PHYFF_CORE_MODEL_BYTES > 0
+    core->learn_ready = false;
+#else
+    (void)core;
+#endif
+}
+
+/* W-N1: the model in force changed: its statistics are gone. */
+static void learn_model_changed(struct phyff_core *core) {
+    learn_drop_stats(core);
+}
+
 static void model_limits(const struct phyff_core *core, struct phyff_model_limits *lim) {
     lim->unit_id = core->caps.unit_id;
     memcpy(lim->medium, core->caps.medium, PHYFF_NAME_SIZE);
@@ -394,6 +409,11 @@ static void model_info(const struct phyff_core *core, struct phyff_model_info *i
 #if PHYFF_CORE_COMPILED_MODEL
     info->origin = core->from_flash ? PHYFF_MODEL_COMPILED : PHYFF_MODEL_LOADED;
 #endif
+    /* W-N6: the image says whether a board refitted its read-out (model.h M-V4) */
+    if (v->head.inference == PHYFF_INFERENCE_ONEPASS && v->readout.refit_samples > 0) {
+        info->readout_origin = PHYFF_READOUT_REFIT;
+        info->readout_samples = v->readout.refit_samples;
+    }
     memcpy(info->name, v->head.name, PHYFF_NAME_SIZE);
     memcpy(info->train_board, v->head.train_board, PHYFF_NAME_SIZE);
     memcpy(info->train_medium, v->head.train_medium, PHYFF_NAME_SIZE);
@@ -420,6 +440,7 @@ static void cmd_model_begin(struct phyff_core *core, const struct phyff_header *
         return;
     }
     core->load_state = LOAD_BUSY;
+    learn_drop_stats(core); /* W-N1: the chunks overwrite the statistics */
     core->load_size = b.image_size;
     core->load_crc = b.crc32;
     core->load_received = 0;
@@ -491,6 +512,7 @@ static void commit_load(struct phyff_core *core, const struct phyff_header *req)
     core->model_crc = core->load_crc;
     core->loaded = true;
     core->load_state = LOAD_DONE;
+    learn_model_changed(core); /* W-N1 */
 #if PHYFF_CORE_COMPILED_MODEL
     core->from_flash = false;
 #endif
@@ -586,6 +608,7 @@ static void cmd_model_erase(struct phyff_core *core, const struct phyff_header *
     core->model_crc = 0;
     core->load_state = LOAD_IDLE;
     memset(&core->view, 0, sizeof core->view);
+    learn_model_changed(core); /* W-N1 */
     serve_compiled(core); /* CORE-K9: the compiled-in model, if any, is in force again */
     reply_ok(core, req, NULL, 0);
 }
@@ -629,11 +652,12 @@ static int infer_measure(struct phyff_core *core, unsigned k, const int16_t *h, 
  * Returns -1 for a medium fault, else 1 when something saturated, else 0. */
 PHYFF_NODISCARD
 static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int32_t *goodness,
-                      uint8_t **trace, uint32_t *medium_us) {
+                      uint8_t **trace, uint32_t *medium_us, int16_t *features) {
     const struct phyff_model_view *v = &core->view;
     int16_t *work = core->tx.infer.work; /* CORE-K10 */
     int sat = phyff_infer_layout(v, x, label, work) ? 1 : 0;
     *goodness = 0;
+    uint32_t at = 0; /* features: where block k's read-out features go (learn.h RF-A1) */
     for (unsigned k = 0; k < v->head.n_blocks; ++k) {
         const struct phyff_block_head *b = &v->blocks[k];
         const uint32_t sensed = (uint32_t)phyff_block_rows(b) * b->n_sense;
@@ -652,7 +676,12 @@ static int infer_pass(struct phyff_core *core, const int16_t *x, int label, int3
             }
         }
         if (phyff_infer_affine(v, k, p, h, y)) sat = 1;
-        if (v->head.inference == PHYFF_INFERENCE_ONEPASS) {
+        if (features != NULL) {
+            for (uint16_t j = 0; j < b->d_out; ++j) {
+                features[at + j] = phyff_learn_feature(y[j], v->head.readout_abs != 0);
+            }
+            at += b->d_out;
+        } else if (v->head.inference == PHYFF_INFERENCE_ONEPASS) {
             phyff_infer_readout_add(v, k, y, core->tx.infer.class_acc);
         } else {
             *goodness += phyff_infer_goodness(v, k, y);
@@ -739,7 +768,7 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
         if (v->head.inference == PHYFF_INFERENCE_ONEPASS) {
             memset(class_acc, 0, sizeof(int64_t) * c);
             int32_t unused = 0;
-            const int r = infer_pass(core, xs, -1, &unused, &tr, &medium_us);
+            const int r = infer_pass(core, xs, -1, &unused, &tr, &medium_us, NULL);
             if (r < 0) {
                 reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
                 return;
@@ -749,7 +778,7 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
         } else {
             for (uint16_t label = 0; label < c; ++label) {
                 const int r = infer_pass(core, xs, (int)label, &class_scores[label], &tr,
-                                         &medium_us);
+                                         &medium_us, NULL);
                 if (r < 0) {
                     reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
                     return;
@@ -771,6 +800,284 @@ static void cmd_infer(struct phyff_core *core, const struct phyff_header *req, u
     phyff_infer_head_pack(&rh, out);
     reply_ok(core, req, out, (size_t)(bitmap - out) + (n + 7u) / 8u);
 }
+
+/* ---- on-device learning (CORE-K11, wire.h W-N1-N8, learn.h) ------------ */
+#if PHYFF_CORE_MODEL_BYTES > 0
+
+/* The statistics: the model slot the model in force does not use (W-N1). */
+static int32_t *learn_area(struct phyff_core *core) {
+    return (int32_t *)(void *)slot(core, 1u - core->active);
+}
+
+/* Most LEARN samples whose request fits max_payload (W-N8), at most the cap. */
+static uint16_t learn_max_batch(const struct phyff_model_view *v) {
+    const uint32_t per = 2u * (uint32_t)v->head.n_features + 2u;
+    const uint32_t n = (PHYFF_CORE_MAX_PAYLOAD - PHYFF_LEARN_HEAD_SIZE) / per;
+    return (uint16_t)(n < PHYFF_LEARN_MAX_SAMPLES ? n : PHYFF_LEARN_MAX_SAMPLES);
+}
+
+/* The checks LEARN and REFIT share after their payload's (W-N8): a model, a
+ * writable read-out, statistics that fit. Returns true after refusing. */
+PHYFF_NODISCARD
+static bool learn_refused(struct phyff_core *core, const struct phyff_header *req) {
+    if (!core->loaded) {
+        refuse(core, req, PHYFF_ERR_NO_MODEL, 0);
+        return true;
+    }
+    const struct phyff_model_view *v = &core->view;
+    if (v->head.inference != PHYFF_INFERENCE_ONEPASS) {
+        refuse(core, req, PHYFF_ERR_NO_READOUT, 0);
+        return true;
+    }
+#if PHYFF_CORE_COMPILED_MODEL
+    if (core->from_flash) { /* W-N5: read-only */
+        refuse(core, req, PHYFF_ERR_NO_READOUT, 1);
+        return true;
+    }
+#endif
+    const uint16_t width = v->readout_width;
+    const size_t bytes = phyff_learn_area_size(width, v->head.n_classes);
+    if (width > PHYFF_LEARN_MAX_WIDTH || bytes > PHYFF_CORE_MODEL_BYTES ||
+        8u * ((size_t)width + 1u) > PHYFF_CORE_MAX_PAYLOAD) { /* CORE-K11 */
+        refuse(core, req, PHYFF_ERR_LEARN_TOO_LARGE, sat_u16((uint32_t)bytes));
+        return true;
+    }
+    return false;
+}
+
+/* The statistics of the model in force, cleared the first time they are used
+ * after the model or the idle slot changed; this ends a load in progress
+ * (CORE-K11). */
+static int32_t *learn_stats(struct phyff_core *core) {
+    int32_t *area = learn_area(core);
+    if (core->load_state == LOAD_BUSY) core->load_state = LOAD_IDLE;
+    if (!core->learn_ready) {
+        phyff_learn_clear(area, core->view.readout_width, core->view.head.n_classes);
+        core->learn_ready = true;
+    }
+    return area;
+}
+
+/* LEARN's reply: samples learnt, n_classes, the samples per class. */
+static void reply_learn(struct phyff_core *core, const struct phyff_header *req) {
+    const struct phyff_model_view *v = &core->view;
+    const int32_t *area = learn_stats(core);
+    const uint16_t c = v->head.n_classes;
+    struct phyff_learn_head rh = {(uint16_t)phyff_learn_samples(area, v->readout_width), c};
+    phyff_learn_head_pack(&rh, core->reply.bytes);
+    for (uint16_t j = 0; j < c; ++j) {
+        phyff_put_u16(core->reply.bytes + PHYFF_LEARN_HEAD_SIZE + 2u * j,
+                      phyff_learn_class_samples(area, v->readout_width, c, j));
+    }
+    reply_ok(core, req, core->reply.bytes, PHYFF_LEARN_HEAD_SIZE + 2u * (size_t)c);
+}
+
+static void cmd_learn(struct phyff_core *core, const struct phyff_header *req, uint8_t *payload,
+                      size_t len, bool repeat) {
+    if (repeat) { /* W-N3: a retry of the LEARN just served */
+        reply_learn(core, req);
+        core->repeat_cmd = req->cmd;
+        core->repeat_seq = req->seq;
+        return;
+    }
+    if (len < PHYFF_LEARN_HEAD_SIZE) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_LEARN_HEAD_SIZE);
+        return;
+    }
+    if (learn_refused(core, req)) return;
+    const struct phyff_model_view *v = &core->view;
+    struct phyff_learn_head q;
+    phyff_learn_head_unpack(payload, &q);
+    const size_t f = v->head.n_features;
+    const uint16_t c = v->head.n_classes;
+    if (q.n_values != f) {
+        refuse(core, req, PHYFF_ERR_BAD_CHANNELS, (uint16_t)f);
+        return;
+    }
+    const uint16_t limit = learn_max_batch(v);
+    if (q.n_samples > limit) {
+        refuse(core, req, PHYFF_ERR_BATCH_TOO_LARGE, limit);
+        return;
+    }
+    const size_t n = q.n_samples;
+    const size_t expect = PHYFF_LEARN_HEAD_SIZE + n * (2u * f + 2u);
+    if (len != expect) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, sat_u16((uint32_t)expect));
+        return;
+    }
+    const uint8_t *labels = payload + PHYFF_LEARN_HEAD_SIZE + 2u * n * f;
+    for (size_t s = 0; s < n; ++s) {
+        if (phyff_get_u16(labels + 2u * s) >= c) {
+            refuse(core, req, PHYFF_ERR_BAD_LABEL, c);
+            return;
+        }
+    }
+    int32_t *area = learn_stats(core);
+    const uint16_t width = v->readout_width;
+    const uint32_t learnt = phyff_learn_samples(area, width);
+    if (learnt + n > PHYFF_LEARN_MAX_SAMPLES) {
+        refuse(core, req, PHYFF_ERR_LEARN_FULL, (uint16_t)(PHYFF_LEARN_MAX_SAMPLES - learnt));
+        return;
+    }
+    /* features become native int16 in place, as INFER's (cmd_infer) */
+    int16_t *features = (int16_t *)(void *)(payload + PHYFF_LEARN_HEAD_SIZE);
+    for (size_t i = 0; i < n * f; ++i) {
+        features[i] = (int16_t)phyff_get_u16(payload + PHYFF_LEARN_HEAD_SIZE + 2u * i);
+    }
+    uint32_t medium_us = 0;
+    for (size_t s = 0; s < n; ++s) {
+        int32_t unused = 0;
+        uint8_t *no_trace = NULL;
+        if (infer_pass(core, features + s * f, -1, &unused, &no_trace, &medium_us,
+                       core->learn_f) < 0) {
+            reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0); /* W-N2 */
+            return;
+        }
+        /* cannot fail: labels, width and the cap were checked above */
+        if (phyff_learn_add(area, width, c, core->learn_f, phyff_get_u16(labels + 2u * s)) !=
+            PHYFF_LEARN_OK) {
+            reply_error(core, req->seq, req->cmd, PHYFF_ERR_REFIT_OVERFLOW, 0);
+            return;
+        }
+    }
+    reply_learn(core, req);
+    core->repeat_cmd = req->cmd;
+    core->repeat_seq = req->seq;
+}
+
+/* REFIT's answer to a status of phyff_learn_refit (W-N8), with its arg. */
+static enum phyff_status refit_status(const struct phyff_core *core, enum phyff_learn_status st,
+                                      uint8_t lambda_shift, const int32_t *area,
+                                      uint16_t *arg) {
+    const struct phyff_model_view *v = &core->view;
+    *arg = 0;
+    switch (st) {
+    case PHYFF_LEARN_TOO_FEW: {
+        uint16_t j = 0;
+        while (j < v->head.n_classes &&
+               phyff_learn_class_samples(area, v->readout_width, v->head.n_classes, j) > 0) {
+            ++j;
+        }
+        *arg = j;
+        return PHYFF_ERR_TOO_FEW;
+    }
+    case PHYFF_LEARN_BAD_LAMBDA: {
+        int lowest = 0; /* learn.h RF-S1: 53 - 2 e_k - L <= 61 */
+        for (unsigned k = 0; k < v->head.n_blocks; ++k) {
+            const int need = -8 - 2 * (int)v->blocks[k].out_exp;
+            if (need > lowest) lowest = need;
+        }
+        *arg = (uint16_t)(lambda_shift > PHYFF_LEARN_MAX_LAMBDA_SHIFT
+                              ? PHYFF_LEARN_MAX_LAMBDA_SHIFT
+                              : (unsigned)lowest);
+        return PHYFF_ERR_BAD_LAMBDA;
+    }
+    case PHYFF_LEARN_SINGULAR:
+        return PHYFF_ERR_SINGULAR;
+    case PHYFF_LEARN_NO_READOUT:
+        return PHYFF_ERR_NO_READOUT;
+    case PHYFF_LEARN_TOO_WIDE:
+        *arg = sat_u16((uint32_t)phyff_learn_area_size(v->readout_width, v->head.n_classes));
+        return PHYFF_ERR_LEARN_TOO_LARGE;
+    default: /* OVERFLOW; FULL and BAD_LABEL are LEARN's */
+        return PHYFF_ERR_REFIT_OVERFLOW;
+    }
+}
+
+/* W-N4: the model in force before a refit back from the port's stored copy
+ * (the refit changed it in RAM, then could not store it). Returns true when
+ * the stored copy is that model; otherwise nothing is in force. */
+static bool refit_undo(struct phyff_core *core, uint32_t old_crc) {
+    const struct phyff_port *p = core->port;
+    uint8_t *image = slot(core, core->active);
+    const size_t n = p->model_restore != NULL
+                         ? p->model_restore(p->ctx, image, PHYFF_CORE_MODEL_BYTES)
+                         : 0u;
+    struct phyff_model_limits lim;
+    model_limits(core, &lim);
+    uint32_t bad = 0;
+    if (n > 0 && n <= PHYFF_CORE_MODEL_BYTES && phyff_crc32(0, image, n) == old_crc &&
+        phyff_model_check(image, (uint32_t)n, &lim, &core->view, &bad) == PHYFF_OK) {
+        return true;
+    }
+    core->loaded = false; /* the changed image was neither stored nor restorable */
+    core->model_crc = 0;
+    memset(&core->view, 0, sizeof core->view);
+    learn_model_changed(core);
+    return false;
+}
+
+static void reply_refit(struct phyff_core *core, const struct phyff_header *req) {
+    struct phyff_refit_reply r = {core->model_crc, core->view.readout.refit_samples,
+                                  core->refit_cond};
+    phyff_refit_reply_pack(&r, core->reply.bytes);
+    reply_ok(core, req, core->reply.bytes, PHYFF_REFIT_REPLY_SIZE);
+    core->repeat_cmd = req->cmd;
+    core->repeat_seq = req->seq;
+}
+
+static void cmd_refit(struct phyff_core *core, const struct phyff_header *req,
+                      const uint8_t *payload, size_t len, bool repeat) {
+    if (repeat) { /* W-N3: a retry of the REFIT just served */
+        reply_refit(core, req);
+        return;
+    }
+    if (len != PHYFF_REFIT_REQUEST_SIZE) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, PHYFF_REFIT_REQUEST_SIZE);
+        return;
+    }
+    if (learn_refused(core, req)) return;
+    const uint16_t requested = phyff_get_u16(payload);
+    const uint8_t lambda_shift = (uint8_t)(requested > 255u ? 255u : requested);
+    int32_t *area = learn_stats(core);
+    uint8_t *image = slot(core, core->active);
+    uint8_t cond = 0;
+    /* the solve's scratch is the reply buffer (CORE-K11: 8 (F + 1) bytes fit) */
+    const enum phyff_learn_status st = phyff_learn_refit(
+        area, &core->view, image, lambda_shift, (int32_t *)(void *)core->reply.bytes, &cond);
+    if (st != PHYFF_LEARN_OK) {
+        uint16_t arg = 0;
+        const enum phyff_status wire = refit_status(core, st, lambda_shift, area, &arg);
+        refuse(core, req, wire, arg); /* learn.h RF-E1: the read-out is untouched */
+        return;
+    }
+    /* W-N4: the changed image is checked again and its CRC recomputed */
+    const uint32_t old_crc = core->model_crc;
+    const uint32_t size = core->view.size;
+    struct phyff_model_limits lim;
+    model_limits(core, &lim);
+    uint32_t bad = 0;
+    const struct phyff_port *p = core->port;
+    if (phyff_model_check(image, size, &lim, &core->view, &bad) != PHYFF_OK) {
+        (void)refit_undo(core, old_crc); /* cannot happen: learn.h RF-Q5 keeps M-V1-V6 */
+        refuse(core, req, PHYFF_ERR_REFIT_OVERFLOW, 0);
+        return;
+    }
+    if (p->model_save != NULL && p->model_save(p->ctx, image, size) != 0) {
+        (void)refit_undo(core, old_crc);
+        reply_error(core, req->seq, req->cmd, PHYFF_ERR_MEDIUM, 0);
+        return;
+    }
+    core->model_crc = phyff_crc32(0, image, size);
+    core->refit_cond = cond;
+    if (core->load_state == LOAD_DONE) core->load_state = LOAD_IDLE; /* COMMIT's retry is over */
+    reply_refit(core, req);
+}
+
+static void cmd_forget(struct phyff_core *core, const struct phyff_header *req, size_t len) {
+    if (len != 0) {
+        refuse(core, req, PHYFF_ERR_BAD_PAYLOAD, 0);
+        return;
+    }
+    if (!core->loaded) {
+        refuse(core, req, PHYFF_ERR_NO_MODEL, 0);
+        return;
+    }
+    learn_drop_stats(core); /* cleared the next time they are used */
+    reply_ok(core, req, NULL, 0);
+}
+
+#endif /* PHYFF_CORE_MODEL_BYTES > 0 */
 
 /* A model the port kept across a power cycle, if it passes the checks COMMIT
  * makes (model.h M-V1-V6, one sample per frame). */
@@ -883,6 +1190,12 @@ static void handle_frame(struct phyff_core *core) {
         return;
     }
     core->stats.frames_ok++; /* intact: its reply carries its seq (W-S1) */
+#if PHYFF_CORE_MODEL_BYTES > 0
+    /* W-N3: a LEARN or REFIT repeating the request that succeeded just before */
+    const bool repeat = core->repeat_cmd != 0 && core->repeat_cmd == h.cmd &&
+                        core->repeat_seq == h.seq;
+    core->repeat_cmd = 0;
+#endif
     if (h.flags & (PHYFF_FLAG_REPLY | PHYFF_FLAG_EVENT)) {
         refuse(core, &h, PHYFF_ERR_NOT_A_REQUEST, 0);
         return;
@@ -937,6 +1250,17 @@ static void handle_frame(struct phyff_core *core) {
         return;
     case PHYFF_CMD_MODEL_DESCRIBE:
         cmd_model_describe(core, &h, body, len);
+        return;
+#endif
+#if PHYFF_CORE_MODEL_BYTES > 0
+    case PHYFF_CMD_LEARN:
+        cmd_learn(core, &h, body, len, repeat);
+        return;
+    case PHYFF_CMD_REFIT:
+        cmd_refit(core, &h, body, len, repeat);
+        return;
+    case PHYFF_CMD_FORGET:
+        cmd_forget(core, &h, len);
         return;
 #endif
     default:
@@ -1014,6 +1338,7 @@ enum phyff_status phyff_core_init(struct phyff_core *core, const struct phyff_po
     core->caps.model_capacity = PHYFF_CORE_MODEL_BYTES;
     if (PHYFF_CORE_MODEL_BYTES > 0) { /* a compiled-in model advertises it later (CORE-K9) */
         advertise_infer(core);
+        core->caps.features |= PHYFF_FEAT_LEARN; /* CORE-K11 */
         if (port->model_save != NULL) core->caps.features |= PHYFF_FEAT_MODEL_PERSIST;
         restore_model(core);
     }

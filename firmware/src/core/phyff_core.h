@@ -4,7 +4,8 @@
  * The core turns received bytes into replies: it reassembles frames on the
  * 0x00 delimiter, decodes them with the shared codec (shared/src/wire.c),
  * dispatches HELLO, CONFIGURE, QUERY, STATS, RESET and (with model memory,
- * PHYFF_CORE_MODEL_BYTES > 0) the on-device inference commands, and writes
+ * PHYFF_CORE_MODEL_BYTES > 0) the on-device inference and learning commands,
+ * and writes
  * every reply through the port (port.h). It owns all its memory: one struct,
  * sized at compile time by the macros below, allocated by the port
  * (statically on a microcontroller). No malloc, no globals, no framework.
@@ -64,6 +65,15 @@
  *       advertises exactly these sizes: caps.max_classes =
  *       PHYFF_CORE_MAX_CLASSES, caps.infer_work = PHYFF_CORE_INFER_WORK less
  *       the wired drive channels (the DAC row of infer_measure).
+ *   CORE-K11. On-device learning (wire.h W-N1-N8, learn.h) is built with model
+ *       memory (PHYFF_CORE_MODEL_BYTES > 0) and advertised as FEAT_LEARN; a
+ *       core without it (the Uno's, a compiled-in model alone) answers LEARN,
+ *       REFIT and FORGET UNKNOWN_COMMAND. The statistics occupy the model
+ *       slot the model in force does not use, so LEARN and REFIT end a load
+ *       in progress (a later MODEL_CHUNK or MODEL_COMMIT gets NO_LOAD). The
+ *       solve's scratch (2 (F + 1) int32) is the reply buffer, so a read-out
+ *       whose 8 (F + 1) bytes exceed PHYFF_CORE_MAX_PAYLOAD cannot learn
+ *       (LEARN_TOO_LARGE), as one whose statistics exceed a slot.
  */
 #ifndef PHYFF_CORE_H
 #define PHYFF_CORE_H
@@ -72,6 +82,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "phyff/learn.h"
 #include "phyff/model.h"
 #include "phyff/wire.h"
 #include "port.h"
@@ -182,6 +193,14 @@ struct phyff_core {
     uint32_t load_crc;
     uint32_t load_received;
     struct phyff_model_view view;
+#endif
+#if PHYFF_CORE_MODEL_BYTES > 0
+    /* On-device learning (CORE-K11, wire.h W-N1-N8). */
+    bool learn_ready;          /* the idle slot holds the statistics of the model in force */
+    uint8_t repeat_cmd;        /* W-N3: the LEARN or REFIT that succeeded just before, or 0 */
+    uint8_t repeat_seq;
+    uint8_t refit_cond;        /* the last REFIT's conditioning figure (its repeated reply) */
+    int16_t learn_f[PHYFF_LEARN_MAX_WIDTH]; /* one sample's read-out features */
 #endif
 #if PHYFF_CORE_COMPILED_MODEL
     /* A model compiled into the firmware (CORE-K9). */

@@ -37,6 +37,10 @@ class NoOnDeviceInference(LinkError):
     """The board's firmware has no model memory (no FEAT_INFER)."""
 
 
+class NoOnDeviceLearning(LinkError):
+    """The board's firmware cannot learn a read-out (no FEAT_LEARN, wire.h level 5)."""
+
+
 class ModelTooLarge(ValueError):
     """A model image larger than the board's model memory or frames."""
 

@@ -157,6 +157,22 @@ def describe_error(cmd: int, status: int, arg: int, cause: str | None = None) ->
         Status.WRONG_BOARD: f"the image's field at byte offset {arg} names another board "
                             f"than this one; deploy to the board the model was trained on",
         Status.NO_LOAD: "no model load is in progress; send MODEL_BEGIN first",
+        Status.LEARN_FULL: f"the board's statistics take {arg} more samples; refit "
+                           f"(phyff adapt) or forget them first",
+        Status.BAD_LABEL: f"labels must be class indices below {arg}",
+        Status.TOO_FEW: f"class {arg} has no samples yet (every class needs one, and the "
+                        f"refit at least two samples); learn more before refitting",
+        Status.SINGULAR: "the samples do not determine a read-out; learn more varied samples "
+                         "or a larger ridge penalty (a smaller lambda_shift), then refit",
+        Status.NO_READOUT: ("the model is compiled into the firmware (read-only); load it "
+                            "with phyff deploy to learn on the board" if arg == 1 else
+                            "a goodness model has no read-out to learn"),
+        Status.BAD_LAMBDA: f"lambda_shift out of range for this model; the nearest accepted "
+                           f"is {arg}",
+        Status.REFIT_OVERFLOW: "the refitted read-out does not fit the model's number "
+                               "format; use a larger ridge penalty (a smaller lambda_shift)",
+        Status.LEARN_TOO_LARGE: f"the read-out's statistics need {arg} bytes, more than "
+                                f"the board's model slot; learn on the host",
     }
     hint = hints.get(wire.as_status(status))  # type: ignore[call-overload]
     if cause:

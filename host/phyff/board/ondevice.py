@@ -1,6 +1,8 @@
-"""The on-device model methods of a Board: load, inspect, erase a model; INFER.
+"""The on-device model methods of a Board: load, inspect, erase a model; INFER;
+LEARN, REFIT and FORGET.
 
-wire.h's "On-device inference" section, from the host's side. These are the
+wire.h's "On-device inference" and "On-device learning" sections, from the
+host's side. These are the
 `Board` methods a deployed model needs (`Board` inherits them from
 `OnDeviceInference`), kept apart from the handshake, configuration and QUERY
 they build on; a board without model memory refuses each with
@@ -18,6 +20,7 @@ from phyff.board.errors import (
     DriveValueError,
     ModelTooLarge,
     NoOnDeviceInference,
+    NoOnDeviceLearning,
     sample_rows,
     too_short,
     unpack_reply,
@@ -34,13 +37,18 @@ from phyff.protocol.wire import (
     DescribeRequest,
     Feature,
     InferHead,
+    LearnReply,
     ModelBegin,
     ModelInfo,
+    RefitReply,
 )
 
 # MODEL_INFO does not say how many ADC reads a block's pass makes (its oversample
 # is in the image's block heads): an INFER deadline allows this many per pass.
 INFER_READS_PER_PASS = 64
+# REFIT's solve runs on the board's CPU (about 50 ms for a 40-feature, 7-class read-out on
+# a 25 MHz Cortex-M3; seconds in MicroPython): its deadline adds this to the link's.
+REFIT_SECONDS = 120.0
 
 
 @dataclass
@@ -211,3 +219,88 @@ class OnDeviceInference:
         rows = max(passes * info.n_blocks, -(-info.trace_values // per_row_sensed))
         per_row = self.config.settle_us * 1e-6 + INFER_READS_PER_PASS * ADC_READ_SECONDS
         return min(self.link.timeout + n * rows * per_row, MAX_TIMEOUT)
+
+    # ---- on-device learning (wire.h W-N1-N8, level 5) ----------------------------------
+
+    @property
+    def can_learn(self) -> bool:
+        """True when the board refits a read-out itself (FEAT_LEARN)."""
+        return bool(self.caps.features & Feature.LEARN)
+
+    def require_learn(self) -> None:
+        if not self.can_learn:
+            raise NoOnDeviceLearning(
+                f"the board at {self.url or 'this port'} ({self.caps.board}, protocol level "
+                f"{self.caps.level}) cannot learn on the device: its firmware has no model "
+                f"memory for the statistics (e.g. the Uno) or predates protocol level 5; "
+                f"refit the read-out on the host and deploy again instead")
+
+    def learn(self, features: ArrayLike, labels: ArrayLike, *,
+              info: ModelInfo | None = None) -> LearnReply:
+        """Add labelled samples to the board's read-out statistics (LEARN).
+
+        features: (N, n_features) int16, Q15 scaled by 2^input_exp exactly as
+        `infer` takes them; labels: (N,) class indices. The board measures
+        each sample through its model's physical blocks as INFER does and adds
+        its read-out features (learn.h RF-A1-A4). As many LEARN frames as the
+        board's batch limit requires; N = 0 reads the counts. Returns the
+        samples in the statistics and their count per class.
+        """
+        self.require_learn()
+        info = info if info is not None else self._model_in_force(Cmd.LEARN)
+        arr = sample_rows(features, info.n_features,
+                          f"the board's model takes {info.n_features} features per sample")
+        if arr.dtype != np.int16:
+            raise DriveValueError(f"learn() takes int16 features (Q15 scaled by "
+                                  f"2^{info.input_exp}), got {arr.dtype}")
+        y = np.asarray(labels).reshape(-1)
+        if len(y) != len(arr):
+            raise ValueError(f"learn() got {len(arr)} samples and {len(y)} labels")
+        if len(y) and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0
+                       or y.max() >= info.n_classes):
+            raise ValueError(f"labels must be class indices 0..{info.n_classes - 1} "
+                             f"(the model has {info.n_classes} classes)")
+        if len(y) > wire.LEARN_MAX_SAMPLES:
+            raise ValueError(f"{len(y)} samples: the board's statistics hold at most "
+                             f"{wire.LEARN_MAX_SAMPLES} (learn.h RF-A4); learn fewer")
+        step = max(1, min(wire.LEARN_MAX_SAMPLES,
+                          (self.caps.max_payload - wire.LEARN_HEAD_SIZE)
+                          // (2 * info.n_features + 2)))
+        reply = None
+        for start in range(0, max(len(y), 1), step):
+            chunk = np.ascontiguousarray(arr[start:start + step])
+            payload = wire.pack_learn_request(chunk, y[start:start + step])
+            raw = self._request(Cmd.LEARN, payload, timeout=self._infer_timeout(len(chunk), info))
+            try:
+                reply = LearnReply.unpack(raw, info.n_classes)
+            except wire.WireError as exc:
+                raise too_short("LearnHead", raw, "LEARN") from exc
+            except wire.ReplyMismatch as exc:
+                raise LinkError(f"{exc}: the board's model changed behind this host") from exc
+        assert reply is not None
+        return reply
+
+    def refit(self, lambda_shift: int) -> RefitReply:
+        """Solve the board's statistics for a new read-out (REFIT), ridge penalty
+        2^-lambda_shift (learn.h). The board replaces its read-out only when the
+        whole solve succeeds (BoardError otherwise, the read-out untouched) and
+        stores it where it stores its model; the statistics are consumed."""
+        self.require_learn()
+        if not 0 <= lambda_shift <= 0xFFFF:
+            raise ValueError(f"lambda_shift {lambda_shift} is not a uint16")
+        raw = self._request(Cmd.REFIT, int(lambda_shift).to_bytes(2, "little"),
+                            timeout=min(self.link.timeout + REFIT_SECONDS, MAX_TIMEOUT))
+        reply = unpack_reply(RefitReply, raw, "REFIT")
+        self.caps = self.hello()  # caps.model_crc changed
+        return reply
+
+    def forget(self) -> None:
+        """Clear the board's read-out statistics (FORGET)."""
+        self.require_learn()
+        self._request(Cmd.FORGET)
+
+    def _model_in_force(self, cmd: int) -> ModelInfo:
+        info = self.model_info()
+        if info is None:
+            raise BoardError(cmd, wire.Status.NO_MODEL, 0)
+        return info

@@ -1,4 +1,5 @@
-"""The on-device commands of ``phyff``: deploy a trained model, classify on the board.
+"""The on-device commands of ``phyff``: deploy a trained model, classify on the board,
+adapt its read-out on the board (LEARN + REFIT, wire.h W-N1-N8).
 
 ``phyff eval RUN --on-device`` lives with eval (cli/train.py) and uses the
 same module underneath (phyff.ondevice.deploy).
@@ -24,7 +25,7 @@ from phyff.cli.common import (
     print_json,
     resolve_board,
 )
-from phyff.cli.rows import read_rows
+from phyff.cli.rows import read_labelled_rows, read_rows
 
 
 def add_commands(add: AddCommand) -> None:
@@ -77,6 +78,31 @@ def add_commands(add: AddCommand) -> None:
                    help="the run (or model.npz) deployed on the board: its input scaling, "
                         "feature and class names (default: the description the board's "
                         "model carries, when it has one)")
+
+    p = add("adapt", cmd_adapt,
+            "refit the deployed model's read-out on the board from labelled rows (the board "
+            "measures each row, accumulates the read-out's statistics and solves them in "
+            "fixed point): prints the refit and the board's accuracy on the rows before and "
+            "after", board=True)
+    p.add_argument("input", nargs="?", default="-",
+                   help="CSV of raw feature rows with the label last (a class name of the run "
+                        "or a class index; default: stdin); a header line is matched to the "
+                        "model's feature names")
+    p.add_argument("--board", default="auto", help="board URL (default: the one connected)")
+    p.add_argument("--model", type=Path,
+                   help="the run (or model.npz) deployed on the board: its input scaling, "
+                        "feature and class names (default: the description the board's "
+                        "model carries, when it has one)")
+    p.add_argument("--scaled", action="store_true",
+                   help="the rows are already in the model's input scale (no scaling)")
+    p.add_argument("--lambda-shift", type=_count, default=DEFAULT_LAMBDA_SHIFT,
+                   help=f"ridge penalty 2^-N of the refit (learn.h; default "
+                        f"{DEFAULT_LAMBDA_SHIFT}: larger N, weaker penalty)")
+    p.add_argument("--keep", action="store_true",
+                   help="add to the statistics the board already holds instead of starting "
+                        "from none (FORGET)")
+    p.add_argument("--skip-header", action="store_true",
+                   help="the first line is a header even if it looks like numbers")
 
     p = add("predict", cmd_predict,
             "classify raw feature rows with a trained run through the board's medium "
@@ -284,7 +310,7 @@ def calibration_rows(model: Any, data: Any) -> np.ndarray:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.ondevice.deploy import check_board_holds, features_q15, load_deployment
+    from phyff.ondevice.deploy import check_board_holds_run, features_q15, load_deployment
     from phyff.phyll.model import load_model
     from phyff.phyll.transform import from_metadata
 
@@ -297,7 +323,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     with Board.open(resolve_board(args.board), baudrate=args.baud,
                     timeout=args.timeout) as board:
         board.require_infer()
-        info = (check_board_holds(board, image) if image is not None
+        info = (check_board_holds_run(board, image) if image is not None
                 else board.model_info())
         if info is None:
             raise ValueError("the board holds no model: run phyff deploy RUN --board URL "
@@ -337,6 +363,82 @@ def board_transform(board: Any) -> Any:
         return None
     return InputTransform(d.scale, d.clip, d.limit, d.feature_names, d.class_names,
                           d.range_factor)
+DEFAULT_LAMBDA_SHIFT = 10  # learn.h's ridge penalty 2^-10 on the read-out's real features
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from phyff.board.client import Board
+    from phyff.ondevice.deploy import check_board_holds_run, features_q15, load_deployment
+    from phyff.phyll.model import load_model
+    from phyff.phyll.transform import from_metadata
+    from phyff.protocol.wire import LEARN_MAX_SAMPLES
+
+    transform = None
+    image = None
+    if args.model is not None:
+        path = model_file(args.model)
+        transform = from_metadata(load_model(path).metadata)
+        image = load_deployment(path)
+    with Board.open(resolve_board(args.board), baudrate=args.baud,
+                    timeout=args.timeout) as board:
+        board.require_learn()
+        if transform is None and not args.scaled:
+            transform = board_transform(board)  # the image's description (model.h M-D1-D5)
+        if transform is None and not args.scaled:
+            raise ValueError("raw rows need the model's input scaling, and the board's model "
+                             "does not describe it: pass --model RUN (the run deployed on "
+                             "this board), or --scaled for rows already in the model's input "
+                             "scale")
+        info = (check_board_holds_run(board, image) if image is not None
+                else board.model_info())
+        if info is None:
+            raise ValueError("the board holds no model: run phyff deploy RUN --board URL "
+                             "first")
+        rows, labels = read_labelled_rows(
+            args.input, n_features=info.n_features,
+            class_names=None if transform is None else transform.class_names,
+            feature_names=None if transform is None else transform.feature_names,
+            skip_header=args.skip_header)
+        if labels.max() >= info.n_classes:
+            raise ValueError(f"{rows.where}: label {int(labels.max())} is not one of the "
+                             f"model's {info.n_classes} classes")
+        if len(labels) > LEARN_MAX_SAMPLES:
+            raise ValueError(f"{rows.where} holds {len(labels)} rows; the board learns from at "
+                             f"most {LEARN_MAX_SAMPLES} (learn.h RF-A4): give fewer")
+        inputs = model_inputs(rows, transform, scaled=args.scaled, input_exp=info.input_exp)
+        check_flags(rows, inputs, transform, info.input_exp, strict=False)
+        x_q = features_q15(inputs.x, info.input_exp)
+        before = _board_accuracy(board, x_q, labels, info)
+        if not args.keep:
+            board.forget()
+        learnt = board.learn(x_q, labels, info=info)
+        refit = board.refit(args.lambda_shift)
+        after_info = board.model_info()
+        assert after_info is not None  # a successful REFIT leaves the model in force
+        after = _board_accuracy(board, x_q, labels, after_info)
+    names = (None if transform is None else transform.class_names) or [
+        str(c) for c in range(info.n_classes)]
+    out = {"board": board.url, "model": info.name, "samples": int(learnt.samples_total),
+           "per_class": {names[c]: int(n) for c, n in enumerate(learnt.class_counts)},
+           "lambda_shift": args.lambda_shift, "crc32": f"0x{refit.crc32:08x}",
+           "conditioning": refit.conditioning, "provenance": after_info.provenance(),
+           "accuracy_before": before, "accuracy_after": after, "rows": len(labels)}
+    if args.json:
+        print_json(out)
+        return EXIT_OK
+    print(f"learnt {learnt.samples_total} samples on {board.url} ("
+          + ", ".join(f"{k} {v}" for k, v in out["per_class"].items()) + ")")
+    print(f"refit (ridge 2^-{args.lambda_shift}): read-out CRC 0x{refit.crc32:08x}, "
+          f"conditioning 2^{refit.conditioning}, {after_info.provenance()}")
+    print(f"the board's accuracy on these {len(labels)} rows: {100 * before:.1f} % before, "
+          f"{100 * after:.1f} % after")
+    return EXIT_OK
+
+
+def _board_accuracy(board: Any, x_q: np.ndarray, labels: np.ndarray, info: Any) -> float:
+    """The fraction of rows the board's model classifies as labelled (INFER)."""
+    classes = board.infer(x_q, info=info).classes
+    return float(np.mean(classes == labels))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

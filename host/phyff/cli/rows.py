@@ -85,6 +85,71 @@ def read_rows(source: str, *, n_features: int, feature_names: Sequence[str] | No
               skip_header: bool = False) -> Rows:
     """Parse and check the rows (module rules 1-4); columns put in the model's order."""
     text, where = read_text(source)
+    return parse_rows(text, where, n_features=n_features, feature_names=feature_names,
+                      skip_header=skip_header)
+
+
+def read_labelled_rows(source: str, *, n_features: int, class_names: Sequence[str] | None,
+                       feature_names: Sequence[str] | None = None,
+                       skip_header: bool = False) -> tuple[Rows, NDArray[np.int64]]:
+    """Rows whose last column is the label: a class name of the run, or a class index.
+
+    The feature columns follow read_rows' rules (a header names them, or they come
+    in the model's order); the labels come back as class indices.
+    """
+    text, where = read_text(source)
+    features_text: list[str] = []
+    label_cells: list[tuple[int, str]] = []
+    header_seen = False
+    for line, row in enumerate(csv.reader(text.splitlines()), start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            features_text.append("")
+            continue
+        if len(cells) < 2:
+            raise ValueError(f"{where} line {line}: a labelled row needs its features and, "
+                             f"last, its label")
+        first = not header_seen and not label_cells
+        is_header = first and (skip_header or not all(_is_number(c) for c in cells[:-1] if c))
+        header_seen = header_seen or is_header
+        if not is_header:
+            label_cells.append((line, cells[-1]))
+        features_text.append(",".join(_quoted(c) for c in cells[:-1]))
+    rows = parse_rows("\n".join(features_text), where, n_features=n_features,
+                      feature_names=feature_names, skip_header=header_seen)
+    return rows, _labels(label_cells, class_names, where)
+
+
+def _quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"' if ("," in cell or '"' in cell) else cell
+
+
+def _labels(cells: list[tuple[int, str]], class_names: Sequence[str] | None,
+            where: str) -> NDArray[np.int64]:
+    """Class indices of the label cells: a class name of the run, or 0..C-1."""
+    index = {name: i for i, name in enumerate(class_names or ())}
+    n_classes = len(index)
+    out = []
+    for line, cell in cells:
+        if cell in index:
+            out.append(index[cell])
+            continue
+        try:
+            value = int(cell)
+        except ValueError:
+            known = (f"one of {', '.join(repr(n) for n in list(index)[:8])}" if index
+                     else "a class index")
+            raise ValueError(f"{where} line {line}: label {cell[:40]!r} is not {known}") from None
+        if value < 0 or (n_classes and value >= n_classes):
+            raise ValueError(f"{where} line {line}: label {value} is not a class index "
+                             f"0..{n_classes - 1}")
+        out.append(value)
+    return np.asarray(out, dtype=np.int64)
+
+
+def parse_rows(text: str, where: str, *, n_features: int,
+               feature_names: Sequence[str] | None = None, skip_header: bool = False) -> Rows:
+    """read_rows on text already read (where: the source, for messages)."""
     header: tuple[str, ...] | None = None
     order: list[int] | None = None  # CSV column of each model feature
     width = 0

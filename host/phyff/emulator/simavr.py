@@ -430,8 +430,10 @@ LIBRARY_SOURCES = {
     "port.h": "firmware/src/port.h",
     "phyff_wire.c": "shared/src/wire.c",
     "phyff_model.c": "shared/src/model.c",
+    "phyff_learn.c": "shared/src/learn.c",
     "phyff/wire.h": "shared/include/phyff/wire.h",
     "phyff/model.h": "shared/include/phyff/model.h",
+    "phyff/learn.h": "shared/include/phyff/learn.h",
     "phyff/fixed.h": "shared/include/phyff/fixed.h",
 }
 PORT_H_PROLOGUE = (

@@ -279,6 +279,20 @@ def check_board_holds(board: Board, image: ModelImage) -> ModelInfo:
     return info
 
 
+def check_board_holds_run(board: Board, image: ModelImage) -> ModelInfo:
+    """The board's model: this image, or this image with a read-out the board refitted
+    (wire.h W-N6: same name, size and shape; only the read-out and score scale differ).
+    Enough for what uses the run's input scaling and class names (classify, adapt), not
+    for a bit-exact check against the host's image (evaluate)."""
+    info = board.model_info()
+    if info is not None and info.refitted and (
+            info.name, info.image_size, info.n_features, info.n_classes, info.n_blocks) == (
+            image.head.name, len(image.pack()), image.head.n_features, image.head.n_classes,
+            len(image.blocks)):
+        return info
+    return check_board_holds(board, image)
+
+
 @dataclass
 class OnDeviceEvaluation:
     """The board's own answers on a split, and how they check against the host."""

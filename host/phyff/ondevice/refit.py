@@ -331,5 +331,6 @@ def refit(image: ModelImage, stats: Statistics, lambda_shift: int) -> Refit:
     blocks = [dataclasses.replace(blk, head=dataclasses.replace(blk.head, readout_shift=uk - unit))
               for blk, uk in zip(image.blocks, units, strict=True)]
     rh = image.readout.head
-    readout = Readout(ReadoutHead(rh.n_in, rh.n_classes, shift_b, shift_out, rh.reserved), r_q, rb)
+    readout = Readout(ReadoutHead(rh.n_in, rh.n_classes, shift_b, shift_out, consumed.samples),
+                      r_q, rb)  # RF-Q5: refit_samples records the samples solved
     return Refit(ModelImage(head, blocks, readout), cond, consumed.samples)

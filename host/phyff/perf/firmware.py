@@ -35,6 +35,14 @@ INFER (:func:`measure_infer`): a vowels7-sized model (20 drive / 20 sense
 channels, two 20-output blocks with skips, 7 classes, 4,062 bytes) is loaded
 and INFER frames of 1 and 16 samples are timed the same way, and by the
 board's own STATS counters (infer_digital_us, infer_medium_us).
+
+LEARN and REFIT (:func:`measure_learn`, wire.h W-N1-N8): the same model, LEARN
+frames of 1 and 16 samples (the slope: one sample measured through the
+blocks and added to the read-out's statistics), then REFIT of the statistics
+of 70 samples (10 per class; the solve of learn.h RF-S1-Q5, the image check,
+its CRC-32 and the reply), timed by the same diagnostics. The milliseconds at
+the QEMU board's nominal 25 MHz are instructions / 25 MHz at 1 to 1.3 cycles
+per instruction.
 """
 
 from __future__ import annotations
@@ -232,6 +240,68 @@ def measure_infer(elf: Path, repeats: int = 7, batch: int = 16) -> str:
             f"time (the medium link and the wait for the medium server)")
 
 
+NOMINAL_HZ = 25_000_000  # the mps2-an385 board's clock (TIMER0's rate)
+REFIT_SAMPLES_PER_CLASS = 10
+
+
+def measure_learn(elf: Path, repeats: int = 5, batch: int = 16) -> str:
+    """Instructions per LEARN sample and per REFIT of a vowels7-sized read-out on the
+    QEMU board (UART2 diagnostics, waits excluded; see the module docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        diag = Path(tmp) / "uart2.log"
+        with QemuBoard(VOWELS7_MEDIUM, elf=elf, icount=True, diag=diag) as qb, \
+                Board.open(qb.url, timeout=10.0) as board:
+            if not board.can_learn:
+                return "the image cannot learn on the device (no FEAT_LEARN)"
+            image = random_model_image(board.caps, n_classes=VOWELS7_CLASSES,
+                                       n_features=VOWELS7_FEATURES, hidden=20,
+                                       name="vowels7-learn").pack()
+            info = board.load_model(image)
+            time.sleep(0.3)
+            seen = len(diag.read_text().split("\n")[:-1])
+            rng = np.random.default_rng(1)
+            runs: dict[int, list[Diag]] = {1: [], batch: []}
+            refits: list[Diag] = []
+            conditioning = 0
+            n_refit = REFIT_SAMPLES_PER_CLASS * VOWELS7_CLASSES
+            for _ in range(repeats):
+                for n in (1, batch):
+                    x = rng.integers(-20000, 20000, size=(n, VOWELS7_FEATURES), dtype=np.int16)
+                    board.link.request(Cmd.LEARN, wire.pack_learn_request(
+                        x, np.arange(n) % VOWELS7_CLASSES), timeout=30.0)
+                    d, seen = _read_diag(diag, seen)
+                    runs[n].append(d)
+                board.link.request(Cmd.FORGET)
+                _, seen = _read_diag(diag, seen)
+                x = rng.integers(-20000, 20000, size=(n_refit, VOWELS7_FEATURES), dtype=np.int16)
+                labels = np.arange(n_refit) % VOWELS7_CLASSES
+                for start in range(0, n_refit, batch):
+                    board.link.request(Cmd.LEARN, wire.pack_learn_request(
+                        x[start:start + batch], labels[start:start + batch]), timeout=30.0)
+                    _, seen = _read_diag(diag, seen)
+                reply = wire.RefitReply.unpack(board.link.request(
+                    Cmd.REFIT, (10).to_bytes(2, "little"), timeout=60.0))
+                conditioning = reply.conditioning
+                d, seen = _read_diag(diag, seen)
+                refits.append(d)
+            board.erase_model()
+    med = {n: statistics.median(d.busy for d in ds) for n, ds in runs.items()}
+    link = {n: statistics.median(d.medium for d in ds) for n, ds in runs.items()}
+    per_sample = (med[batch] - med[1]) / (batch - 1) * INSTRUCTIONS_PER_TICK
+    per_sample_link = (link[batch] - link[1]) / (batch - 1) * INSTRUCTIONS_PER_TICK
+    refit = statistics.median(d.busy for d in refits) * INSTRUCTIONS_PER_TICK
+    spread = (max(d.busy for d in refits) - min(d.busy for d in refits)) * INSTRUCTIONS_PER_TICK
+    ms = [refit * cpi / NOMINAL_HZ * 1e3 for cpi in (1.0, 1.3)]
+    return (f"read-out of {20 * info.n_blocks} features (20 outputs per block), "
+            f"{info.n_classes} classes\n"
+            f"  per LEARN sample: {per_sample:7.0f} instructions executed "
+            f"(digital pipeline, statistics and frame {per_sample - per_sample_link:.0f}, "
+            f"medium link {per_sample_link:.0f}; slope over 1 and {batch} samples)\n"
+            f"  per REFIT of {n_refit} samples: {refit:,.0f} instructions (spread {spread}, "
+            f"conditioning 2^{conditioning}): {ms[0]:.0f}-{ms[1]:.0f} ms at the board's "
+            f"nominal {NOMINAL_HZ / 1e6:.0f} MHz")
+
+
 def benchmark_image(what: str, unavailable: Callable[[], str | None],
                     ensure: Callable[[], Path]) -> Path | None:
     """The image to benchmark (ensure() builds it if needed), or None after printing
@@ -260,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     print("== INFER cost on the Cortex-M3, a vowels7-sized model "
           f"({VOWELS7_MEDIUM}, QEMU -icount shift=0)")
     print(measure_infer(elf))
+    print("== LEARN and REFIT cost on the Cortex-M3, the same model (wire.h W-N1-N8)")
+    print(measure_learn(elf))
     return 0 if ok else 1
 
 

@@ -28,6 +28,7 @@ MAGIC: int = lib.PHYFF_MODEL_MAGIC
 VERSION: int = lib.PHYFF_MODEL_VERSION
 MAX_BLOCKS: int = lib.PHYFF_MODEL_MAX_BLOCKS
 MAX_ROWS: int = lib.PHYFF_MODEL_MAX_ROWS
+MAX_REFIT_SAMPLES: int = lib.PHYFF_MODEL_MAX_REFIT_SAMPLES  # M-V4 (level 5)
 OVERLAY_SLOTS: int = lib.PHYFF_OVERLAY_SLOTS
 OVERLAY_CODE: int = lib.PHYFF_OVERLAY_CODE
 INFERENCE_ONEPASS: int = lib.PHYFF_INFERENCE_ONEPASS
@@ -130,7 +131,7 @@ class ReadoutHead(Record, ctype="phyff_readout_head"):
     n_classes: int
     shift_b: int
     shift_out: int
-    reserved: int = 0
+    refit_samples: int = 0  # model.h M-V4 (level 5): samples a board's REFIT used, else 0
 
 
 @dataclass(frozen=True)

@@ -398,10 +398,24 @@ class ModelInfo(Record, ctype="phyff_model_info"):
     train_board: str
     train_medium: str
     origin: int = 0  # MODEL_LOADED, or MODEL_COMPILED into the firmware (level 4)
+    readout_origin: int = 0  # READOUT_HOST, or READOUT_REFIT on the board (level 5, W-N6)
+    readout_samples: int = 0  # samples the board's refit used
+
+    @property
+    def refitted(self) -> bool:
+        """True when the board's REFIT wrote the read-out in force (wire.h W-N6)."""
+        return self.readout_origin == lib.PHYFF_READOUT_REFIT
+
+    def provenance(self) -> str:
+        """The read-out's origin in words: who fitted it, from how many samples."""
+        if self.refitted:
+            return f"refitted on the board from {self.readout_samples} samples"
+        return "trained on the host"
 
     def as_dict(self) -> dict[str, object]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["origin"] = "compiled in" if self.origin == lib.PHYFF_MODEL_COMPILED else "loaded"
+        d["readout_origin"] = "refit" if self.refitted else "host"
         d["inference"] = "goodness" if self.inference == lib.PHYFF_INFERENCE_GOODNESS \
             else "onepass"
         return d
@@ -424,6 +438,25 @@ class DescribeReply(Record, ctype="phyff_describe_reply"):
     offset: int
 
 
+@dataclass(frozen=True)
+class LearnHead(Record, ctype="phyff_learn_head"):
+    """LEARN (level 5): samples and values (features per sample in requests; in replies
+    the samples learnt so far and the classes)."""
+
+    n_samples: int
+    n_values: int
+
+
+@dataclass(frozen=True)
+class RefitReply(Record, ctype="phyff_refit_reply"):
+    """REFIT's answer (level 5): the new image's CRC-32, the samples the refit used and
+    learn.h RF-S4's conditioning figure (log2 of the spread of the Cholesky pivots)."""
+
+    crc32: int
+    samples: int
+    conditioning: int
+
+
 ERROR_SIZE: int = lib.PHYFF_ERROR_SIZE
 EVENT_SIZE: int = lib.PHYFF_EVENT_SIZE
 CAPS_SIZE: int = lib.PHYFF_CAPS_SIZE
@@ -434,6 +467,9 @@ INFER_HEAD_SIZE: int = lib.PHYFF_INFER_HEAD_SIZE
 CHUNK_HEAD_SIZE: int = lib.PHYFF_CHUNK_HEAD_SIZE
 DESCRIBE_REPLY_SIZE: int = lib.PHYFF_DESCRIBE_REPLY_SIZE
 INFER_TRACE: int = lib.PHYFF_INFER_TRACE
+LEARN_HEAD_SIZE: int = lib.PHYFF_LEARN_HEAD_SIZE
+LEARN_MAX_SAMPLES: int = lib.PHYFF_LEARN_MAX_SAMPLES
+REFIT_REQUEST_SIZE: int = lib.PHYFF_REFIT_REQUEST_SIZE  # uint16 lambda_shift
 
 
 def crc32(data: bytes, crc: int = 0) -> int:
@@ -526,3 +562,33 @@ class InferReply:
                  if t else np.zeros((m, 0), np.int16))
         at += 2 * m * t
         return cls(classes, scores, trace, unpack_bitmap(payload[at:], m))
+
+
+@dataclass(frozen=True)
+class LearnReply:
+    """A LEARN reply (wire.h W-N8): samples in the board's statistics and their count
+    per class (C,)."""
+
+    samples_total: int
+    class_counts: NDArray[np.int64]
+
+    @classmethod
+    def unpack(cls, payload: bytes, n_classes: int) -> LearnReply:
+        """Decode a reply for a model of n_classes classes: learn head (samples learnt,
+        n_classes) + n_classes x uint16 counts. WireError when the head is cut short;
+        ReplyMismatch when the reply holds another number of classes."""
+        head = LearnHead.unpack(payload)
+        expect = LEARN_HEAD_SIZE + 2 * n_classes
+        if head.n_values != n_classes or len(payload) != expect:
+            raise ReplyMismatch(
+                f"LEARN reply does not match the model ({head.n_values} classes in "
+                f"{len(payload)} bytes, expected {n_classes} in {expect})")
+        counts = np.frombuffer(payload, "<u2", n_classes, LEARN_HEAD_SIZE).astype(np.int64)
+        return cls(head.n_samples, counts)
+
+
+def pack_learn_request(features: NDArray[np.int16], labels: NDArray[np.integer]) -> bytes:
+    """A LEARN request: learn head, the features (N, F) sample-major, then N uint16 labels."""
+    n, f = features.shape
+    return (LearnHead(n, f).pack() + pack_samples(features)
+            + np.ascontiguousarray(labels, dtype="<u2").tobytes())

@@ -128,8 +128,10 @@
  *       (a weight of exactly 2^omega becomes 32767).
  *   RF-Q5. The record is written only when the whole solve and RF-Q1-Q3
  *       succeeded (the solve is run twice: once to choose the exponents, once
- *       to write): the model head's score_exp, the read-out head's shift_b
- *       and shift_out, every block head's readout_shift, R and rb. Nothing
+ *       to write): the model head's score_exp, the read-out head's shift_b,
+ *       shift_out and refit_samples (= N, the samples solved, so the image
+ *       itself says its read-out was refitted and from how many samples:
+ *       model.h M-V4), every block head's readout_shift, R and rb. Nothing
  *       else in the image changes.
  *       The limits of model.h M-V3/M-V4 hold by construction, so the
  *       accumulator bounds of M-M2 hold for the new read-out.

@@ -119,7 +119,9 @@
  *       limits->work_values (<= 16384, which with these shifts bounds every
  *       accumulator as M-M2 says).
  *   M-V4. One-pass: readout n_in == sum of d_out, n_classes == the head's,
- *       shift_b <= 40, shift_out <= 62, reserved 0. (Goodness models use
+ *       shift_b <= 40, shift_out <= 62, refit_samples <= 511 (level 5:
+ *       the samples a board's REFIT used, learn.h RF-Q5; 0 for a read-out
+ *       trained on the host; level 4 required 0). (Goodness models use
  *       the cosine goodness: no other kind is stored.)
  *   M-V5. The size equals the layout's exactly, or the layout plus one
  *       description section (M-D1-D3). A size that ends inside the head,
@@ -312,12 +314,15 @@ struct phyff_block_head {
     uint8_t rows;          /* M-R1: 0 plain, else device rows per sample (level 4) */
 };
 
+/* M-V4: the most samples a refitted read-out records (learn.h RF-A4's cap). */
+#define PHYFF_MODEL_MAX_REFIT_SAMPLES 511u
+
 struct phyff_readout_head {
     uint16_t n_in;
     uint16_t n_classes;
     uint8_t shift_b;
     uint8_t shift_out;
-    uint16_t reserved;
+    uint16_t refit_samples; /* M-V4: 0, or the samples a board's refit used (<= 511) */
 };
 
 /* M-D1-D2: the optional description section at the very end of an image. */

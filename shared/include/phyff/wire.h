@@ -8,7 +8,7 @@
  *   then the letter and number it has there (W-F3 is the third F rule of
  *   this header). A range keeps one tag: W-T1-T11 is W-T1 to W-T11. The tags:
  *     W     shared/include/phyff/wire.h         W-W1, W-C1, W-F1, W-S1, W-T1,
- *                                               W-E1, W-L1, W-P1
+ *                                               W-E1, W-L1, W-N1, W-P1
  *     FX    shared/include/phyff/fixed.h        FX-F1
  *     M     shared/include/phyff/model.h        M-M1, M-P1, M-V1
  *     RF    shared/include/phyff/learn.h        RF-A1, RF-M1, RF-S1, RF-Q1, RF-E1
@@ -105,12 +105,12 @@
  *       0, on every board. Hosts send them as 0 (a later level that gives
  *       one a meaning bumps the level, W-L2).
  *   W-S2. Level differs and cmd is not HELLO -> BAD_LEVEL, arg = board level.
- *   W-S3. cmd not served by this board (anything but 0x01..0x05 and, on a
- *       board with FEAT_INFER, 0x10..0x16: NONE, EVENT, 0x17..0x1F...)
- *       -> UNKNOWN_COMMAND, arg 0.
+ *   W-S3. cmd not served by this board (anything but 0x01..0x05, on a
+ *       board with FEAT_INFER 0x10..0x16 and, with FEAT_LEARN, 0x17..0x19:
+ *       NONE, EVENT, 0x1A..0x1F...) -> UNKNOWN_COMMAND, arg 0.
  *   W-S4. The command's own checks (see Commands and On-device inference)
  *       -> BAD_PAYLOAD, BAD_CHANNELS, BATCH_TOO_LARGE, BAD_CONFIG or one of
- *       the model statuses (24..30).
+ *       the model statuses (24..30) or the learning statuses (31..38).
  *   W-S5. A QUERY or INFER the port cannot measure, or a MODEL_COMMIT or
  *       MODEL_ERASE whose model the port cannot store or erase -> MEDIUM,
  *       arg 0.
@@ -182,7 +182,12 @@
  *       Level 5: MODEL_DESCRIBE (0x16), which serves the model image's
  *       description section (model.h M-D1-D5: the input scaling, feature and
  *       class names a host needs to send raw values), and images that end
- *       with one.)
+ *       with one; on-device learning of the one-pass read-out: LEARN 0x17,
+ *       REFIT 0x18, FORGET 0x19, statuses 31..38, FEAT_LEARN, struct
+ *       phyff_learn_head and struct phyff_refit_reply, and model_info grows
+ *       to 80 bytes with readout_origin and readout_samples (W-N1-N8); a
+ *       model image's read-out head records refit_samples (model.h M-V4),
+ *       which level 4 required to be 0.)
  *   W-L3. These never change, at any level, so that any host can talk to any
  *       board well enough to tell the user what to do: the header fields
  *       `level` and `seq` at offsets 0 and 1, the framing (W-W1, W-W2), the HELLO
@@ -227,7 +232,8 @@
  *              back to defaults, counters and uptime cleared. Non-empty ->
  *              BAD_PAYLOAD, arg 0.
  *   Defaults: settle_us 0, oversample 1, all wired channels active.
- *   0x10..0x16 on-device inference (next section); 0x17..0x1F reserved.
+ *   0x10..0x16 on-device inference (next section); 0x17..0x19 on-device
+ *   learning (the section after it); 0x1A..0x1F reserved.
  *
  * On-device inference (boards with FEAT_INFER; others answer UNKNOWN_COMMAND)
  *   A board holds at most one model: an image in the format of
@@ -315,22 +321,103 @@
  *   RESET keeps the model in force (it is not configuration) but drops a
  *   load in progress.
  *
+ * On-device learning (level 5; boards with FEAT_LEARN, which needs model
+ * memory: a core built with PHYFF_CORE_MODEL_BYTES = 0, such as the Uno's,
+ * answers these commands UNKNOWN_COMMAND)
+ *   The board refits the read-out of a one-pass model (model.h M-P6) from
+ *   labelled samples it measures itself, in the exact integer arithmetic of
+ *   learn.h (RF-A1-RF-E1), so the host can predict the new read-out bit for
+ *   bit (host/phyff/ondevice/refit.py).
+ *   W-N1. The statistics (learn.h RF-M1) live in the model slot the model in
+ *       force does not use (the one MODEL_CHUNK loads into) and belong to the
+ *       model in force: MODEL_BEGIN (whose chunks overwrite that slot), a
+ *       successful MODEL_COMMIT, MODEL_ERASE, FORGET and every REFIT past its
+ *       preconditions (learn.h RF-E1) clear them; RESET keeps them; a power
+ *       cycle loses them (they are never stored). A model whose statistics
+ *       (phyff_learn_area_size) exceed caps.model_capacity, or whose read-out
+ *       is wider than 127 features, cannot learn (LEARN_TOO_LARGE).
+ *   W-N2. LEARN measures each sample exactly as INFER does (the one-pass
+ *       pipeline with the model's own settings, M-P1-P6) and adds its read-out
+ *       features with its label (learn.h RF-A1-A4). A batch is refused whole
+ *       before anything is measured; a medium fault mid-batch answers MEDIUM
+ *       and keeps the samples added before it (a LEARN with n_samples 0 reads
+ *       the counts).
+ *   W-N3. LEARN, REFIT and FORGET change the board's state, so a retry (W-C3)
+ *       must not act twice: a LEARN or REFIT whose seq and cmd equal those of
+ *       the request served just before it (no intact frame in between), and
+ *       that succeeded, is answered with the same reply again and changes
+ *       nothing.
+ *   W-N4. REFIT solves learn.h RF-S1-S5 and RF-Q1-Q5 for the model in force.
+ *       The new read-out replaces the old one only when the whole solve
+ *       succeeded and the changed image passes model.h M-V1-V6 again; the
+ *       image's CRC-32 (caps.model_crc, model_info.crc32) is then that of the
+ *       changed image (which records its provenance, W-N6), and a board with
+ *       FEAT_MODEL_PERSIST stores it (the port's model_save) before it answers. A store that fails answers
+ *       MEDIUM and puts the stored copy (the model before the refit, PORT-R6)
+ *       back in force. Every other refusal leaves the read-out in force
+ *       untouched.
+ *   W-N5. A compiled-in model (model_info.origin COMPILED) is read-only: LEARN
+ *       and REFIT refuse it (NO_READOUT, arg 1), as a goodness model (arg 0),
+ *       which has no read-out.
+ *   W-N6. MODEL_INFO's readout_origin is 1 and readout_samples the samples of
+ *       the refit when the read-out in force was refitted by a board, else 0
+ *       and 0. Both come from the image itself (its read-out head's
+ *       refit_samples, model.h M-V4, learn.h RF-Q5), so they survive wherever
+ *       the image does: a stored copy restored at start-up, an image read back.
+ *   W-N7. A REFIT leaves the model's n_features, n_classes and blocks as they
+ *       were; score_exp may change (learn.h RF-Q2), so hosts read MODEL_INFO
+ *       after a refit.
+ *   W-N8. The checks below are made in the order listed; the first failure
+ *       answers.
+ *   LEARN   struct phyff_learn_head (n_samples, n_values = the model's
+ *           n_features) + n_samples x n_values int16 features (as INFER's) +
+ *           n_samples x uint16 labels
+ *           -> struct phyff_learn_head (n_samples = samples in the statistics,
+ *           n_values = n_classes) + n_classes x uint16 samples per class.
+ *           Checks: payload < 4 -> BAD_PAYLOAD, arg 4; no model -> NO_MODEL,
+ *           arg 0; goodness or compiled-in model -> NO_READOUT, arg 0 or 1;
+ *           statistics that cannot fit (W-N1) -> LEARN_TOO_LARGE, arg = their
+ *           bytes (saturated); n_values != n_features -> BAD_CHANNELS, arg
+ *           n_features; n_samples > the LEARN batch limit (the most whose
+ *           request fits max_payload) -> BATCH_TOO_LARGE, arg = that limit;
+ *           payload != 4 + n_samples x (2 n_features + 2) -> BAD_PAYLOAD, arg =
+ *           that length; a label >= n_classes -> BAD_LABEL, arg = n_classes;
+ *           samples + n_samples > 511 (learn.h RF-A4) -> LEARN_FULL, arg =
+ *           samples the statistics can still take.
+ *   REFIT   uint16 lambda_shift (the ridge penalty 2^-lambda_shift, learn.h)
+ *           -> struct phyff_refit_reply (crc32 of the new image, samples the
+ *           refit used, conditioning = learn.h RF-S4's figure).
+ *           Checks: payload != 2 -> BAD_PAYLOAD, arg 2; no model -> NO_MODEL;
+ *           NO_READOUT and LEARN_TOO_LARGE as LEARN; then learn.h RF-S1 in its
+ *           order: a class without samples, or fewer than 2 samples ->
+ *           TOO_FEW, arg = the first class without samples (n_classes when
+ *           every class has one); lambda_shift out of range -> BAD_LAMBDA, arg
+ *           = the nearest accepted value. Past these the statistics are
+ *           consumed: SINGULAR (arg 0, RF-S2/S4) and REFIT_OVERFLOW (arg 0,
+ *           RF-S4/S5/Q2/Q3) leave the read-out untouched and the statistics
+ *           cleared; a failed store -> MEDIUM (W-N4).
+ *   FORGET  empty -> empty; the statistics are cleared. Non-empty ->
+ *           BAD_PAYLOAD, arg 0; no model -> NO_MODEL, arg 0.
+ *
  * Errors and their arguments (status: when; seq; arg)
  *   BAD_CRC 1, BAD_COBS 4, TRUNCATED 2: W-F2; seq 0, cmd NONE; arg 0.
  *   TOO_LONG 3: W-F2; seq 0, cmd NONE; arg = caps.max_payload.
  *   NOT_A_REQUEST 23: W-S1, arg 0. BAD_LEVEL 5: W-S2, arg = board level.
  *   UNKNOWN_COMMAND 16: W-S3, arg 0. BAD_PAYLOAD 17: arg = the expected length
  *   (CONFIGURE 12; QUERY 4 or 4 + 2 x n x n_channels; MODEL_BEGIN 8;
- *   MODEL_CHUNK 5; INFER 8 or 8 + 2 x n x n_values; MODEL_DESCRIBE 8; 0 for
- *   STATS, RESET, MODEL_COMMIT, MODEL_INFO and MODEL_ERASE). BAD_CHANNELS 19:
- *   arg = n_drive_active (QUERY), the model's n_features (INFER).
+ *   MODEL_CHUNK 5; INFER 8 or 8 + 2 x n x n_values; MODEL_DESCRIBE 8; LEARN 4
+ *   or 4 + n x (2 n_features + 2); REFIT 2; 0 for STATS, RESET, MODEL_COMMIT,
+ *   MODEL_INFO, MODEL_ERASE and FORGET). BAD_CHANNELS 19: arg =
+ *   n_drive_active (QUERY), the model's n_features (INFER, LEARN).
  *   BATCH_TOO_LARGE 18: arg = caps.max_batch (QUERY), the model's max_batch
- *   or max_batch_trace (INFER). BAD_CONFIG 20: arg = field offset
- *   (CONFIGURE's record; INFER: 4 flags, 6 reserved; MODEL_DESCRIBE: 0 offset,
- *   6 reserved).
+ *   or max_batch_trace (INFER), the LEARN batch limit (LEARN). BAD_CONFIG 20:
+ *   arg = field offset (CONFIGURE's record; INFER: 4 flags, 6 reserved;
+ *   MODEL_DESCRIBE: 0 offset, 6 reserved).
  *   MEDIUM 22: W-S5, arg 0. NO_MODEL 24, MODEL_TOO_LARGE 25, LOAD_RANGE 26,
  *   MODEL_CRC 27, BAD_MODEL 28, WRONG_BOARD 29, NO_LOAD 30: see On-device
- *   inference. Codes 6 (NO_SPACE), 7 (EMPTY) and 21 (OVERRUN) are
+ *   inference. LEARN_FULL 31, BAD_LABEL 32, TOO_FEW 33, SINGULAR 34,
+ *   NO_READOUT 35, BAD_LAMBDA 36, REFIT_OVERFLOW 37, LEARN_TOO_LARGE 38: see
+ *   On-device learning. Codes 6 (NO_SPACE), 7 (EMPTY) and 21 (OVERRUN) are
  *   codec results that boards of this level never send.
  *
  * Value conventions
@@ -399,6 +486,9 @@ enum phyff_cmd {
     PHYFF_CMD_INFER = 0x14,
     PHYFF_CMD_MODEL_ERASE = 0x15,
     PHYFF_CMD_MODEL_DESCRIBE = 0x16, /* level 5 */
+    PHYFF_CMD_LEARN = 0x17,  /* level 5: on-device learning */
+    PHYFF_CMD_REFIT = 0x18,
+    PHYFF_CMD_FORGET = 0x19,
     PHYFF_CMD_EVENT = 0x7F /* unsolicited, board -> host only */
 };
 
@@ -440,7 +530,16 @@ enum phyff_status {
     PHYFF_ERR_MODEL_CRC = 27,       /* the loaded image's CRC-32 differs from MODEL_BEGIN's */
     PHYFF_ERR_BAD_MODEL = 28,       /* arg = offset of the refused field in the image */
     PHYFF_ERR_WRONG_BOARD = 29,     /* model trained on another board; arg = field offset */
-    PHYFF_ERR_NO_LOAD = 30          /* MODEL_CHUNK or MODEL_COMMIT without MODEL_BEGIN */
+    PHYFF_ERR_NO_LOAD = 30,         /* MODEL_CHUNK or MODEL_COMMIT without MODEL_BEGIN */
+    /* on-device learning (level 5; W-N1-N8) */
+    PHYFF_ERR_LEARN_FULL = 31,      /* learn.h RF-A4 cap; arg = samples still accepted */
+    PHYFF_ERR_BAD_LABEL = 32,       /* a LEARN label >= n_classes; arg = n_classes */
+    PHYFF_ERR_TOO_FEW = 33,         /* RF-S1; arg = first class without samples */
+    PHYFF_ERR_SINGULAR = 34,        /* RF-S2/S4: the system is singular */
+    PHYFF_ERR_NO_READOUT = 35,      /* arg 0 goodness model, 1 compiled-in (read-only) */
+    PHYFF_ERR_BAD_LAMBDA = 36,      /* RF-S1; arg = the nearest accepted lambda_shift */
+    PHYFF_ERR_REFIT_OVERFLOW = 37,  /* RF-S4/S5/Q2/Q3: a value out of the record's range */
+    PHYFF_ERR_LEARN_TOO_LARGE = 38  /* the statistics do not fit; arg = their bytes */
 };
 
 /* Feature bits in phyff_caps.features. */
@@ -451,6 +550,7 @@ enum phyff_feature {
     PHYFF_FEAT_CHANNEL_SELECT = 0x0008,   /* active channel counts may be lowered */
     PHYFF_FEAT_INFER = 0x0010,            /* on-device inference commands are served */
     PHYFF_FEAT_MODEL_PERSIST = 0x0020,    /* the model survives a power cycle */
+    PHYFF_FEAT_LEARN = 0x0040,            /* LEARN, REFIT and FORGET are served (level 5) */
     PHYFF_FEAT_EMULATED = 0x0100          /* the medium is simulated, not physical */
 };
 
@@ -557,6 +657,12 @@ enum phyff_model_origin {
     PHYFF_MODEL_COMPILED = 1 /* compiled into the firmware: read-only, in flash */
 };
 
+/* Where the read-out in force came from (model_info.readout_origin, W-N6). */
+enum phyff_readout_origin {
+    PHYFF_READOUT_HOST = 0,    /* trained on the host, as loaded */
+    PHYFF_READOUT_REFIT = 1    /* refitted on this board (REFIT) */
+};
+
 struct phyff_model_info {
     uint32_t crc32;           /* of the image in force */
     uint32_t image_size;      /* its bytes */
@@ -574,6 +680,20 @@ struct phyff_model_info {
     char name[PHYFF_NAME_SIZE];         /* the model's name (its run) */
     char train_board[PHYFF_NAME_SIZE];  /* caps.board it was trained on */
     char train_medium[PHYFF_NAME_SIZE]; /* caps.medium it was trained on */
+    uint16_t readout_origin;  /* enum phyff_readout_origin (level 5, W-N6) */
+    uint16_t readout_samples; /* samples the refit used; 0 when trained on the host */
+};
+
+/* On-device learning records (level 5). */
+struct phyff_learn_head {
+    uint16_t n_samples; /* requests: samples that follow; replies: samples learnt */
+    uint16_t n_values;  /* requests: features per sample; replies: classes */
+};
+
+struct phyff_refit_reply {
+    uint32_t crc32;        /* CRC-32 of the image with the new read-out */
+    uint16_t samples;      /* samples the refit used */
+    uint16_t conditioning; /* learn.h RF-S4's figure: log2 of the pivots' spread */
 };
 
 /* MODEL_DESCRIBE (level 5): a piece of the model's description section. */
@@ -599,9 +719,12 @@ struct phyff_describe_reply {
 #define PHYFF_MODEL_BEGIN_SIZE 8u
 #define PHYFF_CHUNK_HEAD_SIZE 4u
 #define PHYFF_INFER_HEAD_SIZE 8u
-#define PHYFF_MODEL_INFO_SIZE 76u
+#define PHYFF_MODEL_INFO_SIZE 80u
 #define PHYFF_DESCRIBE_REQUEST_SIZE 8u
 #define PHYFF_DESCRIBE_REPLY_SIZE 8u
+#define PHYFF_LEARN_HEAD_SIZE 4u
+#define PHYFF_REFIT_REPLY_SIZE 8u
+#define PHYFF_REFIT_REQUEST_SIZE 2u /* uint16 lambda_shift */
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 #define PHYFF_STATIC_ASSERT(c, m) _Static_assert(c, m)
@@ -646,6 +769,9 @@ PHYFF_STATIC_ASSERT(sizeof(struct phyff_describe_request) == PHYFF_DESCRIBE_REQU
                     "describe_request layout");
 PHYFF_STATIC_ASSERT(sizeof(struct phyff_describe_reply) == PHYFF_DESCRIBE_REPLY_SIZE,
                     "describe_reply layout");
+PHYFF_STATIC_ASSERT(offsetof(struct phyff_model_info, readout_origin) == 76, "model_info.readout_origin offset");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_learn_head) == PHYFF_LEARN_HEAD_SIZE, "learn_head layout");
+PHYFF_STATIC_ASSERT(sizeof(struct phyff_refit_reply) == PHYFF_REFIT_REPLY_SIZE, "refit_reply layout");
 
 /* ---- CRC and COBS ------------------------------------------------------ */
 
@@ -743,6 +869,10 @@ void phyff_describe_reply_pack(const struct phyff_describe_reply *d,
                                uint8_t out[PHYFF_DESCRIBE_REPLY_SIZE]);
 void phyff_describe_reply_unpack(const uint8_t in[PHYFF_DESCRIBE_REPLY_SIZE],
                                  struct phyff_describe_reply *d);
+void phyff_learn_head_pack(const struct phyff_learn_head *h, uint8_t out[PHYFF_LEARN_HEAD_SIZE]);
+void phyff_learn_head_unpack(const uint8_t in[PHYFF_LEARN_HEAD_SIZE], struct phyff_learn_head *h);
+void phyff_refit_reply_pack(const struct phyff_refit_reply *reply, uint8_t out[PHYFF_REFIT_REPLY_SIZE]);
+void phyff_refit_reply_unpack(const uint8_t in[PHYFF_REFIT_REPLY_SIZE], struct phyff_refit_reply *reply);
 
 /* Q15 sample arrays <-> little-endian bytes (n values, 2n bytes). */
 void phyff_samples_pack(const int16_t *v, size_t n, uint8_t *out);
