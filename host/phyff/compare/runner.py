@@ -266,6 +266,10 @@ def run_bench(options: BenchOptions, progress: Progress | None = None,
     field_jobs = field_scenario_jobs(options, adapt_task, load) if adapt_task else []
     for _, fj in field_jobs:
         jobs += fj
+    keys = {j.key for j in jobs}
+    reused = len(keys & set(store.done)) if store is not None else 0
+    if reused:  # the report's run time is this invocation's alone: say so
+        started = {**started, "resumed": f"{reused} of {len(keys)} runs"}
     done = run_jobs_stored(jobs, execution, store, progress, bar=bar, desc="bench")
     results = [run_from_dict(done[j.key]) for j in jobs if j.kind == "run"]
     summaries = summarise(results, options.energy)

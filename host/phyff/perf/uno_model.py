@@ -175,6 +175,9 @@ def exercise(board: Board, info: wire.ModelInfo, x_q: np.ndarray) -> None:
     _refused(board, Cmd.MODEL_BEGIN, ModelBegin(64, 0).pack())
     _refused(board, Cmd.MODEL_CHUNK, ChunkHead(0).pack() + bytes(8))
     _refused(board, Cmd.MODEL_COMMIT)
+    board.describe()  # MODEL_DESCRIBE: the section in the largest pieces a frame carries
+    for cmd in (Cmd.LEARN, Cmd.REFIT, Cmd.FORGET):  # compiled out on the Uno (CORE-K11)
+        _refused(board, cmd)
     _refused(board, 0x7E)  # an unknown command
     board.erase_model()  # the compiled-in model stays in force (CORE-K9)
 
