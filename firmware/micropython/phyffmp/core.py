@@ -1,6 +1,6 @@
 """The board's behaviour (firmware/src/core/phyff_core.c), in MicroPython.
 
-Same contracts as the C core (phyff_core.h CORE-K1-K10; wire.h W-C1-C5, W-F1-F3,
+Same contracts as the C core (phyff_core.h CORE-K1-K11; wire.h W-C1-C5, W-F1-F3,
 W-S1-S5, W-T1-T11, W-E1-E3, W-L1-L4, "On-device inference", W-N1-N8 "On-device
 learning" through phyffmp/learn.py): the same replies, error
 codes and arguments, statistics, events, saturation bitmap, code conversions

@@ -1004,6 +1004,7 @@ static bool refit_undo(struct phyff_core *core, uint32_t old_crc) {
     core->model_crc = 0;
     memset(&core->view, 0, sizeof core->view);
     learn_model_changed(core);
+    serve_compiled(core); /* CORE-K9: the compiled-in model, if any, is in force again */
     return false;
 }
 

@@ -37,7 +37,8 @@
  *       the port calls once its link is up, and from RESET after its reply.
  *   CORE-K8. On-device inference (PHYFF_CORE_MODEL_BYTES > 0): the model in force
  *       changes only on a successful MODEL_COMMIT (after the port stored it,
- *       when it can) or MODEL_ERASE; phyff_core_init restores a stored model
+ *       when it can), MODEL_ERASE or REFIT (its read-out, CORE-K11, wire.h
+ *       W-N4); phyff_core_init restores a stored model
  *       through the port and keeps it only if it passes the checks of
  *       MODEL_COMMIT (model.h M-V1-V6, one INFER sample fits a frame).
  *       INFER measures through the same drive/settle/sense path as QUERY,

@@ -171,8 +171,9 @@ def describe_error(cmd: int, status: int, arg: int, cause: str | None = None) ->
                            f"is {arg}",
         Status.REFIT_OVERFLOW: "the refitted read-out does not fit the model's number "
                                "format; use a larger ridge penalty (a smaller lambda_shift)",
-        Status.LEARN_TOO_LARGE: f"the read-out's statistics need {arg} bytes, more than "
-                                f"the board's model slot; learn on the host",
+        Status.LEARN_TOO_LARGE: f"the read-out is too wide to learn on this board (its "
+                                f"statistics need {arg} bytes; a slot, 127 features and "
+                                f"the frame size bound them, wire.h W-N1); learn on the host",
     }
     hint = hints.get(wire.as_status(status))  # type: ignore[call-overload]
     if cause:

@@ -59,8 +59,8 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--adapt-drift", type=float, default=0.02,
                    help="medium drift rate per 10,000 samples in the drift scenario")
     p.add_argument("--no-field", action="store_true",
-                   help="skip the on-device adaptation scenarios (the board re-learns its "
-                        "read-out after the medium changes: LEARN + REFIT)")
+                   help="skip the on-device adaptation scenarios on vowels7/acoustic (the board "
+                        "re-learns its read-out after the medium changes: LEARN + REFIT)")
     p.add_argument("--field-seeds", type=int,
                    help="seeds of each on-device adaptation scenario (default 10; quick 1)")
     p.add_argument("--no-speed", action="store_true", help="skip the trainer speed run")

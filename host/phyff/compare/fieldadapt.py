@@ -54,6 +54,7 @@ from phyff.phyll.readout import fit_ridge
 from phyff.protocol.model_image import ModelImage
 
 METHOD = "phyll-frugal"  # the product's default: what a user deploys
+FIELD_TASK = "vowels7/acoustic"  # the benchmark task the scenarios run on
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from phyff._text import plural
 from phyff.compare.baselines.common import RunResult
 from phyff.compare.baselines.methods import METHODS, TASK_ONLY, Task
 from phyff.compare.distributed import Execution, Failure, Job, run_jobs
-from phyff.compare.fieldadapt import METHOD, FieldSettings, from_results
+from phyff.compare.fieldadapt import FIELD_TASK, METHOD, FieldSettings, from_results
 from phyff.compare.rawio import ResultStore, run_from_dict
 from phyff.compare.summary import (
     BenchOptions,
@@ -302,8 +302,8 @@ def field_scenario_jobs(options: BenchOptions, task: Task, load: Callable[[str],
     """
     from phyff.compare.rawio import task_to_dict
 
-    if not options.field_adapt or not task.url.startswith("emu://"):
-        return []
+    if not options.field_adapt or task.name != FIELD_TASK or not task.url.startswith("emu://"):
+        return []  # the scenario of docs/benchmarks.md (a read-out a board's slot can hold)
     quick = options.preset == "quick"
     kinds = ([FieldSettings("step", 1.0, retrain=False)] if quick else
              [FieldSettings("step", s) for s in options.adapt_strengths]

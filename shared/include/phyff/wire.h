@@ -111,9 +111,9 @@
  *   W-S4. The command's own checks (see Commands and On-device inference)
  *       -> BAD_PAYLOAD, BAD_CHANNELS, BATCH_TOO_LARGE, BAD_CONFIG or one of
  *       the model statuses (24..30) or the learning statuses (31..38).
- *   W-S5. A QUERY or INFER the port cannot measure, or a MODEL_COMMIT or
- *       MODEL_ERASE whose model the port cannot store or erase -> MEDIUM,
- *       arg 0.
+ *   W-S5. A QUERY, INFER or LEARN the port cannot measure, or a
+ *       MODEL_COMMIT, MODEL_ERASE or REFIT whose model the port cannot store
+ *       or erase -> MEDIUM, arg 0.
  *   The header's aux field is ignored in requests and 0 in replies.
  *
  * Statistics (struct phyff_stats; counters wrap at 2^32)
@@ -334,8 +334,10 @@
  *       successful MODEL_COMMIT, MODEL_ERASE, FORGET and every REFIT past its
  *       preconditions (learn.h RF-E1) clear them; RESET keeps them; a power
  *       cycle loses them (they are never stored). A model whose statistics
- *       (phyff_learn_area_size) exceed caps.model_capacity, or whose read-out
- *       is wider than 127 features, cannot learn (LEARN_TOO_LARGE).
+ *       (phyff_learn_area_size) exceed caps.model_capacity, whose read-out
+ *       is wider than 127 features, or whose solve scratch (8 (F + 1) bytes
+ *       for F read-out features) exceeds caps.max_payload cannot learn
+ *       (LEARN_TOO_LARGE, arg = the statistics' bytes).
  *   W-N2. LEARN measures each sample exactly as INFER does (the one-pass
  *       pipeline with the model's own settings, M-P1-P6) and adds its read-out
  *       features with its label (learn.h RF-A1-A4). A batch is refused whole
@@ -352,10 +354,12 @@
  *       succeeded and the changed image passes model.h M-V1-V6 again; the
  *       image's CRC-32 (caps.model_crc, model_info.crc32) is then that of the
  *       changed image (which records its provenance, W-N6), and a board with
- *       FEAT_MODEL_PERSIST stores it (the port's model_save) before it answers. A store that fails answers
- *       MEDIUM and puts the stored copy (the model before the refit, PORT-R6)
- *       back in force. Every other refusal leaves the read-out in force
- *       untouched.
+ *       FEAT_MODEL_PERSIST stores it (the port's model_save) before it
+ *       answers. A store that fails answers MEDIUM and puts the stored copy
+ *       (the model before the refit, PORT-R6) back in force when the port
+ *       restores it with its old CRC and it passes M-V1-V6 again; otherwise
+ *       no loaded model is in force (a compiled-in one is served again,
+ *       CORE-K9). Every other refusal leaves the read-out in force untouched.
  *   W-N5. A compiled-in model (model_info.origin COMPILED) is read-only: LEARN
  *       and REFIT refuse it (NO_READOUT, arg 1), as a goodness model (arg 0),
  *       which has no read-out.
