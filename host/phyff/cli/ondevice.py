@@ -308,35 +308,42 @@ def calibration_rows(model: Any, data: Any) -> np.ndarray:
     return transform.apply(np.asarray(data.x_train) * np.asarray(ours))
 
 
-def cmd_classify(args: argparse.Namespace) -> int:
-    from phyff.board.client import Board
-    from phyff.ondevice.deploy import check_board_holds_run, features_q15, load_deployment
+def model_and_scaling(board: Any, model: Path | None, scaled: bool) -> tuple[Any, Any]:
+    """The model in force on `board` (checked against the run `model` when given) and the
+    input transform raw rows go through: the run's, else the description the board's
+    image carries (model.h M-D1-D5); None only with `scaled` (rows already scaled)."""
+    from phyff.ondevice.deploy import check_board_holds_run, load_deployment
     from phyff.phyll.model import load_model
     from phyff.phyll.transform import from_metadata
 
-    transform = None
-    image = None
-    if args.model is not None:
-        path = model_file(args.model)
+    transform = image = None
+    if model is not None:
+        path = model_file(model)
         transform = from_metadata(load_model(path).metadata)
         image = load_deployment(path)
+    info = check_board_holds_run(board, image) if image is not None else board.model_info()
+    if info is None:
+        raise ValueError("the board holds no model: run phyff deploy RUN --board URL first")
+    if transform is None:
+        transform = board_transform(board)
+    if transform is None and not scaled:
+        raise ValueError("raw rows need the model's input scaling, and the board's model "
+                         "carries no description of it (its image was built from a model "
+                         "file that records none, or by an older phyff): pass --model RUN "
+                         "(the run deployed on this board), --scaled for rows already in "
+                         "the model's input scale, or deploy the model again with this "
+                         "phyff")
+    return info, transform
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from phyff.board.client import Board
+    from phyff.ondevice.deploy import features_q15
+
     with Board.open(resolve_board(args.board), baudrate=args.baud,
                     timeout=args.timeout) as board:
         board.require_infer()
-        info = (check_board_holds_run(board, image) if image is not None
-                else board.model_info())
-        if info is None:
-            raise ValueError("the board holds no model: run phyff deploy RUN --board URL "
-                             "first")
-        if transform is None:
-            transform = board_transform(board)
-        if transform is None and not args.scaled:
-            raise ValueError("raw rows need the model's input scaling, and the board's model "
-                             "carries no description of it (its image was built from a model "
-                             "file that records none, or by an older phyff): pass --model RUN "
-                             "(the run deployed on this board), --scaled for rows already in "
-                             "the model's input scale, or deploy the model again with this "
-                             "phyff")
+        info, transform = model_and_scaling(board, args.model, args.scaled)
         rows = read_rows(args.input, n_features=info.n_features,
                          feature_names=None if transform is None else transform.feature_names,
                          skip_header=args.skip_header)
@@ -368,32 +375,13 @@ DEFAULT_LAMBDA_SHIFT = 10  # learn.h's ridge penalty 2^-10 on the read-out's rea
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from phyff.board.client import Board
-    from phyff.ondevice.deploy import check_board_holds_run, features_q15, load_deployment
-    from phyff.phyll.model import load_model
-    from phyff.phyll.transform import from_metadata
+    from phyff.ondevice.deploy import features_q15
     from phyff.protocol.wire import LEARN_MAX_SAMPLES
 
-    transform = None
-    image = None
-    if args.model is not None:
-        path = model_file(args.model)
-        transform = from_metadata(load_model(path).metadata)
-        image = load_deployment(path)
     with Board.open(resolve_board(args.board), baudrate=args.baud,
                     timeout=args.timeout) as board:
         board.require_learn()
-        if transform is None and not args.scaled:
-            transform = board_transform(board)  # the image's description (model.h M-D1-D5)
-        if transform is None and not args.scaled:
-            raise ValueError("raw rows need the model's input scaling, and the board's model "
-                             "does not describe it: pass --model RUN (the run deployed on "
-                             "this board), or --scaled for rows already in the model's input "
-                             "scale")
-        info = (check_board_holds_run(board, image) if image is not None
-                else board.model_info())
-        if info is None:
-            raise ValueError("the board holds no model: run phyff deploy RUN --board URL "
-                             "first")
+        info, transform = model_and_scaling(board, args.model, args.scaled)
         rows, labels = read_labelled_rows(
             args.input, n_features=info.n_features,
             class_names=None if transform is None else transform.class_names,
