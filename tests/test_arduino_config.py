@@ -106,6 +106,11 @@ def test_the_uno_serves_a_compiled_in_model_within_its_limits(tmp_path: Path) ->
     uno = macros(tmp_path, '#include "phyff_config.h"\n', "-DARDUINO_AVR_UNO")
     assert (uno["PHYFF_CORE_COMPILED_MODEL"], uno["PHYFF_CORE_MAX_CLASSES"],
             uno["PHYFF_CORE_INFER_WORK"]) == ("1", "8u", "64u")
+    # phyff export checks a model for the stock Uno (which advertises no limits) by these
+    from phyff.ondevice.export import COMPILED_LIMITS
+
+    assert COMPILED_LIMITS["uno"] == (int(uno["PHYFF_CORE_MAX_CLASSES"].rstrip("u")),
+                                      int(uno["PHYFF_CORE_INFER_WORK"].rstrip("u")))
     more = macros(tmp_path, '#include "phyff_config.h"\n', "-DARDUINO_AVR_UNO",
                   "-DPHYFF_CORE_MAX_CLASSES=3u")
     assert more["PHYFF_CORE_MAX_CLASSES"] == "3u"

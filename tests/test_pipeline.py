@@ -541,3 +541,31 @@ def test_deploy_refuses_before_loading(raw_run: tuple[Path, str], tmp_path: Path
         with pytest.raises(DoesNotFit, match=r"caps.infer_work"):
             deploy(model, board, ds.x_train, ds.y_train, name="x")
         assert board.model_info() is None  # nothing was loaded
+
+
+def test_an_arduino_export_for_the_stock_uno_checks_the_compiled_model_limits(
+        tmp_path: Path) -> None:
+    """The stock Uno image has no model memory and advertises no model limits; the
+    sketch phyff export writes is built with CFG-C6's (8 classes, 64 scratch values less
+    the 4 drive pins), so export checks those before writing anything."""
+    from dataclasses import replace
+
+    from phyff.ondevice.export import COMPILED_LIMITS, compiled_caps, write_arduino_sketch
+    from phyff.ondevice.limits import DoesNotFit
+    from phyff.protocol.wire import Caps
+
+    stock = Caps(level=5, features=0, firmware_version=0, unit_id=0, max_batch=15,
+                 max_payload=192, n_drive=4, n_sense=6, dac_bits=8, adc_bits=10,
+                 max_oversample=64, board="uno", medium="unknown", max_settle_us=1000000,
+                 model_capacity=0, max_classes=0, infer_work=0)
+    assert COMPILED_LIMITS["uno"] == (8, 64)  # tests/test_arduino_config.py: CFG-C6
+    assert (compiled_caps(stock).max_classes, compiled_caps(stock).infer_work) == (8, 60)
+    image = _multi_row_image((12, 16))
+    image = replace(image, head=replace(image.head, train_board="uno"))
+    sketch = write_arduino_sketch(tmp_path / "fits", image.pack(), stock, None)
+    assert (sketch / "fits.ino").exists()
+    wide = _multi_row_image((12, 20))  # block 1: 12 + 12 + 18 + 20 = 62 values > 60
+    wide = replace(wide, head=replace(wide.head, train_board="uno"))
+    with pytest.raises(DoesNotFit, match=r"CFG-C6.*block 1.s scratch .* is 62"):
+        write_arduino_sketch(tmp_path / "wide", wide.pack(), stock, None)
+    assert not (tmp_path / "wide").exists()  # refused before writing anything

@@ -22,9 +22,11 @@ one the model was trained on.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
+from phyff.ondevice.limits import DoesNotFit, excesses
 from phyff.phyll.transform import InputTransform
 from phyff.protocol.model_image import ModelImage
 from phyff.protocol.wire import Caps, crc32
@@ -38,6 +40,24 @@ BOARD_MACROS: dict[str, tuple[str, ...]] = {
     "nucleo_l476rg": ("PHYFF_BOARD_NUCLEO_L476RG", "ARDUINO_NUCLEO_L476RG"),
     "esp32dev": ("PHYFF_BOARD_ESP32DEV", "ARDUINO_ESP32_DEV"),
 }
+
+
+# Boards whose stock image has no model memory, so its HELLO advertises no model
+# limits (caps.max_classes and caps.infer_work are 0), while the same core built with
+# a compiled-in model takes these (firmware/ports/arduino/phyff_config.h CFG-C6):
+# (PHYFF_CORE_MAX_CLASSES, PHYFF_CORE_INFER_WORK; caps.infer_work is the latter less
+# the wired drive channels, phyff_core.h CORE-K10).
+COMPILED_LIMITS: dict[str, tuple[int, int]] = {"uno": (8, 64)}
+
+
+def compiled_caps(caps: Caps) -> Caps:
+    """The limits a build with a compiled-in model will advertise, for a board whose
+    stock image advertises none (the Uno's); `caps` itself otherwise."""
+    limits = COMPILED_LIMITS.get(caps.board)
+    if caps.max_classes or limits is None:
+        return caps
+    classes, work = limits
+    return dataclasses.replace(caps, max_classes=classes, infer_work=work - caps.n_drive)
 
 
 def _c_string(text: str) -> str:
@@ -148,10 +168,20 @@ def write_arduino_sketch(folder: Path, image: bytes, caps: Caps,
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", folder.name or ""):
         raise ValueError(f"{folder}: an Arduino sketch folder is named with letters, digits, "
                          f"'_', '.' and '-' (it names the .ino inside)")
-    head = ModelImage.unpack(image).head
+    model = ModelImage.unpack(image)
+    head = model.head
     if head.train_board != caps.board:
         raise ValueError(f"the image was trained on board {head.train_board!r}, the board "
                          f"measured is {caps.board!r}")
+    limits = compiled_caps(caps)
+    found = excesses(model, limits)  # the image lives in flash: no model-memory size
+    if found:
+        origin = ("the limits a build with a compiled-in model takes, phyff_config.h CFG-C6; "
+                  "a -DPHYFF_CORE_MAX_CLASSES or -DPHYFF_CORE_INFER_WORK build flag raises "
+                  "them if the RAM allows" if limits is not caps else "the board's caps")
+        raise DoesNotFit(f"the model does not fit the board {caps.board!r} ({origin}): "
+                         + "; ".join(str(e) for e in found)
+                         + ". Train a smaller model (fewer classes, rows or hidden units)")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / HEADER_FILE).write_text(c_header(image, transform))
     (folder / f"{folder.name}.ino").write_text(sketch_text(head.train_board))
