@@ -532,6 +532,12 @@ def test_adapt_refits_the_read_out_on_the_board_and_it_persists(
     rows.write_text("\n".join(",".join(line.split(",")[:8]) for line in lines[1:4]) + "\n")
     assert main(["classify", str(rows), "--board", url, "--model", str(run), "--indices"]) == 0
     assert len(capsys.readouterr().out.split()) == 3
+    # eval --on-device evaluates the refitted board, saying its scores cannot be checked
+    assert main(["eval", str(run), "--board", url, "--dataset", data, "--on-device",
+                 "--no-host", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["refit_samples"] == 120 and report["bit_exact"] is None
+    assert report["on_device_accuracy"] >= 0.9
     # and adapt again on top of it (text output)
     assert main(["adapt", str(subset), "--board", url, "--model", str(run)]) == 0
     text = capsys.readouterr().out

@@ -398,7 +398,9 @@ def _eval_on_device(args: argparse.Namespace, path: Path, model: Any) -> int:
                      if stats.infer_samples else None)
     result = {"model": str(args.model), "dataset": data.name, "split": args.split,
               "samples": len(y), "on_device_accuracy": accuracy,
-              "bit_exact": on_device.bit_exact, "saturated_samples": on_device.saturated,
+              "bit_exact": (None if on_device.refit_samples else on_device.bit_exact),
+              "refit_samples": on_device.refit_samples,
+              "saturated_samples": on_device.saturated,
               "on_device_seconds": round(on_device.seconds, 3),
               "on_device_samples_per_second": on_device.samples_per_second,
               "board_digital_us_per_sample": per_sample_us,
@@ -406,14 +408,20 @@ def _eval_on_device(args: argparse.Namespace, path: Path, model: Any) -> int:
     if args.json:
         print_json(result)
     else:
+        checked = (f"scores not checked: the board refitted the read-out itself from "
+                   f"{on_device.refit_samples} samples (phyff adapt), which this run's image "
+                   f"does not hold" if on_device.refit_samples else
+                   f"scores bit-exact with the host's integer reference on "
+                   f"{100 * on_device.bit_exact:.1f} % of samples")
         print(f"{data.name} {args.split}: on-device accuracy {100 * accuracy:.2f} % on "
               f"{len(y)} samples ({on_device.seconds:.2f} s, "
-              f"{on_device.samples_per_second:,.0f} samples/s); scores bit-exact with the "
-              f"host's integer reference on {100 * on_device.bit_exact:.1f} % of samples")
+              f"{on_device.samples_per_second:,.0f} samples/s); {checked}")
         if host is not None:
             print(f"{data.name} {args.split}: host float accuracy "
                   f"{100 * host['accuracy']:.2f} % ({host['device_queries']:,} device "
-                  f"queries, {host['seconds']:.2f} s)")
+                  f"queries, {host['seconds']:.2f} s"
+                  + (", with the read-out trained on the host)" if on_device.refit_samples
+                     else ")"))
         if on_device.saturated:
             print(f"note: {on_device.saturated} samples saturated somewhere on the board",
                   file=sys.stderr)

@@ -299,16 +299,23 @@ class OnDeviceEvaluation:
 
     predictions: NDArray[np.int64]
     scores: NDArray[np.int64]
-    bit_exact: float
+    bit_exact: float  # NaN: not checked (see refit_samples)
     saturated: int
     seconds: float
     samples_per_second: float
+    refit_samples: int = 0  # > 0: the board refitted the read-out from these samples
 
 
 def evaluate(board: Board, image: ModelImage, features: NDArray[np.float64],
              *, check: bool = True) -> OnDeviceEvaluation:
-    """Classify on the board; with `check`, recompute every score from the board's trace."""
-    info = check_board_holds(board, image)
+    """Classify on the board; with `check`, recompute every score from the board's trace.
+
+    A board that refitted this image's read-out itself (wire.h W-N6, `phyff adapt`)
+    is evaluated too, but its scores cannot be checked: the host never saw the new
+    read-out (`refit_samples` says so and `bit_exact` is NaN)."""
+    info = check_board_holds_run(board, image)
+    refitted = info.crc32 != crc32(image.pack())
+    check = check and not refitted
     x_q = features_q15(features, info.input_exp)
     t0 = time.perf_counter()
     result = board.infer(x_q, trace=check, info=info)
@@ -316,4 +323,5 @@ def evaluate(board: Board, image: ModelImage, features: NDArray[np.float64],
     exact = float(check_against_reference(image, x_q, result).mean()) if check else float("nan")
     n = len(x_q)
     return OnDeviceEvaluation(result.classes, result.scores, exact, int(result.saturated.sum()),
-                              seconds, n / seconds if seconds > 0 else float("inf"))
+                              seconds, n / seconds if seconds > 0 else float("inf"),
+                              int(info.readout_samples) if refitted else 0)
