@@ -89,6 +89,7 @@ def curves_figure(records: list[dict[str, Any]]) -> Figure:
                  "loss (mean over blocks)")
     ax_loss.plot(epochs, [r["separation"] for r in records], label="goodness separation")
     ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("local loss / goodness separation")
     ax_loss.grid(alpha=0.3)
     plotted: list[float] = []
     evaluated = [r for r in records if r.get("train_acc") is not None]
