@@ -125,6 +125,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from phyff.compare.baselines.backprop import BackpropSettings
+from phyff.compare.baselines.digital import DIGITAL_METHODS
 from phyff.compare.baselines.elm import ElmSettings
 from phyff.compare.baselines.methods import Task
 from phyff.compare.baselines.twin import TwinSettings
@@ -168,11 +169,12 @@ def full_tasks() -> dict[str, Task]:
         "vowels7/acoustic-short": Task(
             "vowels7/acoustic-short", ACOUSTIC, "vowels7",
             TrainConfig.from_preset("acoustic", lr=2e-3, epochs=25),
-            replace(amp_bp, epochs=25), twin, amp_elm, only=("phyll", "pat", "backprop")),
+            replace(amp_bp, epochs=25), twin, amp_elm,
+            only=("phyll", "pat", "backprop", *DIGITAL_METHODS)),
         "vowels7/acoustic-noisy": Task(
             "vowels7/acoustic-noisy", ACOUSTIC_NOISY, "vowels7",
             TrainConfig.from_preset("acoustic"), amp_bp, twin, amp_elm,
-            only=("phyll", "phyll-frugal", "phyll-frugal-r10")),
+            only=("phyll", "phyll-frugal", "phyll-frugal-r10", *DIGITAL_METHODS)),
         "digits/optical": Task("digits/optical", OPTICAL, "digits", _optical_phyll(20),
                                phase_bp, twin, phase_elm),
         "hillenbrand12/acoustic": Task("hillenbrand12/acoustic", ACOUSTIC24, "hillenbrand12",
