@@ -192,8 +192,8 @@ bench-firmware:
 
 # PhyLL vs physics-aware training, ideal backprop, an ELM and ablations on the
 # emulated boards, plus the trainer's figures; regenerates docs/benchmarks.md,
-# docs/benchmarks*.csv and docs/adaptability.png (754 runs: about 45 min on 2 cores that were
-# also busy with other work; `--resume` continues an interrupted run).
+# docs/benchmarks*.csv and docs/adaptability.png (794 runs: 18 min on 2 idle cores; `--resume`
+# continues an interrupted run).
 # Re-render without re-running:
 #   phyff bench --from-raw runs/benchmarks/raw.json --doc docs/benchmarks.md
 benchmarks:

@@ -36,7 +36,7 @@ def add_commands(add: AddCommand) -> None:
                            "digits/optical, a few epochs, 2 seeds); it checks the machinery, "
                            "not the numbers")
     size.add_argument("--full", action="store_true",
-                      help="the full matrix of docs/benchmarks.md (about 45 min on two cores: "
+                      help="the full matrix of docs/benchmarks.md (about 20 min on two idle cores: "
                            "`make benchmarks`)")
     p.add_argument("--tasks", help="comma-separated task names of the preset (quick: "
                                    "vowels7/acoustic, digits/optical; full also "
@@ -179,7 +179,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     progress = progress_printer(quiet)
     if not (args.quick or args.full or args.from_raw or quiet):
         progress("the quick check (about a minute; it checks the machinery, not the numbers); "
-                 "--full runs the matrix of docs/benchmarks.md (about 45 min on two cores)")
+                 "--full runs the matrix of docs/benchmarks.md (about 20 min on two idle cores)")
     if args.resume and not args.out:
         raise ValueError("--resume continues a run directory: give it with --out DIR")
     out = args.out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
