@@ -331,6 +331,7 @@ def test_classifier_deploy_uses_its_own_scaler_and_names(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]
                                                          ) -> None:
     from phyff.board.client import Board
+    from phyff.ondevice.deploy import features_q15, transform_of
 
     x, y = _raw_blobs()
     labels = np.array(CLASSES)[y]
@@ -341,7 +342,7 @@ def test_classifier_deploy_uses_its_own_scaler_and_names(tmp_path: Path,
         assert result.check_agreement == 1.0 and result.info.name == "blobs-clf"
         described = board.describe()  # the classifier's own scaler and names (model.h M-D2)
         assert described is not None and described.class_names == tuple(clf.classes_)
-        x_q, _ = described.to_infer(x[:40], result.info.input_exp)
+        x_q = features_q15(transform_of(described).apply(x[:40]), result.info.input_exp)
         answered = np.array(described.class_names)[board.infer(x_q).classes]
         assert np.mean(answered == labels[:40]) >= 0.9
     # the saved classifier deploys through the CLI with the dataset's raw values and its

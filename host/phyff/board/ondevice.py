@@ -130,7 +130,7 @@ class OnDeviceInference:
 
         How raw values become the model's int16 inputs (scale, clipping, the
         training range) and what its features and classes are called: all a
-        host needs to send raw values (Description.to_infer). None when the
+        host needs to send raw values (model.h M-D4). None when the
         model's image carries no description (an image built before protocol
         level 5, or from a model file that records no input scaling); raises
         BoardError NO_MODEL when the board holds no model.

@@ -363,13 +363,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def board_transform(board: Any) -> Any:
     """The InputTransform the board's model describes (model.h M-D1-D5), or None."""
-    from phyff.phyll.transform import InputTransform
+    from phyff.ondevice.deploy import transform_of
 
-    d = board.describe()
-    if d is None:
-        return None
-    return InputTransform(d.scale, d.clip, d.limit, d.feature_names, d.class_names,
-                          d.range_factor)
+    return transform_of(board.describe())
 DEFAULT_LAMBDA_SHIFT = 10  # learn.h's ridge penalty 2^-10 on the read-out's real features
 
 

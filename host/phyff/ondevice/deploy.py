@@ -180,6 +180,16 @@ def description_of(model: Model, transform: InputTransform | None = None
                           transform.feature_names, transform.class_names, RANGE_FACTOR)
 
 
+def transform_of(description: Description | None) -> InputTransform | None:
+    """The InputTransform a board's description stands for (the inverse of
+    description_of, with the image's float32 values); None for none."""
+    if description is None:
+        return None
+    d = description
+    return InputTransform(d.scale, d.clip, d.limit, d.feature_names, d.class_names,
+                          d.range_factor)
+
+
 def deploy(model: Model, board: Board, features: NDArray[np.float64], labels: NDArray[np.int64],
            *, name: str, calibration: int = 256, check: int = 64,
            max_error: float = DEFAULT_MAX_ERROR, seed: int = 0,

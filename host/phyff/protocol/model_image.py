@@ -157,7 +157,9 @@ class DescribeHead(Record, ctype="phyff_describe_head"):
 
 @dataclass(frozen=True)
 class Description:
-    """The description section (model.h M-D1-D5): from raw values to INFER's int16.
+    """The description section (model.h M-D1-D5) as a record: its fields, and its
+    bytes both ways. phyff turns raw values into INFER's int16 with the
+    InputTransform it makes of one (phyff.ondevice.deploy.transform_of).
 
     ``scale`` and ``limit`` are float32 in the image, so they hold the float32
     values here (what every host reading the board gets); ``limit`` is in the
@@ -281,37 +283,6 @@ class Description:
         return (f"raw / scale per feature{clip}; {features}; classes "
                 f"{names(self.class_names)}; out of range beyond {self.range_factor:g}x the "
                 f"training max |x|")
-
-    def unclipped(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
-        """raw / scale per feature (M-D4's s before clipping)."""
-        x = np.asarray(raw, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"the model takes {self.n_features} features per row, got an "
-                             f"array of shape {x.shape}")
-        return x / np.asarray(self.scale, dtype=np.float64)
-
-    def scaled(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
-        """M-D4's s: raw / scale, clipped to [-1, 1] when CLIP is set."""
-        s = self.unclipped(raw)
-        return np.clip(s, -1.0, 1.0) if self.clip else s
-
-    def apply(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
-        """The model's inputs from raw rows, as InputTransform.apply: M-D4's s."""
-        return self.scaled(raw)
-
-    def name(self, j: int) -> str:
-        return self.feature_names[j] if self.feature_names is not None else f"feature {j}"
-
-    def out_of_range(self, unclipped: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """M-D5, per cell: beyond range_factor x the feature's training max |s|."""
-        return np.abs(unclipped) > self.range_factor * np.asarray(self.limit, dtype=np.float64)
-
-    def to_infer(self, raw: NDArray[np.float64], input_exp: int
-                 ) -> tuple[NDArray[np.int16], NDArray[np.bool_]]:
-        """M-D4: raw rows -> INFER's int16 features, and which cells saturated."""
-        s = self.scaled(raw) * 2.0 ** (15 - input_exp)
-        q = np.sign(s) * np.floor(np.abs(s) + 0.5)
-        return np.clip(q, -32768, 32767).astype(np.int16), (q > 32767) | (q < -32768)
 
 
 @dataclass
