@@ -94,19 +94,26 @@ def pick_per_class(y: NDArray[np.int64], per_class: int, seed: int) -> NDArray[n
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
-def _features(board: Board, image: ModelImage, x_q: NDArray[np.int16]
-              ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Read-out features (learn.h RF-A1) of samples through the board, and its classes."""
+@dataclass
+class Measured:
+    """Read-out features (N, F) of samples through the board (learn.h RF-A1), and the
+    board's own classes of them."""
+
+    features: NDArray[np.int64]
+    classes: NDArray[np.int64]
+
+
+def measure(board: Board, image: ModelImage, x_q: NDArray[np.int16]) -> Measured:
+    """The samples through the board with a trace, their read-out features recomputed
+    from it by the reference (the features LEARN would accumulate, bit for bit)."""
     result = board.infer(x_q, trace=True)
     assert result.trace is not None
     run = ref.run(image, x_q, ref.replay(image, result.trace))
-    return (rf.readout_features(image, run.outputs[0]),
-            np.asarray(result.classes, np.int64))
-
-
-def _real(image: ModelImage, f: NDArray[np.int64]) -> NDArray[np.float64]:
-    exps = np.concatenate([[b.head.out_exp] * b.head.d_out for b in image.blocks])
-    return f * 2.0 ** (exps - 15)
+    if not (run.classes == result.classes).all():
+        raise RuntimeError("the board's classes differ from the reference's: not the "
+                           "deployed model?")
+    return Measured(rf.readout_features(image, run.outputs[0]),
+                    np.asarray(result.classes, np.int64))
 
 
 def _accuracy(classes: NDArray[np.int64], y: NDArray[np.int64]) -> float:
@@ -137,12 +144,12 @@ def run_seed(task: Task, data: Any, seed: int, settings: FieldSettings) -> dict[
             device.perturb("step", settings.strength)
         else:
             device.age(settings.age)
-        f_test, classes = _features(board, image, x_test)
-        no_adapt = _accuracy(classes, y_test)
+        test = measure(board, image, x_test)
+        no_adapt = _accuracy(test.classes, y_test)
 
         idx = pick_per_class(y_train, settings.per_class, seed)
         x_learn = features_q15(data.x_train[idx], image.head.input_exp)
-        f_learn, _ = _features(board, image, x_learn)
+        f_learn = measure(board, image, x_learn).features
 
         rows0 = device.medium.samples_measured
         board.forget()
@@ -153,9 +160,10 @@ def run_seed(task: Task, data: Any, seed: int, settings: FieldSettings) -> dict[
         info = board.model_info()
         assert info is not None
 
-        w, _ = fit_ridge(_real(image, f_learn), y_train[idx], image.head.n_classes,
+        w, _ = fit_ridge(rf.real_features(image, f_learn), y_train[idx], image.head.n_classes,
                          2.0 ** -settings.lambda_shift)
-        host_ridge = _accuracy((_real(image, f_test) @ w[:-1] + w[-1]).argmax(axis=1), y_test)
+        scores = rf.real_features(image, test.features) @ w[:-1] + w[-1]
+        host_ridge = _accuracy(scores.argmax(axis=1), y_test)
 
         out: dict[str, Any] = {
             "seed": seed, "url": url, "settings": asdict(settings),

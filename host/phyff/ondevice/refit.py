@@ -115,6 +115,13 @@ def readout_features(image: ModelImage, outputs: list[Int]) -> Int:
     return np.concatenate(parts, axis=1).astype(np.int64)
 
 
+def real_features(image: ModelImage, f: Int) -> NDArray[np.float64]:
+    """The reals read-out features f (N, F) stand for: f 2^(e_k - 15), e_k the out_exp of
+    the feature's block (model.h M-M1), as the host's float ridge fits them."""
+    exps = np.concatenate([[b.head.out_exp] * b.head.d_out for b in image.blocks])
+    return f * 2.0 ** (exps - 15)
+
+
 def readout_scores(image: ModelImage, f: Int) -> Int:
     """model.h M-P6: the read-out's int32 scores of read-out features f (N, F)."""
     ro = image.readout

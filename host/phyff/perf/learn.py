@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,43 +36,18 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
 from phyff.board.client import Board
+from phyff.compare.fieldadapt import measure
 from phyff.datasets import load_dataset
-from phyff.ondevice import reference as ref
 from phyff.ondevice import refit as rf
 from phyff.ondevice.deploy import features_q15, load_deployment
 from phyff.phyll.readout import fit_ridge
 from phyff.protocol.model_image import ModelImage
 
 
-@dataclass
-class Measured:
-    """Read-out features (N, F) of samples through the board, and its own classes."""
-
-    features: NDArray[np.int64]
-    classes: NDArray[np.int64]
-
-
-def measure(board: Board, image: ModelImage, x: NDArray[np.float64]) -> Measured:
-    x_q = features_q15(x, image.head.input_exp)
-    result = board.infer(x_q, trace=True)
-    assert result.trace is not None
-    run = ref.run(image, x_q, ref.replay(image, result.trace))
-    if not (run.classes == result.classes).all():
-        raise RuntimeError("the board's classes differ from the reference's: not the "
-                           "deployed model?")
-    return Measured(rf.readout_features(image, run.outputs[0]),
-                    np.asarray(result.classes, np.int64))
-
-
 def readout_accuracy(image: ModelImage, f: NDArray[np.int64], y: NDArray[np.int64]) -> float:
     """model.h M-P6-P7 on read-out features f."""
     scores = rf.readout_scores(image, f)
     return float((scores.argmax(axis=1) == y).mean())
-
-
-def real(image: ModelImage, f: NDArray[np.int64]) -> NDArray[np.float64]:
-    exps = np.concatenate([[b.head.out_exp] * b.head.d_out for b in image.blocks])
-    return f * 2.0 ** (exps - 15)
 
 
 def pick(y: NDArray[np.int64], per_class: int, seed: int) -> NDArray[np.int64]:
@@ -115,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         with Board.open(args.board) as board:
             if strength > 0:
                 board.link.transport.device.perturb("step", strength)  # type: ignore[attr-defined]
-            train = measure(board, image, data.x_train)
-            test = measure(board, image, data.x_test)
+            train = measure(board, image, features_q15(data.x_train, image.head.input_exp))
+            test = measure(board, image, features_q15(data.x_test, image.head.input_exp))
         plain = float((test.classes == y_test).mean())
         if before is None:
             before = plain
@@ -128,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             result = rf.refit(image, stats, args.lambda_shift)
             conds.append(result.cond_bits)
             board_acc.append(readout_accuracy(result.image, test.features, y_test))
-            w, _ = fit_ridge(real(image, train.features[idx]), y_train[idx],
+            w, _ = fit_ridge(rf.real_features(image, train.features[idx]), y_train[idx],
                              image.head.n_classes, 2.0 ** -args.lambda_shift)
-            scores = real(image, test.features) @ w[:-1] + w[-1]
+            scores = rf.real_features(image, test.features) @ w[:-1] + w[-1]
             float_acc.append(float((scores.argmax(axis=1) == y_test).mean()))
         b, f = statistics.mean(board_acc), statistics.mean(float_acc)
         lost = before - plain
