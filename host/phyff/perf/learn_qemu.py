@@ -95,16 +95,17 @@ def _run_until_end(elf: Path, timeout: float) -> dict[str, str]:
 def samples_from_board(run_dir: Path, board_url: str, dataset: str, per_class: int
                        ) -> tuple[ModelImage, NDArray[np.int64], NDArray[np.int64]]:
     from phyff.board.client import Board
+    from phyff.compare.fieldadapt import measure
     from phyff.datasets import load_dataset
-    from phyff.ondevice.deploy import load_deployment
-    from phyff.perf.learn import measure, pick
+    from phyff.ondevice.deploy import features_q15, load_deployment
+    from phyff.perf.learn import pick
 
     image = load_deployment(run_dir)
     data = load_dataset(dataset, seed=0)
     y = np.asarray(data.y_train, np.int64)
     idx = pick(y, per_class, 0)
     with Board.open(board_url) as board:
-        got = measure(board, image, data.x_train[idx])
+        got = measure(board, image, features_q15(data.x_train[idx], image.head.input_exp))
     return image, got.features, y[idx]
 
 
